@@ -1,0 +1,135 @@
+/**
+ * The configuration schema (zod). This file is the single source of truth for the shape of
+ * `pgwarden.yaml`; `load.ts` reads, interpolates and validates a file against it and reports
+ * problems as `file:line path: problem`.
+ */
+import { z } from 'zod';
+
+const duration = z
+  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
+  .transform((v) => (typeof v === 'number' ? v * 1000 : parseDuration(v)));
+
+/** Parse `500ms`, `30s`, `5m`, `1h`, `2d` into milliseconds. A bare number is seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(n * unit);
+}
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:6432');
+
+const tlsFiles = z
+  .object({
+    cert: z.string().min(1),
+    key: z.string().min(1),
+  })
+  .strict();
+
+export const upstreamSchema = z
+  .object({
+    /** postgres://user@host:port/dbname — the password, if any, is in `password`. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
+    password: z.string().optional(),
+    /** Client-facing database names that route to this upstream (default: the upstream's key). */
+    databases: z.array(z.string().min(1)).optional(),
+    tls: z
+      .object({
+        mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
+        ca: z.string().optional(),
+        servername: z.string().optional(),
+      })
+      .strict()
+      .default({ mode: 'disable' }),
+    connect_timeout: duration.default(10_000),
+    /** Most connections the gateway opens to this upstream. */
+    max_connections: z.number().int().positive().default(100),
+  })
+  .strict();
+
+export const issuerSchema = z
+  .object({
+    issuer: z.string().url(),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** JWKS location; discovered from `${issuer}/.well-known/openid-configuration` when absent. */
+    jwks_uri: z.string().url().optional(),
+    algorithms: z
+      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+      .min(1)
+      .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+    /** Claims tried in order for the subject. */
+    subject_claims: z.array(z.string().min(1)).min(1).default(['sub', 'client_id', 'azp']),
+    /** Dotted path to the groups claim (e.g. `realm_access.roles`); string or array values. */
+    groups_claim: z.string().min(1).default('groups'),
+    clock_tolerance: duration.default(30_000),
+    /** Shorter name used in policies (`match.issuer`) and logs. */
+    name: z.string().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        postgres: hostPort.default('127.0.0.1:6432'),
+        http: hostPort.default('127.0.0.1:8080'),
+        tls: tlsFiles.optional(),
+        /** Require TLS from every client (tokens travel as passwords). */
+        require_tls: z.boolean().default(false),
+        /** Listening off loopback without TLS must be asked for explicitly. */
+        allow_insecure_remote: z.boolean().default(false),
+      })
+      .strict()
+      .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', require_tls: false, allow_insecure_remote: false }),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).refine((r) => Object.keys(r).length > 0, 'at least one upstream'),
+    identity: z
+      .object({
+        issuers: z.array(issuerSchema).min(1),
+        /** After a token expires, an open session may finish for this long before it is ended. */
+        expiry_grace: duration.default(0),
+        /** Cooldown between JWKS refetches triggered by an unknown `kid`. */
+        jwks_cooldown: duration.default(30_000),
+      })
+      .strict(),
+    admin: z
+      .object({
+        /** Subjects or groups (of any configured issuer) allowed to use the admin API. */
+        subjects: z.array(z.string()).default([]),
+        groups: z.array(z.string()).default([]),
+      })
+      .strict()
+      .default({ subjects: [], groups: [] }),
+    limits: z
+      .object({
+        max_message_size: z.number().int().min(1024).default(64 * 1024 * 1024),
+        handshake_timeout: duration.default(10_000),
+        max_connections: z.number().int().positive().default(1000),
+        max_connections_per_identity: z.number().int().positive().default(100),
+        max_connections_per_source: z.number().int().positive().default(200),
+        shutdown_grace: duration.default(10_000),
+      })
+      .strict()
+      .default({
+        max_message_size: 64 * 1024 * 1024,
+        handshake_timeout: 10_000,
+        max_connections: 1000,
+        max_connections_per_identity: 100,
+        max_connections_per_source: 200,
+        shutdown_grace: 10_000,
+      }),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
+    dev_issuer: z
+      .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type IssuerConfig = z.infer<typeof issuerSchema>;
