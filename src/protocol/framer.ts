@@ -1,0 +1,144 @@
+/**
+ * Framing of the byte stream into messages, surviving any TCP split.
+ *
+ * - `StartupFramer`: untagged startup-phase packets (Int32 length including itself), capped.
+ * - `MessageFramer`: tagged messages (Byte1 tag, Int32 length including itself), capped, each
+ *   delivered whole as a view of the input when it lies in one chunk (no copy) and joined only when
+ *   it spans chunks.
+ * - `StreamScanner` (scanner.ts) is the zero-copy variant used for the server's responses.
+ *
+ * Lengths are checked before anything is allocated (a peer claiming a 2 GB message is refused at
+ * the header, not after buffering it).
+ */
+import { ProtocolError } from './reader.ts';
+
+export class MessageTooLargeError extends ProtocolError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    readonly tag: number,
+  ) {
+    super(`message of ${size} bytes exceeds the limit of ${limit} bytes`);
+  }
+}
+
+/**
+ * Accumulates chunks and keeps the remainder. While a message is incomplete the chunks are kept
+ * in a list and joined once, when enough bytes have arrived, so a large message split over many
+ * reads costs one copy, not one per read.
+ */
+abstract class Accumulator {
+  private parts: Buffer[] = [];
+  private size = 0;
+  /** How many bytes the incomplete message at the head needs in all (0: unknown yet). */
+  protected want = 0;
+
+  protected take(chunk: Buffer): Buffer | null {
+    if (this.size === 0) return chunk;
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size < Math.max(this.want, 5)) return null;
+    const joined = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
+    this.parts = [];
+    this.size = 0;
+    this.want = 0;
+    return joined;
+  }
+
+  protected keep(buf: Buffer, from: number, want: number): void {
+    this.want = want;
+    if (from < buf.length) {
+      // Copy: the caller may reuse its chunk, and a view would pin a large buffer.
+      const rest = Buffer.from(buf.subarray(from));
+      this.parts = [rest];
+      this.size = rest.length;
+    }
+  }
+
+  /** Bytes received but not yet part of a whole message. */
+  get buffered(): number {
+    return this.size;
+  }
+
+  /** Hand over what is buffered (used when the connection switches to TLS or to tagged mode). */
+  drainRemainder(): Buffer | null {
+    if (this.size === 0) return null;
+    const joined = Buffer.concat(this.parts, this.size);
+    this.parts = [];
+    this.size = 0;
+    this.want = 0;
+    return joined;
+  }
+}
+
+export class StartupFramer extends Accumulator {
+  constructor(private readonly maxSize: number) {
+    super();
+  }
+
+  /**
+   * Returns the first whole startup packet (length prefix included) and keeps anything after it,
+   * or null when more bytes are needed. Call `drainRemainder()` after a packet to get any bytes
+   * the client already sent beyond it.
+   */
+  push(chunk: Buffer): Buffer | null {
+    const buf = this.take(chunk);
+    if (buf === null) return null;
+    if (buf.length < 4) {
+      this.keep(buf, 0, 4);
+      return null;
+    }
+    const len = buf.readInt32BE(0);
+    if (len < 8) throw new ProtocolError(`invalid startup packet length ${len}`);
+    if (len > this.maxSize) throw new MessageTooLargeError(len, this.maxSize, 0);
+    if (buf.length < len) {
+      this.keep(buf, 0, len);
+      return null;
+    }
+    this.keep(buf, len, 0);
+    return buf.subarray(0, len);
+  }
+}
+
+export type FrameHandler = (tag: number, frame: Buffer) => void;
+
+export class MessageFramer extends Accumulator {
+  /** Per-tag caps below the general one (e.g. PasswordMessage before authentication). */
+  private caps: Map<number, number> | null = null;
+
+  constructor(public maxSize: number) {
+    super();
+  }
+
+  capTag(tag: number, max: number): void {
+    (this.caps ??= new Map()).set(tag, max);
+  }
+
+  /**
+   * Calls `onFrame` for every whole message in order. The frame covers tag, length and body.
+   * Throws ProtocolError (or MessageTooLargeError) on an invalid header; the caller MUST then close
+   * the connection, because the stream can no longer be framed.
+   */
+  push(chunk: Buffer, onFrame: FrameHandler): void {
+    const buf = this.take(chunk);
+    if (buf === null) return;
+    let pos = 0;
+    let want = 0;
+    const n = buf.length;
+    while (n - pos >= 5) {
+      const tag = buf[pos];
+      const len = buf.readInt32BE(pos + 1);
+      if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
+      const cap = this.caps?.get(tag) ?? this.maxSize;
+      if (len + 1 > cap) throw new MessageTooLargeError(len + 1, cap, tag);
+      const end = pos + 1 + len;
+      if (end > n) {
+        want = len + 1;
+        break;
+      }
+      onFrame(tag, buf.subarray(pos, end));
+      pos = end;
+    }
+    this.keep(buf, pos, want);
+  }
+}
