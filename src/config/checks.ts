@@ -1,0 +1,88 @@
+/**
+ * Rules that span several fields, checked on the interpolated document (before or after schema
+ * validation, so that every problem is reported in one pass). Each reads its fields defensively:
+ * a wrongly typed field is the schema's problem to report, not these rules'.
+ */
+import type { Problem } from './issues.ts';
+
+type Doc = Record<string, unknown>;
+
+export function crossFieldProblems(data: unknown): Problem[] {
+  if (!isObject(data)) return [];
+  return [...listenProblems(data), ...upstreamProblems(data)];
+}
+
+function listenProblems(data: Doc): Problem[] {
+  const listen = isObject(data.listen) ? data.listen : {};
+  const hasTls = isObject(listen.tls);
+  const out: Problem[] = [];
+  if (typeof listen.postgres === 'string' && !hasTls && listen.allow_insecure_remote !== true) {
+    const host = hostOf(listen.postgres);
+    if (host !== undefined && !isLoopback(host)) {
+      out.push({
+        path: ['listen', 'postgres'],
+        message: 'listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true',
+      });
+    }
+  }
+  if (listen.require_tls === true && !hasTls) {
+    out.push({ path: ['listen', 'require_tls'], message: 'needs listen.tls (cert and key) to offer TLS' });
+  }
+  return out;
+}
+
+function upstreamProblems(data: Doc): Problem[] {
+  if (!isObject(data.upstreams)) return [];
+  const out: Problem[] = [];
+  const owner = new Map<string, string>();
+  for (const [key, upstream] of Object.entries(data.upstreams)) {
+    if (!isObject(upstream)) continue;
+    if (typeof upstream.url === 'string' && urlHasPassword(upstream.url)) {
+      out.push({
+        path: ['upstreams', key, 'url'],
+        message: `must not contain a password: move it to upstreams.${key}.password, e.g. password: \${env:DB_PASSWORD}`,
+      });
+    }
+    const explicit = Array.isArray(upstream.databases);
+    const names: unknown[] = explicit ? (upstream.databases as unknown[]) : [key];
+    names.forEach((name, i) => {
+      if (typeof name !== 'string') return;
+      const first = owner.get(name);
+      if (first === undefined) owner.set(name, key);
+      else {
+        out.push({
+          path: explicit ? ['upstreams', key, 'databases', i] : ['upstreams', key],
+          message: `database "${name}" is already routed to upstream "${first}"; client database names must be unique`,
+        });
+      }
+    });
+  }
+  return out;
+}
+
+/** Whether a postgres:// URL carries a password in its user-info part. */
+function urlHasPassword(url: string): boolean {
+  try {
+    if (new URL(url).password !== '') return true;
+  } catch {
+    // Not parseable as a URL: fall through to the textual check.
+  }
+  const authority = /^[a-z]+:\/\/([^/?#]*)/i.exec(url)?.[1] ?? '';
+  const at = authority.lastIndexOf('@');
+  return at >= 0 && authority.slice(0, at).includes(':');
+}
+
+/** The host part of `host:port` or `[v6]:port`. */
+export function hostOf(hostPort: string): string | undefined {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):\d{1,5}$/.exec(hostPort);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+function isObject(v: unknown): v is Doc {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

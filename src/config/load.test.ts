@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { ConfigError, databaseRoutes, loadConfigFile, parseConfig } from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pgwarden-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const FILE = join(dir, 'pgwarden.yaml');
+const SECRET = 's3cret-Value-42';
+writeFileSync(join(dir, 'db-password'), `${SECRET}\n`);
+writeFileSync(join(dir, 'two-newlines'), 'abc\n\n');
+
+const ISSUER = ['identity:', '  issuers:', '    - issuer: https://idp.example.com', '      audience: pgwarden'];
+const UPSTREAM = ['upstreams:', '  app:', '    url: postgres://pgwarden@db:5432/app'];
+const ok = (...lines: string[]) => [...UPSTREAM, ...ISSUER, ...lines].join('\n');
+
+/** The problems of a config that must fail, with the file prefix shortened to `F`. */
+function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, FILE, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.message, err.problems.join('\n'));
+    return err.problems.map((p) => p.replace(FILE, 'F'));
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+describe('parseConfig accepts', () => {
+  test('a minimal file, filling defaults', () => {
+    const c = parseConfig(ok(), FILE, {});
+    assert.equal(c.listen.postgres, '127.0.0.1:6432');
+    assert.equal(c.upstreams.app.url, 'postgres://pgwarden@db:5432/app');
+    assert.deepEqual(c.identity.issuers[0].subject_claims, ['sub', 'client_id', 'azp']);
+    assert.equal(c.limits.shutdown_grace, 10_000);
+    assert.equal(c.upstreams.app.connect_timeout, 10_000);
+  });
+
+  const interpolations: [string, string, NodeJS.ProcessEnv, string][] = [
+    ['${env:VAR}', 'password: ${env:PW}', { PW: SECRET }, SECRET],
+    ['${env:VAR} set to empty', 'password: "${env:PW}"', { PW: '' }, ''],
+    ['${file:path} relative to the config, one trailing newline trimmed', 'password: ${file:db-password}', {}, SECRET],
+    ['${file:path} keeps all but one trailing newline', 'password: ${file:two-newlines}', {}, 'abc\n'],
+    ['$${ as a literal', 'password: "a$${env:X}b"', {}, 'a${env:X}b'],
+    ['several references in one value', 'password: "${env:A}-${env:B}"', { A: 'x', B: 'y' }, 'x-y'],
+  ];
+  for (const [name, line, env, expected] of interpolations) {
+    test(`interpolation: ${name}`, () => {
+      const c = parseConfig(ok().replace('db:5432/app', () => `db:5432/app\n    ${line}`), FILE, env);
+      assert.equal(c.upstreams.app.password, expected);
+    });
+  }
+
+  test('durations in units and seconds', () => {
+    const c = parseConfig(ok('limits:', '  shutdown_grace: 2m', '  handshake_timeout: 3'), FILE, {});
+    assert.equal(c.limits.shutdown_grace, 120_000);
+    assert.equal(c.limits.handshake_timeout, 3000);
+  });
+
+  test('a remote listener with TLS, or with allow_insecure_remote', () => {
+    parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  tls: { cert: c.pem, key: k.pem }', '  require_tls: true'), FILE, {});
+    parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  allow_insecure_remote: true'), FILE, {});
+    parseConfig(ok('listen:', '  postgres: "[::1]:6432"'), FILE, {});
+    parseConfig(ok('listen:', '  postgres: localhost:6432'), FILE, {});
+  });
+});
+
+describe('parseConfig rejects, naming file:line and key', () => {
+  const cases: { name: string; text: string; env?: NodeJS.ProcessEnv; expected: string[] }[] = [
+    {
+      name: 'a missing required key (line of the list item)',
+      text: [...UPSTREAM, 'identity:', '  issuers:', '    - issuer: https://idp.example.com', '      name: corp'].join('\n'),
+      expected: ['F:6 identity.issuers[0].audience: required'],
+    },
+    {
+      name: 'an empty value counts as missing',
+      text: ok().replace('audience: pgwarden', 'audience:'),
+      expected: ['F:7 identity.issuers[0].audience: required'],
+    },
+    {
+      name: 'a wrong type and a wrong format',
+      text: ok('limits:', '  max_connections: many', 'listen:', '  postgres: nowhere'),
+      expected: ['F:9 limits.max_connections: expected a number, got a string', 'F:11 listen.postgres: expected host:port, e.g. 127.0.0.1:6432'],
+    },
+    {
+      name: 'an unknown key, with the spelling the schema uses',
+      text: ok().replace('audience: pgwarden', 'audience: pgwarden\n      groupsClaim: roles\n      colour: blue'),
+      expected: ['F:8 identity.issuers[0].groupsClaim: unknown key (did you mean "groups_claim"?)', 'F:9 identity.issuers[0].colour: unknown key'],
+    },
+    {
+      name: 'a bad duration, enum and URL',
+      text: ok('  jwks_cooldown: 5 minutes', 'log: { level: loud }').replace('https://idp.example.com', 'not a url'),
+      expected: [
+        'F:6 identity.issuers[0].issuer: expected a URL',
+        'F:8 identity.jwks_cooldown: expected a duration such as 500ms, 30s, 5m, 1h',
+        'F:9 log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", "silent"',
+      ],
+    },
+    {
+      name: 'an empty list and no upstreams',
+      text: ['upstreams: {}', 'identity:', '  issuers: []'].join('\n'),
+      expected: ['F:1 upstreams: at least one upstream', 'F:3 identity.issuers: must have at least 1 item'],
+    },
+    {
+      name: 'an audience of the wrong type',
+      text: ok().replace('audience: pgwarden', 'audience: 42'),
+      expected: ['F:7 identity.issuers[0].audience: expected a string or a list, got an integer'],
+    },
+    {
+      name: 'an empty file',
+      text: '',
+      expected: ['F:1: the file is empty: expected a mapping with at least upstreams and identity'],
+    },
+    {
+      name: 'a YAML syntax error',
+      text: ok('listen:', '  postgres: [1,', 'admin: {}'),
+      expected: ['F:10: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+    },
+    {
+      name: 'a duplicate key',
+      text: ok('log: {}', 'log: {}'),
+      expected: ['F:9: Map keys must be unique'],
+    },
+    {
+      name: 'a missing environment variable',
+      text: ok().replace('db:5432/app', 'db:5432/app\n    password: ${env:APP_DB_PASSWORD}'),
+      expected: ['F:4 upstreams.app.password: environment variable APP_DB_PASSWORD is not set (referenced as ${env:APP_DB_PASSWORD})'],
+    },
+    {
+      name: 'an unreadable file reference',
+      text: ok().replace('db:5432/app', 'db:5432/app\n    password: ${file:nope.txt}'),
+      expected: ['F:4 upstreams.app.password: cannot read ${file:nope.txt} (ENOENT)'],
+    },
+    {
+      name: 'an unknown reference and an unterminated one',
+      text: ok('admin:', '  subjects: ["${secret-ish}", "${env:X"]'),
+      expected: [
+        'F:9 admin.subjects[0]: unknown reference: write ${env:NAME} or ${file:path}, or $${ for a literal "${"',
+        'F:9 admin.subjects[1]: unterminated "${": write ${env:NAME} or ${file:path}, or $${ for a literal "${"',
+      ],
+    },
+    {
+      name: 'a remote listener without TLS',
+      text: ok('listen:', '  postgres: 0.0.0.0:6432'),
+      expected: ['F:9 listen.postgres: listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true'],
+    },
+    {
+      name: 'require_tls without tls',
+      text: ok('listen:', '  require_tls: true'),
+      expected: ['F:9 listen.require_tls: needs listen.tls (cert and key) to offer TLS'],
+    },
+    {
+      name: 'two upstreams claiming one database name',
+      text: [...UPSTREAM, '  reports:', '    url: postgres://r@db:5432/reports', '    databases: [reports, app]', ...ISSUER].join('\n'),
+      expected: ['F:6 upstreams.reports.databases[1]: database "app" is already routed to upstream "app"; client database names must be unique'],
+    },
+    {
+      name: 'a password inside an upstream URL',
+      text: ok().replace('pgwarden@db', `pgwarden:${SECRET}@db`),
+      expected: ['F:3 upstreams.app.url: must not contain a password: move it to upstreams.app.password, e.g. password: ${env:DB_PASSWORD}'],
+    },
+    {
+      name: 'an upstream name with a space',
+      text: ok().replace('  app:', '  "my app":'),
+      expected: ['F:2 upstreams["my app"]: invalid name: must match /^[A-Za-z0-9_.-]+$/'],
+    },
+  ];
+
+  for (const c of cases) {
+    test(c.name, () => assert.deepEqual(problems(c.text, c.env), c.expected));
+  }
+
+  test('every problem in one pass, sorted by line', () => {
+    const text = [
+      'listen:',
+      '  postgres: 0.0.0.0:6432',
+      'upstreams:',
+      '  app:',
+      '    url: mysql://x',
+      '    password: ${env:MISSING}',
+      'identity:',
+      '  issuers:',
+      '    - audience: x',
+    ].join('\n');
+    assert.deepEqual(problems(text), [
+      'F:2 listen.postgres: listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true',
+      'F:5 upstreams.app.url: expected a postgres:// URL',
+      'F:6 upstreams.app.password: environment variable MISSING is not set (referenced as ${env:MISSING})',
+      'F:9 identity.issuers[0].issuer: required',
+    ]);
+  });
+
+  test('secrets from env, files or the text never appear in problems', () => {
+    const texts = [
+      ok().replace('pgwarden@db', `pgwarden:${SECRET}@db`),
+      ok('limits:', '  max_connections: ${env:PW}'),
+      ok('listen:', '  postgres: ${file:db-password}'),
+      ok('log:', '  level: ${env:PW}'),
+      ok('admin:', `  subjects: "${SECRET}"`),
+      ok('listen:', `  postgres: "${SECRET}`),
+    ];
+    for (const text of texts) {
+      const found = problems(text, { PW: SECRET });
+      assert.ok(found.length > 0);
+      for (const p of found) assert.ok(!p.includes(SECRET), `leaked in: ${p}`);
+    }
+  });
+});
+
+describe('loadConfigFile', () => {
+  test('reads a file and resolves ${file:} next to it', async () => {
+    writeFileSync(FILE, ok().replace('db:5432/app', 'db:5432/app\n    password: ${file:db-password}'));
+    const c = await loadConfigFile(FILE);
+    assert.equal(c.upstreams.app.password, SECRET);
+  });
+
+  test('an unreadable file is a ConfigError naming it', async () => {
+    const missing = join(dir, 'missing.yaml');
+    await assert.rejects(loadConfigFile(missing), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.problems, [`${missing}: cannot read the config file (ENOENT)`]);
+      return true;
+    });
+  });
+});
+
+test('databaseRoutes maps client database names to upstream keys', () => {
+  const c = parseConfig(
+    [...UPSTREAM, '  reports:', '    url: postgres://r@db:5432/reports', '    databases: [reports, analytics]', ...ISSUER].join('\n'),
+    FILE,
+    {},
+  );
+  assert.deepEqual([...databaseRoutes(c)], [
+    ['app', 'app'],
+    ['reports', 'reports'],
+    ['analytics', 'reports'],
+  ]);
+});
