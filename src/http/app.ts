@@ -1,0 +1,47 @@
+/**
+ * The HTTP app: health and readiness probes, the admin API under `/admin`, and the development
+ * issuer's endpoints when one is given. Every error is a JSON problem (see problem.ts).
+ */
+import { Hono } from 'hono';
+import type { GatewayConfig } from '../config/index.ts';
+import type { TokenVerifier } from '../identity/types.ts';
+import type { Logger } from '../log.ts';
+import { adminRoutes } from './admin-routes.ts';
+import { type DevIssuerEndpoints, mountDevIssuer } from './dev-issuer-routes.ts';
+import { HttpProblem, sendProblem } from './problem.ts';
+
+export interface HttpDeps {
+  logger: Logger;
+  verifier: TokenVerifier;
+  /** Read on each request, so a config reload changes who may administer at once. */
+  admin: () => GatewayConfig['admin'];
+  ready: () => { ready: boolean; reason?: string };
+  revoke: (subject: string, issuer?: string) => { terminated: number };
+  unrevoke: (subject: string, issuer?: string) => void;
+  revocations: () => { subject: string; issuer?: string; at: string }[];
+  devIssuer?: DevIssuerEndpoints;
+}
+
+export function createHttpApp(deps: HttpDeps): Hono {
+  const log = deps.logger.child({ part: 'http' });
+  const app = new Hono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    const r = deps.ready();
+    if (r.ready) return c.json({ status: 'ready' });
+    return c.json({ status: 'unavailable', reason: r.reason ?? 'not ready' }, 503);
+  });
+
+  app.route('/admin', adminRoutes({ ...deps, logger: log }));
+  if (deps.devIssuer) mountDevIssuer(app, deps.devIssuer);
+
+  app.notFound((c) => sendProblem(c, new HttpProblem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    if (err instanceof HttpProblem) return sendProblem(c, err);
+    // Not a problem we made: its text may hold internals, so only the log sees it.
+    log.error({ err, method: c.req.method, path: c.req.path }, 'http request failed');
+    return sendProblem(c, new HttpProblem(500, 'internal', 'internal error', { hint: 'See the gateway log.' }));
+  });
+  return app;
+}
