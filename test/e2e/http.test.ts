@@ -94,7 +94,8 @@ describe('HTTP app on a real server', () => {
   });
 
   test('admin: a missing or malformed Authorization header is 401 with WWW-Authenticate', async () => {
-    for (const headers of [{}, { Authorization: 'Basic dXNlcjpwYXNz' }, { Authorization: 'Bearer' }]) {
+    const variants: Record<string, string>[] = [{}, { Authorization: 'Basic dXNlcjpwYXNz' }, { Authorization: 'Bearer' }];
+    for (const headers of variants) {
       const res = await fetch(`${base}/admin/revocations`, { headers });
       assert.equal(res.status, 401);
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
