@@ -156,7 +156,7 @@ function authenticate(socket: net.Socket, target: UpstreamTarget, startupParams:
     const framer = new MessageFramer(1024 * 1024);
     const parameters = new Map<string, string>();
     let pid = 0;
-    let secret = Buffer.alloc(0);
+    let secret: Buffer = Buffer.alloc(0);
     let scram: ScramSession | null = null;
     let settled = false;
     const timer = setTimeout(() => fail(upstreamError('upstream.unavailable', target, `no answer within ${target.connectTimeoutMs} ms`)), target.connectTimeoutMs);

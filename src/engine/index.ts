@@ -1,0 +1,7 @@
+/**
+ * The statement pipeline, independent of the transport: a `Session` relays one client's
+ * messages to its upstream connection and the responses back, keeping protocol order for the
+ * replies the gateway makes itself. The wire listener (`proxy/`) feeds it a socket; other
+ * front ends can feed it any Duplex stream that speaks the same protocol.
+ */
+export { Session, errorResponse, type SessionOptions } from './session.ts';

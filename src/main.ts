@@ -1,0 +1,187 @@
+/**
+ * The composition root: the only place the parts are wired together.
+ *
+ * config → identity verifier (+ revocations) → postgres listener (handshake, sessions) and HTTP
+ * app (health, admin API, development issuer). `reload()` swaps the settings new connections
+ * see; open sessions keep the ones they started with.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { GatewayConfig } from './config/schema.ts';
+import { databaseRoutes } from './config/index.ts';
+import { GatewayError } from './errors.ts';
+import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index.ts';
+import type { Identity } from './identity/types.ts';
+import type { Logger } from './log.ts';
+import { createHttpApp, startHttpServer } from './http/index.ts';
+import { SessionRegistry, listenPostgres, type ListenerSettings, type Route } from './proxy/index.ts';
+import { ScramKeyCache, targetFor } from './upstream/index.ts';
+
+export interface StartOptions {
+  logger: Logger;
+  /** The file the config came from (for log lines). */
+  configPath?: string;
+  /** A development issuer made by the caller (the demo); otherwise opened from `dev_issuer`. */
+  devIssuer?: DevIssuer;
+}
+
+export interface Gateway {
+  postgres: { host: string; port: number };
+  http: { host: string; port: number };
+  devIssuer?: DevIssuer;
+  /** Apply a new, already validated configuration to new connections. */
+  reload(config: GatewayConfig): void;
+  /** Deny new connections for a subject and end its open sessions. */
+  revoke(subject: string, issuer?: string): { terminated: number };
+  unrevoke(subject: string, issuer?: string): void;
+  /** Number of open sessions. */
+  sessions(): number;
+  /** Stop accepting, let sessions finish for `graceMs`, then end the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function splitHostPort(text: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
+  if (!m) throw new Error(`not host:port: ${text}`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function listenerSettings(config: GatewayConfig): ListenerSettings {
+  const routes = new Map<string, Route>();
+  for (const [database, upstream] of databaseRoutes(config)) {
+    routes.set(database, { upstream, target: targetFor(upstream, config.upstreams[upstream]) });
+  }
+  const t = config.listen.tls;
+  return {
+    limits: config.limits,
+    tlsContext: t ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key) }) : null,
+    requireTls: config.listen.require_tls,
+    expiryGraceMs: config.identity.expiry_grace,
+    route: (database) => routes.get(database),
+  };
+}
+
+function probe(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<Gateway> {
+  const log = options.logger;
+  let current = config;
+  const pgAddr = splitHostPort(config.listen.postgres);
+  if (!isLoopback(pgAddr.host) && !config.listen.tls && !config.listen.allow_insecure_remote) {
+    throw new GatewayError('conn.tls_required', `pgwarden: refusing to listen on ${config.listen.postgres} without TLS: tokens travel as passwords`, {
+      hint: 'Configure listen.tls, or set listen.allow_insecure_remote: true.',
+    });
+  }
+  let settings = listenerSettings(config);
+  const revocations = new RevocationList();
+  const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
+  const registry = new SessionRegistry(() => current.limits);
+  const scramCache = new ScramKeyCache();
+
+  const httpAddr = splitHostPort(config.listen.http);
+  let devIssuer = options.devIssuer;
+  if (!devIssuer && config.dev_issuer?.enabled) {
+    const keyFile = config.dev_issuer.key_file ?? './pgwarden-data/dev-issuer-key.json';
+    devIssuer = await DevIssuer.open(keyFile, `http://${config.listen.http}/dev`);
+  }
+  if (devIssuer) log.warn({ issuer: devIssuer.issuer }, 'THE DEVELOPMENT ISSUER IS ENABLED: anyone with its key file can mint tokens; never use it in production');
+
+  let closing = false;
+  const upstreamUp = new Map<string, boolean>();
+  const probeAll = async () => {
+    for (const [name, up] of Object.entries(current.upstreams)) {
+      const t = targetFor(name, up);
+      upstreamUp.set(name, await probe(t.host, t.port, 2000));
+    }
+  };
+  await probeAll();
+  const probeTimer = setInterval(() => void probeAll(), 5000);
+  probeTimer.unref();
+
+  const revoke = (subject: string, issuer?: string) => {
+    revocations.revoke(subject, issuer);
+    const terminated = registry.terminateWhere(
+      (id: Identity) => revocations.isRevoked(id),
+      () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
+    );
+    log.warn({ subject, issuer, terminated }, 'subject revoked');
+    return { terminated };
+  };
+  const unrevoke = (subject: string, issuer?: string) => {
+    revocations.unrevoke(subject, issuer);
+    log.warn({ subject, issuer }, 'revocation lifted');
+  };
+
+  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });
+  const app = createHttpApp({
+    logger: log,
+    verifier,
+    admin: () => current.admin,
+    ready: () => {
+      if (closing) return { ready: false, reason: 'shutting down' };
+      const down = [...upstreamUp].filter(([, up]) => !up).map(([n]) => n);
+      return down.length ? { ready: false, reason: `upstream unreachable: ${down.join(', ')}` } : { ready: true };
+    },
+    revoke,
+    unrevoke,
+    revocations: () => revocations.list(),
+    devIssuer,
+  });
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer(app, httpAddr.host, httpAddr.port);
+  } catch (err) {
+    await listener.stopAccepting();
+    throw err;
+  }
+  log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
+
+  return {
+    postgres: { host: listener.host, port: listener.port },
+    http: { host: http.host, port: http.port },
+    devIssuer,
+    reload(next) {
+      const nextSettings = listenerSettings(next);
+      verifier.update(next.identity);
+      current = next;
+      settings = nextSettings;
+      log.info({ config: options.configPath }, 'config reloaded; new connections use it');
+    },
+    revoke,
+    unrevoke,
+    sessions: () => registry.size,
+    async close(graceMs = current.limits.shutdown_grace) {
+      if (closing) return;
+      closing = true;
+      clearInterval(probeTimer);
+      const stopped = listener.stopAccepting();
+      const deadline = Date.now() + graceMs;
+      if (registry.size > 0) log.info({ sessions: registry.size, graceMs }, 'shutting down: waiting for open sessions');
+      while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const ended = registry.terminateWhere(
+        () => true,
+        () => new GatewayError('conn.shutting_down', 'pgwarden: the gateway is shutting down'),
+      );
+      if (ended) log.info({ sessions: ended }, 'shutdown: open sessions ended');
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 3000))]);
+      await http.close();
+      log.info('pgwarden stopped');
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The startup phase of one client connection, up to the moment its session can start:
+ *
+ *   SSLRequest → 'S' and TLS (or 'N'), GSSENCRequest → 'N', CancelRequest → forwarded by key,
+ *   StartupMessage → database routed to an upstream, startup settings checked,
+ *   AuthenticationCleartextPassword → PasswordMessage holds the JWT → verified identity,
+ *   per-identity limit → upstream connection signed in with held credentials.
+ *
+ * Every failure is a GatewayError the caller sends as a FATAL ErrorResponse. The token is read
+ * once, verified, and dropped: it MUST NOT be logged or kept.
+ */
+import tls from 'node:tls';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { GatewayError } from '../errors.ts';
+import type { Identity, TokenVerifier } from '../identity/types.ts';
+import {
+  AUTH_CLEARTEXT,
+  FE,
+  MAX_AUTH_PACKET,
+  MAX_STARTUP_PACKET,
+  ProtocolError,
+  decodePassword,
+  decodeStartupPacket,
+  encodeNegotiateProtocolVersion,
+} from '../protocol/index.ts';
+import { connectUpstream, type ScramKeyCache, type UpstreamConnection, type UpstreamTarget } from '../upstream/index.ts';
+import { SocketReader } from './socket-reader.ts';
+import { upstreamStartupParams } from './startup-params.ts';
+
+export interface Route {
+  /** The upstream's key in the configuration. */
+  upstream: string;
+  target: UpstreamTarget;
+}
+
+export interface HandshakeDeps {
+  verifier: TokenVerifier;
+  tlsContext: tls.SecureContext | null;
+  requireTls: boolean;
+  route(database: string): Route | undefined;
+  cancel(pid: number, secret: Buffer): void;
+  admit(identity: Identity): () => void;
+  scramCache: ScramKeyCache;
+  /** Set as soon as the handshake has a socket to answer on (TLS replaces the raw one). */
+  onSocket(socket: Duplex): void;
+}
+
+export type HandshakeResult =
+  | { kind: 'cancel' }
+  | {
+      kind: 'session';
+      socket: Duplex;
+      tls: boolean;
+      params: Map<string, string>;
+      database: string;
+      identity: Identity;
+      route: Route;
+      upstream: UpstreamConnection;
+      /** Bytes the client sent after its password. */
+      leftover: Buffer | null;
+      releaseIdentity: () => void;
+    };
+
+const NO = Buffer.from('N');
+const YES = Buffer.from('S');
+
+function startTls(raw: net.Socket, context: tls.SecureContext): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const t = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    const onError = (err: Error) => reject(new GatewayError('protocol.violation', 'pgwarden: TLS handshake failed', { cause: err }));
+    t.once('secure', () => {
+      t.off('error', onError);
+      resolve(t);
+    });
+    t.once('error', onError);
+  });
+}
+
+export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<HandshakeResult> {
+  let socket: Duplex = raw;
+  let reader = new SocketReader(raw);
+  let secured = false;
+  let gssAnswered = false;
+  let startup: { params: Map<string, string>; minor: number } | null = null;
+  while (!startup) {
+    const packet = decodeStartupPacket(await reader.startupPacket(MAX_STARTUP_PACKET));
+    switch (packet.kind) {
+      case 'ssl':
+        if (secured) throw new ProtocolError('SSLRequest after TLS was established');
+        // Bytes sent after SSLRequest but before the TLS handshake would be read as if they came
+        // over TLS (CVE-2021-23214): refuse them.
+        if (reader.pendingBytes > 0) throw new ProtocolError('unexpected data after SSLRequest');
+        if (!deps.tlsContext) {
+          raw.write(NO);
+          continue;
+        }
+        reader.detach();
+        raw.write(YES);
+        socket = await startTls(raw, deps.tlsContext);
+        deps.onSocket(socket);
+        reader = new SocketReader(socket);
+        secured = true;
+        continue;
+      case 'gssenc':
+        if (gssAnswered) throw new ProtocolError('repeated GSSENCRequest');
+        gssAnswered = true;
+        socket.write(NO);
+        continue;
+      case 'cancel':
+        reader.detach();
+        deps.cancel(packet.pid, packet.secret);
+        return { kind: 'cancel' };
+      case 'startup':
+        startup = { params: packet.params, minor: packet.minor };
+    }
+  }
+  const { params } = startup;
+  if (deps.requireTls && !secured) {
+    throw new GatewayError('conn.tls_required', 'pgwarden: this gateway accepts only TLS connections, because tokens travel as passwords');
+  }
+  // Protocol 3.x minor versions and `_pq_.` options the gateway does not speak: say so, as
+  // PostgreSQL does, and go on with 3.0.
+  const unrecognized = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
+  if (startup.minor > 0 || unrecognized.length > 0) socket.write(encodeNegotiateProtocolVersion(0, unrecognized));
+
+  const database = params.get('database') || params.get('user') || '';
+  const route = deps.route(database);
+  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
+  const upstreamParams = upstreamStartupParams(params);
+
+  socket.write(AUTH_CLEARTEXT);
+  const { tag, frame } = await reader.message(MAX_AUTH_PACKET);
+  if (tag !== FE.Password) throw new ProtocolError(`expected a password message, got message type '${String.fromCharCode(tag)}'`);
+  const token = decodePassword(frame);
+  frame.fill(0);
+  if (!token) throw new GatewayError('auth.missing_token', 'pgwarden: no token was sent as the password');
+  const identity = await deps.verifier.verify(token);
+  const releaseIdentity = deps.admit(identity);
+  let upstream: UpstreamConnection;
+  try {
+    upstream = await connectUpstream(route.target, upstreamParams, deps.scramCache);
+  } catch (err) {
+    releaseIdentity();
+    throw err;
+  }
+  const leftover = reader.detach();
+  return { kind: 'session', socket, tls: secured, params, database, identity, route, upstream, leftover, releaseIdentity };
+}

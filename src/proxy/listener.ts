@@ -1,0 +1,188 @@
+/**
+ * The PostgreSQL listener: accepts sockets, runs the handshake under a timeout and the
+ * connection limits, and starts a relay session for each authenticated client.
+ *
+ * A failure of one connection (bad token, malformed packet, unreachable upstream) ends that
+ * connection with a FATAL ErrorResponse and a log line; the listener and every other session go
+ * on. Settings are read through `settings()` on each new connection, so a config reload applies
+ * to new connections without touching open ones.
+ */
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { GatewayError, toGatewayError } from '../errors.ts';
+import type { TokenVerifier } from '../identity/types.ts';
+import type { Logger } from '../log.ts';
+import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
+import { Session, errorResponse } from '../engine/index.ts';
+import { cancelUpstream, type ScramKeyCache } from '../upstream/index.ts';
+import { handshake, type Route } from './handshake.ts';
+import { SocketClosedError } from './socket-reader.ts';
+import type { Limits, SessionRegistry } from './registry.ts';
+
+export interface ListenerSettings {
+  limits: Limits & { max_message_size: number; handshake_timeout: number };
+  tlsContext: tls.SecureContext | null;
+  requireTls: boolean;
+  expiryGraceMs: number;
+  route(database: string): Route | undefined;
+}
+
+export interface ListenerDeps {
+  logger: Logger;
+  verifier: TokenVerifier;
+  registry: SessionRegistry;
+  scramCache: ScramKeyCache;
+  settings(): ListenerSettings;
+}
+
+export interface PostgresListener {
+  host: string;
+  port: number;
+  /** Stop accepting new connections (open sessions go on). */
+  stopAccepting(): Promise<void>;
+}
+
+function classify(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof MessageTooLargeError) return new GatewayError('protocol.message_too_large', `pgwarden: ${err.message}`);
+  if (err instanceof ProtocolError) return new GatewayError('protocol.violation', `pgwarden: invalid startup from the client: ${err.message}`);
+  return toGatewayError(err);
+}
+
+export async function listenPostgres(host: string, port: number, deps: ListenerDeps): Promise<PostgresListener> {
+  const server = net.createServer({ noDelay: true }, (socket) => accept(socket, deps));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => deps.logger.error({ err: err.message }, 'postgres listener error'));
+  const addr = server.address() as net.AddressInfo;
+  return {
+    host: addr.address,
+    port: addr.port,
+    stopAccepting: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function accept(raw: net.Socket, deps: ListenerDeps): void {
+  const log = deps.logger;
+  const source = raw.remoteAddress ?? 'unknown';
+  const settings = deps.settings();
+  raw.setNoDelay(true);
+  raw.setKeepAlive(true, 60_000);
+  raw.on('error', () => raw.destroy());
+  let release: () => void;
+  try {
+    release = deps.registry.openConnection(source);
+  } catch (err) {
+    const e = classify(err);
+    log.warn({ source, reason: e.message }, 'connection refused');
+    raw.end(errorResponse(e, 'FATAL'));
+    return;
+  }
+  raw.once('close', release);
+  let answerOn: Duplex = raw;
+  let done = false;
+  const timer = setTimeout(() => {
+    if (done) return;
+    done = true;
+    const e = new GatewayError('conn.handshake_timeout', `pgwarden: the client did not complete the startup within ${settings.limits.handshake_timeout} ms`);
+    log.warn({ source }, 'handshake timeout; connection dropped');
+    answerOn.end(errorResponse(e, 'FATAL'));
+    setTimeout(() => raw.destroy(), 1000).unref();
+  }, settings.limits.handshake_timeout);
+  timer.unref();
+
+  handshake(raw, {
+    verifier: deps.verifier,
+    tlsContext: settings.tlsContext,
+    requireTls: settings.requireTls,
+    route: settings.route,
+    admit: (identity) => deps.registry.admit(identity),
+    cancel: (pid, secret) => {
+      const matched = deps.registry.cancel(pid, secret);
+      log.debug({ source, matched }, 'cancel request');
+    },
+    scramCache: deps.scramCache,
+    onSocket: (s) => {
+      answerOn = s;
+      s.on('error', () => s.destroy());
+    },
+  }).then(
+    (result) => {
+      clearTimeout(timer);
+      if (done) {
+        // Timed out while the upstream connected: give the connection back.
+        if (result.kind === 'session') {
+          result.releaseIdentity();
+          result.upstream.socket.destroy();
+        }
+        return;
+      }
+      done = true;
+      if (result.kind === 'cancel') {
+        raw.end();
+        return;
+      }
+      startSession(result, source, settings, deps);
+    },
+    (err) => {
+      clearTimeout(timer);
+      if (done) return;
+      done = true;
+      if (err instanceof SocketClosedError) {
+        raw.destroy();
+        return;
+      }
+      const e = classify(err);
+      const cause = e.cause instanceof Error ? e.cause.message : undefined;
+      log.warn({ source, code: e.code, reason: e.message, cause }, 'connection refused');
+      answerOn.end(errorResponse(e, 'FATAL'));
+      setTimeout(() => raw.destroy(), 1000).unref();
+    },
+  );
+}
+
+function startSession(
+  h: Extract<Awaited<ReturnType<typeof handshake>>, { kind: 'session' }>,
+  source: string,
+  settings: ListenerSettings,
+  deps: ListenerDeps,
+): void {
+  const log = deps.logger.child({ subject: h.identity.subject, issuer: h.identity.issuerName, database: h.database, source });
+  const upstream = h.upstream;
+  let keys: ReturnType<SessionRegistry['register']> | null = null;
+  const startedAt = Date.now();
+  const session = new Session({
+    client: h.socket,
+    upstream: upstream.socket,
+    identity: h.identity,
+    logger: log,
+    maxMessageSize: settings.limits.max_message_size,
+    expiresAt: h.identity.expiresAt + settings.expiryGraceMs,
+    onClose: (reason) => {
+      keys?.unregister();
+      h.releaseIdentity();
+      log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
+    },
+  });
+  keys = deps.registry.register({
+    identity: h.identity,
+    terminate: (err) => session.terminate(err),
+    cancel: () => {
+      cancelUpstream(h.route.target, upstream.pid, upstream.secret).catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
+    },
+  });
+  // The client learns the upstream's parameters, the gateway's own cancel key, and the upstream's
+  // transaction status; never the upstream's pid or secret.
+  const hello: Buffer[] = [AUTH_OK];
+  for (const [name, value] of upstream.parameters) hello.push(encodeParameterStatus(name, value));
+  hello.push(encodeBackendKeyData(keys.pid, keys.secret), encodeReadyForQuery(upstream.txStatus));
+  h.socket.write(Buffer.concat(hello));
+  log.info({ tls: h.tls, application: h.params.get('application_name') }, 'session opened');
+  session.start(h.leftover, upstream.leftover);
+}

@@ -1,0 +1,103 @@
+/**
+ * Which of the client's startup parameters reach the upstream.
+ *
+ * The client's `user` and `database` never do: the gateway signs in as its own upstream role to
+ * the upstream's database. Every other parameter is a run-time setting (a GUC) that PostgreSQL
+ * applies at backend start, so a client could use it to change who it is or what it may do
+ * before a single statement is analysed. Settings that change identity or privileges, and
+ * `replication`, are refused; `options` is parsed (`-c name=value`, `--name=value`) and each
+ * setting in it is held to the same rule.
+ */
+import { GatewayError } from '../errors.ts';
+
+/** Settings a client MUST NOT choose at startup (lower case). */
+const PROTECTED_SETTINGS = new Set([
+  'role',
+  'session_authorization',
+  'is_superuser',
+  'default_transaction_read_only',
+  'transaction_read_only',
+  'session_replication_role',
+  'local_preload_libraries',
+  'session_preload_libraries',
+  'shared_preload_libraries',
+  'jit_provider',
+  'dynamic_library_path',
+  'allow_system_table_mods',
+  'ignore_system_indexes',
+  'zero_damaged_pages',
+  'row_security',
+]);
+
+function refuse(name: string): GatewayError {
+  return new GatewayError('auth.no_scope', `pgwarden: the startup setting "${name}" may not be set by a client`, {
+    sqlstate: '42501',
+    hint: 'Remove it from the connection options; the gateway controls it.',
+  });
+}
+
+function checkSetting(name: string): void {
+  if (PROTECTED_SETTINGS.has(name.toLowerCase())) throw refuse(name);
+}
+
+/** Split a PostgreSQL `options` string into words (backslash escapes a space, as libpq does). */
+export function splitOptions(options: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let has = false;
+  for (let i = 0; i < options.length; i++) {
+    const c = options[i];
+    if (c === '\\' && i + 1 < options.length) {
+      cur += options[++i];
+      has = true;
+    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (has) words.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += c;
+      has = true;
+    }
+  }
+  if (has) words.push(cur);
+  return words;
+}
+
+/** Validate `options`: only `-c name=value` / `--name=value` settings, none protected. */
+export function checkOptions(options: string): void {
+  const words = splitOptions(options);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    let setting: string | undefined;
+    if (w === '-c') setting = words[++i];
+    else if (w.startsWith('-c')) setting = w.slice(2);
+    else if (w.startsWith('--')) setting = w.slice(2);
+    else
+      throw new GatewayError('auth.no_scope', `pgwarden: the startup option "${w}" is not allowed`, {
+        sqlstate: '42501',
+        hint: 'Only -c name=value settings may be passed in options.',
+      });
+    if (!setting || !setting.includes('=')) throw new GatewayError('protocol.violation', `pgwarden: invalid startup option "${w}"`);
+    checkSetting(setting.slice(0, setting.indexOf('=')).replace(/-/g, '_'));
+  }
+}
+
+/**
+ * The parameters to send upstream (without user and database). Throws a FATAL-severity
+ * GatewayError naming the first refused parameter.
+ */
+export function upstreamStartupParams(params: Map<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of params) {
+    const lower = name.toLowerCase();
+    if (lower === 'user' || lower === 'database') continue;
+    if (lower === 'replication') {
+      throw new GatewayError('protocol.unsupported', 'pgwarden: replication connections are not supported', { sqlstate: '0A000' });
+    }
+    if (lower === 'options') checkOptions(value);
+    else if (lower.startsWith('_pq_.')) continue; // protocol extensions: none are supported
+    else checkSetting(lower);
+    out[name] = value;
+  }
+  return out;
+}

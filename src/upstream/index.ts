@@ -1,0 +1,11 @@
+/**
+ * Connections to the real database. The gateway signs in with the credentials it holds
+ * (SCRAM-SHA-256, md5, cleartext or trust), optionally over TLS, and hands the authenticated
+ * socket to a session; CancelRequests go to the upstream with the upstream's own key.
+ *
+ * Data flow: config upstream → `targetFromUrl` → `connectUpstream` (TCP, TLS, auth, first
+ * ReadyForQuery) → the session relays bytes. Held passwords MUST NOT appear in errors or logs.
+ */
+export { connectUpstream, cancelUpstream, targetFromUrl, type UpstreamTarget, type UpstreamConnection } from './connect.ts';
+export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
+export { targetFor } from './target.ts';

@@ -1,0 +1,85 @@
+/**
+ * A gateway for end-to-end tests: a throwaway PostgreSQL with an application database and a
+ * dedicated upstream role whose password only the gateway holds, a test issuer, and the gateway
+ * on free ports. Log lines are kept in memory so tests can check what was (and was not) logged.
+ */
+import { Writable } from 'node:stream';
+import { configSchema, type GatewayConfig } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/log.ts';
+import { startGateway, type Gateway } from '../../src/main.ts';
+import { startPostgres, freePort, type TestPostgres, type StartOptions } from './postgres.ts';
+import { startTestIssuer, type TestIssuer } from './issuer.ts';
+
+export interface TestGateway {
+  pg: TestPostgres;
+  issuer: TestIssuer;
+  gw: Gateway;
+  config: GatewayConfig;
+  /** The password of the upstream role (held by the gateway; clients never get it). */
+  upstreamPassword: string;
+  port: number;
+  /** Connection settings for a client with this token. */
+  client(token: string, database?: string): { host: string; port: number; user: string; password: string; database: string };
+  url(token: string, database?: string): string;
+  /** Direct connection string to the upstream (for comparisons), as the same role. */
+  directUrl(database?: string): string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  postgres?: StartOptions;
+  /** Change the raw config object before it is validated. */
+  config?: (raw: Record<string, any>) => void;
+  /** Reuse a running PostgreSQL instead of starting one. */
+  pg?: TestPostgres;
+}
+
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const pg = options.pg ?? (await startPostgres(options.postgres));
+  const upstreamPassword = `up-${Math.random().toString(36).slice(2)}-secret`;
+  if (!options.pg) {
+    pg.psql(`create role gw_app login password '${upstreamPassword}'`);
+    pg.psql('create database app owner gw_app');
+  } else {
+    pg.psql(`alter role gw_app password '${upstreamPassword}'`);
+  }
+  const issuer = await startTestIssuer();
+  const raw: Record<string, any> = {
+    listen: { postgres: `127.0.0.1:0`, http: `127.0.0.1:${await freePort()}` },
+    upstreams: {
+      app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: upstreamPassword, databases: ['app'] },
+    },
+    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+    admin: { groups: ['pgwarden-admins'] },
+    log: { level: 'debug' },
+  };
+  options.config?.(raw);
+  const config = configSchema.parse(raw);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const gw = await startGateway(config, { logger: createLogger('debug', sink) });
+  const port = gw.postgres.port;
+  return {
+    pg,
+    issuer,
+    gw,
+    config,
+    upstreamPassword,
+    port,
+    logs,
+    client: (token, database = 'app') => ({ host: '127.0.0.1', port, user: 'agent', password: token, database }),
+    url: (token, database = 'app') => `postgres://agent:${encodeURIComponent(token)}@127.0.0.1:${port}/${database}`,
+    directUrl: (database = 'app') => `postgres://gw_app:${encodeURIComponent(upstreamPassword)}@127.0.0.1:${pg.port}/${database}`,
+    async stop() {
+      await gw.close(0);
+      await issuer.stop();
+      if (!options.pg) await pg.stop();
+    },
+  };
+}
