@@ -1,0 +1,98 @@
+/**
+ * The `pgwarden` command line: thin subcommands over the parts (config, main, the admin API, the
+ * demo). `runCli(argv)` parses, runs one subcommand and resolves with the exit code; long-running
+ * commands (start, demo) resolve once serving and exit from their signal handlers.
+ *
+ * Failures the user can act on (`CliError`, `ConfigError`, `GatewayError`) print as
+ * `pgwarden: <message>` (a config prints one problem per line) with exit code 1 — never a stack.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../config/index.ts';
+import { GatewayError } from '../errors.ts';
+import { checkCommand } from './check.ts';
+import { CliError, portOption } from './common.ts';
+import { demoCommand } from './demo.ts';
+import { revokeCommand } from './revoke.ts';
+import { startCommand } from './start.ts';
+import { tokenCommand } from './token.ts';
+
+export { CliError } from './common.ts';
+
+export function buildProgram(): Command {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const program = new Command('pgwarden')
+    .description('Identity-aware PostgreSQL gateway: OIDC tokens in, policy-checked SQL out.')
+    .version(pkg.version)
+    .showHelpAfterError('(pgwarden --help lists the commands and their options)')
+    .exitOverride();
+  const configOptions = (cmd: Command) =>
+    cmd.option('--config <file>', 'the gateway config file').option('--data-dir <dir>', 'a data directory; its pgwarden.yaml is the config');
+
+  configOptions(program.command('check').description('validate a config file and list every problem with its line')).action(checkCommand);
+
+  configOptions(program.command('start').description('run the gateway (SIGHUP reloads the config, SIGTERM shuts down gracefully)')).action(startCommand);
+
+  configOptions(
+    program
+      .command('revoke')
+      .description('revoke a subject through the admin API, ending its open sessions')
+      .option('--subject <subject>', 'the token subject to revoke')
+      .option('--issuer <issuer>', 'only the subject of this issuer (URL or configured name)')
+      .option('--undo', 'lift the revocation instead')
+      .option('--list', 'list the current revocations'),
+  )
+    .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
+    .option('--token <jwt>', 'an admin token (default: $PGWARDEN_TOKEN)')
+    .action((o) => revokeCommand(o));
+
+  program
+    .command('token')
+    .description("mint a token for one of the demo's identities (prints only the token)")
+    .requiredOption('--data-dir <dir>', 'the demo data directory')
+    .requiredOption('--identity <name>', 'a demo identity name')
+    .option('--ttl <duration>', 'lifetime, e.g. 10m or 1h', '10m')
+    .action(tokenCommand);
+
+  program
+    .command('demo')
+    .description('run a self-contained demo: sample database, development issuer, gateway')
+    .addOption(new Option('--port <port>', 'Postgres port of the gateway').default(6432).argParser(portOption))
+    .addOption(new Option('--http-port <port>', 'HTTP port of the gateway').default(8080).argParser(portOption))
+    .option('--data-dir <dir>', 'where the demo keeps its state', './pgwarden-data')
+    .option('--upstream <url>', 'use this PostgreSQL instead of the embedded one')
+    .action(demoCommand);
+
+  return program;
+}
+
+/** Run the command line (`argv` as in `process.argv`); resolves with the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed help, the version or its own message.
+    return err.exitCode;
+  }
+  if (err instanceof ConfigError) {
+    for (const problem of err.problems) process.stderr.write(`${problem}\n`);
+    return 1;
+  }
+  if (err instanceof CliError || err instanceof GatewayError) {
+    process.stderr.write(`pgwarden: ${err.message}\n`);
+    return 1;
+  }
+  // Unexpected: still one line (stack traces are for PGWARDEN_DEBUG=1).
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`pgwarden: ${message}\n`);
+  if (process.env.PGWARDEN_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

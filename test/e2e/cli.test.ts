@@ -1,0 +1,237 @@
+/**
+ * The `pgwarden` command as a user runs it: `node bin/pgwarden.mjs …` in a child process, checking
+ * exit codes and exactly what is printed where.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { GatewayError } from '../../src/errors.ts';
+import { createHttpApp, startHttpServer, type HttpServer } from '../../src/http/index.ts';
+import { DevIssuer, RevocationList, type Identity, type TokenVerifier } from '../../src/identity/index.ts';
+import { silentLogger } from '../../src/log.ts';
+import { freePort } from '../helpers/postgres.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'pgwarden-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const GOOD = ['upstreams:', '  app:', '    url: postgres://pgwarden@db:5432/app', 'identity:', '  issuers:', '    - issuer: https://idp.example.com', '      audience: pgwarden', ''].join('\n');
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('pgwarden check', () => {
+  test('a good config: summary on stdout, exit 0', async () => {
+    const r = await pgwarden(['check', '--config', file('good.yaml', GOOD)]);
+    assert.equal(r.stderr, '');
+    assert.equal(r.stdout, 'config OK: 1 upstream, 1 issuer\n');
+    assert.equal(r.code, 0);
+  });
+
+  test('--data-dir D reads D/pgwarden.yaml', async () => {
+    const d = mkdtempSync(join(dir, 'data-'));
+    writeFileSync(join(d, 'pgwarden.yaml'), GOOD.replace('upstreams:', 'upstreams:\n  other:\n    url: postgres://x@db/other'));
+    const r = await pgwarden(['check', '--data-dir', d]);
+    assert.equal(r.stdout, 'config OK: 2 upstreams, 1 issuer\n');
+    assert.equal(r.code, 0);
+  });
+
+  test('a bad config: every problem with file:line on stderr, no secret, exit 1', async () => {
+    const path = file(
+      'bad.yaml',
+      GOOD.replace('pgwarden@db', 'pgwarden:hunter2@db').replace('      audience: pgwarden\n', '') + 'listen:\n  postgres: 0.0.0.0:6432\n',
+    );
+    const r = await pgwarden(['check', '--config', path]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+      `${path}:3 upstreams.app.url: must not contain a password: move it to upstreams.app.password, e.g. password: \${env:DB_PASSWORD}`,
+      `${path}:6 identity.issuers[0].audience: required`,
+      `${path}:8 listen.postgres: listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true`,
+    ]);
+    assert.ok(!r.stderr.includes('hunter2'));
+  });
+
+  test('a missing file and a missing flag are one-line errors', async () => {
+    const missing = join(dir, 'nope.yaml');
+    let r = await pgwarden(['check', '--config', missing]);
+    assert.deepEqual([r.code, r.stderr], [1, `${missing}: cannot read the config file (ENOENT)\n`]);
+    r = await pgwarden(['check']);
+    assert.deepEqual([r.code, r.stderr], [1, 'pgwarden: pass --config FILE or --data-dir DIR\n']);
+  });
+});
+
+test('--help lists the commands; an unknown command fails', async () => {
+  const [help, sub, bad] = await Promise.all([pgwarden(['--help']), pgwarden(['revoke', '--help']), pgwarden(['frobnicate'])]);
+  assert.equal(help.code, 0);
+  for (const cmd of ['check', 'start', 'revoke', 'token', 'demo']) assert.match(help.stdout, new RegExp(`^  ${cmd} `, 'm'));
+  assert.equal(sub.code, 0);
+  assert.match(sub.stdout, /--subject <subject>/);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown command 'frobnicate'/);
+});
+
+/** Verifies tokens of one development issuer with jose, as an IdP-backed verifier would. */
+class DevTokens implements TokenVerifier {
+  constructor(private readonly dev: DevIssuer, private readonly audience: string) {}
+  async verify(token: string): Promise<Identity> {
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(this.dev.jwks()), { issuer: this.dev.issuer, audience: this.audience });
+      return {
+        issuer: this.dev.issuer,
+        issuerName: 'dev',
+        subject: String(payload.sub),
+        groups: (payload.groups as string[] | undefined) ?? [],
+        claims: payload,
+        expiresAt: (payload.exp ?? 0) * 1000,
+      };
+    } catch {
+      throw new GatewayError('auth.invalid_token', 'the token did not verify');
+    }
+  }
+}
+
+describe('pgwarden revoke and token against a real admin API', () => {
+  let server: HttpServer;
+  let url: string;
+  let dev: DevIssuer;
+  let dataDir: string;
+  const revocations = new RevocationList();
+
+  before(async () => {
+    dataDir = mkdtempSync(join(dir, 'demo-'));
+    dev = await DevIssuer.open(join(dataDir, 'dev-issuer.jwk'), 'http://127.0.0.1:1/dev');
+    const app = createHttpApp({
+      logger: silentLogger(),
+      verifier: new DevTokens(dev, 'pgwarden'),
+      admin: () => ({ subjects: ['demo-admin'], groups: [] }),
+      ready: () => ({ ready: true }),
+      revoke: (subject, issuer) => (revocations.revoke(subject, issuer), { terminated: subject === 'agent-7' ? 3 : 0 }),
+      unrevoke: (subject, issuer) => revocations.unrevoke(subject, issuer),
+      revocations: () => revocations.list(),
+    });
+    server = await startHttpServer(app, '127.0.0.1', 0);
+    url = `http://127.0.0.1:${server.port}`;
+    writeFileSync(
+      join(dataDir, 'demo.json'),
+      JSON.stringify({
+        http: { host: '127.0.0.1', port: server.port },
+        devIssuer: { issuer: dev.issuer, keyFile: 'dev-issuer.jwk', audience: 'pgwarden' },
+        adminIdentity: { subject: 'demo-admin', groups: [] },
+        identities: { analyst: { subject: 'analyst-1', groups: ['analysts'] }, support: { subject: 'support-bot', groups: ['support'] } },
+      }),
+    );
+  });
+  after(() => server.close());
+
+  test('token prints only a token for the named identity, with the asked lifetime', async () => {
+    const r = await pgwarden(['token', '--data-dir', dataDir, '--identity', 'analyst', '--ttl', '2m']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const claims = decodeJwt(r.stdout.trim());
+    assert.equal(claims.sub, 'analyst-1');
+    assert.deepEqual(claims.groups, ['analysts']);
+    assert.equal(claims.aud, 'pgwarden');
+    assert.equal(claims.iss, dev.issuer);
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 120);
+  });
+
+  test('token: an unknown identity lists the known ones', async () => {
+    const r = await pgwarden(['token', '--data-dir', dataDir, '--identity', 'ceo']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', 'pgwarden: unknown identity "ceo"; known: analyst, support\n']);
+  });
+
+  test('revoke with --data-dir mints an admin token and finds the gateway in demo.json', async () => {
+    const r = await pgwarden(['revoke', '--subject', 'agent-7', '--data-dir', dataDir]);
+    assert.deepEqual([r.code, r.stderr, r.stdout], [0, '', 'revoked agent-7: 3 open sessions terminated\n']);
+    assert.deepEqual(revocations.list().map((x) => x.subject), ['agent-7']);
+  });
+
+  test('revoke --list and --undo with --url and PGWARDEN_TOKEN', async () => {
+    const token = await dev.mint({ subject: 'demo-admin', audience: 'pgwarden', ttlSeconds: 60 });
+    let r = await pgwarden(['revoke', '--subject', 'agent-9', '--issuer', 'dev', '--url', url], { PGWARDEN_TOKEN: token });
+    assert.deepEqual([r.code, r.stdout], [0, 'revoked agent-9: 0 open sessions terminated\n']);
+    r = await pgwarden(['revoke', '--list', '--url', url, '--token', token]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^agent-7 since \S+\nagent-9 \(issuer dev\) since \S+\n$/);
+    r = await pgwarden(['revoke', '--undo', '--subject', 'agent-7', '--url', url, '--token', token]);
+    assert.deepEqual([r.code, r.stdout], [0, 'revocation of agent-7 lifted\n']);
+    assert.deepEqual(revocations.list().map((x) => x.subject), ['agent-9']);
+  });
+
+  test('revoke: a bad token, a non-admin and an unreachable gateway are clear errors', async () => {
+    const notAdmin = await dev.mint({ subject: 'analyst-1', audience: 'pgwarden', ttlSeconds: 60 });
+    const closedPort = await freePort();
+    const [bad, forbidden, down, noToken] = await Promise.all([
+      pgwarden(['revoke', '--subject', 'x', '--url', url, '--token', 'not.a.jwt']),
+      pgwarden(['revoke', '--subject', 'x', '--url', url, '--token', notAdmin]),
+      pgwarden(['revoke', '--subject', 'x', '--url', `http://127.0.0.1:${closedPort}`, '--token', notAdmin]),
+      pgwarden(['revoke', '--subject', 'x', '--url', url]),
+    ]);
+    assert.deepEqual([bad.code, bad.stderr], [1, 'pgwarden: the gateway rejected the token: the token did not verify (Request a fresh token from your identity provider.)\n']);
+    assert.equal(forbidden.code, 1);
+    assert.match(forbidden.stderr, /^pgwarden: not allowed: analyst-1 is not an administrator of this gateway \(Add the subject to admin.subjects/);
+    assert.equal(down.code, 1);
+    assert.equal(down.stderr, `pgwarden: cannot reach the gateway at http://127.0.0.1:${closedPort} (ECONNREFUSED): is it running, and is that its HTTP address?\n`);
+    assert.deepEqual([noToken.code, noToken.stderr], [1, 'pgwarden: no admin token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one)\n']);
+    assert.ok(!forbidden.stderr.includes(notAdmin));
+  });
+});
+
+test('start: serves, rejects a bad reload and keeps running, exits 0 on SIGTERM', async () => {
+  const path = file('start.yaml', `${GOOD}listen:\n  postgres: 127.0.0.1:0\n  http: 127.0.0.1:0\nlimits:\n  shutdown_grace: 1s\n`);
+  const child = spawn(process.execPath, [BIN, 'start', '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    const listening = await waitFor('the gateway to listen', () => /"http":"127\.0\.0\.1:(\d+)"[^\n]*pgwarden listening/.exec(stderr), 20_000);
+    const health = await fetch(`http://127.0.0.1:${listening[1]}/healthz`);
+    assert.equal(health.status, 200);
+
+    writeFileSync(path, `${GOOD}limits: { shutdown_grace: soon }\n`);
+    child.kill('SIGHUP');
+    await waitFor('the reload to be rejected', () => stderr.includes('config reload rejected, keeping the running config'), 10_000);
+    assert.match(stderr, /limits\.shutdown_grace: expected a duration/);
+    assert.equal((await fetch(`http://127.0.0.1:${listening[1]}/healthz`)).status, 200);
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
