@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: pgbench against a direct connection and through pgwarden (and PgBouncer, when
+ * installed, as the reference the gateway aims to match), interleaved in one run on one machine,
+ * printing TPS, latency and the ratio to direct for each workload.
+ *
+ * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
+ * --only name,name (workloads), --no-pgbouncer.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { configSchema } from '../src/config/schema.ts';
+import { createLogger } from '../src/log.ts';
+import { startGateway } from '../src/main.ts';
+import { findPgBin, freePort, startPostgres } from '../test/helpers/postgres.ts';
+import { startTestIssuer } from '../test/helpers/issuer.ts';
+
+interface Workload {
+  name: string;
+  args: string[];
+}
+
+const argv = process.argv.slice(2);
+function opt(name: string, dflt: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1] : dflt;
+}
+const seconds = Number(opt('seconds', '5'));
+const rounds = Number(opt('rounds', '2'));
+const scale = Number(opt('scale', '10'));
+const only = opt('only', '').split(',').filter(Boolean);
+const withBouncer = !argv.includes('--no-pgbouncer');
+
+const WORKLOADS: Workload[] = [
+  { name: 'select-only simple, 1 client', args: ['-S', '-M', 'simple', '-c', '1', '-j', '1'] },
+  { name: 'select-only simple, 8 clients', args: ['-S', '-M', 'simple', '-c', '8', '-j', '2'] },
+  { name: 'select-only extended, 1 client', args: ['-S', '-M', 'extended', '-c', '1', '-j', '1'] },
+  { name: 'select-only extended, 8 clients', args: ['-S', '-M', 'extended', '-c', '8', '-j', '2'] },
+  { name: 'select-only prepared, 8 clients', args: ['-S', '-M', 'prepared', '-c', '8', '-j', '2'] },
+  { name: 'connect per transaction (-C), 4 clients', args: ['-S', '-C', '-c', '4', '-j', '2'] },
+].filter((w) => only.length === 0 || only.some((o) => w.name.includes(o)));
+
+const progress = (s: string) => process.stderr.write(`${s}\n`);
+
+function pgbench(args: string[], env: Record<string, string>): Promise<{ tps: number; latencyMs: number; failed: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(findPgBin(), 'pgbench'), args, { env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`pgbench exited ${code}: ${err.slice(-2000)}`));
+      const tps = /tps = ([\d.]+)/.exec(out);
+      const lat = /latency average = ([\d.]+) ms/.exec(out);
+      const failed = /number of failed transactions: (\d+)/.exec(out);
+      if (!tps) return reject(new Error(`no tps in pgbench output:\n${out}`));
+      resolve({ tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN, failed: failed?.[1] ?? '?' });
+    });
+  });
+}
+
+async function startPgBouncer(upstreamPort: number, password: string): Promise<{ port: number; stop(): void } | null> {
+  let bin: string;
+  try {
+    bin = execFileSync('sh', ['-c', 'command -v pgbouncer || ls /usr/sbin/pgbouncer'], { encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+  if (!bin) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'pgwarden-bench-pgbouncer-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'users.txt'), `"gw_app" "${password}"\n`);
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `app = host=127.0.0.1 port=${upstreamPort} dbname=app user=gw_app`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      `unix_socket_dir = ${dir}`,
+      'auth_type = plain',
+      `auth_file = ${join(dir, 'users.txt')}`,
+      'pool_mode = session',
+      'max_client_conn = 200',
+      'default_pool_size = 20',
+      'ignore_startup_parameters = extra_float_digits',
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+    ].join('\n') + '\n',
+  );
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    chmodSync(dir, 0o755);
+    for (const f of ['', 'users.txt', 'pgbouncer.ini']) chownSync(join(dir, f), uid, gid);
+  }
+  const child = spawn(bin, [join(dir, 'pgbouncer.ini')], {
+    stdio: 'ignore',
+    ...(asRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) } : {}),
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync(join(findPgBin(), 'psql'), ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'gw_app', '-c', 'select 1', 'app'], { env: { ...process.env, PGPASSWORD: password }, stdio: 'ignore' });
+      return {
+        port,
+        stop() {
+          child.kill('SIGINT');
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill('SIGKILL');
+  progress('PgBouncer did not start; running without it');
+  return null;
+}
+
+async function main(): Promise<void> {
+  progress(`starting a throwaway PostgreSQL (scale ${scale})…`);
+  const pg = await startPostgres({ conf: ['max_connections = 300'] });
+  const password = `bench-${Math.random().toString(36).slice(2)}`;
+  pg.psql(`create role gw_app login password '${password}'`);
+  pg.psql('create database app owner gw_app');
+  const issuer = await startTestIssuer();
+  const config = configSchema.parse({
+    listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
+    upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
+    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+    log: { level: 'warn' },
+  });
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const gw = await startGateway(config, { logger: createLogger('warn', sink) });
+  const token = await issuer.sign({ sub: 'bench', exp: Math.floor(Date.now() / 1000) + 24 * 3600 });
+  const bouncer = withBouncer ? await startPgBouncer(pg.port, password) : null;
+
+  const targets: { name: string; port: number; user: string; password: string }[] = [
+    { name: 'direct', port: pg.port, user: 'gw_app', password },
+    { name: 'pgwarden', port: gw.postgres.port, user: 'bench', password: token },
+  ];
+  if (bouncer) targets.push({ name: 'pgbouncer', port: bouncer.port, user: 'gw_app', password });
+
+  progress('pgbench -i through pgwarden…');
+  // Asynchronously: the gateway runs in this process and must keep serving meanwhile.
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(join(findPgBin(), 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(gw.postgres.port), '-U', 'bench', 'app'], {
+      env: { ...process.env, PGPASSWORD: token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pgbench -i failed: ${err.slice(-2000)}`))));
+  });
+
+  const results = new Map<string, Map<string, { tps: number[]; lat: number[] }>>();
+  try {
+    for (const w of WORKLOADS) {
+      const byTarget = new Map<string, { tps: number[]; lat: number[] }>();
+      results.set(w.name, byTarget);
+      for (let r = 0; r < rounds; r++) {
+        // Interleave the targets within each round so drift affects them alike.
+        const order = r % 2 === 0 ? targets : [...targets].reverse();
+        for (const t of order) {
+          progress(`  ${w.name} · ${t.name} · round ${r + 1}/${rounds}`);
+          const res = await pgbench([...w.args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
+          const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
+          e.tps.push(res.tps);
+          e.lat.push(res.latencyMs);
+          byTarget.set(t.name, e);
+        }
+      }
+    }
+  } finally {
+    bouncer?.stop();
+    await gw.close(0);
+    await issuer.stop();
+    await pg.stop();
+  }
+
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  const lines: string[] = [];
+  lines.push(`pgbench, ${seconds}s × ${rounds} rounds per target, scale ${scale}, ${targets.map((t) => t.name).join(' / ')} interleaved`);
+  const head = ['workload', ...targets.map((t) => `${t.name} tps`), ...targets.filter((t) => t.name !== 'direct').map((t) => `${t.name}/direct`), 'pgwarden lat ms', 'direct lat ms'];
+  lines.push(`| ${head.join(' | ')} |`);
+  lines.push(`|${head.map(() => '---').join('|')}|`);
+  for (const [name, byTarget] of results) {
+    const tps = (n: string) => mean(byTarget.get(n)?.tps ?? [NaN]);
+    const lat = (n: string) => mean(byTarget.get(n)?.lat ?? [NaN]);
+    const d = tps('direct');
+    const row = [
+      name,
+      ...targets.map((t) => tps(t.name).toFixed(0)),
+      ...targets.filter((t) => t.name !== 'direct').map((t) => (tps(t.name) / d).toFixed(2)),
+      lat('pgwarden').toFixed(3),
+      lat('direct').toFixed(3),
+    ];
+    lines.push(`| ${row.join(' | ')} |`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
