@@ -103,6 +103,16 @@ describe('bad tokens are refused with a clear reason', () => {
     await c.end().catch(() => {});
   });
 
+  it('startup options may not change the role, and ordinary settings pass', async () => {
+    const token = await t.issuer.sign({ sub: 'opts' });
+    const bad = await psql(`postgres://agent:${token}@127.0.0.1:${t.port}/app?options=${encodeURIComponent('-c role=pgwarden_test')}`, 'select current_user');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /startup setting "role" may not be set/);
+    const ok = await psql(`postgres://agent:${token}@127.0.0.1:${t.port}/app?options=${encodeURIComponent('-c statement_timeout=4321')}&application_name=my-agent`, "select current_setting('statement_timeout'), current_setting('application_name')");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), '4321ms|my-agent');
+  });
+
   it('tokens never appear in the log', async () => {
     const token = await t.issuer.sign({ sub: 'log-check' });
     const c = new pg.Client(t.client(token));
