@@ -1,0 +1,193 @@
+/**
+ * The token verifier: a compact JWT in, an `Identity` out, or a GatewayError saying what was
+ * wrong. Shared by the wire password path and HTTP/MCP bearer authentication, once per connection
+ * or request.
+ *
+ * Order of checks (each failure ends verification, fail closed):
+ *   1. shape: a compact JWS whose header and payload decode        → auth.invalid_token
+ *   2. the unverified `iss` picks a configured issuer, exactly      → auth.unknown_issuer
+ *   3. `alg` is in that issuer's allowlist (asymmetric only)        → auth.invalid_token
+ *   4. key by `kid` from the issuer's JWKS (cached, see issuer-keys) → auth.idp_unavailable
+ *   5. signature, `iss`, `aud`, `exp` (required), `nbf` by jose     → auth.invalid_token / auth.expired
+ *   6. a subject from the configured claims                         → auth.invalid_token
+ *   7. the revocation list                                          → auth.revoked
+ *
+ * The unverified payload is read only to choose the issuer (2) and to word messages; every value
+ * the identity carries comes from the verified claims. The token MUST NOT appear in a message or
+ * a log line: messages name claims and configuration, never the token text.
+ */
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { GatewayError } from '../errors.ts';
+import type { GatewayConfig, IssuerConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { pickGroups, pickSubject } from './claims.ts';
+import { IssuerKeys } from './issuer-keys.ts';
+import { fromJoseError, safe } from './jose-errors.ts';
+import type { RevocationList } from './revocation.ts';
+import type { Identity, TokenVerifier } from './types.ts';
+
+export type IdentityConfig = GatewayConfig['identity'];
+
+export interface TokenVerifierDeps {
+  logger: Logger;
+  revocations: RevocationList;
+  /** Used for discovery and JWKS requests (default: the global fetch). */
+  fetch?: typeof fetch;
+  /** Age after which cached JWKS are refetched before use, in ms (default 10 minutes). */
+  jwksMaxAge?: number;
+  /** Time allowed for one discovery or JWKS request, in ms (default 5 seconds). */
+  httpTimeout?: number;
+}
+
+export interface ReloadableTokenVerifier extends TokenVerifier {
+  /** Replace the trusted issuers (configuration reload); unchanged issuers keep their cached keys. */
+  update(config: IdentityConfig): void;
+}
+
+/**
+ * Signature algorithms that can ever be allowed. The configuration schema already limits
+ * `algorithms` to these; this set is the second line: `none` and the HMAC family MUST never be
+ * accepted, because an HMAC "signature" made with an issuer's public key would otherwise verify.
+ */
+const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+
+/** PostgreSQL caps a password message at 64 KiB; nothing larger is worth decoding. */
+const MAX_TOKEN_LENGTH = 64 * 1024;
+
+const DEFAULT_JWKS_MAX_AGE = 10 * 60_000;
+const DEFAULT_HTTP_TIMEOUT = 5_000;
+
+interface IssuerState {
+  config: IssuerConfig;
+  name: string;
+  keys: IssuerKeys;
+  algorithms: ReadonlySet<string>;
+  options: JWTVerifyOptions;
+}
+
+export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierDeps): ReloadableTokenVerifier {
+  const { logger, revocations } = deps;
+  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  const maxAge = deps.jwksMaxAge ?? DEFAULT_JWKS_MAX_AGE;
+  const timeout = deps.httpTimeout ?? DEFAULT_HTTP_TIMEOUT;
+
+  function build(next: IdentityConfig, previous: ReadonlyMap<string, IssuerState>): Map<string, IssuerState> {
+    const states = new Map<string, IssuerState>();
+    for (const c of next.issuers) {
+      if (states.has(c.issuer)) throw new Error(`identity.issuers: issuer ${c.issuer} is listed more than once`);
+      const name = c.name ?? c.issuer;
+      const source = { issuer: c.issuer, jwksUri: c.jwks_uri, cooldown: next.jwks_cooldown, maxAge, timeout, fetch: fetchImpl };
+      const kept = previous.get(c.issuer)?.keys;
+      const keys = kept?.sameSource(source) ? kept : new IssuerKeys({ ...source, name, logger });
+      if (keys === kept) keys.rename(name);
+      const algorithms = c.algorithms.filter((a) => ASYMMETRIC.has(a));
+      if (algorithms.length === 0) throw new Error(`identity.issuers: issuer ${name} allows no asymmetric signature algorithm`);
+      states.set(c.issuer, {
+        config: c,
+        name,
+        keys,
+        algorithms: new Set(algorithms),
+        options: {
+          issuer: c.issuer,
+          audience: c.audience,
+          algorithms,
+          requiredClaims: ['exp'],
+          clockTolerance: c.clock_tolerance / 1000,
+        },
+      });
+    }
+    return states;
+  }
+
+  let issuers = build(config, new Map());
+
+  async function verify(token: string): Promise<Identity> {
+    // One snapshot per call: a reload during verification does not mix two configurations.
+    const current = issuers;
+    let issuerName: string | undefined;
+    try {
+      const { header, claims } = decode(token);
+      const iss = claims.iss;
+      if (typeof iss !== 'string' || iss === '') throw invalid('token has no iss claim');
+      const state = current.get(iss);
+      if (!state) throw new GatewayError('auth.unknown_issuer', `pgwarden: token issuer "${safe(iss)}" is not trusted`);
+      issuerName = state.name;
+      if (typeof header.alg !== 'string' || !state.algorithms.has(header.alg)) throw invalid(`token algorithm ${safe(header.alg)} is not allowed`);
+
+      let payload: JWTPayload;
+      try {
+        payload = await verifySignedToken(token, state);
+      } catch (err) {
+        const e = fromJoseError(err, { issuerName: state.name, audience: state.config.audience, header, claims });
+        if (e.code === 'internal') logger.error({ issuer: state.name, err: err instanceof Error ? err.message : String(err) }, 'token verification failed unexpectedly');
+        throw e;
+      }
+
+      const identity = toIdentity(iss, state, payload);
+      if (revocations.isRevoked(identity)) throw new GatewayError('auth.revoked', `pgwarden: access for ${safe(identity.subject)} has been revoked`);
+      logger.debug({ issuer: state.name, subject: identity.subject }, 'token verified');
+      return identity;
+    } catch (err) {
+      const e = err instanceof GatewayError ? err : new GatewayError('internal', 'pgwarden: internal error while verifying the token', { cause: err });
+      // The message is safe to log: it never contains the token.
+      logger.debug({ code: e.code, issuer: issuerName, reason: e.message }, 'token refused');
+      throw e;
+    }
+  }
+
+  return {
+    verify,
+    update(next: IdentityConfig): void {
+      issuers = build(next, issuers);
+      logger.info({ issuers: [...issuers.values()].map((s) => s.name) }, 'trusted issuers updated');
+    },
+  };
+}
+
+function invalid(message: string): GatewayError {
+  return new GatewayError('auth.invalid_token', `pgwarden: ${message}`);
+}
+
+function decode(token: string): { header: { alg?: unknown; kid?: unknown }; claims: Record<string, unknown> } {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid('token is not a well-formed JWT');
+  try {
+    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+  } catch {
+    // The decoder's own message may quote parts of the input: it is not passed on.
+    throw invalid('token is not a well-formed JWT');
+  }
+}
+
+async function verifySignedToken(token: string, state: IssuerState): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, state.keys.getKey, state.options)).payload;
+  } catch (err) {
+    // A token without `kid` against a set with several usable keys: try each; one must verify.
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const key of err as AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, key, state.options)).payload;
+      } catch (inner) {
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
+}
+
+function toIdentity(iss: string, state: IssuerState, payload: JWTPayload): Identity {
+  const claims = payload as Record<string, unknown>;
+  const subject = pickSubject(claims, state.config.subject_claims);
+  if (!subject) throw invalid(`token has none of the subject claims of issuer ${state.name} (${state.config.subject_claims.join(', ')})`);
+  const identity: Identity = {
+    issuer: iss,
+    issuerName: state.name,
+    subject: subject.value,
+    groups: pickGroups(claims, state.config.groups_claim),
+    claims,
+    // jose has checked `exp` is present and a number (requiredClaims).
+    expiresAt: (payload.exp as number) * 1000,
+  };
+  if (typeof payload.jti === 'string') identity.tokenId = payload.jti;
+  return identity;
+}
