@@ -136,11 +136,11 @@ export class Session {
           return;
         }
         if (tag === FE.Query) this.cycles++;
-        this.out.push(frame);
+        this.forward(frame);
         return;
       case FE.Sync:
         this.cycles++;
-        this.out.push(frame);
+        this.forward(frame);
         return;
       case FE.FunctionCall:
         // The fast-path function call names a function by OID with no SQL text to analyse.
@@ -149,16 +149,28 @@ export class Session {
         }));
         return;
       case FE.Terminate:
-        this.out.push(frame);
+        this.forward(frame);
         this.flushUpstream();
         this.ending = true;
         this.upstream.end();
         this.client.end();
         return;
       default:
-        this.out.push(frame);
+        this.forward(frame);
     }
   };
+
+  /**
+   * Queue a frame for the upstream. Frames that lie back to back in the same input chunk are
+   * merged into one view, so an untouched pipelined batch goes upstream as the bytes it came in.
+   */
+  private forward(frame: Buffer): void {
+    const out = this.out;
+    const last = out.length > 0 ? out[out.length - 1] : undefined;
+    if (last && last.buffer === frame.buffer && last.byteOffset + last.length === frame.byteOffset) {
+      out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + frame.length);
+    } else out.push(frame);
+  }
 
   private flushUpstream(): void {
     const out = this.out;

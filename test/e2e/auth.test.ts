@@ -243,7 +243,7 @@ describe('limits', () => {
     assert.equal(err?.fields?.C, '0A000');
     c.send(message('Q', Buffer.from('select 7\0')));
     const rows = await c.until('Z');
-    assert.ok(rows.some((m) => m.tag === 'D' && m.frame.includes(Buffer.from('7'))));
+    assert.ok(rows.some((m) => m.tag === 'D' && m.frame.includes(Buffer.from('7'))), 'the next query returns its row');
     c.end();
   });
 });

@@ -83,7 +83,7 @@ describe('pgwarden check', () => {
       `${path}:6 identity.issuers[0].audience: required`,
       `${path}:8 listen.postgres: listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true`,
     ]);
-    assert.ok(!r.stderr.includes('hunter2'));
+    assert.ok(!r.stderr.includes('hunter2'), '!r.stderr.includes(\'hunter2\')');
   });
 
   test('a missing file and a missing flag are one-line errors', async () => {
@@ -208,7 +208,7 @@ describe('pgwarden revoke and token against a real admin API', () => {
     assert.equal(down.code, 1);
     assert.equal(down.stderr, `pgwarden: cannot reach the gateway at http://127.0.0.1:${closedPort} (ECONNREFUSED): is it running, and is that its HTTP address?\n`);
     assert.deepEqual([noToken.code, noToken.stderr], [1, 'pgwarden: no admin token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one)\n']);
-    assert.ok(!forbidden.stderr.includes(notAdmin));
+    assert.ok(!forbidden.stderr.includes(notAdmin), '!forbidden.stderr.includes(notAdmin)');
   });
 });
 

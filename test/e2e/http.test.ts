@@ -60,7 +60,7 @@ describe('HTTP app on a real server', () => {
       },
     });
     server = await startHttpServer(app, '127.0.0.1', 0);
-    assert.ok(server.port > 0);
+    assert.ok(server.port > 0, 'server.port > 0');
     base = `http://127.0.0.1:${server.port}`;
   });
   after(() => server.close());
@@ -127,7 +127,7 @@ describe('HTTP app on a real server', () => {
     assert.equal(res.status, 500);
     const text = await res.text();
     assert.deepEqual(JSON.parse(text), { error: 'internal', message: 'internal error', hint: 'See the gateway log.' });
-    assert.ok(!text.includes('secret internal detail'));
+    assert.ok(!text.includes('secret internal detail'), '!text.includes(\'secret internal detail\')');
   });
 
   test('admin: revoke, list and lift a revocation (admin by subject)', async () => {
@@ -143,7 +143,7 @@ describe('HTTP app on a real server', () => {
     res = await call('GET', '/admin/revocations', { token: 'tok-root' });
     const listed = (await res.json()) as { revocations: { subject: string; issuer?: string; at: string }[] };
     assert.deepEqual(listed.revocations.map((r) => [r.subject, r.issuer]), [['agent-7', undefined], ['agent-9', 'test']]);
-    assert.ok(listed.revocations.every((r) => !Number.isNaN(Date.parse(r.at))));
+    assert.ok(listed.revocations.every((r) => !Number.isNaN(Date.parse(r.at))), 'listed.revocations.every((r) => !Number.isNaN(Date.parse(r.a');
 
     res = await call('DELETE', '/admin/revocations', { token: 'tok-root', body: { subject: 'agent-7' } });
     assert.deepEqual(await res.json(), { subject: 'agent-7', issuer: null, revoked: false });
@@ -198,7 +198,7 @@ describe('HTTP app on a real server', () => {
 
   test('no token ever reaches the log', () => {
     const all = logs.join('');
-    assert.ok(all.length > 0);
+    assert.ok(all.length > 0, 'all.length > 0');
     for (const token of Object.keys(TOKENS)) assert.ok(!all.includes(`"${token}"`) && !all.includes(`Bearer ${token}`), `${token} logged`);
     assert.ok(all.includes('secret internal detail'), 'the internal error is logged for the operator');
   });

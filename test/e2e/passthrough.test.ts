@@ -119,7 +119,7 @@ describe('pg (node-postgres)', () => {
       const r = await c.query("select current_user, current_setting('application_name') as app");
       assert.equal(r.rows[0].current_user, 'gw_app');
       const all = JSON.stringify((c as any).connectionParameters) + JSON.stringify(r.rows);
-      assert.ok(!all.includes(t.upstreamPassword));
+      assert.ok(!all.includes(t.upstreamPassword), '!all.includes(t.upstreamPassword)');
     } finally {
       await c.end();
     }
