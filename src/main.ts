@@ -179,7 +179,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         () => new GatewayError('conn.shutting_down', 'pgwarden: the gateway is shutting down'),
       );
       if (ended) log.info({ sessions: ended }, 'shutdown: open sessions ended');
-      await Promise.race([stopped, new Promise((r) => setTimeout(r, 3000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
       await http.close();
       log.info('pgwarden stopped');
     },

@@ -1,20 +1,30 @@
 /**
- * One client session relayed to its upstream connection.
+ * One client session relayed to its upstream connection, with every statement put to a
+ * `StatementGate` (analysis + policy) before a byte of it is forwarded.
  *
  * Client → upstream: the client's bytes are framed into whole messages (capped at
- * `limits.max_message_size`); only the tag of each is looked at, and frames go upstream as the
- * same bytes, written once per chunk. Upstream → client: a `StreamScanner` forwards untouched
- * runs of bytes and stops only at ReadyForQuery, which tells the transaction status and closes
- * one request cycle.
+ * `maxMessageSize`). Query, Parse, Bind, Execute and Close are decoded as far as a decision needs;
+ * allowed frames go upstream as the same bytes, merged into one write per chunk. Upstream →
+ * client: a `StreamScanner` forwards untouched runs of bytes and stops only at ReadyForQuery
+ * (which closes one request cycle and tells the transaction status) and ErrorResponse.
  *
- * Replies the gateway makes itself (a refused FunctionCall, a FATAL) MUST reach the client in
- * protocol order: after every response the upstream still owes for messages sent before them.
- * `cycles` counts the ReadyForQuery messages the upstream owes (one per Query, Sync and
- * FunctionCall forwarded); a local reply waits in `outbox` until the cycles before it have
- * completed and the upstream stream stands between two messages.
+ * Refusals keep PostgreSQL's semantics without a transaction-state emulation:
+ * - When nothing is in flight and no transaction block is open, the gateway answers by itself
+ *   (ErrorResponse, then ReadyForQuery at the end of the cycle).
+ * - Otherwise the refused message is replaced by a marker statement that cannot parse. The
+ *   upstream fails on it exactly where the refused statement stood — aborting an open
+ *   transaction block or an implicit extended-protocol transaction, discarding until Sync — and
+ *   the gateway rewrites that one syntax error into the refusal. Client and upstream therefore
+ *   always agree on the transaction state, and nothing of the refused statement runs.
  *
- * Backpressure: when one side's socket buffer is full, the other side's reads are paused until
- * it drains, so a large result streams with flat memory.
+ * Replies the gateway makes itself MUST reach the client in protocol order: after every response
+ * the upstream still owes for messages sent before them. `cycles` counts the ReadyForQuery
+ * messages owed (one per Query, Sync and locally answered cycle); a local reply waits in
+ * `outbox` until the cycles before it have completed and the upstream stream stands between two
+ * messages.
+ *
+ * Backpressure: when one side's socket buffer is full, the other side's reads are paused until it
+ * drains, so a large result streams with flat memory.
  */
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
@@ -26,12 +36,49 @@ import {
   MessageFramer,
   MessageTooLargeError,
   ProtocolError,
+  Reader,
   StreamScanner,
   TERMINATE,
   type TxStatus,
+  decodeExecute,
+  decodeFields,
+  decodeParse,
+  decodeQuery,
+  decodeTarget,
   encodeErrorResponse,
+  encodeParse,
+  encodeQuery,
   encodeReadyForQuery,
 } from '../protocol/index.ts';
+
+/** What a gate says of one message. `effect` comes back to the gate when its cycle completes. */
+export type GateVerdict = { ok: true; effect?: unknown } | { ok: false; error: GatewayError };
+
+/**
+ * The decisions a session asks for. Implementations are synchronous; `ready()` lets one ask the
+ * session to hold the next statement until something (a catalog reload after DDL) is done.
+ */
+export interface StatementGate {
+  ready(): Promise<void> | null;
+  query(text: string): GateVerdict;
+  parse(name: string, text: string): GateVerdict;
+  bind(portal: string, statement: string): void;
+  execute(portal: string): GateVerdict;
+  close(target: 'S' | 'P', name: string): void;
+  /** A request cycle ended; `failed` when the upstream reported an error in it. */
+  cycleDone(effects: unknown[], failed: boolean): void;
+}
+
+/** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
+export const OPEN_GATE: StatementGate = {
+  ready: () => null,
+  query: () => ({ ok: true }),
+  parse: () => ({ ok: true }),
+  bind: () => {},
+  execute: () => ({ ok: true }),
+  close: () => {},
+  cycleDone: () => {},
+};
 
 export interface SessionOptions {
   client: Duplex;
@@ -41,6 +88,7 @@ export interface SessionOptions {
   maxMessageSize: number;
   /** Epoch ms after which the next statement ends the session (token expiry + grace). */
   expiresAt: number;
+  gate?: StatementGate;
   onClose?: (reason: string) => void;
 }
 
@@ -54,8 +102,19 @@ interface LocalReply {
   fatal: boolean;
 }
 
+/** A statement that cannot parse, sent in place of a refused one (see the module doc). */
+const MARKER = 'PGWARDEN_REFUSED_STATEMENT';
+const MARKER_QUERY = encodeQuery(MARKER);
+const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
+
 export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = err.severity): Buffer {
   return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint });
+}
+
+/** Portal and statement names of a Bind, without decoding its parameters. */
+function bindNames(frame: Buffer): { portal: string; statement: string } {
+  const r = new Reader(frame, 5);
+  return { portal: r.cstring(), statement: r.cstring() };
 }
 
 export class Session {
@@ -65,10 +124,11 @@ export class Session {
   private readonly log: Logger;
   private readonly framer: MessageFramer;
   private readonly scanner: StreamScanner;
-  private expiresAt: number;
-  /** ReadyForQuery messages the upstream still owes. */
+  private readonly gate: StatementGate;
+  private readonly expiresAt: number;
+  /** ReadyForQuery messages owed to the client so far (upstream ones and local ones). */
   private cycles = 0;
-  /** ReadyForQuery messages the upstream has delivered so far. */
+  /** ReadyForQuery messages delivered to the client so far. */
   private completed = 0;
   private readonly outbox: LocalReply[] = [];
   private txStatus: TxStatus = 'I';
@@ -76,6 +136,17 @@ export class Session {
   private ending = false;
   private readonly onClose?: (reason: string) => void;
   private out: Buffer[] = [];
+  /** Client frames waiting while the gate is not ready. */
+  private inbox: { tag: number; frame: Buffer }[] = [];
+  private waiting = false;
+  /** Extended protocol: something of the current batch (up to Sync) went upstream. */
+  private batchForwarded = false;
+  /** Extended protocol: discarding until Sync after a refusal; 'local' when answered locally. */
+  private discarding: false | 'local' | 'marker' = false;
+  /** Effects of allowed statements of the cycle being built. */
+  private batchEffects: unknown[] = [];
+  /** Per upstream cycle, in order: its effects and the refusals whose markers it carries. */
+  private readonly upstreamCycles: { effects: unknown[]; refusals: GatewayError[]; failed: boolean }[] = [];
 
   constructor(o: SessionOptions) {
     this.identity = o.identity;
@@ -84,9 +155,11 @@ export class Session {
     this.log = o.logger;
     this.expiresAt = o.expiresAt;
     this.onClose = o.onClose;
+    this.gate = o.gate ?? OPEN_GATE;
     this.framer = new MessageFramer(o.maxMessageSize);
-    this.scanner = new StreamScanner(1024 * 1024);
+    this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
+    this.scanner.interesting[BE.ErrorResponse] = 1;
   }
 
   /**
@@ -95,8 +168,8 @@ export class Session {
    */
   start(leftover?: Buffer | null, upstreamLeftover?: Buffer | null): void {
     this.client.on('data', (c: Buffer) => this.fromClient(c));
-    this.client.on('error', (e) => this.close(`client error: ${e.message}`));
-    this.client.on('close', () => this.close('client closed the connection'));
+    this.client.on('error', (e) => this.finish(`client error: ${e.message}`));
+    this.client.on('close', () => this.finish('client closed the connection'));
     this.client.on('drain', () => this.upstream.resume());
     this.upstream.on('data', (c: Buffer) => this.fromUpstream(c));
     this.upstream.on('error', (e) => this.upstreamGone(`upstream error: ${e.message}`));
@@ -117,7 +190,8 @@ export class Session {
   private fromClient(chunk: Buffer): void {
     if (this.closed || this.ending) return;
     try {
-      this.framer.push(chunk, this.onClientFrame);
+      if (this.waiting) this.framer.push(chunk, this.enqueue);
+      else this.framer.push(chunk, this.onClientFrame);
     } catch (err) {
       this.protocolFailure(err);
       return;
@@ -125,28 +199,106 @@ export class Session {
     this.flushUpstream();
   }
 
-  private readonly onClientFrame = (tag: number, frame: Buffer): void => {
-    if (this.ending) return;
-    switch (tag) {
-      case FE.Query:
-      case FE.Parse:
-      case FE.Execute:
-        if (Date.now() > this.expiresAt) {
-          this.endWith(new GatewayError('session.token_expired', `pgwarden: the token of ${this.identity.subject} has expired; the session is ended`));
+  private readonly enqueue = (tag: number, frame: Buffer): void => {
+    // The chunk may be reused by the socket: keep a copy.
+    this.inbox.push({ tag, frame: Buffer.from(frame) });
+  };
+
+  /** Hold client frames until `ready` settles, then go on in order. */
+  private wait(ready: Promise<void>): void {
+    this.waiting = true;
+    this.client.pause();
+    ready
+      .catch(() => {})
+      .then(() => {
+        this.waiting = false;
+        const queued = this.inbox;
+        this.inbox = [];
+        try {
+          for (let i = 0; i < queued.length; i++) {
+            if (this.waiting) {
+              // Waiting again (more DDL): put the rest back in order.
+              this.inbox.push(...queued.slice(i));
+              break;
+            }
+            this.onClientFrame(queued[i].tag, queued[i].frame);
+          }
+        } catch (err) {
+          this.protocolFailure(err);
           return;
         }
-        if (tag === FE.Query) this.cycles++;
-        this.forward(frame);
+        this.flushUpstream();
+        if (!this.waiting && !this.closed) this.client.resume();
+      });
+  }
+
+  private readonly onClientFrame = (tag: number, frame: Buffer): void => {
+    if (this.ending) return;
+    if (this.waiting) {
+      this.inbox.push({ tag, frame: Buffer.from(frame) });
+      return;
+    }
+    if (this.discarding) {
+      if (tag === FE.Sync) this.sync(frame);
+      return;
+    }
+    switch (tag) {
+      case FE.Query:
+      case FE.Parse: {
+        if (this.expired()) return;
+        const ready = this.gate.ready();
+        if (ready) {
+          this.inbox.push({ tag, frame: Buffer.from(frame) });
+          this.wait(ready);
+          return;
+        }
+        if (tag === FE.Query) {
+          const v = this.gate.query(decodeQuery(frame));
+          if (v.ok) {
+            if (v.effect !== undefined) this.batchEffects.push(v.effect);
+            this.forwardCycle(frame);
+          } else this.refuseQuery(v.error);
+        } else {
+          const p = decodeParse(frame);
+          const v = this.gate.parse(p.name, p.text);
+          if (v.ok) {
+            if (v.effect !== undefined) this.batchEffects.push(v.effect);
+            this.forwardInBatch(frame);
+          } else this.refuseInBatch(v.error);
+        }
         return;
+      }
+      case FE.Bind: {
+        const b = bindNames(frame);
+        this.gate.bind(b.portal, b.statement);
+        this.forwardInBatch(frame);
+        return;
+      }
+      case FE.Execute: {
+        if (this.expired()) return;
+        const v = this.gate.execute(decodeExecute(frame).portal);
+        if (v.ok) {
+          if (v.effect !== undefined) this.batchEffects.push(v.effect);
+          this.forwardInBatch(frame);
+        } else this.refuseInBatch(v.error);
+        return;
+      }
+      case FE.Close: {
+        const c = decodeTarget(frame, 'Close');
+        this.gate.close(c.target, c.name);
+        this.forwardInBatch(frame);
+        return;
+      }
       case FE.Sync:
-        this.cycles++;
-        this.forward(frame);
+        this.sync(frame);
         return;
       case FE.FunctionCall:
         // The fast-path function call names a function by OID with no SQL text to analyse.
-        this.reply(new GatewayError('protocol.unsupported', 'pgwarden: the FunctionCall message is not supported', {
-          hint: 'Call the function with a SELECT statement instead.',
-        }));
+        this.refuseQuery(
+          new GatewayError('protocol.unsupported', 'pgwarden: the FunctionCall message is not supported', {
+            hint: 'Call the function with a SELECT statement instead.',
+          }),
+        );
         return;
       case FE.Terminate:
         this.forward(frame);
@@ -156,9 +308,84 @@ export class Session {
         this.client.end();
         return;
       default:
-        this.forward(frame);
+        // Describe, Flush, CopyData, CopyDone, CopyFail.
+        this.forwardInBatch(frame);
     }
   };
+
+  private expired(): boolean {
+    if (Date.now() <= this.expiresAt) return false;
+    this.endWith(new GatewayError('session.token_expired', `pgwarden: the token of ${this.identity.subject} has expired; the session is ended`));
+    return true;
+  }
+
+  /** Forward a message that ends a cycle (Query): the upstream owes one ReadyForQuery for it. */
+  private forwardCycle(frame: Buffer, refusals: GatewayError[] = []): void {
+    this.forward(frame);
+    this.cycles++;
+    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false });
+    this.batchEffects = [];
+  }
+
+  private forwardInBatch(frame: Buffer): void {
+    this.forward(frame);
+    this.batchForwarded = true;
+  }
+
+  private sync(frame: Buffer): void {
+    const mode = this.discarding;
+    this.discarding = false;
+    if (mode === 'local') {
+      // Nothing of this batch went upstream: answer the Sync here.
+      this.outbox.push({ after: this.cycles, bytes: [], readyForQuery: true, fatal: false });
+      this.cycles++;
+      this.batchEffects = [];
+      this.drainOutbox();
+    } else {
+      this.forwardCycle(frame, this.pendingRefusal ? [this.pendingRefusal] : []);
+    }
+    this.pendingRefusal = null;
+    this.batchForwarded = false;
+  }
+
+  private pendingRefusal: GatewayError | null = null;
+
+  /** Nothing in flight, nothing open: a refusal can be answered without the upstream. */
+  private get quiet(): boolean {
+    return this.completed === this.cycles && this.txStatus === 'I' && this.outbox.length === 0;
+  }
+
+  /** Refuse a simple Query (or FunctionCall): a whole cycle. */
+  private refuseQuery(err: GatewayError): void {
+    this.logRefusal(err);
+    if (this.quiet) {
+      this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
+      this.cycles++;
+      this.batchEffects = [];
+      this.drainOutbox();
+    } else {
+      this.forwardCycle(MARKER_QUERY, [err]);
+    }
+  }
+
+  /** Refuse an extended-protocol message: error now or in place, then discard until Sync. */
+  private refuseInBatch(err: GatewayError): void {
+    this.logRefusal(err);
+    if (!this.batchForwarded && this.quiet) {
+      this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: false, fatal: false });
+      this.drainOutbox();
+      this.discarding = 'local';
+    } else {
+      this.forward(MARKER_PARSE);
+      this.batchForwarded = true;
+      this.pendingRefusal = err;
+      this.discarding = 'marker';
+    }
+  }
+
+  private logRefusal(err: GatewayError): void {
+    this.log.info({ subject: this.identity.subject, sqlstate: err.sqlstate, reason: err.message }, 'statement refused');
+  }
 
   /**
    * Queue a frame for the upstream. Frames that lie back to back in the same input chunk are
@@ -194,11 +421,26 @@ export class Session {
       this.client.write(bytes);
     },
     message: (tag: number, frame: Buffer) => {
-      // Only ReadyForQuery is marked interesting.
-      void tag;
+      const cycle = this.upstreamCycles[0];
+      if (tag === BE.ErrorResponse) {
+        if (cycle) {
+          if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
+            // The upstream failed on the marker: this is where the refused statement stood.
+            frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
+          }
+          cycle.failed = true;
+        }
+        this.client.write(frame);
+        return;
+      }
+      // ReadyForQuery closes the oldest upstream cycle.
       this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
       this.client.write(frame);
       this.completed++;
+      if (cycle) {
+        this.upstreamCycles.shift();
+        this.gate.cycleDone(cycle.effects, cycle.failed);
+      }
       this.drainOutbox();
     },
   };
@@ -220,14 +462,6 @@ export class Session {
   }
 
   // ---- replies made by the gateway -----------------------------------------------------------
-
-  /** Answer a request cycle locally with an error followed by ReadyForQuery. */
-  private reply(err: GatewayError): void {
-    this.flushUpstream();
-    this.cycles++;
-    this.outbox.push({ after: this.cycles - 1, bytes: [errorResponse(err)], readyForQuery: true, fatal: false });
-    this.drainOutbox();
-  }
 
   private drainOutbox(): void {
     while (this.outbox.length > 0) {
@@ -304,9 +538,5 @@ export class Session {
       this.client.destroy();
     }, 2000).unref();
     this.onClose?.(reason);
-  }
-
-  private close(reason: string): void {
-    this.finish(reason);
   }
 }

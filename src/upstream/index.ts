@@ -9,3 +9,4 @@
 export { connectUpstream, cancelUpstream, targetFromUrl, type UpstreamTarget, type UpstreamConnection } from './connect.ts';
 export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
 export { targetFor } from './target.ts';
+export { SimpleQuerySession, ServerError, type SqlSession } from './simple-query.ts';

@@ -1,0 +1,9 @@
+/**
+ * The catalog of each upstream: relations, columns, types, views and functions, loaded from the
+ * upstream's system catalogs with the gateway's own connection (`load.ts`) and kept fresh
+ * (`service.ts`). Name resolution against a snapshot lives with the analyser (`sql/`), which is
+ * pure; this part holds the I/O.
+ */
+export type { CatalogSnapshot, CatalogRelation, CatalogColumn, CatalogFunction, RelationKind } from './types.ts';
+export { loadCatalog, type CatalogQueryable } from './load.ts';
+export { CatalogService, type CatalogServiceOptions } from './service.ts';

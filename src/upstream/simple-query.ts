@@ -1,0 +1,119 @@
+/**
+ * A small simple-query client over an authenticated upstream connection, for the gateway's own
+ * work (loading the catalog, the demo's setup). Only text results of the simple Query protocol
+ * are read; one query at a time.
+ */
+import type net from 'node:net';
+import { BE, MessageFramer, TERMINATE, decodeFields, encodeQuery } from '../protocol/index.ts';
+
+export interface SqlSession {
+  /** Run one simple Query (it may hold several statements); resolves with the rows of the last result. */
+  query(text: string): Promise<(string | null)[][]>;
+  close(): Promise<void>;
+}
+
+/** An error the server sent, with its SQLSTATE. */
+export class ServerError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+  ) {
+    super(message);
+    this.name = 'ServerError';
+  }
+}
+
+export class SimpleQuerySession implements SqlSession {
+  readonly #socket: net.Socket;
+  readonly #framer = new MessageFramer(64 * 1024 * 1024);
+  #pending: { resolve(rows: (string | null)[][]): void; reject(err: Error): void } | null = null;
+  #rows: (string | null)[][] = [];
+  #error: ServerError | null = null;
+  #broken: Error | null = null;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#framer.push(chunk, (tag, frame) => this.#onFrame(tag, frame));
+      } catch (err) {
+        this.#fail(err as Error);
+      }
+    });
+    socket.on('error', (err) => this.#fail(err));
+    socket.on('close', () => this.#fail(new Error('the server closed the connection')));
+    socket.resume();
+  }
+
+  query(text: string): Promise<(string | null)[][]> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#pending) return Promise.reject(new Error('one query at a time'));
+    this.#rows = [];
+    this.#error = null;
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#socket.write(encodeQuery(text));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      this.#socket.once('close', () => resolve());
+      this.#socket.end(TERMINATE);
+      setTimeout(() => this.#socket.destroy(), 2000).unref();
+    });
+  }
+
+  #onFrame(tag: number, frame: Buffer): void {
+    switch (tag) {
+      case BE.RowDescription:
+        this.#rows = [];
+        return;
+      case BE.DataRow:
+        this.#rows.push(decodeDataRow(frame));
+        return;
+      case BE.ErrorResponse: {
+        const f = decodeFields(frame);
+        this.#error ??= new ServerError(`${f.M ?? 'error'}${f.D ? ` (${f.D})` : ''}`, f.C ?? '');
+        return;
+      }
+      case BE.ReadyForQuery: {
+        const pending = this.#pending;
+        this.#pending = null;
+        if (this.#error) pending?.reject(this.#error);
+        else pending?.resolve(this.#rows);
+        return;
+      }
+      default:
+        // CommandComplete, NoticeResponse, ParameterStatus, EmptyQueryResponse: nothing to keep.
+        return;
+    }
+  }
+
+  #fail(err: Error): void {
+    this.#broken ??= err;
+    const pending = this.#pending;
+    this.#pending = null;
+    pending?.reject(err);
+    this.#socket.destroy();
+  }
+}
+
+/** DataRow: Int16 column count, then per column Int32 length (-1 for NULL) and the text bytes. */
+function decodeDataRow(frame: Buffer): (string | null)[] {
+  const count = frame.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let pos = 7;
+  for (let i = 0; i < count; i++) {
+    const len = frame.readInt32BE(pos);
+    pos += 4;
+    if (len < 0) out.push(null);
+    else {
+      out.push(frame.toString('utf8', pos, pos + len));
+      pos += len;
+    }
+  }
+  return out;
+}
+
