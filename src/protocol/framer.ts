@@ -25,7 +25,8 @@ export class MessageTooLargeError extends ProtocolError {
 /**
  * Accumulates chunks and keeps the remainder. While a message is incomplete the chunks are kept
  * in a list and joined once, when enough bytes have arrived, so a large message split over many
- * reads costs one copy, not one per read.
+ * reads is copied twice (when kept, when joined), not once per read. Nothing kept is a view of a
+ * caller's chunk: callers MAY reuse a chunk once `push()` returns.
  */
 abstract class Accumulator {
   private parts: Buffer[] = [];
@@ -33,12 +34,19 @@ abstract class Accumulator {
   /** How many bytes the incomplete message at the head needs in all (0: unknown yet). */
   protected want = 0;
 
+  /** `headerSize`: bytes needed to read a length (4 untagged, 5 tagged). */
+  constructor(private readonly headerSize: number) {}
+
   protected take(chunk: Buffer): Buffer | null {
     if (this.size === 0) return chunk;
-    this.parts.push(chunk);
     this.size += chunk.length;
-    if (this.size < Math.max(this.want, 5)) return null;
-    const joined = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
+    if (this.size < Math.max(this.want, this.headerSize)) {
+      // Copy, as in keep(): the caller may reuse its chunk once push() returns.
+      this.parts.push(Buffer.from(chunk));
+      return null;
+    }
+    this.parts.push(chunk);
+    const joined = Buffer.concat(this.parts, this.size);
     this.parts = [];
     this.size = 0;
     this.want = 0;
@@ -73,7 +81,7 @@ abstract class Accumulator {
 
 export class StartupFramer extends Accumulator {
   constructor(private readonly maxSize: number) {
-    super();
+    super(4);
   }
 
   /**
@@ -107,7 +115,7 @@ export class MessageFramer extends Accumulator {
   private caps: Map<number, number> | null = null;
 
   constructor(public maxSize: number) {
-    super();
+    super(5);
   }
 
   capTag(tag: number, max: number): void {

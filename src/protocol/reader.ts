@@ -75,10 +75,15 @@ export class Reader {
     return b;
   }
 
-  /** An Int16 count, checked against what could possibly fit in the rest of the message. */
+  /**
+   * An Int16 count, checked against what could possibly fit in the rest of the message. Read
+   * unsigned, as PostgreSQL does (`pq_getmsgint(msg, 2)`): libpq sends up to 65535 parameters.
+   */
   count16(minItemSize: number, what: string): number {
-    const n = this.int16();
-    if (n < 0 || n * minItemSize > this.remaining) throw new ProtocolError(`bad ${what} count ${n}`);
+    this.need(2, 'an Int16');
+    const n = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    if (n * minItemSize > this.remaining) throw new ProtocolError(`bad ${what} count ${n}`);
     return n;
   }
 
