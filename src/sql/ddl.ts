@@ -1,0 +1,466 @@
+/**
+ * DDL and DCL statements: the objects they create, alter, drop, comment on, rename or maintain
+ * (`ddl` targets), plus what runs or is referenced as a side effect: expressions in DEFAULT /
+ * CHECK / index / policy / trigger clauses (their function calls and subqueries), the trigger
+ * function of CREATE TRIGGER (and the TRIGGER privilege it needs), FOREIGN KEY references (the
+ * REFERENCES privilege), and the query of CREATE VIEW / CREATE RULE (whose reads a later SELECT of
+ * the view would perform with the owner's rights, so they count now).
+ */
+import { list, names, type Node, objectTypeName, str, typeOf, unwrap } from './ast.ts';
+import type { Collector } from './collector.ts';
+import { expr } from './expressions.ts';
+import type { QueryWalker } from './queries.ts';
+import { lookupFunction } from './resolve.ts';
+import { relationColumns, Scope } from './scope.ts';
+import type { DdlAction, DdlTarget, StatementClass } from './types.ts';
+
+export interface Classified {
+  command: string;
+  cls: StatementClass;
+}
+
+const RELATION_TYPES = new Set(['table', 'view', 'materialized view', 'foreign table', 'sequence', 'index', 'column', 'trigger', 'rule', 'policy', 'constraint']);
+const ATTACHED_TYPES = new Set(['trigger', 'rule', 'policy', 'constraint', 'column']);
+
+export class DdlWalker {
+  constructor(
+    readonly c: Collector,
+    readonly w: QueryWalker,
+  ) {}
+
+  private add(action: DdlAction, objectType: string, schema?: string, name?: string, on?: { schema: string; name: string }): void {
+    const t: DdlTarget = { action, objectType };
+    if (schema !== undefined) t.schema = schema;
+    if (name !== undefined) t.name = name;
+    if (on) t.on = on;
+    this.c.ddl.push(t);
+  }
+
+  /** A relation named for DDL: resolved when it exists; a CREATE puts it in the creation schema. */
+  private relTarget(action: DdlAction, objectType: string, rv: Node | undefined): { schema: string; name: string } | undefined {
+    if (!rv) {
+      this.add(action, objectType);
+      return undefined;
+    }
+    const r = unwrap(rv, 'RangeVar') as Node;
+    let schema: string | undefined = r.schemaname;
+    if (schema === undefined) schema = action === 'create' ? this.c.createSchema() : this.c.relation(undefined, r.relname).name.schema || undefined;
+    this.add(action, objectType, schema, r.relname);
+    return { schema: schema ?? '', name: r.relname };
+  }
+
+  /** A relation by a dotted name list (DROP TABLE a.b, COMMENT ON TABLE b). */
+  private relByNames(parts: string[]): { schema: string; name: string } {
+    const name = parts[parts.length - 1] ?? '';
+    const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
+    const rel = this.c.relation(schema, name);
+    return { schema: rel.name.schema, name };
+  }
+
+  /** A target for an object named by a parse node of any of the shapes DROP / COMMENT / ALTER use. */
+  objectTarget(action: DdlAction, objtype: string | undefined, object: Node | undefined): void {
+    const type = objectTypeName(objtype);
+    if (!object) {
+      this.add(action, type);
+      return;
+    }
+    if (object.RangeVar) {
+      this.relTarget(action, type, object);
+      return;
+    }
+    if (object.ObjectWithArgs || object.objname) {
+      const owa = unwrap(object, 'ObjectWithArgs') as Node;
+      const parts = names(owa.objname);
+      const name = parts[parts.length - 1];
+      let schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
+      if (schema === undefined && (type === 'function' || type === 'procedure' || type === 'routine' || type === 'aggregate')) {
+        schema = lookupFunction(this.c.catalog, undefined, name ?? '', this.c.path)?.schema;
+      }
+      this.add(action, type, schema, name);
+      return;
+    }
+    if (object.TypeName) {
+      const parts = names(object.TypeName.names);
+      this.add(action, type, parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
+      return;
+    }
+    const single = str(object);
+    if (single !== undefined) {
+      this.add(action, type, undefined, single);
+      return;
+    }
+    const parts = object.List ? names(object.List.items) : [];
+    if (parts.length === 0) {
+      this.add(action, type);
+      return;
+    }
+    if (ATTACHED_TYPES.has(type) && parts.length >= 2) {
+      const on = this.relByNames(parts.slice(0, -1));
+      this.add(action, type, on.schema, parts[parts.length - 1], on);
+      return;
+    }
+    if (RELATION_TYPES.has(type)) {
+      const r = this.relByNames(parts);
+      this.add(action, type, r.schema, r.name);
+      return;
+    }
+    this.add(action, type, parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
+  }
+
+  /** An expression in a DDL clause: names refer to the row being defined (lenient). */
+  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }): void {
+    if (!n) return;
+    const s = new Scope(undefined, true);
+    if (table?.rv) {
+      const r = unwrap(table.rv, 'RangeVar') as Node;
+      const rel = this.c.relation(r.schemaname, r.relname);
+      const cols = relationColumns(rel, []);
+      s.items.push({ refname: r.relname, cols });
+      for (const alias of table.extra ?? []) s.items.push({ refname: alias, cols });
+    }
+    expr(this.w, n, s);
+  }
+
+  private constraint(con: Node, table: Node | undefined): void {
+    this.ddlExpr(con.raw_expr, { rv: table });
+    this.ddlExpr(con.where_clause, { rv: table });
+    if (con.contype === 'CONSTR_FOREIGN' && con.pktable) {
+      const r = unwrap(con.pktable, 'RangeVar') as Node;
+      const rel = this.c.relation(r.schemaname, r.relname);
+      const cols = names(con.pk_attrs);
+      this.c.access('references', rel);
+      for (const col of cols) this.c.column('references', rel, col);
+    }
+  }
+
+  private columnDef(cd: Node, table: Node | undefined): void {
+    this.ddlExpr(cd.raw_default, { rv: table });
+    for (const con of list(cd.constraints)) this.constraint(unwrap(con, 'Constraint') as Node, table);
+  }
+
+  private tableElements(elts: Node[], table: Node | undefined): void {
+    for (const e of elts) {
+      if (e.ColumnDef) this.columnDef(e.ColumnDef, table);
+      else if (e.Constraint) this.constraint(e.Constraint, table);
+      else if (e.TableLikeClause) {
+        const src = unwrap(e.TableLikeClause.relation, 'RangeVar') as Node;
+        // LIKE copies the definition (and, with INCLUDING, defaults and expressions): a read of it.
+        this.c.access('select', this.c.relation(src.schemaname, src.relname));
+      }
+    }
+  }
+
+  private partitionBound(pb: Node | undefined): void {
+    const b = unwrap(pb, 'PartitionBoundSpec');
+    if (!b) return;
+    for (const k of ['listdatums', 'lowerdatums', 'upperdatums']) for (const d of list(b[k])) this.ddlExpr(d);
+  }
+
+  /** Classifies and walks a DDL/DCL statement; undefined when the node type is not DDL/DCL. */
+  statement(type: string, n: Node): Classified | undefined {
+    const c = this.c;
+    switch (type) {
+      case 'CreateStmt':
+      case 'CreateForeignTableStmt': {
+        const cs = type === 'CreateStmt' ? n : (unwrap(n.base, 'CreateStmt') as Node);
+        const objType = type === 'CreateStmt' ? 'table' : 'foreign table';
+        this.relTarget('create', objType, cs.relation);
+        this.tableElements(list(cs.tableElts), cs.relation);
+        this.partitionBound(cs.partbound);
+        const ps = unwrap(cs.partspec, 'PartitionSpec');
+        for (const pe of list(ps?.partParams)) this.ddlExpr((unwrap(pe, 'PartitionElem') as Node).expr, { rv: cs.relation });
+        return { command: `create ${objType}`, cls: 'ddl' };
+      }
+      case 'ViewStmt': {
+        this.relTarget('create', 'view', n.view);
+        this.w.query(n.query, undefined);
+        return { command: 'create view', cls: 'ddl' };
+      }
+      case 'IndexStmt': {
+        const on = this.relOf(n.relation);
+        this.add('create', 'index', on.schema, n.idxname, on);
+        for (const p of list(n.indexParams)) this.ddlExpr((unwrap(p, 'IndexElem') as Node).expr, { rv: n.relation });
+        this.ddlExpr(n.whereClause, { rv: n.relation });
+        return { command: 'create index', cls: 'ddl' };
+      }
+      case 'CreateSeqStmt':
+        this.relTarget('create', 'sequence', n.sequence);
+        return { command: 'create sequence', cls: 'ddl' };
+      case 'AlterSeqStmt':
+        this.relTarget('alter', 'sequence', n.sequence);
+        return { command: 'alter sequence', cls: 'ddl' };
+      case 'CreateSchemaStmt': {
+        this.add('create', 'schema', undefined, n.schemaname ?? n.authrole?.rolename);
+        for (const e of list(n.schemaElts)) {
+          const t = typeOf(e);
+          if (!this.statement(t, e[t])) c.fail(`statement type ${t} is not supported by the gateway`);
+        }
+        return { command: 'create schema', cls: 'ddl' };
+      }
+      case 'CreateFunctionStmt': {
+        const objType = n.is_procedure ? 'procedure' : 'function';
+        const parts = names(n.funcname);
+        this.add('create', objType, parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1]);
+        for (const p of list(n.parameters)) this.ddlExpr((unwrap(p, 'FunctionParameter') as Node).defexpr);
+        return { command: `create ${objType}`, cls: 'ddl' };
+      }
+      case 'CreateTrigStmt': {
+        const on = this.relOf(n.relation);
+        this.add('create', 'trigger', on.schema, n.trigname, on);
+        c.access('trigger', c.relation(on.schema, on.name));
+        c.call(names(n.funcname), undefined);
+        this.ddlExpr(n.whenClause, { rv: n.relation, extra: ['new', 'old'] });
+        return { command: 'create trigger', cls: 'ddl' };
+      }
+      case 'CreateEventTrigStmt':
+        this.add('create', 'event trigger', undefined, n.trigname);
+        c.call(names(n.funcname), undefined);
+        return { command: 'create event trigger', cls: 'ddl' };
+      case 'CreatePolicyStmt':
+      case 'AlterPolicyStmt': {
+        const action: DdlAction = type === 'CreatePolicyStmt' ? 'create' : 'alter';
+        const on = this.relOf(n.table);
+        this.add(action, 'policy', on.schema, n.policy_name, on);
+        this.ddlExpr(n.qual, { rv: n.table });
+        this.ddlExpr(n.with_check, { rv: n.table });
+        return { command: `${action} policy`, cls: 'ddl' };
+      }
+      case 'RuleStmt': {
+        const on = this.relOf(n.relation);
+        this.add('create', 'rule', on.schema, n.rulename, on);
+        this.ddlExpr(n.whereClause, { rv: n.relation, extra: ['new', 'old'] });
+        for (const a of list(n.actions)) {
+          const t = typeOf(a);
+          if (t === 'NotifyStmt') continue;
+          const s = new Scope(undefined, true);
+          const rel = c.relation(on.schema, on.name);
+          for (const nm of ['new', 'old']) s.items.push({ refname: nm, cols: relationColumns(rel, []) });
+          this.w.query(a, s);
+        }
+        return { command: 'create rule', cls: 'ddl' };
+      }
+      case 'CreateDomainStmt': {
+        const parts = names(n.domainname);
+        this.add('create', 'domain', parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1]);
+        for (const con of list(n.constraints)) this.constraint(unwrap(con, 'Constraint') as Node, undefined);
+        return { command: 'create domain', cls: 'ddl' };
+      }
+      case 'AlterDomainStmt': {
+        const parts = names(n.typeName);
+        this.add('alter', 'domain', parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
+        if (n.def?.Constraint) this.constraint(n.def.Constraint, undefined);
+        else if (n.def) this.ddlExpr(n.def);
+        return { command: 'alter domain', cls: 'ddl' };
+      }
+      case 'AlterTableStmt': {
+        const objType = objectTypeName(n.objtype);
+        this.relTarget('alter', objType, n.relation);
+        for (const cmd of list(n.cmds)) {
+          const ac = unwrap(cmd, 'AlterTableCmd') as Node;
+          const def = ac.def as Node | undefined;
+          if (!def) continue;
+          if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
+          else if (def.Constraint) this.constraint(def.Constraint, n.relation);
+          else if (def.PartitionCmd) this.partitionBound(def.PartitionCmd.bound);
+          else if (ac.subtype === 'AT_ColumnDefault' || ac.subtype === 'AT_CookedColumnDefault' || ac.subtype === 'AT_SetExpression') this.ddlExpr(def, { rv: n.relation });
+        }
+        return { command: `alter ${objType}`, cls: 'ddl' };
+      }
+      case 'DropStmt': {
+        const objType = objectTypeName(n.removeType);
+        for (const o of list(n.objects)) this.objectTarget('drop', n.removeType, o);
+        return { command: `drop ${objType}`, cls: 'ddl' };
+      }
+      case 'RenameStmt': {
+        const objType = objectTypeName(n.renameType);
+        if (n.relation && (objType === 'column' || objType === 'constraint' || objType === 'trigger' || objType === 'rule' || objType === 'policy')) {
+          const on = this.relOf(n.relation);
+          this.add('rename', objType, on.schema, n.subname, on);
+        } else if (n.relation) this.relTarget('rename', objType, n.relation);
+        else this.objectTarget('rename', n.renameType, n.object);
+        return { command: `alter ${objType === 'column' || objType === 'constraint' ? objectTypeName(n.relationType) : objType}`, cls: objType === 'role' ? 'dcl' : 'ddl' };
+      }
+      case 'AlterObjectSchemaStmt':
+      case 'AlterOwnerStmt':
+      case 'AlterObjectDependsStmt': {
+        const objType = objectTypeName(n.objectType);
+        if (n.relation) this.relTarget('alter', objType, n.relation);
+        else this.objectTarget('alter', n.objectType, n.object);
+        return { command: `alter ${objType}`, cls: 'ddl' };
+      }
+      case 'AlterFunctionStmt': {
+        const objType = objectTypeName(n.objtype);
+        this.objectTarget('alter', n.objtype, n.func ? { ObjectWithArgs: unwrap(n.func, 'ObjectWithArgs') } : undefined);
+        return { command: `alter ${objType}`, cls: 'ddl' };
+      }
+      case 'CommentStmt':
+        this.objectTarget('comment', n.objtype, n.object);
+        return { command: 'comment', cls: 'ddl' };
+      case 'SecLabelStmt':
+        this.objectTarget('security_label', n.objtype, n.object);
+        return { command: 'security label', cls: 'dcl' };
+      case 'DefineStmt': {
+        const objType = objectTypeName(n.kind);
+        const parts = names(n.defnames);
+        this.add('create', objType, parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1]);
+        return { command: `create ${objType}`, cls: 'ddl' };
+      }
+      case 'CompositeTypeStmt':
+        this.relTarget('create', 'type', n.typevar);
+        return { command: 'create type', cls: 'ddl' };
+      case 'CreateEnumStmt':
+      case 'CreateRangeStmt':
+      case 'AlterEnumStmt':
+      case 'AlterTypeStmt': {
+        const action: DdlAction = type.startsWith('Create') ? 'create' : 'alter';
+        const parts = names(n.typeName);
+        this.add(action, 'type', parts.length > 1 ? parts[parts.length - 2] : action === 'create' ? c.createSchema() : undefined, parts[parts.length - 1]);
+        return { command: `${action} type`, cls: 'ddl' };
+      }
+      case 'CreateStatsStmt': {
+        const parts = names(n.defnames);
+        const rel = list(n.relations)[0];
+        const on = rel ? this.relOf(rel) : undefined;
+        this.add('create', 'statistics', parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1], on);
+        for (const e of list(n.exprs)) this.ddlExpr((unwrap(e, 'StatsElem') as Node).expr, { rv: rel });
+        return { command: 'create statistics', cls: 'ddl' };
+      }
+      case 'AlterStatsStmt': {
+        const parts = names(n.defnames);
+        this.add('alter', 'statistics', parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
+        return { command: 'alter statistics', cls: 'ddl' };
+      }
+      case 'RefreshMatViewStmt':
+        this.relTarget('refresh', 'materialized view', n.relation);
+        return { command: 'refresh materialized view', cls: 'ddl' };
+      case 'VacuumStmt': {
+        const command = n.is_vacuumcmd ? 'vacuum' : 'analyze';
+        const rels = list(n.rels);
+        if (rels.length === 0) this.add('maintenance', 'database');
+        for (const r of rels) this.relTarget('maintenance', 'table', (unwrap(r, 'VacuumRelation') as Node).relation);
+        return { command, cls: 'ddl' };
+      }
+      case 'ReindexStmt': {
+        const kind = String(n.kind ?? '').replace('REINDEX_OBJECT_', '').toLowerCase();
+        if (n.relation) this.relTarget('maintenance', kind, n.relation);
+        else this.add('maintenance', kind, undefined, n.name);
+        return { command: 'reindex', cls: 'ddl' };
+      }
+      case 'ClusterStmt':
+        if (n.relation) this.relTarget('maintenance', 'table', n.relation);
+        else this.add('maintenance', 'database');
+        return { command: 'cluster', cls: 'ddl' };
+      case 'AlterSystemStmt': {
+        const set = unwrap(n.setstmt, 'VariableSetStmt');
+        this.add('alter', 'system', undefined, set?.name?.toLowerCase());
+        return { command: 'alter system', cls: 'ddl' };
+      }
+      case 'AlterDatabaseSetStmt':
+      case 'AlterDatabaseStmt':
+      case 'AlterDatabaseRefreshCollStmt':
+        this.add('alter', 'database', undefined, n.dbname);
+        return { command: 'alter database', cls: 'ddl' };
+      case 'CreatedbStmt':
+        this.add('create', 'database', undefined, n.dbname);
+        return { command: 'create database', cls: 'ddl' };
+      case 'DropdbStmt':
+        this.add('drop', 'database', undefined, n.dbname);
+        return { command: 'drop database', cls: 'ddl' };
+      case 'GrantStmt': {
+        const command = n.is_grant ? 'grant' : 'revoke';
+        const relTypes = n.objtype === 'OBJECT_TABLE' || n.objtype === 'OBJECT_SEQUENCE';
+        for (const o of list(n.objects)) {
+          if (o.RangeVar && relTypes) this.relTarget('other', objectTypeName(n.objtype), o);
+          else this.objectTarget('other', n.objtype, o);
+        }
+        if (n.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') for (const o of list(n.objects)) this.add('other', 'schema', undefined, str(o));
+        return { command, cls: 'dcl' };
+      }
+      case 'GrantRoleStmt':
+        for (const r of list(n.granted_roles)) this.add('other', 'role', undefined, (unwrap(r, 'AccessPriv') as Node).priv_name);
+        return { command: n.is_grant ? 'grant' : 'revoke', cls: 'dcl' };
+      case 'AlterDefaultPrivilegesStmt':
+        this.add('alter', 'default privileges');
+        return { command: 'alter default privileges', cls: 'dcl' };
+      case 'CreateRoleStmt': {
+        const kind = String(n.stmt_type ?? 'ROLESTMT_ROLE').replace('ROLESTMT_', '').toLowerCase();
+        this.add('create', 'role', undefined, n.role);
+        return { command: `create ${kind}`, cls: 'dcl' };
+      }
+      case 'AlterRoleStmt':
+      case 'AlterRoleSetStmt':
+        this.add('alter', 'role', undefined, roleName(n.role));
+        return { command: 'alter role', cls: 'dcl' };
+      case 'DropRoleStmt':
+        for (const r of list(n.roles)) this.add('drop', 'role', undefined, roleName(r));
+        return { command: 'drop role', cls: 'dcl' };
+      case 'DropOwnedStmt':
+        for (const r of list(n.roles)) this.add('drop', 'owned', undefined, roleName(r));
+        return { command: 'drop owned', cls: 'dcl' };
+      case 'ReassignOwnedStmt':
+        for (const r of list(n.roles)) this.add('alter', 'owned', undefined, roleName(r));
+        return { command: 'reassign owned', cls: 'dcl' };
+      default: {
+        const simple = SIMPLE[type];
+        if (!simple) return undefined;
+        const [action, objType, field] = simple;
+        const raw = field ? n[field] : undefined;
+        const name = typeof raw === 'string' ? raw : Array.isArray(raw) ? names(raw).at(-1) : raw ? (str(raw) ?? roleName(raw)) : undefined;
+        this.add(action, objType, undefined, name);
+        return { command: `${action} ${objType}`, cls: 'ddl' };
+      }
+    }
+  }
+
+  /** The relation a DDL object is attached to, resolved for its schema. */
+  private relOf(rv: Node): { schema: string; name: string } {
+    const r = unwrap(rv, 'RangeVar') as Node;
+    const rel = this.c.relation(r.schemaname, r.relname);
+    return { schema: rel.name.schema, name: r.relname };
+  }
+}
+
+function roleName(r: Node | undefined): string | undefined {
+  const rs = unwrap(r, 'RoleSpec');
+  if (!rs) return undefined;
+  if (rs.rolename) return rs.rolename;
+  return String(rs.roletype ?? '').replace('ROLESPEC_', '').toLowerCase();
+}
+
+/** Statements whose analysis is one target named by one field: [action, object type, field]. */
+const SIMPLE: Record<string, [DdlAction, string, string | undefined]> = {
+  CreateExtensionStmt: ['create', 'extension', 'extname'],
+  AlterExtensionStmt: ['alter', 'extension', 'extname'],
+  AlterExtensionContentsStmt: ['alter', 'extension', 'extname'],
+  CreatePLangStmt: ['create', 'language', 'plname'],
+  CreateAmStmt: ['create', 'access method', 'amname'],
+  CreateCastStmt: ['create', 'cast', undefined],
+  CreateConversionStmt: ['create', 'conversion', 'conversion_name'],
+  CreateTransformStmt: ['create', 'transform', 'lang'],
+  CreateOpClassStmt: ['create', 'operator class', 'opclassname'],
+  CreateOpFamilyStmt: ['create', 'operator family', 'opfamilyname'],
+  AlterOpFamilyStmt: ['alter', 'operator family', 'opfamilyname'],
+  AlterOperatorStmt: ['alter', 'operator', undefined],
+  CreateFdwStmt: ['create', 'foreign data wrapper', 'fdwname'],
+  AlterFdwStmt: ['alter', 'foreign data wrapper', 'fdwname'],
+  CreateForeignServerStmt: ['create', 'server', 'servername'],
+  AlterForeignServerStmt: ['alter', 'server', 'servername'],
+  CreateUserMappingStmt: ['create', 'user mapping', 'servername'],
+  AlterUserMappingStmt: ['alter', 'user mapping', 'servername'],
+  DropUserMappingStmt: ['drop', 'user mapping', 'servername'],
+  ImportForeignSchemaStmt: ['create', 'foreign table', 'local_schema'],
+  CreatePublicationStmt: ['create', 'publication', 'pubname'],
+  AlterPublicationStmt: ['alter', 'publication', 'pubname'],
+  CreateSubscriptionStmt: ['create', 'subscription', 'subname'],
+  AlterSubscriptionStmt: ['alter', 'subscription', 'subname'],
+  DropSubscriptionStmt: ['drop', 'subscription', 'subname'],
+  CreateTableSpaceStmt: ['create', 'tablespace', 'tablespacename'],
+  DropTableSpaceStmt: ['drop', 'tablespace', 'tablespacename'],
+  AlterTableSpaceOptionsStmt: ['alter', 'tablespace', 'tablespacename'],
+  AlterTableMoveAllStmt: ['alter', 'tablespace', 'orig_tablespacename'],
+  AlterCollationStmt: ['alter', 'collation', 'collname'],
+  AlterTSDictionaryStmt: ['alter', 'text search dictionary', 'dictname'],
+  AlterTSConfigurationStmt: ['alter', 'text search configuration', 'cfgname'],
+  AlterEventTrigStmt: ['alter', 'event trigger', 'trigname'],
+};
+

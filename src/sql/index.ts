@@ -1,0 +1,61 @@
+/**
+ * SQL analysis: text in, `StatementAnalysis[]` out, one per statement, with nothing but the
+ * catalog snapshot and the session's search_path as inputs (pure; the only importer of
+ * libpg-query).
+ *
+ *   text ──parseStatements──► statement nodes (+ own text, by UTF-8 byte offsets)
+ *        ──analyseNode──► QueryWalker (SELECT/DML, scopes, columns) · DdlWalker · session handlers
+ *        ──► StatementAnalysis (class, tables × ops × columns, column uses, functions, DDL targets,
+ *            settings, specials, `unsupported` when anything was not understood)
+ *
+ * Callers MUST refuse a statement whose analysis has `unsupported` set, and MUST treat a
+ * `SqlSyntaxError` as a refusal (42601). `AnalysisCache` memoises by (snapshot, search_path, text).
+ */
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import { parseStatements } from './parser.ts';
+import { effectiveSearchPath } from './resolve.ts';
+import { analyseNode } from './statements.ts';
+import type { StatementAnalysis } from './types.ts';
+
+export { AnalysisCache } from './cache.ts';
+export { loadParser, type ParsedStatement } from './parser.ts';
+export { effectiveSearchPath, resolveRelation } from './resolve.ts';
+export {
+  type ColumnUse,
+  type DdlAction,
+  type DdlTarget,
+  type FunctionCall,
+  type RelationName,
+  type SettingChange,
+  type Special,
+  type StatementAnalysis,
+  type StatementClass,
+  SqlSyntaxError,
+  type TableAccess,
+  type TableOperation,
+} from './types.ts';
+
+export interface AnalyseContext {
+  catalog: CatalogSnapshot;
+  /** The session's search_path as it has it, e.g. ['"$user"', 'public'], or resolved names. */
+  searchPath: string[];
+}
+
+/**
+ * Analyses every statement of `text`. Throws `SqlSyntaxError` on a parse error (and an Error if
+ * `loadParser()` was not awaited); never throws otherwise: whatever it cannot understand sets
+ * `unsupported` on that statement.
+ */
+export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] {
+  const stmts = parseStatements(text);
+  if (stmts.length === 0) return [];
+  const path = effectiveSearchPath(ctx.catalog, ctx.searchPath);
+  const pathListsCatalog = ctx.searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
+  const env = { catalog: ctx.catalog, path, pathListsCatalog };
+  return stmts.map((s) => analyseNode(s.stmt, s.text, env));
+}
+
+/** The statements of `text` as their own trimmed texts (throws `SqlSyntaxError`). */
+export function splitStatements(text: string): string[] {
+  return parseStatements(text).map((s) => s.text);
+}

@@ -1,0 +1,299 @@
+/**
+ * One statement's analysis: dispatch on the parse node type to the query walker, the DDL walker
+ * or the session/utility handlers here, then assemble the `StatementAnalysis`. A node type not
+ * handled anywhere is unsupported, and so is anything that throws inside the walk: the policy
+ * refuses what the analyser could not read.
+ */
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import { constText, defBool, list, names, type Node, typeOf, unwrap } from './ast.ts';
+import { Collector } from './collector.ts';
+import { type Classified, DdlWalker } from './ddl.ts';
+import { expr, exprs } from './expressions.ts';
+import { QueryWalker } from './queries.ts';
+import { Scope } from './scope.ts';
+import type { SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
+
+export interface Env {
+  catalog: CatalogSnapshot;
+  /** Effective search path (see `effectiveSearchPath`). */
+  path: readonly string[];
+  pathListsCatalog: boolean;
+}
+
+interface Result extends Classified {
+  inner?: StatementAnalysis;
+  objectName?: string;
+  doLanguage?: string;
+}
+
+const READ_OPS: ReadonlySet<TableOperation> = new Set(['select']);
+
+/** Analyses one statement node (wrapped, e.g. `{ SelectStmt: … }`). Never throws. */
+export function analyseNode(wrapped: Node, text: string, env: Env): StatementAnalysis {
+  const type = typeOf(wrapped);
+  const c = new Collector(env.catalog, env.path, env.pathListsCatalog);
+  let r: Result;
+  try {
+    r = dispatch(type, wrapped[type] ?? {}, wrapped, text, env, c);
+  } catch (err) {
+    c.fail(`the gateway could not analyse this ${type} statement (${err instanceof Error ? err.message : String(err)})`);
+    r = { command: commandOf(type), cls: 'utility' };
+  }
+  const a = c.finish(text, type, r.command, r.cls);
+  if (r.inner) a.inner = r.inner;
+  if (r.objectName !== undefined) a.objectName = r.objectName;
+  if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
+  return a;
+}
+
+/** 'AlterFooStmt' → 'alter foo' (the command name of an unsupported statement). */
+function commandOf(type: string): string {
+  return type
+    .replace(/Stmt$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+}
+
+function queryClass(c: Collector): StatementClass {
+  return c.hasWrite() ? 'write' : 'read';
+}
+
+function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, c: Collector): Result {
+  const w = new QueryWalker(c);
+  switch (type) {
+    case 'SelectStmt': {
+      w.select(n, undefined);
+      if (n.intoClause) {
+        const rv = unwrap(n.intoClause.rel, 'RangeVar') as Node;
+        c.ddl.push({ action: 'create', objectType: 'table', schema: rv.schemaname ?? c.createSchema(), name: rv.relname });
+        return { command: 'select into', cls: 'write' };
+      }
+      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c) };
+    }
+    case 'InsertStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+    case 'MergeStmt':
+      w.query(wrapped, undefined);
+      return { command: type.replace('Stmt', '').toLowerCase(), cls: 'write' };
+    case 'CreateTableAsStmt': {
+      const inner = analyseNode(n.query ?? {}, text, env);
+      c.absorb(inner);
+      for (const s of inner.specials) c.special(s);
+      c.special('select_into');
+      const into = unwrap(n.into, 'IntoClause') as Node;
+      const rv = unwrap(into?.rel, 'RangeVar') as Node;
+      const matview = n.objtype === 'OBJECT_MATVIEW';
+      c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema: rv?.schemaname ?? c.createSchema(), name: rv?.relname });
+      return { command: matview ? 'create materialized view' : 'create table as', cls: matview ? 'ddl' : 'write', inner };
+    }
+    case 'ExplainStmt': {
+      const inner = analyseNode(n.query ?? {}, text, env);
+      const analyze = list(n.options).some((o) => o.DefElem?.defname === 'analyze' && defBool(o.DefElem.arg));
+      if (analyze) {
+        // EXPLAIN ANALYZE runs the statement: everything it does happens.
+        c.absorb(inner);
+        for (const s of inner.specials) c.special(s);
+        c.ddl.push(...inner.ddl);
+        c.settings.push(...inner.settings);
+        c.special('explain_analyze');
+      } else {
+        c.absorb(inner, READ_OPS);
+        if (inner.specials.includes('security_definer_call')) c.special('security_definer_call');
+      }
+      const cls: StatementClass = analyze && inner.class !== 'read' ? inner.class : 'read';
+      return { command: 'explain', cls, inner, objectName: inner.objectName };
+    }
+    case 'PrepareStmt': {
+      const inner = analyseNode(n.query ?? {}, text, env);
+      c.absorb(inner);
+      c.special('prepare');
+      return { command: 'prepare', cls: 'session', inner, objectName: n.name };
+    }
+    case 'ExecuteStmt':
+      exprs(w, n.params, new Scope(undefined));
+      c.special('execute');
+      return { command: 'execute', cls: 'session', objectName: n.name };
+    case 'DeallocateStmt':
+      c.special('deallocate');
+      return { command: 'deallocate', cls: 'session', objectName: n.isall ? undefined : n.name };
+    case 'DeclareCursorStmt': {
+      const inner = analyseNode(n.query ?? {}, text, env);
+      // The cursor's query runs as it is fetched, under this statement's decision.
+      c.absorb(inner);
+      for (const s of inner.specials) c.special(s);
+      c.special('declare_cursor');
+      return { command: 'declare cursor', cls: 'session', inner, objectName: n.portalname };
+    }
+    case 'FetchStmt':
+      c.special('fetch');
+      return { command: n.ismove ? 'move' : 'fetch', cls: 'read', objectName: n.portalname };
+    case 'ClosePortalStmt':
+      c.special('fetch');
+      return { command: 'close', cls: 'session', objectName: n.portalname };
+    case 'CopyStmt':
+      return copy(n, w, c);
+    case 'TruncateStmt':
+      for (const r of list(n.relations)) {
+        const rv = unwrap(r, 'RangeVar') as Node;
+        c.access('truncate', c.relation(rv.schemaname, rv.relname));
+      }
+      return { command: 'truncate', cls: 'write' };
+    case 'LockStmt': {
+      // ACCESS SHARE needs SELECT; every stronger mode needs a write privilege.
+      const op: TableOperation = (n.mode ?? 0) <= 1 ? 'select' : 'update';
+      for (const r of list(n.relations)) {
+        const rv = unwrap(r, 'RangeVar') as Node;
+        c.access(op, c.relation(rv.schemaname, rv.relname));
+      }
+      c.special('lock');
+      return { command: 'lock', cls: 'utility' };
+    }
+    case 'VariableSetStmt':
+      return variableSet(n, c);
+    case 'VariableShowStmt':
+      return { command: 'show', cls: 'read' };
+    case 'DiscardStmt': {
+      const target = String(n.target ?? 'DISCARD_ALL').replace('DISCARD_', '').toLowerCase();
+      if (target === 'all') c.settings.push({ name: null, value: null, action: 'reset_all' });
+      return { command: `discard ${target}`, cls: 'session' };
+    }
+    case 'TransactionStmt':
+      return transaction(n, c);
+    case 'ConstraintsSetStmt':
+      return { command: 'set constraints', cls: 'transaction' };
+    case 'ListenStmt':
+      c.special('listen');
+      return { command: 'listen', cls: 'session', objectName: n.conditionname };
+    case 'UnlistenStmt':
+      return { command: 'unlisten', cls: 'session', objectName: n.conditionname };
+    case 'NotifyStmt':
+      c.special('notify');
+      return { command: 'notify', cls: 'session', objectName: n.conditionname };
+    case 'DoStmt': {
+      c.special('do_block');
+      let lang = 'plpgsql';
+      for (const a of list(n.args)) if (a.DefElem?.defname === 'language') lang = String(constText(a.DefElem.arg) ?? lang).toLowerCase();
+      return { command: 'do', cls: 'utility', doLanguage: lang };
+    }
+    case 'LoadStmt':
+      c.special('load');
+      return { command: 'load', cls: 'utility' };
+    case 'CallStmt':
+      expr(w, { FuncCall: n.funccall }, new Scope(undefined));
+      return { command: 'call', cls: 'utility' };
+    case 'CheckPointStmt':
+      return { command: 'checkpoint', cls: 'utility' };
+    default: {
+      const ddl = new DdlWalker(c, w).statement(type, n);
+      if (ddl) return ddl;
+      c.fail(`statement type ${type || 'unknown'} is not supported by the gateway`);
+      return { command: commandOf(type), cls: 'utility' };
+    }
+  }
+}
+
+function copy(n: Node, w: QueryWalker, c: Collector): Result {
+  const isFrom = n.is_from === true;
+  if (n.relation) {
+    const rv = unwrap(n.relation, 'RangeVar') as Node;
+    const rel = c.relation(rv.schemaname, rv.relname);
+    const op: TableOperation = isFrom ? 'insert' : 'select';
+    const cols = names(n.attlist);
+    if (cols.length === 0) c.allColumns(op, rel);
+    else for (const col of cols) c.column(op, rel, col);
+    if (n.whereClause) {
+      // COPY FROM … WHERE filters the incoming rows: names are the file's columns.
+      const s = new Scope(undefined, true);
+      s.items.push({ refname: rv.relname });
+      expr(w, n.whereClause, s);
+    }
+  } else if (n.query) {
+    w.query(n.query, undefined);
+  }
+  if (n.is_program) c.special('copy_program');
+  else if (n.filename !== undefined) c.special('copy_file');
+  else c.special(isFrom ? 'copy_from_stdin' : 'copy_to_stdout');
+  return { command: 'copy', cls: isFrom || c.hasWrite() ? 'write' : 'read' };
+}
+
+function settingValue(args: Node[]): string | null {
+  if (args.length === 0) return null;
+  const parts: string[] = [];
+  for (const a of args) {
+    const v = constText(a);
+    if (v === undefined || v === null) return null;
+    parts.push(v);
+  }
+  return parts.join(', ');
+}
+
+/** Transaction options (BEGIN, SET TRANSACTION, SET SESSION CHARACTERISTICS) as settings. */
+function transactionOptions(opts: Node[], prefix: string, c: Collector): void {
+  for (const o of opts) {
+    const d = o.DefElem as Node | undefined;
+    if (!d?.defname) continue;
+    let value = constText(d.arg) ?? null;
+    if (d.defname === 'transaction_read_only' || d.defname === 'transaction_deferrable') value = value === '0' || value === 'false' ? 'off' : 'on';
+    c.settings.push({ name: `${prefix}${d.defname}`, value, action: 'set_transaction' });
+  }
+}
+
+function variableSet(n: Node, c: Collector): Result {
+  const kind = n.kind as string;
+  const name = typeof n.name === 'string' ? n.name.toLowerCase() : null;
+  if (kind === 'VAR_RESET_ALL') {
+    c.settings.push({ name: null, value: null, action: 'reset_all' });
+    return { command: 'reset all', cls: 'session' };
+  }
+  if (kind === 'VAR_SET_MULTI') {
+    if (name === 'transaction' || name === 'session characteristics') {
+      transactionOptions(list(n.args), name === 'transaction' ? '' : 'default_', c);
+      return { command: name === 'transaction' ? 'set transaction' : 'set session characteristics', cls: 'session' };
+    }
+    if (name === 'transaction snapshot') {
+      c.settings.push({ name: 'transaction_snapshot', value: settingValue(list(n.args)), action: 'set_transaction' });
+      return { command: 'set transaction', cls: 'session' };
+    }
+    c.fail(`SET ${String(n.name)} is not supported by the gateway`);
+    return { command: 'set', cls: 'session' };
+  }
+  const reset = kind === 'VAR_RESET';
+  const value = reset || kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT' ? null : settingValue(list(n.args));
+  let action: SettingChange['action'] = reset ? 'reset' : n.is_local ? 'set_local' : 'set';
+  let command = reset ? 'reset' : 'set';
+  // Leaving the role the session was given (RESET ROLE included) is a role change.
+  if (name === 'role') {
+    action = 'set_role';
+    command = `${command} role`;
+  } else if (name === 'session_authorization') {
+    action = 'set_session_authorization';
+    command = `${command} session authorization`;
+  }
+  if (kind === 'VAR_SET_CURRENT' && action !== 'set_role' && action !== 'set_session_authorization') action = n.is_local ? 'set_local' : 'set';
+  c.settings.push({ name, value, action });
+  return { command, cls: 'session' };
+}
+
+const TRANSACTION_COMMANDS: Record<string, string> = {
+  TRANS_STMT_BEGIN: 'begin',
+  TRANS_STMT_START: 'start transaction',
+  TRANS_STMT_COMMIT: 'commit',
+  TRANS_STMT_ROLLBACK: 'rollback',
+  TRANS_STMT_SAVEPOINT: 'savepoint',
+  TRANS_STMT_RELEASE: 'release savepoint',
+  TRANS_STMT_ROLLBACK_TO: 'rollback to savepoint',
+  TRANS_STMT_PREPARE: 'prepare transaction',
+  TRANS_STMT_COMMIT_PREPARED: 'commit prepared',
+  TRANS_STMT_ROLLBACK_PREPARED: 'rollback prepared',
+};
+
+function transaction(n: Node, c: Collector): Result {
+  const command = TRANSACTION_COMMANDS[n.kind as string];
+  if (!command) {
+    c.fail(`transaction statement ${String(n.kind)} is not supported by the gateway`);
+    return { command: 'transaction', cls: 'transaction' };
+  }
+  transactionOptions(list(n.options), '', c);
+  return { command, cls: 'transaction' };
+}

@@ -1,0 +1,150 @@
+/**
+ * The result of analysing SQL text: what each statement does, in terms a policy can decide on.
+ * Produced by `analyse()` (pure: text + catalog snapshot + search_path in, data out).
+ *
+ * Names are resolved the way PostgreSQL would (case folding, quoting, U&"…" identifiers,
+ * search_path with pg_catalog first). A relation the catalog does not know keeps its written
+ * schema (or the first search_path schema for a CREATE) and `resolved: false`.
+ */
+
+/** The broad class of a statement. */
+export type StatementClass =
+  | 'read' // SELECT, TABLE, VALUES, SHOW, EXPLAIN (without ANALYZE of a write), FETCH …
+  | 'write' // INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM, SELECT INTO …
+  | 'ddl' // CREATE, ALTER, DROP, COMMENT, REINDEX, VACUUM, ANALYZE, CLUSTER, REFRESH …
+  | 'dcl' // GRANT, REVOKE, CREATE/ALTER/DROP ROLE, ALTER DEFAULT PRIVILEGES, SECURITY LABEL
+  | 'transaction' // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION …
+  | 'session' // SET, RESET, DISCARD, LISTEN, NOTIFY, PREPARE, EXECUTE, DEALLOCATE, DECLARE, CLOSE …
+  | 'utility'; // everything else the analyser classifies (LOCK, CHECKPOINT, LOAD, DO, CALL …)
+
+/** Table-level operations, named as the policy names them. */
+export type TableOperation = 'select' | 'insert' | 'update' | 'delete' | 'truncate' | 'references' | 'trigger';
+
+export interface RelationName {
+  schema: string;
+  name: string;
+  /** False when the catalog does not know it (the name is then as written / as it would be created). */
+  resolved: boolean;
+  /** pg_class OID when resolved. */
+  oid?: number;
+  kind?: import('../catalog/types.ts').RelationKind;
+}
+
+/** One use of one relation by one operation. */
+export interface TableAccess {
+  op: TableOperation;
+  relation: RelationName;
+  /**
+   * Columns the operation touches: for select, every column read anywhere in the statement (output,
+   * WHERE, JOIN, GROUP/ORDER BY, RETURNING, whole-row references expanded to all columns); for
+   * insert/update, the columns written; for delete/truncate, empty.
+   */
+  columns: string[];
+  /** True when the column list could not be known exactly (e.g. unknown relation with `*`). */
+  allColumns?: boolean;
+}
+
+/** Columns used as filters, groups or orderings (inference through predicates; masking uses it). */
+export interface ColumnUse {
+  relation: RelationName;
+  column: string;
+  use: 'filter' | 'group' | 'order' | 'join';
+  /** For filters: the operator or function comparing it, when it is a simple comparison ('=', 'like', '<', 'in', …). */
+  operator?: string;
+}
+
+export interface FunctionCall {
+  /** Schema-qualified when the catalog resolved it; otherwise the schema as written or 'pg_catalog' for built-ins the catalog lists. */
+  schema: string;
+  name: string;
+  resolved: boolean;
+  /** For set_config / current_setting style calls: the first argument when it is a constant. */
+  constArgs?: (string | null)[];
+}
+
+export type DdlAction = 'create' | 'alter' | 'drop' | 'comment' | 'rename' | 'maintenance' | 'refresh' | 'security_label' | 'other';
+
+export interface DdlTarget {
+  action: DdlAction;
+  /** 'table', 'index', 'view', 'schema', 'function', 'sequence', 'type', 'extension', 'trigger', 'role', 'database', … */
+  objectType: string;
+  schema?: string;
+  name?: string;
+  /**
+   * The relation the object belongs to, when it has one: the table of an index, trigger, rule,
+   * policy, constraint, statistics object or commented column.
+   */
+  on?: { schema: string; name: string };
+}
+
+export interface SettingChange {
+  /** Lower-cased setting name; null for RESET ALL / DISCARD ALL. */
+  name: string | null;
+  /** SET value as text (null for RESET / DEFAULT). */
+  value: string | null;
+  action: 'set' | 'set_local' | 'reset' | 'reset_all' | 'set_role' | 'set_session_authorization' | 'set_transaction';
+}
+
+/** Things a policy must look at individually, whatever the tables say. */
+export type Special =
+  | 'copy_program' // COPY … PROGRAM
+  | 'copy_file' // COPY … TO/FROM 'file' (server side)
+  | 'copy_to_stdout'
+  | 'copy_from_stdin'
+  | 'do_block' // DO $$ … $$ (language in `doLanguage`)
+  | 'listen'
+  | 'notify'
+  | 'prepare' // PREPARE name AS …  (the inner statement is analysed in `inner`)
+  | 'execute' // EXECUTE name (decided against the prepared statement's analysis)
+  | 'deallocate'
+  | 'declare_cursor' // DECLARE … CURSOR FOR …  (inner analysed)
+  | 'fetch' // FETCH / MOVE / CLOSE cursor
+  | 'explain_analyze' // EXPLAIN ANALYZE: the inner statement is executed
+  | 'lock'
+  | 'load' // LOAD 'library'
+  | 'delete_without_where'
+  | 'update_without_where'
+  | 'select_into' // SELECT INTO / CREATE TABLE AS
+  | 'security_definer_call'
+  | 'cte_write'; // a data-modifying CTE
+
+export interface StatementAnalysis {
+  /** The statement's own text (sliced from the query by its UTF-8 byte offsets). */
+  text: string;
+  /** The parse node type, e.g. 'SelectStmt', 'DropStmt', 'VariableSetStmt'. */
+  node: string;
+  /** A short lower-case command name: 'select', 'insert', 'drop table', 'set', 'begin', … */
+  command: string;
+  class: StatementClass;
+  tables: TableAccess[];
+  columnUses: ColumnUse[];
+  functions: FunctionCall[];
+  ddl: DdlTarget[];
+  settings: SettingChange[];
+  specials: Special[];
+  /** DO block language (lower case), when `do_block`. */
+  doLanguage?: string;
+  /** For PREPARE / DECLARE / EXPLAIN / CREATE TABLE AS: the analysis of the contained statement. */
+  inner?: StatementAnalysis;
+  /**
+   * Name of the prepared statement (PREPARE / EXECUTE / DEALLOCATE), cursor (DECLARE / FETCH /
+   * CLOSE) or notification channel (LISTEN / NOTIFY / UNLISTEN).
+   */
+  objectName?: string;
+  /**
+   * When set, the analyser could not fully understand the statement; the policy MUST refuse it
+   * with this reason (fail closed).
+   */
+  unsupported?: string;
+}
+
+/** A syntax error from the parser, with the 1-based character position PostgreSQL would report. */
+export class SqlSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly position?: number,
+  ) {
+    super(message);
+    this.name = 'SqlSyntaxError';
+  }
+}
