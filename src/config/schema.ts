@@ -4,6 +4,7 @@
  * problems as `file:line path: problem`.
  */
 import { z } from 'zod';
+import { policySchema } from '../policy/schema.ts';
 
 const duration = z
   .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
@@ -122,6 +123,8 @@ export const configSchema = z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    /** Who may do what (see src/policy/schema.ts); none = no identity may connect. */
+    policies: z.array(policySchema).default([]),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

@@ -1,0 +1,118 @@
+/**
+ * Table and column checks. Every TableAccess of a statement must be granted for its operation by
+ * some allow entry and not denied by any deny entry; its columns must pass the read or write
+ * allowlists of the grants and every column denial.
+ *
+ * - A relation with an empty schema (unresolved and unqualified) is matched by grants as if its
+ *   schema were the empty name (only a `*` schema part matches it) and by denials whatever their
+ *   schema part: the server may resolve it to any schema, so a denial must not miss it.
+ * - `allColumns` (the column list could not be known) passes only where no column of the relation
+ *   is restricted: an unrestricted grant and no column denial that could match it.
+ * - select on pg_catalog and information_schema is granted by default (clients and drivers read
+ *   them; the database itself protects the sensitive catalogs), except
+ *   PROTECTED_CATALOG_RELATIONS, which need an allow entry naming them exactly.
+ */
+import type { TableAccess, TableOperation } from '../sql/types.ts';
+import { assertNever } from '../errors.ts';
+import { BUILTIN_SCHEMAS, PROTECTED_CATALOG_RELATIONS } from './builtins.ts';
+import type { ColumnDenial, TableGrant } from './compile.ts';
+import { qualified } from './pattern.ts';
+import type { DecideContext, Refusal } from './refusal.ts';
+
+/** The verb of a message: `may not <verb> public.orders`. */
+export function operationVerb(op: TableOperation): string {
+  switch (op) {
+    case 'select':
+      return 'read';
+    case 'insert':
+      return 'insert into';
+    case 'update':
+      return 'update';
+    case 'delete':
+      return 'delete from';
+    case 'truncate':
+      return 'truncate';
+    case 'references':
+      return 'reference';
+    case 'trigger':
+      return 'create triggers on';
+    default:
+      return assertNever(op, 'table operation');
+  }
+}
+
+const READ_OPS: ReadonlySet<TableOperation> = new Set(['select', 'references']);
+const WRITE_OPS: ReadonlySet<TableOperation> = new Set(['insert', 'update']);
+
+export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refusal | undefined {
+  const { rules } = ctx.scope;
+  const { schema, name } = access.relation;
+  const unknownSchema = schema === '';
+  const rel = qualified(schema, name);
+  const verb = operationVerb(access.op);
+
+  const denials = unknownSchema ? rules.tableDenials.findAnySchema(name) : rules.tableDenials.find(schema, name);
+  const denial = denials.find((d) => d.ops.has(access.op));
+  if (denial) return { what: `may not ${verb} ${rel}`, hint: deniedHint(denial.policy), rule: denial.policy };
+
+  const grants = rules.tableGrants.find(schema, name).filter((g) => g.ops.has(access.op));
+  // An unqualified name the analyser could not resolve is looked up in pg_catalog first by the server.
+  const catalogName = `${unknownSchema ? 'pg_catalog' : schema}.${name}`;
+  if (PROTECTED_CATALOG_RELATIONS.includes(catalogName) && !grants.some((g) => !g.pattern.wild)) {
+    return {
+      what: `may not ${verb} ${rel}`,
+      hint: `It shows other sessions' statements, and every session shares the gateway's upstream role; only an allow entry naming ${rel} exactly lifts this.`,
+      rule: 'builtin:protected-catalog',
+    };
+  }
+  const builtinRead = grants.length === 0 && access.op === 'select' && BUILTIN_SCHEMAS.includes(schema);
+  if (grants.length === 0 && !builtinRead) {
+    return { what: `may not ${verb} ${rel}`, hint: `No policy for this identity grants ${access.op} on ${rel}.`, rule: 'default-deny' };
+  }
+
+  const reads = READ_OPS.has(access.op);
+  const writes = WRITE_OPS.has(access.op);
+  if (reads || writes) {
+    const refusal = checkColumns(ctx, access, grants, builtinRead, reads);
+    if (refusal) return refusal;
+  }
+  for (const g of grants) ctx.used.add(g.policy);
+  return undefined;
+}
+
+function checkColumns(ctx: DecideContext, access: TableAccess, grants: TableGrant[], builtinRead: boolean, reads: boolean): Refusal | undefined {
+  const { schema, name } = access.relation;
+  const unknownSchema = schema === '';
+  const rel = qualified(schema, name);
+  const kind = reads ? 'read' : 'write';
+  const allowlist = (g: TableGrant) => (reads ? g.columns : g.writeColumns);
+  const denials: ColumnDenial[] = ctx.scope.rules.columnDenials.all.filter(
+    (d) => (reads ? d.read : d.write) && (unknownSchema || d.pattern.parts[0].test(schema)) && d.pattern.parts[1].test(name),
+  );
+  const unrestricted = builtinRead || grants.some((g) => allowlist(g) === undefined);
+
+  if (access.allColumns === true && (!unrestricted || denials.length > 0)) {
+    return {
+      what: `may not ${kind} ${rel} without naming its columns`,
+      hint: `Some columns of ${rel} are restricted for this identity and the gateway could not tell which columns the statement uses; name the columns explicitly.`,
+      rule: denials[0]?.policy ?? 'default-deny',
+    };
+  }
+  for (const column of access.columns) {
+    const denial = denials.find((d) => d.pattern.parts[2].test(column));
+    if (denial) return { what: `may not ${kind} column ${qualified(schema, name, column)}`, hint: deniedHint(denial.policy), rule: denial.policy };
+    if (!unrestricted && !grants.some((g) => allowlist(g)?.some((c) => c.test(column)))) {
+      const listed = [...new Set(grants.flatMap((g) => (allowlist(g) ?? []).map((c) => c.text)))].join(', ');
+      return {
+        what: `may not ${kind} column ${qualified(schema, name, column)}`,
+        hint: `The grants on ${rel} allow this identity to ${kind} only ${listed === '' ? 'no columns' : `these columns: ${listed}`}.`,
+        rule: 'default-deny',
+      };
+    }
+  }
+  return undefined;
+}
+
+export function deniedHint(policy: string): string {
+  return `Policy "${policy}" denies it, and a denial wins over any grant.`;
+}
