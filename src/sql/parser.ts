@@ -35,6 +35,8 @@ export function parseStatements(text: string): ParsedStatement[] {
   if (!ready) throw new Error('the SQL parser is not loaded: await loadParser() first');
   const nul = text.indexOf('\u0000');
   if (nul >= 0) throw new SqlSyntaxError('query text contains a NUL character', nul + 1);
+  // libpg-query refuses empty input outright; PostgreSQL answers it with EmptyQueryResponse.
+  if (text.trim().length === 0) return [];
   let tree: { stmts?: { stmt?: Node; stmt_location?: number; stmt_len?: number }[] };
   try {
     tree = parseSync(text) as typeof tree;
