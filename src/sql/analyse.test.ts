@@ -253,6 +253,10 @@ export const cases: Case[] = [
   { name: 'CREATE TABLE AS creates a table and reads the source', sql: 'CREATE TABLE x AS SELECT ssn FROM customers', expect: { node: 'CreateTableAsStmt', command: 'create table as', class: 'write', specials: ['select_into'], ddl: ['create table public.x'], tables: [`select ${C} [ssn]`], inner: { command: 'select' } } },
   { name: 'CREATE MATERIALIZED VIEW AS is DDL that reads', sql: 'CREATE MATERIALIZED VIEW mv AS SELECT email FROM customers WITH NO DATA', path: ['sales', 'public'], expect: { class: 'ddl', ddl: ['create materialized view sales.mv'], tables: [`select ${C} [email]`] } },
 
+  { name: 'CREATE TEMP TABLE AS creates in pg_temp', sql: 'CREATE TEMP TABLE t AS SELECT name FROM customers', expect: { ddl: ['create table pg_temp.t'], specials: ['select_into'] } },
+  { name: 'SELECT INTO TEMP creates in pg_temp', sql: 'SELECT ssn INTO TEMP t FROM customers', expect: { ddl: ['create table pg_temp.t'], tables: [`select ${C} [ssn]`] } },
+  { name: 'CREATE TABLE AS EXECUTE names the prepared statement', sql: 'CREATE TABLE t AS EXECUTE q', expect: { specials: ['execute', 'select_into'], objectName: 'q' } },
+
   // ── COPY ─────────────────────────────────────────────────────────────────────────────────────
   { name: 'COPY FROM STDIN is an insert of the listed columns', sql: 'COPY orders (id, status) FROM STDIN WITH (FORMAT csv)', expect: { command: 'copy', class: 'write', specials: ['copy_from_stdin'], tables: [`insert ${O} [id,status]`] } },
   { name: 'COPY FROM STDIN without columns inserts every column', sql: 'COPY customers FROM STDIN', expect: { tables: [`insert ${C} ${CALL}`] } },
@@ -271,6 +275,9 @@ export const cases: Case[] = [
   { name: 'EXPLAIN (ANALYZE false) does not execute', sql: "EXPLAIN (ANALYZE false) UPDATE orders SET status = 'x'", expect: { class: 'read', specials: [], tables: [] } },
   { name: 'EXPLAIN ANALYZE of a SELECT is a read that executes', sql: 'EXPLAIN ANALYZE SELECT elevate()', expect: { class: 'read', specials: ['explain_analyze', 'security_definer_call'], functions: ['public.elevate'] } },
   { name: 'EXPLAIN ANALYZE of a data-modifying CTE is a write', sql: 'EXPLAIN ANALYZE WITH d AS (DELETE FROM orders RETURNING 1) SELECT 1', expect: { class: 'write', specials: ['explain_analyze', 'cte_write', 'delete_without_where'] } },
+
+  { name: 'EXPLAIN ANALYZE EXECUTE names the prepared statement', sql: 'EXPLAIN ANALYZE EXECUTE q(1)', expect: { class: 'read', specials: ['execute', 'explain_analyze'], objectName: 'q' } },
+  { name: 'EXPLAIN ANALYZE CREATE TABLE AS creates the table', sql: 'EXPLAIN ANALYZE CREATE TABLE t AS SELECT ssn FROM customers', expect: { class: 'write', ddl: ['create table public.t'], specials: ['explain_analyze', 'select_into'], tables: [`select ${C} [ssn]`] } },
 
   // ── PREPARE / EXECUTE / DEALLOCATE, cursors ──────────────────────────────────────────────────
   { name: 'PREPARE analyses the statement it prepares', sql: 'PREPARE q (int) AS SELECT ssn FROM customers WHERE id = $1', expect: { command: 'prepare', class: 'session', specials: ['prepare'], objectName: 'q', tables: [`select ${C} [id,ssn]`], inner: { command: 'select', tables: [`select ${C} [id,ssn]`] } } },
@@ -308,6 +315,7 @@ export const cases: Case[] = [
 
   // ── DDL ──────────────────────────────────────────────────────────────────────────────────────
   { name: 'CREATE TABLE creates in the first search_path schema', sql: 'CREATE TABLE t (a int)', path: ['sales', 'public'], expect: { command: 'create table', class: 'ddl', ddl: ['create table sales.t'], tables: [] } },
+  { name: 'CREATE TEMP TABLE creates in pg_temp', sql: 'CREATE TEMP TABLE t (a int)', expect: { ddl: ['create table pg_temp.t'] } },
   { name: 'CREATE TABLE skips "$user" when no such schema', sql: 'CREATE TABLE t (a int)', path: ['"$user"', 'public'], expect: { ddl: ['create table app.t'] } },
   { name: 'CREATE TABLE with a DEFAULT function records the call', sql: "CREATE TABLE t (a int DEFAULT nextval('order_seq'), b text CHECK (b <> ''))", expect: { functions: ['pg_catalog.nextval(order_seq)'] } },
   { name: 'a FOREIGN KEY needs REFERENCES on the target', sql: 'CREATE TABLE t (cid int REFERENCES customers (id))', expect: { tables: [`references ${C} [id]`] } },

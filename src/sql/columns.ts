@@ -13,6 +13,9 @@ import type { Collector } from './collector.ts';
 import { findQualified, flatItems, type FromItem, type Scope } from './scope.ts';
 import type { ColumnUse } from './types.ts';
 
+/** The marker for `*` in a ColumnRef's fields. */
+export const STAR: unique symbol = Symbol('*');
+
 export interface Use {
   use: ColumnUse['use'];
   operator?: string;
@@ -123,8 +126,6 @@ export function resolveColumnRef(c: Collector, fields: readonly (string | typeof
   if (bindName(c, names[0], scope, use) !== 'none') return;
   if (!scope.isLenient()) c.fail(`cannot resolve column reference ${names.join('.')}`);
 }
-
-export const STAR: unique symbol = Symbol('*');
 
 /**
  * Binds a single name as a column, innermost level first. Stops at the first level whose known

@@ -44,7 +44,8 @@ export class DdlWalker {
     }
     const r = unwrap(rv, 'RangeVar') as Node;
     let schema: string | undefined = r.schemaname;
-    if (schema === undefined) schema = action === 'create' ? this.c.createSchema() : this.c.relation(undefined, r.relname).name.schema || undefined;
+    if (schema === undefined && action === 'create') schema = r.relpersistence === 't' ? 'pg_temp' : this.c.createSchema();
+    else if (schema === undefined) schema = this.c.relation(undefined, r.relname).name.schema || undefined;
     this.add(action, objectType, schema, r.relname);
     return { schema: schema ?? '', name: r.relname };
   }

@@ -65,7 +65,7 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       w.select(n, undefined);
       if (n.intoClause) {
         const rv = unwrap(n.intoClause.rel, 'RangeVar') as Node;
-        c.ddl.push({ action: 'create', objectType: 'table', schema: rv.schemaname ?? c.createSchema(), name: rv.relname });
+        c.ddl.push({ action: 'create', objectType: 'table', schema: createdIn(rv, c), name: rv.relname });
         return { command: 'select into', cls: 'write' };
       }
       return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c) };
@@ -84,8 +84,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       const into = unwrap(n.into, 'IntoClause') as Node;
       const rv = unwrap(into?.rel, 'RangeVar') as Node;
       const matview = n.objtype === 'OBJECT_MATVIEW';
-      c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema: rv?.schemaname ?? c.createSchema(), name: rv?.relname });
-      return { command: matview ? 'create materialized view' : 'create table as', cls: matview ? 'ddl' : 'write', inner };
+      c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema: createdIn(rv, c), name: rv?.relname });
+      return { command: matview ? 'create materialized view' : 'create table as', cls: matview ? 'ddl' : 'write', inner, objectName: inner.objectName };
     }
     case 'ExplainStmt': {
       const inner = analyseNode(n.query ?? {}, text, env);
@@ -101,7 +101,9 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
         c.absorb(inner, READ_OPS);
         if (inner.specials.includes('security_definer_call')) c.special('security_definer_call');
       }
-      const cls: StatementClass = analyze && inner.class !== 'read' ? inner.class : 'read';
+      // EXPLAIN ANALYZE EXECUTE keeps 'read': the `execute` flag and name let the caller decide
+      // on what was prepared.
+      const cls: StatementClass = analyze && (inner.class === 'write' || inner.class === 'ddl') ? inner.class : 'read';
       return { command: 'explain', cls, inner, objectName: inner.objectName };
     }
     case 'PrepareStmt': {
@@ -191,6 +193,13 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       return { command: commandOf(type), cls: 'utility' };
     }
   }
+}
+
+/** The schema a created relation lands in: as written, pg_temp for TEMP, else the creation schema. */
+export function createdIn(rv: Node | undefined, c: Collector): string | undefined {
+  if (rv?.schemaname) return rv.schemaname;
+  if (rv?.relpersistence === 't') return 'pg_temp';
+  return c.createSchema();
 }
 
 function copy(n: Node, w: QueryWalker, c: Collector): Result {

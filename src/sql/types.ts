@@ -54,7 +54,10 @@ export interface ColumnUse {
 }
 
 export interface FunctionCall {
-  /** Schema-qualified when the catalog resolved it; otherwise the schema as written or 'pg_catalog' for built-ins the catalog lists. */
+  /**
+   * Schema-qualified when the catalog resolved it; otherwise the schema as written, or '' when
+   * written without a schema and unknown to the catalog (such a call MUST NOT match a rule by schema).
+   */
   schema: string;
   name: string;
   resolved: boolean;
