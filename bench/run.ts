@@ -133,6 +133,18 @@ async function main(): Promise<void> {
     upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
     identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
     log: { level: 'warn' },
+    // Every check on: the bench identity gets exactly what pgbench needs, so each statement is
+    // analysed and decided like any agent's.
+    policies: [
+      {
+        name: 'bench',
+        match: { subjects: ['bench'] },
+        allow: [
+          { tables: ['public.pgbench_*'], operations: ['select', 'insert', 'update', 'delete', 'truncate'] },
+          { ddl: { schemas: ['public'] } },
+        ],
+      },
+    ],
   });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   const gw = await startGateway(config, { logger: createLogger('warn', sink) });

@@ -15,8 +15,12 @@ import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { createHttpApp, startHttpServer } from './http/index.ts';
-import { SessionRegistry, listenPostgres, type ListenerSettings, type Route } from './proxy/index.ts';
-import { ScramKeyCache, targetFor } from './upstream/index.ts';
+import { SessionRegistry, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
+import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
+import { CatalogService } from './catalog/index.ts';
+import { AnalysisCache, loadParser } from './sql/index.ts';
+import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
+import { PolicyGate, type PolicyState } from './engine/index.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -51,7 +55,22 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-function listenerSettings(config: GatewayConfig): ListenerSettings {
+/** The upstream settings a scope imposes on its sessions (defence in depth under the policy). */
+export function upstreamSettingsFor(scope: Scope): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (scope.limits.readOnly) out.default_transaction_read_only = 'on';
+  if (scope.limits.statementTimeoutMs !== undefined) out.statement_timeout = `${scope.limits.statementTimeoutMs}ms`;
+  if (scope.limits.role) out.role = scope.limits.role;
+  return out;
+}
+
+interface Shared {
+  policies: () => PolicyState;
+  catalogs: Map<string, CatalogService>;
+  cache: AnalysisCache;
+}
+
+function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
   const routes = new Map<string, Route>();
   for (const [database, upstream] of databaseRoutes(config)) {
     routes.set(database, { upstream, target: targetFor(upstream, config.upstreams[upstream]) });
@@ -63,7 +82,30 @@ function listenerSettings(config: GatewayConfig): ListenerSettings {
     requireTls: config.listen.require_tls,
     expiryGraceMs: config.identity.expiry_grace,
     route: (database) => routes.get(database),
+    authorize: (identity, database) => {
+      const { compiled } = shared.policies();
+      const scope = scopeFor(compiled, identity, database);
+      return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
+    },
+    gate: (identity, database, route, params) =>
+      new PolicyGate({
+        identity,
+        database,
+        policies: shared.policies,
+        catalog: shared.catalogs.get(route.upstream)!,
+        cache: shared.cache,
+        startupSearchPath: startupSetting(params, 'search_path'),
+      }),
   };
+}
+
+function catalogFor(name: string, target: UpstreamTarget, scramCache: ScramKeyCache, logger: Logger, refreshMs: number): CatalogService {
+  return new CatalogService({
+    name,
+    logger,
+    refreshIntervalMs: refreshMs,
+    connect: async () => new SimpleQuerySession((await connectUpstream(target, { application_name: 'pgwarden-catalog' }, scramCache)).socket),
+  });
 }
 
 function probe(host: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -88,11 +130,26 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       hint: 'Configure listen.tls, or set listen.allow_insecure_remote: true.',
     });
   }
-  let settings = listenerSettings(config);
   const revocations = new RevocationList();
   const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
   const registry = new SessionRegistry(() => current.limits);
   const scramCache = new ScramKeyCache();
+  await loadParser();
+  let policyState: PolicyState = { version: 1, compiled: compilePolicies(config.policies) };
+  const catalogs = new Map<string, CatalogService>();
+  const syncCatalogs = (cfg: GatewayConfig) => {
+    for (const [name, up] of Object.entries(cfg.upstreams)) {
+      if (catalogs.has(name)) continue;
+      const c = catalogFor(name, targetFor(name, up), scramCache, log, 60_000);
+      catalogs.set(name, c);
+      // A catalog that cannot load now (upstream down) loads at the first statement instead.
+      void c.start().catch(() => {});
+    }
+  };
+  syncCatalogs(config);
+  await Promise.all([...catalogs.values()].map((c) => c.fresh()));
+  const shared: Shared = { policies: () => policyState, catalogs, cache: new AnalysisCache(5000) };
+  let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);
   let devIssuer = options.devIssuer;
@@ -157,10 +214,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     http: { host: http.host, port: http.port },
     devIssuer,
     reload(next) {
-      const nextSettings = listenerSettings(next);
+      const compiled = compilePolicies(next.policies);
+      syncCatalogs(next);
+      const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
       current = next;
       settings = nextSettings;
+      policyState = { version: policyState.version + 1, compiled };
       log.info({ config: options.configPath }, 'config reloaded; new connections use it');
     },
     revoke,
@@ -170,6 +230,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       if (closing) return;
       closing = true;
       clearInterval(probeTimer);
+      for (const c of catalogs.values()) c.stop();
       const stopped = listener.stopAccepting();
       const deadline = Date.now() + graceMs;
       if (registry.size > 0) log.info({ sessions: registry.size, graceMs }, 'shutting down: waiting for open sessions');

@@ -25,15 +25,16 @@ export class CatalogService {
   private loading: Promise<CatalogSnapshot> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private scheduled: Promise<CatalogSnapshot | null> | null = null;
+  private lastStartedAt = 0;
 
   constructor(private readonly o: CatalogServiceOptions) {}
 
   /** Load the first snapshot; rejects when the upstream cannot be read. */
-  async start(): Promise<CatalogSnapshot> {
-    const s = await this.reload();
+  start(): Promise<CatalogSnapshot> {
     this.timer = setInterval(() => void this.reload().catch(() => {}), this.o.refreshIntervalMs);
     this.timer.unref();
-    return s;
+    return this.reload();
   }
 
   /** The current snapshot (null before the first load succeeded). */
@@ -57,6 +58,25 @@ export class CatalogService {
     return this.loading !== null;
   }
 
+  /**
+   * A snapshot loaded after this call was made: for a name the catalog does not know, which may
+   * have been created since. Requests are batched into one reload, started at most every
+   * `minGapMs`, so a client asking for unknown names again and again cannot cause a reload storm.
+   */
+  refreshAfterNow(minGapMs = 250): Promise<CatalogSnapshot | null> {
+    if (this.scheduled) return this.scheduled;
+    const scheduled = (async () => {
+      if (this.loading) await this.loading.catch(() => {});
+      const wait = this.lastStartedAt + minGapMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // From here on, new requests need a later load than this one.
+      this.scheduled = null;
+      return this.reload().catch(() => this.snapshot);
+    })();
+    this.scheduled = scheduled;
+    return scheduled;
+  }
+
   /** Reload now (coalesced: a reload requested during a load runs once more afterwards). */
   reload(): Promise<CatalogSnapshot> {
     if (this.loading) {
@@ -75,6 +95,7 @@ export class CatalogService {
 
   private async load(): Promise<CatalogSnapshot> {
     const started = Date.now();
+    this.lastStartedAt = started;
     let db: Awaited<ReturnType<CatalogServiceOptions['connect']>> | null = null;
     try {
       db = await this.o.connect();

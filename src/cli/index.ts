@@ -13,6 +13,7 @@ import { GatewayError } from '../errors.ts';
 import { checkCommand } from './check.ts';
 import { CliError, portOption } from './common.ts';
 import { demoCommand } from './demo.ts';
+import { explainCommand } from './explain.ts';
 import { revokeCommand } from './revoke.ts';
 import { startCommand } from './start.ts';
 import { tokenCommand } from './token.ts';
@@ -45,6 +46,18 @@ export function buildProgram(): Command {
     .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
     .option('--token <jwt>', 'an admin token (default: $PGWARDEN_TOKEN)')
     .action((o) => revokeCommand(o));
+
+  configOptions(
+    program
+      .command('explain')
+      .description('show how the gateway analyses a statement for an identity, and its decision')
+      .requiredOption('--identity <subject[,group…]>', 'the identity: its subject and groups, e.g. analyst,analysts')
+      .requiredOption('--sql <text>', 'the SQL to explain')
+      .option('--database <name>', 'the client database name (default: the first routed one)')
+      .option('--issuer <issuer>', 'the issuer URL or name the identity comes from (default: the first)')
+      .option('--search-path <path>', 'the session search_path (default: the upstream role default)')
+      .option('--json', 'print the analysis and decision as JSON'),
+  ).action(explainCommand);
 
   program
     .command('token')

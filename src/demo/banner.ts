@@ -42,12 +42,14 @@ export function bannerText(o: BannerOptions): string {
     lines.push('');
   }
   lines.push(
-    'and try: select name, email, ssn from customers order by id limit 5;',
+    'and try: select name, email from customers order by id limit 5;  then: select ssn from customers;',
     '',
-    `What is enforced now: each connection's token is verified (signature, issuer, audience,`,
-    'expiry, revocation), and then the identity is passed through to the database it names,',
-    `${o.gatewayRole ? `as the gateway's role "${o.gatewayRole}"` : 'as the gateway\'s upstream user'}. No policies are configured, so every verified identity may run`,
-    'any SQL that role may run: scope enforcement, masking and reviews come from policies.',
+    `What is enforced: each connection's token is verified (signature, issuer, audience, expiry,`,
+    'revocation); every statement is parsed and checked against the policies in pgwarden.yaml:',
+    '  analyst      reads orders and customers, but not customers.ssn; read-only',
+    '  support-bot  reads customers and orders, and may update only orders.status',
+    '  migrator     may change anything in schema public, DDL included',
+    `Everything else is refused with SQLSTATE 42501 before it reaches the database${o.gatewayRole ? ` (which the gateway signs in to as "${o.gatewayRole}")` : ''}.`,
     '',
     'Revoke an identity (ends its open sessions and refuses new ones; the admin token is minted',
     `for ${ADMIN_IDENTITY.subject}, group ${ADMIN_IDENTITY.groups.join(', ')}):`,

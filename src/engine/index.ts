@@ -4,4 +4,5 @@
  * replies the gateway makes itself. The wire listener (`proxy/`) feeds it a socket; other
  * front ends can feed it any Duplex stream that speaks the same protocol.
  */
-export { Session, errorResponse, type SessionOptions } from './session.ts';
+export { Session, OPEN_GATE, errorResponse, type SessionOptions, type StatementGate, type GateVerdict } from './session.ts';
+export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions } from './gate.ts';

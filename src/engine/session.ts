@@ -51,8 +51,12 @@ import {
   encodeReadyForQuery,
 } from '../protocol/index.ts';
 
-/** What a gate says of one message. `effect` comes back to the gate when its cycle completes. */
-export type GateVerdict = { ok: true; effect?: unknown } | { ok: false; error: GatewayError };
+/**
+ * What a gate says of one message. `effect` comes back to the gate when its cycle completes;
+ * `retry` asks the session to hold the message (and everything after it) and ask again once the
+ * promise settles (e.g. after a catalog reload for a name the catalog did not know).
+ */
+export type GateVerdict = { ok: true; effect?: unknown } | { ok: false; error: GatewayError } | { ok: 'retry'; retry: Promise<void> };
 
 /**
  * The decisions a session asks for. Implementations are synchronous; `ready()` lets one ask the
@@ -248,20 +252,21 @@ export class Session {
         if (this.expired()) return;
         const ready = this.gate.ready();
         if (ready) {
-          this.inbox.push({ tag, frame: Buffer.from(frame) });
-          this.wait(ready);
+          this.hold(tag, frame, ready);
           return;
         }
         if (tag === FE.Query) {
           const v = this.gate.query(decodeQuery(frame));
-          if (v.ok) {
+          if (v.ok === 'retry') this.hold(tag, frame, v.retry);
+          else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.forwardCycle(frame);
           } else this.refuseQuery(v.error);
         } else {
           const p = decodeParse(frame);
           const v = this.gate.parse(p.name, p.text);
-          if (v.ok) {
+          if (v.ok === 'retry') this.hold(tag, frame, v.retry);
+          else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.forwardInBatch(frame);
           } else this.refuseInBatch(v.error);
@@ -277,7 +282,8 @@ export class Session {
       case FE.Execute: {
         if (this.expired()) return;
         const v = this.gate.execute(decodeExecute(frame).portal);
-        if (v.ok) {
+        if (v.ok === 'retry') this.hold(tag, frame, v.retry);
+        else if (v.ok) {
           if (v.effect !== undefined) this.batchEffects.push(v.effect);
           this.forwardInBatch(frame);
         } else this.refuseInBatch(v.error);
@@ -312,6 +318,12 @@ export class Session {
         this.forwardInBatch(frame);
     }
   };
+
+  /** Put this frame back first in line and wait; it is decided again afterwards. */
+  private hold(tag: number, frame: Buffer, until: Promise<void>): void {
+    this.inbox.unshift({ tag, frame: Buffer.from(frame) });
+    this.wait(until);
+  }
 
   private expired(): boolean {
     if (Date.now() <= this.expiresAt) return false;

@@ -41,6 +41,11 @@ export interface HandshakeDeps {
   route(database: string): Route | undefined;
   cancel(pid: number, secret: Buffer): void;
   admit(identity: Identity): () => void;
+  /**
+   * The identity's scope on this database: the upstream settings its limits impose (read-only,
+   * role, statement_timeout), or why it has none (FATAL 28000).
+   */
+  authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
   scramCache: ScramKeyCache;
   /** Set as soon as the handshake has a socket to answer on (TLS replaces the raw one). */
   onSocket(socket: Duplex): void;
@@ -136,6 +141,11 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   frame.fill(0);
   if (!token) throw new GatewayError('auth.missing_token', 'pgwarden: no token was sent as the password');
   const identity = await deps.verifier.verify(token);
+  const scope = deps.authorize(identity, database);
+  if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
+  // The scope's settings win over the client's: they are the session defaults, so RESET returns
+  // to them, and the statements that could change them are refused by the policy.
+  Object.assign(upstreamParams, scope.upstreamSettings);
   const releaseIdentity = deps.admit(identity);
   let upstream: UpstreamConnection;
   try {

@@ -6,4 +6,4 @@
 export { listenPostgres, type PostgresListener, type ListenerDeps, type ListenerSettings } from './listener.ts';
 export { SessionRegistry, identityKey, type Limits, type RegisteredSession } from './registry.ts';
 export type { Route } from './handshake.ts';
-export { upstreamStartupParams, checkOptions, splitOptions } from './startup-params.ts';
+export { upstreamStartupParams, checkOptions, splitOptions, startupSetting } from './startup-params.ts';

@@ -11,10 +11,10 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { GatewayError, toGatewayError } from '../errors.ts';
-import type { TokenVerifier } from '../identity/types.ts';
+import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
-import { Session, errorResponse } from '../engine/index.ts';
+import { Session, errorResponse, type StatementGate } from '../engine/index.ts';
 import { cancelUpstream, type ScramKeyCache } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError } from './socket-reader.ts';
@@ -26,6 +26,9 @@ export interface ListenerSettings {
   requireTls: boolean;
   expiryGraceMs: number;
   route(database: string): Route | undefined;
+  authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  /** The statement gate of a new session (analysis + policy). */
+  gate(identity: Identity, database: string, route: Route, startupParams: Map<string, string>): StatementGate;
 }
 
 export interface ListenerDeps {
@@ -102,6 +105,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     tlsContext: settings.tlsContext,
     requireTls: settings.requireTls,
     route: settings.route,
+    authorize: settings.authorize,
     admit: (identity) => deps.registry.admit(identity),
     cancel: (pid, secret) => {
       const matched = deps.registry.cancel(pid, secret);
@@ -164,6 +168,7 @@ function startSession(
     logger: log,
     maxMessageSize: settings.limits.max_message_size,
     expiresAt: h.identity.expiresAt + settings.expiryGraceMs,
+    gate: settings.gate(h.identity, h.database, h.route, h.params),
     onClose: (reason) => {
       keys?.unregister();
       h.releaseIdentity();

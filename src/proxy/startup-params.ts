@@ -101,3 +101,23 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
   }
   return out;
 }
+
+/**
+ * The value a setting takes at backend start from the startup packet: an explicit parameter wins
+ * over `-c name=value` in `options`, as in PostgreSQL.
+ */
+export function startupSetting(params: Map<string, string>, name: string): string | undefined {
+  for (const [k, v] of params) if (k.toLowerCase() === name) return v;
+  const options = [...params].find(([k]) => k.toLowerCase() === 'options')?.[1];
+  if (!options) return undefined;
+  let found: string | undefined;
+  const words = splitOptions(options);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const setting = w === '-c' ? words[++i] : w.startsWith('-c') ? w.slice(2) : w.startsWith('--') ? w.slice(2) : undefined;
+    if (!setting) continue;
+    const eq = setting.indexOf('=');
+    if (eq > 0 && setting.slice(0, eq).replace(/-/g, '_').toLowerCase() === name) found = setting.slice(eq + 1);
+  }
+  return found;
+}

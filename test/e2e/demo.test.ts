@@ -109,14 +109,25 @@ describe('pgwarden demo with a PostgreSQL cluster of its own', () => {
     assert.ok(out.includes(`PGPASSWORD=$(npx pgwarden token --data-dir ${dataDir} --identity analyst) psql "postgres://analyst@127.0.0.1:${port}/shop?sslmode=disable"`), out);
     assert.ok(out.includes(`npx pgwarden revoke --data-dir ${dataDir} --subject analyst`), 'out.includes(`npx pgwarden revoke --data-dir ${dataDir} --su');
     assert.match(out, /Ctrl-C/);
-    assert.match(out, /scope enforcement, masking and reviews come from policies/);
+    assert.match(out, /analyst +reads orders and customers, but not customers\.ssn/);
 
     const jwt = await token(dataDir, 'analyst');
     const counted = await psql(gatewayUrl(port, 'analyst', jwt), 'select count(*) from customers');
     assert.equal(counted.code, 0, counted.stderr);
     assert.equal(counted.stdout.trim(), String(CUSTOMERS));
+    // The demo policies hold: the analyst may not read ssn nor write; support-bot may change only
+    // orders.status; the migrator may write.
+    const ssn = await psql(gatewayUrl(port, 'analyst', jwt), 'select ssn from customers limit 1');
+    assert.notEqual(ssn.code, 0);
+    assert.match(ssn.stderr, /analyst may not read column public\.customers\.ssn/);
+    const support = await token(dataDir, 'support-bot');
+    const status = await psql(gatewayUrl(port, 'support-bot', support), "update orders set status = 'shipped' where id = 1");
+    assert.equal(status.code, 0, status.stderr);
+    const total = await psql(gatewayUrl(port, 'support-bot', support), 'update orders set total = 0 where id = 1');
+    assert.match(total.stderr, /may not update column public\.orders\.total|orders\.total/);
     // Something to find after the restart: a seed running again would fail on this id or lose it.
-    const marked = await psql(gatewayUrl(port, 'analyst', jwt), "insert into customers values (900001, 'Restart Check', 'r@example.com', '+1-555-0000', '900-00-0000', now())");
+    const migrator = await token(dataDir, 'migrator');
+    const marked = await psql(gatewayUrl(port, 'migrator', migrator), "insert into customers values (900001, 'Restart Check', 'r@example.com', '+1-555-0000', '900-00-0000', now())");
     assert.equal(marked.code, 0, marked.stderr);
 
     const info = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));

@@ -35,6 +35,22 @@ export interface TestGatewayOptions {
   pg?: TestPostgres;
 }
 
+/** A policy that grants every table, function, DDL, DCL and session permission. */
+export function allowEverything(issuers: string[]): Record<string, unknown> {
+  return {
+    name: 'everything',
+    match: { issuers },
+    allow: [
+      { tables: ['*.*'], operations: 'all' },
+      { functions: ['*.*'] },
+      { ddl: { schemas: ['*'] } },
+      { session: ['listen', 'notify', 'lock', 'custom_settings'] },
+      { dcl: true },
+      { do_blocks: ['plpgsql'] },
+    ],
+  };
+}
+
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const pg = options.pg ?? (await startPostgres(options.postgres));
   const upstreamPassword = `up-${Math.random().toString(36).slice(2)}-secret`;
@@ -55,6 +71,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     log: { level: 'debug' },
   };
   options.config?.(raw);
+  // Tests of the relay itself run under a policy that grants everything to every trusted issuer;
+  // scope tests set their own `policies`.
+  raw.policies ??= [allowEverything(raw.identity.issuers.map((i: { issuer: string }) => i.issuer))];
   const config = configSchema.parse(raw);
   const logs: string[] = [];
   const sink = new Writable({

@@ -1,0 +1,256 @@
+/**
+ * The policy gate of one session: every statement is analysed with the real PostgreSQL parser
+ * against the upstream's catalog and the session's search_path, then decided against the
+ * identity's scope. The order is fixed here:
+ *
+ *   catalog fresh? → analyse (42601 on a syntax error) → resolve EXECUTE / prepared statements →
+ *   policy.decide (42501 with the first thing not granted) → forward
+ *
+ * Extended protocol: analysed and decided at Parse, remembered per statement name with the policy
+ * version; Execute re-decides when the policy changed since. Prepared statements made with SQL
+ * PREPARE are remembered too, since EXECUTE and protocol-level Bind can both use them. DDL and
+ * DCL that complete trigger a catalog reload, and the next statement waits for it.
+ */
+import { GatewayError } from '../errors.ts';
+import type { Identity } from '../identity/types.ts';
+import type { CatalogService } from '../catalog/index.ts';
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
+import type { GateVerdict, StatementGate } from './session.ts';
+
+/** The policies in force; `version` changes on every config reload. */
+export interface PolicyState {
+  version: number;
+  compiled: CompiledPolicies;
+}
+
+export interface PolicyGateOptions {
+  identity: Identity;
+  /** The client-facing database name (policies match on it). */
+  database: string;
+  policies: () => PolicyState;
+  catalog: CatalogService;
+  cache: AnalysisCache;
+  /** `search_path` from the client's startup parameters or options, if any. */
+  startupSearchPath?: string;
+}
+
+interface Prepared {
+  analyses: StatementAnalysis[];
+  version: number;
+  allowed: boolean;
+}
+
+interface Effect {
+  reload?: boolean;
+}
+
+/** Parse a search_path value the way PostgreSQL reads it (quoted names keep their case). */
+export function splitPath(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => (s.startsWith('"') && s.endsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s.toLowerCase()));
+}
+
+const noop = (): void => {};
+
+function hasUnknownRelation(a: StatementAnalysis): boolean {
+  return a.tables.some((t) => !t.relation.resolved) || (a.inner !== undefined && hasUnknownRelation(a.inner));
+}
+
+export class PolicyGate implements StatementGate {
+  private scope: Scope | null = null;
+  private scopeVersion = -1;
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, string>();
+  /** SQL-level PREPARE name → the analysis of the prepared statement. */
+  private readonly sqlPrepared = new Map<string, StatementAnalysis[]>();
+  /**
+   * The session's search_path: from the startup packet, else the upstream role's default. It
+   * never changes afterwards, because statements that change it are refused (see `check`): a
+   * SET inside a transaction that is then rolled back would silently disagree with what the
+   * gateway believed, and names would resolve to other tables than the ones decided on.
+   */
+  private readonly searchPath: string[] | null;
+  private reloadPending: Promise<void> | null = null;
+  /** The catalog version already reloaded for a name it did not know (one retry per version). */
+  private retriedForVersion = -1;
+
+  constructor(private readonly o: PolicyGateOptions) {
+    this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
+  }
+
+  /** The identity's scope for this database under the current policies (null: no access). */
+  currentScope(): Scope | null {
+    const p = this.o.policies();
+    if (p.version !== this.scopeVersion) {
+      this.scope = scopeFor(p.compiled, this.o.identity, this.o.database);
+      this.scopeVersion = p.version;
+    }
+    return this.scope;
+  }
+
+  ready(): Promise<void> | null {
+    if (this.reloadPending) return this.reloadPending;
+    if (!this.o.catalog.current()) {
+      // Not loaded yet (upstream was down at start): load now, then decide.
+      return this.o.catalog.reload().then(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    if (this.o.catalog.reloading) return this.o.catalog.fresh().then(() => undefined);
+    return null;
+  }
+
+  query(text: string): GateVerdict {
+    return this.check(text, null);
+  }
+
+  parse(name: string, text: string): GateVerdict {
+    return this.check(text, name);
+  }
+
+  bind(portal: string, statement: string): void {
+    this.portals.set(portal, statement);
+  }
+
+  execute(portal: string): GateVerdict {
+    const name = this.portals.get(portal);
+    if (name === undefined) return { ok: true }; // no such portal: the upstream reports it
+    const p = this.statements.get(name);
+    if (p) {
+      if (p.version === this.o.policies().version) {
+        return p.allowed ? { ok: true } : this.deny(this.decideOn(p.analyses), p.analyses);
+      }
+      // The policy changed since Parse: decide again.
+      const d = this.decideOn(p.analyses);
+      p.version = this.o.policies().version;
+      p.allowed = d.verdict === 'allow';
+      return d.verdict === 'allow' ? { ok: true } : this.deny(d, p.analyses);
+    }
+    const sql = this.sqlPrepared.get(name);
+    if (sql) {
+      const d = this.decideOn(sql);
+      return d.verdict === 'allow' ? { ok: true } : this.deny(d, sql);
+    }
+    return this.refuse(`pgwarden: prepared statement "${name}" is unknown to the gateway`, 'Prepare it again on this connection.');
+  }
+
+  close(target: 'S' | 'P', name: string): void {
+    if (target === 'S') this.statements.delete(name);
+    else this.portals.delete(name);
+  }
+
+  cycleDone(effects: unknown[], failed: boolean): void {
+    void failed;
+    // DDL reloads the catalog even when the cycle failed: part of it may have committed.
+    if ((effects as Effect[]).some((e) => e.reload)) {
+      const p = this.o.catalog.reload();
+      this.reloadPending = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      void this.reloadPending.then(() => {
+        this.reloadPending = null;
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private path(snapshot: CatalogSnapshot): string[] {
+    return this.searchPath ?? snapshot.defaultSearchPath;
+  }
+
+  private check(text: string, statementName: string | null): GateVerdict {
+    const snapshot = this.o.catalog.current();
+    if (!snapshot) {
+      return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
+    }
+    const searchPath = this.path(snapshot);
+    let analyses: StatementAnalysis[];
+    try {
+      analyses = this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+    } catch (err) {
+      if (err instanceof SqlSyntaxError) {
+        if (statementName !== null) this.statements.delete(statementName);
+        return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
+      }
+      return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
+    }
+    // A relation the catalog does not know may have been created since it was loaded (by another
+    // client, or directly on the database): reload once and decide on the fresh catalog.
+    if (this.retriedForVersion !== snapshot.version && analyses.some(hasUnknownRelation)) {
+      this.retriedForVersion = snapshot.version;
+      return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
+    }
+    const pathChange = analyses.find((a) => a.settings.some((x) => x.name === 'search_path' || x.action === 'reset_all'));
+    if (pathChange) {
+      return this.refuse(
+        `pgwarden: ${this.o.identity.subject} may not change search_path`,
+        'Qualify names with their schema, or pass search_path in the connection options (options=-c search_path=...).',
+      );
+    }
+    const expanded = this.expandExecute(analyses);
+    const d = this.decideOn(expanded);
+    if (statementName !== null) {
+      this.statements.set(statementName, { analyses: expanded, version: this.o.policies().version, allowed: d.verdict === 'allow' });
+    }
+    if (d.verdict !== 'allow') return this.deny(d, expanded);
+    return { ok: true, effect: this.effectOf(analyses) };
+  }
+
+  /** EXECUTE name → the analysis of what was prepared under that name (unknown: fail closed). */
+  private expandExecute(analyses: StatementAnalysis[]): StatementAnalysis[] {
+    let out: StatementAnalysis[] | null = null;
+    for (let i = 0; i < analyses.length; i++) {
+      const a = analyses[i];
+      if (a.specials.includes('prepare') && a.objectName && a.inner) this.sqlPrepared.set(a.objectName, [a.inner]);
+      if (a.specials.includes('deallocate')) {
+        if (a.objectName) this.sqlPrepared.delete(a.objectName);
+        else this.sqlPrepared.clear();
+      }
+      if (!a.specials.includes('execute')) {
+        out?.push(a);
+        continue;
+      }
+      out ??= analyses.slice(0, i);
+      const prepared = a.objectName ? (this.sqlPrepared.get(a.objectName) ?? this.statements.get(a.objectName)?.analyses) : undefined;
+      if (prepared) out.push(a, ...prepared);
+      else out.push({ ...a, unsupported: `prepared statement "${a.objectName ?? ''}" is unknown to the gateway` });
+    }
+    return out ?? analyses;
+  }
+
+  private decideOn(analyses: StatementAnalysis[]): Decision {
+    const scope = this.currentScope();
+    if (!scope) {
+      return {
+        verdict: 'deny',
+        message: `pgwarden: ${this.o.identity.subject} no longer has access to database "${this.o.database}"`,
+        hint: 'No policy grants this identity access any more; reconnect after the policy is changed.',
+        rule: 'default-deny',
+        statement: 0,
+      };
+    }
+    return decide(scope, analyses);
+  }
+
+  private effectOf(analyses: StatementAnalysis[]): Effect | undefined {
+    return analyses.some((a) => a.class === 'ddl' || a.class === 'dcl') ? { reload: true } : undefined;
+  }
+
+  private deny(d: Decision, analyses: StatementAnalysis[]): GateVerdict {
+    void analyses;
+    if (d.verdict === 'allow') return { ok: true };
+    return { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }) };
+  }
+
+  private refuse(message: string, hint?: string, code: 'policy.denied' | 'internal' | 'sql.unsupported' = 'policy.denied'): GateVerdict {
+    return { ok: false, error: new GatewayError(code, message, hint ? { hint } : {}) };
+  }
+}
