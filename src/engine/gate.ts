@@ -18,6 +18,7 @@ import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate } from './session.ts';
+import type { Outputs } from './results.ts';
 
 /** The policies in force; `version` changes on every config reload. */
 export interface PolicyState {
@@ -34,6 +35,12 @@ export interface PolicyGateOptions {
   cache: AnalysisCache;
   /** `search_path` from the client's startup parameters or options, if any. */
   startupSearchPath?: string;
+  /**
+   * Masking's verdict on an allowed statement: a refusal when it would read a masked column in
+   * a form that cannot be masked (whole rows, JSON, aggregation) or filter on one in a way its
+   * rule forbids. Absent when the identity has nothing masked.
+   */
+  maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
 }
 
 interface Prepared {
@@ -68,6 +75,8 @@ export class PolicyGate implements StatementGate {
   private readonly portals = new Map<string, string>();
   /** SQL-level PREPARE name → the analysis of the prepared statement. */
   private readonly sqlPrepared = new Map<string, StatementAnalysis[]>();
+  /** SQL-level cursors (DECLARE) → the rows FETCH will return. */
+  private readonly cursors = new Map<string, Outputs>();
   /**
    * The session's search_path: from the startup packet, else the upstream role's default. It
    * never changes afterwards, because statements that change it are refused (see `check`): a
@@ -201,7 +210,26 @@ export class PolicyGate implements StatementGate {
       this.statements.set(statementName, { analyses: expanded, version: this.o.policies().version, allowed: d.verdict === 'allow' });
     }
     if (d.verdict !== 'allow') return this.deny(d, expanded);
-    return { ok: true, effect: this.effectOf(analyses) };
+    const masked = this.o.maskingRefusal?.(expanded);
+    if (masked) return this.refuse(masked, 'Select the columns by name; masked columns come back masked.');
+    return { ok: true, effect: this.effectOf(analyses), results: analyses.map((a) => this.outputsOf(a)) };
+  }
+
+  /** The rows a statement returns: its own, a prepared statement's (EXECUTE), a cursor's (FETCH). */
+  private outputsOf(a: StatementAnalysis): Outputs {
+    if (a.specials.includes('declare_cursor') && a.objectName) this.cursors.set(a.objectName, a.outputs ?? a.inner?.outputs);
+    if (a.specials.includes('execute') && a.objectName) {
+      const p = this.sqlPrepared.get(a.objectName) ?? this.statements.get(a.objectName)?.analyses;
+      return p?.[p.length - 1]?.outputs;
+    }
+    if (a.specials.includes('fetch') && a.objectName) return this.cursors.get(a.objectName);
+    return a.outputs;
+  }
+
+  statementOutputs(name: string): Outputs {
+    const p = this.statements.get(name)?.analyses ?? this.sqlPrepared.get(name);
+    if (!p || p.length === 0) return undefined;
+    return this.outputsOf(p[p.length - 1]);
   }
 
   /** EXECUTE name → the analysis of what was prepared under that name (unknown: fail closed). */

@@ -30,6 +30,7 @@ import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
+import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
 import {
   BE,
   FE,
@@ -40,11 +41,13 @@ import {
   StreamScanner,
   TERMINATE,
   type TxStatus,
+  decodeBind,
   decodeExecute,
   decodeFields,
   decodeParse,
   decodeQuery,
   decodeTarget,
+  encodeDescribe,
   encodeErrorResponse,
   encodeParse,
   encodeQuery,
@@ -56,7 +59,10 @@ import {
  * `retry` asks the session to hold the message (and everything after it) and ask again once the
  * promise settles (e.g. after a catalog reload for a name the catalog did not know).
  */
-export type GateVerdict = { ok: true; effect?: unknown } | { ok: false; error: GatewayError } | { ok: 'retry'; retry: Promise<void> };
+export type GateVerdict =
+  | { ok: true; effect?: unknown; /** Simple Query: the rows each statement returns. */ results?: Outputs[] }
+  | { ok: false; error: GatewayError }
+  | { ok: 'retry'; retry: Promise<void> };
 
 /**
  * The decisions a session asks for. Implementations are synchronous; `ready()` lets one ask the
@@ -71,6 +77,8 @@ export interface StatementGate {
   close(target: 'S' | 'P', name: string): void;
   /** A request cycle ended; `failed` when the upstream reported an error in it. */
   cycleDone(effects: unknown[], failed: boolean): void;
+  /** Output provenance of a prepared statement (for masking its rows). */
+  statementOutputs(name: string): Outputs;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -82,6 +90,7 @@ export const OPEN_GATE: StatementGate = {
   execute: () => ({ ok: true }),
   close: () => {},
   cycleDone: () => {},
+  statementOutputs: () => undefined,
 };
 
 export interface SessionOptions {
@@ -93,6 +102,8 @@ export interface SessionOptions {
   /** Epoch ms after which the next statement ends the session (token expiry + grace). */
   expiresAt: number;
   gate?: StatementGate;
+  /** Set when the identity has columns to mask: results are then followed and rewritten. */
+  masking?: MaskingPort;
   onClose?: (reason: string) => void;
 }
 
@@ -151,6 +162,8 @@ export class Session {
   private batchEffects: unknown[] = [];
   /** Per upstream cycle, in order: its effects and the refusals whose markers it carries. */
   private readonly upstreamCycles: { effects: unknown[]; refusals: GatewayError[]; failed: boolean }[] = [];
+  /** Follows result sets when the identity has columns to mask (null: stream untouched). */
+  private readonly tracker: ResultTracker | null;
 
   constructor(o: SessionOptions) {
     this.identity = o.identity;
@@ -164,6 +177,7 @@ export class Session {
     this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
+    this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
   }
 
   /**
@@ -260,6 +274,7 @@ export class Session {
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
+            this.tracker?.query(v.results ?? []);
             this.forwardCycle(frame);
           } else this.refuseQuery(v.error);
         } else {
@@ -268,30 +283,56 @@ export class Session {
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
+            this.tracker?.parse(p.name);
             this.forwardInBatch(frame);
           } else this.refuseInBatch(v.error);
         }
         return;
       }
       case FE.Bind: {
-        const b = bindNames(frame);
-        this.gate.bind(b.portal, b.statement);
+        if (this.tracker) {
+          const b = decodeBind(frame);
+          this.gate.bind(b.portal, b.statement);
+          this.tracker.bind(b.portal, b.statement, b.resultFormats);
+        } else {
+          const b = bindNames(frame);
+          this.gate.bind(b.portal, b.statement);
+        }
         this.forwardInBatch(frame);
         return;
       }
       case FE.Execute: {
         if (this.expired()) return;
-        const v = this.gate.execute(decodeExecute(frame).portal);
+        const portal = decodeExecute(frame).portal;
+        const v = this.gate.execute(portal);
         if (v.ok === 'retry') this.hold(tag, frame, v.retry);
         else if (v.ok) {
           if (v.effect !== undefined) this.batchEffects.push(v.effect);
+          if (this.tracker) {
+            // Rows are masked by the server's own description of them: ask for it if the client
+            // did not (the answer is swallowed).
+            if (this.tracker.needsDescribe(portal)) {
+              this.tracker.describe('P', portal, true);
+              this.forwardInBatch(encodeDescribe('P', portal));
+            }
+            this.tracker.execute(portal);
+          }
           this.forwardInBatch(frame);
         } else this.refuseInBatch(v.error);
+        return;
+      }
+      case FE.Describe: {
+        if (this.tracker) {
+          const d = decodeTarget(frame, 'Describe');
+          this.tracker.describe(d.target, d.name);
+        }
+        this.forwardInBatch(frame);
         return;
       }
       case FE.Close: {
         const c = decodeTarget(frame, 'Close');
         this.gate.close(c.target, c.name);
+        this.tracker?.close(c.target, c.name);
         this.forwardInBatch(frame);
         return;
       }
@@ -354,6 +395,7 @@ export class Session {
       this.batchEffects = [];
       this.drainOutbox();
     } else {
+      this.tracker?.sync();
       this.forwardCycle(frame, this.pendingRefusal ? [this.pendingRefusal] : []);
     }
     this.pendingRefusal = null;
@@ -376,6 +418,7 @@ export class Session {
       this.batchEffects = [];
       this.drainOutbox();
     } else {
+      this.tracker?.query([]);
       this.forwardCycle(MARKER_QUERY, [err]);
     }
   }
@@ -388,6 +431,7 @@ export class Session {
       this.drainOutbox();
       this.discarding = 'local';
     } else {
+      this.tracker?.parse('pgwarden.refused');
       this.forward(MARKER_PARSE);
       this.batchForwarded = true;
       this.pendingRefusal = err;
@@ -434,26 +478,27 @@ export class Session {
     },
     message: (tag: number, frame: Buffer) => {
       const cycle = this.upstreamCycles[0];
-      if (tag === BE.ErrorResponse) {
-        if (cycle) {
-          if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
-            // The upstream failed on the marker: this is where the refused statement stood.
-            frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
-          }
-          cycle.failed = true;
+      if (tag === BE.ErrorResponse && cycle) {
+        if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
+          // The upstream failed on the marker: this is where the refused statement stood.
+          frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
         }
-        this.client.write(frame);
-        return;
+        cycle.failed = true;
       }
-      // ReadyForQuery closes the oldest upstream cycle.
-      this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
-      this.client.write(frame);
-      this.completed++;
-      if (cycle) {
-        this.upstreamCycles.shift();
-        this.gate.cycleDone(cycle.effects, cycle.failed);
+      if (this.tracker) {
+        const out = this.tracker.message(tag, frame);
+        if (out) this.client.write(out);
+      } else this.client.write(frame);
+      if (tag === BE.ReadyForQuery) {
+        // ReadyForQuery closes the oldest upstream cycle.
+        this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
+        this.completed++;
+        if (cycle) {
+          this.upstreamCycles.shift();
+          this.gate.cycleDone(cycle.effects, cycle.failed);
+        }
+        this.drainOutbox();
       }
-      this.drainOutbox();
     },
   };
 

@@ -1,0 +1,285 @@
+/**
+ * Following result sets through the response stream, for sessions whose identity has columns to
+ * mask. Every message the session forwards upstream pushes the responses it will produce onto a
+ * queue (`units`); every response message the upstream sends is matched against the head of that
+ * queue, in order, as PostgreSQL guarantees. That is how a DataRow is known to belong to a
+ * particular statement or portal, and so which of its cells to mask.
+ *
+ * Where the rows of a portal come from a statement the client never described, the session sends
+ * a Describe of the portal itself (`needsDescribe`) and the tracker swallows the answer, so a
+ * plan is always built from the server's own RowDescription (table OID and attribute number of
+ * each column) together with the statement's output provenance.
+ *
+ * Sessions without masking never use this: their responses stream through untouched.
+ */
+import { BE, decodeRowDescription, type FieldDescription, type StreamScanner } from '../protocol/index.ts';
+import type { OutputColumn } from '../sql/types.ts';
+
+/** Where a result set's rows come from, as far as the analysis knows. */
+export type Outputs = OutputColumn[] | undefined;
+
+/** What masking provides to the tracker (built by the session from the masking part). */
+export interface MaskingPort {
+  /** A plan for a result set; `null` when no cell of it needs masking. */
+  plan(fields: FieldDescription[], outputs: Outputs, formats: number[]): RowPlan | null;
+  /** A plan for COPY … TO STDOUT rows (`binary`: the copy is in binary format). */
+  copyPlan(outputs: Outputs, binary: boolean): RowPlan | null;
+  /** Rewrite an ErrorResponse / NoticeResponse that may echo sensitive values; null: untouched. */
+  scrub(frame: Buffer): Buffer | null;
+}
+
+export interface RowPlan {
+  row(frame: Buffer): Buffer;
+  copy?(frame: Buffer): Buffer;
+}
+
+type Unit =
+  | { k: 'query'; results: Outputs[]; index: number }
+  | { k: 'parse' }
+  | { k: 'bind' }
+  | { k: 'describe'; target: 'S' | 'P'; name: string; injected: boolean; gotParams: boolean }
+  | { k: 'execute'; portal: string; planned: boolean }
+  | { k: 'close' }
+  | { k: 'sync' };
+
+interface PortalState {
+  statement: string;
+  formats: number[];
+  /** Fields in result formats, from a Describe of the portal or derived from its statement's. */
+  fields?: FieldDescription[];
+  /** A Describe of this portal or its statement is on its way: no need to send one. */
+  describing: boolean;
+}
+
+/** Result formats of a Bind applied to described fields (one code = all, none = text). */
+function withFormats(fields: FieldDescription[], formats: number[]): FieldDescription[] {
+  return fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0) }));
+}
+
+export class ResultTracker {
+  private readonly units: Unit[] = [];
+  private readonly portals = new Map<string, PortalState>();
+  private readonly statementFields = new Map<string, FieldDescription[]>();
+  private readonly statementsDescribing = new Set<string>();
+  /** The plan for the rows streaming now (DataRow or CopyData), if any. */
+  private current: RowPlan | null = null;
+  private copying = false;
+  /** Extended protocol: after an error, the upstream skips everything until Sync. */
+  private skipping = false;
+
+  constructor(
+    private readonly scanner: StreamScanner,
+    private readonly masking: MaskingPort,
+    /** Output provenance of a named prepared statement (from the gate). */
+    private readonly statementOutputs: (name: string) => Outputs,
+  ) {
+    const i = scanner.interesting;
+    for (const t of [BE.RowDescription, BE.CommandComplete, BE.EmptyQueryResponse, BE.PortalSuspended, BE.ErrorResponse, BE.NoticeResponse, BE.ReadyForQuery]) i[t] = 1;
+    for (const t of [BE.ParseComplete, BE.BindComplete, BE.CloseComplete, BE.NoData, BE.ParameterDescription, BE.CopyOutResponse, BE.CopyInResponse, BE.CopyDone]) i[t] = 1;
+  }
+
+  // ---- what the session sends -------------------------------------------------------------------
+
+  query(results: Outputs[]): void {
+    this.units.push({ k: 'query', results, index: 0 });
+  }
+
+  parse(name: string): void {
+    this.statementFields.delete(name);
+    this.units.push({ k: 'parse' });
+  }
+
+  bind(portal: string, statement: string, formats: number[]): void {
+    const fields = this.statementFields.get(statement);
+    this.portals.set(portal, {
+      statement,
+      formats,
+      fields: fields ? withFormats(fields, formats) : undefined,
+      describing: this.statementsDescribing.has(statement),
+    });
+    this.units.push({ k: 'bind' });
+  }
+
+  describe(target: 'S' | 'P', name: string, injected = false): void {
+    if (target === 'S') this.statementsDescribing.add(name);
+    else {
+      const p = this.portals.get(name);
+      if (p) p.describing = true;
+    }
+    this.units.push({ k: 'describe', target, name, injected, gotParams: false });
+  }
+
+  /** Before an Execute: true when the session must first send a Describe of the portal. */
+  needsDescribe(portal: string): boolean {
+    const p = this.portals.get(portal);
+    return !p || (!p.fields && !p.describing);
+  }
+
+  execute(portal: string): void {
+    this.units.push({ k: 'execute', portal, planned: false });
+    this.prepareNext();
+  }
+
+  close(target: 'S' | 'P', name: string): void {
+    if (target === 'S') this.statementFields.delete(name);
+    else this.portals.delete(name);
+    this.units.push({ k: 'close' });
+  }
+
+  sync(): void {
+    this.units.push({ k: 'sync' });
+  }
+
+  // ---- what the upstream answers ------------------------------------------------------------------
+
+  /** A message of an interesting type; returns what to send the client (null: nothing). */
+  message(tag: number, frame: Buffer): Buffer | null {
+    const out = this.dispatch(tag, frame);
+    this.prepareNext();
+    return out;
+  }
+
+  private dispatch(tag: number, frame: Buffer): Buffer | null {
+    switch (tag) {
+      case BE.DataRow:
+        return this.current ? this.current.row(frame) : frame;
+      case BE.CopyData:
+        return this.current?.copy ? this.current.copy(frame) : frame;
+      case BE.NoticeResponse:
+        return this.masking.scrub(frame) ?? frame;
+      case BE.ErrorResponse:
+        return this.onError(frame);
+      case BE.ReadyForQuery:
+        this.skipping = false;
+        this.endRows();
+        while (this.units.length > 0) {
+          const u = this.units.shift()!;
+          if (u.k === 'sync' || u.k === 'query') break;
+        }
+        return frame;
+      default:
+        return this.onControl(tag, frame);
+    }
+  }
+
+  private head(): Unit | undefined {
+    return this.units[0];
+  }
+
+  private onError(frame: Buffer): Buffer {
+    this.endRows();
+    const u = this.head();
+    if (u && u.k !== 'query' && u.k !== 'sync') {
+      // Extended protocol: the failing message and everything up to Sync produce nothing more.
+      while (this.units.length > 0 && this.units[0].k !== 'sync') this.units.shift();
+      this.skipping = true;
+    }
+    return this.masking.scrub(frame) ?? frame;
+  }
+
+  private onControl(tag: number, frame: Buffer): Buffer | null {
+    const u = this.head();
+    switch (tag) {
+      case BE.ParseComplete:
+      case BE.BindComplete:
+      case BE.CloseComplete:
+        this.units.shift();
+        return frame;
+      case BE.ParameterDescription:
+        if (u?.k === 'describe') u.gotParams = true;
+        return u?.k === 'describe' && u.injected ? null : frame;
+      case BE.NoData:
+      case BE.RowDescription:
+        return this.onDescription(tag, frame, u);
+      case BE.CopyOutResponse:
+        this.copying = true;
+        this.current = this.masking.copyPlan(this.outputsOfHead(), frame[5] === 1);
+        this.setRowsInteresting();
+        return frame;
+      case BE.CopyDone:
+        this.endRows();
+        return frame;
+      case BE.CommandComplete:
+      case BE.EmptyQueryResponse:
+      case BE.PortalSuspended:
+        this.endRows();
+        if (u?.k === 'query') u.index++;
+        else if (u?.k === 'execute') this.units.shift();
+        return frame;
+      case BE.CopyInResponse:
+        return frame;
+      default:
+        return frame;
+    }
+  }
+
+  private onDescription(tag: number, frame: Buffer, u: Unit | undefined): Buffer | null {
+    const fields = tag === BE.RowDescription ? decodeRowDescription(frame) : null;
+    if (u?.k === 'describe') {
+      this.units.shift();
+      if (u.target === 'S') {
+        this.statementsDescribing.delete(u.name);
+        if (fields) this.statementFields.set(u.name, fields);
+        for (const p of this.portals.values()) if (p.statement === u.name && !p.fields && fields) p.fields = withFormats(fields, p.formats);
+      } else {
+        const p = this.portals.get(u.name);
+        if (p) {
+          p.describing = false;
+          p.fields = fields ?? [];
+        }
+      }
+      return u.injected ? null : frame;
+    }
+    if (u?.k === 'query' && fields) {
+      // A row-returning statement of a simple Query: its rows follow now.
+      this.current = this.masking.plan(fields, u.results[u.index], []);
+      this.setRowsInteresting();
+      return frame;
+    }
+    // Not expected here (the tracker lost step): mask as if nothing were known.
+    if (fields) {
+      this.current = this.masking.plan(fields, undefined, []);
+      this.setRowsInteresting();
+    }
+    return frame;
+  }
+
+  private outputsOfHead(): Outputs {
+    const u = this.head();
+    if (u?.k === 'query') return u.results[u.index];
+    if (u?.k === 'execute') {
+      const p = this.portals.get(u.portal);
+      return p ? this.statementOutputs(p.statement) : undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * Execute units carry no RowDescription of their own: once every unit before an Execute is
+   * done, its rows are next. Called after each response message and when an Execute is queued,
+   * so the plan is in place before the first DataRow header is read. A portal whose fields are
+   * unknown (it should not happen: the session describes it first) is planned from provenance
+   * alone, which masks every text column of a sensitive source (fail closed).
+   */
+  prepareNext(): void {
+    const u = this.head();
+    if (u?.k !== 'execute' || u.planned || this.skipping) return;
+    u.planned = true;
+    const p = this.portals.get(u.portal);
+    if (!p) return;
+    this.current = this.masking.plan(p.fields ?? [], this.statementOutputs(p.statement), p.formats);
+    this.setRowsInteresting();
+  }
+
+  private setRowsInteresting(): void {
+    const on = this.current ? 1 : 0;
+    this.scanner.interesting[BE.DataRow] = on;
+    this.scanner.interesting[BE.CopyData] = on;
+  }
+
+  private endRows(): void {
+    this.current = null;
+    this.copying = false;
+    this.setRowsInteresting();
+  }
+}
