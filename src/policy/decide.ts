@@ -246,12 +246,31 @@ function checkDdl(ctx: DecideContext, a: StatementAnalysis): Refusal | undefined
   return undefined;
 }
 
+/**
+ * One DDL target: a denial of the object (or, for a schema, of any table in it) wins, then a ddl
+ * grant of its schema is needed. An object attached to a relation (index, trigger, rule, policy,
+ * statistics, column, constraint) changes that relation too, so the relation's denials and its
+ * schema's ddl grant apply as well: an index on a denied table is DDL on the denied table.
+ */
 function checkDdlTarget(ctx: DecideContext, d: DdlTarget): Refusal | undefined {
   const { rules } = ctx.scope;
   const isSchema = d.objectType === 'schema';
   const schema = isSchema ? (d.name ?? d.schema) : d.schema;
-  const target = isSchema ? qualified(schema) : qualified(d.schema, d.name);
+  const on = d.on !== undefined && d.on.schema !== '' ? d.on : undefined;
+  const own = d.name === undefined && on ? '' : qualified(d.schema, d.name);
+  const target = isSchema
+    ? qualified(schema)
+    : d.objectType === 'column' && on
+      ? qualified(on.schema, on.name, d.name)
+      : [own, on ? `on ${qualified(on.schema, on.name)}` : ''].filter((x) => x !== '').join(' ');
   const what = `may not ${ddlVerb(d.action)} ${d.objectType.replace(/_/g, ' ')}${target === '' ? '' : ` ${target}`}`;
+  if (d.language !== undefined && (d.language === '' || isUntrustedLanguage(d.language))) {
+    return {
+      what: `${what} in language ${d.language === '' ? '(unreadable)' : d.language}`,
+      hint: 'Functions in untrusted languages run code as the database server\'s operating-system user (or wrap internal functions under new names); the gateway never allows creating them.',
+      rule: 'builtin:untrusted-language',
+    };
+  }
   if (DATABASE_WIDE.has(d.objectType)) {
     return { what, hint: 'Objects of the whole database (extensions, languages, roles, servers …) are outside any ddl schema grant.', rule: 'builtin:database-objects' };
   }
@@ -262,9 +281,13 @@ function checkDdlTarget(ctx: DecideContext, d: DdlTarget): Refusal | undefined {
       ? undefined
       : rules.tableDenials.find(schema, d.name).find((t) => t.ddl);
   if (denial) return { what, hint: deniedHint(denial.policy), rule: denial.policy };
-  const grant = rules.ddlSchemas.find((g) => g.schema.test(schema));
-  if (grant === undefined) return { what, hint: `No policy for this identity grants ddl in schema ${qualified(schema)}.`, rule: 'default-deny' };
-  ctx.used.add(grant.policy);
+  const onDenial = on === undefined ? undefined : rules.tableDenials.find(on.schema, on.name).find((t) => t.ddl);
+  if (onDenial) return { what, hint: deniedHint(onDenial.policy), rule: onDenial.policy };
+  for (const s of on === undefined || on.schema === schema ? [schema] : [schema, on.schema]) {
+    const grant = rules.ddlSchemas.find((g) => g.schema.test(s));
+    if (grant === undefined) return { what, hint: `No policy for this identity grants ddl in schema ${qualified(s)}.`, rule: 'default-deny' };
+    ctx.used.add(grant.policy);
+  }
   return undefined;
 }
 

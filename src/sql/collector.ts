@@ -32,6 +32,54 @@ interface Entry {
 
 const WRITE_OPS: ReadonlySet<TableOperation> = new Set(['insert', 'update', 'delete', 'truncate']);
 
+/** Built-in sequence functions and the table operation each performs on its sequence. */
+const SEQUENCE_FUNCTIONS: ReadonlyMap<string, TableOperation> = new Map([
+  ['nextval', 'update'],
+  ['setval', 'update'],
+  ['currval', 'select'],
+]);
+
+/**
+ * A qualified name written as text, as PostgreSQL's regclass input reads it: dot-separated
+ * parts, unquoted ones folded to lower case, double-quoted ones kept ("" is a quote). Undefined
+ * when the text is not such a name.
+ */
+export function splitQualifiedName(text: string): string[] | undefined {
+  const parts: string[] = [];
+  let i = 0;
+  const s = text.trim();
+  while (i <= s.length) {
+    let part = '';
+    if (s[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= s.length) return undefined;
+        if (s[i] === '"') {
+          if (s[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += s[i++];
+      }
+      if (part === '') return undefined;
+    } else {
+      const m = /^[^".\s]+/.exec(s.slice(i));
+      if (!m) return undefined;
+      part = m[0].toLowerCase();
+      i += m[0].length;
+    }
+    parts.push(part);
+    if (i === s.length) return parts;
+    if (s[i] !== '.') return undefined;
+    i++;
+  }
+  return undefined;
+}
+
 export class Collector {
   private readonly entries = new Map<string, Entry>();
   private readonly useKeys = new Set<string>();
@@ -114,6 +162,38 @@ export class Collector {
     if (constArgs && constArgs.length > 0) fc.constArgs = constArgs;
     if (found && found.overloads.some((o) => o.securityDefiner)) this.specials.add('security_definer_call');
     this.addFunction(fc);
+    const builtin = fc.schema === 'pg_catalog' || fc.schema === '';
+    if (builtin && name === 'set_config') this.setConfig(constArgs);
+    const seqOp = builtin ? SEQUENCE_FUNCTIONS.get(name) : undefined;
+    if (seqOp && typeof constArgs?.[0] === 'string') this.sequence(seqOp, constArgs[0]);
+  }
+
+  /**
+   * nextval / setval / currval('name') use the sequence their argument names (a regclass given as
+   * text): an access to that relation, like a table's. A non-constant argument cannot be resolved
+   * and is left to the function rules; a constant that is not a valid name is unsupported.
+   */
+  private sequence(op: TableOperation, text: string): void {
+    const parts = splitQualifiedName(text);
+    if (parts === undefined || parts.length === 0 || parts.length > 3) {
+      this.fail('a sequence name given to a sequence function cannot be read');
+      return;
+    }
+    const name = parts[parts.length - 1];
+    const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
+    this.access(op, this.relation(schema, name));
+  }
+
+  /**
+   * set_config(name, value, is_local) changes a setting exactly as SET does, so it is recorded as
+   * the setting change it is: whoever watches `settings` (the session's search_path, read-only,
+   * the role) MUST see it too. Only constant name and value are recorded; a call with anything
+   * else is refused by the policy's own set_config check.
+   */
+  private setConfig(constArgs: (string | null)[] | undefined): void {
+    const [name, value, local] = constArgs ?? [];
+    if (typeof name !== 'string' || typeof value !== 'string') return;
+    this.settings.push({ name: name.trim().toLowerCase(), value, action: local === 'true' ? 'set_local' : 'set' });
   }
 
   addFunction(fc: FunctionCall): void {
@@ -138,7 +218,11 @@ export class Collector {
     return out;
   }
 
-  /** Copies another statement's findings in (EXPLAIN, PREPARE, DECLARE); `ops` filters tables. */
+  /**
+   * Copies another statement's findings in (EXPLAIN, PREPARE, DECLARE, CREATE TABLE AS); `ops`
+   * filters tables. Without `ops` the contained statement runs (now, or when executed or fetched),
+   * so its setting changes (set_config calls) are copied too.
+   */
   absorb(a: StatementAnalysis, ops?: ReadonlySet<TableOperation>): void {
     for (const t of a.tables) {
       if (ops && !ops.has(t.op)) continue;
@@ -149,6 +233,7 @@ export class Collector {
     }
     for (const u of a.columnUses) this.use({ name: u.relation }, u.column, u.use, u.operator);
     for (const f of a.functions) this.addFunction(f);
+    if (!ops) this.settings.push(...a.settings);
     if (a.unsupported !== undefined) this.fail(a.unsupported);
   }
 

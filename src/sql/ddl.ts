@@ -166,6 +166,9 @@ export class DdlWalker {
         const cs = type === 'CreateStmt' ? n : (unwrap(n.base, 'CreateStmt') as Node);
         const objType = type === 'CreateStmt' ? 'table' : 'foreign table';
         this.relTarget('create', objType, cs.relation);
+        // INHERITS (…) and PARTITION OF change the parent too: its scans and writes now reach the
+        // new table's rows, so the parent is a DDL target of its own (PostgreSQL requires owning it).
+        for (const parent of list(cs.inhRelations)) this.relTarget('alter', 'table', parent);
         this.tableElements(list(cs.tableElts), cs.relation);
         this.partitionBound(cs.partbound);
         const ps = unwrap(cs.partspec, 'PartitionSpec');
@@ -202,6 +205,10 @@ export class DdlWalker {
         const objType = n.is_procedure ? 'procedure' : 'function';
         const parts = names(n.funcname);
         this.add('create', objType, parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1]);
+        // The language decides what the body can do once called (an untrusted one: anything the
+        // server's OS user can). Without LANGUAGE the body is SQL.
+        const lang = list(n.options).find((o) => o.DefElem?.defname === 'language')?.DefElem?.arg;
+        c.ddl[c.ddl.length - 1].language = (lang === undefined ? 'sql' : (str(lang) ?? '')).toLowerCase();
         for (const p of list(n.parameters)) this.ddlExpr((unwrap(p, 'FunctionParameter') as Node).defexpr);
         return { command: `create ${objType}`, cls: 'ddl' };
       }
@@ -260,6 +267,9 @@ export class DdlWalker {
           const ac = unwrap(cmd, 'AlterTableCmd') as Node;
           const def = ac.def as Node | undefined;
           if (!def) continue;
+          // The other relation of INHERIT / NO INHERIT / ATTACH / DETACH PARTITION changes too: it
+          // becomes (or stops being) part of this one, its rows readable and writable through it.
+          if (INHERITANCE_COMMANDS.has(ac.subtype)) this.relTarget('alter', objType, def.PartitionCmd ? def.PartitionCmd.name : def);
           if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
           else if (def.Constraint) this.constraint(def.Constraint, n.relation);
           else if (def.PartitionCmd) this.partitionBound(def.PartitionCmd.bound);
@@ -287,6 +297,12 @@ export class DdlWalker {
         const objType = objectTypeName(n.objectType);
         if (n.relation) this.relTarget('alter', objType, n.relation);
         else this.objectTarget('alter', n.objectType, n.object);
+        // SET SCHEMA puts the object into another schema: a creation there, checked like one
+        // (PostgreSQL checks CREATE on the new schema).
+        if (type === 'AlterObjectSchemaStmt' && typeof n.newschema === 'string') {
+          const moved = c.ddl[c.ddl.length - 1];
+          this.add('create', objType, n.newschema, moved?.name);
+        }
         return { command: `alter ${objType}`, cls: 'ddl' };
       }
       case 'AlterFunctionStmt': {
@@ -304,6 +320,17 @@ export class DdlWalker {
         const objType = objectTypeName(n.kind);
         const parts = names(n.defnames);
         this.add('create', objType, parts.length > 1 ? parts[parts.length - 2] : c.createSchema(), parts[parts.length - 1]);
+        // An operator, aggregate, base type or text search object calls the functions it names
+        // whenever it is used, where no statement shows a call: they count as called now.
+        for (const d of list(n.definition)) {
+          const el = d.DefElem as Node | undefined;
+          if (!el || el.arg === undefined || !DEFINE_FUNCTIONS.has(String(el.defname).toLowerCase())) continue;
+          const arg = el.arg as Node;
+          // The grammar allows a type-like name, a string (one unqualified name) or a name list.
+          const fn = arg.TypeName ? names(arg.TypeName.names) : arg.String ? [str(arg) ?? ''] : arg.List ? names(arg.List.items) : [];
+          if (fn.length > 0 && fn.every((x) => x !== '')) c.call(fn, undefined);
+          else c.fail(`the function of ${String(el.defname)} in CREATE ${objType.toUpperCase()} cannot be read`);
+        }
         return { command: `create ${objType}`, cls: 'ddl' };
       }
       case 'CompositeTypeStmt':
@@ -427,6 +454,21 @@ function roleName(r: Node | undefined): string | undefined {
   if (rs.rolename) return rs.rolename;
   return String(rs.roletype ?? '').replace('ROLESPEC_', '').toLowerCase();
 }
+
+/** ALTER TABLE subcommands that tie another relation to this one (or untie it). */
+const INHERITANCE_COMMANDS = new Set(['AT_AddInherit', 'AT_DropInherit', 'AT_AttachPartition', 'AT_DetachPartition', 'AT_DetachPartitionFinalize']);
+
+/** Definition options of CREATE OPERATOR / AGGREGATE / TYPE / TEXT SEARCH … that name a function. */
+const DEFINE_FUNCTIONS = new Set([
+  // operators
+  'function', 'procedure', 'restrict', 'join',
+  // aggregates
+  'sfunc', 'finalfunc', 'combinefunc', 'serialfunc', 'deserialfunc', 'msfunc', 'minvfunc', 'mfinalfunc',
+  // base types
+  'input', 'output', 'receive', 'send', 'typmod_in', 'typmod_out', 'analyze', 'subscript',
+  // text search parsers and templates
+  'start', 'gettoken', 'end', 'headline', 'lextypes', 'init', 'lexize',
+]);
 
 /** Statements whose analysis is one target named by one field: [action, object type, field]. */
 const SIMPLE: Record<string, [DdlAction, string, string | undefined]> = {

@@ -114,6 +114,15 @@ describe('fail closed on what the analyser does not know', () => {
   });
 });
 
+describe('function languages', () => {
+  test('CREATE FUNCTION records its language in lower case', () => {
+    assert.equal(analyse("CREATE FUNCTION app.f() RETURNS int LANGUAGE PLPython3U AS 'return 1'", ctx)[0].ddl[0].language, 'plpython3u');
+  });
+  test('a function without LANGUAGE is SQL', () => {
+    assert.equal(analyse('CREATE FUNCTION app.f() RETURNS int RETURN 1', ctx)[0].ddl[0].language, 'sql');
+  });
+});
+
 describe('resolveRelation', () => {
   test('pg_catalog is searched before search_path', () => {
     assert.equal(resolveRelation(catalog, undefined, 'pg_class', ['public'])?.schema, 'pg_catalog');

@@ -95,7 +95,6 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
         c.absorb(inner);
         for (const s of inner.specials) c.special(s);
         c.ddl.push(...inner.ddl);
-        c.settings.push(...inner.settings);
         c.special('explain_analyze');
       } else {
         c.absorb(inner, READ_OPS);

@@ -78,6 +78,8 @@ export interface DdlTarget {
    * policy, constraint, statistics object or commented column.
    */
   on?: { schema: string; name: string };
+  /** For CREATE FUNCTION / PROCEDURE: the language the body is written in (lower case). */
+  language?: string;
 }
 
 export interface SettingChange {
