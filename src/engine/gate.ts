@@ -17,7 +17,7 @@ import type { CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
-import type { GateVerdict, StatementGate } from './session.ts';
+import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 
 /** The policies in force; `version` changes on every config reload. */
@@ -44,9 +44,25 @@ export interface PolicyGateOptions {
 }
 
 interface Prepared {
+  text: string;
   analyses: StatementAnalysis[];
   version: number;
   allowed: boolean;
+}
+
+/** The audit's summary of an analysis. */
+function summary(text: string, analyses: StatementAnalysis[], rule?: string): VerdictInfo {
+  const tables = new Set<string>();
+  for (const a of analyses) for (const t of a.tables) tables.add(`${t.relation.schema}.${t.relation.name}`);
+  return {
+    text,
+    rule,
+    analysis: {
+      command: analyses.map((a) => a.command).join('; '),
+      class: [...new Set(analyses.map((a) => a.class))].join(', '),
+      tables: [...tables],
+    },
+  };
 }
 
 interface Effect {
@@ -132,20 +148,16 @@ export class PolicyGate implements StatementGate {
     if (name === undefined) return { ok: true }; // no such portal: the upstream reports it
     const p = this.statements.get(name);
     if (p) {
-      if (p.version === this.o.policies().version) {
-        return p.allowed ? { ok: true } : this.deny(this.decideOn(p.analyses), p.analyses);
-      }
-      // The policy changed since Parse: decide again.
-      const d = this.decideOn(p.analyses);
-      p.version = this.o.policies().version;
-      p.allowed = d.verdict === 'allow';
-      return d.verdict === 'allow' ? { ok: true } : this.deny(d, p.analyses);
+      const version = this.o.policies().version;
+      if (p.version === version && p.allowed) return { ok: true, info: summary(p.text, p.analyses, this.currentScope()?.policies.join(', ')) };
+      // Refused at Parse, or the policy changed since: decide again.
+      const v = this.judge(p.text, p.analyses);
+      p.version = version;
+      p.allowed = v.ok === true;
+      return v;
     }
     const sql = this.sqlPrepared.get(name);
-    if (sql) {
-      const d = this.decideOn(sql);
-      return d.verdict === 'allow' ? { ok: true } : this.deny(d, sql);
-    }
+    if (sql) return this.judge(`EXECUTE ${name}`, sql);
     return this.refuse(`pgwarden: prepared statement "${name}" is unknown to the gateway`, 'Prepare it again on this connection.');
   }
 
@@ -205,14 +217,23 @@ export class PolicyGate implements StatementGate {
       );
     }
     const expanded = this.expandExecute(analyses);
-    const d = this.decideOn(expanded);
+    const v = this.judge(text, expanded);
     if (statementName !== null) {
-      this.statements.set(statementName, { analyses: expanded, version: this.o.policies().version, allowed: d.verdict === 'allow' });
+      this.statements.set(statementName, { text, analyses: expanded, version: this.o.policies().version, allowed: v.ok === true });
     }
-    if (d.verdict !== 'allow') return this.deny(d, expanded);
-    const masked = this.o.maskingRefusal?.(expanded);
-    if (masked) return this.refuse(masked, 'Select the columns by name; masked columns come back masked.');
-    return { ok: true, effect: this.effectOf(analyses), results: analyses.map((a) => this.outputsOf(a)) };
+    if (v.ok !== true) return v;
+    return { ...v, effect: this.effectOf(analyses), results: analyses.map((a) => this.outputsOf(a)) };
+  }
+
+  /** The policy's decision, then masking's (a masked column read in a form that cannot be masked). */
+  private judge(text: string, analyses: StatementAnalysis[]): GateVerdict {
+    const d = this.decideOn(analyses);
+    if (d.verdict !== 'allow') return this.deny(d, analyses, text);
+    const masked = this.o.maskingRefusal?.(analyses);
+    if (masked) {
+      return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select the columns by name: masked columns come back masked.' }), info: summary(text, analyses, 'masking') };
+    }
+    return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
   }
 
   /** The rows a statement returns: its own, a prepared statement's (EXECUTE), a cursor's (FETCH). */
@@ -272,10 +293,9 @@ export class PolicyGate implements StatementGate {
     return analyses.some((a) => a.class === 'ddl' || a.class === 'dcl') ? { reload: true } : undefined;
   }
 
-  private deny(d: Decision, analyses: StatementAnalysis[]): GateVerdict {
-    void analyses;
+  private deny(d: Decision, analyses: StatementAnalysis[], text: string): GateVerdict {
     if (d.verdict === 'allow') return { ok: true };
-    return { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }) };
+    return { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
   }
 
   private refuse(message: string, hint?: string, code: 'policy.denied' | 'internal' | 'sql.unsupported' = 'policy.denied'): GateVerdict {

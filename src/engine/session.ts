@@ -31,6 +31,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
+import { rowsOfTag, type StatementAudit } from './audit-port.ts';
 import {
   BE,
   FE,
@@ -42,6 +43,7 @@ import {
   TERMINATE,
   type TxStatus,
   decodeBind,
+  decodeCommandComplete,
   decodeExecute,
   decodeFields,
   decodeParse,
@@ -60,9 +62,18 @@ import {
  * promise settles (e.g. after a catalog reload for a name the catalog did not know).
  */
 export type GateVerdict =
-  | { ok: true; effect?: unknown; /** Simple Query: the rows each statement returns. */ results?: Outputs[] }
-  | { ok: false; error: GatewayError }
+  | { ok: true; effect?: unknown; /** Simple Query: the rows each statement returns. */ results?: Outputs[]; info?: VerdictInfo }
+  | { ok: false; error: GatewayError; info?: VerdictInfo }
   | { ok: 'retry'; retry: Promise<void> };
+
+/** What the audit log records of a decision. */
+export interface VerdictInfo {
+  /** The statement text (for Execute: the prepared statement's). */
+  text: string;
+  /** The policies whose grants allowed it, or the rule that refused it. */
+  rule?: string;
+  analysis?: { command: string; class: string; tables: string[] };
+}
 
 /**
  * The decisions a session asks for. Implementations are synchronous; `ready()` lets one ask the
@@ -104,7 +115,26 @@ export interface SessionOptions {
   gate?: StatementGate;
   /** Set when the identity has columns to mask: results are then followed and rewritten. */
   masking?: MaskingPort;
+  /** The audit log, bound to this session: statements are recorded before they are forwarded. */
+  audit?: StatementAudit;
   onClose?: (reason: string) => void;
+}
+
+/** One audited statement, followed until its outcome is known. */
+interface AuditEntry {
+  id: Promise<string>;
+  kind: 'query' | 'execute';
+  started: number;
+  tags: string[];
+  error?: { sqlstate: string; message: string };
+}
+
+interface UpstreamCycle {
+  effects: unknown[];
+  refusals: GatewayError[];
+  failed: boolean;
+  audits: AuditEntry[];
+  auditPos: number;
 }
 
 interface LocalReply {
@@ -154,6 +184,8 @@ export class Session {
   /** Client frames waiting while the gate is not ready. */
   private inbox: { tag: number; frame: Buffer }[] = [];
   private waiting = false;
+  /** The client sent Terminate: close once what came before it is written. */
+  private terminating = false;
   /** Extended protocol: something of the current batch (up to Sync) went upstream. */
   private batchForwarded = false;
   /** Extended protocol: discarding until Sync after a refusal; 'local' when answered locally. */
@@ -161,7 +193,14 @@ export class Session {
   /** Effects of allowed statements of the cycle being built. */
   private batchEffects: unknown[] = [];
   /** Per upstream cycle, in order: its effects and the refusals whose markers it carries. */
-  private readonly upstreamCycles: { effects: unknown[]; refusals: GatewayError[]; failed: boolean }[] = [];
+  private readonly upstreamCycles: UpstreamCycle[] = [];
+  private readonly audit: StatementAudit | null;
+  /** Write-ahead records not yet durable: nothing is written upstream until they are. */
+  private pendingAudit: Promise<string>[] = [];
+  /** Audited Executes of the extended batch being built (attached to its cycle at Sync). */
+  private batchAudits: AuditEntry[] = [];
+  /** Bind parameters per portal, for the audit record of its Execute. */
+  private readonly portalParams = new Map<string, { bytes: Buffer; params: (string | null)[] }>();
   /** Follows result sets when the identity has columns to mask (null: stream untouched). */
   private readonly tracker: ResultTracker | null;
 
@@ -178,6 +217,13 @@ export class Session {
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
+    this.audit = o.audit ?? null;
+    if (this.audit) {
+      // Outcomes: one CommandComplete / EmptyQueryResponse / PortalSuspended per statement.
+      this.scanner.interesting[BE.CommandComplete] = 1;
+      this.scanner.interesting[BE.EmptyQueryResponse] = 1;
+      this.scanner.interesting[BE.PortalSuspended] = 1;
+    }
   }
 
   /**
@@ -222,32 +268,47 @@ export class Session {
     this.inbox.push({ tag, frame: Buffer.from(frame) });
   };
 
-  /** Hold client frames until `ready` settles, then go on in order. */
-  private wait(ready: Promise<void>): void {
+  /**
+   * Hold client frames until `ready` settles, then run `then` and go on in order. When `ready`
+   * rejects and `onFail` is given, `onFail` runs instead and nothing more is processed.
+   */
+  private wait(ready: Promise<unknown>, then?: () => void, onFail?: (err: unknown) => void): void {
     this.waiting = true;
     this.client.pause();
-    ready
-      .catch(() => {})
-      .then(() => {
-        this.waiting = false;
-        const queued = this.inbox;
-        this.inbox = [];
-        try {
-          for (let i = 0; i < queued.length; i++) {
-            if (this.waiting) {
-              // Waiting again (more DDL): put the rest back in order.
-              this.inbox.push(...queued.slice(i));
-              break;
-            }
-            this.onClientFrame(queued[i].tag, queued[i].frame);
-          }
-        } catch (err) {
-          this.protocolFailure(err);
-          return;
+    ready.then(
+      () => this.resume(then),
+      (err) => {
+        if (onFail) onFail(err);
+        else this.resume(then);
+      },
+    );
+  }
+
+  private resume(then?: () => void): void {
+    if (this.closed) return;
+    this.waiting = false;
+    then?.();
+    if (this.terminating) {
+      this.closeAfterTerminate();
+      return;
+    }
+    const queued = this.inbox;
+    this.inbox = [];
+    try {
+      for (let i = 0; i < queued.length; i++) {
+        if (this.waiting) {
+          // Waiting again (DDL, audit): put the rest back in order.
+          this.inbox.push(...queued.slice(i));
+          break;
         }
-        this.flushUpstream();
-        if (!this.waiting && !this.closed) this.client.resume();
-      });
+        this.onClientFrame(queued[i].tag, queued[i].frame);
+      }
+    } catch (err) {
+      this.protocolFailure(err);
+      return;
+    }
+    this.flushUpstream();
+    if (!this.waiting && !this.closed) this.client.resume();
   }
 
   private readonly onClientFrame = (tag: number, frame: Buffer): void => {
@@ -275,8 +336,9 @@ export class Session {
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.tracker?.query(v.results ?? []);
-            this.forwardCycle(frame);
-          } else this.refuseQuery(v.error);
+            const audits = this.audit ? [this.auditBegin('query', v.info, [frame])] : [];
+            this.forwardCycle(frame, [], audits);
+          } else this.refuseQuery(v.error, 'query', v.info, frame);
         } else {
           const p = decodeParse(frame);
           const v = this.gate.parse(p.name, p.text);
@@ -285,15 +347,19 @@ export class Session {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.tracker?.parse(p.name);
             this.forwardInBatch(frame);
-          } else this.refuseInBatch(v.error);
+          } else this.refuseInBatch(v.error, 'parse', v.info, frame);
         }
         return;
       }
       case FE.Bind: {
-        if (this.tracker) {
+        if (this.tracker || this.audit) {
           const b = decodeBind(frame);
           this.gate.bind(b.portal, b.statement);
-          this.tracker.bind(b.portal, b.statement, b.resultFormats);
+          this.tracker?.bind(b.portal, b.statement, b.resultFormats);
+          if (this.audit) {
+            const params = b.params.map((v, i) => (v === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${v.toString('base64')}` : v.toString('utf8')));
+            this.portalParams.set(b.portal, { bytes: frame, params });
+          }
         } else {
           const b = bindNames(frame);
           this.gate.bind(b.portal, b.statement);
@@ -317,8 +383,12 @@ export class Session {
             }
             this.tracker.execute(portal);
           }
+          if (this.audit) {
+            const bound = this.portalParams.get(portal);
+            this.batchAudits.push(this.auditBegin('execute', v.info, bound ? [bound.bytes, frame] : [frame], bound?.params));
+          }
           this.forwardInBatch(frame);
-        } else this.refuseInBatch(v.error);
+        } else this.refuseInBatch(v.error, 'execute', v.info, frame);
         return;
       }
       case FE.Describe: {
@@ -345,14 +415,16 @@ export class Session {
           new GatewayError('protocol.unsupported', 'pgwarden: the FunctionCall message is not supported', {
             hint: 'Call the function with a SELECT statement instead.',
           }),
+          'function_call',
+          { text: '(FunctionCall message)', rule: 'protocol' },
+          frame,
         );
         return;
       case FE.Terminate:
         this.forward(frame);
+        this.terminating = true;
         this.flushUpstream();
-        this.ending = true;
-        this.upstream.end();
-        this.client.end();
+        if (!this.waiting) this.closeAfterTerminate();
         return;
       default:
         // Describe, Flush, CopyData, CopyDone, CopyFail.
@@ -366,18 +438,96 @@ export class Session {
     this.wait(until);
   }
 
+  /** The client said Terminate and everything before it has been written upstream. */
+  private closeAfterTerminate(): void {
+    this.ending = true;
+    this.upstream.end();
+    this.client.end();
+  }
+
   private expired(): boolean {
     if (Date.now() <= this.expiresAt) return false;
     this.endWith(new GatewayError('session.token_expired', `pgwarden: the token of ${this.identity.subject} has expired; the session is ended`));
     return true;
   }
 
-  /** Forward a message that ends a cycle (Query): the upstream owes one ReadyForQuery for it. */
-  private forwardCycle(frame: Buffer, refusals: GatewayError[] = []): void {
+  /** Forward a message that ends a cycle (Query, Sync): the upstream owes one ReadyForQuery for it. */
+  private forwardCycle(frame: Buffer, refusals: GatewayError[] = [], audits: AuditEntry[] = []): void {
     this.forward(frame);
     this.cycles++;
-    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false });
+    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false, audits, auditPos: 0 });
     this.batchEffects = [];
+  }
+
+  // ---- audit -------------------------------------------------------------------------------------
+
+  private auditBegin(kind: 'query' | 'execute', info: VerdictInfo | undefined, bytes: Buffer[], params?: (string | null)[]): AuditEntry {
+    const id = this.audit!.begin({
+      kind,
+      text: info?.text ?? '',
+      bytes,
+      params,
+      decision: { verdict: 'allow', rule: info?.rule },
+      analysis: info?.analysis,
+    });
+    this.pendingAudit.push(id);
+    return { id, kind, started: Date.now(), tags: [] };
+  }
+
+  private auditRefusal(kind: 'query' | 'parse' | 'execute' | 'function_call', err: GatewayError, info: VerdictInfo | undefined, frame: Buffer): void {
+    this.audit?.refused({
+      kind,
+      text: info?.text ?? '',
+      bytes: [frame],
+      decision: { verdict: 'deny', rule: info?.rule, message: err.message },
+      analysis: info?.analysis,
+    });
+  }
+
+  private auditEnd(e: AuditEntry, skipped = false): void {
+    const outcome = {
+      durationMs: Date.now() - e.started,
+      commandTags: e.tags,
+      rows: e.tags.length ? rowsOfTag(e.tags[e.tags.length - 1]) : undefined,
+      error: e.error,
+      skipped: skipped || undefined,
+    };
+    e.id.then(
+      (id) => this.audit?.end(id, outcome),
+      () => {},
+    );
+  }
+
+  /** Follow outcomes: CommandComplete and friends close the current audited statement. */
+  private auditResponse(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
+    const e = cycle.audits[cycle.auditPos];
+    switch (tag) {
+      case BE.CommandComplete:
+      case BE.EmptyQueryResponse:
+      case BE.PortalSuspended:
+        if (!e) return;
+        e.tags.push(tag === BE.CommandComplete ? decodeCommandComplete(frame) : tag === BE.PortalSuspended ? 'SUSPENDED' : 'EMPTY');
+        if (e.kind === 'execute') {
+          this.auditEnd(e);
+          cycle.auditPos++;
+        }
+        return;
+      case BE.ErrorResponse: {
+        if (!e) return;
+        const f = decodeFields(frame);
+        e.error = { sqlstate: f.C ?? '', message: f.M ?? '' };
+        this.auditEnd(e);
+        cycle.auditPos++;
+        return;
+      }
+      case BE.ReadyForQuery:
+        for (let i = cycle.auditPos; i < cycle.audits.length; i++) {
+          const rest = cycle.audits[i];
+          this.auditEnd(rest, rest.kind === 'execute');
+        }
+        cycle.auditPos = cycle.audits.length;
+        return;
+    }
   }
 
   private forwardInBatch(frame: Buffer): void {
@@ -396,8 +546,9 @@ export class Session {
       this.drainOutbox();
     } else {
       this.tracker?.sync();
-      this.forwardCycle(frame, this.pendingRefusal ? [this.pendingRefusal] : []);
+      this.forwardCycle(frame, this.pendingRefusal ? [this.pendingRefusal] : [], this.batchAudits);
     }
+    this.batchAudits = [];
     this.pendingRefusal = null;
     this.batchForwarded = false;
   }
@@ -410,8 +561,9 @@ export class Session {
   }
 
   /** Refuse a simple Query (or FunctionCall): a whole cycle. */
-  private refuseQuery(err: GatewayError): void {
+  private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer): void {
     this.logRefusal(err);
+    this.auditRefusal(kind, err, info, frame);
     if (this.quiet) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
       this.cycles++;
@@ -424,8 +576,9 @@ export class Session {
   }
 
   /** Refuse an extended-protocol message: error now or in place, then discard until Sync. */
-  private refuseInBatch(err: GatewayError): void {
+  private refuseInBatch(err: GatewayError, kind: 'parse' | 'execute', info: VerdictInfo | undefined, frame: Buffer): void {
     this.logRefusal(err);
+    this.auditRefusal(kind, err, info, frame);
     if (!this.batchForwarded && this.quiet) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: false, fatal: false });
       this.drainOutbox();
@@ -459,6 +612,25 @@ export class Session {
     const out = this.out;
     if (out.length === 0) return;
     this.out = [];
+    if (this.pendingAudit.length > 0) {
+      // Write-ahead: these bytes go upstream only once their audit records are durable.
+      const durable = Promise.all(this.pendingAudit);
+      this.pendingAudit = [];
+      this.wait(
+        durable,
+        () => this.writeUpstream(out),
+        (err) => {
+          this.log.error({ err: (err as Error)?.message }, 'the audit log could not record a statement; the session is ended and nothing was run');
+          this.ending = true;
+          this.terminate(new GatewayError('audit.unavailable', 'pgwarden: the audit log could not record the statement, so it was not run; the session is ended', { sqlstate: '58000' }));
+        },
+      );
+      return;
+    }
+    this.writeUpstream(out);
+  }
+
+  private writeUpstream(out: Buffer[]): void {
     let ok: boolean;
     if (out.length === 1) ok = this.upstream.write(out[0]);
     else {
@@ -482,9 +654,9 @@ export class Session {
         if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
           // The upstream failed on the marker: this is where the refused statement stood.
           frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
-        }
+        } else if (this.audit) this.auditResponse(tag, frame, cycle);
         cycle.failed = true;
-      }
+      } else if (this.audit && cycle) this.auditResponse(tag, frame, cycle);
       if (this.tracker) {
         const out = this.tracker.message(tag, frame);
         if (out) this.client.write(out);
