@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
+import { maskingSchema } from '../masking/schema.ts';
 
 const duration = z
   .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
@@ -125,6 +126,8 @@ export const configSchema = z
       .default({ level: 'info' }),
     /** Who may do what (see src/policy/schema.ts); none = no identity may connect. */
     policies: z.array(policySchema).default([]),
+    /** Masking of sensitive columns (see src/masking/schema.ts); none = nothing masked. */
+    masking: maskingSchema.optional(),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

@@ -1,0 +1,157 @@
+/**
+ * Compile the `masking:` section once per configuration load, then pick the rules in force for
+ * one identity (once per connection).
+ */
+import type { Identity } from '../identity/types.ts';
+import { compilePattern, nameKey } from '../policy/pattern.ts';
+import { detect } from './detect.ts';
+import { buildMasker, DEFAULT_REDACT_TEXT, maskString } from './maskers.ts';
+import type { IdentitySelector, MaskingConfig, MaskerOptions } from './schema.ts';
+import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
+
+function selector(s: IdentitySelector | undefined): CompiledSelector | undefined {
+  if (!s) return undefined;
+  return {
+    ...(s.subjects && { subjects: new Set(s.subjects) }),
+    ...(s.groups && { groups: new Set(s.groups) }),
+    ...(s.issuers && { issuers: new Set(s.issuers) }),
+  };
+}
+
+/**
+ * Whether a selector names the identity: the issuer must be listed (URL or short name) when
+ * `issuers` is given, and the subject or a group must be listed when `subjects` or `groups` is
+ * given — the same reading as a policy's `match`.
+ */
+export function selects(s: CompiledSelector, identity: Identity): boolean {
+  if (s.issuers && !s.issuers.has(identity.issuer) && !s.issuers.has(identity.issuerName)) return false;
+  if (!s.subjects && !s.groups) return s.issuers !== undefined;
+  if (s.subjects?.has(identity.subject)) return true;
+  return s.groups !== undefined && identity.groups.some((g) => s.groups?.has(g));
+}
+
+/** A rule or detector applies unless `except` names the identity, and only to `only` when set. */
+function appliesTo(r: { except?: CompiledSelector; only?: CompiledSelector }, identity: Identity): boolean {
+  if (r.except && selects(r.except, identity)) return false;
+  return r.only === undefined || selects(r.only, identity);
+}
+
+function spec(kind: MaskerSpec['kind'], options: MaskerOptions | undefined): MaskerSpec {
+  return { kind, options: options ?? {} };
+}
+
+export function compileMasking(cfg: MaskingConfig | undefined): CompiledMasking {
+  const rules: MaskRule[] = (cfg?.rules ?? []).map((r, index) => ({
+    index,
+    column: r.column,
+    pattern: compilePattern(r.column, 3),
+    spec: spec(r.with, r.options),
+    filter: r.filter,
+    ...(r.except && { except: selector(r.except) }),
+    ...(r.only && { only: selector(r.only) }),
+  }));
+  const d = cfg?.detect;
+  return {
+    rules,
+    ...(d && {
+      detect: {
+        kinds: new Set(d.kinds),
+        spec: spec(d.with, d.options),
+        ...(d.except && { except: selector(d.except) }),
+        ...(d.only && { only: selector(d.only) }),
+      },
+    }),
+    ...(cfg?.hash_key !== undefined && { key: Buffer.from(cfg.hash_key, 'utf8') }),
+    maskerCache: new Map(),
+  };
+}
+
+const REDACT: MaskerSpec = { kind: 'redact', options: {} };
+
+/** The rules of `compiled` in force for `identity`. */
+export function maskingFor(compiled: CompiledMasking, identity: Identity): MaskingScope {
+  const rules = compiled.rules.filter((r) => appliesTo(r, identity));
+  const d = compiled.detect;
+  const detectScope: DetectScope | undefined = d && appliesTo(d, identity) ? { kinds: d.kinds, spec: d.spec } : undefined;
+  const lookups = new Map<string, MaskRule | null>();
+  const cache = compiled.maskerCache;
+  const key = compiled.key;
+
+  const cached = (k: string, make: () => CellMasker): CellMasker => {
+    let m = cache.get(k);
+    if (!m) {
+      m = make();
+      cache.set(k, m);
+    }
+    return m;
+  };
+
+  return {
+    empty: rules.length === 0 && detectScope === undefined,
+    hasRules: rules.length > 0,
+    subject: identity.subject,
+    compiled,
+    detect: detectScope,
+    ruleFor(schema, table, column) {
+      if (rules.length === 0) return undefined;
+      const k = nameKey(schema, table, column);
+      let r = lookups.get(k);
+      if (r === undefined) {
+        r = rules.find((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table) && x.pattern.parts[2].test(column)) ?? null;
+        lookups.set(k, r);
+      }
+      return r ?? undefined;
+    },
+    relationSensitive(schema, table) {
+      return rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
+    },
+    maskerFor(rule, typeOid, format, textLike) {
+      return cached(`r${rule.index}:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(rule.spec, typeOid, format, textLike, key, `${rule.spec.kind} (${rule.column})`));
+    },
+    expressionMasker(typeOid, format, textLike) {
+      return cached(`x:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(REDACT, typeOid, format, textLike, key, 'redact (computed from a masked column)'));
+    },
+    detectMasker(format) {
+      if (!detectScope) return undefined;
+      return cached(`d:${format}`, () => detectionMasker(detectScope, key));
+    },
+  };
+}
+
+/**
+ * Masks what the detectors find inside a text and leaves the rest of it: `call 555-123-4567` →
+ * `call ****`. With the `null` masker a value holding any finding becomes NULL.
+ */
+function detectionMasker(d: DetectScope, key: Buffer | undefined): CellMasker {
+  const label = `${d.spec.kind} (content detection)`;
+  if (d.kinds.size === 0) return { label, mask: (v) => v };
+  return {
+    label,
+    mask(value) {
+      const { text, found } = detect(value, d.kinds);
+      if (found.length === 0) return value;
+      let out = '';
+      let at = 0;
+      for (const f of found) {
+        const masked = maskString(d.spec, text.slice(f.start, f.end), key);
+        if (masked === null) return null;
+        out += text.slice(at, f.start) + masked;
+        at = f.end;
+      }
+      return Buffer.from(out + text.slice(at), 'utf8');
+    },
+  };
+}
+
+/** Mask the detections inside a message text (server errors); undefined when nothing was found. */
+export function maskDetections(d: DetectScope, text: string, key: Buffer | undefined): string | undefined {
+  const { found } = detect(text, d.kinds);
+  if (found.length === 0) return undefined;
+  let out = '';
+  let at = 0;
+  for (const f of found) {
+    out += text.slice(at, f.start) + (maskString(d.spec, text.slice(f.start, f.end), key) ?? DEFAULT_REDACT_TEXT);
+    at = f.end;
+  }
+  return out + text.slice(at);
+}

@@ -1,0 +1,57 @@
+/**
+ * Inference through predicates: a masked column used in WHERE, JOIN, GROUP BY or ORDER BY can
+ * leak its value without ever being returned (`WHERE ssn LIKE '1%'` finds the first digit, a
+ * range bisects it, ORDER BY sorts by it). Each rule says how its column may be used:
+ * - `deny`: not at all;
+ * - `equality` (default): only comparisons with a value the client already has — `=`, `<>`,
+ *   `IN`, `NOT IN`, `= ANY`, `IS [NOT] DISTINCT FROM`, `IS [NOT] NULL`, and joins by equality.
+ *   Each answers one yes/no question per value the client supplies: a lookup (`email = $1`), not
+ *   an extraction. A negation tells exactly as much as its equality, so it passes too. Patterns,
+ *   ranges, ordering, grouping and functions of the column are refused;
+ * - `allow`: anything.
+ */
+import { qualified } from '../policy/pattern.ts';
+import type { ColumnUse } from '../sql/types.ts';
+import type { MaskingScope } from './types.ts';
+
+const EQUALITY = new Set(['=', '<>', '!=', 'in', 'not in', '= any', '<> any', 'is distinct from', 'is not distinct from', 'is null', 'is not null']);
+
+/** Operators written as words or symbols; anything else the analysis reports is a function name. */
+const KEYWORD_OPERATORS = /^(not )?(like|ilike|similar to|between( symmetric)?)$|[^a-z_ ]/;
+
+const VERB: Record<ColumnUse['use'], string> = {
+  filter: 'filter on',
+  join: 'join on',
+  group: 'group by',
+  order: 'order by',
+};
+
+function how(use: ColumnUse): string {
+  if (use.use === 'group' || use.use === 'order') return '';
+  if (use.operator === undefined) return ' inside an expression';
+  return KEYWORD_OPERATORS.test(use.operator) ? ` with ${use.operator.toUpperCase()}` : ` inside ${use.operator}()`;
+}
+
+/**
+ * The refusal for the first use of a masked column its rule does not allow, or null. `subject`
+ * names the identity in the message (`pgwarden: analyst may not filter on masked column
+ * public.customers.ssn with LIKE`).
+ */
+export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], subject: string = scope.subject): string | null {
+  if (!scope.hasRules) return null;
+  for (const u of uses) {
+    const rule = scope.ruleFor(u.relation.schema, u.relation.name, u.column);
+    if (!rule) continue;
+    const column = qualified(u.relation.schema, u.relation.name, u.column);
+    switch (rule.filter) {
+      case 'allow':
+        continue;
+      case 'deny':
+        return `pgwarden: ${subject} may not ${VERB[u.use]} masked column ${column}${how(u)}: its masking rule allows no filtering, joining, grouping or ordering on it`;
+      case 'equality':
+        if ((u.use === 'filter' || u.use === 'join') && u.operator !== undefined && EQUALITY.has(u.operator)) continue;
+        return `pgwarden: ${subject} may not ${VERB[u.use]} masked column ${column}${how(u)}; only equality lookups (=, IN, IS NULL) are allowed on it`;
+    }
+  }
+  return null;
+}

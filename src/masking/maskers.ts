@@ -1,0 +1,293 @@
+/**
+ * The maskers: each turns one cell's bytes into masked bytes (or NULL) for one column type and
+ * one result format.
+ *
+ * Text-like types (text, varchar, bpchar, name, unknown, citext) send the same bytes in text and
+ * binary format, so their maskers are format-independent. Any other type: in text format only
+ * `fake` produces a valid literal (int2/4/8, numeric, float4/8, date, uuid); everything else is
+ * NULL. In binary format a non-text value is always NULL: a masked binary value would have to be
+ * re-encoded per type, and a wrong guess there corrupts the client's decoder.
+ *
+ * Hot path: `redact` and `null` return constants without reading the cell; `phone` and `fake`
+ * work on bytes; only `partial` and `email` decode the cell to a string.
+ */
+import { createHmac } from 'node:crypto';
+import { INT_DIGITS, OID } from './pg-types.ts';
+import type { MaskerOptions } from './schema.ts';
+import type { CellMasker, MaskerSpec } from './types.ts';
+
+export const DEFAULT_REDACT_TEXT = '****';
+
+const NULL_MASKER_FN = (): null => null;
+
+/** A masker that always gives SQL NULL. */
+export function nullMasker(label: string): CellMasker {
+  return { label, mask: NULL_MASKER_FN };
+}
+
+/** A masker that always gives the same bytes. */
+export function constantMasker(label: string, text: string): CellMasker {
+  const out = Buffer.from(text, 'utf8');
+  return { label, mask: () => out };
+}
+
+function stringMasker(label: string, fn: (s: string) => string): CellMasker {
+  return {
+    label,
+    mask(value) {
+      const s = value.toString('utf8');
+      const m = fn(s);
+      return m === s ? value : Buffer.from(m, 'utf8');
+    },
+  };
+}
+
+/**
+ * Build the masker of `spec` for a value of type `typeOid` in `format`. `key` is required for
+ * `hash` and `fake` (the schema refuses a configuration that uses them without one); without it
+ * they fall back to NULL rather than to an unkeyed, guessable digest.
+ */
+export function buildMasker(spec: MaskerSpec, typeOid: number, format: 0 | 1, textLike: boolean, key: Buffer | undefined, label: string): CellMasker {
+  const o = spec.options;
+  if (!textLike) {
+    if (format === 0 && spec.kind === 'fake' && key) {
+      const typed = typedFake(typeOid, key);
+      if (typed) return { label, mask: typed };
+    }
+    return nullMasker(label);
+  }
+  switch (spec.kind) {
+    case 'redact':
+      return constantMasker(label, o.text ?? DEFAULT_REDACT_TEXT);
+    case 'null':
+      return nullMasker(label);
+    case 'partial':
+      return stringMasker(label, (s) => partialText(s, o));
+    case 'email':
+      return stringMasker(label, (s) => emailText(s, o));
+    case 'phone':
+      return phoneMasker(label, o);
+    case 'hash':
+      return key ? hashMasker(label, key, o, typeOid === OID.bpchar) : nullMasker(label);
+    case 'fake':
+      return key ? { label, mask: (v) => fakeTextBytes(v, key) } : nullMasker(label);
+    default:
+      return nullMasker(label);
+  }
+}
+
+/** Apply a spec to a string (content detection masks the matched parts of a text). */
+export function maskString(spec: MaskerSpec, s: string, key: Buffer | undefined): string | null {
+  const o = spec.options;
+  switch (spec.kind) {
+    case 'redact':
+      return o.text ?? DEFAULT_REDACT_TEXT;
+    case 'null':
+      return null;
+    case 'partial':
+      return partialText(s, o);
+    case 'email':
+      return emailText(s, o);
+    case 'phone':
+      return phoneBytes(Buffer.from(s, 'utf8'), o).toString('utf8');
+    case 'hash':
+      return key ? hashBytes(Buffer.from(s, 'utf8'), key, o) : null;
+    case 'fake':
+      return key ? fakeTextBytes(Buffer.from(s, 'utf8'), key).toString('utf8') : null;
+    default:
+      return null;
+  }
+}
+
+// ---- partial and email ------------------------------------------------------------------------
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Characters as code points (a surrogate pair is one character). */
+function chars(s: string): string[] {
+  return isAscii(s) ? s.split('') : Array.from(s);
+}
+
+/**
+ * Keep the first and last characters, hide the middle. When keeping them would leave nothing
+ * hidden, everything is hidden: a short value MUST NOT pass in clear.
+ */
+export function partialText(s: string, o: MaskerOptions): string {
+  const first = o.keep_first ?? 1;
+  const last = o.keep_last ?? 0;
+  const c = chars(s);
+  const n = c.length;
+  const fill = (k: number) => o.text ?? (o.mask_char ?? '*').repeat(k);
+  if (n === 0) return s;
+  if (first + last >= n) return fill(n);
+  return c.slice(0, first).join('') + fill(n - first - last) + (last > 0 ? c.slice(n - last).join('') : '');
+}
+
+/** `jane.doe@example.com` → `j***@example.com`. A value that is not an address is hidden whole. */
+export function emailText(s: string, o: MaskerOptions): string {
+  const hidden = o.text ?? '***';
+  const at = s.lastIndexOf('@');
+  if (at <= 0 || at === s.length - 1) return hidden;
+  const local = chars(s.slice(0, at));
+  const first = o.keep_first ?? 1;
+  const kept = local.length > first ? local.slice(0, first).join('') : '';
+  return `${kept}${hidden}@${o.keep_domain === false ? hidden : s.slice(at + 1)}`;
+}
+
+// ---- phone ------------------------------------------------------------------------------------
+
+/**
+ * Replace every digit but the last `keep_last` (default 2) with `mask_char`, keeping punctuation:
+ * `+1 (555) 123-4567` → `+* (***) ***-**67`. A number with fewer than keep_last + 4 digits is
+ * hidden whole (the kept digits would be most of it).
+ */
+export function phoneBytes(v: Buffer, o: MaskerOptions): Buffer {
+  const keep = o.keep_last ?? 2;
+  const fill = (o.mask_char ?? '*').charCodeAt(0);
+  let digits = 0;
+  for (let i = 0; i < v.length; i++) if (v[i] >= 0x30 && v[i] <= 0x39) digits++;
+  if (digits === 0) return v;
+  const hide = digits >= keep + 4 ? digits - keep : digits;
+  const out = Buffer.from(v);
+  let seen = 0;
+  for (let i = 0; i < out.length && seen < hide; i++) {
+    if (out[i] >= 0x30 && out[i] <= 0x39) {
+      out[i] = fill < 0x80 ? fill : 0x2a;
+      seen++;
+    }
+  }
+  return out;
+}
+
+function phoneMasker(label: string, o: MaskerOptions): CellMasker {
+  return { label, mask: (v) => phoneBytes(v, o) };
+}
+
+// ---- keyed maskers ----------------------------------------------------------------------------
+
+/** Domain-separation bytes: a hash output never equals the fake stream of the same value. */
+const DOMAIN_HASH = 0x68; // 'h'
+const DOMAIN_FAKE = 0x66; // 'f'
+
+/** HMAC-SHA256 output stream of at least `n` bytes for `value`. */
+function keyedStream(key: Buffer, domain: number, value: Buffer, n: number): Buffer {
+  const blocks: Buffer[] = [];
+  const head = Buffer.alloc(5);
+  head[0] = domain;
+  for (let i = 0; blocks.length * 32 < n; i++) {
+    head.writeUInt32BE(i, 1);
+    blocks.push(createHmac('sha256', key).update(head).update(value).digest());
+  }
+  return blocks.length === 1 ? blocks[0] : Buffer.concat(blocks);
+}
+
+/** bpchar compares without trailing blanks: hash it the same way so joins with text still match. */
+function trimBlanks(v: Buffer): Buffer {
+  let end = v.length;
+  while (end > 0 && v[end - 1] === 0x20) end--;
+  return end === v.length ? v : v.subarray(0, end);
+}
+
+export function hashBytes(v: Buffer, key: Buffer, o: MaskerOptions): string {
+  const digest = createHmac('sha256', key).update(Buffer.of(DOMAIN_HASH)).update(v).digest();
+  const length = o.length ?? 16;
+  return (o.encoding === 'base64' ? digest.toString('base64url') : digest.toString('hex')).slice(0, length);
+}
+
+function hashMasker(label: string, key: Buffer, o: MaskerOptions, bpchar: boolean): CellMasker {
+  return { label, mask: (v) => Buffer.from(hashBytes(bpchar ? trimBlanks(v) : v, key, o), 'latin1') };
+}
+
+/**
+ * Format-preserving fake of a text: ASCII digits stay digits, ASCII letters stay letters of the
+ * same case, any non-ASCII character becomes one lower-case ASCII letter (its script would tell
+ * something about the value), punctuation and spaces stay. Deterministic: same value, same fake.
+ */
+export function fakeTextBytes(v: Buffer, key: Buffer): Buffer {
+  if (v.length === 0) return v;
+  const s = keyedStream(key, DOMAIN_FAKE, v, v.length);
+  const out = Buffer.allocUnsafe(v.length);
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i];
+    if (b >= 0x30 && b <= 0x39) out[n++] = 0x30 + (s[i] % 10);
+    else if (b >= 0x61 && b <= 0x7a) out[n++] = 0x61 + (s[i] % 26);
+    else if (b >= 0x41 && b <= 0x5a) out[n++] = 0x41 + (s[i] % 26);
+    else if (b >= 0xc0) out[n++] = 0x61 + (s[i] % 26);
+    else if (b >= 0x80) continue; // continuation byte of the character just replaced
+    else out[n++] = b;
+  }
+  return n === v.length ? out : out.subarray(0, n);
+}
+
+/** A text-format fake that is a valid literal of the type, or undefined when the type has none. */
+function typedFake(typeOid: number, key: Buffer): ((v: Buffer) => Buffer | null) | undefined {
+  const maxDigits = INT_DIGITS.get(typeOid);
+  if (maxDigits !== undefined) return (v) => fakeInteger(v, key, maxDigits);
+  switch (typeOid) {
+    case OID.numeric:
+    case OID.float4:
+    case OID.float8:
+      return (v) => fakeDecimal(v, key);
+    case OID.date:
+      return (v) => fakeDate(v, key);
+    case OID.uuid:
+      return (v) => fakeUuid(v, key);
+    default:
+      return undefined;
+  }
+}
+
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+
+/** Same sign and digit count; no leading zero; a value of the type's full width starts with 1. */
+function fakeInteger(v: Buffer, key: Buffer, maxDigits: number): Buffer | null {
+  const neg = v[0] === 0x2d ? 1 : 0;
+  const digits = v.length - neg;
+  if (digits === 0) return null;
+  for (let i = neg; i < v.length; i++) if (!isDigit(v[i])) return null;
+  const s = keyedStream(key, DOMAIN_FAKE, v, v.length);
+  const out = Buffer.from(v);
+  for (let i = neg; i < v.length; i++) out[i] = 0x30 + (s[i] % 10);
+  if (digits > 1) out[neg] = digits >= maxDigits ? 0x31 : 0x31 + (s[neg] % 9);
+  return out;
+}
+
+/** Digits of the mantissa replaced (same counts, so precision and scale still fit); NaN / Infinity pass. */
+function fakeDecimal(v: Buffer, key: Buffer): Buffer | null {
+  const text = v.toString('latin1');
+  const m = /^(-?)(\d*)(?:\.(\d*))?([eE][-+]?\d+)?$/.exec(text);
+  if (!m) return /^-?(NaN|Infinity)$/.test(text) ? v : null;
+  const s = keyedStream(key, DOMAIN_FAKE, v, v.length);
+  const out = Buffer.from(v);
+  const start = m[1].length;
+  const mantissaEnd = m[4] === undefined ? v.length : v.length - m[4].length;
+  for (let i = start; i < mantissaEnd; i++) if (isDigit(out[i])) out[i] = 0x30 + (s[i] % 10);
+  if (m[2].length > 1) out[start] = 0x31 + (s[start] % 9);
+  return out;
+}
+
+/** An ISO date (DateStyle ISO, the default) becomes another valid date; other styles go to NULL. */
+function fakeDate(v: Buffer, key: Buffer): Buffer | null {
+  const text = v.toString('latin1');
+  if (text === 'infinity' || text === '-infinity') return v;
+  if (!/^\d{4}-\d{2}-\d{2}( BC)?$/.test(text)) return null;
+  const s = keyedStream(key, DOMAIN_FAKE, v, 8);
+  const year = 1930 + (s.readUInt16BE(0) % 80);
+  const month = 1 + (s[2] % 12);
+  const day = 1 + (s[3] % 28);
+  return Buffer.from(`${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`, 'latin1');
+}
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+
+function fakeUuid(v: Buffer, key: Buffer): Buffer | null {
+  if (v.length !== 36) return null;
+  const s = keyedStream(key, DOMAIN_FAKE, v, 36);
+  const out = Buffer.from(v);
+  for (let i = 0; i < out.length; i++) if (out[i] !== 0x2d) out[i] = HEX[s[i] % 16];
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * Server errors and notices that echo values. PostgreSQL puts column values in messages a client
+ * sees without ever selecting them:
+ * - unique / exclusion / foreign-key violations (class 23): `DETAIL: Key (email)=(jane@x.com)
+ *   already exists.`; not-null and check violations: `DETAIL: Failing row contains (…).`;
+ * - data exceptions (class 22): `invalid input syntax for type integer: "123-45-6789"` after a
+ *   cast of a masked text, `value "…" is out of range for type …`, a JSON parse DETAIL
+ *   `Token "…" is invalid.` and CONTEXT `JSON data, line 1: …`.
+ * Violations are scrubbed when their table (the `s` and `t` fields) has a masked column named in
+ * the key, or when the table is not named; data exceptions whenever any rule applies to the
+ * identity, since the value's column cannot be known. With content detection on, what the
+ * detectors find in the message, detail, hint and context is masked too.
+ */
+import { maskDetections } from './compile.ts';
+import type { MaskingScope } from './types.ts';
+
+const HIDDEN = '***';
+
+/** Field letters of ErrorResponse / NoticeResponse. */
+const F = { code: 'C', message: 'M', detail: 'D', hint: 'H', where: 'W', schema: 's', table: 't' } as const;
+
+const KEY_DETAIL = /^Key \((.+?)\)=\((.*)\)( already exists\.| is not present in table .*| is still referenced from table .*)$/s;
+const EXCLUSION_DETAIL = /^Key \((.+?)\)=\((.*?)\) conflicts with existing key \((.+?)\)=\((.*)\)\.$/s;
+const FAILING_ROW = /^Failing row contains \(.*\)\.$/s;
+const QUOTED = /"(?:[^"]|"")*"/g;
+
+function keyColumns(list: string): string[] {
+  return list.split(',').map((c) => c.trim().replace(/^"(.*)"$/s, '$1'));
+}
+
+export function scrubServerError(fields: Readonly<Record<string, string>>, scope: MaskingScope): Record<string, string> | null {
+  if (scope.empty) return null;
+  const out: Record<string, string> = { ...fields };
+  let changed = false;
+  const set = (k: string, v: string | undefined) => {
+    if (v !== undefined && v !== out[k]) {
+      out[k] = v;
+      changed = true;
+    }
+  };
+  const code = fields[F.code] ?? '';
+
+  if (scope.hasRules) {
+    const schema = fields[F.schema];
+    const table = fields[F.table];
+    const known = schema !== undefined && table !== undefined;
+    const masked = (cols: string[]) => !known || cols.some((c) => scope.ruleFor(schema, table, c) !== undefined);
+    const detail = fields[F.detail];
+    if (detail !== undefined) {
+      let m: RegExpExecArray | null;
+      if ((m = EXCLUSION_DETAIL.exec(detail)) && (masked(keyColumns(m[1])) || masked(keyColumns(m[3])))) {
+        set(F.detail, `Key (${m[1]})=(${HIDDEN}) conflicts with existing key (${m[3]})=(${HIDDEN}).`);
+      } else if ((m = KEY_DETAIL.exec(detail)) && masked(keyColumns(m[1]))) {
+        set(F.detail, `Key (${m[1]})=(${HIDDEN})${m[3]}`);
+      } else if (FAILING_ROW.test(detail) && (!known || scope.relationSensitive(schema, table))) {
+        set(F.detail, `Failing row contains (${HIDDEN}).`);
+      }
+    }
+    if (code.startsWith('22')) {
+      for (const k of [F.message, F.detail]) {
+        const v = out[k];
+        if (v !== undefined) set(k, v.replace(QUOTED, `"${HIDDEN}"`));
+      }
+      const where = out[F.where];
+      if (where !== undefined) set(F.where, where.replace(/^(JSON data, line \d+: ).*$/gm, `$1${HIDDEN}`));
+    }
+  }
+
+  if (scope.detect) {
+    for (const k of [F.message, F.detail, F.hint, F.where]) {
+      const v = out[k];
+      if (v !== undefined) set(k, maskDetections(scope.detect, v, scope.compiled.key));
+    }
+  }
+  return changed ? out : null;
+}
