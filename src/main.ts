@@ -87,15 +87,16 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const scope = scopeFor(compiled, identity, database);
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
-    gate: (identity, database, route, params) =>
-      new PolicyGate({
-        identity,
-        database,
+    sessionParts: async (ctx) => ({
+      gate: new PolicyGate({
+        identity: ctx.identity,
+        database: ctx.database,
         policies: shared.policies,
-        catalog: shared.catalogs.get(route.upstream)!,
+        catalog: shared.catalogs.get(ctx.route.upstream)!,
         cache: shared.cache,
-        startupSearchPath: startupSetting(params, 'search_path'),
+        startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
       }),
+    }),
   };
 }
 

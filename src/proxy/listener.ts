@@ -14,8 +14,8 @@ import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
-import { Session, errorResponse, type StatementGate } from '../engine/index.ts';
-import { cancelUpstream, type ScramKeyCache } from '../upstream/index.ts';
+import { Session, channelPair, errorResponse, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
+import { cancelUpstream, connectUpstream, type ScramKeyCache } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError } from './socket-reader.ts';
 import type { Limits, SessionRegistry } from './registry.ts';
@@ -27,8 +27,30 @@ export interface ListenerSettings {
   expiryGraceMs: number;
   route(database: string): Route | undefined;
   authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
-  /** The statement gate of a new session (analysis + policy). */
-  gate(identity: Identity, database: string, route: Route, startupParams: Map<string, string>): StatementGate;
+  /**
+   * What a new session is made of: its statement gate (analysis + policy), its masking and its
+   * audit binding. Async: the audit records the session start durably first.
+   */
+  sessionParts(ctx: SessionContext): Promise<SessionParts>;
+}
+
+export interface SessionContext {
+  identity: Identity;
+  database: string;
+  route: Route;
+  startupParams: Map<string, string>;
+  source: string;
+  tls: boolean;
+  /** 'wire' for PostgreSQL clients, or the name of another front end (e.g. 'mcp'). */
+  via: string;
+}
+
+export interface SessionParts {
+  gate: StatementGate;
+  masking?: MaskingPort;
+  audit?: StatementAudit;
+  /** Called once when the session ends. */
+  closed?(reason: string): void;
 }
 
 export interface ListenerDeps {
@@ -44,6 +66,12 @@ export interface PostgresListener {
   port: number;
   /** Stop accepting new connections (open sessions go on). */
   stopAccepting(): Promise<void>;
+  /**
+   * Open a session for an already verified identity over an in-memory channel, through exactly
+   * the pipeline wire clients get. Resolves with the client end, which first reads
+   * AuthenticationOk … ReadyForQuery. Rejects with a GatewayError (no scope, limits, upstream).
+   */
+  openInternal(identity: Identity, database: string, o: { via: string; applicationName?: string }): Promise<Duplex>;
 }
 
 function classify(err: unknown): GatewayError {
@@ -68,7 +96,34 @@ export async function listenPostgres(host: string, port: number, deps: ListenerD
     host: addr.address,
     port: addr.port,
     stopAccepting: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    openInternal: (identity, database, o) => openInternal(identity, database, o, deps),
   };
+}
+
+async function openInternal(identity: Identity, database: string, o: { via: string; applicationName?: string }, deps: ListenerDeps): Promise<Duplex> {
+  const settings = deps.settings();
+  const route = settings.route(database);
+  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
+  const scope = settings.authorize(identity, database);
+  if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
+  const releaseIdentity = deps.registry.admit(identity);
+  let upstream;
+  try {
+    upstream = await connectUpstream(route.target, { application_name: o.applicationName ?? `pgwarden-${o.via}`, ...scope.upstreamSettings }, deps.scramCache);
+  } catch (err) {
+    releaseIdentity();
+    throw err;
+  }
+  const [clientEnd, serverEnd] = channelPair();
+  const params = new Map<string, string>([['application_name', o.applicationName ?? `pgwarden-${o.via}`]]);
+  await startSession(
+    { kind: 'session', socket: serverEnd, tls: false, params, database, identity, route, upstream, leftover: null, releaseIdentity },
+    o.via,
+    settings,
+    deps,
+    o.via,
+  );
+  return clientEnd;
 }
 
 function accept(raw: net.Socket, deps: ListenerDeps): void {
@@ -132,7 +187,13 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
         raw.end();
         return;
       }
-      startSession(result, source, settings, deps);
+      startSession(result, source, settings, deps, 'wire').catch((err) => {
+        const e = classify(err);
+        log.warn({ source, code: e.code, reason: e.message }, 'session could not start');
+        result.socket.end(errorResponse(e, 'FATAL'));
+        result.upstream.socket.destroy();
+        result.releaseIdentity();
+      });
     },
     (err) => {
       clearTimeout(timer);
@@ -151,13 +212,15 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
   );
 }
 
-function startSession(
+async function startSession(
   h: Extract<Awaited<ReturnType<typeof handshake>>, { kind: 'session' }>,
   source: string,
   settings: ListenerSettings,
   deps: ListenerDeps,
-): void {
-  const log = deps.logger.child({ subject: h.identity.subject, issuer: h.identity.issuerName, database: h.database, source });
+  via: string,
+): Promise<void> {
+  const log = deps.logger.child({ subject: h.identity.subject, issuer: h.identity.issuerName, database: h.database, source, via });
+  const parts = await settings.sessionParts({ identity: h.identity, database: h.database, route: h.route, startupParams: h.params, source, tls: h.tls, via });
   const upstream = h.upstream;
   let keys: ReturnType<SessionRegistry['register']> | null = null;
   const startedAt = Date.now();
@@ -168,10 +231,13 @@ function startSession(
     logger: log,
     maxMessageSize: settings.limits.max_message_size,
     expiresAt: h.identity.expiresAt + settings.expiryGraceMs,
-    gate: settings.gate(h.identity, h.database, h.route, h.params),
+    gate: parts.gate,
+    masking: parts.masking,
+    audit: parts.audit,
     onClose: (reason) => {
       keys?.unregister();
       h.releaseIdentity();
+      parts.closed?.(reason);
       log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
     },
   });
