@@ -1,0 +1,77 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../protocol/index.ts';
+import { maskDataRow } from './data-row.ts';
+import { constantMasker, nullMasker } from './maskers.ts';
+import type { CellMasker, MaskPlan } from './types.ts';
+import { cellsOf, dataRow } from './test-builders.ts';
+
+function plan(columns: (CellMasker | null)[]): MaskPlan {
+  return { columns, any: columns.some((c) => c !== null), described: [], notes: [] };
+}
+
+const upper: CellMasker = { label: 'upper', mask: (v) => Buffer.from(v.toString().toUpperCase()) };
+const same: CellMasker = { label: 'same', mask: (v) => v };
+const longer: CellMasker = { label: 'longer', mask: (v) => Buffer.from(`<<${v.toString()}>>`) };
+
+describe('maskDataRow', () => {
+  const cases: { name: string; cells: (string | null)[]; plan: (CellMasker | null)[]; want: (string | null)[] }[] = [
+    { name: 'masks the middle cell, longer', cells: ['1', 'jane@x.io', 'ok'], plan: [null, longer, null], want: ['1', '<<jane@x.io>>', 'ok'] },
+    { name: 'masks to a shorter value', cells: ['1', 'a long secret value', 'ok'], plan: [null, constantMasker('r', '*'), null], want: ['1', '*', 'ok'] },
+    { name: 'masks to NULL', cells: ['1', 'secret', 'ok'], plan: [null, nullMasker('n'), null], want: ['1', null, 'ok'] },
+    { name: 'masks the first and last cells', cells: ['a', 'b', 'c'], plan: [upper, null, upper], want: ['A', 'b', 'C'] },
+    { name: 'keeps a NULL cell NULL', cells: ['1', null, 'x'], plan: [null, constantMasker('r', '****'), upper], want: ['1', null, 'X'] },
+    { name: 'masks an empty string', cells: ['', 'x'], plan: [constantMasker('r', '****'), null], want: ['****', 'x'] },
+    { name: 'keeps untouched multi-byte cells byte-identical', cells: ['Zoë', 'ñ', '日本'], plan: [null, longer, null], want: ['Zoë', '<<ñ>>', '日本'] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const frame = dataRow(c.cells);
+      const before = Buffer.from(frame);
+      const out = maskDataRow(frame, plan(c.plan));
+      assert.notEqual(out, frame, 'a changed row is a new frame');
+      assert.deepEqual(frame, before, 'the input frame is not modified');
+      const got = cellsOf(out);
+      assert.deepEqual(got.map((b) => (b === null ? null : b.toString('utf8'))), c.want);
+      const orig = cellsOf(frame);
+      c.plan.forEach((m, i) => {
+        if (m === null) assert.deepEqual(got[i], orig[i], `untouched cell ${i} is byte-identical`);
+      });
+    });
+  }
+
+  it('returns the SAME Buffer when the plan masks nothing', () => {
+    const frame = dataRow(['1', 'x']);
+    assert.equal(maskDataRow(frame, plan([null, null])), frame);
+  });
+  it('returns the SAME Buffer when every masked cell is NULL or unchanged', () => {
+    const frame = dataRow(['1', null, 'x']);
+    assert.equal(maskDataRow(frame, plan([null, upper, same])), frame);
+  });
+  it('rewrites binary cells as bytes', () => {
+    const frame = dataRow([Buffer.from([0, 0, 0, 7]), 'secret']);
+    const out = cellsOf(maskDataRow(frame, plan([null, constantMasker('r', 'xx')])));
+    assert.deepEqual(out[0], Buffer.from([0, 0, 0, 7]));
+    assert.equal(out[1]?.toString(), 'xx');
+  });
+  it('handles a row of 1000 columns with a few masked', () => {
+    const cells = Array.from({ length: 1000 }, (_, i) => `v${i}`);
+    const masks = cells.map((_, i) => (i % 250 === 7 ? upper : null));
+    const out = cellsOf(maskDataRow(dataRow(cells), plan(masks)));
+    assert.equal(out[7]?.toString(), 'V7');
+    assert.equal(out[999]?.toString(), 'v999');
+  });
+
+  const broken: [string, Buffer, number][] = [
+    ['a column count that differs from the plan', dataRow(['a', 'b']), 3],
+    ['a cell length past the end', (() => { const f = dataRow(['abc']); f.writeInt32BE(99, 7); return f; })(), 1],
+    ['a negative cell length other than -1', (() => { const f = dataRow(['abc']); f.writeInt32BE(-2, 7); return f; })(), 1],
+    ['trailing bytes', Buffer.concat([dataRow(['abc']), Buffer.from([1])]), 1],
+    ['a truncated header', Buffer.from([0x44, 0, 0, 0, 4]), 1],
+  ];
+  for (const [name, frame, n] of broken) {
+    it(`refuses ${name} with a ProtocolError`, () => {
+      assert.throws(() => maskDataRow(frame, plan(Array.from({ length: n }, () => upper))), ProtocolError);
+    });
+  }
+});
