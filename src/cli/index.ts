@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { GatewayError } from '../errors.ts';
+import { registerAuditCommands } from './audit.ts';
 import { checkCommand } from './check.ts';
 import { CliError, portOption } from './common.ts';
 import { demoCommand } from './demo.ts';
@@ -58,6 +59,8 @@ export function buildProgram(): Command {
       .option('--search-path <path>', 'the session search_path (default: the upstream role default)')
       .option('--json', 'print the analysis and decision as JSON'),
   ).action(explainCommand);
+
+  registerAuditCommands(program, configOptions);
 
   program
     .command('token')

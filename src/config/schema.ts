@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
+import { auditSchema } from '../audit/schema.ts';
 import { maskingSchema } from '../masking/schema.ts';
 
 const duration = z
@@ -128,6 +129,8 @@ export const configSchema = z
     policies: z.array(policySchema).default([]),
     /** Masking of sensitive columns (see src/masking/schema.ts); none = nothing masked. */
     masking: maskingSchema.optional(),
+    /** The audit log: store, streaming sinks, result capture, retention (see src/audit/schema.ts). */
+    audit: auditSchema.prefault({}),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

@@ -1,0 +1,115 @@
+/**
+ * The audit log: every session, statement (allowed, refused or held), outcome and admin event,
+ * in a hash chain per gateway instance that `verify` can check, searchable and replayable.
+ *
+ * Data flow: engine → `AuditSink` (events become records, serialised once) → group commit
+ * (number, hash onto the chain, one store transaction) → store (SQLite / PostgreSQL / memory)
+ * → JSON-lines sinks (SIEM copies, after the commit). Readers: `verifyStore`, `loadReplay`,
+ * `store.search` (the CLI and console).
+ *
+ * The engine MUST await `statement()` before forwarding a statement's bytes, and refuse the
+ * statement when it rejects (`audit.unavailable`). Records are never updated; retention deletes
+ * a chain prefix and moves the chain's anchor.
+ */
+import { dirname } from 'node:path';
+import { hostname } from 'node:os';
+import type { Logger } from '../log.ts';
+import { openAuditStore, type AuditStore } from '../store/index.ts';
+import type { AuditConfig } from './schema.ts';
+import { openSinks } from './sinks.ts';
+import { verifyStore } from './verify.ts';
+import { AuditWriter, type AuditSink } from './writer.ts';
+import type { VerifyResult } from './chain.ts';
+
+export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig } from './schema.ts';
+export type {
+  AuditIdentity,
+  AuditRecord,
+  OtherEvent,
+  OtherEventKind,
+  RecordType,
+  ResultCapture,
+  SessionEndEvent,
+  SessionStartEvent,
+  StatementAnalysisSummary,
+  StatementData,
+  StatementDecision,
+  StatementEndEvent,
+  StatementEvent,
+  StatementKind,
+  Verdict,
+} from './events.ts';
+export { AuditWriter, newRecordId, type AuditSink, type AuditWriterOptions } from './writer.ts';
+export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
+export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
+export { verifyStore } from './verify.ts';
+export { loadReplay, type Replay, type ReplayStep } from './replay.ts';
+export { JsonlFileSink, StdoutSink, jsonLine, type RecordSink } from './sinks.ts';
+export { captureTable, outcomeSummary, recordDetail, recordLine, replayStepLines } from './format.ts';
+
+export interface OpenAuditDeps {
+  logger: Logger;
+  /** This gateway's chain in a shared store (default: `audit.instance`, else the host name). */
+  instance?: string;
+  /** Relative SQLite and sink paths are resolved here (default: the working directory). */
+  baseDir?: string;
+  /** Tests: cap the SQLite file at this many pages, to make writes fail as on a full disk. */
+  maxPageCount?: number;
+}
+
+export type OpenedAudit = AuditSink & {
+  store: AuditStore;
+  instance: string;
+  /** Check every chain in the store. */
+  verify(): Promise<VerifyResult>;
+  /** Apply retention now; resolves with the number of records deleted. */
+  retain(now?: number): Promise<number>;
+  /** Commit what is queued now. */
+  flush(): Promise<void>;
+  readonly commits: number;
+};
+
+/** Open the configured store and sinks and start accepting events on this instance's chain. */
+export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
+  const baseDir = deps.baseDir ?? process.cwd();
+  const instance = deps.instance ?? cfg.instance ?? hostname();
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount });
+  let writer: AuditWriter;
+  try {
+    writer = await AuditWriter.open({
+      store,
+      instance,
+      logger: deps.logger.child({ part: 'audit' }),
+      sinks: openSinks(cfg.sinks, deps.logger, baseDir),
+      groupCommitMs: cfg.group_commit_ms,
+      failClosed: cfg.fail_closed,
+      captureResults: cfg.capture_results,
+      captureRows: cfg.capture_rows,
+      retentionMs: cfg.retention,
+    });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  return {
+    sessionStart: (e) => writer.sessionStart(e),
+    statement: (e) => writer.statement(e),
+    statementEnd: (e) => writer.statementEnd(e),
+    sessionEnd: (e) => writer.sessionEnd(e),
+    event: (e) => writer.event(e),
+    close: () => writer.close(),
+    flush: () => writer.flush(),
+    retain: (now) => writer.retain(now),
+    verify: () => verifyStore(store),
+    store,
+    instance,
+    get commits() {
+      return writer.commits;
+    },
+  };
+}
+
+/** The directory relative audit paths are resolved against, for a config file. */
+export function auditBaseDir(configFile: string): string {
+  return dirname(configFile);
+}

@@ -1,0 +1,77 @@
+/**
+ * The `audit:` section of `pgwarden.yaml`. Every field has a default, so `audit: {}` (or no
+ * section at all) means: a SQLite store next to the other state, no streaming sink, no result
+ * capture, 30 days of retention, fail closed.
+ */
+import { z } from 'zod';
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+function durationMs(text: string): number {
+  const m = DURATION.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  return Math.round(Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]);
+}
+
+/** A duration (`30d`, `12h`, `500ms`) or a bare number of seconds, in milliseconds. */
+const duration = z
+  .union([z.number().nonnegative(), z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 12h, 30d')])
+  .transform((v) => (typeof v === 'number' ? v * 1000 : durationMs(v)));
+
+/** `10MB`, `512kB`, `1GB` or a bare number of bytes. */
+const size = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+\s*(B|kB|KB|MB|GB)$/, 'a size such as 512kB, 100MB or 1GB')])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+)\s*(B|kB|KB|MB|GB)$/.exec(v) as RegExpExecArray;
+    const unit = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] as 'B' | 'kB' | 'KB' | 'MB' | 'GB'];
+    return Number(m[1]) * unit;
+  });
+
+export const auditStoreUrl = z
+  .string()
+  .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+|memory)$/, 'sqlite:PATH, postgres://… or memory');
+
+export const jsonlSinkSchema = z
+  .object({
+    /** A file path, or `-` for standard output. */
+    jsonl: z.string().min(1),
+    /** Rotate the file once it reaches this size (`file` → `file.1` → `file.2` …). Files only. */
+    rotate_bytes: size.optional(),
+    /** How many rotated files to keep. */
+    keep: z.number().int().min(1).max(1000).default(5),
+  })
+  .strict();
+
+export const auditSchema = z
+  .object({
+    /** Where records are kept: `sqlite:PATH` (relative to the config file), `postgres://…` (shared), `memory`. */
+    store: auditStoreUrl.default('sqlite:./pgwarden-data/audit.db'),
+    /** Password for a `postgres://` store (use `${env:…}` or `${file:…}`). */
+    password: z.string().optional(),
+    /** Streaming copies for a SIEM, written after each store commit. */
+    sinks: z.array(jsonlSinkSchema).default([]),
+    /** Record the rows a client received, masked exactly as it saw them. */
+    capture_results: z.enum(['none', 'masked']).default('none'),
+    /** At most this many rows are captured per statement. */
+    capture_rows: z.number().int().min(0).default(100),
+    /** Records older than this are deleted (the chain stays verifiable from an anchor). `0` keeps everything. */
+    retention: duration.default(30 * 86_400_000),
+    /** Refuse a statement whose audit record cannot be written. */
+    fail_closed: z.boolean().default(true),
+    /** Statements arriving within this window share one transaction and one fsync. */
+    group_commit_ms: z.number().min(0).max(1000).default(2),
+    /** Name of this gateway's hash chain in a shared store (default: the host name). */
+    instance: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
+  })
+  .strict();
+
+export type AuditConfig = z.infer<typeof auditSchema>;
+export type AuditConfigInput = z.input<typeof auditSchema>;
+export type JsonlSinkConfig = z.infer<typeof jsonlSinkSchema>;
+
+/** The defaults, for callers with no `audit:` section. */
+export function defaultAuditConfig(): AuditConfig {
+  return auditSchema.parse({});
+}

@@ -1,0 +1,346 @@
+/**
+ * The audit sink: events in, sealed records out, group-committed.
+ *
+ * Every event becomes a record at once (its data serialised to canonical JSON here, exactly once)
+ * and waits in a queue. A commit takes the whole queue, numbers the records on this instance's
+ * chain, hashes each onto the previous one and writes them in one store transaction. The first
+ * record to arrive starts a `groupCommitMs` timer; records that arrive while a commit is running
+ * go in the next one, which starts as soon as it ends. So at load, many statements share one
+ * fsync, and at rest a statement waits at most `groupCommitMs` plus one commit.
+ *
+ * `statement()` and `sessionStart()` resolve once their record is committed: the engine MUST NOT
+ * forward a statement's bytes before `statement()` resolves. When a commit fails, their promises
+ * reject with `audit.unavailable` (fail closed) — or resolve anyway when fail_closed is off — and
+ * the records nobody waits for (outcomes, session ends, events) stay queued for the next attempt.
+ * Sequence numbers and hashes are only given out inside a commit, so a failed commit leaves no
+ * hole in the chain.
+ */
+import { randomBytes } from 'node:crypto';
+import { GatewayError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { AuditStore } from '../store/audit-store.ts';
+import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type StoredRecord } from './chain.ts';
+import type {
+  AuditIdentity,
+  OtherEvent,
+  RecordType,
+  SessionEndEvent,
+  SessionStartEvent,
+  StatementData,
+  StatementEndEvent,
+  StatementEvent,
+} from './events.ts';
+import type { RecordSink } from './sinks.ts';
+import { createHash } from 'node:crypto';
+
+export interface AuditSink {
+  /** Durably record a session start; resolves when on disk (group-committed). */
+  sessionStart(e: SessionStartEvent): Promise<void>;
+  /**
+   * Write-ahead: durably record the statement BEFORE its bytes are forwarded; rejects with a
+   * GatewayError `audit.unavailable` when the store cannot take it (the engine then refuses the
+   * statement). Resolves with the record id, to pass to `statementEnd`.
+   */
+  statement(e: StatementEvent): Promise<string>;
+  /** The outcome of a statement: batched, never blocks, never throws. */
+  statementEnd(e: StatementEndEvent): void;
+  sessionEnd(e: SessionEndEvent): void;
+  /** Config reloads, revocations, review events. */
+  event(e: OtherEvent): void;
+  /** Commit everything queued, then release the store and sinks. */
+  close(): Promise<void>;
+}
+
+export interface AuditWriterOptions {
+  store: AuditStore;
+  instance: string;
+  logger: Logger;
+  sinks?: RecordSink[];
+  groupCommitMs: number;
+  failClosed: boolean;
+  captureResults: 'none' | 'masked';
+  captureRows: number;
+  /** Delete records older than this (ms); 0 keeps everything. */
+  retentionMs: number;
+  /** How often retention runs (default hourly). */
+  retentionEveryMs?: number;
+  now?: () => number;
+}
+
+interface Pending {
+  id: string;
+  type: RecordType;
+  at: number;
+  sessionId: string | null;
+  data: Record<string, unknown>;
+  dataJson: string;
+  waiter: { resolve(id: string): void; reject(err: Error): void } | null;
+}
+
+/** Most records held while the store is failing; beyond it the oldest unawaited ones are dropped. */
+const MAX_BACKLOG = 100_000;
+/** Most records in one transaction. */
+const MAX_BATCH = 10_000;
+const RETRY_MS = 1000;
+
+export class AuditWriter implements AuditSink {
+  readonly #o: AuditWriterOptions;
+  readonly #sinks: RecordSink[];
+  readonly #sessions = new Map<string, { identity: AuditIdentity; database: string }>();
+  #queue: Pending[] = [];
+  #head: { seq: number; hash: string };
+  #timer: NodeJS.Timeout | null = null;
+  #committing: Promise<void> | null = null;
+  #retention: NodeJS.Timeout | null = null;
+  #closed = false;
+  #failing = false;
+  /** Transactions committed (for tests and metrics). */
+  commits = 0;
+
+  private constructor(o: AuditWriterOptions, head: { seq: number; hash: string }) {
+    this.#o = o;
+    this.#sinks = o.sinks ?? [];
+    this.#head = head;
+  }
+
+  /** Read the chain head from the store, then accept events. */
+  static async open(o: AuditWriterOptions): Promise<AuditWriter> {
+    const head = (await o.store.head(o.instance)) ?? { seq: 0, hash: GENESIS_HASH };
+    const w = new AuditWriter(o, head);
+    if (o.retentionMs > 0) {
+      await w.retain().catch((err) => o.logger.error({ err: (err as Error).message }, 'audit retention failed'));
+      w.#retention = setInterval(() => {
+        w.retain().catch((err) => o.logger.error({ err: (err as Error).message }, 'audit retention failed'));
+      }, o.retentionEveryMs ?? 3_600_000);
+      w.#retention.unref();
+    }
+    return w;
+  }
+
+  /** A writer on a chain whose head is known (a new in-memory store). */
+  static withHead(o: AuditWriterOptions, head: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH }): AuditWriter {
+    return new AuditWriter(o, head);
+  }
+
+  /** Commit everything queued now (tests, and before reading the store back). */
+  async flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    while (this.#committing) await this.#committing;
+    if (this.#queue.length) await this.#commit();
+    while (this.#committing) await this.#committing;
+  }
+
+  get store(): AuditStore {
+    return this.#o.store;
+  }
+
+  sessionStart(e: SessionStartEvent): Promise<void> {
+    this.#sessions.set(e.sessionId, { identity: e.identity, database: e.database });
+    const data = {
+      identity: e.identity,
+      database: e.database,
+      upstream: e.upstream,
+      clientAddress: e.clientAddress,
+      applicationName: e.applicationName,
+      tls: e.tls,
+      policy: e.policy,
+      transport: e.transport,
+    };
+    return this.#enqueue('session_start', e.at, e.sessionId, data, true).then(() => undefined);
+  }
+
+  statement(e: StatementEvent): Promise<string> {
+    const session = this.#sessions.get(e.sessionId);
+    const data: StatementData = {
+      seq: e.seq,
+      kind: e.kind,
+      text: e.text,
+      bytes: e.bytes.toString('base64'),
+      bytesSha256: createHash('sha256').update(e.bytes).digest('hex'),
+      params: e.params,
+      name: e.name,
+      decision: e.decision,
+      analysis: e.analysis,
+      identity: session ? { issuer: session.identity.issuer, subject: session.identity.subject, groups: session.identity.groups } : undefined,
+      database: session?.database,
+    };
+    return this.#enqueue('statement', e.at, e.sessionId, data as unknown as Record<string, unknown>, true);
+  }
+
+  statementEnd(e: StatementEndEvent): void {
+    let capture = this.#o.captureResults === 'masked' ? e.capture : undefined;
+    if (capture && capture.rows.length > this.#o.captureRows) {
+      capture = { columns: capture.columns, rows: capture.rows.slice(0, this.#o.captureRows), truncated: true };
+    }
+    const data = { id: e.id, durationMs: e.durationMs, rows: e.rows, commandTag: e.commandTag, error: e.error, capture };
+    void this.#enqueue('statement_end', e.at, e.sessionId, data, false);
+  }
+
+  sessionEnd(e: SessionEndEvent): void {
+    const session = this.#sessions.get(e.sessionId);
+    this.#sessions.delete(e.sessionId);
+    const data = { reason: e.reason, statements: e.statements, durationMs: e.durationMs, identity: session ? { issuer: session.identity.issuer, subject: session.identity.subject, groups: session.identity.groups } : undefined };
+    void this.#enqueue('session_end', e.at, e.sessionId, data, false);
+  }
+
+  event(e: OtherEvent): void {
+    void this.#enqueue('event', e.at, e.sessionId ?? null, { kind: e.kind, actor: e.actor, details: e.details }, false);
+  }
+
+  /** Apply retention now: delete records older than the retention period. */
+  async retain(now = (this.#o.now ?? Date.now)()): Promise<number> {
+    if (this.#o.retentionMs <= 0) return 0;
+    const deleted = await this.#o.store.deleteBefore(now - this.#o.retentionMs);
+    if (deleted) this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#retention) clearInterval(this.#retention);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    // Commit what is queued; one more try if a commit fails, then give up with a log line.
+    for (let attempt = 0; attempt < 2 && (this.#queue.length || this.#committing); attempt++) {
+      while (this.#committing) await this.#committing;
+      if (this.#queue.length) await this.#commit();
+    }
+    if (this.#queue.length) this.#o.logger.error({ lost: this.#queue.length }, 'audit records could not be written before shutdown');
+    for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed')));
+    this.#queue = [];
+    await Promise.all(this.#sinks.map((s) => s.close()));
+    await this.#o.store.close();
+  }
+
+  #enqueue(type: RecordType, at: number, sessionId: string | null, data: Record<string, unknown>, awaited: boolean): Promise<string> {
+    const id = newRecordId(at);
+    if (this.#closed) {
+      if (!awaited) {
+        this.#o.logger.error({ type, sessionId }, 'audit record after close dropped');
+        return Promise.resolve(id);
+      }
+      return Promise.reject(this.#unavailable(new Error('the audit log is closed')));
+    }
+    // Serialise now, once: the caller may reuse its buffers and objects after we return.
+    const dataJson = canonicalJson(data);
+    const p: Pending = { id, type, at, sessionId, data, dataJson, waiter: null };
+    const done = awaited ? new Promise<string>((resolve, reject) => (p.waiter = { resolve, reject })) : Promise.resolve(id);
+    this.#queue.push(p);
+    if (this.#queue.length > MAX_BACKLOG) this.#shed();
+    this.#schedule(this.#o.groupCommitMs);
+    return done;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#timer || this.#committing) return; // the running commit schedules the next one
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#commit();
+    }, delayMs);
+  }
+
+  #commit(): Promise<void> {
+    const run = this.#commitBatch().finally(() => {
+      this.#committing = null;
+      if (this.#queue.length && !this.#closed) {
+        if (this.#failing) this.#schedule(RETRY_MS);
+        else {
+          // Whatever arrived during the commit goes now: it has already waited one commit.
+          this.#committing = this.#commit();
+        }
+      }
+    });
+    this.#committing = run;
+    return run;
+  }
+
+  async #commitBatch(): Promise<void> {
+    const batch = this.#queue.length > MAX_BATCH ? this.#queue.splice(0, MAX_BATCH) : this.#queue.splice(0);
+    if (batch.length === 0) return;
+    const sealed: StoredRecord[] = new Array(batch.length);
+    let { seq, hash } = this.#head;
+    const instance = this.#o.instance;
+    const instanceJson = JSON.stringify(instance);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i];
+      seq++;
+      // The canonical JSON of { at, data, id, instance, seq, sessionId, type }, keys in sorted
+      // order, assembled around the data serialised at enqueue time.
+      const body = `{"at":${p.at},"data":${p.dataJson},"id":${JSON.stringify(p.id)},"instance":${instanceJson},"seq":${seq},"sessionId":${JSON.stringify(p.sessionId)},"type":"${p.type}"}`;
+      const prevHash = hash;
+      hash = linkHash(prevHash, body);
+      sealed[i] = { id: p.id, instance, seq, at: p.at, type: p.type, sessionId: p.sessionId, body, prevHash, hash, ...searchColumns(p.type, p.data) };
+    }
+    try {
+      await this.#o.store.append(sealed);
+    } catch (err) {
+      this.#onFailure(batch, err);
+      return;
+    }
+    this.#head = { seq, hash };
+    this.commits++;
+    if (this.#failing) this.#o.logger.info({ store: this.#o.store.location }, 'audit store writing again');
+    this.#failing = false;
+    for (const p of batch) p.waiter?.resolve(p.id);
+    for (const s of this.#sinks) {
+      try {
+        s.write(sealed);
+      } catch (err) {
+        this.#o.logger.error({ err: (err as Error).message }, 'audit sink failed');
+      }
+    }
+  }
+
+  #onFailure(batch: Pending[], err: unknown): void {
+    if (!this.#failing) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
+    this.#failing = true;
+    const kept: Pending[] = [];
+    for (const p of batch) {
+      if (!p.waiter) kept.push(p);
+      else if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err));
+      else {
+        // Fail open: the statement runs; its record is kept for the next attempt.
+        p.waiter.resolve(p.id);
+        p.waiter = null;
+        kept.push(p);
+      }
+    }
+    this.#queue = kept.concat(this.#queue);
+    if (this.#queue.length > MAX_BACKLOG) this.#shed();
+    // The store may have committed before failing to say so: continue from what it holds.
+    void this.#o.store
+      .head(this.#o.instance)
+      .then((h) => {
+        if (h && h.seq > this.#head.seq) this.#head = h;
+      })
+      .catch(() => undefined);
+  }
+
+  #shed(): void {
+    const excess = this.#queue.length - MAX_BACKLOG;
+    let dropped = 0;
+    this.#queue = this.#queue.filter((p) => {
+      if (dropped < excess && !p.waiter) {
+        dropped++;
+        return false;
+      }
+      return true;
+    });
+    if (dropped) this.#o.logger.error({ dropped }, 'audit backlog full while the store is failing: oldest outcome records dropped');
+  }
+
+  #unavailable(cause: unknown): GatewayError {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new GatewayError('audit.unavailable', `pgwarden: the audit log could not record the statement (${why}), so it was not run`, { cause });
+  }
+}
+
+/** Time-ordered, unique across instances: 9 base36 chars of milliseconds, 7 random. */
+export function newRecordId(at: number): string {
+  const rand = randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-7);
+  return `${Math.max(0, Math.floor(at)).toString(36).padStart(9, '0')}${rand}`;
+}

@@ -1,0 +1,76 @@
+/**
+ * What an audit store does. Writes come from one writer per gateway instance (the audit sink's
+ * group commit), so a store never sees two appends for the same chain at once; reads (search,
+ * verify, replay) may run beside them.
+ */
+import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
+import type { RecordType, Verdict } from '../audit/events.ts';
+
+export interface AuditQuery {
+  /** Token subject, exactly. */
+  identity?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  /** `schema.table`, or a bare table name in any schema. */
+  table?: string;
+  decision?: Verdict;
+  /** Case-insensitive substring of the statement text. */
+  text?: string;
+  sessionId?: string;
+  instance?: string;
+  types?: RecordType[];
+  /** Only records stored after this position (`tail -f`). */
+  afterPos?: number;
+  /** Most records returned (default 1000); with `newest`, the last ones, still oldest first. */
+  limit?: number;
+  newest?: boolean;
+}
+
+/** A stored record with its position in the store (insertion order, for tailing). */
+export interface StoredRow extends StoredRecord {
+  pos: number;
+}
+
+export interface AuditStore {
+  readonly kind: 'sqlite' | 'postgres' | 'memory';
+  /** A readable location for messages (never a password). */
+  readonly location: string;
+  /** The last record of an instance's chain, or its anchor, or null for a new chain. */
+  head(instance: string): Promise<{ seq: number; hash: string } | null>;
+  /** Write records atomically and durably: all or none. */
+  append(records: StoredRecord[]): Promise<void>;
+  search(q: AuditQuery): Promise<StoredRow[]>;
+  get(id: string): Promise<StoredRow | null>;
+  /** statement_end records for these statement ids. */
+  outcomes(ids: string[]): Promise<Map<string, StoredRow>>;
+  instances(): Promise<string[]>;
+  anchor(instance: string): Promise<ChainAnchor | null>;
+  /** Every record of one instance in seq order, in pages (for verify). */
+  scan(instance: string, pageSize?: number): AsyncIterable<StoredRecord[]>;
+  /**
+   * Delete every record written before `before` (epoch ms), per instance a prefix of its chain,
+   * and move each chain's anchor to its last deleted record. Resolves with the number deleted.
+   */
+  deleteBefore(before: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Expected store failure (full disk, unreachable database): the message is safe to show. */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly storeCode: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** Does a stored record's table list name `table` (`public.orders`, or `orders` in any schema)? */
+export function tableMatches(tables: string | null, table: string): boolean {
+  if (!tables) return false;
+  return table.includes('.') ? tables.includes(` ${table} `) : tables.includes(`.${table} `) || tables.includes(` ${table} `);
+}

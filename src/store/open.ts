@@ -1,0 +1,29 @@
+/** Open the audit store a configured URL names: `sqlite:PATH`, `postgres://…` or `memory`. */
+import { isAbsolute, resolve } from 'node:path';
+import type { AuditStore } from './audit-store.ts';
+import { MemoryAuditStore } from './memory-audit-store.ts';
+import { openPostgresAuditStore } from './postgres-audit-store.ts';
+import { openSqliteAuditStore } from './sqlite-audit-store.ts';
+
+export interface OpenStoreOptions {
+  /** A relative SQLite path is resolved against this directory (the config file's). */
+  baseDir?: string;
+  /** Password for a postgres:// store. */
+  password?: string;
+  /** Open an existing log for reading (the CLI). */
+  readOnly?: boolean;
+  /** SQLite: cap the file size in 4 KiB pages (a write past it fails as on a full disk). */
+  maxPageCount?: number;
+}
+
+export function sqlitePath(url: string, baseDir = process.cwd()): string {
+  const p = url.slice('sqlite:'.length);
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+export async function openAuditStore(url: string, o: OpenStoreOptions = {}): Promise<AuditStore> {
+  if (url === 'memory') return new MemoryAuditStore();
+  if (url.startsWith('sqlite:')) return openSqliteAuditStore(sqlitePath(url, o.baseDir), { readOnly: o.readOnly, maxPageCount: o.maxPageCount });
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresAuditStore(url, { password: o.password });
+  throw new Error(`unknown audit store ${url.replace(/:\/\/[^@]*@/, '://…@')}: use sqlite:PATH, postgres://… or memory`);
+}

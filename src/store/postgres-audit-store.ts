@@ -1,0 +1,232 @@
+/**
+ * The audit log in a PostgreSQL database shared by several gateways. Each gateway appends to its
+ * own chain (keyed by instance id) in one table, so any gateway — or `pgwarden audit` — can search
+ * and verify them all. It talks to the database with the gateway's own upstream connector and
+ * simple-query client: one connection, one query at a time, reconnecting after a failure.
+ *
+ * A batch is one multi-row INSERT: atomic, and durable when the server's synchronous_commit is on
+ * (its default). Values are sent as escape-string literals (E'…'), which mean the same whatever
+ * standard_conforming_strings is.
+ */
+import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
+import type { RecordType } from '../audit/events.ts';
+import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
+import { StoreError, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+
+export interface PostgresStoreOptions {
+  password?: string;
+  connectTimeoutMs?: number;
+  tls?: UpstreamTarget['tls'];
+}
+
+const T = 'pgwarden_audit_records';
+const A = 'pgwarden_audit_anchors';
+/** Serialises schema creation and retention between gateways sharing the database. */
+const LOCK_KEY = 7_261_001;
+
+const SCHEMA = `
+SELECT pg_advisory_xact_lock(${LOCK_KEY});
+CREATE TABLE IF NOT EXISTS ${T} (
+  pos bigserial PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  instance text NOT NULL,
+  seq bigint NOT NULL,
+  at bigint NOT NULL,
+  type text NOT NULL,
+  session_id text,
+  subject text,
+  verdict text,
+  tables text,
+  text text,
+  ref text,
+  body text NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL,
+  UNIQUE (instance, seq)
+);
+CREATE INDEX IF NOT EXISTS ${T}_at ON ${T} (at);
+CREATE INDEX IF NOT EXISTS ${T}_session ON ${T} (session_id);
+CREATE INDEX IF NOT EXISTS ${T}_subject ON ${T} (subject, at);
+CREATE INDEX IF NOT EXISTS ${T}_ref ON ${T} (ref) WHERE ref IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ${A} (instance text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL, at bigint NOT NULL);
+`;
+
+const COLUMNS = 'pos, id, instance, seq, at, type, session_id, subject, verdict, tables, text, ref, body, prev_hash, hash';
+
+/** An escape-string literal: the same text under any standard_conforming_strings. */
+export function literal(v: string | number | null): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new StoreError('not a finite number', 'bad_value');
+    return String(v);
+  }
+  // PostgreSQL text cannot hold NUL.
+  return `E'${v.replaceAll('\\', '\\\\').replaceAll("'", "''").replaceAll('\0', '\uFFFD')}'`;
+}
+
+function fromRow(r: (string | null)[]): StoredRow {
+  return {
+    pos: Number(r[0]),
+    id: r[1] as string,
+    instance: r[2] as string,
+    seq: Number(r[3]),
+    at: Number(r[4]),
+    type: r[5] as RecordType,
+    sessionId: r[6],
+    subject: r[7],
+    verdict: r[8],
+    tables: r[9],
+    text: r[10],
+    ref: r[11],
+    body: r[12] as string,
+    prevHash: r[13] as string,
+    hash: r[14] as string,
+  };
+}
+
+export async function openPostgresAuditStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresAuditStore> {
+  const target = targetFromUrl('audit store', url, { password: options.password, tls: options.tls ?? { mode: 'disable' }, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+  const store = new PostgresAuditStore(target);
+  await store.query(SCHEMA);
+  return store;
+}
+
+export class PostgresAuditStore implements AuditStore {
+  readonly kind = 'postgres' as const;
+  readonly location: string;
+  readonly #target: UpstreamTarget;
+  readonly #scram = new ScramKeyCache();
+  #session: SimpleQuerySession | null = null;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(target: UpstreamTarget) {
+    this.#target = target;
+    this.location = `postgres://${target.user}@${target.host}:${target.port}/${target.database}`;
+  }
+
+  /** Run SQL (several statements make one implicit transaction); one at a time, reconnecting once lost. */
+  query(sql: string): Promise<(string | null)[][]> {
+    const run = this.#chain.then(async () => {
+      if (!this.#session) {
+        try {
+          const conn = await connectUpstream(this.#target, { application_name: 'pgwarden-audit' }, this.#scram);
+          this.#session = new SimpleQuerySession(conn.socket);
+        } catch (err) {
+          throw new StoreError(`cannot reach the audit database ${this.location}: ${(err as Error).message}`, 'unavailable', { cause: err });
+        }
+      }
+      const session = this.#session;
+      try {
+        return await session.query(sql);
+      } catch (err) {
+        // A server error leaves the connection usable; anything else (lost socket) does not.
+        if ((err as Error).name !== 'ServerError') {
+          this.#session = null;
+          void session.close().catch(() => undefined);
+        }
+        throw new StoreError(`the audit database failed: ${(err as Error).message}`, 'write_failed', { cause: err });
+      }
+    });
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async head(instance: string): Promise<{ seq: number; hash: string } | null> {
+    const rows = await this.query(`SELECT seq, hash FROM ${T} WHERE instance = ${literal(instance)} ORDER BY seq DESC LIMIT 1`);
+    if (rows.length) return { seq: Number(rows[0][0]), hash: rows[0][1] as string };
+    const a = await this.anchor(instance);
+    return a ? { seq: a.seq, hash: a.hash } : null;
+  }
+
+  async append(records: StoredRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const values = records
+      .map((r) =>
+        `(${[r.id, r.instance, r.seq, r.at, r.type, r.sessionId, r.subject, r.verdict, r.tables, r.text, r.ref, r.body, r.prevHash, r.hash].map(literal).join(', ')})`,
+      )
+      .join(',\n');
+    await this.query(`INSERT INTO ${T} (id, instance, seq, at, type, session_id, subject, verdict, tables, text, ref, body, prev_hash, hash) VALUES ${values}`);
+  }
+
+  async search(q: AuditQuery): Promise<StoredRow[]> {
+    const where: string[] = [];
+    if (q.identity !== undefined) where.push(`subject = ${literal(q.identity)}`);
+    if (q.since !== undefined) where.push(`at >= ${literal(q.since)}`);
+    if (q.until !== undefined) where.push(`at < ${literal(q.until)}`);
+    if (q.table !== undefined) {
+      const t = q.table;
+      where.push(t.includes('.') ? `strpos(tables, ${literal(` ${t} `)}) > 0` : `(strpos(tables, ${literal(`.${t} `)}) > 0 OR strpos(tables, ${literal(` ${t} `)}) > 0)`);
+    }
+    if (q.decision !== undefined) where.push(`verdict = ${literal(q.decision)}`);
+    if (q.text !== undefined) where.push(`strpos(lower(text), ${literal(q.text.toLowerCase())}) > 0`);
+    if (q.sessionId !== undefined) where.push(`session_id = ${literal(q.sessionId)}`);
+    if (q.instance !== undefined) where.push(`instance = ${literal(q.instance)}`);
+    if (q.types !== undefined) where.push(`type IN (${q.types.map(literal).join(', ')})`);
+    if (q.afterPos !== undefined) where.push(`pos > ${literal(q.afterPos)}`);
+    const limit = Math.max(0, Math.floor(q.limit ?? 1000));
+    const rows = await this.query(`SELECT ${COLUMNS} FROM ${T} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY pos ${q.newest ? 'DESC' : 'ASC'} LIMIT ${limit}`);
+    const out = rows.map(fromRow);
+    return q.newest ? out.reverse() : out;
+  }
+
+  async get(id: string): Promise<StoredRow | null> {
+    const rows = await this.query(`SELECT ${COLUMNS} FROM ${T} WHERE id = ${literal(id)}`);
+    return rows.length ? fromRow(rows[0]) : null;
+  }
+
+  async outcomes(ids: string[]): Promise<Map<string, StoredRow>> {
+    const out = new Map<string, StoredRow>();
+    if (ids.length === 0) return out;
+    const rows = await this.query(`SELECT ${COLUMNS} FROM ${T} WHERE type = 'statement_end' AND ref IN (${ids.map(literal).join(', ')})`);
+    for (const r of rows.map(fromRow)) if (r.ref) out.set(r.ref, r);
+    return out;
+  }
+
+  async instances(): Promise<string[]> {
+    const rows = await this.query(`SELECT DISTINCT instance FROM ${T} UNION SELECT instance FROM ${A} ORDER BY 1`);
+    return rows.map((r) => r[0] as string);
+  }
+
+  async anchor(instance: string): Promise<ChainAnchor | null> {
+    const rows = await this.query(`SELECT seq, hash, at FROM ${A} WHERE instance = ${literal(instance)}`);
+    return rows.length ? { seq: Number(rows[0][0]), hash: rows[0][1] as string, at: Number(rows[0][2]) } : null;
+  }
+
+  async *scan(instance: string, pageSize = 5000): AsyncIterable<StoredRecord[]> {
+    let after = -1;
+    for (;;) {
+      const page = (await this.query(`SELECT ${COLUMNS} FROM ${T} WHERE instance = ${literal(instance)} AND seq > ${after} ORDER BY seq LIMIT ${pageSize}`)).map(fromRow);
+      if (page.length === 0) return;
+      yield page;
+      after = page[page.length - 1].seq;
+    }
+  }
+
+  async deleteBefore(before: number): Promise<number> {
+    const b = literal(before);
+    // Per instance, only a prefix of the chain: up to the record before the first one to keep.
+    const rows = await this.query(`
+SELECT pg_advisory_xact_lock(${LOCK_KEY});
+WITH kept AS (SELECT instance, min(seq) AS seq FROM ${T} WHERE at >= ${b} GROUP BY instance),
+cut AS (
+  SELECT r.instance, max(r.seq) AS seq FROM ${T} r LEFT JOIN kept k ON k.instance = r.instance
+  WHERE r.at < ${b} AND (k.seq IS NULL OR r.seq < k.seq) GROUP BY r.instance
+),
+anchored AS (
+  INSERT INTO ${A} (instance, seq, hash, at)
+  SELECT r.instance, r.seq, r.hash, r.at FROM ${T} r JOIN cut c ON c.instance = r.instance AND c.seq = r.seq
+  ON CONFLICT (instance) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at
+  RETURNING instance
+),
+deleted AS (DELETE FROM ${T} r USING cut c WHERE r.instance = c.instance AND r.seq <= c.seq RETURNING 1)
+SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM anchored);`);
+    return Number(rows[0]?.[0] ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.#chain;
+    const s = this.#session;
+    this.#session = null;
+    await s?.close();
+  }
+}

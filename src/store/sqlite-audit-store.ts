@@ -1,0 +1,238 @@
+/**
+ * The embedded audit store: one SQLite file in WAL mode with synchronous=FULL, so a commit is on
+ * disk when it returns. Appends go to a writer thread (the fsync never blocks the event loop);
+ * reads use a second connection on this thread, which WAL lets run beside the writer.
+ *
+ * `openSqliteAuditStore(path, { readOnly: true })` opens an existing log for the CLI, without a
+ * writer thread.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
+import type { RecordType } from '../audit/events.ts';
+import { StoreError, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
+
+export interface SqliteStoreOptions {
+  /** Open an existing log for reading only (no writer thread; appends fail). */
+  readOnly?: boolean;
+  /**
+   * Cap the file at this many pages (SQLite's `max_page_count`, 4 KiB pages): a write past it
+   * fails exactly as on a full disk.
+   */
+  maxPageCount?: number;
+}
+
+interface DbRow {
+  pos: number;
+  id: string;
+  instance: string;
+  seq: number;
+  at: number;
+  type: RecordType;
+  session_id: string | null;
+  subject: string | null;
+  verdict: string | null;
+  tables: string | null;
+  text: string | null;
+  ref: string | null;
+  body: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function fromDb(r: DbRow): StoredRow {
+  return {
+    pos: r.pos,
+    id: r.id,
+    instance: r.instance,
+    seq: r.seq,
+    at: r.at,
+    type: r.type,
+    sessionId: r.session_id,
+    subject: r.subject,
+    verdict: r.verdict,
+    tables: r.tables,
+    text: r.text,
+    ref: r.ref,
+    body: r.body,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; code: string; message: string };
+
+class WriterThread {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  #next = 1;
+  #dead: Error | null = null;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (m: Reply) => {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new StoreError(`the audit store could not write: ${m.message}`, m.code));
+    });
+    const die = (err: Error) => {
+      this.#dead ??= err;
+      for (const p of this.#pending.values()) p.reject(this.#dead);
+      this.#pending.clear();
+    };
+    worker.on('error', (err) => die(new StoreError(`the audit writer failed: ${err.message}`, 'writer_failed', { cause: err })));
+    worker.on('exit', () => die(new StoreError('the audit writer has stopped', 'writer_stopped')));
+  }
+
+  static start(path: string, maxPageCount: number | undefined): Promise<WriterThread> {
+    const worker = new Worker(new URL('./sqlite-writer-worker.mjs', import.meta.url), {
+      workerData: { path, schema: SQLITE_SCHEMA, insertSql: SQLITE_INSERT, maxPageCount },
+      // The writer needs no TypeScript loader; inheriting the parent's flags would load one.
+      execArgv: [],
+    });
+    return new Promise((resolve, reject) => {
+      worker.once('message', (m: { ready: boolean; code?: string; message?: string }) => {
+        if (m.ready) resolve(new WriterThread(worker));
+        else reject(new StoreError(`cannot open the audit log ${path}: ${m.message}`, m.code ?? 'open_failed'));
+      });
+      worker.once('error', (err) => reject(new StoreError(`cannot open the audit log ${path}: ${err.message}`, 'open_failed', { cause: err })));
+    });
+  }
+
+  call(op: 'append' | 'deleteBefore' | 'close', payload: Record<string, unknown> = {}): Promise<unknown> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, op, ...payload });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#dead) await this.call('close').catch(() => undefined);
+    await this.#worker.terminate();
+  }
+}
+
+export async function openSqliteAuditStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteAuditStore> {
+  if (options.readOnly) {
+    if (!existsSync(path)) throw new StoreError(`no audit log at ${path}`, 'not_found');
+    return new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), null);
+  }
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (err) {
+    throw new StoreError(`cannot create the directory of the audit log ${path}: ${(err as Error).message}`, 'open_failed', { cause: err });
+  }
+  // The writer creates the file and its tables before the reader opens it.
+  const writer = await WriterThread.start(path, options.maxPageCount);
+  return new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer);
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly kind = 'sqlite' as const;
+  readonly location: string;
+  readonly #db: Database.Database;
+  readonly #writer: WriterThread | null;
+
+  constructor(path: string, db: Database.Database, writer: WriterThread | null) {
+    this.location = `sqlite:${path}`;
+    this.#db = db;
+    this.#writer = writer;
+    db.pragma('busy_timeout = 5000');
+  }
+
+  async head(instance: string): Promise<{ seq: number; hash: string } | null> {
+    const last = this.#db.prepare('SELECT seq, hash FROM audit_records WHERE instance = ? ORDER BY seq DESC LIMIT 1').get(instance) as { seq: number; hash: string } | undefined;
+    if (last) return last;
+    const a = await this.anchor(instance);
+    return a ? { seq: a.seq, hash: a.hash } : null;
+  }
+
+  async append(records: StoredRecord[]): Promise<void> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    const rows = records.map((r) => [r.id, r.instance, r.seq, r.at, r.type, r.sessionId, r.subject, r.verdict, r.tables, r.text, r.ref, r.body, r.prevHash, r.hash]);
+    await this.#writer.call('append', { rows });
+  }
+
+  async search(q: AuditQuery): Promise<StoredRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, ...values: unknown[]) => {
+      where.push(sql);
+      args.push(...values);
+    };
+    if (q.identity !== undefined) add('subject = ?', q.identity);
+    if (q.since !== undefined) add('at >= ?', q.since);
+    if (q.until !== undefined) add('at < ?', q.until);
+    if (q.table !== undefined) {
+      if (q.table.includes('.')) add("tables LIKE ? ESCAPE '\\'", `% ${likeEscape(q.table)} %`);
+      else add("(tables LIKE ? ESCAPE '\\' OR tables LIKE ? ESCAPE '\\')", `%.${likeEscape(q.table)} %`, `% ${likeEscape(q.table)} %`);
+    }
+    if (q.decision !== undefined) add('verdict = ?', q.decision);
+    // instr(lower()) rather than LIKE: no escaping, and the same meaning as in the other stores.
+    if (q.text !== undefined) add('instr(lower(text), ?) > 0', q.text.toLowerCase());
+    if (q.sessionId !== undefined) add('session_id = ?', q.sessionId);
+    if (q.instance !== undefined) add('instance = ?', q.instance);
+    if (q.types !== undefined) add(`type IN (${q.types.map(() => '?').join(', ')})`, ...q.types);
+    if (q.afterPos !== undefined) add('pos > ?', q.afterPos);
+    const limit = q.limit ?? 1000;
+    const sql = `SELECT * FROM audit_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY pos ${q.newest ? 'DESC' : 'ASC'} LIMIT ?`;
+    const rows = (this.#db.prepare(sql).all(...args, limit) as DbRow[]).map(fromDb);
+    return q.newest ? rows.reverse() : rows;
+  }
+
+  async get(id: string): Promise<StoredRow | null> {
+    const r = this.#db.prepare('SELECT * FROM audit_records WHERE id = ?').get(id) as DbRow | undefined;
+    return r ? fromDb(r) : null;
+  }
+
+  async outcomes(ids: string[]): Promise<Map<string, StoredRow>> {
+    const out = new Map<string, StoredRow>();
+    const stmt = this.#db.prepare("SELECT * FROM audit_records WHERE ref = ? AND type = 'statement_end'");
+    for (const id of ids) {
+      const r = stmt.get(id) as DbRow | undefined;
+      if (r) out.set(id, fromDb(r));
+    }
+    return out;
+  }
+
+  async instances(): Promise<string[]> {
+    const rows = this.#db.prepare('SELECT instance FROM audit_records UNION SELECT instance FROM audit_anchors ORDER BY 1').all() as { instance: string }[];
+    return rows.map((r) => r.instance);
+  }
+
+  async anchor(instance: string): Promise<ChainAnchor | null> {
+    return (this.#db.prepare('SELECT seq, hash, at FROM audit_anchors WHERE instance = ?').get(instance) as ChainAnchor | undefined) ?? null;
+  }
+
+  async *scan(instance: string, pageSize = 5000): AsyncIterable<StoredRecord[]> {
+    const stmt = this.#db.prepare('SELECT * FROM audit_records WHERE instance = ? AND seq > ? ORDER BY seq LIMIT ?');
+    let after = -1;
+    for (;;) {
+      const page = (stmt.all(instance, after, pageSize) as DbRow[]).map(fromDb);
+      if (page.length === 0) return;
+      yield page;
+      after = page[page.length - 1].seq;
+    }
+  }
+
+  async deleteBefore(before: number): Promise<number> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    return (await this.#writer.call('deleteBefore', { before })) as number;
+  }
+
+  async close(): Promise<void> {
+    await this.#writer?.stop();
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,70 @@
+// The SQLite audit writer thread. Commits (WAL, synchronous=FULL: each commit is fsynced) happen
+// here so that a disk flush never stalls the gateway's event loop. Plain JavaScript: a worker
+// does not inherit the parent's TypeScript loader.
+//
+// Messages in:  { id, op: 'append', rows: unknown[][] } | { id, op: 'deleteBefore', before } | { id, op: 'close' }
+// Messages out: { id, ok: true, result } | { id, ok: false, code, message }; first { ready: true } or { ready: false, code, message }.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+const { path, schema, insertSql, maxPageCount } = workerData;
+
+let db;
+try {
+  db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
+  db.exec(schema);
+} catch (err) {
+  parentPort.postMessage({ ready: false, code: err.code ?? 'open_failed', message: err.message });
+  process.exit(1);
+}
+
+const insert = db.prepare(insertSql);
+const appendAll = db.transaction((rows) => {
+  for (const row of rows) insert.run(row);
+});
+
+const chainOf = db.prepare('SELECT seq, hash, at FROM audit_records WHERE instance = ? AND at < ? ORDER BY seq');
+const instances = db.prepare('SELECT DISTINCT instance FROM audit_records');
+const setAnchor = db.prepare(
+  'INSERT INTO audit_anchors (instance, seq, hash, at) VALUES (?, ?, ?, ?) ON CONFLICT (instance) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at',
+);
+const deleteUpTo = db.prepare('DELETE FROM audit_records WHERE instance = ? AND seq <= ?');
+const retain = db.transaction((before) => {
+  let deleted = 0;
+  for (const { instance } of instances.all()) {
+    // Only a prefix of the chain goes: stop at the first record that is recent enough (clocks
+    // may step back, so a later record can carry an earlier time).
+    const firstKept = db.prepare('SELECT min(seq) AS seq FROM audit_records WHERE instance = ? AND at >= ?').get(instance, before).seq;
+    let last = null;
+    for (const r of chainOf.iterate(instance, before)) {
+      if (firstKept !== null && r.seq > firstKept) break;
+      last = r;
+    }
+    if (!last) continue;
+    setAnchor.run(instance, last.seq, last.hash, last.at);
+    deleted += deleteUpTo.run(instance, last.seq).changes;
+  }
+  return deleted;
+});
+
+parentPort.postMessage({ ready: true });
+parentPort.on('message', (msg) => {
+  try {
+    let result = null;
+    if (msg.op === 'append') appendAll(msg.rows);
+    else if (msg.op === 'deleteBefore') result = retain(msg.before);
+    else if (msg.op === 'close') {
+      db.close();
+      parentPort.postMessage({ id: msg.id, ok: true, result: null });
+      parentPort.close();
+      return;
+    }
+    parentPort.postMessage({ id: msg.id, ok: true, result });
+  } catch (err) {
+    parentPort.postMessage({ id: msg.id, ok: false, code: err.code ?? 'write_failed', message: err.message });
+  }
+});
