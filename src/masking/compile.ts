@@ -66,6 +66,8 @@ export function compileMasking(cfg: MaskingConfig | undefined): CompiledMasking 
   };
 }
 
+const MAX_LOOKUPS = 10_000;
+
 const REDACT: MaskerSpec = { kind: 'redact', options: {} };
 
 /** The rules of `compiled` in force for `identity`. */
@@ -86,23 +88,28 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     return m;
   };
 
+  const ruleFor = (schema: string, table: string, column: string): MaskRule | undefined => {
+    if (rules.length === 0) return undefined;
+    const k = nameKey(schema, table, column);
+    let r = lookups.get(k);
+    if (r === undefined) {
+      r = rules.find((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table) && x.pattern.parts[2].test(column)) ?? null;
+      // Names come from client statements: bound the memo so a session cannot grow it without end.
+      if (lookups.size >= MAX_LOOKUPS) lookups.clear();
+      lookups.set(k, r);
+    }
+    return r ?? undefined;
+  };
+
   return {
     empty: rules.length === 0 && detectScope === undefined,
     hasRules: rules.length > 0,
     subject: identity.subject,
     compiled,
     detect: detectScope,
-    ruleFor(schema, table, column) {
-      if (rules.length === 0) return undefined;
-      const k = nameKey(schema, table, column);
-      let r = lookups.get(k);
-      if (r === undefined) {
-        r = rules.find((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table) && x.pattern.parts[2].test(column)) ?? null;
-        lookups.set(k, r);
-      }
-      return r ?? undefined;
-    },
-    relationSensitive(schema, table) {
+    ruleFor,
+    relationSensitive(schema, table, columns) {
+      if (columns) return columns.some((c) => ruleFor(schema, table, c) !== undefined);
       return rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
     },
     maskerFor(rule, typeOid, format, textLike) {

@@ -113,8 +113,8 @@ describe('COPY CSV format', () => {
     const st = createCopyState('csv', { escape: '\\' });
     const p = plan([null, echo]);
     const a = maskCopyData(copyData('1,"a\\'), p, 'csv', st);
-    const b = maskCopyData(copyData('"\nb",2\n'), p, 'csv', st);
-    assert.equal(copyBody(a) + copyBody(b), '1,"[a\\"\nb]",2\n');
+    const b = maskCopyData(copyData('"\nb"\n'), p, 'csv', st);
+    assert.equal(copyBody(a) + copyBody(b), '1,"[a\\"\nb]"\n');
   });
   it('a header row with quoted names passes untouched', () => {
     assert.equal(stream(['"id","e,mail"\n1,x\n'], plan([null, echo]), 'csv', { header: true }), '"id","e,mail"\n1,"[x]"\n');

@@ -16,60 +16,85 @@ import type { MaskPlan } from './types.ts';
 
 const HEADER = 7; // tag, length, column count
 
-interface Change {
-  index: number;
-  start: number; // offset of the cell's length word
-  end: number; // offset after the cell's bytes
-  value: Buffer | null;
+/** Below this many bytes a JS loop copies faster than a call into Buffer.copy. */
+const SMALL_COPY = 48;
+
+function copyInto(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  const n = to - from;
+  if (n < SMALL_COPY) for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
+  else src.copy(dst, at, from, to);
+  return at + n;
+}
+
+function int32(b: Buffer, at: number): number {
+  return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
+}
+
+function writeInt32(b: Buffer, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
 }
 
 export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
   if (!plan.any) return frame;
-  if (frame.length < HEADER) throw new ProtocolError('DataRow too short');
+  const size = frame.length;
+  if (size < HEADER) throw new ProtocolError('DataRow too short');
   const cols = plan.columns;
-  const n = frame.readUInt16BE(5);
+  const n = (frame[5] << 8) | frame[6];
   if (n !== cols.length) throw new ProtocolError(`DataRow has ${n} columns, the row description ${cols.length}`);
   let pos = HEADER;
-  let changes: Change[] | undefined;
+  // Changed cells as [start of length word, end of bytes] pairs, with their new values.
+  let spans: number[] | undefined;
+  let values: (Buffer | null)[] | undefined;
   let delta = 0;
   for (let i = 0; i < n; i++) {
-    if (pos + 4 > frame.length) throw new ProtocolError('DataRow cell length past the end of the message');
-    const len = frame.readInt32BE(pos);
+    if (pos + 4 > size) throw new ProtocolError('DataRow cell length past the end of the message');
+    const len = int32(frame, pos);
     const start = pos;
     pos += 4;
-    if (len < -1 || pos + Math.max(len, 0) > frame.length) throw new ProtocolError('DataRow cell past the end of the message');
-    if (len >= 0) {
-      const m = cols[i];
-      if (m !== null) {
-        const cell = frame.subarray(pos, pos + len);
-        const out = m.mask(cell);
-        if (out !== cell) {
-          (changes ??= []).push({ index: i, start, end: pos + len, value: out });
-          delta += (out === null ? 0 : out.length) - len;
-        }
-      }
-      pos += len;
+    if (len < 0) {
+      if (len !== -1) throw new ProtocolError('DataRow cell with a negative length');
+      continue;
     }
+    const end = pos + len;
+    if (end > size) throw new ProtocolError('DataRow cell past the end of the message');
+    const m = cols[i];
+    if (m !== null) {
+      const cell = frame.subarray(pos, end);
+      const out = m.mask(cell);
+      if (out !== cell) {
+        if (spans === undefined || values === undefined) {
+          spans = [];
+          values = [];
+        }
+        spans.push(start, end);
+        values.push(out);
+        delta += (out === null ? 0 : out.length) - len;
+      }
+    }
+    pos = end;
   }
-  if (pos !== frame.length) throw new ProtocolError(`${frame.length - pos} trailing bytes in DataRow`);
-  if (changes === undefined) return frame;
+  if (pos !== size) throw new ProtocolError(`${size - pos} trailing bytes in DataRow`);
+  if (spans === undefined || values === undefined) return frame;
 
-  const out = Buffer.allocUnsafe(frame.length + delta);
+  const out = Buffer.allocUnsafe(size + delta);
   let from = 0;
   let to = 0;
-  for (const c of changes) {
-    to += frame.copy(out, to, from, c.start);
-    if (c.value === null) {
-      out.writeInt32BE(-1, to);
+  for (let k = 0; k < values.length; k++) {
+    to = copyInto(frame, from, spans[2 * k], out, to);
+    const v = values[k];
+    if (v === null) {
+      writeInt32(out, to, -1);
       to += 4;
     } else {
-      out.writeInt32BE(c.value.length, to);
-      to += 4;
-      to += c.value.copy(out, to);
+      writeInt32(out, to, v.length);
+      to = copyInto(v, 0, v.length, out, to + 4);
     }
-    from = c.end;
+    from = spans[2 * k + 1];
   }
-  to += frame.copy(out, to, from);
-  out.writeInt32BE(out.length - 1, 1);
+  to = copyInto(frame, from, size, out, to);
+  writeInt32(out, 1, out.length - 1);
   return out;
 }

@@ -62,7 +62,7 @@ const CARD = /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g;
 const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])/g;
 const SSN = /(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])/g;
 const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
-const IPV6 = /(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:\d+\.\d+\.\d+\.\d+)?(?![\w:])/g;
+const IPV6 = /(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:\d+\.\d+\.\d+\.\d+)?(?![\w:]|\.\d)/g;
 const PHONE = /(?<![\w+.])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?!\w|[.,]\d)/g;
 const digitsOf = (s: string) => s.replace(/[^0-9]/g, '');
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -163,8 +163,8 @@ export function detect(value: string | Buffer, kinds: ReadonlySet<DetectKind>): 
   if (has('national_id')) scan(SSN, s, 'national_id', (m) => ssnValid(m[1], m[2], m[3]), found);
   if (has('email')) scan(EMAIL, s, 'email', () => true, found);
   if (has('ip')) {
+    scan(IPV6, s, 'ip', (m) => ipv6Valid(m[0]), found); // first: it claims an IPv4-mapped tail whole
     scan(IPV4, s, 'ip', (m) => ipv4Valid(m[0]), found);
-    scan(IPV6, s, 'ip', (m) => ipv6Valid(m[0]), found);
   }
   if (has('phone')) scan(PHONE, s, 'phone', (m) => phoneValid(m[0]), found);
   return { text: s, found: resolveOverlaps(found) };

@@ -16,8 +16,11 @@ import type { MaskingScope } from './types.ts';
 
 const EQUALITY = new Set(['=', '<>', '!=', 'in', 'not in', '= any', '<> any', 'is distinct from', 'is not distinct from', 'is null', 'is not null']);
 
-/** Operators written as words or symbols; anything else the analysis reports is a function name. */
-const KEYWORD_OPERATORS = /^(not )?(like|ilike|similar to|between( symmetric)?)$|[^a-z_ ]/;
+/**
+ * Operators written as symbols or keywords (`~`, `like`, `is null`, `not between`); anything else
+ * the analysis reports is a function name (a single identifier).
+ */
+const KEYWORD_OPERATORS = /^(like|ilike|in|between|nullif)$|[^a-z0-9_$]/;
 
 const VERB: Record<ColumnUse['use'], string> = {
   filter: 'filter on',

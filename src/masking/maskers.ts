@@ -8,8 +8,9 @@
  * NULL. In binary format a non-text value is always NULL: a masked binary value would have to be
  * re-encoded per type, and a wrong guess there corrupts the client's decoder.
  *
- * Hot path: `redact` and `null` return constants without reading the cell; `phone` and `fake`
- * work on bytes; only `partial` and `email` decode the cell to a string.
+ * Hot path: `redact` and `null` return constants without reading the cell; partial, email, phone,
+ * hash and fake work on the cell's bytes without decoding it to a string (UTF-8 characters are
+ * counted by their lead bytes).
  */
 import { createHmac } from 'node:crypto';
 import { INT_DIGITS, OID } from './pg-types.ts';
@@ -29,17 +30,6 @@ export function nullMasker(label: string): CellMasker {
 export function constantMasker(label: string, text: string): CellMasker {
   const out = Buffer.from(text, 'utf8');
   return { label, mask: () => out };
-}
-
-function stringMasker(label: string, fn: (s: string) => string): CellMasker {
-  return {
-    label,
-    mask(value) {
-      const s = value.toString('utf8');
-      const m = fn(s);
-      return m === s ? value : Buffer.from(m, 'utf8');
-    },
-  };
 }
 
 /**
@@ -62,9 +52,11 @@ export function buildMasker(spec: MaskerSpec, typeOid: number, format: 0 | 1, te
     case 'null':
       return nullMasker(label);
     case 'partial':
-      return stringMasker(label, (s) => partialText(s, o));
-    case 'email':
-      return stringMasker(label, (s) => emailText(s, o));
+      return { label, mask: (v) => partialBytes(v, o) };
+    case 'email': {
+      const hidden = Buffer.from(o.text ?? '***', 'utf8');
+      return { label, mask: (v) => emailBytes(v, o, hidden) };
+    }
     case 'phone':
       return phoneMasker(label, o);
     case 'hash':
@@ -99,42 +91,71 @@ export function maskString(spec: MaskerSpec, s: string, key: Buffer | undefined)
   }
 }
 
-// ---- partial and email ------------------------------------------------------------------------
+// ---- partial and email (on bytes: UTF-8 characters counted by their lead bytes) --------------
 
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
+const isLead = (b: number) => (b & 0xc0) !== 0x80;
+
+/** Number of characters (code points) in UTF-8 bytes. */
+function charCount(v: Buffer, from = 0, to = v.length): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (isLead(v[i])) n++;
+  return n;
 }
 
-/** Characters as code points (a surrogate pair is one character). */
-function chars(s: string): string[] {
-  return isAscii(s) ? s.split('') : Array.from(s);
+/** Byte offset of character `k` in v[from, to) (to when there are fewer characters). */
+function charOffset(v: Buffer, k: number, from = 0, to = v.length): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    if (isLead(v[i])) {
+      if (n === k) return i;
+      n++;
+    }
+  }
+  return to;
+}
+
+function fillBytes(o: MaskerOptions, hidden: number): Buffer {
+  return Buffer.from(o.text ?? (o.mask_char ?? '*').repeat(hidden), 'utf8');
 }
 
 /**
  * Keep the first and last characters, hide the middle. When keeping them would leave nothing
  * hidden, everything is hidden: a short value MUST NOT pass in clear.
  */
-export function partialText(s: string, o: MaskerOptions): string {
+export function partialBytes(v: Buffer, o: MaskerOptions): Buffer {
   const first = o.keep_first ?? 1;
   const last = o.keep_last ?? 0;
-  const c = chars(s);
-  const n = c.length;
-  const fill = (k: number) => o.text ?? (o.mask_char ?? '*').repeat(k);
-  if (n === 0) return s;
-  if (first + last >= n) return fill(n);
-  return c.slice(0, first).join('') + fill(n - first - last) + (last > 0 ? c.slice(n - last).join('') : '');
+  const n = charCount(v);
+  if (n === 0) return v;
+  if (first + last >= n) return fillBytes(o, n);
+  const head = charOffset(v, first);
+  const tail = charOffset(v, n - last);
+  return Buffer.concat([v.subarray(0, head), fillBytes(o, n - first - last), v.subarray(tail)]);
 }
 
+export function partialText(s: string, o: MaskerOptions): string {
+  return partialBytes(Buffer.from(s, 'utf8'), o).toString('utf8');
+}
+
+const AT = 0x40;
+
 /** `jane.doe@example.com` → `j***@example.com`. A value that is not an address is hidden whole. */
-export function emailText(s: string, o: MaskerOptions): string {
-  const hidden = o.text ?? '***';
-  const at = s.lastIndexOf('@');
-  if (at <= 0 || at === s.length - 1) return hidden;
-  const local = chars(s.slice(0, at));
+export function emailBytes(v: Buffer, o: MaskerOptions, hidden: Buffer = Buffer.from(o.text ?? '***', 'utf8')): Buffer {
+  const at = v.lastIndexOf(AT);
+  if (at <= 0 || at === v.length - 1) return hidden;
   const first = o.keep_first ?? 1;
-  const kept = local.length > first ? local.slice(0, first).join('') : '';
-  return `${kept}${hidden}@${o.keep_domain === false ? hidden : s.slice(at + 1)}`;
+  const kept = charCount(v, 0, at) > first ? charOffset(v, first, 0, at) : 0;
+  const domain = o.keep_domain === false ? hidden : v.subarray(at + 1);
+  const out = Buffer.allocUnsafe(kept + hidden.length + 1 + domain.length);
+  v.copy(out, 0, 0, kept);
+  hidden.copy(out, kept);
+  out[kept + hidden.length] = AT;
+  domain.copy(out, kept + hidden.length + 1);
+  return out;
+}
+
+export function emailText(s: string, o: MaskerOptions): string {
+  return emailBytes(Buffer.from(s, 'utf8'), o).toString('utf8');
 }
 
 // ---- phone ------------------------------------------------------------------------------------

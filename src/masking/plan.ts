@@ -33,6 +33,8 @@ export type RelationLookup = (oid: number) => RelationInfo | undefined;
 export interface StatementRelation {
   schema: string;
   name: string;
+  /** The relation's columns when known (the catalog's); otherwise any column is assumed. */
+  columns?: readonly string[];
 }
 
 function emptyPlan(n: number): MaskPlan {
@@ -103,7 +105,7 @@ export function planFor(
   if (refusal) return { refuse: refusal };
 
   const usable = outputs !== undefined && outputs.length === fields.length;
-  const fallback = !usable && scope.hasRules && (relations === undefined || relations.some((r) => scope.relationSensitive(r.schema, r.name)));
+  const fallback = !usable && scope.hasRules && (relations === undefined || relations.some((r) => scope.relationSensitive(r.schema, r.name, r.columns)));
   const notes: string[] = [];
   const fallbackNote =
     outputs === undefined

@@ -24,8 +24,16 @@ const EXCLUSION_DETAIL = /^Key \((.+?)\)=\((.*?)\) conflicts with existing key \
 const FAILING_ROW = /^Failing row contains \(.*\)\.$/s;
 const QUOTED = /"(?:[^"]|"")*"/g;
 
+/**
+ * Every identifier in a key's column list. An expression index reports its expression
+ * (`lower(email::text)`): any masked column named inside it counts.
+ */
 function keyColumns(list: string): string[] {
-  return list.split(',').map((c) => c.trim().replace(/^"(.*)"$/s, '$1'));
+  const out: string[] = [];
+  for (const m of list.matchAll(/"((?:[^"]|"")*)"|[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/g)) {
+    out.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : m[0].toLowerCase());
+  }
+  return out;
 }
 
 export function scrubServerError(fields: Readonly<Record<string, string>>, scope: MaskingScope): Record<string, string> | null {

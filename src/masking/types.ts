@@ -76,8 +76,11 @@ export interface MaskingScope {
   readonly subject: string;
   /** The first rule naming the column (names as stored: already case-folded). */
   ruleFor(schema: string, table: string, column: string): MaskRule | undefined;
-  /** True when some rule could name a column of this relation (whatever the column). */
-  relationSensitive(schema: string, table: string): boolean;
+  /**
+   * True when some rule names a column of this relation: one of `columns` when given, otherwise
+   * any column at all (a rule `*.*.ssn` makes every relation sensitive when its columns are unknown).
+   */
+  relationSensitive(schema: string, table: string, columns?: readonly string[]): boolean;
   readonly detect: DetectScope | undefined;
   /** The masker of `rule` for a value of this type and result format (cached). */
   maskerFor(rule: MaskRule, typeOid: number, format: 0 | 1, textLike: boolean): CellMasker;
