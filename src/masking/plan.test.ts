@@ -44,7 +44,7 @@ function labels(p: MaskPlan): string[] {
   return p.columns.map((m) => (m === null ? '-' : m.label.split(' ')[0]));
 }
 
-const customer = (name: string, attnum: number, typeOid = OID.text, format = 0) => field(name, typeOid, { tableOid: 100, attnum, format });
+const customer = (name: string, attnum: number, typeOid: number = OID.text, format = 0) => field(name, typeOid, { tableOid: 100, attnum, format });
 
 describe('planFor', () => {
   it('masks by RowDescription table OID + attnum alone (no analysis), whatever the label', () => {
