@@ -109,7 +109,7 @@ function rowEnd(data: Buffer, from: number, format: 'text' | 'csv', st: CopyStat
  * at CopyDone.
  */
 export function maskCopyData(frame: Buffer, plan: MaskPlan, format: 'text' | 'csv', state: CopyState): Buffer {
-  if (!plan.any && !state.headerPending) return frame;
+  if (!plan.any) return frame;
   const data = frame.subarray(5);
   const parts: Buffer[] = [];
   let changed = state.pendingLength > 0;

@@ -12,6 +12,18 @@
  * maskCopyData(frame, plan, format, state) on raw bytes ─► per ErrorResponse / NoticeResponse:
  * scrubServerError(fields, scope).
  *
+ * Wiring, per result set:
+ *   const plan = planFor(scope, decodeRowDescription(rd), analysis.outputs,
+ *     (oid) => catalog.relationsByOid.get(oid),            // a CatalogRelation is a RelationInfo
+ *     bind?.resultFormats,                                 // omitted: RowDescription's own codes
+ *     analysis.tables.map((t) => ({ schema: t.relation.schema, name: t.relation.name })));
+ *   if ('refuse' in plan) → ErrorResponse 42501 with plan.refuse; else per 'D' frame:
+ *   const out = maskDataRow(frame, plan);  // out === frame: forward the original bytes
+ * COPY TO STDOUT: planForCopy(scope, columns, 'text' | 'csv' | 'binary'), then
+ *   createCopyState(format, { delimiter, null, quote, escape, header }) and per 'd' frame
+ *   maskCopyData(frame, plan, format, state) (an empty Buffer: send nothing yet); at CopyDone
+ *   send flushCopy(plan, format, state) when it is not empty.
+ *
  * Pure: no sockets, files, loggers or clocks. Invariants the caller MUST keep:
  * - plan every result set from its own RowDescription (a portal's formats come from its Bind);
  * - call refusalFor and filterRefusal before the statement runs: planFor refuses opaque outputs

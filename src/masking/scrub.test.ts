@@ -70,6 +70,11 @@ describe('scrubServerError', () => {
       { ...base, C: '22P02', M: 'invalid input syntax for type json', D: 'Token "***" is invalid.', W: 'JSON data, line 1: ***' },
     ],
     [
+      'invalid byte sequence echoing bytes of the value',
+      { ...base, C: '22021', M: 'invalid byte sequence for encoding "UTF8": 0xe9 0x20' },
+      { ...base, C: '22021', M: 'invalid byte sequence for encoding "***": ***' },
+    ],
+    [
       'an error that echoes nothing passes',
       { ...base, C: '42P01', M: 'relation "nope" does not exist', P: '15' },
       null,

@@ -4,7 +4,8 @@
  * - unique / exclusion / foreign-key violations (class 23): `DETAIL: Key (email)=(jane@x.com)
  *   already exists.`; not-null and check violations: `DETAIL: Failing row contains (…).`;
  * - data exceptions (class 22): `invalid input syntax for type integer: "123-45-6789"` after a
- *   cast of a masked text, `value "…" is out of range for type …`, a JSON parse DETAIL
+ *   cast of a masked text, `value "…" is out of range for type …`, the bytes of an invalid
+ *   byte sequence (`0xe9 0x20`), a JSON parse DETAIL
  *   `Token "…" is invalid.` and CONTEXT `JSON data, line 1: …`.
  * Violations are scrubbed when their table (the `s` and `t` fields) has a masked column named in
  * the key, or when the table is not named; data exceptions whenever any rule applies to the
@@ -23,6 +24,8 @@ const KEY_DETAIL = /^Key \((.+?)\)=\((.*)\)( already exists\.| is not present in
 const EXCLUSION_DETAIL = /^Key \((.+?)\)=\((.*?)\) conflicts with existing key \((.+?)\)=\((.*)\)\.$/s;
 const FAILING_ROW = /^Failing row contains \(.*\)\.$/s;
 const QUOTED = /"(?:[^"]|"")*"/g;
+/** `invalid byte sequence for encoding "UTF8": 0xe9 0x20` echoes bytes of the value. */
+const HEX_BYTES = /0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*/g;
 
 /**
  * Every identifier in a key's column list. An expression index reports its expression
@@ -67,7 +70,7 @@ export function scrubServerError(fields: Readonly<Record<string, string>>, scope
     if (code.startsWith('22')) {
       for (const k of [F.message, F.detail]) {
         const v = out[k];
-        if (v !== undefined) set(k, v.replace(QUOTED, `"${HIDDEN}"`));
+        if (v !== undefined) set(k, v.replace(QUOTED, `"${HIDDEN}"`).replace(HEX_BYTES, HIDDEN));
       }
       const where = out[F.where];
       if (where !== undefined) set(F.where, where.replace(/^(JSON data, line \d+: ).*$/gm, `$1${HIDDEN}`));
