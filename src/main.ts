@@ -21,6 +21,13 @@ import { CatalogService } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
 import { PolicyGate, type PolicyState } from './engine/index.ts';
+import { maskingPort } from './engine/masking-port.ts';
+import { compileMasking, filterRefusal, maskingFor, refusalFor, type CompiledMasking, type MaskingScope } from './masking/index.ts';
+import type { StatementAnalysis } from './sql/index.ts';
+import { openAudit, type OpenedAudit } from './audit/index.ts';
+import type { StatementAudit } from './engine/index.ts';
+import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 
 export interface StartOptions {
   logger: Logger;
@@ -65,7 +72,9 @@ export function upstreamSettingsFor(scope: Scope): Record<string, string> {
 }
 
 interface Shared {
+  audit: OpenedAudit;
   policies: () => PolicyState;
+  masking: () => CompiledMasking;
   catalogs: Map<string, CatalogService>;
   cache: AnalysisCache;
 }
@@ -87,17 +96,83 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const scope = scopeFor(compiled, identity, database);
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
-    sessionParts: async (ctx) => ({
-      gate: new PolicyGate({
-        identity: ctx.identity,
+    sessionParts: async (ctx) => {
+      const catalog = shared.catalogs.get(ctx.route.upstream)!;
+      const masks = maskingFor(shared.masking(), ctx.identity);
+      const sessionId = randomUUID();
+      const startedAt = Date.now();
+      const id = ctx.identity;
+      // Write-ahead for the session too: a session the audit log cannot record does not start.
+      await shared.audit.sessionStart({
+        sessionId,
+        at: startedAt,
+        identity: { issuer: id.issuer, issuerName: id.issuerName, subject: id.subject, groups: id.groups, tokenId: id.tokenId },
         database: ctx.database,
-        policies: shared.policies,
-        catalog: shared.catalogs.get(ctx.route.upstream)!,
-        cache: shared.cache,
-        startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
-      }),
-    }),
+        upstream: ctx.route.upstream,
+        clientAddress: ctx.source,
+        applicationName: ctx.startupParams.get('application_name'),
+        tls: ctx.tls,
+      });
+      const audit = sessionAudit(shared.audit, sessionId);
+      return {
+        gate: new PolicyGate({
+          identity: ctx.identity,
+          database: ctx.database,
+          policies: shared.policies,
+          catalog,
+          cache: shared.cache,
+          startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
+          maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
+        }),
+        masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
+        audit: audit.port,
+        closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
+      };
+    },
   };
+}
+
+/** The audit log bound to one session, as the session's pipeline uses it. */
+function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementAudit; count(): number } {
+  let seq = 0;
+  const record = (s: Parameters<StatementAudit['begin']>[0]) =>
+    audit.statement({
+      sessionId,
+      seq: ++seq,
+      at: Date.now(),
+      kind: s.kind,
+      text: s.text,
+      bytes: s.bytes.length === 1 ? s.bytes[0] : Buffer.concat(s.bytes),
+      params: s.params,
+      decision: s.decision,
+      analysis: s.analysis,
+    });
+  return {
+    count: () => seq,
+    port: {
+      begin: record,
+      refused: (s) => void record(s).catch(() => {}),
+      end: (recordId, o) =>
+        audit.statementEnd({
+          id: recordId,
+          sessionId,
+          at: Date.now(),
+          durationMs: o.durationMs,
+          rows: o.rows,
+          commandTag: o.commandTags.join('; ') || (o.skipped ? 'not run: an earlier message of its batch failed' : undefined),
+          error: o.error,
+        }),
+    },
+  };
+}
+
+/** Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON, or filters its rules forbid. */
+function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
+  for (const a of analyses) {
+    const r = refusalFor(masks, a.outputs ?? a.inner?.outputs) ?? filterRefusal(masks, a.columnUses) ?? (a.inner ? filterRefusal(masks, a.inner.columnUses) : null);
+    if (r) return r;
+  }
+  return null;
 }
 
 function catalogFor(name: string, target: UpstreamTarget, scramCache: ScramKeyCache, logger: Logger, refreshMs: number): CatalogService {
@@ -149,7 +224,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   };
   syncCatalogs(config);
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
-  const shared: Shared = { policies: () => policyState, catalogs, cache: new AnalysisCache(5000) };
+  let masking = compileMasking(config.masking);
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
+  audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
+  const shared: Shared = {
+    audit, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000) };
   let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);
@@ -179,11 +258,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
     log.warn({ subject, issuer, terminated }, 'subject revoked');
+    audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated } });
     return { terminated };
   };
   const unrevoke = (subject: string, issuer?: string) => {
     revocations.unrevoke(subject, issuer);
     log.warn({ subject, issuer }, 'revocation lifted');
+    audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
   };
 
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });
@@ -216,13 +297,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     devIssuer,
     reload(next) {
       const compiled = compilePolicies(next.policies);
+      const nextMasking = compileMasking(next.masking);
       syncCatalogs(next);
       const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
       current = next;
       settings = nextSettings;
       policyState = { version: policyState.version + 1, compiled };
+      masking = nextMasking;
       log.info({ config: options.configPath }, 'config reloaded; new connections use it');
+      audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });
     },
     revoke,
     unrevoke,
@@ -245,6 +329,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await Promise.race([stopped, new Promise((r) => (timer = setTimeout(r, 3000)))]);
       clearTimeout(timer);
       await http.close();
+      audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
+      await audit.close();
       log.info('pgwarden stopped');
     },
   };

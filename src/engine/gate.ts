@@ -80,6 +80,12 @@ export function splitPath(value: string): string[] {
 
 const noop = (): void => {};
 
+/** What masking needs of a statement's result: provenance, the relations read, COPY options. */
+function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): Outputs {
+  const relations = a.tables.map((t) => ({ schema: t.relation.schema, name: t.relation.name }));
+  return { outputs, relations, copy: a.copy };
+}
+
 function hasUnknownRelation(a: StatementAnalysis): boolean {
   return a.tables.some((t) => !t.relation.resolved) || (a.inner !== undefined && hasUnknownRelation(a.inner));
 }
@@ -238,13 +244,14 @@ export class PolicyGate implements StatementGate {
 
   /** The rows a statement returns: its own, a prepared statement's (EXECUTE), a cursor's (FETCH). */
   private outputsOf(a: StatementAnalysis): Outputs {
-    if (a.specials.includes('declare_cursor') && a.objectName) this.cursors.set(a.objectName, a.outputs ?? a.inner?.outputs);
+    if (a.specials.includes('declare_cursor') && a.objectName) this.cursors.set(a.objectName, shapeOf(a.inner ?? a, a.outputs));
     if (a.specials.includes('execute') && a.objectName) {
       const p = this.sqlPrepared.get(a.objectName) ?? this.statements.get(a.objectName)?.analyses;
-      return p?.[p.length - 1]?.outputs;
+      const last = p?.[p.length - 1];
+      return last ? shapeOf(last, last.outputs) : undefined;
     }
     if (a.specials.includes('fetch') && a.objectName) return this.cursors.get(a.objectName);
-    return a.outputs;
+    return shapeOf(a, a.outputs);
   }
 
   statementOutputs(name: string): Outputs {

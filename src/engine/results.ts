@@ -16,13 +16,30 @@ import { BE, decodeRowDescription, type FieldDescription, type StreamScanner } f
 import type { OutputColumn } from '../sql/types.ts';
 
 /** Where a result set's rows come from, as far as the analysis knows. */
-export type Outputs = OutputColumn[] | undefined;
+export interface ResultShape {
+  outputs?: readonly OutputColumn[];
+  /** The relations the statement reads (masking's fail-closed fallback looks at them). */
+  relations: readonly { schema: string; name: string }[];
+  /** COPY … TO STDOUT: its format and options. */
+  copy?: CopyFormat;
+}
+
+export interface CopyFormat {
+  format: 'text' | 'csv' | 'binary';
+  delimiter?: string;
+  null?: string;
+  quote?: string;
+  escape?: string;
+  header?: boolean;
+}
+
+export type Outputs = ResultShape | undefined;
 
 /** What masking provides to the tracker (built by the session from the masking part). */
 export interface MaskingPort {
   /** A plan for a result set; `null` when no cell of it needs masking. */
   plan(fields: FieldDescription[], outputs: Outputs, formats: number[]): RowPlan | null;
-  /** A plan for COPY … TO STDOUT rows (`binary`: the copy is in binary format). */
+  /** A plan for COPY … TO STDOUT rows (`binary`: the server says the copy is in binary format). */
   copyPlan(outputs: Outputs, binary: boolean): RowPlan | null;
   /** Rewrite an ErrorResponse / NoticeResponse that may echo sensitive values; null: untouched. */
   scrub(frame: Buffer): Buffer | null;
@@ -31,6 +48,8 @@ export interface MaskingPort {
 export interface RowPlan {
   row(frame: Buffer): Buffer;
   copy?(frame: Buffer): Buffer;
+  /** At CopyDone: what is still held back (a last row without a newline), as CopyData. */
+  finish?(): Buffer;
 }
 
 type Unit =
@@ -196,9 +215,11 @@ export class ResultTracker {
         this.current = this.masking.copyPlan(this.outputsOfHead(), frame[5] === 1);
         this.setRowsInteresting();
         return frame;
-      case BE.CopyDone:
+      case BE.CopyDone: {
+        const rest = this.current?.finish?.();
         this.endRows();
-        return frame;
+        return rest && rest.length > 0 ? Buffer.concat([rest, frame]) : frame;
+      }
       case BE.CommandComplete:
       case BE.EmptyQueryResponse:
       case BE.PortalSuspended:

@@ -680,9 +680,10 @@ export class Session {
     try {
       this.scanner.push(chunk, this.sink);
     } catch (err) {
+      // A response the gateway cannot frame or mask: nothing more of it may reach the client.
       this.client.uncork();
-      this.log.error({ err: (err as Error).message }, 'upstream sent a malformed message');
-      this.endWith(new GatewayError('upstream.lost', 'pgwarden: the database sent a malformed message; the session is ended'));
+      this.log.error({ err: (err as Error).message }, 'a response could not be relayed safely; the session is ended');
+      this.terminate(new GatewayError('upstream.lost', 'pgwarden: a response from the database could not be relayed safely; the session is ended'));
       return;
     }
     this.drainOutbox();

@@ -74,6 +74,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   // Tests of the relay itself run under a policy that grants everything to every trusted issuer;
   // scope tests set their own `policies`.
   raw.policies ??= [allowEverything(raw.identity.issuers.map((i: { issuer: string }) => i.issuer))];
+  // The audit log is kept in memory unless a test names a store.
+  raw.audit ??= { store: 'memory' };
   const config = configSchema.parse(raw);
   const logs: string[] = [];
   const sink = new Writable({

@@ -1,0 +1,65 @@
+/**
+ * The masking of one session, as the result tracker uses it: mask plans built from the server's
+ * RowDescription and the statement's provenance, DataRow and CopyData rewriting, and scrubbing of
+ * server errors that could echo a masked value.
+ *
+ * When masking itself refuses a result set that is already streaming (a whole-row or JSON form
+ * the decision did not catch), there is no way back: every cell of it is withheld (NULL), which
+ * loses data but never leaks it.
+ */
+import { decodeFields, encodeFieldMap, type FieldDescription } from '../protocol/index.ts';
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import {
+  createCopyState,
+  flushCopy,
+  maskCopyData,
+  maskDataRow,
+  planFor,
+  planForCopy,
+  scrubServerError,
+  type CellMasker,
+  type MaskingScope,
+  type MaskPlan,
+} from '../masking/index.ts';
+import type { MaskingPort, Outputs, RowPlan } from './results.ts';
+
+/** A cell masker that withholds every value (NULL). */
+const WITHHOLD: CellMasker = { label: 'withheld', mask: () => null } as unknown as CellMasker;
+
+function withholdAll(n: number): MaskPlan {
+  return { columns: new Array<CellMasker>(n).fill(WITHHOLD), any: n > 0, described: [], notes: ['withheld: masking refused this result'] };
+}
+
+export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot | null, onNote?: (note: string) => void): MaskingPort {
+  const lookup = (oid: number) => catalog()?.relationsByOid.get(oid);
+  return {
+    plan(fields: FieldDescription[], shape: Outputs, formats: number[]): RowPlan | null {
+      const p = planFor(scope, fields, shape?.outputs as never, lookup, formats, shape?.relations);
+      const plan = 'refuse' in p ? withholdAll(fields.length) : p;
+      for (const n of plan.notes) onNote?.(n);
+      if (!plan.any) return null;
+      return { row: (frame) => maskDataRow(frame, plan) };
+    },
+    copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
+      const outputs = shape?.outputs;
+      const format = binary ? 'binary' : (shape?.copy?.format ?? 'text');
+      if (!outputs) {
+        // Nothing known of the copied columns: safe only when no relation involved is sensitive.
+        const sensitive = (shape?.relations ?? []).some((r) => scope.relationSensitive(r.schema, r.name));
+        if (!sensitive) return null;
+        return { row: (f) => f, copy: () => Buffer.alloc(0) };
+      }
+      const p = planForCopy(scope, outputs.map((o) => ({ output: o as never, typeOid: 0 })), format);
+      if ('refuse' in p) return { row: (f) => f, copy: () => Buffer.alloc(0) };
+      if (!p.any || format === 'binary') return null;
+      const textFormat = format === 'csv' ? 'csv' : 'text';
+      const state = createCopyState(textFormat, shape?.copy ?? {});
+      return { row: (f) => f, copy: (frame) => maskCopyData(frame, p, textFormat, state), finish: () => flushCopy(p, textFormat, state) };
+    },
+    scrub(frame: Buffer): Buffer | null {
+      const fields = decodeFields(frame);
+      const out = scrubServerError(fields, scope);
+      return out ? encodeFieldMap(frame[0], out) : null;
+    },
+  };
+}
