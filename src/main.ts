@@ -73,6 +73,8 @@ export function upstreamSettingsFor(scope: Scope): Record<string, string> {
 
 interface Shared {
   audit: OpenedAudit;
+  /** Rows captured per statement in the audit log (0: capture off). */
+  captureRows: number;
   policies: () => PolicyState;
   masking: () => CompiledMasking;
   catalogs: Map<string, CatalogService>;
@@ -126,6 +128,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         }),
         masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
         audit: audit.port,
+        captureRows: shared.captureRows,
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
       };
     },
@@ -161,6 +164,7 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
           rows: o.rows,
           commandTag: o.commandTags.join('; ') || (o.skipped ? 'not run: an earlier message of its batch failed' : undefined),
           error: o.error,
+          capture: o.capture,
         }),
     },
   };
@@ -228,7 +232,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
   const shared: Shared = {
-    audit, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000) };
+    audit,
+    captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000) };
   let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);

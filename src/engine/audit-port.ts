@@ -21,6 +21,8 @@ export interface AuditedOutcome {
   error?: { sqlstate: string; message: string };
   /** True when the upstream never ran it (an earlier message of its batch failed). */
   skipped?: boolean;
+  /** The first rows of the result, as the client received them (masked). */
+  capture?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
 }
 
 export interface StatementAudit {

@@ -292,9 +292,12 @@ export class ResultTracker {
     this.setRowsInteresting();
   }
 
+  /** Rows stay interesting whatever the plan (the audit captures them). */
+  keepRows = false;
+
   private setRowsInteresting(): void {
     const on = this.current ? 1 : 0;
-    this.scanner.interesting[BE.DataRow] = on;
+    this.scanner.interesting[BE.DataRow] = this.keepRows ? 1 : on;
     this.scanner.interesting[BE.CopyData] = on;
   }
 

@@ -48,6 +48,7 @@ import {
   decodeFields,
   decodeParse,
   decodeQuery,
+  decodeRowDescription,
   decodeTarget,
   encodeDescribe,
   encodeErrorResponse,
@@ -117,6 +118,8 @@ export interface SessionOptions {
   masking?: MaskingPort;
   /** The audit log, bound to this session: statements are recorded before they are forwarded. */
   audit?: StatementAudit;
+  /** Rows of each statement's result kept in its audit record, as the client saw them (0: none). */
+  captureRows?: number;
   onClose?: (reason: string) => void;
 }
 
@@ -127,6 +130,26 @@ interface AuditEntry {
   started: number;
   tags: string[];
   error?: { sqlstate: string; message: string };
+  capture?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
+}
+
+/** A DataRow's cells as text (binary-looking cells as `base64:…`), for the audit's capture. */
+function captureCells(frame: Buffer): (string | null)[] {
+  const n = frame.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let pos = 7;
+  for (let i = 0; i < n; i++) {
+    const len = frame.readInt32BE(pos);
+    pos += 4;
+    if (len < 0) out.push(null);
+    else {
+      const cell = frame.subarray(pos, pos + len);
+      const text = cell.toString('utf8');
+      out.push(/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text) ? `base64:${cell.toString('base64')}` : text);
+      pos += len;
+    }
+  }
+  return out;
 }
 
 interface UpstreamCycle {
@@ -195,6 +218,7 @@ export class Session {
   /** Per upstream cycle, in order: its effects and the refusals whose markers it carries. */
   private readonly upstreamCycles: UpstreamCycle[] = [];
   private readonly audit: StatementAudit | null;
+  private readonly captureRows: number;
   /** Write-ahead records not yet durable: nothing is written upstream until they are. */
   private pendingAudit: Promise<string>[] = [];
   /** Audited Executes of the extended batch being built (attached to its cycle at Sync). */
@@ -218,6 +242,12 @@ export class Session {
     this.scanner.interesting[BE.ErrorResponse] = 1;
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
     this.audit = o.audit ?? null;
+    this.captureRows = this.audit ? (o.captureRows ?? 0) : 0;
+    if (this.captureRows > 0) {
+      this.scanner.interesting[BE.RowDescription] = 1;
+      this.scanner.interesting[BE.DataRow] = 1;
+      if (this.tracker) this.tracker.keepRows = true;
+    }
     if (this.audit) {
       // Outcomes: one CommandComplete / EmptyQueryResponse / PortalSuspended per statement.
       this.scanner.interesting[BE.CommandComplete] = 1;
@@ -486,6 +516,7 @@ export class Session {
 
   private auditEnd(e: AuditEntry, skipped = false): void {
     const outcome = {
+      capture: e.capture,
       durationMs: Date.now() - e.started,
       commandTags: e.tags,
       rows: e.tags.length ? rowsOfTag(e.tags[e.tags.length - 1]) : undefined,
@@ -502,6 +533,16 @@ export class Session {
   private auditResponse(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
     const e = cycle.audits[cycle.auditPos];
     switch (tag) {
+      case BE.RowDescription:
+        if (e && this.captureRows > 0) e.capture = { columns: decodeRowDescription(frame).map((f) => f.name), rows: e.capture?.rows ?? [], truncated: false };
+        return;
+      case BE.DataRow:
+        if (e && this.captureRows > 0) {
+          e.capture ??= { columns: [], rows: [], truncated: false };
+          if (e.capture.rows.length < this.captureRows) e.capture.rows.push(captureCells(frame));
+          else e.capture.truncated = true;
+        }
+        return;
       case BE.CommandComplete:
       case BE.EmptyQueryResponse:
       case BE.PortalSuspended:
@@ -650,17 +691,19 @@ export class Session {
     },
     message: (tag: number, frame: Buffer) => {
       const cycle = this.upstreamCycles[0];
+      let markerError = false;
       if (tag === BE.ErrorResponse && cycle) {
         if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
           // The upstream failed on the marker: this is where the refused statement stood.
           frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
-        } else if (this.audit) this.auditResponse(tag, frame, cycle);
+          markerError = true;
+        }
         cycle.failed = true;
-      } else if (this.audit && cycle) this.auditResponse(tag, frame, cycle);
-      if (this.tracker) {
-        const out = this.tracker.message(tag, frame);
-        if (out) this.client.write(out);
-      } else this.client.write(frame);
+      }
+      const out = this.tracker ? this.tracker.message(tag, frame) : frame;
+      // The audit sees what the client sees (masked rows included).
+      if (this.audit && cycle && !markerError) this.auditResponse(tag, out ?? frame, cycle);
+      if (out) this.client.write(out);
       if (tag === BE.ReadyForQuery) {
         // ReadyForQuery closes the oldest upstream cycle.
         this.txStatus = String.fromCharCode(frame[5]) as TxStatus;

@@ -49,6 +49,7 @@ export interface SessionParts {
   gate: StatementGate;
   masking?: MaskingPort;
   audit?: StatementAudit;
+  captureRows?: number;
   /** Called once when the session ends. */
   closed?(reason: string): void;
 }
@@ -234,6 +235,7 @@ async function startSession(
     gate: parts.gate,
     masking: parts.masking,
     audit: parts.audit,
+    captureRows: parts.captureRows,
     onClose: (reason) => {
       keys?.unregister();
       h.releaseIdentity();

@@ -39,7 +39,7 @@ describe('every statement is recorded', () => {
     t = await startTestGateway({
       config: (raw) => {
         raw.policies = POLICIES;
-        raw.audit = { store, instance: 'gw-test' };
+        raw.audit = { store, instance: 'gw-test', capture_results: 'masked', capture_rows: 5 };
       },
     });
     t.pg.psql('create table items (id int, name text); alter table items owner to gw_app', 'app');
@@ -95,6 +95,9 @@ describe('every statement is recorded', () => {
       const outcomes = await store.outcomes(rows.map((r) => r.id));
       const insertOutcome = JSON.parse(outcomes.get(rows[bodies.indexOf(insert)].id)!.body).data;
       assert.equal(insertOutcome.commandTag, 'INSERT 0 1');
+      const selectOutcome = JSON.parse(outcomes.get(rows[bodies.indexOf(select)].id)!.body).data;
+      assert.deepEqual(selectOutcome.capture.rows, [['1', 'one']], 'the result is captured as the client saw it');
+      assert.equal(selectOutcome.rows, 1);
 
       const replay = await run(process.execPath, [BIN, 'audit', 'replay', rows[0].sessionId!, '--config', configFile, '--no-wait']);
       assert.equal(replay.code, 0, replay.stderr);
