@@ -42,12 +42,12 @@ export function bannerText(o: BannerOptions): string {
     lines.push('');
   }
   lines.push(
-    'and try: select name, email from customers order by id limit 5;  then: select ssn from customers;',
+    'and try: select name, email, phone, ssn from customers order by id limit 5;',
     '',
     `What is enforced: each connection's token is verified (signature, issuer, audience, expiry,`,
     'revocation); every statement is parsed and checked against the policies in pgwarden.yaml:',
-    '  analyst      reads orders and customers, but not customers.ssn; read-only',
-    '  support-bot  reads customers and orders, and may update only orders.status',
+    '  analyst      reads orders and customers, read-only; sees email, phone and ssn masked',
+    '  support-bot  reads customers and orders (email in clear), and may update only orders.status',
     '  migrator     may change anything in schema public, DDL included',
     `Everything else is refused with SQLSTATE 42501 before it reaches the database${o.gatewayRole ? ` (which the gateway signs in to as "${o.gatewayRole}")` : ''}.`,
     '',

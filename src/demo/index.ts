@@ -97,6 +97,8 @@ export async function runDemo(o: DemoOptions): Promise<Demo> {
 
     const issuer = `http://${HOST}:${httpPort}/dev`;
     const devIssuer = await DevIssuer.open(join(dataDir, KEY_FILE), issuer);
+    // The key of the `hash` masker (deterministic, so joins on hashed values still match).
+    await secretFile(join(dataDir, 'mask-key'));
     const configPath = join(dataDir, 'pgwarden.yaml');
     const gatewayUrl = `postgres://${GATEWAY_ROLE}@${hostForUrl(upstream.host)}:${upstream.port}/${DATABASE}`;
     await writeFile(configPath, configText({ dataDir, port, httpPort, issuer, kind: upstream.kind, upstreamUrl: gatewayUrl, tlsMode: upstream.tlsMode }));
