@@ -11,6 +11,22 @@ import { analyse, loadParser, SqlSyntaxError } from '../sql/index.ts';
 import { compilePolicies, decide, explainDecision, scopeFor } from '../policy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor } from '../upstream/index.ts';
 import { splitPath } from '../engine/index.ts';
+import { compileMasking, filterRefusal, maskingFor, planFor, refusalFor, type MaskingScope } from '../masking/index.ts';
+import type { StatementAnalysis } from '../sql/index.ts';
+
+/** The mask plan of each statement's result, from its provenance (types assumed text). */
+function maskPlans(masks: MaskingScope, analyses: StatementAnalysis[]) {
+  return analyses.map((a) => {
+    const outputs = a.outputs ?? a.inner?.outputs;
+    const refusal = refusalFor(masks, outputs) ?? filterRefusal(masks, a.columnUses);
+    if (refusal) return { refusal };
+    if (!outputs) return { columns: [] };
+    const fields = outputs.map((o) => ({ name: o.name, tableOid: 0, attnum: 0, typeOid: 25, typeSize: -1, typeMod: -1, format: 0 }));
+    const relations = a.tables.map((t) => ({ schema: t.relation.schema, name: t.relation.name }));
+    const plan = planFor(masks, fields, outputs, () => undefined, [], relations);
+    return 'refuse' in plan ? { refusal: plan.refuse } : { columns: plan.described.map((d) => ({ column: d.name, masker: d.masker })) };
+  });
+}
 import { CliError, configPath, type ConfigLocation } from './common.ts';
 
 export interface ExplainOptions extends ConfigLocation {
@@ -71,9 +87,17 @@ export async function explainCommand(o: ExplainOptions): Promise<void> {
     return;
   }
   const decision = decide(scope, analyses);
+  const masks = maskingFor(compileMasking(config.masking), identity);
+  const masking = masks.empty ? [] : maskPlans(masks, analyses);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ identity: { subject: identity.subject, groups: identity.groups }, database, policies: scope.policies, limits: scope.limits, analyses, decision }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ identity: { subject: identity.subject, groups: identity.groups }, database, policies: scope.policies, limits: scope.limits, analyses, decision, masking }, null, 2) + '\n');
   } else {
-    process.stdout.write(explainDecision(scope, analyses, decision) + '\n');
+    const lines = [explainDecision(scope, analyses, decision)];
+    masking.forEach((m, i) => {
+      if ('refusal' in m && m.refusal) lines.push(`mask plan of statement ${i + 1}: refused: ${m.refusal}`);
+      else if ('columns' in m && m.columns && m.columns.length > 0) lines.push(`mask plan of statement ${i + 1}: ${m.columns.map((c) => `${c.column} → ${c.masker}`).join(', ')}`);
+      else lines.push(`mask plan of statement ${i + 1}: nothing masked`);
+    });
+    process.stdout.write(lines.join('\n') + '\n');
   }
 }

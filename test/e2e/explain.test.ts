@@ -43,6 +43,9 @@ before(async () => {
       '      - { tables: [public.customers], operations: [select] }',
       '    deny:',
       '      - { columns: [public.customers.ssn] }',
+      'masking:',
+      '  rules:',
+      '    - { column: public.customers.name, with: partial, options: { keep_first: 1 } }',
       '',
     ].join('\n'),
   );
@@ -71,6 +74,12 @@ describe('pgwarden explain', () => {
     assert.equal(out.decision.verdict, 'deny');
     assert.equal(out.decision.rule, 'analysts');
     assert.deepEqual(out.analyses[0].tables[0].columns.sort(), ['id', 'name', 'ssn']);
+  });
+
+  it('shows the mask plan of a query', async () => {
+    const r = await run(process.execPath, [BIN, 'explain', '--config', config, '--identity', 'analyst,analysts', '--sql', 'select id, upper(name) as n from customers']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /mask plan of statement 1: n → /);
   });
 
   it('says when no policy matches the identity, and reports syntax errors', async () => {
