@@ -10,7 +10,8 @@
  * the analyser does not model).
  */
 import type { Collector } from './collector.ts';
-import { findQualified, flatItems, type FromItem, type Scope } from './scope.ts';
+import { choice, computed, NONE, type Out, type Prov, wholeRow } from './provenance.ts';
+import { expandItem, findQualified, flatItems, type FromItem, itemProv, type Scope } from './scope.ts';
 import type { ColumnUse } from './types.ts';
 
 /** The marker for `*` in a ColumnRef's fields. */
@@ -21,12 +22,17 @@ export interface Use {
   operator?: string;
 }
 
-/** Records a read of one visible column of an item. */
-function readColumn(c: Collector, item: FromItem, visible: string, use: Use | undefined): void {
-  if (!item.rel) return;
+/**
+ * Records a read of one visible column of an item; returns the column's provenance. A read with
+ * a use (filter, join, group, order) never reaches an output value: no provenance is built.
+ */
+function readColumn(c: Collector, item: FromItem, visible: string, use: Use | undefined): Prov {
+  if (!item.rel) return use ? NONE : itemProv(item, visible);
   const col = item.cols?.get(visible) ?? visible;
   c.column('select', item.rel, col);
-  if (use) c.use(item.rel, col, use.use, use.operator);
+  if (!use) return itemProv(item, visible);
+  c.use(item.rel, col, use.use, use.operator);
+  return NONE;
 }
 
 /** Every column of an item (`t.*`, whole-row). Derived items read theirs already. */
@@ -38,17 +44,23 @@ export function readAll(c: Collector, item: FromItem): void {
   if (item.rel) c.allColumns('select', item.rel);
 }
 
+/** A whole-row reference to an item (`c`, `c.*` as one value): reads every column. */
+function rowOf(c: Collector, item: FromItem): Prov {
+  readAll(c, item);
+  return wholeRow(expandItem(item));
+}
+
 /**
  * Binds an unqualified column name at one level. 'known' when an item's known columns have it;
  * 'open' when only items with unknown columns might (recorded against those, but the name may
  * still belong to an outer level); 'none' otherwise.
  */
-function bindAtLevel(c: Collector, items: readonly FromItem[], col: string, use: Use | undefined): 'known' | 'open' | 'none' {
+function bindAtLevel(c: Collector, items: readonly FromItem[], col: string, use: Use | undefined, acc: Prov[]): 'known' | 'open' | 'none' {
   const flat = flatItems(items);
   let known = false;
   for (const it of flat) {
     if (it.cols?.has(col)) {
-      readColumn(c, it, col, use);
+      acc.push(readColumn(c, it, col, use));
       known = true;
     }
   }
@@ -56,7 +68,7 @@ function bindAtLevel(c: Collector, items: readonly FromItem[], col: string, use:
   let open = false;
   for (const it of flat) {
     if (it.cols === undefined) {
-      readColumn(c, it, col, use);
+      acc.push(readColumn(c, it, col, use));
       open = true;
     }
   }
@@ -73,58 +85,77 @@ function findItem(scope: Scope, schema: string | undefined, name: string): FromI
 }
 
 /** Binds `item.col`: the column, or (no such column) PostgreSQL's functional notation `col(item)`. */
-function bindQualified(c: Collector, item: FromItem, col: string, use: Use | undefined): void {
+function bindQualified(c: Collector, item: FromItem, col: string, use: Use | undefined): Prov {
   if (item.children) {
-    if (bindAtLevel(c, item.children, col, use) === 'none') c.call([col], undefined);
-    return;
+    const acc: Prov[] = [];
+    if (bindAtLevel(c, item.children, col, use, acc) !== 'none') return choice(acc);
+    c.call([col], undefined);
+    return computed([rowOf(c, item)]);
   }
-  if (item.cols === undefined || item.cols.has(col)) {
-    readColumn(c, item, col, use);
-    return;
-  }
+  if (item.cols === undefined || item.cols.has(col)) return readColumn(c, item, col, use);
   // `t.f` where t has no column f means `f(t)`: a call on the whole row.
-  readAll(c, item);
   c.call([col], undefined);
+  return computed([rowOf(c, item)]);
+}
+
+/** The item a qualified `q.*` / `s.q.*` names, or undefined (recorded as a failure). */
+function starItem(c: Collector, fields: readonly (string | typeof STAR)[], scope: Scope): FromItem | undefined {
+  const quals = fields.slice(0, -1) as string[];
+  const it = quals.length === 1 ? findItem(scope, undefined, quals[0]) : findItem(scope, quals[quals.length - 2], quals[quals.length - 1]);
+  if (!it && !scope.isLenient()) c.fail(`cannot resolve ${quals.join('.')}.*`);
+  return it;
 }
 
 /**
- * Resolves a ColumnRef's fields. `fields` holds strings and the marker '*' for A_Star.
+ * `*` / `t.*` as a target list entry: the columns it expands to, in order, with every column read.
+ * A bare `*` expands the items of `bare` (a RETURNING lists the statement's own level).
  */
-export function resolveColumnRef(c: Collector, fields: readonly (string | typeof STAR)[], scope: Scope, use: Use | undefined): void {
+export function expandStar(c: Collector, fields: readonly (string | typeof STAR)[], scope: Scope, bare: Scope = scope): Out[] {
+  const items = fields.length === 1 ? bare.items : [starItem(c, fields, scope)].filter((x): x is FromItem => x !== undefined);
+  const out: Out[] = [];
+  for (const it of items) {
+    readAll(c, it);
+    out.push(...expandItem(it));
+  }
+  return out;
+}
+
+/**
+ * Resolves a ColumnRef's fields (strings and the marker STAR for A_Star), recording the reads;
+ * returns the provenance of the value (a whole row for `t` / `t.*`).
+ */
+export function resolveColumnRef(c: Collector, fields: readonly (string | typeof STAR)[], scope: Scope, use: Use | undefined): Prov {
   const n = fields.length;
   const last = fields[n - 1];
   if (last === STAR) {
     if (n === 1) {
-      for (const it of scope.items) readAll(c, it);
-      return;
+      const all: Out[] = [];
+      for (const it of scope.items) {
+        readAll(c, it);
+        all.push(...expandItem(it));
+      }
+      return wholeRow(all);
     }
-    const quals = fields.slice(0, -1) as string[];
-    const it = quals.length === 1 ? findItem(scope, undefined, quals[0]) : findItem(scope, quals[quals.length - 2], quals[quals.length - 1]);
-    if (it) readAll(c, it);
-    else if (!scope.isLenient()) c.fail(`cannot resolve ${quals.join('.')}.*`);
-    return;
+    const it = starItem(c, fields, scope);
+    return it ? rowOf(c, it) : NONE;
   }
   const names = fields as string[];
-  if (n === 1) {
-    resolveName(c, names[0], scope, use);
-    return;
-  }
+  if (n === 1) return resolveName(c, names[0], scope, use);
   if (n >= 3) {
     // schema.table.col (or db.schema.table.col): an unaliased relation named with its schema.
     const it = findItem(scope, names[n - 3], names[n - 2]);
-    if (it) {
-      bindQualified(c, it, names[n - 1], use);
-      return;
-    }
+    if (it) return bindQualified(c, it, names[n - 1], use);
   }
   // table.col[.field…]: the first name is a FROM item, or else a column with a composite field.
   const it = findItem(scope, undefined, names[0]);
   if (it) {
-    bindQualified(c, it, names[1], use);
-    return;
+    const p = bindQualified(c, it, names[1], use);
+    return n > 2 ? computed([p]) : p;
   }
-  if (bindName(c, names[0], scope, use) !== 'none') return;
+  const acc: Prov[] = [];
+  if (bindName(c, names[0], scope, use, acc) !== 'none') return computed(acc);
   if (!scope.isLenient()) c.fail(`cannot resolve column reference ${names.join('.')}`);
+  return NONE;
 }
 
 /**
@@ -132,35 +163,37 @@ export function resolveColumnRef(c: Collector, fields: readonly (string | typeof
  * columns have it; a level where only unknown-column items might have it is recorded and the
  * search goes on outward, since PostgreSQL may bind it further out.
  */
-function bindName(c: Collector, col: string, scope: Scope, use: Use | undefined): 'known' | 'open' | 'none' {
+function bindName(c: Collector, col: string, scope: Scope, use: Use | undefined, acc: Prov[]): 'known' | 'open' | 'none' {
   let result: 'open' | 'none' = 'none';
   for (let s: Scope | undefined = scope; s; s = s.parent) {
-    const r = bindAtLevel(c, s.items, col, use);
+    const r = bindAtLevel(c, s.items, col, use, acc);
     if (r === 'known') return r;
     if (r === 'open') result = r;
   }
   return result;
 }
 
-function resolveName(c: Collector, col: string, scope: Scope, use: Use | undefined): void {
-  const bound = bindName(c, col, scope, use);
-  if (bound === 'known') return;
+function resolveName(c: Collector, col: string, scope: Scope, use: Use | undefined): Prov {
+  const acc: Prov[] = [];
+  const bound = bindName(c, col, scope, use, acc);
+  if (bound === 'known') return choice(acc);
   // A relation name alone is a whole-row reference (`SELECT c FROM customers c`, `row_to_json(c)`).
   const it = findItem(scope, undefined, col);
   if (it) {
-    readAll(c, it);
-    return;
+    acc.push(rowOf(c, it));
+    return choice(acc);
   }
-  if (bound === 'open') return;
+  if (bound === 'open') return choice(acc);
   // An output column name (GROUP BY alias) binds to that output column: already read.
-  for (let s: Scope | undefined = scope; s; s = s.parent) if (s.outputs?.has(col)) return;
-  if (scope.isLenient()) return;
+  for (let s: Scope | undefined = scope; s; s = s.parent) if (s.outputs?.has(col)) return NONE;
+  if (scope.isLenient()) return NONE;
   // Unknown to the catalog: record against every base relation of the innermost level with any.
   for (let s: Scope | undefined = scope; s; s = s.parent) {
     const rels = flatItems(s.items).filter((i) => i.rel);
     if (rels.length > 0) {
-      for (const r of rels) readColumn(c, r, col, use);
-      return;
+      for (const r of rels) acc.push(readColumn(c, r, col, use));
+      return choice(acc);
     }
   }
+  return NONE;
 }

@@ -3,17 +3,24 @@
  * column uses (filters with their operator), function calls and subqueries. A node type not
  * listed here makes the statement unsupported: an expression the analyser cannot see into could
  * hide a read or a call.
+ *
+ * The same walk computes each node's provenance (the base columns flowing into its value, see
+ * provenance.ts): `expr` returns it, so a target list's outputs cost no second pass.
  */
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
+import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf } from './provenance.ts';
 import type { Scope } from './scope.ts';
 
 /** What the expression walker needs from the query walker (subqueries). */
 export interface QueryWalk {
   readonly c: Collector;
-  /** Walks a query (SELECT, VALUES, set operation, or DML with RETURNING) as a subquery of `parent`. */
-  query(node: Node, parent: Scope | undefined): string[] | undefined;
+  /**
+   * Walks a query (SELECT, VALUES, set operation, or DML with RETURNING) as a subquery of
+   * `parent`; returns its output columns (undefined when it returns no rows).
+   */
+  query(node: Node, parent: Scope | undefined): Out[] | undefined;
 }
 
 /** A filter context keeps its use (without an operator) for nested operands. */
@@ -22,10 +29,10 @@ function nested(use: Use | undefined): Use | undefined {
 }
 
 /** The operand context for a comparison: a direct column gets the operator. */
-function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): void {
-  if (!n) return;
-  if (use && n.ColumnRef) expr(w, n, scope, { use: use.use, operator });
-  else expr(w, n, scope, nested(use));
+function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): Prov {
+  if (!n) return NONE;
+  if (use && n.ColumnRef) return expr(w, n, scope, { use: use.use, operator });
+  return expr(w, n, scope, nested(use));
 }
 
 const NOT_OPS: Record<string, string> = { '~~': 'like', '!~~': 'not like', '~~*': 'ilike', '!~~*': 'not ilike' };
@@ -75,12 +82,16 @@ export function refFields(cr: Node): (string | typeof STAR)[] {
   return out;
 }
 
-export function exprs(w: QueryWalk, ns: unknown, scope: Scope, use?: Use): void {
-  for (const n of list(ns)) expr(w, n, scope, use);
+/** Walks a list of expressions; returns their provenances in order. */
+export function exprs(w: QueryWalk, ns: unknown, scope: Scope, use?: Use): Prov[] {
+  const xs = list(ns);
+  const out: Prov[] = new Array(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = expr(w, xs[i], scope, use);
+  return out;
 }
 
 /** A FuncCall: record it (with constant arguments), then walk arguments, ORDER BY, FILTER, OVER. */
-export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefined): void {
+export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefined): Prov {
   const args = list(f.args);
   const consts: (string | null)[] = [];
   let anyConst = false;
@@ -95,13 +106,16 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
   const fname = names(f.funcname);
   w.c.call(fname, anyConst ? consts : undefined);
   const fnOp = fname.at(-1)?.toLowerCase();
+  const argProvs: Prov[] = [];
   for (const a of args) {
-    if (use && fnOp && a.ColumnRef) expr(w, a, scope, { use: use.use, operator: fnOp });
-    else expr(w, a, scope, nested(use));
+    if (use && fnOp && a.ColumnRef) argProvs.push(expr(w, a, scope, { use: use.use, operator: fnOp }));
+    else argProvs.push(expr(w, a, scope, nested(use)));
   }
-  for (const s of list(f.agg_order)) expr(w, s.SortBy?.node, scope, undefined);
+  const order: Prov[] = [];
+  for (const s of list(f.agg_order)) order.push(expr(w, s.SortBy?.node, scope, undefined));
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
+  return callProv(f, argProvs, order);
 }
 
 export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
@@ -111,24 +125,51 @@ export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
   if (wd.endOffset) expr(w, wd.endOffset, scope, undefined);
 }
 
-function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): void {
+function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Prov {
+  const kind = s.subLinkType as string;
+  let test = NONE;
   if (s.testexpr) {
-    const kind = s.subLinkType as string;
     const op = kind === 'ANY_SUBLINK' ? (s.operName ? `${names(s.operName).at(-1)} any` : 'in') : kind === 'ALL_SUBLINK' ? `${names(s.operName).at(-1)} all` : '';
-    operand(w, s.testexpr, scope, use, op);
+    test = operand(w, s.testexpr, scope, use, op);
   }
-  w.query(s.subselect, scope);
+  const outs = w.query(s.subselect, scope) ?? [];
+  switch (kind) {
+    case 'EXISTS_SUBLINK':
+    case 'MULTIEXPR_SUBLINK':
+      return NONE;
+    case 'EXPR_SUBLINK':
+      // A scalar subquery's value is its one output (a `*` standing for unknown columns: all of it).
+      return outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
+    case 'ARRAY_SUBLINK':
+      return packed(outs.map((o) => o.prov));
+    default:
+      return computed([test, ...outs.map((o) => o.prov)]);
+  }
 }
 
-/** Walks one expression node (wrapped form). */
-export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use): void {
-  if (n === undefined || n === null) return;
+/** CASE: a choice among its results, unless its conditions compare stored values. */
+function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Prov {
+  const conds: Prov[] = [expr(w, e.arg, scope, nested(use))];
+  const results: Prov[] = [];
+  for (const cw of list(e.args)) {
+    conds.push(expr(w, cw.CaseWhen?.expr, scope, nested(use)));
+    results.push(expr(w, cw.CaseWhen?.result, scope, nested(use)));
+  }
+  results.push(expr(w, e.defresult, scope, nested(use)));
+  const cond = computed(conds);
+  // Conditions on stored values make the result reveal them (`CASE WHEN ssn LIKE '1%' …`).
+  if (cond.d === 'none' || cond.d === 'aggregate') return choice([...results, cond]);
+  return computed([cond, ...results]);
+}
+
+/** Walks one expression node (wrapped form); returns the provenance of its value. */
+export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use): Prov {
+  if (n === undefined || n === null) return NONE;
   const type = typeOf(n);
   const e = n[type] as Node;
   switch (type) {
     case 'ColumnRef':
-      resolveColumnRef(w.c, refFields(e), scope, use);
-      return;
+      return resolveColumnRef(w.c, refFields(e), scope, use);
     case 'A_Const':
     case 'ParamRef':
     case 'SQLValueFunction':
@@ -141,140 +182,118 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'Float':
     case 'Boolean':
     case 'BitString':
-      return;
+      return NONE;
     case 'A_Expr': {
       const op = aExprOperator(e);
-      operand(w, e.lexpr, scope, use, op);
-      if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) operand(w, x, scope, use, op);
-      else operand(w, e.rexpr, scope, use, op);
-      return;
+      const l = operand(w, e.lexpr, scope, use, op);
+      const rs: Prov[] = [];
+      if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
+      else rs.push(operand(w, e.rexpr, scope, use, op));
+      // NULLIF(a, b) is a, or NULL when it equals a constant b.
+      if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return l;
+      return computed([l, ...rs]);
     }
     case 'BoolExpr':
-      exprs(w, e.args, scope, use);
-      return;
+      return computed(exprs(w, e.args, scope, use));
     case 'SubLink':
-      sublink(w, e, scope, use);
-      return;
+      return sublink(w, e, scope, use);
     case 'FuncCall':
-      funcCall(w, e, scope, use);
-      return;
+      return funcCall(w, e, scope, use);
     case 'TypeCast':
-      expr(w, e.arg, scope, use);
-      return;
     case 'CollateClause':
-      expr(w, e.arg, scope, use);
-      return;
     case 'NamedArgExpr':
-      expr(w, e.arg, scope, use);
-      return;
+      return expr(w, e.arg, scope, use);
     case 'CaseExpr':
-      expr(w, e.arg, scope, nested(use));
-      for (const cw of list(e.args)) {
-        expr(w, cw.CaseWhen?.expr, scope, nested(use));
-        expr(w, cw.CaseWhen?.result, scope, nested(use));
-      }
-      expr(w, e.defresult, scope, nested(use));
-      return;
+      return caseExpr(w, e, scope, use);
     case 'CaseWhen':
-      expr(w, e.expr, scope, nested(use));
-      expr(w, e.result, scope, nested(use));
-      return;
+      return computed([expr(w, e.expr, scope, nested(use)), expr(w, e.result, scope, nested(use))]);
     case 'CoalesceExpr':
     case 'MinMaxExpr':
+      return choice(exprs(w, e.args, scope, nested(use)));
     case 'RowExpr':
+      return packed(exprs(w, e.args, scope, nested(use)));
     case 'GroupingFunc':
       exprs(w, e.args, scope, nested(use));
-      return;
+      return NONE;
     case 'NullTest':
-      operand(w, e.arg, scope, use, e.nulltesttype === 'IS_NOT_NULL' ? 'is not null' : 'is null');
-      return;
+      return computed([operand(w, e.arg, scope, use, e.nulltesttype === 'IS_NOT_NULL' ? 'is not null' : 'is null')]);
     case 'BooleanTest':
-      operand(w, e.arg, scope, use, (e.booltesttype as string).toLowerCase().replace(/_/g, ' '));
-      return;
+      return computed([operand(w, e.arg, scope, use, (e.booltesttype as string).toLowerCase().replace(/_/g, ' '))]);
     case 'A_ArrayExpr':
-      exprs(w, e.elements, scope, nested(use));
-      return;
-    case 'A_Indirection':
-      expr(w, e.arg, scope, nested(use));
-      for (const ind of list(e.indirection)) expr(w, ind, scope, nested(use));
-      return;
+      return packed(exprs(w, e.elements, scope, nested(use)));
+    case 'A_Indirection': {
+      let p = expr(w, e.arg, scope, nested(use));
+      for (const ind of list(e.indirection)) {
+        // `(c).ssn` is the column ssn of the row c; `(c).*` is the row; a subscript computes.
+        if (ind.String) p = fieldOf(p, ind.String.sval ?? '');
+        else if (!ind.A_Star) p = computed([p, expr(w, ind, scope, nested(use))]);
+      }
+      return p;
+    }
     case 'A_Indices':
-      expr(w, e.lidx, scope, nested(use));
-      expr(w, e.uidx, scope, nested(use));
-      return;
+      return computed([expr(w, e.lidx, scope, nested(use)), expr(w, e.uidx, scope, nested(use))]);
     case 'List':
-      exprs(w, e.items, scope, use);
-      return;
-    case 'ResTarget':
-      expr(w, e.val, scope, use);
+      return computed(exprs(w, e.items, scope, use));
+    case 'ResTarget': {
+      const p = expr(w, e.val, scope, use);
       for (const ind of list(e.indirection)) expr(w, ind, scope, undefined);
-      return;
+      return p;
+    }
     case 'MultiAssignRef':
-      expr(w, e.source, scope, use);
-      return;
+      return expr(w, e.source, scope, use);
     case 'SortBy':
-      expr(w, e.node, scope, use);
-      return;
+      return expr(w, e.node, scope, use);
     case 'RowCompareExpr':
-      exprs(w, e.largs, scope, nested(use));
-      exprs(w, e.rargs, scope, nested(use));
-      return;
-    case 'XmlExpr':
-      exprs(w, e.named_args, scope, nested(use));
-      exprs(w, e.args, scope, nested(use));
-      return;
+      return computed([...exprs(w, e.largs, scope, nested(use)), ...exprs(w, e.rargs, scope, nested(use))]);
+    case 'XmlExpr': {
+      const ps = [...exprs(w, e.named_args, scope, nested(use)), ...exprs(w, e.args, scope, nested(use))];
+      return e.op === 'IS_DOCUMENT' ? computed(ps) : packed(ps);
+    }
     case 'XmlSerialize':
-      expr(w, e.expr, scope, nested(use));
-      return;
+      return computed([expr(w, e.expr, scope, nested(use))]);
     case 'JsonValueExpr':
-      expr(w, e.raw_expr, scope, nested(use));
-      expr(w, e.formatted_expr, scope, nested(use));
-      return;
+      return choice([expr(w, e.raw_expr, scope, nested(use)), expr(w, e.formatted_expr, scope, nested(use))]);
     case 'JsonKeyValue':
-      expr(w, e.key, scope, nested(use));
-      expr(w, wrapJson(e.value), scope, nested(use));
-      return;
+      return packed([expr(w, e.key, scope, nested(use)), expr(w, wrapJson(e.value), scope, nested(use))]);
     case 'JsonObjectConstructor':
     case 'JsonArrayConstructor':
-      exprs(w, e.exprs, scope, nested(use));
-      return;
+      return packed(exprs(w, e.exprs, scope, nested(use)));
     case 'JsonArrayQueryConstructor':
-      w.query(e.query, scope);
-      return;
+      return packed((w.query(e.query, scope) ?? []).map((o) => o.prov));
     case 'JsonObjectAgg':
     case 'JsonArrayAgg': {
       const arg = e.arg;
-      if (arg) expr(w, type === 'JsonObjectAgg' ? { JsonKeyValue: arg } : wrapJson(arg), scope, nested(use));
+      let p = NONE;
+      if (arg) p = expr(w, type === 'JsonObjectAgg' ? { JsonKeyValue: arg } : wrapJson(arg), scope, nested(use));
       const ctor = e.constructor as Node | undefined;
       if (ctor && typeof ctor === 'object' && ctor !== Object.prototype.constructor) {
         for (const s of list(ctor.agg_order)) expr(w, s.SortBy?.node, scope, undefined);
         if (ctor.agg_filter) expr(w, ctor.agg_filter, scope, { use: 'filter' });
         if (ctor.over) windowDef(w, ctor.over, scope);
       }
-      return;
+      return packed([p]);
     }
     case 'JsonParseExpr':
-    case 'JsonSerializeExpr':
-      expr(w, wrapJson(e.expr), scope, nested(use));
-      return;
     case 'JsonScalarExpr':
+      return packed([expr(w, type === 'JsonParseExpr' ? wrapJson(e.expr) : e.expr, scope, nested(use))]);
+    case 'JsonSerializeExpr':
+      return computed([expr(w, wrapJson(e.expr), scope, nested(use))]);
     case 'JsonIsPredicate':
-      expr(w, e.expr, scope, nested(use));
-      return;
-    case 'JsonFuncExpr':
-      expr(w, wrapJson(e.context_item), scope, nested(use));
-      for (const a of list(e.passing)) expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, undefined);
-      expr(w, e.on_empty ? { JsonBehavior: e.on_empty } : undefined, scope, undefined);
-      expr(w, e.on_error ? { JsonBehavior: e.on_error } : undefined, scope, undefined);
-      return;
+      return computed([expr(w, e.expr, scope, nested(use))]);
+    case 'JsonFuncExpr': {
+      const ps = [expr(w, wrapJson(e.context_item), scope, nested(use))];
+      for (const a of list(e.passing)) ps.push(expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, undefined));
+      ps.push(expr(w, e.on_empty ? { JsonBehavior: e.on_empty } : undefined, scope, undefined));
+      ps.push(expr(w, e.on_error ? { JsonBehavior: e.on_error } : undefined, scope, undefined));
+      return computed(ps);
+    }
     case 'JsonArgument':
-      expr(w, wrapJson(e.val), scope, undefined);
-      return;
+      return expr(w, wrapJson(e.val), scope, undefined);
     case 'JsonBehavior':
-      expr(w, e.expr, scope, undefined);
-      return;
+      return expr(w, e.expr, scope, undefined);
     default:
       w.c.fail(`expression type ${type || 'unknown'} is not supported by the gateway`);
+      return NONE;
   }
 }
 

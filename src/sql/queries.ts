@@ -2,24 +2,30 @@
  * Queries and data-modifying statements: SELECT (with set operations, VALUES, WITH, subqueries at
  * any depth, LATERAL), INSERT (with ON CONFLICT), UPDATE, DELETE and MERGE, walked once with a
  * scope per query level. Reads are recorded as `select` accesses on base relations; writes as
- * `insert` / `update` / `delete` accesses with the columns written.
+ * `insert` / `update` / `delete` accesses with the columns written. Each query level returns its
+ * output columns with their provenance (the statement's `outputs`, a derived table's columns).
  */
 import { constText, list, names, type Node, typeOf, unwrap } from './ast.ts';
 import type { Collector, Rel } from './collector.ts';
-import { resolveColumnRef, STAR, type Use } from './columns.ts';
+import { expandStar, resolveColumnRef, type Use } from './columns.ts';
 import { expr, exprs, type QueryWalk, refFields, windowDef } from './expressions.ts';
-import { derivedColumns, type FromItem, relationColumns, Scope } from './scope.ts';
+import { choice, columnLabel, computed, NONE, type Out, outNames, type Prov, renamed } from './provenance.ts';
+import { type CteInfo, derivedColumns, expandItem, type FromItem, relationColumns, Scope } from './scope.ts';
 
 export class QueryWalker implements QueryWalk {
   constructor(readonly c: Collector) {}
 
-  /** Any query node (wrapped): SELECT/VALUES/set operation, or DML (its RETURNING are the outputs). */
-  query(node: Node | undefined, parent: Scope | undefined): string[] | undefined {
+  /**
+   * Any query node (wrapped): SELECT/VALUES/set operation, or DML (its RETURNING are the outputs).
+   * `rec` is the recursive CTE whose body this is (its self-references take the non-recursive
+   * branch's columns).
+   */
+  query(node: Node | undefined, parent: Scope | undefined, rec?: CteInfo): Out[] | undefined {
     if (!node) return undefined;
     const type = typeOf(node);
     switch (type) {
       case 'SelectStmt':
-        return this.select(node.SelectStmt, parent);
+        return this.select(node.SelectStmt, parent, rec);
       case 'InsertStmt':
         return this.insert(node.InsertStmt, parent);
       case 'UpdateStmt':
@@ -45,45 +51,47 @@ export class QueryWalker implements QueryWalk {
       const q = cte.ctequery as Node | undefined;
       const qt = q ? typeOf(q) : '';
       if (qt === 'InsertStmt' || qt === 'UpdateStmt' || qt === 'DeleteStmt' || qt === 'MergeStmt') this.c.special('cte_write');
-      const outputs = this.query(q, scope);
+      const outputs = this.query(q, scope, w.recursive ? scope.ctes.get(cte.ctename) : undefined);
       const alias = names(cte.aliascolnames);
-      const m = derivedColumns(outputs, alias);
-      scope.ctes.set(cte.ctename, { cols: m ? [...m.keys()] : undefined });
+      const m = derivedColumns(outNames(outputs), alias);
+      scope.ctes.set(cte.ctename, { cols: m ? [...m.keys()] : undefined, outs: renamed(outputs, alias) });
     }
     return scope;
   }
 
-  select(s: Node, parent: Scope | undefined): string[] | undefined {
+  select(s: Node, parent: Scope | undefined, rec?: CteInfo): Out[] | undefined {
     const outer = this.with(s.withClause, parent);
     if (s.op && s.op !== 'SETOP_NONE') {
       const left = this.select(unwrap(s.larg, 'SelectStmt') as Node, outer);
-      this.select(unwrap(s.rarg, 'SelectStmt') as Node, outer);
+      if (rec && left) selfReference(rec, left);
+      const right = this.select(unwrap(s.rarg, 'SelectStmt') as Node, outer);
+      const outs = setOperation(left, right);
       // ORDER BY / LIMIT of a set operation can name only its output columns.
       const scope = new Scope(outer);
-      scope.items.push({ cols: left ? new Map(left.map((n) => [n, n])) : undefined });
+      const names0 = outNames(outs);
+      scope.items.push({ cols: names0 ? new Map(names0.map((n) => [n, n])) : undefined });
       for (const sb of list(s.sortClause)) expr(this, sb.SortBy?.node, scope, undefined);
       expr(this, s.limitCount, scope);
       expr(this, s.limitOffset, scope);
-      return left;
+      return outs;
     }
     const scope = new Scope(outer);
     if (s.valuesLists) {
-      let width = 0;
+      // A VALUES column is any of its rows' values.
+      const cols: Prov[][] = [];
       for (const row of list(s.valuesLists)) {
         const items = row.List ? list(row.List.items) : [row];
-        width = Math.max(width, items.length);
-        for (const x of items) expr(this, x, scope);
+        items.forEach((x, i) => (cols[i] ??= []).push(expr(this, x, scope)));
       }
       for (const sb of list(s.sortClause)) expr(this, sb.SortBy?.node, scope);
       expr(this, s.limitCount, scope);
       expr(this, s.limitOffset, scope);
-      return Array.from({ length: width }, (_, i) => `column${i + 1}`);
+      return cols.map((ps, i) => ({ name: `column${i + 1}`, prov: choice(ps) }));
     }
     for (const f of list(s.fromClause)) this.fromItem(f, scope);
 
     const targets = list(s.targetList).map((t) => unwrap(t, 'ResTarget') as Node);
-    const outputs: string[] | undefined = this.outputNames(targets, scope);
-    for (const t of targets) expr(this, t.val, scope);
+    const outputs = this.targetList(targets, scope, scope, scope);
     if (s.intoClause) this.c.special('select_into');
 
     expr(this, s.whereClause, scope, { use: 'filter' });
@@ -99,31 +107,29 @@ export class QueryWalker implements QueryWalk {
     return outputs;
   }
 
-  /** Output column names; undefined when a `*` cannot be expanded. */
-  private outputNames(targets: Node[], scope: Scope): string[] | undefined {
-    const out: string[] = [];
+  /**
+   * A target list, walked once: each entry's label and provenance, `*` / `t.*` / `(row).*`
+   * expanded to one output per column. Expressions are walked in `walk`; a bare `*` lists the
+   * items of `bare` (for RETURNING, the statement's level rather than its old/new names).
+   */
+  private targetList(targets: Node[], scope: Scope, walk: Scope, bare: Scope): Out[] {
+    const out: Out[] = [];
     for (const t of targets) {
-      if (t.name) {
-        out.push(t.name);
-        continue;
-      }
       const v = t.val as Node | undefined;
-      if (v?.ColumnRef) {
-        const f = refFields(v.ColumnRef);
-        const last = f[f.length - 1];
-        if (last === STAR) {
-          const items = f.length === 1 ? scope.items : scope.items.filter((i) => i.refname === f[f.length - 2]);
-          for (const it of items) {
-            if (!it.cols) return undefined;
-            out.push(...it.cols.keys());
-          }
-          continue;
-        }
-        out.push(last);
+      const cr = v?.ColumnRef as Node | undefined;
+      if (cr && list(cr.fields).at(-1)?.A_Star) {
+        out.push(...expandStar(this.c, refFields(cr), walk, bare));
         continue;
       }
-      if (v?.FuncCall) out.push(names(v.FuncCall.funcname).at(-1) ?? '?column?');
-      else out.push('?column?');
+      const ind = v?.A_Indirection as Node | undefined;
+      if (ind && list(ind.indirection).at(-1)?.A_Star) {
+        // `(c).*`: the row's fields, one output each (a composite of unknown fields: one `many`).
+        const p = expr(this, v, walk);
+        if (p.fields) out.push(...p.fields);
+        else out.push({ name: columnLabel(ind.arg), prov: p, many: true });
+        continue;
+      }
+      out.push({ name: t.name ?? columnLabel(v), prov: expr(this, v, walk) });
     }
     return out;
   }
@@ -176,7 +182,10 @@ export class QueryWalker implements QueryWalk {
     const aliasCols = names(alias?.colnames);
     if (!rv.schemaname && !asTarget) {
       const cte = scope.findCte(rv.relname);
-      if (cte) return { refname: alias?.aliasname ?? rv.relname, cols: derivedColumns(cte.cols, aliasCols) };
+      if (cte) {
+        const outs = renamed(cte.outs, aliasCols);
+        return { refname: alias?.aliasname ?? rv.relname, cols: derivedColumns(cte.cols, aliasCols), outs, fallback: manyProv(outs) };
+      }
     }
     const rel = this.c.relation(rv.schemaname, rv.relname);
     const item: FromItem = { refname: alias?.aliasname ?? rv.relname, rel, cols: relationColumns(rel, aliasCols) };
@@ -198,29 +207,43 @@ export class QueryWalker implements QueryWalk {
       case 'RangeSubselect': {
         // A non-LATERAL subquery cannot see its siblings: its parent is the enclosing level.
         const outputs = this.query(n.subquery, n.lateral ? scope : scope.parent);
-        scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(outputs, names(n.alias?.colnames)) });
+        const aliasCols = names(n.alias?.colnames);
+        const outs = renamed(outputs, aliasCols);
+        scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(outNames(outputs), aliasCols), outs, fallback: manyProv(outs) });
         return;
       }
       case 'RangeFunction': {
         let fname: string | undefined;
         const colNames: string[] = [];
+        // Each function's columns: its column definitions, or (scalar) one named after it.
+        const fouts: Out[] = [];
+        const fprovs: Prov[] = [];
         for (const pair of list(n.functions)) {
           const items = pair.List ? list(pair.List.items) : [pair];
           const fn = items[0];
-          if (fn?.FuncCall) fname ??= names(fn.FuncCall.funcname).at(-1);
-          expr(this, fn, scope);
-          for (const cd of list(items[1]?.List?.items ?? [])) {
+          const own = fn?.FuncCall ? names(fn.FuncCall.funcname).at(-1) : undefined;
+          if (own) fname ??= own;
+          const p = expr(this, fn, scope);
+          fprovs.push(p);
+          const defs = list(items[1]?.List?.items ?? []);
+          for (const cd of defs) {
             const col = unwrap(cd, 'ColumnDef') as Node;
             if (col.colname) colNames.push(col.colname);
+            if (col.colname) fouts.push({ name: col.colname, prov: p });
           }
+          if (defs.length === 0 && list(n.coldeflist).length === 0) fouts.push({ name: own ?? '?column?', prov: p });
         }
         for (const cd of list(n.coldeflist)) {
           const col = unwrap(cd, 'ColumnDef') as Node;
           if (col.colname) colNames.push(col.colname);
+          if (col.colname) fouts.push({ name: col.colname, prov: choice(fprovs) });
         }
+        if (n.ordinality) fouts.push({ name: 'ordinality', prov: NONE });
         const aliasCols = names(n.alias?.colnames);
+        // A single scalar function's one column takes the table alias as its name.
+        if (aliasCols.length === 0 && n.alias?.aliasname && list(n.functions).length === 1 && colNames.length === 0 && fouts[0]) fouts[0].name = n.alias.aliasname;
         const cols = aliasCols.length > 0 || colNames.length > 0 ? derivedColumns(colNames.length > 0 ? colNames : undefined, aliasCols) : undefined;
-        scope.items.push({ refname: n.alias?.aliasname ?? fname, cols });
+        scope.items.push({ refname: n.alias?.aliasname ?? fname, cols, outs: renamed(fouts, aliasCols), fallback: choice(fprovs) });
         return;
       }
       case 'JoinExpr':
@@ -233,9 +256,8 @@ export class QueryWalker implements QueryWalk {
         return;
       }
       case 'RangeTableFunc': {
-        expr(this, n.docexpr, scope);
-        expr(this, n.rowexpr, scope);
-        exprs(this, n.namespaces, scope);
+        // XMLTABLE: every column is computed from the document.
+        const doc = computed([expr(this, n.docexpr, scope), expr(this, n.rowexpr, scope), ...exprs(this, n.namespaces, scope)]);
         const cols: string[] = [];
         for (const c of list(n.columns)) {
           const col = unwrap(c, 'RangeTableFuncCol') as Node;
@@ -243,20 +265,27 @@ export class QueryWalker implements QueryWalk {
           expr(this, col.colexpr, scope);
           expr(this, col.coldefexpr, scope);
         }
-        scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(cols, names(n.alias?.colnames)) });
+        this.tableFunction(n, cols, doc, scope);
         return;
       }
       case 'JsonTable': {
-        expr(this, { JsonValueExpr: n.context_item }, scope);
-        for (const a of list(n.passing)) expr(this, a, scope);
+        // JSON_TABLE: every column is computed from the context item.
+        const doc = computed([expr(this, { JsonValueExpr: n.context_item }, scope), ...list(n.passing).map((a) => expr(this, a, scope))]);
         const cols: string[] = [];
         this.jsonTableColumns(list(n.columns), scope, cols);
-        scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(cols, names(n.alias?.colnames)) });
+        this.tableFunction(n, cols, doc, scope);
         return;
       }
       default:
         this.c.fail(`FROM item type ${type || 'unknown'} is not supported by the gateway`);
     }
+  }
+
+  /** An XMLTABLE / JSON_TABLE item: named columns, each computed from the document. */
+  private tableFunction(n: Node, cols: string[], doc: Prov, scope: Scope): void {
+    const aliasCols = names(n.alias?.colnames);
+    const outs = renamed(cols.map((name) => ({ name, prov: doc })), aliasCols);
+    scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(cols, aliasCols), outs, fallback: doc });
   }
 
   private jsonTableColumns(cols: Node[], scope: Scope, out: string[]): void {
@@ -279,8 +308,9 @@ export class QueryWalker implements QueryWalk {
     const joinUse: Use = { use: 'join' };
     let using = names(j.usingClause);
     if (j.isNatural) {
-      const lc = new Set(left.flatMap((i) => [...(i.cols?.keys() ?? [])]));
-      using = [...new Set(right.flatMap((i) => [...(i.cols?.keys() ?? [])]))].filter((c) => lc.has(c));
+      // The common columns, in the left side's order (as `*` lists them).
+      const rc = new Set(right.flatMap((i) => expandItem(i).map((o) => o.name)));
+      using = [...new Set(left.flatMap((i) => expandItem(i).map((o) => o.name)))].filter((c) => rc.has(c));
     }
     for (const col of using) {
       for (const side of [left, right]) {
@@ -290,9 +320,13 @@ export class QueryWalker implements QueryWalk {
       }
     }
     expr(this, j.quals, scope, joinUse);
-    if (j.alias) {
+    // An aliased join hides its members' names; a USING / NATURAL join lists its merged columns
+    // once in `*`: either way its items are grouped.
+    if (j.alias || using.length > 0) {
       const children = scope.items.splice(start);
-      scope.items.push({ refname: j.alias.aliasname, children });
+      const item: FromItem = { refname: j.alias?.aliasname, children, left: mid - start };
+      if (using.length > 0) item.using = using;
+      scope.items.push(item);
     }
   }
 
@@ -313,8 +347,40 @@ export class QueryWalker implements QueryWalk {
     this.c.access(op, rel);
   }
 
+  /**
+   * A SET list (UPDATE, ON CONFLICT DO UPDATE, MERGE … UPDATE): walks each value once and notes
+   * it as stored in its column, for RETURNING.
+   */
+  private setList(targets: Node[], target: FromItem, scope: Scope): void {
+    // `SET (a, b) = (SELECT …)` / `= (x, y)` repeats the same source in each column's entry.
+    const multi = new Map<string, Prov[]>();
+    for (const t of targets) {
+      const r = unwrap(t, 'ResTarget') as Node;
+      const v = r.val as Node | undefined;
+      const ma = v?.MultiAssignRef as Node | undefined;
+      let p: Prov;
+      if (ma?.source) {
+        const src = ma.source as Node;
+        const type = typeOf(src);
+        const key = `${type}:${String(src[type]?.location)}`;
+        let ps = multi.get(key);
+        if (!ps) {
+          if (src.SubLink?.subselect) ps = (this.query(src.SubLink.subselect, scope) ?? []).map((o) => o.prov);
+          else if (src.RowExpr) ps = exprs(this, src.RowExpr.args, scope);
+          else ps = [expr(this, src, scope)];
+          multi.set(key, ps);
+        }
+        p = ps[Number(ma.colno ?? 1) - 1] ?? choice(ps);
+      } else {
+        p = expr(this, v, scope);
+      }
+      // `SET a[1] = x` / `SET a.f = x` stores x inside a.
+      if (r.name) store(target, r.name, list(r.indirection).length > 0 ? computed([p]) : p);
+    }
+  }
+
   /** RETURNING: the target is visible by its name and as `old` / `new` (or their aliases). */
-  private returning(rc: Node | undefined, target: FromItem, scope: Scope): string[] | undefined {
+  private returning(rc: Node | undefined, target: FromItem, scope: Scope, bare: Scope = scope): Out[] | undefined {
     const r = unwrap(rc, 'ReturningClause');
     const list0 = r ? list(r.exprs) : [];
     if (list0.length === 0) return undefined;
@@ -328,21 +394,22 @@ export class QueryWalker implements QueryWalk {
     }
     for (const nm of [oldName, newName]) if (!scope.items.some((i) => i.refname === nm)) rs.items.push({ ...target, refname: nm, schema: undefined });
     const targets = list0.map((t) => unwrap(t, 'ResTarget') as Node);
-    // Unqualified names bind to the statement's own level (the target and FROM/USING items).
-    const outputs = this.outputNames(targets, scope);
-    for (const t of targets) expr(this, t.val, rs);
-    return outputs;
+    // Unqualified names bind to the statement's own level (the target and FROM/USING items);
+    // `*` lists that level's items (the target, then FROM / USING), not old / new.
+    return this.targetList(targets, scope, rs, bare);
   }
 
-  insert(s: Node, parent: Scope | undefined): string[] | undefined {
+  insert(s: Node, parent: Scope | undefined): Out[] | undefined {
     const outer = this.with(s.withClause, parent);
     const scope = new Scope(outer);
     const target = this.rangeVar(s.relation, scope, true);
     const rel = target.rel as Rel;
     const cols = list(s.cols).length > 0 ? this.targetColumns(list(s.cols), scope) : undefined;
     this.written('insert', rel, cols);
-    // The source query does not see the target table.
-    if (s.selectStmt) this.query(s.selectStmt, outer);
+    // The source query does not see the target table. Its values become the target's columns
+    // (by position), which RETURNING then returns.
+    const values = s.selectStmt ? this.query(s.selectStmt, outer) : undefined;
+    if (values) storeRow(target, cols ?? rel.catalog?.columns.map((x) => x.name), values);
     const oc = unwrap(s.onConflictClause, 'OnConflictClause');
     if (oc) {
       scope.items.push(target);
@@ -359,7 +426,7 @@ export class QueryWalker implements QueryWalk {
         us.items.push({ refname: 'excluded', cols: target.cols });
         const targets = list(oc.targetList);
         this.written('update', rel, this.targetColumns(targets, us));
-        for (const t of targets) expr(this, (unwrap(t, 'ResTarget') as Node).val, us);
+        this.setList(targets, target, us);
         expr(this, oc.whereClause, us, { use: 'filter' });
       }
     }
@@ -367,7 +434,7 @@ export class QueryWalker implements QueryWalk {
     return this.returning(s.returningClause, target, scope);
   }
 
-  update(s: Node, parent: Scope | undefined): string[] | undefined {
+  update(s: Node, parent: Scope | undefined): Out[] | undefined {
     const outer = this.with(s.withClause, parent);
     const scope = new Scope(outer);
     const target = this.rangeVar(s.relation, scope, true);
@@ -375,21 +442,13 @@ export class QueryWalker implements QueryWalk {
     for (const f of list(s.fromClause)) this.fromItem(f, scope);
     const targets = list(s.targetList);
     this.written('update', target.rel as Rel, this.targetColumns(targets, scope));
-    const seen = new Set<Node>();
-    for (const t of targets) {
-      const v = (unwrap(t, 'ResTarget') as Node).val as Node | undefined;
-      // `SET (a, b) = (SELECT …)` repeats the same source per column: walk it once.
-      const src = v?.MultiAssignRef?.source;
-      if (src && seen.has(src)) continue;
-      if (src) seen.add(src);
-      expr(this, v, scope);
-    }
+    this.setList(targets, target, scope);
     if (s.whereClause) expr(this, s.whereClause, scope, { use: 'filter' });
     else this.c.special('update_without_where');
     return this.returning(s.returningClause, target, scope);
   }
 
-  delete(s: Node, parent: Scope | undefined): string[] | undefined {
+  delete(s: Node, parent: Scope | undefined): Out[] | undefined {
     const outer = this.with(s.withClause, parent);
     const scope = new Scope(outer);
     const target = this.rangeVar(s.relation, scope, true);
@@ -401,7 +460,7 @@ export class QueryWalker implements QueryWalk {
     return this.returning(s.returningClause, target, scope);
   }
 
-  merge(s: Node, parent: Scope | undefined): string[] | undefined {
+  merge(s: Node, parent: Scope | undefined): Out[] | undefined {
     const outer = this.with(s.withClause, parent);
     const scope = new Scope(outer);
     const target = this.rangeVar(s.relation, scope, true);
@@ -416,13 +475,15 @@ export class QueryWalker implements QueryWalk {
         case 'CMD_UPDATE': {
           const targets = list(m.targetList);
           this.written('update', rel, this.targetColumns(targets, scope));
-          for (const t of targets) expr(this, (unwrap(t, 'ResTarget') as Node).val, scope);
+          this.setList(targets, target, scope);
           break;
         }
         case 'CMD_INSERT': {
           const targets = list(m.targetList);
-          this.written('insert', rel, targets.length > 0 ? this.targetColumns(targets, scope) : undefined);
-          exprs(this, m.values, scope);
+          const cols = targets.length > 0 ? this.targetColumns(targets, scope) : undefined;
+          this.written('insert', rel, cols);
+          const values = exprs(this, m.values, scope).map((prov, i) => ({ name: `column${i + 1}`, prov }));
+          storeRow(target, cols ?? rel.catalog?.columns.map((x) => x.name), values);
           break;
         }
         case 'CMD_DELETE':
@@ -434,7 +495,66 @@ export class QueryWalker implements QueryWalk {
           this.c.fail(`MERGE action ${String(m.commandType)} is not supported by the gateway`);
       }
     }
-    return this.returning(s.returningClause, target, scope);
+    // MERGE … RETURNING * lists the source's columns, then the target's.
+    const bare = new Scope(undefined);
+    bare.items.push(...scope.items.slice(1), target);
+    return this.returning(s.returningClause, target, scope, bare);
   }
 }
 
+/** The provenance of a derived item's columns that its known outputs do not name (a `*` of unknown width). */
+function manyProv(outs: readonly Out[] | undefined): Prov | undefined {
+  const many = outs?.filter((o) => o.many);
+  return many && many.length > 0 ? choice(many.map((o) => o.prov)) : undefined;
+}
+
+/**
+ * A set operation's outputs: named by the left branch, each column any of the branches' values.
+ * When a branch has a `*` of unknown width the columns cannot be paired: one `many` output then
+ * stands for all of them.
+ */
+function setOperation(left: Out[] | undefined, right: Out[] | undefined): Out[] | undefined {
+  if (!left || !right) return left ?? right;
+  if (left.some((o) => o.many) || right.some((o) => o.many) || left.length !== right.length) {
+    return [{ name: left[0]?.name ?? '?column?', prov: choice([...left, ...right].map((o) => o.prov)), many: true }];
+  }
+  return left.map((o, i) => ({ name: o.name, prov: choice([o.prov, right[i].prov]) }));
+}
+
+/**
+ * A recursive CTE's self-references, once its non-recursive branch is known: each column may by
+ * then hold any of that branch's values (rows are fed back through the recursive branch), so
+ * each takes all of them; names come from the branch unless the CTE lists its own.
+ */
+function selfReference(rec: CteInfo, left: Out[]): void {
+  const alias = rec.cols ?? [];
+  const all = choice(left.map((o) => o.prov));
+  const outs = renamed(left, alias)?.map((o) => ({ name: o.name, prov: all, many: o.many })) ?? [];
+  rec.outs = outs;
+  if (alias.length === 0) {
+    const m = derivedColumns(outNames(outs), []);
+    rec.cols = m ? [...m.keys()] : undefined;
+  }
+}
+
+/** Notes a value written into a column of the statement's target (RETURNING returns it). */
+function store(target: FromItem, col: string, p: Prov): void {
+  if (p.d === 'none') return;
+  target.stored ??= new Map();
+  const prev = target.stored.get(col);
+  target.stored.set(col, prev ? choice([prev, p]) : p);
+}
+
+/**
+ * An INSERT's (or MERGE INSERT's) row of values into the target's columns by position; when the
+ * two cannot be paired (a `*` of unknown width, unknown columns) every value may be in any column.
+ */
+function storeRow(target: FromItem, cols: string[] | undefined, values: Out[]): void {
+  if (!cols || values.some((v) => v.many)) {
+    store(target, '*', choice(values.map((v) => v.prov)));
+    return;
+  }
+  values.forEach((v, i) => {
+    if (i < cols.length) store(target, cols[i], v.prov);
+  });
+}

@@ -8,6 +8,7 @@
  * like `customers AS c(a, b)` rename by position); undefined means the names are unknown.
  */
 import type { Rel } from './collector.ts';
+import { choice, columnProv, NONE, type Out, type Prov } from './provenance.ts';
 
 export interface FromItem {
   /** The name qualified references use: the alias, or the relation's own name. */
@@ -18,10 +19,24 @@ export interface FromItem {
   cols?: Map<string, string>;
   /** A join with an alias hides its members' names but not their columns. */
   children?: FromItem[];
+  /** For a join with USING / NATURAL: the merged columns (listed once, first, by `*`). */
+  using?: string[];
+  /** For a join: how many of `children` are its left side. */
+  left?: number;
+  /** A derived item's columns in order with their provenance (visible names). */
+  outs?: Out[];
+  /** The provenance of a derived item's column no `outs` names (a function's unknown columns). */
+  fallback?: Prov;
+  /**
+   * For a write's target: the values the statement stores, by column (`*`: any column), so
+   * RETURNING shows what it wrote (`SET name = ssn RETURNING name` returns ssn values).
+   */
+  stored?: Map<string, Prov>;
 }
 
 export interface CteInfo {
   cols?: string[];
+  outs?: Out[];
 }
 
 export class Scope {
@@ -106,4 +121,57 @@ export function findQualified(items: readonly FromItem[], schema: string | undef
     }
   }
   return undefined;
+}
+
+/** The provenance of one visible column of an item (no read is recorded here). */
+export function itemProv(item: FromItem, visible: string): Prov {
+  if (item.rel) return relProv(item, item.cols?.get(visible) ?? visible);
+  if (item.outs) for (const o of item.outs) if (o.name === visible && !o.many) return o.prov;
+  return item.fallback ?? NONE;
+}
+
+/**
+ * An item's columns in order, as `*` lists them: a relation's catalog columns, a derived item's
+ * outputs, a join's merged USING columns first and then each side's others. A relation the
+ * catalog does not know gives one `many` column standing for all of its columns.
+ */
+export function expandItem(item: FromItem): Out[] {
+  if (item.children) {
+    const using = item.using ?? [];
+    if (using.length === 0) return item.children.flatMap(expandItem);
+    const left = item.children.slice(0, item.left ?? 0).flatMap(expandItem);
+    const right = item.children.slice(item.left ?? 0).flatMap(expandItem);
+    const merged = new Set(using);
+    const out: Out[] = using.map((u) => ({ name: u, prov: choice([...left, ...right].filter((o) => o.name === u).map((o) => o.prov)) }));
+    for (const o of left) if (!merged.has(o.name)) out.push(o);
+    for (const o of right) if (!merged.has(o.name)) out.push(o);
+    return out;
+  }
+  if (item.rel) {
+    const rel = item.rel;
+    if (!rel.catalog) {
+      const all: Prov = { d: 'opaque', src: [{ schema: rel.name.schema, table: rel.name.name, column: '*' }] };
+      const stored = item.stored ? [...item.stored.values()] : [];
+      return [{ name: '*', prov: stored.length > 0 ? choice([all, ...stored]) : all, many: true }];
+    }
+    const out: Out[] = [];
+    for (const [visible, col] of item.cols ?? []) out.push({ name: visible, prov: relProv(item, col) });
+    return out;
+  }
+  if (item.outs) return item.outs;
+  if (item.cols) return [...item.cols.keys()].map((name) => ({ name, prov: item.fallback ?? NONE }));
+  return [{ name: item.refname ?? '?column?', prov: item.fallback ?? NONE, many: true }];
+}
+
+/** A base relation item's column, with what the statement writes into it. */
+function relProv(item: FromItem, col: string): Prov {
+  const rel = item.rel as Rel;
+  const p = columnProv(rel.name.schema, rel.name.name, col);
+  if (!item.stored) return p;
+  const ps = [p];
+  const s = item.stored.get(col);
+  if (s) ps.push(s);
+  const any = item.stored.get('*');
+  if (any) ps.push(any);
+  return ps.length > 1 ? choice(ps) : p;
 }

@@ -9,9 +9,10 @@ import { constText, defBool, list, names, type Node, typeOf, unwrap } from './as
 import { Collector } from './collector.ts';
 import { type Classified, DdlWalker } from './ddl.ts';
 import { expr, exprs } from './expressions.ts';
+import { columnProv, type Out, toOutputs } from './provenance.ts';
 import { QueryWalker } from './queries.ts';
-import { Scope } from './scope.ts';
-import type { SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
+import { expandItem, relationColumns, Scope } from './scope.ts';
+import type { CopyOptions, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
 
 export interface Env {
   catalog: CatalogSnapshot;
@@ -22,6 +23,9 @@ export interface Env {
 
 interface Result extends Classified {
   inner?: StatementAnalysis;
+  /** The rows the statement returns (see `StatementAnalysis.outputs`). */
+  outputs?: OutputColumn[];
+  copy?: CopyOptions;
   objectName?: string;
   doLanguage?: string;
 }
@@ -41,6 +45,8 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
   }
   const a = c.finish(text, type, r.command, r.cls);
   if (r.inner) a.inner = r.inner;
+  if (r.outputs) a.outputs = r.outputs;
+  if (r.copy) a.copy = r.copy;
   if (r.objectName !== undefined) a.objectName = r.objectName;
   if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
   return a;
@@ -62,20 +68,22 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
   const w = new QueryWalker(c);
   switch (type) {
     case 'SelectStmt': {
-      w.select(n, undefined);
+      const outs = w.select(n, undefined);
       if (n.intoClause) {
         const rv = unwrap(n.intoClause.rel, 'RangeVar') as Node;
         c.ddl.push({ action: 'create', objectType: 'table', schema: createdIn(rv, c), name: rv.relname });
         return { command: 'select into', cls: 'write' };
       }
-      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c) };
+      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c), outputs: outs && toOutputs(outs) };
     }
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
-    case 'MergeStmt':
-      w.query(wrapped, undefined);
-      return { command: type.replace('Stmt', '').toLowerCase(), cls: 'write' };
+    case 'MergeStmt': {
+      // Only a RETURNING clause returns rows.
+      const outs = w.query(wrapped, undefined);
+      return { command: type.replace('Stmt', '').toLowerCase(), cls: 'write', outputs: outs && toOutputs(outs) };
+    }
     case 'CreateTableAsStmt': {
       const inner = analyseNode(n.query ?? {}, text, env);
       c.absorb(inner);
@@ -109,7 +117,7 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       const inner = analyseNode(n.query ?? {}, text, env);
       c.absorb(inner);
       c.special('prepare');
-      return { command: 'prepare', cls: 'session', inner, objectName: n.name };
+      return { command: 'prepare', cls: 'session', inner, objectName: n.name, outputs: inner.outputs };
     }
     case 'ExecuteStmt':
       exprs(w, n.params, new Scope(undefined));
@@ -124,7 +132,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       c.absorb(inner);
       for (const s of inner.specials) c.special(s);
       c.special('declare_cursor');
-      return { command: 'declare cursor', cls: 'session', inner, objectName: n.portalname };
+      // Its rows come back by FETCH: the cursor's outputs are the query's.
+      return { command: 'declare cursor', cls: 'session', inner, objectName: n.portalname, outputs: inner.outputs };
     }
     case 'FetchStmt':
       c.special('fetch');
@@ -203,6 +212,7 @@ export function createdIn(rv: Node | undefined, c: Collector): string | undefine
 
 function copy(n: Node, w: QueryWalker, c: Collector): Result {
   const isFrom = n.is_from === true;
+  let outs: Out[] | undefined;
   if (n.relation) {
     const rv = unwrap(n.relation, 'RangeVar') as Node;
     const rel = c.relation(rv.schemaname, rv.relname);
@@ -210,6 +220,9 @@ function copy(n: Node, w: QueryWalker, c: Collector): Result {
     const cols = names(n.attlist);
     if (cols.length === 0) c.allColumns(op, rel);
     else for (const col of cols) c.column(op, rel, col);
+    // The copied columns, as they are: the listed ones, or all of the table's.
+    if (cols.length === 0) outs = expandItem({ rel, cols: relationColumns(rel, []) });
+    else outs = cols.map((col) => ({ name: col, prov: columnProv(rel.name.schema, rel.name.name, col) }));
     if (n.whereClause) {
       // COPY FROM … WHERE filters the incoming rows: names are the file's columns.
       const s = new Scope(undefined, true);
@@ -217,12 +230,46 @@ function copy(n: Node, w: QueryWalker, c: Collector): Result {
       expr(w, n.whereClause, s);
     }
   } else if (n.query) {
-    w.query(n.query, undefined);
+    outs = w.query(n.query, undefined);
   }
   if (n.is_program) c.special('copy_program');
   else if (n.filename !== undefined) c.special('copy_file');
   else c.special(isFrom ? 'copy_from_stdin' : 'copy_to_stdout');
-  return { command: 'copy', cls: isFrom || c.hasWrite() ? 'write' : 'read' };
+  // Only COPY … TO STDOUT sends the rows to the client.
+  const toClient = !isFrom && !n.is_program && n.filename === undefined;
+  return { command: 'copy', cls: isFrom || c.hasWrite() ? 'write' : 'read', outputs: toClient && outs ? toOutputs(outs) : undefined, copy: copyOptions(n, isFrom) };
+}
+
+/** COPY's format and the options that shape its rows (masking rewrites COPY TO STDOUT rows). */
+function copyOptions(n: Node, isFrom: boolean): CopyOptions {
+  const o: CopyOptions = { direction: isFrom ? 'from' : 'to', format: 'text' };
+  for (const item of list(n.options)) {
+    const d = (item as Node).DefElem as Node | undefined;
+    if (!d?.defname) continue;
+    const name = String(d.defname).toLowerCase();
+    const value = d.arg === undefined ? undefined : constText(d.arg as Node);
+    switch (name) {
+      case 'format':
+        if (value === 'csv' || value === 'binary' || value === 'text') o.format = value;
+        break;
+      case 'delimiter':
+        if (typeof value === 'string') o.delimiter = value;
+        break;
+      case 'null':
+        if (typeof value === 'string') o.null = value;
+        break;
+      case 'quote':
+        if (typeof value === 'string') o.quote = value;
+        break;
+      case 'escape':
+        if (typeof value === 'string') o.escape = value;
+        break;
+      case 'header':
+        o.header = defBool(d.arg as Node | undefined);
+        break;
+    }
+  }
+  return o;
 }
 
 function settingValue(args: Node[]): string | null {

@@ -141,6 +141,55 @@ export interface StatementAnalysis {
    * with this reason (fail closed).
    */
   unsupported?: string;
+  /**
+   * The columns of the rows this statement returns to the client, in order, with the base
+   * columns whose values flow into each (provenance, for masking). Set for statements that return
+   * rows: SELECT / VALUES / TABLE, DML with RETURNING, COPY … TO STDOUT (the copied columns),
+   * DECLARE … CURSOR (the cursor's rows, FETCHed later), EXECUTE is left to the engine. Absent
+   * when the statement returns no rows, or returns rows that hold no table data (SHOW, EXPLAIN).
+   */
+  outputs?: OutputColumn[];
+  /** COPY: its direction, format and options (for masking COPY … TO STDOUT rows). */
+  copy?: CopyOptions;
+}
+
+export interface CopyOptions {
+  direction: 'to' | 'from';
+  format: 'text' | 'csv' | 'binary';
+  delimiter?: string;
+  null?: string;
+  quote?: string;
+  escape?: string;
+  header?: boolean;
+}
+
+/** A base table column, schema-qualified. */
+export interface SourceColumn {
+  schema: string;
+  table: string;
+  column: string;
+}
+
+/**
+ * One output column and where its value comes from.
+ *
+ * - `column`: the value IS a source column (possibly through a cast, COALESCE/NULLIF/GREATEST
+ *   of columns, CASE returning columns, a subquery returning a column): a masker for that column
+ *   applies to it.
+ * - `expression`: the value is computed from the sources (`lower(email)`, `email || ''`,
+ *   `substr(ssn, 1, 3)`, arithmetic, min/max/sum of them …): it may reveal them, so it is masked
+ *   as a whole (redacted / NULL), never passed in clear when a source is sensitive.
+ * - `aggregate`: an aggregate that reveals no value of its sources (`count(ssn)`,
+ *   `count(distinct ssn)`): passes.
+ * - `opaque`: whole rows, records, JSON/array/string aggregation or conversion of rows or values
+ *   (`c`, `c.*` as one value, `row_to_json(c)`, `to_jsonb(c.*)`, `json_agg(c)`,
+ *   `string_agg(ssn, ',')`, `array_agg(ssn)`): the value packs sources inside it.
+ */
+export interface OutputColumn {
+  /** The column label PostgreSQL would give (`?column?` when it has none). */
+  name: string;
+  sources: SourceColumn[];
+  derivation: 'column' | 'expression' | 'aggregate' | 'opaque';
 }
 
 /** A syntax error from the parser, with the 1-based character position PostgreSQL would report. */
