@@ -60,8 +60,11 @@ export const auditSchema = z
     retention: duration.default(30 * 86_400_000),
     /** Refuse a statement whose audit record cannot be written. */
     fail_closed: z.boolean().default(true),
-    /** Statements arriving within this window share one transaction and one fsync. */
-    group_commit_ms: z.number().min(0).max(1000).default(2),
+    /**
+     * How long a record waits at rest for others to share its commit. 0 (the default) commits at
+     * once; records that arrive while a commit runs share the next one anyway.
+     */
+    group_commit_ms: z.number().min(0).max(1000).default(0),
     /** Name of this gateway's hash chain in a shared store (default: the host name). */
     instance: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
   })

@@ -60,31 +60,45 @@ export class JsonlFileSink implements RecordSink {
   }
 
   write(records: readonly StoredRecord[]): void {
-    let chunk = '';
-    for (const r of records) chunk += jsonLine(r);
-    this.#queue.push(chunk);
-    this.#writing ??= this.#drain();
+    for (const r of records) this.#queue.push(jsonLine(r));
+    this.#writing ??= this.#drain().finally(() => {
+      this.#writing = null;
+    });
+  }
+
+  /** The queued lines that fit before the next rotation (at least one), joined. */
+  #takeChunk(): Buffer {
+    const room = this.#rotateBytes === undefined ? Infinity : Math.max(1, this.#rotateBytes - this.#size);
+    let bytes = 0;
+    let n = 0;
+    while (n < this.#queue.length) {
+      const len = Buffer.byteLength(this.#queue[n]);
+      if (n > 0 && bytes + len > room) break;
+      bytes += len;
+      n++;
+      if (bytes > room) break;
+    }
+    return Buffer.from(this.#queue.splice(0, n).join(''));
   }
 
   async #drain(): Promise<void> {
     while (this.#queue.length) {
-      const chunk = this.#queue.join('');
-      this.#queue = [];
       try {
-        await this.#writeChunk(Buffer.from(chunk));
+        if (this.#fd === null) this.#open();
+        await this.#writeChunk(this.#takeChunk());
         if (this.#failing) this.#logger.info({ sink: this.#path }, 'audit sink writing again');
         this.#failing = false;
       } catch (err) {
         if (!this.#failing) this.#logger.error({ sink: this.#path, err: (err as Error).message }, 'audit sink write failed; records are kept in the store');
         this.#failing = true;
         this.#closeFd();
+        // Drop what could not be written: the store has it, and a dead sink must not grow memory.
+        this.#queue = [];
       }
     }
-    this.#writing = null;
   }
 
   async #writeChunk(buf: Buffer): Promise<void> {
-    if (this.#fd === null) this.#open();
     if (this.#rotateBytes !== undefined && this.#size > 0 && this.#size + buf.length > this.#rotateBytes) {
       this.#rotate();
       this.#open();

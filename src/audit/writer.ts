@@ -83,6 +83,13 @@ const MAX_BACKLOG = 100_000;
 const MAX_BATCH = 10_000;
 const RETRY_MS = 1000;
 
+/** Cancel a scheduled commit: a timeout, or an immediate wrapped by `#schedule`. */
+function cancel(t: NodeJS.Timeout): void {
+  const immediate = (t as unknown as { immediate?: NodeJS.Immediate }).immediate;
+  if (immediate) clearImmediate(immediate);
+  else clearTimeout(t);
+}
+
 export class AuditWriter implements AuditSink {
   readonly #o: AuditWriterOptions;
   readonly #sinks: RecordSink[];
@@ -125,7 +132,7 @@ export class AuditWriter implements AuditSink {
   /** Commit everything queued now (tests, and before reading the store back). */
   async flush(): Promise<void> {
     if (this.#timer) {
-      clearTimeout(this.#timer);
+      cancel(this.#timer);
       this.#timer = null;
     }
     while (this.#committing) await this.#committing;
@@ -202,7 +209,7 @@ export class AuditWriter implements AuditSink {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#retention) clearInterval(this.#retention);
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) cancel(this.#timer);
     this.#timer = null;
     // Commit what is queued; one more try if a commit fails, then give up with a log line.
     for (let attempt = 0; attempt < 2 && (this.#queue.length || this.#committing); attempt++) {
@@ -237,6 +244,18 @@ export class AuditWriter implements AuditSink {
 
   #schedule(delayMs: number): void {
     if (this.#timer || this.#committing) return; // the running commit schedules the next one
+    if (delayMs <= 0) {
+      // No wait at rest: commit once this turn of the event loop has queued what it has (every
+      // statement of the socket chunks being handled now); what arrives during the commit goes
+      // in the next one, so batches grow exactly as fast as commits are slow.
+      const immediate = setImmediate(() => {
+        this.#timer = null;
+        void this.#commit();
+      });
+      // Cancelled like a timeout elsewhere: wrap it so clearTimeout-style callers work.
+      this.#timer = { [Symbol.toPrimitive]: () => 0, immediate } as unknown as NodeJS.Timeout;
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.#commit();

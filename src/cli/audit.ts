@@ -113,7 +113,9 @@ function out(line: string): void {
 async function linesWithOutcomes(store: AuditStore, rows: StoredRow[]): Promise<string[]> {
   const statementIds = rows.filter((r) => r.type === 'statement').map((r) => r.id);
   const outcomes = await store.outcomes(statementIds);
-  return rows.filter((r) => r.type !== 'statement_end').map((r) => {
+  const shown = new Set(statementIds);
+  // An outcome is printed on its statement's line; on its own only when that line is not shown.
+  return rows.filter((r) => r.type !== 'statement_end' || r.ref === null || !shown.has(r.ref)).map((r) => {
     const end = outcomes.get(r.id);
     return recordLine(toAuditRecord(r), end ? toAuditRecord(end) : undefined);
   });

@@ -23,11 +23,16 @@ export class MemoryAuditStore implements AuditStore {
     return a ? { seq: a.seq, hash: a.hash } : null;
   }
 
+  /** Ids of every stored record (duplicates are refused, as by the other stores' keys). */
+  readonly #ids = new Set<string>();
+
   async append(records: StoredRecord[]): Promise<void> {
     if (this.failWrites !== null) throw new StoreError(this.failWrites, 'write_failed');
-    const ids = new Set(this.#rows.map((r) => r.id));
-    for (const r of records) if (ids.has(r.id)) throw new StoreError(`duplicate audit record ${r.id}`, 'duplicate');
-    for (const r of records) this.#rows.push({ ...r, pos: ++this.#pos });
+    for (const r of records) if (this.#ids.has(r.id)) throw new StoreError(`duplicate audit record ${r.id}`, 'duplicate');
+    for (const r of records) {
+      this.#ids.add(r.id);
+      this.#rows.push({ ...r, pos: ++this.#pos });
+    }
     this.commits++;
   }
 
@@ -88,6 +93,7 @@ export class MemoryAuditStore implements AuditStore {
       this.#anchors.set(instance, { seq: last.seq, hash: last.hash, at: last.at });
       for (let i = this.#rows.length - 1; i >= 0; i--) {
         if (this.#rows[i].instance === instance && this.#rows[i].seq <= cut) {
+          this.#ids.delete(this.#rows[i].id);
           this.#rows.splice(i, 1);
           deleted++;
         }
