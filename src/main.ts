@@ -2,8 +2,9 @@
  * The composition root: the only place the parts are wired together.
  *
  * config → identity verifier (+ revocations) → postgres listener (handshake, sessions) and HTTP
- * app (health, admin API, development issuer). `reload()` swaps the settings new connections
- * see; open sessions keep the ones they started with.
+ * app (health, admin API, development issuer, the MCP endpoint, whose tools open internal
+ * sessions on the listener). `reload()` swaps the settings new connections see; open sessions
+ * keep the ones they started with.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -28,6 +29,7 @@ import { openAudit, type OpenedAudit } from './audit/index.ts';
 import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
+import { createMcpEndpoint, createScopeView, type McpEndpoint } from './mcp/index.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -114,6 +116,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         clientAddress: ctx.source,
         applicationName: ctx.startupParams.get('application_name'),
         tls: ctx.tls,
+        transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
       return {
@@ -273,6 +276,40 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   };
 
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });
+  // The MCP endpoint's address is known once the HTTP server listens (the port may be 0).
+  let httpBase = `http://${config.listen.http}`;
+  const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
+  function mcpEndpoint(): McpEndpoint {
+    const firstDatabase = () => [...databaseRoutes(current).keys()][0];
+    return createMcpEndpoint({
+      logger: log,
+      verifier,
+      version: (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+      settings: () => {
+        const resource = current.mcp.resource ?? `${httpBase}/mcp`;
+        const audience = current.mcp.audience ?? resource;
+        return {
+          resource,
+          audiences: Array.isArray(audience) ? audience : [audience],
+          issuers: current.identity.issuers.map((i) => i.issuer),
+          idleTimeoutMs: current.mcp.idle_timeout,
+          maxSessions: current.mcp.max_sessions,
+        };
+      },
+      view: createScopeView({
+        policies: () => policyState.compiled,
+        masking: () => masking,
+        databases: () => [...databaseRoutes(current).keys()],
+        catalog: (database) => {
+          const upstream = databaseRoutes(current).get(database);
+          return (upstream === undefined ? undefined : catalogs.get(upstream)?.current()) ?? null;
+        },
+      }),
+      open: (identity, database, applicationName) => listener.openInternal(identity, database, { via: 'mcp', applicationName }),
+      defaultDatabase: () => current.mcp.database ?? firstDatabase(),
+      maxRows: () => current.mcp.max_rows,
+    });
+  }
   const app = createHttpApp({
     logger: log,
     verifier,
@@ -286,14 +323,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     unrevoke,
     revocations: () => revocations.list(),
     devIssuer,
+    mcp: mcp?.routes,
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = await startHttpServer(app, httpAddr.host, httpAddr.port);
   } catch (err) {
     await listener.stopAccepting();
+    await mcp?.close();
     throw err;
   }
+  httpBase = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
   log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
 
   return {
@@ -333,6 +373,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([stopped, new Promise((r) => (timer = setTimeout(r, 3000)))]);
       clearTimeout(timer);
+      await mcp?.close();
       await http.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
       await audit.close();

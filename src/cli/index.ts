@@ -1,7 +1,8 @@
 /**
  * The `pgwarden` command line: thin subcommands over the parts (config, main, the admin API, the
- * demo). `runCli(argv)` parses, runs one subcommand and resolves with the exit code; long-running
- * commands (start, demo) resolve once serving and exit from their signal handlers.
+ * demo, the MCP stdio bridge). `runCli(argv)` parses, runs one subcommand and resolves with the
+ * exit code; long-running commands (start, demo) resolve once serving and exit from their signal
+ * handlers; mcp-stdio resolves when its stdin ends.
  *
  * Failures the user can act on (`CliError`, `ConfigError`, `GatewayError`) print as
  * `pgwarden: <message>` (a config prints one problem per line) with exit code 1 — never a stack.
@@ -15,6 +16,7 @@ import { checkCommand } from './check.ts';
 import { CliError, portOption } from './common.ts';
 import { demoCommand } from './demo.ts';
 import { explainCommand } from './explain.ts';
+import { mcpStdioCommand } from './mcp-stdio.ts';
 import { revokeCommand } from './revoke.ts';
 import { startCommand } from './start.ts';
 import { tokenCommand } from './token.ts';
@@ -69,6 +71,14 @@ export function buildProgram(): Command {
     .requiredOption('--identity <name>', 'a demo identity name')
     .option('--ttl <duration>', 'lifetime, e.g. 10m or 1h', '10m')
     .action(tokenCommand);
+
+  program
+    .command('mcp-stdio')
+    .description("serve MCP over stdio for local-process clients, forwarding to the gateway's /mcp endpoint")
+    .requiredOption('--url <url>', 'the MCP endpoint, e.g. http://127.0.0.1:8080/mcp')
+    .option('--token-command <command>', 'a shell command printing an access token; run again before expiry and on a 401')
+    .option('--token <jwt>', 'a fixed access token (default: $PGWARDEN_TOKEN)')
+    .action(mcpStdioCommand);
 
   program
     .command('demo')

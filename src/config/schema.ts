@@ -131,6 +131,24 @@ export const configSchema = z
     masking: maskingSchema.optional(),
     /** The audit log: store, streaming sinks, result capture, retention (see src/audit/schema.ts). */
     audit: auditSchema.prefault({}),
+    /** The MCP endpoint on the HTTP listener (`/mcp`): see src/mcp/index.ts. */
+    mcp: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** The resource identifier tokens are minted for; default `http://<listen.http>/mcp`. */
+        resource: z.string().url().optional(),
+        /** Audiences accepted on `/mcp` (a token's `aud` must contain one); default: the resource. */
+        audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+        /** The database tools use when a call names none; default: the first routed one. */
+        database: z.string().min(1).optional(),
+        /** Most rows a query tool returns (a policy's lower max_rows wins). */
+        max_rows: z.number().int().positive().max(100_000).default(500),
+        /** An MCP session with no request for this long is closed. */
+        idle_timeout: duration.default(30 * 60_000),
+        max_sessions: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .prefault({}),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

@@ -1,6 +1,7 @@
 /**
- * The HTTP app: health and readiness probes, the admin API under `/admin`, and the development
- * issuer's endpoints when one is given. Every error is a JSON problem (see problem.ts).
+ * The HTTP app: health and readiness probes, the admin API under `/admin`, the development
+ * issuer's endpoints when one is given, and the MCP endpoint when enabled. Every error is a JSON
+ * problem (see problem.ts), except on `/mcp`, which answers as the MCP and OAuth specs say.
  */
 import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/index.ts';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   unrevoke: (subject: string, issuer?: string) => void;
   revocations: () => { subject: string; issuer?: string; at: string }[];
   devIssuer?: DevIssuerEndpoints;
+  /** The MCP endpoint's routes (`/mcp`, protected resource metadata), mounted at the root. */
+  mcp?: Hono;
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
@@ -35,6 +38,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.route('/admin', adminRoutes({ ...deps, logger: log }));
   if (deps.devIssuer) mountDevIssuer(app, deps.devIssuer);
+  if (deps.mcp) app.route('/', deps.mcp);
 
   app.notFound((c) => sendProblem(c, new HttpProblem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -1,0 +1,31 @@
+/**
+ * `pgwarden mcp-stdio`: an MCP stdio server forwarding to the gateway's `/mcp` endpoint, for MCP
+ * clients that only launch local processes. Serves until its stdin ends.
+ */
+import { CliError } from './common.ts';
+
+export interface McpStdioOptions {
+  url: string;
+  token?: string;
+  tokenCommand?: string;
+}
+
+export async function mcpStdioCommand(o: McpStdioOptions): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw new CliError(`--url: not a URL: ${o.url}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError('--url must be an http:// or https:// address');
+  const token = o.token ?? process.env.PGWARDEN_TOKEN;
+  if (token !== undefined && o.tokenCommand !== undefined) throw new CliError('pass either --token or --token-command, not both');
+  if (token === undefined && o.tokenCommand === undefined) throw new CliError('pass --token-command "<command printing a token>" or --token (or set PGWARDEN_TOKEN)');
+  // Imported here so that other commands do not load the MCP SDK.
+  const { runStdioBridge } = await import('../mcp/stdio-bridge.ts');
+  try {
+    await runStdioBridge({ url: url.href, token, tokenCommand: o.tokenCommand });
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The `/mcp` endpoint: MCP Streamable HTTP with the SDK's web-standard transport, stateful
+ * sessions, and the protected resource metadata.
+ *
+ * request ─► bearer token (auth.ts: verify + audience) ─► 401 / 503, or an identity
+ *   ─► with `Mcp-Session-Id`: the session, which MUST belong to the same identity (issuer +
+ *      subject) as the one that opened it — another identity's token is refused with 403 — and
+ *      then serves the request with this request's identity (a refreshed token is fine)
+ *   ─► without: a POST `initialize` opens a session (its own McpServer, tools described with the
+ *      identity's scope); anything else is a 400
+ * Sessions end on DELETE, after `idle_timeout` without a request, or when the gateway closes.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { Identity, TokenVerifier } from '../identity/index.ts';
+import type { Logger } from '../log.ts';
+import { authenticate, problem, resourceMetadata, type ResourceSettings } from './auth.ts';
+import { describeScope, registerTools, type ToolDeps } from './tools.ts';
+
+export interface McpSettings extends ResourceSettings {
+  /** A session with no request for this long is closed (ms). */
+  idleTimeoutMs: number;
+  /** Most open MCP sessions. */
+  maxSessions: number;
+}
+
+export interface McpEndpointDeps extends ToolDeps {
+  logger: Logger;
+  verifier: TokenVerifier;
+  /** Read on every request, so a reload applies at once. */
+  settings(): McpSettings;
+  version: string;
+}
+
+export interface McpEndpoint {
+  /** Routes to mount at the root of the HTTP app: `/mcp` and the metadata documents. */
+  routes: Hono;
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+interface McpSession {
+  id: string;
+  owner: string;
+  identity: Identity;
+  lastUsed: number;
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: McpServer;
+}
+
+const ownerKey = (id: Identity) => `${id.issuer}\u0000${id.subject}`;
+
+export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
+  const log = deps.logger.child({ part: 'mcp' });
+  const sessions = new Map<string, McpSession>();
+  const routes = new Hono();
+
+  const end = async (s: McpSession, reason: string) => {
+    if (!sessions.delete(s.id)) return;
+    log.info({ session: s.id, subject: s.identity.subject, reason }, 'mcp session closed');
+    await s.server.close().catch(() => {});
+  };
+
+  const sweep = setInterval(() => {
+    const cutoff = Date.now() - deps.settings().idleTimeoutMs;
+    for (const s of sessions.values()) if (s.lastUsed < cutoff) void end(s, 'idle');
+  }, 30_000);
+  sweep.unref();
+
+  const metadata = (c: { json(v: unknown): Response }) => c.json(resourceMetadata(deps.settings()));
+  routes.get('/.well-known/oauth-protected-resource', metadata);
+  routes.get('/.well-known/oauth-protected-resource/mcp', metadata);
+
+  routes.all('/mcp', async (c) => {
+    const settings = deps.settings();
+    const auth = await authenticate(c.req.raw, settings, deps.verifier, log);
+    if ('response' in auth) return auth.response;
+    const { identity, token } = auth;
+    const authInfo = {
+      token,
+      clientId: identity.subject,
+      scopes: [],
+      expiresAt: Math.floor(identity.expiresAt / 1000),
+      resource: new URL(settings.resource),
+      extra: { subject: identity.subject, issuer: identity.issuer },
+    };
+
+    const sid = c.req.header('mcp-session-id');
+    if (sid !== undefined) {
+      const s = sessions.get(sid);
+      if (!s) return jsonRpcError(404, -32001, 'Session not found: initialize a new session');
+      if (s.owner !== ownerKey(identity)) {
+        log.warn({ session: sid, subject: identity.subject, owner: s.identity.subject }, 'mcp request refused: the session belongs to another identity');
+        return problem(403, 'forbidden', 'pgwarden: this MCP session belongs to another identity', 'Initialize your own session.');
+      }
+      s.identity = identity;
+      s.lastUsed = Date.now();
+      return s.transport.handleRequest(c.req.raw, { authInfo });
+    }
+
+    if (c.req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: no Mcp-Session-Id header; initialize a session with POST first');
+    if (sessions.size >= settings.maxSessions) return problem(503, 'too_many_sessions', 'pgwarden: too many open MCP sessions', 'Close idle sessions or try again later.');
+
+    const session: McpSession = {
+      id: '',
+      owner: ownerKey(identity),
+      identity,
+      lastUsed: Date.now(),
+      transport: new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          session.id = id;
+          sessions.set(id, session);
+          log.info({ session: id, subject: identity.subject, issuer: identity.issuerName }, 'mcp session opened');
+        },
+        onsessionclosed: (id) => {
+          const s = sessions.get(id);
+          if (s) void end(s, 'closed by the client');
+        },
+      }),
+      server: new McpServer({ name: 'pgwarden', version: deps.version }, { instructions: describeScope(deps, identity) }),
+    };
+    session.transport.onclose = () => void end(session, 'transport closed');
+    registerTools(session.server, deps, { identity: () => session.identity, sessionId: () => session.id });
+    await session.server.connect(session.transport);
+    const response = await session.transport.handleRequest(c.req.raw, { authInfo });
+    // Not an initialize request (or a failed one): nothing was opened.
+    if (!session.id) await session.server.close().catch(() => {});
+    return response;
+  });
+
+  return {
+    routes,
+    sessions: () => sessions.size,
+    async close() {
+      clearInterval(sweep);
+      await Promise.all([...sessions.values()].map((s) => end(s, 'gateway shutting down')));
+    },
+  };
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+  });
+}

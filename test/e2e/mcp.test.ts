@@ -1,0 +1,364 @@
+/**
+ * The MCP endpoint end to end, driven by the official SDK client over Streamable HTTP against a
+ * real PostgreSQL: tokens are checked as a resource server checks them (401 with the metadata
+ * link), tools run through the same pipeline as the wire protocol (scope, refusal text, masking),
+ * sessions are bound to their identity, and every call is in the audit log with its tool and MCP
+ * session.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { openAuditStore } from '../../src/store/index.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const POLICIES = [
+  {
+    name: 'support-agents',
+    match: { groups: ['mcp-support'] },
+    allow: [{ tables: ['public.customers', 'public.orders'], operations: ['select'] }],
+    deny: [{ columns: ['public.customers.password_hash'] }],
+    limits: { max_rows: 50 },
+  },
+];
+
+let t: TestGateway;
+let dir: string;
+let base: string;
+let resource: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pgwarden-mcp-'));
+  t = await startTestGateway({
+    config: (raw) => {
+      raw.policies = POLICIES;
+      raw.masking = {
+        rules: [
+          { column: 'public.customers.email', with: 'email' },
+          { column: 'public.customers.ssn', with: 'redact' },
+        ],
+      };
+      raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-mcp' };
+      raw.mcp = { max_rows: 20 };
+    },
+  });
+  base = `http://${t.gw.http.host}:${t.gw.http.port}`;
+  resource = `${base}/mcp`;
+  t.pg.psql(
+    `create table customers (id int primary key, name text not null, email text, ssn text, password_hash text);
+     comment on table customers is 'people who buy things';
+     create table orders (id int primary key, customer_id int, total numeric);
+     create table secrets (id int, value text);
+     insert into customers select g, 'name ' || g, 'person' || g || '@example.com', '123-45-' || lpad(g::text, 4, '0'), 'hash' || g from generate_series(1, 30) g;
+     insert into orders select g, g % 30 + 1, g * 3 from generate_series(1, 60) g;
+     insert into secrets values (1, 'the launch codes');
+     alter table customers owner to gw_app; alter table orders owner to gw_app; alter table secrets owner to gw_app;`,
+    'app',
+  );
+});
+after(async () => {
+  await t?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const mcpToken = (sub = 'support-bot', claims: Record<string, unknown> = {}) => t.issuer.sign({ sub, groups: ['mcp-support'], aud: ['pgwarden', resource], ...claims });
+
+async function connect(token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: 'mcp-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const text = (r: unknown) => ((r as CallToolResult).content[0] as { text: string }).text;
+const json = (r: unknown) => {
+  assert.notEqual((r as CallToolResult).isError, true, `tool error: ${text(r)}`);
+  return JSON.parse(text(r));
+};
+
+function initializeBody(): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  });
+}
+
+async function rawInitialize(token?: string): Promise<Response> {
+  return fetch(resource, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      ...(token !== undefined && { Authorization: `Bearer ${token}` }),
+    },
+    body: initializeBody(),
+  });
+}
+
+describe('authorization as an OAuth resource server', () => {
+  const metadataLink = () => `resource_metadata="${base}/.well-known/oauth-protected-resource"`;
+
+  it('serves the protected resource metadata (RFC 9728) naming the issuers', async () => {
+    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+      const res = await fetch(`${base}${path}`);
+      assert.equal(res.status, 200, path);
+      const doc = (await res.json()) as Record<string, unknown>;
+      assert.equal(doc.resource, resource);
+      assert.deepEqual(doc.authorization_servers, [t.issuer.issuer]);
+      assert.deepEqual(doc.bearer_methods_supported, ['header']);
+    }
+  });
+
+  it('a request without a token gets 401 with the metadata link', async () => {
+    const res = await rawInitialize();
+    assert.equal(res.status, 401);
+    const header = res.headers.get('www-authenticate') ?? '';
+    assert.match(header, /^Bearer /);
+    assert.ok(header.includes(metadataLink()), `metadata link in ${header}`);
+    assert.ok(!header.includes('error='), 'no error attribute without credentials (RFC 6750)');
+  });
+
+  it('an expired token gets 401 invalid_token with the metadata link', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const res = await rawInitialize(await mcpToken('support-bot', { iat: now - 7200, exp: now - 3600 }));
+    assert.equal(res.status, 401);
+    const header = res.headers.get('www-authenticate') ?? '';
+    assert.ok(header.includes(metadataLink()), `metadata link in ${header}`);
+    assert.match(header, /error="invalid_token"/);
+    assert.match(((await res.json()) as { error: string }).error, /auth\.expired/);
+  });
+
+  it('a token for another audience gets 401, even one the wire endpoint accepts', async () => {
+    const wireOnly = await t.issuer.sign({ sub: 'support-bot', groups: ['mcp-support'] });
+    const res = await rawInitialize(wireOnly);
+    assert.equal(res.status, 401);
+    const header = res.headers.get('www-authenticate') ?? '';
+    assert.ok(header.includes(metadataLink()), `metadata link in ${header}`);
+    assert.match(((await res.json()) as { message: string }).message, /audience does not include/);
+    // The same token is good on the wire endpoint: the audience binds it to that resource only.
+    const c = new pg.Client(t.client(wireOnly));
+    await c.connect();
+    await c.end();
+
+    const foreign = await t.issuer.sign({ sub: 'support-bot', groups: ['mcp-support'], aud: 'someone-else' });
+    assert.equal((await rawInitialize(foreign)).status, 401);
+  });
+
+  it('the SDK client cannot connect with a bad token', async () => {
+    await assert.rejects(connect('not-a-jwt'), (e: { code?: number; message: string }) => e.code === 401 && /not a well-formed JWT/.test(e.message));
+  });
+});
+
+describe('tools through the session pipeline', () => {
+  let client: Client;
+  let transport: StreamableHTTPClientTransport;
+
+  before(async () => {
+    ({ client, transport } = await connect(await mcpToken()));
+  });
+  after(async () => {
+    await transport?.terminateSession().catch(() => {});
+    await client?.close();
+  });
+
+  it('lists the tools, described with the identity\'s scope', async () => {
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((x) => x.name).sort(), ['describe_table', 'explain', 'list_schemas', 'list_tables', 'query', 'review_status']);
+    const query = tools.find((x) => x.name === 'query')!;
+    assert.match(query.description ?? '', /support-bot/);
+    assert.match(query.description ?? '', /app \(default\): policies support-agents; at most 20 rows/);
+    assert.match(client.getInstructions() ?? '', /support-agents/);
+  });
+
+  it('list_schemas and list_tables show only what the scope covers', async () => {
+    const schemas = json(await client.callTool({ name: 'list_schemas', arguments: {} }));
+    assert.deepEqual(schemas.schemas, [{ schema: 'public', relations: 2 }]);
+    const tables = json(await client.callTool({ name: 'list_tables', arguments: { schema: 'public' } }));
+    assert.deepEqual(
+      tables.tables.map((x: { name: string }) => x.name),
+      ['customers', 'orders'],
+      'secrets is not in the scope',
+    );
+    assert.equal(tables.tables[0].comment, 'people who buy things');
+    assert.equal(tables.tables[0].kind, 'table');
+  });
+
+  it('describe_table marks masked columns and leaves out denied ones', async () => {
+    const d = json(await client.callTool({ name: 'describe_table', arguments: { table: 'customers' } }));
+    const byName = new Map<string, Record<string, unknown>>(d.columns.map((c: Record<string, unknown>) => [c.name, c]));
+    assert.deepEqual([...byName.keys()], ['id', 'name', 'email', 'ssn']);
+    assert.equal(byName.get('email')!.masked, true);
+    assert.equal(byName.get('email')!.masker, 'email');
+    assert.equal(byName.get('ssn')!.masker, 'redact');
+    assert.equal(byName.get('name')!.masked, undefined);
+    assert.equal(byName.get('name')!.nullable, false);
+    assert.equal(byName.get('id')!.primary_key, true);
+    assert.equal(byName.get('id')!.type, 'integer');
+    assert.match(d.note, /not readable/);
+  });
+
+  it('describe_table of a table outside the scope returns the wire refusal', async () => {
+    const r = (await client.callTool({ name: 'describe_table', arguments: { table: 'secrets' } })) as CallToolResult;
+    assert.equal(r.isError, true);
+    assert.match(text(r), /support-bot may not read public\.secrets/);
+  });
+
+  it('query returns typed rows with masked values', async () => {
+    const r = json(
+      await client.callTool({ name: 'query', arguments: { sql: 'select id, name, email, ssn from customers where id = $1', params: [7] } }),
+    );
+    assert.deepEqual(r.columns, [
+      { name: 'id', type: 'integer' },
+      { name: 'name', type: 'text' },
+      { name: 'email', type: 'text' },
+      { name: 'ssn', type: 'text' },
+    ]);
+    assert.equal(r.rows.length, 1);
+    const row = r.rows[0];
+    assert.equal(row.id, 7);
+    assert.equal(row.name, 'name 7');
+    assert.notEqual(row.email, 'person7@example.com');
+    assert.match(row.email, /@example\.com$/, `email masked as an email: ${row.email}`);
+    assert.notEqual(row.ssn, '123-45-0007');
+    assert.equal(r.command, 'SELECT 1');
+  });
+
+  it('query caps the rows and says so', async () => {
+    const r = json(await client.callTool({ name: 'query', arguments: { sql: 'select id, total from orders order by id' } }));
+    assert.equal(r.rows.length, 20);
+    assert.equal(r.truncated, true);
+    assert.match(r.note, /first 20 rows/);
+    assert.equal(r.rows[0].total, '3', 'numeric stays text (no precision lost)');
+    const few = json(await client.callTool({ name: 'query', arguments: { sql: 'select id from orders order by id', max_rows: 5 } }));
+    assert.equal(few.rows.length, 5);
+    assert.equal(few.truncated, true);
+  });
+
+  it('a query outside the scope returns the same refusal a wire client reads', async () => {
+    const sql = 'select value from secrets';
+    const r = (await client.callTool({ name: 'query', arguments: { sql } })) as CallToolResult;
+    assert.equal(r.isError, true);
+    const wire = new pg.Client(t.client(await mcpToken()));
+    await wire.connect();
+    const err = await wire.query(sql).then(
+      () => assert.fail('the wire client was allowed'),
+      (e: pg.DatabaseError) => e,
+    );
+    await wire.end();
+    assert.equal(text(r).split('\n')[0], err.message);
+    assert.ok(err.hint && text(r).includes(`Hint: ${err.hint}`), `hint in ${text(r)}`);
+    assert.match(text(r), /SQLSTATE 42501/);
+
+    const denied = (await client.callTool({ name: 'query', arguments: { sql: 'select password_hash from customers' } })) as CallToolResult;
+    assert.equal(denied.isError, true);
+    assert.match(text(denied), /may not read column public\.customers\.password_hash/);
+    const write = (await client.callTool({ name: 'query', arguments: { sql: "update orders set total = 0" } })) as CallToolResult;
+    assert.equal(write.isError, true);
+    assert.match(text(write), /may not update public\.orders/);
+  });
+
+  it('a database error comes back as a tool error with its SQLSTATE', async () => {
+    const r = (await client.callTool({ name: 'query', arguments: { sql: 'select 1/0 from orders' } })) as CallToolResult;
+    assert.equal(r.isError, true);
+    assert.match(text(r), /division by zero/);
+    assert.match(text(r), /SQLSTATE 22012/);
+  });
+
+  it('explain shows the plan of an allowed statement and refuses one outside the scope', async () => {
+    const plan = (await client.callTool({ name: 'explain', arguments: { sql: 'select id from orders where id = $1', params: [3] } })) as CallToolResult;
+    assert.notEqual(plan.isError, true, text(plan));
+    assert.match(text(plan), /orders/);
+    const refused = (await client.callTool({ name: 'explain', arguments: { sql: 'select * from secrets' } })) as CallToolResult;
+    assert.equal(refused.isError, true);
+    assert.match(text(refused), /may not read public\.secrets/);
+  });
+
+  it('review_status says no review workflow is configured', async () => {
+    const r = (await client.callTool({ name: 'review_status', arguments: { review_id: 'r-1' } })) as CallToolResult;
+    assert.notEqual(r.isError, true);
+    assert.match(text(r), /No review workflow is configured/);
+  });
+
+  it('a session is bound to the identity that opened it', async () => {
+    const sessionId = transport.sessionId!;
+    const other = await t.issuer.sign({ sub: 'intruder', groups: ['mcp-support'], aud: ['pgwarden', resource] });
+    const res = await fetch(resource, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${other}`,
+        'Mcp-Session-Id': sessionId,
+        'Mcp-Protocol-Version': transport.protocolVersion ?? '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list', params: {} }),
+    });
+    assert.equal(res.status, 403);
+    assert.match(((await res.json()) as { message: string }).message, /belongs to another identity/);
+    // A fresh token of the same identity keeps using the session.
+    const fresh = await mcpToken();
+    const again = await fetch(resource, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${fresh}`,
+        'Mcp-Session-Id': sessionId,
+        'Mcp-Protocol-Version': transport.protocolVersion ?? '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 100, method: 'tools/list', params: {} }),
+    });
+    assert.equal(again.status, 200);
+    assert.match(await again.text(), /describe_table/);
+  });
+
+  it('an identity with no scope gets a tool error, not a connection', async () => {
+    const outsider = await t.issuer.sign({ sub: 'outsider', groups: ['nobody'], aud: ['pgwarden', resource] });
+    const { client: c, transport: tr } = await connect(outsider);
+    try {
+      const { tools } = await c.listTools();
+      assert.match(tools[0].description ?? '', /No policy currently grants you any database/);
+      const r = (await c.callTool({ name: 'query', arguments: { sql: 'select 1' } })) as CallToolResult;
+      assert.equal(r.isError, true);
+      assert.match(text(r), /no policy grants outsider access to database app/);
+    } finally {
+      await tr.terminateSession().catch(() => {});
+      await c.close();
+    }
+  });
+
+  it('every call is in the audit log with its tool and MCP session', async () => {
+    const sessionId = transport.sessionId!;
+    const store = await openAuditStore(`sqlite:${join(dir, 'audit.db')}`, { readOnly: true });
+    try {
+      const starts = await waitFor('the MCP session records', async () => {
+        const rows = await store.search({ identity: 'support-bot', types: ['session_start'] });
+        const mine = rows.map((r) => ({ ...JSON.parse(r.body).data, sessionId: r.sessionId })).filter((d) => String(d.applicationName).endsWith(`:${sessionId}`));
+        return mine.length >= 12 ? mine : null;
+      });
+      const tools = new Set(starts.map((d) => String(d.applicationName).split(':')[1]));
+      for (const tool of ['list_schemas', 'list_tables', 'describe_table', 'query', 'explain']) assert.ok(tools.has(tool), `a session for ${tool}: ${[...tools]}`);
+      assert.ok(starts.every((d) => d.transport === 'mcp'), 'recorded as MCP sessions');
+
+      const statements = await store.search({ identity: 'support-bot', types: ['statement'] });
+      const bodies = statements.map((r) => ({ sessionId: r.sessionId, ...JSON.parse(r.body).data }));
+      const refused = bodies.find((b) => b.text === 'select value from secrets' && b.decision.verdict === 'deny');
+      assert.ok(refused, 'the refused query is recorded');
+      const masked = bodies.find((b) => b.text === 'select id, name, email, ssn from customers where id = $1');
+      assert.ok(masked, 'the allowed query is recorded');
+      assert.deepEqual(masked.params, ['7']);
+      const queryStarts = starts.filter((d) => d.applicationName === `mcp:query:${sessionId}`).map((d) => d.sessionId);
+      assert.ok(queryStarts.includes(masked.sessionId), 'the statement belongs to a query session of this MCP session');
+    } finally {
+      await store.close();
+    }
+  });
+});
