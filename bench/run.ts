@@ -4,7 +4,11 @@
  * printing TPS, latency and the ratio to direct for each workload.
  *
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
- * --only name,name (workloads), --no-pgbouncer.
+ * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
+ * --no-pgbouncer.
+ *
+ * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
+ * with it in memory, so the cost of the durable write-ahead log shows.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
@@ -32,6 +36,7 @@ const rounds = Number(opt('rounds', '2'));
 const scale = Number(opt('scale', '10'));
 const only = opt('only', '').split(',').filter(Boolean);
 const withBouncer = !argv.includes('--no-pgbouncer');
+const MASK_ROWS = Number(opt('mask-rows', '100000'));
 
 const WORKLOADS: Workload[] = [
   { name: 'select-only simple, 1 client', args: ['-S', '-M', 'simple', '-c', '1', '-j', '1'] },
@@ -121,6 +126,13 @@ async function startPgBouncer(upstreamPort: number, password: string): Promise<{
   return null;
 }
 
+interface Target {
+  name: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
 async function main(): Promise<void> {
   progress(`starting a throwaway PostgreSQL (scale ${scale})…`);
   const pg = await startPostgres({ conf: ['max_connections = 300'] });
@@ -128,32 +140,45 @@ async function main(): Promise<void> {
   pg.psql(`create role gw_app login password '${password}'`);
   pg.psql('create database app owner gw_app');
   const issuer = await startTestIssuer();
-  const config = configSchema.parse({
-    listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
-    upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
-    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-    log: { level: 'warn' },
-    // Every check on: the bench identity gets exactly what pgbench needs, so each statement is
-    // analysed and decided like any agent's.
-    policies: [
-      {
-        name: 'bench',
-        match: { subjects: ['bench'] },
-        allow: [
-          { tables: ['public.pgbench_*'], operations: ['select', 'insert', 'update', 'delete', 'truncate'] },
-          { ddl: { schemas: ['public'] } },
+  const work = mkdtempSync(join(tmpdir(), 'pgwarden-bench-'));
+  const gatewayConfig = async (audit: Record<string, unknown>) =>
+    configSchema.parse({
+      listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
+      upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
+      identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+      log: { level: 'warn' },
+      // Every check on: the bench identities get exactly what the workloads need, so each
+      // statement is analysed and decided like any agent's.
+      policies: [
+        {
+          name: 'bench',
+          match: { subjects: ['bench', 'bench-clear'] },
+          allow: [
+            { tables: ['public.pgbench_*', 'public.people'], operations: ['select', 'insert', 'update', 'delete', 'truncate'] },
+            { ddl: { schemas: ['public'] } },
+          ],
+        },
+      ],
+      masking: {
+        rules: [
+          { column: 'public.people.email', with: 'email', except: { subjects: ['bench-clear'] } },
+          { column: 'public.people.ssn', with: 'redact', except: { subjects: ['bench-clear'] } },
         ],
       },
-    ],
-  });
+      audit,
+    });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const gw = await startGateway(config, { logger: createLogger('warn', sink) });
-  const token = await issuer.sign({ sub: 'bench', exp: Math.floor(Date.now() / 1000) + 24 * 3600 });
+  const gw = await startGateway(await gatewayConfig({ store: `sqlite:${join(work, 'audit.db')}` }), { logger: createLogger('warn', sink) });
+  const gwNoAudit = await startGateway(await gatewayConfig({ store: 'memory' }), { logger: createLogger('warn', sink) });
+  const exp = Math.floor(Date.now() / 1000) + 24 * 3600;
+  const token = await issuer.sign({ sub: 'bench', exp });
+  const clearToken = await issuer.sign({ sub: 'bench-clear', exp });
   const bouncer = withBouncer ? await startPgBouncer(pg.port, password) : null;
 
-  const targets: { name: string; port: number; user: string; password: string }[] = [
+  const targets: Target[] = [
     { name: 'direct', port: pg.port, user: 'gw_app', password },
     { name: 'pgwarden', port: gw.postgres.port, user: 'bench', password: token },
+    { name: 'pgwarden (audit in memory)', port: gwNoAudit.postgres.port, user: 'bench', password: token },
   ];
   if (bouncer) targets.push({ name: 'pgbouncer', port: bouncer.port, user: 'gw_app', password });
 
@@ -168,50 +193,78 @@ async function main(): Promise<void> {
     child.stderr.on('data', (d) => (err += d));
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pgbench -i failed: ${err.slice(-2000)}`))));
   });
+  pg.psql(
+    `create table people (id int primary key, name text, email text, ssn text, score int);
+     insert into people select g, 'person ' || g, 'person' || g || '@example.com', lpad(g::text, 9, '0'), g % 100 from generate_series(1, ${MASK_ROWS}) g;
+     alter table people owner to gw_app; analyze people;`,
+    'app',
+  );
+  const scanScript = join(work, 'scan.sql');
+  writeFileSync(scanScript, 'select * from people;\n');
 
   const results = new Map<string, Map<string, { tps: number[]; lat: number[] }>>();
-  try {
-    for (const w of WORKLOADS) {
-      const byTarget = new Map<string, { tps: number[]; lat: number[] }>();
-      results.set(w.name, byTarget);
-      for (let r = 0; r < rounds; r++) {
-        // Interleave the targets within each round so drift affects them alike.
-        const order = r % 2 === 0 ? targets : [...targets].reverse();
-        for (const t of order) {
-          progress(`  ${w.name} · ${t.name} · round ${r + 1}/${rounds}`);
-          const res = await pgbench([...w.args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
-          const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
-          e.tps.push(res.tps);
-          e.lat.push(res.latencyMs);
-          byTarget.set(t.name, e);
-        }
+  const run = async (name: string, args: string[], list: Target[]) => {
+    const byTarget = new Map<string, { tps: number[]; lat: number[] }>();
+    results.set(name, byTarget);
+    for (let r = 0; r < rounds; r++) {
+      // Interleave the targets within each round so drift affects them alike.
+      const order = r % 2 === 0 ? list : [...list].reverse();
+      for (const t of order) {
+        progress(`  ${name} · ${t.name} · round ${r + 1}/${rounds}`);
+        const res = await pgbench([...args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
+        const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
+        e.tps.push(res.tps);
+        e.lat.push(res.latencyMs);
+        byTarget.set(t.name, e);
       }
+    }
+  };
+  let peakMasked = 0;
+  let peakClear = 0;
+  try {
+    for (const w of WORKLOADS) await run(w.name, w.args, targets);
+    if (only.length === 0 || only.some((o) => 'masked'.includes(o))) {
+      // Streaming a large result: masked cells rewritten row by row vs forwarded untouched.
+      const scan = ['-f', scanScript, '-c', '1', '-j', '1'];
+      const sample = (set: (rss: number) => void) => {
+        const timer = setInterval(() => set(process.memoryUsage().rss), 50);
+        return () => clearInterval(timer);
+      };
+      const before = process.memoryUsage().rss;
+      let stop = sample((rss) => (peakClear = Math.max(peakClear, rss - before)));
+      await run(`scan of ${MASK_ROWS} rows, unmasked`, scan, [targets[0], { ...targets[1], name: 'pgwarden', user: 'bench-clear', password: clearToken }]);
+      stop();
+      stop = sample((rss) => (peakMasked = Math.max(peakMasked, rss - before)));
+      await run(`scan of ${MASK_ROWS} rows, email and ssn masked`, scan, [targets[0], targets[1]]);
+      stop();
     }
   } finally {
     bouncer?.stop();
     await gw.close(0);
+    await gwNoAudit.close(0);
     await issuer.stop();
     await pg.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   const lines: string[] = [];
-  lines.push(`pgbench, ${seconds}s × ${rounds} rounds per target, scale ${scale}, ${targets.map((t) => t.name).join(' / ')} interleaved`);
-  const head = ['workload', ...targets.map((t) => `${t.name} tps`), ...targets.filter((t) => t.name !== 'direct').map((t) => `${t.name}/direct`), 'pgwarden lat ms', 'direct lat ms'];
+  lines.push(`pgbench, ${seconds}s × ${rounds} rounds per target, scale ${scale}, targets interleaved`);
+  const names = targets.map((t) => t.name);
+  const head = ['workload', ...names.map((n) => `${n} tps`), ...names.filter((n) => n !== 'direct').map((n) => `${n}/direct`), 'pgwarden lat ms', 'direct lat ms'];
   lines.push(`| ${head.join(' | ')} |`);
   lines.push(`|${head.map(() => '---').join('|')}|`);
   for (const [name, byTarget] of results) {
-    const tps = (n: string) => mean(byTarget.get(n)?.tps ?? [NaN]);
-    const lat = (n: string) => mean(byTarget.get(n)?.lat ?? [NaN]);
+    const tps = (n: string) => (byTarget.has(n) ? mean(byTarget.get(n)!.tps) : NaN);
+    const lat = (n: string) => (byTarget.has(n) ? mean(byTarget.get(n)!.lat) : NaN);
     const d = tps('direct');
-    const row = [
-      name,
-      ...targets.map((t) => tps(t.name).toFixed(0)),
-      ...targets.filter((t) => t.name !== 'direct').map((t) => (tps(t.name) / d).toFixed(2)),
-      lat('pgwarden').toFixed(3),
-      lat('direct').toFixed(3),
-    ];
+    const fmt = (v: number, digits: number) => (Number.isNaN(v) ? '–' : v.toFixed(digits));
+    const row = [name, ...names.map((n) => fmt(tps(n), 0)), ...names.filter((n) => n !== 'direct').map((n) => fmt(tps(n) / d, 2)), fmt(lat('pgwarden'), 3), fmt(lat('direct'), 3)];
     lines.push(`| ${row.join(' | ')} |`);
+  }
+  if (peakMasked || peakClear) {
+    lines.push('');
+    lines.push(`streaming ${MASK_ROWS}-row results: peak RSS growth of the gateway process ${(peakClear / 1048576).toFixed(0)} MiB unmasked, ${(peakMasked / 1048576).toFixed(0)} MiB masked`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }
