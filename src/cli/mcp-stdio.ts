@@ -18,7 +18,7 @@ export async function mcpStdioCommand(o: McpStdioOptions): Promise<void> {
     throw new CliError(`--url: not a URL: ${o.url}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError('--url must be an http:// or https:// address');
-  const token = o.token ?? process.env.PGWARDEN_TOKEN;
+  const token = o.token ?? (process.env.PGWARDEN_TOKEN || undefined);
   if (token !== undefined && o.tokenCommand !== undefined) throw new CliError('pass either --token or --token-command, not both');
   if (token === undefined && o.tokenCommand === undefined) throw new CliError('pass --token-command "<command printing a token>" or --token (or set PGWARDEN_TOKEN)');
   // Imported here so that other commands do not load the MCP SDK.
