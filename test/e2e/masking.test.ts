@@ -24,6 +24,11 @@ before(async () => {
           match: { groups: ['analysts', 'support'] },
           allow: [{ tables: ['public.customers', 'public.orders'], operations: ['select'] }],
         },
+        {
+          name: 'writers',
+          match: { groups: ['writers'] },
+          allow: [{ tables: ['public.customers'], operations: ['select', 'update'] }],
+        },
       ];
       raw.masking = {
         hash_key: 'test-mask-key-0123456789abcdef',
@@ -159,6 +164,49 @@ describe('masked columns never leave the gateway in clear', () => {
         assertNoSecrets(`${e.message} ${e.detail ?? ''}`, 'error');
         return true;
       });
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('expressions of masked columns are masked; counts pass', async () => {
+    const r = await psql(
+      t.url(await analyst()),
+      "select lower(email) as l, email || '' as cat, substr(ssn, 1, 3) as part, ssn::varchar(20) as cast, case when id > 0 then ssn end as c, coalesce(phone, email) as co from customers order by id",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assertNoSecrets(r.stdout, 'expressions');
+    assert.ok(!r.stdout.includes('123'), 'no digits of ssn leak through substr');
+    const n = await psql(t.url(await analyst()), 'select count(ssn), count(distinct email) from customers');
+    assert.equal(n.stdout.trim(), '30|30');
+  });
+
+  it('whole rows, JSON and aggregates of masked columns are refused before they run', async () => {
+    const c = new pg.Client(t.client(await analyst()));
+    await c.connect();
+    try {
+      for (const sql of ['select c from customers c', 'select row_to_json(c) from customers c', 'select to_jsonb(c.*) from customers c', 'select json_agg(email) from customers', "select string_agg(ssn, ',') from customers", 'select array_agg(phone) from customers']) {
+        await assert.rejects(c.query(sql), (e: any) => e.code === '42501' && /select the columns by name|masked|whole row|JSON|aggregate/i.test(e.message + (e.hint ?? '')), sql);
+      }
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('cursors: FETCH returns masked rows', async () => {
+    const r = await psql(t.url(await analyst()), null, ['-q'], 'begin;\ndeclare cur cursor for select id, email, ssn from customers order by id;\nfetch 5 from cur;\nfetch all from cur;\ncommit;\n');
+    assert.equal(r.code, 0, r.stderr);
+    assertNoSecrets(r.stdout, 'cursor');
+    assert.equal(r.stdout.trim().split('\n').length, 30);
+  });
+
+  it('RETURNING of a write returns masked values', async () => {
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'writer', groups: ['writers'] })));
+    await c.connect();
+    try {
+      const r = await c.query("update customers set name = name where id <= 3 returning id, email, ssn, phone");
+      assert.equal(r.rows.length, 3);
+      assertNoSecrets(JSON.stringify(r.rows), 'returning');
     } finally {
       await c.end();
     }
