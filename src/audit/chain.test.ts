@@ -127,3 +127,24 @@ describe('the memory audit writer', () => {
     assert.equal(audit.records()[1].data.capture, undefined);
   });
 });
+
+describe('the statement fast path', () => {
+  test('statement and outcome data are stored in canonical form even from unsorted inputs', async () => {
+    const audit = memoryAudit();
+    await audit.sessionStart(sessionStart('s1', 'zed'));
+    const id = await audit.statement(
+      statement('s1', 1, 'SELECT 1', {
+        params: ['1', null],
+        name: 'p1',
+        decision: { verdict: 'review', rule: 'destructive', reviewId: 'rv1', message: 'held' },
+        analysis: { tables: ['public.t'], command: 'select', class: 'read' },
+      }),
+    );
+    audit.statementEnd({ rows: 2, id, sessionId: 's1', at: 5, durationMs: 1, error: { sqlstate: '42501', message: 'no' }, capture: { truncated: false, rows: [['1']], columns: ['a'] } });
+    await audit.flush();
+    for (const row of audit.store.rows()) {
+      const parsed = JSON.parse(row.body) as Record<string, unknown>;
+      assert.equal(row.body, canonicalJson(parsed), `the ${row.type} body is canonical JSON`);
+    }
+  });
+});

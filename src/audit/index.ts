@@ -39,7 +39,7 @@ export type {
   StatementKind,
   Verdict,
 } from './events.ts';
-export { AuditWriter, newRecordId, type AuditSink, type AuditWriterOptions } from './writer.ts';
+export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions } from './writer.ts';
 export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
 export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
 export { verifyStore } from './verify.ts';
