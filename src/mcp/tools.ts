@@ -67,20 +67,26 @@ export function describeScope(deps: ToolDeps, identity: Identity): string {
 
 export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCaller): void {
   const scope = describeScope(deps, caller.identity());
-  const run = async <T>(tool: string, database: string | undefined, fn: (c: WireClient, db: string) => Promise<T>): Promise<T> => {
+  const run = async <T>(tool: string, database: string | undefined, signal: AbortSignal, fn: (c: WireClient, db: string) => Promise<T>): Promise<T> => {
     const db = database ?? deps.defaultDatabase();
     const channel = await deps.open(caller.identity(), db, `mcp:${tool}:${caller.sessionId()}`);
     const client = await WireClient.open(channel);
+    // A cancelled request (notifications/cancelled, or the client went away) ends its session,
+    // which ends the upstream connection and with it the running statement.
+    const cancel = () => client.close();
+    signal.addEventListener('abort', cancel, { once: true });
     try {
       return await fn(client, db);
     } finally {
+      signal.removeEventListener('abort', cancel);
       client.close();
     }
   };
-  const guarded = (tool: string, fn: () => Promise<CallToolResult>) => async (): Promise<CallToolResult> => {
+  const guarded = (tool: string, signal: AbortSignal, fn: () => Promise<CallToolResult>) => async (): Promise<CallToolResult> => {
     try {
       return await fn();
     } catch (err) {
+      if (signal.aborted) return { isError: true, content: [{ type: 'text', text: 'pgwarden: the call was cancelled' }] };
       return failure(deps.logger, tool, err);
     }
   };
@@ -97,9 +103,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
         max_rows: z.number().int().positive().optional().describe('Fewer rows than the cap, if wanted.'),
       },
     },
-    ({ sql, params, database, max_rows }) =>
-      guarded('query', () =>
-        run('query', database, async (c, db) => {
+    ({ sql, params, database, max_rows }, { signal }) =>
+      guarded('query', signal, () =>
+        run('query', database, signal, async (c, db) => {
           const limit = rowLimit(deps, caller.identity(), db, max_rows);
           const r = await c.extended(sql, (params ?? []).map(paramText), limit + 1);
           if (r.error) return refusal(r.error);
@@ -116,9 +122,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
       inputSchema: { database: databaseArg },
       annotations: { readOnlyHint: true },
     },
-    ({ database }) =>
-      guarded('list_schemas', () =>
-        run('list_schemas', database, async (c, db) => {
+    ({ database }, { signal }) =>
+      guarded('list_schemas', signal, () =>
+        run('list_schemas', database, signal, async (c, db) => {
           const r = await c.extended(RELATIONS_SQL, [null], CATALOG_ROW_CAP);
           if (r.error) return refusal(r.error);
           const counts = new Map<string, number>();
@@ -136,9 +142,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
       inputSchema: { schema: z.string().min(1).optional().describe('Only this schema (name as stored).'), database: databaseArg },
       annotations: { readOnlyHint: true },
     },
-    ({ schema, database }) =>
-      guarded('list_tables', () =>
-        run('list_tables', database, async (c, db) => {
+    ({ schema, database }, { signal }) =>
+      guarded('list_tables', signal, () =>
+        run('list_tables', database, signal, async (c, db) => {
           const r = await c.extended(RELATIONS_SQL, [schema ?? null], CATALOG_ROW_CAP);
           if (r.error) return refusal(r.error);
           const tables = visibleRelations(deps, caller.identity(), db, r);
@@ -159,9 +165,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
       },
       annotations: { readOnlyHint: true },
     },
-    ({ table, schema, database }) =>
-      guarded('describe_table', () =>
-        run('describe_table', database, async (c, db) => {
+    ({ table, schema, database }, { signal }) =>
+      guarded('describe_table', signal, () =>
+        run('describe_table', database, signal, async (c, db) => {
           // The relation itself goes through the policy gate first: a refusal is the wire's own, and audited.
           const probe = await c.extended(probeSql(schema, table), [], 1);
           if (probe.error) return refusal(probe.error);
@@ -196,9 +202,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
       inputSchema: { sql: z.string().min(1).max(1_000_000).describe('The statement to explain.'), params: paramsArg, database: databaseArg },
       annotations: { readOnlyHint: true },
     },
-    ({ sql, params, database }) =>
-      guarded('explain', () =>
-        run('explain', database, async (c) => {
+    ({ sql, params, database }, { signal }) =>
+      guarded('explain', signal, () =>
+        run('explain', database, signal, async (c) => {
           const r = await c.extended(`EXPLAIN ${sql.trim().replace(/;\s*$/, '')}`, (params ?? []).map(paramText), 0);
           if (r.error) return refusal(r.error);
           return { content: [{ type: 'text', text: r.rows.map((row) => row[0] ?? '').join('\n') }] };
