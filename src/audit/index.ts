@@ -73,7 +73,7 @@ export type OpenedAudit = AuditSink & {
 export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount });
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync });
   let writer: AuditWriter;
   try {
     writer = await AuditWriter.open({

@@ -48,6 +48,12 @@ export const auditSchema = z
   .object({
     /** Where records are kept: `sqlite:PATH` (relative to the config file), `postgres://…` (shared), `memory`. */
     store: auditStoreUrl.default('sqlite:./pgwarden-data/audit.db'),
+    /**
+     * SQLite durability: `normal` (a record is in the write-ahead log before the statement runs, so
+     * it survives a crash of the gateway; the OS writes it to disk shortly after) or `full` (also
+     * fsynced before the statement runs: survives an OS crash or power loss, one fsync per commit).
+     */
+    sync: z.enum(['normal', 'full']).default('normal'),
     /** Password for a `postgres://` store (use `${env:…}` or `${file:…}`). */
     password: z.string().optional(),
     /** Streaming copies for a SIEM, written after each store commit. */

@@ -14,6 +14,8 @@ export interface OpenStoreOptions {
   readOnly?: boolean;
   /** SQLite: cap the file size in 4 KiB pages (a write past it fails as on a full disk). */
   maxPageCount?: number;
+  /** SQLite: fsync every commit (`full`) or rely on the WAL write (`normal`, survives a gateway crash). */
+  sync?: 'normal' | 'full';
 }
 
 export function sqlitePath(url: string, baseDir = process.cwd()): string {
@@ -23,7 +25,7 @@ export function sqlitePath(url: string, baseDir = process.cwd()): string {
 
 export async function openAuditStore(url: string, o: OpenStoreOptions = {}): Promise<AuditStore> {
   if (url === 'memory') return new MemoryAuditStore();
-  if (url.startsWith('sqlite:')) return openSqliteAuditStore(sqlitePath(url, o.baseDir), { readOnly: o.readOnly, maxPageCount: o.maxPageCount });
+  if (url.startsWith('sqlite:')) return openSqliteAuditStore(sqlitePath(url, o.baseDir), { readOnly: o.readOnly, maxPageCount: o.maxPageCount, sync: o.sync });
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgresAuditStore(url, { password: o.password });
   throw new Error(`unknown audit store ${url.replace(/:\/\/[^@]*@/, '://…@')}: use sqlite:PATH, postgres://… or memory`);
 }

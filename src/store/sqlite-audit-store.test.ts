@@ -50,7 +50,7 @@ function tamper(path: string, sql: string, ...args: unknown[]): void {
 }
 
 describe('SQLite audit store', () => {
-  test('WAL mode and synchronous=FULL', async () => {
+  test('WAL mode', async () => {
     const { audit, path } = await open();
     await populate(audit);
     const db = new Database(path, { readonly: true });

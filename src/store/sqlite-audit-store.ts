@@ -23,6 +23,12 @@ export interface SqliteStoreOptions {
    * fails exactly as on a full disk.
    */
   maxPageCount?: number;
+  /**
+   * `normal` (default): a commit is written to the WAL before it resolves, so it survives a crash
+   * of the gateway process (kill -9); the OS flushes it to disk soon after. `full`: every commit
+   * is also fsynced, so it survives an OS crash or power loss, at the cost of one fsync each.
+   */
+  sync?: 'normal' | 'full';
 }
 
 interface DbRow {
@@ -89,9 +95,9 @@ class WriterThread {
     worker.on('exit', () => die(new StoreError('the audit writer has stopped', 'writer_stopped')));
   }
 
-  static start(path: string, maxPageCount: number | undefined): Promise<WriterThread> {
+  static start(path: string, maxPageCount: number | undefined, sync: 'normal' | 'full' = 'normal'): Promise<WriterThread> {
     const worker = new Worker(new URL('./sqlite-writer-worker.mjs', import.meta.url), {
-      workerData: { path, schema: SQLITE_SCHEMA, insertSql: SQLITE_INSERT, maxPageCount },
+      workerData: { path, schema: SQLITE_SCHEMA, insertSql: SQLITE_INSERT, maxPageCount, sync },
       // The writer needs no TypeScript loader; inheriting the parent's flags would load one.
       execArgv: [],
     });
@@ -130,7 +136,7 @@ export async function openSqliteAuditStore(path: string, options: SqliteStoreOpt
     throw new StoreError(`cannot create the directory of the audit log ${path}: ${(err as Error).message}`, 'open_failed', { cause: err });
   }
   // The writer creates the file and its tables before the reader opens it.
-  const writer = await WriterThread.start(path, options.maxPageCount);
+  const writer = await WriterThread.start(path, options.maxPageCount, options.sync);
   return new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer);
 }
 

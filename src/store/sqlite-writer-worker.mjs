@@ -1,4 +1,4 @@
-// The SQLite audit writer thread. Commits (WAL, synchronous=FULL: each commit is fsynced) happen
+// The SQLite audit writer thread. Commits (WAL; synchronous=NORMAL or FULL, see SqliteStoreOptions) happen
 // here so that a disk flush never stalls the gateway's event loop. Plain JavaScript: a worker
 // does not inherit the parent's TypeScript loader.
 //
@@ -7,13 +7,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-const { path, schema, insertSql, maxPageCount } = workerData;
+const { path, schema, insertSql, maxPageCount, sync } = workerData;
 
 let db;
 try {
   db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma(sync === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
   db.exec(schema);
