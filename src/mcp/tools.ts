@@ -205,7 +205,9 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
     ({ sql, params, database }, { signal }) =>
       guarded('explain', signal, () =>
         run('explain', database, signal, async (c) => {
-          const r = await c.extended(`EXPLAIN ${sql.trim().replace(/;\s*$/, '')}`, (params ?? []).map(paramText), 0);
+          // The option list keeps it a plain EXPLAIN: `ANALYZE …` or `(ANALYZE) …` after it is a
+          // syntax error, so this tool never runs the statement.
+          const r = await c.extended(`EXPLAIN (FORMAT TEXT) ${sql.trim().replace(/;\s*$/, '')}`, (params ?? []).map(paramText), 0);
           if (r.error) return refusal(r.error);
           return { content: [{ type: 'text', text: r.rows.map((row) => row[0] ?? '').join('\n') }] };
         }),

@@ -279,6 +279,11 @@ describe('tools through the session pipeline', () => {
     const refused = (await client.callTool({ name: 'explain', arguments: { sql: 'select * from secrets' } })) as CallToolResult;
     assert.equal(refused.isError, true);
     assert.match(text(refused), /may not read public\.secrets/);
+    for (const sql of ['ANALYZE select id from orders', '(ANALYZE) select id from orders']) {
+      const analyze = (await client.callTool({ name: 'explain', arguments: { sql } })) as CallToolResult;
+      assert.equal(analyze.isError, true, `explain never executes: ${sql}`);
+      assert.match(text(analyze), /syntax error/);
+    }
   });
 
   it('review_status says no review workflow is configured', async () => {
