@@ -16,6 +16,7 @@ import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { createHttpApp, startHttpServer } from './http/index.ts';
+import { createConsole } from './console/index.ts';
 import { SessionRegistry, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
 import { CatalogService } from './catalog/index.ts';
@@ -310,6 +311,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       maxRows: () => current.mcp.max_rows,
     });
   }
+  const consoleApp = createConsole({
+    logger: log,
+    config: () => current.console,
+    store: audit.store,
+    // Called per request, once the server listens (the configured port may be 0).
+    baseUrl: () => `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`,
+    revocations,
+    devIssuer,
+    event: (kind, actor, details) => audit.event({ kind, at: Date.now(), actor, details }),
+  });
   const app = createHttpApp({
     logger: log,
     verifier,
@@ -324,6 +335,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     revocations: () => revocations.list(),
     devIssuer,
     mcp: mcp?.routes,
+    console: consoleApp,
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { maskingSchema } from '../masking/schema.ts';
+import { consoleSchema } from '../console/schema.ts';
 
 const duration = z
   .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
@@ -149,6 +150,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The web console for humans (sign-in, roles, cookie secret; see src/console/schema.ts). */
+    console: consoleSchema.optional(),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

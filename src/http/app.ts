@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/index.ts';
+import type { ConsoleEnv } from '../console/index.ts';
 import type { TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { adminRoutes } from './admin-routes.ts';
@@ -21,6 +22,8 @@ export interface HttpDeps {
   unrevoke: (subject: string, issuer?: string) => void;
   revocations: () => { subject: string; issuer?: string; at: string }[];
   devIssuer?: DevIssuerEndpoints;
+  /** The web console for humans (see src/console/), mounted at `/console`. */
+  console?: Hono<ConsoleEnv>;
   /** The MCP endpoint's routes (`/mcp`, protected resource metadata), mounted at the root. */
   mcp?: Hono;
 }
@@ -38,6 +41,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.route('/admin', adminRoutes({ ...deps, logger: log }));
   if (deps.devIssuer) mountDevIssuer(app, deps.devIssuer);
+  if (deps.console) app.route('/console', deps.console);
   if (deps.mcp) app.route('/', deps.mcp);
 
   app.notFound((c) => sendProblem(c, new HttpProblem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));

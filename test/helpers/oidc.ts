@@ -3,7 +3,10 @@
  *
  * - `startOidcProvider()`: a real OpenID Provider (oidc-provider) with client-credentials clients
  *   whose access tokens are RS256 JWTs (resource indicators) carrying `aud` and a `groups` claim;
- *   `token()` POSTs to its token endpoint like any client would.
+ *   `token()` POSTs to its token endpoint like any client would. Given `webClients` and `humans`,
+ *   it also serves the authorization code flow (PKCE) with oidc-provider's development login and
+ *   consent pages: type a human's name (any password), continue, and the ID token carries the
+ *   human's `name` and `groups`.
  * - `startJsonServer()`: a tiny HTTP server serving JSON documents (a JWKS, a discovery document)
  *   that a test can change, count requests to, and stop, to play an IdP's key endpoint.
  *
@@ -18,6 +21,20 @@ export interface OidcClient {
   clientSecret: string;
   /** Put in the access tokens' `groups` claim. */
   groups: string[];
+}
+
+/** A browser-facing client (authorization code + PKCE), e.g. the console. */
+export interface OidcWebClient {
+  clientId: string;
+  /** Without one the client is public (`token_endpoint_auth_method: none`, PKCE required). */
+  clientSecret?: string;
+  redirectUris: string[];
+}
+
+/** A person who can sign in on the development login page, by this key as the login name. */
+export interface OidcHuman {
+  groups: string[];
+  name?: string;
 }
 
 export interface TestOidcProvider {
@@ -59,10 +76,20 @@ async function loadProvider(): Promise<ProviderClass> {
   return mod.default;
 }
 
-export async function startOidcProvider(opts: { audience?: string; clients?: OidcClient[] } = {}): Promise<TestOidcProvider> {
+export interface OidcProviderOptions {
+  audience?: string;
+  clients?: OidcClient[];
+  webClients?: OidcWebClient[];
+  humans?: Record<string, OidcHuman>;
+}
+
+export async function startOidcProvider(opts: OidcProviderOptions = {}): Promise<TestOidcProvider> {
   const defaultAudience = opts.audience ?? 'pgwarden';
   const clients = opts.clients ?? DEFAULT_CLIENTS;
+  const webClients = opts.webClients ?? [];
+  const humans = new Map(Object.entries(opts.humans ?? {}));
   const groupsByClient = new Map(clients.map((c) => [c.clientId, c.groups]));
+  const credentialClients = new Set(clients.map((c) => c.clientId));
 
   const server = http.createServer();
   const port = await listen(server);
@@ -74,23 +101,41 @@ export async function startOidcProvider(opts: { audience?: string; clients?: Oid
 
   const Provider = await loadProvider();
   const provider = new Provider(issuer, {
-    clients: clients.map((c) => ({
+    clients: clients.map((c): Record<string, unknown> => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    })).concat(
+      webClients.map((c) => ({
+        client_id: c.clientId,
+        ...(c.clientSecret === undefined ? { token_endpoint_auth_method: 'none' } : { client_secret: c.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }),
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: c.redirectUris,
+      })),
+    ),
     jwks: { keys: [signingKey] },
+    // Humans of the development login: the typed name is the account id and the subject.
+    findAccount: (_ctx: unknown, id: string) => {
+      const human = humans.get(id);
+      if (!human) return undefined;
+      return { accountId: id, claims: () => ({ sub: id, name: human.name ?? id, groups: human.groups }) };
+    },
+    claims: { openid: ['sub'], profile: ['name'], groups: ['groups'] },
+    // Claims of the requested scopes go into the ID token too (not only to userinfo).
+    conformIdTokenClaims: false,
     cookies: { keys: ['pgwarden-test-cookie-key'] },
     ttl: { ClientCredentials: 600 },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: webClients.length > 0 },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resourceFor(defaultAudience),
+        // Only machine clients get an access token for the gateway by default; a sign-in does not.
+        defaultResource: (_ctx: unknown, client: { clientId: string }) => (credentialClients.has(client.clientId) ? resourceFor(defaultAudience) : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, resource: string) => ({
           scope: 'db',
