@@ -27,6 +27,7 @@ export function bannerText(o: BannerOptions): string {
     '',
     `  gateway   ${o.postgres.host}:${o.postgres.port}   PostgreSQL clients; database "${o.database}"`,
     `  http      http://${o.http.host}:${o.http.port}   /healthz, /readyz, admin API under /admin`,
+    `  console   http://${o.http.host}:${o.http.port}/console   web console; development login as auditor, approver or admin`,
     `  issuer    ${o.issuer}   development issuer (tokens below)`,
     `  upstream  ${upstream}`,
     `  config    ${joinShown(o.dataDir, 'pgwarden.yaml')}   (demo.json beside it holds the operator's URL)`,
@@ -50,6 +51,25 @@ export function bannerText(o: BannerOptions): string {
     '  support-bot  reads customers and orders (email in clear), and may update only orders.status',
     '  migrator     may change anything in schema public, DDL included',
     `Everything else is refused with SQLSTATE 42501 before it reaches the database${o.gatewayRole ? ` (which the gateway signs in to as "${o.gatewayRole}")` : ''}.`,
+    '',
+    'MCP: AI clients can use the database through the gateway\'s own MCP endpoint, scoped, masked',
+    'and audited like any other client:',
+    `  endpoint  http://${o.http.host}:${o.http.port}/mcp   (Authorization: Bearer <token>)`,
+    '  client configuration (stdio clients; the bridge fetches a fresh token by itself):',
+    ...JSON.stringify(
+      {
+        mcpServers: {
+          pgwarden: {
+            command: 'npx',
+            args: ['pgwarden', 'mcp-stdio', '--url', `http://${o.http.host}:${o.http.port}/mcp`, '--token-command', `${cmd} token --data-dir ${dir} --identity analyst`],
+          },
+        },
+      },
+      null,
+      2,
+    )
+      .split('\n')
+      .map((l) => `    ${l}`),
     '',
     'Revoke an identity (ends its open sessions and refuses new ones; the admin token is minted',
     `for ${ADMIN_IDENTITY.subject}, group ${ADMIN_IDENTITY.groups.join(', ')}):`,

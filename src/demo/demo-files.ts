@@ -24,6 +24,8 @@ export const IDENTITIES: Record<string, DemoIdentity> = {
 };
 export const KEY_FILE = 'dev-issuer-key.json';
 export const PASSWORD_FILE = 'upstream-password';
+/** Signs the console's session cookies (made on first start, kept owner-only). */
+export const CONSOLE_SECRET_FILE = 'console-secret';
 
 export type UpstreamKind = 'postgres' | 'pglite' | 'external';
 
@@ -88,6 +90,18 @@ export function configText(o: ConfigFileOptions): string {
     'admin:',
     `  groups: [${ADMIN_GROUP}]`,
     '',
+    '# The web console (/console): auditors search and replay sessions. Humans sign in at an OIDC',
+    '# issuer (a client registered there for <http>/console/callback); the demo has none, so its',
+    '# development issuer stands in and the sign-in page offers a development login per role.',
+    'console:',
+    `  issuer: ${o.issuer}`,
+    '  client_id: pgwarden-console',
+    `  session_secret: \${file:${CONSOLE_SECRET_FILE}}`,
+    '  roles:',
+    '    auditor: [auditors]',
+    '    approver: [approvers]',
+    `    admin: [${ADMIN_GROUP}]`,
+    '',
     '# Who may do what. Every statement is parsed and checked against the policies of the',
     '# identity (matched by subject, group or issuer); anything not granted is refused with',
     '# SQLSTATE 42501, and an identity no policy matches cannot connect at all.',
@@ -118,6 +132,11 @@ export function configText(o: ConfigFileOptions): string {
     '    - { column: public.customers.email, with: email, except: { groups: [support] } }',
     '    - { column: public.customers.phone, with: partial, options: { keep_last: 2 } }',
     '    - { column: public.customers.ssn, with: redact, filter: deny }',
+    '',
+    '# The MCP endpoint (/mcp on the HTTP listener). The demo accepts its ordinary tokens there; a',
+    '# deployment mints tokens for the endpoint\'s own resource URL instead (the default audience).',
+    'mcp:',
+    `  audience: ${AUDIENCE}`,
     '',
     '# Every statement, allowed or refused, is recorded before it runs, hash-chained.',
     '#   npx pgwarden audit tail --config <this file>   (also: search, replay, verify, export)',

@@ -19,7 +19,7 @@ import { DevIssuer } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
 import { startGateway } from '../main.ts';
 import { bannerText } from './banner.ts';
-import { ADMIN_IDENTITY, AUDIENCE, IDENTITIES, KEY_FILE, PASSWORD_FILE, configText, writeDemoInfo, type UpstreamKind } from './demo-files.ts';
+import { ADMIN_IDENTITY, AUDIENCE, CONSOLE_SECRET_FILE, IDENTITIES, KEY_FILE, PASSWORD_FILE, configText, writeDemoInfo, type UpstreamKind } from './demo-files.ts';
 import { findServerBinaries, startLocalCluster } from './local-cluster.ts';
 import { startPglite } from './pglite-upstream.ts';
 import { assertPortFree, freePort, portError } from './ports.ts';
@@ -99,6 +99,7 @@ export async function runDemo(o: DemoOptions): Promise<Demo> {
     const devIssuer = await DevIssuer.open(join(dataDir, KEY_FILE), issuer);
     // The key of the `hash` masker (deterministic, so joins on hashed values still match).
     await secretFile(join(dataDir, 'mask-key'));
+    await secretFile(join(dataDir, CONSOLE_SECRET_FILE));
     const configPath = join(dataDir, 'pgwarden.yaml');
     const gatewayUrl = `postgres://${GATEWAY_ROLE}@${hostForUrl(upstream.host)}:${upstream.port}/${DATABASE}`;
     await writeFile(configPath, configText({ dataDir, port, httpPort, issuer, kind: upstream.kind, upstreamUrl: gatewayUrl, tlsMode: upstream.tlsMode }));
