@@ -219,17 +219,7 @@ describe('pgwarden demo on PGlite', () => {
       const r = await psql(gatewayUrl(demo.postgres.port, 'support-bot', jwt), 'select count(*) from customers');
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), String(CUSTOMERS));
-      // The MCP endpoint the banner prints answers the demo's tokens, and masks like the wire does.
-    assert.ok(out.includes(`http://127.0.0.1:${httpPort}/mcp`) && out.includes('mcp-stdio'), 'the banner shows the MCP endpoint and a client configuration');
-    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${httpPort}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${jwt}` } } });
-    const mcp = new Client({ name: 'demo-test', version: '1.0.0' });
-    await mcp.connect(transport);
-    const result = (await mcp.callTool({ name: 'query', arguments: { sql: 'select email, ssn from customers where id = 1' } })) as { content: { text: string }[] };
-    const mcpText = result.content.map((c) => c.text).join('\n');
-    assert.ok(!mcpText.includes(email) && !mcpText.includes(ssn), `MCP results are masked: ${mcpText}`);
-    await mcp.close();
-
-    const check = await run(process.execPath, [BIN, 'check', '--config', join(dataDir, 'pgwarden.yaml')]);
+      const check = await run(process.execPath, [BIN, 'check', '--config', join(dataDir, 'pgwarden.yaml')]);
       assert.equal(check.code, 0, check.stderr);
     } finally {
       await demo.close();
