@@ -263,9 +263,9 @@ function now(): number {
 
 /** Where to go after signing in: a console path only, so the parameter cannot send anyone elsewhere. */
 export function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith(`${BASE}`) || next.startsWith('//') || /[\\\s]/.test(next)) return `${BASE}/`;
+  if (!next || !next.startsWith(BASE) || /[\\\s]/.test(next)) return BASE;
   const rest = next.slice(BASE.length);
-  return rest === '' || rest.startsWith('/') || rest.startsWith('?') ? next : `${BASE}/`;
+  return rest === '' || (rest.startsWith('/') && !rest.startsWith('//')) || rest.startsWith('?') ? next : BASE;
 }
 
 /** A browser that sends Origin must send ours (a second check beside the CSRF token). */

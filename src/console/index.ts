@@ -85,6 +85,8 @@ export function createConsole(deps: ConsoleDeps): Hono<ConsoleEnv> {
     return c.body(CONSOLE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' });
   });
   app.use('*', async (c, next) => {
+    // `/console/` is not `/console` to the router: send it to the one the home page answers.
+    if (c.req.path === `${BASE}/`) return c.redirect(BASE, 303);
     if (deps.config()) return next();
     return messagePage(c, { nav: [], devLogin: false }, {
       title: 'Console not configured',

@@ -13,7 +13,7 @@ export type CookiePurpose = 'session' | 'signin';
 /** Browsers keep cookies up to about 4 KB; a larger value would silently not be stored. */
 const MAX_VALUE = 3800;
 
-export function sign(secret: string, purpose: CookiePurpose, payload: { exp: number }): string {
+export function sign<T extends { exp: number }>(secret: string, purpose: CookiePurpose, payload: T): string {
   const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const value = `${body}.${mac(secret, purpose, body)}`;
   if (value.length > MAX_VALUE) throw new Error(`console ${purpose} cookie too large (${value.length} bytes)`);
