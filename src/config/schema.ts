@@ -8,6 +8,7 @@ import { policySchema } from '../policy/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { maskingSchema } from '../masking/schema.ts';
 import { consoleSchema } from '../console/schema.ts';
+import { reviewsSchema } from '../review/schema.ts';
 
 const duration = z
   .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
@@ -152,6 +153,8 @@ export const configSchema = z
       .prefault({}),
     /** The web console for humans (sign-in, roles, cookie secret; see src/console/schema.ts). */
     console: consoleSchema.optional(),
+    /** Human review of privileged statements: store, rules, webhooks (see src/review/schema.ts). */
+    reviews: reviewsSchema.prefault({}),
     /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
     dev_issuer: z
       .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })

@@ -1,0 +1,191 @@
+/**
+ * Review rule matching: table-driven over hand-built analyses (the shapes the analyser produces),
+ * then a few statements through the real analyser to pin the command names the triggers rely on.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import type { Identity } from '../identity/types.ts';
+import { analyse, loadParser } from '../sql/index.ts';
+import { testCatalog } from '../sql/fixture.ts';
+import type { DdlTarget, Special, StatementAnalysis, StatementClass, TableOperation } from '../sql/types.ts';
+import { compileReviews, isApprover, isApproverOfAny, reviewAnalysis, reviewRuleFor } from './rules.ts';
+import { reviewsSchema, type ReviewsConfigInput } from './schema.ts';
+
+function stmt(command: string, cls: StatementClass, parts: Partial<StatementAnalysis> = {}): StatementAnalysis {
+  return { text: command, node: 'Stmt', command, class: cls, tables: [], columnUses: [], functions: [], ddl: [], settings: [], specials: [], ...parts };
+}
+function access(op: TableOperation, rel: string) {
+  const [schema, name] = rel.split('.');
+  return { op, relation: { schema, name, resolved: true }, columns: [] };
+}
+function target(action: DdlTarget['action'], objectType: string, schema?: string, name?: string, on?: string): DdlTarget {
+  return { action, objectType, ...(schema ? { schema } : {}), ...(name ? { name } : {}), ...(on ? { on: { schema: on.split('.')[0], name: on.split('.')[1] } } : {}) };
+}
+function who(subject: string, groups: string[] = [], issuerName = 'agents'): Identity {
+  return { issuer: `https://idp.example.com/${issuerName}`, issuerName, subject, groups, claims: {}, expiresAt: Date.now() + 3_600_000 };
+}
+
+const dropTable = (rel: string) => stmt('drop table', 'ddl', { ddl: [target('drop', 'table', ...(rel.split('.') as [string, string]))] });
+const deleteAll = (rel: string) => stmt('delete', 'write', { tables: [access('delete', rel)], specials: ['delete_without_where'] });
+const deleteSome = (rel: string) => stmt('delete', 'write', { tables: [access('delete', rel)] });
+const select = (rel: string) => stmt('select', 'read', { tables: [access('select', rel)] });
+const special = (command: string, cls: StatementClass, specials: Special[], parts: Partial<StatementAnalysis> = {}) => stmt(command, cls, { specials, ...parts });
+
+const CONFIG: ReviewsConfigInput = {
+  store: 'memory',
+  rules: [
+    { name: 'payments', when: ['delete', 'update', 'truncate'], tables: ['billing.*'], approvers: { groups: ['finance'], count: 2 }, mode: 'defer' },
+    { name: 'contractors', when: ['write'], match: { groups: ['contractors'] }, approvers: { subjects: ['alice'] } },
+    {
+      name: 'destructive',
+      when: ['drop', 'truncate', 'alter', 'grant', 'revoke', 'delete_without_where', 'update_without_where', 'vacuum_full', 'dcl'],
+      approvers: { groups: ['dba'] },
+      match: { issuers: ['agents'] },
+    },
+  ],
+};
+const compiled = compileReviews(reviewsSchema.parse(CONFIG));
+const agent = who('migrator', ['migrations']);
+const contractor = who('temp-7', ['contractors']);
+const human = who('alice', ['dba'], 'humans');
+
+const cases: { name: string; who: Identity; analyses: StatementAnalysis[]; expect: string | null }[] = [
+  { name: 'DROP TABLE is destructive', who: agent, analyses: [dropTable('public.orders')], expect: 'destructive' },
+  { name: 'DROP INDEX is destructive', who: agent, analyses: [stmt('drop index', 'ddl', { ddl: [target('drop', 'index', 'public', 'orders_idx', 'public.orders')] })], expect: 'destructive' },
+  { name: 'TRUNCATE is destructive', who: agent, analyses: [stmt('truncate', 'write', { tables: [access('truncate', 'public.orders')] })], expect: 'destructive' },
+  { name: 'ALTER TABLE is destructive', who: agent, analyses: [stmt('alter table', 'ddl', { ddl: [target('alter', 'table', 'public', 'orders')] })], expect: 'destructive' },
+  { name: 'GRANT is destructive', who: agent, analyses: [stmt('grant', 'dcl')], expect: 'destructive' },
+  { name: 'REVOKE is destructive', who: agent, analyses: [stmt('revoke', 'dcl')], expect: 'destructive' },
+  { name: 'CREATE ROLE is dcl, so destructive', who: agent, analyses: [stmt('create role', 'dcl')], expect: 'destructive' },
+  { name: 'DELETE without WHERE is destructive', who: agent, analyses: [deleteAll('public.orders')], expect: 'destructive' },
+  { name: 'UPDATE without WHERE is destructive', who: agent, analyses: [special('update', 'write', ['update_without_where'], { tables: [access('update', 'public.orders')] })], expect: 'destructive' },
+  { name: 'DELETE with WHERE needs no review', who: agent, analyses: [deleteSome('public.orders')], expect: null },
+  { name: 'a SELECT needs no review', who: agent, analyses: [select('public.orders')], expect: null },
+  { name: 'CREATE TABLE is not in the destructive list', who: agent, analyses: [stmt('create table', 'ddl', { ddl: [target('create', 'table', 'public', 'x')] })], expect: null },
+  { name: 'VACUUM FULL is destructive', who: agent, analyses: [stmt('vacuum', 'ddl', { text: 'VACUUM FULL public.orders' })], expect: 'destructive' },
+  { name: 'VACUUM (FULL, ANALYZE) is destructive', who: agent, analyses: [stmt('vacuum', 'ddl', { text: 'vacuum (full, analyze) public.orders' })], expect: 'destructive' },
+  { name: 'plain VACUUM needs no review', who: agent, analyses: [stmt('vacuum', 'ddl', { text: 'VACUUM public.orders' })], expect: null },
+  { name: 'VACUUM of a table quoted "full" is not VACUUM FULL', who: agent, analyses: [stmt('vacuum', 'ddl', { text: 'VACUUM public."full"' })], expect: null },
+  { name: 'one destructive statement in a string holds the whole string', who: agent, analyses: [select('public.orders'), dropTable('public.orders')], expect: 'destructive' },
+  { name: 'EXPLAIN ANALYZE runs its DELETE without WHERE', who: agent, analyses: [special('explain', 'write', ['explain_analyze'], { inner: deleteAll('public.orders') })], expect: 'destructive' },
+  { name: 'plain EXPLAIN does not run its DELETE', who: agent, analyses: [stmt('explain', 'read', { inner: deleteAll('public.orders') })], expect: null },
+  { name: 'PREPARE of a DELETE without WHERE is held', who: agent, analyses: [special('prepare', 'session', ['prepare'], { inner: deleteAll('public.orders') })], expect: 'destructive' },
+  { name: 'an identity of another issuer is not matched by an issuers-only match', who: who('migrator', [], 'other'), analyses: [dropTable('public.orders')], expect: null },
+  { name: 'tables: a DELETE on billing needs the payments rule (first match wins)', who: agent, analyses: [deleteAll('billing.invoices')], expect: 'payments' },
+  { name: 'tables: a DELETE with WHERE on billing still needs payments', who: agent, analyses: [deleteSome('billing.invoices')], expect: 'payments' },
+  { name: 'tables: a SELECT on billing is not a trigger', who: agent, analyses: [select('billing.invoices')], expect: null },
+  { name: 'tables: DROP SCHEMA billing touches every billing table', who: agent, analyses: [stmt('drop schema', 'ddl', { ddl: [target('drop', 'schema', undefined, 'billing')] })], expect: 'destructive' },
+  { name: 'match groups: a contractor writing anything is reviewed', who: contractor, analyses: [stmt('insert', 'write', { tables: [access('insert', 'public.orders')] })], expect: 'contractors' },
+  { name: 'match groups: an agent writing with WHERE is not a contractor', who: agent, analyses: [stmt('insert', 'write', { tables: [access('insert', 'public.orders')] })], expect: null },
+];
+
+describe('reviewRuleFor', () => {
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.equal(reviewRuleFor(compiled, c.who, c.analyses)?.name ?? null, c.expect);
+    });
+  }
+
+  test('a rule with tables applies to a DDL target on a matching table, or an object on one', () => {
+    const rules = compileReviews(reviewsSchema.parse({ rules: [{ name: 'r', when: ['drop', 'alter'], tables: ['billing.*'], approvers: { groups: ['dba'] } }] }));
+    assert.equal(reviewRuleFor(rules, agent, [dropTable('billing.invoices')])?.name, 'r');
+    assert.equal(reviewRuleFor(rules, agent, [dropTable('public.orders')]), null);
+    const dropTrigger = stmt('drop trigger', 'ddl', { ddl: [target('drop', 'trigger', undefined, 'audit_trg', 'billing.invoices')] });
+    assert.equal(reviewRuleFor(rules, agent, [dropTrigger])?.name, 'r');
+    const vacuumAll = stmt('alter system', 'ddl', { ddl: [target('alter', 'database', undefined, 'shop')] });
+    assert.equal(reviewRuleFor(rules, agent, [vacuumAll])?.name, 'r', 'a database-wide command touches every table');
+  });
+
+  test('no rules: nothing is reviewed', () => {
+    assert.equal(reviewRuleFor(compileReviews(undefined), agent, [dropTable('public.orders')]), null);
+  });
+});
+
+describe('approvers', () => {
+  const payments = compiled.rules[0];
+  test('group or subject membership, optionally limited to issuers', () => {
+    assert.equal(isApprover(payments.approvers, who('bob', ['finance'])), true);
+    assert.equal(isApprover(payments.approvers, who('bob', ['sales'])), false);
+    assert.equal(isApprover(compiled.rules[1].approvers, who('alice')), true);
+    const humansOnly = { groups: ['dba'], subjects: [], issuers: ['humans'], count: 1 };
+    assert.equal(isApprover(humansOnly, human), true);
+    assert.equal(isApprover(humansOnly, who('alice', ['dba'], 'agents')), false);
+  });
+  test('isApproverOfAny lets an approver of any rule into the API', () => {
+    assert.equal(isApproverOfAny(compiled, human), true);
+    assert.equal(isApproverOfAny(compiled, agent), false);
+  });
+});
+
+describe('reviewsSchema', () => {
+  test('defaults: a SQLite store next to the other state, no rules, no webhooks', () => {
+    assert.deepEqual(reviewsSchema.parse({}), { store: 'sqlite:./pgwarden-data/reviews.db', rules: [], webhooks: [] });
+  });
+  test('a rule gets mode wait, a 15 minute timeout and a 1 hour window by default', () => {
+    const r = reviewsSchema.parse({ rules: [{ name: 'd', when: ['drop'], approvers: { groups: ['dba'] } }] }).rules[0];
+    assert.equal(r.mode, 'wait');
+    assert.equal(r.timeout, 15 * 60_000);
+    assert.equal(r.window, 3_600_000);
+    assert.equal(r.approvers.count, 1);
+  });
+  test('a bare list is the rules', () => {
+    assert.equal(reviewsSchema.parse([{ name: 'd', when: ['drop'], approvers: { groups: ['dba'] } }]).rules.length, 1);
+  });
+  const bad: [string, unknown, string][] = [
+    ['an unknown trigger', { rules: [{ name: 'd', when: ['explode'], approvers: { groups: ['dba'] } }] }, 'rules.0.when.0'],
+    ['no approvers', { rules: [{ name: 'd', when: ['drop'], approvers: {} }] }, 'rules.0.approvers'],
+    ['count above the subjects named', { rules: [{ name: 'd', when: ['drop'], approvers: { subjects: ['a'], count: 2 } }] }, 'rules.0.approvers'],
+    ['a bare table name', { rules: [{ name: 'd', when: ['drop'], tables: ['orders'], approvers: { groups: ['dba'] } }] }, 'rules.0.tables.0'],
+    ['two rules with one name', { rules: [0, 1].map(() => ({ name: 'd', when: ['drop'], approvers: { groups: ['dba'] } })) }, 'rules.1.name'],
+    ['an empty match', { rules: [{ name: 'd', when: ['drop'], match: {}, approvers: { groups: ['dba'] } }] }, 'rules.0.match'],
+    ['a webhook that is not http', { webhooks: [{ url: 'ftp://example.com/x' }] }, 'webhooks.0.url'],
+    ['a short webhook secret', { webhooks: [{ url: 'https://example.com/x', secret: 'abc' }] }, 'webhooks.0.secret'],
+    ['a postgres store', { store: 'postgres://db/x' }, 'store'],
+  ];
+  for (const [name, input, path] of bad) {
+    test(`refused: ${name} (at ${path})`, () => {
+      const r = reviewsSchema.safeParse(input);
+      assert.equal(r.success, false, 'expected a validation error');
+      assert.deepEqual(
+        r.error!.issues.map((i) => i.path.join('.')),
+        [path],
+      );
+    });
+  }
+});
+
+describe('with the real analyser', () => {
+  before(async () => {
+    await loadParser();
+  });
+  const catalog = testCatalog();
+  const run = (sql: string) => reviewRuleFor(compiled, agent, analyse(sql, { catalog, searchPath: ['public'] }))?.name ?? null;
+
+  const real: [string, string | null][] = [
+    ['DROP TABLE orders', 'destructive'],
+    ['TRUNCATE orders', 'destructive'],
+    ['DELETE FROM orders', 'destructive'],
+    ['DELETE FROM orders WHERE id = 1', null],
+    ['UPDATE orders SET status = $1', 'destructive'],
+    ['ALTER TABLE orders ADD COLUMN x int', 'destructive'],
+    ['GRANT SELECT ON orders TO PUBLIC', 'destructive'],
+    ['REVOKE SELECT ON orders FROM PUBLIC', 'destructive'],
+    ['VACUUM FULL orders', 'destructive'],
+    ['VACUUM (FULL) orders', 'destructive'],
+    ['VACUUM orders', null],
+    ['SELECT * FROM orders', null],
+    ['SELECT 1; DROP TABLE customers', 'destructive'],
+  ];
+  for (const [sql, expect] of real) {
+    test(`${sql} → ${expect ?? 'no review'}`, () => {
+      assert.equal(run(sql), expect);
+    });
+  }
+
+  test('reviewAnalysis summarises the command, class and the tables touched', () => {
+    const a = reviewAnalysis(analyse('DROP TABLE orders', { catalog, searchPath: ['public'] }));
+    assert.deepEqual(a, { command: 'drop table', class: 'ddl', tables: ['public.orders'] });
+    const two = reviewAnalysis(analyse('DELETE FROM orders; TRUNCATE customers', { catalog, searchPath: ['public'] }));
+    assert.deepEqual(two, { command: 'delete; truncate', class: 'write', tables: ['public.orders', 'public.customers'] });
+  });
+});
