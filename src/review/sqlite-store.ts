@@ -1,0 +1,242 @@
+/**
+ * Reviews in SQLite: one row per review, written synchronously on the calling thread (reviews are
+ * rare, so a plain connection is enough) in WAL mode with synchronous=FULL, so a review or an
+ * approval is on disk before the call that made it returns — and survives a restart.
+ *
+ * Every state change is one UPDATE guarded by the state it expects (`WHERE status = 'pending'`),
+ * so a decision can never be applied twice or on top of another one.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Review, ReviewDecision, ReviewStatus } from './types.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS reviews (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  groups TEXT NOT NULL,
+  database TEXT NOT NULL,
+  text TEXT NOT NULL,
+  bytes_sha256 TEXT NOT NULL,
+  params_sha256 TEXT NOT NULL,
+  analysis TEXT NOT NULL,
+  session_id TEXT,
+  approvers TEXT NOT NULL,
+  window_ms INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  approvals TEXT NOT NULL DEFAULT '[]',
+  rejection TEXT,
+  approved_at INTEGER,
+  approved_until INTEGER,
+  consumed_at INTEGER,
+  expired_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS reviews_binding ON reviews (bytes_sha256, subject, status);
+CREATE INDEX IF NOT EXISTS reviews_status ON reviews (status, created_at);
+`;
+
+interface Row {
+  id: string;
+  status: ReviewStatus;
+  rule: string;
+  mode: 'wait' | 'defer';
+  issuer: string;
+  subject: string;
+  groups: string;
+  database: string;
+  text: string;
+  bytes_sha256: string;
+  params_sha256: string;
+  analysis: string;
+  session_id: string | null;
+  approvers: string;
+  window_ms: number;
+  created_at: number;
+  expires_at: number;
+  approvals: string;
+  rejection: string | null;
+  approved_at: number | null;
+  approved_until: number | null;
+  consumed_at: number | null;
+  expired_at: number | null;
+}
+
+/** A review as stored: times in epoch milliseconds, plus the approval window of its rule. */
+export interface StoredReview {
+  review: Review;
+  windowMs: number;
+  /** The time at which it must expire if nothing else happens (pending: expiresAt; approved: approvedUntil). */
+  deadline: number | null;
+}
+
+export interface Binding {
+  issuer: string;
+  subject: string;
+  database: string;
+  bytesSha256: string;
+  paramsSha256: string;
+}
+
+const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
+
+function fromRow(r: Row): StoredReview {
+  const review: Review = {
+    id: r.id,
+    status: r.status,
+    rule: r.rule,
+    mode: r.mode,
+    identity: { issuer: r.issuer, subject: r.subject, groups: JSON.parse(r.groups) as string[] },
+    database: r.database,
+    text: r.text,
+    bytesSha256: r.bytes_sha256,
+    paramsSha256: r.params_sha256,
+    analysis: JSON.parse(r.analysis) as Review['analysis'],
+    ...(r.session_id === null ? {} : { sessionId: r.session_id }),
+    approvers: JSON.parse(r.approvers) as Review['approvers'],
+    createdAt: iso(r.created_at)!,
+    expiresAt: iso(r.expires_at)!,
+    approvals: JSON.parse(r.approvals) as ReviewDecision[],
+  };
+  if (r.rejection !== null) review.rejection = JSON.parse(r.rejection) as ReviewDecision;
+  if (r.approved_at !== null) review.approvedAt = iso(r.approved_at);
+  if (r.approved_until !== null) review.approvedUntil = iso(r.approved_until);
+  if (r.consumed_at !== null) review.consumedAt = iso(r.consumed_at);
+  if (r.expired_at !== null) review.expiredAt = iso(r.expired_at);
+  const deadline = r.status === 'pending' ? r.expires_at : r.status === 'approved' ? r.approved_until : null;
+  return { review, windowMs: r.window_ms, deadline };
+}
+
+export class SqliteReviewStore {
+  readonly #db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  /** Open (creating it and its directory) the file at `path`, or `:memory:`. */
+  static open(path: string): SqliteReviewStore {
+    if (path !== ':memory:') {
+      const dir = dirname(path);
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    }
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteReviewStore(db);
+  }
+
+  has(id: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM reviews WHERE id = ?').get(id) !== undefined;
+  }
+
+  insert(r: Review, windowMs: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO reviews (id, status, rule, mode, issuer, subject, groups, database, text, bytes_sha256, params_sha256, analysis,
+           session_id, approvers, window_ms, created_at, expires_at, approvals)
+         VALUES (@id, 'pending', @rule, @mode, @issuer, @subject, @groups, @database, @text, @bytes, @params, @analysis,
+           @session, @approvers, @window, @created, @expires, '[]')`,
+      )
+      .run({
+        id: r.id,
+        rule: r.rule,
+        mode: r.mode,
+        issuer: r.identity.issuer,
+        subject: r.identity.subject,
+        groups: JSON.stringify(r.identity.groups),
+        database: r.database,
+        text: r.text,
+        bytes: r.bytesSha256,
+        params: r.paramsSha256,
+        analysis: JSON.stringify(r.analysis),
+        session: r.sessionId ?? null,
+        approvers: JSON.stringify(r.approvers),
+        window: windowMs,
+        created: Date.parse(r.createdAt),
+        expires: Date.parse(r.expiresAt),
+      });
+  }
+
+  get(id: string): StoredReview | null {
+    const row = this.#db.prepare('SELECT * FROM reviews WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  list(q: { status?: ReviewStatus; limit: number }): StoredReview[] {
+    const rows = (
+      q.status === undefined
+        ? this.#db.prepare('SELECT * FROM reviews ORDER BY created_at DESC, id LIMIT ?').all(q.limit)
+        : this.#db.prepare('SELECT * FROM reviews WHERE status = ? ORDER BY created_at DESC, id LIMIT ?').all(q.status, q.limit)
+    ) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Reviews that can still change on their own (pending or approved), for timers. */
+  live(): StoredReview[] {
+    return (this.#db.prepare("SELECT * FROM reviews WHERE status IN ('pending', 'approved')").all() as Row[]).map(fromRow);
+  }
+
+  /** The newest review in `status` bound to exactly this statement. */
+  findBound(b: Binding, status: ReviewStatus, mode?: 'wait' | 'defer'): StoredReview | null {
+    const row = this.#db
+      .prepare(
+        `SELECT * FROM reviews WHERE bytes_sha256 = @bytes AND subject = @subject AND issuer = @issuer AND database = @database
+           AND params_sha256 = @params AND status = @status ${mode ? 'AND mode = @mode' : ''} ORDER BY created_at DESC LIMIT 1`,
+      )
+      .get({ bytes: b.bytesSha256, subject: b.subject, issuer: b.issuer, database: b.database, params: b.paramsSha256, status, ...(mode ? { mode } : {}) }) as
+      | Row
+      | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** Record one more approval of a pending review; `approvedUntil` set when it is the last one needed. */
+  addApproval(id: string, approvals: ReviewDecision[], approved: { at: number; until: number } | null): boolean {
+    const res = approved
+      ? this.#db
+          .prepare("UPDATE reviews SET approvals = ?, status = 'approved', approved_at = ?, approved_until = ? WHERE id = ? AND status = 'pending'")
+          .run(JSON.stringify(approvals), approved.at, approved.until, id)
+      : this.#db.prepare("UPDATE reviews SET approvals = ? WHERE id = ? AND status = 'pending'").run(JSON.stringify(approvals), id);
+    return res.changes === 1;
+  }
+
+  reject(id: string, rejection: ReviewDecision): boolean {
+    return this.#db.prepare("UPDATE reviews SET status = 'rejected', rejection = ? WHERE id = ? AND status = 'pending'").run(JSON.stringify(rejection), id).changes === 1;
+  }
+
+  /** approved → consumed, only while inside the window. */
+  consume(id: string, now: number): boolean {
+    return (
+      this.#db.prepare("UPDATE reviews SET status = 'consumed', consumed_at = ? WHERE id = ? AND status = 'approved' AND approved_until > ?").run(now, id, now)
+        .changes === 1
+    );
+  }
+
+  /** pending past expiresAt, or approved past approvedUntil → expired. */
+  expire(id: string, now: number): boolean {
+    return (
+      this.#db
+        .prepare(
+          `UPDATE reviews SET status = 'expired', expired_at = ?
+             WHERE id = ? AND ((status = 'pending' AND expires_at <= ?) OR (status = 'approved' AND approved_until <= ?))`,
+        )
+        .run(now, id, now, now).changes === 1
+    );
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
