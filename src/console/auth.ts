@@ -96,9 +96,18 @@ export function createAuth(deps: AuthDeps): Auth {
 
   function startSession(c: Context, who: { issuer: string; subject: string; name?: string; groups: string[] }, how: string): void {
     const exp = Math.floor((Date.now() + deps.config().session_ttl) / 1000);
-    const payload: SessionPayload = { iss: who.issuer, sub: who.subject, groups: who.groups.slice(0, 100), csrf: random(18), exp };
-    if (who.name) payload.name = who.name;
-    setCookie(c, SESSION_COOKIE, sign(secret(), 'session', payload), { ...cookieOptions(), expires: new Date(exp * 1000) });
+    const payload: SessionPayload = { iss: who.issuer, sub: who.subject, groups: who.groups, csrf: random(18), exp };
+    if (who.name) payload.name = who.name.slice(0, 200);
+    let value: string;
+    try {
+      value = sign(secret(), 'session', payload);
+    } catch {
+      // Too many groups for a cookie: keep those the roles name now (a later reload that names
+      // another of the human's groups then needs a new sign-in).
+      const named = new Set(Object.values(deps.config().roles).flat());
+      value = sign(secret(), 'session', { ...payload, groups: who.groups.filter((g) => named.has(g)) });
+    }
+    setCookie(c, SESSION_COOKIE, value, { ...cookieOptions(), expires: new Date(exp * 1000) });
     deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
     const roles = [...rolesFor(who.groups, deps.config().roles)];
     log.info({ subject: who.subject, issuer: who.issuer, roles, how }, 'console sign-in');
