@@ -34,6 +34,8 @@ const demoInfoSchema = z.object({
   http: z.object({ host: z.string(), port: z.number().int() }),
   devIssuer: z.object({ issuer: z.string(), keyFile: z.string(), audience: z.string() }),
   adminIdentity: identitySchema,
+  /** The development approver `pgwarden reviews --data-dir` signs in as (default: demo-approver in group dba). */
+  approverIdentity: identitySchema.optional(),
   identities: z.record(z.string(), identitySchema).default({}),
 });
 

@@ -18,6 +18,7 @@ import { demoCommand } from './demo.ts';
 import { explainCommand } from './explain.ts';
 import { mcpStdioCommand } from './mcp-stdio.ts';
 import { revokeCommand } from './revoke.ts';
+import { registerReviewCommands } from './reviews.ts';
 import { startCommand } from './start.ts';
 import { tokenCommand } from './token.ts';
 
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   ).action(explainCommand);
 
   registerAuditCommands(program, configOptions);
+  registerReviewCommands(program, configOptions);
 
   program
     .command('token')

@@ -24,6 +24,8 @@ export interface HttpDeps {
   devIssuer?: DevIssuerEndpoints;
   /** The web console for humans (see src/console/), mounted at `/console`. */
   console?: Hono<ConsoleEnv>;
+  /** The reviews API (see src/review/routes.ts), mounted at `/api/reviews`. */
+  reviews?: Hono;
   /** The MCP endpoint's routes (`/mcp`, protected resource metadata), mounted at the root. */
   mcp?: Hono;
 }
@@ -42,6 +44,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route('/admin', adminRoutes({ ...deps, logger: log }));
   if (deps.devIssuer) mountDevIssuer(app, deps.devIssuer);
   if (deps.console) app.route('/console', deps.console);
+  if (deps.reviews) app.route('/api/reviews', deps.reviews);
   if (deps.mcp) app.route('/', deps.mcp);
 
   app.notFound((c) => sendProblem(c, new HttpProblem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));

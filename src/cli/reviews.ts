@@ -1,0 +1,227 @@
+/**
+ * `pgwarden reviews list|show|approve|reject`: the review workflow through the gateway's reviews
+ * API (`/api/reviews`), as a human approver.
+ *
+ * Where: `--url`, else the config's `listen.http`, else the demo's `demo.json`. Credentials:
+ * `--token`, else `PGWARDEN_TOKEN`, else (with `--data-dir` of a demo) a short-lived token minted
+ * for the demo's development approver (`approverIdentity` in demo.json; subject `demo-approver`
+ * in group `dba` when it names none). Human-readable output by default, `--json` for scripts.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { ConfigError, hostOf, loadConfigFile } from '../config/index.ts';
+import type { Review, ReviewStatus } from '../review/index.ts';
+import { CliError, configPath, mintDemoToken, readDemoInfo, type DemoInfo } from './common.ts';
+
+type ConfigOptions = (cmd: Command) => Command;
+
+export interface ReviewsOptions {
+  config?: string;
+  dataDir?: string;
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** The demo's development approver when demo.json does not name one. */
+export const DEMO_APPROVER = { subject: 'demo-approver', groups: ['dba'] };
+
+const STATUSES: readonly ReviewStatus[] = ['pending', 'approved', 'rejected', 'expired', 'consumed'];
+
+export function registerReviewCommands(program: Command, configOptions: ConfigOptions): void {
+  const reviews = program.command('reviews').description('list, show, approve or reject reviews of held statements');
+  const api = (cmd: Command) =>
+    configOptions(cmd)
+      .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
+      .option('--token <jwt>', "an approver's token (default: $PGWARDEN_TOKEN)")
+      .option('--json', 'print JSON');
+
+  api(reviews.command('list').description('list reviews, newest first'))
+    .option('--status <status>', `only ${STATUSES.join(', ')}`)
+    .option('--limit <n>', 'most reviews to list', '50')
+    .action((o) => listCommand(o));
+
+  api(reviews.command('show').description('print one review in full').argument('<id>', 'the review id, e.g. r-7f3k2')).action((id: string, o) => showCommand(id, o));
+
+  for (const action of ['approve', 'reject'] as const) {
+    api(reviews.command(action).description(`${action} a pending review`).argument('<id>', 'the review id, e.g. r-7f3k2'))
+      .option('--comment <text>', `why you ${action === 'approve' ? 'approve' : 'reject'} it (recorded with the decision)`)
+      .action((id: string, o) => decideCommand(action, id, o));
+  }
+}
+
+export async function listCommand(o: ReviewsOptions & { status?: string; limit?: string }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (o.status !== undefined && !STATUSES.includes(o.status as ReviewStatus)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}`);
+  const limit = Number(o.limit ?? '50');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be a whole number from 1 to 1000');
+  const client = await connect(o, env);
+  const query = new URLSearchParams({ limit: String(limit), ...(o.status ? { status: o.status } : {}) });
+  const { reviews } = (await client.request('GET', `?${query}`)) as { reviews: Review[] };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(reviews, null, 2)}\n`);
+    return;
+  }
+  if (reviews.length === 0) {
+    process.stdout.write(o.status ? `no ${o.status} reviews\n` : 'no reviews\n');
+    return;
+  }
+  process.stdout.write(listTable(reviews, Date.now()));
+}
+
+export async function showCommand(id: string, o: ReviewsOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const client = await connect(o, env);
+  const review = (await client.request('GET', `/${encodeURIComponent(id)}`)) as Review;
+  process.stdout.write(o.json ? `${JSON.stringify(review, null, 2)}\n` : reviewDetail(review, Date.now()));
+}
+
+export async function decideCommand(action: 'approve' | 'reject', id: string, o: ReviewsOptions & { comment?: string }, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const client = await connect(o, env);
+  const review = (await client.request('POST', `/${encodeURIComponent(id)}/${action}`, o.comment === undefined ? {} : { comment: o.comment })) as Review;
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(review, null, 2)}\n`);
+    return;
+  }
+  if (action === 'reject') process.stdout.write(`rejected ${review.id}: it will not run\n`);
+  else if (review.status === 'approved') {
+    const use = review.mode === 'defer' ? `${review.identity.subject} may re-run it once until ${review.approvedUntil}` : 'the waiting client runs it now';
+    process.stdout.write(`approved ${review.id}: ${use}\n`);
+  } else {
+    const missing = review.approvers.count - review.approvals.length;
+    process.stdout.write(`approval of ${review.id} recorded: ${missing} more approval${missing === 1 ? '' : 's'} needed\n`);
+  }
+}
+
+// ── output ──
+
+/** `2m ago`, `in 13m` */
+function relative(iso: string, now: number): string {
+  const ms = Date.parse(iso) - now;
+  const abs = Math.abs(ms);
+  const text = abs < 60_000 ? `${Math.round(abs / 1000)}s` : abs < 3_600_000 ? `${Math.round(abs / 60_000)}m` : abs < 86_400_000 ? `${Math.round(abs / 3_600_000)}h` : `${Math.round(abs / 86_400_000)}d`;
+  return ms < 0 ? `${text} ago` : `in ${text}`;
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+export function listTable(reviews: Review[], now: number): string {
+  const rows = reviews.map((r) => [
+    r.id,
+    r.status === 'pending' && r.approvals.length > 0 ? `pending ${r.approvals.length}/${r.approvers.count}` : r.status,
+    r.rule,
+    `${r.identity.subject}@${r.database}`,
+    relative(r.createdAt, now),
+    oneLine(r.text, 60),
+  ]);
+  const header = ['ID', 'STATUS', 'RULE', 'WHO', 'CREATED', 'STATEMENT'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return `${[header, ...rows].map(line).join('\n')}\n`;
+}
+
+export function reviewDetail(r: Review, now: number): string {
+  const lines = [
+    `review ${r.id}: ${r.status}`,
+    `  rule        ${r.rule} (${r.mode})`,
+    `  identity    ${r.identity.subject}${r.identity.groups.length ? ` [${r.identity.groups.join(', ')}]` : ''} from ${r.identity.issuer}`,
+    `  database    ${r.database}`,
+    `  command     ${r.analysis.command} (${r.analysis.class})`,
+    `  tables      ${r.analysis.tables.join(', ') || '—'}`,
+    `  created     ${r.createdAt} (${relative(r.createdAt, now)})`,
+  ];
+  if (r.status === 'pending') lines.push(`  expires     ${r.expiresAt} (${relative(r.expiresAt, now)})`);
+  const approvers = [...r.approvers.groups.map((g) => `group ${g}`), ...r.approvers.subjects.map((s) => s)].join(', ');
+  lines.push(`  approvers   ${r.approvers.count} of ${approvers}`);
+  for (const a of r.approvals) lines.push(`  approved by ${a.by} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+  if (r.rejection) lines.push(`  rejected by ${r.rejection.by} at ${r.rejection.at}${r.rejection.comment ? `: ${r.rejection.comment}` : ''}`);
+  if (r.approvedUntil && r.status === 'approved') lines.push(`  usable      once, until ${r.approvedUntil} (${relative(r.approvedUntil, now)})`);
+  if (r.consumedAt) lines.push(`  ran         ${r.consumedAt}`);
+  if (r.expiredAt) lines.push(`  expired     ${r.expiredAt}`);
+  lines.push(`  sha256      bytes ${r.bytesSha256.slice(0, 16)}…  params ${r.paramsSha256.slice(0, 16)}…`, '', ...r.text.split('\n').map((l) => `    ${l}`), '');
+  return lines.join('\n');
+}
+
+// ── the API client ──
+
+interface Client {
+  request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown>;
+}
+
+async function connect(o: ReviewsOptions, env: NodeJS.ProcessEnv): Promise<Client> {
+  const demo = o.dataDir !== undefined && existsSync(join(o.dataDir, 'demo.json')) ? await readDemoInfo(o.dataDir) : undefined;
+  const base = await gatewayUrl(o, demo);
+  const token = await approverToken(o, demo, env);
+  return { request: (method, path, body) => request(`${base}/api/reviews${path}`, base, method, body, token) };
+}
+
+async function gatewayUrl(o: ReviewsOptions, demo: DemoInfo | undefined): Promise<string> {
+  if (o.url) return o.url.replace(/\/+$/, '');
+  const path = o.config !== undefined || o.dataDir !== undefined ? configPath(o) : undefined;
+  if (path !== undefined && (o.config !== undefined || existsSync(path))) {
+    try {
+      const config = await loadConfigFile(path);
+      return `http://${connectable(config.listen.http)}`;
+    } catch (err) {
+      // A demo's own file may need variables this shell lacks; its demo.json still says where it is.
+      if (!(err instanceof ConfigError) || o.config !== undefined || !demo) throw err;
+    }
+  }
+  if (demo) return `http://${urlHost(demo.http.host)}:${demo.http.port}`;
+  throw new CliError('where is the gateway? pass --url http://host:port, --config FILE or --data-dir DIR');
+}
+
+async function approverToken(o: ReviewsOptions, demo: DemoInfo | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  if (o.token) return o.token;
+  if (env.PGWARDEN_TOKEN) return env.PGWARDEN_TOKEN;
+  if (demo && o.dataDir !== undefined) return mintDemoToken(o.dataDir, demo, demo.approverIdentity ?? DEMO_APPROVER, 300);
+  throw new CliError("no approver token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one for the demo's approver)");
+}
+
+/** A listen address as something to connect to: a wildcard bind is reached on loopback. */
+function connectable(listen: string): string {
+  const host = hostOf(listen) ?? '127.0.0.1';
+  const port = listen.slice(listen.lastIndexOf(':') + 1);
+  const to = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `${urlHost(to)}:${port}`;
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function request(url: string, base: string, method: string, body: unknown, token: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new CliError(`cannot reach the gateway at ${base} (${why}): is it running, and is that its HTTP address?`);
+  }
+  const text = await res.text();
+  let json: { error?: string; message?: string; hint?: string } & Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Not one of ours (a proxy in between?): report the status alone.
+  }
+  if (res.ok) return json;
+  const detail = json.message ?? `HTTP ${res.status}`;
+  const hint = json.hint ? ` (${json.hint})` : '';
+  if (res.status === 401) throw new CliError(`the gateway rejected the token: ${detail}${hint}`);
+  if (res.status === 404 && json.error === 'not_found') throw new CliError(`this gateway has no reviews API (HTTP 404 at ${base}/api/reviews): is reviews configured?`);
+  if (res.status === 403 || res.status === 404 || res.status === 409 || res.status === 410) throw new CliError(`${detail}${hint}`);
+  throw new CliError(`the gateway answered ${res.status}: ${detail}${hint}`);
+}
