@@ -27,6 +27,8 @@ import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, filterRefusal, maskingFor, refusalFor, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
+import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, type CompiledReviews } from './review/index.ts';
+import { reviewPort } from './engine/review-port.ts';
 import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
@@ -75,7 +77,11 @@ export function upstreamSettingsFor(scope: Scope): Record<string, string> {
 }
 
 interface Shared {
+  /** Where a human approves a review (the console's page), when the console is configured. */
+  reviewUrl?: (id: string) => string | undefined;
   audit: OpenedAudit;
+  reviews: ReviewService;
+  reviewRules: () => CompiledReviews;
   /** Rows captured per statement in the audit log (0: capture off). */
   captureRows: number;
   policies: () => PolicyState;
@@ -129,6 +135,10 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
           cache: shared.cache,
           startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
           maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
+          reviews:
+            shared.reviewRules().rules.length === 0
+              ? undefined
+              : reviewPort({ service: shared.reviews, compiled: shared.reviewRules, identity: ctx.identity, database: ctx.database, sessionId, reviewUrl: shared.reviewUrl }),
         }),
         masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
         audit: audit.port,
@@ -235,7 +245,19 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   let masking = compileMasking(config.masking);
   const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
+  let reviewRules = compileReviews(config.reviews);
+  const reviewUrl = config.console ? (id: string) => `http://${config.listen.http}/console/reviews/${encodeURIComponent(id)}` : undefined;
+  // No rules, nothing to keep: the store is opened in memory so no file is made for nothing.
+  const reviews = await ReviewService.open({ ...config.reviews, store: reviewRules.rules.length ? config.reviews.store : 'memory' }, {
+    logger: log,
+    baseDir: options.configPath ? dirname(options.configPath) : process.cwd(),
+    audit,
+    reviewUrl,
+  });
   const shared: Shared = {
+    reviews,
+    reviewRules: () => reviewRules,
+    reviewUrl,
     audit,
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000) };
   let settings = listenerSettings(config, shared);
@@ -336,6 +358,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     devIssuer,
     mcp: mcp?.routes,
     console: consoleApp,
+    reviews: reviewRoutes({ service: reviews, verifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -355,6 +378,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reload(next) {
       const compiled = compilePolicies(next.policies);
       const nextMasking = compileMasking(next.masking);
+      const nextReviews = compileReviews(next.reviews);
       syncCatalogs(next);
       const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
@@ -362,6 +386,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       settings = nextSettings;
       policyState = { version: policyState.version + 1, compiled };
       masking = nextMasking;
+      reviewRules = nextReviews;
       log.info({ config: options.configPath }, 'config reloaded; new connections use it');
       audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });
     },
@@ -388,6 +413,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await mcp?.close();
       await http.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
+      await reviews.close();
       await audit.close();
       log.info('pgwarden stopped');
     },

@@ -10,7 +10,7 @@ export interface AuditedStatement {
   bytes: Buffer[];
   /** Bind parameters: text as text, binary as base64 (prefixed `base64:`), NULL as null. */
   params?: (string | null)[];
-  decision: { verdict: 'allow' | 'deny'; rule?: string; message?: string };
+  decision: { verdict: 'allow' | 'deny'; rule?: string; message?: string; reviewId?: string };
   analysis?: { command: string; class: string; tables: string[] };
 }
 

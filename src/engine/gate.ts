@@ -41,6 +41,28 @@ export interface PolicyGateOptions {
    * rule forbids. Absent when the identity has nothing masked.
    */
   maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
+  /** Human review of privileged statements; absent when no review rule is configured. */
+  reviews?: ReviewPort;
+}
+
+/** What the gate needs of the review workflow (built by the composition root). */
+export interface ReviewPort {
+  /** The rule a statement falls under for this identity, if any (pure). */
+  ruleFor(analyses: StatementAnalysis[]): { name: string; mode: 'wait' | 'defer' } | null;
+  /**
+   * Settle the review of one statement: resolves 'approved' (run it), or with the refusal to
+   * give. `notice` is called at once in wait mode, with the text telling the client where to
+   * approve. `signal` aborts a wait (the client cancelled).
+   */
+  settle(q: ReviewQuery, notice: (text: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
+}
+
+export interface ReviewQuery {
+  rule: string;
+  mode: 'wait' | 'defer';
+  text: string;
+  params: (string | null)[];
+  analyses: StatementAnalysis[];
 }
 
 interface Prepared {
@@ -109,6 +131,16 @@ export class PolicyGate implements StatementGate {
   private reloadPending: Promise<void> | null = null;
   /** The catalog version already reloaded for a name it did not know (one retry per version). */
   private retriedForVersion = -1;
+  /** Settled reviews, by statement text and parameters, waiting to be used by the retry. */
+  private readonly reviewed = new Map<string, { approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>();
+  /** The review being waited for (a cancel aborts it). */
+  private waiting: AbortController | null = null;
+  /** Notices for the client (review held), written by the session in protocol order. */
+  notice: ((text: string) => void) | null = null;
+  /** Parameters of the portal being executed (reviews bind to them). */
+  private readonly portalParams = new Map<string, (string | null)[]>();
+  /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
+  private lastAnalyses: StatementAnalysis[] | null = null;
 
   constructor(private readonly o: PolicyGateOptions) {
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
@@ -138,7 +170,8 @@ export class PolicyGate implements StatementGate {
   }
 
   query(text: string): GateVerdict {
-    return this.check(text, null);
+    const v = this.check(text, null);
+    return v.ok === true ? this.review(v, text, []) : v;
   }
 
   parse(name: string, text: string): GateVerdict {
@@ -150,6 +183,56 @@ export class PolicyGate implements StatementGate {
   }
 
   execute(portal: string): GateVerdict {
+    const v = this.executeVerdict(portal);
+    if (v.ok !== true) return v;
+    const name = this.portals.get(portal);
+    const p = name === undefined ? undefined : this.statements.get(name);
+    return p ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
+  }
+
+  /** Bind parameters of a portal as text (binary as base64), for review binding. */
+  bindParams(portal: string, params: (string | null)[]): void {
+    this.portalParams.set(portal, params);
+  }
+
+  /** The client cancelled: a statement held for review is abandoned (and never runs). */
+  cancelWait(): boolean {
+    if (!this.waiting) return false;
+    this.waiting.abort();
+    return true;
+  }
+
+  /**
+   * Human review: a statement a review rule names runs only once approved. The review is settled
+   * asynchronously (`retry`), then the same message is decided again and finds the outcome here.
+   */
+  private review(v: GateVerdict & { ok: true }, text: string, params: (string | null)[], analyses?: StatementAnalysis[]): GateVerdict {
+    const port = this.o.reviews;
+    if (!port) return v;
+    const key = `${text}\u0000${JSON.stringify(params)}`;
+    const settled = this.reviewed.get(key);
+    if (settled) {
+      this.reviewed.delete(key);
+      if (settled.approved) return { ...v, info: v.info && { ...v.info, reviewId: settled.reviewId } };
+      return { ok: false, error: settled.error, info: v.info && { ...v.info, rule: 'review', reviewId: settled.reviewId } };
+    }
+    const list = analyses ?? this.lastAnalyses;
+    if (!list) return v;
+    const rule = port.ruleFor(list);
+    if (!rule) return v;
+    const abort = new AbortController();
+    this.waiting = abort;
+    const retry = port
+      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list }, (t) => this.notice?.(t), abort.signal)
+      .catch((err) => ({ approved: false as const, error: err instanceof GatewayError ? err : new GatewayError('review.rejected', 'pgwarden: the review could not be completed; the statement was not run', { cause: err }) }))
+      .then((r) => {
+        this.reviewed.set(key, r);
+        if (this.waiting === abort) this.waiting = null;
+      });
+    return { ok: 'retry', retry };
+  }
+
+  private executeVerdict(portal: string): GateVerdict {
     const name = this.portals.get(portal);
     if (name === undefined) return { ok: true }; // no such portal: the upstream reports it
     const p = this.statements.get(name);
@@ -223,6 +306,7 @@ export class PolicyGate implements StatementGate {
       );
     }
     const expanded = this.expandExecute(analyses);
+    this.lastAnalyses = expanded;
     const v = this.judge(text, expanded);
     if (statementName !== null) {
       this.statements.set(statementName, { text, analyses: expanded, version: this.o.policies().version, allowed: v.ok === true });

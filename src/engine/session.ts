@@ -52,6 +52,7 @@ import {
   decodeTarget,
   encodeDescribe,
   encodeErrorResponse,
+  encodeNoticeResponse,
   encodeParse,
   encodeQuery,
   encodeReadyForQuery,
@@ -71,6 +72,8 @@ export type GateVerdict =
 export interface VerdictInfo {
   /** The statement text (for Execute: the prepared statement's). */
   text: string;
+  /** The review that approved (or refused) it. */
+  reviewId?: string;
   /** The policies whose grants allowed it, or the rule that refused it. */
   rule?: string;
   analysis?: { command: string; class: string; tables: string[] };
@@ -91,6 +94,12 @@ export interface StatementGate {
   cycleDone(effects: unknown[], failed: boolean): void;
   /** Output provenance of a prepared statement (for masking its rows). */
   statementOutputs(name: string): Outputs;
+  /** Bind parameters of a portal (reviews bind an approval to them). */
+  bindParams?(portal: string, params: (string | null)[]): void;
+  /** The client cancelled: abandon a statement held for review; true when there was one. */
+  cancelWait?(): boolean;
+  /** Set by the session: how the gate sends the client a NoticeResponse. */
+  notice?: ((text: string) => void) | null;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -240,6 +249,7 @@ export class Session {
     this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
+    this.gate.notice = (text) => this.sendNotice(text);
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
     this.audit = o.audit ?? null;
     this.captureRows = this.audit ? (o.captureRows ?? 0) : 0;
@@ -386,10 +396,9 @@ export class Session {
           const b = decodeBind(frame);
           this.gate.bind(b.portal, b.statement);
           this.tracker?.bind(b.portal, b.statement, b.resultFormats);
-          if (this.audit) {
-            const params = b.params.map((v, i) => (v === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${v.toString('base64')}` : v.toString('utf8')));
-            this.portalParams.set(b.portal, { bytes: frame, params });
-          }
+          const params = b.params.map((v, i) => (v === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${v.toString('base64')}` : v.toString('utf8')));
+          this.gate.bindParams?.(b.portal, params);
+          if (this.audit) this.portalParams.set(b.portal, { bytes: frame, params });
         } else {
           const b = bindNames(frame);
           this.gate.bind(b.portal, b.statement);
@@ -468,6 +477,18 @@ export class Session {
     this.wait(until);
   }
 
+  /** A NoticeResponse from the gateway, sent as soon as the stream to the client allows. */
+  private sendNotice(text: string): void {
+    if (this.closed) return;
+    this.outbox.push({ after: 0, bytes: [encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: text })], readyForQuery: false, fatal: false });
+    this.drainOutbox();
+  }
+
+  /** A CancelRequest for this session: true when it abandoned a statement held for review. */
+  cancelHeld(): boolean {
+    return this.gate.cancelWait?.() ?? false;
+  }
+
   /** The client said Terminate and everything before it has been written upstream. */
   private closeAfterTerminate(): void {
     this.ending = true;
@@ -497,7 +518,7 @@ export class Session {
       text: info?.text ?? '',
       bytes,
       params,
-      decision: { verdict: 'allow', rule: info?.rule },
+      decision: { verdict: 'allow', rule: info?.rule, reviewId: info?.reviewId },
       analysis: info?.analysis,
     });
     this.pendingAudit.push(id);
@@ -509,7 +530,7 @@ export class Session {
       kind,
       text: info?.text ?? '',
       bytes: [frame],
-      decision: { verdict: 'deny', rule: info?.rule, message: err.message },
+      decision: { verdict: 'deny', rule: info?.rule, message: err.message, reviewId: info?.reviewId },
       analysis: info?.analysis,
     });
   }

@@ -247,6 +247,8 @@ async function startSession(
     identity: h.identity,
     terminate: (err) => session.terminate(err),
     cancel: () => {
+      // A statement held for review has not reached the database: abandoning it is the cancel.
+      if (session.cancelHeld()) return;
       cancelUpstream(h.route.target, upstream.pid, upstream.secret).catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
     },
   });

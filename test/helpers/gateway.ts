@@ -33,6 +33,8 @@ export interface TestGatewayOptions {
   config?: (raw: Record<string, any>) => void;
   /** Reuse a running PostgreSQL instead of starting one. */
   pg?: TestPostgres;
+  /** Reuse a running test issuer (e.g. across a gateway restart) instead of starting one. */
+  issuer?: TestIssuer;
 }
 
 /** A policy that grants every table, function, DDL, DCL and session permission. */
@@ -60,7 +62,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   } else {
     pg.psql(`alter role gw_app password '${upstreamPassword}'`);
   }
-  const issuer = await startTestIssuer();
+  const issuer = options.issuer ?? (await startTestIssuer());
   const raw: Record<string, any> = {
     listen: { postgres: `127.0.0.1:0`, http: `127.0.0.1:${await freePort()}` },
     upstreams: {
@@ -99,7 +101,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     directUrl: (database = 'app') => `postgres://gw_app:${encodeURIComponent(upstreamPassword)}@127.0.0.1:${pg.port}/${database}`,
     async stop() {
       await gw.close(0);
-      await issuer.stop();
+      if (!options.issuer) await issuer.stop();
       if (!options.pg) await pg.stop();
     },
   };

@@ -1,0 +1,86 @@
+/**
+ * The review workflow as one session's gate uses it: which rule holds a statement, and settling
+ * its review — in `defer` mode at once (run it when an approval bound to exactly this statement
+ * is waiting to be used, else refuse now with the review id), in `wait` mode by holding the
+ * statement until an approver decides or the request expires.
+ *
+ * An approval is bound to the identity (issuer + subject), the database, the statement's exact
+ * text (sha256 of its UTF-8 bytes, as the client sent them) and its parameters; anything else
+ * needs its own review. Each approval runs its statement once.
+ */
+import { createHash } from 'node:crypto';
+import { GatewayError } from '../errors.ts';
+import type { Identity } from '../identity/types.ts';
+import { reviewAnalysis, reviewRuleFor, type CompiledReviews, type ReviewService } from '../review/index.ts';
+import type { ReviewPort } from './gate.ts';
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+export interface ReviewPortOptions {
+  service: ReviewService;
+  compiled: () => CompiledReviews;
+  identity: Identity;
+  database: string;
+  sessionId: string;
+  /** Where a human approves a review (the console), for the client's messages. */
+  reviewUrl?: (id: string) => string | undefined;
+}
+
+export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
+  const { identity, database, service } = o;
+  const where = (id: string) => {
+    const url = o.reviewUrl?.(id);
+    return url ? `approve it at ${url}, or with: pgwarden reviews approve ${id}` : `approve it with: pgwarden reviews approve ${id}`;
+  };
+  return {
+    ruleFor(analyses) {
+      const r = reviewRuleFor(o.compiled(), identity, analyses);
+      return r ? { name: r.name, mode: r.mode } : null;
+    },
+    async settle(q, notice, signal) {
+      const rule = reviewRuleFor(o.compiled(), identity, q.analyses);
+      if (!rule) return { approved: true, reviewId: '' };
+      const binding = { issuer: identity.issuer, subject: identity.subject, database, bytesSha256: sha256(q.text), paramsSha256: sha256(JSON.stringify(q.params)) };
+      const request = {
+        rule: rule.name,
+        mode: rule.mode,
+        identity: { issuer: identity.issuer, subject: identity.subject, groups: identity.groups },
+        database,
+        text: q.text,
+        bytesSha256: binding.bytesSha256,
+        paramsSha256: binding.paramsSha256,
+        analysis: reviewAnalysis(q.analyses),
+        sessionId: o.sessionId,
+      };
+      if (rule.mode === 'defer') {
+        const approved = await service.consumeApproval(binding);
+        if (approved) return { approved: true, reviewId: approved.id };
+        const review = (await service.pendingFor(binding)) ?? (await service.request(request, rule));
+        return {
+          approved: false,
+          reviewId: review.id,
+          error: new GatewayError('review.required', `pgwarden: this statement needs approval under rule "${rule.name}": review ${review.id} was requested; run it again once it is approved`, {
+            hint: `${where(review.id)}. The approval is for this exact statement and parameters, once.`,
+          }),
+        };
+      }
+      const review = await service.request(request, rule);
+      notice(`pgwarden: statement held for review ${review.id} under rule "${rule.name}"; waiting for approval (${where(review.id)})`);
+      let done;
+      try {
+        done = await service.waitFor(review.id, signal);
+      } catch (err) {
+        if (signal.aborted) {
+          return { approved: false, reviewId: review.id, error: new GatewayError('review.cancelled', 'canceling statement due to user request (it was waiting for review and was not run)') };
+        }
+        throw err;
+      }
+      if (done.status === 'approved' && (await service.consume(review.id))) return { approved: true, reviewId: review.id };
+      if (done.status === 'rejected') {
+        const why = done.rejection?.comment ? `: ${done.rejection.comment}` : '';
+        return { approved: false, reviewId: review.id, error: new GatewayError('review.rejected', `pgwarden: review ${review.id} was rejected by ${done.rejection?.by ?? 'an approver'}${why}; the statement was not run`) };
+      }
+      return { approved: false, reviewId: review.id, error: new GatewayError('review.expired', `pgwarden: review ${review.id} expired before it was approved; the statement was not run`) };
+    },
+  };
+}
