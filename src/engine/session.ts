@@ -31,7 +31,8 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
-import { rowsOfTag, type StatementAudit } from './audit-port.ts';
+import type { StatementAudit } from './audit-port.ts';
+import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import {
   BE,
   FE,
@@ -43,12 +44,10 @@ import {
   TERMINATE,
   type TxStatus,
   decodeBind,
-  decodeCommandComplete,
   decodeExecute,
   decodeFields,
   decodeParse,
   decodeQuery,
-  decodeRowDescription,
   decodeTarget,
   encodeDescribe,
   encodeErrorResponse,
@@ -132,41 +131,10 @@ export interface SessionOptions {
   onClose?: (reason: string) => void;
 }
 
-/** One audited statement, followed until its outcome is known. */
-interface AuditEntry {
-  id: Promise<string>;
-  kind: 'query' | 'execute';
-  started: number;
-  tags: string[];
-  error?: { sqlstate: string; message: string };
-  capture?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
-}
-
-/** A DataRow's cells as text (binary-looking cells as `base64:…`), for the audit's capture. */
-function captureCells(frame: Buffer): (string | null)[] {
-  const n = frame.readInt16BE(5);
-  const out: (string | null)[] = [];
-  let pos = 7;
-  for (let i = 0; i < n; i++) {
-    const len = frame.readInt32BE(pos);
-    pos += 4;
-    if (len < 0) out.push(null);
-    else {
-      const cell = frame.subarray(pos, pos + len);
-      const text = cell.toString('utf8');
-      out.push(/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text) ? `base64:${cell.toString('base64')}` : text);
-      pos += len;
-    }
-  }
-  return out;
-}
-
-interface UpstreamCycle {
+interface UpstreamCycle extends AuditedCycle {
   effects: unknown[];
   refusals: GatewayError[];
   failed: boolean;
-  audits: AuditEntry[];
-  auditPos: number;
 }
 
 interface LocalReply {
@@ -226,14 +194,10 @@ export class Session {
   private batchEffects: unknown[] = [];
   /** Per upstream cycle, in order: its effects and the refusals whose markers it carries. */
   private readonly upstreamCycles: UpstreamCycle[] = [];
-  private readonly audit: StatementAudit | null;
-  private readonly captureRows: number;
-  /** Write-ahead records not yet durable: nothing is written upstream until they are. */
-  private pendingAudit: Promise<string>[] = [];
+  /** Records statements in the audit log and follows their outcomes (null: no audit). */
+  private readonly audit: AuditFollower | null;
   /** Audited Executes of the extended batch being built (attached to its cycle at Sync). */
   private batchAudits: AuditEntry[] = [];
-  /** Bind parameters per portal, for the audit record of its Execute. */
-  private readonly portalParams = new Map<string, { bytes: Buffer; params: (string | null)[] }>();
   /** Follows result sets when the identity has columns to mask (null: stream untouched). */
   private readonly tracker: ResultTracker | null;
 
@@ -251,9 +215,8 @@ export class Session {
     this.scanner.interesting[BE.ErrorResponse] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
-    this.audit = o.audit ?? null;
-    this.captureRows = this.audit ? (o.captureRows ?? 0) : 0;
-    if (this.captureRows > 0) {
+    this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
+    if (this.audit?.capturing) {
       this.scanner.interesting[BE.RowDescription] = 1;
       this.scanner.interesting[BE.DataRow] = 1;
       if (this.tracker) this.tracker.keepRows = true;
@@ -376,7 +339,7 @@ export class Session {
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.tracker?.query(v.results ?? []);
-            const audits = this.audit ? [this.auditBegin('query', v.info, [frame])] : [];
+            const audits = this.audit ? [this.audit.begin('query', v.info, [frame])] : [];
             this.forwardCycle(frame, [], audits);
           } else this.refuseQuery(v.error, 'query', v.info, frame);
         } else {
@@ -398,7 +361,7 @@ export class Session {
           this.tracker?.bind(b.portal, b.statement, b.resultFormats);
           const params = b.params.map((v, i) => (v === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${v.toString('base64')}` : v.toString('utf8')));
           this.gate.bindParams?.(b.portal, params);
-          if (this.audit) this.portalParams.set(b.portal, { bytes: frame, params });
+          this.audit?.bind(b.portal, frame, params);
         } else {
           const b = bindNames(frame);
           this.gate.bind(b.portal, b.statement);
@@ -422,10 +385,7 @@ export class Session {
             }
             this.tracker.execute(portal);
           }
-          if (this.audit) {
-            const bound = this.portalParams.get(portal);
-            this.batchAudits.push(this.auditBegin('execute', v.info, bound ? [bound.bytes, frame] : [frame], bound?.params));
-          }
+          if (this.audit) this.batchAudits.push(this.audit.execute(portal, v.info, frame));
           this.forwardInBatch(frame);
         } else this.refuseInBatch(v.error, 'execute', v.info, frame);
         return;
@@ -510,88 +470,6 @@ export class Session {
     this.batchEffects = [];
   }
 
-  // ---- audit -------------------------------------------------------------------------------------
-
-  private auditBegin(kind: 'query' | 'execute', info: VerdictInfo | undefined, bytes: Buffer[], params?: (string | null)[]): AuditEntry {
-    const id = this.audit!.begin({
-      kind,
-      text: info?.text ?? '',
-      bytes,
-      params,
-      decision: { verdict: 'allow', rule: info?.rule, reviewId: info?.reviewId },
-      analysis: info?.analysis,
-    });
-    this.pendingAudit.push(id);
-    return { id, kind, started: Date.now(), tags: [] };
-  }
-
-  private auditRefusal(kind: 'query' | 'parse' | 'execute' | 'function_call', err: GatewayError, info: VerdictInfo | undefined, frame: Buffer): void {
-    this.audit?.refused({
-      kind,
-      text: info?.text ?? '',
-      bytes: [frame],
-      decision: { verdict: 'deny', rule: info?.rule, message: err.message, reviewId: info?.reviewId },
-      analysis: info?.analysis,
-    });
-  }
-
-  private auditEnd(e: AuditEntry, skipped = false): void {
-    const outcome = {
-      capture: e.capture,
-      durationMs: Date.now() - e.started,
-      commandTags: e.tags,
-      rows: e.tags.length ? rowsOfTag(e.tags[e.tags.length - 1]) : undefined,
-      error: e.error,
-      skipped: skipped || undefined,
-    };
-    e.id.then(
-      (id) => this.audit?.end(id, outcome),
-      () => {},
-    );
-  }
-
-  /** Follow outcomes: CommandComplete and friends close the current audited statement. */
-  private auditResponse(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
-    const e = cycle.audits[cycle.auditPos];
-    switch (tag) {
-      case BE.RowDescription:
-        if (e && this.captureRows > 0) e.capture = { columns: decodeRowDescription(frame).map((f) => f.name), rows: e.capture?.rows ?? [], truncated: false };
-        return;
-      case BE.DataRow:
-        if (e && this.captureRows > 0) {
-          e.capture ??= { columns: [], rows: [], truncated: false };
-          if (e.capture.rows.length < this.captureRows) e.capture.rows.push(captureCells(frame));
-          else e.capture.truncated = true;
-        }
-        return;
-      case BE.CommandComplete:
-      case BE.EmptyQueryResponse:
-      case BE.PortalSuspended:
-        if (!e) return;
-        e.tags.push(tag === BE.CommandComplete ? decodeCommandComplete(frame) : tag === BE.PortalSuspended ? 'SUSPENDED' : 'EMPTY');
-        if (e.kind === 'execute') {
-          this.auditEnd(e);
-          cycle.auditPos++;
-        }
-        return;
-      case BE.ErrorResponse: {
-        if (!e) return;
-        const f = decodeFields(frame);
-        e.error = { sqlstate: f.C ?? '', message: f.M ?? '' };
-        this.auditEnd(e);
-        cycle.auditPos++;
-        return;
-      }
-      case BE.ReadyForQuery:
-        for (let i = cycle.auditPos; i < cycle.audits.length; i++) {
-          const rest = cycle.audits[i];
-          this.auditEnd(rest, rest.kind === 'execute');
-        }
-        cycle.auditPos = cycle.audits.length;
-        return;
-    }
-  }
-
   private forwardInBatch(frame: Buffer): void {
     this.forward(frame);
     this.batchForwarded = true;
@@ -625,7 +503,7 @@ export class Session {
   /** Refuse a simple Query (or FunctionCall): a whole cycle. */
   private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer): void {
     this.logRefusal(err);
-    this.auditRefusal(kind, err, info, frame);
+    this.audit?.refused(kind, err, info, frame);
     if (this.quiet) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
       this.cycles++;
@@ -640,7 +518,7 @@ export class Session {
   /** Refuse an extended-protocol message: error now or in place, then discard until Sync. */
   private refuseInBatch(err: GatewayError, kind: 'parse' | 'execute', info: VerdictInfo | undefined, frame: Buffer): void {
     this.logRefusal(err);
-    this.auditRefusal(kind, err, info, frame);
+    this.audit?.refused(kind, err, info, frame);
     if (!this.batchForwarded && this.quiet) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: false, fatal: false });
       this.drainOutbox();
@@ -674,10 +552,9 @@ export class Session {
     const out = this.out;
     if (out.length === 0) return;
     this.out = [];
-    if (this.pendingAudit.length > 0) {
+    const durable = this.audit?.takePending();
+    if (durable) {
       // Write-ahead: these bytes go upstream only once their audit records are durable.
-      const durable = Promise.all(this.pendingAudit);
-      this.pendingAudit = [];
       this.wait(
         durable,
         () => this.writeUpstream(out),
@@ -723,7 +600,7 @@ export class Session {
       }
       const out = this.tracker ? this.tracker.message(tag, frame) : frame;
       // The audit sees what the client sees (masked rows included).
-      if (this.audit && cycle && !markerError) this.auditResponse(tag, out ?? frame, cycle);
+      if (this.audit && cycle && !markerError) this.audit.response(tag, out ?? frame, cycle);
       if (out) this.client.write(out);
       if (tag === BE.ReadyForQuery) {
         // ReadyForQuery closes the oldest upstream cycle.

@@ -1,0 +1,163 @@
+/**
+ * One session's side of the audit log: a write-ahead record for every statement the session is
+ * about to forward (the session writes nothing upstream until `takePending()` has settled), a
+ * record of every refusal, and each statement's outcome — command tags, rows, error, and the
+ * first rows of its result as the client saw them — followed through the response stream.
+ */
+import type { GatewayError } from '../errors.ts';
+import { BE, decodeCommandComplete, decodeFields, decodeRowDescription } from '../protocol/index.ts';
+import { rowsOfTag, type StatementAudit } from './audit-port.ts';
+import type { VerdictInfo } from './session.ts';
+
+/** One audited statement, followed until its outcome is known. */
+export interface AuditEntry {
+  id: Promise<string>;
+  kind: 'query' | 'execute';
+  started: number;
+  tags: string[];
+  error?: { sqlstate: string; message: string };
+  capture?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
+}
+
+/** The audited statements of one request cycle (up to ReadyForQuery), in order. */
+export interface AuditedCycle {
+  audits: AuditEntry[];
+  auditPos: number;
+}
+
+/** A DataRow's cells as text (binary-looking cells as `base64:…`), for the audit's capture. */
+function captureCells(frame: Buffer): (string | null)[] {
+  const n = frame.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let pos = 7;
+  for (let i = 0; i < n; i++) {
+    const len = frame.readInt32BE(pos);
+    pos += 4;
+    if (len < 0) out.push(null);
+    else {
+      const cell = frame.subarray(pos, pos + len);
+      const text = cell.toString('utf8');
+      out.push(/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text) ? `base64:${cell.toString('base64')}` : text);
+      pos += len;
+    }
+  }
+  return out;
+}
+
+export class AuditFollower {
+  /** Write-ahead records not yet durable. */
+  private pending: Promise<string>[] = [];
+  /** Bind message and parameters per portal, for the record of its Execute. */
+  private readonly bound = new Map<string, { bytes: Buffer; params: (string | null)[] }>();
+
+  constructor(
+    private readonly audit: StatementAudit,
+    /** Rows kept per statement (0: no capture). */
+    private readonly captureRows: number,
+  ) {}
+
+  get capturing(): boolean {
+    return this.captureRows > 0;
+  }
+
+  /** Record a statement about to be forwarded (the exact bytes) and start following it. */
+  begin(kind: 'query' | 'execute', info: VerdictInfo | undefined, bytes: Buffer[], params?: (string | null)[]): AuditEntry {
+    const id = this.audit.begin({
+      kind,
+      text: info?.text ?? '',
+      bytes,
+      params,
+      decision: { verdict: 'allow', rule: info?.rule, reviewId: info?.reviewId },
+      analysis: info?.analysis,
+    });
+    this.pending.push(id);
+    return { id, kind, started: Date.now(), tags: [] };
+  }
+
+  bind(portal: string, frame: Buffer, params: (string | null)[]): void {
+    this.bound.set(portal, { bytes: frame, params });
+  }
+
+  /** An Execute of a portal: recorded with the Bind that made the portal and its parameters. */
+  execute(portal: string, info: VerdictInfo | undefined, frame: Buffer): AuditEntry {
+    const b = this.bound.get(portal);
+    return this.begin('execute', info, b ? [b.bytes, frame] : [frame], b?.params);
+  }
+
+  refused(kind: 'query' | 'parse' | 'execute' | 'function_call', err: GatewayError, info: VerdictInfo | undefined, frame: Buffer): void {
+    this.audit.refused({
+      kind,
+      text: info?.text ?? '',
+      bytes: [frame],
+      decision: { verdict: 'deny', rule: info?.rule, message: err.message, reviewId: info?.reviewId },
+      analysis: info?.analysis,
+    });
+  }
+
+  /** The records to wait for before writing upstream, or null when none is pending. */
+  takePending(): Promise<unknown> | null {
+    if (this.pending.length === 0) return null;
+    const all = Promise.all(this.pending);
+    this.pending = [];
+    return all;
+  }
+
+  /** Follow outcomes: CommandComplete and friends close the current audited statement. */
+  response(tag: number, frame: Buffer, cycle: AuditedCycle): void {
+    const e = cycle.audits[cycle.auditPos];
+    switch (tag) {
+      case BE.RowDescription:
+        if (e && this.captureRows > 0) e.capture = { columns: decodeRowDescription(frame).map((f) => f.name), rows: e.capture?.rows ?? [], truncated: false };
+        return;
+      case BE.DataRow:
+        if (e && this.captureRows > 0) {
+          e.capture ??= { columns: [], rows: [], truncated: false };
+          if (e.capture.rows.length < this.captureRows) e.capture.rows.push(captureCells(frame));
+          else e.capture.truncated = true;
+        }
+        return;
+      case BE.CommandComplete:
+      case BE.EmptyQueryResponse:
+      case BE.PortalSuspended:
+        if (!e) return;
+        e.tags.push(tag === BE.CommandComplete ? decodeCommandComplete(frame) : tag === BE.PortalSuspended ? 'SUSPENDED' : 'EMPTY');
+        if (e.kind === 'execute') {
+          this.end(e);
+          cycle.auditPos++;
+        }
+        return;
+      case BE.ErrorResponse: {
+        if (!e) return;
+        const f = decodeFields(frame);
+        e.error = { sqlstate: f.C ?? '', message: f.M ?? '' };
+        this.end(e);
+        cycle.auditPos++;
+        return;
+      }
+      case BE.ReadyForQuery:
+        // Whatever is left of the cycle: a simple Query's record ends here; Executes after a
+        // failure in their batch never ran.
+        for (let i = cycle.auditPos; i < cycle.audits.length; i++) {
+          const rest = cycle.audits[i];
+          this.end(rest, rest.kind === 'execute');
+        }
+        cycle.auditPos = cycle.audits.length;
+        return;
+    }
+  }
+
+  private end(e: AuditEntry, skipped = false): void {
+    const outcome = {
+      capture: e.capture,
+      durationMs: Date.now() - e.started,
+      commandTags: e.tags,
+      rows: e.tags.length ? rowsOfTag(e.tags[e.tags.length - 1]) : undefined,
+      error: e.error,
+      skipped: skipped || undefined,
+    };
+    e.id.then(
+      (id) => this.audit.end(id, outcome),
+      () => {},
+    );
+  }
+}
