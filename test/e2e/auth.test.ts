@@ -19,7 +19,7 @@ let t: TestGateway;
 before(async () => {
   t = await startTestGateway({
     config: (raw) => {
-      raw.limits = { max_connections_per_identity: 3, handshake_timeout: '1s' };
+      raw.limits = { max_connections_per_identity: 3, handshake_timeout: '1s', max_message_size: 1024 * 1024 };
     },
   });
 });
@@ -229,6 +229,30 @@ describe('limits', () => {
     assert.match(String(err.message), /invalid message|message length/);
     assert.equal((await good.query('select 42 as n')).rows[0].n, 42);
     await good.end();
+  });
+
+  it('closes a connection that sends an oversized message with a FATAL naming the limit', async () => {
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'big-sender' }));
+    c.send(message('Q', Buffer.from(`select '${'x'.repeat(2 * 1024 * 1024)}'\0`)));
+    const got = await c.closedWith();
+    const fatal = got.find((m) => m.tag === 'E');
+    assert.equal(fatal?.fields?.S, 'FATAL');
+    assert.equal(fatal?.fields?.C, '08P01');
+    assert.match(fatal?.fields?.M ?? '', /exceeds the limit of 1048576 bytes/);
+  });
+
+  it('answers GSSENCRequest with N and goes on with the startup', async () => {
+    const net2 = await import('node:net');
+    const s = net2.connect(t.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const answer = new Promise<Buffer>((resolve) => s.once('data', resolve));
+    s.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]));
+    assert.equal((await answer).toString(), 'N');
+    const { encodeStartup } = await import('../../src/protocol/index.ts');
+    const auth = new Promise<Buffer>((resolve) => s.once('data', resolve));
+    s.write(encodeStartup({ user: 'agent', database: 'app' }));
+    assert.equal((await auth)[0], 0x52, 'the startup goes on to the password request');
+    s.destroy();
   });
 
   it('refuses a FunctionCall message and the session stays usable', async () => {
