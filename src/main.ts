@@ -27,7 +27,7 @@ import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, filterRefusal, maskingFor, refusalFor, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
-import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, type CompiledReviews } from './review/index.ts';
+import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
 import { reviewPort } from './engine/review-port.ts';
 import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
@@ -342,6 +342,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     revocations,
     devIssuer,
     event: (kind, actor, details) => audit.event({ kind, at: Date.now(), actor, details }),
+    sections: [reviewsSection({ service: reviews, logger: log })],
   });
   const app = createHttpApp({
     logger: log,

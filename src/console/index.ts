@@ -28,6 +28,8 @@ export { rolesFor, type ConsoleRole } from './roles.ts';
 export { html, raw, escapeHtml, SafeHtml } from './html.ts';
 export type { ConsoleEnv } from './auth.ts';
 export type { ConsoleUser } from './layout.ts';
+export { highlightSql, tokenizeSql, type SqlToken, type SqlTokenKind } from './sql-highlight.ts';
+export { groupTags, timeCell, utc } from './view-parts.ts';
 
 export interface ConsoleKit {
   /** A full page in the console's frame for the signed-in human. */

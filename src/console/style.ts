@@ -42,4 +42,15 @@ dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; ma
 table.capture { width:auto; margin-top:8px; font-size:12.5px; } table.capture th { text-transform:none; letter-spacing:0; }
 .devlogin { display:flex; gap:10px; flex-wrap:wrap; margin-top:10px; }
 .tags span { display:inline-block; background:#eef1f5; border-radius:3px; padding:0 6px; margin-right:4px; font-size:12px; }
+pre.sql .kw { color:#7a2bb5; font-weight:600; } pre.sql .str { color:#1d7a46; } pre.sql .num { color:#b35c00; }
+pre.sql .com { color:#7b8594; font-style:italic; } pre.sql .id { color:#1d2330; } pre.sql .prm { color:#2456c9; }
+pre.sql.block { background:#f6f7f9; border:1px solid var(--line); border-radius:4px; padding:10px 12px; max-height:none; }
+.badge.pending { color:var(--review); background:var(--review-bg); } .badge.approved, .badge.consumed { color:var(--allow); background:var(--allow-bg); }
+.badge.rejected { color:var(--deny); background:var(--deny-bg); } .badge.expired { color:var(--muted); background:#eef1f5; }
+.flash { border-radius:6px; padding:10px 14px; margin-bottom:14px; border:1px solid; }
+.flash.ok { color:var(--allow); background:var(--allow-bg); border-color:#b7dfc6; } .flash.err { color:var(--deny); background:var(--deny-bg); border-color:#f3c1bb; }
+form.decide textarea { width:100%; min-height:5em; font:inherit; padding:6px 8px; border:1px solid #c4cbd4; border-radius:4px; }
+form.decide .actions { display:flex; gap:10px; margin-top:10px; } button.danger { background:var(--deny); color:#fff; border:0; border-radius:4px; padding:7px 14px; font:inherit; font-weight:600; cursor:pointer; }
+ul.decisions { margin:0; padding-left:18px; } ul.decisions li { margin:4px 0; }
+.grid2 { display:grid; grid-template-columns:minmax(0,2fr) minmax(0,1fr); gap:16px; align-items:start; }
 `;

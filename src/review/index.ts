@@ -35,6 +35,7 @@ export {
 export { compileReviews, reviewRuleFor, reviewAnalysis, isApprover, isApproverOfAny, triggers, type CompiledReviewRule, type CompiledReviews } from './rules.ts';
 export { ReviewService, type ReviewBinding, type ReviewListQuery, type ReviewServiceDeps } from './service.ts';
 export { reviewRoutes, type ReviewRoutesDeps } from './routes.ts';
+export { reviewsSection, approverIdentity, type ReviewsSectionDeps } from './console-section.ts';
 export { signature as webhookSignature, jsonPayload as webhookJsonPayload, slackPayload as webhookSlackPayload, type WebhookPayload } from './webhooks.ts';
 export {
   ReviewError,
