@@ -331,6 +331,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       open: (identity, database, applicationName) => listener.openInternal(identity, database, { via: 'mcp', applicationName }),
       defaultDatabase: () => current.mcp.database ?? firstDatabase(),
       maxRows: () => current.mcp.max_rows,
+      reviews: { get: (id) => reviews.get(id), configured: () => reviewRules.rules.length > 0 },
     });
   }
   const consoleApp = createConsole({

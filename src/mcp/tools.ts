@@ -16,6 +16,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
+import type { Review } from '../review/index.ts';
 import type { FieldMap } from '../protocol/index.ts';
 import { CATALOG_ROW_CAP, COLUMNS_SQL, RELATIONS_SQL, probeSql } from './catalog-sql.ts';
 import type { ScopeView } from './scope-view.ts';
@@ -31,6 +32,15 @@ export interface ToolDeps {
   defaultDatabase(): string;
   /** Most rows a query returns (the scope's max_rows, when lower, wins). */
   maxRows(): number;
+  /** The review workflow, for `review_status`; absent: none on this gateway. */
+  reviews?: ReviewLookup;
+}
+
+/** What `review_status` needs of the review service. */
+export interface ReviewLookup {
+  get(id: string): Promise<Review | null>;
+  /** Whether any review rule is configured now (reviews made earlier are still reported). */
+  configured(): boolean;
 }
 
 /** The caller of one MCP session: the identity of its latest verified request. */
@@ -218,19 +228,82 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
     'review_status',
     {
       title: 'Review status',
-      description: 'The status of a review request for a statement that was deferred for human approval.',
+      description: 'The status of a review request you made: a statement a review rule held for human approval (the refusal names its id, e.g. r-7f3k2). Says whether it is pending, approved, rejected, expired or already run, who decided and why, and what to do next (an approved deferred statement runs once when you run it again unchanged).',
       inputSchema: { review_id: z.string().min(1).max(200).describe('The review id a refusal named.') },
       annotations: { readOnlyHint: true },
     },
-    async () => ({
-      content: [
-        {
-          type: 'text',
-          text: 'No review workflow is configured on this gateway: every statement is allowed or refused at once, none is deferred for approval, so there is no review to report on.',
-        },
-      ],
-    }),
+    ({ review_id }, { signal }) =>
+      guarded('review_status', signal, async () => {
+        const review = deps.reviews && REVIEW_ID.test(review_id) ? await deps.reviews.get(review_id) : null;
+        const identity = caller.identity();
+        // Only the identity that asked for the review sees it; to anyone else it does not exist.
+        if (review && review.identity.issuer === identity.issuer && review.identity.subject === identity.subject) return ok(reviewStatus(review));
+        if (!review && !deps.reviews?.configured()) {
+          return {
+            content: [
+              {
+                type: 'text',
+                text: 'No review workflow is configured on this gateway: every statement is allowed or refused at once, none is deferred for approval, so there is no review to report on.',
+              },
+            ],
+          };
+        }
+        return { isError: true, content: [{ type: 'text', text: `pgwarden: no review ${review_id} of yours; use the id a refusal named (it looks like r-7f3k2)` }] };
+      })(),
   );
+}
+
+const REVIEW_ID = /^r-[a-z0-9]{3,16}$/;
+
+/** A review as its requester reads it: the state, the decisions, and what to do next. */
+export function reviewStatus(r: Review): Row {
+  const decision = (d: { by: string; at: string; comment?: string }) => ({ by: d.by, at: d.at, ...(d.comment !== undefined && { comment: d.comment }) });
+  return {
+    review: r.id,
+    status: r.status,
+    rule: r.rule,
+    mode: r.mode,
+    database: r.database,
+    statement: r.text,
+    createdAt: r.createdAt,
+    ...(r.status === 'pending' && { expiresAt: r.expiresAt }),
+    approvals: r.approvals.map(decision),
+    approvalsNeeded: r.approvers.count,
+    ...(r.rejection && { rejection: decision(r.rejection) }),
+    ...(r.approvedUntil && r.status === 'approved' && { approvedUntil: r.approvedUntil }),
+    ...(r.consumedAt && { ranAt: r.consumedAt }),
+    ...(r.expiredAt && { expiredAt: r.expiredAt }),
+    next: nextStep(r),
+  };
+}
+
+function nextStep(r: Review): string {
+  switch (r.status) {
+    case 'pending': {
+      const left = r.approvers.count - r.approvals.length;
+      return `Waiting for ${left} more approval${left === 1 ? '' : 's'} from a human approver until ${r.expiresAt}. ${
+        r.mode === 'defer' ? 'Running the statement again before then is refused with the same review id; check back later.' : 'The statement is held on the connection that sent it.'
+      }`;
+    }
+    case 'approved':
+      return r.mode === 'defer'
+        ? `Approved. Run exactly the same statement again (same text, parameters and database)${r.approvedUntil ? ` before ${r.approvedUntil}` : ''}; it runs once. Any other statement needs its own review.`
+        : 'Approved: the held statement runs on the connection that sent it.';
+    case 'rejected':
+      return `Rejected${r.rejection ? ` by ${r.rejection.by}` : ''}${r.rejection?.comment ? `: ${r.rejection.comment}` : ''}. The statement was not run; do not send it again unchanged.`;
+    case 'expired':
+      return r.approvedAt
+        ? 'The approval expired before the statement was run again. Running it now requests a new review.'
+        : 'Nobody decided in time and the request expired; the statement was not run. Running it again requests a new review.';
+    case 'consumed':
+      return 'Approved and already run, once. Running it again requests a new review.';
+    default:
+      return assertNever(r.status);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled review status: ${String(x)}`);
 }
 
 function rowLimit(deps: ToolDeps, identity: Identity, database: string, asked: number | undefined): number {

@@ -26,6 +26,7 @@ const POLICIES = [
     deny: [{ columns: ['public.customers.password_hash'] }],
     limits: { max_rows: 50 },
   },
+  { name: 'ops-agents', match: { groups: ['mcp-ops'] }, allow: [{ tables: ['public.scratch'], operations: 'all' }] },
 ];
 
 let t: TestGateway;
@@ -46,6 +47,10 @@ before(async () => {
       };
       raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-mcp' };
       raw.mcp = { max_rows: 20 };
+      raw.reviews = {
+        store: 'memory',
+        rules: [{ name: 'mass-delete', when: ['delete_without_where'], match: { groups: ['mcp-ops'] }, approvers: { groups: ['dba'] }, mode: 'defer', timeout: '1m', window: '1h' }],
+      };
     },
   });
   base = `http://${t.gw.http.host}:${t.gw.http.port}`;
@@ -58,7 +63,8 @@ before(async () => {
      insert into customers select g, 'name ' || g, 'person' || g || '@example.com', '123-45-' || lpad(g::text, 4, '0'), 'hash' || g from generate_series(1, 30) g;
      insert into orders select g, g % 30 + 1, g * 3 from generate_series(1, 60) g;
      insert into secrets values (1, 'the launch codes');
-     alter table customers owner to gw_app; alter table orders owner to gw_app; alter table secrets owner to gw_app;`,
+     create table scratch (id int); insert into scratch values (1), (2);
+     alter table customers owner to gw_app; alter table orders owner to gw_app; alter table secrets owner to gw_app; alter table scratch owner to gw_app;`,
     'app',
   );
 });
@@ -286,10 +292,10 @@ describe('tools through the session pipeline', () => {
     }
   });
 
-  it('review_status says no review workflow is configured', async () => {
+  it('review_status does not know an id that is no review of the caller', async () => {
     const r = (await client.callTool({ name: 'review_status', arguments: { review_id: 'r-1' } })) as CallToolResult;
-    assert.notEqual(r.isError, true);
-    assert.match(text(r), /No review workflow is configured/);
+    assert.equal(r.isError, true, 'an unknown id is a tool error');
+    assert.match(text(r), /no review r-1 of yours/);
   });
 
   it('a session is bound to the identity that opened it', async () => {
@@ -364,6 +370,50 @@ describe('tools through the session pipeline', () => {
       assert.ok(queryStarts.includes(masked.sessionId), 'the statement belongs to a query session of this MCP session');
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('review_status: a deferred statement through the query tool', () => {
+  it('is refused with the review id, shows pending, then approved, and the re-run runs once', async () => {
+    const ops = await connect(await mcpToken('ops-bot', { groups: ['mcp-ops'] }));
+    const support = await connect(await mcpToken());
+    try {
+      const call = (c: Client, name: string, args: Record<string, unknown>) => c.callTool({ name, arguments: args }) as Promise<CallToolResult>;
+      const refused = await call(ops.client, 'query', { sql: 'delete from scratch' });
+      assert.equal(refused.isError, true, 'a DELETE without WHERE is deferred for review');
+      const id = /review (r-[a-z0-9]+) was requested/.exec(text(refused))?.[1];
+      assert.ok(id, `the refusal names the review: ${text(refused)}`);
+
+      const pending = json(await call(ops.client, 'review_status', { review_id: id }));
+      assert.equal(pending.status, 'pending');
+      assert.equal(pending.statement, 'delete from scratch');
+      assert.match(pending.next, /Waiting for 1 more approval/);
+      const other = await call(support.client, 'review_status', { review_id: id });
+      assert.equal(other.isError, true, 'another identity does not see the review');
+      assert.match(text(other), new RegExp(`no review ${id} of yours`));
+
+      const res = await fetch(`${base}/api/reviews/${id}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await t.issuer.sign({ sub: 'dana-dba', groups: ['dba'] })}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ comment: 'scratch data, fine' }),
+      });
+      assert.equal(res.status, 200, await res.text());
+      const approved = json(await call(ops.client, 'review_status', { review_id: id }));
+      assert.equal(approved.status, 'approved');
+      assert.deepEqual(approved.approvals.map((a: { by: string; comment?: string }) => [a.by, a.comment]), [['dana-dba', 'scratch data, fine']]);
+      assert.match(approved.next, /Run exactly the same statement again/);
+
+      assert.equal(json(await call(ops.client, 'query', { sql: 'delete from scratch' })).command, 'DELETE 2', 'the re-run runs');
+      assert.equal(json(await call(ops.client, 'review_status', { review_id: id })).status, 'consumed', 'and uses the approval');
+      const again = await call(ops.client, 'query', { sql: 'delete from scratch' });
+      assert.equal(again.isError, true, 'a second run needs a new review');
+      assert.doesNotMatch(text(again), new RegExp(id), 'under a new id');
+    } finally {
+      for (const s of [ops, support]) {
+        await s.transport.terminateSession().catch(() => {});
+        await s.client.close();
+      }
     }
   });
 });
