@@ -139,6 +139,26 @@ describe('pgwarden demo with a PostgreSQL cluster of its own', () => {
     const marked = await psql(gatewayUrl(port, 'migrator', migrator), "insert into customers values (900001, 'Restart Check', 'r@example.com', '+1-555-0000', '900-00-0000', now())");
     assert.equal(marked.code, 0, marked.stderr);
 
+    // The migrator's TRUNCATE waits for a human; the printed CLI command approves it and it runs.
+    assert.ok(out.includes(`npx pgwarden reviews approve <id> --data-dir ${dataDir}`), 'the banner says how to approve a review');
+    assert.ok(out.includes(`http://127.0.0.1:${httpPort}/console/reviews`), 'and where the approvals page is');
+    const scratch = await psql(gatewayUrl(port, 'migrator', migrator), 'create table scratch (id int); insert into scratch values (1)');
+    assert.equal(scratch.code, 0, scratch.stderr);
+    const truncating = psql(gatewayUrl(port, 'migrator', migrator), 'truncate scratch');
+    const held = await waitFor('the truncate to be held for review', async () => {
+      const r = await run(process.execPath, [BIN, 'reviews', 'list', '--status', 'pending', '--json', '--data-dir', dataDir]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { id: string; text: string }[]).find((x) => x.text === 'truncate scratch');
+    }, 15_000, 200);
+    assert.equal((await psql(operatorUrl.toString(), 'select count(*) from scratch')).stdout.trim(), '1', 'nothing ran before the approval');
+    const approved = await run(process.execPath, [BIN, 'reviews', 'approve', held.id, '--data-dir', dataDir]);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, new RegExp(`approved ${held.id}`));
+    const truncated = await truncating;
+    assert.equal(truncated.code, 0, truncated.stderr);
+    assert.match(truncated.stderr, new RegExp(`held for review ${held.id}`), 'psql printed the review notice');
+    assert.equal((await psql(operatorUrl.toString(), 'select count(*) from scratch')).stdout.trim(), '0', 'the truncate ran once approved');
+
     const info = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));
     assert.deepEqual(info.postgres, { host: '127.0.0.1', port });
     assert.deepEqual(info.http, { host: '127.0.0.1', port: httpPort });
