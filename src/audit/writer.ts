@@ -90,6 +90,9 @@ function cancel(t: NodeJS.Timeout): void {
   else clearTimeout(t);
 }
 
+/** How long records nobody waits for may wait for company before they are committed. */
+const LAZY_COMMIT_MS = 20;
+
 export class AuditWriter implements AuditSink {
   readonly #o: AuditWriterOptions;
   readonly #sinks: RecordSink[];
@@ -99,6 +102,8 @@ export class AuditWriter implements AuditSink {
   #head: { seq: number; hash: string };
   #timer: NodeJS.Timeout | null = null;
   #committing: Promise<void> | null = null;
+  /** The scheduled commit is the lazy one (for records nobody waits for). */
+  #lazy = false;
   #retention: NodeJS.Timeout | null = null;
   #closed = false;
   #failing = false;
@@ -251,12 +256,36 @@ export class AuditWriter implements AuditSink {
     const done = awaited ? new Promise<string>((resolve, reject) => (p.waiter = { resolve, reject })) : Promise.resolve(id);
     this.#queue.push(p);
     if (this.#queue.length > MAX_BACKLOG) this.#shed();
-    this.#schedule(this.#o.groupCommitMs);
+    if (awaited) {
+      // Someone waits for this record (write-ahead): a lazy commit pending for outcomes is
+      // brought forward, and they share this one.
+      if (this.#timer && this.#lazy) {
+        cancel(this.#timer);
+        this.#timer = null;
+      }
+      this.#schedule(this.#o.groupCommitMs);
+    } else this.#scheduleLazy();
     return done;
+  }
+
+  /**
+   * Records nobody waits for (outcomes, session ends, events) are committed a little later, or
+   * with the next awaited record, whichever comes first: they never make a write-ahead record
+   * wait behind a commit of their own.
+   */
+  #scheduleLazy(): void {
+    if (this.#timer || this.#committing) return;
+    this.#lazy = true;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#lazy = false;
+      void this.#commit();
+    }, LAZY_COMMIT_MS);
   }
 
   #schedule(delayMs: number): void {
     if (this.#timer || this.#committing) return; // the running commit schedules the next one
+    this.#lazy = false;
     if (delayMs <= 0) {
       // No wait at rest: commit once this turn of the event loop has queued what it has (every
       // statement of the socket chunks being handled now); what arrives during the commit goes
@@ -280,10 +309,10 @@ export class AuditWriter implements AuditSink {
       this.#committing = null;
       if (this.#queue.length && !this.#closed) {
         if (this.#failing) this.#schedule(RETRY_MS);
-        else {
-          // Whatever arrived during the commit goes now: it has already waited one commit.
+        else if (this.#queue.some((q) => q.waiter !== null)) {
+          // A write-ahead record arrived during the commit: it goes now, with everything queued.
           this.#committing = this.#commit();
-        }
+        } else this.#scheduleLazy();
       }
     });
     this.#committing = run;
