@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { GatewayConfig } from './config/schema.ts';
-import { databaseRoutes } from './config/index.ts';
+import { databaseRoutes, isLoopback } from './config/index.ts';
 import { GatewayError } from './errors.ts';
 import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index.ts';
 import type { Identity } from './identity/types.ts';
@@ -63,9 +63,6 @@ export function splitHostPort(text: string): { host: string; port: number } {
   return { host: m[1], port: Number(m[2]) };
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
 
 /** The upstream settings a scope imposes on its sessions (defence in depth under the policy). */
 export function upstreamSettingsFor(scope: Scope): Record<string, string> {
