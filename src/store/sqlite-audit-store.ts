@@ -110,7 +110,7 @@ class WriterThread {
     });
   }
 
-  call(op: 'append' | 'deleteBefore' | 'close', payload: Record<string, unknown> = {}): Promise<unknown> {
+  call(op: 'append' | 'deleteBefore' | 'checkpoint' | 'close', payload: Record<string, unknown> = {}): Promise<unknown> {
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -153,6 +153,7 @@ export class SqliteAuditStore implements AuditStore {
   /** Appends on this thread (synchronous=NORMAL), or null to send them to the writer thread. */
   #direct: ((rows: unknown[][]) => void) | null = null;
   #directDb: Database.Database | null = null;
+  #checkpoints: NodeJS.Timeout | null = null;
 
   constructor(path: string, db: Database.Database, writer: WriterThread | null) {
     this.location = `sqlite:${path}`;
@@ -173,7 +174,15 @@ export class SqliteAuditStore implements AuditStore {
     const db = new Database(this.location.slice('sqlite:'.length), { fileMustExist: true });
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
+    // A checkpoint copies the WAL into the database file and fsyncs it: that stays on the writer
+    // thread (every second), never on the event loop's thread.
+    db.pragma('wal_autocheckpoint = 0');
     if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
+    const writer = this.#writer;
+    if (writer) {
+      this.#checkpoints = setInterval(() => void writer.call('checkpoint').catch(() => {}), 1000);
+      this.#checkpoints.unref();
+    }
     const insert = db.prepare(SQLITE_INSERT);
     const all = db.transaction((rows: unknown[][]) => {
       for (const row of rows) insert.run(row);
@@ -265,6 +274,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async close(): Promise<void> {
+    if (this.#checkpoints) clearInterval(this.#checkpoints);
     if (this.#directDb?.open) this.#directDb.close();
     await this.#writer?.stop();
     if (this.#db.open) this.#db.close();

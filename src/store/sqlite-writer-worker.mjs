@@ -57,6 +57,7 @@ parentPort.on('message', (msg) => {
     let result = null;
     if (msg.op === 'append') appendAll(msg.rows);
     else if (msg.op === 'deleteBefore') result = retain(msg.before);
+    else if (msg.op === 'checkpoint') db.pragma('wal_checkpoint(PASSIVE)');
     else if (msg.op === 'close') {
       db.close();
       parentPort.postMessage({ id: msg.id, ok: true, result: null });
