@@ -7,12 +7,10 @@
  * for the demo's development approver (`approverIdentity` in demo.json; subject `demo-approver`
  * in group `dba` when it names none). Human-readable output by default, `--json` for scripts.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, hostOf, loadConfigFile } from '../config/index.ts';
 import type { Review, ReviewStatus } from '../review/index.ts';
-import { CliError, configPath, mintDemoToken, readDemoInfo, type DemoInfo } from './common.ts';
+import { CliError } from './common.ts';
+import { apiRequest, apiToken, demoOf, gatewayUrl, type StatusMessage } from './gateway-api.ts';
 
 type ConfigOptions = (cmd: Command) => Command;
 
@@ -155,73 +153,19 @@ interface Client {
 }
 
 async function connect(o: ReviewsOptions, env: NodeJS.ProcessEnv): Promise<Client> {
-  const demo = o.dataDir !== undefined && existsSync(join(o.dataDir, 'demo.json')) ? await readDemoInfo(o.dataDir) : undefined;
+  const demo = await demoOf(o);
   const base = await gatewayUrl(o, demo);
-  const token = await approverToken(o, demo, env);
-  return { request: (method, path, body) => request(`${base}/api/reviews${path}`, base, method, body, token) };
-}
-
-async function gatewayUrl(o: ReviewsOptions, demo: DemoInfo | undefined): Promise<string> {
-  if (o.url) return o.url.replace(/\/+$/, '');
-  const path = o.config !== undefined || o.dataDir !== undefined ? configPath(o) : undefined;
-  if (path !== undefined && (o.config !== undefined || existsSync(path))) {
-    try {
-      const config = await loadConfigFile(path);
-      return `http://${connectable(config.listen.http)}`;
-    } catch (err) {
-      // A demo's own file may need variables this shell lacks; its demo.json still says where it is.
-      if (!(err instanceof ConfigError) || o.config !== undefined || !demo) throw err;
-    }
-  }
-  if (demo) return `http://${urlHost(demo.http.host)}:${demo.http.port}`;
-  throw new CliError('where is the gateway? pass --url http://host:port, --config FILE or --data-dir DIR');
-}
-
-async function approverToken(o: ReviewsOptions, demo: DemoInfo | undefined, env: NodeJS.ProcessEnv): Promise<string> {
-  if (o.token) return o.token;
-  if (env.PGWARDEN_TOKEN) return env.PGWARDEN_TOKEN;
-  if (demo && o.dataDir !== undefined) return mintDemoToken(o.dataDir, demo, demo.approverIdentity ?? DEMO_APPROVER, 300);
-  throw new CliError("no approver token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one for the demo's approver)");
-}
-
-/** A listen address as something to connect to: a wildcard bind is reached on loopback. */
-function connectable(listen: string): string {
-  const host = hostOf(listen) ?? '127.0.0.1';
-  const port = listen.slice(listen.lastIndexOf(':') + 1);
-  const to = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `${urlHost(to)}:${port}`;
-}
-
-function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
-async function request(url: string, base: string, method: string, body: unknown, token: string): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new CliError(`cannot reach the gateway at ${base} (${why}): is it running, and is that its HTTP address?`);
-  }
-  const text = await res.text();
-  let json: { error?: string; message?: string; hint?: string } & Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // Not one of ours (a proxy in between?): report the status alone.
-  }
-  if (res.ok) return json;
-  const detail = json.message ?? `HTTP ${res.status}`;
-  const hint = json.hint ? ` (${json.hint})` : '';
-  if (res.status === 401) throw new CliError(`the gateway rejected the token: ${detail}${hint}`);
-  if (res.status === 404 && json.error === 'not_found') throw new CliError(`this gateway has no reviews API (HTTP 404 at ${base}/api/reviews): is reviews configured?`);
-  if (res.status === 403 || res.status === 404 || res.status === 409 || res.status === 410) throw new CliError(`${detail}${hint}`);
-  throw new CliError(`the gateway answered ${res.status}: ${detail}${hint}`);
+  const token = await apiToken(
+    o,
+    demo,
+    env,
+    (d) => d.approverIdentity ?? DEMO_APPROVER,
+    "no approver token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one for the demo's approver)",
+  );
+  const statusMessage: StatusMessage = (status, json, detail, hint) => {
+    if (status === 404 && json.error === 'not_found') return `this gateway has no reviews API (HTTP 404 at ${base}/api/reviews): is reviews configured?`;
+    if (status === 403 || status === 404 || status === 409 || status === 410) return `${detail}${hint}`;
+    return undefined;
+  };
+  return { request: (method, path, body) => apiRequest(`${base}/api/reviews${path}`, base, method, body, token, statusMessage) };
 }
