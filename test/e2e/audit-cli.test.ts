@@ -14,6 +14,8 @@ import { auditSchema, openAudit, type OpenedAudit } from '../../src/audit/index.
 import { sessionStart, statement, statementEnd } from '../../src/audit/test-events.ts';
 import { silentLogger } from '../../src/log.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { pgwarden } from '../helpers/clients.ts';
+
 
 const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-audit-cli-'));
@@ -33,31 +35,6 @@ const CONFIG = [
   '  retention: 0',
   '',
 ].join('\n');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function pgwarden(args: string[], timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let audit: OpenedAudit;
 const ids: Record<string, string> = {};

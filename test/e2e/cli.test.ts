@@ -16,35 +16,12 @@ import { DevIssuer, RevocationList, type Identity, type TokenVerifier } from '..
 import { silentLogger } from '../../src/log.ts';
 import { freePort } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { pgwarden } from '../helpers/clients.ts';
+
 
 const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const GOOD = ['upstreams:', '  app:', '    url: postgres://pgwarden@db:5432/app', 'identity:', '  issuers:', '    - issuer: https://idp.example.com', '      audience: pgwarden', ''].join('\n');
 

@@ -4,12 +4,10 @@
  * including `--data-dir`, which mints a token for the demo's development approver.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/index.ts';
 import { createHttpApp, startHttpServer, type HttpServer } from '../../src/http/index.ts';
 import { DevIssuer, RevocationList, createTokenVerifier } from '../../src/identity/index.ts';
@@ -18,34 +16,10 @@ import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSc
 import { rule as ruleOf, requestFor, identity } from '../../src/review/test-support.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { freePort } from '../helpers/postgres.ts';
+import { pgwarden } from '../helpers/clients.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
+
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-reviews-api-'));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let idp: TestIssuer;
 let dev: DevIssuer;

@@ -1,5 +1,5 @@
 /** Real PostgreSQL clients for end-to-end tests: psql and pgbench as processes. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { findPgBin } from './postgres.ts';
 
@@ -29,4 +29,35 @@ export function psql(url: string, sql: string | null, args: string[] = [], input
 
 export function pgbench(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return run(join(findPgBin(), 'pgbench'), args, env, undefined, 300_000);
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const PGWARDEN_BIN = join(import.meta.dirname, '../../bin/pgwarden.mjs');
+
+/**
+ * The `pgwarden` command line as a user runs it, with a deadline. PGWARDEN_TOKEN is blanked
+ * unless `env` sets it, so a token in the test's own environment never leaks into a case.
+ */
+export function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PGWARDEN_BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
