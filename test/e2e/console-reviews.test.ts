@@ -14,14 +14,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { sign } from '../../src/console/signed-cookie.ts';
+import { CHROMIUM, newBrowserContext, signIn } from '../helpers/browser.ts';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CLIENT_ID = 'pgwarden-console';
 const CLIENT_SECRET = 'console-client-secret';
 const SESSION_SECRET = 'test-console-session-secret-0123456789abcdef';
@@ -32,22 +32,8 @@ let base: string;
 let dataDir: string;
 let approver: BrowserContext;
 
-async function newContext(): Promise<BrowserContext> {
-  const profile = await mkdtemp(join(dataDir, 'chromium-'));
-  return chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 30_000,
-  });
-}
-
-async function signIn(page: Page, login: string): Promise<void> {
-  await page.getByRole('link', { name: 'Sign in with OpenID Connect' }).click();
-  await page.locator('input[name=login]').fill(login);
-  await page.locator('input[name=password]').fill('any password');
-  await page.locator('button[type=submit]').click();
-  await page.getByRole('button', { name: 'Continue' }).click();
+function newContext(): Promise<BrowserContext> {
+  return newBrowserContext(dataDir);
 }
 
 type NoticedClient = pg.Client & { notices: string[] };
