@@ -50,19 +50,9 @@ import {
 import { ProtocolError } from './reader.ts';
 import { StreamScanner } from './scanner.ts';
 import { Writer } from './writer.ts';
+import { prng } from './test-random.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failing run can be replayed from its seed. */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
-
 const ITERATIONS = 4000;
 
 /** One to four random mutations of `input`; the length field is re-patched half of the time. */

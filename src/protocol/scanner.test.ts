@@ -13,31 +13,9 @@ import { decodeRowDescription, encodeCommandComplete, encodeErrorResponse, encod
 import { ProtocolError } from './reader.ts';
 import { type ScanSink, StreamScanner } from './scanner.ts';
 import { Writer } from './writer.ts';
+import { prng, randomSizes } from './test-random.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failing random run can be replayed from its seed. */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
-
-function randomSizes(total: number, rnd: (n: number) => number): number[] {
-  const sizes: number[] = [];
-  for (let left = total; left > 0; ) {
-    const mode = rnd(4);
-    const want = mode === 0 ? 1 + rnd(5) : mode === 1 ? 1 + rnd(total) : 1 + rnd(64);
-    const size = Math.min(want, left);
-    sizes.push(size);
-    left -= size;
-  }
-  return sizes;
-}
-
 /** Each two-chunk split, one-byte chunks and 300 seeded random chunkings of a stream. */
 function chunkings(total: number, seed: number): { name: string; runs: { name: string; sizes: number[] }[] }[] {
   const splits = [];
