@@ -66,11 +66,15 @@ export class CatalogService {
   refreshAfterNow(minGapMs = 250): Promise<CatalogSnapshot | null> {
     if (this.scheduled) return this.scheduled;
     const scheduled = (async () => {
+      // Yield first, so that `this.scheduled` is set below before it is cleared here: without
+      // this, an idle catalog would clear the marker synchronously, the assignment below would
+      // then leave a settled promise in it, and no on-demand reload would ever start again.
+      await null;
       if (this.loading) await this.loading.catch(() => {});
       const wait = this.lastStartedAt + minGapMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       // From here on, new requests need a later load than this one.
-      this.scheduled = null;
+      if (this.scheduled === scheduled) this.scheduled = null;
       return this.reload().catch(() => this.snapshot);
     })();
     this.scheduled = scheduled;

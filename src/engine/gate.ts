@@ -129,8 +129,12 @@ export class PolicyGate implements StatementGate {
    */
   private readonly searchPath: string[] | null;
   private reloadPending: Promise<void> | null = null;
-  /** The catalog version already reloaded for a name it did not know (one retry per version). */
-  private retriedForVersion = -1;
+  /**
+   * The statement text last held for a catalog reload because it named a relation the catalog
+   * did not know. It is retried once: decided on the reloaded catalog, whatever that says.
+   * (A per-catalog-version marker would loop: every reload makes a new version.)
+   */
+  private retriedText: string | null = null;
   /** Settled reviews, by statement text and parameters, waiting to be used by the retry. */
   private readonly reviewed = new Map<string, { approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>();
   /** The review being waited for (a cancel aborts it). */
@@ -294,8 +298,9 @@ export class PolicyGate implements StatementGate {
     }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
-    if (this.retriedForVersion !== snapshot.version && analyses.some(hasUnknownRelation)) {
-      this.retriedForVersion = snapshot.version;
+    if (this.retriedText === text) this.retriedText = null;
+    else if (analyses.some(hasUnknownRelation)) {
+      this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
     const pathChange = analyses.find((a) => a.settings.some((x) => x.name === 'search_path' || x.action === 'reset_all'));
