@@ -74,7 +74,7 @@ export class CatalogService {
       const wait = this.lastStartedAt + minGapMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       // From here on, new requests need a later load than this one.
-      if (this.scheduled === scheduled) this.scheduled = null;
+      this.scheduled = null;
       return this.reload().catch(() => this.snapshot);
     })();
     this.scheduled = scheduled;
