@@ -48,6 +48,8 @@ export interface Gateway {
   devIssuer?: DevIssuer;
   /** Apply a new, already validated configuration to new connections. */
   reload(config: GatewayConfig): void;
+  /** Reload every upstream's catalog now (a reload also reloads them); resolves when loaded. */
+  reloadCatalogs(): Promise<void>;
   /** Deny new connections for a subject and end its open sessions. */
   revoke(subject: string, issuer?: string): { terminated: number };
   unrevoke(subject: string, issuer?: string): void;
@@ -374,11 +376,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     postgres: { host: listener.host, port: listener.port },
     http: { host: http.host, port: http.port },
     devIssuer,
+    async reloadCatalogs() {
+      await Promise.all([...catalogs.values()].map((c) => c.reload().catch(() => {})));
+    },
     reload(next) {
       const compiled = compilePolicies(next.policies);
       const nextMasking = compileMasking(next.masking);
       const nextReviews = compileReviews(next.reviews);
       syncCatalogs(next);
+      // Objects changed directly on the database are seen at once, not at the next timer.
+      for (const c of catalogs.values()) void c.reload().catch(() => {});
       const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
       current = next;

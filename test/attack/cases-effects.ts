@@ -1,0 +1,135 @@
+/**
+ * Side effects and privileged reads: review rules matched by effect, sequences named at run time,
+ * secret-bearing catalogs and settings, protocol tricks, held statements.
+ */
+import { encodeParse } from '../../src/protocol/index.ts';
+import { frame } from './client.ts';
+import type { Attack, Family } from './harness.ts';
+
+const SYNC = frame('S', Buffer.alloc(0));
+
+const reviewBypass: Attack[] = [
+  ...[
+    'DELETE FROM orders WHERE true',
+    'DELETE FROM orders WHERE 1 = 1',
+    "DELETE FROM orders WHERE 'a' = 'a'",
+    'DELETE FROM orders WHERE NOT false',
+    'DELETE FROM orders WHERE id > 0 OR true',
+    'DELETE FROM orders WHERE id IS NOT NULL',
+    'DELETE FROM orders WHERE id IN (SELECT id FROM orders)',
+    'DELETE FROM orders WHERE EXISTS (SELECT 1)',
+    'DELETE FROM orders WHERE (1 < 2)',
+    'DELETE FROM orders o USING orders p WHERE o.id = p.id',
+    'WITH d AS (DELETE FROM orders WHERE true RETURNING 1) SELECT count(*) FROM d',
+    'UPDATE orders SET total = 0 WHERE true',
+    'UPDATE orders SET total = 0 WHERE id = id',
+    'UPDATE orders SET total = 0 WHERE total IS NOT NULL',
+  ].map(
+    (sql): Attack => ({
+      name: `an unbounded write is held for review: ${sql}`,
+      who: 'migrator',
+      steps: [sql],
+      refusal: /review/i,
+    }),
+  ),
+  {
+    name: 'MERGE with a DELETE action is held for review like the DELETE it is',
+    who: 'migrator',
+    steps: ['MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN DELETE'],
+    refusal: /review/i,
+  },
+  {
+    name: 'MERGE updating every row is held for review',
+    who: 'migrator',
+    steps: ['MERGE INTO orders o USING (SELECT id FROM orders) s ON true WHEN MATCHED THEN UPDATE SET total = 0'],
+    refusal: /review/i,
+  },
+  ...[
+    'ALTER TABLE orders DROP COLUMN total',
+    'ALTER TABLE orders DROP CONSTRAINT orders_pkey',
+    'ALTER TABLE orders ALTER COLUMN total TYPE integer',
+    'ALTER TABLE orders ALTER COLUMN status DROP NOT NULL, DROP COLUMN total',
+    'DROP INDEX IF EXISTS orders_pkey',
+    'DROP SEQUENCE audit_seq',
+    'ALTER SEQUENCE audit_seq RESTART',
+  ].map(
+    (sql): Attack => ({
+      name: `destructive DDL is held for review: ${sql}`,
+      who: 'migrator',
+      steps: [sql],
+      refusal: /review/i,
+    }),
+  ),
+  {
+    name: 'a held DELETE sent over the extended protocol never reaches the server',
+    who: 'migrator',
+    steps: [(c) => c.extended('', 'DELETE FROM orders WHERE true')],
+    serverNever: [/DELETE FROM orders WHERE true/],
+    refusal: /review/i,
+  },
+];
+
+const sequences: Attack[] = [
+  {
+    name: 'nextval of a sequence named by a computed string is a write the identity needs a grant for',
+    who: 'support-bot',
+    steps: ["SELECT nextval(s::regclass) FROM (VALUES ('public.audit' || '_seq')) v(s)"],
+  },
+  {
+    name: 'nextval of a sequence found in the catalog at run time is refused',
+    who: 'support-bot',
+    steps: ["SELECT nextval((SELECT oid FROM pg_class WHERE relname = 'audit_seq')::regclass)"],
+  },
+  {
+    name: 'nextval of a constant sequence name needs a grant on that sequence',
+    who: 'support-bot',
+    steps: ["SELECT nextval('audit_seq')", "SELECT nextval('public.audit_seq'::regclass)"],
+  },
+  {
+    name: 'setval through a computed name is refused',
+    who: 'support-bot',
+    steps: ["SELECT setval(lower('AUDIT_SEQ'), 100)"],
+  },
+  {
+    name: 'nextval through a parameter is refused',
+    who: 'support-bot',
+    steps: [(c) => c.extended('', 'SELECT nextval($1)', ['audit_seq'])],
+  },
+];
+
+const secrets: Attack[] = [
+  ...['pg_authid', 'pg_shadow', 'pg_hba_file_rules', 'pg_largeobject', 'pg_user_mappings', 'pg_file_settings', 'pg_ident_file_mappings', 'pg_subscription', 'pg_stat_activity'].map(
+    (rel): Attack => ({
+      name: `${rel} is refused at the gateway`,
+      who: 'analyst',
+      steps: [`SELECT * FROM ${rel}`, `SELECT count(*) FROM pg_catalog.${rel}`],
+      serverNever: [new RegExp(`FROM (pg_catalog\\.)?${rel}`)],
+    }),
+  ),
+  ...['data_directory', 'config_file', 'hba_file', 'ident_file', 'ssl_key_file', 'archive_command', 'log_directory'].map(
+    (setting): Attack => ({
+      name: `the setting ${setting} is not readable`,
+      who: 'analyst',
+      steps: [`SELECT current_setting('${setting}')`, `SHOW ${setting}`, `SELECT setting FROM pg_settings WHERE name = '${setting}'`],
+      serverNever: [new RegExp(`current_setting\\('${setting}'\\)|SHOW ${setting}`)],
+    }),
+  ),
+  {
+    name: 'a setting named by a computed string is not readable',
+    who: 'analyst',
+    steps: ["SELECT current_setting('data_' || 'directory')"],
+  },
+  {
+    name: 'a Parse of several statements is refused at the gateway as PostgreSQL would',
+    who: 'support-bot',
+    steps: [(c) => c.cycle(Buffer.concat([encodeParse('', "SELECT 1; UPDATE orders SET total = 0 WHERE id = 17"), SYNC]))],
+    serverNever: [/UPDATE orders SET total = 0 WHERE id = 17/],
+    refusal: /multiple commands/,
+  },
+];
+
+export const effectFamilies: Family[] = [
+  { family: 'review rules by effect', cases: reviewBypass },
+  { family: 'sequences named at run time', cases: sequences },
+  { family: 'secret-bearing catalogs and settings', cases: secrets },
+];

@@ -1,0 +1,306 @@
+/**
+ * The server must run exactly what the gateway decided on: lexing settings, names that resolve
+ * elsewhere, prepared-statement names re-bound behind the gateway's back, renamed objects.
+ */
+import type { AttackClient } from './client.ts';
+import { frame } from './client.ts';
+import type { Attack, Family } from './harness.ts';
+
+const HIDDEN_UPDATE = 'UPDATE orders SET total = 0 WHERE id = 15';
+
+/** A lead byte of each client-only encoding that can be followed by 0x5c (`\`) as its second byte. */
+const LEAD: Record<string, number> = { SJIS: 0x95, BIG5: 0xa4, GBK: 0x81, GB18030: 0x81, UHC: 0x81, JOHAB: 0x8a };
+
+function hiddenQuote(lead: number): Buffer {
+  return Buffer.concat([Buffer.from("SELECT E'"), Buffer.from([lead, 0x5c]), Buffer.from(`' AS a; ${HIDDEN_UPDATE}; --'`)]);
+}
+
+const encodingCases: Attack[] = Object.entries(LEAD).flatMap(([enc, lead]): Attack[] => [
+  {
+    name: `client_encoding=${enc} in the startup packet cannot hide a statement inside a literal`,
+    who: 'support-bot',
+    startup: { client_encoding: enc },
+    steps: [hiddenQuote(lead), 'select 1'],
+  },
+  {
+    name: `client_encoding=${enc} in startup options cannot hide a statement inside a literal`,
+    who: 'support-bot',
+    startup: { options: `-c client_encoding=${enc}` },
+    steps: [hiddenQuote(lead)],
+  },
+  {
+    name: `SET client_encoding = ${enc} is refused before it can hide a statement`,
+    who: 'support-bot',
+    steps: [`SET client_encoding = '${enc}'`, hiddenQuote(lead)],
+  },
+  {
+    name: `set_config('client_encoding', '${enc}') is refused before it can hide a statement`,
+    who: 'support-bot',
+    steps: [`SELECT set_config('client_encoding', '${enc}', false)`, hiddenQuote(lead)],
+  },
+]);
+
+const moreEncoding: Attack[] = [
+  {
+    name: 'SET NAMES of a client-only encoding is refused',
+    who: 'support-bot',
+    steps: ["SET NAMES 'SJIS'", hiddenQuote(0x95)],
+  },
+  {
+    name: 'client_encoding in the startup packet and options together cannot switch to SJIS',
+    who: 'support-bot',
+    startup: { client_encoding: 'UTF8', options: '--client-encoding=SJIS' },
+    steps: [hiddenQuote(0x95)],
+  },
+  {
+    name: 'set_config of client_encoding with a computed name is refused',
+    who: 'support-bot',
+    steps: ["SELECT set_config('client_' || 'encoding', 'SJIS', false)", hiddenQuote(0x95)],
+  },
+  {
+    name: 'ALTER ROLE … SET client_encoding cannot change later sessions',
+    who: 'migrator',
+    steps: ["ALTER ROLE CURRENT_USER SET client_encoding = 'SJIS'"],
+    cleanup: 'ALTER ROLE gw_app RESET client_encoding',
+  },
+  {
+    name: 'ALTER DATABASE … SET standard_conforming_strings cannot change later sessions',
+    who: 'migrator',
+    steps: ['ALTER DATABASE app SET standard_conforming_strings = off'],
+    cleanup: 'ALTER DATABASE app RESET standard_conforming_strings',
+  },
+];
+
+const SCS_UPDATE = `SELECT 'a\\' AS p, '; UPDATE orders SET total = 0 WHERE id = 16; --'`;
+const SCS_READ = `SELECT 'a\\' AS p, ' AS q, ssn FROM customers WHERE id < 5 --'`;
+
+const conformingStrings: Attack[] = [
+  ...[
+    ['in the startup packet', { standard_conforming_strings: 'off' }],
+    ['in startup options', { options: '-c standard_conforming_strings=off' }],
+    ['in startup options with dashes', { options: '--standard-conforming-strings=off' }],
+    ['as a startup packet boolean spelling', { standard_conforming_strings: 'false' }],
+  ].flatMap(([where, startup]): Attack[] => [
+    {
+      name: `standard_conforming_strings=off ${where as string} cannot hide a write in a literal`,
+      who: 'support-bot',
+      startup: startup as Record<string, string>,
+      steps: [SCS_UPDATE],
+    },
+    {
+      name: `standard_conforming_strings=off ${where as string} cannot hide a read of ssn in a literal`,
+      who: 'analyst',
+      startup: startup as Record<string, string>,
+      steps: [SCS_READ],
+    },
+  ]),
+  {
+    name: 'SET standard_conforming_strings = off is refused',
+    who: 'support-bot',
+    steps: ['SET standard_conforming_strings = off', SCS_UPDATE],
+  },
+  {
+    name: 'SET LOCAL standard_conforming_strings = off is refused',
+    who: 'support-bot',
+    steps: ['BEGIN', 'SET LOCAL standard_conforming_strings = off', SCS_UPDATE, 'COMMIT'],
+  },
+  {
+    name: 'set_config of standard_conforming_strings is refused',
+    who: 'support-bot',
+    steps: ["SELECT set_config('standard_conforming_strings', 'off', false)", SCS_UPDATE],
+  },
+  {
+    name: 'a planted function that turns standard_conforming_strings off cannot change the session',
+    who: 'support-bot',
+    setup: `CREATE FUNCTION public.scs_off() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$;
+            GRANT EXECUTE ON FUNCTION public.scs_off() TO PUBLIC`,
+    steps: ['SELECT public.scs_off()', SCS_UPDATE],
+    cleanup: 'DROP FUNCTION IF EXISTS public.scs_off()',
+  },
+];
+
+const LEAK_FN = (name: string, arg: string) =>
+  `CREATE FUNCTION public.${name}(${arg}) RETURNS text LANGUAGE sql AS $$ SELECT ssn FROM public.customers WHERE id = 1 $$`;
+
+const plantedFunctions: Attack[] = [
+  ...[
+    ['lower', 'integer', 'SELECT lower(1)'],
+    ['upper', 'integer', 'SELECT upper(7) AS u'],
+    ['md5', 'integer', 'SELECT md5(3)'],
+    ['btrim', 'integer', 'SELECT btrim(5)'],
+    ['initcap', 'bigint', 'SELECT initcap(10000000000)'],
+    ['length', 'integer', 'SELECT length(42)'],
+    ['reverse', 'integer', 'SELECT reverse(1) FROM orders WHERE id = 1'],
+    ['to_char', 'integer', 'SELECT to_char(1)'],
+  ].map(
+    ([fn, arg, sql]): Attack => ({
+      name: `a planted ${fn}(${arg}) in public is a call to that function, not to pg_catalog's ${fn}`,
+      who: 'analyst',
+      plant: [{ who: 'migrator', sql: LEAK_FN(fn, arg) }],
+      setup: `${LEAK_FN(fn, arg)}`.replace(/^CREATE FUNCTION/, 'CREATE OR REPLACE FUNCTION'),
+      steps: [sql],
+      cleanup: `DROP FUNCTION IF EXISTS public.${fn}(${arg})`,
+    }),
+  ),
+  {
+    name: 'a planted operator is a call to its function',
+    who: 'analyst',
+    setup: `CREATE FUNCTION public.leak_op(integer, integer) RETURNS text LANGUAGE sql AS $$ SELECT ssn FROM public.customers WHERE id = $1 $$;
+            CREATE OPERATOR public.### (leftarg = integer, rightarg = integer, function = public.leak_op)`,
+    steps: ['SELECT 1 ### 2'],
+    cleanup: 'DROP OPERATOR IF EXISTS public.### (integer, integer); DROP FUNCTION IF EXISTS public.leak_op(integer, integer)',
+  },
+  {
+    name: 'a planted operator overloading a catalog operator name is a call to its function',
+    who: 'analyst',
+    setup: `CREATE FUNCTION public.leak_cat(integer, integer) RETURNS text LANGUAGE sql AS $$ SELECT ssn FROM public.customers WHERE id = $1 $$;
+            CREATE OPERATOR public.|| (leftarg = integer, rightarg = integer, function = public.leak_cat)`,
+    steps: ['SELECT 1 || 2'],
+    cleanup: 'DROP OPERATOR IF EXISTS public.|| (integer, integer); DROP FUNCTION IF EXISTS public.leak_cat(integer, integer)',
+  },
+  {
+    name: 'a planted cast from a user type runs its function',
+    who: 'analyst',
+    setup: `CREATE TYPE public.k AS (id int);
+            CREATE FUNCTION public.k_text(public.k) RETURNS text LANGUAGE sql AS $$ SELECT ssn FROM public.customers WHERE id = ($1).id $$;
+            CREATE CAST (public.k AS text) WITH FUNCTION public.k_text(public.k)`,
+    steps: ['SELECT row(1)::public.k::text', 'SELECT CAST(ROW(2)::public.k AS text)'],
+    cleanup: 'DROP CAST IF EXISTS (public.k AS text); DROP FUNCTION IF EXISTS public.k_text(public.k); DROP TYPE IF EXISTS public.k',
+  },
+];
+
+async function rebindSteps(c: AttackClient, rebind: string): Promise<void> {
+  await c.parse('s1', 'SELECT id FROM orders WHERE id = 1');
+  await c.query(rebind);
+  await c.extended('s1', null);
+}
+
+const preparedNames: Attack[] = [
+  ...[
+    ['DEALLOCATE s1; PREPARE s1 AS SELECT ssn FROM customers', 'in one query string'],
+    ['DEALLOCATE ALL; PREPARE s1 AS SELECT ssn FROM customers', 'after DEALLOCATE ALL'],
+    ['DEALLOCATE PREPARE s1; PREPARE s1 (int) AS SELECT ssn, email FROM customers', 'with DEALLOCATE PREPARE'],
+  ].map(
+    ([rebind, how]): Attack => ({
+      name: `a protocol statement re-bound by SQL PREPARE ${how} is decided as what it now is`,
+      who: 'analyst',
+      effectOnly: true,
+      steps: [(c) => rebindSteps(c, rebind)],
+    }),
+  ),
+  {
+    name: 'a protocol statement re-bound by SQL PREPARE in separate queries is decided as what it now is',
+    effectOnly: true,
+    who: 'analyst',
+    steps: [
+      (c) => c.parse('s1', 'SELECT id FROM orders WHERE id = 1'),
+      'DEALLOCATE s1',
+      'PREPARE s1 AS SELECT ssn FROM customers',
+      (c) => c.extended('s1', null),
+    ],
+  },
+  {
+    name: 'a protocol statement re-bound inside a transaction block is decided as what it now is',
+    effectOnly: true,
+    who: 'analyst',
+    steps: [
+      (c) => c.parse('s1', 'SELECT id FROM orders WHERE id = 1'),
+      'BEGIN',
+      'DEALLOCATE s1',
+      'PREPARE s1 AS SELECT ssn FROM customers',
+      (c) => c.extended('s1', null),
+      'COMMIT',
+    ],
+  },
+  {
+    name: 'a SQL-prepared statement bound over the protocol is masked like its SQL EXECUTE',
+    effectOnly: true,
+    who: 'analyst',
+    steps: ['PREPARE s2 AS SELECT ssn, email FROM customers', (c) => c.extended('s2', null)],
+  },
+  {
+    name: 'a protocol-prepared statement run by SQL EXECUTE is masked',
+    effectOnly: true,
+    who: 'analyst',
+    steps: [(c) => c.parse('s3', 'SELECT ssn, phone FROM customers'), 'EXECUTE s3'],
+  },
+  {
+    name: 'a protocol Close followed by SQL PREPARE of the same name is decided as the new statement',
+    effectOnly: true,
+    who: 'analyst',
+    steps: [
+      (c) => c.parse('s4', 'SELECT id FROM orders'),
+      (c) => c.cycle(Buffer.concat([frame('C', Buffer.from('Ss4\0')), frame('S', Buffer.alloc(0))])),
+      'PREPARE s4 AS SELECT ssn FROM customers',
+      (c) => c.extended('s4', null),
+    ],
+  },
+  {
+    name: 'a PREPARE in a failed transaction does not re-bind the name in the gateway either',
+    effectOnly: true,
+    who: 'analyst',
+    steps: [
+      'PREPARE s5 AS SELECT ssn FROM customers',
+      'BEGIN',
+      'SELECT 1/0',
+      'DEALLOCATE s5',
+      'ROLLBACK',
+      (c) => c.extended('s5', null),
+    ],
+  },
+];
+
+const renames: Attack[] = [
+  {
+    name: 'renaming a masked column through the gateway does not unmask it',
+    effectOnly: true,
+    who: 'analyst',
+    plant: [{ who: 'migrator', sql: 'ALTER TABLE customers RENAME COLUMN ssn TO x' }],
+    steps: ['SELECT * FROM customers', 'SELECT x FROM customers'],
+    cleanup: "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'x') THEN ALTER TABLE customers RENAME COLUMN x TO ssn; END IF; END $$",
+  },
+  {
+    name: 'a masked column renamed directly on the database stays masked',
+    effectOnly: true,
+    who: 'analyst',
+    setup: 'ALTER TABLE customers RENAME COLUMN ssn TO tax_id',
+    steps: ['SELECT * FROM customers', 'SELECT tax_id FROM customers', 'SELECT tax_id AS s FROM customers WHERE id < 3'],
+    cleanup: 'ALTER TABLE customers RENAME COLUMN tax_id TO ssn',
+  },
+  {
+    name: 'a table with masked columns renamed directly on the database stays masked',
+    effectOnly: true,
+    who: 'support-bot',
+    setup: 'ALTER TABLE customers RENAME TO clients',
+    steps: ['SELECT * FROM clients', 'SELECT ssn, phone FROM clients'],
+    cleanup: 'ALTER TABLE clients RENAME TO customers',
+  },
+  {
+    name: 'a table with masked columns moved to another schema directly stays masked',
+    effectOnly: true,
+    who: 'analyst',
+    setup: 'CREATE SCHEMA archive; GRANT USAGE ON SCHEMA archive TO gw_app; ALTER TABLE customers SET SCHEMA archive',
+    steps: ['SELECT ssn FROM archive.customers', 'SELECT * FROM archive.customers'],
+    cleanup: 'ALTER TABLE archive.customers SET SCHEMA public; DROP SCHEMA archive',
+  },
+  {
+    name: 'renaming a table with masked columns through the gateway is refused',
+    who: 'migrator',
+    steps: ['ALTER TABLE customers RENAME TO clients', 'SELECT ssn FROM clients'],
+    cleanup: "DO $$ BEGIN IF to_regclass('public.clients') IS NOT NULL THEN ALTER TABLE clients RENAME TO customers; END IF; END $$",
+  },
+  {
+    name: 'moving a table with masked columns to another schema through the gateway is refused',
+    who: 'migrator',
+    steps: ['CREATE SCHEMA IF NOT EXISTS public_copy', 'ALTER TABLE customers SET SCHEMA public_copy', 'SELECT ssn FROM public_copy.customers'],
+    cleanup: "DO $$ BEGIN IF to_regclass('public_copy.customers') IS NOT NULL THEN ALTER TABLE public_copy.customers SET SCHEMA public; END IF; END $$; DROP SCHEMA IF EXISTS public_copy",
+  },
+];
+
+export const executionFamilies: Family[] = [
+  { family: 'client encodings', cases: [...encodingCases, ...moreEncoding] },
+  { family: 'standard_conforming_strings', cases: conformingStrings },
+  { family: 'planted functions, operators and casts', cases: plantedFunctions },
+  { family: 'prepared statement names', cases: preparedNames },
+  { family: 'renamed objects', cases: renames },
+];

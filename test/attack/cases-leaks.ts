@@ -1,0 +1,220 @@
+/**
+ * Masked values must not leave through channels other than the masked output column: statistics,
+ * error messages, settings, computation that infers them, content hidden in other encodings, and
+ * writes that launder them into something readable.
+ */
+import type { Attack, Family } from './harness.ts';
+
+const statistics: Attack[] = [
+  {
+    name: 'pg_stats histogram bounds of a masked column are refused',
+    who: 'analyst',
+    steps: [
+      "SELECT histogram_bounds::text FROM pg_stats WHERE tablename = 'customers'",
+      "SELECT attname, most_common_vals::text FROM pg_stats WHERE tablename = 'customers'",
+      "SELECT * FROM pg_catalog.pg_stats WHERE attname = 'ssn'",
+    ],
+  },
+  {
+    name: 'pg_statistic sample values are refused',
+    who: 'analyst',
+    steps: ["SELECT stavalues1::text, stavalues2::text FROM pg_statistic WHERE starelid = 'customers'::regclass"],
+  },
+  {
+    name: 'extended statistics values are refused',
+    who: 'analyst',
+    setup: 'CREATE STATISTICS customers_mcv (mcv) ON email, ssn FROM customers; ANALYZE customers',
+    steps: ['SELECT most_common_vals::text FROM pg_stats_ext', 'SELECT * FROM pg_statistic_ext_data'],
+    cleanup: 'DROP STATISTICS IF EXISTS customers_mcv',
+  },
+  {
+    name: 'statistics of an expression index over a masked column are refused',
+    who: 'analyst',
+    setup: 'CREATE INDEX customers_rev_ssn ON customers (reverse(ssn)); ANALYZE customers',
+    steps: ["SELECT histogram_bounds::text FROM pg_stats WHERE tablename = 'customers_rev_ssn'", 'SELECT most_common_vals::text FROM pg_stats_ext_exprs'],
+    cleanup: 'DROP INDEX IF EXISTS customers_rev_ssn',
+  },
+];
+
+const errorEchoes: Attack[] = [
+  ...['regclass', 'regproc', 'regtype', 'regnamespace', 'regconfig', 'regrole', 'int', 'numeric', 'date', 'inet', 'uuid', 'json', 'xml'].map(
+    (type): Attack => ({
+      name: `a cast of a masked value to ${type} cannot echo it in an error`,
+      who: 'analyst',
+      steps: [`SELECT ssn::${type} FROM customers WHERE id = 1`, `SELECT email::${type} FROM customers WHERE id = 2`],
+    }),
+  ),
+  ...[
+    ["has_table_privilege(ssn, 'select')", 'a privilege check'],
+    ['nextval(ssn)', 'nextval'],
+    ['current_setting(ssn)', 'current_setting'],
+    ["jsonb_path_query('{}', ssn::jsonpath)", 'a jsonpath'],
+    ["to_number(ssn, '999')", 'to_number'],
+    ["to_timestamp(ssn, 'YYYY-MM-DD')", 'to_timestamp'],
+    ["regexp_match('x', ssn)", 'a regular expression'],
+    ["format(ssn, 1)", 'a format string'],
+  ].map(
+    ([expr, what]): Attack => ({
+      name: `a masked value as ${what} argument cannot echo it in an error`,
+      who: 'analyst',
+      steps: [`SELECT ${expr} FROM customers WHERE id = 1`],
+    }),
+  ),
+  {
+    name: 'a masked value written to a setting cannot be read back',
+    who: 'analyst',
+    steps: [
+      "SELECT set_config('application_name', ssn, false) FROM customers WHERE id = 1",
+      "SELECT current_setting('application_name')",
+      'SHOW application_name',
+    ],
+  },
+];
+
+const inference: Attack[] = [
+  ...[
+    ['LIMIT (SELECT ascii(substr(ssn, 1, 1)) FROM customers WHERE id = 1)', 'SELECT id FROM orders '],
+    ['OFFSET (SELECT ascii(substr(ssn, 2, 1)) FROM customers WHERE id = 1)', 'SELECT id FROM orders '],
+  ].map(
+    ([tail, head]): Attack => ({
+      name: `a masked value in ${tail.split(' ')[0]} is refused`,
+      who: 'analyst',
+      steps: [head + tail],
+      refusal: /ssn/,
+    }),
+  ),
+  ...[
+    ['a set-returning function argument', 'SELECT count(*) FROM (SELECT generate_series(1, ascii(substr(ssn, 1, 1))) FROM customers WHERE id = 1) s'],
+    ['a divisor that fails on one value', 'SELECT 1 / (ascii(substr(ssn, 1, 1)) - 57) FROM customers WHERE id = 1'],
+    ['sqrt that fails on negative values', 'SELECT sqrt(ascii(substr(ssn, 1, 1)) - 58) FROM customers WHERE id = 1'],
+    ['chr', 'SELECT chr(ascii(substr(ssn, 1, 1)) * 100000) FROM customers WHERE id = 1'],
+    ['a CASE condition', "SELECT count(CASE WHEN ssn LIKE '9%' THEN 1 END) FROM customers"],
+    ['a CASE condition in the output', "SELECT CASE WHEN substr(ssn, 1, 1) = '9' THEN 'yes' ELSE 'no' END FROM customers WHERE id = 1"],
+    ['nullif inside an aggregate', "SELECT count(nullif(substr(ssn, 1, 1), '9')) FROM customers"],
+    ['a set operation', "SELECT substr(ssn, 1, 1) FROM customers WHERE id = 1 INTERSECT SELECT '9'"],
+    ['EXCEPT', "SELECT '9' EXCEPT SELECT substr(ssn, 1, 1) FROM customers WHERE id = 1"],
+    ['a counted regular expression match', "SELECT count(*) FROM customers, regexp_matches(ssn, '^9') m"],
+    ['ORDER BY an alias of a function of it', 'SELECT id, reverse(ssn) AS r FROM customers ORDER BY r LIMIT 1'],
+    ['ORDER BY the column', 'SELECT id FROM customers ORDER BY ssn LIMIT 1'],
+    ['GROUP BY an expression', 'SELECT count(*) FROM customers GROUP BY substr(ssn, 1, 1)'],
+    ['DISTINCT', 'SELECT count(*) FROM (SELECT DISTINCT substr(ssn, 1, 2) FROM customers) d'],
+    ['min() choosing a row', 'SELECT min(ssn) FROM customers'],
+    ['max() of email choosing a row', 'SELECT max(email) FROM customers'],
+    ['a join condition', "SELECT count(*) FROM customers c JOIN (VALUES ('9')) v(x) ON substr(c.ssn, 1, 1) = v.x"],
+    ['a window function', 'SELECT id, rank() OVER (ORDER BY ssn) FROM customers WHERE id < 4'],
+    ['a window partition', 'SELECT id, count(*) OVER (PARTITION BY substr(email, 1, 1)) FROM customers WHERE id < 4'],
+    ['a HAVING clause', "SELECT count(*) FROM customers HAVING max(ssn) > '5'"],
+    ['a boolean output', "SELECT ssn LIKE '9%' FROM customers WHERE id = 1"],
+    ['a subquery in WHERE', "SELECT count(*) FROM orders WHERE EXISTS (SELECT 1 FROM customers WHERE ssn > '5' AND id = 1)"],
+    ['array subscripts', "SELECT (ARRAY[1,2,3])[ascii(substr(ssn, 1, 1)) - 55] FROM customers WHERE id = 1"],
+    ['repeat() row sizes', 'SELECT length(repeat(\'x\', ascii(substr(ssn, 1, 1)))) FROM customers WHERE id = 1'],
+  ].map(
+    ([what, sql]): Attack => ({
+      name: `a masked value in ${what} is refused`,
+      who: 'analyst',
+      steps: [sql],
+      refusal: /ssn|email/,
+    }),
+  ),
+];
+
+const DETECTABLE = 'mail bob.secret@evil.example card 4111111111111111 ip 10.9.8.7';
+const detectors: Attack[] = [
+  ...[
+    ['as bytea', 'SELECT status::bytea FROM orders WHERE id = 3'],
+    ['base64-encoded', "SELECT encode(convert_to(status, 'UTF8'), 'base64') FROM orders WHERE id = 3"],
+    ['hex-encoded', "SELECT encode(convert_to(status, 'UTF8'), 'hex') FROM orders WHERE id = 3"],
+    ['as JSON', 'SELECT to_json(status) FROM orders WHERE id = 3'],
+    ['in an array', 'SELECT ARRAY[status] FROM orders WHERE id = 3'],
+    ['in a row', 'SELECT row(status, 1) FROM orders WHERE id = 3'],
+    ['upper-cased', 'SELECT upper(status) FROM orders WHERE id = 3'],
+  ].map(
+    ([how, sql]): Attack => ({
+      name: `content detection finds an email and a card ${how}`,
+      who: 'analyst',
+      setup: `UPDATE orders SET status = '${DETECTABLE}' WHERE id = 3`,
+      steps: [sql],
+      secrets: ['bob.secret@evil.example', '4111111111111111'],
+      allowed: { rows: 0 },
+      cleanup: "UPDATE orders SET status = 'paid' WHERE id = 3",
+    }),
+  ),
+];
+
+const laundering: Attack[] = [
+  {
+    name: 'support-bot cannot copy a masked value into a column it may write',
+    who: 'support-bot',
+    steps: ['UPDATE orders SET status = (SELECT ssn FROM customers WHERE id = 1) WHERE id = 1', 'SELECT status FROM orders WHERE id = 1'],
+    refusal: /ssn/,
+  },
+  {
+    name: 'support-bot cannot launder a masked value through an expression into a write',
+    who: 'support-bot',
+    steps: ["UPDATE orders o SET status = 'x' || c.ssn FROM customers c WHERE c.id = o.customer_id AND o.id = 2", 'SELECT status FROM orders WHERE id = 2'],
+    refusal: /ssn/,
+  },
+  {
+    name: 'migrator cannot copy a masked column into a new table',
+    who: 'migrator',
+    steps: ['CREATE TABLE leak AS SELECT id, ssn FROM customers', 'SELECT * FROM leak'],
+    cleanup: 'DROP TABLE IF EXISTS leak',
+  },
+  {
+    name: 'migrator cannot SELECT INTO a masked column',
+    who: 'migrator',
+    steps: ['SELECT id, email AS e INTO leak2 FROM customers', 'SELECT * FROM leak2'],
+    cleanup: 'DROP TABLE IF EXISTS leak2',
+  },
+  {
+    name: 'migrator cannot INSERT … SELECT a masked column into another table',
+    who: 'migrator',
+    setup: 'CREATE TABLE notes (id int, body text); ALTER TABLE notes OWNER TO gw_app',
+    steps: ['INSERT INTO notes SELECT id, ssn FROM customers', 'SELECT body FROM notes'],
+    cleanup: 'DROP TABLE IF EXISTS notes',
+  },
+  {
+    name: 'migrator cannot copy a masked column into an unmasked one of the same table',
+    who: 'migrator',
+    steps: ['UPDATE customers SET name = ssn WHERE id = 2', 'SELECT name FROM customers WHERE id = 2'],
+    refusal: /ssn/,
+  },
+  {
+    name: 'migrator cannot hide a masked column behind a view',
+    who: 'migrator',
+    steps: ['CREATE VIEW v_leak AS SELECT id, ssn AS s FROM customers', 'SELECT s FROM v_leak'],
+    cleanup: 'DROP VIEW IF EXISTS v_leak',
+  },
+  {
+    name: 'migrator cannot hide a masked column behind a materialized view',
+    who: 'migrator',
+    steps: ['CREATE MATERIALIZED VIEW mv_leak AS SELECT id, upper(email) AS e FROM customers', 'SELECT e FROM mv_leak'],
+    cleanup: 'DROP MATERIALIZED VIEW IF EXISTS mv_leak',
+  },
+  {
+    name: 'a data-modifying CTE cannot launder a masked value',
+    who: 'support-bot',
+    steps: ['WITH s AS (SELECT ssn FROM customers WHERE id = 3) UPDATE orders SET status = (SELECT ssn FROM s) WHERE id = 3', 'SELECT status FROM orders WHERE id = 3'],
+  },
+];
+
+const legitimate: Attack[] = [
+  { name: 'the analyst reads masked columns, masked', who: 'analyst', steps: ['SELECT id, name, email, phone, ssn FROM customers'], allowed: { rows: 40 } },
+  { name: 'the analyst counts a masked column', who: 'analyst', steps: ['SELECT count(ssn) FROM customers'], allowed: { rows: 1 } },
+  { name: 'the analyst looks up by email equality', who: 'analyst', steps: ["SELECT id FROM customers WHERE email = 'person1.x919@example.org'"], allowed: { rows: 1 } },
+  { name: 'the analyst joins on unmasked keys', who: 'analyst', steps: ['SELECT c.name, o.total FROM orders o JOIN customers c ON c.id = o.customer_id ORDER BY o.id LIMIT 5'], allowed: { rows: 5 } },
+  { name: 'the analyst uses a masked column through a function in the output', who: 'analyst', steps: ['SELECT lower(email), substr(ssn, 1, 3) FROM customers WHERE id < 6'], allowed: { rows: 5 } },
+  { name: 'support-bot reads emails in clear and updates a status', who: 'support-bot', steps: ["UPDATE orders SET status = 'shipped' WHERE id = 7", 'SELECT email FROM customers WHERE id = 1'], allowed: { rows: 1, changes: ['data'] } },
+  { name: 'support-bot uses the extended protocol with parameters', who: 'support-bot', steps: [(c) => c.extended('', 'SELECT id, status FROM orders WHERE id = $1', ['5'])], allowed: { rows: 1 } },
+  { name: 'the analyst prepares and executes a masked query by SQL', who: 'analyst', steps: ['PREPARE p AS SELECT ssn FROM customers WHERE id = $1', 'EXECUTE p(1)'], allowed: { rows: 1 } },
+  { name: 'the analyst reads the catalog like psql does', who: 'analyst', steps: ["SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'", 'SHOW server_version'], allowed: { rows: 2 } },
+];
+
+export const leakFamilies: Family[] = [
+  { family: 'statistics', cases: statistics },
+  { family: 'error messages', cases: errorEchoes },
+  { family: 'inference through computation', cases: inference },
+  { family: 'content detectors', cases: detectors },
+  { family: 'laundering through writes', cases: laundering },
+  { family: 'legitimate use', cases: legitimate },
+];
