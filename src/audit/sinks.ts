@@ -3,7 +3,8 @@
  * output. A sink receives each committed batch after the store has it; it MUST NOT block or fail
  * the writer: errors are logged (once per burst) and the batch is dropped from that sink only.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, write } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, write } from 'node:fs';
+import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { StoredRecord } from './chain.ts';
@@ -111,8 +112,8 @@ export class JsonlFileSink implements RecordSink {
   }
 
   #open(): void {
-    mkdirSync(dirname(this.#path), { recursive: true });
-    this.#fd = openSync(this.#path, 'a', 0o640);
+    ensurePrivateFile(this.#path, []);
+    this.#fd = openSync(this.#path, 'a', 0o600);
     this.#size = fstatSync(this.#fd).size;
   }
 

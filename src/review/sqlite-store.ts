@@ -6,7 +6,7 @@
  * Every state change is one UPDATE guarded by the state it expects (`WHERE status = 'pending'`),
  * so a decision can never be applied twice or on top of another one.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Review, ReviewDecision, ReviewStatus } from './types.ts';
@@ -121,10 +121,7 @@ export class SqliteReviewStore {
 
   /** Open (creating it and its directory) the file at `path`, or `:memory:`. */
   static open(path: string): SqliteReviewStore {
-    if (path !== ':memory:') {
-      const dir = dirname(path);
-      if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
-    }
+    if (path !== ':memory:') ensurePrivateFile(path);
     const db = new Database(path);
     try {
       db.pragma('journal_mode = WAL');

@@ -6,7 +6,8 @@
  * `openSqliteAuditStore(path, { readOnly: true })` opens an existing log for the CLI, without a
  * writer thread.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -131,7 +132,7 @@ export async function openSqliteAuditStore(path: string, options: SqliteStoreOpt
     return new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), null);
   }
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    ensurePrivateFile(path);
   } catch (err) {
     throw new StoreError(`cannot create the directory of the audit log ${path}: ${(err as Error).message}`, 'open_failed', { cause: err });
   }
