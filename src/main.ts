@@ -15,7 +15,7 @@ import { GatewayError } from './errors.ts';
 import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index.ts';
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
-import { createHttpApp, startHttpServer } from './http/index.ts';
+import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
 import { SessionRegistry, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
@@ -263,6 +263,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
 
   const httpAddr = splitHostPort(config.listen.http);
   let devIssuer = options.devIssuer;
+  if (devIssuer || config.dev_issuer?.enabled) {
+    // Also checked by `pgwarden check`; repeated here for configs built without the loader.
+    if (!options.devIssuer && !config.dev_issuer?.unsafe_anyone_can_mint_tokens) {
+      throw new Error('dev_issuer.enabled needs dev_issuer.unsafe_anyone_can_mint_tokens: true: the development issuer lets anyone mint tokens');
+    }
+    for (const [key, value] of [['postgres', config.listen.postgres], ['http', config.listen.http]] as const) {
+      if (!isLoopback(splitHostPort(value).host)) {
+        throw new Error(`the development issuer works only while every listener is on loopback, and listen.${key} is ${value}`);
+      }
+    }
+  }
   if (!devIssuer && config.dev_issuer?.enabled) {
     const keyFile = config.dev_issuer.key_file ?? './pgwarden-data/dev-issuer-key.json';
     devIssuer = await DevIssuer.open(keyFile, `http://${config.listen.http}/dev`);
@@ -346,6 +357,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   });
   const app = createHttpApp({
     logger: log,
+    // Called per request, once the server listens (the configured port may be 0).
+    allowedHosts: () =>
+      allowedHosts({
+        listenHost: http.host,
+        listenPort: http.port,
+        publicUrls: [current.console?.public_url, current.mcp.resource].filter((u): u is string => u !== undefined),
+        extraHosts: current.listen.http_hosts,
+      }),
     verifier,
     admin: () => current.admin,
     ready: () => {

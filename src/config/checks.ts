@@ -9,7 +9,36 @@ type Doc = Record<string, unknown>;
 
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isObject(data)) return [];
-  return [...listenProblems(data), ...upstreamProblems(data)];
+  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data)];
+}
+
+/**
+ * The development issuer lets anyone who reaches the HTTP listener mint tokens and sign in to the
+ * console as any role. It is refused off loopback on either listener, whatever else is set, and
+ * needs a loud opt-in besides `enabled`.
+ */
+function devIssuerProblems(data: Doc): Problem[] {
+  const dev = isObject(data.dev_issuer) ? data.dev_issuer : undefined;
+  if (!dev || dev.enabled !== true) return [];
+  const out: Problem[] = [];
+  if (dev.unsafe_anyone_can_mint_tokens !== true) {
+    out.push({
+      path: ['dev_issuer', 'enabled'],
+      message: 'the development issuer lets anyone mint tokens for any identity: it needs dev_issuer.unsafe_anyone_can_mint_tokens: true (never in production)',
+    });
+  }
+  const listen = isObject(data.listen) ? data.listen : {};
+  for (const key of ['postgres', 'http'] as const) {
+    const value = typeof listen[key] === 'string' ? (listen[key] as string) : key === 'postgres' ? '127.0.0.1:6432' : '127.0.0.1:8080';
+    const host = hostOf(value);
+    if (host === undefined || !isLoopback(host)) {
+      out.push({
+        path: ['dev_issuer', 'enabled'],
+        message: `the development issuer works only while every listener is on loopback, and listen.${key} is ${value}: disable dev_issuer or listen on 127.0.0.1`,
+      });
+    }
+  }
+  return out;
 }
 
 function listenProblems(data: Doc): Problem[] {

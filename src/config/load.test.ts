@@ -147,6 +147,21 @@ describe('parseConfig rejects, naming file:line and key', () => {
       expected: ['F:9 listen.postgres: listens off loopback without TLS, and tokens travel as passwords: configure listen.tls or set listen.allow_insecure_remote: true'],
     },
     {
+      name: 'the development issuer with its HTTP listener off loopback',
+      text: ok('listen:', '  http: 0.0.0.0:8080', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
+      expected: ['F:11 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.http is 0.0.0.0:8080: disable dev_issuer or listen on 127.0.0.1'],
+    },
+    {
+      name: 'the development issuer with its Postgres listener off loopback, even with TLS waived',
+      text: ok('listen:', '  postgres: 10.1.2.3:6432', '  allow_insecure_remote: true', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
+      expected: ['F:12 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.postgres is 10.1.2.3:6432: disable dev_issuer or listen on 127.0.0.1'],
+    },
+    {
+      name: 'the development issuer without its loud opt-in',
+      text: ok('dev_issuer:', '  enabled: true'),
+      expected: ['F:9 dev_issuer.enabled: the development issuer lets anyone mint tokens for any identity: it needs dev_issuer.unsafe_anyone_can_mint_tokens: true (never in production)'],
+    },
+    {
       name: 'require_tls without tls',
       text: ok('listen:', '  require_tls: true'),
       expected: ['F:9 listen.require_tls: needs listen.tls (cert and key) to offer TLS'],

@@ -84,9 +84,14 @@ export const configSchema = z
         require_tls: z.boolean().default(false),
         /** Listening off loopback without TLS must be asked for explicitly. */
         allow_insecure_remote: z.boolean().default(false),
+        /**
+         * Host names (`name` or `name:port`) the HTTP listener answers to besides its listen
+         * address, the loopback names and the configured public URLs (DNS-rebinding protection).
+         */
+        http_hosts: z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', require_tls: false, allow_insecure_remote: false }),
+      .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', require_tls: false, allow_insecure_remote: false, http_hosts: [] }),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).refine((r) => Object.keys(r).length > 0, 'at least one upstream'),
     identity: z
       .object({
@@ -155,9 +160,13 @@ export const configSchema = z
     console: consoleSchema.optional(),
     /** Human review of privileged statements: store, rules, webhooks (see src/review/schema.ts). */
     reviews: reviewsSchema.prefault({}),
-    /** Set by `pgwarden demo`: serve the built-in development issuer. Never in production. */
+    /**
+     * Set by `pgwarden demo`: serve the built-in development issuer (and the console's
+     * password-less development login). Never in production: `enabled` needs the loud opt-in
+     * `unsafe_anyone_can_mint_tokens: true`, and both listeners must be on loopback (see checks.ts).
+     */
     dev_issuer: z
-      .object({ enabled: z.boolean().default(false), key_file: z.string().optional() })
+      .object({ enabled: z.boolean().default(false), key_file: z.string().optional(), unsafe_anyone_can_mint_tokens: z.boolean().default(false) })
       .strict()
       .optional(),
   })

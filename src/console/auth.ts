@@ -277,11 +277,24 @@ export function safeNext(next: string | undefined): string {
   return rest === '' || (rest.startsWith('/') && !rest.startsWith('//')) || rest.startsWith('?') ? next : BASE;
 }
 
-/** A browser that sends Origin must send ours (a second check beside the CSRF token). */
+/**
+ * A browser that sends Origin must send ours (a second check beside the CSRF token): the public
+ * URL's origin, or — when that is a loopback address — a loopback name on the same port. Never
+ * the request's own Host: under DNS rebinding both come from the attacker's page.
+ */
 function sameOrigin(c: Context, publicUrl: string): boolean {
   const origin = c.req.header('Origin');
   if (origin === undefined) return true;
-  return origin === new URL(c.req.url).origin || origin === new URL(publicUrl).origin;
+  const ours = new URL(publicUrl);
+  if (origin.toLowerCase() === ours.origin.toLowerCase()) return true;
+  let theirs: URL;
+  try {
+    theirs = new URL(origin);
+  } catch {
+    return false;
+  }
+  const loopback = (h: string) => h === 'localhost' || h === '[::1]' || /^127(\.\d{1,3}){3}$/.test(h);
+  return loopback(ours.hostname) && loopback(theirs.hostname) && theirs.protocol === ours.protocol && theirs.port === ours.port;
 }
 
 function csrfRefused(c: Context, frame: Frame): Response {

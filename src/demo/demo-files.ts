@@ -163,6 +163,8 @@ export function configText(o: ConfigFileOptions): string {
     '# mint a token for any identity. NEVER enable it in production.',
     'dev_issuer:',
     '  enabled: true',
+    '  # A loud opt-in: both listeners must stay on loopback, or the gateway refuses to start.',
+    '  unsafe_anyone_can_mint_tokens: true',
     `  key_file: ${q(join(o.dataDir, KEY_FILE))}`,
     '',
   ].join('\n');

@@ -10,10 +10,13 @@ import type { TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { type DevIssuerEndpoints, mountDevIssuer } from './dev-issuer-routes.ts';
+import { type AllowedHosts, hostGuard } from './host-guard.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 
 export interface HttpDeps {
   logger: Logger;
+  /** The Host and Origin values requests may carry (read per request; see host-guard.ts). */
+  allowedHosts: () => AllowedHosts;
   verifier: TokenVerifier;
   /** Read on each request, so a config reload changes who may administer at once. */
   admin: () => GatewayConfig['admin'];
@@ -33,6 +36,7 @@ export interface HttpDeps {
 export function createHttpApp(deps: HttpDeps): Hono {
   const log = deps.logger.child({ part: 'http' });
   const app = new Hono();
+  app.use('*', hostGuard(deps.allowedHosts));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {

@@ -12,5 +12,6 @@
  */
 export { createHttpApp, type HttpDeps } from './app.ts';
 export { startHttpServer, type HttpServer } from './server.ts';
+export { allowedHosts, hostGuard, type AllowedHosts, type AllowedHostsInput } from './host-guard.ts';
 export type { DevIssuerEndpoints } from './dev-issuer-routes.ts';
 export type { ProblemBody } from './problem.ts';

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { GatewayError } from '../../src/errors.ts';
-import { createHttpApp, startHttpServer, type HttpServer } from '../../src/http/index.ts';
+import { createHttpApp, startHttpServer, type HttpServer, allowedHosts } from '../../src/http/index.ts';
 import { DevIssuer, RevocationList, type Identity, type TokenVerifier } from '../../src/identity/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { freePort } from '../helpers/postgres.ts';
@@ -113,6 +113,7 @@ describe('pgwarden revoke and token against a real admin API', () => {
     dataDir = mkdtempSync(join(dir, 'demo-'));
     dev = await DevIssuer.open(join(dataDir, 'dev-issuer.jwk'), 'http://127.0.0.1:1/dev');
     const app = createHttpApp({
+      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
       logger: silentLogger(),
       verifier: new DevTokens(dev, 'pgwarden'),
       admin: () => ({ subjects: ['demo-admin'], groups: [] }),

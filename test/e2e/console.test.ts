@@ -213,7 +213,7 @@ describe('console: development login (demo mode)', () => {
       pg: t.pg,
       config: (raw) => {
         raw.listen.http = `127.0.0.1:${httpPort}`;
-        raw.dev_issuer = { enabled: true, key_file: join(dataDir, 'dev-issuer-key.json') };
+        raw.dev_issuer = { enabled: true, key_file: join(dataDir, 'dev-issuer-key.json'), unsafe_anyone_can_mint_tokens: true };
         raw.console = { issuer: `http://127.0.0.1:${httpPort}/dev`, client_id: CLIENT_ID, roles: ROLES, session_secret: SESSION_SECRET };
       },
     });

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayConfig } from '../../src/config/index.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { createHttpApp, startHttpServer, type HttpServer } from '../../src/http/index.ts';
+import { createHttpApp, startHttpServer, type HttpServer, allowedHosts } from '../../src/http/index.ts';
 import { RevocationList, type Identity, type TokenVerifier } from '../../src/identity/index.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -42,6 +42,7 @@ describe('HTTP app on a real server', () => {
   before(async () => {
     const sink = new Writable({ write: (chunk, _enc, cb) => (logs.push(String(chunk)), cb()) });
     const app = createHttpApp({
+      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
       logger: createLogger('debug', sink),
       verifier: new FixedTokens(TOKENS),
       admin: () => admin,
@@ -206,6 +207,7 @@ describe('HTTP app on a real server', () => {
 
 test('startHttpServer: close() ends keep-alive connections promptly; a taken port is an error', async () => {
   const app = createHttpApp({
+      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
     logger: createLogger('silent'),
     verifier: new FixedTokens({}),
     admin: () => ({ subjects: [], groups: [] }),

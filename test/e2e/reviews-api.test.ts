@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configSchema } from '../../src/config/index.ts';
-import { createHttpApp, startHttpServer, type HttpServer } from '../../src/http/index.ts';
+import { createHttpApp, startHttpServer, type HttpServer, allowedHosts } from '../../src/http/index.ts';
 import { DevIssuer, RevocationList, createTokenVerifier } from '../../src/identity/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSchema, type Review, type ReviewRequest } from '../../src/review/index.ts';
@@ -66,6 +66,7 @@ before(async () => {
   const verifier = createTokenVerifier(identityConfig, { logger: silentLogger(), revocations: new RevocationList() });
   service = await ReviewService.open({ store: 'memory', webhooks: [] }, { logger: silentLogger(), baseDir: dir });
   const app = createHttpApp({
+      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: port, publicUrls: [], extraHosts: [] }),
     logger: silentLogger(),
     verifier,
     admin: () => ({ subjects: [], groups: [] }),
