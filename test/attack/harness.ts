@@ -5,8 +5,8 @@
  *    then the checksums are taken (the baseline is the world after the setup).
  * 2. The attacker connects (with `startup` parameters) and runs `steps` on one session.
  * 3. The verdict: data and schema checksums unchanged (unless the case allows a change), none of
- *    the values masked for the attacker (nor `secrets`) in any byte it received, in clear, in hex
- *    or reversed; no `serverNever` pattern in the server's statement log; the gateway refused
+ *    the values masked for the attacker (nor `secrets`) in any byte it received, in clear, in hex,
+ *    in base64 or reversed; no `serverNever` pattern in the server's statement log; the gateway refused
  *    something (unless `allowed`), with a message matching `refusal`; and a fresh session of
  *    another identity still works.
  * 4. `cleanup` runs as the superuser, whatever happened.
@@ -62,6 +62,12 @@ function leakIn(received: Buffer, value: string): string | null {
     ['hex-encoded', Buffer.from(Buffer.from(value).toString('hex'))],
     ['reversed', Buffer.from([...value].reverse().join(''))],
   ];
+  // Base64 at each of the three alignments the value can have in an encoded stream; the last
+  // characters depend on what follows the value, so they are left out.
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.from(value).subarray(k).toString('base64').replace(/=+$/, '');
+    if (b64.length >= 12) forms.push(['base64-encoded', Buffer.from(b64.slice(0, b64.length - 4))]);
+  }
   for (const [how, needle] of forms) if (received.includes(needle)) return how;
   return null;
 }
