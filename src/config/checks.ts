@@ -9,7 +9,37 @@ type Doc = Record<string, unknown>;
 
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isObject(data)) return [];
-  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data)];
+  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data), ...issuerScopeProblems(data)];
+}
+
+/**
+ * Identities are (issuer, subject). With several issuers configured, a bare list of subjects or
+ * groups would let any issuer's token that carries the name through — a token from a second IdP
+ * with `groups: [pgwarden-admins]`, or with the requester's own `sub` — so every such list must
+ * say which issuers it means.
+ */
+function issuerScopeProblems(data: Doc): Problem[] {
+  const identity = isObject(data.identity) ? data.identity : {};
+  if (!Array.isArray(identity.issuers) || identity.issuers.length < 2) return [];
+  const out: Problem[] = [];
+  const why = 'several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens';
+  const names = (o: Doc) => (Array.isArray(o.subjects) && o.subjects.length > 0) || (Array.isArray(o.groups) && o.groups.length > 0);
+  const admin = isObject(data.admin) ? data.admin : undefined;
+  if (admin && names(admin) && admin.issuers === undefined) out.push({ path: ['admin'], message: why });
+  if (Array.isArray(data.policies)) {
+    data.policies.forEach((p, i) => {
+      if (isObject(p) && isObject(p.match) && names(p.match) && p.match.issuers === undefined) out.push({ path: ['policies', i, 'match'], message: why });
+    });
+  }
+  const reviews = isObject(data.reviews) ? data.reviews : undefined;
+  if (reviews && Array.isArray(reviews.rules)) {
+    reviews.rules.forEach((r, i) => {
+      if (!isObject(r)) return;
+      if (isObject(r.approvers) && names(r.approvers) && r.approvers.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'approvers'], message: why });
+      if (isObject(r.match) && names(r.match) && r.match.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'match'], message: why });
+    });
+  }
+  return out;
 }
 
 /**

@@ -162,6 +162,21 @@ describe('parseConfig rejects, naming file:line and key', () => {
       expected: ['F:9 dev_issuer.enabled: the development issuer lets anyone mint tokens for any identity: it needs dev_issuer.unsafe_anyone_can_mint_tokens: true (never in production)'],
     },
     {
+      name: 'bare subject and group lists with several issuers',
+      text: [
+        ...UPSTREAM, ...ISSUER, '    - issuer: https://second.example.com', '      audience: pgwarden',
+        'admin:', '  groups: [pgwarden-admins]',
+        'policies:', '  - name: a', '    match: { groups: [analysts] }', '    allow: [{ tables: [public.t], operations: [select] }]',
+        '  - name: b', '    match: { groups: [analysts], issuers: [https://idp.example.com] }', '    allow: [{ tables: [public.t], operations: [select] }]',
+        'reviews:', '  store: memory', '  rules:', '    - name: r', '      when: [drop]', '      approvers: { groups: [dba] }',
+      ].join('\n'),
+      expected: [
+        'F:10 admin: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
+        'F:14 policies[0].match: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
+        'F:24 reviews.rules[0].approvers: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
+      ],
+    },
+    {
       name: 'require_tls without tls',
       text: ok('listen:', '  require_tls: true'),
       expected: ['F:9 listen.require_tls: needs listen.tls (cert and key) to offer TLS'],

@@ -104,9 +104,14 @@ export const configSchema = z
       .strict(),
     admin: z
       .object({
-        /** Subjects or groups (of any configured issuer) allowed to use the admin API. */
+        /** Subjects or groups allowed to use the admin API. */
         subjects: z.array(z.string()).default([]),
         groups: z.array(z.string()).default([]),
+        /**
+         * The issuers (URLs or configured names) those subjects and groups belong to; required
+         * when several issuers are configured (see checks.ts), default the only one.
+         */
+        issuers: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()
       .default({ subjects: [], groups: [] }),

@@ -51,6 +51,8 @@ export function adminAuth(deps: AdminAuthDeps) {
   });
 }
 
+/** Identities are (issuer, subject): a group of one issuer says nothing of another's tokens. */
 function isAdmin(identity: Identity, admin: GatewayConfig['admin']): boolean {
+  if (admin.issuers && !admin.issuers.includes(identity.issuer) && !admin.issuers.includes(identity.issuerName)) return false;
   return admin.subjects.includes(identity.subject) || identity.groups.some((g) => admin.groups.includes(g));
 }
