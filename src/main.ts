@@ -51,8 +51,8 @@ export interface Gateway {
   /** Reload every upstream's catalog now (a reload also reloads them); resolves when loaded. */
   reloadCatalogs(): Promise<void>;
   /** Deny new connections for a subject and end its open sessions. */
-  revoke(subject: string, issuer?: string): { terminated: number };
-  unrevoke(subject: string, issuer?: string): void;
+  revoke(subject: string, issuer?: string): Promise<{ terminated: number }>;
+  unrevoke(subject: string, issuer?: string): Promise<void>;
   /** Number of open sessions. */
   sessions(): number;
   /** Stop accepting, let sessions finish for `graceMs`, then end the rest. */
@@ -292,7 +292,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const probeTimer = setInterval(() => void probeAll(), 5000);
   probeTimer.unref();
 
-  const revoke = (subject: string, issuer?: string) => {
+  // Revocations outlive the process: restored from the store before the listener opens.
+  for (const r of await audit.store.revocations()) revocations.restore(r);
+  // In effect at once in this process; the admin API answers only once the store has it.
+  const revoke = async (subject: string, issuer?: string) => {
     revocations.revoke(subject, issuer);
     const terminated = registry.terminateWhere(
       (id: Identity) => revocations.isRevoked(id),
@@ -300,12 +303,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     );
     log.warn({ subject, issuer, terminated }, 'subject revoked');
     audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated } });
+    const made = revocations.list().find((r) => r.subject === subject && r.issuer === issuer);
+    await audit.store.putRevocation(made ?? { subject, ...(issuer === undefined ? {} : { issuer }), at: new Date().toISOString() });
     return { terminated };
   };
-  const unrevoke = (subject: string, issuer?: string) => {
+  const unrevoke = async (subject: string, issuer?: string) => {
     revocations.unrevoke(subject, issuer);
     log.warn({ subject, issuer }, 'revocation lifted');
     audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
+    await audit.store.deleteRevocation(subject, issuer);
   };
 
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });

@@ -11,8 +11,8 @@ import { HttpProblem } from './problem.ts';
 
 export interface AdminDeps extends AdminAuthDeps {
   logger: Logger;
-  revoke: (subject: string, issuer?: string) => { terminated: number };
-  unrevoke: (subject: string, issuer?: string) => void;
+  revoke: (subject: string, issuer?: string) => Promise<{ terminated: number }> | { terminated: number };
+  unrevoke: (subject: string, issuer?: string) => Promise<void> | void;
   revocations: () => { subject: string; issuer?: string; at: string }[];
 }
 
@@ -47,14 +47,29 @@ export function adminRoutes(deps: AdminDeps): Hono<AdminEnv> {
 
   admin.post('/revocations', async (c) => {
     const { subject, issuer } = await readRevocation(c.req.raw);
-    const { terminated } = deps.revoke(subject, issuer);
+    let terminated: number;
+    try {
+      ({ terminated } = await deps.revoke(subject, issuer));
+    } catch (err) {
+      deps.logger.error({ err, subject, issuer }, 'revocation could not be stored');
+      throw new HttpProblem(503, 'store_unavailable', `${subject} is revoked in this gateway process, but the revocation could not be stored and would not survive a restart`, {
+        hint: 'Check the audit store, then revoke again.',
+      });
+    }
     deps.logger.warn({ subject, issuer, terminated, by: c.get('identity').subject }, 'subject revoked through the admin API');
     return c.json({ subject, issuer: issuer ?? null, terminated });
   });
 
   admin.delete('/revocations', async (c) => {
     const { subject, issuer } = await readRevocation(c.req.raw);
-    deps.unrevoke(subject, issuer);
+    try {
+      await deps.unrevoke(subject, issuer);
+    } catch (err) {
+      deps.logger.error({ err, subject, issuer }, 'lifting the revocation could not be stored');
+      throw new HttpProblem(503, 'store_unavailable', `the revocation of ${subject} is lifted in this gateway process, but the store still holds it: it comes back at restart`, {
+        hint: 'Check the audit store, then lift it again.',
+      });
+    }
     deps.logger.warn({ subject, issuer, by: c.get('identity').subject }, 'revocation lifted through the admin API');
     return c.json({ subject, issuer: issuer ?? null, revoked: false });
   });

@@ -21,8 +21,9 @@ export interface HttpDeps {
   /** Read on each request, so a config reload changes who may administer at once. */
   admin: () => GatewayConfig['admin'];
   ready: () => { ready: boolean; reason?: string };
-  revoke: (subject: string, issuer?: string) => { terminated: number };
-  unrevoke: (subject: string, issuer?: string) => void;
+  /** In effect at once; resolves once the revocation is stored (rejects when it could not be). */
+  revoke: (subject: string, issuer?: string) => Promise<{ terminated: number }> | { terminated: number };
+  unrevoke: (subject: string, issuer?: string) => Promise<void> | void;
   revocations: () => { subject: string; issuer?: string; at: string }[];
   devIssuer?: DevIssuerEndpoints;
   /** The web console for humans (see src/console/), mounted at `/console`. */

@@ -1,5 +1,6 @@
 /**
- * Subjects whose access an administrator has revoked, held in memory.
+ * Subjects whose access an administrator has revoked, held in memory (the gateway keeps them
+ * durable in its store and restores them at start).
  *
  * A revocation names a subject and, optionally, the issuer it belongs to (by URL or by its
  * configured short name); without an issuer it matches that subject from every issuer. The
@@ -31,6 +32,12 @@ export class RevocationList {
     const key = keyOf(subject, issuer);
     if (this.#entries.has(key)) return;
     this.#entries.set(key, issuer === undefined ? { subject, at: this.#now().toISOString() } : { subject, issuer, at: this.#now().toISOString() });
+  }
+
+  /** Put back a revocation read from the store, with its original time. */
+  restore(r: Revocation): void {
+    if (r.subject === '') return;
+    this.#entries.set(keyOf(r.subject, r.issuer), { ...r });
   }
 
   /** Remove exactly the revocation made with the same subject and issuer (or lack of one). */

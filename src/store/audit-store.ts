@@ -33,6 +33,14 @@ export interface StoredRow extends StoredRecord {
   pos: number;
 }
 
+/** A revocation as stored: `issuer` absent means every issuer. */
+export interface StoredRevocation {
+  subject: string;
+  issuer?: string;
+  /** ISO 8601 time it was made. */
+  at: string;
+}
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres' | 'memory';
   /** A readable location for messages (never a password). */
@@ -54,6 +62,13 @@ export interface AuditStore {
    * and move each chain's anchor to its last deleted record. Resolves with the number deleted.
    */
   deleteBefore(before: number): Promise<number>;
+  /**
+   * Revocations outlive the process (and, in a shared PostgreSQL store, are seen by every
+   * instance): loaded before the listener opens, written before the admin API answers.
+   */
+  revocations(): Promise<StoredRevocation[]>;
+  putRevocation(r: StoredRevocation): Promise<void>;
+  deleteRevocation(subject: string, issuer?: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
  * would (`failWrites`).
  */
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+import { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredRevocation, type StoredRow } from './audit-store.ts';
 
 export class MemoryAuditStore implements AuditStore {
   readonly kind = 'memory' as const;
@@ -76,6 +76,21 @@ export class MemoryAuditStore implements AuditStore {
 
   async *scan(instance: string): AsyncIterable<StoredRecord[]> {
     yield this.#rows.filter((r) => r.instance === instance).sort((a, b) => a.seq - b.seq);
+  }
+
+  readonly #revocations = new Map<string, StoredRevocation>();
+
+  async revocations(): Promise<StoredRevocation[]> {
+    return [...this.#revocations.values()].map((r) => ({ ...r }));
+  }
+
+  async putRevocation(r: StoredRevocation): Promise<void> {
+    const key = JSON.stringify([r.issuer ?? null, r.subject]);
+    if (!this.#revocations.has(key)) this.#revocations.set(key, { ...r });
+  }
+
+  async deleteRevocation(subject: string, issuer?: string): Promise<void> {
+    this.#revocations.delete(JSON.stringify([issuer ?? null, subject]));
   }
 
   async deleteBefore(before: number): Promise<number> {

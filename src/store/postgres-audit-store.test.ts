@@ -70,6 +70,19 @@ describe('PostgreSQL audit store', () => {
     assert.equal((await verifyStore(a.store)).ok, true, 'restored, it verifies again');
   });
 
+  test('a revocation made by one gateway is stored for every gateway, with quotes intact', async () => {
+    await a.store.putRevocation({ subject: "o'brien\\x", at: '2026-01-01T00:00:00.000Z' });
+    await a.store.putRevocation({ subject: 'svc', issuer: 'corp', at: '2026-01-02T00:00:00.000Z' });
+    await a.store.putRevocation({ subject: 'svc', issuer: 'corp', at: '2027-01-01T00:00:00.000Z' });
+    assert.deepEqual(await b.store.revocations(), [
+      { subject: "o'brien\\x", at: '2026-01-01T00:00:00.000Z' },
+      { subject: 'svc', issuer: 'corp', at: '2026-01-02T00:00:00.000Z' },
+    ]);
+    await b.store.deleteRevocation('svc', 'corp');
+    await b.store.deleteRevocation("o'brien\\x");
+    assert.deepEqual(await a.store.revocations(), []);
+  });
+
   test('retention keeps each chain verifiable from its anchor', async () => {
     const c = await open('gw-c', { retention: '1d' });
     const old = Date.now() - 5 * 86_400_000;

@@ -11,7 +11,7 @@
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
-import { StoreError, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+import { StoreError, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
 export interface PostgresStoreOptions {
   password?: string;
@@ -21,6 +21,7 @@ export interface PostgresStoreOptions {
 
 const T = 'pgwarden_audit_records';
 const A = 'pgwarden_audit_anchors';
+const R = 'pgwarden_revocations';
 /** Serialises schema creation and retention between gateways sharing the database. */
 const LOCK_KEY = 7_261_001;
 
@@ -49,6 +50,7 @@ CREATE INDEX IF NOT EXISTS ${T}_session ON ${T} (session_id);
 CREATE INDEX IF NOT EXISTS ${T}_subject ON ${T} (subject, at);
 CREATE INDEX IF NOT EXISTS ${T}_ref ON ${T} (ref) WHERE ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ${A} (instance text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL, at bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS ${R} (subject text NOT NULL, issuer text NOT NULL DEFAULT '', at text NOT NULL, PRIMARY KEY (subject, issuer));
 `;
 
 const COLUMNS = 'pos, id, instance, seq, at, type, session_id, subject, verdict, tables, text, ref, body, prev_hash, hash';
@@ -200,6 +202,19 @@ export class PostgresAuditStore implements AuditStore {
       yield page;
       after = page[page.length - 1].seq;
     }
+  }
+
+  async revocations(): Promise<StoredRevocation[]> {
+    const rows = await this.query(`SELECT subject, issuer, at FROM ${R} ORDER BY at, subject`);
+    return rows.map((r) => (r[1] === '' ? { subject: r[0] as string, at: r[2] as string } : { subject: r[0] as string, issuer: r[1] as string, at: r[2] as string }));
+  }
+
+  async putRevocation(r: StoredRevocation): Promise<void> {
+    await this.query(`INSERT INTO ${R} (subject, issuer, at) VALUES (${literal(r.subject)}, ${literal(r.issuer ?? '')}, ${literal(r.at)}) ON CONFLICT (subject, issuer) DO NOTHING`);
+  }
+
+  async deleteRevocation(subject: string, issuer?: string): Promise<void> {
+    await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}`);
   }
 
   async deleteBefore(before: number): Promise<number> {

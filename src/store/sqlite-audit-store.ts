@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
-import { StoreError, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+import { StoreError, type AuditQuery, type AuditStore, type StoredRevocation, type StoredRow } from './audit-store.ts';
 import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
@@ -111,7 +111,7 @@ class WriterThread {
     });
   }
 
-  call(op: 'append' | 'deleteBefore' | 'checkpoint' | 'close', payload: Record<string, unknown> = {}): Promise<unknown> {
+  call(op: 'append' | 'deleteBefore' | 'checkpoint' | 'close' | 'putRevocation' | 'deleteRevocation', payload: Record<string, unknown> = {}): Promise<unknown> {
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -267,6 +267,21 @@ export class SqliteAuditStore implements AuditStore {
       yield page;
       after = page[page.length - 1].seq;
     }
+  }
+
+  async revocations(): Promise<StoredRevocation[]> {
+    const rows = this.#db.prepare('SELECT subject, issuer, at FROM revocations ORDER BY at, subject').all() as { subject: string; issuer: string; at: string }[];
+    return rows.map((r) => (r.issuer === '' ? { subject: r.subject, at: r.at } : { subject: r.subject, issuer: r.issuer, at: r.at }));
+  }
+
+  async putRevocation(r: StoredRevocation): Promise<void> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    await this.#writer.call('putRevocation', { subject: r.subject, issuer: r.issuer ?? '', at: r.at });
+  }
+
+  async deleteRevocation(subject: string, issuer?: string): Promise<void> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    await this.#writer.call('deleteRevocation', { subject, issuer: issuer ?? '' });
   }
 
   async deleteBefore(before: number): Promise<number> {

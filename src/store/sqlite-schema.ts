@@ -22,6 +22,12 @@ CREATE INDEX IF NOT EXISTS audit_records_at ON audit_records (at);
 CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session_id);
 CREATE INDEX IF NOT EXISTS audit_records_subject ON audit_records (subject, at);
 CREATE INDEX IF NOT EXISTS audit_records_ref ON audit_records (ref) WHERE ref IS NOT NULL;
+CREATE TABLE IF NOT EXISTS revocations (
+  subject TEXT NOT NULL,
+  issuer  TEXT NOT NULL DEFAULT '',
+  at      TEXT NOT NULL,
+  PRIMARY KEY (subject, issuer)
+);
 CREATE TABLE IF NOT EXISTS audit_anchors (
   instance TEXT PRIMARY KEY,
   seq      INTEGER NOT NULL,

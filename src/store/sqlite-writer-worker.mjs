@@ -3,6 +3,7 @@
 // does not inherit the parent's TypeScript loader.
 //
 // Messages in:  { id, op: 'append', rows: unknown[][] } | { id, op: 'deleteBefore', before } | { id, op: 'close' }
+//               | { id, op: 'putRevocation', subject, issuer, at } | { id, op: 'deleteRevocation', subject, issuer }
 // Messages out: { id, ok: true, result } | { id, ok: false, code, message }; first { ready: true } or { ready: false, code, message }.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -51,6 +52,9 @@ const retain = db.transaction((before) => {
   return deleted;
 });
 
+const putRevocation = db.prepare('INSERT INTO revocations (subject, issuer, at) VALUES (?, ?, ?) ON CONFLICT (subject, issuer) DO NOTHING');
+const deleteRevocation = db.prepare('DELETE FROM revocations WHERE subject = ? AND issuer = ?');
+
 parentPort.postMessage({ ready: true });
 parentPort.on('message', (msg) => {
   try {
@@ -58,6 +62,8 @@ parentPort.on('message', (msg) => {
     if (msg.op === 'append') appendAll(msg.rows);
     else if (msg.op === 'deleteBefore') result = retain(msg.before);
     else if (msg.op === 'checkpoint') db.pragma('wal_checkpoint(PASSIVE)');
+    else if (msg.op === 'putRevocation') putRevocation.run(msg.subject, msg.issuer, msg.at);
+    else if (msg.op === 'deleteRevocation') deleteRevocation.run(msg.subject, msg.issuer);
     else if (msg.op === 'close') {
       db.close();
       parentPort.postMessage({ id: msg.id, ok: true, result: null });
