@@ -3,8 +3,9 @@
  * is, which token to send, and one request with clear errors.
  *
  * Where: `--url`, else the config's `listen.http`, else the demo's `demo.json`. Credentials:
- * `--token`, else `PGWARDEN_TOKEN`, else (with `--data-dir` of a demo) a short-lived token minted
- * for one of the demo's identities.
+ * `--token-stdin` (the token on standard input), else `PGWARDEN_TOKEN`, else (with `--data-dir`
+ * of a demo) a short-lived token minted for one of the demo's identities. A token is never taken
+ * from the command line, where every local user can read it (`ps`, shell history).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,13 @@ export interface GatewayApiOptions {
   config?: string;
   dataDir?: string;
   url?: string;
+  /** Refused when given: see TOKEN_ON_COMMAND_LINE. */
   token?: string;
+  tokenStdin?: boolean;
 }
+
+export const TOKEN_ON_COMMAND_LINE =
+  'a token on the command line is readable by every local user (ps, shell history): set PGWARDEN_TOKEN, or pass --token-stdin and write the token to standard input';
 
 /** The demo's description, when `--data-dir` names a demo's data directory. */
 export async function demoOf(o: GatewayApiOptions): Promise<DemoInfo | undefined> {
@@ -48,10 +54,24 @@ export async function apiToken(
   who: ((d: DemoInfo) => { subject: string; groups: string[] }) | undefined,
   missing: string,
 ): Promise<string> {
-  if (o.token) return o.token;
+  if (o.token !== undefined) throw new CliError(TOKEN_ON_COMMAND_LINE);
+  if (o.tokenStdin) {
+    const token = (await readStdin()).trim();
+    if (!token) throw new CliError('--token-stdin: standard input held no token');
+    return token;
+  }
   if (env.PGWARDEN_TOKEN) return env.PGWARDEN_TOKEN;
   if (demo && who && o.dataDir !== undefined) return mintDemoToken(o.dataDir, demo, who(demo), 300);
   throw new CliError(missing);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    if (chunks.reduce((n, c) => n + c.length, 0) > 64 * 1024) throw new CliError('--token-stdin: standard input is too long for a token');
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A listen address as something to connect to: a wildcard bind is reached on loopback. */

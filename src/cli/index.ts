@@ -48,7 +48,8 @@ export function buildProgram(): Command {
       .option('--list', 'list the current revocations'),
   )
     .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
-    .option('--token <jwt>', 'an admin token (default: $PGWARDEN_TOKEN)')
+    .option('--token-stdin', 'read the admin token from standard input (default: $PGWARDEN_TOKEN)')
+    .addOption(new Option('--token <jwt>').hideHelp())
     .action((o) => revokeCommand(o));
 
   configOptions(
@@ -79,7 +80,7 @@ export function buildProgram(): Command {
     .description("serve MCP over stdio for local-process clients, forwarding to the gateway's /mcp endpoint")
     .requiredOption('--url <url>', 'the MCP endpoint, e.g. http://127.0.0.1:8080/mcp')
     .option('--token-command <command>', 'a shell command printing an access token; run again before expiry and on a 401')
-    .option('--token <jwt>', 'a fixed access token (default: $PGWARDEN_TOKEN)')
+    .addOption(new Option('--token <jwt>').hideHelp())
     .action(mcpStdioCommand);
 
   program

@@ -18,9 +18,11 @@ export async function mcpStdioCommand(o: McpStdioOptions): Promise<void> {
     throw new CliError(`--url: not a URL: ${o.url}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError('--url must be an http:// or https:// address');
-  const token = o.token ?? (process.env.PGWARDEN_TOKEN || undefined);
-  if (token !== undefined && o.tokenCommand !== undefined) throw new CliError('pass either --token or --token-command, not both');
-  if (token === undefined && o.tokenCommand === undefined) throw new CliError('pass --token-command "<command printing a token>" or --token (or set PGWARDEN_TOKEN)');
+  // Standard input is the MCP channel here, so a fixed token comes from the environment only.
+  if (o.token !== undefined) throw new CliError('a token on the command line is readable by every local user (ps, shell history): set PGWARDEN_TOKEN in the MCP client\'s env instead, or use --token-command');
+  const token = process.env.PGWARDEN_TOKEN || undefined;
+  if (token !== undefined && o.tokenCommand !== undefined) throw new CliError('set either PGWARDEN_TOKEN or --token-command, not both');
+  if (token === undefined && o.tokenCommand === undefined) throw new CliError('pass --token-command "<command printing a token>" or set PGWARDEN_TOKEN');
   // Imported here so that other commands do not load the MCP SDK.
   const { runStdioBridge } = await import('../mcp/stdio-bridge.ts');
   try {

@@ -7,7 +7,7 @@
  * for the demo's development approver (`approverIdentity` in demo.json; subject `demo-approver`
  * in group `dba` when it names none). Human-readable output by default, `--json` for scripts.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Review, ReviewStatus } from '../review/index.ts';
 import { CliError } from './common.ts';
 import { apiRequest, apiToken, demoOf, gatewayUrl, type StatusMessage } from './gateway-api.ts';
@@ -19,6 +19,7 @@ export interface ReviewsOptions {
   dataDir?: string;
   url?: string;
   token?: string;
+  tokenStdin?: boolean;
   json?: boolean;
 }
 
@@ -32,7 +33,8 @@ export function registerReviewCommands(program: Command, configOptions: ConfigOp
   const api = (cmd: Command) =>
     configOptions(cmd)
       .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
-      .option('--token <jwt>', "an approver's token (default: $PGWARDEN_TOKEN)")
+      .option('--token-stdin', "read the approver's token from standard input (default: $PGWARDEN_TOKEN)")
+      .addOption(new Option('--token <jwt>').hideHelp())
       .option('--json', 'print JSON');
 
   api(reviews.command('list').description('list reviews, newest first'))
@@ -160,7 +162,7 @@ async function connect(o: ReviewsOptions, env: NodeJS.ProcessEnv): Promise<Clien
     demo,
     env,
     (d) => d.approverIdentity ?? DEMO_APPROVER,
-    "no approver token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one for the demo's approver)",
+    "no approver token: set PGWARDEN_TOKEN or pass --token-stdin (with a demo, --data-dir mints one for the demo's approver)",
   );
   const statusMessage: StatusMessage = (status, json, detail, hint) => {
     if (status === 404 && json.error === 'not_found') return `this gateway has no reviews API (HTTP 404 at ${base}/api/reviews): is reviews configured?`;

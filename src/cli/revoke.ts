@@ -18,6 +18,7 @@ export interface RevokeOptions {
   dataDir?: string;
   url?: string;
   token?: string;
+  tokenStdin?: boolean;
 }
 
 export async function revokeCommand(o: RevokeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -25,7 +26,7 @@ export async function revokeCommand(o: RevokeOptions, env: NodeJS.ProcessEnv = p
   if (!o.list && !o.subject) throw new CliError('pass --subject S (or --list)');
   const demo = await demoOf(o);
   const base = await gatewayUrl(o, demo);
-  const token = await apiToken(o, demo, env, (d) => d.adminIdentity, 'no admin token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one)');
+  const token = await apiToken(o, demo, env, (d) => d.adminIdentity, 'no admin token: set PGWARDEN_TOKEN or pass --token-stdin (with a demo, --data-dir mints one)');
 
   if (o.list) {
     const body = (await request(base, 'GET', undefined, token)) as { revocations: { subject: string; issuer?: string; at: string }[] };

@@ -163,10 +163,10 @@ describe('pgwarden revoke and token against a real admin API', () => {
     const token = await dev.mint({ subject: 'demo-admin', audience: 'pgwarden', ttlSeconds: 60 });
     let r = await pgwarden(['revoke', '--subject', 'agent-9', '--issuer', 'dev', '--url', url], { PGWARDEN_TOKEN: token });
     assert.deepEqual([r.code, r.stdout], [0, 'revoked agent-9: 0 open sessions terminated\n']);
-    r = await pgwarden(['revoke', '--list', '--url', url, '--token', token]);
+    r = await pgwarden(['revoke', '--list', '--url', url], { PGWARDEN_TOKEN: token });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^agent-7 since \S+\nagent-9 \(issuer dev\) since \S+\n$/);
-    r = await pgwarden(['revoke', '--undo', '--subject', 'agent-7', '--url', url, '--token', token]);
+    r = await pgwarden(['revoke', '--undo', '--subject', 'agent-7', '--url', url], { PGWARDEN_TOKEN: token });
     assert.deepEqual([r.code, r.stdout], [0, 'revocation of agent-7 lifted\n']);
     assert.deepEqual(revocations.list().map((x) => x.subject), ['agent-9']);
   });
@@ -175,9 +175,9 @@ describe('pgwarden revoke and token against a real admin API', () => {
     const notAdmin = await dev.mint({ subject: 'analyst-1', audience: 'pgwarden', ttlSeconds: 60 });
     const closedPort = await freePort();
     const [bad, forbidden, down, noToken] = await Promise.all([
-      pgwarden(['revoke', '--subject', 'x', '--url', url, '--token', 'not.a.jwt']),
-      pgwarden(['revoke', '--subject', 'x', '--url', url, '--token', notAdmin]),
-      pgwarden(['revoke', '--subject', 'x', '--url', `http://127.0.0.1:${closedPort}`, '--token', notAdmin]),
+      pgwarden(['revoke', '--subject', 'x', '--url', url], { PGWARDEN_TOKEN: 'not.a.jwt' }),
+      pgwarden(['revoke', '--subject', 'x', '--url', url], { PGWARDEN_TOKEN: notAdmin }),
+      pgwarden(['revoke', '--subject', 'x', '--url', `http://127.0.0.1:${closedPort}`], { PGWARDEN_TOKEN: notAdmin }),
       pgwarden(['revoke', '--subject', 'x', '--url', url]),
     ]);
     assert.deepEqual([bad.code, bad.stderr], [1, 'pgwarden: the gateway rejected the token: the token did not verify (Request a fresh token from your identity provider.)\n']);
@@ -185,8 +185,19 @@ describe('pgwarden revoke and token against a real admin API', () => {
     assert.match(forbidden.stderr, /^pgwarden: not allowed: analyst-1 is not an administrator of this gateway \(Add the subject to admin.subjects/);
     assert.equal(down.code, 1);
     assert.equal(down.stderr, `pgwarden: cannot reach the gateway at http://127.0.0.1:${closedPort} (ECONNREFUSED): is it running, and is that its HTTP address?\n`);
-    assert.deepEqual([noToken.code, noToken.stderr], [1, 'pgwarden: no admin token: pass --token T or set PGWARDEN_TOKEN (with a demo, --data-dir mints one)\n']);
+    assert.deepEqual([noToken.code, noToken.stderr], [1, 'pgwarden: no admin token: set PGWARDEN_TOKEN or pass --token-stdin (with a demo, --data-dir mints one)\n']);
     assert.ok(!forbidden.stderr.includes(notAdmin), '!forbidden.stderr.includes(notAdmin)');
+  });
+
+  test('revoke takes the token on standard input, and refuses one on the command line', async () => {
+    const token = await dev.mint({ subject: 'demo-admin', audience: 'pgwarden', ttlSeconds: 60 });
+    const viaStdin = await pgwarden(['revoke', '--subject', 'agent-11', '--url', url, '--token-stdin'], {}, 20_000, `${token}\n`);
+    assert.deepEqual([viaStdin.code, viaStdin.stdout], [0, 'revoked agent-11: 0 open sessions terminated\n'], viaStdin.stderr);
+    const onCommandLine = await pgwarden(['revoke', '--subject', 'agent-12', '--url', url, '--token', token]);
+    assert.equal(onCommandLine.code, 1);
+    assert.match(onCommandLine.stderr, /readable by every local user \(ps, shell history\): set PGWARDEN_TOKEN, or pass --token-stdin/);
+    assert.ok(!revocations.list().some((r) => r.subject === 'agent-12'), 'nothing was revoked with a command-line token');
+    await pgwarden(['revoke', '--undo', '--subject', 'agent-11', '--url', url], { PGWARDEN_TOKEN: token });
   });
 });
 

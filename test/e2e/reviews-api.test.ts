@@ -186,12 +186,12 @@ describe('reviews API', () => {
 });
 
 describe('pgwarden reviews', () => {
-  test('list, show, approve and reject with --url and --token / PGWARDEN_TOKEN', async () => {
+  test('list, show, approve and reject with --url and PGWARDEN_TOKEN', async () => {
     const a = await service.request(requestFrom('migrator', ['migrations'], 'DROP TABLE cli_approve'), destructive);
     const b = await service.request(requestFrom('migrator', ['migrations'], 'TRUNCATE cli_reject'), destructive);
     const alice = await token('alice', ['dba']);
 
-    const list = await pgwarden(['reviews', 'list', '--status', 'pending', '--url', url, '--token', alice]);
+    const list = await pgwarden(['reviews', 'list', '--status', 'pending', '--url', url], { PGWARDEN_TOKEN: alice });
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^ID\s+STATUS\s+RULE\s+WHO\s+CREATED\s+STATEMENT$/m);
     assert.match(list.stdout, new RegExp(`^${a.id}\\s+pending\\s+destructive\\s+migrator@shop\\s+\\S+ ago\\s+DROP TABLE cli_approve$`, 'm'));
@@ -204,21 +204,21 @@ describe('pgwarden reviews', () => {
       'JSON lists the review',
     );
 
-    const show = await pgwarden(['reviews', 'show', a.id, '--url', url, '--token', alice]);
+    const show = await pgwarden(['reviews', 'show', a.id, '--url', url], { PGWARDEN_TOKEN: alice });
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, new RegExp(`^review ${a.id}: pending$`, 'm'));
     assert.match(show.stdout, /^ {2}identity {4}migrator \[migrations\] from http/m);
     assert.match(show.stdout, /^ {4}DROP TABLE cli_approve$/m);
 
-    const approve = await pgwarden(['reviews', 'approve', a.id, '--comment', 'ok for the migration', '--url', url, '--token', alice]);
+    const approve = await pgwarden(['reviews', 'approve', a.id, '--comment', 'ok for the migration', '--url', url], { PGWARDEN_TOKEN: alice });
     assert.equal(approve.code, 0, approve.stderr);
     assert.match(approve.stdout, new RegExp(`^approved ${a.id}: migrator may re-run it once until \\S+\\n$`));
     assert.equal((await service.get(a.id))?.approvals[0].comment, 'ok for the migration');
 
-    const reject = await pgwarden(['reviews', 'reject', b.id, '--url', url, '--token', alice]);
+    const reject = await pgwarden(['reviews', 'reject', b.id, '--url', url], { PGWARDEN_TOKEN: alice });
     assert.deepEqual([reject.code, reject.stdout], [0, `rejected ${b.id}: it will not run\n`]);
 
-    const twice = await pgwarden(['reviews', 'reject', b.id, '--url', url, '--token', alice]);
+    const twice = await pgwarden(['reviews', 'reject', b.id, '--url', url], { PGWARDEN_TOKEN: alice });
     assert.deepEqual([twice.code, twice.stdout, twice.stderr], [1, '', `pgwarden: review ${b.id} is already rejected\n`]);
   });
 
@@ -236,14 +236,14 @@ describe('pgwarden reviews', () => {
     const r = await service.request(requestFrom('dba-bot', ['dba'], 'DROP TABLE cli_self'), destructive);
     const closedPort = await freePort();
     const [self, none, unknown, down] = await Promise.all([
-      pgwarden(['reviews', 'approve', r.id, '--url', url, '--token', await token('dba-bot', ['dba'])]),
+      pgwarden(['reviews', 'approve', r.id, '--url', url], { PGWARDEN_TOKEN: await token('dba-bot', ['dba']) }),
       pgwarden(['reviews', 'list', '--url', url]),
-      pgwarden(['reviews', 'show', 'r-zzzzz', '--url', url, '--token', await token('alice', ['dba'])]),
-      pgwarden(['reviews', 'list', '--url', `http://127.0.0.1:${closedPort}`, '--token', 'x.y.z']),
+      pgwarden(['reviews', 'show', 'r-zzzzz', '--url', url], { PGWARDEN_TOKEN: await token('alice', ['dba']) }),
+      pgwarden(['reviews', 'list', '--url', `http://127.0.0.1:${closedPort}`], { PGWARDEN_TOKEN: 'x.y.z' }),
     ]);
     assert.deepEqual([self.code, self.stderr], [1, `pgwarden: dba-bot may not decide its own review ${r.id} (Another approver must approve or reject it.)\n`]);
     assert.equal(none.code, 1);
-    assert.match(none.stderr, /no approver token: pass --token T or set PGWARDEN_TOKEN/);
+    assert.match(none.stderr, /no approver token: set PGWARDEN_TOKEN or pass --token-stdin/);
     assert.deepEqual([unknown.code, unknown.stderr.startsWith('pgwarden: no review r-zzzzz')], [1, true]);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);

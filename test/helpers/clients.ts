@@ -43,13 +43,14 @@ const PGWARDEN_BIN = join(import.meta.dirname, '../../bin/pgwarden.mjs');
  * The `pgwarden` command line as a user runs it, with a deadline. PGWARDEN_TOKEN is blanked
  * unless `env` sets it, so a token in the test's own environment never leaks into a case.
  */
-export function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliRun> {
+export function pgwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, input?: string): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PGWARDEN_BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [PGWARDEN_BIN, ...args], { env: { ...process.env, PGWARDEN_TOKEN: '', ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin?.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
