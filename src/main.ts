@@ -98,7 +98,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
   return {
     limits: config.limits,
     tlsContext: t ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key) }) : null,
-    requireTls: config.listen.require_tls,
+    requireTls: config.listen.require_tls ?? (t !== undefined && !isLoopback(splitHostPort(config.listen.postgres).host)),
     expiryGraceMs: config.identity.expiry_grace,
     route: (database) => routes.get(database),
     authorize: (identity, database) => {
@@ -223,6 +223,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       hint: 'Configure listen.tls, or set listen.allow_insecure_remote: true.',
     });
   }
+  const httpTls = config.listen.http_tls;
+  const httpScheme = httpTls ? 'https' : 'http';
+  if (!isLoopback(splitHostPort(config.listen.http).host) && !httpTls && !config.listen.allow_insecure_remote && !config.console?.public_url?.startsWith('https://')) {
+    throw new GatewayError('conn.tls_required', `pgwarden: refusing to serve HTTP on ${config.listen.http} without TLS: bearer tokens and console cookies travel over it`, {
+      hint: 'Configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy, or set listen.allow_insecure_remote: true.',
+    });
+  }
   const revocations = new RevocationList();
   const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
   const registry = new SessionRegistry(() => current.limits);
@@ -245,7 +252,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
   let reviewRules = compileReviews(config.reviews);
-  const reviewUrl = config.console ? (id: string) => `http://${config.listen.http}/console/reviews/${encodeURIComponent(id)}` : undefined;
+  const reviewUrl = config.console ? (id: string) => `${httpScheme}://${config.listen.http}/console/reviews/${encodeURIComponent(id)}` : undefined;
   // No rules, nothing to keep: the store is opened in memory so no file is made for nothing.
   const reviews = await ReviewService.open({ ...config.reviews, store: reviewRules.rules.length ? config.reviews.store : 'memory' }, {
     logger: log,
@@ -276,7 +283,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   }
   if (!devIssuer && config.dev_issuer?.enabled) {
     const keyFile = config.dev_issuer.key_file ?? './pgwarden-data/dev-issuer-key.json';
-    devIssuer = await DevIssuer.open(keyFile, `http://${config.listen.http}/dev`);
+    devIssuer = await DevIssuer.open(keyFile, `${httpScheme}://${config.listen.http}/dev`);
   }
   if (devIssuer) log.warn({ issuer: devIssuer.issuer }, 'THE DEVELOPMENT ISSUER IS ENABLED: anyone with its key file can mint tokens; never use it in production');
 
@@ -316,7 +323,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
 
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });
   // The MCP endpoint's address is known once the HTTP server listens (the port may be 0).
-  let httpBase = `http://${config.listen.http}`;
+  let httpBase = `${httpScheme}://${config.listen.http}`;
   const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
   function mcpEndpoint(): McpEndpoint {
     const firstDatabase = () => [...databaseRoutes(current).keys()][0];
@@ -355,7 +362,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     config: () => current.console,
     store: audit.store,
     // Called per request, once the server listens (the configured port may be 0).
-    baseUrl: () => `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`,
+    baseUrl: () => `${httpScheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`,
     revocations,
     devIssuer,
     event: (kind, actor, details) => audit.event({ kind, at: Date.now(), actor, details }),
@@ -368,6 +375,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       allowedHosts({
         listenHost: http.host,
         listenPort: http.port,
+        scheme: httpScheme,
         publicUrls: [current.console?.public_url, current.mcp.resource].filter((u): u is string => u !== undefined),
         extraHosts: current.listen.http_hosts,
       }),
@@ -388,13 +396,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = await startHttpServer(app, httpAddr.host, httpAddr.port);
+    http = await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? { cert: readFileSync(httpTls.cert), key: readFileSync(httpTls.key) } : undefined);
   } catch (err) {
     await listener.stopAccepting();
     await mcp?.close();
     throw err;
   }
-  httpBase = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
+  httpBase = `${httpScheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
   log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
 
   return {

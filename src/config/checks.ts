@@ -84,6 +84,16 @@ function listenProblems(data: Doc): Problem[] {
       });
     }
   }
+  if (typeof listen.http === 'string' && !isObject(listen.http_tls) && listen.allow_insecure_remote !== true && !httpsPublicUrl(data)) {
+    const host = hostOf(listen.http);
+    if (host !== undefined && !isLoopback(host)) {
+      out.push({
+        path: ['listen', 'http'],
+        message:
+          'listens off loopback without TLS, and bearer tokens and console cookies travel over it: configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy in front of it, or set listen.allow_insecure_remote: true',
+      });
+    }
+  }
   if (listen.require_tls === true && !hasTls) {
     out.push({ path: ['listen', 'require_tls'], message: 'needs listen.tls (cert and key) to offer TLS' });
   }
@@ -117,6 +127,12 @@ function upstreamProblems(data: Doc): Problem[] {
     });
   }
   return out;
+}
+
+/** A TLS-terminating proxy in front of the HTTP listener, as the console's public URL says. */
+function httpsPublicUrl(data: Doc): boolean {
+  const console = isObject(data.console) ? data.console : {};
+  return typeof console.public_url === 'string' && console.public_url.startsWith('https://');
 }
 
 /** Whether a postgres:// URL carries a password in its user-info part. */

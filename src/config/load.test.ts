@@ -59,6 +59,12 @@ describe('parseConfig accepts', () => {
     assert.equal(c.limits.handshake_timeout, 3000);
   });
 
+  test('a remote HTTP listener with TLS, or behind an https public URL', () => {
+    parseConfig(ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }'), FILE, {});
+    const c = parseConfig(ok('listen:', '  http: 10.0.0.5:8080', 'console:', '  issuer: https://idp.example.com', '  client_id: c', '  session_secret: 0123456789abcdef0123456789abcdef', '  roles: { auditor: [a] }', '  public_url: https://pgwarden.example.com'), FILE, {});
+    assert.equal(c.listen.require_tls, undefined, 'require_tls is decided from the listener when not set');
+  });
+
   test('a remote listener with TLS, or with allow_insecure_remote', () => {
     parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  tls: { cert: c.pem, key: k.pem }', '  require_tls: true'), FILE, {});
     parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  allow_insecure_remote: true'), FILE, {});
@@ -148,8 +154,8 @@ describe('parseConfig rejects, naming file:line and key', () => {
     },
     {
       name: 'the development issuer with its HTTP listener off loopback',
-      text: ok('listen:', '  http: 0.0.0.0:8080', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
-      expected: ['F:11 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.http is 0.0.0.0:8080: disable dev_issuer or listen on 127.0.0.1'],
+      text: ok('listen:', '  http: 0.0.0.0:8080', '  http_tls: { cert: c.pem, key: k.pem }', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
+      expected: ['F:12 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.http is 0.0.0.0:8080: disable dev_issuer or listen on 127.0.0.1'],
     },
     {
       name: 'the development issuer with its Postgres listener off loopback, even with TLS waived',
@@ -174,6 +180,13 @@ describe('parseConfig rejects, naming file:line and key', () => {
         'F:10 admin: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
         'F:14 policies[0].match: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
         'F:24 reviews.rules[0].approvers: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
+      ],
+    },
+    {
+      name: 'an HTTP listener off loopback without TLS',
+      text: ok('listen:', '  http: 0.0.0.0:8080'),
+      expected: [
+        'F:9 listen.http: listens off loopback without TLS, and bearer tokens and console cookies travel over it: configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy in front of it, or set listen.allow_insecure_remote: true',
       ],
     },
     {

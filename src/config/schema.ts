@@ -80,8 +80,13 @@ export const configSchema = z
         postgres: hostPort.default('127.0.0.1:6432'),
         http: hostPort.default('127.0.0.1:8080'),
         tls: tlsFiles.optional(),
-        /** Require TLS from every client (tokens travel as passwords). */
-        require_tls: z.boolean().default(false),
+        /**
+         * Require TLS from every client (tokens travel as passwords). Default: on when TLS is
+         * configured and `postgres` is off loopback, so a client cannot be downgraded to plaintext.
+         */
+        require_tls: z.boolean().optional(),
+        /** TLS for the HTTP listener (console cookies, admin and approver tokens, `/mcp`). */
+        http_tls: tlsFiles.optional(),
         /** Listening off loopback without TLS must be asked for explicitly. */
         allow_insecure_remote: z.boolean().default(false),
         /**
@@ -91,7 +96,7 @@ export const configSchema = z
         http_hosts: z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', require_tls: false, allow_insecure_remote: false, http_hosts: [] }),
+      .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', allow_insecure_remote: false, http_hosts: [] }),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).refine((r) => Object.keys(r).length > 0, 'at least one upstream'),
     identity: z
       .object({

@@ -43,6 +43,8 @@ export interface AllowedHostsInput {
   /** The address the listener is bound to (as `server.address()` reports it). */
   listenHost: string;
   listenPort: number;
+  /** The listener's own scheme (https with listen.http_tls). */
+  scheme?: 'http' | 'https';
   /** URLs users and clients reach the gateway by (console.public_url, mcp.resource, …). */
   publicUrls: string[];
   /** More `host[:port]` names (`listen.http_hosts`), e.g. behind a proxy or a load balancer. */
@@ -58,9 +60,10 @@ export function allowedHosts(o: AllowedHostsInput): AllowedHosts {
     hosts.add(a);
     origins.add(`${scheme}://${a}`);
   };
+  const scheme = o.scheme ?? 'http';
   const listen = bracket(o.listenHost.toLowerCase());
-  if (!WILDCARD.has(o.listenHost)) add('http', `${listen}:${o.listenPort}`);
-  for (const name of LOOPBACK_NAMES) add('http', `${name}:${o.listenPort}`);
+  if (!WILDCARD.has(o.listenHost)) add(scheme, `${listen}:${o.listenPort}`);
+  for (const name of LOOPBACK_NAMES) add(scheme, `${name}:${o.listenPort}`);
   for (const u of o.publicUrls) {
     try {
       const url = new URL(u);

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 
@@ -14,9 +15,12 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-/** Listen on `host:port` (port 0 picks a free one); rejects if the address cannot be bound. */
-export function startHttpServer(app: Hono, host: string, port: number): Promise<HttpServer> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+/**
+ * Listen on `host:port` (port 0 picks a free one), over TLS when `tls` is given; rejects if the
+ * address cannot be bound.
+ */
+export function startHttpServer(app: Hono, host: string, port: number, tls?: { cert: Buffer; key: Buffer }): Promise<HttpServer> {
+  const server = (tls ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } }) : createAdaptorServer({ fetch: app.fetch })) as Server;
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import https from 'node:https';
 import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
@@ -111,6 +112,37 @@ describe('TLS', () => {
     await c.connect();
     assert.equal((await c.query('select 3 as n')).rows[0].n, 3);
     await c.end();
+  });
+
+  it('off loopback with TLS, plaintext is refused by default (no downgrade), and HTTP is served over TLS', async () => {
+    const remote = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => {
+        raw.listen.postgres = '0.0.0.0:0';
+        raw.listen.tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+        raw.listen.http_tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+      },
+    });
+    try {
+      const token = await remote.issuer.sign();
+      const plain = await psql(`postgres://agent:${token}@127.0.0.1:${remote.port}/app?sslmode=disable`, 'select 1');
+      assert.notEqual(plain.code, 0);
+      assert.match(plain.stderr, /only TLS connections/);
+      const secure = await psql(`postgres://agent:${token}@127.0.0.1:${remote.port}/app?sslmode=require`, 'select 1');
+      assert.equal(secure.code, 0, secure.stderr);
+      const health = await new Promise<number>((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port: remote.gw.http.port, path: '/healthz', ca: readFileSync(join(dir, 'cert.pem')), servername: 'localhost' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+      });
+      assert.equal(health, 200);
+      const overPlainHttp = await fetch(`http://127.0.0.1:${remote.gw.http.port}/healthz`).then((r) => r.status, () => 'refused');
+      assert.notEqual(overPlainHttp, 200, 'the HTTP listener does not answer in plaintext');
+    } finally {
+      await remote.stop();
+    }
   });
 
   it('a gateway that requires TLS refuses plaintext clients', async () => {
