@@ -1,0 +1,467 @@
+/**
+ * Whether a DELETE's or UPDATE's row selection is unbounded: the statement can reach every row of
+ * its target whatever the data, so "DELETE without WHERE" is judged by effect, not by whether the
+ * word WHERE was written. Pure: a parse tree and a relation lookup in, a boolean out.
+ *
+ * A selection is unbounded when the analysis can show one of:
+ * - the predicate is always true for every row of the target: constants (`true`, `1 = 1`,
+ *   `NOT false`, `'t'`), a true branch of an OR, `x = x` / `x IS NOT NULL` on a NOT NULL column,
+ *   `x IS NOT DISTINCT FROM x`, `p OR NOT p` for a predicate that is never NULL,
+ *   `x IN (SELECT x FROM same_table)` and `EXISTS (SELECT 1 FROM same_table s WHERE s.x = t.x)`
+ *   on a NOT NULL column, a USING / FROM / MERGE source that is the target table itself joined on
+ *   a NOT NULL column;
+ * - the predicate (or a branch of an OR, or every branch of an AND) does not read the target row
+ *   at all: `current_user = 'x'`, `$1`, `EXISTS (SELECT 1 FROM other)`, `random() < 0.99`. Such a
+ *   predicate selects every row or none (or a share unrelated to the data), never a chosen set.
+ *
+ * Anything else counts as bounded: `id > 10` may well select every row, but proving it needs the
+ * data. The review rules' `max_rows` option covers those by the estimated number of rows.
+ *
+ * Erring: a name the analysis cannot place counts as reading the target (bounded); a mirror of the
+ * target is recognised only as a plain reference to the same relation with the same inheritance.
+ */
+import type { CatalogRelation } from '../catalog/types.ts';
+import { list, names, type Node, typeOf, unwrap } from './ast.ts';
+
+/** Finds the catalog relation a RangeVar names (undefined when unknown, or when it is a CTE). */
+export type RelationLookup = (rv: Node) => CatalogRelation | undefined;
+
+type Kind = 'target' | 'mirror' | 'other';
+
+interface Item {
+  refname?: string;
+  kind: Kind;
+  /** Column names; undefined when unknown (a subquery, a function, an unknown relation). */
+  columns?: ReadonlySet<string>;
+}
+
+/** The items of one query level, innermost last in a stack. */
+type Level = Item[];
+
+interface Ctx {
+  target: CatalogRelation | undefined;
+  /** The target's inheritance flag (`ONLY t` is not a mirror of `t`). */
+  inh: boolean;
+  notNull: ReadonlySet<string>;
+  lookup: RelationLookup;
+}
+
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+
+type Tri = 'true' | 'false' | 'null' | 'unknown';
+
+export interface SelectionInput {
+  /** The target RangeVar (DeleteStmt.relation / UpdateStmt.relation / MergeStmt.relation). */
+  relation: Node;
+  /** USING / FROM items, or the MERGE source. */
+  from: Node[];
+  /** The predicate; undefined when there is none. */
+  where: Node | undefined;
+  lookup: RelationLookup;
+}
+
+/** Whether the statement's WHERE (or MERGE condition) can select every row of the target. */
+export function unboundedSelection(s: SelectionInput): boolean {
+  if (!s.where) return true;
+  const rv = unwrap(s.relation, 'RangeVar') as Node;
+  const target = s.lookup(rv);
+  const ctx: Ctx = {
+    target,
+    inh: rv.inh === true,
+    notNull: new Set(target?.columns.filter((c) => c.notNull).map((c) => c.name) ?? []),
+    lookup: s.lookup,
+  };
+  const level: Level = [{ refname: rv.alias?.aliasname ?? rv.relname, kind: 'target', columns: target && new Set(target.columns.map((c) => c.name)) }];
+  for (const f of s.from) level.push(...fromItems(f, ctx, true));
+  return selectsAll(s.where, [level], ctx);
+}
+
+/** A MERGE action's selection: the join condition and the action's own condition together. */
+export function unboundedMerge(relation: Node, source: Node, join: Node | undefined, condition: Node | undefined, lookup: RelationLookup): boolean {
+  const parts = [join, condition].filter((x): x is Node => x !== undefined);
+  const where = parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { BoolExpr: { boolop: 'AND_EXPR', args: parts } };
+  return unboundedSelection({ relation, from: [source], where, lookup });
+}
+
+// ---- items ------------------------------------------------------------------------------------
+
+function fromItems(f: Node, ctx: Ctx, top: boolean): Item[] {
+  const type = typeOf(f);
+  const n = f[type] as Node;
+  switch (type) {
+    case 'RangeVar': {
+      const rel = ctx.lookup(n);
+      const mirror = top && rel !== undefined && ctx.target !== undefined && rel.oid === ctx.target.oid && (n.inh === true) === ctx.inh;
+      return [{ refname: n.alias?.aliasname ?? n.relname, kind: mirror ? 'mirror' : 'other', columns: rel && new Set(rel.columns.map((c) => c.name)) }];
+    }
+    case 'JoinExpr': {
+      // Joined items filter each other: none of them is a plain mirror.
+      const inner = [...fromItems(n.larg, ctx, false), ...fromItems(n.rarg, ctx, false)];
+      if (n.alias?.aliasname) return [{ refname: n.alias.aliasname, kind: 'other', columns: undefined }];
+      return inner.map((i) => ({ ...i, kind: 'other' as const }));
+    }
+    case 'RangeTableSample':
+      // A sample of the target is a subset of it: not a mirror.
+      return fromItems(n.relation, ctx, false).map((i) => ({ ...i, kind: 'other' as const }));
+    default:
+      return [{ refname: n?.alias?.aliasname, kind: 'other', columns: undefined }];
+  }
+}
+
+// ---- names ------------------------------------------------------------------------------------
+
+type Resolved = { kind: 'target' | 'mirror'; column: string } | { kind: 'other' } | { kind: 'unknown' } | { kind: 'row' };
+
+/** Resolves a column reference through the levels, innermost first, as PostgreSQL would. */
+function resolve(fields: Node[], levels: Level[]): Resolved {
+  const parts = fields.map((f) => (f.A_Star ? '*' : (names([f])[0] ?? '')));
+  if (parts.length === 1) {
+    const name = parts[0];
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const hits = levels[i].filter((it) => it.columns?.has(name));
+      const unknown = levels[i].some((it) => it.columns === undefined);
+      if (hits.length === 1 && !unknown) return classify(hits[0], name);
+      if (hits.length > 0 || unknown) return { kind: 'unknown' };
+      if (SYSTEM_COLUMNS.has(name) && levels[i].length > 0) return { kind: 'unknown' };
+      // A bare name equal to an item's name is that item's whole row.
+      const whole = levels[i].find((it) => it.refname === name);
+      if (whole) return whole.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
+    }
+    return { kind: 'unknown' };
+  }
+  const qualifier = parts[parts.length - 2];
+  const column = parts[parts.length - 1];
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const it = levels[i].find((x) => x.refname === qualifier);
+    if (!it) continue;
+    if (column === '*') return it.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
+    return classify(it, column);
+  }
+  return { kind: 'unknown' };
+}
+
+function classify(it: Item, column: string): Resolved {
+  if (it.kind === 'other') return { kind: 'other' };
+  return { kind: it.kind, column };
+}
+
+/**
+ * Whether an expression reads the target row (or might: names the analysis cannot place count).
+ * A correlated subquery reads it through its outer references.
+ */
+function readsTarget(n: unknown, levels: Level[], ctx: Ctx): boolean {
+  if (Array.isArray(n)) return n.some((x) => readsTarget(x, levels, ctx));
+  if (n === null || typeof n !== 'object') return false;
+  const node = n as Node;
+  if (node.ColumnRef) {
+    // A mirror's column belongs to another row of the target, not to the row being selected.
+    const r = resolve(list(node.ColumnRef.fields), levels);
+    return r.kind === 'target' || r.kind === 'row' || r.kind === 'unknown';
+  }
+  if (node.CurrentOfExpr) return true; // WHERE CURRENT OF: the cursor's one row
+  if (node.SelectStmt) return selectReads(node.SelectStmt, levels, ctx);
+  for (const k in node) {
+    if (k === 'location') continue;
+    if (readsTarget(node[k], levels, ctx)) return true;
+  }
+  return false;
+}
+
+function selectReads(s: Node, levels: Level[], ctx: Ctx): boolean {
+  if (s.larg || s.rarg) return readsTarget(s.larg, levels, ctx) || readsTarget(s.rarg, levels, ctx);
+  const inner = [...levels, innerLevel(s, ctx)];
+  for (const k in s) {
+    if (k === 'fromClause') {
+      // Items' own expressions (function arguments, LATERAL subqueries) see the inner level.
+      for (const f of list(s.fromClause)) if (!f.RangeVar && readsTarget(f, inner, ctx)) return true;
+      continue;
+    }
+    if (k === 'withClause' || k === 'larg' || k === 'rarg') {
+      if (readsTarget(s[k], levels, ctx)) return true;
+      continue;
+    }
+    if (readsTarget(s[k], inner, ctx)) return true;
+  }
+  return false;
+}
+
+function innerLevel(s: Node, ctx: Ctx): Level {
+  // An inner WITH can rename anything: its relations are not looked up.
+  if (s.withClause) return list(s.fromClause).map(() => ({ kind: 'other' as const, columns: undefined }));
+  return list(s.fromClause).flatMap((f) => fromItems(f, ctx, true));
+}
+
+// ---- truth ------------------------------------------------------------------------------------
+
+/** Whether `e` can hold for every row of the target regardless of the data (see the module doc). */
+function selectsAll(e: Node, levels: Level[], ctx: Ctx): boolean {
+  const v = truth(e, levels, ctx);
+  if (v === 'true') return true;
+  if (v === 'false' || v === 'null') return false;
+  const b = e.BoolExpr as Node | undefined;
+  if (b?.boolop === 'OR_EXPR') return list(b.args).some((a) => selectsAll(a, levels, ctx));
+  if (b?.boolop === 'AND_EXPR') return list(b.args).every((a) => selectsAll(a, levels, ctx));
+  if (b?.boolop === 'NOT_EXPR') {
+    const inner = list(b.args)[0]?.BoolExpr as Node | undefined;
+    // De Morgan, so a row-independent branch under NOT is still found.
+    if (inner?.boolop === 'AND_EXPR') return list(inner.args).some((a) => selectsAll(not(a), levels, ctx));
+    if (inner?.boolop === 'OR_EXPR') return list(inner.args).every((a) => selectsAll(not(a), levels, ctx));
+    if (inner?.boolop === 'NOT_EXPR') return selectsAll(list(inner.args)[0], levels, ctx);
+  }
+  return !readsTarget(e, levels, ctx);
+}
+
+function not(e: Node): Node {
+  return { BoolExpr: { boolop: 'NOT_EXPR', args: [e] } };
+}
+
+/** Three-valued truth of a predicate for every row of the target ('unknown': depends on the row). */
+function truth(e: Node | undefined, levels: Level[], ctx: Ctx): Tri {
+  if (!e) return 'unknown';
+  const type = typeOf(e);
+  const n = e[type] as Node;
+  switch (type) {
+    case 'A_Const':
+    case 'TypeCast': {
+      const c = constant(e);
+      if (c === null) return 'null';
+      if (typeof c === 'boolean') return c ? 'true' : 'false';
+      if (typeof c === 'string') {
+        // An untyped literal in a boolean position is read as a boolean: WHERE 't'.
+        const b = parseBool(c);
+        return b === undefined ? 'unknown' : b ? 'true' : 'false';
+      }
+      // (x = x)::boolean
+      if (c === undefined && type === 'TypeCast' && isBoolType(n.typeName)) return truth(n.arg, levels, ctx);
+      return 'unknown';
+    }
+    case 'BoolExpr': {
+      const args = list(n.args).map((a) => truth(a, levels, ctx));
+      if (n.boolop === 'NOT_EXPR') return args[0] === 'true' ? 'false' : args[0] === 'false' ? 'true' : args[0];
+      if (n.boolop === 'AND_EXPR') {
+        if (args.includes('false')) return 'false';
+        if (args.every((a) => a === 'true')) return 'true';
+        return args.includes('unknown') ? 'unknown' : 'null';
+      }
+      if (args.includes('true') || complementary(list(n.args), levels, ctx)) return 'true';
+      if (args.every((a) => a === 'false')) return 'false';
+      return args.includes('unknown') ? 'unknown' : 'null';
+    }
+    case 'NullTest': {
+      const notNull = n.nulltesttype === 'IS_NOT_NULL';
+      const c = constant(n.arg);
+      if (c !== undefined) return (c === null) !== notNull ? 'true' : 'false';
+      if (neverNull(n.arg, levels, ctx)) return notNull ? 'true' : 'false';
+      return 'unknown';
+    }
+    case 'BooleanTest': {
+      const v = truth(n.arg, levels, ctx);
+      if (v === 'unknown') return 'unknown';
+      const t = String(n.booltesttype);
+      const is = t === 'IS_TRUE' || t === 'IS_NOT_TRUE' ? v === 'true' : t === 'IS_FALSE' || t === 'IS_NOT_FALSE' ? v === 'false' : v === 'null';
+      return is !== t.startsWith('IS_NOT_') ? 'true' : 'false';
+    }
+    case 'A_Expr':
+      return comparison(n, levels, ctx);
+    case 'SubLink':
+      return sublink(n, levels, ctx);
+    default:
+      return 'unknown';
+  }
+}
+
+/** `p OR NOT p` (p never NULL), `e IS NULL OR e IS NOT NULL`: one branch holds for every row. */
+function complementary(args: Node[], levels: Level[], ctx: Ctx): boolean {
+  const keys = args.map(shape);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const b = a.BoolExpr as Node | undefined;
+    if (b?.boolop === 'NOT_EXPR') {
+      const inner = list(b.args)[0];
+      if (inner && keys.includes(shape(inner)) && neverNullPredicate(inner, levels, ctx)) return true;
+    }
+    const nt = a.NullTest as Node | undefined;
+    if (nt) {
+      const other = { NullTest: { arg: nt.arg, nulltesttype: nt.nulltesttype === 'IS_NULL' ? 'IS_NOT_NULL' : 'IS_NULL' } };
+      if (keys.includes(shape(other))) return true;
+    }
+  }
+  return false;
+}
+
+/** A parse tree's shape without positions (two spellings of the same expression compare equal). */
+function shape(n: unknown): string {
+  return JSON.stringify(n, (k, v) => (k === 'location' ? undefined : v));
+}
+
+/** A predicate that is TRUE or FALSE for every row, never NULL. */
+function neverNullPredicate(e: Node, levels: Level[], ctx: Ctx): boolean {
+  if (e.NullTest || e.BooleanTest) return true;
+  if (e.ColumnRef) return neverNull(e, levels, ctx);
+  const x = e.A_Expr as Node | undefined;
+  if (x?.kind === 'AEXPR_OP' && COMPARISONS.has(opName(x))) return neverNull(x.lexpr, levels, ctx) && neverNull(x.rexpr, levels, ctx);
+  if (x?.kind === 'AEXPR_DISTINCT' || x?.kind === 'AEXPR_NOT_DISTINCT') return true;
+  const b = e.BoolExpr as Node | undefined;
+  if (b) return list(b.args).every((a) => neverNullPredicate(a, levels, ctx));
+  return false;
+}
+
+/** A value that is never NULL: a non-NULL constant or a NOT NULL column of the target. */
+function neverNull(e: Node | undefined, levels: Level[], ctx: Ctx): boolean {
+  if (!e) return false;
+  const c = constant(e);
+  if (c !== undefined) return c !== null;
+  const id = columnOf(e, levels);
+  return id !== undefined && ctx.notNull.has(id);
+}
+
+/** The target column an expression is (directly, or as the same column of a mirror), if any. */
+function columnOf(e: Node | undefined, levels: Level[]): string | undefined {
+  const cr = e?.ColumnRef as Node | undefined;
+  if (!cr) return undefined;
+  const r = resolve(list(cr.fields), levels);
+  return r.kind === 'target' || r.kind === 'mirror' ? r.column : undefined;
+}
+
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+/** Comparisons that hold for a value and itself. */
+const REFLEXIVE = new Set(['=', '<=', '>=']);
+
+function opName(x: Node): string {
+  return names(x.name).at(-1) ?? '';
+}
+
+function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
+  const kind = x.kind as string;
+  if (kind === 'AEXPR_NOT_DISTINCT' || kind === 'AEXPR_DISTINCT') {
+    const l = columnOf(x.lexpr, levels);
+    if (l !== undefined && l === columnOf(x.rexpr, levels)) return kind === 'AEXPR_NOT_DISTINCT' ? 'true' : 'false';
+    const a = constant(x.lexpr);
+    const b = constant(x.rexpr);
+    if (a === undefined || b === undefined) return 'unknown';
+    const same = a === null || b === null ? a === b : compare(a, b) === 0;
+    return same === (kind === 'AEXPR_NOT_DISTINCT') ? 'true' : 'false';
+  }
+  if (kind === 'AEXPR_IN') {
+    const a = constant(x.lexpr);
+    const items = list(x.rexpr).map(constant);
+    if (a === undefined || items.some((i) => i === undefined)) return 'unknown';
+    if (a === null) return 'null';
+    const hit = items.some((i) => i !== null && compare(a, i as Value) === 0);
+    const negated = opName(x) === '<>';
+    if (hit) return negated ? 'false' : 'true';
+    return items.includes(null) ? 'null' : negated ? 'true' : 'false';
+  }
+  if (kind !== 'AEXPR_OP') return 'unknown';
+  const op = opName(x);
+  if (!COMPARISONS.has(op)) return 'unknown';
+  // The same NOT NULL column (of the target, or of a mirror row: the row itself is a witness).
+  const l = columnOf(x.lexpr, levels);
+  if (l !== undefined && l === columnOf(x.rexpr, levels) && ctx.notNull.has(l)) return REFLEXIVE.has(op) ? 'true' : 'false';
+  const a = constant(x.lexpr);
+  const b = constant(x.rexpr);
+  if (a === undefined || b === undefined) return 'unknown';
+  if (a === null || b === null) return 'null';
+  const c = compare(a, b);
+  if (c === undefined) return 'unknown';
+  const holds = op === '=' ? c === 0 : op === '<>' || op === '!=' ? c !== 0 : op === '<' ? c < 0 : op === '>' ? c > 0 : op === '<=' ? c <= 0 : c >= 0;
+  return holds ? 'true' : 'false';
+}
+
+/**
+ * EXISTS and IN over the target itself: `EXISTS (SELECT 1 FROM t s WHERE s.id = t.id)` and
+ * `id IN (SELECT id FROM t)` hold for every row whose column is not NULL (the row is its own
+ * witness). `EXISTS (SELECT 1)` holds always.
+ */
+function sublink(n: Node, levels: Level[], ctx: Ctx): Tri {
+  const s = unwrap(n.subselect, 'SelectStmt') as Node | undefined;
+  if (!s || s.larg || s.rarg || s.valuesLists || s.limitCount || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return 'unknown';
+  const from = list(s.fromClause);
+  const inner = innerLevel(s, ctx);
+  if (from.length > 0 && !inner.every((i) => i.kind === 'mirror')) return 'unknown';
+  const stack = [...levels, inner];
+  const filtered = s.whereClause === undefined ? 'true' : truth(s.whereClause, stack, ctx);
+  if (filtered !== 'true') return 'unknown';
+  if (n.subLinkType === 'EXISTS_SUBLINK') return 'true';
+  if (n.subLinkType === 'ANY_SUBLINK' && (n.operName === undefined || names(n.operName).at(-1) === '=')) {
+    const targets = list(s.targetList).map((t) => unwrap(t, 'ResTarget') as Node);
+    if (targets.length !== 1 || list(s.fromClause).length === 0) return 'unknown';
+    const outer = columnOf(n.testexpr, levels);
+    const col = columnOf(targets[0].val, stack);
+    if (outer !== undefined && outer === col && ctx.notNull.has(outer)) return 'true';
+  }
+  return 'unknown';
+}
+
+// ---- constants --------------------------------------------------------------------------------
+
+type Value = number | string | boolean;
+
+/** A constant's value (null: SQL NULL; undefined: not a constant the analysis folds). */
+function constant(e: Node | undefined): Value | null | undefined {
+  if (!e) return undefined;
+  const c = e.A_Const as Node | undefined;
+  if (c) {
+    if (c.isnull) return null;
+    if (c.boolval) return c.boolval.boolval === true;
+    if (c.ival) return Number(c.ival.ival ?? 0);
+    if (c.fval) return Number(c.fval.fval ?? 0);
+    if (c.sval) return String(c.sval.sval ?? '');
+    return undefined;
+  }
+  const tc = e.TypeCast as Node | undefined;
+  if (tc) {
+    const v = constant(tc.arg);
+    if (v === undefined || v === null) return v;
+    const t = names(tc.typeName?.names).at(-1)?.toLowerCase() ?? '';
+    if (isBoolType(tc.typeName)) return typeof v === 'boolean' ? v : parseBool(String(v));
+    if (/^(int[248]?|integer|smallint|bigint|numeric|decimal|float[48]|real|double precision)$/.test(t)) {
+      const num = Number(v);
+      return Number.isFinite(num) && String(v).trim() !== '' ? num : undefined;
+    }
+    if (/^(text|varchar|bpchar|name)$/.test(t)) return String(v);
+    return undefined;
+  }
+  const x = e.A_Expr as Node | undefined;
+  if (x?.kind === 'AEXPR_OP') {
+    const op = opName(x);
+    const a = x.lexpr ? constant(x.lexpr) : 0;
+    const b = constant(x.rexpr);
+    if (a === null || b === null) return a === undefined || b === undefined ? undefined : null;
+    if (typeof a !== 'number' || typeof b !== 'number') return undefined;
+    if (op === '+') return a + b;
+    if (op === '-') return a - b;
+    if (op === '*') return a * b;
+  }
+  return undefined;
+}
+
+function isBoolType(typeName: Node | undefined): boolean {
+  const t = names(typeName?.names).at(-1)?.toLowerCase();
+  return t === 'bool' || t === 'boolean';
+}
+
+/** Orders two constants the way PostgreSQL compares them; undefined when it would not (or might not). */
+function compare(a: Value, b: Value): number | undefined {
+  // An untyped literal takes the other side's type: '1' = 1.
+  if (typeof a === 'string' && typeof b === 'number') a = Number(a);
+  if (typeof b === 'string' && typeof a === 'number') b = Number(b);
+  if (typeof a === 'number' && typeof b === 'number') return Number.isNaN(a) || Number.isNaN(b) ? undefined : a - b;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
+  if (typeof a === 'boolean' || typeof b === 'boolean') {
+    const x = typeof a === 'boolean' ? a : parseBool(String(a));
+    const y = typeof b === 'boolean' ? b : parseBool(String(b));
+    return x === undefined || y === undefined ? undefined : Number(x) - Number(y);
+  }
+  // Strings: equality only (ordering depends on the collation).
+  return a === b ? 0 : undefined;
+}
+
+/** PostgreSQL's boolean input (parse_bool): unique prefixes of true/false/yes/no, on/off, 1/0. */
+export function parseBool(text: string): boolean | undefined {
+  const v = text.trim().toLowerCase();
+  if (v === '') return undefined;
+  if ('true'.startsWith(v) || 'yes'.startsWith(v) || v === 'on' || v === '1') return true;
+  if ('false'.startsWith(v) || 'no'.startsWith(v) || v === 'off' || v === 'of' || v === '0') return false;
+  return undefined;
+}
