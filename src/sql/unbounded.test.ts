@@ -56,6 +56,15 @@ const UNBOUNDED: [string, string][] = [
   ['a boolean test of true', '(1 = 1) is true'],
   ['NOT of an AND with a row-independent branch', 'not (id = 5 and false)'],
   ['CASE-free cast of a tautology', '(id = id)::boolean'],
+  ['the same never-NULL expression on both sides', "coalesce(status, 'a') = coalesce(status, 'a')"],
+  ['the same arithmetic on both sides', 'id + 1 = id + 1'],
+  ['the same expression IS NOT DISTINCT FROM itself', "status || 'x' is not distinct from status || 'x'"],
+  ["LIKE '%' on a NOT NULL column", "id like '%'"],
+  ["ILIKE '%%' on a never-NULL expression", "coalesce(status, '') ilike '%%'"],
+  ["a regular expression matching anything", "id ~ ''"],
+  ['BETWEEN itself and itself', 'id between id and id'],
+  ['a NOT NULL cast IS NOT NULL', 'id::text is not null'],
+  ['a coin flip per row does not read the row', 'random() = random()'],
 ];
 
 /** WHERE clauses that are bounded (or not provably unbounded: the blast-radius rule's business). */
@@ -82,6 +91,13 @@ const BOUNDED: [string, string][] = [
   ['a function of the row', "lower(status) = 'x'"],
   ['a whole-row test', 'orders is not null'],
   ['a nullable p OR NOT p', "status = 'x' or not status = 'x'"],
+  ['a function of the row on both sides (not known to be the same value)', 'lower(status) = lower(status)'],
+  ["LIKE '%' on a nullable column", "status like '%'"],
+  ["LIKE with a real pattern", "status like 'a%'"],
+  ['NOT LIKE anything', "id not like '%'"],
+  ['a regular expression with a real pattern', "status ~ '^a'"],
+  ['BETWEEN two other values', 'id between 1 and 10'],
+  ['a nullable expression compared to itself', "status || 'x' = status || 'x'"],
 ];
 
 describe('DELETE … WHERE judged by effect', () => {
@@ -130,6 +146,11 @@ describe('USING / FROM / MERGE sources', () => {
     ['MERGE on the key from a one-row source', 'merge into orders o using (select 1 as id) s on o.id = s.id when matched then delete', null],
     ['MERGE ON true with a selective action condition', 'merge into orders o using customers c on true when matched and o.id = 5 then delete', null],
     ['MERGE WHEN NOT MATCHED BY SOURCE THEN DELETE', 'merge into orders o using (select 1 as id) s on o.id = s.id when not matched by source then delete', 'delete_without_where'],
+    ['DELETE USING a subquery over the table itself joined on the key', 'delete from orders using (select id from orders) s where orders.id = s.id', 'delete_without_where'],
+    ['DELETE USING a renaming subquery over the table itself', 'delete from orders using (select o.id as k from orders o) s where orders.id = s.k', 'delete_without_where'],
+    ['MERGE with SELECT * of the table itself on the key THEN DELETE', 'merge into orders t using (select * from orders) s on t.id = s.id when matched then delete', 'delete_without_where'],
+    ['DELETE USING a filtered subquery over the table itself', 'delete from orders using (select id from orders where id < 5) s where orders.id = s.id', null],
+    ['DELETE USING a subquery over the table itself on another column', 'delete from orders using (select customer_id as id from orders) s where orders.id = s.id', null],
     ['MERGE that only inserts', "merge into orders o using customers c on true when not matched then insert (status) values ('x')", null],
   ];
   for (const [name, sql, marker] of cases) {

@@ -5,11 +5,13 @@
  *
  * A selection is unbounded when the analysis can show one of:
  * - the predicate is always true for every row of the target: constants (`true`, `1 = 1`,
- *   `NOT false`, `'t'`), a true branch of an OR, `x = x` / `x IS NOT NULL` on a NOT NULL column,
- *   `x IS NOT DISTINCT FROM x`, `p OR NOT p` for a predicate that is never NULL,
- *   `x IN (SELECT x FROM same_table)` and `EXISTS (SELECT 1 FROM same_table s WHERE s.x = t.x)`
- *   on a NOT NULL column, a USING / FROM / MERGE source that is the target table itself joined on
- *   a NOT NULL column;
+ *   `NOT false`, `'t'`), a true branch of an OR, `e = e` / `e IS NOT NULL` / `e LIKE '%'` /
+ *   `e ~ ''` / `e BETWEEN e AND e` for a never-NULL `e` (a NOT NULL column, COALESCE with a
+ *   constant, arithmetic of those), `e IS NOT DISTINCT FROM e`, `p OR NOT p` for a never-NULL
+ *   predicate, `x IN (SELECT x FROM same_table)` and
+ *   `EXISTS (SELECT 1 FROM same_table s WHERE s.x = t.x)` on a NOT NULL column, a USING / FROM /
+ *   MERGE source that is the target table itself (or an unfiltered subquery of it) joined on a
+ *   NOT NULL column;
  * - the predicate (or a branch of an OR, or every branch of an AND) does not read the target row
  *   at all: `current_user = 'x'`, `$1`, `EXISTS (SELECT 1 FROM other)`, `random() < 0.99`. Such a
  *   predicate selects every row or none (or a share unrelated to the data), never a chosen set.
@@ -33,6 +35,8 @@ interface Item {
   kind: Kind;
   /** Column names; undefined when unknown (a subquery, a function, an unknown relation). */
   columns?: ReadonlySet<string>;
+  /** For a mirror that renames: its column → the target's column. */
+  map?: ReadonlyMap<string, string>;
 }
 
 /** The items of one query level, innermost last in a stack. */
@@ -94,6 +98,11 @@ function fromItems(f: Node, ctx: Ctx, top: boolean): Item[] {
       const mirror = top && rel !== undefined && ctx.target !== undefined && rel.oid === ctx.target.oid && (n.inh === true) === ctx.inh;
       return [{ refname: n.alias?.aliasname ?? n.relname, kind: mirror ? 'mirror' : 'other', columns: rel && new Set(rel.columns.map((c) => c.name)) }];
     }
+    case 'RangeSubselect': {
+      const m = top ? subselectMirror(n, ctx) : undefined;
+      if (m) return [{ refname: n.alias?.aliasname, kind: 'mirror', columns: new Set(m.keys()), map: m }];
+      return [{ refname: n.alias?.aliasname, kind: 'other', columns: undefined }];
+    }
     case 'JoinExpr': {
       // Joined items filter each other: none of them is a plain mirror.
       const inner = [...fromItems(n.larg, ctx, false), ...fromItems(n.rarg, ctx, false)];
@@ -106,6 +115,38 @@ function fromItems(f: Node, ctx: Ctx, top: boolean): Item[] {
     default:
       return [{ refname: n?.alias?.aliasname, kind: 'other', columns: undefined }];
   }
+}
+
+/**
+ * `(SELECT id, name AS n FROM t) s` / `(SELECT * FROM t) s` over the target itself, unfiltered:
+ * every row of the target is a row of it. Its columns → the target's columns.
+ */
+function subselectMirror(n: Node, ctx: Ctx): Map<string, string> | undefined {
+  const s = unwrap(n.subquery, 'SelectStmt') as Node | undefined;
+  if (!s || !ctx.target || list(n.alias?.colnames).length > 0) return undefined;
+  if (s.withClause || s.larg || s.rarg || s.valuesLists || s.whereClause || s.limitCount || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return undefined;
+  const from = list(s.fromClause);
+  if (from.length !== 1 || !from[0].RangeVar) return undefined;
+  const rv = from[0].RangeVar as Node;
+  const rel = ctx.lookup(rv);
+  if (!rel || rel.oid !== ctx.target.oid || (rv.inh === true) !== ctx.inh) return undefined;
+  const innerName = rv.alias?.aliasname ?? rv.relname;
+  const cols = new Set(rel.columns.map((c) => c.name));
+  const map = new Map<string, string>();
+  for (const t of list(s.targetList)) {
+    const r = unwrap(t, 'ResTarget') as Node;
+    const fields = list(r.val?.ColumnRef?.fields);
+    const parts = fields.map((f) => (f.A_Star ? '*' : (names([f])[0] ?? '')));
+    if (parts.length === 0 || parts.length > 2 || (parts.length === 2 && parts[0] !== innerName)) return undefined;
+    const col = parts[parts.length - 1];
+    if (col === '*') {
+      for (const c of cols) map.set(c, c);
+      continue;
+    }
+    if (!cols.has(col)) return undefined;
+    map.set(r.name ?? col, col);
+  }
+  return map;
 }
 
 // ---- names ------------------------------------------------------------------------------------
@@ -142,6 +183,10 @@ function resolve(fields: Node[], levels: Level[]): Resolved {
 
 function classify(it: Item, column: string): Resolved {
   if (it.kind === 'other') return { kind: 'other' };
+  if (it.map) {
+    const mapped = it.map.get(column);
+    return mapped === undefined ? { kind: 'other' } : { kind: it.kind, column: mapped };
+  }
   return { kind: it.kind, column };
 }
 
@@ -306,13 +351,48 @@ function neverNullPredicate(e: Node, levels: Level[], ctx: Ctx): boolean {
   return false;
 }
 
-/** A value that is never NULL: a non-NULL constant or a NOT NULL column of the target. */
+/**
+ * A value that is never NULL and the same each time it is computed for a row: a non-NULL
+ * constant, a NOT NULL column of the target, COALESCE with such an argument, casts and
+ * arithmetic / concatenation of such values.
+ */
 function neverNull(e: Node | undefined, levels: Level[], ctx: Ctx): boolean {
   if (!e) return false;
   const c = constant(e);
   if (c !== undefined) return c !== null;
-  const id = columnOf(e, levels);
-  return id !== undefined && ctx.notNull.has(id);
+  if (e.ColumnRef) {
+    const id = columnOf(e, levels);
+    return id !== undefined && ctx.notNull.has(id);
+  }
+  if (e.CoalesceExpr) {
+    const args = list(e.CoalesceExpr.args);
+    return args.every((a) => deterministic(a, levels)) && args.some((a) => neverNull(a, levels, ctx));
+  }
+  if (e.TypeCast) return neverNull(e.TypeCast.arg, levels, ctx);
+  const x = e.A_Expr as Node | undefined;
+  if (x?.kind === 'AEXPR_OP' && ARITHMETIC.has(opName(x))) return x.lexpr !== undefined && neverNull(x.lexpr, levels, ctx) && neverNull(x.rexpr, levels, ctx);
+  return false;
+}
+
+const ARITHMETIC = new Set(['+', '-', '*', '||']);
+
+/** The same value each time it is computed for a row (no functions, subqueries or parameters). */
+function deterministic(e: Node | undefined, levels: Level[]): boolean {
+  if (!e) return false;
+  if (constant(e) !== undefined) return true;
+  if (e.ColumnRef) return columnOf(e, levels) !== undefined;
+  if (e.CoalesceExpr) return list(e.CoalesceExpr.args).every((a) => deterministic(a, levels));
+  if (e.TypeCast) return deterministic(e.TypeCast.arg, levels);
+  const x = e.A_Expr as Node | undefined;
+  if (x?.kind === 'AEXPR_OP' && ARITHMETIC.has(opName(x))) return x.lexpr !== undefined && deterministic(x.lexpr, levels) && deterministic(x.rexpr, levels);
+  return false;
+}
+
+/** Two expressions that compute the same value for the row: the same column, or the same shape. */
+function same(a: Node | undefined, b: Node | undefined, levels: Level[]): boolean {
+  const l = columnOf(a, levels);
+  if (l !== undefined) return l === columnOf(b, levels);
+  return a !== undefined && b !== undefined && shape(a) === shape(b) && deterministic(a, levels);
 }
 
 /** The target column an expression is (directly, or as the same column of a mirror), if any. */
@@ -324,6 +404,8 @@ function columnOf(e: Node | undefined, levels: Level[]): string | undefined {
 }
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+/** Regular expression matches: `~`, `~*` and their negations. */
+const MATCH_ALL = new Set(['~', '~*', '!~', '!~*']);
 /** Comparisons that hold for a value and itself. */
 const REFLEXIVE = new Set(['=', '<=', '>=']);
 
@@ -334,13 +416,12 @@ function opName(x: Node): string {
 function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
   const kind = x.kind as string;
   if (kind === 'AEXPR_NOT_DISTINCT' || kind === 'AEXPR_DISTINCT') {
-    const l = columnOf(x.lexpr, levels);
-    if (l !== undefined && l === columnOf(x.rexpr, levels)) return kind === 'AEXPR_NOT_DISTINCT' ? 'true' : 'false';
+    if (same(x.lexpr, x.rexpr, levels)) return kind === 'AEXPR_NOT_DISTINCT' ? 'true' : 'false';
     const a = constant(x.lexpr);
     const b = constant(x.rexpr);
     if (a === undefined || b === undefined) return 'unknown';
-    const same = a === null || b === null ? a === b : compare(a, b) === 0;
-    return same === (kind === 'AEXPR_NOT_DISTINCT') ? 'true' : 'false';
+    const equal = a === null || b === null ? a === b : compare(a, b) === 0;
+    return equal === (kind === 'AEXPR_NOT_DISTINCT') ? 'true' : 'false';
   }
   if (kind === 'AEXPR_IN') {
     const a = constant(x.lexpr);
@@ -352,12 +433,29 @@ function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
     if (hit) return negated ? 'false' : 'true';
     return items.includes(null) ? 'null' : negated ? 'true' : 'false';
   }
+  if (kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
+    // LIKE '%' matches every value that is not NULL.
+    const pattern = constant(x.rexpr);
+    if (typeof pattern !== 'string' || !/^%+$/.test(pattern) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
+    return opName(x).startsWith('!') ? 'false' : 'true';
+  }
+  if (kind === 'AEXPR_BETWEEN' || kind === 'AEXPR_BETWEEN_SYM' || kind === 'AEXPR_NOT_BETWEEN' || kind === 'AEXPR_NOT_BETWEEN_SYM') {
+    const [lo, hi] = list(x.rexpr?.List?.items ?? x.rexpr);
+    if (!same(x.lexpr, lo, levels) || !same(x.lexpr, hi, levels) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
+    return kind.includes('NOT') ? 'false' : 'true';
+  }
   if (kind !== 'AEXPR_OP') return 'unknown';
   const op = opName(x);
+  if (MATCH_ALL.has(op)) {
+    // A regular expression that matches anything: '', '.*', '^'.
+    const pattern = constant(x.rexpr);
+    if (typeof pattern !== 'string' || !/^(\^?(\.\*)?|\.\*\$?)$/.test(pattern) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
+    return op.startsWith('!') ? 'false' : 'true';
+  }
   if (!COMPARISONS.has(op)) return 'unknown';
-  // The same NOT NULL column (of the target, or of a mirror row: the row itself is a witness).
-  const l = columnOf(x.lexpr, levels);
-  if (l !== undefined && l === columnOf(x.rexpr, levels) && ctx.notNull.has(l)) return REFLEXIVE.has(op) ? 'true' : 'false';
+  // The same never-NULL value on both sides (of the row, or of a mirror row: the row itself is a
+  // witness).
+  if (same(x.lexpr, x.rexpr, levels) && neverNull(x.lexpr, levels, ctx)) return REFLEXIVE.has(op) ? 'true' : 'false';
   const a = constant(x.lexpr);
   const b = constant(x.rexpr);
   if (a === undefined || b === undefined) return 'unknown';
