@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { testCatalog } from './fixture.ts';
 import { analyse, loadParser } from './index.ts';
-import { parseBool } from './unbounded.ts';
+import { parseBool } from './fold.ts';
 
 before(async () => {
   await loadParser();

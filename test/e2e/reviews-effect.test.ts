@@ -285,6 +285,8 @@ describe('blast radius (max_rows)', () => {
       const running = c.query('UPDATE orders SET total = $1 WHERE id > $2', [0, 10]);
       running.catch(() => {});
       const id = await heldId(c);
+      assert.match(c.notices.at(-1)!, /about \d+ rows estimated, over the limit of 10/);
+      assert.ok(logged("EXPLAIN (FORMAT JSON) EXECUTE pgwarden_estimate('0', '10')"), 'planned with the bound values');
       assert.equal(checksum(), before);
       assert.equal((await api(`/${id}/reject`, {})).status, 200);
       await assert.rejects(running, (e: any) => e.code === '42501');
