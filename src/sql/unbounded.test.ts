@@ -65,6 +65,13 @@ const UNBOUNDED: [string, string][] = [
   ['BETWEEN itself and itself', 'id between id and id'],
   ['a NOT NULL cast IS NOT NULL', 'id::text is not null'],
   ['a coin flip per row does not read the row', 'random() = random()'],
+  ['a system column IS NOT NULL', 'ctid is not null'],
+  ['a qualified system column compared to itself', 'orders.ctid = orders.ctid'],
+  ['= ANY of an array of the same column', 'id = any (array(select id from orders))'],
+  ['a CASE whose every outcome is true', 'case when id > 10 then true else 1 = 1 end'],
+  ['NOT IN a subquery that returns nothing', 'id not in (select id from orders where false)'],
+  ['<> ALL of a subquery limited to nothing', 'id <> all (select id from orders limit 0)'],
+  ['NOT EXISTS of nothing, correlated', 'not exists (select 1 from customers c where false and c.id = orders.customer_id)'],
 ];
 
 /** WHERE clauses that are bounded (or not provably unbounded: the blast-radius rule's business). */
@@ -98,6 +105,11 @@ const BOUNDED: [string, string][] = [
   ['a regular expression with a real pattern', "status ~ '^a'"],
   ['BETWEEN two other values', 'id between 1 and 10'],
   ['a nullable expression compared to itself', "status || 'x' = status || 'x'"],
+  ['IN a subquery that returns nothing', 'id in (select id from orders where false)'],
+  ['NOT IN an aggregate over nothing (one NULL row)', 'id not in (select max(id) from orders where false)'],
+  ['a CASE with a false outcome', 'case when id > 10 then true else false end'],
+  ['a system column compared to a constant', "ctid = '(0,1)'"],
+  ['= ANY of an array of another column', 'id = any (array(select customer_id from orders))'],
 ];
 
 describe('DELETE … WHERE judged by effect', () => {

@@ -73,7 +73,8 @@ export function unboundedSelection(s: SelectionInput): boolean {
   const ctx: Ctx = {
     target,
     inh: rv.inh === true,
-    notNull: new Set(target?.columns.filter((c) => c.notNull).map((c) => c.name) ?? []),
+    // System columns (ctid, xmin …) are never NULL.
+    notNull: new Set([...(target?.columns.filter((c) => c.notNull).map((c) => c.name) ?? []), ...SYSTEM_COLUMNS]),
     lookup: s.lookup,
   };
   const level: Level = [{ refname: rv.alias?.aliasname ?? rv.relname, kind: 'target', columns: target && new Set(target.columns.map((c) => c.name)) }];
@@ -160,11 +161,14 @@ function resolve(fields: Node[], levels: Level[]): Resolved {
   if (parts.length === 1) {
     const name = parts[0];
     for (let i = levels.length - 1; i >= 0; i--) {
+      if (SYSTEM_COLUMNS.has(name) && levels[i].length > 0) {
+        // ctid, xmin …: the one relation of the level's (more than one: ambiguous).
+        return levels[i].length === 1 ? classify(levels[i][0], name) : { kind: 'unknown' };
+      }
       const hits = levels[i].filter((it) => it.columns?.has(name));
       const unknown = levels[i].some((it) => it.columns === undefined);
       if (hits.length === 1 && !unknown) return classify(hits[0], name);
       if (hits.length > 0 || unknown) return { kind: 'unknown' };
-      if (SYSTEM_COLUMNS.has(name) && levels[i].length > 0) return { kind: 'unknown' };
       // A bare name equal to an item's name is that item's whole row.
       const whole = levels[i].find((it) => it.refname === name);
       if (whole) return whole.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
@@ -311,6 +315,8 @@ function truth(e: Node | undefined, levels: Level[], ctx: Ctx): Tri {
       return comparison(n, levels, ctx);
     case 'SubLink':
       return sublink(n, levels, ctx);
+    case 'CaseExpr':
+      return caseTruth(n, levels, ctx);
     default:
       return 'unknown';
   }
@@ -445,6 +451,11 @@ function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
     if (!same(x.lexpr, lo, levels) || !same(x.lexpr, hi, levels) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
     return kind.includes('NOT') ? 'false' : 'true';
   }
+  if ((kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') && x.rexpr?.SubLink?.subLinkType === 'ARRAY_SUBLINK') {
+    // x = ANY (ARRAY(SELECT …)) is x IN (SELECT …); x <> ALL (ARRAY(…)) is x NOT IN (…).
+    const type = kind === 'AEXPR_OP_ANY' ? 'ANY_SUBLINK' : 'ALL_SUBLINK';
+    return sublink({ subLinkType: type, testexpr: x.lexpr, operName: x.name, subselect: x.rexpr.SubLink.subselect }, levels, ctx);
+  }
   if (kind !== 'AEXPR_OP') return 'unknown';
   const op = opName(x);
   if (MATCH_ALL.has(op)) {
@@ -474,20 +485,49 @@ function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
  */
 function sublink(n: Node, levels: Level[], ctx: Ctx): Tri {
   const s = unwrap(n.subselect, 'SelectStmt') as Node | undefined;
-  if (!s || s.larg || s.rarg || s.valuesLists || s.limitCount || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return 'unknown';
-  const from = list(s.fromClause);
+  if (!s || s.larg || s.rarg || s.valuesLists || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return 'unknown';
+  const type = String(n.subLinkType);
   const inner = innerLevel(s, ctx);
-  if (from.length > 0 && !inner.every((i) => i.kind === 'mirror')) return 'unknown';
   const stack = [...levels, inner];
+  // A subquery that returns no row: EXISTS and IN are false, <> ALL is true.
+  if (returnsNothing(s, stack, ctx)) return type === 'EXISTS_SUBLINK' || type === 'ANY_SUBLINK' ? 'false' : type === 'ALL_SUBLINK' ? 'true' : 'unknown';
+  if (s.limitCount) return 'unknown';
+  const from = list(s.fromClause);
+  if (from.length > 0 && !inner.every((i) => i.kind === 'mirror')) return 'unknown';
   const filtered = s.whereClause === undefined ? 'true' : truth(s.whereClause, stack, ctx);
   if (filtered !== 'true') return 'unknown';
-  if (n.subLinkType === 'EXISTS_SUBLINK') return 'true';
-  if (n.subLinkType === 'ANY_SUBLINK' && (n.operName === undefined || names(n.operName).at(-1) === '=')) {
+  if (type === 'EXISTS_SUBLINK') return 'true';
+  if (type === 'ANY_SUBLINK' && (n.operName === undefined || names(n.operName).at(-1) === '=')) {
     const targets = list(s.targetList).map((t) => unwrap(t, 'ResTarget') as Node);
-    if (targets.length !== 1 || list(s.fromClause).length === 0) return 'unknown';
+    if (targets.length !== 1 || from.length === 0) return 'unknown';
     const outer = columnOf(n.testexpr, levels);
     const col = columnOf(targets[0].val, stack);
     if (outer !== undefined && outer === col && ctx.notNull.has(outer)) return 'true';
   }
+  return 'unknown';
+}
+
+/**
+ * A subquery that returns no row: a plain row list (no aggregate, which would return one row over
+ * none) whose WHERE is never true, or LIMIT 0.
+ */
+function returnsNothing(s: Node, stack: Level[], ctx: Ctx): boolean {
+  const plain = list(s.targetList).every((t) => {
+    const v = (unwrap(t, 'ResTarget') as Node).val as Node | undefined;
+    return v !== undefined && (v.ColumnRef !== undefined || constant(v) !== undefined);
+  });
+  if (!plain) return false;
+  if (s.limitCount && constant(s.limitCount) === 0) return true;
+  if (s.whereClause === undefined) return false;
+  const f = truth(s.whereClause, stack, ctx);
+  return f === 'false' || f === 'null';
+}
+
+/** CASE whose every outcome has the same truth (the conditions then do not matter). */
+function caseTruth(n: Node, levels: Level[], ctx: Ctx): Tri {
+  const outcomes = list(n.args).map((w) => truth((unwrap(w, 'CaseWhen') as Node).result, levels, ctx));
+  outcomes.push(n.defresult === undefined ? 'null' : truth(n.defresult, levels, ctx));
+  if (outcomes.every((o) => o === 'true')) return 'true';
+  if (outcomes.every((o) => o === 'false' || o === 'null')) return outcomes.includes('false') ? 'false' : 'null';
   return 'unknown';
 }
