@@ -157,7 +157,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
   };
 }
 
-/** A connection for estimating a session's writes: same upstream, role, timeouts and search_path. */
+/** A connection for estimating a session's writes: same upstream, role and search_path. */
 async function estimateSession(target: UpstreamTarget, identity: Identity, database: string, startup: Map<string, string>, shared: Shared): Promise<SimpleQuerySession> {
   const scope = scopeFor(shared.policies().compiled, identity, database);
   const searchPath = startupSetting(startup, 'search_path');

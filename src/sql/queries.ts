@@ -446,7 +446,7 @@ export class QueryWalker implements QueryWalk {
     this.setList(targets, target, scope);
     if (s.whereClause) expr(this, s.whereClause, scope, { use: 'filter' });
     // Judged by effect: a WHERE that holds for every row, or does not read the row, is none.
-    if (unboundedSelection({ relation: s.relation, from: list(s.fromClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('update_without_where');
+    if (unboundedSelection({ relation: s.relation, target: target.rel?.catalog, from: list(s.fromClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('update_without_where');
     return this.returning(s.returningClause, target, scope);
   }
 
@@ -458,7 +458,7 @@ export class QueryWalker implements QueryWalk {
     this.c.access('delete', target.rel as Rel);
     for (const f of list(s.usingClause)) this.fromItem(f, scope);
     if (s.whereClause) expr(this, s.whereClause, scope, { use: 'filter' });
-    if (unboundedSelection({ relation: s.relation, from: list(s.usingClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('delete_without_where');
+    if (unboundedSelection({ relation: s.relation, target: target.rel?.catalog, from: list(s.usingClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('delete_without_where');
     return this.returning(s.returningClause, target, scope);
   }
 
@@ -485,8 +485,8 @@ export class QueryWalker implements QueryWalk {
       if (m.commandType === 'CMD_DELETE' || m.commandType === 'CMD_UPDATE') {
         const bySource = m.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE';
         const unbounded = bySource
-          ? unboundedSelection({ relation: s.relation, from: [], where: m.condition, lookup })
-          : unboundedMerge(s.relation, s.sourceRelation, s.joinCondition, m.condition, lookup);
+          ? unboundedSelection({ relation: s.relation, target: rel.catalog, from: [], where: m.condition, lookup })
+          : unboundedMerge(s.relation, rel.catalog, s.sourceRelation, s.joinCondition, m.condition, lookup);
         if (unbounded) this.c.special(m.commandType === 'CMD_DELETE' ? 'delete_without_where' : 'update_without_where');
       }
       switch (m.commandType as string) {

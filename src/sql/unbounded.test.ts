@@ -175,6 +175,11 @@ describe('USING / FROM / MERGE sources', () => {
   test('a CTE named like the target is not a mirror of it', () => {
     assert.ok(!specials('with orders2 as (select 1 as id) delete from orders where id in (select id from orders2)').includes('delete_without_where'));
   });
+  test('a CTE named like the target does not hide the target (a write never targets a CTE)', () => {
+    assert.ok(specials('with orders as (select 1 as x) delete from orders where id is not null').includes('delete_without_where'));
+    assert.ok(specials("with orders as (select 1 as x) update orders set status = 'x' where id = id").includes('update_without_where'));
+    assert.ok(!specials('with orders as (select 1 as id) delete from orders using orders o2 where orders.id = o2.id').includes('delete_without_where'), 'but the CTE in USING is not the table');
+  });
   test('a DELETE inside a CTE is judged too', () => {
     assert.ok(specials('with d as (delete from orders where 1 = 1 returning id) select * from d').includes('delete_without_where'));
   });

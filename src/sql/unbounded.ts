@@ -58,6 +58,11 @@ type Tri = 'true' | 'false' | 'null' | 'unknown';
 export interface SelectionInput {
   /** The target RangeVar (DeleteStmt.relation / UpdateStmt.relation / MergeStmt.relation). */
   relation: Node;
+  /**
+   * The target's catalog relation, as the statement resolves it (a write's target is never a
+   * CTE, whatever the WITH clause names), or undefined when unknown.
+   */
+  target: CatalogRelation | undefined;
   /** USING / FROM items, or the MERGE source. */
   from: Node[];
   /** The predicate; undefined when there is none. */
@@ -69,7 +74,7 @@ export interface SelectionInput {
 export function unboundedSelection(s: SelectionInput): boolean {
   if (!s.where) return true;
   const rv = unwrap(s.relation, 'RangeVar') as Node;
-  const target = s.lookup(rv);
+  const target = s.target;
   const ctx: Ctx = {
     target,
     inh: rv.inh === true,
@@ -83,10 +88,10 @@ export function unboundedSelection(s: SelectionInput): boolean {
 }
 
 /** A MERGE action's selection: the join condition and the action's own condition together. */
-export function unboundedMerge(relation: Node, source: Node, join: Node | undefined, condition: Node | undefined, lookup: RelationLookup): boolean {
+export function unboundedMerge(relation: Node, target: CatalogRelation | undefined, source: Node, join: Node | undefined, condition: Node | undefined, lookup: RelationLookup): boolean {
   const parts = [join, condition].filter((x): x is Node => x !== undefined);
   const where = parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { BoolExpr: { boolop: 'AND_EXPR', args: parts } };
-  return unboundedSelection({ relation, from: [source], where, lookup });
+  return unboundedSelection({ relation, target, from: [source], where, lookup });
 }
 
 // ---- items ------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ export const reviewFamilies: Family[] = [
       deny('migrator', 'UPDATE … FROM the table itself on its key updates every row', "update orders set status = 'x' from orders o where orders.id = o.id", HELD),
       deny('migrator', 'a tautology in a data-modifying CTE is held', 'with d as (delete from orders where true returning id) select count(*) from d', HELD),
       deny('migrator', 'EXPLAIN ANALYZE runs its always-true DELETE', 'explain analyze delete from orders where 1 = 1', HELD),
+      deny('migrator', 'a CTE named like the target does not hide the target', 'with orders as (select 1 as x) delete from orders where id is not null', HELD),
       deny('migrator', 'a tautology in a prepared DELETE is held at PREPARE', 'prepare p as delete from orders where true', HELD),
       deny('migrator', 'a tautology in a multi-statement string holds the string', 'select 1; delete from sales.orders where 1 = 1', HELD),
     ],
