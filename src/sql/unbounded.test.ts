@@ -163,6 +163,8 @@ describe('USING / FROM / MERGE sources', () => {
     ['MERGE with SELECT * of the table itself on the key THEN DELETE', 'merge into orders t using (select * from orders) s on t.id = s.id when matched then delete', 'delete_without_where'],
     ['DELETE USING a filtered subquery over the table itself', 'delete from orders using (select id from orders where id < 5) s where orders.id = s.id', null],
     ['DELETE USING a subquery over the table itself on another column', 'delete from orders using (select customer_id as id from orders) s where orders.id = s.id', null],
+    ['DELETE USING a function: a name only the target is known to have is the target', 'delete from orders using generate_series(1, 3) g where id is not null', 'delete_without_where'],
+    ['DELETE USING a function joined to the target', 'delete from orders using generate_series(1, 3) g where orders.id = g', null],
     ['MERGE that only inserts', "merge into orders o using customers c on true when not matched then insert (status) values ('x')", null],
   ];
   for (const [name, sql, marker] of cases) {

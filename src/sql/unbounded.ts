@@ -171,9 +171,10 @@ function resolve(fields: Node[], levels: Level[]): Resolved {
         return levels[i].length === 1 ? classify(levels[i][0], name) : { kind: 'unknown' };
       }
       const hits = levels[i].filter((it) => it.columns?.has(name));
-      const unknown = levels[i].some((it) => it.columns === undefined);
-      if (hits.length === 1 && !unknown) return classify(hits[0], name);
-      if (hits.length > 0 || unknown) return { kind: 'unknown' };
+      // One item known to have the column: it is that one, or the name is ambiguous (an error,
+      // nothing runs) if an item of unknown columns has it too.
+      if (hits.length === 1) return classify(hits[0], name);
+      if (hits.length > 1 || levels[i].some((it) => it.columns === undefined)) return { kind: 'unknown' };
       // A bare name equal to an item's name is that item's whole row.
       const whole = levels[i].find((it) => it.refname === name);
       if (whole) return whole.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
