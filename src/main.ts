@@ -161,7 +161,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
 async function estimateSession(target: UpstreamTarget, identity: Identity, database: string, startup: Map<string, string>, shared: Shared): Promise<SimpleQuerySession> {
   const scope = scopeFor(shared.policies().compiled, identity, database);
   const searchPath = startupSetting(startup, 'search_path');
-  const params = { application_name: 'pgwarden-estimate', ...(scope ? upstreamSettingsFor(scope) : {}), ...(searchPath ? { search_path: searchPath } : {}) };
+  // UTF8: the text sent is exactly what the analyser parsed.
+  const params = { application_name: 'pgwarden-estimate', client_encoding: 'UTF8', ...(scope ? upstreamSettingsFor(scope) : {}), ...(searchPath ? { search_path: searchPath } : {}) };
   return new SimpleQuerySession((await connectUpstream(target, params, shared.scramCache)).socket);
 }
 
