@@ -29,6 +29,7 @@ import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
 import { reviewPort } from './engine/review-port.ts';
+import { rowEstimator } from './engine/row-estimate.ts';
 import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
@@ -87,6 +88,7 @@ interface Shared {
   masking: () => CompiledMasking;
   catalogs: Map<string, CatalogService>;
   cache: AnalysisCache;
+  scramCache: ScramKeyCache;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -137,7 +139,16 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
           reviews:
             shared.reviewRules().rules.length === 0
               ? undefined
-              : reviewPort({ service: shared.reviews, compiled: shared.reviewRules, identity: ctx.identity, database: ctx.database, sessionId, reviewUrl: shared.reviewUrl }),
+              : reviewPort({
+                  service: shared.reviews,
+                  compiled: shared.reviewRules,
+                  identity: ctx.identity,
+                  database: ctx.database,
+                  sessionId,
+                  reviewUrl: shared.reviewUrl,
+                  // Blast radius: planned on a connection of its own, as this session would run it.
+                  estimateRows: rowEstimator({ connect: () => estimateSession(ctx.route.target, ctx.identity, ctx.database, ctx.startupParams, shared) }),
+                }),
         }),
         masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
         audit: audit.port,
@@ -146,6 +157,15 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       };
     },
   };
+}
+
+/** A connection for estimating a session's writes: same upstream, role and search_path. */
+async function estimateSession(target: UpstreamTarget, identity: Identity, database: string, startup: Map<string, string>, shared: Shared): Promise<SimpleQuerySession> {
+  const scope = scopeFor(shared.policies().compiled, identity, database);
+  const searchPath = startupSetting(startup, 'search_path');
+  // UTF8: the text sent is exactly what the analyser parsed.
+  const params = { application_name: 'pgwarden-estimate', client_encoding: 'UTF8', ...(scope ? upstreamSettingsFor(scope) : {}), ...(searchPath ? { search_path: searchPath } : {}) };
+  return new SimpleQuerySession((await connectUpstream(target, params, shared.scramCache)).socket);
 }
 
 /** The audit log bound to one session, as the session's pipeline uses it. */
@@ -265,7 +285,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviewRules: () => reviewRules,
     reviewUrl,
     audit,
-    captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000) };
+    captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache };
   let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);

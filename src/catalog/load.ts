@@ -24,7 +24,7 @@ select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join lateral (
-  select json_agg(json_build_array(a.attname, a.attnum, a.atttypid, format_type(a.atttypid, a.atttypmod)) order by a.attnum) as list
+  select json_agg(json_build_array(a.attname, a.attnum, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attnotnull) order by a.attnum) as list
   from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 ) cols on true
 left join lateral (
@@ -47,7 +47,7 @@ export const SESSION_SQL = `
 select current_user, to_json(current_schemas(false))::text,
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
 
-type RelationRow = [number, string, string, string, boolean, [string, number, number, string][] | null, [string, string][] | null];
+type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null];
 
 export async function loadCatalog(db: CatalogQueryable, version: number): Promise<CatalogSnapshot> {
@@ -62,7 +62,7 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
       schema,
       name,
       kind: RELKIND[kind] ?? 'other',
-      columns: (cols ?? []).map(([colName, attnum, typeOid, typeName]) => ({ name: colName, attnum, typeOid: Number(typeOid), typeName })),
+      columns: (cols ?? []).map(([colName, attnum, typeOid, typeName, notNull]) => ({ name: colName, attnum, typeOid: Number(typeOid), typeName, ...(notNull ? { notNull: true } : {}) })),
       hasRules: hasRules && kind !== 'v' && kind !== 'm' ? true : undefined,
     };
     if (deps?.length) r.viewDependencies = deps.map(([s, n]) => ({ schema: s, name: n }));

@@ -14,6 +14,8 @@ export interface CatalogColumn {
   typeOid: number;
   /** format_type() of the column, e.g. `text`, `numeric(10,2)`, `public.mood`. */
   typeName: string;
+  /** pg_attribute.attnotnull: the column can never hold NULL (a primary key's columns included). */
+  notNull?: boolean;
 }
 
 export interface CatalogRelation {

@@ -134,6 +134,7 @@ export function reviewDetail(r: Review, now: number): string {
     `  database    ${r.database}`,
     `  command     ${r.analysis.command} (${r.analysis.class})`,
     `  tables      ${r.analysis.tables.join(', ') || '—'}`,
+    ...(r.analysis.estimatedRows === undefined ? [] : [`  rows        ${r.analysis.estimatedRows === null ? 'could not be estimated' : `about ${Math.round(r.analysis.estimatedRows)} (planner's estimate)`}`]),
     `  created     ${r.createdAt} (${relative(r.createdAt, now)})`,
   ];
   if (r.status === 'pending') lines.push(`  expires     ${r.expiresAt} (${relative(r.expiresAt, now)})`);

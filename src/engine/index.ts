@@ -5,7 +5,7 @@
  * front ends can feed it any Duplex stream that speaks the same protocol.
  */
 export { Session, OPEN_GATE, errorResponse, type SessionOptions, type StatementGate, type GateVerdict } from './session.ts';
-export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions } from './gate.ts';
+export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions, type ReviewPort } from './gate.ts';
 export { channelPair } from './channel.ts';
 export type { StatementAudit, AuditedStatement, AuditedOutcome } from './audit-port.ts';
 export type { MaskingPort, RowPlan, Outputs } from './results.ts';

@@ -7,12 +7,18 @@
  * An approval is bound to the identity (issuer + subject), the database, the statement's exact
  * text (sha256 of its UTF-8 bytes, as the client sent them) and its parameters; anything else
  * needs its own review. Each approval runs its statement once.
+ *
+ * A rule with `max_rows` first has the statement's affected rows estimated (`estimateRows`, before
+ * anything of it runs; see row-estimate.ts) and holds it only over the limit. Without an estimator,
+ * or when a statement cannot be estimated, the rule holds it (fail closed).
  */
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
-import { reviewAnalysis, reviewRuleFor, type CompiledReviews, type ReviewService } from '../review/index.ts';
+import { reviewAnalysis, reviewRuleFor, rowsNeeded, type CompiledReviews, type ReviewService } from '../review/index.ts';
+import type { StatementAnalysis } from '../sql/index.ts';
 import type { ReviewPort } from './gate.ts';
+import type { EstimateRows } from './row-estimate.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
@@ -24,6 +30,8 @@ export interface ReviewPortOptions {
   sessionId: string;
   /** Where a human approves a review (the console), for the client's messages. */
   reviewUrl?: (id: string) => string | undefined;
+  /** The rows a statement would affect, for rules with `max_rows`. */
+  estimateRows?: EstimateRows;
 }
 
 export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
@@ -34,12 +42,19 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
   };
   return {
     ruleFor(analyses) {
+      // A rule with max_rows is a candidate here; settle() decides it on the estimate.
       const r = reviewRuleFor(o.compiled(), identity, analyses);
       return r ? { name: r.name, mode: r.mode } : null;
     },
     async settle(q, notice, signal) {
-      const rule = reviewRuleFor(o.compiled(), identity, q.analyses);
+      const compiled = o.compiled();
+      const needed = rowsNeeded(compiled, identity, q.analyses);
+      const rows = needed.length > 0 && o.estimateRows ? await o.estimateRows(needed, q.params) : new Map<StatementAnalysis, number | null>();
+      const rowsOf = (a: StatementAnalysis) => rows.get(a) ?? null;
+      const rule = reviewRuleFor(compiled, identity, q.analyses, rowsOf);
       if (!rule) return { approved: true, reviewId: '' };
+      if (signal.aborted) return { approved: false, error: new GatewayError('review.cancelled', 'canceling statement due to user request (it was waiting for review and was not run)') };
+      const radius = rule.maxRows === undefined ? '' : blastRadius(needed.map(rowsOf), rule.maxRows);
       const binding = { issuer: identity.issuer, subject: identity.subject, database, bytesSha256: sha256(q.text), paramsSha256: sha256(JSON.stringify(q.params)) };
       const request = {
         rule: rule.name,
@@ -49,7 +64,7 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
         text: q.text,
         bytesSha256: binding.bytesSha256,
         paramsSha256: binding.paramsSha256,
-        analysis: reviewAnalysis(q.analyses),
+        analysis: { ...reviewAnalysis(q.analyses), ...(rule.maxRows === undefined ? {} : { estimatedRows: estimated(needed.map(rowsOf)) }) },
         sessionId: o.sessionId,
       };
       if (rule.mode === 'defer') {
@@ -59,13 +74,13 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
         return {
           approved: false,
           reviewId: review.id,
-          error: new GatewayError('review.required', `pgwarden: this statement needs approval under rule "${rule.name}": review ${review.id} was requested; run it again once it is approved`, {
+          error: new GatewayError('review.required', `pgwarden: this statement needs approval under rule "${rule.name}"${radius}: review ${review.id} was requested; run it again once it is approved`, {
             hint: `${where(review.id)}. The approval is for this exact statement and parameters, once.`,
           }),
         };
       }
       const review = await service.request(request, rule);
-      notice(`pgwarden: statement held for review ${review.id} under rule "${rule.name}"; waiting for approval (${where(review.id)})`);
+      notice(`pgwarden: statement held for review ${review.id} under rule "${rule.name}"${radius}; waiting for approval (${where(review.id)})`);
       let done;
       try {
         done = await service.waitFor(review.id, signal);
@@ -83,4 +98,16 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
       return { approved: false, reviewId: review.id, error: new GatewayError('review.expired', `pgwarden: review ${review.id} expired before it was approved; the statement was not run`) };
     },
   };
+}
+
+/** The total estimate of the analyses (null when any could not be estimated). */
+function estimated(rows: (number | null)[]): number | null {
+  return rows.some((r) => r === null) ? null : rows.reduce<number>((t, r) => t + (r ?? 0), 0);
+}
+
+/** ` (about N rows, over the limit of M)`, for the client's message. */
+function blastRadius(rows: (number | null)[], max: number): string {
+  const n = estimated(rows);
+  if (n === null) return ` (the rows it would affect could not be estimated; the limit is ${max})`;
+  return ` (about ${Math.round(n)} rows estimated, over the limit of ${max})`;
 }

@@ -8,7 +8,7 @@ import type { Identity } from '../identity/types.ts';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
 import type { DdlTarget, Special, StatementAnalysis, StatementClass, TableOperation } from '../sql/types.ts';
-import { compileReviews, isApprover, isApproverOfAny, reviewAnalysis, reviewRuleFor } from './rules.ts';
+import { compileReviews, isApprover, isApproverOfAny, reviewAnalysis, reviewRuleFor, rowsNeeded } from './rules.ts';
 import { reviewsSchema, type ReviewsConfigInput } from './schema.ts';
 
 function stmt(command: string, cls: StatementClass, parts: Partial<StatementAnalysis> = {}): StatementAnalysis {
@@ -187,5 +187,122 @@ describe('with the real analyser', () => {
     assert.deepEqual(a, { command: 'drop table', class: 'ddl', tables: ['public.orders'] });
     const two = reviewAnalysis(analyse('DELETE FROM orders; TRUNCATE customers', { catalog, searchPath: ['public'] }));
     assert.deepEqual(two, { command: 'delete; truncate', class: 'write', tables: ['public.orders', 'public.customers'] });
+  });
+});
+
+describe('triggers by effect, with the real analyser', () => {
+  before(async () => {
+    await loadParser();
+  });
+  const catalog = testCatalog();
+  const analysesOf = (sql: string) => analyse(sql, { catalog, searchPath: ['public'] });
+  const rule = (when: string[]) => compileReviews(reviewsSchema.parse({ rules: [{ name: 'r', when, approvers: { groups: ['dba'] } }] }));
+  const held = (when: string[], sql: string) => reviewRuleFor(rule(when), agent, analysesOf(sql)) !== null;
+
+  // [trigger, statement, held?]
+  const table: [string, string, boolean][] = [
+    // `drop` is every removal, not only the DROP command.
+    ['drop', 'DROP TABLE orders', true],
+    ['drop', 'DROP INDEX orders_idx', true],
+    ['drop', 'DROP OWNED BY someone', true],
+    ['drop', 'ALTER TABLE orders DROP COLUMN total', true],
+    ['drop', 'ALTER TABLE orders ADD COLUMN x int, DROP COLUMN total', true],
+    ['drop', 'ALTER TABLE orders DROP CONSTRAINT orders_pkey', true],
+    ['drop', 'ALTER TABLE orders ALTER COLUMN status DROP DEFAULT', true],
+    ['drop', 'ALTER TABLE orders ALTER COLUMN status DROP NOT NULL', true],
+    ['drop', 'ALTER TABLE orders ALTER COLUMN id DROP IDENTITY', true],
+    ['drop', 'ALTER TABLE sales.targets DETACH PARTITION sales.targets_eu', true],
+    ['drop', 'ALTER TABLE orders NO INHERIT sales.orders', true],
+    ['drop', 'ALTER TYPE mood DROP ATTRIBUTE a', true],
+    ['drop', 'ALTER DOMAIN d DROP CONSTRAINT c', true],
+    ['drop', 'ALTER DOMAIN d DROP DEFAULT', true],
+    ['drop', 'ALTER EXTENSION e DROP FUNCTION f()', true],
+    ['drop', 'ALTER PUBLICATION p DROP TABLE orders', true],
+    ['drop', 'ALTER TABLE orders ALTER COLUMN status SET DEFAULT 1', false],
+    ['drop', 'ALTER DOMAIN d SET DEFAULT 1', false],
+    ['drop', 'ALTER EXTENSION e ADD FUNCTION f()', false],
+    ['drop', 'ALTER TABLE orders ADD COLUMN x int', false],
+    ['drop', 'ALTER TABLE orders ALTER COLUMN total TYPE int', false],
+    // `rewrite`: forms that rewrite the table.
+    ['rewrite', 'ALTER TABLE orders ALTER COLUMN total TYPE int', true],
+    ['rewrite', 'ALTER TABLE orders ALTER COLUMN total SET DATA TYPE numeric(4,0) USING 0', true],
+    ['rewrite', 'ALTER TABLE orders SET UNLOGGED', true],
+    ['rewrite', 'ALTER TABLE orders SET ACCESS METHOD heap', true],
+    ['rewrite', 'CLUSTER orders USING orders_pkey', true],
+    ['rewrite', 'VACUUM FULL orders', true],
+    ['rewrite', 'VACUUM orders', false],
+    ['rewrite', 'ALTER TABLE orders ADD COLUMN x int', false],
+    // `destructive`: every removal, rewrite, truncate and unbounded write.
+    ['destructive', 'ALTER TABLE orders DROP COLUMN total', true],
+    ['destructive', 'ALTER TABLE orders ALTER COLUMN total TYPE int', true],
+    ['destructive', 'TRUNCATE orders', true],
+    ['destructive', 'DELETE FROM orders WHERE true', true],
+    ['destructive', "UPDATE orders SET status = 'x' WHERE 1 = 1", true],
+    ['destructive', 'DELETE FROM orders WHERE id = 5', false],
+    ['destructive', 'ALTER TABLE orders ADD COLUMN x int', false],
+    ['destructive', 'CREATE TABLE t2 (a int)', false],
+    // Unbounded writes, by effect.
+    ['delete_without_where', 'DELETE FROM orders WHERE true', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE 1 = 1', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE id IS NOT NULL', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE id IN (SELECT id FROM orders)', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE id = 5 OR true', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE NOT false', true],
+    ['delete_without_where', 'MERGE INTO orders o USING customers c ON true WHEN MATCHED THEN DELETE', true],
+    ['delete_without_where', 'MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN DELETE', true],
+    ['delete_without_where', 'WITH d AS (DELETE FROM orders WHERE true RETURNING id) SELECT count(*) FROM d', true],
+    ['delete_without_where', 'EXPLAIN ANALYZE DELETE FROM orders WHERE 1 = 1', true],
+    ['delete_without_where', 'DELETE FROM orders WHERE id = 5', false],
+    ['delete_without_where', 'EXPLAIN DELETE FROM orders WHERE true', false],
+    ['update_without_where', "UPDATE orders SET status = 'x' WHERE true", true],
+    ['update_without_where', "MERGE INTO orders o USING customers c ON true WHEN MATCHED THEN UPDATE SET status = 'x'", true],
+    ['update_without_where', "UPDATE orders SET status = 'x' WHERE id = 5", false],
+    // MERGE counts as the writes its actions perform.
+    ['delete', 'MERGE INTO orders o USING (SELECT 1 AS id) s ON o.id = s.id WHEN MATCHED THEN DELETE', true],
+    ['update', "MERGE INTO orders o USING (SELECT 1 AS id) s ON o.id = s.id WHEN MATCHED THEN UPDATE SET status = 'x'", true],
+    ['delete', "MERGE INTO orders o USING (SELECT 1 AS id) s ON o.id = s.id WHEN MATCHED THEN UPDATE SET status = 'x'", false],
+  ];
+  for (const [trigger, sql, expected] of table) {
+    test(`${trigger}: ${sql} → ${expected ? 'held' : 'runs'}`, () => assert.equal(held([trigger], sql), expected));
+  }
+});
+
+describe('max_rows (blast radius)', () => {
+  const rules = compileReviews(
+    reviewsSchema.parse({
+      rules: [
+        { name: 'radius', when: ['delete', 'update'], max_rows: 100, approvers: { groups: ['dba'] } },
+        { name: 'drops', when: ['drop'], approvers: { groups: ['dba'] } },
+      ],
+    }),
+  );
+  const del = deleteSome('public.orders');
+  test('without an estimate a rule with max_rows is a candidate (it may hold)', () => {
+    assert.equal(reviewRuleFor(rules, agent, [del])?.name, 'radius');
+  });
+  test('over the limit: held', () => {
+    assert.equal(reviewRuleFor(rules, agent, [del], () => 101)?.name, 'radius');
+  });
+  test('at or under the limit: runs', () => {
+    assert.equal(reviewRuleFor(rules, agent, [del], () => 100), null);
+    assert.equal(reviewRuleFor(rules, agent, [del], () => 0), null);
+  });
+  test('a statement that could not be estimated counts as over the limit', () => {
+    assert.equal(reviewRuleFor(rules, agent, [del], () => null)?.name, 'radius');
+  });
+  test('a later rule still applies when the estimate is under the limit', () => {
+    assert.equal(reviewRuleFor(rules, agent, [del, dropTable('public.orders')], () => 1)?.name, 'drops');
+  });
+  test('a statement the triggers do not name is not estimated', () => {
+    assert.deepEqual(rowsNeeded(rules, agent, [select('public.orders'), dropTable('public.orders')]), []);
+    assert.deepEqual(rowsNeeded(rules, agent, [select('public.orders'), del]), [del]);
+  });
+  test('the statement EXPLAIN ANALYZE runs is the one estimated', () => {
+    const explain = special('explain', 'write', ['explain_analyze'], { inner: del });
+    assert.deepEqual(rowsNeeded(rules, agent, [explain]), [del]);
+  });
+  test('max_rows must be a whole number, not negative', () => {
+    assert.equal(reviewsSchema.safeParse({ rules: [{ name: 'r', when: ['delete'], max_rows: -1, approvers: { groups: ['dba'] } }] }).success, false);
+    assert.equal(reviewsSchema.safeParse({ rules: [{ name: 'r', when: ['delete'], max_rows: 1.5, approvers: { groups: ['dba'] } }] }).success, false);
   });
 });

@@ -7,6 +7,14 @@
  * wins. A statement string with several statements is reviewed as a whole when any one of them
  * matches (the engine forwards the string as one unit).
  *
+ * A rule with `max_rows` holds a statement only when, besides, the rows it would affect exceed the
+ * limit. The count comes from the caller (`rowsOf`, an estimate made before the statement runs);
+ * without one, or when the statement could not be estimated, the rule holds (fail closed).
+ *
+ * Triggers match by effect: `drop` is every removal (DROP of any object and the DROP forms of
+ * ALTER), `delete_without_where` a DELETE whose WHERE can reach every row (see
+ * sql/unbounded.ts), MERGE counts as the DELETE / UPDATE / INSERT its actions perform.
+ *
  * Matching leans towards review when in doubt: `vacuum_full` is read from the statement text (the
  * analysis does not carry VACUUM's options), a DROP SCHEMA touches every table of that schema,
  * and a database-wide maintenance command (VACUUM FULL without tables) touches every table.
@@ -25,6 +33,8 @@ export interface CompiledReviewRule {
   approvers: ReviewApprovers;
   readonly when: ReadonlySet<ReviewTrigger>;
   readonly tables?: readonly NamePattern[];
+  /** Hold only statements affecting more rows than this (see `rowsOf`). */
+  readonly maxRows?: number;
   readonly match?: { subjects?: ReadonlySet<string>; groups?: ReadonlySet<string>; issuers?: ReadonlySet<string> };
 }
 
@@ -51,17 +61,37 @@ function compileRule(r: ReviewRuleConfig): CompiledReviewRule {
     },
     when: new Set(r.when),
     tables: r.tables?.map((t) => compilePattern(t, 2)),
+    ...(r.max_rows !== undefined ? { maxRows: r.max_rows } : {}),
     match: r.match ? { subjects: set(r.match.subjects), groups: set(r.match.groups), issuers: set(r.match.issuers) } : undefined,
   };
 }
 
-/** The first rule that holds `analyses` from `identity` for review, or null. */
-export function reviewRuleFor(compiled: CompiledReviews, identity: Identity, analyses: readonly StatementAnalysis[]): CompiledReviewRule | null {
+/**
+ * The rows one analysis would affect, as estimated before it runs; null when it could not be
+ * estimated (counts as over every limit).
+ */
+export type RowsOf = (a: StatementAnalysis) => number | null;
+
+/**
+ * The first rule that holds `analyses` from `identity` for review, or null. Without `rowsOf`, a
+ * rule with `max_rows` holds whenever its triggers fire (what may need review, before estimating).
+ */
+export function reviewRuleFor(compiled: CompiledReviews, identity: Identity, analyses: readonly StatementAnalysis[], rowsOf?: RowsOf): CompiledReviewRule | null {
   for (const rule of compiled.rules) {
     if (!identityMatches(rule, identity)) continue;
-    for (const a of analyses) if (ruleHolds(rule, a)) return rule;
+    for (const a of analyses) if (ruleHolds(rule, a, rowsOf)) return rule;
   }
   return null;
+}
+
+/** The analyses whose affected rows a rule with `max_rows` needs (to be estimated before deciding). */
+export function rowsNeeded(compiled: CompiledReviews, identity: Identity, analyses: readonly StatementAnalysis[]): StatementAnalysis[] {
+  const out = new Set<StatementAnalysis>();
+  for (const rule of compiled.rules) {
+    if (rule.maxRows === undefined || !identityMatches(rule, identity)) continue;
+    for (const a of analyses.flatMap(considered)) if (fires(rule, a)) out.add(a);
+  }
+  return [...out];
 }
 
 function identityMatches(rule: CompiledReviewRule, identity: Identity): boolean {
@@ -82,17 +112,19 @@ function considered(a: StatementAnalysis): StatementAnalysis[] {
   return [a];
 }
 
-function ruleHolds(rule: CompiledReviewRule, statement: StatementAnalysis): boolean {
+function ruleHolds(rule: CompiledReviewRule, statement: StatementAnalysis, rowsOf: RowsOf | undefined): boolean {
   for (const a of considered(statement)) {
-    let fired = false;
-    for (const t of rule.when) {
-      if (triggers(t, a)) {
-        fired = true;
-        break;
-      }
-    }
-    if (fired && (rule.tables === undefined || touchesAny(a, rule.tables))) return true;
+    if (!fires(rule, a)) continue;
+    if (rule.maxRows === undefined || rowsOf === undefined) return true;
+    const rows = rowsOf(a);
+    if (rows === null || rows > rule.maxRows) return true;
   }
+  return false;
+}
+
+/** One of the rule's triggers fires on `a`, and `a` touches the rule's tables (if it names any). */
+function fires(rule: CompiledReviewRule, a: StatementAnalysis): boolean {
+  for (const t of rule.when) if (triggers(t, a)) return rule.tables === undefined || touchesAny(a, rule.tables);
   return false;
 }
 
@@ -100,7 +132,11 @@ function ruleHolds(rule: CompiledReviewRule, statement: StatementAnalysis): bool
 export function triggers(t: ReviewTrigger, a: StatementAnalysis): boolean {
   switch (t) {
     case 'drop':
-      return a.command.startsWith('drop ');
+      return a.command.startsWith('drop ') || a.ddl.some((d) => d.action === 'drop') || (a.removes?.length ?? 0) > 0;
+    case 'rewrite':
+      return (a.rewrites?.length ?? 0) > 0 || triggers('vacuum_full', a);
+    case 'destructive':
+      return triggers('drop', a) || triggers('rewrite', a) || triggers('truncate', a) || a.specials.includes('delete_without_where') || a.specials.includes('update_without_where');
     case 'alter':
       return a.command.startsWith('alter ');
     case 'create':

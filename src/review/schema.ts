@@ -7,13 +7,17 @@
  *   store: sqlite:./pgwarden-data/reviews.db   # relative to the config file; `memory` for tests
  *   rules:
  *     - name: destructive
- *       when: [drop, truncate, alter, grant, revoke, delete_without_where, update_without_where, vacuum_full]
+ *       when: [destructive, alter, grant, revoke, vacuum_full]
  *       tables: [public.*]                     # optional: only statements touching these
  *       match: { groups: [migrations] }        # optional: only these identities (default: every one)
  *       approvers: { groups: [dba], count: 1 }
  *       mode: wait                             # or defer
  *       timeout: 15m                           # how long a request waits for a decision
  *       window: 1h                             # how long an approval stays usable (once)
+ *     - name: blast-radius
+ *       when: [delete, update]
+ *       max_rows: 1000                         # only when more rows than this would be affected
+ *       approvers: { groups: [dba] }
  *   webhooks:
  *     - url: https://hooks.slack.com/services/…
  *       format: slack                          # or json
@@ -29,8 +33,14 @@ import { patternProblem } from '../policy/pattern.ts';
 
 /** What can trigger a review, read from the statement's analysis (see rules.ts for each). */
 export const REVIEW_TRIGGERS = [
-  // Command families.
+  // Command families. `drop` is every removal: DROP of any object, and the DROP forms of ALTER
+  // (column, constraint, default, NOT NULL, partition detach, …).
   'drop',
+  // Table rewrites: ALTER COLUMN TYPE, SET EXPRESSION, SET ACCESS METHOD, SET LOGGED/UNLOGGED,
+  // CLUSTER, VACUUM FULL.
+  'rewrite',
+  // Anything that destroys data or schema: drop, rewrite, truncate and unbounded DELETE/UPDATE.
+  'destructive',
   'truncate',
   'alter',
   'create',
@@ -110,6 +120,11 @@ export const reviewRuleSchema = z
     tables: z.array(tablePattern).min(1).optional(),
     match: matchSchema.optional(),
     approvers: approversSchema,
+    /**
+     * Blast radius: hold the statement only when it would affect more rows than this (estimated
+     * with EXPLAIN before it runs; a statement that cannot be estimated counts as more).
+     */
+    max_rows: z.number().int().min(0).optional(),
     mode: z.enum(['wait', 'defer']).default('wait'),
     timeout: duration.default(15 * 60_000),
     window: duration.default(60 * 60_000),

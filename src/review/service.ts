@@ -102,7 +102,7 @@ export class ReviewService {
       text: r.text,
       bytesSha256: r.bytesSha256,
       paramsSha256: r.paramsSha256,
-      analysis: { command: r.analysis.command, class: r.analysis.class, tables: [...r.analysis.tables] },
+      analysis: { command: r.analysis.command, class: r.analysis.class, tables: [...r.analysis.tables], ...(r.analysis.estimatedRows !== undefined ? { estimatedRows: r.analysis.estimatedRows } : {}) },
       ...(r.sessionId === undefined ? {} : { sessionId: r.sessionId }),
       approvers: rule.approvers,
       createdAt: new Date(now).toISOString(),

@@ -42,6 +42,8 @@ export interface ReviewAnalysis {
   class: string;
   /** schema.table names the statement touches (read, written or altered). */
   tables: string[];
+  /** For a rule with `max_rows`: the rows the statement was estimated to affect (null: unknown). */
+  estimatedRows?: number | null;
 }
 
 /** Who may approve, as the rule said when the request was made (kept with the review). */

@@ -89,6 +89,9 @@ export class Collector {
   readonly ddl: DdlTarget[] = [];
   readonly settings: SettingChange[] = [];
   readonly specials = new Set<Special>();
+  /** See `StatementAnalysis.removes` / `rewrites`. */
+  readonly removes: string[] = [];
+  readonly rewrites: string[] = [];
   unsupported: string | undefined;
 
   constructor(
@@ -251,6 +254,8 @@ export class Collector {
       specials: [...this.specials],
     };
     if (this.unsupported !== undefined) a.unsupported = this.unsupported;
+    if (this.removes.length > 0) a.removes = [...new Set(this.removes)];
+    if (this.rewrites.length > 0) a.rewrites = [...new Set(this.rewrites)];
     return a;
   }
 }

@@ -258,6 +258,8 @@ export class DdlWalker {
         this.add('alter', 'domain', parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
         if (n.def?.Constraint) this.constraint(n.def.Constraint, undefined);
         else if (n.def) this.ddlExpr(n.def);
+        const removed = DOMAIN_REMOVALS[String(n.subtype)];
+        if (removed && !(n.subtype === 'T' && n.def)) c.removes.push(removed);
         return { command: 'alter domain', cls: 'ddl' };
       }
       case 'AlterTableStmt': {
@@ -266,6 +268,9 @@ export class DdlWalker {
         for (const cmd of list(n.cmds)) {
           const ac = unwrap(cmd, 'AlterTableCmd') as Node;
           const def = ac.def as Node | undefined;
+          const destroys = alterTableEffect(String(ac.subtype ?? ''), def, objType);
+          if (destroys?.removes) c.removes.push(destroys.removes);
+          if (destroys?.rewrites) c.rewrites.push(destroys.rewrites);
           if (!def) continue;
           // The other relation of INHERIT / NO INHERIT / ATTACH / DETACH PARTITION changes too: it
           // becomes (or stops being) part of this one, its rows readable and writable through it.
@@ -375,6 +380,7 @@ export class DdlWalker {
         return { command: 'reindex', cls: 'ddl' };
       }
       case 'ClusterStmt':
+        c.rewrites.push('cluster');
         if (n.relation) this.relTarget('maintenance', 'table', n.relation);
         else this.add('maintenance', 'database');
         return { command: 'cluster', cls: 'ddl' };
@@ -431,6 +437,8 @@ export class DdlWalker {
       default: {
         const simple = SIMPLE[type];
         if (!simple) return undefined;
+        const removed = removalOf(type, n);
+        if (removed) c.removes.push(removed);
         const [action, objType, field] = simple;
         const raw = field ? n[field] : undefined;
         const name = typeof raw === 'string' ? raw : Array.isArray(raw) ? names(raw).at(-1) : raw ? (str(raw) ?? roleName(raw)) : undefined;
@@ -453,6 +461,51 @@ function roleName(r: Node | undefined): string | undefined {
   if (!rs) return undefined;
   if (rs.rolename) return rs.rolename;
   return String(rs.roletype ?? '').replace('ROLESPEC_', '').toLowerCase();
+}
+
+/**
+ * What one ALTER TABLE (or ALTER TYPE / VIEW / INDEX …) subcommand removes or rewrites. Every
+ * DROP form counts (column, constraint, NOT NULL, identity, expression, default, inheritance,
+ * OF type, cluster index); DETACH PARTITION takes the partition's rows out of the table.
+ */
+function alterTableEffect(subtype: string, def: Node | undefined, objType: string): { removes?: string; rewrites?: string } | undefined {
+  if (subtype === 'AT_DropColumn') return { removes: objType === 'type' ? 'drop attribute' : 'drop column' };
+  if (subtype === 'AT_DropInherit') return { removes: 'no inherit' };
+  if (subtype === 'AT_DetachPartition' || subtype === 'AT_DetachPartitionFinalize') return { removes: 'detach partition' };
+  if (subtype === 'AT_ColumnDefault' && def === undefined) return { removes: 'drop default' };
+  if (subtype.startsWith('AT_Drop')) return { removes: subtype.replace(/^AT_/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase() };
+  const rewrite = REWRITES[subtype];
+  return rewrite ? { rewrites: rewrite } : undefined;
+}
+
+/** ALTER TABLE subcommands that rewrite the table (and may change what it stores). */
+const REWRITES: Record<string, string> = {
+  AT_AlterColumnType: 'alter column type',
+  AT_SetExpression: 'set expression',
+  AT_SetAccessMethod: 'set access method',
+  AT_SetLogged: 'set logged',
+  AT_SetUnLogged: 'set unlogged',
+};
+
+/** ALTER DOMAIN forms that remove something (subtype letters of AlterDomainStmt). */
+const DOMAIN_REMOVALS: Record<string, string> = { X: 'drop constraint', T: 'drop default', N: 'drop not null' };
+
+/** The DROP forms of other ALTER statements: members of extensions, publications, families … */
+function removalOf(type: string, n: Node): string | undefined {
+  switch (type) {
+    case 'AlterExtensionContentsStmt':
+      return n.action === -1 ? 'drop extension member' : undefined;
+    case 'AlterPublicationStmt':
+      return n.action === 'AP_DropObjects' ? 'drop publication member' : undefined;
+    case 'AlterOpFamilyStmt':
+      return n.isDrop === true ? 'drop operator family member' : undefined;
+    case 'AlterTSConfigurationStmt':
+      return n.kind === 'ALTER_TSCONFIG_DROP_MAPPING' ? 'drop mapping' : undefined;
+    case 'AlterSubscriptionStmt':
+      return n.kind === 'ALTER_SUBSCRIPTION_DROP_PUBLICATION' ? 'drop publication' : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** ALTER TABLE subcommands that tie another relation to this one (or untie it). */

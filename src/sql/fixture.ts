@@ -13,7 +13,8 @@ function rel(schema: string, name: string, kind: RelationKind, columns: string[]
     schema,
     name,
     kind,
-    columns: columns.map((c, i) => ({ name: c, attnum: i + 1, typeOid: 25, typeName: 'text' })),
+    // `id` columns are NOT NULL (primary keys), as in the demo's schema.
+    columns: columns.map((c, i) => ({ name: c, attnum: i + 1, typeOid: 25, typeName: 'text', ...(c === 'id' ? { notNull: true } : {}) })),
   };
 }
 

@@ -59,3 +59,21 @@ export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] 
 export function splitStatements(text: string): string[] {
   return parseStatements(text).map((s) => s.text);
 }
+
+/**
+ * Whether `text` is exactly one statement of node type `type` (e.g. 'PrepareStmt'), and, for an
+ * EXPLAIN, one that only plans (no ANALYZE): the check the gateway makes before it sends text
+ * of its own making upstream. False on a syntax error.
+ */
+export function isSingleStatement(text: string, type: 'ExplainStmt' | 'PrepareStmt'): boolean {
+  let stmts;
+  try {
+    stmts = parseStatements(text);
+  } catch {
+    return false;
+  }
+  if (stmts.length !== 1 || stmts[0].stmt[type] === undefined) return false;
+  if (type !== 'ExplainStmt') return true;
+  const options = (stmts[0].stmt.ExplainStmt.options ?? []) as { DefElem?: { defname?: string } }[];
+  return options.every((o) => o.DefElem?.defname === 'format');
+}

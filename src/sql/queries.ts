@@ -11,6 +11,7 @@ import { expandStar, resolveColumnRef, type Use } from './columns.ts';
 import { expr, exprs, type QueryWalk, refFields, windowDef } from './expressions.ts';
 import { choice, columnLabel, computed, NONE, type Out, outNames, type Prov, renamed } from './provenance.ts';
 import { type CteInfo, derivedColumns, expandItem, type FromItem, relationColumns, Scope } from './scope.ts';
+import { type RelationLookup, unboundedMerge, unboundedSelection } from './unbounded.ts';
 
 export class QueryWalker implements QueryWalk {
   constructor(readonly c: Collector) {}
@@ -444,7 +445,8 @@ export class QueryWalker implements QueryWalk {
     this.written('update', target.rel as Rel, this.targetColumns(targets, scope));
     this.setList(targets, target, scope);
     if (s.whereClause) expr(this, s.whereClause, scope, { use: 'filter' });
-    else this.c.special('update_without_where');
+    // Judged by effect: a WHERE that holds for every row, or does not read the row, is none.
+    if (unboundedSelection({ relation: s.relation, target: target.rel?.catalog, from: list(s.fromClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('update_without_where');
     return this.returning(s.returningClause, target, scope);
   }
 
@@ -456,8 +458,13 @@ export class QueryWalker implements QueryWalk {
     this.c.access('delete', target.rel as Rel);
     for (const f of list(s.usingClause)) this.fromItem(f, scope);
     if (s.whereClause) expr(this, s.whereClause, scope, { use: 'filter' });
-    else this.c.special('delete_without_where');
+    if (unboundedSelection({ relation: s.relation, target: target.rel?.catalog, from: list(s.usingClause), where: s.whereClause, lookup: this.lookup(scope) })) this.c.special('delete_without_where');
     return this.returning(s.returningClause, target, scope);
+  }
+
+  /** Catalog relations by RangeVar, as this level sees them (a CTE's name is not a relation). */
+  private lookup(scope: Scope): RelationLookup {
+    return (rv) => (!rv.schemaname && scope.findCte(rv.relname) ? undefined : this.c.relation(rv.schemaname, rv.relname).catalog);
   }
 
   merge(s: Node, parent: Scope | undefined): Out[] | undefined {
@@ -468,9 +475,20 @@ export class QueryWalker implements QueryWalk {
     scope.items.push(target);
     this.fromItem(s.sourceRelation, scope);
     expr(this, s.joinCondition, scope, { use: 'join' });
+    const lookup = this.lookup(scope);
     for (const w of list(s.mergeWhenClauses)) {
       const m = unwrap(w, 'MergeWhenClause') as Node;
       expr(this, m.condition, scope, { use: 'filter' });
+      // MERGE by its actions: a DELETE or UPDATE of matched rows whose join and condition hold
+      // for every target row is one without WHERE; so is one of the rows no source row matches
+      // (WHEN NOT MATCHED BY SOURCE), unless its own condition bounds it.
+      if (m.commandType === 'CMD_DELETE' || m.commandType === 'CMD_UPDATE') {
+        const bySource = m.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE';
+        const unbounded = bySource
+          ? unboundedSelection({ relation: s.relation, target: rel.catalog, from: [], where: m.condition, lookup })
+          : unboundedMerge(s.relation, rel.catalog, s.sourceRelation, s.joinCondition, m.condition, lookup);
+        if (unbounded) this.c.special(m.commandType === 'CMD_DELETE' ? 'delete_without_where' : 'update_without_where');
+      }
       switch (m.commandType as string) {
         case 'CMD_UPDATE': {
           const targets = list(m.targetList);

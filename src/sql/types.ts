@@ -151,6 +151,18 @@ export interface StatementAnalysis {
   outputs?: OutputColumn[];
   /** COPY: its direction, format and options (for masking COPY … TO STDOUT rows). */
   copy?: CopyOptions;
+  /**
+   * What an ALTER removes short of dropping a whole object (whole objects are `ddl` targets with
+   * action 'drop'): `drop column`, `drop constraint`, `drop default`, `drop not null`,
+   * `detach partition`, `no inherit`, `drop attribute`, … (review rules: `drop`).
+   */
+  removes?: string[];
+  /**
+   * Table rewrites that can change stored values or hold the table for long: `alter column type`,
+   * `set expression`, `set access method`, `set logged` / `set unlogged`, `cluster`
+   * (review rules: `rewrite`).
+   */
+  rewrites?: string[];
 }
 
 export interface CopyOptions {

@@ -9,7 +9,7 @@
  */
 import type { CatalogService } from '../../src/catalog/index.ts';
 import type { CatalogSnapshot } from '../../src/catalog/types.ts';
-import { PolicyGate, type GateVerdict } from '../../src/engine/index.ts';
+import { PolicyGate, type GateVerdict, type ReviewPort } from '../../src/engine/index.ts';
 import { decide, scopeFor, type Decision } from '../../src/policy/index.ts';
 import { analyse, AnalysisCache, SqlSyntaxError } from '../../src/sql/index.ts';
 import { testCatalog } from '../../src/sql/fixture.ts';
@@ -62,9 +62,10 @@ function fixedCatalog(): CatalogService {
   return service as unknown as CatalogService;
 }
 
-export function gateFor(who: Who, searchPath: string | null | undefined): PolicyGate {
+export function gateFor(who: Who, searchPath: string | null | undefined, reviews?: ReviewPort): PolicyGate {
   const path = searchPath === undefined ? 'public' : searchPath;
   return new PolicyGate({
+    ...(reviews && { reviews }),
     identity: IDENTITIES[who],
     database: DATABASE,
     policies: () => ({ version: 1, compiled }),
