@@ -292,6 +292,18 @@ export class PolicyGate implements StatementGate {
       }
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
+    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
+    // gateway does too, before anything reaches the server.
+    if (statementName !== null && analyses.length > 1) {
+      if (statementName === '') this.statements.delete('');
+      return {
+        ok: false,
+        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement', {
+          hint: 'Send one statement per Parse, or several in one simple Query.',
+        }),
+        info: summary(text, analyses, 'protocol'),
+      };
+    }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
     if (this.retriedForVersion !== snapshot.version && analyses.some(hasUnknownRelation)) {

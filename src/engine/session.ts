@@ -33,6 +33,7 @@ import type { Logger } from '../log.ts';
 import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
 import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
+import { pinnedSettingDrift } from './lexing-settings.ts';
 import {
   BE,
   FE,
@@ -46,6 +47,7 @@ import {
   decodeBind,
   decodeExecute,
   decodeFields,
+  decodeParameterStatus,
   decodeParse,
   decodeQuery,
   decodeTarget,
@@ -213,6 +215,8 @@ export class Session {
     this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
+    // The server reports client_encoding and standard_conforming_strings when they change.
+    this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
@@ -585,9 +589,12 @@ export class Session {
 
   private readonly sink = {
     pass: (bytes: Buffer) => {
+      if (this.closed) return;
       this.client.write(bytes);
     },
     message: (tag: number, frame: Buffer) => {
+      if (this.closed) return;
+      if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
       const cycle = this.upstreamCycles[0];
       let markerError = false;
       if (tag === BE.ErrorResponse && cycle) {
@@ -615,6 +622,24 @@ export class Session {
     },
   };
 
+  /**
+   * The server left a pinned lexing setting (client_encoding, standard_conforming_strings):
+   * something the gateway could not see changed it (e.g. a function calling set_config with a
+   * computed name), and from now on the server could read statements differently from the
+   * gateway. Fail closed: FATAL to the client, the upstream session ended. True when it did.
+   */
+  private leftPinnedSetting(frame: Buffer): boolean {
+    const { name, value } = decodeParameterStatus(frame);
+    const drift = pinnedSettingDrift(name, value);
+    if (drift === undefined) return false;
+    this.log.error({ subject: this.identity.subject, parameter: name, value }, 'the upstream session left a pinned lexing setting; the session is ended');
+    this.ending = true;
+    // Called between two upstream messages: the FATAL lands on a message boundary.
+    this.client.write(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
+    this.finish(`left a pinned setting: ${name}=${value}`);
+    return true;
+  }
+
   private fromUpstream(chunk: Buffer): void {
     if (this.closed) return;
     this.client.cork();
@@ -625,6 +650,10 @@ export class Session {
       this.client.uncork();
       this.log.error({ err: (err as Error).message }, 'a response could not be relayed safely; the session is ended');
       this.terminate(new GatewayError('upstream.lost', 'pgwarden: a response from the database could not be relayed safely; the session is ended'));
+      return;
+    }
+    if (this.closed) {
+      this.client.uncork();
       return;
     }
     this.drainOutbox();
