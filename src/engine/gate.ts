@@ -310,7 +310,7 @@ export class PolicyGate implements StatementGate {
       this.retriedForVersion = snapshot.version;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
-    const pathChange = analyses.find((a) => a.settings.some((x) => x.name === 'search_path' || x.action === 'reset_all'));
+    const pathChange = analyses.find((a) => a.settings.some((x) => (x.name === 'search_path' && x.action !== 'set_stored') || x.action === 'reset_all'));
     if (pathChange) {
       return this.refuse(
         `pgwarden: ${this.o.identity.subject} may not change search_path`,
