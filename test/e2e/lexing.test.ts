@@ -320,15 +320,18 @@ describe('stored settings cannot unpin the session', () => {
 });
 
 describe('a session whose server leaves a pinned setting is ended', () => {
-  const cases: [string, string, Buffer[]][] = [
-    ...CLIENT_ONLY.map((enc): [string, string, Buffer[]] => [`select public.enc('${enc}')`, 'client_encoding', ENCODING_ATTACKS]),
-    ["select public.scs('off')", 'standard_conforming_strings', [SCS_ATTACK]],
+  const cases: [string, string, string, Buffer[]][] = [
+    ...CLIENT_ONLY.map((enc): [string, string, string, Buffer[]] => ['support-bot', `select public.enc('${enc}')`, 'client_encoding', ENCODING_ATTACKS]),
+    ['support-bot', "select public.scs('off')", 'standard_conforming_strings', [SCS_ATTACK]],
+    ['admin', "do $$ begin perform set_config('client_' || 'encoding', 'SJIS', false); end $$", 'client_encoding', ENCODING_ATTACKS],
+    ['admin', "do $$ begin execute 'set standard_conforming_strings = off'; end $$", 'standard_conforming_strings', [SCS_ATTACK]],
+    ['admin', "do $$ begin execute format('set %s = %L', 'client_encoding', 'BIG5'); end $$", 'client_encoding', ENCODING_ATTACKS],
   ];
-  for (const [call, setting, attacks] of cases) {
+  for (const [who, call, setting, attacks] of cases) {
     it(`${call} ends the session before the next statement`, async () => {
       let fatal: RawMessage | undefined;
       await judged(async () => {
-        const c = await RawClient.connect(t.port, support);
+        const c = await RawClient.connect(t.port, who === 'admin' ? admin : support);
         // The attacks follow on the same session once the call has completed, if it is still open.
         await sendAttacks(c, [Buffer.from(call), ...attacks]);
         if (!c.closed) c.end();
