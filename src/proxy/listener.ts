@@ -259,7 +259,11 @@ async function startSession(
     captureRows: parts.captureRows,
     onClose: (reason) => {
       keys?.unregister();
-      h.releaseIdentity();
+      // The session's upstream slot is free once its connection is gone (the session ends it and
+      // destroys it after 2 s at the latest), not as soon as the client left: counting it free
+      // earlier could let the next session meet the database's own "too many clients".
+      if (upstream.socket.closed) h.releaseIdentity();
+      else upstream.socket.once('close', h.releaseIdentity);
       parts.closed?.(reason);
       log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
     },

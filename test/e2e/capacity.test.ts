@@ -10,6 +10,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 async function connect(t: TestGateway, token: string): Promise<pg.Client> {
   const c = new pg.Client(t.client(token));
@@ -78,9 +79,16 @@ describe('capacity learned from the server', () => {
     assert.equal(upstreamSessions(t), 6);
     assert.equal(t.pg.psql('select 1').trim(), '1');
 
-    // A session that closes gives its slot back.
+    // A session that closes gives its slot back once its upstream connection is gone.
     await open.pop()!.end();
-    open.push(await connect(t, third));
+    await waitFor('a free slot after a session closed', async () => {
+      try {
+        open.push(await connect(t, third));
+        return true;
+      } catch {
+        return false;
+      }
+    });
   });
 });
 
