@@ -9,7 +9,8 @@
  * - `standard_conforming_strings = off`: a backslash escapes the quote in '…' literals.
  *
  * Every upstream session therefore starts with these values as startup parameters (they outrank
- * ALTER ROLE / ALTER DATABASE … SET), a client asking for other values is refused at startup, the
+ * ALTER ROLE / ALTER DATABASE … SET), a client asking for other values is refused at startup
+ * (and for backslash_quote = on, which the policy refuses by SET too), the
  * policy refuses changes by statement, and the session watches the server's ParameterStatus
  * reports: a session whose server left a pinned value is ended (something changed it that the
  * gateway could not see, e.g. a function calling set_config with a computed name).
@@ -51,6 +52,11 @@ export function startupLexingRefusal(name: string, value: string): string | unde
   if (name === 'standard_conforming_strings') {
     if (isTrue(value)) return undefined;
     return `standard_conforming_strings "${value}" is not supported: with it off, backslashes in '…' strings would make the database read different statements than the ones decided on`;
+  }
+  if (name === 'backslash_quote') {
+    // The same values SET may choose (see the policy's protected settings).
+    if (['off', 'false', 'no', '0', 'safeencoding'].includes(value.trim().toLowerCase().replace(/[-_]/g, ''))) return undefined;
+    return `backslash_quote "${value}" is not supported: a backslash-quoted string could end where the gateway does not expect`;
   }
   return undefined;
 }

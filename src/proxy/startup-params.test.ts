@@ -82,6 +82,12 @@ describe('startup parameters', () => {
       });
     }
 
+    it('refuses backslash_quote=on, accepts its safe values', () => {
+      assert.throws(() => upstream([['backslash_quote', 'on']]), (e: any) => e.sqlstate === '0A000' && /backslash_quote/.test(e.message));
+      assert.throws(() => upstream([['options', '-c backslash_quote=on']]), /backslash_quote/);
+      for (const v of ['off', 'safe_encoding', 'SAFE_ENCODING']) assert.equal(upstream([['backslash_quote', v]]).backslash_quote, v);
+    });
+
     it('keeps an accepted value in options (the pinned parameter wins over options upstream)', () => {
       assert.deepEqual(upstream([['options', '-c client_encoding=UTF8']]), { options: '-c client_encoding=UTF8', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
     });

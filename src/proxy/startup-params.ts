@@ -51,7 +51,9 @@ function checkSetting(name: string, value: string): void {
       hint:
         lower === 'client_encoding'
           ? 'Connect with client_encoding=UTF8 (e.g. PGCLIENTENCODING=UTF8); the gateway does not convert encodings.'
-          : 'Connect with standard_conforming_strings on (the default), and write backslash escapes as E\'…\' strings.',
+          : lower === 'standard_conforming_strings'
+            ? 'Connect with standard_conforming_strings on (the default), and write backslash escapes as E\'…\' strings.'
+            : 'Leave backslash_quote at its default (safe_encoding), or set it off.',
     });
   }
 }
