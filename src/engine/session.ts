@@ -332,7 +332,7 @@ export class Session {
       case FE.Query:
       case FE.Parse: {
         if (this.expired()) return;
-        const ready = this.gate.ready();
+        const ready = this.gate.ready() ?? this.settingsReported(frame);
         if (ready) {
           this.hold(tag, frame, ready);
           return;
@@ -434,6 +434,40 @@ export class Session {
         this.forwardInBatch(frame);
     }
   };
+
+  /**
+   * The server reads a statement in its current client_encoding, and reports a change of it only
+   * at the end of the cycle that made it (ParameterStatus before ReadyForQuery). Text that is
+   * pure ASCII reads the same in every encoding; text with other bytes is held until every
+   * earlier cycle has completed, so that a change made behind the gateway's back (a function
+   * calling set_config with a computed name) ends the session before the server reads it.
+   * Null when there is nothing to wait for. (Within one extended-protocol batch the server reports
+   * nothing before Sync, so an Execute earlier in the same batch is not covered.)
+   */
+  private settingsReported(frame: Buffer): Promise<void> | null {
+    if (this.completed >= this.cycles) return null;
+    let ascii = true;
+    for (let i = 5; i < frame.length; i++) {
+      if (frame[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return null;
+    const until = this.cycles;
+    return new Promise<void>((resolve) => this.cycleWaiters.push({ until, resolve }));
+  }
+
+  /** Holds waiting for the delivered ReadyForQuery count to reach `until`. */
+  private cycleWaiters: { until: number; resolve: () => void }[] = [];
+
+  private cycleCompleted(): void {
+    this.completed++;
+    if (this.cycleWaiters.length === 0) return;
+    const due = this.cycleWaiters.filter((w) => this.completed >= w.until);
+    this.cycleWaiters = this.cycleWaiters.filter((w) => this.completed < w.until);
+    for (const w of due) w.resolve();
+  }
 
   /** Put this frame back first in line and wait; it is decided again afterwards. */
   private hold(tag: number, frame: Buffer, until: Promise<void>): void {
@@ -612,7 +646,7 @@ export class Session {
       if (tag === BE.ReadyForQuery) {
         // ReadyForQuery closes the oldest upstream cycle.
         this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
-        this.completed++;
+        this.cycleCompleted();
         if (cycle) {
           this.upstreamCycles.shift();
           this.gate.cycleDone(cycle.effects, cycle.failed);
@@ -671,7 +705,7 @@ export class Session {
       for (const b of head.bytes) this.client.write(b);
       if (head.readyForQuery) {
         this.client.write(encodeReadyForQuery(this.txStatus));
-        this.completed++;
+        this.cycleCompleted();
       }
       if (head.fatal) {
         this.finish('ended by the gateway');

@@ -121,6 +121,9 @@ async function judged(attack: () => Promise<void>): Promise<void> {
 const ENCODING_ATTACKS = [
   Buffer.concat([Buffer.from("SELECT E'"), Buffer.from([0x95]), Buffer.from(`\\' AS a; ${HIDDEN}; --'`)]),
   Buffer.from(`SELECT E'ŕ\\' AS a; ${HIDDEN}; --'`, 'utf8'),
+  // One statement (a protocol Parse holds only one): to the gateway a WITH reading one long
+  // literal; to a server in SJIS a WITH whose second query is the UPDATE.
+  Buffer.from(`WITH x AS (SELECT E'ŕ\\' AS a), u AS (${HIDDEN} RETURNING 1) SELECT 1 --') SELECT * FROM x`, 'utf8'),
 ];
 /** With standard_conforming_strings off, 'a\' AS p, ' is one literal and the UPDATE runs. */
 const SCS_ATTACK = Buffer.from(`SELECT 'a\\' AS p, '; ${HIDDEN}; --' AS q`);
@@ -346,6 +349,47 @@ describe('a session whose server leaves a pinned setting is ended', () => {
       await waitFor('the reason in the gateway log', async () => t.logs.some((l) => l.includes('left a pinned lexing setting')));
     });
   }
+});
+
+describe('statements pipelined behind a setting change are not read before the change is seen', () => {
+  const parse = (name: string, q: Buffer) => message('P', Buffer.concat([Buffer.from(`${name}\0`), q, Buffer.from([0, 0, 0])]));
+  const bind = message('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]));
+  const execute = message('E', Buffer.concat([Buffer.from('\0'), Buffer.alloc(4)]));
+  const sync = message('S', Buffer.alloc(0));
+  const batch = (q: Buffer) => Buffer.concat([parse('', q), bind, execute, sync]);
+
+  for (const enc of CLIENT_ONLY) {
+    for (const [i, attack] of ENCODING_ATTACKS.entries()) {
+      it(`simple Query: enc('${enc}') and attack ${i + 1} in one write`, async () => {
+        let got: RawMessage[] = [];
+        await judged(async () => {
+          const c = await RawClient.connect(t.port, support);
+          c.send(Buffer.concat([query(Buffer.from(`select public.enc('${enc}')`)), query(attack), query(Buffer.from('select 1'))]));
+          await c.until('Z').catch(() => {});
+          await c.until('Z').catch(() => {});
+          if (!c.closed) c.end();
+          got = await c.closedWith();
+        });
+        assert.ok(got.some((m) => m.tag === 'E' && m.fields?.S === 'FATAL' && /reported client_encoding/.test(m.fields.M ?? '')), 'the session was ended');
+      });
+    }
+    it(`extended protocol: a batch calling enc('${enc}') and a batch with the attack in one write`, async () => {
+      await judged(async () => {
+        const c = await RawClient.connect(t.port, support);
+        c.send(Buffer.concat([batch(Buffer.from(`select public.enc('${enc}')`)), batch(ENCODING_ATTACKS[2]), batch(ENCODING_ATTACKS[0])]));
+        await c.until('Z').catch(() => {});
+        if (!c.closed) c.end();
+        await c.closedWith();
+      });
+    });
+  }
+
+  it('ASCII statements still pipeline', async () => {
+    const c = await RawClient.connect(t.port, support);
+    c.send(Buffer.concat([query(Buffer.from('select pg_sleep(0.2)')), query(Buffer.from("select 'é' as e")), query(Buffer.from('select 1'))]));
+    for (let i = 0; i < 3; i++) await c.until('Z');
+    c.end();
+  });
 });
 
 describe('a protocol Parse of several statements is refused as PostgreSQL refuses it', () => {
