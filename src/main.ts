@@ -17,12 +17,12 @@ import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
-import { SessionRegistry, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
+import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
 import { CatalogService } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
-import { PolicyGate, type PolicyState } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, type PolicyState } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, filterRefusal, maskingFor, refusalFor, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
@@ -89,6 +89,7 @@ interface Shared {
   catalogs: Map<string, CatalogService>;
   cache: AnalysisCache;
   scramCache: ScramKeyCache;
+  capacities: UpstreamCapacities;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -108,6 +109,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const scope = scopeFor(compiled, identity, database);
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
+    capacity: (upstream) => shared.capacities.get(upstream),
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
       const masks = maskingFor(shared.masking(), ctx.identity);
@@ -217,7 +219,7 @@ function catalogFor(name: string, target: UpstreamTarget, scramCache: ScramKeyCa
     name,
     logger,
     refreshIntervalMs: refreshMs,
-    connect: async () => new SimpleQuerySession((await connectUpstream(target, { application_name: 'pgwarden-catalog' }, scramCache)).socket),
+    connect: async () => new SimpleQuerySession((await connectUpstream(target, { application_name: 'pgwarden-catalog', ...PINNED_UPSTREAM_SETTINGS }, scramCache)).socket),
   });
 }
 
@@ -285,7 +287,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviewRules: () => reviewRules,
     reviewUrl,
     audit,
-    captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache };
+    captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
+    capacities: new UpstreamCapacities({
+      configured: (name) => current.upstreams[name]?.max_connections,
+      connect: async (name) => {
+        const up = current.upstreams[name];
+        if (!up) throw new GatewayError('upstream.unavailable', `pgwarden: upstream "${name}" is not configured`);
+        return new SimpleQuerySession((await connectUpstream(targetFor(name, up), { application_name: 'pgwarden-capacity', ...PINNED_UPSTREAM_SETTINGS }, scramCache)).socket);
+      },
+    }) };
   let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);
@@ -443,6 +453,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       verifier.update(next.identity);
       current = next;
       settings = nextSettings;
+      shared.capacities.forget();
       policyState = { version: policyState.version + 1, compiled };
       masking = nextMasking;
       reviewRules = nextReviews;

@@ -48,8 +48,12 @@ export const upstreamSchema = z
       .strict()
       .default({ mode: 'disable' }),
     connect_timeout: duration.default(10_000),
-    /** Most connections the gateway opens to this upstream. */
-    max_connections: z.number().int().positive().default(100),
+    /**
+     * Most sessions the gateway holds on this upstream; beyond it a new session is refused with
+     * 53300. Default: learned from the server (max_connections less reserved slots, bounded by
+     * the role's and database's connection limits, less the catalog connection).
+     */
+    max_connections: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -125,7 +129,8 @@ export const configSchema = z
         max_message_size: z.number().int().min(1024).default(64 * 1024 * 1024),
         handshake_timeout: duration.default(10_000),
         max_connections: z.number().int().positive().default(1000),
-        max_connections_per_identity: z.number().int().positive().default(100),
+        /** Default: half the capacity of the upstream a session goes to (at least 1). */
+        max_connections_per_identity: z.number().int().positive().optional(),
         max_connections_per_source: z.number().int().positive().default(200),
         shutdown_grace: duration.default(10_000),
       })
@@ -134,7 +139,6 @@ export const configSchema = z
         max_message_size: 64 * 1024 * 1024,
         handshake_timeout: 10_000,
         max_connections: 1000,
-        max_connections_per_identity: 100,
         max_connections_per_source: 200,
         shutdown_grace: 10_000,
       }),

@@ -49,6 +49,8 @@ export function configText(o: ConfigFileOptions): string {
       ? [
           '    # PGlite has no authentication and ignores the user name: no password to hold.',
           '    # A real server needs one, e.g. password: ${env:SHOP_DB_PASSWORD}',
+          '    # PGlite serves 32 connections whatever its max_connections says; one is the catalog\'s.',
+          '    max_connections: 31',
         ]
       : [
           '    # The role\'s password, held only by the gateway. ${file:…} is read relative to this',

@@ -296,6 +296,18 @@ export class PolicyGate implements StatementGate {
       }
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
+    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
+    // gateway does too, before anything reaches the server.
+    if (statementName !== null && analyses.length > 1) {
+      if (statementName === '') this.statements.delete('');
+      return {
+        ok: false,
+        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement', {
+          hint: 'Send one statement per Parse, or several in one simple Query.',
+        }),
+        info: summary(text, analyses, 'protocol'),
+      };
+    }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
     if (this.retriedText === text) this.retriedText = null;
@@ -303,7 +315,7 @@ export class PolicyGate implements StatementGate {
       this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
-    const pathChange = analyses.find((a) => a.settings.some((x) => x.name === 'search_path' || x.action === 'reset_all'));
+    const pathChange = analyses.find((a) => a.settings.some((x) => (x.name === 'search_path' && x.action !== 'set_stored') || x.action === 'reset_all'));
     if (pathChange) {
       return this.refuse(
         `pgwarden: ${this.o.identity.subject} may not change search_path`,

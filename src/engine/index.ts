@@ -9,3 +9,4 @@ export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions, type R
 export { channelPair } from './channel.ts';
 export type { StatementAudit, AuditedStatement, AuditedOutcome } from './audit-port.ts';
 export type { MaskingPort, RowPlan, Outputs } from './results.ts';
+export { PINNED_UPSTREAM_SETTINGS, pinnedSettingDrift, startupLexingRefusal } from './lexing-settings.ts';

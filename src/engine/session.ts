@@ -33,6 +33,7 @@ import type { Logger } from '../log.ts';
 import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
 import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
+import { pinnedSettingDrift } from './lexing-settings.ts';
 import {
   BE,
   FE,
@@ -46,6 +47,7 @@ import {
   decodeBind,
   decodeExecute,
   decodeFields,
+  decodeParameterStatus,
   decodeParse,
   decodeQuery,
   decodeTarget,
@@ -213,6 +215,8 @@ export class Session {
     this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
+    // The server reports client_encoding and standard_conforming_strings when they change.
+    this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
@@ -328,7 +332,7 @@ export class Session {
       case FE.Query:
       case FE.Parse: {
         if (this.expired()) return;
-        const ready = this.gate.ready();
+        const ready = this.gate.ready() ?? this.settingsReported(frame);
         if (ready) {
           this.hold(tag, frame, ready);
           return;
@@ -430,6 +434,40 @@ export class Session {
         this.forwardInBatch(frame);
     }
   };
+
+  /**
+   * The server reads a statement in its current client_encoding, and reports a change of it only
+   * at the end of the cycle that made it (ParameterStatus before ReadyForQuery). Text that is
+   * pure ASCII reads the same in every encoding; text with other bytes is held until every
+   * earlier cycle has completed, so that a change made behind the gateway's back (a function
+   * calling set_config with a computed name) ends the session before the server reads it.
+   * Null when there is nothing to wait for. (Within one extended-protocol batch the server reports
+   * nothing before Sync, so an Execute earlier in the same batch is not covered.)
+   */
+  private settingsReported(frame: Buffer): Promise<void> | null {
+    if (this.completed >= this.cycles) return null;
+    let ascii = true;
+    for (let i = 5; i < frame.length; i++) {
+      if (frame[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return null;
+    const until = this.cycles;
+    return new Promise<void>((resolve) => this.cycleWaiters.push({ until, resolve }));
+  }
+
+  /** Holds waiting for the delivered ReadyForQuery count to reach `until`. */
+  private cycleWaiters: { until: number; resolve: () => void }[] = [];
+
+  private cycleCompleted(): void {
+    this.completed++;
+    if (this.cycleWaiters.length === 0) return;
+    const due = this.cycleWaiters.filter((w) => this.completed >= w.until);
+    this.cycleWaiters = this.cycleWaiters.filter((w) => this.completed < w.until);
+    for (const w of due) w.resolve();
+  }
 
   /** Put this frame back first in line and wait; it is decided again afterwards. */
   private hold(tag: number, frame: Buffer, until: Promise<void>): void {
@@ -585,9 +623,12 @@ export class Session {
 
   private readonly sink = {
     pass: (bytes: Buffer) => {
+      if (this.closed) return;
       this.client.write(bytes);
     },
     message: (tag: number, frame: Buffer) => {
+      if (this.closed) return;
+      if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
       const cycle = this.upstreamCycles[0];
       let markerError = false;
       if (tag === BE.ErrorResponse && cycle) {
@@ -605,7 +646,7 @@ export class Session {
       if (tag === BE.ReadyForQuery) {
         // ReadyForQuery closes the oldest upstream cycle.
         this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
-        this.completed++;
+        this.cycleCompleted();
         if (cycle) {
           this.upstreamCycles.shift();
           this.gate.cycleDone(cycle.effects, cycle.failed);
@@ -614,6 +655,24 @@ export class Session {
       }
     },
   };
+
+  /**
+   * The server left a pinned lexing setting (client_encoding, standard_conforming_strings):
+   * something the gateway could not see changed it (e.g. a function calling set_config with a
+   * computed name), and from now on the server could read statements differently from the
+   * gateway. Fail closed: FATAL to the client, the upstream session ended. True when it did.
+   */
+  private leftPinnedSetting(frame: Buffer): boolean {
+    const { name, value } = decodeParameterStatus(frame);
+    const drift = pinnedSettingDrift(name, value);
+    if (drift === undefined) return false;
+    this.log.error({ subject: this.identity.subject, parameter: name, value }, 'the upstream session left a pinned lexing setting; the session is ended');
+    this.ending = true;
+    // Called between two upstream messages: the FATAL lands on a message boundary.
+    this.client.write(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
+    this.finish(`left a pinned setting: ${name}=${value}`);
+    return true;
+  }
 
   private fromUpstream(chunk: Buffer): void {
     if (this.closed) return;
@@ -625,6 +684,10 @@ export class Session {
       this.client.uncork();
       this.log.error({ err: (err as Error).message }, 'a response could not be relayed safely; the session is ended');
       this.terminate(new GatewayError('upstream.lost', 'pgwarden: a response from the database could not be relayed safely; the session is ended'));
+      return;
+    }
+    if (this.closed) {
+      this.client.uncork();
       return;
     }
     this.drainOutbox();
@@ -642,7 +705,7 @@ export class Session {
       for (const b of head.bytes) this.client.write(b);
       if (head.readyForQuery) {
         this.client.write(encodeReadyForQuery(this.txStatus));
-        this.completed++;
+        this.cycleCompleted();
       }
       if (head.fatal) {
         this.finish('ended by the gateway');

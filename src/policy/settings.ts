@@ -4,7 +4,8 @@
  *
  * - SET ROLE, SET SESSION AUTHORIZATION, RESET ALL and DISCARD ALL are always refused: they undo
  *   the role and the limits the gateway set for the session.
- * - PROTECTED_SETTINGS are refused (or restricted to safe values).
+ * - PROTECTED_SETTINGS are refused (or restricted to safe values), also as values stored for
+ *   later (ALTER ROLE / DATABASE / SYSTEM … SET, a function's SET clause).
  * - search_path may name only pg_catalog, information_schema and schemas the scope grants
  *   something in (tables, functions or DDL), so that no other schema can shadow a granted name;
  *   pg_temp is refused (listing it lets temporary functions shadow built-ins) and "$user" counts
@@ -55,6 +56,7 @@ export function checkSetting(scope: Scope, change: SettingRequest, used: Set<str
     case 'set_local':
     case 'reset':
     case 'set_transaction':
+    case 'set_stored':
       return checkNamed(scope, change, used);
     default:
       return assertNever(change.action, 'setting action');
@@ -91,6 +93,11 @@ function checkNamed(scope: Scope, change: SettingRequest, used: Set<string>): Re
       rule: HARDENING,
     };
   }
+
+  // A value stored for other sessions or for a function's calls does not change this session's
+  // search_path or limits (the gateway's startup settings outrank stored ones); only the
+  // protected settings above apply to it.
+  if (change.action === 'set_stored') return undefined;
 
   if (name === 'search_path') return checkSearchPath(scope, change);
 

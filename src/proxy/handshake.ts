@@ -4,7 +4,8 @@
  *   SSLRequest → 'S' and TLS (or 'N'), GSSENCRequest → 'N', CancelRequest → forwarded by key,
  *   StartupMessage → database routed to an upstream, startup settings checked,
  *   AuthenticationCleartextPassword → PasswordMessage holds the JWT → verified identity,
- *   per-identity limit → upstream connection signed in with held credentials.
+ *   per-identity and per-upstream limits → upstream connection signed in with held credentials,
+ *   with the lexing settings pinned.
  *
  * Every failure is a GatewayError the caller sends as a FATAL ErrorResponse. The token is read
  * once, verified, and dropped: it MUST NOT be logged or kept.
@@ -25,6 +26,7 @@ import {
   encodeNegotiateProtocolVersion,
 } from '../protocol/index.ts';
 import { connectUpstream, type ScramKeyCache, type UpstreamConnection, type UpstreamTarget } from '../upstream/index.ts';
+import { PINNED_UPSTREAM_SETTINGS } from '../engine/index.ts';
 import { SocketReader } from './socket-reader.ts';
 import { upstreamStartupParams } from './startup-params.ts';
 
@@ -40,7 +42,11 @@ export interface HandshakeDeps {
   requireTls: boolean;
   route(database: string): Route | undefined;
   cancel(pid: number, secret: Buffer): void;
-  admit(identity: Identity): () => void;
+  /**
+   * Count the identity's session on the route's upstream; rejects with conn.too_many (53300)
+   * over the identity's or the upstream's limit. Resolves with the release.
+   */
+  admit(identity: Identity, route: Route): Promise<() => void>;
   /**
    * The identity's scope on this database: the upstream settings its limits impose (read-only,
    * role, statement_timeout), or why it has none (FATAL 28000).
@@ -144,9 +150,10 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   const scope = deps.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
   // The scope's settings win over the client's: they are the session defaults, so RESET returns
-  // to them, and the statements that could change them are refused by the policy.
-  Object.assign(upstreamParams, scope.upstreamSettings);
-  const releaseIdentity = deps.admit(identity);
+  // to them, and the statements that could change them are refused by the policy. The pinned
+  // lexing settings win over both.
+  Object.assign(upstreamParams, scope.upstreamSettings, PINNED_UPSTREAM_SETTINGS);
+  const releaseIdentity = await deps.admit(identity, route);
   let upstream: UpstreamConnection;
   try {
     upstream = await connectUpstream(route.target, upstreamParams, deps.scramCache);

@@ -14,7 +14,7 @@ import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
-import { Session, channelPair, errorResponse, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, Session, channelPair, errorResponse, pinnedSettingDrift, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
 import { cancelUpstream, connectUpstream, type ScramKeyCache } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError } from './socket-reader.ts';
@@ -27,6 +27,8 @@ export interface ListenerSettings {
   expiryGraceMs: number;
   route(database: string): Route | undefined;
   authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  /** How many sessions the gateway may hold on an upstream (configured, or learned from it). */
+  capacity(upstream: string): Promise<number>;
   /**
    * What a new session is made of: its statement gate (analysis + policy), its masking and its
    * audit binding. Async: the audit records the session start durably first.
@@ -107,24 +109,36 @@ async function openInternal(identity: Identity, database: string, o: { via: stri
   if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
   const scope = settings.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
-  const releaseIdentity = deps.registry.admit(identity);
+  const releaseIdentity = await admit(deps, settings, identity, route);
   let upstream;
   try {
-    upstream = await connectUpstream(route.target, { application_name: o.applicationName ?? `pgwarden-${o.via}`, ...scope.upstreamSettings }, deps.scramCache);
+    upstream = await connectUpstream(route.target, { application_name: o.applicationName ?? `pgwarden-${o.via}`, ...scope.upstreamSettings, ...PINNED_UPSTREAM_SETTINGS }, deps.scramCache);
   } catch (err) {
     releaseIdentity();
     throw err;
   }
   const [clientEnd, serverEnd] = channelPair();
   const params = new Map<string, string>([['application_name', o.applicationName ?? `pgwarden-${o.via}`]]);
-  await startSession(
-    { kind: 'session', socket: serverEnd, tls: false, params, database, identity, route, upstream, leftover: null, releaseIdentity },
-    o.via,
-    settings,
-    deps,
-    o.via,
-  );
+  try {
+    await startSession(
+      { kind: 'session', socket: serverEnd, tls: false, params, database, identity, route, upstream, leftover: null, releaseIdentity },
+      o.via,
+      settings,
+      deps,
+      o.via,
+    );
+  } catch (err) {
+    upstream.socket.destroy();
+    releaseIdentity();
+    throw err;
+  }
   return clientEnd;
+}
+
+/** Count a session of `identity` on the route's upstream against the identity's and the upstream's limits. */
+async function admit(deps: ListenerDeps, settings: ListenerSettings, identity: Identity, route: Route): Promise<() => void> {
+  const capacity = await settings.capacity(route.upstream);
+  return deps.registry.admit(identity, route.upstream, capacity);
 }
 
 function accept(raw: net.Socket, deps: ListenerDeps): void {
@@ -162,7 +176,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     requireTls: settings.requireTls,
     route: settings.route,
     authorize: settings.authorize,
-    admit: (identity) => deps.registry.admit(identity),
+    admit: (identity, route) => admit(deps, settings, identity, route),
     cancel: (pid, secret) => {
       const matched = deps.registry.cancel(pid, secret);
       log.debug({ source, matched }, 'cancel request');
@@ -221,6 +235,13 @@ async function startSession(
   via: string,
 ): Promise<void> {
   const log = deps.logger.child({ subject: h.identity.subject, issuer: h.identity.issuerName, database: h.database, source, via });
+  for (const [name, value] of h.upstream.parameters) {
+    const drift = pinnedSettingDrift(name, value);
+    if (drift !== undefined) {
+      log.error({ upstream: h.route.upstream, parameter: name, value }, 'the upstream did not take a pinned lexing setting; session refused');
+      throw new GatewayError('upstream.unavailable', `pgwarden: ${drift}, so statements could not be read as the database reads them`);
+    }
+  }
   const parts = await settings.sessionParts({ identity: h.identity, database: h.database, route: h.route, startupParams: h.params, source, tls: h.tls, via });
   const upstream = h.upstream;
   let keys: ReturnType<SessionRegistry['register']> | null = null;
@@ -238,7 +259,11 @@ async function startSession(
     captureRows: parts.captureRows,
     onClose: (reason) => {
       keys?.unregister();
-      h.releaseIdentity();
+      // The session's upstream slot is free once its connection is gone (the session ends it and
+      // destroys it after 2 s at the latest), not as soon as the client left: counting it free
+      // earlier could let the next session meet the database's own "too many clients".
+      if (upstream.socket.closed) h.releaseIdentity();
+      else upstream.socket.once('close', h.releaseIdentity);
       parts.closed?.(reason);
       log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
     },

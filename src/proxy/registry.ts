@@ -1,6 +1,12 @@
 /**
- * Who is connected: open sessions, connection counts per source address and per identity, and
- * the cancel keys the gateway minted for its clients.
+ * Who is connected: open sessions, connection counts per source address, per identity and per
+ * upstream, and the cancel keys the gateway minted for its clients.
+ *
+ * Upstream capacity is shared: the gateway counts its sessions on each upstream and refuses a new
+ * one (53300, naming the limit) before connecting when the upstream's limit is reached, so the
+ * database never runs out of connections behind the gateway's back. An identity may hold at most
+ * `max_connections_per_identity` sessions; unless configured, that is half the capacity of the
+ * upstream it connects to (at least 1), so no single identity can take every connection.
  *
  * Each client gets its own BackendKeyData (a gateway pid and a random secret); a CancelRequest is
  * matched against it in constant time and, when it matches, turned into a CancelRequest with the
@@ -18,8 +24,14 @@ export interface RegisteredSession {
 
 export interface Limits {
   max_connections: number;
-  max_connections_per_identity: number;
+  /** Unset: half the capacity of the upstream a session goes to (at least 1). */
+  max_connections_per_identity?: number;
   max_connections_per_source: number;
+}
+
+/** The most sessions one identity may hold, given the capacity of the upstream it connects to. */
+export function identityLimit(limits: Pick<Limits, 'max_connections_per_identity'>, upstreamCapacity: number): number {
+  return limits.max_connections_per_identity ?? Math.max(1, Math.floor(upstreamCapacity / 2));
 }
 
 export function identityKey(identity: Pick<Identity, 'issuer' | 'subject'>): string {
@@ -36,6 +48,7 @@ export class SessionRegistry {
   private readonly sessions = new Set<RegisteredSession>();
   private readonly bySource = new Map<string, number>();
   private readonly byIdentity = new Map<string, number>();
+  private readonly byUpstream = new Map<string, number>();
   private readonly keys = new Map<number, { secret: Buffer; session: RegisteredSession }>();
   private connections = 0;
   private nextPid = 1 + (randomBytes(2).readUInt16BE(0) << 8);
@@ -70,20 +83,40 @@ export class SessionRegistry {
     };
   }
 
-  /** Count an authenticated identity; throws conn.too_many over its limit. Returns its release. */
-  admit(identity: Identity): () => void {
+  /**
+   * Count an authenticated identity's session on `upstream`, whose capacity is `capacity`
+   * sessions; throws conn.too_many (53300) over the identity's or the upstream's limit, before
+   * anything is opened upstream. Returns its release.
+   */
+  admit(identity: Identity, upstream: string, capacity: number): () => void {
     const l = this.limits();
     const key = identityKey(identity);
-    if ((this.byIdentity.get(key) ?? 0) >= l.max_connections_per_identity) {
-      throw new GatewayError('conn.too_many', `pgwarden: too many connections for ${identity.subject} (limit ${l.max_connections_per_identity})`);
+    const perIdentity = identityLimit(l, capacity);
+    if ((this.byIdentity.get(key) ?? 0) >= perIdentity) {
+      const why = l.max_connections_per_identity === undefined ? `limit ${perIdentity}, half the capacity of upstream "${upstream}"` : `limit ${perIdentity}`;
+      throw new GatewayError('conn.too_many', `pgwarden: too many connections for ${identity.subject} (${why})`, {
+        hint: 'Close idle connections, or ask the operator to raise limits.max_connections_per_identity.',
+      });
+    }
+    if ((this.byUpstream.get(upstream) ?? 0) >= capacity) {
+      throw new GatewayError('conn.too_many', `pgwarden: upstream "${upstream}" has no free connections (limit ${capacity})`, {
+        hint: `The gateway holds ${capacity} sessions to this database already; try again when one closes, or ask the operator to raise upstreams.${upstream}.max_connections.`,
+      });
     }
     bump(this.byIdentity, key, 1);
+    bump(this.byUpstream, upstream, 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       bump(this.byIdentity, key, -1);
+      bump(this.byUpstream, upstream, -1);
     };
+  }
+
+  /** Sessions the gateway holds on an upstream. */
+  upstreamSessions(upstream: string): number {
+    return this.byUpstream.get(upstream) ?? 0;
   }
 
   /** Register a running session and mint its client-facing cancel key. */

@@ -35,8 +35,61 @@ describe('startup parameters', () => {
 
   it('drops user and database, refuses protected settings and replication', () => {
     const out = upstreamStartupParams(new Map([['user', 'x'], ['database', 'app'], ['application_name', 'psql'], ['client_encoding', 'UTF8']]));
-    assert.deepEqual(out, { application_name: 'psql', client_encoding: 'UTF8' });
+    assert.deepEqual(out, { application_name: 'psql', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['role', 'postgres']])), /role/);
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['replication', 'database']])), /replication/);
+  });
+
+  describe('lexing settings are pinned', () => {
+    const upstream = (params: [string, string][]) => upstreamStartupParams(new Map([['user', 'x'], ...params]));
+
+    it('always sends client_encoding=UTF8 and standard_conforming_strings=on, over the client', () => {
+      assert.deepEqual(upstream([]), { client_encoding: 'UTF8', standard_conforming_strings: 'on' });
+      // Accepted spellings are replaced by the pinned value; another case of the name is the same setting.
+      for (const [name, value] of [
+        ['client_encoding', 'unicode'],
+        ['client_encoding', 'SQL_ASCII'],
+        ['client_encoding', 'utf-8'],
+        ['Client_Encoding', 'Utf_8'],
+        ['standard_conforming_strings', 'true'],
+        ['STANDARD_CONFORMING_STRINGS', 'ON'],
+        ['standard_conforming_strings', '1'],
+      ] as const) {
+        assert.deepEqual(upstream([[name, value]]), { client_encoding: 'UTF8', standard_conforming_strings: 'on' }, `${name}=${value}`);
+      }
+    });
+
+    const encodings = ['SJIS', 'sjis', 'Shift_JIS', 'BIG5', 'GBK', 'GB18030', 'UHC', 'JOHAB', 'EUC_JP', 'LATIN1', 'WIN1252', 'auto', '', 'UTF16'];
+    for (const enc of encodings) {
+      it(`refuses client_encoding "${enc}" as a parameter and in options`, () => {
+        const check = (e: any) => e.sqlstate === '0A000' && /client_encoding/.test(e.message) && /UTF8/.test(e.hint);
+        assert.throws(() => upstream([['client_encoding', enc]]), check);
+        if (enc !== '') {
+          assert.throws(() => upstream([['options', `-c client_encoding=${enc}`]]), check);
+          assert.throws(() => upstream([['options', `-cclient_encoding=${enc}`]]), check);
+          assert.throws(() => upstream([['options', `--client-encoding=${enc}`]]), check);
+          assert.throws(() => upstream([['options', `-c statement_timeout=5s -c CLIENT_ENCODING=${enc}`]]), check);
+        }
+      });
+    }
+
+    for (const v of ['off', 'OFF', 'false', 'no', '0', 'of', 'maybe']) {
+      it(`refuses standard_conforming_strings "${v}" as a parameter and in options`, () => {
+        const check = (e: any) => e.sqlstate === '0A000' && /standard_conforming_strings/.test(e.message);
+        assert.throws(() => upstream([['standard_conforming_strings', v]]), check);
+        assert.throws(() => upstream([['options', `-c standard_conforming_strings=${v}`]]), check);
+        assert.throws(() => upstream([['options', `--standard-conforming-strings=${v}`]]), check);
+      });
+    }
+
+    it('refuses backslash_quote=on, accepts its safe values', () => {
+      assert.throws(() => upstream([['backslash_quote', 'on']]), (e: any) => e.sqlstate === '0A000' && /backslash_quote/.test(e.message));
+      assert.throws(() => upstream([['options', '-c backslash_quote=on']]), /backslash_quote/);
+      for (const v of ['off', 'safe_encoding', 'SAFE_ENCODING']) assert.equal(upstream([['backslash_quote', v]]).backslash_quote, v);
+    });
+
+    it('keeps an accepted value in options (the pinned parameter wins over options upstream)', () => {
+      assert.deepEqual(upstream([['options', '-c client_encoding=UTF8']]), { options: '-c client_encoding=UTF8', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
+    });
   });
 });

@@ -7,8 +7,13 @@
  * before a single statement is analysed. Settings that change identity or privileges, and
  * `replication`, are refused; `options` is parsed (`-c name=value`, `--name=value`) and each
  * setting in it is held to the same rule.
+ *
+ * The settings that change how the server lexes a statement (client_encoding,
+ * standard_conforming_strings) are pinned: a client value other than the pinned one (or an
+ * equivalent the gateway accepts) is refused, and the upstream always gets the pinned values.
  */
 import { GatewayError } from '../errors.ts';
+import { PINNED_UPSTREAM_SETTINGS, startupLexingRefusal } from '../engine/index.ts';
 
 /** Settings a client MUST NOT choose at startup (lower case). */
 const PROTECTED_SETTINGS = new Set([
@@ -36,8 +41,21 @@ function refuse(name: string): GatewayError {
   });
 }
 
-function checkSetting(name: string): void {
-  if (PROTECTED_SETTINGS.has(name.toLowerCase())) throw refuse(name);
+function checkSetting(name: string, value: string): void {
+  const lower = name.toLowerCase();
+  if (PROTECTED_SETTINGS.has(lower)) throw refuse(name);
+  const lexing = startupLexingRefusal(lower, value);
+  if (lexing !== undefined) {
+    throw new GatewayError('protocol.unsupported', `pgwarden: ${lexing}`, {
+      sqlstate: '0A000',
+      hint:
+        lower === 'client_encoding'
+          ? 'Connect with client_encoding=UTF8 (e.g. PGCLIENTENCODING=UTF8); the gateway does not convert encodings.'
+          : lower === 'standard_conforming_strings'
+            ? 'Connect with standard_conforming_strings on (the default), and write backslash escapes as E\'…\' strings.'
+            : 'Leave backslash_quote at its default (safe_encoding), or set it off.',
+    });
+  }
 }
 
 /** Split a PostgreSQL `options` string into words (backslash escapes a space, as libpq does). */
@@ -78,13 +96,15 @@ export function checkOptions(options: string): void {
         hint: 'Only -c name=value settings may be passed in options.',
       });
     if (!setting || !setting.includes('=')) throw new GatewayError('protocol.violation', `pgwarden: invalid startup option "${w}"`);
-    checkSetting(setting.slice(0, setting.indexOf('=')).replace(/-/g, '_'));
+    const eq = setting.indexOf('=');
+    checkSetting(setting.slice(0, eq).replace(/-/g, '_'), setting.slice(eq + 1));
   }
 }
 
 /**
- * The parameters to send upstream (without user and database). Throws a FATAL-severity
- * GatewayError naming the first refused parameter.
+ * The parameters to send upstream (without user and database), the pinned lexing settings last
+ * so that they win over the client's. Throws a GatewayError (sent as FATAL) naming the first
+ * refused parameter.
  */
 export function upstreamStartupParams(params: Map<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -96,10 +116,12 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
     }
     if (lower === 'options') checkOptions(value);
     else if (lower.startsWith('_pq_.')) continue; // protocol extensions: none are supported
-    else checkSetting(lower);
+    else checkSetting(lower, value);
+    // The accepted spelling of a pinned setting is replaced by the pinned value below.
+    if (lower in PINNED_UPSTREAM_SETTINGS) continue;
     out[name] = value;
   }
-  return out;
+  return { ...out, ...PINNED_UPSTREAM_SETTINGS };
 }
 
 /**

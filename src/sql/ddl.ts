@@ -6,7 +6,7 @@
  * REFERENCES privilege), and the query of CREATE VIEW / CREATE RULE (whose reads a later SELECT of
  * the view would perform with the owner's rights, so they count now).
  */
-import { list, names, type Node, objectTypeName, str, typeOf, unwrap } from './ast.ts';
+import { constText, list, names, type Node, objectTypeName, str, typeOf, unwrap } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { expr } from './expressions.ts';
 import type { QueryWalker } from './queries.ts';
@@ -34,6 +34,28 @@ export class DdlWalker {
     if (name !== undefined) t.name = name;
     if (on) t.on = on;
     this.c.ddl.push(t);
+  }
+
+  /**
+   * A setting value stored for later (ALTER ROLE / ALTER DATABASE / ALTER SYSTEM … SET, and a
+   * function's SET clause, applied whenever it is called): recorded as a `set_stored` setting
+   * change so that the policy holds it to the protected settings (a stored client_encoding or
+   * standard_conforming_strings would change how the server reads statements). RESET of a stored
+   * value only removes it and is not recorded.
+   */
+  private storedSetting(set: Node | undefined): void {
+    if (!set || set.kind !== 'VAR_SET_VALUE' || typeof set.name !== 'string') return;
+    const values = list(set.args).map((a) => constText(a));
+    // Not a constant: a value no allowed list holds, so a protected setting is refused.
+    const value = values.length > 0 && values.every((v) => typeof v === 'string') ? values.join(', ') : '(not a constant)';
+    this.c.settings.push({ name: set.name.toLowerCase(), value, action: 'set_stored' });
+  }
+
+  private functionSettings(options: Node[]): void {
+    for (const o of options) {
+      const d = o.DefElem as Node | undefined;
+      if (d?.defname === 'set') this.storedSetting(unwrap(d.arg, 'VariableSetStmt'));
+    }
   }
 
   /** A relation named for DDL: resolved when it exists; a CREATE puts it in the creation schema. */
@@ -210,6 +232,7 @@ export class DdlWalker {
         const lang = list(n.options).find((o) => o.DefElem?.defname === 'language')?.DefElem?.arg;
         c.ddl[c.ddl.length - 1].language = (lang === undefined ? 'sql' : (str(lang) ?? '')).toLowerCase();
         for (const p of list(n.parameters)) this.ddlExpr((unwrap(p, 'FunctionParameter') as Node).defexpr);
+        this.functionSettings(list(n.options));
         return { command: `create ${objType}`, cls: 'ddl' };
       }
       case 'CreateTrigStmt': {
@@ -313,6 +336,7 @@ export class DdlWalker {
       case 'AlterFunctionStmt': {
         const objType = objectTypeName(n.objtype);
         this.objectTarget('alter', n.objtype, n.func ? { ObjectWithArgs: unwrap(n.func, 'ObjectWithArgs') } : undefined);
+        this.functionSettings(list(n.actions));
         return { command: `alter ${objType}`, cls: 'ddl' };
       }
       case 'CommentStmt':
@@ -387,12 +411,14 @@ export class DdlWalker {
       case 'AlterSystemStmt': {
         const set = unwrap(n.setstmt, 'VariableSetStmt');
         this.add('alter', 'system', undefined, set?.name?.toLowerCase());
+        this.storedSetting(set);
         return { command: 'alter system', cls: 'ddl' };
       }
       case 'AlterDatabaseSetStmt':
       case 'AlterDatabaseStmt':
       case 'AlterDatabaseRefreshCollStmt':
         this.add('alter', 'database', undefined, n.dbname);
+        if (type === 'AlterDatabaseSetStmt') this.storedSetting(unwrap(n.setstmt, 'VariableSetStmt'));
         return { command: 'alter database', cls: 'ddl' };
       case 'CreatedbStmt':
         this.add('create', 'database', undefined, n.dbname);
@@ -424,6 +450,7 @@ export class DdlWalker {
       case 'AlterRoleStmt':
       case 'AlterRoleSetStmt':
         this.add('alter', 'role', undefined, roleName(n.role));
+        if (type === 'AlterRoleSetStmt') this.storedSetting(unwrap(n.setstmt, 'VariableSetStmt'));
         return { command: 'alter role', cls: 'dcl' };
       case 'DropRoleStmt':
         for (const r of list(n.roles)) this.add('drop', 'role', undefined, roleName(r));

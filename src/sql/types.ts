@@ -87,7 +87,8 @@ export interface SettingChange {
   name: string | null;
   /** SET value as text (null for RESET / DEFAULT). */
   value: string | null;
-  action: 'set' | 'set_local' | 'reset' | 'reset_all' | 'set_role' | 'set_session_authorization' | 'set_transaction';
+  /** `set_stored`: kept for later sessions or calls (ALTER ROLE/DATABASE/SYSTEM … SET, a function's SET clause). */
+  action: 'set' | 'set_local' | 'reset' | 'reset_all' | 'set_role' | 'set_session_authorization' | 'set_transaction' | 'set_stored';
 }
 
 /** Things a policy must look at individually, whatever the tables say. */

@@ -39,17 +39,28 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, token: string, database = 'app'): Promise<RawClient> {
+  static async connect(port: number, token: string, database = 'app', params: Record<string, string> = {}): Promise<RawClient> {
+    const c = await RawClient.open(port, { user: 'agent', database, ...params });
+    await c.authenticate(token);
+    return c;
+  }
+
+  /** Connect and send a StartupMessage with exactly these parameters; nothing is awaited. */
+  static async open(port: number, params: Record<string, string>): Promise<RawClient> {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
     const c = new RawClient(socket);
-    socket.write(encodeStartup({ user: 'agent', database }));
-    const auth = await c.next('R');
+    socket.write(encodeStartup(params));
+    return c;
+  }
+
+  /** Answer the cleartext password request with the token and wait for ReadyForQuery. */
+  async authenticate(token: string): Promise<void> {
+    const auth = await this.next('R');
     const a = decodeAuthentication(auth.frame);
     if (a.code !== AUTH.CleartextPassword) throw new Error(`unexpected auth request ${a.code}`);
-    socket.write(encodePassword(token));
-    await c.until('Z');
-    return c;
+    this.socket.write(encodePassword(token));
+    await this.until('Z');
   }
 
   send(bytes: Buffer): void {
