@@ -351,7 +351,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     await audit.store.deleteRevocation(subject, issuer);
   };
 
-  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings });
+  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings, isRevoked: (id) => revocations.isRevoked(id) });
   // The MCP endpoint's address is known once the HTTP server listens (the port may be 0).
   let httpBase = `${httpScheme}://${config.listen.http}`;
   const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;

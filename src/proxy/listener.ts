@@ -62,6 +62,11 @@ export interface ListenerDeps {
   registry: SessionRegistry;
   scramCache: ScramKeyCache;
   settings(): ListenerSettings;
+  /**
+   * Asked again once a session is registered: a revocation made after the token was verified
+   * but before the session could be found by `terminateWhere` must still end it.
+   */
+  isRevoked?(identity: Identity): boolean;
 }
 
 export interface PostgresListener {
@@ -277,6 +282,10 @@ async function startSession(
       cancelUpstream(h.route.target, upstream.pid, upstream.secret).catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
     },
   });
+  if (deps.isRevoked?.(h.identity)) {
+    keys.unregister();
+    throw new GatewayError('auth.revoked', `pgwarden: access for ${h.identity.subject} has been revoked`);
+  }
   // The client learns the upstream's parameters, the gateway's own cancel key, and the upstream's
   // transaction status; never the upstream's pid or secret.
   const hello: Buffer[] = [AUTH_OK];

@@ -84,3 +84,50 @@ describe('revocations', () => {
     t = undefined;
   });
 });
+
+describe('a revocation during sign-in', () => {
+  it('ends a session whose token was verified just before the revocation', async () => {
+    // A relay in front of the database that holds each new upstream connection for a while, so
+    // the revocation lands after the token is verified and before the session is registered.
+    const net = await import('node:net');
+    let held = 0;
+    const relay = net.createServer((inbound) => {
+      held++;
+      setTimeout(() => {
+        const out = net.connect(postgres.port, '127.0.0.1');
+        inbound.pipe(out).pipe(inbound);
+        out.on('error', () => inbound.destroy());
+        inbound.on('error', () => out.destroy());
+      }, 700);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const relayPort = (relay.address() as import('node:net').AddressInfo).port;
+    const gw = await startTestGateway({
+      pg: postgres,
+      issuer,
+      config: (raw) => {
+        raw.upstreams.app.url = `postgres://gw_app@127.0.0.1:${relayPort}/app`;
+      },
+    });
+    try {
+      const before = held;
+      const c = new pg.Client(gw.client(await issuer.sign({ sub: 'late-revoked' })));
+      const connecting = c.connect().then(
+        () => 'connected',
+        (e: Error) => e.message,
+      );
+      // Wait until the gateway is connecting upstream (the token is verified by then).
+      const deadline = Date.now() + 5000;
+      while (held === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(held > before, 'the gateway reached the upstream');
+      assert.equal((await admin(gw, 'POST', { subject: 'late-revoked' })).status, 200);
+      assert.match(await connecting, /revoked/);
+      await c.end().catch(() => {});
+      assert.equal(gw.gw.sessions(), 0, 'no session of the revoked identity is open');
+      await admin(gw, 'DELETE', { subject: 'late-revoked' });
+    } finally {
+      await gw.stop();
+      relay.close();
+    }
+  });
+});
