@@ -231,6 +231,9 @@ describe('triggers by effect, with the real analyser', () => {
     ['rewrite', 'CLUSTER orders USING orders_pkey', true],
     ['rewrite', 'VACUUM FULL orders', true],
     ['rewrite', 'VACUUM orders', false],
+    ['rewrite', 'ALTER SEQUENCE s RESTART', true],
+    ['rewrite', 'ALTER SEQUENCE s RESTART WITH 10', true],
+    ['rewrite', 'ALTER SEQUENCE s INCREMENT BY 2', false],
     ['rewrite', 'ALTER TABLE orders ADD COLUMN x int', false],
     // `destructive`: every removal, rewrite, truncate and unbounded write.
     ['destructive', 'ALTER TABLE orders DROP COLUMN total', true],

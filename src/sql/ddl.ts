@@ -214,6 +214,9 @@ export class DdlWalker {
         return { command: 'create sequence', cls: 'ddl' };
       case 'AlterSeqStmt':
         this.relTarget('alter', 'sequence', n.sequence);
+        // RESTART sets the sequence back: the values it hands out next collide with rows that
+        // already hold them, as after TRUNCATE … RESTART IDENTITY.
+        if (list(n.options).some((o) => (unwrap(o, 'DefElem') as Node | undefined)?.defname === 'restart')) c.rewrites.push('sequence restart');
         return { command: 'alter sequence', cls: 'ddl' };
       case 'CreateSchemaStmt': {
         this.add('create', 'schema', undefined, n.schemaname ?? n.authrole?.rolename);

@@ -150,7 +150,7 @@ export async function startWorld(): Promise<World> {
         rules: [
           {
             name: 'migrator-destructive',
-            when: ['drop', 'truncate', 'delete_without_where', 'update_without_where'],
+            when: ['destructive'],
             match: { groups: ['migrators'] },
             approvers: { groups: ['dba'] },
             mode: 'defer',
