@@ -263,6 +263,14 @@ describe('an overload, operator or cast planted by one identity does not run for
     await neverReachesUpstream('analysts', (m) => `select lower(1) as ${m}`, /public\.lower/);
   });
 
+  it("psql's \\d commands still work with the planted objects in place (they qualify what they call)", async () => {
+    const url = t.url(await token('analysts'));
+    for (const cmd of ['\\d', '\\d+ customers', '\\df', '\\do', '\\dT', '\\dC', '\\dn']) {
+      const r = await psql(url, cmd);
+      assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+    }
+  });
+
   it('an identity trusted with the planted functions gets their values masked where masking applies', async () => {
     for (const sql of ['select lower(1) as v', 'select btrim(1, 1) as v', "select ('5'::text::public.secretive).v"]) {
       const r = await raw('trusting', sql);
