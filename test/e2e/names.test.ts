@@ -15,7 +15,7 @@ import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
 import { RawClient } from '../helpers/raw-client.ts';
-import { encodeQuery } from '../../src/protocol/index.ts';
+import { encodeBind, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../src/protocol/index.ts';
 
 let t: TestGateway;
 const SSNS: string[] = [];
@@ -383,5 +383,53 @@ describe('a sequence named at run time is not advanced', () => {
       await c.end();
     }
     assert.equal(atk(), before, 'atk_seq was not advanced');
+  });
+});
+
+describe('an implicit cast created in the database is a call of its function', () => {
+  before(async () => {
+    t.pg.psql(
+      `create type public.mood as enum ('happy', 'sad');
+       create table public.moods (id int, feeling public.mood);
+       insert into public.moods values (1, 'happy');
+       alter type public.mood owner to gw_app; alter table public.moods owner to gw_app;
+       create function public.mood_text(public.mood) returns text language sql as $$ select ssn from public.customers where id = 7 $$;
+       alter function public.mood_text(public.mood) owner to gw_app;
+       create cast (public.mood as text) with function public.mood_text(public.mood) as implicit;`,
+      'app',
+    );
+    const m = new pg.Client(t.client(await token('migrators')));
+    await m.connect();
+    await m.query('create table public.reload_marker_2 (x int)');
+    await m.end();
+  });
+
+  it('on the upstream, a parameter typed as the user type runs the cast (the attack is real)', () => {
+    const out = t.pg.psql("prepare p (public.mood) as select upper($1); execute p('happy')", 'app');
+    assert.ok(out.includes(SSNS[6]), out);
+  });
+
+  it('a parameter the client types as the user type is refused, and no ssn reaches the client', async () => {
+    const moodOid = Number(t.pg.psql("select 'public.mood'::regtype::oid", 'app').trim());
+    const c = await RawClient.connect(t.port, await token('analysts'));
+    try {
+      const chunks: Buffer[] = [];
+      c.socket.on('data', (d: Buffer) => chunks.push(d));
+      c.send(Buffer.concat([encodeParse('', 'select upper($1) as v', [moodOid]), encodeBind('', '', ['happy']), encodeExecute(''), SYNC]));
+      const msgs = await c.until('Z');
+      const error = msgs.find((m) => m.tag === 'E')?.fields;
+      assert.ok(error, 'refused');
+      assert.equal(error.C, '42501');
+      assert.match(error.M, /^pgwarden: analyst may not call function public\.mood_text \(reached through the cast from public\.mood to pg_catalog\.text, which the server applies to a parameter/);
+      assertNoSsn(Buffer.concat(chunks), 'typed parameter');
+    } finally {
+      c.end();
+    }
+  });
+
+  it('a column of the user type brings the cast (refused for an identity that reads the table)', async () => {
+    const r = await raw('migrators', 'select upper(feeling) from moods');
+    assertGatewayRefusal(r, /may not call function public\.mood_text/, 'column of the user type');
+    assertNoSsn(r.bytes, 'column of the user type');
   });
 });
