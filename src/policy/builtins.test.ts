@@ -55,6 +55,7 @@ describe('system catalogs', () => {
     ['pg_catalog.pg_hba_file_rules', /server configuration/],
     ['pg_catalog.pg_largeobject', /large objects/],
     ['pg_catalog.pg_stat_activity', /other sessions/],
+    ['public.pg_stat_statements', /other sessions/],
     ['pg_catalog.pg_something_new', /only the catalog relations that describe the schema/],
   ];
   for (const name of safe) test(`${name} is on the safe list`, () => assert.ok(SAFE_CATALOG_RELATIONS.has(name)));

@@ -77,6 +77,8 @@ export const DANGEROUS_FUNCTIONS: readonly string[] = [
   'pg_catalog.pg_log_standby_snapshot',
   'pg_catalog.pg_stat_reset*',
   '*.pg_stat_statements_reset',
+  '*.pg_stat_statements',
+  '*.pg_stat_statements_info',
   'pg_catalog.pg_stat_get_activity',
   'pg_catalog.pg_stat_get_backend_activity',
   'pg_catalog.pg_import_system_collations',
@@ -156,8 +158,15 @@ export const PROTECTED_CATALOG_REASONS: readonly { pattern: RegExp; why: string 
   { pattern: /^(pg_catalog\.pg_(user_mappings?|subscription)|information_schema\.(user_mapping_options|user_mappings|_pg_user_mappings))$/, why: 'it holds connection strings and passwords' },
   { pattern: /^pg_catalog\.pg_(settings|file_settings|hba_file_rules|ident_file_mappings|config|db_role_setting)$/, why: 'it shows server configuration: paths, commands, connection strings and secrets' },
   { pattern: /^pg_catalog\.pg_largeobject(_metadata)?$/, why: 'large objects hold data no table grant covers' },
-  { pattern: /^pg_catalog\.pg_(stat_activity|locks|prepared_xacts|stat_statements)$/, why: "it shows other sessions' statements, and every session shares the gateway's upstream role" },
+  { pattern: /^pg_catalog\.pg_(stat_activity|locks|prepared_xacts)$|\.pg_stat_statements(_info)?$/, why: "it shows other sessions' statements, and every session shares the gateway's upstream role" },
 ];
+
+/**
+ * Relations of extensions, in whatever schema the extension was installed, that show other
+ * sessions' statements (with their literal values): like system catalogs outside the safe list,
+ * only an allow entry naming them exactly lifts them.
+ */
+export const PROTECTED_EXTENSION_RELATIONS: readonly string[] = ['pg_stat_statements', 'pg_stat_statements_info'];
 
 /**
  * Catalog relations named for compatibility: the ones refused with a specific reason. Every

@@ -13,10 +13,11 @@
  *   information_schema (statistics, password hashes, connection strings, configuration, other
  *   sessions, whatever a later version adds) needs an allow entry naming it exactly: a wildcard
  *   grant does not reach system catalogs, and the upstream's own permissions are not relied on.
+ *   The same holds for PROTECTED_EXTENSION_RELATIONS (pg_stat_statements) in any schema.
  */
 import type { TableAccess, TableOperation } from '../sql/types.ts';
 import { assertNever } from '../errors.ts';
-import { BUILTIN_SCHEMAS, catalogRefusalReason, SAFE_CATALOG_RELATIONS } from './builtins.ts';
+import { BUILTIN_SCHEMAS, catalogRefusalReason, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
 import type { ColumnDenial, TableGrant } from './compile.ts';
 import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
@@ -62,10 +63,11 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
   const catalogName = `${unknownSchema ? 'pg_catalog' : schema}.${name}`;
   const system = unknownSchema || BUILTIN_SCHEMAS.includes(schema);
   const safe = system && SAFE_CATALOG_RELATIONS.has(catalogName);
-  if (system && !safe && access.op === 'select' && !grants.some((g) => !g.pattern.wild) && (!unknownSchema || isCatalogLike(name))) {
+  const protectedExtension = PROTECTED_EXTENSION_RELATIONS.includes(name);
+  if (((system && !safe && (!unknownSchema || isCatalogLike(name))) || protectedExtension) && access.op === 'select' && !grants.some((g) => !g.pattern.wild)) {
     return {
       what: `may not ${verb} ${rel}`,
-      hint: `${capitalize(catalogRefusalReason(catalogName))}; the gateway allows only the system catalogs that describe the schema, and only an allow entry naming ${rel} exactly lifts this.`,
+      hint: `${capitalize(catalogRefusalReason(protectedExtension ? `${schema}.${name}` : catalogName))}; the gateway allows only the system catalogs that describe the schema, and only an allow entry naming ${rel} exactly lifts this.`,
       rule: 'builtin:protected-catalog',
     };
   }

@@ -105,6 +105,7 @@ export const nameFamilies: Family[] = [
       deny('analyst', 'pg_subscription holds connection strings', 'select subconninfo from pg_subscription', CATALOG('pg_catalog.pg_subscription')),
       deny('analyst', 'pg_locks shows other sessions', 'select * from pg_locks', CATALOG('pg_catalog.pg_locks')),
       deny('analyst', 'a catalog relation the gateway does not know is refused', 'select * from pg_catalog.pg_new_secrets', CATALOG('pg_catalog.pg_new_secrets')),
+      deny('migrator', "pg_stat_statements shows other sessions' statements even in a granted schema", 'select query from sales.pg_stat_statements', CATALOG('sales.pg_stat_statements'), { rule: 'builtin:protected-catalog' }),
       deny('migrator', 'a wildcard grant does not reach a secret-bearing catalog', 'select * from pg_authid', CATALOG('pg_catalog.pg_authid')),
       deny('analyst', 'the file-configuration function is refused like its view', 'select * from pg_hba_file_rules()', /may not call function (pg_catalog\.)?pg_hba_file_rules/),
       deny('analyst', 'pg_show_all_settings is refused like pg_settings', 'select * from pg_show_all_settings()', /may not call function (pg_catalog\.)?pg_show_all_settings/),
