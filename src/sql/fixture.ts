@@ -4,7 +4,7 @@
  * sequence, and functions including SECURITY DEFINER ones. Planted user code: overloads of
  * built-in names (public.md5(integer), public.reverse(text, integer = 1), public.abs(VARIADIC
  * integer[]), sales.initcap(integer), pg_catalog.format_money(integer) created after initdb), an
- * operator public.# (integer, text) and prefix public.## (text), an explicit cast text →
+ * operator public.# (integer, text), prefix public.## (text) and sales.= (integer, text), an explicit cast text →
  * public.secretive and an implicit cast text → public.mood, a column of type mood in
  * public.moods, and a second sequence public.atk_seq.
  */
@@ -118,6 +118,7 @@ export function testCatalog(version = 1): CatalogSnapshot {
   const operators: CatalogOperator[] = [
     { oid: nextOid++, schema: 'public', name: '#', left: INT4, right: TEXT, fn: ref('leak_eq') },
     { oid: nextOid++, schema: 'public', name: '##', left: 0, right: TEXT, fn: ref('leak_prefix') },
+    { oid: nextOid++, schema: 'sales', name: '=', left: INT4, right: TEXT, fn: ref('leak_eq') },
   ];
   const casts: CatalogCast[] = [
     {
