@@ -173,7 +173,7 @@ function checkSetConfig(ctx: DecideContext, f: FunctionCall): Refusal | undefine
 
 function checkSecurityDefiner(ctx: DecideContext, analysis: StatementAnalysis): Refusal | undefined {
   const hint = 'The statement calls a SECURITY DEFINER function, which runs with its owner\'s rights; it needs an allow entry naming the function exactly.';
-  const candidates = analysis.functions.filter((f) => f.schema === '' || !BUILTIN_SCHEMAS.includes(f.schema));
+  const candidates = analysis.functions.filter((f) => f.schema === '' || f.userCode === true || !BUILTIN_SCHEMAS.includes(f.schema));
   if (candidates.length === 0) return { what: 'may not call a security definer function', hint, rule: 'builtin:security-definer' };
   for (const f of candidates) {
     const exact = f.schema === '' ? [] : ctx.scope.rules.functionGrants.findExact(f.schema, f.name);
