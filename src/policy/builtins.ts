@@ -151,6 +151,15 @@ export const SAFE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
   ].map((n) => `information_schema.${n}`),
 ]);
 
+/**
+ * Columns of safe catalog relations that are refused all the same: per-role settings (`ALTER ROLE
+ * … SET`) can hold custom settings with secrets. psql's \du does not read them.
+ */
+export const HIDDEN_CATALOG_COLUMNS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['pg_catalog.pg_roles', ['rolconfig']],
+  ['pg_catalog.pg_user', ['useconfig']],
+]);
+
 /** Why some catalog relations outside SAFE_CATALOG_RELATIONS are refused (for the hint). */
 export const PROTECTED_CATALOG_REASONS: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /^pg_catalog\.pg_(statistic|statistic_ext_data|stats|stats_ext|stats_ext_exprs)$/, why: 'statistics hold sampled column values (most common values, histogram bounds)' },

@@ -17,7 +17,7 @@
  */
 import type { TableAccess, TableOperation } from '../sql/types.ts';
 import { assertNever } from '../errors.ts';
-import { BUILTIN_SCHEMAS, catalogRefusalReason, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
+import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
 import type { ColumnDenial, TableGrant } from './compile.ts';
 import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
@@ -70,6 +70,17 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
       hint: `${capitalize(catalogRefusalReason(protectedExtension ? `${schema}.${name}` : catalogName))}; the gateway allows only the system catalogs that describe the schema, and only an allow entry naming ${rel} exactly lifts this.`,
       rule: 'builtin:protected-catalog',
     };
+  }
+  const hidden = safe && access.op === 'select' ? HIDDEN_CATALOG_COLUMNS.get(catalogName) : undefined;
+  if (hidden && !grants.some((g) => !g.pattern.wild)) {
+    const column = access.allColumns === true ? hidden[0] : access.columns.find((c) => hidden.includes(c));
+    if (column !== undefined) {
+      return {
+        what: `may not read column ${qualified(schema, name, column)}`,
+        hint: `Per-role settings can hold secrets; read the other columns by name, or add an allow entry naming ${rel} exactly.`,
+        rule: 'builtin:protected-catalog',
+      };
+    }
   }
   const builtinRead = grants.length === 0 && access.op === 'select' && safe && !unknownSchema;
   if (grants.length === 0 && !builtinRead) {

@@ -71,6 +71,8 @@ export function testCatalog(version = 1): CatalogSnapshot {
     ...['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_user_mappings', 'pg_stat_activity'].map((n) => rel('pg_catalog', n, 'view', ['tablename', 'attname', 'histogram_bounds', 'query'])),
     ...['tables', 'columns', 'user_mapping_options'].map((n) => rel('information_schema', n, 'view', ['table_schema', 'table_name', 'column_name', 'option_value'])),
   ];
+  const roles = relations.find((r) => r.schema === 'pg_catalog' && r.name === 'pg_roles');
+  if (roles) roles.columns = ['oid', 'rolname', 'rolconfig'].map((c, i) => ({ name: c, attnum: i + 1, typeOid: 25, typeName: 'text' }));
   const moods = relations.find((r) => r.name === 'moods');
   if (moods) moods.columns[1] = { name: 'feeling', attnum: 2, typeOid: MOOD, typeName: 'public.mood' };
   const functions = [

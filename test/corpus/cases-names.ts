@@ -114,6 +114,8 @@ export const nameFamilies: Family[] = [
       allow('analyst', 'pg_type describes the schema', 'select * from pg_type'),
       allow('analyst', 'pg_proc describes the schema', 'select * from pg_proc'),
       allow('analyst', 'pg_roles hides passwords', 'select rolname from pg_roles'),
+      deny('analyst', 'per-role settings may hold secrets', 'select rolconfig from pg_roles', /may not read column pg_catalog\.pg_roles\.rolconfig/, { rule: 'builtin:protected-catalog' }),
+      deny('analyst', 'SELECT * of pg_roles reads the per-role settings', 'select * from pg_roles', /may not read column pg_catalog\.pg_roles\.rolconfig/),
       allow('analyst', 'information_schema.columns describes the schema', 'select column_name from information_schema.columns'),
     ],
   },

@@ -321,6 +321,7 @@ describe('statistics, secret-bearing catalogs and settings are refused by the ga
     ['pg_subscription', (m) => `select subconninfo as ${m} from pg_subscription`, /pg_catalog\.pg_subscription$/],
     ['pg_stat_activity', (m) => `select query as ${m} from pg_stat_activity`, /pg_catalog\.pg_stat_activity$/],
     ['pg_replication_slots', (m) => `select * from pg_replication_slots as ${m}`, /pg_catalog\.pg_replication_slots$/],
+    ['per-role settings in pg_roles', (m) => `select rolconfig as ${m} from pg_roles`, /may not read column pg_catalog\.pg_roles\.rolconfig$/],
     ['information_schema.user_mapping_options', (m) => `select option_value as ${m} from information_schema.user_mapping_options`, /information_schema\.user_mapping_options$/],
     ['current_setting(data_directory)', (m) => `select current_setting('data_directory') as ${m}`, /may not read setting data_directory$/],
     ['current_setting(hba_file)', (m) => `select current_setting('hba_file') as ${m}`, /may not read setting hba_file$/],
