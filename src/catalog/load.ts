@@ -1,8 +1,9 @@
 /**
- * Loading a catalog snapshot from the upstream's system catalogs. Three queries, each returning
- * one JSON document, so the load costs three round trips whatever the size of the schema.
+ * Loading a catalog snapshot from the upstream's system catalogs. Four queries, each returning
+ * JSON documents, so the load costs four round trips whatever the size of the schema.
  */
-import type { CatalogFunction, CatalogRelation, CatalogSnapshot, RelationKind } from './types.ts';
+import { buildPlanted } from './planted.ts';
+import type { CatalogCast, CatalogFunction, CatalogOperator, CatalogRelation, CatalogSnapshot, CodeOrigin, RelationKind, TypeSet } from './types.ts';
 
 /** The little of a SQL connection the loader needs (simple Query, text results). */
 export interface CatalogQueryable {
@@ -37,23 +38,59 @@ left join lateral (
 ) deps on true
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'c') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp_%'`;
 
+/** A function's origin: made by initdb, a member of an extension, or created since (user code). */
+const ORIGIN_SQL = (oid: string) => `case when ${oid} < 16384 then 'b'
+  when exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = ${oid} and e.deptype = 'e') then 'e' else 'u' end`;
+
 export const FUNCTIONS_SQL = `
-select coalesce(json_agg(json_build_array(p.oid, n.nspname, p.proname, p.prokind, p.provolatile, p.prosecdef, l.lanname, p.proargtypes::oid[])), '[]')
+select coalesce(json_agg(json_build_array(p.oid, n.nspname, p.proname, p.prokind, p.provolatile, p.prosecdef, l.lanname, p.proargtypes::oid[],
+  ${ORIGIN_SQL('p.oid')}, p.pronargdefaults, p.provariadic <> 0)), '[]')
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_language l on l.oid = p.prolang`;
+
+/**
+ * Operators and casts whose function is user code. For a cast: the source and target types with
+ * their domains and array types (a cast to T also runs for a domain over T and element-wise for
+ * T[]), and the names of the target side's types (what `x::name` would write).
+ */
+export const CODE_SQL = `
+with recursive user_casts as (
+  select c.oid, c.castsource, c.casttarget, c.castcontext, p.oid as fn, pn.nspname as fschema, p.proname as fname
+  from pg_cast c join pg_proc p on p.oid = c.castfunc join pg_namespace pn on pn.oid = p.pronamespace
+  where ${ORIGIN_SQL('p.oid')} = 'u'
+), related(cast_oid, type_oid, is_target) as (
+  select oid, castsource, false from user_casts
+  union select oid, casttarget, true from user_casts
+  union select r.cast_oid, x.oid, r.is_target from related r join pg_type rt on rt.oid = r.type_oid
+    cross join lateral (select t.oid from pg_type t where t.typbasetype = rt.oid union all select rt.typarray where rt.typarray <> 0) x
+)
+select
+  (select coalesce(json_agg(json_build_array(o.oid, n.nspname, o.oprname, o.oprleft, o.oprright, p.oid, pn.nspname, p.proname)), '[]')
+   from pg_operator o join pg_namespace n on n.oid = o.oprnamespace
+   join pg_proc p on p.oid = o.oprcode join pg_namespace pn on pn.oid = p.pronamespace
+   where ${ORIGIN_SQL('p.oid')} = 'u')::text,
+  (select coalesce(json_agg(json_build_array(u.oid, u.castsource, u.casttarget, u.castcontext, u.fn, u.fschema, u.fname,
+     (select json_agg(distinct jsonb_build_array(r.is_target, r.type_oid, tn.nspname, t.typname)) from related r join pg_type t on t.oid = r.type_oid
+        join pg_namespace tn on tn.oid = t.typnamespace where r.cast_oid = u.oid))), '[]')
+   from user_casts u)::text`;
 
 export const SESSION_SQL = `
 select current_user, to_json(current_schemas(false))::text,
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
 
 type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null];
-type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null];
+type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean];
+type OperatorRow = [number, string, string, number, number, number, string, string];
+type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null];
+
+const ORIGIN: Record<string, CodeOrigin> = { b: 'builtin', e: 'extension', u: 'user' };
 
 export async function loadCatalog(db: CatalogQueryable, version: number): Promise<CatalogSnapshot> {
   const [[rel]] = await db.query(RELATIONS_SQL);
   const [[fn]] = await db.query(FUNCTIONS_SQL);
   const [[user, path, schemas]] = await db.query(SESSION_SQL);
+  const [[ops, casts]] = await db.query(CODE_SQL);
   const relations = new Map<string, CatalogRelation>();
   const relationsByOid = new Map<number, CatalogRelation>();
   for (const [oid, schema, name, kind, hasRules, cols, deps] of JSON.parse(rel ?? '[]') as RelationRow[]) {
@@ -70,7 +107,7 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
     relationsByOid.set(r.oid, r);
   }
   const functions = new Map<string, CatalogFunction[]>();
-  for (const [oid, schema, name, kind, volatility, secdef, language, args] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
+  for (const [oid, schema, name, kind, volatility, secdef, language, args, origin, defaults, variadic] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
     const key = `${schema}.${name}`;
     const list = functions.get(key) ?? [];
     list.push({
@@ -82,15 +119,46 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
       securityDefiner: secdef,
       language,
       argTypes: (args ?? []).map(Number),
+      origin: ORIGIN[origin] ?? 'user',
+      argDefaults: Number(defaults ?? 0),
+      variadic: variadic === true,
     });
     functions.set(key, list);
   }
+  const operators: CatalogOperator[] = (JSON.parse(ops ?? '[]') as OperatorRow[]).map(([oid, schema, name, left, right, fnOid, fnSchema, fnName]) => ({
+    oid: Number(oid),
+    schema,
+    name,
+    left: Number(left),
+    right: Number(right),
+    fn: { oid: Number(fnOid), schema: fnSchema, name: fnName },
+  }));
+  const side = (rows: CastRow[7], target: boolean): TypeSet => {
+    const set: TypeSet = { oids: [], names: [] };
+    for (const [isTarget, oid, schema, name] of rows ?? []) {
+      if (isTarget !== target) continue;
+      set.oids.push(Number(oid));
+      set.names.push({ schema, name });
+    }
+    return set;
+  };
+  const castList: CatalogCast[] = (JSON.parse(casts ?? '[]') as CastRow[]).map(([oid, source, target, context, fnOid, fnSchema, fnName, types]) => ({
+    oid: Number(oid),
+    source: Number(source),
+    target: Number(target),
+    context: context === 'i' || context === 'a' ? context : 'e',
+    fn: { oid: Number(fnOid), schema: fnSchema, name: fnName },
+    sourceTypes: side(types, false),
+    targetTypes: side(types, true),
+    betweenBuiltins: Number(source) < 16384 && Number(target) < 16384,
+  }));
   return {
     version,
     relations,
     relationsByOid,
     schemas: new Set(JSON.parse(schemas ?? '[]') as string[]),
     functions,
+    planted: buildPlanted(functions, operators, castList),
     currentUser: user ?? '',
     defaultSearchPath: JSON.parse(path ?? '[]') as string[],
     loadedAt: Date.now(),

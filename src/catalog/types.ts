@@ -43,6 +43,89 @@ export interface CatalogFunction {
   language: string;
   /** Input argument type OIDs. */
   argTypes: number[];
+  /**
+   * Where the code comes from: `builtin` (made by initdb: OID below 16384), `extension` (a member
+   * of an extension, installed by a database administrator) or `user` (created since: by anyone
+   * with CREATE on a schema, and possibly planted to be picked by someone else's call).
+   */
+  origin: CodeOrigin;
+  /** How many trailing arguments have defaults (pronargdefaults). */
+  argDefaults: number;
+  /** The last argument is VARIADIC. */
+  variadic: boolean;
+}
+
+export type CodeOrigin = 'builtin' | 'extension' | 'user';
+
+/** The function behind an operator or a cast. */
+export interface CodeRef {
+  oid: number;
+  schema: string;
+  name: string;
+}
+
+/** An operator whose function is user code (see `PlantedCode`). */
+export interface CatalogOperator {
+  oid: number;
+  schema: string;
+  name: string;
+  /** Left operand type OID; 0 for a prefix operator. */
+  left: number;
+  right: number;
+  fn: CodeRef;
+}
+
+export interface TypeSet {
+  oids: number[];
+  names: { schema: string; name: string }[];
+}
+
+/** A cast whose function is user code (see `PlantedCode`). */
+export interface CatalogCast {
+  oid: number;
+  source: number;
+  target: number;
+  /** pg_cast.castcontext: explicit only, in assignments too, or implicit anywhere. */
+  context: 'e' | 'a' | 'i';
+  fn: CodeRef;
+  /**
+   * Each side's type with its domains and array types (a cast to T also runs for a domain over T,
+   * and element-wise for T[]), as OIDs and as the names `x::name` would write.
+   */
+  sourceTypes: TypeSet;
+  targetTypes: TypeSet;
+  /** Both types are built in (only a superuser can make such a cast). */
+  betweenBuiltins: boolean;
+}
+
+/**
+ * User code that a call, an operator or a cast could reach without naming it: PostgreSQL picks
+ * the best-matching overload over every schema of the search path, so `lower(1)` runs a
+ * `public.lower(integer)` that someone created, and an operator or a cast created by a user runs
+ * its function wherever the server applies it. Indexed once per snapshot so that the analyser's
+ * hot path costs one map probe per call.
+ *
+ * When a cast can run (the analyser does not type expressions, so it looks for what must be there):
+ * - an explicit cast to a user type runs only where `::T` (or a domain or array of T) is written;
+ * - otherwise a cast needs a value of its source type when that is a user type (a column of it, a
+ *   `::S` that makes one, or a parameter the client types as S), else a context of its target
+ *   type (a column of it, a `::T`);
+ * - an implicit or assignment cast between two built-in types (which only a superuser can create)
+ *   can run anywhere.
+ */
+export interface PlantedCode {
+  /** Functions of origin `user`, by name (any schema, pg_catalog included). */
+  functions: Map<string, CatalogFunction[]>;
+  /** Operators whose function is of origin `user`, by operator name. */
+  operators: Map<string, CatalogOperator[]>;
+  /** Casts of user code, by a type name whose `::name` may run them. */
+  castsByTypeName: Map<string, CatalogCast[]>;
+  /** Casts of user code, by a type OID whose columns may make the server run them. */
+  castsByColumnType: Map<number, CatalogCast[]>;
+  /** Casts of user code from a user type: a parameter the client types so may run them. */
+  castsFromParameters: CatalogCast[];
+  /** Implicit or assignment casts of user code between built-in types: any statement may run them. */
+  everywhere: CatalogCast[];
 }
 
 export interface CatalogSnapshot {
@@ -55,6 +138,8 @@ export interface CatalogSnapshot {
   schemas: Set<string>;
   /** `${schema}.${name}` → overloads. */
   functions: Map<string, CatalogFunction[]>;
+  /** User code reachable without naming it (see `PlantedCode`). */
+  planted: PlantedCode;
   /** Name of the role the gateway signs in as (for `"$user"` in search_path). */
   currentUser: string;
   /** The upstream's default search_path, as `current_schemas(false)` reports it. */

@@ -7,7 +7,7 @@
  * itself failed; refused, fail closed), 'limits:read-only', 'limits:statement-timeout',
  * 'limits:max-rows', and the built-ins: 'builtin:dangerous-functions', 'builtin:copy-server',
  * 'builtin:load', 'builtin:untrusted-language', 'builtin:session-hardening',
- * 'builtin:protected-catalog', 'builtin:security-definer', 'builtin:database-objects',
+ * 'builtin:protected-catalog', 'builtin:protected-settings', 'builtin:security-definer', 'builtin:database-objects',
  * 'builtin:two-phase-commit'.
  */
 export interface Refusal {

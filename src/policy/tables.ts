@@ -8,13 +8,16 @@
  *   schema part: the server may resolve it to any schema, so a denial must not miss it.
  * - `allColumns` (the column list could not be known) passes only where no column of the relation
  *   is restricted: an unrestricted grant and no column denial that could match it.
- * - select on pg_catalog and information_schema is granted by default (clients and drivers read
- *   them; the database itself protects the sensitive catalogs), except
- *   PROTECTED_CATALOG_RELATIONS, which need an allow entry naming them exactly.
+ * - select on the catalog relations of SAFE_CATALOG_RELATIONS is granted by default (psql, drivers
+ *   and tools read them to describe the schema). Every other relation of pg_catalog and
+ *   information_schema (statistics, password hashes, connection strings, configuration, other
+ *   sessions, whatever a later version adds) needs an allow entry naming it exactly: a wildcard
+ *   grant does not reach system catalogs, and the upstream's own permissions are not relied on.
+ *   The same holds for PROTECTED_EXTENSION_RELATIONS (pg_stat_statements) in any schema.
  */
 import type { TableAccess, TableOperation } from '../sql/types.ts';
 import { assertNever } from '../errors.ts';
-import { BUILTIN_SCHEMAS, PROTECTED_CATALOG_RELATIONS } from './builtins.ts';
+import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
 import type { ColumnDenial, TableGrant } from './compile.ts';
 import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
@@ -58,14 +61,28 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
   const grants = rules.tableGrants.find(schema, name).filter((g) => g.ops.has(access.op));
   // An unqualified name the analyser could not resolve is looked up in pg_catalog first by the server.
   const catalogName = `${unknownSchema ? 'pg_catalog' : schema}.${name}`;
-  if (PROTECTED_CATALOG_RELATIONS.includes(catalogName) && !grants.some((g) => !g.pattern.wild)) {
+  const system = unknownSchema || BUILTIN_SCHEMAS.includes(schema);
+  const safe = system && SAFE_CATALOG_RELATIONS.has(catalogName);
+  const protectedExtension = PROTECTED_EXTENSION_RELATIONS.includes(name);
+  if (((system && !safe && (!unknownSchema || isCatalogLike(name))) || protectedExtension) && access.op === 'select' && !grants.some((g) => !g.pattern.wild)) {
     return {
       what: `may not ${verb} ${rel}`,
-      hint: `It shows other sessions' statements, and every session shares the gateway's upstream role; only an allow entry naming ${rel} exactly lifts this.`,
+      hint: `${capitalize(catalogRefusalReason(protectedExtension ? `${schema}.${name}` : catalogName))}; the gateway allows only the system catalogs that describe the schema, and only an allow entry naming ${rel} exactly lifts this.`,
       rule: 'builtin:protected-catalog',
     };
   }
-  const builtinRead = grants.length === 0 && access.op === 'select' && BUILTIN_SCHEMAS.includes(schema);
+  const hidden = safe && access.op === 'select' ? HIDDEN_CATALOG_COLUMNS.get(catalogName) : undefined;
+  if (hidden && !grants.some((g) => !g.pattern.wild)) {
+    const column = access.allColumns === true ? hidden[0] : access.columns.find((c) => hidden.includes(c));
+    if (column !== undefined) {
+      return {
+        what: `may not read column ${qualified(schema, name, column)}`,
+        hint: `Per-role settings can hold secrets; read the other columns by name, or add an allow entry naming ${rel} exactly.`,
+        rule: 'builtin:protected-catalog',
+      };
+    }
+  }
+  const builtinRead = grants.length === 0 && access.op === 'select' && safe && !unknownSchema;
   if (grants.length === 0 && !builtinRead) {
     return { what: `may not ${verb} ${rel}`, hint: `No policy for this identity grants ${access.op} on ${rel}.`, rule: 'default-deny' };
   }
@@ -111,6 +128,15 @@ function checkColumns(ctx: DecideContext, access: TableAccess, grants: TableGran
     }
   }
   return undefined;
+}
+
+/** A name the server could find in pg_catalog (every catalog relation starts with pg_). */
+function isCatalogLike(name: string): boolean {
+  return name.startsWith('pg_');
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function deniedHint(policy: string): string {

@@ -3,6 +3,7 @@
  * Table accesses are merged per (operation, relation); columns are sets until the end.
  */
 import type { CatalogRelation, CatalogSnapshot } from '../catalog/types.ts';
+import { plantedCalls, plantedCoercions } from './planted.ts';
 import { creationSchema, lookupFunction, lookupRelation } from './resolve.ts';
 import type {
   ColumnUse,
@@ -37,6 +38,7 @@ const SEQUENCE_FUNCTIONS: ReadonlyMap<string, TableOperation> = new Map([
   ['nextval', 'update'],
   ['setval', 'update'],
   ['currval', 'select'],
+  ['pg_sequence_last_value', 'select'],
 ]);
 
 /**
@@ -93,6 +95,8 @@ export class Collector {
   readonly removes: string[] = [];
   readonly rewrites: string[] = [];
   unsupported: string | undefined;
+  /** A parameter ($n) appears: the client chooses its type, which may bring a cast of user code. */
+  sawParameter = false;
 
   constructor(
     readonly catalog: CatalogSnapshot,
@@ -156,28 +160,48 @@ export class Collector {
     this.columnUses.push(u);
   }
 
-  /** Records a function call by its written name; resolves it through the catalog. */
-  call(written: string[], constArgs: (string | null)[] | undefined): void {
+  /**
+   * Records a function call by its written name; resolves it through the catalog. `nargs` is the
+   * number of arguments written (undefined: unknown), `variadicCall` whether the last one is
+   * written `VARIADIC arr`. Every user overload the call could resolve to is recorded too (see
+   * planted.ts). Returns true when the call may run user code: its value's provenance is then
+   * unknown.
+   */
+  call(written: string[], constArgs: (string | null)[] | undefined, nargs?: number, variadicCall = false): boolean {
     const name = written[written.length - 1] ?? '';
     const schema = written.length > 1 ? written[written.length - 2] : undefined;
     const found = lookupFunction(this.catalog, schema, name, this.path);
     const fc: FunctionCall = { schema: found ? found.schema : (schema ?? ''), name, resolved: found !== undefined };
     if (constArgs && constArgs.length > 0) fc.constArgs = constArgs;
     if (found && found.overloads.some((o) => o.securityDefiner)) this.specials.add('security_definer_call');
+    const user = found !== undefined && found.overloads.some((o) => o.origin === 'user');
+    if (user) fc.userCode = true;
     this.addFunction(fc);
-    const builtin = fc.schema === 'pg_catalog' || fc.schema === '';
+    const planted = plantedCalls(this, schema, name, nargs, variadicCall, found?.schema);
+    const builtin = (fc.schema === 'pg_catalog' || fc.schema === '') && !user;
     if (builtin && name === 'set_config') this.setConfig(constArgs);
     const seqOp = builtin ? SEQUENCE_FUNCTIONS.get(name) : undefined;
-    if (seqOp && typeof constArgs?.[0] === 'string') this.sequence(seqOp, constArgs[0]);
+    if (seqOp) this.sequence(seqOp, name, constArgs?.[0]);
+    return user || planted;
   }
 
   /**
    * nextval / setval / currval('name') use the sequence their argument names (a regclass given as
-   * text): an access to that relation, like a table's. A non-constant argument cannot be resolved
-   * and is left to the function rules; a constant that is not a valid name is unsupported.
+   * text, or as an OID): an access to that relation, like a table's. A target computed at run
+   * time (a column, an expression, a parameter, an OID the catalog does not know) could name any
+   * sequence: the call records every sequence of the catalog as a target (`targets`), and the
+   * policy refuses it unless the identity may use each of them. A constant that is not a valid
+   * name is unsupported.
    */
-  private sequence(op: TableOperation, text: string): void {
-    const parts = splitQualifiedName(text);
+  private sequence(op: TableOperation, fn: string, target: string | null | undefined): void {
+    if (typeof target !== 'string') return this.dynamicSequence(op, fn);
+    if (/^\s*\d+\s*$/.test(target)) {
+      const r = this.catalog.relationsByOid.get(Number(target));
+      if (!r) return this.dynamicSequence(op, fn);
+      this.access(op, this.relation(r.schema, r.name));
+      return;
+    }
+    const parts = splitQualifiedName(target);
     if (parts === undefined || parts.length === 0 || parts.length > 3) {
       this.fail('a sequence name given to a sequence function cannot be read');
       return;
@@ -185,6 +209,14 @@ export class Collector {
     const name = parts[parts.length - 1];
     const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
     this.access(op, this.relation(schema, name));
+  }
+
+  private dynamicSequence(op: TableOperation, fn: string): void {
+    const targets: RelationName[] = [];
+    for (const r of this.catalog.relations.values()) {
+      if (r.kind === 'sequence') targets.push({ schema: r.schema, name: r.name, resolved: true, oid: r.oid, kind: r.kind });
+    }
+    this.addFunction({ schema: 'pg_catalog', name: fn, resolved: true, computedTarget: { op, targets } });
   }
 
   /**
@@ -200,10 +232,15 @@ export class Collector {
   }
 
   addFunction(fc: FunctionCall): void {
-    const key = `${fc.schema}\u0000${fc.name}\u0000${fc.constArgs ? JSON.stringify(fc.constArgs) : ''}`;
+    const key = `${fc.schema}\u0000${fc.name}\u0000${fc.constArgs ? JSON.stringify(fc.constArgs) : ''}\u0000${fc.computedTarget ? 'computed' : ''}`;
     if (this.fnKeys.has(key)) return;
     this.fnKeys.add(key);
     this.functions.push(fc);
+  }
+
+  /** The column types of the relations the statement uses (for casts the server applies on its own). */
+  private *columnTypes(): Iterable<number> {
+    for (const e of this.entries.values()) for (const c of e.rel.catalog?.columns ?? []) yield c.typeOid;
   }
 
   hasWrite(): boolean {
@@ -241,6 +278,10 @@ export class Collector {
   }
 
   finish(text: string, node: string, command: string, cls: StatementClass): StatementAnalysis {
+    const p = this.catalog.planted;
+    if (p.everywhere.length > 0 || (this.sawParameter && p.castsFromParameters.length > 0) || p.castsByColumnType.size > 0) {
+      plantedCoercions(this, this.columnTypes(), this.sawParameter);
+    }
     const a: StatementAnalysis = {
       text,
       node,

@@ -10,7 +10,7 @@
  * the analyser does not model).
  */
 import type { Collector } from './collector.ts';
-import { choice, computed, NONE, type Out, type Prov, wholeRow } from './provenance.ts';
+import { choice, computed, NONE, type Out, type Prov, untrusted, wholeRow } from './provenance.ts';
 import { expandItem, findQualified, flatItems, type FromItem, itemProv, type Scope } from './scope.ts';
 import type { ColumnUse } from './types.ts';
 
@@ -89,13 +89,13 @@ function bindQualified(c: Collector, item: FromItem, col: string, use: Use | und
   if (item.children) {
     const acc: Prov[] = [];
     if (bindAtLevel(c, item.children, col, use, acc) !== 'none') return choice(acc);
-    c.call([col], undefined);
-    return computed([rowOf(c, item)]);
+    const user = c.call([col], undefined, 1);
+    return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);
   }
   if (item.cols === undefined || item.cols.has(col)) return readColumn(c, item, col, use);
-  // `t.f` where t has no column f means `f(t)`: a call on the whole row.
-  c.call([col], undefined);
-  return computed([rowOf(c, item)]);
+  // `t.f` where t has no column f means `f(t)`: a call on the whole row (user code: any value).
+  const user = c.call([col], undefined, 1);
+  return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);
 }
 
 /** The item a qualified `q.*` / `s.q.*` names, or undefined (recorded as a failure). */

@@ -10,7 +10,8 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
-import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf } from './provenance.ts';
+import { plantedCast, plantedOperator, plantedOperators } from './planted.ts';
+import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf, untrusted } from './provenance.ts';
 import type { Scope } from './scope.ts';
 
 /** What the expression walker needs from the query walker (subqueries). */
@@ -104,7 +105,7 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
     }
   }
   const fname = names(f.funcname);
-  w.c.call(fname, anyConst ? consts : undefined);
+  const userCode = w.c.call(fname, anyConst ? consts : undefined, args.length, f.func_variadic === true);
   const fnOp = fname.at(-1)?.toLowerCase();
   const argProvs: Prov[] = [];
   for (const a of args) {
@@ -115,7 +116,8 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
   for (const s of list(f.agg_order)) order.push(expr(w, s.SortBy?.node, scope, undefined));
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
-  return callProv(f, argProvs, order);
+  const p = callProv(f, argProvs, order);
+  return userCode ? untrusted(p) : p;
 }
 
 export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
@@ -131,6 +133,7 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
   if (s.testexpr) {
     const op = kind === 'ANY_SUBLINK' ? (s.operName ? `${names(s.operName).at(-1)} any` : 'in') : kind === 'ALL_SUBLINK' ? `${names(s.operName).at(-1)} all` : '';
     test = operand(w, s.testexpr, scope, use, op);
+    if (plantedOperator(w.c, s.operName ? names(s.operName) : ['='], true)) test = untrusted(test);
   }
   const outs = w.query(s.subselect, scope) ?? [];
   switch (kind) {
@@ -150,6 +153,8 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
 /** CASE: a choice among its results, unless its conditions compare stored values. */
 function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Prov {
   const conds: Prov[] = [expr(w, e.arg, scope, nested(use))];
+  // `CASE x WHEN v` compares with `=`, which may be a user operator.
+  if (e.arg && plantedOperator(w.c, ['='], true)) conds.push(untrusted(NONE));
   const results: Prov[] = [];
   for (const cw of list(e.args)) {
     conds.push(expr(w, cw.CaseWhen?.expr, scope, nested(use)));
@@ -170,8 +175,10 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
   switch (type) {
     case 'ColumnRef':
       return resolveColumnRef(w.c, refFields(e), scope, use);
-    case 'A_Const':
     case 'ParamRef':
+      w.c.sawParameter = true;
+      return NONE;
+    case 'A_Const':
     case 'SQLValueFunction':
     case 'SetToDefault':
     case 'CurrentOfExpr':
@@ -185,13 +192,14 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return NONE;
     case 'A_Expr': {
       const op = aExprOperator(e);
+      const userOp = plantedOperators(w.c, e);
       const l = operand(w, e.lexpr, scope, use, op);
       const rs: Prov[] = [];
       if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
       else rs.push(operand(w, e.rexpr, scope, use, op));
       // NULLIF(a, b) is a, or NULL when it equals a constant b.
-      if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return l;
-      return computed([l, ...rs]);
+      if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return userOp ? untrusted(l) : l;
+      return userOp ? untrusted(computed([l, ...rs])) : computed([l, ...rs]);
     }
     case 'BoolExpr':
       return computed(exprs(w, e.args, scope, use));
@@ -199,7 +207,10 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return sublink(w, e, scope, use);
     case 'FuncCall':
       return funcCall(w, e, scope, use);
-    case 'TypeCast':
+    case 'TypeCast': {
+      const p = expr(w, e.arg, scope, use);
+      return plantedCast(w.c, e.typeName) ? untrusted(p) : p;
+    }
     case 'CollateClause':
     case 'NamedArgExpr':
       return expr(w, e.arg, scope, use);

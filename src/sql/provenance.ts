@@ -10,7 +10,7 @@
  * wrong merge.
  */
 import { list, names, type Node, typeOf } from './ast.ts';
-import type { OutputColumn, SourceColumn } from './types.ts';
+import { ANY_SOURCE, type OutputColumn, type SourceColumn } from './types.ts';
 
 export type Derivation = OutputColumn['derivation'];
 
@@ -97,6 +97,14 @@ export function packed(ps: readonly Prov[]): Prov {
 /** An aggregate revealing no value of its arguments (`count(ssn)`, `count(*)`). */
 export function counted(ps: readonly Prov[]): Prov {
   return { d: 'aggregate', src: sourcesOf(ps) };
+}
+
+/**
+ * A value computed by user code (a function, operator or cast created in the database): it may
+ * hold anything the upstream role can read, so besides its inputs it has `ANY_SOURCE`.
+ */
+export function untrusted(p: Prov): Prov {
+  return { d: p.d === 'opaque' ? 'opaque' : 'expression', src: [...p.src, ANY_SOURCE] };
 }
 
 /** A whole row (`c`, `c.*` as one value, a subquery's row): opaque, with its fields kept. */

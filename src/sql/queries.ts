@@ -9,6 +9,7 @@ import { constText, list, names, type Node, typeOf, unwrap } from './ast.ts';
 import type { Collector, Rel } from './collector.ts';
 import { expandStar, resolveColumnRef, type Use } from './columns.ts';
 import { expr, exprs, type QueryWalk, refFields, windowDef } from './expressions.ts';
+import { plantedOperator } from './planted.ts';
 import { choice, columnLabel, computed, NONE, type Out, outNames, type Prov, renamed } from './provenance.ts';
 import { type CteInfo, derivedColumns, expandItem, type FromItem, relationColumns, Scope } from './scope.ts';
 import { type RelationLookup, unboundedMerge, unboundedSelection } from './unbounded.ts';
@@ -320,6 +321,8 @@ export class QueryWalker implements QueryWalk {
         resolveColumnRef(this.c, [col], s, { use: 'join', operator: '=' });
       }
     }
+    // USING / NATURAL compare with `=` looked up by name: a user operator may be the one.
+    if (using.length > 0) plantedOperator(this.c, ['='], true);
     expr(this, j.quals, scope, joinUse);
     // An aliased join hides its members' names; a USING / NATURAL join lists its merged columns
     // once in `*`: either way its items are grouped.

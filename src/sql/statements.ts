@@ -162,6 +162,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
     case 'VariableSetStmt':
       return variableSet(n, c);
     case 'VariableShowStmt':
+      // SHOW name reads what current_setting('name') reads, and is decided as that call.
+      c.addFunction({ schema: 'pg_catalog', name: 'current_setting', resolved: true, constArgs: [String(n.name ?? '').toLowerCase()] });
       return { command: 'show', cls: 'read' };
     case 'DiscardStmt': {
       const target = String(n.target ?? 'DISCARD_ALL').replace('DISCARD_', '').toLowerCase();

@@ -63,6 +63,33 @@ export interface FunctionCall {
   resolved: boolean;
   /** For set_config / current_setting style calls: the first argument when it is a constant. */
   constArgs?: (string | null)[];
+  /**
+   * The function is user code: created after initdb and not part of an extension, whatever its
+   * schema (a superuser can create functions in pg_catalog too). Never allowed as a built-in.
+   */
+  userCode?: boolean;
+  /**
+   * How the statement reaches a function it does not name: `lower(…) written without a schema`
+   * (an overload PostgreSQL could pick), `operator public.#`, `the cast from … to … (::t)`.
+   */
+  via?: string;
+  /**
+   * A sequence function (nextval, setval, currval, pg_sequence_last_value) whose target is
+   * computed at run time: it could name any of `targets` (every sequence of the catalog), each of
+   * which needs `op` (update for nextval/setval, select for the others).
+   */
+  computedTarget?: { op: TableOperation; targets: RelationName[] };
+}
+
+/**
+ * The source of a value computed by user code the gateway cannot see into (a function, operator
+ * or cast created in the database): it may hold any value the upstream role can read. Masking
+ * MUST treat it as covered by every rule.
+ */
+export const ANY_SOURCE: SourceColumn = Object.freeze({ schema: '*', table: '*', column: '*' });
+
+export function isAnySource(s: SourceColumn): boolean {
+  return s.schema === '*' && s.table === '*' && s.column === '*';
 }
 
 export type DdlAction = 'create' | 'alter' | 'drop' | 'comment' | 'rename' | 'maintenance' | 'refresh' | 'security_label' | 'other';

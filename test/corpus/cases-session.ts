@@ -135,7 +135,7 @@ export const sessionFamilies: Family[] = [
       allow('analyst', 'SET TIME ZONE is allowed', "set time zone 'UTC'"),
       allow('analyst', 'SET lock_timeout is allowed', "set lock_timeout = '1s'"),
       allow('analyst', 'SET client_encoding to UTF8 is allowed', "set client_encoding = 'UTF8'"),
-      allow('analyst', 'SHOW ALL is allowed', 'show all'),
+      deny('analyst', 'SHOW ALL shows every setting, secret-bearing ones included', 'show all', /may not read every setting \(SHOW ALL\)/, { rule: 'builtin:protected-settings' }),
       deny('analyst', 'a multi-byte client encoding is refused', "set client_encoding = 'SJIS'", /may not set client_encoding to SJIS/),
       deny('analyst', 'SET NAMES is SET client_encoding', "set names 'SJIS'", /may not set client_encoding/),
       deny('analyst', 'standard_conforming_strings = off is refused', 'set standard_conforming_strings = off', /may not set standard_conforming_strings to off/),

@@ -15,6 +15,8 @@
  *   orders.id, orders.status and customers.id; no update, no delete.
  * - lead: in group analysts and named by a second policy that grants insert on public.orders and
  *   denies customers.email: grants combine by union, denials and read-only win.
+ * - reporter: reads orders and moods, uses every sequence named *_seq, and may call the planted
+ *   public.md5 and public.leak_eq (operator public.#), not public.text_mood (cast text → mood).
  * - stranger: matches no policy, so has no scope at all.
  */
 import type { Identity } from '../../src/identity/index.ts';
@@ -68,6 +70,15 @@ export const POLICIES: PolicyInput[] = [
     ],
   },
   {
+    name: 'reporters',
+    match: { subjects: ['reporter'] },
+    allow: [
+      { tables: ['public.orders', 'public.moods'], operations: ['select'] },
+      { tables: ['*.*_seq'], operations: ['select', 'update'] },
+      { functions: ['public.md5', 'public.leak_eq'] },
+    ],
+  },
+  {
     name: 'leads',
     match: { subjects: ['lead'] },
     allow: [{ tables: ['public.orders'], operations: ['insert'] }],
@@ -79,7 +90,7 @@ export function compiledPolicies(): CompiledPolicies {
   return compilePolicies(POLICIES.map((p) => policySchema.parse(p)));
 }
 
-export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'stranger';
+export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'reporter' | 'stranger';
 
 function identity(subject: string, groups: string[]): Identity {
   return { issuer: 'https://idp.example.com/corp', issuerName: 'corp', subject, groups, claims: {}, expiresAt: Date.now() + 3_600_000 };
@@ -91,6 +102,7 @@ export const IDENTITIES: Record<Who, Identity> = {
   migrator: identity('migrator', []),
   intake: identity('intake-bot', []),
   lead: identity('lead', ['analysts']),
+  reporter: identity('reporter', []),
   stranger: identity('stranger', ['visitors']),
 };
 

@@ -10,12 +10,13 @@ import { before, describe, test } from 'node:test';
 import { loadParser } from '../../src/sql/index.ts';
 import { ddlFamilies } from './cases-ddl.ts';
 import { lexingFamilies } from './cases-lexing.ts';
+import { nameFamilies } from './cases-names.ts';
 import { readFamilies } from './cases-reads.ts';
 import { sessionFamilies } from './cases-session.ts';
 import { writeFamilies } from './cases-writes.ts';
 import { describe as explain, run, type Family } from './harness.ts';
 
-const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies, ...lexingFamilies];
+const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies, ...lexingFamilies, ...nameFamilies];
 const cases = families.flatMap((f) => f.cases);
 
 before(async () => {
