@@ -124,7 +124,8 @@ const secrets: Attack[] = [
     who: 'support-bot',
     steps: [(c) => c.cycle(Buffer.concat([encodeParse('', "SELECT 1; UPDATE orders SET total = 0 WHERE id = 17"), SYNC]))],
     serverNever: [/UPDATE orders SET total = 0 WHERE id = 17/],
-    refusal: /multiple commands/,
+    refusal: /cannot insert multiple commands into a prepared statement/,
+    refusedAsPostgres: true,
   },
 ];
 

@@ -262,10 +262,19 @@ const renames: Attack[] = [
   {
     name: 'a masked column renamed directly on the database stays masked',
     effectOnly: true,
+    reloadAfterSetup: false,
     who: 'analyst',
     setup: 'ALTER TABLE customers RENAME COLUMN ssn TO tax_id',
     steps: ['SELECT * FROM customers', 'SELECT tax_id FROM customers', 'SELECT tax_id AS s FROM customers WHERE id < 3'],
     cleanup: 'ALTER TABLE customers RENAME COLUMN tax_id TO ssn',
+  },
+  {
+    name: 'a masked column renamed directly on the database stays masked once the gateway has reloaded',
+    effectOnly: true,
+    who: 'analyst',
+    setup: 'ALTER TABLE customers RENAME COLUMN ssn TO national_id',
+    steps: ['SELECT * FROM customers', 'SELECT national_id FROM customers WHERE id < 3'],
+    cleanup: 'ALTER TABLE customers RENAME COLUMN national_id TO ssn',
   },
   {
     name: 'a table with masked columns renamed directly on the database stays masked',

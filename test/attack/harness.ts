@@ -24,6 +24,11 @@ export interface Attack {
   startup?: Record<string, string>;
   /** SQL run as the superuser before the baseline (another person's doing, or the data an attack needs). */
   setup?: string;
+  /**
+   * After `setup`, the gateway reloads its catalog (as its timer would), unless this is false:
+   * the case is then about a catalog that has not seen the change yet.
+   */
+  reloadAfterSetup?: boolean;
   /** Statements run through the gateway by other identities before the baseline; refusals are fine. */
   plant?: { who: IdentityName; sql: string }[];
   steps: Step[];
@@ -33,6 +38,11 @@ export interface Attack {
   allowed?: { rows?: number; changes?: ('data' | 'schema')[] };
   /** For attacks: the refusal's message must match (default: any `pgwarden:` refusal). */
   refusal?: RegExp;
+  /**
+   * The gateway refuses with PostgreSQL's own error (e.g. 42601 for several commands in one
+   * Parse), so the refusal is any error matching `refusal`; `serverNever` shows it was the gateway.
+   */
+  refusedAsPostgres?: boolean;
   /**
    * The attack may also be answered without a refusal (e.g. by masking what it reads): only its
    * effects are judged.
@@ -76,7 +86,10 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
   const problems: string[] = [];
   const errors: string[] = [];
   try {
-    if (a.setup) world.direct(a.setup);
+    if (a.setup) {
+      world.direct(a.setup);
+      if (a.reloadAfterSetup !== false) await world.gw.gw.reloadCatalogs();
+    }
     for (const p of a.plant ?? []) {
       const c = await AttackClient.connect(world.gw.port, await world.token(p.who));
       await c.query(p.sql);
@@ -120,7 +133,7 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
       const m = log.match(re);
       if (m) problems.push(`the server was asked to run ${JSON.stringify(m[0])}`);
     }
-    const refusals = clients.flatMap((c) => c.errors).filter((e) => (e.M ?? '').startsWith('pgwarden:'));
+    const refusals = clients.flatMap((c) => c.errors).filter((e) => (e.M ?? '').startsWith('pgwarden:') || (a.refusedAsPostgres && a.refusal?.test(e.M ?? '')));
     if (a.allowed) {
       if (refusals.length) problems.push(`a legitimate statement was refused: ${refusals[0].M}`);
       if (a.allowed.rows !== undefined && rows < a.allowed.rows) problems.push(`expected at least ${a.allowed.rows} rows, got ${rows}`);
@@ -140,7 +153,10 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
     }
   } finally {
     try {
-      if (a.cleanup) world.direct(a.cleanup);
+      if (a.cleanup) {
+        world.direct(a.cleanup);
+        await world.gw.gw.reloadCatalogs();
+      }
       await world.restore();
     } catch (e) {
       problems.push(`cleanup failed: ${(e as Error).message}`);
