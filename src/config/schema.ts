@@ -132,6 +132,15 @@ export const configSchema = z
         /** Default: half the capacity of the upstream a session goes to (at least 1). */
         max_connections_per_identity: z.number().int().positive().optional(),
         max_connections_per_source: z.number().int().positive().default(200),
+        /**
+         * Connections that have not authenticated yet have a budget of their own, apart from
+         * max_connections, so sockets that never sign in cannot take the slots sessions need;
+         * when it is full the oldest is dropped for a newcomer.
+         */
+        max_unauthenticated: z.number().int().positive().default(256),
+        max_unauthenticated_per_source: z.number().int().positive().default(16),
+        /** A connection that sends nothing within this time is closed (as PostgreSQL does, silently). */
+        first_byte_timeout: duration.default(3_000),
         shutdown_grace: duration.default(10_000),
       })
       .strict()
@@ -140,6 +149,9 @@ export const configSchema = z
         handshake_timeout: 10_000,
         max_connections: 1000,
         max_connections_per_source: 200,
+        max_unauthenticated: 256,
+        max_unauthenticated_per_source: 16,
+        first_byte_timeout: 3_000,
         shutdown_grace: 10_000,
       }),
     log: z

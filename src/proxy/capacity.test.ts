@@ -52,7 +52,7 @@ describe('upstream capacity', () => {
   });
 
   it('the registry counts sessions per identity and per upstream and releases them once', () => {
-    const registry = new SessionRegistry(() => ({ max_connections: 100, max_connections_per_source: 100 }));
+    const registry = new SessionRegistry(() => ({ max_connections: 100, max_connections_per_source: 100, max_unauthenticated: 10, max_unauthenticated_per_source: 10 }));
     const id = (subject: string) => ({ issuer: 'i', subject }) as Identity;
     const a1 = registry.admit(id('a'), 'app', 4);
     registry.admit(id('a'), 'app', 4);

@@ -21,7 +21,7 @@ import { SocketClosedError } from './socket-reader.ts';
 import type { Limits, SessionRegistry } from './registry.ts';
 
 export interface ListenerSettings {
-  limits: Limits & { max_message_size: number; handshake_timeout: number };
+  limits: Limits & { max_message_size: number; handshake_timeout: number; first_byte_timeout: number };
   tlsContext: tls.SecureContext | null;
   requireTls: boolean;
   expiryGraceMs: number;
@@ -153,16 +153,30 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
   raw.setNoDelay(true);
   raw.setKeepAlive(true, 60_000);
   raw.on('error', () => raw.destroy());
-  let release: () => void;
+  // Until it authenticates, the connection counts against the unauthenticated budget only; it
+  // takes one of max_connections when its token has verified (see `admit` below).
+  let releasePending: () => void;
   try {
-    release = deps.registry.openConnection(source);
+    releasePending = deps.registry.openPending(source, () => {
+      log.warn({ source }, 'too many connections signing in; the oldest is dropped');
+      raw.destroy();
+    });
   } catch (err) {
     const e = classify(err);
     log.warn({ source, reason: e.message }, 'connection refused');
     raw.end(errorResponse(e, 'FATAL'));
     return;
   }
-  raw.once('close', release);
+  raw.once('close', releasePending);
+  // A client sends its first packet at once; a socket that stays silent is closed without a
+  // reply, as PostgreSQL closes one that sends no startup packet.
+  const firstByte = setTimeout(() => {
+    log.debug({ source }, 'no startup packet; connection closed');
+    raw.destroy();
+  }, settings.limits.first_byte_timeout);
+  firstByte.unref();
+  raw.once('data', () => clearTimeout(firstByte));
+  raw.once('close', () => clearTimeout(firstByte));
   let answerOn: Duplex = raw;
   let done = false;
   const timer = setTimeout(() => {
@@ -181,7 +195,12 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     requireTls: settings.requireTls,
     route: settings.route,
     authorize: settings.authorize,
-    admit: (identity, route) => admit(deps, settings, identity, route),
+    admit: (identity, route) => {
+      const releaseConnection = deps.registry.openConnection(source);
+      raw.once('close', releaseConnection);
+      releasePending();
+      return admit(deps, settings, identity, route);
+    },
     cancel: (pid, secret) => {
       const matched = deps.registry.cancel(pid, secret);
       log.debug({ source, matched }, 'cancel request');

@@ -27,6 +27,9 @@ export interface Limits {
   /** Unset: half the capacity of the upstream a session goes to (at least 1). */
   max_connections_per_identity?: number;
   max_connections_per_source: number;
+  /** Connections still in their handshake (not yet authenticated), in all and per source. */
+  max_unauthenticated: number;
+  max_unauthenticated_per_source: number;
 }
 
 /** The most sessions one identity may hold, given the capacity of the upstream it connects to. */
@@ -47,6 +50,9 @@ function bump(map: Map<string, number>, key: string, by: number): void {
 export class SessionRegistry {
   private readonly sessions = new Set<RegisteredSession>();
   private readonly bySource = new Map<string, number>();
+  private readonly pendingBySource = new Map<string, number>();
+  /** Sockets still signing in, oldest first (insertion order). */
+  private readonly pendingQueue = new Set<{ evict: () => void; release: () => void }>();
   private readonly byIdentity = new Map<string, number>();
   private readonly byUpstream = new Map<string, number>();
   private readonly keys = new Map<number, { secret: Buffer; session: RegisteredSession }>();
@@ -63,7 +69,43 @@ export class SessionRegistry {
     return this.connections;
   }
 
-  /** Count a new socket from `source`; throws conn.too_many over a limit. Returns its release. */
+  /**
+   * Count a new socket that has not authenticated yet, against a budget of its own: sockets that
+   * never sign in cannot use the capacity authenticated sessions need. Over the per-source limit
+   * the new socket is refused (conn.too_many); when the whole budget is full, the oldest socket
+   * still signing in is evicted (`evict` is called) to make room, so a flood from many addresses
+   * delays newcomers by at most one handshake instead of locking them out. Returns the release
+   * (call it at authentication or close, whichever comes first).
+   */
+  openPending(source: string, evict: () => void): () => void {
+    const l = this.limits();
+    if ((this.pendingBySource.get(source) ?? 0) >= l.max_unauthenticated_per_source) {
+      throw new GatewayError('conn.too_many', `pgwarden: too many connections still signing in from ${source} (limit ${l.max_unauthenticated_per_source})`);
+    }
+    while (this.pendingQueue.size >= l.max_unauthenticated) {
+      const [oldest] = this.pendingQueue;
+      this.pendingQueue.delete(oldest);
+      oldest.release();
+      oldest.evict();
+    }
+    const entry = { evict, release: () => {} };
+    let released = false;
+    entry.release = () => {
+      if (released) return;
+      released = true;
+      this.pendingQueue.delete(entry);
+      bump(this.pendingBySource, source, -1);
+    };
+    this.pendingQueue.add(entry);
+    bump(this.pendingBySource, source, 1);
+    return entry.release;
+  }
+
+  get pendingConnections(): number {
+    return this.pendingQueue.size;
+  }
+
+  /** Count an authenticated connection from `source`; throws conn.too_many over a limit. Returns its release. */
   openConnection(source: string): () => void {
     const l = this.limits();
     if (this.connections >= l.max_connections) {
