@@ -275,7 +275,7 @@ describe('blast radius (max_rows)', () => {
       assert.ok(logged('EXPLAIN (FORMAT JSON) DELETE FROM orders WHERE id > 10'), 'the estimate came from EXPLAIN');
       const shown = await api(`/${id}`);
       assert.ok(shown.json.analysis.estimatedRows > 10, JSON.stringify(shown.json.analysis));
-      const cli = await pgwarden(['reviews', 'show', id, '--url', `http://${t.config.listen.http}`, '--token', await t.issuer.sign({ sub: 'alice-dba', groups: ['dba'] })]);
+      const cli = await pgwarden(['reviews', 'show', id, '--url', `http://${t.config.listen.http}`], { PGWARDEN_TOKEN: await t.issuer.sign({ sub: 'alice-dba', groups: ['dba'] }) });
       assert.match(cli.stdout, /rows\s+about \d+ \(planner's estimate\)/, cli.stdout + cli.stderr);
       assert.equal((await api(`/${id}/approve`, {})).status, 200);
       assert.equal((await running).rowCount, 40);
