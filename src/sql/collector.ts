@@ -9,12 +9,15 @@ import type {
   DdlTarget,
   FunctionCall,
   RelationName,
+  FlowSink,
   SettingChange,
+  SourceColumn,
   Special,
   StatementAnalysis,
   StatementClass,
   TableAccess,
   TableOperation,
+  ValueFlow,
 } from './types.ts';
 
 /** A relation as the walk knows it: its policy name and, when resolved, its catalog entry. */
@@ -84,7 +87,9 @@ export class Collector {
   private readonly entries = new Map<string, Entry>();
   private readonly useKeys = new Set<string>();
   private readonly fnKeys = new Set<string>();
+  private readonly flowKeys = new Set<string>();
   readonly columnUses: ColumnUse[] = [];
+  readonly flows: ValueFlow[] = [];
   readonly functions: FunctionCall[] = [];
   readonly ddl: DdlTarget[] = [];
   readonly settings: SettingChange[] = [];
@@ -151,6 +156,34 @@ export class Collector {
     const u: ColumnUse = { relation: rel.name, column, use };
     if (operator !== undefined) u.operator = operator;
     this.columnUses.push(u);
+  }
+
+  /**
+   * Records that the values of `sources` flow into `sink` (deduplicated). Recorded for every
+   * source: whether one is masked depends on the identity, decided later on the cached analysis.
+   */
+  flow(sources: readonly SourceColumn[], sink: FlowSink, detail?: string): void {
+    for (const s of sources) {
+      const key = `${s.schema}\u0000${s.table}\u0000${s.column}\u0000${sink}\u0000${detail ?? ''}`;
+      if (this.flowKeys.has(key)) continue;
+      this.flowKeys.add(key);
+      const f: ValueFlow = { source: { schema: s.schema, table: s.table, column: s.column }, sink };
+      if (detail !== undefined) f.detail = detail;
+      this.flows.push(f);
+    }
+  }
+
+  /**
+   * Records uses of the sources of a value reaching a predicate, grouping or ordering (values that
+   * come through a derived table, a subquery or an output alias rather than a direct column). The
+   * operator applies only when the value IS a column; a computed value is used "inside an
+   * expression".
+   */
+  useSources(sources: readonly SourceColumn[], direct: boolean, use: ColumnUse['use'], operator: string | undefined): void {
+    for (const s of sources) {
+      const rel: Rel = { name: { schema: s.schema, name: s.table, resolved: true } };
+      this.use(rel, s.column, use, direct ? operator : undefined);
+    }
   }
 
   /** Records a function call by its written name; resolves it through the catalog. */
@@ -233,6 +266,7 @@ export class Collector {
     }
     for (const u of a.columnUses) this.use({ name: u.relation }, u.column, u.use, u.operator);
     for (const f of a.functions) this.addFunction(f);
+    for (const f of a.flows ?? []) this.flow([f.source], f.sink, f.detail);
     if (!ops) this.settings.push(...a.settings);
     if (a.unsupported !== undefined) this.fail(a.unsupported);
   }
@@ -246,6 +280,7 @@ export class Collector {
       tables: this.tables(),
       columnUses: this.columnUses,
       functions: this.functions,
+      flows: this.flows,
       ddl: this.ddl,
       settings: this.settings,
       specials: [...this.specials],

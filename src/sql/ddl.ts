@@ -177,7 +177,12 @@ export class DdlWalker {
       }
       case 'ViewStmt': {
         this.relTarget('create', 'view', n.view);
-        this.w.query(n.query, undefined);
+        // A view hands its query's values to whoever may read the view.
+        const outs = this.w.query(n.query, undefined) ?? [];
+        const vr = unwrap(n.view, 'RangeVar') as Node | undefined;
+        const aliases = names(n.aliases);
+        const target = `${vr?.schemaname ?? this.c.createSchema() ?? ''}.${vr?.relname ?? '?'}`;
+        this.w.writeFlows(outs, target, outs.map((o, i) => aliases[i] ?? o.name));
         return { command: 'create view', cls: 'ddl' };
       }
       case 'IndexStmt': {

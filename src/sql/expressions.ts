@@ -10,6 +10,7 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
+import { callKind, isBuiltinName, safeCast, safeOperator } from './flows.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf } from './provenance.ts';
 import type { Scope } from './scope.ts';
 
@@ -28,11 +29,42 @@ function nested(use: Use | undefined): Use | undefined {
   return use && use.operator !== undefined ? { use: use.use } : use;
 }
 
-/** The operand context for a comparison: a direct column gets the operator. */
+/** The operand context for a comparison: a direct column (or scalar subquery) gets the operator. */
 function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): Prov {
   if (!n) return NONE;
-  if (use && n.ColumnRef) return expr(w, n, scope, { use: use.use, operator });
+  if (use && (n.ColumnRef || n.SubLink?.subLinkType === 'EXPR_SUBLINK')) return expr(w, n, scope, { use: use.use, operator });
   return expr(w, n, scope, nested(use));
+}
+
+/** Records the sources of `p` flowing into `sink` (nothing when it holds no stored data). */
+function flowOf(w: QueryWalk, p: Prov, sink: Parameters<QueryWalk['c']['flow']>[1], detail?: string): void {
+  if (p.src.length > 0) w.c.flow(p.src, sink, detail);
+}
+
+/** The operator's name for the safe list, or '' when it is qualified outside pg_catalog. */
+function operatorName(e: Node): string {
+  const n = names(e.name);
+  if (n.length > 1 && n[n.length - 2] !== 'pg_catalog') return '';
+  switch (e.kind as string) {
+    case 'AEXPR_IN':
+    case 'AEXPR_DISTINCT':
+    case 'AEXPR_NOT_DISTINCT':
+    case 'AEXPR_NULLIF':
+    case 'AEXPR_BETWEEN':
+    case 'AEXPR_NOT_BETWEEN':
+    case 'AEXPR_BETWEEN_SYM':
+    case 'AEXPR_NOT_BETWEEN_SYM':
+      return '=';
+    default:
+      return n.at(-1) ?? '';
+  }
+}
+
+/** An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. */
+function operatorFlow(w: QueryWalk, e: Node, p: Prov, position: number): void {
+  if (p.src.length === 0) return;
+  const op = operatorName(e);
+  if (!safeOperator(op, position)) w.c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
 }
 
 const NOT_OPS: Record<string, string> = { '~~': 'like', '!~~': 'not like', '~~*': 'ilike', '!~~*': 'not ilike' };
@@ -112,17 +144,51 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
     else argProvs.push(expr(w, a, scope, nested(use)));
   }
   const order: Prov[] = [];
-  for (const s of list(f.agg_order)) order.push(expr(w, s.SortBy?.node, scope, undefined));
+  for (const s of list(f.agg_order)) {
+    const p = expr(w, s.SortBy?.node, scope, undefined);
+    order.push(p);
+    // An aggregate's ORDER BY orders by the value (`array_agg(id ORDER BY ssn)`).
+    if (!f.agg_within_group) w.c.useSources(p.src, p.d === 'column', 'order', undefined);
+  }
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
+  callFlows(w, f, args, argProvs, order);
   return callProv(f, argProvs, order);
 }
 
+/**
+ * Where a call's arguments flow: a window function's and an aggregate's arguments (count of the
+ * plain column aside: it reveals no value), a set-returning function's, set_config's, and any
+ * argument of a function that can fail on it (not on the safe list at that position).
+ */
+function callFlows(w: QueryWalk, f: Node, args: Node[], argProvs: readonly Prov[], order: readonly Prov[]): void {
+  let any = false;
+  for (const p of argProvs) if (p.src.length > 0) any = true;
+  for (const p of order) if (p.src.length > 0) any = true;
+  if (!any) return;
+  const written = names(f.funcname).map((x) => x.toLowerCase());
+  const name = written[written.length - 1] ?? '';
+  const schema = written.length > 1 ? written[written.length - 2] : undefined;
+  const kind = callKind(w.c.catalog, w.c.path, schema, name, f.over !== undefined, f.agg_star === true || f.agg_distinct === true || list(f.agg_order).length > 0 || f.agg_filter !== undefined || f.agg_within_group === true);
+  const detail = `${name}()`;
+  if (kind.aggregate && f.over === undefined && name === 'count' && isBuiltinName(w.c.catalog, w.c.path, schema, name)) {
+    // count(col) / count(DISTINCT col) tell how many values there are, not which.
+    for (const p of argProvs) if (p.d !== 'column' && p.d !== 'aggregate') flowOf(w, p, 'aggregate', detail);
+    return;
+  }
+  argProvs.forEach((p, i) => {
+    if (p.src.length === 0) return;
+    const sink = kind.sink(i, args[i]?.NamedArgExpr !== undefined);
+    if (sink) w.c.flow(p.src, sink, detail);
+  });
+  for (const p of order) flowOf(w, p, f.over !== undefined ? 'window' : 'aggregate', detail);
+}
+
 export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
-  exprs(w, wd.partitionClause, scope, { use: 'group' });
-  for (const s of list(wd.orderClause)) expr(w, s.SortBy?.node, scope, { use: 'order' });
-  if (wd.startOffset) expr(w, wd.startOffset, scope, undefined);
-  if (wd.endOffset) expr(w, wd.endOffset, scope, undefined);
+  for (const p of exprs(w, wd.partitionClause, scope, { use: 'group' })) flowOf(w, p, 'window', 'PARTITION BY');
+  for (const s of list(wd.orderClause)) flowOf(w, expr(w, s.SortBy?.node, scope, { use: 'order' }), 'window', 'ORDER BY');
+  if (wd.startOffset) flowOf(w, expr(w, wd.startOffset, scope, undefined), 'window', 'frame offset');
+  if (wd.endOffset) flowOf(w, expr(w, wd.endOffset, scope, undefined), 'window', 'frame offset');
 }
 
 function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Prov {
@@ -133,13 +199,21 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
     test = operand(w, s.testexpr, scope, use, op);
   }
   const outs = w.query(s.subselect, scope) ?? [];
+  if (use && (kind === 'ANY_SUBLINK' || kind === 'ALL_SUBLINK' || kind === 'ROWCOMPARE_SUBLINK')) {
+    // `x IN (SELECT ssn …)` compares with the subquery's values as much as with a column.
+    const op = kind === 'ANY_SUBLINK' ? (s.operName ? `${names(s.operName).at(-1)} any` : 'in') : kind === 'ALL_SUBLINK' ? `${names(s.operName).at(-1)} all` : undefined;
+    for (const o of outs) w.c.useSources(o.prov.src, o.prov.d === 'column', use.use, op);
+  }
   switch (kind) {
     case 'EXISTS_SUBLINK':
     case 'MULTIEXPR_SUBLINK':
       return NONE;
-    case 'EXPR_SUBLINK':
+    case 'EXPR_SUBLINK': {
       // A scalar subquery's value is its one output (a `*` standing for unknown columns: all of it).
-      return outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
+      const p = outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
+      if (use) w.c.useSources(p.src, p.d === 'column', use.use, use.operator);
+      return p;
+    }
     case 'ARRAY_SUBLINK':
       return packed(outs.map((o) => o.prov));
     default:
@@ -157,6 +231,8 @@ function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Pr
   }
   results.push(expr(w, e.defresult, scope, nested(use)));
   const cond = computed(conds);
+  // A condition on a stored value decides which result comes back: `count(CASE WHEN ssn LIKE …)`.
+  flowOf(w, cond, 'case');
   // Conditions on stored values make the result reveal them (`CASE WHEN ssn LIKE '1%' …`).
   if (cond.d === 'none' || cond.d === 'aggregate') return choice([...results, cond]);
   return computed([cond, ...results]);
@@ -189,6 +265,12 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const rs: Prov[] = [];
       if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
       else rs.push(operand(w, e.rexpr, scope, use, op));
+      operatorFlow(w, e, l, e.lexpr ? 0 : 1);
+      for (const r of rs) operatorFlow(w, e, r, 1);
+      if (e.kind === 'AEXPR_NULLIF' && !use) {
+        // NULLIF compares: NULL or not tells whether the value equals the other one.
+        for (const p of [l, ...rs]) w.c.useSources(p.src, p.d === 'column', 'filter', '=');
+      }
       // NULLIF(a, b) is a, or NULL when it equals a constant b.
       if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return l;
       return computed([l, ...rs]);
@@ -199,7 +281,12 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return sublink(w, e, scope, use);
     case 'FuncCall':
       return funcCall(w, e, scope, use);
-    case 'TypeCast':
+    case 'TypeCast': {
+      const p = expr(w, e.arg, scope, use);
+      const tn = names(e.typeName?.names).map((x) => x.toLowerCase());
+      if (p.src.length > 0 && !safeCast(tn, list(e.typeName?.arrayBounds).length > 0)) w.c.flow(p.src, 'function', `cast to ${tn.at(-1) ?? 'a type'}`);
+      return p;
+    }
     case 'CollateClause':
     case 'NamedArgExpr':
       return expr(w, e.arg, scope, use);
@@ -208,8 +295,13 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'CaseWhen':
       return computed([expr(w, e.expr, scope, nested(use)), expr(w, e.result, scope, nested(use))]);
     case 'CoalesceExpr':
-    case 'MinMaxExpr':
       return choice(exprs(w, e.args, scope, nested(use)));
+    case 'MinMaxExpr': {
+      // GREATEST / LEAST compare their arguments: which one comes back orders them.
+      const ps = exprs(w, e.args, scope, nested(use));
+      if (ps.length > 1) for (const p of ps) w.c.useSources(p.src, p.d === 'column', 'order', undefined);
+      return choice(ps);
+    }
     case 'RowExpr':
       return packed(exprs(w, e.args, scope, nested(use)));
     case 'GroupingFunc':
@@ -247,6 +339,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return computed([...exprs(w, e.largs, scope, nested(use)), ...exprs(w, e.rargs, scope, nested(use))]);
     case 'XmlExpr': {
       const ps = [...exprs(w, e.named_args, scope, nested(use)), ...exprs(w, e.args, scope, nested(use))];
+      // XMLPARSE / XMLPI / XMLROOT parse or check their input: invalid text fails, echoing it.
+      if (e.op === 'IS_XMLPARSE' || e.op === 'IS_XMLPI' || e.op === 'IS_XMLROOT') for (const p of ps) flowOf(w, p, 'function', 'XML parsing');
       return e.op === 'IS_DOCUMENT' ? computed(ps) : packed(ps);
     }
     case 'XmlSerialize':
@@ -274,14 +368,19 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return packed([p]);
     }
     case 'JsonParseExpr':
-    case 'JsonScalarExpr':
-      return packed([expr(w, type === 'JsonParseExpr' ? wrapJson(e.expr) : e.expr, scope, nested(use))]);
+    case 'JsonScalarExpr': {
+      const p = expr(w, type === 'JsonParseExpr' ? wrapJson(e.expr) : e.expr, scope, nested(use));
+      if (type === 'JsonParseExpr') flowOf(w, p, 'function', 'JSON()');
+      return packed([p]);
+    }
     case 'JsonSerializeExpr':
       return computed([expr(w, wrapJson(e.expr), scope, nested(use))]);
     case 'JsonIsPredicate':
       return computed([expr(w, e.expr, scope, nested(use))]);
     case 'JsonFuncExpr': {
       const ps = [expr(w, wrapJson(e.context_item), scope, nested(use))];
+      // The context item is parsed as JSON and the path run on it: both can fail on the value.
+      flowOf(w, ps[0], 'function', JSON_FUNC_LABELS[e.op as string] ?? 'JSON function');
       for (const a of list(e.passing)) ps.push(expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, undefined));
       ps.push(expr(w, e.on_empty ? { JsonBehavior: e.on_empty } : undefined, scope, undefined));
       ps.push(expr(w, e.on_error ? { JsonBehavior: e.on_error } : undefined, scope, undefined));
@@ -296,6 +395,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return NONE;
   }
 }
+
+const JSON_FUNC_LABELS: Record<string, string> = { JSON_EXISTS_OP: 'JSON_EXISTS()', JSON_QUERY_OP: 'JSON_QUERY()', JSON_VALUE_OP: 'JSON_VALUE()' };
 
 /** JSON helper nodes hold a typed JsonValueExpr field bare; re-wrap it for `expr`. */
 function wrapJson(v: Node | undefined): Node | undefined {
