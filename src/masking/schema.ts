@@ -115,7 +115,7 @@ const ruleSchema = z
      * Other positions the column's value may flow into for the identities the rule masks it for
      * (ORDER BY, LIMIT, aggregates, functions that can fail on it, writes …); none by default.
      */
-    allow_flows: z.array(z.enum(FLOW_NAMES)).default([]),
+    allow_flows: z.array(z.enum(FLOW_NAMES)).optional(),
     /** Identities that see the column in clear. */
     except: identities.optional(),
     /** When set, the rule applies only to these identities. */
