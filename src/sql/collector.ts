@@ -20,6 +20,12 @@ import type {
   ValueFlow,
 } from './types.ts';
 
+/** What the flow records need of a value's provenance (see provenance.ts). */
+export interface Carried {
+  readonly d: string;
+  readonly src: readonly SourceColumn[];
+}
+
 /** A relation as the walk knows it: its policy name and, when resolved, its catalog entry. */
 export interface Rel {
   name: RelationName;
@@ -174,13 +180,24 @@ export class Collector {
   }
 
   /**
+   * Records that a value flows into `sink`, unless it holds no stored data or is an aggregate that
+   * reveals none (`count(ssn)::int`, `count(ssn) + 1`).
+   */
+  flowOf(p: Carried, sink: FlowSink, detail?: string): void {
+    if (p.d === 'aggregate' || p.src.length === 0) return;
+    this.flow(p.src, sink, detail);
+  }
+
+  /**
    * Records uses of the sources of a value reaching a predicate, grouping or ordering (values that
    * come through a derived table, a subquery or an output alias rather than a direct column). The
    * operator applies only when the value IS a column; a computed value is used "inside an
    * expression".
    */
-  useSources(sources: readonly SourceColumn[], direct: boolean, use: ColumnUse['use'], operator: string | undefined): void {
-    for (const s of sources) {
+  useSources(p: Carried, use: ColumnUse['use'], operator: string | undefined): void {
+    if (p.d === 'aggregate') return;
+    const direct = p.d === 'column';
+    for (const s of p.src) {
       const rel: Rel = { name: { schema: s.schema, name: s.table, resolved: true } };
       this.use(rel, s.column, use, direct ? operator : undefined);
     }

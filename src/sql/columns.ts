@@ -32,7 +32,7 @@ export interface Use {
 function readColumn(c: Collector, item: FromItem, visible: string, use: Use | undefined): Prov {
   if (!item.rel) {
     const p = itemProv(item, visible);
-    if (use) c.useSources(p.src, p.d === 'column', use.use, use.operator);
+    if (use) c.useSources(p, use.use, use.operator);
     return p;
   }
   const col = item.cols?.get(visible) ?? visible;

@@ -38,7 +38,7 @@ function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | und
 
 /** Records the sources of `p` flowing into `sink` (nothing when it holds no stored data). */
 function flowOf(w: QueryWalk, p: Prov, sink: Parameters<QueryWalk['c']['flow']>[1], detail?: string): void {
-  if (p.src.length > 0) w.c.flow(p.src, sink, detail);
+  w.c.flowOf(p, sink, detail);
 }
 
 /** The operator's name for the safe list, or '' when it is qualified outside pg_catalog. */
@@ -62,7 +62,7 @@ function operatorName(e: Node): string {
 
 /** An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. */
 function operatorFlow(w: QueryWalk, e: Node, p: Prov, position: number): void {
-  if (p.src.length === 0) return;
+  if (p.src.length === 0 || p.d === 'aggregate') return;
   const op = operatorName(e);
   if (!safeOperator(op, position)) w.c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
 }
@@ -148,7 +148,7 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
     const p = expr(w, s.SortBy?.node, scope, undefined);
     order.push(p);
     // An aggregate's ORDER BY orders by the value (`array_agg(id ORDER BY ssn)`).
-    if (!f.agg_within_group) w.c.useSources(p.src, p.d === 'column', 'order', undefined);
+    if (!f.agg_within_group) w.c.useSources(p, 'order', undefined);
   }
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
@@ -179,7 +179,7 @@ function callFlows(w: QueryWalk, f: Node, args: Node[], argProvs: readonly Prov[
   argProvs.forEach((p, i) => {
     if (p.src.length === 0) return;
     const sink = kind.sink(i, args[i]?.NamedArgExpr !== undefined);
-    if (sink) w.c.flow(p.src, sink, detail);
+    if (sink) w.c.flowOf(p, sink, detail);
   });
   for (const p of order) flowOf(w, p, f.over !== undefined ? 'window' : 'aggregate', detail);
 }
@@ -202,7 +202,7 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
   if (use && (kind === 'ANY_SUBLINK' || kind === 'ALL_SUBLINK' || kind === 'ROWCOMPARE_SUBLINK')) {
     // `x IN (SELECT ssn …)` compares with the subquery's values as much as with a column.
     const op = kind === 'ANY_SUBLINK' ? (s.operName ? `${names(s.operName).at(-1)} any` : 'in') : kind === 'ALL_SUBLINK' ? `${names(s.operName).at(-1)} all` : undefined;
-    for (const o of outs) w.c.useSources(o.prov.src, o.prov.d === 'column', use.use, op);
+    for (const o of outs) w.c.useSources(o.prov, use.use, op);
   }
   switch (kind) {
     case 'EXISTS_SUBLINK':
@@ -211,7 +211,7 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
     case 'EXPR_SUBLINK': {
       // A scalar subquery's value is its one output (a `*` standing for unknown columns: all of it).
       const p = outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
-      if (use) w.c.useSources(p.src, p.d === 'column', use.use, use.operator);
+      if (use) w.c.useSources(p, use.use, use.operator);
       return p;
     }
     case 'ARRAY_SUBLINK':
@@ -269,7 +269,7 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       for (const r of rs) operatorFlow(w, e, r, 1);
       if (e.kind === 'AEXPR_NULLIF' && !use) {
         // NULLIF compares: NULL or not tells whether the value equals the other one.
-        for (const p of [l, ...rs]) w.c.useSources(p.src, p.d === 'column', 'filter', '=');
+        for (const p of [l, ...rs]) w.c.useSources(p, 'filter', '=');
       }
       // NULLIF(a, b) is a, or NULL when it equals a constant b.
       if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return l;
@@ -284,7 +284,7 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'TypeCast': {
       const p = expr(w, e.arg, scope, use);
       const tn = names(e.typeName?.names).map((x) => x.toLowerCase());
-      if (p.src.length > 0 && !safeCast(tn, list(e.typeName?.arrayBounds).length > 0)) w.c.flow(p.src, 'function', `cast to ${tn.at(-1) ?? 'a type'}`);
+      if (p.src.length > 0 && !safeCast(tn, list(e.typeName?.arrayBounds).length > 0)) w.c.flowOf(p, 'function', `cast to ${tn.at(-1) ?? 'a type'}`);
       return p;
     }
     case 'CollateClause':
@@ -299,7 +299,7 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'MinMaxExpr': {
       // GREATEST / LEAST compare their arguments: which one comes back orders them.
       const ps = exprs(w, e.args, scope, nested(use));
-      if (ps.length > 1) for (const p of ps) w.c.useSources(p.src, p.d === 'column', 'order', undefined);
+      if (ps.length > 1) for (const p of ps) w.c.useSources(p, 'order', undefined);
       return choice(ps);
     }
     case 'RowExpr':

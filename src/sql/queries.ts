@@ -147,7 +147,7 @@ export class QueryWalker implements QueryWalk {
 
   /** Records the sources of a value flowing into a sink. */
   flow(p: Prov, sink: FlowSink, detail?: string): void {
-    if (p.src.length > 0) this.c.flow(p.src, sink, detail);
+    this.c.flowOf(p, sink, detail);
   }
 
   /** LIMIT / OFFSET decide how many rows come back: a value there is read by counting rows. */
@@ -189,7 +189,7 @@ export class QueryWalker implements QueryWalk {
     }
     let p = expr(this, g, scope, { use: 'group' });
     if (p.src.length === 0) p = this.outputNamed(g, outputs)?.prov ?? p;
-    this.c.useSources(p.src, p.d === 'column', 'group', undefined);
+    this.c.useSources(p, 'group', undefined);
   }
 
   /** ORDER BY binds a bare name or a position to an output column first (its sources are ordered by). */
@@ -197,7 +197,7 @@ export class QueryWalker implements QueryWalk {
     if (!n) return;
     const target = this.outputNamed(n, outputs);
     const p = target ? target.prov : expr(this, n, scope, { use: 'order' });
-    this.c.useSources(p.src, p.d === 'column', 'order', undefined);
+    this.c.useSources(p, 'order', undefined);
   }
 
   private locking(lc: Node, scope: Scope): void {

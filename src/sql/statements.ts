@@ -96,7 +96,7 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema, name: rv?.relname });
       // The query's values are stored in the new relation (read by whoever may read it).
       const colNames = names(into?.colNames);
-      (inner.outputs ?? []).forEach((o, i) => c.flow(o.sources, 'write', `${schema ?? ''}.${rv?.relname ?? '?'}.${colNames[i] ?? o.name}`));
+      (inner.outputs ?? []).forEach((o, i) => c.flowOf({ d: o.derivation, src: o.sources }, 'write', `${schema ?? ''}.${rv?.relname ?? '?'}.${colNames[i] ?? o.name}`));
       if (inner.outputs === undefined && inner.tables.length > 0) c.fail('the gateway cannot see which values CREATE TABLE AS stores');
       return { command: matview ? 'create materialized view' : 'create table as', cls: matview ? 'ddl' : 'write', inner, objectName: inner.objectName };
     }
@@ -126,7 +126,7 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
     }
     case 'ExecuteStmt':
       // Where a parameter goes inside the prepared statement is not known here.
-      for (const p of exprs(w, n.params, new Scope(undefined))) if (p.src.length > 0) c.flow(p.src, 'parameter', 'EXECUTE');
+      for (const p of exprs(w, n.params, new Scope(undefined))) c.flowOf(p, 'parameter', 'EXECUTE');
       c.special('execute');
       return { command: 'execute', cls: 'session', objectName: n.name };
     case 'DeallocateStmt':
