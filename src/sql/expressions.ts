@@ -60,11 +60,31 @@ function operatorName(e: Node): string {
   }
 }
 
-/** An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. */
-function operatorFlow(w: QueryWalk, e: Node, p: Prov, position: number): void {
+/**
+ * A LIKE pattern PostgreSQL can run into the end of: a trailing unpaired backslash fails only when
+ * the match gets that far, so whether `ssn LIKE '9\'` fails tells whether ssn starts with 9.
+ * Safe only when the pattern is a constant without one.
+ */
+function safeLikePattern(n: Node | undefined): boolean {
+  const t = n?.A_Const ? constText(n) : undefined;
+  if (typeof t !== 'string') return false;
+  let i = 0;
+  while (i < t.length) i += t[i] === '\\' ? 2 : 1;
+  return i === t.length;
+}
+
+/**
+ * An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. In a
+ * predicate (`use`), LIKE's own failure tells no more than the LIKE itself, which the filter mode
+ * decides; elsewhere the matched side is safe only against a well-formed constant pattern.
+ */
+function operatorFlow(w: QueryWalk, e: Node, p: Prov, position: number, use: Use | undefined): void {
   if (p.src.length === 0 || p.d === 'aggregate') return;
   const op = operatorName(e);
-  if (!safeOperator(op, position)) w.c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
+  const like = e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE';
+  if (!safeOperator(op, position) || (like && use === undefined && !safeLikePattern(e.rexpr))) {
+    w.c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
+  }
 }
 
 const NOT_OPS: Record<string, string> = { '~~': 'like', '!~~': 'not like', '~~*': 'ilike', '!~~*': 'not ilike' };
@@ -265,8 +285,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const rs: Prov[] = [];
       if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
       else rs.push(operand(w, e.rexpr, scope, use, op));
-      operatorFlow(w, e, l, e.lexpr ? 0 : 1);
-      for (const r of rs) operatorFlow(w, e, r, 1);
+      operatorFlow(w, e, l, e.lexpr ? 0 : 1, use);
+      for (const r of rs) operatorFlow(w, e, r, 1, use);
       if (e.kind === 'AEXPR_NULLIF' && !use) {
         // NULLIF compares: NULL or not tells whether the value equals the other one.
         for (const p of [l, ...rs]) w.c.useSources(p, 'filter', '=');

@@ -33,6 +33,8 @@ export const maskingFlowFamilies: Family[] = [
       deny('analyst', 'current_setting of a masked value can echo it', 'select current_setting(email) from customers', /in current_setting\(\)/),
       deny('analyst', 'to_number of a masked value can fail on it', "select to_number(phone, '999') from customers", /in to_number\(\)/),
       deny('analyst', 'a LIKE pattern taken from a masked value can be invalid', "select 'x' like email from customers", /in operator ~~/),
+      deny('analyst', 'a LIKE pattern ending in an escape fails only when a masked value matches so far', "select email like 'a\\' from customers", /in operator ~~/),
+      deny('analyst', 'a LIKE against a parameter may end in an escape', 'select phone ilike $1 from customers', /in operator ~~\*/),
       deny('analyst', 'a regular expression taken from a masked value can be invalid', "select 'x' ~ email from customers", /in operator ~/),
       deny('analyst', 'JSON_VALUE parses a masked value as JSON', "select json_value(email::jsonb, '$') from customers", EMAIL),
       deny('analyst', 'XMLPARSE of a masked value can echo it', 'select 1 from orders where xmlparse(content status) is not null', /orders\.status in XML parsing/),
