@@ -11,6 +11,7 @@ import type { Collector } from './collector.ts';
 import { expr } from './expressions.ts';
 import type { QueryWalker } from './queries.ts';
 import { lookupFunction } from './resolve.ts';
+import { columnProv } from './provenance.ts';
 import { relationColumns, Scope } from './scope.ts';
 import type { DdlAction, DdlTarget, StatementClass } from './types.ts';
 
@@ -108,18 +109,27 @@ export class DdlWalker {
     this.add(action, type, parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
   }
 
-  /** An expression in a DDL clause: names refer to the row being defined (lenient). */
-  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }): void {
+  /**
+   * An expression in a DDL clause: names refer to the row being defined (lenient). The table's
+   * stored values flow into it: a generated column stores them, a CHECK, index, policy or
+   * trigger condition is evaluated on them by the server (failing, or choosing rows), so a use
+   * of a column's value here is a flow into the table's definition (`column`: the generated one).
+   */
+  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }, column?: string): void {
     if (!n) return;
     const s = new Scope(undefined, true);
+    let target: string | undefined;
     if (table?.rv) {
       const r = unwrap(table.rv, 'RangeVar') as Node;
       const rel = this.c.relation(r.schemaname, r.relname);
       const cols = relationColumns(rel, []);
-      s.items.push({ refname: r.relname, cols });
-      for (const alias of table.extra ?? []) s.items.push({ refname: alias, cols });
+      const outs = [...(cols ?? new Map<string, string>()).keys()].map((name) => ({ name, prov: columnProv(rel.name.schema, rel.name.name, name) }));
+      s.items.push({ refname: r.relname, cols, outs });
+      for (const alias of table.extra ?? []) s.items.push({ refname: alias, cols, outs });
+      target = column !== undefined ? `${rel.name.schema}.${rel.name.name}.${column}` : `the definition of ${rel.name.schema}.${rel.name.name}`;
     }
-    expr(this.w, n, s);
+    const p = expr(this.w, n, s);
+    if (target !== undefined) this.c.flowOf(p, 'write', target);
   }
 
   private constraint(con: Node, table: Node | undefined): void {
@@ -136,7 +146,12 @@ export class DdlWalker {
 
   private columnDef(cd: Node, table: Node | undefined): void {
     this.ddlExpr(cd.raw_default, { rv: table });
-    for (const con of list(cd.constraints)) this.constraint(unwrap(con, 'Constraint') as Node, table);
+    for (const con of list(cd.constraints)) {
+      const c = unwrap(con, 'Constraint') as Node;
+      // A generated column stores its expression's value in the column.
+      if (c.contype === 'CONSTR_GENERATED') this.ddlExpr(c.raw_expr, { rv: table }, cd.colname);
+      else this.constraint(c, table);
+    }
   }
 
   private tableElements(elts: Node[], table: Node | undefined): void {

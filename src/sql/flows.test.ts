@@ -122,6 +122,11 @@ describe('flows: writes', () => {
     ['CREATE MATERIALIZED VIEW', 'CREATE MATERIALIZED VIEW mv (a) AS SELECT email FROM customers', ['email write public.mv.a']],
     ['SELECT INTO', 'SELECT ssn INTO TEMP t FROM customers', ['ssn write public.t.ssn']],
     ['CREATE VIEW', 'CREATE VIEW v AS SELECT lower(ssn) AS s FROM customers', ['ssn write public.v.s']],
+    ['a generated column stores its expression', "ALTER TABLE customers ADD COLUMN leak text GENERATED ALWAYS AS (ssn || '') STORED", ['ssn write public.customers.leak']],
+    ['a CHECK constraint is evaluated on the stored values', "ALTER TABLE customers ADD CONSTRAINT c CHECK (ssn NOT LIKE '9%')", ['ssn write the definition of public.customers']],
+    ['an expression index and a partial index', "CREATE INDEX ON customers (lower(email)) WHERE phone LIKE '+1%'", ['email write the definition of public.customers', 'phone write the definition of public.customers']],
+    ['a row-level security policy', "CREATE POLICY p ON customers USING (ssn LIKE '9%')", ['ssn write the definition of public.customers']],
+    ['an index on a plain column stores nothing new', 'CREATE INDEX ON customers (email)', []],
     ['writing the column back into itself', 'UPDATE customers SET ssn = upper(ssn) WHERE id = 1', ['ssn write public.customers.ssn']],
     ['a parameter of EXECUTE goes where the analysis cannot see', 'EXECUTE p((SELECT ssn FROM customers LIMIT 1))', ['ssn parameter EXECUTE']],
   ];

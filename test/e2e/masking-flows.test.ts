@@ -240,6 +240,8 @@ describe('laundering through writes is refused, and the data is unchanged', () =
     ['migrator', 'migrators', 'with x as (update orders set status = (select ssn from customers where id = 1) returning id) select count(*) from x'],
     ['migrator', 'migrators', 'merge into orders o using customers c on o.customer_id = c.id when matched then update set status = c.ssn'],
     ['migrator', 'migrators', "insert into orders (id, status) values (1, 'x') on conflict (id) do update set status = (select ssn from customers where id = 1)"],
+    ['migrator', 'migrators', "alter table customers add column leak text generated always as (ssn || '') stored"],
+    ['migrator', 'migrators', "alter table customers add constraint no_nines check (ssn not like '9%')"],
   ];
   for (const [sub, group, sql] of cases) {
     it(`${sub}: ${sql}`, async () => {
