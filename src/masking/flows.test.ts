@@ -51,6 +51,7 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
     ['division', 'SELECT 1 / (ascii(email) - 97) FROM customers', /masked column public\.customers\.email in operator -/],
     ['a setting', "SELECT set_config('application_name', email, false) FROM customers", /masked column public\.customers\.email in a setting/],
     ['a write elsewhere', 'UPDATE orders SET status = (SELECT ssn FROM customers WHERE id = 1)', /masked column public\.customers\.ssn in a write to public\.orders\.status/],
+    ['a write back into its own column (it can fail a constraint there)', 'UPDATE customers SET ssn = upper(ssn) WHERE id = 1', /masked column public\.customers\.ssn in a write to public\.customers\.ssn/],
     ['CREATE TABLE AS (checked in the contained query too)', 'CREATE TABLE t AS SELECT email FROM customers', /masked column public\.customers\.email in a write to public\.t\.email/],
     ['PREPARE of a flow', 'PREPARE p AS SELECT sqrt(ascii(ssn)) FROM customers', /masked column public\.customers\.ssn in sqrt\(\)/],
     ['DECLARE of a flow', 'DECLARE c CURSOR FOR SELECT min(ssn) FROM customers', /masked column public\.customers\.ssn in aggregate min\(\)/],
@@ -72,7 +73,6 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
     ['safe functions in the output', "SELECT lower(email), substr(ssn, 1, 3), ssn::varchar(20), email || '' FROM customers"],
     ['UNION ALL', 'SELECT email FROM customers UNION ALL SELECT email FROM customers'],
     ['a constant LIMIT', 'SELECT ssn FROM customers LIMIT 5'],
-    ['writing a value back into its own column', 'UPDATE customers SET ssn = upper(ssn) WHERE id = 1'],
     ['allow_flows: order, aggregate, limit, write open those', "SELECT max(name) FROM customers; SELECT name FROM customers ORDER BY name; SELECT 1 LIMIT (SELECT length(name) FROM customers LIMIT 1); UPDATE orders SET status = (SELECT name FROM customers LIMIT 1)"],
     ['filter: allow opens predicates and DISTINCT', "SELECT DISTINCT status FROM orders WHERE status LIKE 'o%' ORDER BY status"],
   ];

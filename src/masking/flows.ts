@@ -19,7 +19,8 @@
  *   failing or not is one bit per query;
  * - `write`: INSERT / UPDATE / MERGE values, INSERT … SELECT, SELECT INTO, CREATE TABLE AS,
  *   CREATE [MATERIALIZED] VIEW: a value masked for an identity may not be stored anywhere it can
- *   then read or hand on (writing it back into the same column is no laundering and passes);
+ *   then read or hand on. Not even into its own column: a stored value can fail a constraint,
+ *   a domain or a trigger there, and that failure (and its DETAIL) depends on the value;
  * - `setting`: set_config(…) (read back with current_setting or a ParameterStatus).
  * A parameter of EXECUTE goes somewhere the analysis cannot see: refused, whatever the rule says.
  */
@@ -51,7 +52,7 @@ function where(f: ValueFlow): string {
     case 'set_operation':
       return `in ${d ?? 'a set operation'}: it compares the values`;
     case 'function':
-      return `in ${d ?? 'a function'}, which can fail on the value (errors echo values)`;
+      return `in ${d ?? 'a function'}, which can fail on the value or reveal it otherwise (errors echo values)`;
     case 'write':
       return `in a write to ${d ?? 'another relation'}`;
     case 'setting':
@@ -65,11 +66,6 @@ function allowed(rule: MaskRule, f: ValueFlow): boolean {
   switch (f.sink) {
     case 'parameter':
       return false;
-    case 'write': {
-      const s = f.source;
-      if (f.detail === `${s.schema}.${s.table}.${s.column}`) return true;
-      return rule.allowFlows.has('write');
-    }
     default:
       if (rule.filter === 'allow' && FILTER_ALLOWS.has(f.sink)) return true;
       return rule.allowFlows.has(f.sink as FlowName);
