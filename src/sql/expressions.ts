@@ -10,7 +10,7 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
-import { callKind, isBuiltinName, safeCast, safeOperator } from './flows.ts';
+import { callFlows, operatorFlow, safeCast } from './flows.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf } from './provenance.ts';
 import type { Scope } from './scope.ts';
 
@@ -39,52 +39,6 @@ function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | und
 /** Records the sources of `p` flowing into `sink` (nothing when it holds no stored data). */
 function flowOf(w: QueryWalk, p: Prov, sink: Parameters<QueryWalk['c']['flow']>[1], detail?: string): void {
   w.c.flowOf(p, sink, detail);
-}
-
-/** The operator's name for the safe list, or '' when it is qualified outside pg_catalog. */
-function operatorName(e: Node): string {
-  const n = names(e.name);
-  if (n.length > 1 && n[n.length - 2] !== 'pg_catalog') return '';
-  switch (e.kind as string) {
-    case 'AEXPR_IN':
-    case 'AEXPR_DISTINCT':
-    case 'AEXPR_NOT_DISTINCT':
-    case 'AEXPR_NULLIF':
-    case 'AEXPR_BETWEEN':
-    case 'AEXPR_NOT_BETWEEN':
-    case 'AEXPR_BETWEEN_SYM':
-    case 'AEXPR_NOT_BETWEEN_SYM':
-      return '=';
-    default:
-      return n.at(-1) ?? '';
-  }
-}
-
-/**
- * A LIKE pattern PostgreSQL can run into the end of: a trailing unpaired backslash fails only when
- * the match gets that far, so whether `ssn LIKE '9\'` fails tells whether ssn starts with 9.
- * Safe only when the pattern is a constant without one.
- */
-function safeLikePattern(n: Node | undefined): boolean {
-  const t = n?.A_Const ? constText(n) : undefined;
-  if (typeof t !== 'string') return false;
-  let i = 0;
-  while (i < t.length) i += t[i] === '\\' ? 2 : 1;
-  return i === t.length;
-}
-
-/**
- * An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. In a
- * predicate (`use`), LIKE's own failure tells no more than the LIKE itself, which the filter mode
- * decides; elsewhere the matched side is safe only against a well-formed constant pattern.
- */
-function operatorFlow(w: QueryWalk, e: Node, p: Prov, position: number, use: Use | undefined): void {
-  if (p.src.length === 0 || p.d === 'aggregate') return;
-  const op = operatorName(e);
-  const like = e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE';
-  if (!safeOperator(op, position) || (like && use === undefined && !safeLikePattern(e.rexpr))) {
-    w.c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
-  }
 }
 
 const NOT_OPS: Record<string, string> = { '~~': 'like', '!~~': 'not like', '~~*': 'ilike', '!~~*': 'not ilike' };
@@ -172,36 +126,8 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
   }
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
-  callFlows(w, f, args, argProvs, order);
+  callFlows(w.c, f, args, argProvs, order);
   return callProv(f, argProvs, order);
-}
-
-/**
- * Where a call's arguments flow: a window function's and an aggregate's arguments (count of the
- * plain column aside: it reveals no value), a set-returning function's, set_config's, and any
- * argument of a function that can fail on it (not on the safe list at that position).
- */
-function callFlows(w: QueryWalk, f: Node, args: Node[], argProvs: readonly Prov[], order: readonly Prov[]): void {
-  let any = false;
-  for (const p of argProvs) if (p.src.length > 0) any = true;
-  for (const p of order) if (p.src.length > 0) any = true;
-  if (!any) return;
-  const written = names(f.funcname).map((x) => x.toLowerCase());
-  const name = written[written.length - 1] ?? '';
-  const schema = written.length > 1 ? written[written.length - 2] : undefined;
-  const kind = callKind(w.c.catalog, w.c.path, schema, name, f.over !== undefined, f.agg_star === true || f.agg_distinct === true || list(f.agg_order).length > 0 || f.agg_filter !== undefined || f.agg_within_group === true);
-  const detail = `${name}()`;
-  if (kind.aggregate && f.over === undefined && name === 'count' && isBuiltinName(w.c.catalog, w.c.path, schema, name)) {
-    // count(col) / count(DISTINCT col) tell how many values there are, not which.
-    for (const p of argProvs) if (p.d !== 'column' && p.d !== 'aggregate') flowOf(w, p, 'aggregate', detail);
-    return;
-  }
-  argProvs.forEach((p, i) => {
-    if (p.src.length === 0) return;
-    const sink = kind.sink(i, args[i]?.NamedArgExpr !== undefined);
-    if (sink) w.c.flowOf(p, sink, detail);
-  });
-  for (const p of order) flowOf(w, p, f.over !== undefined ? 'window' : 'aggregate', detail);
 }
 
 export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
@@ -285,8 +211,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const rs: Prov[] = [];
       if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
       else rs.push(operand(w, e.rexpr, scope, use, op));
-      operatorFlow(w, e, l, e.lexpr ? 0 : 1, use);
-      for (const r of rs) operatorFlow(w, e, r, 1, use);
+      operatorFlow(w.c, e, l, e.lexpr ? 0 : 1, use !== undefined);
+      for (const r of rs) operatorFlow(w.c, e, r, 1, use !== undefined);
       if (e.kind === 'AEXPR_NULLIF' && !use) {
         // NULLIF compares: NULL or not tells whether the value equals the other one.
         for (const p of [l, ...rs]) w.c.useSources(p, 'filter', '=');

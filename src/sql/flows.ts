@@ -11,8 +11,14 @@
  * listed here, by position, counts as able to fail. A function counts as built in only when it is
  * not schema-qualified outside pg_catalog and no schema of the search path other than pg_catalog
  * has a function of that name (a planted overload could win resolution).
+ *
+ * The expression walker calls `callFlows` and `operatorFlow` for every call and operator whose
+ * arguments hold stored data; the query walker records the other sinks (LIMIT, DISTINCT, set
+ * operations, writes) itself.
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
+import { constText, list, names, type Node } from './ast.ts';
+import type { Carried, Collector } from './collector.ts';
 import type { FlowSink } from './types.ts';
 
 /** Every argument position. */
@@ -123,13 +129,13 @@ function inPositions(p: Positions | undefined, i: number): boolean {
  * True when `name` (written with `schema`, or unqualified) can only be the built-in: a planted
  * function of the same name in a schema of the path could be the one the server calls.
  */
-export function isBuiltinName(catalog: CatalogSnapshot, path: readonly string[], schema: string | undefined, name: string): boolean {
+function isBuiltinName(catalog: CatalogSnapshot, path: readonly string[], schema: string | undefined, name: string): boolean {
   if (schema !== undefined) return schema === 'pg_catalog';
   for (const s of path) if (s !== 'pg_catalog' && catalog.functions.has(`${s}.${name}`)) return false;
   return true;
 }
 
-export interface CallKind {
+interface CallKind {
   /** Where an argument with stored data flows; undefined when it is safe at that position. */
   sink(position: number, named: boolean): FlowSink | undefined;
   readonly aggregate: boolean;
@@ -140,7 +146,7 @@ export interface CallKind {
  * the caller), a set-returning function, set_config, or a plain function: safe at the listed
  * positions of a built-in, otherwise able to fail.
  */
-export function callKind(catalog: CatalogSnapshot, path: readonly string[], schema: string | undefined, name: string, window: boolean, aggregateSyntax: boolean): CallKind {
+function callKind(catalog: CatalogSnapshot, path: readonly string[], schema: string | undefined, name: string, window: boolean, aggregateSyntax: boolean): CallKind {
   const builtin = isBuiltinName(catalog, path, schema, name);
   const catalogAggregate = builtin && (catalog.functions.get(`pg_catalog.${name}`)?.some((f) => f.kind === 'a' || f.kind === 'w') ?? false);
   const aggregate = builtin && (aggregateSyntax || catalogAggregate || AGGREGATES.has(name));
@@ -153,7 +159,7 @@ export function callKind(catalog: CatalogSnapshot, path: readonly string[], sche
 }
 
 /** True when an operator cannot fail on a value at `position` (0 left, 1 right). */
-export function safeOperator(op: string, position: number): boolean {
+function safeOperator(op: string, position: number): boolean {
   return inPositions(SAFE_OPERATORS.get(op), position);
 }
 
@@ -163,4 +169,80 @@ export function safeCast(typeNames: readonly string[], isArray: boolean): boolea
   const schema = typeNames.length > 1 ? typeNames[typeNames.length - 2] : undefined;
   if (schema !== undefined && schema !== 'pg_catalog') return false;
   return SAFE_CAST_TARGETS.has(typeNames[typeNames.length - 1] ?? '');
+}
+
+// ── flows of calls and operators ───────────────────────────────────────────────────────────
+
+/** The operator's name for the safe list, or '' when it is qualified outside pg_catalog. */
+function operatorName(e: Node): string {
+  const n = names(e.name);
+  if (n.length > 1 && n[n.length - 2] !== 'pg_catalog') return '';
+  switch (e.kind as string) {
+    case 'AEXPR_IN':
+    case 'AEXPR_DISTINCT':
+    case 'AEXPR_NOT_DISTINCT':
+    case 'AEXPR_NULLIF':
+    case 'AEXPR_BETWEEN':
+    case 'AEXPR_NOT_BETWEEN':
+    case 'AEXPR_BETWEEN_SYM':
+    case 'AEXPR_NOT_BETWEEN_SYM':
+      return '=';
+    default:
+      return n.at(-1) ?? '';
+  }
+}
+
+/**
+ * A LIKE pattern PostgreSQL can run into the end of: a trailing unpaired backslash fails only when
+ * the match gets that far, so whether `ssn LIKE '9\'` fails tells whether ssn starts with 9.
+ * Safe only when the pattern is a constant without one.
+ */
+function safeLikePattern(n: Node | undefined): boolean {
+  const t = n?.A_Const ? constText(n) : undefined;
+  if (typeof t !== 'string') return false;
+  let i = 0;
+  while (i < t.length) i += t[i] === '\\' ? 2 : 1;
+  return i === t.length;
+}
+
+/**
+ * An operand of an operator that can fail on it (division, arithmetic, a pattern) is a flow. In a
+ * predicate, LIKE's own failure tells no more than the LIKE itself, which the filter mode
+ * decides; elsewhere the matched side is safe only against a well-formed constant pattern.
+ */
+export function operatorFlow(c: Collector, e: Node, p: Carried, position: number, inPredicate: boolean): void {
+  if (p.src.length === 0 || p.d === 'aggregate') return;
+  const op = operatorName(e);
+  const like = e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE';
+  if (!safeOperator(op, position) || (like && !inPredicate && !safeLikePattern(e.rexpr))) {
+    c.flow(p.src, 'function', `operator ${op || names(e.name).join('.')}`);
+  }
+}
+
+/**
+ * Where a call's arguments flow: a window function's and an aggregate's arguments (count of the
+ * plain column aside: it reveals no value), a set-returning function's, set_config's, and any
+ * argument of a function that can fail on it (not on the safe list at that position).
+ */
+export function callFlows(c: Collector, f: Node, args: Node[], argProvs: readonly Carried[], order: readonly Carried[]): void {
+  let any = false;
+  for (const p of argProvs) if (p.src.length > 0) any = true;
+  for (const p of order) if (p.src.length > 0) any = true;
+  if (!any) return;
+  const written = names(f.funcname).map((x) => x.toLowerCase());
+  const name = written[written.length - 1] ?? '';
+  const schema = written.length > 1 ? written[written.length - 2] : undefined;
+  const kind = callKind(c.catalog, c.path, schema, name, f.over !== undefined, f.agg_star === true || f.agg_distinct === true || list(f.agg_order).length > 0 || f.agg_filter !== undefined || f.agg_within_group === true);
+  const detail = `${name}()`;
+  if (kind.aggregate && f.over === undefined && name === 'count' && isBuiltinName(c.catalog, c.path, schema, name)) {
+    // count(col) / count(DISTINCT col) tell how many values there are, not which.
+    for (const p of argProvs) if (p.d !== 'column' && p.d !== 'aggregate') c.flowOf(p, 'aggregate', detail);
+    return;
+  }
+  argProvs.forEach((p, i) => {
+    if (p.src.length === 0) return;
+    const sink = kind.sink(i, args[i]?.NamedArgExpr !== undefined);
+    if (sink) c.flowOf(p, sink, detail);
+  });
+  for (const p of order) c.flowOf(p, f.over !== undefined ? 'window' : 'aggregate', detail);
 }
