@@ -11,7 +11,7 @@ import type { Collector } from './collector.ts';
 import { expr } from './expressions.ts';
 import type { QueryWalker } from './queries.ts';
 import { lookupFunction } from './resolve.ts';
-import { columnProv } from './provenance.ts';
+import { columnProv, NONE, type Prov } from './provenance.ts';
 import { relationColumns, Scope } from './scope.ts';
 import type { DdlAction, DdlTarget, StatementClass } from './types.ts';
 
@@ -115,8 +115,8 @@ export class DdlWalker {
    * trigger condition is evaluated on them by the server (failing, or choosing rows), so a use
    * of a column's value here is a flow into the table's definition (`column`: the generated one).
    */
-  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }, column?: string): void {
-    if (!n) return;
+  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }, column?: string): Prov {
+    if (!n) return NONE;
     const s = new Scope(undefined, true);
     let target: string | undefined;
     if (table?.rv) {
@@ -130,6 +130,21 @@ export class DdlWalker {
     }
     const p = expr(this.w, n, s);
     if (target !== undefined) this.c.flowOf(p, 'write', target);
+    return p;
+  }
+
+  /**
+   * ALTER COLUMN … TYPE converts every stored value (or the USING expression's) to the new type
+   * by assignment, which fails on values that do not fit (`value too long`, invalid input that
+   * echoes the value): a flow through a conversion, unless the new type is text.
+   */
+  private alterColumnType(rv: Node, column: string | undefined, def: Node): void {
+    const cd = def.ColumnDef as Node;
+    const r = unwrap(rv, 'RangeVar') as Node;
+    const rel = this.c.relation(r.schemaname, r.relname);
+    const p = cd.raw_default ? this.ddlExpr(cd.raw_default, { rv }, column) : column ? columnProv(rel.name.schema, rel.name.name, column) : NONE;
+    const tn = names(cd.typeName?.names).map((x) => x.toLowerCase());
+    if (tn.at(-1) !== 'text' || list(cd.typeName?.arrayBounds).length > 0) this.c.flowOf(p, 'function', `a change of column type to ${tn.at(-1) ?? 'another type'}`);
   }
 
   private constraint(con: Node, table: Node | undefined): void {
@@ -290,7 +305,8 @@ export class DdlWalker {
           // The other relation of INHERIT / NO INHERIT / ATTACH / DETACH PARTITION changes too: it
           // becomes (or stops being) part of this one, its rows readable and writable through it.
           if (INHERITANCE_COMMANDS.has(ac.subtype)) this.relTarget('alter', objType, def.PartitionCmd ? def.PartitionCmd.name : def);
-          if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
+          if (ac.subtype === 'AT_AlterColumnType' && def.ColumnDef) this.alterColumnType(n.relation, ac.name, def);
+          else if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
           else if (def.Constraint) this.constraint(def.Constraint, n.relation);
           else if (def.PartitionCmd) this.partitionBound(def.PartitionCmd.bound);
           else if (ac.subtype === 'AT_ColumnDefault' || ac.subtype === 'AT_CookedColumnDefault' || ac.subtype === 'AT_SetExpression') this.ddlExpr(def, { rv: n.relation });

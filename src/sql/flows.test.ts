@@ -127,6 +127,9 @@ describe('flows: writes', () => {
     ['an expression index and a partial index', "CREATE INDEX ON customers (lower(email)) WHERE phone LIKE '+1%'", ['email write the definition of public.customers', 'phone write the definition of public.customers']],
     ['a row-level security policy', "CREATE POLICY p ON customers USING (ssn LIKE '9%')", ['ssn write the definition of public.customers']],
     ['an index on a plain column stores nothing new', 'CREATE INDEX ON customers (email)', []],
+    ['a change of column type converts every stored value', 'ALTER TABLE customers ALTER COLUMN ssn TYPE int', ['ssn function a change of column type to int4']],
+    ['a change of column type USING an expression stores and converts it', 'ALTER TABLE customers ALTER COLUMN email TYPE varchar(3) USING lower(email)', ['email write public.customers.email', 'email function a change of column type to varchar']],
+    ['a change of column type to text cannot fail', 'ALTER TABLE customers ALTER COLUMN phone TYPE text', []],
     ['writing the column back into itself', 'UPDATE customers SET ssn = upper(ssn) WHERE id = 1', ['ssn write public.customers.ssn']],
     ['a parameter of EXECUTE goes where the analysis cannot see', 'EXECUTE p((SELECT ssn FROM customers LIMIT 1))', ['ssn parameter EXECUTE']],
   ];

@@ -244,6 +244,14 @@ describe('laundering through writes is refused, and the data is unchanged', () =
     ['migrator', 'migrators', "alter table customers add column leak text generated always as (ssn || '') stored"],
     ['migrator', 'migrators', "alter table customers add constraint no_nines check (ssn not like '9%')"],
   ];
+  const conversions: string[] = ['alter table customers alter column ssn type int using ssn::int', 'alter table customers alter column email type varchar(3)'];
+  for (const sql of conversions) {
+    it(`migrator: ${sql}`, async () => {
+      const before = checksum();
+      await assertRefused(await token('migrator', 'migrators'), sql, /masked column public\.customers\.(ssn|email) in (cast to int4|a change of column type)/);
+      assert.equal(checksum(), before, 'data and schema are unchanged');
+    });
+  }
   for (const [sub, group, sql] of cases) {
     it(`${sub}: ${sql}`, async () => {
       const before = checksum();
