@@ -42,7 +42,8 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
   const refused: [string, string, RegExp][] = [
     ['LIMIT', 'SELECT 1 LIMIT (SELECT ascii(substr(ssn, 1, 1)) FROM customers WHERE id = 1)', /^pgwarden: analyst may not use masked column public\.customers\.ssn in LIMIT: .*allow_flows: \[limit\]/],
     ['a set-returning function', "SELECT count(*) FROM (SELECT regexp_matches(email, '^a') FROM customers) x", /masked column public\.customers\.email in the arguments of set-returning function regexp_matches\(\)/],
-    ['a CASE condition', "SELECT count(CASE WHEN phone LIKE '+1%' THEN 1 END) FROM customers", /masked column public\.customers\.phone in a CASE condition/],
+    ['a CASE condition', "SELECT count(CASE WHEN phone LIKE '+1%' THEN 1 END) FROM customers", /masked column public\.customers\.phone in a condition \(CASE WHEN\)/],
+    ['AND in the output (it decides whether the rest runs)', "SELECT (email = 'x') AND 1 / (id - id) = 1 FROM customers", /masked column public\.customers\.email in a condition \(AND\)/],
     ['an aggregate', 'SELECT max(email) FROM customers', /masked column public\.customers\.email in aggregate max\(\)/],
     ['a window function', 'SELECT first_value(email) OVER (ORDER BY id) FROM customers', /masked column public\.customers\.email in a window function \(first_value\(\)\)/],
     ['DISTINCT', 'SELECT DISTINCT phone FROM customers', /masked column public\.customers\.phone in SELECT DISTINCT/],

@@ -8,7 +8,9 @@
  * - `limit`: LIMIT / OFFSET / TABLESAMPLE (`LIMIT (SELECT ascii(substr(ssn, 1, 1)) …)` counts rows);
  * - `set_returning`: arguments of set-returning functions (`generate_series(1, ascii(…))`,
  *   `regexp_matches(ssn, '^9')`);
- * - `case`: CASE conditions (`count(CASE WHEN ssn LIKE '9%' THEN 1 END)`);
+ * - `case`: conditions: CASE WHEN (`count(CASE WHEN ssn LIKE '9%' THEN 1 END)`), and AND / OR
+ *   outside a predicate, which decide whether their other arguments run
+ *   (`(ssn = '…') AND 1 / (id - id) = 1` fails or not);
  * - `aggregate`: aggregates other than count of the plain column (`min(ssn)`, `max(email)`);
  * - `window`: window functions, their PARTITION BY and ORDER BY;
  * - `order`, `group`, `distinct`: ORDER BY / GROUP BY (also through an alias or position) and
@@ -42,7 +44,7 @@ function where(f: ValueFlow): string {
     case 'set_returning':
       return `in the arguments of set-returning function ${d ?? ''}: it would decide how many rows come back`;
     case 'case':
-      return 'in a CASE condition: it would decide which value comes back';
+      return `in a condition (${d ?? 'CASE WHEN'}): it would decide which value comes back or what runs`;
     case 'aggregate':
       return `in aggregate ${d ?? ''}: only count() of the column itself is allowed`;
     case 'window':

@@ -178,7 +178,7 @@ function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Pr
   results.push(expr(w, e.defresult, scope, nested(use)));
   const cond = computed(conds);
   // A condition on a stored value decides which result comes back: `count(CASE WHEN ssn LIKE …)`.
-  flowOf(w, cond, 'case');
+  flowOf(w, cond, 'case', 'CASE WHEN');
   // Conditions on stored values make the result reveal them (`CASE WHEN ssn LIKE '1%' …`).
   if (cond.d === 'none' || cond.d === 'aggregate') return choice([...results, cond]);
   return computed([cond, ...results]);
@@ -221,8 +221,14 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return l;
       return computed([l, ...rs]);
     }
-    case 'BoolExpr':
-      return computed(exprs(w, e.args, scope, use));
+    case 'BoolExpr': {
+      const ps = exprs(w, e.args, scope, use);
+      // AND / OR stop at the first argument that decides: outside a predicate (where the filter
+      // mode decides), a stored value there chooses whether the others run, and so whether
+      // `(ssn = '…') AND 1 / (id - id) = 1` fails.
+      if (!use && e.boolop !== 'NOT_EXPR' && ps.length > 1) for (const p of ps) w.c.flowOf(p, 'case', e.boolop === 'AND_EXPR' ? 'AND' : 'OR');
+      return computed(ps);
+    }
     case 'SubLink':
       return sublink(w, e, scope, use);
     case 'FuncCall':

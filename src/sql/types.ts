@@ -61,7 +61,7 @@ export interface ColumnUse {
 export type FlowSink =
   | 'limit' // LIMIT / OFFSET / TABLESAMPLE: the number of rows
   | 'set_returning' // an argument of a set-returning function (generate_series, regexp_matches, unnest …)
-  | 'case' // a CASE condition (WHEN, or CASE x WHEN)
+  | 'case' // a condition: CASE WHEN (or CASE x WHEN), AND / OR outside a predicate
   | 'aggregate' // an aggregate other than count of the plain column (min, max, sum, percentile …)
   | 'window' // a window function's arguments, PARTITION BY and ORDER BY
   | 'distinct' // SELECT DISTINCT over it

@@ -214,10 +214,17 @@ describe('inference through computation is refused', () => {
     "select nullif(ssn, '901-37-4701') from customers",
     'select array_agg(id order by ssn) from customers',
     "select greatest(ssn, '905') from customers",
+    "select (ssn = '901-37-4701') and 1 / (id - id) = 1 from customers where id = 1",
+    "select ssn like '9%' or 1 / (id - id) = 1 from customers where id = 1",
   ];
   it('the attacks are real: run directly, LIMIT of the first digit counts it', async () => {
     const r = await psql(t.directUrl(), 'select count(*) from (select 1 from generate_series(1, 1000) limit (select ascii(substr(ssn, 1, 1)) from customers where id = 1)) x');
     assert.equal(r.stdout.trim(), '57', 'ascii of the first digit (9) came back as a row count');
+    // AND runs the failing division only when the equality holds: an error is a yes.
+    const yes = await psql(t.directUrl(), "select (ssn = '901-37-4701') and 1 / (id - id) = 1 from customers where id = 1");
+    const no = await psql(t.directUrl(), "select (ssn = '801-37-4701') and 1 / (id - id) = 1 from customers where id = 1");
+    assert.match(yes.stderr, /division by zero/);
+    assert.equal(no.code, 0, no.stderr);
   });
   for (const sql of cases) it(`refused before it runs: ${sql}`, async () => assertRefused(await analyst(), sql, /masked column public\.customers\.(ssn|email|phone)/));
 });
