@@ -8,7 +8,7 @@
  * - `limit`: LIMIT / OFFSET / TABLESAMPLE (`LIMIT (SELECT ascii(substr(ssn, 1, 1)) …)` counts rows);
  * - `set_returning`: arguments of set-returning functions (`generate_series(1, ascii(…))`,
  *   `regexp_matches(ssn, '^9')`);
- * - `case`: conditions: CASE WHEN (`count(CASE WHEN ssn LIKE '9%' THEN 1 END)`), and AND / OR
+ * - `case`: conditions outside a predicate: CASE WHEN (`count(CASE WHEN ssn LIKE '9%' THEN 1 END)`), and AND / OR
  *   outside a predicate, which decide whether their other arguments run
  *   (`(ssn = '…') AND 1 / (id - id) = 1` fails or not);
  * - `aggregate`: aggregates other than count of the plain column (`min(ssn)`, `max(email)`);

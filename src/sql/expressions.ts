@@ -178,7 +178,8 @@ function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Pr
   results.push(expr(w, e.defresult, scope, nested(use)));
   const cond = computed(conds);
   // A condition on a stored value decides which result comes back: `count(CASE WHEN ssn LIKE …)`.
-  flowOf(w, cond, 'case', 'CASE WHEN');
+  // Inside a predicate it is part of the predicate, which the filter mode decides (as AND / OR).
+  if (!use) flowOf(w, cond, 'case', 'CASE WHEN');
   // Conditions on stored values make the result reveal them (`CASE WHEN ssn LIKE '1%' …`).
   if (cond.d === 'none' || cond.d === 'aggregate') return choice([...results, cond]);
   return computed([cond, ...results]);

@@ -61,6 +61,7 @@ describe('flows: set-returning functions, aggregates, windows, CASE, DISTINCT, s
     ['AND decides whether its other arguments run', "SELECT (ssn = '1') AND 1 / (id - id) = 1 FROM customers", ['id function operator -', 'id function operator /', 'ssn case AND', 'id case AND']],
     ['OR in the output too', "SELECT email LIKE 'a%' OR false FROM customers", ['email case OR']],
     ['AND in WHERE is a predicate for the filter mode', "SELECT id FROM customers WHERE ssn = '1' AND id > 1", []],
+    ['CASE in WHERE is a predicate for the filter mode', "SELECT id FROM customers WHERE CASE WHEN ssn = '1' THEN true END", []],
     ['SELECT DISTINCT', 'SELECT DISTINCT email FROM customers', ['email distinct']],
     ['INTERSECT with a constant', "SELECT substr(ssn, 1, 1) FROM customers INTERSECT SELECT '9'", ['ssn set_operation INTERSECT']],
     ['EXCEPT', 'SELECT email FROM customers EXCEPT SELECT name FROM customers', ['email set_operation EXCEPT', 'name set_operation EXCEPT']],
