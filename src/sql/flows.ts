@@ -28,8 +28,9 @@ type Positions = typeof ALL | readonly number[];
 /**
  * Built-in functions that cannot fail on a value at the listed (0-based) argument positions and
  * return one row: text case and trimming, lengths, substrings by position, concatenation,
- * hashing, quoting. Not listed on purpose: repeat/lpad's length (huge lengths fail), chr, to_number,
- * arithmetic helpers (overflow), regexp_* patterns, format, split_part's field number, casts.
+ * hashing, quoting, regular-expression subjects, rounding. Not listed on purpose: the length of
+ * repeat / lpad (huge lengths fail), chr, to_number, abs and arithmetic helpers (overflow),
+ * regular-expression patterns and flags, format, split_part's field number, decode, casts.
  */
 const SAFE_FUNCTIONS: ReadonlyMap<string, Positions> = new Map<string, Positions>([
   ['lower', ALL],
@@ -69,6 +70,22 @@ const SAFE_FUNCTIONS: ReadonlyMap<string, Positions> = new Map<string, Positions
   ['date_trunc', [1]],
   ['normalize', [0]],
   ['overlay', [0, 1]],
+  // The subject of a regular expression (its pattern is compiled before any value is seen).
+  ['regexp_replace', [0]],
+  ['regexp_like', [0]],
+  ['regexp_count', [0]],
+  ['regexp_substr', [0]],
+  ['regexp_instr', [0]],
+  ['string_to_array', [0, 1]],
+  ['array_to_string', ALL],
+  ['encode', [0]],
+  ['to_hex', ALL],
+  ['round', [0]],
+  ['trunc', [0]],
+  ['floor', ALL],
+  ['ceil', ALL],
+  ['ceiling', ALL],
+  ['sign', ALL],
 ]);
 
 /** Operators that cannot fail on a value at these positions (0 left, 1 right). */
