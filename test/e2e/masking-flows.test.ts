@@ -91,20 +91,26 @@ interface Attempt {
   error?: { code: string; message: string };
 }
 
-/** Runs `sql` (simple protocol, tagged with a unique marker comment) and keeps every byte received. */
-async function attempt(tok: string, sql: string): Promise<Attempt & { marker: string }> {
-  const tag = `flow-attack-${++marker}`;
+/**
+ * Runs `sql` (simple protocol, tagged with a unique marker comment) and keeps every byte received;
+ * then a statement with its own marker on the same session, which must run (and is logged).
+ */
+async function attempt(tok: string, sql: string): Promise<Attempt & { marker: string; alive: string }> {
+  const n = ++marker;
+  const tag = `atk:${n}:`;
+  const alive = `alive:${n}:`;
   const c = await RawClient.connect(t.port, tok);
   try {
     c.send(message('Q', Buffer.from(`/* ${tag} */ ${sql}\0`)));
     const got = await c.until('Z', 10_000);
     const err = got.find((m) => m.tag === 'E');
     // The session stays usable after the refusal.
-    c.send(message('Q', Buffer.from('select 1 as alive\0')));
-    const alive = await c.until('Z');
-    assert.ok(alive.some((m) => m.tag === 'D'), `${sql}: the session is usable after the refusal`);
+    c.send(message('Q', Buffer.from(`/* ${alive} */ select 1 as alive\0`)));
+    const after = await c.until('Z');
+    assert.ok(after.some((m) => m.tag === 'D'), `${sql}: the session is usable after the refusal`);
     return {
       marker: tag,
+      alive,
       bytes: Buffer.concat(got.map((m) => m.frame)),
       ...(err && { error: { code: String(err.fields?.C ?? err.fields?.code ?? ''), message: String(err.fields?.M ?? err.fields?.message ?? '') } }),
     };
@@ -121,6 +127,12 @@ async function assertRefused(tok: string, sql: string, reason: RegExp = /masked 
   assert.equal(r.error.code, '42501', `${sql}: ${r.error.message}`);
   assert.match(r.error.message, reason, sql);
   assert.match(r.error.message, /^pgwarden: /);
+  // The statement after it reached the upstream's log; the refused one did not.
+  const deadline = Date.now() + 10_000;
+  while (!upstreamLog().includes(r.alive)) {
+    assert.ok(Date.now() < deadline, 'the upstream statement log did not show the statement run after the refusal');
+    await new Promise((res) => setTimeout(res, 25));
+  }
   assert.ok(!upstreamLog().includes(r.marker), `${sql}: the statement reached the upstream`);
 }
 
