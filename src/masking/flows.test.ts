@@ -95,6 +95,12 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
     assert.match(verdict(support, 'SELECT max(ssn) FROM customers') ?? '', /^pgwarden: support-bot may not use masked column public\.customers\.ssn in aggregate max\(\)/);
   });
 
+  it('columns the catalog does not know (`*`) of a relation with masked columns are refused', () => {
+    const flow = { source: { schema: 'public', table: 'customers', column: '*' }, sink: 'aggregate' as const, detail: 'max()' };
+    assert.match(flowRefusal(analyst, [flow]) ?? '', /may not use the columns of public\.customers in aggregate max\(\).*; the gateway does not know its columns/);
+    assert.equal(flowRefusal(analyst, [{ ...flow, source: { schema: 'public', table: 'audit', column: '*' } }]), null);
+  });
+
   it('an identity with no rules in force is never refused', () => {
     const none = scopeOf({ rules: [] });
     assert.equal(flowRefusal(none, [{ source: { schema: 'public', table: 'customers', column: 'ssn' }, sink: 'function', detail: 'sqrt()' }]), null);

@@ -79,6 +79,10 @@ export function flowRefusal(scope: MaskingScope, flows: readonly ValueFlow[] | u
   if (!flows || !scope.hasRules) return null;
   for (const f of flows) {
     const s = f.source;
+    // `*`: columns of a relation the catalog does not know; any of them may be masked.
+    if (s.column === '*' && scope.relationSensitive(s.schema, s.table)) {
+      return `pgwarden: ${subject} may not use the columns of ${qualified(s.schema, s.table)} ${where(f)}; the gateway does not know its columns, and masked ones may be among them`;
+    }
     const rule = scope.ruleFor(s.schema, s.table, s.column);
     if (!rule || allowed(rule, f)) continue;
     const hint = f.sink === 'parameter' ? '' : ` (its masking rule can allow it with allow_flows: [${f.sink}])`;
