@@ -271,7 +271,12 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       for (const ind of list(e.indirection)) {
         // `(c).ssn` is the column ssn of the row c; `(c).*` is the row; a subscript computes.
         if (ind.String) p = fieldOf(p, ind.String.sval ?? '');
-        else if (!ind.A_Star) p = computed([p, expr(w, ind, scope, nested(use))]);
+        else if (!ind.A_Star) {
+          // A subscript past the end (or a missing JSON key) is NULL, and masked results keep
+          // their NULLs: `(string_to_array(ssn, '-'))[4]` tells how many parts ssn has.
+          w.c.flowOf(p, 'function', 'a subscript');
+          p = computed([p, expr(w, ind, scope, nested(use))]);
+        }
       }
       return p;
     }

@@ -26,8 +26,10 @@ const ALL = 'all';
 type Positions = typeof ALL | readonly number[];
 
 /**
- * Built-in functions that cannot fail on a value at the listed (0-based) argument positions and
- * return one row: text case and trimming, lengths, substrings by position, concatenation,
+ * Built-in functions that cannot fail on a value at the listed (0-based) argument positions,
+ * return one row, and return NULL only for a NULL input (a masked result keeps its NULLs, so a
+ * function that answers NULL for some values, like `regexp_substr`, `substring(x from pattern)`,
+ * `to_char` of infinity or `->>` of a missing key, would tell which): text case and trimming, lengths, substrings by position, concatenation,
  * hashing, quoting, regular-expression subjects, rounding. Not listed on purpose: the length of
  * repeat / lpad (huge lengths fail), chr, to_number, abs and arithmetic helpers (overflow),
  * regular-expression patterns and flags, format, split_part's field number, decode, casts.
@@ -64,7 +66,6 @@ const SAFE_FUNCTIONS: ReadonlyMap<string, Positions> = new Map<string, Positions
   ['quote_literal', ALL],
   ['quote_ident', ALL],
   ['quote_nullable', ALL],
-  ['to_char', [0]],
   ['date_part', [1]],
   ['extract', [1]],
   ['date_trunc', [1]],
@@ -74,7 +75,6 @@ const SAFE_FUNCTIONS: ReadonlyMap<string, Positions> = new Map<string, Positions
   ['regexp_replace', [0]],
   ['regexp_like', [0]],
   ['regexp_count', [0]],
-  ['regexp_substr', [0]],
   ['regexp_instr', [0]],
   ['string_to_array', [0, 1]],
   ['array_to_string', ALL],
@@ -107,10 +107,6 @@ const SAFE_OPERATORS: ReadonlyMap<string, Positions> = new Map<string, Positions
   ['~*', [0]],
   ['!~', [0]],
   ['!~*', [0]],
-  ['->', [0]],
-  ['->>', [0]],
-  ['#>', [0]],
-  ['#>>', [0]],
 ]);
 
 /** Cast targets every value converts to without error (output functions do not fail). */
@@ -256,8 +252,12 @@ export function callFlows(c: Collector, f: Node, args: Node[], argProvs: readonl
     for (const p of argProvs) if (p.d !== 'column' && p.d !== 'aggregate') c.flowOf(p, 'aggregate', detail);
     return;
   }
+  // substring(x FROM pattern) is NULL when the pattern does not match: only the positional form
+  // (integer start and length) is safe.
+  const patternForm = name === 'substring' && !args.slice(1).every((a) => a.A_Const?.ival !== undefined || (a.A_Const && constText(a) === '0'));
   argProvs.forEach((p, i) => {
     if (p.src.length === 0) return;
+    if (patternForm) return c.flowOf(p, 'function', detail);
     const sink = kind.sink(i, args[i]?.NamedArgExpr !== undefined);
     if (sink) c.flowOf(p, sink, detail);
   });
