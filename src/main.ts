@@ -24,7 +24,7 @@ import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
 import { PINNED_UPSTREAM_SETTINGS, PolicyGate, type PolicyState } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
-import { compileMasking, filterRefusal, maskingFor, refusalFor, type CompiledMasking, type MaskingScope } from './masking/index.ts';
+import { compileMasking, maskingFor, statementRefusal, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
@@ -205,10 +205,14 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
   };
 }
 
-/** Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON, or filters its rules forbid. */
+/**
+ * Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON,
+ * filters its rules forbid, or flows into other positions (LIMIT, aggregates, functions that can
+ * fail, writes …) they do not allow.
+ */
 function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
   for (const a of analyses) {
-    const r = refusalFor(masks, a.outputs ?? a.inner?.outputs) ?? filterRefusal(masks, a.columnUses) ?? (a.inner ? filterRefusal(masks, a.inner.columnUses) : null);
+    const r = statementRefusal(masks, a);
     if (r) return r;
   }
   return null;

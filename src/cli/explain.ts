@@ -11,14 +11,14 @@ import { analyse, loadParser, SqlSyntaxError } from '../sql/index.ts';
 import { compilePolicies, decide, explainDecision, scopeFor } from '../policy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor } from '../upstream/index.ts';
 import { splitPath } from '../engine/index.ts';
-import { compileMasking, filterRefusal, maskingFor, planFor, refusalFor, type MaskingScope } from '../masking/index.ts';
+import { compileMasking, maskingFor, planFor, statementRefusal, type MaskingScope } from '../masking/index.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
 
 /** The mask plan of each statement's result, from its provenance (types assumed text). */
 function maskPlans(masks: MaskingScope, analyses: StatementAnalysis[]) {
   return analyses.map((a) => {
     const outputs = a.outputs ?? a.inner?.outputs;
-    const refusal = refusalFor(masks, outputs) ?? filterRefusal(masks, a.columnUses);
+    const refusal = statementRefusal(masks, a);
     if (refusal) return { refusal };
     if (!outputs) return { columns: [] };
     const fields = outputs.map((o) => ({ name: o.name, tableOid: 0, attnum: 0, typeOid: 25, typeSize: -1, typeMod: -1, format: 0 }));

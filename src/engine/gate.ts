@@ -338,7 +338,7 @@ export class PolicyGate implements StatementGate {
     if (d.verdict !== 'allow') return this.deny(d, analyses, text);
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
-      return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select the columns by name: masked columns come back masked.' }), info: summary(text, analyses, 'masking') };
+      return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.' }), info: summary(text, analyses, 'masking') };
     }
     return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
   }

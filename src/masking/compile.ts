@@ -47,6 +47,7 @@ export function compileMasking(cfg: MaskingConfig | undefined): CompiledMasking 
     pattern: compilePattern(r.column, 3),
     spec: spec(r.with, r.options),
     filter: r.filter,
+    allowFlows: new Set(r.allow_flows ?? []),
     ...(r.except && { except: selector(r.except) }),
     ...(r.only && { only: selector(r.only) }),
   }));

@@ -9,6 +9,9 @@
  *   an extraction. A negation tells exactly as much as its equality, so it passes too. Patterns,
  *   ranges, ordering, grouping and functions of the column are refused;
  * - `allow`: anything.
+ * `allow_flows: [order]` or `[group]` on the rule allows ordering or grouping by the column
+ * whatever the filter mode. The uses come from the analysis, which follows values through
+ * derived tables, subqueries and output aliases (`ORDER BY 1`, `GROUP BY alias`).
  */
 import { qualified } from '../policy/pattern.ts';
 import type { ColumnUse } from '../sql/types.ts';
@@ -46,6 +49,8 @@ export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], s
     const rule = scope.ruleFor(u.relation.schema, u.relation.name, u.column);
     if (!rule) continue;
     const column = qualified(u.relation.schema, u.relation.name, u.column);
+    // `allow_flows: [order]` / `[group]` opens ordering or grouping without opening patterns.
+    if ((u.use === 'order' || u.use === 'group') && rule.allowFlows.has(u.use)) continue;
     switch (rule.filter) {
       case 'allow':
         continue;

@@ -6,7 +6,9 @@
  * (patterns compiled once) ─► per connection: maskingFor(compiled, identity) → MaskingScope (the
  * rules whose except/only let them apply) ─► per statement, at decision time: refusalFor(scope,
  * outputs) (masked column inside a whole row / JSON / array or string aggregate → refuse) and
- * filterRefusal(scope, columnUses) (inference through predicates) ─► per result set:
+ * filterRefusal(scope, columnUses) (inference through predicates) and flowRefusal(scope, flows)
+ * (LIMIT, aggregates, CASE, functions that can fail, writes …), all three in
+ * statementRefusal(scope, analysis) ─► per result set:
  * planFor(scope, RowDescription fields, outputs, relationsByOid, Bind result formats) → MaskPlan
  * (or planForCopy for COPY TO STDOUT) ─► per row: maskDataRow(frame, plan) /
  * maskCopyData(frame, plan, format, state) on raw bytes ─► per ErrorResponse / NoticeResponse:
@@ -26,19 +28,20 @@
  *
  * Pure: no sockets, files, loggers or clocks. Invariants the caller MUST keep:
  * - plan every result set from its own RowDescription (a portal's formats come from its Bind);
- * - call refusalFor and filterRefusal before the statement runs: planFor refuses opaque outputs
+ * - call statementRefusal (refusalFor, filterRefusal, flowRefusal) before the statement runs: planFor refuses opaque outputs
  *   too, but by then the statement has run;
  * - forward a frame as is only when maskDataRow / maskCopyData returned the same Buffer;
  * - a ProtocolError thrown by maskDataRow / maskCopyData means the stream cannot be masked: end
  *   the response with an error, never forward the frame.
  */
-export { maskingSchema, MASKERS, FILTER_MODES, DETECT_KINDS, MASKER_OPTIONS, type MaskingConfig, type MaskingInput, type MaskerKind, type FilterMode, type DetectKind, type MaskerOptions } from './schema.ts';
+export { maskingSchema, MASKERS, FILTER_MODES, FLOW_NAMES, type FlowName, DETECT_KINDS, MASKER_OPTIONS, type MaskingConfig, type MaskingInput, type MaskerKind, type FilterMode, type DetectKind, type MaskerOptions } from './schema.ts';
 export { compileMasking, maskingFor, selects } from './compile.ts';
 export { planFor, planForCopy, refusalFor, type RelationInfo, type RelationLookup, type StatementRelation, type CopyColumn } from './plan.ts';
 export { maskDataRow } from './data-row.ts';
 export { maskCopyData, flushCopy, createCopyState, type CopyOptions, type CopyState } from './copy.ts';
 export { scrubServerError } from './scrub.ts';
 export { filterRefusal } from './filter.ts';
+export { flowRefusal, statementRefusal } from './flows.ts';
 export { detect, luhnValid, ibanValid, type Detection } from './detect.ts';
 export { isTextLike, OID as TYPE_OID } from './pg-types.ts';
 export type { CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';

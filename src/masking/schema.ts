@@ -9,6 +9,7 @@
  *       with: email                           # redact | null | partial | email | phone | hash | fake
  *       options: { keep_first: 1 }            # per masker, see MASKER_OPTIONS
  *       filter: equality                      # deny | equality | allow (default equality)
+ *       allow_flows: [order, aggregate]       # other positions its value may flow into (default none)
  *       except: { groups: [support] }         # who sees the column in clear
  *       only: { groups: [analysts] }          # when set, the rule applies only to these
  *   detect:                                   # content detection on text columns no rule names
@@ -28,6 +29,13 @@ export type MaskerKind = (typeof MASKERS)[number];
 
 export const FILTER_MODES = ['deny', 'equality', 'allow'] as const;
 export type FilterMode = (typeof FILTER_MODES)[number];
+
+/**
+ * Positions a rule's `allow_flows` may open for its column, besides returning it masked and the
+ * predicates its `filter` mode allows (see masking/flows.ts for what each one is).
+ */
+export const FLOW_NAMES = ['order', 'group', 'distinct', 'limit', 'case', 'aggregate', 'window', 'set_operation', 'set_returning', 'function', 'write', 'setting'] as const;
+export type FlowName = (typeof FLOW_NAMES)[number];
 
 export const DETECT_KINDS = ['email', 'phone', 'credit_card', 'iban', 'ip', 'national_id'] as const;
 export type DetectKind = (typeof DETECT_KINDS)[number];
@@ -103,6 +111,11 @@ const ruleSchema = z
     options: optionsSchema.optional(),
     /** How the column may be used in WHERE / JOIN / GROUP BY / ORDER BY (inference through predicates). */
     filter: z.enum(FILTER_MODES).default('equality'),
+    /**
+     * Other positions the column's value may flow into for the identities the rule masks it for
+     * (ORDER BY, LIMIT, aggregates, functions that can fail on it, writes …); none by default.
+     */
+    allow_flows: z.array(z.enum(FLOW_NAMES)).optional(),
     /** Identities that see the column in clear. */
     except: identities.optional(),
     /** When set, the rule applies only to these identities. */

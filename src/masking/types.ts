@@ -3,7 +3,7 @@
  * maskers and per-result-set plans.
  */
 import type { NamePattern } from '../policy/pattern.ts';
-import type { DetectKind, FilterMode, MaskerKind, MaskerOptions } from './schema.ts';
+import type { DetectKind, FilterMode, FlowName, MaskerKind, MaskerOptions } from './schema.ts';
 
 /**
  * Masks one cell. `value` is the cell's bytes in the result format the plan was built for (for
@@ -39,6 +39,8 @@ export interface MaskRule {
   readonly pattern: NamePattern;
   readonly spec: MaskerSpec;
   readonly filter: FilterMode;
+  /** Flows of the value the rule allows besides outputs and its filter mode (`allow_flows`). */
+  readonly allowFlows: ReadonlySet<FlowName>;
   readonly except?: CompiledSelector;
   readonly only?: CompiledSelector;
 }

@@ -10,13 +10,22 @@ import type {
   DdlTarget,
   FunctionCall,
   RelationName,
+  FlowSink,
   SettingChange,
+  SourceColumn,
   Special,
   StatementAnalysis,
   StatementClass,
   TableAccess,
   TableOperation,
+  ValueFlow,
 } from './types.ts';
+
+/** What the flow records need of a value's provenance (see provenance.ts). */
+export interface Carried {
+  readonly d: string;
+  readonly src: readonly SourceColumn[];
+}
 
 /** A relation as the walk knows it: its policy name and, when resolved, its catalog entry. */
 export interface Rel {
@@ -86,7 +95,9 @@ export class Collector {
   private readonly entries = new Map<string, Entry>();
   private readonly useKeys = new Set<string>();
   private readonly fnKeys = new Set<string>();
+  private readonly flowKeys = new Set<string>();
   readonly columnUses: ColumnUse[] = [];
+  readonly flows: ValueFlow[] = [];
   readonly functions: FunctionCall[] = [];
   readonly ddl: DdlTarget[] = [];
   readonly settings: SettingChange[] = [];
@@ -158,6 +169,45 @@ export class Collector {
     const u: ColumnUse = { relation: rel.name, column, use };
     if (operator !== undefined) u.operator = operator;
     this.columnUses.push(u);
+  }
+
+  /**
+   * Records that the values of `sources` flow into `sink` (deduplicated). Recorded for every
+   * source: whether one is masked depends on the identity, decided later on the cached analysis.
+   */
+  flow(sources: readonly SourceColumn[], sink: FlowSink, detail?: string): void {
+    for (const s of sources) {
+      const key = `${s.schema}\u0000${s.table}\u0000${s.column}\u0000${sink}\u0000${detail ?? ''}`;
+      if (this.flowKeys.has(key)) continue;
+      this.flowKeys.add(key);
+      const f: ValueFlow = { source: { schema: s.schema, table: s.table, column: s.column }, sink };
+      if (detail !== undefined) f.detail = detail;
+      this.flows.push(f);
+    }
+  }
+
+  /**
+   * Records that a value flows into `sink`, unless it holds no stored data or is an aggregate that
+   * reveals none (`count(ssn)::int`, `count(ssn) + 1`).
+   */
+  flowOf(p: Carried, sink: FlowSink, detail?: string): void {
+    if (p.d === 'aggregate' || p.src.length === 0) return;
+    this.flow(p.src, sink, detail);
+  }
+
+  /**
+   * Records uses of the sources of a value reaching a predicate, grouping or ordering (values that
+   * come through a derived table, a subquery or an output alias rather than a direct column). The
+   * operator applies only when the value IS a column; a computed value is used "inside an
+   * expression".
+   */
+  useSources(p: Carried, use: ColumnUse['use'], operator: string | undefined): void {
+    if (p.d === 'aggregate') return;
+    const direct = p.d === 'column';
+    for (const s of p.src) {
+      const rel: Rel = { name: { schema: s.schema, name: s.table, resolved: true } };
+      this.use(rel, s.column, use, direct ? operator : undefined);
+    }
   }
 
   /**
@@ -273,6 +323,7 @@ export class Collector {
     }
     for (const u of a.columnUses) this.use({ name: u.relation }, u.column, u.use, u.operator);
     for (const f of a.functions) this.addFunction(f);
+    for (const f of a.flows ?? []) this.flow([f.source], f.sink, f.detail);
     if (!ops) this.settings.push(...a.settings);
     if (a.unsupported !== undefined) this.fail(a.unsupported);
   }
@@ -290,6 +341,7 @@ export class Collector {
       tables: this.tables(),
       columnUses: this.columnUses,
       functions: this.functions,
+      flows: this.flows,
       ddl: this.ddl,
       settings: this.settings,
       specials: [...this.specials],

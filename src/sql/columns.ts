@@ -24,15 +24,21 @@ export interface Use {
 
 /**
  * Records a read of one visible column of an item; returns the column's provenance. A read with
- * a use (filter, join, group, order) never reaches an output value: no provenance is built.
+ * a use (filter, join, group, order) records the use against the base column; a derived item's
+ * column (subquery, CTE, function) records it against the base columns its value comes from, so
+ * a predicate on `(SELECT ssn AS s …) x WHERE s LIKE …` is a predicate on ssn. The provenance is
+ * returned in either case: where the value goes next (a cast, a function) is a flow of its own.
  */
 function readColumn(c: Collector, item: FromItem, visible: string, use: Use | undefined): Prov {
-  if (!item.rel) return use ? NONE : itemProv(item, visible);
+  if (!item.rel) {
+    const p = itemProv(item, visible);
+    if (use) c.useSources(p, use.use, use.operator);
+    return p;
+  }
   const col = item.cols?.get(visible) ?? visible;
   c.column('select', item.rel, col);
-  if (!use) return itemProv(item, visible);
-  c.use(item.rel, col, use.use, use.operator);
-  return NONE;
+  if (use) c.use(item.rel, col, use.use, use.operator);
+  return itemProv(item, visible);
 }
 
 /** Every column of an item (`t.*`, whole-row). Derived items read theirs already. */

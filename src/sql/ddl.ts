@@ -11,6 +11,7 @@ import type { Collector } from './collector.ts';
 import { expr } from './expressions.ts';
 import type { QueryWalker } from './queries.ts';
 import { lookupFunction } from './resolve.ts';
+import { columnProv, NONE, type Prov } from './provenance.ts';
 import { relationColumns, Scope } from './scope.ts';
 import type { DdlAction, DdlTarget, StatementClass } from './types.ts';
 
@@ -130,18 +131,42 @@ export class DdlWalker {
     this.add(action, type, parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
   }
 
-  /** An expression in a DDL clause: names refer to the row being defined (lenient). */
-  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }): void {
-    if (!n) return;
+  /**
+   * An expression in a DDL clause: names refer to the row being defined (lenient). The table's
+   * stored values flow into it: a generated column stores them, a CHECK, index, policy or
+   * trigger condition is evaluated on them by the server (failing, or choosing rows), so a use
+   * of a column's value here is a flow into the table's definition (`column`: the generated one).
+   */
+  private ddlExpr(n: Node | undefined, table?: { rv?: Node; extra?: string[] }, column?: string): Prov {
+    if (!n) return NONE;
     const s = new Scope(undefined, true);
+    let target: string | undefined;
     if (table?.rv) {
       const r = unwrap(table.rv, 'RangeVar') as Node;
       const rel = this.c.relation(r.schemaname, r.relname);
       const cols = relationColumns(rel, []);
-      s.items.push({ refname: r.relname, cols });
-      for (const alias of table.extra ?? []) s.items.push({ refname: alias, cols });
+      const outs = [...(cols ?? new Map<string, string>()).keys()].map((name) => ({ name, prov: columnProv(rel.name.schema, rel.name.name, name) }));
+      s.items.push({ refname: r.relname, cols, outs });
+      for (const alias of table.extra ?? []) s.items.push({ refname: alias, cols, outs });
+      target = column !== undefined ? `${rel.name.schema}.${rel.name.name}.${column}` : `the definition of ${rel.name.schema}.${rel.name.name}`;
     }
-    expr(this.w, n, s);
+    const p = expr(this.w, n, s);
+    if (target !== undefined) this.c.flowOf(p, 'write', target);
+    return p;
+  }
+
+  /**
+   * ALTER COLUMN … TYPE converts every stored value (or the USING expression's) to the new type
+   * by assignment, which fails on values that do not fit (`value too long`, invalid input that
+   * echoes the value): a flow through a conversion, unless the new type is text.
+   */
+  private alterColumnType(rv: Node, column: string | undefined, def: Node): void {
+    const cd = def.ColumnDef as Node;
+    const r = unwrap(rv, 'RangeVar') as Node;
+    const rel = this.c.relation(r.schemaname, r.relname);
+    const p = cd.raw_default ? this.ddlExpr(cd.raw_default, { rv }, column) : column ? columnProv(rel.name.schema, rel.name.name, column) : NONE;
+    const tn = names(cd.typeName?.names).map((x) => x.toLowerCase());
+    if (tn.at(-1) !== 'text' || list(cd.typeName?.arrayBounds).length > 0) this.c.flowOf(p, 'function', `a change of column type to ${tn.at(-1) ?? 'another type'}`);
   }
 
   private constraint(con: Node, table: Node | undefined): void {
@@ -158,7 +183,12 @@ export class DdlWalker {
 
   private columnDef(cd: Node, table: Node | undefined): void {
     this.ddlExpr(cd.raw_default, { rv: table });
-    for (const con of list(cd.constraints)) this.constraint(unwrap(con, 'Constraint') as Node, table);
+    for (const con of list(cd.constraints)) {
+      const c = unwrap(con, 'Constraint') as Node;
+      // A generated column stores its expression's value in the column.
+      if (c.contype === 'CONSTR_GENERATED') this.ddlExpr(c.raw_expr, { rv: table }, cd.colname);
+      else this.constraint(c, table);
+    }
   }
 
   private tableElements(elts: Node[], table: Node | undefined): void {
@@ -199,7 +229,12 @@ export class DdlWalker {
       }
       case 'ViewStmt': {
         this.relTarget('create', 'view', n.view);
-        this.w.query(n.query, undefined);
+        // A view hands its query's values to whoever may read the view.
+        const outs = this.w.query(n.query, undefined) ?? [];
+        const vr = unwrap(n.view, 'RangeVar') as Node | undefined;
+        const aliases = names(n.aliases);
+        const target = `${vr?.schemaname ?? this.c.createSchema() ?? ''}.${vr?.relname ?? '?'}`;
+        this.w.writeFlows(outs, target, outs.map((o, i) => aliases[i] ?? o.name));
         return { command: 'create view', cls: 'ddl' };
       }
       case 'IndexStmt': {
@@ -301,7 +336,8 @@ export class DdlWalker {
           // The other relation of INHERIT / NO INHERIT / ATTACH / DETACH PARTITION changes too: it
           // becomes (or stops being) part of this one, its rows readable and writable through it.
           if (INHERITANCE_COMMANDS.has(ac.subtype)) this.relTarget('alter', objType, def.PartitionCmd ? def.PartitionCmd.name : def);
-          if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
+          if (ac.subtype === 'AT_AlterColumnType' && def.ColumnDef) this.alterColumnType(n.relation, ac.name, def);
+          else if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
           else if (def.Constraint) this.constraint(def.Constraint, n.relation);
           else if (def.PartitionCmd) this.partitionBound(def.PartitionCmd.bound);
           else if (ac.subtype === 'AT_ColumnDefault' || ac.subtype === 'AT_CookedColumnDefault' || ac.subtype === 'AT_SetExpression') this.ddlExpr(def, { rv: n.relation });

@@ -10,6 +10,7 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
+import { callFlows, operatorFlow, safeCast } from './flows.ts';
 import { plantedCast, plantedOperator, plantedOperators } from './planted.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf, untrusted } from './provenance.ts';
 import type { Scope } from './scope.ts';
@@ -29,11 +30,16 @@ function nested(use: Use | undefined): Use | undefined {
   return use && use.operator !== undefined ? { use: use.use } : use;
 }
 
-/** The operand context for a comparison: a direct column gets the operator. */
+/** The operand context for a comparison: a direct column (or scalar subquery) gets the operator. */
 function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): Prov {
   if (!n) return NONE;
-  if (use && n.ColumnRef) return expr(w, n, scope, { use: use.use, operator });
+  if (use && (n.ColumnRef || n.SubLink?.subLinkType === 'EXPR_SUBLINK')) return expr(w, n, scope, { use: use.use, operator });
   return expr(w, n, scope, nested(use));
+}
+
+/** Records the sources of `p` flowing into `sink` (nothing when it holds no stored data). */
+function flowOf(w: QueryWalk, p: Prov, sink: Parameters<QueryWalk['c']['flow']>[1], detail?: string): void {
+  w.c.flowOf(p, sink, detail);
 }
 
 const NOT_OPS: Record<string, string> = { '~~': 'like', '!~~': 'not like', '~~*': 'ilike', '!~~*': 'not ilike' };
@@ -113,18 +119,24 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
     else argProvs.push(expr(w, a, scope, nested(use)));
   }
   const order: Prov[] = [];
-  for (const s of list(f.agg_order)) order.push(expr(w, s.SortBy?.node, scope, undefined));
+  for (const s of list(f.agg_order)) {
+    const p = expr(w, s.SortBy?.node, scope, undefined);
+    order.push(p);
+    // An aggregate's ORDER BY orders by the value (`array_agg(id ORDER BY ssn)`).
+    if (!f.agg_within_group) w.c.useSources(p, 'order', undefined);
+  }
   if (f.agg_filter) expr(w, f.agg_filter, scope, { use: 'filter' });
   if (f.over) windowDef(w, f.over, scope);
+  callFlows(w.c, f, args, argProvs, order);
   const p = callProv(f, argProvs, order);
   return userCode ? untrusted(p) : p;
 }
 
 export function windowDef(w: QueryWalk, wd: Node, scope: Scope): void {
-  exprs(w, wd.partitionClause, scope, { use: 'group' });
-  for (const s of list(wd.orderClause)) expr(w, s.SortBy?.node, scope, { use: 'order' });
-  if (wd.startOffset) expr(w, wd.startOffset, scope, undefined);
-  if (wd.endOffset) expr(w, wd.endOffset, scope, undefined);
+  for (const p of exprs(w, wd.partitionClause, scope, { use: 'group' })) flowOf(w, p, 'window', 'PARTITION BY');
+  for (const s of list(wd.orderClause)) flowOf(w, expr(w, s.SortBy?.node, scope, { use: 'order' }), 'window', 'ORDER BY');
+  if (wd.startOffset) flowOf(w, expr(w, wd.startOffset, scope, undefined), 'window', 'frame offset');
+  if (wd.endOffset) flowOf(w, expr(w, wd.endOffset, scope, undefined), 'window', 'frame offset');
 }
 
 function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Prov {
@@ -136,13 +148,21 @@ function sublink(w: QueryWalk, s: Node, scope: Scope, use: Use | undefined): Pro
     if (plantedOperator(w.c, s.operName ? names(s.operName) : ['='], true)) test = untrusted(test);
   }
   const outs = w.query(s.subselect, scope) ?? [];
+  if (use && (kind === 'ANY_SUBLINK' || kind === 'ALL_SUBLINK' || kind === 'ROWCOMPARE_SUBLINK')) {
+    // `x IN (SELECT ssn …)` compares with the subquery's values as much as with a column.
+    const op = kind === 'ANY_SUBLINK' ? (s.operName ? `${names(s.operName).at(-1)} any` : 'in') : kind === 'ALL_SUBLINK' ? `${names(s.operName).at(-1)} all` : undefined;
+    for (const o of outs) w.c.useSources(o.prov, use.use, op);
+  }
   switch (kind) {
     case 'EXISTS_SUBLINK':
     case 'MULTIEXPR_SUBLINK':
       return NONE;
-    case 'EXPR_SUBLINK':
+    case 'EXPR_SUBLINK': {
       // A scalar subquery's value is its one output (a `*` standing for unknown columns: all of it).
-      return outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
+      const p = outs[0]?.many ? choice(outs.map((o) => o.prov)) : (outs[0]?.prov ?? NONE);
+      if (use) w.c.useSources(p, use.use, use.operator);
+      return p;
+    }
     case 'ARRAY_SUBLINK':
       return packed(outs.map((o) => o.prov));
     default:
@@ -162,6 +182,9 @@ function caseExpr(w: QueryWalk, e: Node, scope: Scope, use: Use | undefined): Pr
   }
   results.push(expr(w, e.defresult, scope, nested(use)));
   const cond = computed(conds);
+  // A condition on a stored value decides which result comes back: `count(CASE WHEN ssn LIKE …)`.
+  // Inside a predicate it is part of the predicate, which the filter mode decides (as AND / OR).
+  if (!use) flowOf(w, cond, 'case', 'CASE WHEN');
   // Conditions on stored values make the result reveal them (`CASE WHEN ssn LIKE '1%' …`).
   if (cond.d === 'none' || cond.d === 'aggregate') return choice([...results, cond]);
   return computed([cond, ...results]);
@@ -197,18 +220,32 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const rs: Prov[] = [];
       if (e.rexpr?.List) for (const x of list(e.rexpr.List.items)) rs.push(operand(w, x, scope, use, op));
       else rs.push(operand(w, e.rexpr, scope, use, op));
+      operatorFlow(w.c, e, l, e.lexpr ? 0 : 1, use !== undefined);
+      for (const r of rs) operatorFlow(w.c, e, r, 1, use !== undefined);
+      if (e.kind === 'AEXPR_NULLIF' && !use) {
+        // NULLIF compares: NULL or not tells whether the value equals the other one.
+        for (const p of [l, ...rs]) w.c.useSources(p, 'filter', '=');
+      }
       // NULLIF(a, b) is a, or NULL when it equals a constant b.
       if (e.kind === 'AEXPR_NULLIF' && rs.every((r) => r.d === 'none')) return userOp ? untrusted(l) : l;
       return userOp ? untrusted(computed([l, ...rs])) : computed([l, ...rs]);
     }
-    case 'BoolExpr':
-      return computed(exprs(w, e.args, scope, use));
+    case 'BoolExpr': {
+      const ps = exprs(w, e.args, scope, use);
+      // AND / OR stop at the first argument that decides: outside a predicate (where the filter
+      // mode decides), a stored value there chooses whether the others run, and so whether
+      // `(ssn = '…') AND 1 / (id - id) = 1` fails.
+      if (!use && e.boolop !== 'NOT_EXPR' && ps.length > 1) for (const p of ps) w.c.flowOf(p, 'case', e.boolop === 'AND_EXPR' ? 'AND' : 'OR');
+      return computed(ps);
+    }
     case 'SubLink':
       return sublink(w, e, scope, use);
     case 'FuncCall':
       return funcCall(w, e, scope, use);
     case 'TypeCast': {
       const p = expr(w, e.arg, scope, use);
+      const tn = names(e.typeName?.names).map((x) => x.toLowerCase());
+      if (p.src.length > 0 && !safeCast(tn, list(e.typeName?.arrayBounds).length > 0)) w.c.flowOf(p, 'function', `cast to ${tn.at(-1) ?? 'a type'}`);
       return plantedCast(w.c, e.typeName) ? untrusted(p) : p;
     }
     case 'CollateClause':
@@ -219,8 +256,13 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'CaseWhen':
       return computed([expr(w, e.expr, scope, nested(use)), expr(w, e.result, scope, nested(use))]);
     case 'CoalesceExpr':
-    case 'MinMaxExpr':
       return choice(exprs(w, e.args, scope, nested(use)));
+    case 'MinMaxExpr': {
+      // GREATEST / LEAST compare their arguments: which one comes back orders them.
+      const ps = exprs(w, e.args, scope, nested(use));
+      if (ps.length > 1) for (const p of ps) w.c.useSources(p, 'order', undefined);
+      return choice(ps);
+    }
     case 'RowExpr':
       return packed(exprs(w, e.args, scope, nested(use)));
     case 'GroupingFunc':
@@ -237,7 +279,12 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       for (const ind of list(e.indirection)) {
         // `(c).ssn` is the column ssn of the row c; `(c).*` is the row; a subscript computes.
         if (ind.String) p = fieldOf(p, ind.String.sval ?? '');
-        else if (!ind.A_Star) p = computed([p, expr(w, ind, scope, nested(use))]);
+        else if (!ind.A_Star) {
+          // A subscript past the end (or a missing JSON key) is NULL, and masked results keep
+          // their NULLs: `(string_to_array(ssn, '-'))[4]` tells how many parts ssn has.
+          w.c.flowOf(p, 'function', 'a subscript');
+          p = computed([p, expr(w, ind, scope, nested(use))]);
+        }
       }
       return p;
     }
@@ -258,6 +305,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return computed([...exprs(w, e.largs, scope, nested(use)), ...exprs(w, e.rargs, scope, nested(use))]);
     case 'XmlExpr': {
       const ps = [...exprs(w, e.named_args, scope, nested(use)), ...exprs(w, e.args, scope, nested(use))];
+      // XMLPARSE / XMLPI / XMLROOT parse or check their input: invalid text fails, echoing it.
+      if (e.op === 'IS_XMLPARSE' || e.op === 'IS_XMLPI' || e.op === 'IS_XMLROOT') for (const p of ps) flowOf(w, p, 'function', 'XML parsing');
       return e.op === 'IS_DOCUMENT' ? computed(ps) : packed(ps);
     }
     case 'XmlSerialize':
@@ -285,14 +334,19 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return packed([p]);
     }
     case 'JsonParseExpr':
-    case 'JsonScalarExpr':
-      return packed([expr(w, type === 'JsonParseExpr' ? wrapJson(e.expr) : e.expr, scope, nested(use))]);
+    case 'JsonScalarExpr': {
+      const p = expr(w, type === 'JsonParseExpr' ? wrapJson(e.expr) : e.expr, scope, nested(use));
+      if (type === 'JsonParseExpr') flowOf(w, p, 'function', 'JSON()');
+      return packed([p]);
+    }
     case 'JsonSerializeExpr':
       return computed([expr(w, wrapJson(e.expr), scope, nested(use))]);
     case 'JsonIsPredicate':
       return computed([expr(w, e.expr, scope, nested(use))]);
     case 'JsonFuncExpr': {
       const ps = [expr(w, wrapJson(e.context_item), scope, nested(use))];
+      // The context item is parsed as JSON and the path run on it: both can fail on the value.
+      flowOf(w, ps[0], 'function', JSON_FUNC_LABELS[e.op as string] ?? 'JSON function');
       for (const a of list(e.passing)) ps.push(expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, undefined));
       ps.push(expr(w, e.on_empty ? { JsonBehavior: e.on_empty } : undefined, scope, undefined));
       ps.push(expr(w, e.on_error ? { JsonBehavior: e.on_error } : undefined, scope, undefined));
@@ -307,6 +361,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       return NONE;
   }
 }
+
+const JSON_FUNC_LABELS: Record<string, string> = { JSON_EXISTS_OP: 'JSON_EXISTS()', JSON_QUERY_OP: 'JSON_QUERY()', JSON_VALUE_OP: 'JSON_VALUE()' };
 
 /** JSON helper nodes hold a typed JsonValueExpr field bare; re-wrap it for `expr`. */
 function wrapJson(v: Node | undefined): Node | undefined {

@@ -24,6 +24,7 @@ export {
   type ColumnUse,
   type DdlAction,
   type DdlTarget,
+  type FlowSink,
   type FunctionCall,
   type RelationName,
   type SettingChange,
@@ -33,6 +34,9 @@ export {
   SqlSyntaxError,
   type TableAccess,
   type TableOperation,
+  type ValueFlow,
+  type SourceColumn,
+  type OutputColumn,
 } from './types.ts';
 
 export interface AnalyseContext {

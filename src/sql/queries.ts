@@ -7,6 +7,7 @@
  */
 import { constText, list, names, type Node, typeOf, unwrap } from './ast.ts';
 import type { Collector, Rel } from './collector.ts';
+import type { FlowSink } from './types.ts';
 import { expandStar, resolveColumnRef, type Use } from './columns.ts';
 import { expr, exprs, type QueryWalk, refFields, windowDef } from './expressions.ts';
 import { plantedOperator } from './planted.ts';
@@ -67,14 +68,18 @@ export class QueryWalker implements QueryWalk {
       const left = this.select(unwrap(s.larg, 'SelectStmt') as Node, outer);
       if (rec && left) selfReference(rec, left);
       const right = this.select(unwrap(s.rarg, 'SelectStmt') as Node, outer);
+      // UNION, INTERSECT and EXCEPT compare the rows of their operands (`… INTERSECT SELECT '9'`);
+      // UNION ALL only appends them.
+      if (!(s.op === 'SETOP_UNION' && s.all)) {
+        for (const o of [...(left ?? []), ...(right ?? [])]) this.flow(o.prov, 'set_operation', String(s.op).replace('SETOP_', ''));
+      }
       const outs = setOperation(left, right);
       // ORDER BY / LIMIT of a set operation can name only its output columns.
       const scope = new Scope(outer);
       const names0 = outNames(outs);
       scope.items.push({ cols: names0 ? new Map(names0.map((n) => [n, n])) : undefined });
-      for (const sb of list(s.sortClause)) expr(this, sb.SortBy?.node, scope, undefined);
-      expr(this, s.limitCount, scope);
-      expr(this, s.limitOffset, scope);
+      for (const sb of list(s.sortClause)) this.orderItem(sb.SortBy?.node, outs ?? [], scope);
+      this.limits(s, scope);
       return outs;
     }
     const scope = new Scope(outer);
@@ -85,26 +90,32 @@ export class QueryWalker implements QueryWalk {
         const items = row.List ? list(row.List.items) : [row];
         items.forEach((x, i) => (cols[i] ??= []).push(expr(this, x, scope)));
       }
-      for (const sb of list(s.sortClause)) expr(this, sb.SortBy?.node, scope);
-      expr(this, s.limitCount, scope);
-      expr(this, s.limitOffset, scope);
-      return cols.map((ps, i) => ({ name: `column${i + 1}`, prov: choice(ps) }));
+      const outs = cols.map((ps, i) => ({ name: `column${i + 1}`, prov: choice(ps) }));
+      for (const sb of list(s.sortClause)) this.orderItem(sb.SortBy?.node, outs, scope);
+      this.limits(s, scope);
+      return outs;
     }
     for (const f of list(s.fromClause)) this.fromItem(f, scope);
 
     const targets = list(s.targetList).map((t) => unwrap(t, 'ResTarget') as Node);
     const outputs = this.targetList(targets, scope, scope, scope);
-    if (s.intoClause) this.c.special('select_into');
+    if (s.intoClause) {
+      this.c.special('select_into');
+      const rv = unwrap(s.intoClause.rel, 'RangeVar') as Node | undefined;
+      this.writeFlows(outputs, `${rv?.schemaname ?? this.c.createSchema() ?? ''}.${rv?.relname ?? '?'}`, outputs.map((o) => o.name));
+    }
 
     expr(this, s.whereClause, scope, { use: 'filter' });
     scope.outputs = new Map(targets.filter((t) => t.name).map((t) => [t.name as string, t.val]));
-    for (const g of list(s.groupClause)) this.groupItem(g, scope);
+    for (const g of list(s.groupClause)) this.groupItem(g, outputs, scope);
     expr(this, s.havingClause, scope, { use: 'filter' });
     for (const wd of list(s.windowClause)) windowDef(this, unwrap(wd, 'WindowDef') as Node, scope);
-    for (const d of list(s.distinctClause)) if (typeOf(d) !== '') expr(this, d, scope, { use: 'group' });
-    for (const sb of list(s.sortClause)) this.orderItem(sb.SortBy?.node, targets, scope);
-    expr(this, s.limitCount, scope);
-    expr(this, s.limitOffset, scope);
+    const distinct = list(s.distinctClause);
+    for (const d of distinct) if (typeOf(d) !== '') this.groupItem(d, outputs, scope);
+    // Plain DISTINCT compares every output (DISTINCT ON compares its expressions: a grouping).
+    if (distinct.length > 0 && distinct.every((d) => typeOf(d) === '')) for (const o of outputs) this.flow(o.prov, 'distinct');
+    for (const sb of list(s.sortClause)) this.orderItem(sb.SortBy?.node, outputs, scope);
+    this.limits(s, scope);
     for (const lc of list(s.lockingClause)) this.locking(unwrap(lc, 'LockingClause') as Node, scope);
     return outputs;
   }
@@ -136,30 +147,59 @@ export class QueryWalker implements QueryWalk {
     return out;
   }
 
-  private groupItem(g: Node, scope: Scope): void {
-    if (g.GroupingSet) {
-      for (const x of list(g.GroupingSet.content)) this.groupItem(x, scope);
-      return;
-    }
-    expr(this, g, scope, { use: 'group' });
+  /** Records the sources of a value flowing into a sink. */
+  flow(p: Prov, sink: FlowSink, detail?: string): void {
+    this.c.flowOf(p, sink, detail);
   }
 
-  /** ORDER BY binds a bare name or a position to an output column first. */
-  private orderItem(n: Node | undefined, targets: Node[], scope: Scope): void {
-    if (!n) return;
-    let target: Node | undefined;
-    const pos = n.A_Const ? constText(n) : undefined;
-    if (pos !== undefined && pos !== null && n.A_Const.ival) target = targets[Number(pos) - 1];
-    else if (n.ColumnRef) {
+  /** LIMIT / OFFSET decide how many rows come back: a value there is read by counting rows. */
+  private limits(s: Node, scope: Scope): void {
+    this.flow(expr(this, s.limitCount, scope), 'limit', 'LIMIT');
+    this.flow(expr(this, s.limitOffset, scope), 'limit', 'OFFSET');
+  }
+
+  /**
+   * Stored values written into `target` (`schema.table`): by column when `cols` pairs them by
+   * position, else into any column.
+   */
+  writeFlows(values: readonly Out[], target: string, cols: readonly string[] | undefined): void {
+    values.forEach((v, i) => {
+      const col = cols && !v.many && i < cols.length ? cols[i] : '*';
+      this.flow(v.prov, 'write', `${target}.${col}`);
+    });
+  }
+
+  /** The output a bare name or a position names (ORDER BY, GROUP BY), if any. */
+  private outputNamed(n: Node, outputs: readonly Out[]): Out | undefined {
+    const pos = n.A_Const?.ival ? constText(n) : undefined;
+    if (pos !== undefined && pos !== null) return outputs.some((o) => o.many) ? undefined : outputs[Number(pos) - 1];
+    if (n.ColumnRef) {
       const f = refFields(n.ColumnRef);
-      if (f.length === 1 && typeof f[0] === 'string') target = targets.find((t) => t.name === f[0]);
+      if (f.length === 1 && typeof f[0] === 'string') return outputs.find((o) => o.name === f[0]);
     }
-    if (target) {
-      // Re-walk the output expression for its order use (its reads are recorded already).
-      if (target.val?.ColumnRef) expr(this, target.val, scope, { use: 'order' });
+    return undefined;
+  }
+
+  /**
+   * GROUP BY (and DISTINCT ON): an input column first, then an output name or position, as
+   * PostgreSQL binds it; the grouped value's sources are used for grouping either way.
+   */
+  private groupItem(g: Node, outputs: readonly Out[], scope: Scope): void {
+    if (g.GroupingSet) {
+      for (const x of list(g.GroupingSet.content)) this.groupItem(x, outputs, scope);
       return;
     }
-    expr(this, n, scope, { use: 'order' });
+    let p = expr(this, g, scope, { use: 'group' });
+    if (p.src.length === 0) p = this.outputNamed(g, outputs)?.prov ?? p;
+    this.c.useSources(p, 'group', undefined);
+  }
+
+  /** ORDER BY binds a bare name or a position to an output column first (its sources are ordered by). */
+  private orderItem(n: Node | undefined, outputs: readonly Out[], scope: Scope): void {
+    if (!n) return;
+    const target = this.outputNamed(n, outputs);
+    const p = target ? target.prov : expr(this, n, scope, { use: 'order' });
+    this.c.useSources(p, 'order', undefined);
   }
 
   private locking(lc: Node, scope: Scope): void {
@@ -253,13 +293,15 @@ export class QueryWalker implements QueryWalk {
         return;
       case 'RangeTableSample': {
         this.fromItem(n.relation, scope);
-        exprs(this, n.args, scope);
-        expr(this, n.repeatable, scope);
+        // The sample's size and seed decide which rows come back.
+        for (const p of exprs(this, n.args, scope)) this.flow(p, 'limit', 'TABLESAMPLE');
+        this.flow(expr(this, n.repeatable, scope), 'limit', 'TABLESAMPLE');
         return;
       }
       case 'RangeTableFunc': {
         // XMLTABLE: every column is computed from the document.
         const doc = computed([expr(this, n.docexpr, scope), expr(this, n.rowexpr, scope), ...exprs(this, n.namespaces, scope)]);
+        this.flow(doc, 'function', 'XMLTABLE');
         const cols: string[] = [];
         for (const c of list(n.columns)) {
           const col = unwrap(c, 'RangeTableFuncCol') as Node;
@@ -273,6 +315,7 @@ export class QueryWalker implements QueryWalk {
       case 'JsonTable': {
         // JSON_TABLE: every column is computed from the context item.
         const doc = computed([expr(this, { JsonValueExpr: n.context_item }, scope), ...list(n.passing).map((a) => expr(this, a, scope))]);
+        this.flow(doc, 'function', 'JSON_TABLE');
         const cols: string[] = [];
         this.jsonTableColumns(list(n.columns), scope, cols);
         this.tableFunction(n, cols, doc, scope);
@@ -380,6 +423,7 @@ export class QueryWalker implements QueryWalk {
       }
       // `SET a[1] = x` / `SET a.f = x` stores x inside a.
       if (r.name) store(target, r.name, list(r.indirection).length > 0 ? computed([p]) : p);
+      if (target.rel) this.flow(p, 'write', `${target.rel.name.schema}.${target.rel.name.name}.${r.name && list(r.indirection).length === 0 ? r.name : '*'}`);
     }
   }
 
@@ -414,6 +458,7 @@ export class QueryWalker implements QueryWalk {
     // (by position), which RETURNING then returns.
     const values = s.selectStmt ? this.query(s.selectStmt, outer) : undefined;
     if (values) storeRow(target, cols ?? rel.catalog?.columns.map((x) => x.name), values);
+    if (values) this.writeFlows(values, `${rel.name.schema}.${rel.name.name}`, cols ?? rel.catalog?.columns.map((x) => x.name));
     const oc = unwrap(s.onConflictClause, 'OnConflictClause');
     if (oc) {
       scope.items.push(target);
@@ -505,6 +550,7 @@ export class QueryWalker implements QueryWalk {
           this.written('insert', rel, cols);
           const values = exprs(this, m.values, scope).map((prov, i) => ({ name: `column${i + 1}`, prov }));
           storeRow(target, cols ?? rel.catalog?.columns.map((x) => x.name), values);
+          this.writeFlows(values, `${rel.name.schema}.${rel.name.name}`, cols ?? rel.catalog?.columns.map((x) => x.name));
           break;
         }
         case 'CMD_DELETE':

@@ -92,7 +92,12 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       const into = unwrap(n.into, 'IntoClause') as Node;
       const rv = unwrap(into?.rel, 'RangeVar') as Node;
       const matview = n.objtype === 'OBJECT_MATVIEW';
-      c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema: createdIn(rv, c), name: rv?.relname });
+      const schema = createdIn(rv, c);
+      c.ddl.push({ action: 'create', objectType: matview ? 'materialized view' : 'table', schema, name: rv?.relname });
+      // The query's values are stored in the new relation (read by whoever may read it).
+      const colNames = names(into?.colNames);
+      (inner.outputs ?? []).forEach((o, i) => c.flowOf({ d: o.derivation, src: o.sources }, 'write', `${schema ?? ''}.${rv?.relname ?? '?'}.${colNames[i] ?? o.name}`));
+      if (inner.outputs === undefined && inner.tables.length > 0) c.fail('the gateway cannot see which values CREATE TABLE AS stores');
       return { command: matview ? 'create materialized view' : 'create table as', cls: matview ? 'ddl' : 'write', inner, objectName: inner.objectName };
     }
     case 'ExplainStmt': {
@@ -120,7 +125,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       return { command: 'prepare', cls: 'session', inner, objectName: n.name, outputs: inner.outputs };
     }
     case 'ExecuteStmt':
-      exprs(w, n.params, new Scope(undefined));
+      // Where a parameter goes inside the prepared statement is not known here.
+      for (const p of exprs(w, n.params, new Scope(undefined))) c.flowOf(p, 'parameter', 'EXECUTE');
       c.special('execute');
       return { command: 'execute', cls: 'session', objectName: n.name };
     case 'DeallocateStmt':

@@ -53,6 +53,36 @@ export interface ColumnUse {
   operator?: string;
 }
 
+/**
+ * Where a stored value goes other than an output column or a predicate (those are `outputs` and
+ * `columnUses`): positions where it can steer the result's shape, raise an error that echoes it,
+ * or be stored somewhere else. Masking refuses a flow of a masked column its rule does not allow.
+ */
+export type FlowSink =
+  | 'limit' // LIMIT / OFFSET / TABLESAMPLE: the number of rows
+  | 'set_returning' // an argument of a set-returning function (generate_series, regexp_matches, unnest …)
+  | 'case' // a condition: CASE WHEN (or CASE x WHEN), AND / OR outside a predicate
+  | 'aggregate' // an aggregate other than count of the plain column (min, max, sum, percentile …)
+  | 'window' // a window function's arguments, PARTITION BY and ORDER BY
+  | 'distinct' // SELECT DISTINCT over it
+  | 'set_operation' // an operand of UNION / INTERSECT / EXCEPT (UNION ALL compares nothing)
+  | 'function' // a function, operator or cast that can fail on the value (error messages echo it)
+  | 'write' // stored by INSERT / UPDATE / MERGE / SELECT INTO / CREATE TABLE AS / CREATE VIEW
+  | 'setting' // set_config()
+  | 'parameter'; // a parameter of EXECUTE (where it goes is not known here)
+
+/** One flow of one source column into a sink. */
+export interface ValueFlow {
+  source: SourceColumn;
+  sink: FlowSink;
+  /**
+   * What the sink is, for messages: the function or operator (`sqrt`, `operator /`, `cast to
+   * regclass`), the aggregate, or for 'write' the written column as `schema.table.column`
+   * (`schema.table.*` when not known).
+   */
+  detail?: string;
+}
+
 export interface FunctionCall {
   /**
    * Schema-qualified when the catalog resolved it; otherwise the schema as written, or '' when
@@ -152,6 +182,8 @@ export interface StatementAnalysis {
   tables: TableAccess[];
   columnUses: ColumnUse[];
   functions: FunctionCall[];
+  /** Flows of stored values into positions other than outputs and predicates (see `FlowSink`). */
+  flows?: ValueFlow[];
   ddl: DdlTarget[];
   settings: SettingChange[];
   specials: Special[];
