@@ -297,6 +297,8 @@ function nextStep(r: Review): string {
         : 'Nobody decided in time and the request expired; the statement was not run. Running it again requests a new review.';
     case 'consumed':
       return 'Approved and already run, once. Running it again requests a new review.';
+    case 'abandoned':
+      return 'The connection holding the statement closed before a decision; it was not run and never will be. Running it again requests a new review.';
     default:
       return assertNever(r.status);
   }
