@@ -74,11 +74,19 @@ export function gateFor(who: Who, searchPath: string | null | undefined): Policy
   });
 }
 
-/** The gate's verdict on `text`; a retry for an unknown relation is answered by asking again. */
+/**
+ * The gate's verdict on `text`; a retry for an unknown relation is answered by asking again. An
+ * allowed statement is then taken as sent and completed without error (as the server would
+ * report), so what it prepares or deallocates is what the next statement sees.
+ */
 export function query(gate: PolicyGate, text: string): Exclude<GateVerdict, { ok: 'retry' }> {
   for (let i = 0; i < 3; i++) {
     const v = gate.query(text);
-    if (v.ok !== 'retry') return v;
+    if (v.ok === 'retry') continue;
+    const effects = v.ok === true && v.effect !== undefined ? [v.effect] : [];
+    gate.batchEnd(effects, true);
+    gate.cycleDone(effects, false);
+    return v;
   }
   throw new Error(`the gate asked to retry more than once for: ${text}`);
 }

@@ -1,0 +1,125 @@
+/**
+ * The one record of a session's prepared statements and portals, as the SERVER has them.
+ *
+ * PostgreSQL keeps one namespace of prepared statements per session, shared by the protocol
+ * (Parse 's1', Close 'S') and SQL (PREPARE s1 AS …, DEALLOCATE s1 / ALL, DISCARD ALL), and one
+ * namespace of portals shared by Bind and SQL cursors (DECLARE c, CLOSE c / ALL). Either side can
+ * use what the other made: EXECUTE runs a protocol statement, Bind binds a SQL one, Execute runs
+ * a cursor. Every decision on a name reads this record, so what the gateway decides on is what
+ * the server will run.
+ *
+ * A change is applied only once the server has done it:
+ * - Each allowed message records its changes (`record`) in the batch being built. Later messages
+ *   of the SAME batch see them (`lookup`), which is sound: if a change fails, the server skips
+ *   everything after it up to Sync (extended protocol) or to the end of the query string.
+ * - When the batch goes upstream (`batchEnd`) its changes are in flight. A name touched by a
+ *   change in flight is `pending`: its meaning depends on whether that cycle succeeds, so the
+ *   caller waits for the cycle (`settled`) and decides again.
+ * - When the cycle completes (`cycleDone`) its changes are applied; if the server reported an
+ *   error of its own in it, the gateway cannot tell which changes happened, and every name they
+ *   touch becomes `uncertain` — refused until the client closes it (a Close, DEALLOCATE, CLOSE)
+ *   or a change of it succeeds.
+ *
+ * Pure: no I/O. The values are the gate's statement records.
+ */
+
+export type Namespace = 'S' | 'P';
+
+export type LedgerOp<T> = { ns: Namespace; k: 'set'; name: string; value: T } | { ns: Namespace; k: 'drop'; name: string } | { ns: Namespace; k: 'drop_all' };
+
+export type Lookup<T> = { state: 'known'; value: T } | { state: 'absent' } | { state: 'uncertain' } | { state: 'pending' };
+
+type Slot<T> = { known: true; value: T } | { known: false };
+
+export class Ledger<T> {
+  private readonly confirmed: Record<Namespace, Map<string, Slot<T>>> = { S: new Map(), P: new Map() };
+  /** Changes of the batch being built, in order. */
+  private batch: LedgerOp<T>[] = [];
+  /** Changes sent upstream whose cycle has not completed. */
+  private readonly inflight = new Set<LedgerOp<T>>();
+  private waiters: (() => void)[] = [];
+
+  /** Record a change made by an allowed message of the batch being built; returns it (an effect). */
+  record(op: LedgerOp<T>): LedgerOp<T> {
+    this.batch.push(op);
+    return op;
+  }
+
+  /**
+   * What `name` means to the server when the next message of the batch runs. `local` are changes
+   * of earlier statements of the same message (a query string), not yet recorded.
+   */
+  lookup(ns: Namespace, name: string, local: readonly LedgerOp<T>[] = []): Lookup<T> {
+    for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.name === name)) return { state: 'pending' };
+    const slot = this.confirmed[ns].get(name);
+    let now: Lookup<T> = slot === undefined ? { state: 'absent' } : slot.known ? { state: 'known', value: slot.value } : { state: 'uncertain' };
+    for (const list of [this.batch, local]) {
+      for (const op of list) {
+        if (op.ns !== ns) continue;
+        if (op.k === 'drop_all') now = { state: 'absent' };
+        else if (op.name === name) now = op.k === 'set' ? { state: 'known', value: op.value } : { state: 'absent' };
+      }
+    }
+    return now;
+  }
+
+  /** True while a change in flight touches this namespace (any name). */
+  busy(ns: Namespace): boolean {
+    for (const op of this.inflight) if (op.ns === ns) return true;
+    return false;
+  }
+
+  /** Resolves when the next cycle completes. */
+  settled(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /**
+   * The batch being built ended. `effects` are the effects of the messages that went upstream
+   * (`forwarded`), among them this ledger's changes; the rest of the batch never reached it.
+   */
+  batchEnd(effects: readonly unknown[], forwarded: boolean): void {
+    this.batch = [];
+    if (!forwarded) return;
+    for (const op of opsIn<T>(effects)) this.inflight.add(op);
+  }
+
+  /** A cycle completed: apply its changes, or mark what they touched uncertain when it failed. */
+  cycleDone(effects: readonly unknown[], failed: boolean): void {
+    for (const op of opsIn<T>(effects)) {
+      this.inflight.delete(op);
+      const names = this.confirmed[op.ns];
+      if (!failed) {
+        if (op.k === 'set') names.set(op.name, { known: true, value: op.value });
+        else if (op.k === 'drop') names.delete(op.name);
+        else names.clear();
+      } else if (op.k === 'drop_all') {
+        for (const name of names.keys()) names.set(name, { known: false });
+      } else names.set(op.name, { known: false });
+    }
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Every name of a namespace the server may have (known or uncertain). */
+  names(ns: Namespace): string[] {
+    return [...this.confirmed[ns].keys()];
+  }
+}
+
+/** The ledger changes among a cycle's effects (an effect may be a change, or carry `ops`). */
+function opsIn<T>(effects: readonly unknown[]): LedgerOp<T>[] {
+  const out: LedgerOp<T>[] = [];
+  for (const e of effects) {
+    const ops = (e as { ops?: LedgerOp<T>[] } | null)?.ops;
+    if (ops) out.push(...ops);
+    else if (isOp(e)) out.push(e as LedgerOp<T>);
+  }
+  return out;
+}
+
+function isOp(e: unknown): boolean {
+  const o = e as { ns?: unknown; k?: unknown } | null;
+  return o !== null && typeof o === 'object' && (o.ns === 'S' || o.ns === 'P') && (o.k === 'set' || o.k === 'drop' || o.k === 'drop_all');
+}
