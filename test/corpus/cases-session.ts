@@ -31,6 +31,29 @@ export const sessionFamilies: Family[] = [
     ],
   },
   {
+    family: 'a prepared statement name means what the server holds under it (PREPARE and protocol share one namespace)',
+    cases: [
+      allow('analyst', 'EXECUTE after DEALLOCATE and PREPARE runs the statement prepared last', 'execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
+      allow('analyst', 'EXECUTE sees a statement re-prepared earlier in the same string', 'deallocate p; prepare p as select name from customers; execute p', { before: [PREPARED] }),
+      deny('analyst', 'EXECUTE of a statement deallocated earlier in the same string is refused', 'prepare q as select id from orders; deallocate q; execute q', /prepared statement "q" is unknown/),
+      deny('analyst', 'EXECUTE after DEALLOCATE ALL earlier in the same string is refused', 'deallocate all; execute p', /prepared statement "p" is unknown/, { before: [PREPARED] }),
+      deny('analyst', 'a refused re-PREPARE does not bring back the deallocated statement', 'execute p', /prepared statement "p" is unknown/, { before: [PREPARED, 'deallocate p'], refusedBefore: ['prepare p as select ssn from customers'] }),
+      deny('analyst', 'a refused PREPARE leaves the name unknown, not half-prepared', 'execute p', /prepared statement "p" is unknown/, { refusedBefore: ['prepare p as select ssn from customers'] }),
+      deny('support', 'a write re-prepared outside the allowlist never replaces an allowed one', 'execute u(1)', /prepared statement "u" is unknown/, {
+        before: ["prepare u (int) as update orders set status = 'x' where id = $1", 'deallocate u'],
+        refusedBefore: ['prepare u (int) as update orders set total = 0 where id = $1'],
+      }),
+      deny('analyst', 'a name re-prepared in a request the server failed is refused (which changes ran is unknown)', 'execute p', /touched by a statement that failed/, {
+        before: [PREPARED],
+        failsBefore: ['deallocate p; prepare p as select name from customers; select 1/0'],
+      }),
+      deny('analyst', 'a name deallocated in a failed transaction is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
+      deny('analyst', 'after a failed DEALLOCATE ALL every name is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
+      allow('analyst', 'a failed request leaves other names as they were', 'execute other', { before: [PREPARED, 'prepare other as select id from orders'], failsBefore: ['deallocate p; select 1/0'] }),
+      allow('analyst', 'EXPLAIN ANALYZE EXECUTE reads the statement prepared last', 'explain analyze execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
+    ],
+  },
+  {
     family: 'cursors are decided at DECLARE',
     cases: [
       allow('analyst', 'DECLARE of an allowed read is allowed', 'declare c cursor for select id from orders'),
