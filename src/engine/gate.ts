@@ -93,10 +93,10 @@ interface Prepared {
 }
 
 /** Specials that name or change prepared statements and cursors (the ledger's names). */
-const NAMING = new Set(['prepare', 'execute', 'deallocate', 'declare_cursor', 'fetch']);
+const NAMING = new Set(['prepare', 'execute', 'deallocate', 'declare_cursor', 'fetch', 'do_block']);
 
 function isDynamic(analyses: StatementAnalysis[]): boolean {
-  return analyses.some((a) => a.specials.some((x) => NAMING.has(x)) || a.command === 'discard all');
+  return analyses.some((a) => a.specials.some((x) => NAMING.has(x)) || a.command === 'discard all' || a.command === 'call');
 }
 
 /** What resolving the names of a statement found (see `resolveNames`). */
@@ -429,7 +429,8 @@ export class PolicyGate implements StatementGate {
   /**
    * Read the prepared statements and cursors `analyses` name, as the server will when they run
    * (after the changes made by the statements before them), and the changes they make:
-   * PREPARE / DEALLOCATE [ALL] / DISCARD ALL, DECLARE / CLOSE [ALL]. A simple Query (`query`)
+   * PREPARE / DEALLOCATE [ALL] / DISCARD ALL, DECLARE / CLOSE [ALL], and a DO block or CALL,
+   * after which no name is certain any more. A simple Query (`query`)
    * also drops the unnamed statement and portal, as the server does. EXECUTE of a name the
    * gateway does not know for certain is refused (fail closed): it is expanded to what it runs.
    */
@@ -479,6 +480,10 @@ export class PolicyGate implements StatementGate {
         ops.push(name === undefined ? { ns: 'P', k: 'drop_all' } : { ns: 'P', k: 'drop', name });
       } else if (a.command === 'discard all') {
         ops.push({ ns: 'S', k: 'drop_all' }, { ns: 'P', k: 'drop_all' });
+      }
+      if (sp.includes('do_block') || a.command === 'call') {
+        // Code the gateway cannot see (EXECUTE 'PREPARE …' in PL/pgSQL) may change any name.
+        ops.push({ ns: 'S', k: 'touch_all' }, { ns: 'P', k: 'touch_all' });
       }
     }
     return { expanded, ops, results, pending };

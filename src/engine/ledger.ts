@@ -25,7 +25,15 @@
 
 export type Namespace = 'S' | 'P';
 
-export type LedgerOp<T> = { ns: Namespace; k: 'set'; name: string; value: T } | { ns: Namespace; k: 'drop'; name: string } | { ns: Namespace; k: 'drop_all' };
+/**
+ * A change of one namespace. `touch_all`: code the gateway cannot see ran (a DO block, a
+ * procedure) and may have prepared, deallocated or opened anything, whether or not it failed.
+ */
+export type LedgerOp<T> =
+  | { ns: Namespace; k: 'set'; name: string; value: T }
+  | { ns: Namespace; k: 'drop'; name: string }
+  | { ns: Namespace; k: 'drop_all' }
+  | { ns: Namespace; k: 'touch_all' };
 
 export type Lookup<T> = { state: 'known'; value: T } | { state: 'absent' } | { state: 'uncertain' } | { state: 'pending' };
 
@@ -50,13 +58,14 @@ export class Ledger<T> {
    * of earlier statements of the same message (a query string), not yet recorded.
    */
   lookup(ns: Namespace, name: string, local: readonly LedgerOp<T>[] = []): Lookup<T> {
-    for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.name === name)) return { state: 'pending' };
+    for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.k === 'touch_all' || op.name === name)) return { state: 'pending' };
     const slot = this.confirmed[ns].get(name);
     let now: Lookup<T> = slot === undefined ? { state: 'absent' } : slot.known ? { state: 'known', value: slot.value } : { state: 'uncertain' };
     for (const list of [this.batch, local]) {
       for (const op of list) {
         if (op.ns !== ns) continue;
         if (op.k === 'drop_all') now = { state: 'absent' };
+        else if (op.k === 'touch_all') now = { state: 'uncertain' };
         else if (op.name === name) now = op.k === 'set' ? { state: 'known', value: op.value } : { state: 'absent' };
       }
     }
@@ -89,7 +98,9 @@ export class Ledger<T> {
     for (const op of opsIn<T>(effects)) {
       this.inflight.delete(op);
       const names = this.confirmed[op.ns];
-      if (!failed) {
+      if (op.k === 'touch_all') {
+        for (const name of names.keys()) names.set(name, { known: false });
+      } else if (!failed) {
         if (op.k === 'set') names.set(op.name, { known: true, value: op.value });
         else if (op.k === 'drop') names.delete(op.name);
         else names.clear();
@@ -121,5 +132,5 @@ function opsIn<T>(effects: readonly unknown[]): LedgerOp<T>[] {
 
 function isOp(e: unknown): boolean {
   const o = e as { ns?: unknown; k?: unknown } | null;
-  return o !== null && typeof o === 'object' && (o.ns === 'S' || o.ns === 'P') && (o.k === 'set' || o.k === 'drop' || o.k === 'drop_all');
+  return o !== null && typeof o === 'object' && (o.ns === 'S' || o.ns === 'P') && (o.k === 'set' || o.k === 'drop' || o.k === 'drop_all' || o.k === 'touch_all');
 }

@@ -23,7 +23,10 @@ const SAFE = 'select upper(name) as v from customers order by id';
 before(async () => {
   t = await startTestGateway({
     config: (raw) => {
-      raw.policies = [{ name: 'readers', match: { groups: ['analysts'] }, allow: [{ tables: ['public.customers'], operations: ['select'] }] }];
+      raw.policies = [
+        { name: 'readers', match: { groups: ['analysts'] }, allow: [{ tables: ['public.customers'], operations: ['select'] }] },
+        { name: 'scripters', match: { groups: ['scripters'] }, allow: [{ tables: ['public.customers'], operations: ['select'] }, { do_blocks: ['plpgsql'] }] },
+      ];
       raw.masking = { hash_key: 'test-mask-key-0123456789abcdef', rules: [{ column: 'public.customers.ssn', with: 'redact', filter: 'deny' }] };
     },
   });
@@ -40,8 +43,8 @@ after(async () => {
 });
 
 /** A raw connection that keeps every byte it received. */
-async function connect(): Promise<{ c: RawClient; received: () => string }> {
-  const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'analyst', groups: ['analysts'] }));
+async function connect(groups = ['analysts']): Promise<{ c: RawClient; received: () => string }> {
+  const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'analyst', groups }));
   const chunks: Buffer[] = [];
   c.socket.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
   return { c, received: () => Buffer.concat(chunks).toString('latin1') };
@@ -181,6 +184,26 @@ describe('a prepared statement name re-bound behind the gateway', () => {
     assertNoSecrets(received(), 'pipelined portals');
     c.end();
   });
+
+  for (const [how, parse] of [
+    ['a DO block (simple query)', false],
+    ['a DO block prepared and executed over the extended protocol', true],
+  ] as const) {
+    it(`${how} that re-prepares the name with EXECUTE 'PREPARE …': the name is refused afterwards`, async () => {
+      const { c, received } = await connect(['scripters']);
+      await round(c, encodeParse('s1', SAFE), SYNC);
+      const block = `do $$ begin execute 'deallocate s1'; execute 'prepare s1 as ${LEAKY}'; end $$`;
+      const done = parse ? await round(c, encodeParse('', block), encodeBind('', '', []), encodeExecute(''), SYNC) : await round(c, encodeQuery(block));
+      assert.equal(errorOf(done), undefined, 'the DO block ran');
+      assert.equal(await runName(c, 's1'), 'refused');
+      // Closing the name and preparing it again makes it usable.
+      await round(c, closeStatement('s1'), SYNC);
+      await round(c, encodeParse('s1', LEAKY), SYNC);
+      assert.equal(await runName(c, 's1'), 'masked');
+      assertNoSecrets(received(), how);
+      c.end();
+    });
+  }
 
   it('pg: a named statement keeps working, and is masked after it is re-prepared by SQL', async () => {
     const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'analyst', groups: ['analysts'] })));
