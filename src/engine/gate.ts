@@ -6,10 +6,11 @@
  *   catalog fresh? → analyse (42601 on a syntax error) → resolve EXECUTE / prepared statements →
  *   policy.decide (42501 with the first thing not granted) → forward
  *
- * Extended protocol: analysed and decided at Parse, remembered per statement name with the policy
- * version; Execute re-decides when the policy changed since. Prepared statements made with SQL
- * PREPARE are remembered too, since EXECUTE and protocol-level Bind can both use them. DDL and
- * DCL that complete trigger a catalog reload, and the next statement waits for it.
+ * Extended protocol: analysed and decided at Parse, remembered with the policy version; Execute
+ * re-decides when the policy changed since. Prepared statements and portals live in one ledger
+ * (ledger.ts) whatever made them — Parse, Bind, SQL PREPARE, DECLARE — since EXECUTE, Bind and
+ * Execute use either kind; every name is read there, as the server holds it. DDL and DCL that
+ * complete trigger a catalog reload, and the next statement waits for it.
  */
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
@@ -419,11 +420,6 @@ export class PolicyGate implements StatementGate {
       return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select the columns by name: masked columns come back masked.' }), info: summary(text, analyses, 'masking') };
     }
     return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
-  }
-
-  statementOutputs(name: string): Outputs {
-    const found = this.ledger.lookup('S', name);
-    return found.state === 'known' ? found.value.outputs : undefined;
   }
 
   /**

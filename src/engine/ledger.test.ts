@@ -47,6 +47,7 @@ const cases: { name: string; steps: Step[]; ns?: Namespace; lookup: string; want
   { name: 'a change in flight of another name does not hold this one', steps: [{ batch: [set('s1', 'safe')] }, { sent: [set('s2', 'x')] }], lookup: 's1', want: { state: 'known', value: 'safe' } },
   { name: 'the batch being built is seen by its later messages', steps: [{ batch: [set('s1', 'safe')] }, { building: [drop('s1'), set('s1', 'new')] }], lookup: 's1', want: { state: 'known', value: 'new' } },
   { name: 'a Close in the batch being built hides the name', steps: [{ batch: [set('s1', 'safe')] }, { building: [drop('s1')] }], lookup: 's1', want: { state: 'absent' } },
+  { name: 'a change in the batch being built decides, even over a change in flight', steps: [{ sent: [drop('')] }, { building: [set('', 'new')] }], lookup: '', want: { state: 'known', value: 'new' } },
   { name: 'after a DO block every known name is uncertain', steps: [{ batch: [set('s1', 'safe')] }, { batch: [{ ns: 'S', k: 'touch_all' }] }], lookup: 's1', want: { state: 'uncertain' } },
   { name: 'after a failed DO block too', steps: [{ batch: [set('s1', 'safe')] }, { batch: [{ ns: 'S', k: 'touch_all' }], failed: true }], lookup: 's1', want: { state: 'uncertain' } },
   { name: 'later in the batch of a DO block, any name is uncertain', steps: [{ building: [{ ns: 'P', k: 'touch_all' }] }], ns: 'P', lookup: 'c', want: { state: 'uncertain' } },

@@ -58,18 +58,19 @@ export class Ledger<T> {
    * of earlier statements of the same message (a query string), not yet recorded.
    */
   lookup(ns: Namespace, name: string, local: readonly LedgerOp<T>[] = []): Lookup<T> {
-    for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.k === 'touch_all' || op.name === name)) return { state: 'pending' };
-    const slot = this.confirmed[ns].get(name);
-    let now: Lookup<T> = slot === undefined ? { state: 'absent' } : slot.known ? { state: 'known', value: slot.value } : { state: 'uncertain' };
-    for (const list of [this.batch, local]) {
-      for (const op of list) {
+    // The last change of this name in the batch decides, whatever happened before it.
+    for (const list of [local, this.batch]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const op = list[i];
         if (op.ns !== ns) continue;
-        if (op.k === 'drop_all') now = { state: 'absent' };
-        else if (op.k === 'touch_all') now = { state: 'uncertain' };
-        else if (op.name === name) now = op.k === 'set' ? { state: 'known', value: op.value } : { state: 'absent' };
+        if (op.k === 'drop_all') return { state: 'absent' };
+        if (op.k === 'touch_all') return { state: 'uncertain' };
+        if (op.name === name) return op.k === 'set' ? { state: 'known', value: op.value } : { state: 'absent' };
       }
     }
-    return now;
+    for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.k === 'touch_all' || op.name === name)) return { state: 'pending' };
+    const slot = this.confirmed[ns].get(name);
+    return slot === undefined ? { state: 'absent' } : slot.known ? { state: 'known', value: slot.value } : { state: 'uncertain' };
   }
 
   /** True while a change in flight touches this namespace (any name). */

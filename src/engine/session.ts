@@ -23,6 +23,13 @@
  * `outbox` until the cycles before it have completed and the upstream stream stands between two
  * messages.
  *
+ * Statements held for review: a simple Query waits at the gateway. Over the extended protocol,
+ * the Parse or Bind of a statement a review rule holds, and everything after it in the batch, is
+ * kept back (`later`) until that statement's Execute is decided, so nothing of it reaches the
+ * server before approval. While anything waits, the client socket is still read: a client that
+ * disconnects ends the session at once, which closes the upstream connection (the server rolls
+ * back) and abandons the review.
+ *
  * Backpressure: when one side's socket buffer is full, the other side's reads are paused until it
  * drains, so a large result streams with flat memory.
  */
@@ -66,7 +73,7 @@ export type GateVerdict =
   | {
       ok: true;
       effect?: unknown;
-      /** Simple Query: the rows each statement returns. */
+      /** The rows each statement of a simple Query returns; for an Execute, its portal's rows. */
       results?: Outputs[];
       info?: VerdictInfo;
       /**
@@ -100,7 +107,8 @@ export interface StatementGate {
   /** A Bind; nothing (or `{ ok: true }`) lets it through. */
   bind(portal: string, statement: string): GateVerdict | void;
   execute(portal: string): GateVerdict;
-  close(target: 'S' | 'P', name: string): void;
+  /** A Close; returns its effect (handed back at `cycleDone`). */
+  close(target: 'S' | 'P', name: string): unknown;
   /**
    * A request cycle ended; `failed` when the upstream reported an error of its own in it (a
    * refusal's marker failing where the refused statement stood does not count: everything
@@ -114,8 +122,6 @@ export interface StatementGate {
   batchEnd?(effects: unknown[], forwarded: boolean): void;
   /** The session ended: a statement held for review is abandoned. */
   abandon?(): void;
-  /** Output provenance of a prepared statement (for masking its rows). */
-  statementOutputs(name: string): Outputs;
   /** Bind parameters of a portal (reviews bind an approval to them). */
   bindParams?(portal: string, params: (string | null)[]): void;
   /** The client cancelled: abandon a statement held for review; true when there was one. */
@@ -133,7 +139,6 @@ export const OPEN_GATE: StatementGate = {
   execute: () => ({ ok: true }),
   close: () => {},
   cycleDone: () => {},
-  statementOutputs: () => undefined,
 };
 
 export interface SessionOptions {

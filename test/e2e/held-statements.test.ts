@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
@@ -107,6 +108,17 @@ async function assertAbandoned(id: string, table: string, heldText: string): Pro
   assert.ok(!statementLog().toLowerCase().includes(heldText.toLowerCase()), `"${heldText}" never reached the server`);
 }
 
+/** As `assertAbandoned`, for a describe-first driver whose Parse (not its execution) went up. */
+async function assertAbandonedAfterParse(id: string, table: string): Promise<void> {
+  await waitFor('the upstream session to end', () => gatewayBackends() === 0, 10_000);
+  assert.equal(locksOn(table), 0);
+  assert.equal(q(`select count(*) from ${table}`), '5');
+  await waitFor('the review to be abandoned', async () => (await api(`/${id}`)).json.status === 'abandoned');
+  assert.equal((await api(`/${id}/approve`, {})).status, 409);
+  assert.equal(q(`select count(*) from ${table}`), '5');
+  assert.ok(!new RegExp(`execute [^:]*: delete from ${table}`, 'i').test(statementLog()), 'never executed');
+}
+
 describe('a statement held for review', () => {
   it('extended protocol (pg): nothing of it reaches the server; the client leaving ends the session and abandons the review', async () => {
     makeTable('h1');
@@ -149,6 +161,20 @@ describe('a statement held for review', () => {
     assert.ok(!backendQueries().toLowerCase().includes('delete from h3'), 'the held Parse did not reach the server');
     c.end();
     await assertAbandoned(id, 'h3', 'delete from h3');
+  });
+
+  it('postgres.js (describes first): its Bind and Execute are held, so no lock and no open transaction while it waits', async () => {
+    makeTable('h6');
+    const sql = postgres(t.url(await migrator()), { max: 1, onnotice: () => {} });
+    const held = sql`delete from h6`.execute();
+    held.catch(() => {});
+    const id = await heldReview('delete from h6');
+    assert.equal(locksOn('h6'), 0, 'nothing holds a lock on the table while the statement waits');
+    assert.equal(q("select count(*) from pg_stat_activity where usename = 'gw_app' and state like 'idle in transaction%'"), '0');
+    assert.ok(!/execute [^:]*: delete from h6/i.test(statementLog()), 'it was never executed');
+    // The client process goes away.
+    await sql.end({ timeout: 0 });
+    await assertAbandonedAfterParse(id, 'h6');
   });
 
   it('a client that leaves after the review was rejected leaves nothing behind either', async () => {
