@@ -466,12 +466,15 @@ export class PolicyGate implements StatementGate {
         expanded.push(a);
         results.push(shapeOf(a, a.outputs));
       }
+      // PREPARE or DECLARE of a name the server already has fails there, and the name keeps
+      // what it had: no change to record.
+      const creates = (ns: 'S' | 'P', n: string) => this.ledger.lookup(ns, n, ops).state !== 'known';
       if (sp.includes('prepare') && name !== undefined && a.inner) {
-        ops.push({ ns: 'S', k: 'set', name, value: { ...record(a.inner, a.inner.text ?? `PREPARE ${name}`) } });
+        if (creates('S', name)) ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
       } else if (sp.includes('deallocate')) {
         ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
       } else if (sp.includes('declare_cursor') && name !== undefined) {
-        ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
+        if (creates('P', name)) ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
       } else if (a.command === 'close' && sp.includes('fetch')) {
         ops.push(name === undefined ? { ns: 'P', k: 'drop_all' } : { ns: 'P', k: 'drop', name });
       } else if (a.command === 'discard all') {

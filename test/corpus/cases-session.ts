@@ -49,6 +49,7 @@ export const sessionFamilies: Family[] = [
       }),
       deny('analyst', 'a name deallocated in a failed transaction is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
       deny('analyst', 'after a failed DEALLOCATE ALL every name is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
+      allow('analyst', 'a PREPARE of a name the server has fails there and leaves the name as it was', 'execute p', { before: [PREPARED], failsBefore: ['prepare p as select name from customers'] }),
       allow('analyst', 'a failed request leaves other names as they were', 'execute other', { before: [PREPARED, 'prepare other as select id from orders'], failsBefore: ['deallocate p; select 1/0'] }),
       allow('analyst', 'EXPLAIN ANALYZE EXECUTE reads the statement prepared last', 'explain analyze execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
     ],
