@@ -235,7 +235,8 @@ export class PolicyGate implements StatementGate {
         return this.unknownName('prepared statement', statement);
       case 'uncertain':
         return this.uncertainName('prepared statement', statement);
-      case 'known': {
+      case 'known':
+      case 'maybe': {
         const p = found.value;
         const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
         const held = this.o.reviews?.ruleFor(p.analyses) ? { defer: true } : {};
@@ -453,7 +454,7 @@ export class PolicyGate implements StatementGate {
         const what = ns === 'S' ? 'prepared statement' : 'cursor';
         const found = name === undefined ? ({ state: 'absent' } as const) : this.ledger.lookup(ns, name, ops);
         if (found.state === 'pending') pending = true;
-        if (found.state === 'known') {
+        if (found.state === 'known' || found.state === 'maybe') {
           expanded.push(a, ...(ns === 'S' ? found.value.analyses : []));
           results.push(found.value.outputs);
         } else {
@@ -466,15 +467,15 @@ export class PolicyGate implements StatementGate {
         expanded.push(a);
         results.push(shapeOf(a, a.outputs));
       }
-      // PREPARE or DECLARE of a name the server already has fails there, and the name keeps
-      // what it had: no change to record.
-      const creates = (ns: 'S' | 'P', n: string) => this.ledger.lookup(ns, n, ops).state !== 'known';
+      // PREPARE of a name the server already has fails there, and the name keeps its statement:
+      // no change to record. (Not so for DECLARE: portals end with their transaction, which the
+      // ledger does not follow, so a portal it knows may be gone.)
       if (sp.includes('prepare') && name !== undefined && a.inner) {
-        if (creates('S', name)) ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
+        if (this.ledger.lookup('S', name, ops).state !== 'known') ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
       } else if (sp.includes('deallocate')) {
         ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
       } else if (sp.includes('declare_cursor') && name !== undefined) {
-        if (creates('P', name)) ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
+        ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
       } else if (a.command === 'close' && sp.includes('fetch')) {
         ops.push(name === undefined ? { ns: 'P', k: 'drop_all' } : { ns: 'P', k: 'drop', name });
       } else if (a.command === 'discard all') {

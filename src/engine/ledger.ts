@@ -35,9 +35,14 @@ export type LedgerOp<T> =
   | { ns: Namespace; k: 'drop_all' }
   | { ns: Namespace; k: 'touch_all' };
 
-export type Lookup<T> = { state: 'known'; value: T } | { state: 'absent' } | { state: 'uncertain' } | { state: 'pending' };
+/**
+ * `maybe`: the server holds `value` under the name, or nothing (a change that would have made it
+ * may have failed). Deciding on `value` is then safe: running a name the server lacks fails
+ * there. It is not a name the server is known to have (a Parse of it may succeed).
+ */
+export type Lookup<T> = { state: 'known'; value: T } | { state: 'maybe'; value: T } | { state: 'absent' } | { state: 'uncertain' } | { state: 'pending' };
 
-type Slot<T> = { known: true; value: T } | { known: false };
+type Slot<T> = { state: 'known' | 'maybe'; value: T } | { state: 'uncertain' };
 
 export class Ledger<T> {
   private readonly confirmed: Record<Namespace, Map<string, Slot<T>>> = { S: new Map(), P: new Map() };
@@ -69,8 +74,7 @@ export class Ledger<T> {
       }
     }
     for (const op of this.inflight) if (op.ns === ns && (op.k === 'drop_all' || op.k === 'touch_all' || op.name === name)) return { state: 'pending' };
-    const slot = this.confirmed[ns].get(name);
-    return slot === undefined ? { state: 'absent' } : slot.known ? { state: 'known', value: slot.value } : { state: 'uncertain' };
+    return this.confirmed[ns].get(name) ?? { state: 'absent' };
   }
 
   /** True while a change in flight touches this namespace (any name). */
@@ -94,30 +98,89 @@ export class Ledger<T> {
     for (const op of opsIn<T>(effects)) this.inflight.add(op);
   }
 
-  /** A cycle completed: apply its changes, or mark what they touched uncertain when it failed. */
+  /**
+   * A cycle completed: apply its changes. When the server reported an error in it, the changes
+   * that happened are a prefix of them (the first error stops the rest), so a name ends in the
+   * state after one of those prefixes: it is known when all of them agree, `maybe` when they are
+   * one statement or nothing, and uncertain otherwise.
+   */
   cycleDone(effects: readonly unknown[], failed: boolean): void {
-    for (const op of opsIn<T>(effects)) {
-      this.inflight.delete(op);
-      const names = this.confirmed[op.ns];
-      if (op.k === 'touch_all') {
-        for (const name of names.keys()) names.set(name, { known: false });
-      } else if (!failed) {
-        if (op.k === 'set') names.set(op.name, { known: true, value: op.value });
-        else if (op.k === 'drop') names.delete(op.name);
-        else names.clear();
-      } else if (op.k === 'drop_all') {
-        for (const name of names.keys()) names.set(name, { known: false });
-      } else names.set(op.name, { known: false });
-    }
+    const ops = opsIn<T>(effects);
+    for (const op of ops) this.inflight.delete(op);
+    if (!failed) for (const op of ops) this.apply(op);
+    else for (const ns of ['S', 'P'] as const) this.settleFailed(ns, ops.filter((op) => op.ns === ns));
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  private apply(op: LedgerOp<T>): void {
+    const names = this.confirmed[op.ns];
+    switch (op.k) {
+      case 'set':
+        names.set(op.name, { state: 'known', value: op.value });
+        return;
+      case 'drop':
+        names.delete(op.name);
+        return;
+      case 'drop_all':
+        names.clear();
+        return;
+      case 'touch_all':
+        for (const name of names.keys()) names.set(name, { state: 'uncertain' });
+        return;
+    }
+  }
+
+  private settleFailed(ns: Namespace, ops: LedgerOp<T>[]): void {
+    if (ops.length === 0) return;
+    const names = this.confirmed[ns];
+    // Every prefix's state of every name the changes can affect.
+    const touched = new Set<string>();
+    for (const op of ops) {
+      if (op.k === 'set' || op.k === 'drop') touched.add(op.name);
+      else for (const name of names.keys()) touched.add(name);
+    }
+    const outcome = new Map<string, Slot<T> | undefined>();
+    for (const name of touched) {
+      const states: (Slot<T> | undefined)[] = [names.get(name)];
+      let now = names.get(name);
+      for (const op of ops) {
+        if (op.k === 'touch_all') now = { state: 'uncertain' };
+        else if (op.k === 'drop_all') now = undefined;
+        else if (op.name !== name) continue;
+        else now = op.k === 'set' ? { state: 'known', value: op.value } : undefined;
+        states.push(now);
+      }
+      outcome.set(name, combine(states));
+    }
+    for (const [name, slot] of outcome) {
+      if (slot) names.set(name, slot);
+      else names.delete(name);
+    }
   }
 
   /** Every name of a namespace the server may have (known or uncertain). */
   names(ns: Namespace): string[] {
     return [...this.confirmed[ns].keys()];
   }
+}
+
+/** One state the possible ones agree on (absent: undefined), or uncertain. */
+function combine<T>(states: (Slot<T> | undefined)[]): Slot<T> | undefined {
+  let value: { v: T } | null = null;
+  let absent = false;
+  for (const s of states) {
+    if (s === undefined) absent = true;
+    else if (s.state === 'uncertain') return { state: 'uncertain' };
+    else {
+      if (s.state === 'maybe') absent = true;
+      if (value && value.v !== s.value) return { state: 'uncertain' };
+      value = { v: s.value };
+    }
+  }
+  if (!value) return undefined;
+  return { state: absent ? 'maybe' : 'known', value: value.v };
 }
 
 /** The ledger changes among a cycle's effects (an effect may be a change, or carry `ops`). */

@@ -47,8 +47,17 @@ export const sessionFamilies: Family[] = [
         before: [PREPARED],
         failsBefore: ['deallocate p; prepare p as select name from customers; select 1/0'],
       }),
-      deny('analyst', 'a name deallocated in a failed transaction is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
-      deny('analyst', 'after a failed DEALLOCATE ALL every name is refused', 'execute p', /touched by a statement that failed/, { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
+      // A name that holds its statement or nothing is decided on the statement: if it is gone, the server says so.
+      allow('analyst', 'a name deallocated in a failed transaction is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
+      allow('analyst', 'after a failed DEALLOCATE ALL a name is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
+      deny('analyst', 'a name re-prepared after a failed DEALLOCATE ALL in the same request is refused', 'execute p', /touched by a statement that failed/, {
+        before: [PREPARED],
+        failsBefore: ['deallocate all; prepare p as select name from customers; select 1/0'],
+      }),
+      deny('analyst', 'a name deallocated and prepared again in a failed request is refused', 'execute p', /touched by a statement that failed/, {
+        before: [PREPARED],
+        failsBefore: ['begin; deallocate p; prepare p as select name from customers; select 1/0'],
+      }),
       allow('analyst', 'a PREPARE of a name the server has fails there and leaves the name as it was', 'execute p', { before: [PREPARED], failsBefore: ['prepare p as select name from customers'] }),
       allow('analyst', 'a failed request leaves other names as they were', 'execute other', { before: [PREPARED, 'prepare other as select id from orders'], failsBefore: ['deallocate p; select 1/0'] }),
       allow('analyst', 'EXPLAIN ANALYZE EXECUTE reads the statement prepared last', 'explain analyze execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),

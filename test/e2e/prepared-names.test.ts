@@ -207,6 +207,20 @@ describe('a prepared statement name re-bound behind the gateway', () => {
     });
   }
 
+  it('pg: a named statement whose run failed at the server is reused as drivers do (Bind only)', async () => {
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'analyst', groups: ['analysts'] })));
+    await c.connect();
+    try {
+      const text = 'select 10 / (id - 5) as v, upper(ssn) as s from customers where id = $1';
+      await assert.rejects(c.query({ name: 'div', text, values: [5] }), (e: any) => e.code === '22012');
+      const ok = await c.query({ name: 'div', text, values: [6] });
+      assert.equal(ok.rows[0].v, 10);
+      assertNoSecrets(JSON.stringify(ok.rows), 'reused statement');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('pg: a named statement keeps working, and is masked after it is re-prepared by SQL', async () => {
     const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'analyst', groups: ['analysts'] })));
     await c.connect();
