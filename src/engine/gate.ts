@@ -391,13 +391,10 @@ export class PolicyGate implements StatementGate {
     const v = this.judge(text, r.expanded);
     if (v.ok !== true) return v;
     const effect: Effect = { ...this.effectOf(analyses) };
-    const existing = statementName === null || statementName === '' ? null : this.ledger.lookup('S', statementName).state;
-    if (existing === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+    // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
+    // same: code the gateway does not follow (a function) may have deallocated it.
     if (statementName === null) effect.ops = r.ops.map((op) => this.ledger.record(op));
-    else if (existing === 'known') {
-      // The server refuses a Parse of a name it has (only the unnamed statement is replaced):
-      // the name keeps its statement.
-    } else {
+    else {
       const prepared: Prepared = {
         text,
         raw: analyses,
@@ -467,11 +464,10 @@ export class PolicyGate implements StatementGate {
         expanded.push(a);
         results.push(shapeOf(a, a.outputs));
       }
-      // PREPARE of a name the server already has fails there, and the name keeps its statement:
-      // no change to record. (Not so for DECLARE: portals end with their transaction, which the
-      // ledger does not follow, so a portal it knows may be gone.)
+      // PREPARE or DECLARE of a name the ledger knows is recorded too: a function may have
+      // deallocated it, and a portal ends with its transaction, which the ledger does not follow.
       if (sp.includes('prepare') && name !== undefined && a.inner) {
-        if (this.ledger.lookup('S', name, ops).state !== 'known') ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
+        ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
       } else if (sp.includes('deallocate')) {
         ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
       } else if (sp.includes('declare_cursor') && name !== undefined) {

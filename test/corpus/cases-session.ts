@@ -58,7 +58,10 @@ export const sessionFamilies: Family[] = [
         before: [PREPARED],
         failsBefore: ['begin; deallocate p; prepare p as select name from customers; select 1/0'],
       }),
-      allow('analyst', 'a PREPARE of a name the server has fails there and leaves the name as it was', 'execute p', { before: [PREPARED], failsBefore: ['prepare p as select name from customers'] }),
+      deny('analyst', 'a PREPARE over a name that then fails leaves the name refused (either statement could be there)', 'execute p', /touched by a statement that failed/, {
+        before: [PREPARED],
+        failsBefore: ['prepare p as select name from customers'],
+      }),
       allow('analyst', 'a failed request leaves other names as they were', 'execute other', { before: [PREPARED, 'prepare other as select id from orders'], failsBefore: ['deallocate p; select 1/0'] }),
       allow('analyst', 'EXPLAIN ANALYZE EXECUTE reads the statement prepared last', 'explain analyze execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
     ],
