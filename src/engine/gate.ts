@@ -315,6 +315,8 @@ export class PolicyGate implements StatementGate {
       if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
       const v = this.judge(p.text, r.expanded);
       if (v.ok !== true) return v;
+      // What it runs now is what reviews and masking go by.
+      p.analyses = r.expanded;
       p.outputs = r.results[r.results.length - 1];
       return r.ops.length > 0 ? { ...v, effect: { ops: r.ops.map((op) => this.ledger.record(op)) } satisfies Effect } : v;
     }

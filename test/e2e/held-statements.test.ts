@@ -177,6 +177,32 @@ describe('a statement held for review', () => {
     await assertAbandonedAfterParse(id, 'h6');
   });
 
+  it('a prepared "EXECUTE d" is reviewed on what d is when it runs, not when it was parsed', async () => {
+    makeTable('h7');
+    const c = await RawClient.connect(t.port, await migrator());
+    c.send(encodeQuery('prepare d as select 1'));
+    await c.until('Z');
+    c.send(Buffer.concat([encodeParse('e', 'execute d'), SYNC]));
+    await c.until('Z');
+    c.send(encodeQuery('deallocate d'));
+    await c.until('Z');
+    // Re-preparing d as a DELETE is itself held (PREPARE is judged by what it prepares).
+    c.send(encodeQuery('prepare d as delete from h7'));
+    const prepareId = await heldReview('prepare d as delete from h7');
+    assert.equal((await api(`/${prepareId}/approve`, { comment: 'prepare only' })).status, 200);
+    await c.until('Z');
+    assert.equal(q('select count(*) from h7'), '5', 'preparing ran nothing');
+    // Running the old Parse now runs the DELETE: it must be held too.
+    c.send(Buffer.concat([encodeBind('', 'e', []), encodeExecute(''), SYNC]));
+    const runId = await heldReview('execute d');
+    assert.equal(q('select count(*) from h7'), '5');
+    assert.equal((await api(`/${runId}/reject`, { comment: 'no' })).status, 200);
+    const got = await c.until('Z');
+    assert.match(got.find((m) => m.tag === 'E')?.fields?.M ?? '', /rejected/);
+    assert.equal(q('select count(*) from h7'), '5', 'the rejected DELETE never ran');
+    c.end();
+  });
+
   it('a client that leaves after the review was rejected leaves nothing behind either', async () => {
     makeTable('h4');
     const c = await RawClient.connect(t.port, await migrator());
