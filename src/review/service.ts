@@ -231,6 +231,7 @@ export class ReviewService {
     this.#log.info({ review: id, subject: updated.identity.subject }, 'review abandoned: the client holding the statement disconnected');
     this.#event('review_abandoned', updated, updated.identity.subject, {});
     this.#settle(updated);
+    this.#webhooks.send('abandoned', updated);
     return updated;
   }
 
