@@ -228,7 +228,7 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
     'review_status',
     {
       title: 'Review status',
-      description: 'The status of a review request you made: a statement a review rule held for human approval (the refusal names its id, e.g. r-7f3k2). Says whether it is pending, approved, rejected, expired or already run, who decided and why, and what to do next (an approved deferred statement runs once when you run it again unchanged).',
+      description: 'The status of a review request you made: a statement a review rule held for human approval (the refusal names its id, e.g. r-7f3k2). Says whether it is pending, approved, rejected, expired, abandoned (its connection closed while it was held) or already run, who decided and why, and what to do next (an approved deferred statement runs once when you run it again unchanged).',
       inputSchema: { review_id: z.string().min(1).max(200).describe('The review id a refusal named.') },
       annotations: { readOnlyHint: true },
     },
