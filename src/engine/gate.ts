@@ -150,7 +150,7 @@ function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): O
 }
 
 function uncertainText(what: string, name: string): string {
-  return `${what} "${name}" was touched by a statement that failed, so the gateway cannot tell what it means now`;
+  return `${what} "${name}" may have been changed by a statement the gateway could not follow (one that failed, a DO block or a CALL), so it cannot tell what the name means now`;
 }
 
 function assertNever(x: never): never {

@@ -15,10 +15,15 @@
  * - When the batch goes upstream (`batchEnd`) its changes are in flight. A name touched by a
  *   change in flight is `pending`: its meaning depends on whether that cycle succeeds, so the
  *   caller waits for the cycle (`settled`) and decides again.
- * - When the cycle completes (`cycleDone`) its changes are applied; if the server reported an
- *   error of its own in it, the gateway cannot tell which changes happened, and every name they
- *   touch becomes `uncertain` — refused until the client closes it (a Close, DEALLOCATE, CLOSE)
- *   or a change of it succeeds.
+ * - When the cycle completes (`cycleDone`) its changes are applied. If the server reported an
+ *   error of its own in it, the changes that happened are a prefix of them: a name whose
+ *   possible states agree is known; one that holds a statement or nothing is `maybe` (decided on
+ *   that statement: if it is gone, the server says so); any other is `uncertain` — refused until
+ *   the client closes it (a Close, DEALLOCATE, CLOSE) or a change of it succeeds.
+ * - Code the gateway cannot see (a DO block, a procedure) leaves every name made before it
+ *   uncertain (`touch_all`).
+ *
+ * The values a name holds are compared by identity: each change carries its own record.
  *
  * Pure: no I/O. The values are the gate's statement records.
  */

@@ -43,22 +43,22 @@ export const sessionFamilies: Family[] = [
         before: ["prepare u (int) as update orders set status = 'x' where id = $1", 'deallocate u'],
         refusedBefore: ['prepare u (int) as update orders set total = 0 where id = $1'],
       }),
-      deny('analyst', 'a name re-prepared in a request the server failed is refused (which changes ran is unknown)', 'execute p', /touched by a statement that failed/, {
+      deny('analyst', 'a name re-prepared in a request the server failed is refused (which changes ran is unknown)', 'execute p', /could not follow/, {
         before: [PREPARED],
         failsBefore: ['deallocate p; prepare p as select name from customers; select 1/0'],
       }),
       // A name that holds its statement or nothing is decided on the statement: if it is gone, the server says so.
       allow('analyst', 'a name deallocated in a failed transaction is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
       allow('analyst', 'after a failed DEALLOCATE ALL a name is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
-      deny('analyst', 'a name re-prepared after a failed DEALLOCATE ALL in the same request is refused', 'execute p', /touched by a statement that failed/, {
+      deny('analyst', 'a name re-prepared after a failed DEALLOCATE ALL in the same request is refused', 'execute p', /could not follow/, {
         before: [PREPARED],
         failsBefore: ['deallocate all; prepare p as select name from customers; select 1/0'],
       }),
-      deny('analyst', 'a name deallocated and prepared again in a failed request is refused', 'execute p', /touched by a statement that failed/, {
+      deny('analyst', 'a name deallocated and prepared again in a failed request is refused', 'execute p', /could not follow/, {
         before: [PREPARED],
         failsBefore: ['begin; deallocate p; prepare p as select name from customers; select 1/0'],
       }),
-      deny('analyst', 'a PREPARE over a name that then fails leaves the name refused (either statement could be there)', 'execute p', /touched by a statement that failed/, {
+      deny('analyst', 'a PREPARE over a name that then fails leaves the name refused (either statement could be there)', 'execute p', /could not follow/, {
         before: [PREPARED],
         failsBefore: ['prepare p as select name from customers'],
       }),
