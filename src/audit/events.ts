@@ -116,6 +116,7 @@ export type OtherEventKind =
   | 'review_approved'
   | 'review_rejected'
   | 'review_expired'
+  | 'review_abandoned'
   | 'gateway_start'
   | 'gateway_stop';
 

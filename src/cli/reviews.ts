@@ -26,7 +26,7 @@ export interface ReviewsOptions {
 /** The demo's development approver when demo.json does not name one. */
 export const DEMO_APPROVER = { subject: 'demo-approver', groups: ['dba'] };
 
-const STATUSES: readonly ReviewStatus[] = ['pending', 'approved', 'rejected', 'expired', 'consumed'];
+const STATUSES: readonly ReviewStatus[] = ['pending', 'approved', 'rejected', 'expired', 'consumed', 'abandoned'];
 
 export function registerReviewCommands(program: Command, configOptions: ConfigOptions): void {
   const reviews = program.command('reviews').description('list, show, approve or reject reviews of held statements');
@@ -145,6 +145,7 @@ export function reviewDetail(r: Review, now: number): string {
   if (r.approvedUntil && r.status === 'approved') lines.push(`  usable      once, until ${r.approvedUntil} (${relative(r.approvedUntil, now)})`);
   if (r.consumedAt) lines.push(`  ran         ${r.consumedAt}`);
   if (r.expiredAt) lines.push(`  expired     ${r.expiredAt}`);
+  if (r.abandonedAt) lines.push(`  abandoned   ${r.abandonedAt} (the client disconnected while it was held; it never ran)`);
   lines.push(`  sha256      bytes ${r.bytesSha256.slice(0, 16)}…  params ${r.paramsSha256.slice(0, 16)}…`, '', ...r.text.split('\n').map((l) => `    ${l}`), '');
   return lines.join('\n');
 }

@@ -46,7 +46,7 @@ pre.sql .kw { color:#7a2bb5; font-weight:600; } pre.sql .str { color:#1d7a46; } 
 pre.sql .com { color:#7b8594; font-style:italic; } pre.sql .id { color:#1d2330; } pre.sql .prm { color:#2456c9; }
 pre.sql.block { background:#f6f7f9; border:1px solid var(--line); border-radius:4px; padding:10px 12px; max-height:none; }
 .badge.pending { color:var(--review); background:var(--review-bg); } .badge.approved, .badge.consumed { color:var(--allow); background:var(--allow-bg); }
-.badge.rejected { color:var(--deny); background:var(--deny-bg); } .badge.expired { color:var(--muted); background:#eef1f5; }
+.badge.rejected { color:var(--deny); background:var(--deny-bg); } .badge.expired, .badge.abandoned { color:var(--muted); background:#eef1f5; }
 .flash { border-radius:6px; padding:10px 14px; margin-bottom:14px; border:1px solid; }
 .flash.ok { color:var(--allow); background:var(--allow-bg); border-color:#b7dfc6; } .flash.err { color:var(--deny); background:var(--deny-bg); border-color:#f3c1bb; }
 form.decide textarea { width:100%; min-height:5em; font:inherit; padding:6px 8px; border:1px solid #c4cbd4; border-radius:4px; }

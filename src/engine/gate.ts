@@ -6,10 +6,11 @@
  *   catalog fresh? → analyse (42601 on a syntax error) → resolve EXECUTE / prepared statements →
  *   policy.decide (42501 with the first thing not granted) → forward
  *
- * Extended protocol: analysed and decided at Parse, remembered per statement name with the policy
- * version; Execute re-decides when the policy changed since. Prepared statements made with SQL
- * PREPARE are remembered too, since EXECUTE and protocol-level Bind can both use them. DDL and
- * DCL that complete trigger a catalog reload, and the next statement waits for it.
+ * Extended protocol: analysed and decided at Parse, remembered with the policy version; Execute
+ * re-decides when the policy changed since. Prepared statements and portals live in one ledger
+ * (ledger.ts) whatever made them — Parse, Bind, SQL PREPARE, DECLARE — since EXECUTE, Bind and
+ * Execute use either kind; every name is read there, as the server holds it. DDL and DCL that
+ * complete trigger a catalog reload, and the next statement waits for it.
  */
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
@@ -19,6 +20,7 @@ import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '
 import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
+import { Ledger, type LedgerOp } from './ledger.ts';
 
 /** The policies in force; `version` changes on every config reload. */
 export interface PolicyState {
@@ -52,10 +54,16 @@ export interface ReviewPort {
   /**
    * Settle the review of one statement: resolves 'approved' (run it), or with the refusal to
    * give. `notice` is called at once in wait mode, with the text telling the client where to
-   * approve. `signal` aborts a wait (the client cancelled).
+   * approve. `signal` aborts a wait: the client cancelled, or disconnected (reason `ABANDONED`).
    */
   settle(q: ReviewQuery, notice: (text: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
 }
+
+/**
+ * The abort reason of `settle`'s signal when the client disconnected while its statement was
+ * held: the review is then marked abandoned.
+ */
+export const ABANDONED = 'pgwarden: the client disconnected';
 
 export interface ReviewQuery {
   rule: string;
@@ -65,11 +73,42 @@ export interface ReviewQuery {
   analyses: StatementAnalysis[];
 }
 
+/**
+ * A prepared statement or a portal as the server holds it (the ledger's values). A portal made
+ * by Bind refers to the statement it was bound to; a cursor (DECLARE) is its own record.
+ */
 interface Prepared {
   text: string;
+  /** The statement's own analyses, as parsed. */
+  raw: StatementAnalysis[];
+  /** Decided on: `raw` with EXECUTE expanded to what it runs. */
   analyses: StatementAnalysis[];
+  /** The rows running it returns (masking's provenance). */
+  outputs: Outputs;
+  /** Names a prepared statement / cursor (EXECUTE, FETCH, PREPARE, …): resolved again when it runs. */
+  dynamic: boolean;
   version: number;
   allowed: boolean;
+  /** A portal: the statement it was bound to. */
+  statement?: Prepared;
+}
+
+/** Specials that name or change prepared statements and cursors (the ledger's names). */
+const NAMING = new Set(['prepare', 'execute', 'deallocate', 'declare_cursor', 'fetch', 'do_block']);
+
+function isDynamic(analyses: StatementAnalysis[]): boolean {
+  return analyses.some((a) => a.specials.some((x) => NAMING.has(x)) || a.command === 'discard all' || a.command === 'call');
+}
+
+/** What resolving the names of a statement found (see `resolveNames`). */
+interface Resolved {
+  expanded: StatementAnalysis[];
+  /** The ledger changes running it makes, in order. */
+  ops: LedgerOp<Prepared>[];
+  /** Per statement, the rows it returns. */
+  results: Outputs[];
+  /** A name it uses is changed by a cycle still in flight. */
+  pending: boolean;
 }
 
 /** The audit's summary of an analysis. */
@@ -89,6 +128,8 @@ function summary(text: string, analyses: StatementAnalysis[], rule?: string): Ve
 
 interface Effect {
   reload?: boolean;
+  /** Changes of prepared statements and portals, applied by the ledger when the cycle completes. */
+  ops?: LedgerOp<Prepared>[];
 }
 
 /** Parse a search_path value the way PostgreSQL reads it (quoted names keep their case). */
@@ -108,6 +149,14 @@ function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): O
   return { outputs, relations, copy: a.copy };
 }
 
+function uncertainText(what: string, name: string): string {
+  return `${what} "${name}" may have been changed by a statement the gateway could not follow (one that failed, a DO block or a CALL), so it cannot tell what the name means now`;
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected: ${JSON.stringify(x)}`);
+}
+
 function hasUnknownRelation(a: StatementAnalysis): boolean {
   return a.tables.some((t) => !t.relation.resolved) || (a.inner !== undefined && hasUnknownRelation(a.inner));
 }
@@ -115,12 +164,8 @@ function hasUnknownRelation(a: StatementAnalysis): boolean {
 export class PolicyGate implements StatementGate {
   private scope: Scope | null = null;
   private scopeVersion = -1;
-  private readonly statements = new Map<string, Prepared>();
-  private readonly portals = new Map<string, string>();
-  /** SQL-level PREPARE name → the analysis of the prepared statement. */
-  private readonly sqlPrepared = new Map<string, StatementAnalysis[]>();
-  /** SQL-level cursors (DECLARE) → the rows FETCH will return. */
-  private readonly cursors = new Map<string, Outputs>();
+  /** The session's prepared statements and portals (protocol and SQL alike), as the server has them. */
+  private readonly ledger = new Ledger<Prepared>();
   /**
    * The session's search_path: from the startup packet, else the upstream role's default. It
    * never changes afterwards, because statements that change it are refused (see `check`): a
@@ -179,19 +224,43 @@ export class PolicyGate implements StatementGate {
   }
 
   parse(name: string, text: string): GateVerdict {
-    return this.check(text, name);
+    const v = this.check(text, name);
+    // Held for review at its Execute: nothing of it may reach the server before that.
+    if (v.ok === true && this.lastAnalyses && this.o.reviews?.ruleFor(this.lastAnalyses)) return { ...v, defer: true };
+    return v;
   }
 
-  bind(portal: string, statement: string): void {
-    this.portals.set(portal, statement);
+  bind(portal: string, statement: string): GateVerdict {
+    const found = this.ledger.lookup('S', statement);
+    switch (found.state) {
+      case 'pending':
+        return { ok: 'retry', retry: this.ledger.settled() };
+      case 'absent':
+        return this.unknownName('prepared statement', statement);
+      case 'uncertain':
+        return this.uncertainName('prepared statement', statement);
+      case 'known':
+      case 'maybe': {
+        const p = found.value;
+        const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
+        const held = this.o.reviews?.ruleFor(p.analyses) ? { defer: true } : {};
+        return { ok: true, effect: op, ...held };
+      }
+      default:
+        return assertNever(found);
+    }
   }
 
   execute(portal: string): GateVerdict {
-    const v = this.executeVerdict(portal);
+    const found = this.ledger.lookup('P', portal);
+    if (found.state === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+    if (found.state === 'absent') return this.unknownName('portal', portal);
+    if (found.state === 'uncertain') return this.uncertainName('portal', portal);
+    const p = found.value.statement ?? found.value;
+    const v = this.executeVerdict(p);
     if (v.ok !== true) return v;
-    const name = this.portals.get(portal);
-    const p = name === undefined ? undefined : this.statements.get(name);
-    return p ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
+    const reviewed = found.value.statement ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
+    return reviewed.ok === true ? { ...reviewed, results: [p.outputs] } : reviewed;
   }
 
   /** Bind parameters of a portal as text (binary as base64), for review binding. */
@@ -204,6 +273,12 @@ export class PolicyGate implements StatementGate {
     if (!this.waiting) return false;
     this.waiting.abort();
     return true;
+  }
+
+  /** The session ended: a review still waited for is marked abandoned (its statement never runs). */
+  abandon(): void {
+    this.waiting?.abort(ABANDONED);
+    this.waiting = null;
   }
 
   /**
@@ -236,31 +311,38 @@ export class PolicyGate implements StatementGate {
     return { ok: 'retry', retry };
   }
 
-  private executeVerdict(portal: string): GateVerdict {
-    const name = this.portals.get(portal);
-    if (name === undefined) return { ok: true }; // no such portal: the upstream reports it
-    const p = this.statements.get(name);
-    if (p) {
-      const version = this.o.policies().version;
-      if (p.version === version && p.allowed) return { ok: true, info: summary(p.text, p.analyses, this.currentScope()?.policies.join(', ')) };
-      // Refused at Parse, or the policy changed since: decide again.
-      const v = this.judge(p.text, p.analyses);
-      p.version = version;
-      p.allowed = v.ok === true;
-      return v;
+  /** The decision on running a prepared statement or cursor now. */
+  private executeVerdict(p: Prepared): GateVerdict {
+    if (p.dynamic) {
+      // It names other prepared statements or cursors: what they mean is read now, when it runs.
+      const r = this.resolveNames(p.raw, false);
+      if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
+      const v = this.judge(p.text, r.expanded);
+      if (v.ok !== true) return v;
+      // What it runs now is what reviews and masking go by.
+      p.analyses = r.expanded;
+      p.outputs = r.results[r.results.length - 1];
+      return r.ops.length > 0 ? { ...v, effect: { ops: r.ops.map((op) => this.ledger.record(op)) } satisfies Effect } : v;
     }
-    const sql = this.sqlPrepared.get(name);
-    if (sql) return this.judge(`EXECUTE ${name}`, sql);
-    return this.refuse(`pgwarden: prepared statement "${name}" is unknown to the gateway`, 'Prepare it again on this connection.');
+    const version = this.o.policies().version;
+    if (p.version === version && p.allowed) return { ok: true, info: summary(p.text, p.analyses, this.currentScope()?.policies.join(', ')) };
+    // The policy changed since it was decided: decide again.
+    const v = this.judge(p.text, p.analyses);
+    p.version = version;
+    p.allowed = v.ok === true;
+    return v;
   }
 
-  close(target: 'S' | 'P', name: string): void {
-    if (target === 'S') this.statements.delete(name);
-    else this.portals.delete(name);
+  close(target: 'S' | 'P', name: string): unknown {
+    return this.ledger.record({ ns: target, k: 'drop', name });
+  }
+
+  batchEnd(effects: unknown[], forwarded: boolean): void {
+    this.ledger.batchEnd(effects, forwarded);
   }
 
   cycleDone(effects: unknown[], failed: boolean): void {
-    void failed;
+    this.ledger.cycleDone(effects, failed);
     // DDL reloads the catalog even when the cycle failed: part of it may have committed.
     if ((effects as Effect[]).some((e) => e.reload)) {
       const p = this.o.catalog.reload();
@@ -291,7 +373,6 @@ export class PolicyGate implements StatementGate {
       analyses = this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
-        if (statementName !== null) this.statements.delete(statementName);
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
       }
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
@@ -299,7 +380,6 @@ export class PolicyGate implements StatementGate {
     // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
     // gateway does too, before anything reaches the server.
     if (statementName !== null && analyses.length > 1) {
-      if (statementName === '') this.statements.delete('');
       return {
         ok: false,
         error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement', {
@@ -322,14 +402,29 @@ export class PolicyGate implements StatementGate {
         'Qualify names with their schema, or pass search_path in the connection options (options=-c search_path=...).',
       );
     }
-    const expanded = this.expandExecute(analyses);
-    this.lastAnalyses = expanded;
-    const v = this.judge(text, expanded);
-    if (statementName !== null) {
-      this.statements.set(statementName, { text, analyses: expanded, version: this.o.policies().version, allowed: v.ok === true });
-    }
+    // A simple Query runs now; a Parse prepares (what it names is resolved again at Execute).
+    const r = this.resolveNames(analyses, statementName === null);
+    if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
+    this.lastAnalyses = r.expanded;
+    const v = this.judge(text, r.expanded);
     if (v.ok !== true) return v;
-    return { ...v, effect: this.effectOf(analyses), results: analyses.map((a) => this.outputsOf(a)) };
+    const effect: Effect = { ...this.effectOf(analyses) };
+    // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
+    // same: code the gateway does not follow (a function) may have deallocated it.
+    if (statementName === null) effect.ops = r.ops.map((op) => this.ledger.record(op));
+    else {
+      const prepared: Prepared = {
+        text,
+        raw: analyses,
+        analyses: r.expanded,
+        outputs: r.results[r.results.length - 1],
+        dynamic: isDynamic(analyses),
+        version: this.o.policies().version,
+        allowed: true,
+      };
+      effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
+    }
+    return { ...v, effect, results: r.results };
   }
 
   /** The policy's decision, then masking's (a masked column read in a form that cannot be masked). */
@@ -343,44 +438,88 @@ export class PolicyGate implements StatementGate {
     return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
   }
 
-  /** The rows a statement returns: its own, a prepared statement's (EXECUTE), a cursor's (FETCH). */
-  private outputsOf(a: StatementAnalysis): Outputs {
-    if (a.specials.includes('declare_cursor') && a.objectName) this.cursors.set(a.objectName, shapeOf(a.inner ?? a, a.outputs));
-    if (a.specials.includes('execute') && a.objectName) {
-      const p = this.sqlPrepared.get(a.objectName) ?? this.statements.get(a.objectName)?.analyses;
-      const last = p?.[p.length - 1];
-      return last ? shapeOf(last, last.outputs) : undefined;
+  /**
+   * Read the prepared statements and cursors `analyses` name, as the server will when they run
+   * (after the changes made by the statements before them), and the changes they make:
+   * PREPARE / DEALLOCATE [ALL] / DISCARD ALL, DECLARE / CLOSE [ALL], and a DO block or CALL,
+   * after which no name is certain any more. A simple Query (`query`)
+   * also drops the unnamed statement and portal, as the server does. EXECUTE of a name the
+   * gateway does not know for certain is refused (fail closed): it is expanded to what it runs.
+   */
+  private resolveNames(analyses: StatementAnalysis[], query: boolean): Resolved {
+    const ops: LedgerOp<Prepared>[] = query ? [{ ns: 'S', k: 'drop', name: '' }, { ns: 'P', k: 'drop', name: '' }] : [];
+    const expanded: StatementAnalysis[] = [];
+    const results: Outputs[] = [];
+    let pending = false;
+    const version = this.o.policies().version;
+    const record = (a: StatementAnalysis, text: string): Prepared => ({
+      text,
+      raw: [a],
+      analyses: [a],
+      outputs: shapeOf(a, a.outputs),
+      dynamic: isDynamic([a]),
+      version,
+      allowed: true,
+    });
+    for (const a of analyses) {
+      const name = a.objectName;
+      const sp = a.specials;
+      if (sp.includes('execute') || (sp.includes('fetch') && a.command !== 'close')) {
+        const ns = sp.includes('execute') ? 'S' : 'P';
+        const what = ns === 'S' ? 'prepared statement' : 'cursor';
+        const found = name === undefined ? ({ state: 'absent' } as const) : this.ledger.lookup(ns, name, ops);
+        if (found.state === 'pending') pending = true;
+        if (found.state === 'known' || found.state === 'maybe') {
+          expanded.push(a, ...(ns === 'S' ? found.value.analyses : []));
+          results.push(found.value.outputs);
+        } else {
+          // FETCH of an unknown cursor: nothing to mask by, so masking falls back to masking every column.
+          if (ns === 'S') expanded.push({ ...a, unsupported: found.state === 'uncertain' ? uncertainText(what, name ?? '') : `${what} "${name ?? ''}" is unknown to the gateway` });
+          else expanded.push(a);
+          results.push(undefined);
+        }
+      } else {
+        expanded.push(a);
+        results.push(shapeOf(a, a.outputs));
+      }
+      // PREPARE or DECLARE of a name the ledger knows is recorded too: a function may have
+      // deallocated it, and a portal ends with its transaction, which the ledger does not follow.
+      if (sp.includes('prepare') && name !== undefined && a.inner) {
+        ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
+      } else if (sp.includes('deallocate')) {
+        ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
+      } else if (sp.includes('declare_cursor') && name !== undefined) {
+        ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
+      } else if (a.command === 'close' && sp.includes('fetch')) {
+        ops.push(name === undefined ? { ns: 'P', k: 'drop_all' } : { ns: 'P', k: 'drop', name });
+      } else if (a.command === 'discard all') {
+        ops.push({ ns: 'S', k: 'drop_all' }, { ns: 'P', k: 'drop_all' });
+      }
+      if (sp.includes('do_block') || a.command === 'call') {
+        // Code the gateway cannot see (EXECUTE 'PREPARE …' in PL/pgSQL) may change any name.
+        ops.push({ ns: 'S', k: 'touch_all' }, { ns: 'P', k: 'touch_all' });
+      }
     }
-    if (a.specials.includes('fetch') && a.objectName) return this.cursors.get(a.objectName);
-    return shapeOf(a, a.outputs);
+    return { expanded, ops, results, pending };
   }
 
-  statementOutputs(name: string): Outputs {
-    const p = this.statements.get(name)?.analyses ?? this.sqlPrepared.get(name);
-    if (!p || p.length === 0) return undefined;
-    return this.outputsOf(p[p.length - 1]);
+  private unknownName(what: string, name: string): GateVerdict {
+    return {
+      ok: false,
+      error: new GatewayError('policy.denied', `pgwarden: ${what} "${name}" does not exist on this connection`, {
+        sqlstate: what === 'portal' ? '34000' : '26000',
+        hint: what === 'portal' ? 'Bind the portal first (cursors are read with FETCH).' : 'Prepare it first on this connection.',
+      }),
+    };
   }
 
-  /** EXECUTE name → the analysis of what was prepared under that name (unknown: fail closed). */
-  private expandExecute(analyses: StatementAnalysis[]): StatementAnalysis[] {
-    let out: StatementAnalysis[] | null = null;
-    for (let i = 0; i < analyses.length; i++) {
-      const a = analyses[i];
-      if (a.specials.includes('prepare') && a.objectName && a.inner) this.sqlPrepared.set(a.objectName, [a.inner]);
-      if (a.specials.includes('deallocate')) {
-        if (a.objectName) this.sqlPrepared.delete(a.objectName);
-        else this.sqlPrepared.clear();
-      }
-      if (!a.specials.includes('execute')) {
-        out?.push(a);
-        continue;
-      }
-      out ??= analyses.slice(0, i);
-      const prepared = a.objectName ? (this.sqlPrepared.get(a.objectName) ?? this.statements.get(a.objectName)?.analyses) : undefined;
-      if (prepared) out.push(a, ...prepared);
-      else out.push({ ...a, unsupported: `prepared statement "${a.objectName ?? ''}" is unknown to the gateway` });
-    }
-    return out ?? analyses;
+  private uncertainName(what: string, name: string): GateVerdict {
+    return {
+      ok: false,
+      error: new GatewayError('policy.denied', `pgwarden: ${uncertainText(what, name)}`, {
+        hint: what === 'portal' ? 'Bind it again under a new name.' : `Close it (DEALLOCATE ${name}, or a protocol Close) and prepare it again.`,
+      }),
+    };
   }
 
   private decideOn(analyses: StatementAnalysis[]): Decision {

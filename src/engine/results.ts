@@ -56,8 +56,8 @@ type Unit =
   | { k: 'query'; results: Outputs[]; index: number }
   | { k: 'parse' }
   | { k: 'bind' }
-  | { k: 'describe'; target: 'S' | 'P'; name: string; injected: boolean; gotParams: boolean }
-  | { k: 'execute'; portal: string; planned: boolean }
+  | { k: 'describe'; target: 'S' | 'P'; name: string; injected: boolean; gotParams: boolean; portal?: PortalState }
+  | { k: 'execute'; portal: PortalState | undefined; outputs: Outputs; planned: boolean }
   | { k: 'close' }
   | { k: 'sync' };
 
@@ -89,8 +89,6 @@ export class ResultTracker {
   constructor(
     private readonly scanner: StreamScanner,
     private readonly masking: MaskingPort,
-    /** Output provenance of a named prepared statement (from the gate). */
-    private readonly statementOutputs: (name: string) => Outputs,
   ) {
     const i = scanner.interesting;
     for (const t of [BE.RowDescription, BE.CommandComplete, BE.EmptyQueryResponse, BE.PortalSuspended, BE.ErrorResponse, BE.NoticeResponse, BE.ReadyForQuery]) i[t] = 1;
@@ -120,12 +118,18 @@ export class ResultTracker {
   }
 
   describe(target: 'S' | 'P', name: string, injected = false): void {
+    let portal: PortalState | undefined;
     if (target === 'S') this.statementsDescribing.add(name);
     else {
-      const p = this.portals.get(name);
-      if (p) p.describing = true;
+      portal = this.portals.get(name);
+      if (portal) portal.describing = true;
+      else {
+        // Not bound by Bind (a cursor): its description arrives here, for the Execute after it.
+        portal = { statement: '', formats: [], describing: true };
+        this.portals.set(name, portal);
+      }
     }
-    this.units.push({ k: 'describe', target, name, injected, gotParams: false });
+    this.units.push({ k: 'describe', target, name, injected, gotParams: false, portal });
   }
 
   /** Before an Execute: true when the session must first send a Describe of the portal. */
@@ -134,8 +138,13 @@ export class ResultTracker {
     return !p || (!p.fields && !p.describing);
   }
 
-  execute(portal: string): void {
-    this.units.push({ k: 'execute', portal, planned: false });
+  /**
+   * An Execute of `portal`, whose rows have the provenance `outputs` (the gate's record of what it
+   * runs). The portal's state is taken now: a later Bind of the same name must not change how
+   * these rows are masked.
+   */
+  execute(portal: string, outputs: Outputs): void {
+    this.units.push({ k: 'execute', portal: this.portals.get(portal), outputs, planned: false });
     this.prepareNext();
   }
 
@@ -171,6 +180,9 @@ export class ResultTracker {
       case BE.ReadyForQuery:
         this.skipping = false;
         this.endRows();
+        // A statement's name can be re-bound by SQL (DEALLOCATE, PREPARE) the tracker does not
+        // follow: descriptions of statements are trusted within one cycle only.
+        this.statementFields.clear();
         while (this.units.length > 0) {
           const u = this.units.shift()!;
           if (u.k === 'sync' || u.k === 'query') break;
@@ -243,7 +255,7 @@ export class ResultTracker {
         if (fields) this.statementFields.set(u.name, fields);
         for (const p of this.portals.values()) if (p.statement === u.name && !p.fields && fields) p.fields = withFormats(fields, p.formats);
       } else {
-        const p = this.portals.get(u.name);
+        const p = u.portal;
         if (p) {
           p.describing = false;
           p.fields = fields ?? [];
@@ -268,10 +280,7 @@ export class ResultTracker {
   private outputsOfHead(): Outputs {
     const u = this.head();
     if (u?.k === 'query') return u.results[u.index];
-    if (u?.k === 'execute') {
-      const p = this.portals.get(u.portal);
-      return p ? this.statementOutputs(p.statement) : undefined;
-    }
+    if (u?.k === 'execute') return u.outputs;
     return undefined;
   }
 
@@ -286,9 +295,9 @@ export class ResultTracker {
     const u = this.head();
     if (u?.k !== 'execute' || u.planned || this.skipping) return;
     u.planned = true;
-    const p = this.portals.get(u.portal);
-    if (!p) return;
-    this.current = this.masking.plan(p.fields ?? [], this.statementOutputs(p.statement), p.formats);
+    const p = u.portal;
+    // A portal the tracker never saw bound (the gate refuses those): nothing known, mask all.
+    this.current = this.masking.plan(p?.fields ?? [], p ? u.outputs : undefined, p?.formats ?? []);
     this.setRowsInteresting();
   }
 

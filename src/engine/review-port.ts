@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { reviewAnalysis, reviewRuleFor, rowsNeeded, type CompiledReviews, type ReviewService } from '../review/index.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
-import type { ReviewPort } from './gate.ts';
+import { ABANDONED, type ReviewPort } from './gate.ts';
 import type { EstimateRows } from './row-estimate.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -86,11 +86,20 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
         done = await service.waitFor(review.id, signal);
       } catch (err) {
         if (signal.aborted) {
+          // The client went away while holding it: its upstream session is closed, so the
+          // statement can never run; an approval from now on must not look as if it did.
+          if (signal.reason === ABANDONED) {
+            await service.abandon(review.id).catch(() => null);
+            return { approved: false, reviewId: review.id, error: new GatewayError('review.cancelled', `pgwarden: review ${review.id} was abandoned: the client disconnected; the statement was not run`) };
+          }
           return { approved: false, reviewId: review.id, error: new GatewayError('review.cancelled', 'canceling statement due to user request (it was waiting for review and was not run)') };
         }
         throw err;
       }
       if (done.status === 'approved' && (await service.consume(review.id))) return { approved: true, reviewId: review.id };
+      if (done.status === 'abandoned') {
+        return { approved: false, reviewId: review.id, error: new GatewayError('review.cancelled', `pgwarden: review ${review.id} was abandoned; the statement was not run`) };
+      }
       if (done.status === 'rejected') {
         const why = done.rejection?.comment ? `: ${done.rejection.comment}` : '';
         return { approved: false, reviewId: review.id, error: new GatewayError('review.rejected', `pgwarden: review ${review.id} was rejected by ${done.rejection?.by ?? 'an approver'}${why}; the statement was not run`) };

@@ -23,6 +23,13 @@
  * `outbox` until the cycles before it have completed and the upstream stream stands between two
  * messages.
  *
+ * Statements held for review: a simple Query waits at the gateway. Over the extended protocol,
+ * the Parse or Bind of a statement a review rule holds, and everything after it in the batch, is
+ * kept back (`later`) until that statement's Execute is decided, so nothing of it reaches the
+ * server before approval. While anything waits, the client socket is still read: a client that
+ * disconnects ends the session at once, which closes the upstream connection (the server rolls
+ * back) and abandons the review.
+ *
  * Backpressure: when one side's socket buffer is full, the other side's reads are paused until it
  * drains, so a large result streams with flat memory.
  */
@@ -65,7 +72,18 @@ import {
  * promise settles (e.g. after a catalog reload for a name the catalog did not know).
  */
 export type GateVerdict =
-  | { ok: true; effect?: unknown; /** Simple Query: the rows each statement returns. */ results?: Outputs[]; info?: VerdictInfo }
+  | {
+      ok: true;
+      effect?: unknown;
+      /** The rows each statement of a simple Query returns; for an Execute, its portal's rows. */
+      results?: Outputs[];
+      info?: VerdictInfo;
+      /**
+       * Parse/Bind of a statement held for review at its Execute: nothing of it (nor anything
+       * after it in the batch) may reach the server until that Execute is decided.
+       */
+      defer?: boolean;
+    }
   | { ok: false; error: GatewayError; info?: VerdictInfo }
   | { ok: 'retry'; retry: Promise<void> };
 
@@ -88,13 +106,24 @@ export interface StatementGate {
   ready(): Promise<void> | null;
   query(text: string): GateVerdict;
   parse(name: string, text: string): GateVerdict;
-  bind(portal: string, statement: string): void;
+  /** A Bind; nothing (or `{ ok: true }`) lets it through. */
+  bind(portal: string, statement: string): GateVerdict | void;
   execute(portal: string): GateVerdict;
-  close(target: 'S' | 'P', name: string): void;
-  /** A request cycle ended; `failed` when the upstream reported an error in it. */
+  /** A Close; returns its effect (handed back at `cycleDone`). */
+  close(target: 'S' | 'P', name: string): unknown;
+  /**
+   * A request cycle ended; `failed` when the upstream reported an error of its own in it (a
+   * refusal's marker failing where the refused statement stood does not count: everything
+   * before the marker ran).
+   */
   cycleDone(effects: unknown[], failed: boolean): void;
-  /** Output provenance of a prepared statement (for masking its rows). */
-  statementOutputs(name: string): Outputs;
+  /**
+   * The batch being built ended: `effects` (the allowed messages' effects) went upstream as one
+   * cycle, or nothing did (`forwarded` false: the cycle was answered by the gateway).
+   */
+  batchEnd?(effects: unknown[], forwarded: boolean): void;
+  /** The session ended: a statement held for review is abandoned. */
+  abandon?(): void;
   /** Bind parameters of a portal (reviews bind an approval to them). */
   bindParams?(portal: string, params: (string | null)[]): void;
   /** The client cancelled: abandon a statement held for review; true when there was one. */
@@ -112,7 +141,6 @@ export const OPEN_GATE: StatementGate = {
   execute: () => ({ ok: true }),
   close: () => {},
   cycleDone: () => {},
-  statementOutputs: () => undefined,
 };
 
 export interface SessionOptions {
@@ -137,6 +165,8 @@ interface UpstreamCycle extends AuditedCycle {
   effects: unknown[];
   refusals: GatewayError[];
   failed: boolean;
+  /** Failed with an error of the upstream's own (not a refusal's marker). */
+  upstreamFailed: boolean;
 }
 
 interface LocalReply {
@@ -153,6 +183,8 @@ interface LocalReply {
 const MARKER = 'PGWARDEN_REFUSED_STATEMENT';
 const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
+/** Client bytes queued while a statement waits before reading stops (the client is then paused). */
+const INBOX_LIMIT = 1024 * 1024;
 
 export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = err.severity): Buffer {
   return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint });
@@ -202,6 +234,14 @@ export class Session {
   private batchAudits: AuditEntry[] = [];
   /** Follows result sets when the identity has columns to mask (null: stream untouched). */
   private readonly tracker: ResultTracker | null;
+  /**
+   * Extended protocol: what the batch does from a Parse/Bind of a statement held for review on,
+   * kept back (nothing of it is forwarded, tracked or audited) until that statement's Execute is
+   * decided: run in order once it is allowed, dropped when it is refused.
+   */
+  private later: (() => void)[] | null = null;
+  /** Bytes of client frames queued while waiting (reading stops past `INBOX_LIMIT`). */
+  private inboxBytes = 0;
 
   constructor(o: SessionOptions) {
     this.identity = o.identity;
@@ -218,7 +258,7 @@ export class Session {
     // The server reports client_encoding and standard_conforming_strings when they change.
     this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
-    this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking, (name) => this.gate.statementOutputs(name)) : null;
+    this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
     if (this.audit?.capturing) {
       this.scanner.interesting[BE.RowDescription] = 1;
@@ -273,15 +313,20 @@ export class Session {
   private readonly enqueue = (tag: number, frame: Buffer): void => {
     // The chunk may be reused by the socket: keep a copy.
     this.inbox.push({ tag, frame: Buffer.from(frame) });
+    this.inboxBytes += frame.length;
+    if (this.inboxBytes > INBOX_LIMIT) this.client.pause();
   };
 
   /**
    * Hold client frames until `ready` settles, then run `then` and go on in order. When `ready`
    * rejects and `onFail` is given, `onFail` runs instead and nothing more is processed.
    */
-  private wait(ready: Promise<unknown>, then?: () => void, onFail?: (err: unknown) => void): void {
+  private wait(ready: Promise<unknown>, then?: () => void, onFail?: (err: unknown) => void, keepReading = false): void {
     this.waiting = true;
-    this.client.pause();
+    // A paused socket does not notice that its peer closed: while a statement is held (for
+    // review, for as long as a human takes), reading goes on into the inbox so that a client
+    // that leaves ends the session at once (`finish`), not whenever the hold ends.
+    if (!keepReading) this.client.pause();
     ready.then(
       () => this.resume(then),
       (err) => {
@@ -301,6 +346,7 @@ export class Session {
     }
     const queued = this.inbox;
     this.inbox = [];
+    this.inboxBytes = 0;
     try {
       for (let i = 0; i < queued.length; i++) {
         if (this.waiting) {
@@ -338,6 +384,7 @@ export class Session {
           return;
         }
         if (tag === FE.Query) {
+          this.release();
           const v = this.gate.query(decodeQuery(frame));
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
@@ -351,26 +398,42 @@ export class Session {
           const v = this.gate.parse(p.name, p.text);
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
-            if (v.effect !== undefined) this.batchEffects.push(v.effect);
-            this.tracker?.parse(p.name);
-            this.forwardInBatch(frame);
+            if (v.defer) this.later ??= [];
+            const bytes = this.later ? Buffer.from(frame) : frame;
+            this.act(() => {
+              if (v.effect !== undefined) this.batchEffects.push(v.effect);
+              this.tracker?.parse(p.name);
+              this.forwardInBatch(bytes);
+            });
           } else this.refuseInBatch(v.error, 'parse', v.info, frame);
         }
         return;
       }
       case FE.Bind: {
-        if (this.tracker || this.audit) {
-          const b = decodeBind(frame);
-          this.gate.bind(b.portal, b.statement);
-          this.tracker?.bind(b.portal, b.statement, b.resultFormats);
-          const params = b.params.map((v, i) => (v === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${v.toString('base64')}` : v.toString('utf8')));
-          this.gate.bindParams?.(b.portal, params);
-          this.audit?.bind(b.portal, frame, params);
-        } else {
-          const b = bindNames(frame);
-          this.gate.bind(b.portal, b.statement);
+        const names = bindNames(frame);
+        const v = this.gate.bind(names.portal, names.statement);
+        if (v && v.ok === 'retry') {
+          this.hold(tag, frame, v.retry);
+          return;
         }
-        this.forwardInBatch(frame);
+        if (v && v.ok === false) {
+          this.refuseInBatch(v.error, 'execute', v.info, frame);
+          return;
+        }
+        if (v?.defer) this.later ??= [];
+        const bytes = this.later ? Buffer.from(frame) : frame;
+        const b = this.tracker || this.audit ? decodeBind(bytes) : null;
+        const params = b?.params.map((p, i) => (p === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${p.toString('base64')}` : p.toString('utf8')));
+        // Reviews bind an approval to the parameters: known to the gate before the Execute.
+        if (params) this.gate.bindParams?.(names.portal, params);
+        this.act(() => {
+          if (v && v.effect !== undefined) this.batchEffects.push(v.effect);
+          if (b && params) {
+            this.tracker?.bind(b.portal, b.statement, b.resultFormats);
+            this.audit?.bind(b.portal, bytes, params);
+          }
+          this.forwardInBatch(bytes);
+        });
         return;
       }
       case FE.Execute: {
@@ -379,6 +442,8 @@ export class Session {
         const v = this.gate.execute(portal);
         if (v.ok === 'retry') this.hold(tag, frame, v.retry);
         else if (v.ok) {
+          // Decided (approved, or not held): what was held back of the batch goes first.
+          this.release();
           if (v.effect !== undefined) this.batchEffects.push(v.effect);
           if (this.tracker) {
             // Rows are masked by the server's own description of them: ask for it if the client
@@ -387,29 +452,46 @@ export class Session {
               this.tracker.describe('P', portal, true);
               this.forwardInBatch(encodeDescribe('P', portal));
             }
-            this.tracker.execute(portal);
+            this.tracker.execute(portal, v.results?.[0]);
           }
           if (this.audit) this.batchAudits.push(this.audit.execute(portal, v.info, frame));
           this.forwardInBatch(frame);
-        } else this.refuseInBatch(v.error, 'execute', v.info, frame);
+        } else {
+          // Refused: nothing held back of it reaches the server.
+          this.later = null;
+          this.refuseInBatch(v.error, 'execute', v.info, frame);
+        }
         return;
       }
       case FE.Describe: {
-        if (this.tracker) {
-          const d = decodeTarget(frame, 'Describe');
-          this.tracker.describe(d.target, d.name);
-        }
-        this.forwardInBatch(frame);
+        const bytes = this.later ? Buffer.from(frame) : frame;
+        this.act(() => {
+          if (this.tracker) {
+            const d = decodeTarget(bytes, 'Describe');
+            this.tracker.describe(d.target, d.name);
+          }
+          this.forwardInBatch(bytes);
+        });
         return;
       }
       case FE.Close: {
-        const c = decodeTarget(frame, 'Close');
-        this.gate.close(c.target, c.name);
-        this.tracker?.close(c.target, c.name);
-        this.forwardInBatch(frame);
+        const bytes = this.later ? Buffer.from(frame) : frame;
+        const c = decodeTarget(bytes, 'Close');
+        const effect = this.gate.close(c.target, c.name);
+        this.act(() => {
+          if (effect !== undefined) this.batchEffects.push(effect);
+          this.tracker?.close(c.target, c.name);
+          this.forwardInBatch(bytes);
+        });
         return;
       }
+      case FE.Flush:
+        // The client waits for what it sent so far (a describe-first driver): it goes up now.
+        this.release();
+        this.forwardInBatch(frame);
+        return;
       case FE.Sync:
+        this.release();
         this.sync(frame);
         return;
       case FE.FunctionCall:
@@ -424,14 +506,18 @@ export class Session {
         );
         return;
       case FE.Terminate:
+        // Whatever was held back never runs.
+        this.later = null;
         this.forward(frame);
         this.terminating = true;
         this.flushUpstream();
         if (!this.waiting) this.closeAfterTerminate();
         return;
-      default:
-        // Describe, Flush, CopyData, CopyDone, CopyFail.
-        this.forwardInBatch(frame);
+      default: {
+        // CopyData, CopyDone, CopyFail.
+        const bytes = this.later ? Buffer.from(frame) : frame;
+        this.act(() => this.forwardInBatch(bytes));
+      }
     }
   };
 
@@ -472,7 +558,20 @@ export class Session {
   /** Put this frame back first in line and wait; it is decided again afterwards. */
   private hold(tag: number, frame: Buffer, until: Promise<void>): void {
     this.inbox.unshift({ tag, frame: Buffer.from(frame) });
-    this.wait(until);
+    this.wait(until, undefined, undefined, true);
+  }
+
+  /** Run now, or keep for later when the batch is held back (see `later`). */
+  private act(f: () => void): void {
+    if (this.later) this.later.push(f);
+    else f();
+  }
+
+  /** The held-back part of the batch goes on, in order. */
+  private release(): void {
+    const later = this.later;
+    this.later = null;
+    if (later) for (const f of later) f();
   }
 
   /** A NoticeResponse from the gateway, sent as soon as the stream to the client allows. */
@@ -504,7 +603,15 @@ export class Session {
   private forwardCycle(frame: Buffer, refusals: GatewayError[] = [], audits: AuditEntry[] = []): void {
     this.forward(frame);
     this.cycles++;
-    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false, audits, auditPos: 0 });
+    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false, upstreamFailed: false, audits, auditPos: 0 });
+    this.gate.batchEnd?.(this.batchEffects, true);
+    this.batchEffects = [];
+  }
+
+  /** The cycle being built is answered by the gateway: nothing of it went upstream. */
+  private localCycle(): void {
+    this.cycles++;
+    this.gate.batchEnd?.([], false);
     this.batchEffects = [];
   }
 
@@ -519,8 +626,7 @@ export class Session {
     if (mode === 'local') {
       // Nothing of this batch went upstream: answer the Sync here.
       this.outbox.push({ after: this.cycles, bytes: [], readyForQuery: true, fatal: false });
-      this.cycles++;
-      this.batchEffects = [];
+      this.localCycle();
       this.drainOutbox();
     } else {
       this.tracker?.sync();
@@ -544,8 +650,7 @@ export class Session {
     this.audit?.refused(kind, err, info, frame);
     if (this.quiet) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
-      this.cycles++;
-      this.batchEffects = [];
+      this.localCycle();
       this.drainOutbox();
     } else {
       this.tracker?.query([]);
@@ -636,7 +741,7 @@ export class Session {
           // The upstream failed on the marker: this is where the refused statement stood.
           frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
           markerError = true;
-        }
+        } else cycle.upstreamFailed = true;
         cycle.failed = true;
       }
       const out = this.tracker ? this.tracker.message(tag, frame) : frame;
@@ -649,7 +754,7 @@ export class Session {
         this.cycleCompleted();
         if (cycle) {
           this.upstreamCycles.shift();
-          this.gate.cycleDone(cycle.effects, cycle.failed);
+          this.gate.cycleDone(cycle.effects, cycle.upstreamFailed);
         }
         this.drainOutbox();
       }
@@ -764,6 +869,10 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.ending = true;
+    // Closing the upstream connection ends its session: the server rolls back whatever
+    // transaction it had open. A statement held for review will never run: say so.
+    this.later = null;
+    this.gate.abandon?.();
     if (!this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.end(TERMINATE);
     if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
     // Make sure both sockets go away even if a peer never acknowledges the close.

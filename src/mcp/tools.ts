@@ -228,7 +228,7 @@ export function registerTools(server: McpServer, deps: ToolDeps, caller: ToolCal
     'review_status',
     {
       title: 'Review status',
-      description: 'The status of a review request you made: a statement a review rule held for human approval (the refusal names its id, e.g. r-7f3k2). Says whether it is pending, approved, rejected, expired or already run, who decided and why, and what to do next (an approved deferred statement runs once when you run it again unchanged).',
+      description: 'The status of a review request you made: a statement a review rule held for human approval (the refusal names its id, e.g. r-7f3k2). Says whether it is pending, approved, rejected, expired, abandoned (its connection closed while it was held) or already run, who decided and why, and what to do next (an approved deferred statement runs once when you run it again unchanged).',
       inputSchema: { review_id: z.string().min(1).max(200).describe('The review id a refusal named.') },
       annotations: { readOnlyHint: true },
     },
@@ -297,6 +297,8 @@ function nextStep(r: Review): string {
         : 'Nobody decided in time and the request expired; the statement was not run. Running it again requests a new review.';
     case 'consumed':
       return 'Approved and already run, once. Running it again requests a new review.';
+    case 'abandoned':
+      return 'The connection holding the statement closed before a decision; it was not run and never will be. Running it again requests a new review.';
     default:
       return assertNever(r.status);
   }

@@ -225,13 +225,15 @@ function decisions(r: Review): SafeHtml {
       ? html`<li class="muted">expired ${r.approvedAt ? 'approved but never run within its window' : 'without a decision'}</li>`
       : r.status === 'consumed'
         ? html`<li class="muted">ran once, for ${r.identity.subject}</li>`
-        : '';
+        : r.status === 'abandoned'
+          ? html`<li class="muted">abandoned: ${r.identity.subject} disconnected while it was held, so it never ran</li>`
+          : '';
   if (items.length === 0 && tail === '') return html`<p class="muted">No decision yet.</p>`;
   return html`<ul class="decisions">${items}${tail}</ul>`;
 }
 
 function closedAt(r: Review): SafeHtml | string {
-  const at = r.consumedAt ?? r.expiredAt ?? r.rejection?.at ?? r.approvedAt;
+  const at = r.consumedAt ?? r.expiredAt ?? r.abandonedAt ?? r.rejection?.at ?? r.approvedAt;
   return at ? timeCell(Date.parse(at)) : '';
 }
 

@@ -57,7 +57,7 @@ const STATUS_OF: Record<ReviewErrorCode, ContentfulStatusCode> = {
   closed: 503,
 };
 
-const STATUSES = ['pending', 'approved', 'rejected', 'expired', 'consumed'] as const satisfies readonly ReviewStatus[];
+const STATUSES = ['pending', 'approved', 'rejected', 'expired', 'consumed', 'abandoned'] as const satisfies readonly ReviewStatus[];
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i;
 const ID = /^r-[a-z0-9]{3,16}$/;
 const MAX_BODY = 16 * 1024;

@@ -22,7 +22,7 @@
  *     - url: https://hooks.slack.com/services/…
  *       format: slack                          # or json
  *       secret: ${env:PGWARDEN_WEBHOOK_SECRET}
- *       events: [created, approved, rejected, expired]
+ *       events: [created, approved, rejected, expired, abandoned]
  * ```
  *
  * A bare list (`reviews: [ {name: …}, … ]`) is read as `rules:` with the other keys defaulted.
@@ -68,7 +68,7 @@ export const REVIEW_TRIGGERS = [
 ] as const;
 export type ReviewTrigger = (typeof REVIEW_TRIGGERS)[number];
 
-export const WEBHOOK_EVENTS = ['created', 'approved', 'rejected', 'expired'] as const;
+export const WEBHOOK_EVENTS = ['created', 'approved', 'rejected', 'expired', 'abandoned'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;

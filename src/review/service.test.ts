@@ -50,6 +50,30 @@ describe('ReviewService', () => {
     await s.close();
   });
 
+  test('wait: a review whose client left is abandoned; waiters hear it, approving it is refused, and it is never consumed', async () => {
+    const events = memoryEvents();
+    const s = await open({ audit: events });
+    const r = await s.request(requestFor('DROP TABLE orders', migrator, { mode: 'wait' }), rule({ mode: 'wait' }));
+    const waiting = s.waitFor(r.id);
+    const abandoned = await s.abandon(r.id);
+    assert.equal(abandoned?.status, 'abandoned');
+    assert.ok(abandoned?.abandonedAt);
+    assert.equal((await waiting).status, 'abandoned');
+    const e = await refused(s.approve(r.id, alice), 'already_decided');
+    assert.match(e.message, /abandoned/);
+    await refused(s.reject(r.id, alice), 'already_decided');
+    assert.equal(await s.consume(r.id), null);
+    assert.equal((await s.get(r.id))?.status, 'abandoned');
+    assert.equal((await s.list({ status: 'abandoned' })).length, 1);
+    assert.equal(events.events.at(-1)?.kind, 'review_abandoned');
+    // Only a pending review can be abandoned: a decided one keeps its outcome.
+    const d = await s.request(requestFor('DROP TABLE x', migrator, { mode: 'wait' }), rule({ mode: 'wait' }));
+    await s.reject(d.id, alice);
+    assert.equal(await s.abandon(d.id), null);
+    assert.equal((await s.get(d.id))?.status, 'rejected');
+    await s.close();
+  });
+
   test('defer: approved once → consumed once', async () => {
     const events = memoryEvents();
     const s = await open({ audit: events });

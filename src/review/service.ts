@@ -217,6 +217,24 @@ export class ReviewService {
     return updated;
   }
 
+  /**
+   * wait mode: the client holding the statement of a pending review went away (its upstream
+   * session is closed, so the statement can never run). The review becomes abandoned: approvers
+   * see why, and an approval afterwards is refused. Returns the review, or null when it was no
+   * longer pending (decided or expired meanwhile).
+   */
+  async abandon(id: string): Promise<Review | null> {
+    this.#open();
+    if (!this.#store.abandon(id, Date.now())) return null;
+    this.#disarm(id);
+    const updated = this.#current(id).review;
+    this.#log.info({ review: id, subject: updated.identity.subject }, 'review abandoned: the client holding the statement disconnected');
+    this.#event('review_abandoned', updated, updated.identity.subject, {});
+    this.#settle(updated);
+    this.#webhooks.send('abandoned', updated);
+    return updated;
+  }
+
   /** A pending request already made for exactly this statement (defer: re-running before approval does not create duplicates). */
   async pendingFor(q: ReviewBinding): Promise<Review | null> {
     this.#open();
@@ -277,6 +295,7 @@ export class ReviewService {
     if (this.#expireIfDue(s)) throw expiredError(id);
     const r = s.review;
     if (r.status === 'expired') throw expiredError(id);
+    if (r.status === 'abandoned') throw abandonedError(id);
     if (r.status !== 'pending') throw new ReviewError('already_decided', `review ${id} is already ${r.status}`);
     if (who.issuer === r.identity.issuer && who.subject === r.identity.subject) {
       throw new ReviewError('self_approval', `${who.subject} may not decide its own review ${id}`, 'Another approver must approve or reject it.');
@@ -290,6 +309,7 @@ export class ReviewService {
   /** A guarded update found the review changed under it: say what it is now. */
   #raced(id: string): ReviewError {
     const r = this.#current(id).review;
+    if (r.status === 'abandoned') return abandonedError(id);
     return r.status === 'expired' ? expiredError(id) : new ReviewError('already_decided', `review ${id} is already ${r.status}`);
   }
 
@@ -387,6 +407,10 @@ function decision(who: Identity, at: number, comment: string | undefined): Revie
 
 function expiredError(id: string): ReviewError {
   return new ReviewError('expired', `review ${id} has expired`, 'Re-run the statement to request a new review.');
+}
+
+function abandonedError(id: string): ReviewError {
+  return new ReviewError('already_decided', `review ${id} was abandoned: the client holding the statement disconnected, so nothing ran and nothing will`, 'The client must run the statement again to request a new review.');
 }
 
 function describeApprovers(r: Review): string {

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS reviews (
   approved_at INTEGER,
   approved_until INTEGER,
   consumed_at INTEGER,
-  expired_at INTEGER
+  expired_at INTEGER,
+  abandoned_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS reviews_binding ON reviews (bytes_sha256, subject, status);
 CREATE INDEX IF NOT EXISTS reviews_status ON reviews (status, created_at);
@@ -65,6 +66,7 @@ interface Row {
   approved_until: number | null;
   consumed_at: number | null;
   expired_at: number | null;
+  abandoned_at: number | null;
 }
 
 /** A review as stored: times in epoch milliseconds, plus the approval window of its rule. */
@@ -108,6 +110,7 @@ function fromRow(r: Row): StoredReview {
   if (r.approved_until !== null) review.approvedUntil = iso(r.approved_until);
   if (r.consumed_at !== null) review.consumedAt = iso(r.consumed_at);
   if (r.expired_at !== null) review.expiredAt = iso(r.expired_at);
+  if (r.abandoned_at !== null) review.abandonedAt = iso(r.abandoned_at);
   const deadline = r.status === 'pending' ? r.expires_at : r.status === 'approved' ? r.approved_until : null;
   return { review, windowMs: r.window_ms, deadline };
 }
@@ -128,6 +131,9 @@ export class SqliteReviewStore {
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
       db.exec(SCHEMA);
+      // Stores made before reviews could be abandoned lack the column.
+      const columns = db.prepare('PRAGMA table_info(reviews)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'abandoned_at')) db.exec('ALTER TABLE reviews ADD COLUMN abandoned_at INTEGER');
     } catch (err) {
       db.close();
       throw err;
@@ -219,6 +225,11 @@ export class SqliteReviewStore {
       this.#db.prepare("UPDATE reviews SET status = 'consumed', consumed_at = ? WHERE id = ? AND status = 'approved' AND approved_until > ?").run(now, id, now)
         .changes === 1
     );
+  }
+
+  /** pending → abandoned (the client waiting for it went away). */
+  abandon(id: string, now: number): boolean {
+    return this.#db.prepare("UPDATE reviews SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'pending'").run(now, id).changes === 1;
   }
 
   /** pending past expiresAt, or approved past approvedUntil → expired. */

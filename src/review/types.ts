@@ -7,9 +7,11 @@ export type ReviewMode = 'wait' | 'defer';
 
 /**
  * pending → approved (once `count` distinct approvers approved) → consumed (the statement ran);
- * pending → rejected; pending → expired (timeout); approved → expired (window over, never run).
+ * pending → rejected; pending → expired (timeout); approved → expired (window over, never run);
+ * pending → abandoned (wait mode: the client that was holding the statement went away, so it will
+ * never run; an approval afterwards is refused).
  */
-export type ReviewStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'consumed';
+export type ReviewStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'consumed' | 'abandoned';
 
 export interface ReviewIdentity {
   /** The issuer URL (`iss`). */
@@ -82,6 +84,8 @@ export interface Review extends ReviewRequest {
   consumedAt?: string;
   /** When it expired (pending past its timeout, or approved and unused past its window). */
   expiredAt?: string;
+  /** When the client holding it (wait mode) disconnected before a decision. */
+  abandonedAt?: string;
 }
 
 export type ReviewErrorCode = 'not_found' | 'not_approver' | 'self_approval' | 'already_decided' | 'already_approved' | 'expired' | 'closed';

@@ -12,6 +12,7 @@ import { silentLogger } from '../log.ts';
 import { webhookSchema, type WebhookConfig } from './schema.ts';
 import { ReviewService } from './service.ts';
 import { eventually, identity, requestFor, rule } from './test-support.ts';
+import { slackPayload } from './webhooks.ts';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -195,6 +196,19 @@ describe('review webhooks', () => {
     assert.equal(body.event, 'review.expired');
     assert.equal(body.review.id, r.id);
     assert.equal(body.review.status, 'expired');
+    await s.close();
+  });
+
+  test('an abandoned review is announced (its client left while it was held)', async () => {
+    const rx = await receiver();
+    const s = await open([hook(rx.url, { events: ['abandoned'] })]);
+    const r = await s.request(requestFor('DROP TABLE orders', migrator, { mode: 'wait' }), rule({ mode: 'wait' }));
+    await s.abandon(r.id);
+    await eventually(() => rx.received.length === 1, 5000, 'the abandoned webhook');
+    const body = JSON.parse(rx.received[0].body);
+    assert.equal(body.event, 'review.abandoned');
+    assert.equal(body.review.status, 'abandoned');
+    assert.match(slackPayload('abandoned', body.review).text, /abandoned: migrator disconnected/);
     await s.close();
   });
 });

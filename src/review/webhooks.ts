@@ -48,6 +48,7 @@ export function slackPayload(event: WebhookEvent, review: Review, url?: string):
     approved: `Review ${review.id} approved by ${review.approvals.map((a) => a.by).join(', ')}`,
     rejected: `Review ${review.id} rejected by ${review.rejection?.by ?? 'an approver'}`,
     expired: `Review ${review.id} expired without being run`,
+    abandoned: `Review ${review.id} abandoned: ${who} disconnected while it was held; nothing ran`,
   };
   const text = headline[event];
   const statement = review.text.length > 2800 ? `${review.text.slice(0, 2800)}…` : review.text;

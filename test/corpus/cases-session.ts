@@ -21,12 +21,49 @@ export const sessionFamilies: Family[] = [
       allow('support', 'PREPARE of an allowed parameterised update is allowed', "prepare u (int) as update orders set status = 'x' where id = $1"),
       allow('support', 'EXECUTE with parameters of an allowed update is allowed', 'execute u(1)', { before: ["prepare u (int) as update orders set status = 'x' where id = $1"] }),
       deny('support', 'PREPARE of a write to a column outside the allowlist is denied', 'prepare u as update orders set total = 0', /may not write column public\.orders\.total/),
-      deny('analyst', 'EXECUTE of a refused PREPARE stays refused', 'execute d', READ_ONLY, { refusedBefore: ['prepare d as delete from orders'] }),
+      // The refused PREPARE never reached the server: there is no "d" to run.
+      deny('analyst', 'EXECUTE of a refused PREPARE stays refused', 'execute d', /prepared statement "d" is unknown/, { refusedBefore: ['prepare d as delete from orders'] }),
       allow('analyst', 'EXPLAIN ANALYZE EXECUTE of an allowed statement is allowed', 'explain analyze execute p', { before: [PREPARED] }),
       deny('analyst', 'EXPLAIN ANALYZE EXECUTE of an unknown name is refused', 'explain analyze execute nope', /prepared statement "nope" is unknown/),
       deny('analyst', 'CREATE TABLE AS EXECUTE is a write', 'create table x as execute p', READ_ONLY, { before: [PREPARED] }),
       allow('migrator', 'CREATE TABLE AS EXECUTE in the DDL schema is allowed', 'create table sales.x as execute p', { before: [PREPARED] }),
       deny('migrator', 'CREATE TABLE AS EXECUTE of an unknown name is refused', 'create table sales.x as execute nope', /prepared statement "nope" is unknown/),
+    ],
+  },
+  {
+    family: 'a prepared statement name means what the server holds under it (PREPARE and protocol share one namespace)',
+    cases: [
+      allow('analyst', 'EXECUTE after DEALLOCATE and PREPARE runs the statement prepared last', 'execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
+      allow('analyst', 'EXECUTE sees a statement re-prepared earlier in the same string', 'deallocate p; prepare p as select name from customers; execute p', { before: [PREPARED] }),
+      deny('analyst', 'EXECUTE of a statement deallocated earlier in the same string is refused', 'prepare q as select id from orders; deallocate q; execute q', /prepared statement "q" is unknown/),
+      deny('analyst', 'EXECUTE after DEALLOCATE ALL earlier in the same string is refused', 'deallocate all; execute p', /prepared statement "p" is unknown/, { before: [PREPARED] }),
+      deny('analyst', 'a refused re-PREPARE does not bring back the deallocated statement', 'execute p', /prepared statement "p" is unknown/, { before: [PREPARED, 'deallocate p'], refusedBefore: ['prepare p as select ssn from customers'] }),
+      deny('analyst', 'a refused PREPARE leaves the name unknown, not half-prepared', 'execute p', /prepared statement "p" is unknown/, { refusedBefore: ['prepare p as select ssn from customers'] }),
+      deny('support', 'a write re-prepared outside the allowlist never replaces an allowed one', 'execute u(1)', /prepared statement "u" is unknown/, {
+        before: ["prepare u (int) as update orders set status = 'x' where id = $1", 'deallocate u'],
+        refusedBefore: ['prepare u (int) as update orders set total = 0 where id = $1'],
+      }),
+      deny('analyst', 'a name re-prepared in a request the server failed is refused (which changes ran is unknown)', 'execute p', /could not follow/, {
+        before: [PREPARED],
+        failsBefore: ['deallocate p; prepare p as select name from customers; select 1/0'],
+      }),
+      // A name that holds its statement or nothing is decided on the statement: if it is gone, the server says so.
+      allow('analyst', 'a name deallocated in a failed transaction is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['begin; deallocate p; select 1/0'] }),
+      allow('analyst', 'after a failed DEALLOCATE ALL a name is decided on what it held', 'execute p', { before: [PREPARED], failsBefore: ['deallocate all; select 1/0'] }),
+      deny('analyst', 'a name re-prepared after a failed DEALLOCATE ALL in the same request is refused', 'execute p', /could not follow/, {
+        before: [PREPARED],
+        failsBefore: ['deallocate all; prepare p as select name from customers; select 1/0'],
+      }),
+      deny('analyst', 'a name deallocated and prepared again in a failed request is refused', 'execute p', /could not follow/, {
+        before: [PREPARED],
+        failsBefore: ['begin; deallocate p; prepare p as select name from customers; select 1/0'],
+      }),
+      deny('analyst', 'a PREPARE over a name that then fails leaves the name refused (either statement could be there)', 'execute p', /could not follow/, {
+        before: [PREPARED],
+        failsBefore: ['prepare p as select name from customers'],
+      }),
+      allow('analyst', 'a failed request leaves other names as they were', 'execute other', { before: [PREPARED, 'prepare other as select id from orders'], failsBefore: ['deallocate p; select 1/0'] }),
+      allow('analyst', 'EXPLAIN ANALYZE EXECUTE reads the statement prepared last', 'explain analyze execute p', { before: [PREPARED, 'deallocate p; prepare p as select name from customers'] }),
     ],
   },
   {

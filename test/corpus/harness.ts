@@ -24,6 +24,11 @@ export interface Case {
   before?: string[];
   /** Statements run first on the same session (after `before`); each of them must be refused. */
   refusedBefore?: string[];
+  /**
+   * Statements run first (after `refusedBefore`) that the gate allows and the server then fails
+   * on (an error of its own in their cycle).
+   */
+  failsBefore?: string[];
   /** The session's search_path as given in the startup options (default `public`); null: the upstream default. */
   searchPath?: string | null;
   /** 'allow', or the refusal: a pattern the gateway's message must match. */
@@ -37,7 +42,7 @@ export interface Family {
   cases: Case[];
 }
 
-type Opts = Pick<Case, 'before' | 'refusedBefore' | 'searchPath' | 'rule'>;
+type Opts = Pick<Case, 'before' | 'refusedBefore' | 'failsBefore' | 'searchPath' | 'rule'>;
 
 export function allow(who: Who, name: string, sql: string, opts: Omit<Opts, 'rule'> = {}): Case {
   return { name, who, sql, expect: 'allow', ...opts };
@@ -75,11 +80,19 @@ export function gateFor(who: Who, searchPath: string | null | undefined, reviews
   });
 }
 
-/** The gate's verdict on `text`; a retry for an unknown relation is answered by asking again. */
-export function query(gate: PolicyGate, text: string): Exclude<GateVerdict, { ok: 'retry' }> {
+/**
+ * The gate's verdict on `text`; a retry for an unknown relation is answered by asking again. An
+ * allowed statement is then taken as sent and completed without error (as the server would
+ * report), so what it prepares or deallocates is what the next statement sees.
+ */
+export function query(gate: PolicyGate, text: string, serverFails = false): Exclude<GateVerdict, { ok: 'retry' }> {
   for (let i = 0; i < 3; i++) {
     const v = gate.query(text);
-    if (v.ok !== 'retry') return v;
+    if (v.ok === 'retry') continue;
+    const effects = v.ok === true && v.effect !== undefined ? [v.effect] : [];
+    gate.batchEnd(effects, true);
+    gate.cycleDone(effects, serverFails);
+    return v;
   }
   throw new Error(`the gate asked to retry more than once for: ${text}`);
 }
@@ -113,6 +126,10 @@ export function run(c: Case): Outcome {
   for (const text of c.refusedBefore ?? []) {
     if (query(gate, text).ok === true) throw new Error(`setup statement allowed, expected refused: ${text}`);
   }
+  for (const text of c.failsBefore ?? []) {
+    const v = query(gate, text, true);
+    if (v.ok !== true) throw new Error(`setup statement refused, expected allowed (and failed by the server): ${text}\n  ${v.error.message}`);
+  }
   const v = query(gate, c.sql);
   const d = direct(c.who, c.sql, c.searchPath);
   if (v.ok === true) return { verdict: 'allow', message: '', hint: '', direct: d };
@@ -128,6 +145,7 @@ export function describe(c: Case, o: Outcome): string {
     `  sql:      ${c.sql}`,
     ...(c.before ? [`  before:   ${c.before.join(' | ')}`] : []),
     ...(c.refusedBefore ? [`  refused:  ${c.refusedBefore.join(' | ')}`] : []),
+    ...(c.failsBefore ? [`  failed:   ${c.failsBefore.join(' | ')}`] : []),
     ...(c.searchPath !== undefined ? [`  path:     ${String(c.searchPath)}`] : []),
     `  gate:     ${o.verdict === 'allow' ? 'allowed' : `refused: ${o.message}`}`,
     ...(o.hint ? [`  hint:     ${o.hint}`] : []),
