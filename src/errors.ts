@@ -60,6 +60,8 @@ export interface GatewayErrorOptions {
   cause?: unknown;
   /** Override the SQLSTATE of the code (e.g. a 42501 denial inside an aborted transaction). */
   sqlstate?: string;
+  /** Said in the log only (see GatewayError.logDetail). */
+  logDetail?: string;
 }
 
 export class GatewayError extends Error {
@@ -68,6 +70,11 @@ export class GatewayError extends Error {
   readonly severity: 'ERROR' | 'FATAL';
   readonly detail?: string;
   readonly hint?: string;
+  /**
+   * What only the log may say (configured audiences, issuer names, claim lists): a client that
+   * has not authenticated learns which check failed, not how the gateway is configured.
+   */
+  readonly logDetail?: string;
 
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,6 +85,7 @@ export class GatewayError extends Error {
     this.severity = spec.severity;
     this.detail = options.detail;
     this.hint = options.hint ?? spec.hint;
+    if (options.logDetail !== undefined) this.logDetail = options.logDetail;
   }
 }
 

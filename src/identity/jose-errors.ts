@@ -17,7 +17,9 @@ export interface VerifyContext {
 
 export function fromJoseError(err: unknown, ctx: VerifyContext): GatewayError {
   if (err instanceof GatewayError) return err;
-  const invalid = (message: string) => new GatewayError('auth.invalid_token', `pgwarden: ${message}`, { cause: err });
+  // The client learns which check failed; what the gateway expected goes to the log only.
+  const invalid = (message: string, logDetail?: string) =>
+    new GatewayError('auth.invalid_token', `pgwarden: ${message}`, { cause: err, ...(logDetail === undefined ? {} : { logDetail }) });
 
   if (err instanceof errors.JWTExpired) {
     const exp = err.payload.exp ?? ctx.claims.exp;
@@ -26,17 +28,17 @@ export function fromJoseError(err: unknown, ctx: VerifyContext): GatewayError {
   if (err instanceof errors.JWTClaimValidationFailed) {
     const { claim, reason } = err;
     if (reason === 'missing') {
-      if (claim === 'aud') return invalid(`token has no aud claim (expected ${show(ctx.audience)})`);
+      if (claim === 'aud') return invalid('token has no aud claim', `issuer ${ctx.issuerName} expects audience ${show(ctx.audience)}`);
       return invalid(`token has no ${safe(claim)} claim`);
     }
     if (reason === 'invalid') return invalid(`token claim ${safe(claim)} is malformed`);
     switch (claim) {
       case 'aud':
-        return invalid(`token audience ${show(err.payload.aud)} is not accepted (expected ${show(ctx.audience)})`);
+        return invalid(`token audience ${show(err.payload.aud)} is not accepted`, `issuer ${ctx.issuerName} expects audience ${show(ctx.audience)}`);
       case 'nbf':
         return invalid(`token is not valid yet (not before ${isoTime(err.payload.nbf)})`);
       case 'iss':
-        return invalid(`token issuer ${show(err.payload.iss)} does not match issuer ${ctx.issuerName}`);
+        return invalid(`token issuer ${show(err.payload.iss)} does not match`, `configured issuer ${ctx.issuerName}`);
       default:
         return invalid(`token claim ${safe(claim)} is not accepted`);
     }
@@ -45,7 +47,7 @@ export function fromJoseError(err: unknown, ctx: VerifyContext): GatewayError {
   if (err instanceof errors.JWSSignatureVerificationFailed) return invalid('token signature is invalid');
   if (err instanceof errors.JWKSNoMatchingKey) {
     const kid = typeof ctx.header.kid === 'string' ? ` "${safe(ctx.header.kid)}"` : ' (none)';
-    return invalid(`no key of issuer ${ctx.issuerName} matches the token's kid${kid}`);
+    return invalid(`no signing key of the token's issuer matches its kid${kid}`, `issuer ${ctx.issuerName}`);
   }
   if (err instanceof errors.JWKSMultipleMatchingKeys) return invalid('token signature is invalid');
   if (err instanceof errors.JOSENotSupported) return invalid(`token algorithm ${safe(ctx.header.alg)} is not supported`);

@@ -130,7 +130,7 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError('internal', 'pgwarden: internal error while verifying the token', { cause: err });
       // The message is safe to log: it never contains the token.
-      logger.debug({ code: e.code, issuer: issuerName, reason: e.message }, 'token refused');
+      logger.info({ code: e.code, issuer: issuerName, reason: e.message, ...(e.logDetail === undefined ? {} : { detail: e.logDetail }) }, 'token refused');
       throw e;
     }
   }
@@ -178,7 +178,11 @@ async function verifySignedToken(token: string, state: IssuerState): Promise<JWT
 function toIdentity(iss: string, state: IssuerState, payload: JWTPayload): Identity {
   const claims = payload as Record<string, unknown>;
   const subject = pickSubject(claims, state.config.subject_claims);
-  if (!subject) throw invalid(`token has none of the subject claims of issuer ${state.name} (${state.config.subject_claims.join(', ')})`);
+  if (!subject) {
+    throw new GatewayError('auth.invalid_token', 'pgwarden: token has no subject claim the gateway accepts', {
+      logDetail: `issuer ${state.name} takes the subject from ${state.config.subject_claims.join(', ')}`,
+    });
+  }
   const identity: Identity = {
     issuer: iss,
     issuerName: state.name,

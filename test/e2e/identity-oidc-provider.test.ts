@@ -57,7 +57,7 @@ describe('tokens from a real OpenID Provider', () => {
     await assert.rejects(verifier.verify(token), (err: unknown) => {
       assert.ok(err instanceof GatewayError, 'a GatewayError');
       assert.equal(err.code, 'auth.invalid_token');
-      assert.equal(err.message, 'pgwarden: token audience "billing-api" is not accepted (expected "pgwarden")');
+      assert.equal(err.message, 'pgwarden: token audience "billing-api" is not accepted');
       assert.ok(!err.message.includes(token), 'no token in the message');
       return true;
     });
