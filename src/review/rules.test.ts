@@ -138,8 +138,9 @@ describe('reviewsSchema', () => {
     ['a bare table name', { rules: [{ name: 'd', when: ['drop'], tables: ['orders'], approvers: { groups: ['dba'] } }] }, 'rules.0.tables.0'],
     ['two rules with one name', { rules: [0, 1].map(() => ({ name: 'd', when: ['drop'], approvers: { groups: ['dba'] } })) }, 'rules.1.name'],
     ['an empty match', { rules: [{ name: 'd', when: ['drop'], match: {}, approvers: { groups: ['dba'] } }] }, 'rules.0.match'],
-    ['a webhook that is not http', { webhooks: [{ url: 'ftp://example.com/x' }] }, 'webhooks.0.url'],
+    ['a webhook that is not http', { webhooks: [{ url: 'ftp://example.com/x', secret: 'a-secret-of-16-chars' }] }, 'webhooks.0.url'],
     ['a short webhook secret', { webhooks: [{ url: 'https://example.com/x', secret: 'abc' }] }, 'webhooks.0.secret'],
+    ['a webhook without a secret', { webhooks: [{ url: 'https://example.com/x' }] }, 'webhooks.0.secret'],
     ['a postgres store', { store: 'postgres://db/x' }, 'store'],
   ];
   for (const [name, input, path] of bad) {

@@ -135,8 +135,11 @@ export const webhookSchema = z
   .object({
     url: z.string().url().regex(/^https?:\/\//, 'an http:// or https:// URL'),
     format: z.enum(['json', 'slack']).default('json'),
-    /** Signs each body: `X-Pgwarden-Signature: sha256=<hex HMAC-SHA256>`. Use ${env:…}. */
-    secret: z.string().min(16, 'at least 16 characters').optional(),
+    /**
+     * Signs each delivery: `X-Pgwarden-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`
+     * with `X-Pgwarden-Timestamp`. Required: an unsigned review event could be forged. Use ${env:…}.
+     */
+    secret: z.string({ error: 'required: deliveries are signed with it, e.g. secret: ${env:PGWARDEN_WEBHOOK_SECRET}' }).min(16, 'at least 16 characters'),
     events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).default([...WEBHOOK_EVENTS]),
   })
   .strict();

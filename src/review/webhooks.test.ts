@@ -12,7 +12,7 @@ import { silentLogger } from '../log.ts';
 import { webhookSchema, type WebhookConfig } from './schema.ts';
 import { ReviewService } from './service.ts';
 import { eventually, identity, requestFor, rule } from './test-support.ts';
-import { slackPayload } from './webhooks.ts';
+import { signature, slackPayload } from './webhooks.ts';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -80,11 +80,25 @@ async function open(webhooks: WebhookConfig[], retryDelaysMs = [10, 10, 10]): Pr
   );
 }
 
+/** As a receiver checks a delivery: the HMAC over "<timestamp>.<body>", and a fresh timestamp. */
 function verifies(r: Received): boolean {
   const header = String(r.headers['x-pgwarden-signature'] ?? '');
-  const expected = `sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`;
+  const timestamp = Number(r.headers['x-pgwarden-timestamp']);
+  if (!Number.isInteger(timestamp) || Math.abs(Date.now() / 1000 - timestamp) > 300) return false;
+  const expected = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${r.body}`).digest('hex')}`;
   return header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected));
 }
+
+test('a captured delivery replayed with another timestamp does not verify', () => {
+  const body = '{"event":"review.approved"}';
+  const now = Math.floor(Date.now() / 1000);
+  const captured = { body, headers: { 'x-pgwarden-signature': signature(SECRET, now - 3600, body), 'x-pgwarden-timestamp': String(now - 3600) } } as unknown as Received;
+  assert.equal(verifies(captured), false, 'too old');
+  const restamped = { body, headers: { 'x-pgwarden-signature': signature(SECRET, now - 3600, body), 'x-pgwarden-timestamp': String(now) } } as unknown as Received;
+  assert.equal(verifies(restamped), false, 'the timestamp is part of what is signed');
+  const fresh = { body, headers: { 'x-pgwarden-signature': signature(SECRET, now, body), 'x-pgwarden-timestamp': String(now) } } as unknown as Received;
+  assert.equal(verifies(fresh), true);
+});
 
 describe('review webhooks', () => {
   test('created, approved: JSON bodies signed with HMAC-SHA256 over the exact body', async () => {

@@ -1,7 +1,7 @@
 /**
  * Review notifications: each configured webhook receives the events it asked for, as a generic
  * JSON document or a Slack-compatible message, signed with HMAC-SHA256 over the exact body
- * (`X-Pgwarden-Signature: sha256=<hex>`) when it has a secret.
+ * (`X-Pgwarden-Signature: sha256=<hex>` over `<X-Pgwarden-Timestamp>.<body>`).
  *
  * Delivery never blocks and never fails the review: `send()` returns at once, the review is
  * already stored, and a failed delivery (network error, timeout, 5xx, 408, 429) is retried with
@@ -73,9 +73,13 @@ function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** `sha256=<hex>` of HMAC-SHA256(secret, body). */
-export function signature(secret: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/**
+ * `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>"). The timestamp (Unix seconds, also
+ * sent as X-Pgwarden-Timestamp) is signed with the body, so a receiver that refuses old
+ * timestamps cannot be fed a captured delivery again later.
+ */
+export function signature(secret: string, timestamp: number, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
 export class Webhooks {
@@ -136,10 +140,13 @@ export class Webhooks {
       'X-Pgwarden-Event': `review.${event}`,
       'X-Pgwarden-Delivery': randomUUID(),
     };
-    if (hook.secret) headers['X-Pgwarden-Signature'] = signature(hook.secret, body);
     const host = safeHost(hook.url);
     for (let attempt = 0; ; attempt++) {
       if (this.#stop.signal.aborted) return;
+      // Signed at each attempt: a retry minutes later carries its own, fresh timestamp.
+      const timestamp = Math.floor(Date.now() / 1000);
+      headers['X-Pgwarden-Timestamp'] = String(timestamp);
+      headers['X-Pgwarden-Signature'] = signature(hook.secret, timestamp, body);
       const outcome = await this.#attempt(hook.url, headers, body);
       if (outcome === 'ok') {
         this.#log.debug({ host, event, review: review.id, attempt: attempt + 1 }, 'review webhook delivered');
