@@ -1,7 +1,10 @@
 /**
- * The embedded audit store: one SQLite file in WAL mode with synchronous=FULL, so a commit is on
- * disk when it returns. Appends go to a writer thread (the fsync never blocks the event loop);
- * reads use a second connection on this thread, which WAL lets run beside the writer.
+ * The embedded audit store: one SQLite file in WAL mode. With `sync: normal` (the default) a
+ * commit is in the WAL when it returns: it survives a crash of the gateway process (kill -9), and
+ * the OS writes it to disk soon after, but the last commits can be lost on a power failure or an
+ * OS crash. With `sync: full` every commit is also fsynced (synchronous=FULL) before it returns,
+ * on a writer thread so the fsync never blocks the event loop. Reads use a second connection on
+ * this thread, which WAL lets run beside the writer.
  *
  * `openSqliteAuditStore(path, { readOnly: true })` opens an existing log for the CLI, without a
  * writer thread.
