@@ -5,7 +5,10 @@
  * Resolved values are often secrets (database passwords), so errors name the reference — the
  * variable or the file — and never the value.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+
+/** Largest `${file:…}` value: secrets and certificates, not data. */
+const MAX_FILE_VALUE = 1024 * 1024;
 import { isAbsolute, resolve } from 'node:path';
 
 export interface InterpolationContext {
@@ -60,6 +63,11 @@ function resolveReference(ref: string, ctx: InterpolationContext): Interpolation
     if (arg === '') return { ok: false, problem: '${file:}: a file path is required' };
     const path = isAbsolute(arg) ? arg : resolve(ctx.baseDir, arg);
     try {
+      // A device, FIFO or directory would hang the load or read without end (/dev/zero, a pipe):
+      // only a regular file of reasonable size is a value.
+      const st = statSync(path);
+      if (!st.isFile()) return { ok: false, problem: `\${file:${arg}} is not a regular file` };
+      if (st.size > MAX_FILE_VALUE) return { ok: false, problem: `\${file:${arg}} is larger than ${MAX_FILE_VALUE} bytes` };
       // One trailing newline is what editors and `echo` add; anything else is part of the value.
       return { ok: true, value: readFileSync(path, 'utf8').replace(/\r?\n$/, '') };
     } catch (err) {

@@ -140,6 +140,15 @@ describe('parseConfig rejects, naming file:line and key', () => {
       expected: ['F:4 upstreams.app.password: cannot read ${file:nope.txt} (ENOENT)'],
     },
     {
+      name: 'devices and directories are not values',
+      text: ok('admin:', '  subjects: ["${file:/dev/zero}", "${file:.}", "${file:/dev/null}"]'),
+      expected: [
+        'F:9 admin.subjects[0]: ${file:/dev/zero} is not a regular file',
+        'F:9 admin.subjects[1]: ${file:.} is not a regular file',
+        'F:9 admin.subjects[2]: ${file:/dev/null} is not a regular file',
+      ],
+    },
+    {
       name: 'an unknown reference and an unterminated one',
       text: ok('admin:', '  subjects: ["${secret-ish}", "${env:X"]'),
       expected: [
