@@ -205,6 +205,7 @@ export class Session {
   private readonly scanner: StreamScanner;
   private readonly gate: StatementGate;
   private readonly expiresAt: number;
+  private expiryTimer: NodeJS.Timeout | null = null;
   /** ReadyForQuery messages owed to the client so far (upstream ones and local ones). */
   private cycles = 0;
   /** ReadyForQuery messages delivered to the client so far. */
@@ -290,6 +291,25 @@ export class Session {
     if (leftover) this.fromClient(leftover);
     this.client.resume();
     this.upstream.resume();
+    this.armExpiry();
+  }
+
+  /**
+   * End the session when its token expires (plus the grace), idle or not, rather than at its
+   * next statement: an idle session must not outlive the identity's authorisation.
+   */
+  private armExpiry(): void {
+    const wait = this.expiresAt - Date.now();
+    if (!Number.isFinite(wait)) return;
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then.
+    const step = Math.min(Math.max(wait, 0), 0x7fffffff);
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      if (this.closed) return;
+      if (Date.now() < this.expiresAt) return this.armExpiry();
+      this.terminate(new GatewayError('session.token_expired', `pgwarden: the token of ${this.identity.subject} has expired; the session is ended`));
+    }, step);
+    this.expiryTimer.unref();
   }
 
   get transactionStatus(): TxStatus {
@@ -868,6 +888,7 @@ export class Session {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.ending = true;
     // Closing the upstream connection ends its session: the server rolls back whatever
     // transaction it had open. A statement held for review will never run: say so.

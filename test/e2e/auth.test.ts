@@ -1,13 +1,17 @@
 /**
  * Client authentication with OIDC tokens, end to end through real clients: every bad-token case
  * gets a FATAL with a clear reason and never an echo of the token; revocation cuts a subject off
- * within a second; an expired token ends its session at the next statement; connection limits
+ * within a second; an expired token ends its session at the expiry, idle or not; connection limits
  * and the handshake timeout hold.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { openAuditStore } from '../../src/store/index.ts';
 import { SignJWT, generateKeyPair } from 'jose';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
@@ -128,15 +132,33 @@ describe('bad tokens are refused with a clear reason', () => {
 });
 
 describe('session lifetime', () => {
-  it('ends a session at the next statement once its token has expired', async () => {
-    const token = await t.issuer.sign({ sub: 'short-lived', exp: Math.floor(Date.now() / 1000) + 2 });
-    const c = new pg.Client(t.client(token));
-    c.on('error', () => {});
-    await c.connect();
-    assert.equal((await c.query('select 1 as one')).rows[0].one, 1);
-    await new Promise((r) => setTimeout(r, 2100 - 0)); // the token must really expire: exp has one-second resolution
-    await assert.rejects(c.query('select 2'), (e: any) => e.code === '28P01' && /expired/.test(e.message));
-    await c.end().catch(() => {});
+  it('ends an idle session when its token expires, with FATAL 28P01, and the audit says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-expiry-'));
+    const gw = await startTestGateway({ pg: t.pg, config: (raw) => (raw.audit = { store: `sqlite:${join(dir, 'audit.db')}` }) });
+    try {
+      const token = await gw.issuer.sign({ sub: 'short-lived', exp: Math.floor(Date.now() / 1000) + 2 });
+      const c = new pg.Client(gw.client(token));
+      const ended = new Promise<any>((resolve) => c.on('error', resolve));
+      await c.connect();
+      assert.equal((await c.query('select 1 as one')).rows[0].one, 1);
+      // Idle from here on: the session ends at the expiry, not at a next statement.
+      const started = Date.now();
+      const err = await ended;
+      assert.equal(err.code, '28P01');
+      assert.match(err.message, /has expired/);
+      assert.ok(Date.now() - started < 4000, 'ended at the expiry (exp has one-second resolution)');
+      await c.end().catch(() => {});
+      const store = await openAuditStore(`sqlite:${join(dir, 'audit.db')}`, { baseDir: dir });
+      try {
+        const end = await waitFor('the session_end record', async () => (await store.search({ identity: 'short-lived', types: ['session_end'] }))[0] ?? null);
+        assert.match(JSON.parse(end.body).reason ?? end.body, /expired/);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('revocation refuses new connections and ends open sessions within a second', async () => {
