@@ -206,6 +206,8 @@ export class Session {
   private readonly gate: StatementGate;
   private readonly expiresAt: number;
   private expiryTimer: NodeJS.Timeout | null = null;
+  /** The server sent a FATAL: when its connection closes, the client has already been told. */
+  private upstreamSaidFatal = false;
   /** ReadyForQuery messages owed to the client so far (upstream ones and local ones). */
   private cycles = 0;
   /** ReadyForQuery messages delivered to the client so far. */
@@ -756,6 +758,9 @@ export class Session {
       if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
       const cycle = this.upstreamCycles[0];
       let markerError = false;
+      // A FATAL from the server (pg_terminate_backend, shutdown) is the last word of the
+      // connection: it is passed on, and the gateway adds no error of its own when it closes.
+      if (tag === BE.ErrorResponse && /^(FATAL|PANIC)$/.test(decodeFields(frame).V ?? decodeFields(frame).S ?? '')) this.upstreamSaidFatal = true;
       if (tag === BE.ErrorResponse && cycle) {
         if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
           // The upstream failed on the marker: this is where the refused statement stood.
@@ -879,7 +884,7 @@ export class Session {
 
   private upstreamGone(reason: string): void {
     if (this.closed) return;
-    if (!this.ending && this.scanner.atBoundary && !this.client.destroyed) {
+    if (!this.ending && !this.upstreamSaidFatal && this.scanner.atBoundary && !this.client.destroyed) {
       this.client.write(errorResponse(new GatewayError('upstream.lost', 'pgwarden: the connection to the database was lost'), 'FATAL'));
     }
     this.finish(reason);
