@@ -17,7 +17,7 @@ import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParame
 import { PINNED_UPSTREAM_SETTINGS, Session, channelPair, errorResponse, pinnedSettingDrift, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
 import { cancelUpstream, connectUpstream, type ScramKeyCache } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
-import { SocketClosedError } from './socket-reader.ts';
+import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
 import type { Limits, SessionRegistry } from './registry.ts';
 
 export interface ListenerSettings {
@@ -239,6 +239,11 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       if (done) return;
       done = true;
       if (err instanceof SocketClosedError) {
+        raw.destroy();
+        return;
+      }
+      if (err instanceof StartupLengthError) {
+        log.warn({ source, length: err.length }, 'invalid length of startup packet; connection closed without a reply');
         raw.destroy();
         return;
       }

@@ -16,6 +16,18 @@ export class SocketClosedError extends Error {
   }
 }
 
+/**
+ * A startup packet whose length is impossible (under 8 bytes, or over the cap): PostgreSQL logs
+ * "invalid length of startup packet" and closes without a reply, and so does the gateway — a
+ * client that sent garbage or a Terminate before its startup packet must not get an ErrorResponse
+ * it cannot expect.
+ */
+export class StartupLengthError extends ProtocolError {
+  constructor(readonly length: number) {
+    super(`invalid length of startup packet (${length} bytes)`);
+  }
+}
+
 export class SocketReader {
   private buf: Buffer = Buffer.alloc(0);
   private closed = false;
@@ -65,8 +77,7 @@ export class SocketReader {
   async startupPacket(max: number): Promise<Buffer> {
     await this.need(4);
     const len = this.buf.readInt32BE(0);
-    if (len < 8) throw new ProtocolError(`invalid startup packet length ${len}`);
-    if (len > max) throw new MessageTooLargeError(len, max, 0);
+    if (len < 8 || len > max) throw new StartupLengthError(len);
     await this.need(len);
     return this.take(len);
   }

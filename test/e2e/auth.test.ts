@@ -263,6 +263,37 @@ describe('limits', () => {
     assert.match(fatal?.fields?.M ?? '', /exceeds the limit of 1048576 bytes/);
   });
 
+  it('closes without a reply, as PostgreSQL does, when a client sends garbage or Terminate before its startup packet', async () => {
+    const send = (port: number, bytes: Buffer) =>
+      new Promise<number>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        let received = 0;
+        s.on('data', (d) => (received += d.length));
+        s.on('error', () => {});
+        s.on('close', () => resolve(received));
+        s.once('connect', () => s.write(bytes));
+      });
+    for (const bytes of [Buffer.from([0x58, 0, 0, 0, 4]), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from([0, 0, 0, 4])]) {
+      const direct = await send(t.pg.port, bytes);
+      const gateway = await send(t.port, bytes);
+      assert.deepEqual([gateway, direct], [0, 0], `${bytes.toString('hex')}: bytes received (gateway, PostgreSQL)`);
+    }
+    // After a valid startup packet, errors are still clear (here: the user is missing).
+    const c = await new Promise<Buffer>((resolve) => {
+      const s = net.connect(t.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', () => {});
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      const body = Buffer.from('\0\x03\0\0database\0app\0\0', 'binary');
+      const head = Buffer.alloc(4);
+      head.writeInt32BE(body.length + 4);
+      s.once('connect', () => s.write(Buffer.concat([head, body])));
+    });
+    assert.equal(String.fromCharCode(c[0]), 'E', 'a FATAL ErrorResponse');
+    assert.match(c.toString('latin1'), /no PostgreSQL user name/);
+  });
+
   it('answers GSSENCRequest with N and goes on with the startup', async () => {
     const net2 = await import('node:net');
     const s = net2.connect(t.port, '127.0.0.1');
