@@ -91,10 +91,14 @@ describe('a revocation during sign-in', () => {
     // the revocation lands after the token is verified and before the session is registered.
     const net = await import('node:net');
     let held = 0;
+    const sockets = new Set<import('node:net').Socket>();
     const relay = net.createServer((inbound) => {
       held++;
+      sockets.add(inbound);
       setTimeout(() => {
+        if (inbound.destroyed) return;
         const out = net.connect(postgres.port, '127.0.0.1');
+        sockets.add(out);
         inbound.pipe(out).pipe(inbound);
         out.on('error', () => inbound.destroy());
         inbound.on('error', () => out.destroy());
@@ -127,7 +131,8 @@ describe('a revocation during sign-in', () => {
       await admin(gw, 'DELETE', { subject: 'late-revoked' });
     } finally {
       await gw.stop();
-      relay.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => relay.close(r));
     }
   });
 });
