@@ -104,7 +104,6 @@ const inference: Attack[] = [
     ['a window function', 'SELECT id, rank() OVER (ORDER BY ssn) FROM customers WHERE id < 4'],
     ['a window partition', 'SELECT id, count(*) OVER (PARTITION BY substr(email, 1, 1)) FROM customers WHERE id < 4'],
     ['a HAVING clause', "SELECT count(*) FROM customers HAVING max(ssn) > '5'"],
-    ['a boolean output', "SELECT ssn LIKE '9%' FROM customers WHERE id = 1"],
     ['a subquery in WHERE', "SELECT count(*) FROM orders WHERE EXISTS (SELECT 1 FROM customers WHERE ssn > '5' AND id = 1)"],
     ['array subscripts', "SELECT (ARRAY[1,2,3])[ascii(substr(ssn, 1, 1)) - 55] FROM customers WHERE id = 1"],
     ['repeat() row sizes', 'SELECT length(repeat(\'x\', ascii(substr(ssn, 1, 1)))) FROM customers WHERE id = 1'],
@@ -117,6 +116,24 @@ const inference: Attack[] = [
     }),
   ),
 ];
+
+inference.push({
+  name: 'a boolean computed from a masked value in the output is masked like the value',
+  who: 'analyst',
+  steps: [
+    async (c) => {
+      await c.query("SELECT ssn LIKE '9%' AS starts_with_9 FROM customers WHERE id = 1");
+      const cells = c
+        .received()
+        .toString('latin1')
+        .match(/D\0\0\0.\0\x01\0\0\0\x01([tf])/g);
+      if (cells) throw new Error(`the boolean came back in clear: ${cells.length} row(s)`);
+    },
+  ],
+  // Answered by masking, not by a refusal: the comparison's result is redacted as a whole.
+  effectOnly: true,
+  secrets: [],
+});
 
 const DETECTABLE = 'mail bob.secret@evil.example card 4111111111111111 ip 10.9.8.7';
 const detectors: Attack[] = [

@@ -173,7 +173,12 @@ describe('error messages cannot echo a masked value', () => {
     assert.match(nine.stderr, /LIKE pattern must not end with escape character/);
     assert.equal(eight.code, 0, eight.stderr);
   });
-  for (const sql of cases) it(`refused before it runs: ${sql}`, async () => assertRefused(await analyst(), sql));
+  for (const sql of cases) {
+    // nextval and current_setting of a computed name are refused by their own rule (a target or
+    // setting the gateway cannot see), which answers before the masking flow does.
+    const reason = /nextval|current_setting/.test(sql) ? /masked column public\.customers\.ssn|computed at run time|whose name is not a constant/ : undefined;
+    it(`refused before it runs: ${sql}`, async () => assertRefused(await analyst(), sql, reason));
+  }
 
   it('set_config of a masked value never reaches a setting or a ParameterStatus', async () => {
     const tok = await analyst();
