@@ -232,9 +232,14 @@ describe('claims', () => {
     const v = createTokenVerifier(identityConfig([baseIssuer({ subject_claims: ['client_id', 'sub'] })]), silent);
     assert.equal((await v.verify(await sign(keyA, ISS, { sub: undefined, client_id: 'nightly-job' }))).subject, 'nightly-job');
     assert.equal((await v.verify(await sign(keyA, ISS, { sub: 'user-9', client_id: 'svc' }))).subject, 'svc');
-    assert.equal((await v.verify(await sign(keyA, ISS, { client_id: '' }))).subject, 'agent-1', 'an empty claim is skipped');
+    assert.equal((await v.verify(await sign(keyA, ISS, { client_id: '' }))).subject, 'sub:agent-1', 'an empty claim is skipped; a later claim names itself');
     const defaults = createTokenVerifier(identityConfig([baseIssuer()]), silent);
-    assert.equal((await defaults.verify(await sign(keyA, ISS, { sub: undefined, client_id: 'from-default-list' }))).subject, 'from-default-list');
+    assert.equal((await defaults.verify(await sign(keyA, ISS, { sub: undefined, client_id: 'from-default-list' }))).subject, 'client_id:from-default-list');
+    // A client named like a human's sub is not that human.
+    const human = await defaults.verify(await sign(keyA, ISS, { sub: 'analyst' }));
+    const client = await defaults.verify(await sign(keyA, ISS, { sub: undefined, client_id: 'analyst' }));
+    const azp = await defaults.verify(await sign(keyA, ISS, { sub: undefined, azp: 'analyst' }));
+    assert.deepEqual([human.subject, client.subject, azp.subject], ['analyst', 'client_id:analyst', 'azp:analyst']);
     const err = await refusal(v.verify(await sign(keyA, ISS, { sub: 42 })));
     assert.equal(err.message, 'pgwarden: token has no subject claim the gateway accepts');
     assert.equal(err.logDetail, 'issuer corp takes the subject from client_id, sub', 'the log says which claims');

@@ -186,7 +186,10 @@ function toIdentity(iss: string, state: IssuerState, payload: JWTPayload): Ident
   const identity: Identity = {
     issuer: iss,
     issuerName: state.name,
-    subject: subject.value,
+    // Subjects from different claims must not collide: a token without `sub` whose client_id is
+    // "analyst" is not the human whose sub is "analyst". A subject from any claim but the first
+    // listed is written `<claim>:<value>`.
+    subject: subject.claim === state.config.subject_claims[0] ? subject.value : `${subject.claim}:${subject.value}`,
     groups: pickGroups(claims, state.config.groups_claim),
     claims,
     // jose has checked `exp` is present and a number (requiredClaims).
