@@ -7,3 +7,4 @@
 export type { CatalogSnapshot, CatalogRelation, CatalogColumn, CatalogFunction, RelationKind } from './types.ts';
 export { loadCatalog, type CatalogQueryable } from './load.ts';
 export { CatalogService, type CatalogServiceOptions } from './service.ts';
+export { trackRenames, formerNamesOf, formerColumnNames, formerRelationNames, objectKey, type FormerName, type FormerNames } from './renames.ts';

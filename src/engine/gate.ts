@@ -4,7 +4,8 @@
  * identity's scope. The order is fixed here:
  *
  *   catalog fresh? → analyse (42601 on a syntax error) → resolve EXECUTE / prepared statements →
- *   policy.decide (42501 with the first thing not granted) → forward
+ *   policy.decide (42501 with the first thing not granted) → renames of governed objects (42501)
+ *   → masking's refusals (42501) → forward
  *
  * Extended protocol: analysed and decided at Parse, remembered per statement name with the policy
  * version; Execute re-decides when the policy changed since. Prepared statements made with SQL
@@ -13,10 +14,10 @@
  */
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
-import type { CatalogService } from '../catalog/index.ts';
+import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
-import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
+import { decide, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 
@@ -41,6 +42,11 @@ export interface PolicyGateOptions {
    * rule forbids. Absent when the identity has nothing masked.
    */
   maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
+  /**
+   * Refusal of a rename or SET SCHEMA of an object a name-keyed rule governs (masking rules,
+   * denials, column lists: see governed-renames.ts), for every identity. Absent: none refused.
+   */
+  governedRename?: (analyses: StatementAnalysis[]) => { message: string; hint: string } | null;
   /** Human review of privileged statements; absent when no review rule is configured. */
   reviews?: ReviewPort;
 }
@@ -108,8 +114,21 @@ function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): O
   return { outputs, relations, copy: a.copy };
 }
 
-function hasUnknownRelation(a: StatementAnalysis): boolean {
-  return a.tables.some((t) => !t.relation.resolved) || (a.inner !== undefined && hasUnknownRelation(a.inner));
+/** System columns every table has; the catalog lists only user columns. */
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid']);
+
+/**
+ * A relation the catalog does not know, or a column it does not know in a relation it does: the
+ * catalog may predate a CREATE or a RENAME made directly on the database. After a rename, masking
+ * and denials must see the new name as the renamed object, which only a reload can tell them.
+ */
+function hasUnknownName(a: StatementAnalysis, snapshot: CatalogSnapshot): boolean {
+  const unknown = a.tables.some((t) => {
+    if (!t.relation.resolved) return true;
+    const rel = t.relation.oid === undefined ? undefined : snapshot.relationsByOid.get(t.relation.oid);
+    return rel !== undefined && t.columns.some((c) => !SYSTEM_COLUMNS.has(c) && !rel.columns.some((x) => x.name === c));
+  });
+  return unknown || (a.inner !== undefined && hasUnknownName(a.inner, snapshot));
 }
 
 export class PolicyGate implements StatementGate {
@@ -129,6 +148,8 @@ export class PolicyGate implements StatementGate {
    */
   private readonly searchPath: string[] | null;
   private reloadPending: Promise<void> | null = null;
+  /** Former names of renamed objects, from the current catalog: denials follow renames. */
+  private readonly former: FormerNames;
   /** The catalog version already reloaded for a name it did not know (one retry per version). */
   private retriedForVersion = -1;
   /** Settled reviews, by statement text and parameters, waiting to be used by the retry. */
@@ -144,6 +165,7 @@ export class PolicyGate implements StatementGate {
 
   constructor(private readonly o: PolicyGateOptions) {
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
+    this.former = formerNamesOf(() => o.catalog.current());
   }
 
   /** The identity's scope for this database under the current policies (null: no access). */
@@ -294,7 +316,7 @@ export class PolicyGate implements StatementGate {
     }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
-    if (this.retriedForVersion !== snapshot.version && analyses.some(hasUnknownRelation)) {
+    if (this.retriedForVersion !== snapshot.version && analyses.some((a) => hasUnknownName(a, snapshot))) {
       this.retriedForVersion = snapshot.version;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
@@ -319,6 +341,8 @@ export class PolicyGate implements StatementGate {
   private judge(text: string, analyses: StatementAnalysis[]): GateVerdict {
     const d = this.decideOn(analyses);
     if (d.verdict !== 'allow') return this.deny(d, analyses, text);
+    const renamed = this.o.governedRename?.(analyses);
+    if (renamed) return { ok: false, error: new GatewayError('policy.denied', renamed.message, { hint: renamed.hint }), info: summary(text, analyses, 'builtin:governed-rename') };
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
       return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select the columns by name: masked columns come back masked.' }), info: summary(text, analyses, 'masking') };
@@ -377,7 +401,7 @@ export class PolicyGate implements StatementGate {
         statement: 0,
       };
     }
-    return decide(scope, analyses);
+    return decide(scope, analyses, this.former);
   }
 
   private effectOf(analyses: StatementAnalysis[]): Effect | undefined {

@@ -9,3 +9,4 @@ export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions } from 
 export { channelPair } from './channel.ts';
 export type { StatementAudit, AuditedStatement, AuditedOutcome } from './audit-port.ts';
 export type { MaskingPort, RowPlan, Outputs } from './results.ts';
+export { governedRenameRefusal, governedRules, unboundRules, type GovernedRules } from './governed-renames.ts';

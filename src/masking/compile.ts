@@ -7,7 +7,7 @@ import { compilePattern, nameKey } from '../policy/pattern.ts';
 import { detect } from './detect.ts';
 import { buildMasker, DEFAULT_REDACT_TEXT, maskString } from './maskers.ts';
 import type { IdentitySelector, MaskingConfig, MaskerOptions } from './schema.ts';
-import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
+import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, FormerNameLookup, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
 
 function selector(s: IdentitySelector | undefined): CompiledSelector | undefined {
   if (!s) return undefined;
@@ -70,8 +70,12 @@ const MAX_LOOKUPS = 10_000;
 
 const REDACT: MaskerSpec = { kind: 'redact', options: {} };
 
-/** The rules of `compiled` in force for `identity`. */
-export function maskingFor(compiled: CompiledMasking, identity: Identity): MaskingScope {
+/**
+ * The rules of `compiled` in force for `identity`. `former` gives the names renamed objects had
+ * (the catalog's record): a rule keeps governing a column renamed, moved to another table name or
+ * schema since the gateway saw it.
+ */
+export function maskingFor(compiled: CompiledMasking, identity: Identity, former?: FormerNameLookup): MaskingScope {
   const rules = compiled.rules.filter((r) => appliesTo(r, identity));
   const d = compiled.detect;
   const detectScope: DetectScope | undefined = d && appliesTo(d, identity) ? { kinds: d.kinds, spec: d.spec } : undefined;
@@ -88,8 +92,7 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     return m;
   };
 
-  const ruleFor = (schema: string, table: string, column: string): MaskRule | undefined => {
-    if (rules.length === 0) return undefined;
+  const byName = (schema: string, table: string, column: string): MaskRule | undefined => {
     const k = nameKey(schema, table, column);
     let r = lookups.get(k);
     if (r === undefined) {
@@ -101,6 +104,20 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     return r ?? undefined;
   };
 
+  const ruleFor = (schema: string, table: string, column: string): MaskRule | undefined => {
+    if (rules.length === 0) return undefined;
+    const direct = byName(schema, table, column);
+    if (direct || !former) return direct;
+    // Not memoised: the record of renames grows with catalog reloads.
+    for (const [s, t, c] of former.column(schema, table, column)) {
+      const r = byName(s, t, c);
+      if (r) return r;
+    }
+    return undefined;
+  };
+
+  const relationByName = (schema: string, table: string) => rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
+
   return {
     empty: rules.length === 0 && detectScope === undefined,
     hasRules: rules.length > 0,
@@ -110,7 +127,8 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     ruleFor,
     relationSensitive(schema, table, columns) {
       if (columns) return columns.some((c) => ruleFor(schema, table, c) !== undefined);
-      return rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
+      if (relationByName(schema, table)) return true;
+      return former !== undefined && former.relation(schema, table).some(([s, t]) => relationByName(s, t));
     },
     maskerFor(rule, typeOid, format, textLike) {
       return cached(`r${rule.index}:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(rule.spec, typeOid, format, textLike, key, `${rule.spec.kind} (${rule.column})`));

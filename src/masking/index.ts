@@ -41,4 +41,4 @@ export { scrubServerError } from './scrub.ts';
 export { filterRefusal } from './filter.ts';
 export { detect, luhnValid, ibanValid, type Detection } from './detect.ts';
 export { isTextLike, OID as TYPE_OID } from './pg-types.ts';
-export type { CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';
+export type { FormerNameLookup, CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';

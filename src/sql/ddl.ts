@@ -301,6 +301,7 @@ export class DdlWalker {
         // (PostgreSQL checks CREATE on the new schema).
         if (type === 'AlterObjectSchemaStmt' && typeof n.newschema === 'string') {
           const moved = c.ddl[c.ddl.length - 1];
+          if (moved) moved.newSchema = n.newschema;
           this.add('create', objType, n.newschema, moved?.name);
         }
         return { command: `alter ${objType}`, cls: 'ddl' };
