@@ -5,6 +5,7 @@
 import type { Identity } from '../identity/types.ts';
 import { compilePattern, nameKey } from '../policy/pattern.ts';
 import { detect } from './detect.ts';
+import { carrierOf, contentMasker } from './detect-encodings.ts';
 import { buildMasker, DEFAULT_REDACT_TEXT, maskString } from './maskers.ts';
 import type { IdentitySelector, MaskingConfig, MaskerOptions } from './schema.ts';
 import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, FormerNameLookup, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
@@ -136,34 +137,11 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity, former
     expressionMasker(typeOid, format, textLike) {
       return cached(`x:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(REDACT, typeOid, format, textLike, key, 'redact (computed from a masked column)'));
     },
-    detectMasker(format) {
+    detectMasker(typeOid, format, textLike) {
       if (!detectScope) return undefined;
-      return cached(`d:${format}`, () => detectionMasker(detectScope, key));
-    },
-  };
-}
-
-/**
- * Masks what the detectors find inside a text and leaves the rest of it: `call 555-123-4567` →
- * `call ****`. With the `null` masker a value holding any finding becomes NULL.
- */
-function detectionMasker(d: DetectScope, key: Buffer | undefined): CellMasker {
-  const label = `${d.spec.kind} (content detection)`;
-  if (d.kinds.size === 0) return { label, mask: (v) => v };
-  return {
-    label,
-    mask(value) {
-      const { text, found } = detect(value, d.kinds);
-      if (found.length === 0) return value;
-      let out = '';
-      let at = 0;
-      for (const f of found) {
-        const masked = maskString(d.spec, text.slice(f.start, f.end), key);
-        if (masked === null) return null;
-        out += text.slice(at, f.start) + masked;
-        at = f.end;
-      }
-      return Buffer.from(out + text.slice(at), 'utf8');
+      const carrier = carrierOf(typeOid, textLike);
+      if (carrier === 'none') return undefined;
+      return cached(`d:${carrier}:${format}`, () => contentMasker(detectScope, key, typeOid, format, textLike) ?? { label: 'none', mask: (v) => v });
     },
   };
 }

@@ -100,8 +100,12 @@ export interface MaskingScope {
   maskerFor(rule: MaskRule, typeOid: number, format: 0 | 1, textLike: boolean): CellMasker;
   /** The masker used for a value computed from sensitive columns (`lower(email)`): redact or NULL. */
   expressionMasker(typeOid: number, format: 0 | 1, textLike: boolean): CellMasker;
-  /** The content-detection masker for a text-like value of this format; undefined when detection is off. */
-  detectMasker(format: 0 | 1): CellMasker | undefined;
+  /**
+   * The content-detection masker for a value of this type and format (text, bytea, JSON, arrays
+   * and other types that can carry text; see detect-encodings.ts); undefined when detection is
+   * off or the type cannot carry text.
+   */
+  detectMasker(typeOid: number, format: 0 | 1, textLike: boolean): CellMasker | undefined;
   readonly compiled: CompiledMasking;
 }
 
