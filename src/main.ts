@@ -186,6 +186,10 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
 /** Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON, or filters its rules forbid. */
 function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
   for (const a of analyses) {
+    // Binary COPY rows are not read by content detection: whatever they hold would pass.
+    if (masks.detect && a.copy?.direction === 'to' && a.copy.format === 'binary' && a.specials.includes('copy_to_stdout')) {
+      return `pgwarden: ${masks.subject} may not copy in binary format while content detection applies; use COPY … (FORMAT text) or (FORMAT csv)`;
+    }
     const r = refusalFor(masks, a.outputs ?? a.inner?.outputs) ?? filterRefusal(masks, a.columnUses) ?? (a.inner ? filterRefusal(masks, a.inner.columnUses) : null);
     if (r) return r;
   }

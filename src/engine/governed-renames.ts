@@ -71,9 +71,15 @@ class Governance {
     return this.rules.columns.find((r) => names.some((n) => test(r.pattern, n)));
   }
 
+  /** A table denial or column list naming the relation (under its current or a former name). */
+  ownRelationRule(schema: string, table: string): Rule | undefined {
+    const names = [[schema, table], ...this.former.relation(schema, table)];
+    return this.rules.relations.find((r) => names.some((n) => test(r.pattern, n)));
+  }
+
   relation(schema: string, table: string): Rule | undefined {
     const names = [[schema, table], ...this.former.relation(schema, table)];
-    const own = this.rules.relations.find((r) => names.some((n) => test(r.pattern, n)));
+    const own = this.ownRelationRule(schema, table);
     if (own) return own;
     const rel = this.catalog?.relations.get(`${schema}.${table}`);
     if (rel) {
@@ -104,11 +110,15 @@ class Governance {
     if (d.action !== 'rename' && !moves) return undefined;
     if (d.objectType === 'schema') {
       const s = d.name ?? d.schema;
-      const rule = s === undefined ? undefined : this.schema(s);
-      return rule && { what: `schema ${qualified(s)}`, rule };
+      // A schema the analysis could not name may hold anything: governed if any rule exists.
+      const rule = s === undefined ? [...this.rules.columns, ...this.rules.relations][0] : this.schema(s);
+      return rule && { what: s === undefined ? 'a schema' : `schema ${qualified(s)}`, rule };
     }
     if (d.objectType === 'column' && d.on && d.name !== undefined) {
-      const rule = this.anySchema(d.on.schema, (s) => this.column(s, d.on!.name, d.name!));
+      // A column of a relation under a column list or a table denial counts too: renaming one of
+      // its columns onto an allowed name would change what the list lets through.
+      const on = d.on;
+      const rule = this.anySchema(on.schema, (s) => this.column(s, on.name, d.name!) ?? this.ownRelationRule(s, on.name));
       return rule && { what: `column ${qualified(d.on.schema, d.on.name, d.name)}`, rule };
     }
     if (RELATION_TYPES.has(d.objectType) && d.name !== undefined) {

@@ -288,6 +288,7 @@ export class DdlWalker {
           const on = this.relOf(n.relation);
           this.add('rename', objType, on.schema, n.subname, on);
         } else if (n.relation) this.relTarget('rename', objType, n.relation);
+        else if (objType === 'schema' && typeof n.subname === 'string') this.add('rename', 'schema', undefined, n.subname);
         else this.objectTarget('rename', n.renameType, n.object);
         return { command: `alter ${objType === 'column' || objType === 'constraint' ? objectTypeName(n.relationType) : objType}`, cls: objType === 'role' ? 'dcl' : 'ddl' };
       }
