@@ -70,6 +70,10 @@ export class CatalogService {
   refreshAfterNow(minGapMs = 250): Promise<CatalogSnapshot | null> {
     if (this.scheduled) return this.scheduled;
     const scheduled = (async () => {
+      // Yield first: the body must not run past `this.scheduled = null` below before the caller
+      // has recorded this request, or the settled promise would stay scheduled and every later
+      // request would get it back without a reload.
+      await null;
       if (this.loading) await this.loading.catch(() => {});
       const wait = this.lastStartedAt + minGapMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
