@@ -75,11 +75,21 @@ export const POLICIES: PolicyInput[] = [
   },
 ];
 
+/**
+ * dba: every table and DDL in every schema, and nothing denied of its own: what stops it renaming
+ * a governed object is the other policies' rules (renames of governed objects are refused).
+ */
+POLICIES.push({
+  name: 'dba',
+  match: { subjects: ['dba'] },
+  allow: [{ tables: ['*.*'], operations: 'all' }, { ddl: { schemas: ['*'] } }],
+});
+
 export function compiledPolicies(): CompiledPolicies {
   return compilePolicies(POLICIES.map((p) => policySchema.parse(p)));
 }
 
-export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'stranger';
+export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'stranger' | 'dba';
 
 function identity(subject: string, groups: string[]): Identity {
   return { issuer: 'https://idp.example.com/corp', issuerName: 'corp', subject, groups, claims: {}, expiresAt: Date.now() + 3_600_000 };
@@ -92,6 +102,7 @@ export const IDENTITIES: Record<Who, Identity> = {
   intake: identity('intake-bot', []),
   lead: identity('lead', ['analysts']),
   stranger: identity('stranger', ['visitors']),
+  dba: identity('dba', []),
 };
 
 /** The client-facing database every case connects to. */

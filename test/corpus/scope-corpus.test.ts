@@ -12,9 +12,10 @@ import { ddlFamilies } from './cases-ddl.ts';
 import { readFamilies } from './cases-reads.ts';
 import { sessionFamilies } from './cases-session.ts';
 import { writeFamilies } from './cases-writes.ts';
+import { renameFamilies } from './cases-renames.ts';
 import { describe as explain, run, type Family } from './harness.ts';
 
-const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies];
+const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies, ...renameFamilies];
 const cases = families.flatMap((f) => f.cases);
 
 before(async () => {
