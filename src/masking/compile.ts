@@ -4,9 +4,8 @@
  */
 import type { Identity } from '../identity/types.ts';
 import { compilePattern, nameKey } from '../policy/pattern.ts';
-import { detect } from './detect.ts';
-import { carrierOf, contentMasker } from './detect-encodings.ts';
-import { buildMasker, DEFAULT_REDACT_TEXT, maskString } from './maskers.ts';
+import { carrierOf, contentMasker, maskFoundText } from './detect-encodings.ts';
+import { buildMasker, DEFAULT_REDACT_TEXT } from './maskers.ts';
 import type { IdentitySelector, MaskingConfig, MaskerOptions } from './schema.ts';
 import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, FormerNameLookup, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
 
@@ -146,15 +145,14 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity, former
   };
 }
 
-/** Mask the detections inside a message text (server errors); undefined when nothing was found. */
+/**
+ * Mask the detections inside a message text (server errors); undefined when nothing was found.
+ * Messages echo values in any encoding a query produced (`invalid input syntax for type integer:
+ * "\x6a61…"`), so encoded runs and escapes are read too (detect-encodings.ts). A finding the
+ * `null` masker would turn into NULL is redacted instead: a message has no NULL.
+ */
 export function maskDetections(d: DetectScope, text: string, key: Buffer | undefined): string | undefined {
-  const { found } = detect(text, d.kinds);
-  if (found.length === 0) return undefined;
-  let out = '';
-  let at = 0;
-  for (const f of found) {
-    out += text.slice(at, f.start) + (maskString(d.spec, text.slice(f.start, f.end), key) ?? DEFAULT_REDACT_TEXT);
-    at = f.end;
-  }
-  return out + text.slice(at);
+  const spec = d.spec.kind === 'null' ? { kind: 'redact' as const, options: {} } : d.spec;
+  const out = maskFoundText(text, { kinds: d.kinds, spec }, key);
+  return out === undefined ? undefined : (out ?? DEFAULT_REDACT_TEXT);
 }

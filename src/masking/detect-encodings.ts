@@ -212,6 +212,11 @@ function maskText(s: string, d: DetectScope, key: Buffer | undefined, place: (re
   return out;
 }
 
+/** `s` with every finding masked (clear, encoded or escaped); undefined: nothing found; null: NULL. */
+export function maskFoundText(s: string, d: DetectScope, key: Buffer | undefined): string | null | undefined {
+  return maskText(s, d, key);
+}
+
 /** Raw bytes (bytea) masked as text byte for byte; null = NULL, the same Buffer = unchanged. */
 function maskRaw(raw: Buffer, d: DetectScope, key: Buffer | undefined): Buffer | null {
   const utf8 = raw.toString('utf8');

@@ -181,6 +181,18 @@ describe('content detection reads every output encoding', () => {
     }
   });
 
+  it('server errors that echo an encoded value', async () => {
+    for (const sql of [
+      'select status::bytea::text::int from orders',
+      "select encode(convert_to(status, 'UTF8'), 'base64')::int from orders",
+      "select to_jsonb(status)::text::int from orders",
+    ]) {
+      const r = await raw(sql);
+      assert.equal(r.errors[0]?.C, '22P02', sql);
+      assertNoSecret(r.bytes, sql);
+    }
+  });
+
   it('binary COPY is refused while content detection applies', async () => {
     const r = await raw('COPY (select status from orders) TO STDOUT (FORMAT binary)');
     assert.equal(r.errors[0]?.C, '42501');
