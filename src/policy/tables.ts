@@ -51,8 +51,9 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
   const rel = qualified(schema, name);
   const verb = operationVerb(access.op);
 
-  const denials = unknownSchema ? rules.tableDenials.findAnySchema(name) : rules.tableDenials.find(schema, name);
-  // A denial of a name the relation had before a rename still applies to it.
+  // A denial of a name the relation had before a rename still applies to it. (A copy: `find`
+  // may return the index's own list, which MUST NOT grow.)
+  const denials = [...(unknownSchema ? rules.tableDenials.findAnySchema(name) : rules.tableDenials.find(schema, name))];
   if (!unknownSchema && ctx.former) for (const [s, t] of ctx.former.relation(schema, name)) denials.push(...rules.tableDenials.find(s, t));
   const denial = denials.find((d) => d.ops.has(access.op));
   if (denial) return { what: `may not ${verb} ${rel}`, hint: deniedHint(denial.policy), rule: denial.policy };
