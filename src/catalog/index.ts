@@ -1,7 +1,7 @@
 /**
  * The catalog of each upstream: relations, columns, types, views and functions, loaded from the
  * upstream's system catalogs with the gateway's own connection (`load.ts`) and kept fresh
- * (`service.ts`). Name resolution against a snapshot lives with the analyser (`sql/`), which is
+ * (`service.ts`), with the names renamed objects had before (`renames.ts`). Name resolution against a snapshot lives with the analyser (`sql/`), which is
  * pure; this part holds the I/O.
  */
 export type { CatalogSnapshot, CatalogRelation, CatalogColumn, CatalogFunction, RelationKind } from './types.ts';
