@@ -152,6 +152,12 @@ export class PolicyGate implements StatementGate {
   private readonly former: FormerNames;
   /** The catalog version already reloaded for a name it did not know (one retry per version). */
   private retriedForVersion = -1;
+  /**
+   * The statement last held for a reload: when it comes back on a newer catalog it is decided on
+   * that catalog, even if a name is still unknown (it does not exist: the server will say so).
+   * Without this, every reload would make a new version and hold the statement again.
+   */
+  private retriedText: string | null = null;
   /** Settled reviews, by statement text and parameters, waiting to be used by the retry. */
   private readonly reviewed = new Map<string, { approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>();
   /** The review being waited for (a cancel aborts it). */
@@ -316,8 +322,10 @@ export class PolicyGate implements StatementGate {
     }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
-    if (this.retriedForVersion !== snapshot.version && analyses.some((a) => hasUnknownName(a, snapshot))) {
+    const reloadedForThis = this.retriedText === text && snapshot.version > this.retriedForVersion;
+    if (this.retriedForVersion !== snapshot.version && !reloadedForThis && analyses.some((a) => hasUnknownName(a, snapshot))) {
       this.retriedForVersion = snapshot.version;
+      this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
     const pathChange = analyses.find((a) => a.settings.some((x) => x.name === 'search_path' || x.action === 'reset_all'));
