@@ -19,10 +19,10 @@ import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
 import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
-import { CatalogService } from './catalog/index.ts';
+import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
-import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, type PolicyState } from './engine/index.ts';
+import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, statementRefusal, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
@@ -112,7 +112,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     capacity: (upstream) => shared.capacities.get(upstream),
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
-      const masks = maskingFor(shared.masking(), ctx.identity);
+      const masks = maskingFor(shared.masking(), ctx.identity, formerNamesOf(() => catalog.current()));
       const sessionId = randomUUID();
       const startedAt = Date.now();
       const id = ctx.identity;
@@ -138,6 +138,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
           cache: shared.cache,
           startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
           maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
+          governedRename: (analyses) =>
+            governedRenameRefusal(analyses, ctx.identity.subject, () => governedRules(shared.masking(), shared.policies().compiled), catalog.current(), formerNamesOf(() => catalog.current())),
           reviews:
             shared.reviewRules().rules.length === 0
               ? undefined
@@ -212,10 +214,29 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
  */
 function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
   for (const a of analyses) {
+    // Binary COPY rows are not read by content detection: whatever they hold would pass.
+    if (masks.detect && a.copy?.direction === 'to' && a.copy.format === 'binary' && a.specials.includes('copy_to_stdout')) {
+      return `pgwarden: ${masks.subject} may not copy in binary format while content detection applies; use COPY … (FORMAT text) or (FORMAT csv)`;
+    }
     const r = statementRefusal(masks, a);
     if (r) return r;
   }
   return null;
+}
+
+/**
+ * Say loudly when a masking or deny rule names a column or relation the database does not have:
+ * a typo, or an object renamed directly on the database while no gateway was running (renames
+ * seen by a running gateway are followed; that record does not survive a restart).
+ */
+function warnUnbound(catalogs: Map<string, CatalogService>, masking: CompiledMasking, policies: CompiledPolicies, log: Logger): void {
+  for (const [upstream, c] of catalogs) {
+    const snapshot = c.current();
+    if (!snapshot) continue;
+    for (const problem of unboundRules(governedRules(masking, policies), snapshot)) {
+      log.warn({ upstream, problem }, `RULE GOVERNS NOTHING: ${problem}; if the object was renamed, update the rule to its new name`);
+    }
+  }
 }
 
 function catalogFor(name: string, target: UpstreamTarget, scramCache: ScramKeyCache, logger: Logger, refreshMs: number): CatalogService {
@@ -275,6 +296,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   syncCatalogs(config);
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
+  warnUnbound(catalogs, masking, policyState.compiled, log);
   const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
   let reviewRules = compileReviews(config.reviews);
@@ -460,6 +482,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       shared.capacities.forget();
       policyState = { version: policyState.version + 1, compiled };
       masking = nextMasking;
+      warnUnbound(catalogs, masking, compiled, log);
       reviewRules = nextReviews;
       log.info({ config: options.configPath }, 'config reloaded; new connections use it');
       audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });

@@ -4,11 +4,15 @@
  * follows DDL in the same session waits for the reload (`fresh()`), so `CREATE TABLE t; INSERT
  * INTO t …` is analysed against a catalog that knows `t`.
  *
+ * Each new snapshot carries the former names of renamed objects (renames.ts), so rules written
+ * with an object's old name keep governing it.
+ *
  * A failed reload keeps the previous snapshot and is retried on the next trigger; it never makes
  * the gateway forget what it knew.
  */
 import type { Logger } from '../log.ts';
 import { loadCatalog, type CatalogQueryable } from './load.ts';
+import { trackRenames } from './renames.ts';
 import type { CatalogSnapshot } from './types.ts';
 
 export interface CatalogServiceOptions {
@@ -104,6 +108,8 @@ export class CatalogService {
     try {
       db = await this.o.connect();
       const s = await loadCatalog(db, ++this.version);
+      // Rules are keyed by name: carry every name an object has had into the new snapshot.
+      s.formerNames = trackRenames(this.snapshot, s);
       this.snapshot = s;
       this.o.logger.debug({ upstream: this.o.name, relations: s.relations.size, functions: s.functions.size, ms: Date.now() - started }, 'catalog loaded');
       return s;

@@ -145,4 +145,9 @@ export interface CatalogSnapshot {
   /** The upstream's default search_path, as `current_schemas(false)` reports it. */
   defaultSearchPath: string[];
   loadedAt: number;
+  /**
+   * Names relations and columns had earlier in this process (renamed since), keyed by
+   * `${oid}:${attnum}` (attnum 0: the relation); see renames.ts. Absent or empty: none seen.
+   */
+  formerNames?: Map<string, readonly (readonly string[])[]>;
 }

@@ -4,7 +4,8 @@
  * identity's scope. The order is fixed here:
  *
  *   catalog fresh? → analyse (42601 on a syntax error) → resolve EXECUTE / prepared statements →
- *   policy.decide (42501 with the first thing not granted) → forward
+ *   policy.decide (42501 with the first thing not granted) → renames of governed objects (42501)
+ *   → masking's refusals (42501) → forward
  *
  * Extended protocol: analysed and decided at Parse, remembered with the policy version; Execute
  * re-decides when the policy changed since. Prepared statements and portals live in one ledger
@@ -14,10 +15,10 @@
  */
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
-import type { CatalogService } from '../catalog/index.ts';
+import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
-import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
+import { decide, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
@@ -43,6 +44,11 @@ export interface PolicyGateOptions {
    * rule forbids. Absent when the identity has nothing masked.
    */
   maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
+  /**
+   * Refusal of a rename or SET SCHEMA of an object a name-keyed rule governs (masking rules,
+   * denials, column lists: see governed-renames.ts), for every identity. Absent: none refused.
+   */
+  governedRename?: (analyses: StatementAnalysis[]) => { message: string; hint: string } | null;
   /** Human review of privileged statements; absent when no review rule is configured. */
   reviews?: ReviewPort;
 }
@@ -157,8 +163,21 @@ function assertNever(x: never): never {
   throw new Error(`unexpected: ${JSON.stringify(x)}`);
 }
 
-function hasUnknownRelation(a: StatementAnalysis): boolean {
-  return a.tables.some((t) => !t.relation.resolved) || (a.inner !== undefined && hasUnknownRelation(a.inner));
+/** System columns every table has; the catalog lists only user columns. */
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid']);
+
+/**
+ * A relation the catalog does not know, or a column it does not know in a relation it does: the
+ * catalog may predate a CREATE or a RENAME made directly on the database. After a rename, masking
+ * and denials must see the new name as the renamed object, which only a reload can tell them.
+ */
+function hasUnknownName(a: StatementAnalysis, snapshot: CatalogSnapshot): boolean {
+  const unknown = a.tables.some((t) => {
+    if (!t.relation.resolved) return true;
+    const rel = t.relation.oid === undefined ? undefined : snapshot.relationsByOid.get(t.relation.oid);
+    return rel !== undefined && t.columns.some((c) => !SYSTEM_COLUMNS.has(c) && !rel.columns.some((x) => x.name === c));
+  });
+  return unknown || (a.inner !== undefined && hasUnknownName(a.inner, snapshot));
 }
 
 export class PolicyGate implements StatementGate {
@@ -174,6 +193,8 @@ export class PolicyGate implements StatementGate {
    */
   private readonly searchPath: string[] | null;
   private reloadPending: Promise<void> | null = null;
+  /** Former names of renamed objects, from the current catalog: denials follow renames. */
+  private readonly former: FormerNames;
   /**
    * The statement text last held for a catalog reload because it named a relation the catalog
    * did not know. It is retried once: decided on the reloaded catalog, whatever that says.
@@ -193,6 +214,7 @@ export class PolicyGate implements StatementGate {
 
   constructor(private readonly o: PolicyGateOptions) {
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
+    this.former = formerNamesOf(() => o.catalog.current());
   }
 
   /** The identity's scope for this database under the current policies (null: no access). */
@@ -391,7 +413,7 @@ export class PolicyGate implements StatementGate {
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
     if (this.retriedText === text) this.retriedText = null;
-    else if (analyses.some(hasUnknownRelation)) {
+    else if (analyses.some((a) => hasUnknownName(a, snapshot))) {
       this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
@@ -431,6 +453,8 @@ export class PolicyGate implements StatementGate {
   private judge(text: string, analyses: StatementAnalysis[]): GateVerdict {
     const d = this.decideOn(analyses);
     if (d.verdict !== 'allow') return this.deny(d, analyses, text);
+    const renamed = this.o.governedRename?.(analyses);
+    if (renamed) return { ok: false, error: new GatewayError('policy.denied', renamed.message, { hint: renamed.hint }), info: summary(text, analyses, 'builtin:governed-rename') };
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
       return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.' }), info: summary(text, analyses, 'masking') };
@@ -533,7 +557,7 @@ export class PolicyGate implements StatementGate {
         statement: 0,
       };
     }
-    return decide(scope, analyses);
+    return decide(scope, analyses, this.former);
   }
 
   private effectOf(analyses: StatementAnalysis[]): Effect | undefined {

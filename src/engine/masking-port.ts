@@ -43,6 +43,8 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
       const outputs = shape?.outputs;
       const format = binary ? 'binary' : (shape?.copy?.format ?? 'text');
+      // Content detection cannot read binary COPY rows (the decision refuses it): withhold them.
+      if (format === 'binary' && scope.detect) return { row: (f) => f, copy: () => Buffer.alloc(0) };
       if (!outputs) {
         // Nothing known of the copied columns: safe only when no relation involved is sensitive.
         const sensitive = (shape?.relations ?? []).some((r) => scope.relationSensitive(r.schema, r.name));

@@ -4,10 +4,10 @@
  */
 import type { Identity } from '../identity/types.ts';
 import { compilePattern, nameKey } from '../policy/pattern.ts';
-import { detect } from './detect.ts';
-import { buildMasker, DEFAULT_REDACT_TEXT, maskString } from './maskers.ts';
+import { carrierOf, contentMasker, maskFoundText } from './detect-encodings.ts';
+import { buildMasker, DEFAULT_REDACT_TEXT } from './maskers.ts';
 import type { IdentitySelector, MaskingConfig, MaskerOptions } from './schema.ts';
-import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
+import type { CellMasker, CompiledMasking, CompiledSelector, DetectScope, FormerNameLookup, MaskerSpec, MaskingScope, MaskRule } from './types.ts';
 
 function selector(s: IdentitySelector | undefined): CompiledSelector | undefined {
   if (!s) return undefined;
@@ -71,8 +71,12 @@ const MAX_LOOKUPS = 10_000;
 
 const REDACT: MaskerSpec = { kind: 'redact', options: {} };
 
-/** The rules of `compiled` in force for `identity`. */
-export function maskingFor(compiled: CompiledMasking, identity: Identity): MaskingScope {
+/**
+ * The rules of `compiled` in force for `identity`. `former` gives the names renamed objects had
+ * (the catalog's record): a rule keeps governing a column renamed, moved to another table name or
+ * schema since the gateway saw it.
+ */
+export function maskingFor(compiled: CompiledMasking, identity: Identity, former?: FormerNameLookup): MaskingScope {
   const rules = compiled.rules.filter((r) => appliesTo(r, identity));
   const d = compiled.detect;
   const detectScope: DetectScope | undefined = d && appliesTo(d, identity) ? { kinds: d.kinds, spec: d.spec } : undefined;
@@ -89,8 +93,7 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     return m;
   };
 
-  const ruleFor = (schema: string, table: string, column: string): MaskRule | undefined => {
-    if (rules.length === 0) return undefined;
+  const byName = (schema: string, table: string, column: string): MaskRule | undefined => {
     const k = nameKey(schema, table, column);
     let r = lookups.get(k);
     if (r === undefined) {
@@ -102,6 +105,20 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     return r ?? undefined;
   };
 
+  const ruleFor = (schema: string, table: string, column: string): MaskRule | undefined => {
+    if (rules.length === 0) return undefined;
+    const direct = byName(schema, table, column);
+    if (direct || !former) return direct;
+    // Not memoised: the record of renames grows with catalog reloads.
+    for (const [s, t, c] of former.column(schema, table, column)) {
+      const r = byName(s, t, c);
+      if (r) return r;
+    }
+    return undefined;
+  };
+
+  const relationByName = (schema: string, table: string) => rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
+
   return {
     empty: rules.length === 0 && detectScope === undefined,
     hasRules: rules.length > 0,
@@ -111,7 +128,8 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     ruleFor,
     relationSensitive(schema, table, columns) {
       if (columns) return columns.some((c) => ruleFor(schema, table, c) !== undefined);
-      return rules.some((x) => x.pattern.parts[0].test(schema) && x.pattern.parts[1].test(table));
+      if (relationByName(schema, table)) return true;
+      return former !== undefined && former.relation(schema, table).some(([s, t]) => relationByName(s, t));
     },
     maskerFor(rule, typeOid, format, textLike) {
       return cached(`r${rule.index}:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(rule.spec, typeOid, format, textLike, key, `${rule.spec.kind} (${rule.column})`));
@@ -119,47 +137,23 @@ export function maskingFor(compiled: CompiledMasking, identity: Identity): Maski
     expressionMasker(typeOid, format, textLike) {
       return cached(`x:${typeOid}:${format}:${textLike ? 't' : 'o'}`, () => buildMasker(REDACT, typeOid, format, textLike, key, 'redact (computed from a masked column)'));
     },
-    detectMasker(format) {
+    detectMasker(typeOid, format, textLike) {
       if (!detectScope) return undefined;
-      return cached(`d:${format}`, () => detectionMasker(detectScope, key));
+      const carrier = carrierOf(typeOid, textLike);
+      if (carrier === 'none') return undefined;
+      return cached(`d:${carrier}:${format}`, () => contentMasker(detectScope, key, typeOid, format, textLike) ?? { label: 'none', mask: (v) => v });
     },
   };
 }
 
 /**
- * Masks what the detectors find inside a text and leaves the rest of it: `call 555-123-4567` →
- * `call ****`. With the `null` masker a value holding any finding becomes NULL.
+ * Mask the detections inside a message text (server errors); undefined when nothing was found.
+ * Messages echo values in any encoding a query produced (`invalid input syntax for type integer:
+ * "\x6a61…"`), so encoded runs and escapes are read too (detect-encodings.ts). A finding the
+ * `null` masker would turn into NULL is redacted instead: a message has no NULL.
  */
-function detectionMasker(d: DetectScope, key: Buffer | undefined): CellMasker {
-  const label = `${d.spec.kind} (content detection)`;
-  if (d.kinds.size === 0) return { label, mask: (v) => v };
-  return {
-    label,
-    mask(value) {
-      const { text, found } = detect(value, d.kinds);
-      if (found.length === 0) return value;
-      let out = '';
-      let at = 0;
-      for (const f of found) {
-        const masked = maskString(d.spec, text.slice(f.start, f.end), key);
-        if (masked === null) return null;
-        out += text.slice(at, f.start) + masked;
-        at = f.end;
-      }
-      return Buffer.from(out + text.slice(at), 'utf8');
-    },
-  };
-}
-
-/** Mask the detections inside a message text (server errors); undefined when nothing was found. */
 export function maskDetections(d: DetectScope, text: string, key: Buffer | undefined): string | undefined {
-  const { found } = detect(text, d.kinds);
-  if (found.length === 0) return undefined;
-  let out = '';
-  let at = 0;
-  for (const f of found) {
-    out += text.slice(at, f.start) + (maskString(d.spec, text.slice(f.start, f.end), key) ?? DEFAULT_REDACT_TEXT);
-    at = f.end;
-  }
-  return out + text.slice(at);
+  const spec = d.spec.kind === 'null' ? { kind: 'redact' as const, options: {} } : d.spec;
+  const out = maskFoundText(text, { kinds: d.kinds, spec }, key);
+  return out === undefined ? undefined : (out ?? DEFAULT_REDACT_TEXT);
 }

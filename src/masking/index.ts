@@ -3,8 +3,9 @@
  * masked, whatever shape the query takes; everything else streams through as the same bytes.
  *
  * config load ─► maskingSchema (zod, top-level `masking:` in config/schema.ts) ─► compileMasking
- * (patterns compiled once) ─► per connection: maskingFor(compiled, identity) → MaskingScope (the
- * rules whose except/only let them apply) ─► per statement, at decision time: refusalFor(scope,
+ * (patterns compiled once) ─► per connection: maskingFor(compiled, identity, formerNames) →
+ * MaskingScope (the rules whose except/only let them apply, matched against a column's current
+ * name and every name the catalog saw it have before a rename) ─► per statement, at decision time: refusalFor(scope,
  * outputs) (masked column inside a whole row / JSON / array or string aggregate → refuse) and
  * filterRefusal(scope, columnUses) (inference through predicates) and flowRefusal(scope, flows)
  * (LIMIT, aggregates, CASE, functions that can fail, writes …), all three in
@@ -12,7 +13,8 @@
  * planFor(scope, RowDescription fields, outputs, relationsByOid, Bind result formats) → MaskPlan
  * (or planForCopy for COPY TO STDOUT) ─► per row: maskDataRow(frame, plan) /
  * maskCopyData(frame, plan, format, state) on raw bytes ─► per ErrorResponse / NoticeResponse:
- * scrubServerError(fields, scope).
+ * scrubServerError(fields, scope). Content detection (detect-encodings.ts) masks what it finds in
+ * any column no rule covers, in every encoding the value can take (text, bytea, JSON, arrays …).
  *
  * Wiring, per result set:
  *   const plan = planFor(scope, decodeRowDescription(rd), analysis.outputs,
@@ -44,4 +46,4 @@ export { filterRefusal } from './filter.ts';
 export { flowRefusal, statementRefusal } from './flows.ts';
 export { detect, luhnValid, ibanValid, type Detection } from './detect.ts';
 export { isTextLike, OID as TYPE_OID } from './pg-types.ts';
-export type { CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';
+export type { FormerNameLookup, CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';

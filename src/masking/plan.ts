@@ -154,8 +154,8 @@ export function planFor(
       evidence = 'fallback';
       if (notes.length === 0) notes.push(fallbackNote);
     }
-    if (masker === null && textLike) {
-      const d = scope.detectMasker(format);
+    if (masker === null) {
+      const d = scope.detectMasker(f.typeOid, format, textLike);
       if (d) {
         masker = d;
         evidence = 'detect';
@@ -196,8 +196,8 @@ export function planForCopy(scope: MaskingScope, columns: readonly CopyColumn[],
       const what = s ? qualified(s.schema, s.table, s.column) : outputs[i].name;
       return { refuse: `pgwarden: ${scope.subject} may not copy masked column ${what} in binary format; use COPY … (FORMAT text) or (FORMAT csv)` };
     }
-    if (!masker && textLike && format !== 'binary') {
-      const d = scope.detectMasker(0);
+    if (!masker && format !== 'binary') {
+      const d = scope.detectMasker(typeOid, 0, textLike);
       if (d) {
         masker = d;
         evidence = 'detect';

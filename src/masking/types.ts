@@ -17,6 +17,17 @@ export interface CellMasker {
   mask(value: Buffer): Buffer | null;
 }
 
+/**
+ * Names an object had before it was renamed (the catalog's record, see catalog/renames.ts): a rule
+ * written for any of them still applies to the object under its current name.
+ */
+export interface FormerNameLookup {
+  /** [schema, table, column] names of the column currently called schema.table.column. */
+  column(schema: string, table: string, column: string): readonly (readonly string[])[];
+  /** [schema, table] names of the relation currently called schema.table (and of its columns' relations). */
+  relation(schema: string, table: string): readonly (readonly string[])[];
+}
+
 /** Which masker and its options. */
 export interface MaskerSpec {
   readonly kind: MaskerKind;
@@ -76,7 +87,10 @@ export interface MaskingScope {
   readonly hasRules: boolean;
   /** The identity's subject, for refusal messages. */
   readonly subject: string;
-  /** The first rule naming the column (names as stored: already case-folded). */
+  /**
+   * The first rule naming the column (names as stored: already case-folded) under its current
+   * name or, failing that, under any name it had before a rename.
+   */
   ruleFor(schema: string, table: string, column: string): MaskRule | undefined;
   /**
    * True when some rule names a column of this relation: one of `columns` when given, otherwise
@@ -88,8 +102,12 @@ export interface MaskingScope {
   maskerFor(rule: MaskRule, typeOid: number, format: 0 | 1, textLike: boolean): CellMasker;
   /** The masker used for a value computed from sensitive columns (`lower(email)`): redact or NULL. */
   expressionMasker(typeOid: number, format: 0 | 1, textLike: boolean): CellMasker;
-  /** The content-detection masker for a text-like value of this format; undefined when detection is off. */
-  detectMasker(format: 0 | 1): CellMasker | undefined;
+  /**
+   * The content-detection masker for a value of this type and format (text, bytea, JSON, arrays
+   * and other types that can carry text; see detect-encodings.ts); undefined when detection is
+   * off or the type cannot carry text.
+   */
+  detectMasker(typeOid: number, format: 0 | 1, textLike: boolean): CellMasker | undefined;
   readonly compiled: CompiledMasking;
 }
 

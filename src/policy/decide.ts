@@ -21,13 +21,18 @@ import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
 import { checkSetting } from './settings.ts';
 import { checkTableAccess, deniedHint, operationVerb } from './tables.ts';
-import type { Decision } from './types.ts';
+import type { Decision, FormerNames } from './types.ts';
 
 /** Deeper nesting than this (EXPLAIN of PREPARE of …) is refused rather than followed. */
 const MAX_NESTING = 8;
 
-export function decide(scope: Scope, analyses: StatementAnalysis[]): Decision {
-  const ctx: DecideContext = { scope, used: new Set() };
+/**
+ * `former` gives the names renamed relations and columns had: a denial (of a table or a column)
+ * written for a former name still applies, and a column allowlist must allow every name the
+ * column has had (a column renamed onto an allowed name stays refused).
+ */
+export function decide(scope: Scope, analyses: StatementAnalysis[], former?: FormerNames): Decision {
+  const ctx: DecideContext = { scope, used: new Set(), ...(former && { former }) };
   for (let i = 0; i < analyses.length; i++) {
     let refusal: Refusal | undefined;
     try {

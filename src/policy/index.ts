@@ -17,4 +17,4 @@ export { decide } from './decide.ts';
 export { explainDecision } from './explain.ts';
 export { DANGEROUS_FUNCTIONS, PROTECTED_SETTINGS, PROTECTED_CATALOG_RELATIONS, BUILTIN_SCHEMAS, SESSION_GATED_FUNCTIONS, type ProtectedSetting } from './builtins.ts';
 export { parseSearchPath, parseTimeoutMs } from './settings.ts';
-export type { Decision, SessionLimits, DecisionInput } from './types.ts';
+export type { Decision, SessionLimits, DecisionInput, FormerNames } from './types.ts';

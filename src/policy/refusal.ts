@@ -21,4 +21,6 @@ export interface DecideContext {
   readonly scope: import('./compile.ts').Scope;
   /** Names of the policies whose grants the allowed statements relied on. */
   readonly used: Set<string>;
+  /** Former names of renamed objects, when the caller knows them. */
+  readonly former?: import('./types.ts').FormerNames;
 }

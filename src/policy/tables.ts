@@ -54,7 +54,10 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
   const rel = qualified(schema, name);
   const verb = operationVerb(access.op);
 
-  const denials = unknownSchema ? rules.tableDenials.findAnySchema(name) : rules.tableDenials.find(schema, name);
+  // A denial of a name the relation had before a rename still applies to it. (A copy: `find`
+  // may return the index's own list, which MUST NOT grow.)
+  const denials = [...(unknownSchema ? rules.tableDenials.findAnySchema(name) : rules.tableDenials.find(schema, name))];
+  if (!unknownSchema && ctx.former) for (const [s, t] of ctx.former.relation(schema, name)) denials.push(...rules.tableDenials.find(s, t));
   const denial = denials.find((d) => d.ops.has(access.op));
   if (denial) return { what: `may not ${verb} ${rel}`, hint: deniedHint(denial.policy), rule: denial.policy };
 
@@ -103,8 +106,10 @@ function checkColumns(ctx: DecideContext, access: TableAccess, grants: TableGran
   const rel = qualified(schema, name);
   const kind = reads ? 'read' : 'write';
   const allowlist = (g: TableGrant) => (reads ? g.columns : g.writeColumns);
+  // Every name the relation is or was known by (renames followed by the catalog).
+  const relNames: (readonly string[])[] = [[schema, name], ...(unknownSchema || !ctx.former ? [] : ctx.former.relation(schema, name))];
   const denials: ColumnDenial[] = ctx.scope.rules.columnDenials.all.filter(
-    (d) => (reads ? d.read : d.write) && (unknownSchema || d.pattern.parts[0].test(schema)) && d.pattern.parts[1].test(name),
+    (d) => (reads ? d.read : d.write) && relNames.some(([s, t]) => (unknownSchema || d.pattern.parts[0].test(s)) && d.pattern.parts[1].test(t)),
   );
   const unrestricted = builtinRead || grants.some((g) => allowlist(g) === undefined);
 
@@ -116,9 +121,18 @@ function checkColumns(ctx: DecideContext, access: TableAccess, grants: TableGran
     };
   }
   for (const column of access.columns) {
-    const denial = denials.find((d) => d.pattern.parts[2].test(column));
-    if (denial) return { what: `may not ${kind} column ${qualified(schema, name, column)}`, hint: deniedHint(denial.policy), rule: denial.policy };
-    if (!unrestricted && !grants.some((g) => allowlist(g)?.some((c) => c.test(column)))) {
+    const former = unknownSchema || !ctx.former ? [] : ctx.former.column(schema, name, column);
+    const denial =
+      denials.find((d) => (unknownSchema || d.pattern.parts[0].test(schema)) && d.pattern.parts[1].test(name) && d.pattern.parts[2].test(column)) ??
+      denials.find((d) => former.some(([s, t, c]) => d.pattern.parts[0].test(s) && d.pattern.parts[1].test(t) && d.pattern.parts[2].test(c)));
+    if (denial) {
+      const was = former.length > 0 && !denial.pattern.parts[2].test(column) ? ` (renamed from ${qualified(...former[0])})` : '';
+      return { what: `may not ${kind} column ${qualified(schema, name, column)}${was}`, hint: deniedHint(denial.policy), rule: denial.policy };
+    }
+    // An allowlist must allow every name the column has had: renaming a column onto an allowed
+    // name does not make its values allowed.
+    const allowed = (g: TableGrant) => [column, ...former.map((f) => f[2])].every((n) => allowlist(g)?.some((c) => c.test(n)));
+    if (!unrestricted && !grants.some(allowed)) {
       const listed = [...new Set(grants.flatMap((g) => (allowlist(g) ?? []).map((c) => c.text)))].join(', ');
       return {
         what: `may not ${kind} column ${qualified(schema, name, column)}`,

@@ -32,3 +32,14 @@ export type Decision =
 export interface DecisionInput {
   analyses: StatementAnalysis[];
 }
+
+/**
+ * Names an object had before a rename (the catalog's record): denials written for any of them
+ * still apply to the object under its current name.
+ */
+export interface FormerNames {
+  /** [schema, table, column] names of the column currently called schema.table.column. */
+  column(schema: string, table: string, column: string): readonly (readonly string[])[];
+  /** [schema, table] names of the relation currently called schema.table (and of its columns' relations). */
+  relation(schema: string, table: string): readonly (readonly string[])[];
+}

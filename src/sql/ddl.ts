@@ -355,6 +355,7 @@ export class DdlWalker {
           const on = this.relOf(n.relation);
           this.add('rename', objType, on.schema, n.subname, on);
         } else if (n.relation) this.relTarget('rename', objType, n.relation);
+        else if (objType === 'schema' && typeof n.subname === 'string') this.add('rename', 'schema', undefined, n.subname);
         else this.objectTarget('rename', n.renameType, n.object);
         return { command: `alter ${objType === 'column' || objType === 'constraint' ? objectTypeName(n.relationType) : objType}`, cls: objType === 'role' ? 'dcl' : 'ddl' };
       }
@@ -368,6 +369,7 @@ export class DdlWalker {
         // (PostgreSQL checks CREATE on the new schema).
         if (type === 'AlterObjectSchemaStmt' && typeof n.newschema === 'string') {
           const moved = c.ddl[c.ddl.length - 1];
+          if (moved) moved.newSchema = n.newschema;
           this.add('create', objType, n.newschema, moved?.name);
         }
         return { command: `alter ${objType}`, cls: 'ddl' };

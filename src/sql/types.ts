@@ -137,6 +137,8 @@ export interface DdlTarget {
   on?: { schema: string; name: string };
   /** For CREATE FUNCTION / PROCEDURE: the language the body is written in (lower case). */
   language?: string;
+  /** For ALTER … SET SCHEMA: the schema the object moves to (the object keeps its name). */
+  newSchema?: string;
 }
 
 export interface SettingChange {

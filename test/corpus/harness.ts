@@ -9,7 +9,9 @@
  */
 import type { CatalogService } from '../../src/catalog/index.ts';
 import type { CatalogSnapshot } from '../../src/catalog/types.ts';
-import { PolicyGate, type GateVerdict, type ReviewPort } from '../../src/engine/index.ts';
+import { formerNamesOf } from '../../src/catalog/index.ts';
+import { PolicyGate, governedRenameRefusal, governedRules, type GateVerdict, type ReviewPort } from '../../src/engine/index.ts';
+import { compileMasking } from '../../src/masking/index.ts';
 import { decide, scopeFor, type Decision } from '../../src/policy/index.ts';
 import { analyse, AnalysisCache, SqlSyntaxError } from '../../src/sql/index.ts';
 import { testCatalog } from '../../src/sql/fixture.ts';
@@ -54,6 +56,8 @@ export function deny(who: Who, name: string, sql: string, reason: RegExp, opts: 
 
 const catalog: CatalogSnapshot = testCatalog();
 const compiled = compiledPolicies();
+/** The corpus has no masking rules: what governs renames here are the policies' rules. */
+const NO_MASKING = compileMasking(undefined);
 
 /** The parts of CatalogService the gate uses, over a fixed snapshot. */
 function fixedCatalog(): CatalogService {
@@ -77,6 +81,7 @@ export function gateFor(who: Who, searchPath: string | null | undefined, reviews
     catalog: fixedCatalog(),
     cache: new AnalysisCache(64),
     ...(path !== null && { startupSearchPath: path }),
+    governedRename: (analyses) => governedRenameRefusal(analyses, IDENTITIES[who].subject, () => governedRules(NO_MASKING, compiled), catalog, formerNamesOf(() => catalog)),
   });
 }
 

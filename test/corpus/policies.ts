@@ -86,11 +86,21 @@ export const POLICIES: PolicyInput[] = [
   },
 ];
 
+/**
+ * dba: every table and DDL in every schema, and nothing denied of its own: what stops it renaming
+ * a governed object is the other policies' rules (renames of governed objects are refused).
+ */
+POLICIES.push({
+  name: 'dba',
+  match: { subjects: ['dba'] },
+  allow: [{ tables: ['*.*'], operations: 'all' }, { ddl: { schemas: ['*'] } }],
+});
+
 export function compiledPolicies(): CompiledPolicies {
   return compilePolicies(POLICIES.map((p) => policySchema.parse(p)));
 }
 
-export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'reporter' | 'stranger';
+export type Who = 'analyst' | 'support' | 'migrator' | 'intake' | 'lead' | 'reporter' | 'stranger' | 'dba';
 
 function identity(subject: string, groups: string[]): Identity {
   return { issuer: 'https://idp.example.com/corp', issuerName: 'corp', subject, groups, claims: {}, expiresAt: Date.now() + 3_600_000 };
@@ -104,6 +114,7 @@ export const IDENTITIES: Record<Who, Identity> = {
   lead: identity('lead', ['analysts']),
   reporter: identity('reporter', []),
   stranger: identity('stranger', ['visitors']),
+  dba: identity('dba', []),
 };
 
 /** The client-facing database every case connects to. */

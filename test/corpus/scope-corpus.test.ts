@@ -14,9 +14,10 @@ import { nameFamilies } from './cases-names.ts';
 import { readFamilies } from './cases-reads.ts';
 import { sessionFamilies } from './cases-session.ts';
 import { writeFamilies } from './cases-writes.ts';
+import { renameFamilies } from './cases-renames.ts';
 import { describe as explain, run, type Family } from './harness.ts';
 
-const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies, ...lexingFamilies, ...nameFamilies];
+const families: Family[] = [...readFamilies, ...writeFamilies, ...sessionFamilies, ...ddlFamilies, ...lexingFamilies, ...nameFamilies, ...renameFamilies];
 const cases = families.flatMap((f) => f.cases);
 
 before(async () => {

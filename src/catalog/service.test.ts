@@ -1,0 +1,51 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../log.ts';
+import { CatalogService } from './service.ts';
+import { RELATIONS_SQL, type CatalogQueryable } from './load.ts';
+
+/**
+ * An upstream holding one table, `public.customers`, whose column 4 the test renames between
+ * loads: the three catalog queries answered from that state, as the server would.
+ */
+function upstream(): { connect: () => Promise<CatalogQueryable & { close(): Promise<void> }>; state: { col: string; loads: number } } {
+  const state = { col: 'ssn', loads: 0 };
+  const connect = async () => ({
+    async query(text: string): Promise<(string | null)[][]> {
+      if (text === RELATIONS_SQL) {
+        state.loads++;
+        return [[JSON.stringify([[16400, 'public', 'customers', 'r', false, [['id', 1, 23, 'integer'], ['name', 2, 25, 'text'], ['email', 3, 25, 'text'], [state.col, 4, 25, 'text']], null]])]];
+      }
+      if (text.includes('pg_proc')) return [['[]']];
+      return [['gw', '["public"]', '["public"]']];
+    },
+    close: async () => {},
+  });
+  return { connect, state };
+}
+
+describe('CatalogService', () => {
+  it('every request for a later load gets one, also when the previous request settled at once', async () => {
+    const u = upstream();
+    const s = new CatalogService({ name: 'app', logger: silentLogger(), connect: u.connect, refreshIntervalMs: 3_600_000 });
+    await s.start();
+    s.stop();
+    const first = await s.refreshAfterNow(0);
+    const second = await s.refreshAfterNow(0);
+    assert.ok(first && second && second.version > first.version, `versions ${first?.version} then ${second?.version}`);
+    assert.equal(u.state.loads, 3);
+  });
+
+  it('a column renamed between loads keeps its former name in the new snapshot', async () => {
+    const u = upstream();
+    const s = new CatalogService({ name: 'app', logger: silentLogger(), connect: u.connect, refreshIntervalMs: 3_600_000 });
+    await s.start();
+    s.stop();
+    u.state.col = 'tax_id';
+    const renamed = await s.reload();
+    assert.deepEqual(renamed.formerNames?.get('16400:4'), [['public', 'customers', 'ssn']]);
+    u.state.col = 'tin';
+    const again = await s.reload();
+    assert.deepEqual(again.formerNames?.get('16400:4'), [['public', 'customers', 'ssn'], ['public', 'customers', 'tax_id']]);
+  });
+});
