@@ -53,15 +53,21 @@ export function allowEverything(issuers: string[]): Record<string, unknown> {
   };
 }
 
+const UPSTREAM_PASSWORDS = new WeakMap<TestPostgres, string>();
+
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const pg = options.pg ?? (await startPostgres(options.postgres));
-  const upstreamPassword = `up-${Math.random().toString(36).slice(2)}-secret`;
+  // Gateways sharing one cluster share the upstream role's password: a second gateway must not
+  // change it under the first one's feet.
+  const known = UPSTREAM_PASSWORDS.get(pg);
+  const upstreamPassword = known ?? `up-${Math.random().toString(36).slice(2)}-secret`;
   if (!options.pg) {
     pg.psql(`create role gw_app login password '${upstreamPassword}'`);
     pg.psql('create database app owner gw_app');
-  } else {
+  } else if (!known) {
     pg.psql(`alter role gw_app password '${upstreamPassword}'`);
   }
+  UPSTREAM_PASSWORDS.set(pg, upstreamPassword);
   const issuer = options.issuer ?? (await startTestIssuer());
   const raw: Record<string, any> = {
     listen: { postgres: `127.0.0.1:0`, http: `127.0.0.1:${await freePort()}` },
