@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { GatewayConfig } from './config/schema.ts';
-import { databaseRoutes, isLoopback, isWildcardHost, mcpResourceUrl } from './config/index.ts';
+import { configDiff, databaseRoutes, isLoopback, isWildcardHost, mcpResourceUrl } from './config/index.ts';
 import { GatewayError } from './errors.ts';
 import { DevIssuer, RevocationList, createTokenVerifier, forSurface, type AudienceRule } from './identity/index.ts';
 import type { Identity } from './identity/types.ts';
@@ -493,14 +493,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       for (const c of catalogs.values()) void c.reload().catch(() => {});
       const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
+      // What changed, for the audit (secrets only as changed): a reload that drops TLS or widens
+      // a policy leaves a record of exactly that.
+      const diff = configDiff(current, next);
       current = next;
       settings = nextSettings;
       shared.capacities.forget();
       policyState = { version: policyState.version + 1, compiled };
       masking = nextMasking;
       reviewRules = nextReviews;
-      log.info({ config: options.configPath }, 'config reloaded; new connections use it');
-      audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });
+      log.info({ config: options.configPath, changed: diff.changes.map((c) => c.key), security: diff.security }, 'config reloaded; new connections use it');
+      audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath, ...diff } });
     },
     revoke,
     unrevoke,
