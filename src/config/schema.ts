@@ -107,7 +107,7 @@ export const configSchema = z
         issuers: z.array(issuerSchema).min(1),
         /** After a token expires, an open session may finish for this long before it is ended. */
         expiry_grace: duration.default(0),
-        /** Cooldown between JWKS refetches triggered by an unknown `kid`. */
+        /** Cooldown between JWKS refetches triggered by an unknown `kid`, and between retries of a failed discovery or key fetch. */
         jwks_cooldown: duration.default(30_000),
       })
       .strict(),
