@@ -43,19 +43,20 @@ function mcpProblems(data: Doc): Problem[] {
     ];
   }
   const out: Problem[] = [];
-  const onlyResource = (v: unknown) => {
-    const list = typeof v === 'string' ? [v] : Array.isArray(v) ? v : [];
-    return list.length > 0 && list.every((a) => a === resource);
-  };
-  const why = `names only the MCP resource (${resource}); tokens minted for /mcp are not accepted there, so it would accept none: name that surface's own audience (the MCP endpoint checks mcp.audience)`;
+  const list = (v: unknown): unknown[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v : []);
   const identity = isObject(data.identity) ? data.identity : {};
-  if (Array.isArray(identity.issuers)) {
-    identity.issuers.forEach((issuer, i) => {
-      if (isObject(issuer) && onlyResource(issuer.audience)) out.push({ path: ['identity', 'issuers', i, 'audience'], message: why });
-    });
-  }
-  if (isObject(data.admin) && onlyResource(data.admin.audience)) out.push({ path: ['admin', 'audience'], message: why });
-  if (isObject(data.reviews) && onlyResource(data.reviews.api_audience)) out.push({ path: ['reviews', 'api_audience'], message: why });
+  const issuers = Array.isArray(identity.issuers) ? identity.issuers : [];
+  // What only /mcp accepts (as main.ts computes it): its resource, and mcp.audience values no
+  // issuer's audience shares.
+  const shared = new Set(issuers.flatMap((i) => (isObject(i) ? list(i.audience) : [])));
+  const mcpOnly = new Set([resource, ...list(mcp.audience).filter((a) => !shared.has(a))]);
+  const only = (v: unknown) => list(v).length > 0 && list(v).every((a) => mcpOnly.has(a as string));
+  const why = `names only audiences of the MCP endpoint (${[...mcpOnly].join(', ')}); tokens minted for /mcp are not accepted there, so it would accept none: name that surface's own audience (the MCP endpoint checks mcp.audience)`;
+  issuers.forEach((issuer, i) => {
+    if (isObject(issuer) && only(issuer.audience)) out.push({ path: ['identity', 'issuers', i, 'audience'], message: why });
+  });
+  if (isObject(data.admin) && only(data.admin.audience)) out.push({ path: ['admin', 'audience'], message: why });
+  if (isObject(data.reviews) && only(data.reviews.api_audience)) out.push({ path: ['reviews', 'api_audience'], message: why });
   return out;
 }
 

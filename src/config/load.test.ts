@@ -211,9 +211,16 @@ describe('parseConfig rejects, naming file:line and key', () => {
       name: 'an issuer, admin or reviews audience that is only the MCP resource',
       text: ok('admin:', '  audience: http://127.0.0.1:8080/mcp', 'reviews:', '  api_audience: [http://127.0.0.1:8080/mcp]').replace('audience: pgwarden', 'audience: http://127.0.0.1:8080/mcp'),
       expected: [
-        'F:7 identity.issuers[0].audience: names only the MCP resource (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
-        'F:9 admin.audience: names only the MCP resource (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
-        'F:11 reviews.api_audience: names only the MCP resource (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+        'F:7 identity.issuers[0].audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+        'F:9 admin.audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+        'F:11 reviews.api_audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+      ],
+    },
+    {
+      name: 'an admin audience that is an audience only the MCP endpoint accepts',
+      text: ok('admin:', '  audience: pgwarden-mcp', 'mcp:', '  audience: pgwarden-mcp'),
+      expected: [
+        'F:9 admin.audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp, pgwarden-mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
       ],
     },
     {
