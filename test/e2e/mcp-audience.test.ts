@@ -146,6 +146,10 @@ describe('protected resource metadata', () => {
   });
 });
 
+// A second gateway on the same cluster sets a new password for the upstream role: give the first
+// its own back, so it keeps signing in.
+const restoreUpstreamPassword = () => t.pg.psql(`alter role gw_app password '${t.upstreamPassword}'`);
+
 describe('a listener on every interface', () => {
   it('names the public host in the metadata, not 0.0.0.0', async () => {
     const port = await freePort();
@@ -166,6 +170,7 @@ describe('a listener on every interface', () => {
       assert.match(unauth.headers['www-authenticate'] as string, /resource_metadata="http:\/\/gw\.example\.test\/\.well-known\/oauth-protected-resource\/mcp"/);
     } finally {
       await wide.gw.close(0);
+      restoreUpstreamPassword();
     }
   });
 
@@ -182,6 +187,11 @@ describe('a listener on every interface', () => {
       }),
       /every interface, so the MCP endpoint has no address clients reach it by/,
     );
+    restoreUpstreamPassword();
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'after-restore' })));
+    await c.connect();
+    assert.equal((await c.query('select 1 as one')).rows[0].one, 1);
+    await c.end();
   });
 });
 
