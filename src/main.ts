@@ -10,9 +10,9 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { GatewayConfig } from './config/schema.ts';
-import { databaseRoutes, isLoopback } from './config/index.ts';
+import { configDiff, databaseRoutes, isLoopback, isWildcardHost, mcpResourceUrl } from './config/index.ts';
 import { GatewayError } from './errors.ts';
-import { DevIssuer, RevocationList, createTokenVerifier } from './identity/index.ts';
+import { DevIssuer, RevocationList, createTokenVerifier, forSurface, type AudienceRule } from './identity/index.ts';
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
@@ -66,6 +66,14 @@ export function splitHostPort(text: string): { host: string; port: number } {
   return { host: m[1], port: Number(m[2]) };
 }
 
+
+function audienceList(a: string | string[] | undefined): string[] | undefined {
+  return a === undefined ? undefined : typeof a === 'string' ? [a] : a;
+}
+
+function publicUrlInput(c: GatewayConfig) {
+  return { mcpResource: c.mcp.resource, consolePublicUrl: c.console?.public_url, httpHosts: c.listen.http_hosts };
+}
 
 /** The upstream settings a scope imposes on its sessions (defence in depth under the policy). */
 export function upstreamSettingsFor(scope: Scope): Record<string, string> {
@@ -277,8 +285,40 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       hint: 'Configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy, or set listen.allow_insecure_remote: true.',
     });
   }
+  const httpListen = splitHostPort(config.listen.http);
+  if (config.mcp.enabled && isWildcardHost(httpListen.host) && mcpResourceUrl({ ...publicUrlInput(config), listenHost: httpListen.host, listenPort: httpListen.port, scheme: httpScheme }) === undefined) {
+    // Also checked by `pgwarden check`: the metadata would name http://0.0.0.0:…/mcp.
+    throw new Error(
+      `listen.http is ${config.listen.http}, every interface, so the MCP endpoint has no address clients reach it by: set mcp.resource (or console.public_url, or listen.http_hosts) to the URL clients use, or mcp.enabled: false`,
+    );
+  }
   const revocations = new RevocationList();
   const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
+  // Each surface that takes bearer tokens accepts its own audiences (see identity/types.ts).
+  // The HTTP listener's address is known once it listens (the configured port may be 0).
+  let httpBound = httpListen;
+  const mcpResource = (): string | undefined =>
+    mcpResourceUrl({ ...publicUrlInput(current), listenHost: httpBound.host, listenPort: httpBound.port, scheme: httpScheme });
+  const mcpAudiences = (): string[] => {
+    const resource = mcpResource();
+    return audienceList(current.mcp.audience) ?? (resource === undefined ? [] : [resource]);
+  };
+  // What only /mcp accepts: its resource, and its audiences no issuer's audience also names (the
+  // demo shares one on purpose). A token whose aud names only these opens no Postgres session and
+  // no admin or reviews request, whatever the issuers' audience lists say.
+  const mcpOnly = (): string[] => {
+    const shared = new Set(current.identity.issuers.flatMap((i) => audienceList(i.audience) ?? []));
+    const resource = mcpResource();
+    return [...(resource === undefined ? [] : [resource]), ...mcpAudiences().filter((a) => !shared.has(a))];
+  };
+  const surface = (accept: () => string[] | undefined) =>
+    forSurface(verifier, (): AudienceRule => {
+      const a = accept();
+      return a === undefined ? { exclude: mcpOnly() } : { accept: a, exclude: mcpOnly() };
+    });
+  const wireVerifier = surface(() => undefined);
+  const adminVerifier = surface(() => audienceList(current.admin.audience));
+  const reviewsVerifier = surface(() => audienceList(current.reviews.api_audience));
   const registry = new SessionRegistry(() => current.limits);
   const scramCache = new ScramKeyCache();
   await loadParser();
@@ -377,9 +417,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     await audit.store.deleteRevocation(subject, issuer);
   };
 
-  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier, registry, scramCache, settings: () => settings, isRevoked: (id) => revocations.isRevoked(id) });
-  // The MCP endpoint's address is known once the HTTP server listens (the port may be 0).
-  let httpBase = `${httpScheme}://${config.listen.http}`;
+  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier: wireVerifier, registry, scramCache, settings: () => settings, isRevoked: (id) => revocations.isRevoked(id) });
   const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
   function mcpEndpoint(): McpEndpoint {
     const firstDatabase = () => [...databaseRoutes(current).keys()][0];
@@ -388,11 +426,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       verifier,
       version: (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version,
       settings: () => {
-        const resource = current.mcp.resource ?? `${httpBase}/mcp`;
-        const audience = current.mcp.audience ?? resource;
+        // Checked at start: with no public address, the listener is not on a wildcard.
+        const resource = mcpResource() ?? `${httpScheme}://${httpBound.host}:${httpBound.port}/mcp`;
         return {
           resource,
-          audiences: Array.isArray(audience) ? audience : [audience],
+          audiences: mcpAudiences(),
           issuers: current.identity.issuers.map((i) => i.issuer),
           idleTimeoutMs: current.mcp.idle_timeout,
           maxSessions: current.mcp.max_sessions,
@@ -435,7 +473,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         publicUrls: [current.console?.public_url, current.mcp.resource].filter((u): u is string => u !== undefined),
         extraHosts: current.listen.http_hosts,
       }),
-    verifier,
+    verifier: adminVerifier,
     admin: () => current.admin,
     ready: () => {
       if (closing) return { ready: false, reason: 'shutting down' };
@@ -448,7 +486,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     devIssuer,
     mcp: mcp?.routes,
     console: consoleApp,
-    reviews: reviewRoutes({ service: reviews, verifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
+    reviews: reviewRoutes({ service: reviews, verifier: reviewsVerifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -458,7 +496,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     await mcp?.close();
     throw err;
   }
-  httpBase = `${httpScheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
+  httpBound = { host: http.host, port: http.port };
   log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
 
   return {
@@ -477,6 +515,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       for (const c of catalogs.values()) void c.reload().catch(() => {});
       const nextSettings = listenerSettings(next, shared);
       verifier.update(next.identity);
+      // What changed, for the audit (secrets only as changed): a reload that drops TLS or widens
+      // a policy leaves a record of exactly that.
+      const diff = configDiff(current, next);
       current = next;
       settings = nextSettings;
       shared.capacities.forget();
@@ -484,8 +525,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       masking = nextMasking;
       warnUnbound(catalogs, masking, compiled, log);
       reviewRules = nextReviews;
-      log.info({ config: options.configPath }, 'config reloaded; new connections use it');
-      audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });
+      log.info({ config: options.configPath, changed: diff.changes.map((c) => c.key), security: diff.security }, 'config reloaded; new connections use it');
+      audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath, ...diff } });
     },
     revoke,
     unrevoke,

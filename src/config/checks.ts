@@ -4,12 +4,60 @@
  * a wrongly typed field is the schema's problem to report, not these rules'.
  */
 import type { Problem } from './issues.ts';
+import { mcpResourceUrl } from './public-url.ts';
 
 type Doc = Record<string, unknown>;
 
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isObject(data)) return [];
-  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data), ...issuerScopeProblems(data)];
+  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data), ...issuerScopeProblems(data), ...mcpProblems(data)];
+}
+
+/**
+ * The MCP endpoint needs an address clients use (its OAuth resource), and tokens minted for it
+ * are not Postgres passwords or admin credentials: the wire and the APIs never accept an audience
+ * that is only the MCP resource, so a surface whose audiences are only that accepts nothing.
+ */
+function mcpProblems(data: Doc): Problem[] {
+  const mcp = isObject(data.mcp) ? data.mcp : {};
+  if (mcp.enabled === false) return [];
+  const listen = isObject(data.listen) ? data.listen : {};
+  const http = typeof listen.http === 'string' ? listen.http : '127.0.0.1:8080';
+  const host = hostOf(http);
+  if (host === undefined) return [];
+  const console = isObject(data.console) ? data.console : {};
+  const resource = mcpResourceUrl({
+    mcpResource: typeof mcp.resource === 'string' ? mcp.resource : undefined,
+    consolePublicUrl: typeof console.public_url === 'string' ? console.public_url : undefined,
+    httpHosts: Array.isArray(listen.http_hosts) ? listen.http_hosts.filter((h): h is string => typeof h === 'string') : [],
+    listenHost: host,
+    listenPort: Number(/:(\d+)$/.exec(http)?.[1] ?? 0),
+    scheme: isObject(listen.http_tls) ? 'https' : 'http',
+  });
+  if (resource === undefined) {
+    return [
+      {
+        path: ['mcp', 'resource'],
+        message: `listen.http is ${http}, every interface, so the MCP endpoint has no address clients reach it by: set mcp.resource (or console.public_url, or listen.http_hosts) to the URL clients use, or mcp.enabled: false`,
+      },
+    ];
+  }
+  const out: Problem[] = [];
+  const list = (v: unknown): unknown[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v : []);
+  const identity = isObject(data.identity) ? data.identity : {};
+  const issuers = Array.isArray(identity.issuers) ? identity.issuers : [];
+  // What only /mcp accepts (as main.ts computes it): its resource, and mcp.audience values no
+  // issuer's audience shares.
+  const shared = new Set(issuers.flatMap((i) => (isObject(i) ? list(i.audience) : [])));
+  const mcpOnly = new Set([resource, ...list(mcp.audience).filter((a) => !shared.has(a))]);
+  const only = (v: unknown) => list(v).length > 0 && list(v).every((a) => mcpOnly.has(a as string));
+  const why = `names only audiences of the MCP endpoint (${[...mcpOnly].join(', ')}); tokens minted for /mcp are not accepted there, so it would accept none: name that surface's own audience (the MCP endpoint checks mcp.audience)`;
+  issuers.forEach((issuer, i) => {
+    if (isObject(issuer) && only(issuer.audience)) out.push({ path: ['identity', 'issuers', i, 'audience'], message: why });
+  });
+  if (isObject(data.admin) && only(data.admin.audience)) out.push({ path: ['admin', 'audience'], message: why });
+  if (isObject(data.reviews) && only(data.reviews.api_audience)) out.push({ path: ['reviews', 'api_audience'], message: why });
+  return out;
 }
 
 /**

@@ -13,6 +13,8 @@ export { ConfigError } from './config-error.ts';
 export { loadConfigFile, parseConfig } from './load.ts';
 export { databaseRoutes } from './routes.ts';
 export { hostOf, isLoopback } from './checks.ts';
+export { configDiff, SECRET, type ConfigChange, type ConfigDiff } from './diff.ts';
+export { isWildcardHost, mcpResourceUrl, type PublicUrlInput } from './public-url.ts';
 export {
   configSchema,
   issuerSchema,

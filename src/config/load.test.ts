@@ -60,7 +60,9 @@ describe('parseConfig accepts', () => {
   });
 
   test('a remote HTTP listener with TLS, or behind an https public URL', () => {
-    parseConfig(ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }'), FILE, {});
+    parseConfig(ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }', 'mcp:', '  resource: https://gw.example.com:8443/mcp'), FILE, {});
+    parseConfig(ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }', '  http_hosts: [gw.example.com]'), FILE, {});
+    parseConfig(ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }', 'mcp:', '  enabled: false'), FILE, {});
     const c = parseConfig(ok('listen:', '  http: 10.0.0.5:8080', 'console:', '  issuer: https://idp.example.com', '  client_id: c', '  session_secret: 0123456789abcdef0123456789abcdef', '  roles: { auditor: [a] }', '  public_url: https://pgwarden.example.com'), FILE, {});
     assert.equal(c.listen.require_tls, undefined, 'require_tls is decided from the listener when not set');
   });
@@ -163,8 +165,8 @@ describe('parseConfig rejects, naming file:line and key', () => {
     },
     {
       name: 'the development issuer with its HTTP listener off loopback',
-      text: ok('listen:', '  http: 0.0.0.0:8080', '  http_tls: { cert: c.pem, key: k.pem }', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
-      expected: ['F:12 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.http is 0.0.0.0:8080: disable dev_issuer or listen on 127.0.0.1'],
+      text: ok('listen:', '  http: 10.0.0.5:8080', '  http_tls: { cert: c.pem, key: k.pem }', 'dev_issuer:', '  enabled: true', '  unsafe_anyone_can_mint_tokens: true'),
+      expected: ['F:12 dev_issuer.enabled: the development issuer works only while every listener is on loopback, and listen.http is 10.0.0.5:8080: disable dev_issuer or listen on 127.0.0.1'],
     },
     {
       name: 'the development issuer with its Postgres listener off loopback, even with TLS waived',
@@ -193,9 +195,32 @@ describe('parseConfig rejects, naming file:line and key', () => {
     },
     {
       name: 'an HTTP listener off loopback without TLS',
-      text: ok('listen:', '  http: 0.0.0.0:8080'),
+      text: ok('listen:', '  http: 10.0.0.5:8080'),
       expected: [
         'F:9 listen.http: listens off loopback without TLS, and bearer tokens and console cookies travel over it: configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy in front of it, or set listen.allow_insecure_remote: true',
+      ],
+    },
+    {
+      name: 'the MCP endpoint on a wildcard listener with no public URL',
+      text: ok('listen:', '  http: 0.0.0.0:8443', '  http_tls: { cert: c.pem, key: k.pem }'),
+      expected: [
+        'F:1 mcp.resource: listen.http is 0.0.0.0:8443, every interface, so the MCP endpoint has no address clients reach it by: set mcp.resource (or console.public_url, or listen.http_hosts) to the URL clients use, or mcp.enabled: false',
+      ],
+    },
+    {
+      name: 'an issuer, admin or reviews audience that is only the MCP resource',
+      text: ok('admin:', '  audience: http://127.0.0.1:8080/mcp', 'reviews:', '  api_audience: [http://127.0.0.1:8080/mcp]').replace('audience: pgwarden', 'audience: http://127.0.0.1:8080/mcp'),
+      expected: [
+        'F:7 identity.issuers[0].audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+        'F:9 admin.audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+        'F:11 reviews.api_audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
+      ],
+    },
+    {
+      name: 'an admin audience that is an audience only the MCP endpoint accepts',
+      text: ok('admin:', '  audience: pgwarden-mcp', 'mcp:', '  audience: pgwarden-mcp'),
+      expected: [
+        'F:9 admin.audience: names only audiences of the MCP endpoint (http://127.0.0.1:8080/mcp, pgwarden-mcp); tokens minted for /mcp are not accepted there, so it would accept none: name that surface\'s own audience (the MCP endpoint checks mcp.audience)',
       ],
     },
     {

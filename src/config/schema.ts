@@ -107,7 +107,7 @@ export const configSchema = z
         issuers: z.array(issuerSchema).min(1),
         /** After a token expires, an open session may finish for this long before it is ended. */
         expiry_grace: duration.default(0),
-        /** Cooldown between JWKS refetches triggered by an unknown `kid`. */
+        /** Cooldown between JWKS refetches triggered by an unknown `kid`, and between retries of a failed discovery or key fetch. */
         jwks_cooldown: duration.default(30_000),
       })
       .strict(),
@@ -121,6 +121,11 @@ export const configSchema = z
          * when several issuers are configured (see checks.ts), default the only one.
          */
         issuers: z.array(z.string().min(1)).min(1).optional(),
+        /**
+         * Audiences the admin API accepts (a token's `aud` must contain one); default: each
+         * issuer's `audience`. Never the MCP resource.
+         */
+        audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
       })
       .strict()
       .default({ subjects: [], groups: [] }),
@@ -168,9 +173,16 @@ export const configSchema = z
     mcp: z
       .object({
         enabled: z.boolean().default(true),
-        /** The resource identifier tokens are minted for; default `http://<listen.http>/mcp`. */
+        /**
+         * The resource identifier tokens are minted for, as clients reach `/mcp`; default
+         * `<console.public_url origin>/mcp`, else `<scheme>://<first listen.http_hosts>/mcp`, else
+         * `<scheme>://<listen.http>/mcp` (required when listen.http is a wildcard address).
+         */
         resource: z.string().url().optional(),
-        /** Audiences accepted on `/mcp` (a token's `aud` must contain one); default: the resource. */
+        /**
+         * Audiences accepted on `/mcp` (a token's `aud` must contain one), in place of the
+         * issuers' `audience`; default: the resource.
+         */
         audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
         /** The database tools use when a call names none; default: the first routed one. */
         database: z.string().min(1).optional(),

@@ -10,7 +10,7 @@
  * `DevIssuer` is the development issuer of `pgwarden demo` (key file, discovery document, JWKS,
  * token minting); it MUST NOT be enabled in production.
  */
-export type { Identity, TokenVerifier } from './types.ts';
+export type { AudienceRule, Identity, TokenVerifier } from './types.ts';
 export { RevocationList, type Revocation } from './revocation.ts';
-export { createTokenVerifier, type IdentityConfig, type ReloadableTokenVerifier, type TokenVerifierDeps } from './verifier.ts';
+export { createTokenVerifier, forSurface, type IdentityConfig, type ReloadableTokenVerifier, type TokenVerifierDeps } from './verifier.ts';
 export { DevIssuer, type MintOptions } from './dev-issuer.ts';

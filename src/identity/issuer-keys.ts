@@ -8,6 +8,11 @@
  * Nothing is trusted that was not once served by the issuer's own endpoint, so this never widens
  * what verifies; a token whose `kid` is not among the cached keys is refused while the endpoint is
  * down. With nothing cached, verification fails with `auth.idp_unavailable`.
+ *
+ * Cooldown rule: after a failed discovery or a failed JWKS fetch with no keys cached, tokens are
+ * refused with `auth.idp_unavailable` without another request until the cooldown has passed, so a
+ * down IdP costs one request per cooldown, not one per connection (a flood of connections MUST
+ * NOT become a flood of requests to the issuer, nor wait each on its timeout).
  */
 import {
   createLocalJWKSet,
@@ -49,6 +54,8 @@ export class IssuerKeys {
   /** When the last JWKS fetch failed (epoch ms), 0 after a success. */
   #failedAt = 0;
   #stale?: { json: string; resolve: KeyResolver };
+  /** The last failed discovery: when (epoch ms), and the refusal it gave. */
+  #discoveryFailure?: { at: number; error: GatewayError };
 
   constructor(options: IssuerKeysOptions) {
     this.#o = { ...options };
@@ -71,9 +78,12 @@ export class IssuerKeys {
    */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     const remote = this.#remote ?? (await this.#resolveRemote());
-    // After a failed fetch, stale keys answer until the cooldown ends instead of every connection
-    // waiting on an endpoint that is known to be down. With no keys at all, every token retries.
-    if (this.#failedAt !== 0 && this.#stale !== undefined && !remote.fresh && Date.now() - this.#failedAt < this.#o.cooldown) {
+    // After a failed fetch, cached keys answer until the cooldown ends instead of every connection
+    // waiting on an endpoint that is known to be down; with none cached, the token is refused.
+    if (this.#failedAt !== 0 && !remote.fresh && Date.now() - this.#failedAt < this.#o.cooldown) {
+      if (remote.jwks() === undefined) {
+        throw new GatewayError('auth.idp_unavailable', `pgwarden: the keys of issuer ${this.#o.name} could not be fetched; retrying after a cooldown`);
+      }
       return this.#fromStale(remote, header, token, undefined);
     }
     try {
@@ -118,6 +128,8 @@ export class IssuerKeys {
   }
 
   #resolveRemote(): Promise<RemoteJWKSet> {
+    const failed = this.#discoveryFailure;
+    if (failed !== undefined && this.#pendingRemote === undefined && Date.now() - failed.at < this.#o.cooldown) return Promise.reject(failed.error);
     this.#pendingRemote ??= this.#jwksUri()
       .then((uri) => {
         this.#remote = createRemoteJWKSet(new URL(uri), {
@@ -126,10 +138,17 @@ export class IssuerKeys {
           timeoutDuration: this.#o.timeout,
           [customFetch]: this.#o.fetch,
         });
+        this.#discoveryFailure = undefined;
         return this.#remote;
       })
+      .catch((err: unknown) => {
+        // A failed discovery is retried by the first token after the cooldown; a successful one
+        // is never repeated.
+        const error = err instanceof GatewayError ? err : new GatewayError('auth.idp_unavailable', `pgwarden: the discovery document of issuer ${this.#o.name} could not be fetched`, { cause: err });
+        this.#discoveryFailure = { at: Date.now(), error };
+        throw error;
+      })
       .finally(() => {
-        // A failed discovery is retried by the next token; a successful one is never repeated.
         this.#pendingRemote = undefined;
       });
     return this.#pendingRemote;

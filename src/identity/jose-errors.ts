@@ -9,7 +9,7 @@ import { GatewayError } from '../errors.ts';
 export interface VerifyContext {
   /** Configured name of the issuer (or its URL). */
   issuerName: string;
-  audience: string | string[];
+  audience: string | readonly string[];
   /** Header and claims as decoded, unverified, from the token: only for wording the message. */
   header: { alg?: unknown; kid?: unknown };
   claims: Record<string, unknown>;

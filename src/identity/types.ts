@@ -15,11 +15,27 @@ export interface Identity {
   tokenId?: string;
 }
 
+/**
+ * Which audiences a surface accepts. A token is minted for one resource; the surfaces that take
+ * bearer tokens (Postgres passwords, `/mcp`, the admin and reviews APIs) each say which `aud`
+ * values they accept, so a token minted for one is not a key to the others.
+ */
+export interface AudienceRule {
+  /** The audiences accepted, replacing the issuer's configured `audience` (default: that). */
+  accept?: readonly string[];
+  /**
+   * Audiences that never count on this surface, even when listed in `accept` or the issuer's
+   * audience: a token whose `aud` names only these is refused (the MCP resource on the wire).
+   */
+  exclude?: readonly string[];
+}
+
 export interface TokenVerifier {
   /**
    * Verify a compact JWT. Resolves with the identity, or rejects with a GatewayError whose code is
    * one of auth.invalid_token, auth.expired, auth.unknown_issuer, auth.idp_unavailable, auth.revoked,
-   * and whose message says what was wrong without echoing the token.
+   * and whose message says what was wrong without echoing the token. `audience` narrows or
+   * replaces the audiences accepted (default: the issuer's configured audience).
    */
-  verify(token: string): Promise<Identity>;
+  verify(token: string, audience?: AudienceRule): Promise<Identity>;
 }

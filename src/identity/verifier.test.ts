@@ -126,6 +126,43 @@ describe('a valid token', () => {
   });
 });
 
+describe('audiences per surface', () => {
+  const MCP = 'https://gw.example.com/mcp';
+  const silent = () => ({ logger: pino({ level: 'silent' }), revocations: new RevocationList() });
+  // Surface rules as the gateway wires them: the wire and the APIs exclude the MCP resource,
+  // /mcp accepts only its own audiences.
+  const wire = { exclude: [MCP] };
+  const mcp = { accept: [MCP] };
+  const admin = { accept: ['pgwarden-admin'], exclude: [MCP] };
+  const cases: { name: string; issuerAudience: string[]; aud: unknown; rule: object; accepted: boolean }[] = [
+    { name: 'a wire token on the wire', issuerAudience: ['pgwarden'], aud: 'pgwarden', rule: wire, accepted: true },
+    { name: 'an MCP token on the wire', issuerAudience: ['pgwarden'], aud: MCP, rule: wire, accepted: false },
+    { name: 'an MCP token on the wire, the issuer audience listing the MCP resource too', issuerAudience: ['pgwarden', MCP], aud: MCP, rule: wire, accepted: false },
+    { name: 'an MCP token on the wire, the issuer audience only the MCP resource', issuerAudience: [MCP], aud: MCP, rule: wire, accepted: false },
+    { name: 'a token for both on the wire', issuerAudience: ['pgwarden', MCP], aud: ['pgwarden', MCP], rule: wire, accepted: true },
+    { name: 'an MCP token on /mcp (the issuer audience not listing it)', issuerAudience: ['pgwarden'], aud: MCP, rule: mcp, accepted: true },
+    { name: 'a wire token on /mcp', issuerAudience: ['pgwarden'], aud: 'pgwarden', rule: mcp, accepted: false },
+    { name: 'an MCP token on the admin API', issuerAudience: ['pgwarden', MCP], aud: MCP, rule: admin, accepted: false },
+    { name: 'a wire token on an admin API with its own audience', issuerAudience: ['pgwarden'], aud: 'pgwarden', rule: admin, accepted: false },
+    { name: 'an admin token on the admin API', issuerAudience: ['pgwarden'], aud: 'pgwarden-admin', rule: admin, accepted: true },
+    { name: 'an admin token on the wire', issuerAudience: ['pgwarden'], aud: 'pgwarden-admin', rule: wire, accepted: false },
+    { name: 'any token where the surface is left with no audience', issuerAudience: ['pgwarden'], aud: 'pgwarden', rule: { accept: [MCP], exclude: [MCP] }, accepted: false },
+  ];
+  for (const c of cases) {
+    it(`${c.accepted ? 'accepts' : 'refuses'} ${c.name}`, async () => {
+      const v = createTokenVerifier(identityConfig([baseIssuer({ audience: c.issuerAudience })]), silent());
+      const token = await sign(keyA, ISS, { aud: c.aud });
+      if (c.accepted) assert.equal((await v.verify(token, c.rule)).subject, 'agent-1');
+      else {
+        const err = await refusal(v.verify(token, c.rule));
+        assert.equal(err.code, 'auth.invalid_token');
+        assert.match(err.message, /audience/);
+        assertNoEcho(token, [err.message]);
+      }
+    });
+  }
+});
+
 describe('refused tokens', () => {
   const hs256WithPublicKey = async () => {
     // The classic key-confusion attack: HMAC keyed with the issuer's public key bytes.
@@ -361,7 +398,7 @@ describe('keys', () => {
     assert.equal(a.code, 'auth.idp_unavailable');
     assert.equal(a.message, 'pgwarden: the keys of issuer down-idp could not be fetched');
     assertNoEcho(token, [a.message]);
-    // A second attempt tries again rather than remembering the failure.
+    // Within the cooldown the failure is remembered; the refusal still says the IdP is the cause.
     assert.equal((await refusal(viaJwks.verify(token))).code, 'auth.idp_unavailable');
 
     const downIss = `http://127.0.0.1:${port}/realms/x`;
@@ -369,6 +406,62 @@ describe('keys', () => {
     const b = await refusal(viaDiscovery.verify(await sign(keyA, downIss)));
     assert.equal(b.code, 'auth.idp_unavailable');
     assert.equal(b.message, `pgwarden: the discovery document of issuer ${downIss} could not be fetched`);
+  });
+});
+
+describe('a down issuer', () => {
+  /** A fetch that counts requests per URL path and passes them on. */
+  function countingFetch() {
+    const counts = new Map<string, number>();
+    const f: typeof fetch = (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      counts.set(path, (counts.get(path) ?? 0) + 1);
+      return fetch(input, init);
+    };
+    return { fetch: f, count: (path: string) => counts.get(path) ?? 0 };
+  }
+
+  it('is asked for its discovery document once per cooldown, not once per token', async () => {
+    const idp = await startJsonServer();
+    try {
+      const iss = `${idp.url}/realms/down`;
+      const discovery = '/realms/down/.well-known/openid-configuration';
+      idp.set(discovery, 503);
+      const v = createTokenVerifier(identityConfig([{ issuer: iss, audience: 'pgwarden', name: 'down' }], { jwks_cooldown: '400ms' }), {
+        logger: pino({ level: 'silent' }),
+        revocations: new RevocationList(),
+      });
+      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => sign(keyA, iss, { sub: `agent-${i}` })));
+      for (const t of tokens) assert.equal((await refusal(v.verify(t))).code, 'auth.idp_unavailable');
+      const concurrent = await Promise.all(tokens.map((t) => refusal(v.verify(t))));
+      assert.ok(concurrent.every((e) => e.code === 'auth.idp_unavailable'));
+      assert.equal(idp.hits(discovery), 1, 'forty refused tokens, one request');
+
+      // The IdP comes back: within the cooldown nothing is asked; after it, the next token is.
+      idp.set(discovery, { issuer: iss, jwks_uri: `${idp.url}/keys-down` });
+      idp.set('/keys-down', { keys: [keyA.jwk] });
+      assert.equal((await refusal(v.verify(tokens[1]))).code, 'auth.idp_unavailable');
+      assert.equal(idp.hits(discovery), 1);
+      await new Promise((r) => setTimeout(r, 450));
+      assert.equal((await v.verify(tokens[2])).subject, 'agent-2');
+      assert.equal(idp.hits(discovery), 2);
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('is asked for its keys once per cooldown while none were ever fetched', async () => {
+    const port = await freePort();
+    const counter = countingFetch();
+    const v = createTokenVerifier(identityConfig([{ issuer: 'https://idp.down.example', audience: 'pgwarden', jwks_uri: `http://127.0.0.1:${port}/keys` }], { jwks_cooldown: '10s' }), {
+      logger: pino({ level: 'silent' }),
+      revocations: new RevocationList(),
+      fetch: counter.fetch,
+    });
+    const token = await sign(keyA, 'https://idp.down.example');
+    for (let i = 0; i < 10; i++) assert.equal((await refusal(v.verify(token))).code, 'auth.idp_unavailable');
+    await Promise.all(Array.from({ length: 10 }, () => refusal(v.verify(token))));
+    assert.equal(counter.count('/keys'), 1);
   });
 });
 

@@ -9,6 +9,8 @@
  *   3. `alg` is in that issuer's allowlist (asymmetric only)        → auth.invalid_token
  *   4. key by `kid` from the issuer's JWKS (cached, see issuer-keys) → auth.idp_unavailable
  *   5. signature, `iss`, `aud`, `exp` (required), `nbf` by jose     → auth.invalid_token / auth.expired
+ *      (`aud` against the surface's audiences: the issuer's `audience` unless the caller's
+ *      AudienceRule replaces it, less the audiences the surface excludes)
  *   6. a subject from the configured claims                         → auth.invalid_token
  *   7. the revocation list                                          → auth.revoked
  *
@@ -24,7 +26,7 @@ import { pickGroups, pickSubject } from './claims.ts';
 import { IssuerKeys } from './issuer-keys.ts';
 import { fromJoseError, safe } from './jose-errors.ts';
 import type { RevocationList } from './revocation.ts';
-import type { Identity, TokenVerifier } from './types.ts';
+import type { AudienceRule, Identity, TokenVerifier } from './types.ts';
 
 export type IdentityConfig = GatewayConfig['identity'];
 
@@ -63,6 +65,8 @@ interface IssuerState {
   keys: IssuerKeys;
   algorithms: ReadonlySet<string>;
   options: JWTVerifyOptions;
+  /** The issuer's configured audiences. */
+  audiences: readonly string[];
 }
 
 export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierDeps): ReloadableTokenVerifier {
@@ -87,9 +91,9 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
         name,
         keys,
         algorithms: new Set(algorithms),
+        audiences: typeof c.audience === 'string' ? [c.audience] : c.audience,
         options: {
           issuer: c.issuer,
-          audience: c.audience,
           algorithms,
           requiredClaims: ['exp'],
           clockTolerance: c.clock_tolerance / 1000,
@@ -101,7 +105,7 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
 
   let issuers = build(config, new Map());
 
-  async function verify(token: string): Promise<Identity> {
+  async function verify(token: string, rule: AudienceRule = {}): Promise<Identity> {
     // One snapshot per call: a reload during verification does not mix two configurations.
     const current = issuers;
     let issuerName: string | undefined;
@@ -114,11 +118,20 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
       issuerName = state.name;
       if (typeof header.alg !== 'string' || !state.algorithms.has(header.alg)) throw invalid(`token algorithm ${safe(header.alg)} is not allowed`);
 
+      // Fail closed: a surface left with no audience accepts no token (jose would skip the check).
+      const excluded = new Set(rule.exclude ?? []);
+      const audience = (rule.accept ?? state.audiences).filter((a) => !excluded.has(a));
+      if (audience.length === 0) {
+        throw new GatewayError('auth.invalid_token', 'pgwarden: token audience is not accepted here', {
+          logDetail: `no audience is accepted on this surface for issuer ${state.name}`,
+        });
+      }
+
       let payload: JWTPayload;
       try {
-        payload = await verifySignedToken(token, state);
+        payload = await verifySignedToken(token, state, { ...state.options, audience });
       } catch (err) {
-        const e = fromJoseError(err, { issuerName: state.name, audience: state.config.audience, header, claims });
+        const e = fromJoseError(err, { issuerName: state.name, audience: audience.length === 1 ? audience[0] : audience, header, claims });
         if (e.code === 'internal') logger.error({ issuer: state.name, err: err instanceof Error ? err.message : String(err) }, 'token verification failed unexpectedly');
         throw e;
       }
@@ -144,6 +157,14 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
   };
 }
 
+/**
+ * A verifier bound to one surface's audiences (read on every call, so a reload applies at once).
+ * The Postgres listener, `/mcp` and the HTTP APIs each get one.
+ */
+export function forSurface(verifier: TokenVerifier, rule: () => AudienceRule): TokenVerifier {
+  return { verify: (token) => verifier.verify(token, rule()) };
+}
+
 function invalid(message: string): GatewayError {
   return new GatewayError('auth.invalid_token', `pgwarden: ${message}`);
 }
@@ -158,15 +179,15 @@ function decode(token: string): { header: { alg?: unknown; kid?: unknown }; clai
   }
 }
 
-async function verifySignedToken(token: string, state: IssuerState): Promise<JWTPayload> {
+async function verifySignedToken(token: string, state: IssuerState, options: JWTVerifyOptions): Promise<JWTPayload> {
   try {
-    return (await jwtVerify(token, state.keys.getKey, state.options)).payload;
+    return (await jwtVerify(token, state.keys.getKey, options)).payload;
   } catch (err) {
     // A token without `kid` against a set with several usable keys: try each; one must verify.
     if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
     for await (const key of err as AsyncIterable<CryptoKey>) {
       try {
-        return (await jwtVerify(token, key, state.options)).payload;
+        return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {
         if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
       }

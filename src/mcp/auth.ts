@@ -1,13 +1,14 @@
 /**
  * The MCP endpoint as an OAuth 2.1 resource server (MCP authorization spec, RFC 6750, RFC 9728):
- * a bearer token is verified by the gateway's `TokenVerifier` (issuer, signature, the issuer's
- * configured audience, expiry, revocation), and its `aud` MUST also name this resource — the
- * configured `mcp.audience`, by default the resource URL — so a token minted for another service
- * (or only for the wire endpoint) is not accepted here.
+ * a bearer token is verified by the gateway's `TokenVerifier` (issuer, signature, expiry,
+ * revocation) with this resource's audiences in place of the issuers' — the configured
+ * `mcp.audience`, by default the resource URL — so a token minted for another service (or only
+ * for the wire endpoint) is not accepted here, and this resource's tokens need not be listed as
+ * (and are never accepted as) Postgres passwords.
  *
- * Every refusal is a 401 whose `WWW-Authenticate` points at the protected resource metadata, so a
- * client can discover the authorization servers; an unreachable IdP is a 503. The token MUST NOT
- * appear in a response or a log line.
+ * Every refusal is a 401 whose `WWW-Authenticate` points at the protected resource metadata (at
+ * its path-suffixed URL, RFC 9728 §3.1), so a client can discover the authorization servers; an
+ * unreachable IdP is a 503. The token MUST NOT appear in a response or a log line.
  */
 import { toGatewayError } from '../errors.ts';
 import type { Identity, TokenVerifier } from '../identity/index.ts';
@@ -24,9 +25,14 @@ export interface ResourceSettings {
 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i;
 
-/** `<origin>/.well-known/oauth-protected-resource` for a resource URL. */
+/**
+ * Where a resource's metadata is (RFC 9728 §3.1): the well-known path inserted between the host
+ * and the resource's path, `https://gw/mcp` → `https://gw/.well-known/oauth-protected-resource/mcp`.
+ */
 export function metadataUrl(resource: string): string {
-  return new URL('/.well-known/oauth-protected-resource', resource).href;
+  const url = new URL(resource);
+  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+  return `${url.origin}/.well-known/oauth-protected-resource${path}`;
 }
 
 /** RFC 9728 protected resource metadata. */
@@ -49,7 +55,7 @@ export async function authenticate(req: Request, s: ResourceSettings, verifier: 
   }
   let identity: Identity;
   try {
-    identity = await verifier.verify(token);
+    identity = await verifier.verify(token, { accept: s.audiences });
   } catch (err) {
     const e = toGatewayError(err);
     if (e.code === 'auth.idp_unavailable') return { response: problem(503, e.code, e.message, e.hint) };
@@ -59,20 +65,6 @@ export async function authenticate(req: Request, s: ResourceSettings, verifier: 
     }
     logger.info({ code: e.code, reason: e.message }, 'mcp request refused: bad token');
     return { response: unauthorized(s, e.code, e.message, true, e.hint) };
-  }
-  const aud = identity.claims.aud;
-  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
-  if (!auds.some((a) => s.audiences.includes(a))) {
-    logger.info({ subject: identity.subject, issuer: identity.issuerName }, 'mcp request refused: token audience is not this resource');
-    return {
-      response: unauthorized(
-        s,
-        'auth.invalid_token',
-        `pgwarden: the token's audience does not include ${s.audiences.join(' or ')}`,
-        true,
-        'Request a token for this resource (RFC 8707 resource indicator) from your identity provider.',
-      ),
-    };
   }
   return { identity, token };
 }

@@ -69,9 +69,17 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   }, 30_000);
   sweep.unref();
 
-  const metadata = (c: { json(v: unknown): Response }) => c.json(resourceMetadata(deps.settings()));
-  routes.get('/.well-known/oauth-protected-resource', metadata);
-  routes.get('/.well-known/oauth-protected-resource/mcp', metadata);
+  // RFC 9728 §3.1: the metadata of `https://gw/mcp` is at `/.well-known/oauth-protected-resource/mcp`
+  // (what WWW-Authenticate names); the root path is served too for clients that look there, and
+  // the configured resource's own path when a proxy puts /mcp under a prefix.
+  const WELL_KNOWN = '/.well-known/oauth-protected-resource';
+  routes.get(`${WELL_KNOWN}/*`, (c, next) => {
+    const settings = deps.settings();
+    const suffix = c.req.path.slice(WELL_KNOWN.length).replace(/\/+$/, '');
+    if (suffix !== '/mcp' && suffix !== new URL(settings.resource).pathname.replace(/\/+$/, '')) return next();
+    return c.json(resourceMetadata(settings));
+  });
+  routes.get(WELL_KNOWN, (c) => c.json(resourceMetadata(deps.settings())));
 
   routes.all('/mcp', async (c) => {
     const settings = deps.settings();

@@ -81,8 +81,10 @@ describe('tool errors', () => {
 });
 
 describe('protected resource metadata', () => {
-  it('lives at the origin of the resource and names the issuers', () => {
-    assert.equal(metadataUrl('https://gw.example.com:8443/mcp'), 'https://gw.example.com:8443/.well-known/oauth-protected-resource');
+  it('lives at the well-known path inserted before the resource path (RFC 9728 §3.1) and names the issuers', () => {
+    assert.equal(metadataUrl('https://gw.example.com:8443/mcp'), 'https://gw.example.com:8443/.well-known/oauth-protected-resource/mcp');
+    assert.equal(metadataUrl('https://gw.example.com/pg/mcp/'), 'https://gw.example.com/.well-known/oauth-protected-resource/pg/mcp');
+    assert.equal(metadataUrl('https://gw.example.com/'), 'https://gw.example.com/.well-known/oauth-protected-resource');
     assert.deepEqual(resourceMetadata({ resource: 'https://gw/mcp', audiences: ['https://gw/mcp'], issuers: ['https://idp'] }), {
       resource: 'https://gw/mcp',
       authorization_servers: ['https://idp'],

@@ -149,6 +149,11 @@ const reviewsObject = z
     store: z.string().regex(/^(sqlite:.+|memory)$/, 'sqlite:PATH or memory').default('sqlite:./pgwarden-data/reviews.db'),
     rules: z.array(reviewRuleSchema).default([]),
     webhooks: z.array(webhookSchema).default([]),
+    /**
+     * Audiences the reviews API (`/api/reviews`) accepts (a token's `aud` must contain one);
+     * default: each issuer's `audience`. Never the MCP resource.
+     */
+    api_audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   })
   .strict()
   .superRefine((r, ctx) => {

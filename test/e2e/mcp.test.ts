@@ -110,7 +110,7 @@ async function rawInitialize(token?: string): Promise<Response> {
 }
 
 describe('authorization as an OAuth resource server', () => {
-  const metadataLink = () => `resource_metadata="${base}/.well-known/oauth-protected-resource"`;
+  const metadataLink = () => `resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`;
 
   it('serves the protected resource metadata (RFC 9728) naming the issuers', async () => {
     for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
@@ -148,7 +148,7 @@ describe('authorization as an OAuth resource server', () => {
     assert.equal(res.status, 401);
     const header = res.headers.get('www-authenticate') ?? '';
     assert.ok(header.includes(metadataLink()), `metadata link in ${header}`);
-    assert.match(((await res.json()) as { message: string }).message, /audience does not include/);
+    assert.match(((await res.json()) as { message: string }).message, /audience .* is not accepted/);
     // The same token is good on the wire endpoint: the audience binds it to that resource only.
     const c = new pg.Client(t.client(wireOnly));
     await c.connect();
