@@ -55,6 +55,8 @@ export interface OpenAuditDeps {
   baseDir?: string;
   /** Tests: cap the SQLite file at this many pages, to make writes fail as on a full disk. */
   maxPageCount?: number;
+  /** SQLite: bound of the write-ahead log in bytes (default 16 MiB). */
+  walLimitBytes?: number;
 }
 
 export type OpenedAudit = AuditSink & {
@@ -73,7 +75,7 @@ export type OpenedAudit = AuditSink & {
 export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync });
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes });
   let writer: AuditWriter;
   try {
     writer = await AuditWriter.open({
