@@ -18,7 +18,7 @@ import { openAuditStore, type AuditStore } from '../store/index.ts';
 import type { AuditConfig } from './schema.ts';
 import { openSinks } from './sinks.ts';
 import { verifyStore } from './verify.ts';
-import { AuditWriter, type AuditSink } from './writer.ts';
+import { AuditWriter, type AuditSink, type UncleanRun } from './writer.ts';
 import type { VerifyResult } from './chain.ts';
 
 export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig } from './schema.ts';
@@ -39,7 +39,7 @@ export type {
   StatementKind,
   Verdict,
 } from './events.ts';
-export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions } from './writer.ts';
+export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions, type UncleanRun } from './writer.ts';
 export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
 export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
 export { verifyStore } from './verify.ts';
@@ -68,6 +68,10 @@ export type OpenedAudit = AuditSink & {
   retain(now?: number): Promise<number>;
   /** Commit what is queued now. */
   flush(): Promise<void>;
+  /** Whether the store takes writes now (readiness). */
+  status(): { writable: boolean; reason?: string };
+  /** Close in the log what a previous run that ended uncleanly left open (see AuditWriter). */
+  closeUncleanRun(now?: number): Promise<UncleanRun | null>;
   readonly commits: number;
 };
 
@@ -102,6 +106,8 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     close: () => writer.close(),
     flush: () => writer.flush(),
     retain: (now) => writer.retain(now),
+    status: () => writer.status(),
+    closeUncleanRun: (now) => writer.closeUncleanRun(now),
     verify: () => verifyStore(store),
     store,
     instance,

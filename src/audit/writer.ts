@@ -77,6 +77,16 @@ interface Pending {
   waiter: { resolve(id: string): void; reject(err: Error): void } | null;
 }
 
+/** What `closeUncleanRun` found of a previous run that ended without recording its stop. */
+export interface UncleanRun {
+  /** The last record that run wrote. */
+  lastRecord: { id: string; seq: number; at: number };
+  /** Its sessions that had no end, now ended with reason `the gateway ended uncleanly`. */
+  sessions: number;
+  /** Its forwarded statements that had no outcome, now with outcome `unknown`. */
+  statements: number;
+}
+
 /** Most records held while the store is failing; beyond it the oldest unawaited ones are dropped. */
 const MAX_BACKLOG = 100_000;
 /** Most records in one transaction. */
@@ -107,6 +117,8 @@ export class AuditWriter implements AuditSink {
   #retention: NodeJS.Timeout | null = null;
   #closed = false;
   #failing = false;
+  /** Why the last commit failed, while failing. */
+  #failure: string | null = null;
   /** Transactions committed (for tests and metrics). */
   commits = 0;
 
@@ -215,6 +227,74 @@ export class AuditWriter implements AuditSink {
     void this.#enqueue('event', e.at, e.sessionId ?? null, { kind: e.kind, actor: e.actor, details: e.details }, false);
   }
 
+  /**
+   * Whether the store takes writes now. After a failed commit it is not writable until a commit
+   * succeeds again; a record of the outage stays queued and is retried every second meanwhile, so
+   * the state recovers without waiting for a client's statement.
+   */
+  status(): { writable: boolean; reason?: string } {
+    if (this.#closed) return { writable: false, reason: 'the audit log is closed' };
+    return this.#failing ? { writable: false, reason: `the audit store cannot write: ${this.#failure ?? 'unknown error'}` } : { writable: true };
+  }
+
+  /**
+   * Close what the previous run of this instance left open when it ended without its
+   * `gateway_stop` record (killed, crashed, power lost): record that it ended uncleanly, end its
+   * open sessions with that reason, and give its statements that have no outcome the outcome
+   * `unknown` (they were forwarded, and may or may not have run). Resolves with what was closed,
+   * or null when the previous run ended cleanly (or there was none). Call before new sessions.
+   */
+  async closeUncleanRun(now = (this.#o.now ?? Date.now)()): Promise<UncleanRun | null> {
+    const store = this.#o.store;
+    const instance = this.#o.instance;
+    const [last] = await store.search({ instance, newest: true, limit: 1 });
+    if (!last) return null;
+    const kindOf = (r: StoredRecord) => (r.type === 'event' ? ((JSON.parse(r.body) as { data: { kind?: unknown } }).data.kind as string | undefined) : undefined);
+    if (kindOf(last) === 'gateway_stop') return null;
+    // The previous run began at its gateway_start record (events are few: the newest suffice).
+    const events = await store.search({ instance, types: ['event'], newest: true, limit: 10_000 });
+    let fromPos = 0;
+    for (let i = events.length - 1; i >= 0; i--) {
+      if (kindOf(events[i]) === 'gateway_start') {
+        fromPos = events[i].pos;
+        break;
+      }
+    }
+    const sessions = new Map<string, { identity?: unknown; statements: number; at: number }>();
+    const statements = new Map<string, { sessionId: string | null; at: number }>();
+    for (let after = fromPos; ; ) {
+      const page = await store.search({ instance, afterPos: after, types: ['session_start', 'session_end', 'statement', 'statement_end'], limit: 10_000 });
+      if (page.length === 0) break;
+      for (const r of page) {
+        const data = (JSON.parse(r.body) as { data: Record<string, unknown> }).data;
+        if (r.type === 'session_start' && r.sessionId) sessions.set(r.sessionId, { identity: data.identity, statements: 0, at: r.at });
+        else if (r.type === 'session_end' && r.sessionId) sessions.delete(r.sessionId);
+        else if (r.type === 'statement') {
+          const s = r.sessionId ? sessions.get(r.sessionId) : undefined;
+          if (s) s.statements++;
+          // A refused statement was never forwarded and has no outcome to wait for.
+          if (r.verdict !== 'deny') statements.set(r.id, { sessionId: r.sessionId, at: r.at });
+        } else if (r.type === 'statement_end' && r.ref) statements.delete(r.ref);
+      }
+      after = page[page.length - 1].pos;
+    }
+    const reason = 'the gateway ended uncleanly';
+    const found: UncleanRun = { lastRecord: { id: last.id, seq: last.seq, at: last.at }, sessions: sessions.size, statements: statements.size };
+    this.event({ kind: 'previous_run_unclean', at: now, details: { ...found, reason: 'the previous run of this instance ended without recording its stop' } });
+    for (const [id, st] of statements) {
+      const data = { id, outcome: 'unknown', reason: `${reason}: the statement was forwarded and its outcome was never recorded` };
+      void this.#enqueue('statement_end', now, st.sessionId, data, false);
+    }
+    for (const [sessionId, s] of sessions) {
+      const id = s.identity as { issuer?: string; subject?: string; groups?: string[] } | undefined;
+      const data = { reason, statements: s.statements, identity: id ? { issuer: id.issuer, subject: id.subject, groups: id.groups } : undefined, outcome: 'unknown' };
+      void this.#enqueue('session_end', now, sessionId, data, false);
+    }
+    await this.flush();
+    this.#o.logger.warn(found, 'the previous run of this gateway ended uncleanly: its open sessions and statements were closed in the audit log');
+    return found;
+  }
+
   /** Apply retention now: delete records older than the retention period. */
   async retain(now = (this.#o.now ?? Date.now)()): Promise<number> {
     if (this.#o.retentionMs <= 0) return 0;
@@ -235,7 +315,7 @@ export class AuditWriter implements AuditSink {
       if (this.#queue.length) await this.#commit();
     }
     if (this.#queue.length) this.#o.logger.error({ lost: this.#queue.length }, 'audit records could not be written before shutdown');
-    for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed')));
+    for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed'), p.type));
     this.#queue = [];
     await Promise.all(this.#sinks.map((s) => s.close()));
     await this.#o.store.close();
@@ -249,7 +329,7 @@ export class AuditWriter implements AuditSink {
         this.#o.logger.error({ type, sessionId }, 'audit record after close dropped');
         return Promise.resolve(id);
       }
-      return Promise.reject(this.#unavailable(new Error('the audit log is closed')));
+      return Promise.reject(this.#unavailable(new Error('the audit log is closed'), type));
     }
     // Serialise now, once: the caller may reuse its buffers and objects after we return.
     const p: Pending = { id, type, at, sessionId, data, dataJson: dataJson ?? canonicalJson(data), waiter: null };
@@ -346,6 +426,7 @@ export class AuditWriter implements AuditSink {
     this.commits++;
     if (this.#failing) this.#o.logger.info({ store: this.#o.store.location }, 'audit store writing again');
     this.#failing = false;
+    this.#failure = null;
     for (const p of batch) p.waiter?.resolve(p.id);
     for (const s of this.#sinks) {
       try {
@@ -357,12 +438,14 @@ export class AuditWriter implements AuditSink {
   }
 
   #onFailure(batch: Pending[], err: unknown): void {
-    if (!this.#failing) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
+    const firstFailure = !this.#failing;
+    if (firstFailure) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
     this.#failing = true;
+    this.#failure = err instanceof Error ? err.message : String(err);
     const kept: Pending[] = [];
     for (const p of batch) {
       if (!p.waiter) kept.push(p);
-      else if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err));
+      else if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err, p.type));
       else {
         // Fail open: the statement runs; its record is kept for the next attempt.
         p.waiter.resolve(p.id);
@@ -371,6 +454,9 @@ export class AuditWriter implements AuditSink {
       }
     }
     this.#queue = kept.concat(this.#queue);
+    // The outage goes on record once the store writes again; until then this record is retried
+    // every second, which is also what notices the recovery when no statement arrives.
+    if (firstFailure) this.event({ kind: 'audit_store_unavailable', at: (this.#o.now ?? Date.now)(), details: { error: this.#failure } });
     if (this.#queue.length > MAX_BACKLOG) this.#shed();
     // The store may have committed before failing to say so: continue from what it holds.
     void this.#o.store
@@ -394,8 +480,14 @@ export class AuditWriter implements AuditSink {
     if (dropped) this.#o.logger.error({ dropped }, 'audit backlog full while the store is failing: oldest outcome records dropped');
   }
 
-  #unavailable(cause: unknown): GatewayError {
+  #unavailable(cause: unknown, type: RecordType): GatewayError {
     const why = cause instanceof Error ? cause.message : String(cause);
+    if (type === 'session_start') {
+      return new GatewayError('audit.unavailable', `pgwarden: the audit log could not record the start of the session (${why}), so the connection was refused`, {
+        cause,
+        hint: 'The audit store cannot write: no session starts until it can. Try again shortly; /readyz reports the gateway not ready meanwhile.',
+      });
+    }
     return new GatewayError('audit.unavailable', `pgwarden: the audit log could not record the statement (${why}), so it was not run`, { cause });
   }
 }
