@@ -121,7 +121,7 @@ export type OtherEventKind =
   | 'gateway_stop'
   | 'previous_run_unclean'
   | 'audit_store_unavailable'
-  | 'audit_checkpoint';
+  | 'retention';
 
 export interface OtherEvent {
   kind: OtherEventKind | (string & {});

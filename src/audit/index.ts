@@ -17,7 +17,8 @@ import type { Logger } from '../log.ts';
 import { openAuditStore, type AuditStore } from '../store/index.ts';
 import type { AuditConfig } from './schema.ts';
 import { openSinks } from './sinks.ts';
-import { verifyStore } from './verify.ts';
+import { verifyStore, type VerifyOptions } from './verify.ts';
+import type { Checkpoint } from './checkpoint.ts';
 import { AuditWriter, type AuditSink, type UncleanRun } from './writer.ts';
 import type { VerifyResult } from './chain.ts';
 
@@ -42,7 +43,8 @@ export type {
 export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions, type UncleanRun } from './writer.ts';
 export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
 export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
-export { verifyStore } from './verify.ts';
+export { verifyStore, type VerifyOptions } from './verify.ts';
+export { anchorMac, checkpointMac, latestCheckpoints, makeCheckpoint, parseExpectedHead, type Checkpoint } from './checkpoint.ts';
 export { loadReplay, type Replay, type ReplayStep } from './replay.ts';
 export { JsonlFileSink, StdoutSink, jsonLine, type RecordSink } from './sinks.ts';
 export { captureTable, outcomeSummary, recordDetail, recordLine, replayStepLines } from './format.ts';
@@ -62,8 +64,10 @@ export interface OpenAuditDeps {
 export type OpenedAudit = AuditSink & {
   store: AuditStore;
   instance: string;
-  /** Check every chain in the store. */
-  verify(): Promise<VerifyResult>;
+  /** Check every chain in the store (with the configured key, and these checkpoints). */
+  verify(o?: VerifyOptions): Promise<VerifyResult>;
+  /** Emit a head checkpoint now, if the chain grew since the last one. */
+  checkpoint(): Checkpoint | null;
   /** Apply retention now; resolves with the number of records deleted. */
   retain(now?: number): Promise<number>;
   /** Commit what is queued now. */
@@ -92,6 +96,8 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       captureResults: cfg.capture_results,
       captureRows: cfg.capture_rows,
       retentionMs: cfg.retention,
+      checkpointKey: cfg.checkpoint_key,
+      checkpointEveryMs: cfg.checkpoint_every,
     });
   } catch (err) {
     await store.close().catch(() => undefined);
@@ -108,7 +114,8 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     retain: (now) => writer.retain(now),
     status: () => writer.status(),
     closeUncleanRun: (now) => writer.closeUncleanRun(now),
-    verify: () => verifyStore(store),
+    verify: (o) => verifyStore(store, { key: cfg.checkpoint_key, ...o }),
+    checkpoint: () => writer.checkpoint(),
     store,
     instance,
     get commits() {

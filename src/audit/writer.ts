@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/audit-store.ts';
-import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type StoredRecord } from './chain.ts';
+import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type ChainAnchor, type StoredRecord } from './chain.ts';
+import { anchorMac, makeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type {
   AuditIdentity,
   OtherEvent,
@@ -64,6 +65,10 @@ export interface AuditWriterOptions {
   retentionMs: number;
   /** How often retention runs (default hourly). */
   retentionEveryMs?: number;
+  /** HMAC-SHA256 key of head checkpoints and retention anchors (`audit.checkpoint_key`). */
+  checkpointKey?: string;
+  /** How often a head checkpoint is emitted when the chain has grown (0: only at close). */
+  checkpointEveryMs?: number;
   now?: () => number;
 }
 
@@ -115,6 +120,9 @@ export class AuditWriter implements AuditSink {
   /** The scheduled commit is the lazy one (for records nobody waits for). */
   #lazy = false;
   #retention: NodeJS.Timeout | null = null;
+  #checkpoints: NodeJS.Timeout | null = null;
+  /** The seq of the last checkpoint emitted. */
+  #checkpointed = -1;
   #closed = false;
   #failing = false;
   /** Why the last commit failed, while failing. */
@@ -132,6 +140,10 @@ export class AuditWriter implements AuditSink {
   static async open(o: AuditWriterOptions): Promise<AuditWriter> {
     const head = (await o.store.head(o.instance)) ?? { seq: 0, hash: GENESIS_HASH };
     const w = new AuditWriter(o, head);
+    if (o.checkpointEveryMs) {
+      w.#checkpoints = setInterval(() => w.checkpoint(), o.checkpointEveryMs);
+      w.#checkpoints.unref();
+    }
     if (o.retentionMs > 0) {
       await w.retain().catch((err) => o.logger.error({ err: (err as Error).message }, 'audit retention failed'));
       w.#retention = setInterval(() => {
@@ -295,11 +307,44 @@ export class AuditWriter implements AuditSink {
     return found;
   }
 
-  /** Apply retention now: delete records older than the retention period. */
+  /**
+   * Emit a head checkpoint of this instance's chain (signed when a key is configured) to the
+   * log and the sinks, if the chain has grown since the last one. Returns it, or null.
+   */
+  checkpoint(now = (this.#o.now ?? Date.now)()): Checkpoint | null {
+    if (this.#head.seq === this.#checkpointed || this.#head.seq === 0) return null;
+    const c = makeCheckpoint(this.#o.instance, this.#head, now, this.#o.checkpointKey);
+    this.#checkpointed = c.seq;
+    this.#o.logger.info({ checkpoint: c }, 'audit checkpoint');
+    for (const s of this.#sinks) {
+      try {
+        s.checkpoint?.(c);
+      } catch (err) {
+        this.#o.logger.error({ err: (err as Error).message }, 'audit sink failed');
+      }
+    }
+    return c;
+  }
+
+  /**
+   * Apply retention now: delete records older than the retention period. The anchors it leaves
+   * are recorded (signed) in a `retention` event, which is what tells `verify` that a chain's
+   * missing prefix was deleted by retention and not by someone else.
+   */
   async retain(now = (this.#o.now ?? Date.now)()): Promise<number> {
     if (this.#o.retentionMs <= 0) return 0;
-    const deleted = await this.#o.store.deleteBefore(now - this.#o.retentionMs);
-    if (deleted) this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+    const store = this.#o.store;
+    const deleted = await store.deleteBefore(now - this.#o.retentionMs);
+    if (deleted) {
+      this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+      const anchors: Record<string, ChainAnchor & { mac?: string }> = {};
+      for (const instance of await store.instances()) {
+        const a = await store.anchor(instance);
+        if (a) anchors[instance] = { seq: a.seq, hash: a.hash, at: a.at, ...(this.#o.checkpointKey ? { mac: anchorMac(this.#o.checkpointKey, instance, a) } : {}) };
+      }
+      this.event({ kind: 'retention', at: now, details: { deleted, before: now - this.#o.retentionMs, anchors } });
+      await this.flush();
+    }
     return deleted;
   }
 
@@ -307,6 +352,7 @@ export class AuditWriter implements AuditSink {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#retention) clearInterval(this.#retention);
+    if (this.#checkpoints) clearInterval(this.#checkpoints);
     if (this.#timer) cancel(this.#timer);
     this.#timer = null;
     // Commit what is queued; one more try if a commit fails, then give up with a log line.
@@ -317,6 +363,8 @@ export class AuditWriter implements AuditSink {
     if (this.#queue.length) this.#o.logger.error({ lost: this.#queue.length }, 'audit records could not be written before shutdown');
     for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed'), p.type));
     this.#queue = [];
+    // The final head, so that a tail cut off after shutdown is noticed too.
+    this.checkpoint();
     await Promise.all(this.#sinks.map((s) => s.close()));
     await this.#o.store.close();
   }
