@@ -41,6 +41,8 @@ export interface StartOptions {
   configPath?: string;
   /** A development issuer made by the caller (the demo); otherwise opened from `dev_issuer`. */
   devIssuer?: DevIssuer;
+  /** Tests: cap the SQLite audit file at this many pages, so that writes fail as on a full disk. */
+  auditMaxPageCount?: number;
 }
 
 export interface Gateway {
@@ -275,7 +277,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   syncCatalogs(config);
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount });
   // Before any session: what a run killed or crashed left open is closed in the log first.
   const unclean = await audit.closeUncleanRun();
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath, ...(unclean ? { previousRun: 'ended uncleanly' } : {}) } });
