@@ -31,11 +31,14 @@ export async function verifyStore(store: AuditStore, o: VerifyOptions = {}): Pro
   for (const instance of instances) {
     const anchor = await store.anchor(instance);
     if (anchor) {
-      const v = vouches.get(instance);
+      const all = vouches.get(instance) ?? [];
       const prefix = (message: string) => fail({ instance, kind: 'missing_prefix', seq: anchor.seq + 1, id: `${instance}:${anchor.seq + 1}`, message });
-      if (!v) return prefix(`the chain starts after seq ${anchor.seq} at an anchor no retention record vouches for: its oldest records were deleted outside retention`);
-      if (v.anchor.seq !== anchor.seq || v.anchor.hash !== anchor.hash || v.anchor.at !== anchor.at) {
-        return prefix(`the chain's anchor (seq ${anchor.seq}) is not the one retention set (seq ${v.anchor.seq}, record ${v.recordId}): records were deleted outside retention`);
+      if (all.length === 0) return prefix(`the chain starts after seq ${anchor.seq} at an anchor no retention record vouches for: its oldest records were deleted outside retention`);
+      // Any retention record naming exactly this anchor will do: anchors only move forward, and
+      // two gateways sharing a store may record their retention runs in either order.
+      const v = all.find((x) => x.anchor.seq === anchor.seq && x.anchor.hash === anchor.hash && x.anchor.at === anchor.at);
+      if (!v) {
+        return prefix(`the chain's anchor (seq ${anchor.seq}) is not the one retention set (seq ${all[0].anchor.seq}, record ${all[0].recordId}): records were deleted outside retention`);
       }
       if (o.key && !anchorSigned(o.key, instance, v.anchor, v.mac)) return prefix(`the retention record ${v.recordId} that vouches for the anchor at seq ${anchor.seq} is not signed with audit.checkpoint_key`);
       if (!o.key) unsignedAnchors = true;
@@ -89,15 +92,17 @@ export async function verifyStore(store: AuditStore, o: VerifyOptions = {}): Pro
   return { ok: true, records, instances, ...(warnings.length ? { warnings } : {}) };
 }
 
-/** The newest retention record naming each instance's anchor. */
-async function retentionVouches(store: AuditStore): Promise<Map<string, Vouch>> {
-  const out = new Map<string, Vouch>();
+/** The retention records naming each instance's anchor, newest first. */
+async function retentionVouches(store: AuditStore): Promise<Map<string, Vouch[]>> {
+  const out = new Map<string, Vouch[]>();
   const events = await store.search({ types: ['event'], newest: true, limit: 100_000 });
   for (let i = events.length - 1; i >= 0; i--) {
     const data = (JSON.parse(events[i].body) as { data: { kind?: unknown; details?: { anchors?: Record<string, ChainAnchor & { mac?: unknown }> } } }).data;
     if (data.kind !== 'retention' || !data.details?.anchors) continue;
     for (const [instance, a] of Object.entries(data.details.anchors)) {
-      if (!out.has(instance)) out.set(instance, { anchor: { seq: a.seq, hash: a.hash, at: a.at }, mac: a.mac, recordId: events[i].id });
+      const list = out.get(instance) ?? [];
+      list.push({ anchor: { seq: a.seq, hash: a.hash, at: a.at }, mac: a.mac, recordId: events[i].id });
+      out.set(instance, list);
     }
   }
   return out;
