@@ -41,6 +41,8 @@ export interface StartOptions {
   configPath?: string;
   /** A development issuer made by the caller (the demo); otherwise opened from `dev_issuer`. */
   devIssuer?: DevIssuer;
+  /** Tests: cap the SQLite audit file at this many pages, so that writes fail as on a full disk. */
+  auditMaxPageCount?: number;
 }
 
 export interface Gateway {
@@ -337,8 +339,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
   warnUnbound(catalogs, masking, policyState.compiled, log);
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd() });
-  audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath } });
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount });
+  // Before any session: what a run killed or crashed left open is closed in the log first.
+  const unclean = await audit.closeUncleanRun();
+  audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath, ...(unclean ? { previousRun: 'ended uncleanly' } : {}) } });
   let reviewRules = compileReviews(config.reviews);
   const reviewUrl = config.console ? (id: string) => `${httpScheme}://${config.listen.http}/console/reviews/${encodeURIComponent(id)}` : undefined;
   // No rules, nothing to keep: the store is opened in memory so no file is made for nothing.
@@ -477,6 +481,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     admin: () => current.admin,
     ready: () => {
       if (closing) return { ready: false, reason: 'shutting down' };
+      // Fail closed refuses every statement while the store cannot write: send clients elsewhere.
+      const store = audit.status();
+      if (!store.writable && current.audit.fail_closed) return { ready: false, reason: store.reason ?? 'the audit store cannot write' };
       const down = [...upstreamUp].filter(([, up]) => !up).map(([n]) => n);
       return down.length ? { ready: false, reason: `upstream unreachable: ${down.join(', ')}` } : { ready: true };
     },

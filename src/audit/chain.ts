@@ -133,7 +133,12 @@ export function toAuditRecord(s: StoredRecord): AuditRecord {
   return { id: s.id, instance: s.instance, seq: s.seq, at: s.at, type: s.type, sessionId: s.sessionId, data: parsed.data, prevHash: s.prevHash, hash: s.hash };
 }
 
-export type ProblemKind = 'edited' | 'removed' | 'reordered';
+/**
+ * `missing_tail`: the newest records are gone (the chain ends before a checkpoint's head);
+ * `missing_prefix`: the oldest are gone behind an anchor retention did not set;
+ * `bad_checkpoint`: a checkpoint given to verify is not signed with the key.
+ */
+export type ProblemKind = 'edited' | 'removed' | 'reordered' | 'missing_tail' | 'missing_prefix' | 'bad_checkpoint';
 
 export interface ChainProblem {
   instance: string;
@@ -150,6 +155,8 @@ export interface VerifyResult {
   records: number;
   instances: string[];
   problem?: ChainProblem;
+  /** What could not be checked (no key configured, unsigned checkpoints). */
+  warnings?: string[];
 }
 
 /**

@@ -118,7 +118,10 @@ export type OtherEventKind =
   | 'review_expired'
   | 'review_abandoned'
   | 'gateway_start'
-  | 'gateway_stop';
+  | 'gateway_stop'
+  | 'previous_run_unclean'
+  | 'audit_store_unavailable'
+  | 'retention';
 
 export interface OtherEvent {
   kind: OtherEventKind | (string & {});

@@ -42,6 +42,7 @@ export function recordLine(r: AuditRecord, outcome?: AuditRecord): string {
 export function outcomeSummary(end: AuditRecord): string {
   const d = end.data as { rows?: number; commandTag?: string; error?: { sqlstate: string; message: string }; durationMs?: number };
   const parts: string[] = [];
+  if ((end.data as { outcome?: unknown }).outcome === 'unknown') return `outcome unknown (${String((end.data as { reason?: unknown }).reason ?? 'not recorded')})`;
   if (d.error) parts.push(`ERROR ${d.error.sqlstate} ${oneLine(d.error.message, 80)}`);
   else if (d.commandTag) parts.push(d.commandTag);
   if (d.rows !== undefined && !d.error) parts.push(`${d.rows} row${d.rows === 1 ? '' : 's'}`);

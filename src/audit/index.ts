@@ -17,8 +17,9 @@ import type { Logger } from '../log.ts';
 import { openAuditStore, type AuditStore } from '../store/index.ts';
 import type { AuditConfig } from './schema.ts';
 import { openSinks } from './sinks.ts';
-import { verifyStore } from './verify.ts';
-import { AuditWriter, type AuditSink } from './writer.ts';
+import { verifyStore, type VerifyOptions } from './verify.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { AuditWriter, type AuditSink, type UncleanRun } from './writer.ts';
 import type { VerifyResult } from './chain.ts';
 
 export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig } from './schema.ts';
@@ -39,10 +40,11 @@ export type {
   StatementKind,
   Verdict,
 } from './events.ts';
-export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions } from './writer.ts';
+export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions, type UncleanRun } from './writer.ts';
 export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
 export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
-export { verifyStore } from './verify.ts';
+export { verifyStore, type VerifyOptions } from './verify.ts';
+export { anchorMac, checkpointMac, latestCheckpoints, makeCheckpoint, parseExpectedHead, type Checkpoint } from './checkpoint.ts';
 export { loadReplay, type Replay, type ReplayStep } from './replay.ts';
 export { JsonlFileSink, StdoutSink, jsonLine, type RecordSink } from './sinks.ts';
 export { captureTable, outcomeSummary, recordDetail, recordLine, replayStepLines } from './format.ts';
@@ -55,17 +57,25 @@ export interface OpenAuditDeps {
   baseDir?: string;
   /** Tests: cap the SQLite file at this many pages, to make writes fail as on a full disk. */
   maxPageCount?: number;
+  /** SQLite: bound of the write-ahead log in bytes (default 16 MiB). */
+  walLimitBytes?: number;
 }
 
 export type OpenedAudit = AuditSink & {
   store: AuditStore;
   instance: string;
-  /** Check every chain in the store. */
-  verify(): Promise<VerifyResult>;
+  /** Check every chain in the store (with the configured key, and these checkpoints). */
+  verify(o?: VerifyOptions): Promise<VerifyResult>;
+  /** Emit a head checkpoint now, if the chain grew since the last one. */
+  checkpoint(): Checkpoint | null;
   /** Apply retention now; resolves with the number of records deleted. */
   retain(now?: number): Promise<number>;
   /** Commit what is queued now. */
   flush(): Promise<void>;
+  /** Whether the store takes writes now (readiness). */
+  status(): { writable: boolean; reason?: string };
+  /** Close in the log what a previous run that ended uncleanly left open (see AuditWriter). */
+  closeUncleanRun(now?: number): Promise<UncleanRun | null>;
   readonly commits: number;
 };
 
@@ -73,7 +83,7 @@ export type OpenedAudit = AuditSink & {
 export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync });
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes });
   let writer: AuditWriter;
   try {
     writer = await AuditWriter.open({
@@ -86,6 +96,8 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       captureResults: cfg.capture_results,
       captureRows: cfg.capture_rows,
       retentionMs: cfg.retention,
+      checkpointKey: cfg.checkpoint_key,
+      checkpointEveryMs: cfg.checkpoint_every,
     });
   } catch (err) {
     await store.close().catch(() => undefined);
@@ -100,7 +112,10 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     close: () => writer.close(),
     flush: () => writer.flush(),
     retain: (now) => writer.retain(now),
-    verify: () => verifyStore(store),
+    status: () => writer.status(),
+    closeUncleanRun: (now) => writer.closeUncleanRun(now),
+    verify: (o) => verifyStore(store, { key: cfg.checkpoint_key, ...o }),
+    checkpoint: () => writer.checkpoint(),
     store,
     instance,
     get commits() {

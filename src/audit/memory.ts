@@ -23,6 +23,8 @@ export type MemoryAudit = AuditSink & {
   records(): AuditRecord[];
   /** Commit what is queued (outcomes and events are not awaited by their callers). */
   flush(): Promise<void>;
+  /** Whether the store takes writes now. */
+  status(): { writable: boolean; reason?: string };
   store: MemoryAuditStore;
   readonly commits: number;
 };
@@ -47,6 +49,7 @@ export function memoryAudit(options: MemoryAuditOptions = {}): MemoryAudit {
     event: (e) => writer.event(e),
     close: () => writer.close(),
     flush: () => writer.flush(),
+    status: () => writer.status(),
     records: () => store.rows().map(toAuditRecord),
     store,
     get commits() {

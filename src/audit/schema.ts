@@ -71,6 +71,14 @@ export const auditSchema = z
      * once; records that arrive while a commit runs share the next one anyway.
      */
     group_commit_ms: z.number().min(0).max(1000).default(0),
+    /**
+     * Secret key of the signed head checkpoints and retention anchors (HMAC-SHA256), kept out of
+     * the store: use `${env:…}` or `${file:…}`. At least 32 characters. `pgwarden audit verify`
+     * needs the same key to check signatures.
+     */
+    checkpoint_key: z.string().min(32, 'at least 32 characters (e.g. 32 random bytes, base64)').optional(),
+    /** How often a head checkpoint is written to the log and the sinks (also at shutdown). */
+    checkpoint_every: duration.default(60_000),
     /** Name of this gateway's hash chain in a shared store (default: the host name). */
     instance: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/).optional(),
   })

@@ -24,8 +24,12 @@ describe('JSON-lines sink', () => {
     await w.sessionStart(sessionStart('s1', 'erin'));
     await w.statement(statement('s1', 1, 'SELECT 1'));
     await w.close();
-    const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const all = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The last line is the head checkpoint written at close: it names the last record's hash.
+    const checkpoint = all.pop()?.checkpoint as { instance: string; seq: number; hash: string };
+    const lines = all;
     assert.deepEqual(lines.map((l) => l.type), ['session_start', 'statement']);
+    assert.deepEqual([checkpoint.instance, checkpoint.seq, checkpoint.hash], ['gw', 2, lines[1].hash]);
     assert.equal((lines[1].data as { identity: { subject: string } }).identity.subject, 'erin');
     assert.match(String(lines[0].time), /^\d{4}-\d\d-\d\dT/);
     // The hash covers the line minus prevHash, hash and time, in canonical form.
@@ -46,7 +50,7 @@ describe('JSON-lines sink', () => {
       assert.ok(size <= 2000, `${f} is ${size} bytes, over the rotation size`);
       for (const l of readFileSync(f, 'utf8').trim().split('\n')) JSON.parse(l);
     }
-    const last = readFileSync(path, 'utf8').trim().split('\n').pop() as string;
+    const last = readFileSync(path, 'utf8').trim().split('\n').filter((l) => !l.startsWith('{"checkpoint"')).pop() as string;
     assert.match(last, /SELECT y+ 39/);
   });
 

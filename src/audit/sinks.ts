@@ -9,10 +9,13 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { StoredRecord } from './chain.ts';
 import type { JsonlSinkConfig } from './schema.ts';
+import { checkpointLine, type Checkpoint } from './checkpoint.ts';
 
 export interface RecordSink {
   /** Queue committed records; returns at once. */
   write(records: readonly StoredRecord[]): void;
+  /** Queue a head checkpoint line (after the records written so far). */
+  checkpoint?(c: Checkpoint): void;
   /** Wait for queued writes, then release the file. */
   close(): Promise<void>;
 }
@@ -39,6 +42,9 @@ export class StdoutSink implements RecordSink {
     for (const r of records) chunk += jsonLine(r);
     process.stdout.write(chunk);
   }
+  checkpoint(c: Checkpoint): void {
+    process.stdout.write(checkpointLine(c));
+  }
   async close(): Promise<void> {}
 }
 
@@ -62,6 +68,15 @@ export class JsonlFileSink implements RecordSink {
 
   write(records: readonly StoredRecord[]): void {
     for (const r of records) this.#queue.push(jsonLine(r));
+    this.#kick();
+  }
+
+  checkpoint(c: Checkpoint): void {
+    this.#queue.push(checkpointLine(c));
+    this.#kick();
+  }
+
+  #kick(): void {
     this.#writing ??= this.#drain().finally(() => {
       this.#writing = null;
     });

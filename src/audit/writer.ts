@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/audit-store.ts';
-import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type StoredRecord } from './chain.ts';
+import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type ChainAnchor, type StoredRecord } from './chain.ts';
+import { anchorMac, makeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type {
   AuditIdentity,
   OtherEvent,
@@ -64,6 +65,10 @@ export interface AuditWriterOptions {
   retentionMs: number;
   /** How often retention runs (default hourly). */
   retentionEveryMs?: number;
+  /** HMAC-SHA256 key of head checkpoints and retention anchors (`audit.checkpoint_key`). */
+  checkpointKey?: string;
+  /** How often a head checkpoint is emitted when the chain has grown (0: only at close). */
+  checkpointEveryMs?: number;
   now?: () => number;
 }
 
@@ -75,6 +80,16 @@ interface Pending {
   data: Record<string, unknown>;
   dataJson: string;
   waiter: { resolve(id: string): void; reject(err: Error): void } | null;
+}
+
+/** What `closeUncleanRun` found of a previous run that ended without recording its stop. */
+export interface UncleanRun {
+  /** The last record that run wrote. */
+  lastRecord: { id: string; seq: number; at: number };
+  /** Its sessions that had no end, now ended with reason `the gateway ended uncleanly`. */
+  sessions: number;
+  /** Its forwarded statements that had no outcome, now with outcome `unknown`. */
+  statements: number;
 }
 
 /** Most records held while the store is failing; beyond it the oldest unawaited ones are dropped. */
@@ -105,8 +120,13 @@ export class AuditWriter implements AuditSink {
   /** The scheduled commit is the lazy one (for records nobody waits for). */
   #lazy = false;
   #retention: NodeJS.Timeout | null = null;
+  #checkpoints: NodeJS.Timeout | null = null;
+  /** The seq of the last checkpoint emitted. */
+  #checkpointed = -1;
   #closed = false;
   #failing = false;
+  /** Why the last commit failed, while failing. */
+  #failure: string | null = null;
   /** Transactions committed (for tests and metrics). */
   commits = 0;
 
@@ -120,6 +140,10 @@ export class AuditWriter implements AuditSink {
   static async open(o: AuditWriterOptions): Promise<AuditWriter> {
     const head = (await o.store.head(o.instance)) ?? { seq: 0, hash: GENESIS_HASH };
     const w = new AuditWriter(o, head);
+    if (o.checkpointEveryMs) {
+      w.#checkpoints = setInterval(() => w.checkpoint(), o.checkpointEveryMs);
+      w.#checkpoints.unref();
+    }
     if (o.retentionMs > 0) {
       await w.retain().catch((err) => o.logger.error({ err: (err as Error).message }, 'audit retention failed'));
       w.#retention = setInterval(() => {
@@ -215,11 +239,112 @@ export class AuditWriter implements AuditSink {
     void this.#enqueue('event', e.at, e.sessionId ?? null, { kind: e.kind, actor: e.actor, details: e.details }, false);
   }
 
-  /** Apply retention now: delete records older than the retention period. */
+  /**
+   * Whether the store takes writes now. After a failed commit it is not writable until a commit
+   * succeeds again; a record of the outage stays queued and is retried every second meanwhile, so
+   * the state recovers without waiting for a client's statement.
+   */
+  status(): { writable: boolean; reason?: string } {
+    if (this.#closed) return { writable: false, reason: 'the audit log is closed' };
+    return this.#failing ? { writable: false, reason: `the audit store cannot write: ${this.#failure ?? 'unknown error'}` } : { writable: true };
+  }
+
+  /**
+   * Close what the previous run of this instance left open when it ended without its
+   * `gateway_stop` record (killed, crashed, power lost): record that it ended uncleanly, end its
+   * open sessions with that reason, and give its statements that have no outcome the outcome
+   * `unknown` (they were forwarded, and may or may not have run). Resolves with what was closed,
+   * or null when the previous run ended cleanly (or there was none). Call before new sessions.
+   */
+  async closeUncleanRun(now = (this.#o.now ?? Date.now)()): Promise<UncleanRun | null> {
+    const store = this.#o.store;
+    const instance = this.#o.instance;
+    const [last] = await store.search({ instance, newest: true, limit: 1 });
+    if (!last) return null;
+    const kindOf = (r: StoredRecord) => (r.type === 'event' ? ((JSON.parse(r.body) as { data: { kind?: unknown } }).data.kind as string | undefined) : undefined);
+    if (kindOf(last) === 'gateway_stop') return null;
+    // The previous run began at its gateway_start record (events are few: the newest suffice).
+    const events = await store.search({ instance, types: ['event'], newest: true, limit: 10_000 });
+    let fromPos = 0;
+    for (let i = events.length - 1; i >= 0; i--) {
+      if (kindOf(events[i]) === 'gateway_start') {
+        fromPos = events[i].pos;
+        break;
+      }
+    }
+    const sessions = new Map<string, { identity?: unknown; statements: number; at: number }>();
+    const statements = new Map<string, { sessionId: string | null; at: number }>();
+    for (let after = fromPos; ; ) {
+      const page = await store.search({ instance, afterPos: after, types: ['session_start', 'session_end', 'statement', 'statement_end'], limit: 10_000 });
+      if (page.length === 0) break;
+      for (const r of page) {
+        const data = (JSON.parse(r.body) as { data: Record<string, unknown> }).data;
+        if (r.type === 'session_start' && r.sessionId) sessions.set(r.sessionId, { identity: data.identity, statements: 0, at: r.at });
+        else if (r.type === 'session_end' && r.sessionId) sessions.delete(r.sessionId);
+        else if (r.type === 'statement') {
+          const s = r.sessionId ? sessions.get(r.sessionId) : undefined;
+          if (s) s.statements++;
+          // A refused statement was never forwarded and has no outcome to wait for.
+          if (r.verdict !== 'deny') statements.set(r.id, { sessionId: r.sessionId, at: r.at });
+        } else if (r.type === 'statement_end' && r.ref) statements.delete(r.ref);
+      }
+      after = page[page.length - 1].pos;
+    }
+    const reason = 'the gateway ended uncleanly';
+    const found: UncleanRun = { lastRecord: { id: last.id, seq: last.seq, at: last.at }, sessions: sessions.size, statements: statements.size };
+    this.event({ kind: 'previous_run_unclean', at: now, details: { ...found, reason: 'the previous run of this instance ended without recording its stop' } });
+    for (const [id, st] of statements) {
+      const data = { id, outcome: 'unknown', reason: `${reason}: the statement was forwarded and its outcome was never recorded` };
+      void this.#enqueue('statement_end', now, st.sessionId, data, false);
+    }
+    for (const [sessionId, s] of sessions) {
+      const id = s.identity as { issuer?: string; subject?: string; groups?: string[] } | undefined;
+      const data = { reason, statements: s.statements, identity: id ? { issuer: id.issuer, subject: id.subject, groups: id.groups } : undefined, outcome: 'unknown' };
+      void this.#enqueue('session_end', now, sessionId, data, false);
+    }
+    await this.flush();
+    this.#o.logger.warn(found, 'the previous run of this gateway ended uncleanly: its open sessions and statements were closed in the audit log');
+    return found;
+  }
+
+  /**
+   * Emit a head checkpoint of this instance's chain (signed when a key is configured) to the
+   * log and the sinks, if the chain has grown since the last one. Returns it, or null.
+   */
+  checkpoint(now = (this.#o.now ?? Date.now)()): Checkpoint | null {
+    if (this.#head.seq === this.#checkpointed || this.#head.seq === 0) return null;
+    const c = makeCheckpoint(this.#o.instance, this.#head, now, this.#o.checkpointKey);
+    this.#checkpointed = c.seq;
+    this.#o.logger.info({ checkpoint: c }, 'audit checkpoint');
+    for (const s of this.#sinks) {
+      try {
+        s.checkpoint?.(c);
+      } catch (err) {
+        this.#o.logger.error({ err: (err as Error).message }, 'audit sink failed');
+      }
+    }
+    return c;
+  }
+
+  /**
+   * Apply retention now: delete records older than the retention period. The anchors it leaves
+   * are recorded (signed) in a `retention` event, which is what tells `verify` that a chain's
+   * missing prefix was deleted by retention and not by someone else.
+   */
   async retain(now = (this.#o.now ?? Date.now)()): Promise<number> {
     if (this.#o.retentionMs <= 0) return 0;
-    const deleted = await this.#o.store.deleteBefore(now - this.#o.retentionMs);
-    if (deleted) this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+    const store = this.#o.store;
+    const deleted = await store.deleteBefore(now - this.#o.retentionMs);
+    if (deleted) {
+      this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+      const anchors: Record<string, ChainAnchor & { mac?: string }> = {};
+      for (const instance of await store.instances()) {
+        const a = await store.anchor(instance);
+        if (a) anchors[instance] = { seq: a.seq, hash: a.hash, at: a.at, ...(this.#o.checkpointKey ? { mac: anchorMac(this.#o.checkpointKey, instance, a) } : {}) };
+      }
+      this.event({ kind: 'retention', at: now, details: { deleted, before: now - this.#o.retentionMs, anchors } });
+      await this.flush();
+    }
     return deleted;
   }
 
@@ -227,6 +352,7 @@ export class AuditWriter implements AuditSink {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#retention) clearInterval(this.#retention);
+    if (this.#checkpoints) clearInterval(this.#checkpoints);
     if (this.#timer) cancel(this.#timer);
     this.#timer = null;
     // Commit what is queued; one more try if a commit fails, then give up with a log line.
@@ -235,8 +361,10 @@ export class AuditWriter implements AuditSink {
       if (this.#queue.length) await this.#commit();
     }
     if (this.#queue.length) this.#o.logger.error({ lost: this.#queue.length }, 'audit records could not be written before shutdown');
-    for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed')));
+    for (const p of this.#queue) p.waiter?.reject(this.#unavailable(new Error('the audit log is closed'), p.type));
     this.#queue = [];
+    // The final head, so that a tail cut off after shutdown is noticed too.
+    this.checkpoint();
     await Promise.all(this.#sinks.map((s) => s.close()));
     await this.#o.store.close();
   }
@@ -249,7 +377,7 @@ export class AuditWriter implements AuditSink {
         this.#o.logger.error({ type, sessionId }, 'audit record after close dropped');
         return Promise.resolve(id);
       }
-      return Promise.reject(this.#unavailable(new Error('the audit log is closed')));
+      return Promise.reject(this.#unavailable(new Error('the audit log is closed'), type));
     }
     // Serialise now, once: the caller may reuse its buffers and objects after we return.
     const p: Pending = { id, type, at, sessionId, data, dataJson: dataJson ?? canonicalJson(data), waiter: null };
@@ -346,6 +474,7 @@ export class AuditWriter implements AuditSink {
     this.commits++;
     if (this.#failing) this.#o.logger.info({ store: this.#o.store.location }, 'audit store writing again');
     this.#failing = false;
+    this.#failure = null;
     for (const p of batch) p.waiter?.resolve(p.id);
     for (const s of this.#sinks) {
       try {
@@ -357,12 +486,14 @@ export class AuditWriter implements AuditSink {
   }
 
   #onFailure(batch: Pending[], err: unknown): void {
-    if (!this.#failing) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
+    const firstFailure = !this.#failing;
+    if (firstFailure) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
     this.#failing = true;
+    this.#failure = err instanceof Error ? err.message : String(err);
     const kept: Pending[] = [];
     for (const p of batch) {
       if (!p.waiter) kept.push(p);
-      else if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err));
+      else if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err, p.type));
       else {
         // Fail open: the statement runs; its record is kept for the next attempt.
         p.waiter.resolve(p.id);
@@ -371,6 +502,9 @@ export class AuditWriter implements AuditSink {
       }
     }
     this.#queue = kept.concat(this.#queue);
+    // The outage goes on record once the store writes again; until then this record is retried
+    // every second, which is also what notices the recovery when no statement arrives.
+    if (firstFailure) this.event({ kind: 'audit_store_unavailable', at: (this.#o.now ?? Date.now)(), details: { error: this.#failure } });
     if (this.#queue.length > MAX_BACKLOG) this.#shed();
     // The store may have committed before failing to say so: continue from what it holds.
     void this.#o.store
@@ -394,8 +528,14 @@ export class AuditWriter implements AuditSink {
     if (dropped) this.#o.logger.error({ dropped }, 'audit backlog full while the store is failing: oldest outcome records dropped');
   }
 
-  #unavailable(cause: unknown): GatewayError {
+  #unavailable(cause: unknown, type: RecordType): GatewayError {
     const why = cause instanceof Error ? cause.message : String(cause);
+    if (type === 'session_start') {
+      return new GatewayError('audit.unavailable', `pgwarden: the audit log could not record the start of the session (${why}), so the connection was refused`, {
+        cause,
+        hint: 'The audit store cannot write: no session starts until it can. Try again shortly; /readyz reports the gateway not ready meanwhile.',
+      });
+    }
     return new GatewayError('audit.unavailable', `pgwarden: the audit log could not record the statement (${why}), so it was not run`, { cause });
   }
 }

@@ -3,6 +3,7 @@
  * (`audit.store`), never write it. Human-readable lines by default; `--json` (one JSON record per
  * line) where a program may read the output.
  */
+import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
@@ -14,6 +15,9 @@ import {
   replayStepLines,
   toAuditRecord,
   verifyStore,
+  latestCheckpoints,
+  parseExpectedHead,
+  type VerifyOptions,
   type AuditRecord,
   type RecordType,
   type Verdict,
@@ -58,6 +62,8 @@ export function registerAuditCommands(program: Command, configOptions: ConfigOpt
     .action((session: string, o) => replayCommand(session, o));
 
   configOptions(audit.command('verify').description('check the hash chain: exit 0 if intact, 1 naming the first bad record'))
+    .option('--checkpoint <file>', 'a file of JSON lines holding signed head checkpoints (an audit sink file, or the gateway log): the chains must still reach the latest')
+    .option('--expect-head <instance:seq:hash>', 'a head the chain must still reach (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--json', 'print the result as JSON')
     .action((o) => verifyCommand(o));
 
@@ -72,7 +78,7 @@ interface CommonOptions extends ConfigLocation {
   json?: boolean;
 }
 
-async function withStore<T>(o: ConfigLocation, run: (store: AuditStore) => Promise<T>): Promise<T> {
+async function withStore<T>(o: ConfigLocation, run: (store: AuditStore, config: Awaited<ReturnType<typeof loadConfigFile>>) => Promise<T>): Promise<T> {
   const file = configPath(o);
   const config = await loadConfigFile(file);
   if (config.audit.store === 'memory') throw new CliError('the audit store is "memory": there is no log to read outside the running gateway');
@@ -83,7 +89,7 @@ async function withStore<T>(o: ConfigLocation, run: (store: AuditStore) => Promi
     throw new CliError((err as Error).message);
   }
   try {
-    return await run(store);
+    return await run(store, config);
   } finally {
     await store.close();
   }
@@ -220,15 +226,39 @@ async function replayCommand(session: string, o: CommonOptions & { speed: string
   });
 }
 
-async function verifyCommand(o: CommonOptions): Promise<void> {
-  await withStore(o, async (store) => {
-    const result = await verifyStore(store);
+async function verifyCommand(o: CommonOptions & { checkpoint?: string; expectHead?: string[] }): Promise<void> {
+  const checkpoints: NonNullable<VerifyOptions['checkpoints']> = [];
+  if (o.checkpoint !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.checkpoint, 'utf8');
+    } catch (err) {
+      throw new CliError(`--checkpoint: cannot read ${o.checkpoint}: ${(err as Error).message}`);
+    }
+    const found = latestCheckpoints(text);
+    if (found.length === 0) throw new CliError(`--checkpoint: ${o.checkpoint} holds no audit checkpoint line`);
+    checkpoints.push(...found);
+  }
+  for (const h of o.expectHead ?? []) {
+    try {
+      checkpoints.push({ ...parseExpectedHead(h), trusted: true });
+    } catch (err) {
+      throw new CliError(`--expect-head: ${(err as Error).message}`);
+    }
+  }
+  await withStore(o, async (store, config) => {
+    const result = await verifyStore(store, { checkpoints, key: config.audit.checkpoint_key });
     if (o.json) out(JSON.stringify(result));
+    for (const w of result.warnings ?? []) if (!o.json) process.stderr.write(`warning: ${w}\n`);
     if (result.ok) {
-      if (!o.json) out(`audit log OK: ${result.records} record${result.records === 1 ? '' : 's'} in ${result.instances.length} chain${result.instances.length === 1 ? '' : 's'}`);
+      const against = checkpoints.length ? `, reaching ${checkpoints.length} checkpoint${checkpoints.length === 1 ? '' : 's'}` : '';
+      if (!o.json) out(`audit log OK: ${result.records} record${result.records === 1 ? '' : 's'} in ${result.instances.length} chain${result.instances.length === 1 ? '' : 's'}${against}`);
       return;
     }
     const p = result.problem as NonNullable<typeof result.problem>;
+    if (p.kind === 'missing_tail' || p.kind === 'missing_prefix' || p.kind === 'bad_checkpoint') {
+      throw new CliError(`audit log FAILED (instance ${p.instance}): ${p.message}`);
+    }
     throw new CliError(`audit log FAILED at record ${p.id} (instance ${p.instance}, seq ${p.seq}): ${p.message}`);
   });
 }

@@ -16,6 +16,8 @@ export interface OpenStoreOptions {
   maxPageCount?: number;
   /** SQLite: fsync every commit (`full`) or rely on the WAL write (`normal`, survives a gateway crash). */
   sync?: 'normal' | 'full';
+  /** SQLite: bound of the write-ahead log in bytes (see SqliteStoreOptions.walLimitBytes). */
+  walLimitBytes?: number;
 }
 
 export function sqlitePath(url: string, baseDir = process.cwd()): string {
@@ -25,7 +27,7 @@ export function sqlitePath(url: string, baseDir = process.cwd()): string {
 
 export async function openAuditStore(url: string, o: OpenStoreOptions = {}): Promise<AuditStore> {
   if (url === 'memory') return new MemoryAuditStore();
-  if (url.startsWith('sqlite:')) return openSqliteAuditStore(sqlitePath(url, o.baseDir), { readOnly: o.readOnly, maxPageCount: o.maxPageCount, sync: o.sync });
+  if (url.startsWith('sqlite:')) return openSqliteAuditStore(sqlitePath(url, o.baseDir), { readOnly: o.readOnly, maxPageCount: o.maxPageCount, sync: o.sync, walLimitBytes: o.walLimitBytes });
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgresAuditStore(url, { password: o.password });
   throw new Error(`unknown audit store ${url.replace(/:\/\/[^@]*@/, '://…@')}: use sqlite:PATH, postgres://… or memory`);
 }

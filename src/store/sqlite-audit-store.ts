@@ -9,7 +9,7 @@
  * `openSqliteAuditStore(path, { readOnly: true })` opens an existing log for the CLI, without a
  * writer thread.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -33,7 +33,17 @@ export interface SqliteStoreOptions {
    * is also fsynced, so it survives an OS crash or power loss, at the cost of one fsync each.
    */
   sync?: 'normal' | 'full';
+  /**
+   * Once the write-ahead log is larger than this, it is checkpointed in full and truncated
+   * (default 16 MiB). Also SQLite's `journal_size_limit`.
+   */
+  walLimitBytes?: number;
 }
+
+/** Default bound of the write-ahead log (see SqliteStoreOptions.walLimitBytes). */
+export const DEFAULT_WAL_LIMIT = 16 * 1024 * 1024;
+/** How often the WAL's size is looked at; a passive checkpoint runs every fourth look. */
+const WAL_CHECK_MS = 250;
 
 interface DbRow {
   pos: number;
@@ -99,9 +109,9 @@ class WriterThread {
     worker.on('exit', () => die(new StoreError('the audit writer has stopped', 'writer_stopped')));
   }
 
-  static start(path: string, maxPageCount: number | undefined, sync: 'normal' | 'full' = 'normal'): Promise<WriterThread> {
+  static start(path: string, maxPageCount: number | undefined, sync: 'normal' | 'full' = 'normal', walLimitBytes = DEFAULT_WAL_LIMIT): Promise<WriterThread> {
     const worker = new Worker(new URL('./sqlite-writer-worker.mjs', import.meta.url), {
-      workerData: { path, schema: SQLITE_SCHEMA, insertSql: SQLITE_INSERT, maxPageCount, sync },
+      workerData: { path, schema: SQLITE_SCHEMA, insertSql: SQLITE_INSERT, maxPageCount, sync, walLimitBytes },
       // The writer needs no TypeScript loader; inheriting the parent's flags would load one.
       execArgv: [],
     });
@@ -140,8 +150,9 @@ export async function openSqliteAuditStore(path: string, options: SqliteStoreOpt
     throw new StoreError(`cannot create the directory of the audit log ${path}: ${(err as Error).message}`, 'open_failed', { cause: err });
   }
   // The writer creates the file and its tables before the reader opens it.
-  const writer = await WriterThread.start(path, options.maxPageCount, options.sync);
+  const writer = await WriterThread.start(path, options.maxPageCount, options.sync, options.walLimitBytes);
   const store = new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer);
+  store.boundWal(options.walLimitBytes ?? DEFAULT_WAL_LIMIT);
   // With synchronous=NORMAL a commit is one write to the WAL and no fsync, a few tens of
   // microseconds: it runs on this thread, sparing every statement two thread hops. A `full`
   // commit waits for an fsync, which stays on the writer thread so the event loop never stalls.
@@ -158,6 +169,10 @@ export class SqliteAuditStore implements AuditStore {
   #direct: ((rows: unknown[][]) => void) | null = null;
   #directDb: Database.Database | null = null;
   #checkpoints: NodeJS.Timeout | null = null;
+  /** A full checkpoint is running on the writer thread: appends go there meanwhile. */
+  #truncating: Promise<unknown> | null = null;
+  /** Largest WAL seen (bytes), for tests and metrics. */
+  walPeak = 0;
 
   constructor(path: string, db: Database.Database, writer: WriterThread | null) {
     this.location = `sqlite:${path}`;
@@ -181,12 +196,8 @@ export class SqliteAuditStore implements AuditStore {
     // A checkpoint copies the WAL into the database file and fsyncs it: that stays on the writer
     // thread (every second), never on the event loop's thread.
     db.pragma('wal_autocheckpoint = 0');
+    db.pragma(`journal_size_limit = ${this.#walLimit}`);
     if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
-    const writer = this.#writer;
-    if (writer) {
-      this.#checkpoints = setInterval(() => void writer.call('checkpoint').catch(() => {}), 1000);
-      this.#checkpoints.unref();
-    }
     const insert = db.prepare(SQLITE_INSERT);
     const all = db.transaction((rows: unknown[][]) => {
       for (const row of rows) insert.run(row);
@@ -195,19 +206,62 @@ export class SqliteAuditStore implements AuditStore {
     this.#direct = (rows) => all(rows);
   }
 
+  #walLimit = DEFAULT_WAL_LIMIT;
+
+  /**
+   * Keep the write-ahead log bounded. Passive checkpoints (every second) copy the WAL into the
+   * database without stopping writers, but under continuous writes the log is never fully copied
+   * at a moment no writer holds it, so SQLite never starts it over and it grows without end. So
+   * when it passes `limit`, a TRUNCATE checkpoint runs on the writer thread: it waits for the
+   * writer and readers in the WAL, copies everything, and empties the file. Meanwhile appends go
+   * to the writer thread (queued behind the checkpoint) instead of waiting on this thread.
+   */
+  boundWal(limit: number): void {
+    this.#walLimit = limit;
+    const writer = this.#writer;
+    if (!writer) return;
+    let ticks = 0;
+    this.#checkpoints = setInterval(() => {
+      if (!this.#checkWal() && ++ticks % 4 === 0) void writer.call('checkpoint', { mode: 'PASSIVE' }).catch(() => {});
+    }, WAL_CHECK_MS);
+    this.#checkpoints.unref();
+  }
+
+  /** Start a TRUNCATE checkpoint if the WAL is over its bound; true if one is running. */
+  #checkWal(): boolean {
+    if (this.#truncating) return true;
+    const writer = this.#writer;
+    if (!writer) return false;
+    // One stat call (a few microseconds): cheap enough after every commit on this thread.
+    const size = statSync(this.#walPath, { throwIfNoEntry: false })?.size ?? 0;
+    if (size > this.walPeak) this.walPeak = size;
+    if (size <= this.#walLimit) return false;
+    this.#truncating = writer
+      .call('checkpoint', { mode: 'TRUNCATE' })
+      .catch(() => {})
+      .finally(() => (this.#truncating = null));
+    return true;
+  }
+
+  get #walPath(): string {
+    return `${this.location.slice('sqlite:'.length)}-wal`;
+  }
+
   async append(records: StoredRecord[]): Promise<void> {
     if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
     const rows = records.map((r) => [r.id, r.instance, r.seq, r.at, r.type, r.sessionId, r.subject, r.verdict, r.tables, r.text, r.ref, r.body, r.prevHash, r.hash]);
-    if (this.#direct) {
+    if (this.#direct && !this.#truncating) {
       try {
         this.#direct(rows);
       } catch (err) {
         const e = err as { code?: string; message: string };
         throw new StoreError(`the audit store could not write: ${e.message}`, e.code ?? 'write_failed', { cause: err });
       }
+      this.#checkWal();
       return;
     }
     await this.#writer.call('append', { rows });
+    this.#checkWal();
   }
 
   async search(q: AuditQuery): Promise<StoredRow[]> {

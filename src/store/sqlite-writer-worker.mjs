@@ -3,12 +3,13 @@
 // does not inherit the parent's TypeScript loader.
 //
 // Messages in:  { id, op: 'append', rows: unknown[][] } | { id, op: 'deleteBefore', before } | { id, op: 'close' }
+//               | { id, op: 'checkpoint', mode: 'PASSIVE' | 'TRUNCATE' }
 //               | { id, op: 'putRevocation', subject, issuer, at } | { id, op: 'deleteRevocation', subject, issuer }
 // Messages out: { id, ok: true, result } | { id, ok: false, code, message }; first { ready: true } or { ready: false, code, message }.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-const { path, schema, insertSql, maxPageCount, sync } = workerData;
+const { path, schema, insertSql, maxPageCount, sync, walLimitBytes } = workerData;
 
 let db;
 try {
@@ -16,6 +17,10 @@ try {
   db.pragma('journal_mode = WAL');
   db.pragma(sync === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // Checkpoints are run by the store (see boundWal), never by a commit on the way.
+  db.pragma('wal_autocheckpoint = 0');
+  // After a checkpoint lets the WAL start over, the file is cut back to this size.
+  db.pragma(`journal_size_limit = ${Number(walLimitBytes)}`);
   if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
   db.exec(schema);
 } catch (err) {
@@ -61,7 +66,7 @@ parentPort.on('message', (msg) => {
     let result = null;
     if (msg.op === 'append') appendAll(msg.rows);
     else if (msg.op === 'deleteBefore') result = retain(msg.before);
-    else if (msg.op === 'checkpoint') db.pragma('wal_checkpoint(PASSIVE)');
+    else if (msg.op === 'checkpoint') result = db.pragma(`wal_checkpoint(${msg.mode === 'TRUNCATE' ? 'TRUNCATE' : 'PASSIVE'})`)[0];
     else if (msg.op === 'putRevocation') putRevocation.run(msg.subject, msg.issuer, msg.at);
     else if (msg.op === 'deleteRevocation') deleteRevocation.run(msg.subject, msg.issuer);
     else if (msg.op === 'close') {

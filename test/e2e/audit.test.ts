@@ -172,7 +172,8 @@ describe('crash safety', () => {
       }
     };
     const writers = [writer(), writer(), writer(), writer()];
-    await waitFor('some rows to be written', () => next > 300, 20_000);
+    // `next` counts statements sent; up to four are still in flight when the gateway dies.
+    await waitFor('some rows to be written', () => next > 320, 20_000);
     gw.kill('SIGKILL');
     await Promise.all(writers);
     assert.ok(stderr.length >= 0, 'the gateway ran');
@@ -187,6 +188,40 @@ describe('crash safety', () => {
       assert.deepEqual(missing, [], `rows without an audit record: ${missing.slice(0, 10).join(', ')}`);
     } finally {
       await store.close();
+    }
+
+    // The next start records the unclean end, ends the killed run's sessions and gives its
+    // statements in flight the outcome unknown; then a clean stop.
+    const again: ChildProcess = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise((resolve) => again.on('close', resolve));
+    try {
+      await waitFor('the gateway to listen again', async () => (await psql(`postgres://w:${token}@127.0.0.1:${port}/app`, 'select 1')).code === 0, 20_000, 100);
+    } finally {
+      again.kill('SIGTERM');
+      await exited;
+    }
+    const reopened = await openAuditStore(`sqlite:${join(dir, 'audit.db')}`, { baseDir: dir });
+    try {
+      const all = await reopened.search({ limit: 100_000 });
+      const data = (r: (typeof all)[number]) => JSON.parse(r.body).data as Record<string, unknown>;
+      const mark = all.findIndex((r) => r.type === 'event' && data(r).kind === 'previous_run_unclean');
+      assert.ok(mark > 0, 'the unclean end is recorded');
+      const killedRun = all.slice(0, mark);
+      const closedAfter = all.slice(mark + 1);
+      const open = killedRun.filter((r) => r.type === 'session_start' && !killedRun.some((e) => e.type === 'session_end' && e.sessionId === r.sessionId));
+      assert.ok(open.length >= 4, `the four writers' sessions were open when the gateway died (${open.length})`);
+      for (const s of open) {
+        const end = closedAfter.find((e) => e.type === 'session_end' && e.sessionId === s.sessionId);
+        assert.equal(end && data(end).reason, 'the gateway ended uncleanly', `session ${s.sessionId} ended with the reason`);
+      }
+      const unfinished = killedRun.filter((r) => r.type === 'statement' && r.verdict === 'allow' && !killedRun.some((e) => e.type === 'statement_end' && e.ref === r.id));
+      for (const st of unfinished) {
+        const end = closedAfter.find((e) => e.type === 'statement_end' && e.ref === st.id);
+        assert.equal(end && data(end).outcome, 'unknown', `statement ${st.id} in flight has the outcome unknown`);
+      }
+      assert.ok(all.some((r, i) => i > mark && r.type === 'event' && data(r).kind === 'gateway_stop'), 'then a clean stop');
+    } finally {
+      await reopened.close();
     }
   });
 });

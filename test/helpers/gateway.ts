@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   pg?: TestPostgres;
   /** Reuse a running test issuer (e.g. across a gateway restart) instead of starting one. */
   issuer?: TestIssuer;
+  /** Tests of a full audit store: see StartOptions.auditMaxPageCount. */
+  auditMaxPageCount?: number;
 }
 
 /** A policy that grants every table, function, DDL, DCL and session permission. */
@@ -92,7 +94,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       cb();
     },
   });
-  const gw = await startGateway(config, { logger: createLogger('debug', sink) });
+  const gw = await startGateway(config, { logger: createLogger('debug', sink), auditMaxPageCount: options.auditMaxPageCount });
   const port = gw.postgres.port;
   return {
     pg,
