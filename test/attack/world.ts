@@ -73,7 +73,10 @@ create function pristine.data_sum(rels oid[]) returns text language plpgsql as $
 declare r oid; part text; acc text := '';
 begin
   foreach r in array rels loop
-    if exists (select 1 from pg_class where oid = r) then
+    if exists (select 1 from pg_class where oid = r and relkind = 'S') then
+      execute format('select last_value::text || is_called::text from %s', r::regclass) into part;
+      acc := acc || r || ':' || coalesce(part, '') || '|';
+    elsif exists (select 1 from pg_class where oid = r) then
       execute format('select string_agg(t::text, %L order by t::text) from %s t', ';', r::regclass) into part;
       acc := acc || r || ':' || coalesce(part, '') || '|';
     else
