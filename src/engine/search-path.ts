@@ -217,8 +217,26 @@ function unknownState(status: TxStatus): PathState {
  */
 export function currentValues(candidates: readonly PathState[], ops: readonly PathOp[]): PathValue[] {
   const out = new Map<string, PathValue>();
-  for (const c of candidates) for (const s of runAll(c, ops)) out.set(valueKey(s.cur), s.cur);
+  for (const s of currentStates(candidates, ops)) out.set(valueKey(s.cur), s.cur);
   return [...out.values()];
+}
+
+/**
+ * The states the next statement of a batch may run in, if the changes in `ops` before it
+ * succeed. A change the server certainly refuses stops the batch there: what follows never
+ * runs, so the state it leaves does not matter (it is kept as it was).
+ */
+export function currentStates(candidates: readonly PathState[], ops: readonly PathOp[]): PathState[] {
+  let states = [...candidates];
+  for (const op of ops) {
+    const next = new Map<string, PathState>();
+    for (const st of states) {
+      const r = step(st, op);
+      for (const n of r === ERROR ? [st] : Array.isArray(r) ? r : [r]) next.set(stateKey(n), n);
+    }
+    states = [...next.values()];
+  }
+  return states.length > MAX_CANDIDATES ? [unknownState(statusOf(states[0]))] : states;
 }
 
 /** Whether a change in flight may leave the value other than it is in every candidate now. */
