@@ -174,6 +174,15 @@ function hasUnknownRelation(a: StatementAnalysis): boolean {
 /** Statements whose meaning does not depend on search_path: allowed while it is unknown. */
 const PATH_FREE = new Set(['TransactionStmt', 'VariableSetStmt', 'DiscardStmt', 'VariableShowStmt']);
 
+/**
+ * A statement that names no relation, function or object (`select 1`): its meaning does not
+ * depend on search_path. (An operator could still resolve to one planted in a schema put first
+ * on the path, but only code that may already run DO blocks or procedures makes the path unknown.)
+ */
+function namesNothing(a: StatementAnalysis): boolean {
+  return a.tables.length === 0 && a.functions.length === 0 && a.ddl.length === 0 && a.inner === undefined && a.specials.length === 0;
+}
+
 /** `SELECT set_config('search_path', '…', true|false)`: runs set_config exactly once. */
 const BARE_SET_CONFIG = /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^']|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+"?\w+"?\s*)?;?\s*$/i;
 
@@ -534,7 +543,7 @@ export class PolicyGate implements StatementGate {
           break;
         }
         const a = all[i];
-        if (st.cur === 'unknown' && !PATH_FREE.has(a.node)) {
+        if (st.cur === 'unknown' && !PATH_FREE.has(a.node) && !namesNothing(a)) {
           return this.refuse(
             `pgwarden: search_path may have been changed by code the gateway could not follow (a DO block or a procedure), so it cannot tell which objects the names in this statement mean`,
             'Set it again (SET search_path TO ...) before statements that use unqualified names.',
