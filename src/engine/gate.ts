@@ -531,13 +531,21 @@ export class PolicyGate implements StatementGate {
     const ops: PathOp[] = [];
     const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
     const statesAt: PathState[][] = [];
+    // The whole text analysed once per path value (a long script is not looked up per statement).
+    const byPath = new Map<string, StatementAnalysis[]>();
+    const under = (value: PathValue): StatementAnalysis[] => {
+      const key = valueKey(value === 'unknown' ? 'default' : value);
+      let all = byPath.get(key);
+      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value)));
+      return all;
+    };
     let now = states;
     for (let i = 0; ; i++) {
       let chosen: StatementAnalysis | undefined;
       let print = '';
       let done = false;
       for (const st of now) {
-        const all = this.analyseUnder(snapshot, text, st.cur);
+        const all = under(st.cur);
         if (i >= all.length) {
           done = true;
           break;
@@ -553,13 +561,13 @@ export class PolicyGate implements StatementGate {
           chosen ??= a;
           continue;
         }
-        const fp = fingerprint(a);
+        const fp = now.length > 1 ? fingerprint(a) : '';
         if (chosen === undefined || print === '') {
           chosen = a;
           print = fp;
         } else if (fp !== print) {
           return this.refuse(
-            'pgwarden: the gateway cannot tell which search_path is in effect (a cycle that changed it failed part-way), and the names in this statement mean different objects under each',
+            'pgwarden: the gateway cannot tell which search_path is in effect (a request that changed it failed part-way, or a set_config that may not have run), and the names in this statement mean different objects under each',
             'Set it again (SET search_path TO ...), or qualify the names with their schema.',
           );
         }
