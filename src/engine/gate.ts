@@ -600,8 +600,10 @@ export class PolicyGate implements StatementGate {
     }
     if ('ok' in along) return along;
     if (along.analyses.length !== 1) return this.refuse('pgwarden: a prepared statement could not be analysed again under the search_path now in effect', 'Prepare it again.', 'sql.unsupported');
-    const a = along.analyses[0];
-    return { ...p, raw: along.analyses, analyses: along.analyses, outputs: shapeOf(a, a.outputs), paths: keys, pathOps: along.ops, version: -1, allowed: false };
+    // A statement made by SQL PREPARE keeps the PREPARE's text: what runs is its inner statement.
+    const first = along.analyses[0];
+    const a = first.specials.includes('prepare') && first.inner ? first.inner : first;
+    return { ...p, raw: [a], analyses: [a], outputs: shapeOf(a, a.outputs), paths: keys, pathOps: a === first ? along.ops : [], version: -1, allowed: false };
   }
 
   private underCurrentPath(p: Prepared): Prepared | GateVerdict {
