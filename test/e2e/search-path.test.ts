@@ -162,7 +162,7 @@ describe('search_path through transactions (pg, simple queries)', () => {
 });
 
 describe('search_path with other clients', () => {
-  it('psql: a rolled-back SET in one -c string does not move the path', async () => {
+  it('psql: a rolled-back SET in a script does not move the path; a committed one does', async () => {
     const url = `${t.url(token)}?options=${encodeURIComponent('-c search_path=b')}`;
     const r = await psql(url, null, [], 'begin;\nset search_path = a;\nrollback;\nselect tag from items;\n');
     assert.notEqual(r.code, 0);
