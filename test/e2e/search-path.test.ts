@@ -31,6 +31,7 @@ before(async () => {
           allow: [
             { tables: ['a.items'], operations: ['select', 'delete'] },
             { tables: ['b.items'], operations: ['select'], columns: ['id'] },
+            { functions: ['public.path_inside'] },
           ],
         },
       ];
@@ -40,7 +41,8 @@ before(async () => {
     `create schema a authorization gw_app; create schema b authorization gw_app;
      create table a.items (id int, tag text); create table b.items (id int, tag text);
      insert into a.items values (1, 'a-tag'); insert into b.items values (1, '${SECRET}');
-     alter table a.items owner to gw_app; alter table b.items owner to gw_app;`,
+     alter table a.items owner to gw_app; alter table b.items owner to gw_app;
+     create function public.path_inside() returns text language sql set search_path = a as 'select current_setting(''search_path'')';`,
     'app',
   );
   token = await t.issuer.sign({ sub: 'analyst' });
@@ -124,6 +126,20 @@ describe('search_path through transactions (pg, simple queries)', () => {
       t.pg.psql('insert into a.items select 1, \'a-tag\' where not exists (select 1 from a.items)', 'app');
     });
   }
+
+  it("a function's own SET search_path clause applies only inside it", async () => {
+    const { c, seen } = await client();
+    try {
+      assert.deepEqual((await c.query('select public.path_inside() as p')).rows, [{ p: 'a' }]);
+      assert.equal(await judge(c, seen, 'after the function'), 'b');
+      await c.query('begin');
+      await c.query('select public.path_inside()');
+      assert.equal(await judge(c, seen, 'after the function, in a transaction'), 'b');
+      await c.query('commit');
+    } finally {
+      await c.end();
+    }
+  });
 
   it('inside a transaction, SET LOCAL applies to the statements after it', async () => {
     const { c, seen } = await client();
