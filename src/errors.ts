@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   'auth.idp_unavailable': { sqlstate: '08006', severity: 'FATAL', hint: 'The identity provider could not be reached to verify the token; try again shortly.' },
   'auth.revoked': { sqlstate: '28000', severity: 'FATAL', hint: 'Access for this identity was revoked by an administrator.' },
   'auth.no_scope': { sqlstate: '28000', severity: 'FATAL', hint: 'No policy grants this identity access to this database.' },
+  'auth.wrong_user': { sqlstate: '28000', severity: 'FATAL', hint: 'Connect with the token\'s subject as the user name.' },
   'conn.unknown_database': { sqlstate: '3D000', severity: 'FATAL', hint: 'Connect to one of the databases the gateway is configured for.' },
   'conn.too_many': { sqlstate: '53300', severity: 'FATAL', hint: 'Close idle connections or ask for a higher limit.' },
   'conn.tls_required': { sqlstate: '28000', severity: 'FATAL', hint: 'Connect with sslmode=require.' },

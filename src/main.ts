@@ -113,6 +113,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     tlsContext: t ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key) }) : null,
     requireTls: config.listen.require_tls ?? (t !== undefined && !isLoopback(splitHostPort(config.listen.postgres).host)),
     expiryGraceMs: config.identity.expiry_grace,
+    userNames: config.identity.user_names ?? ['agent'],
     route: (database) => routes.get(database),
     authorize: (identity, database) => {
       const { compiled } = shared.policies();

@@ -109,6 +109,12 @@ export const configSchema = z
         expiry_grace: duration.default(0),
         /** Cooldown between JWKS refetches triggered by an unknown `kid`, and between retries of a failed discovery or key fetch. */
         jwks_cooldown: duration.default(30_000),
+        /**
+         * Startup user names a wire client may give besides its token's subject (which is always
+         * accepted). Any other name is refused with 28000, as PostgreSQL refuses a wrong role.
+         * Default `agent`, the generic name of the examples and published MCP server configs.
+         */
+        user_names: z.array(z.string().min(1)).optional(),
       })
       .strict(),
     admin: z

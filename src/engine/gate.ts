@@ -18,10 +18,11 @@ import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
-import { decide, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
+import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
+import { afterCycle, currentStates, initialState, mayChange, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
 
 /** The policies in force; `version` changes on every config reload. */
 export interface PolicyState {
@@ -97,6 +98,13 @@ interface Prepared {
   allowed: boolean;
   /** A portal: the statement it was bound to. */
   statement?: Prepared;
+  /**
+   * The search_path values it was analysed under (keys). The server analyses a prepared
+   * statement again when search_path changed since (plancache.c), so the gate does too.
+   */
+  paths: string[];
+  /** The search_path changes running it makes. */
+  pathOps: PathOp[];
 }
 
 /** Specials that name or change prepared statements and cursors (the ledger's names). */
@@ -136,6 +144,8 @@ interface Effect {
   reload?: boolean;
   /** Changes of prepared statements and portals, applied by the ledger when the cycle completes. */
   ops?: LedgerOp<Prepared>[];
+  /** Changes of search_path, applied when the cycle completes (see search-path.ts). */
+  path?: PathOp[];
 }
 
 /** Parse a search_path value the way PostgreSQL reads it (quoted names keep their case). */
@@ -180,18 +190,137 @@ function hasUnknownName(a: StatementAnalysis, snapshot: CatalogSnapshot): boolea
   return unknown || (a.inner !== undefined && hasUnknownName(a.inner, snapshot));
 }
 
+/** Statements whose meaning does not depend on search_path: allowed while it is unknown. */
+const PATH_FREE = new Set(['TransactionStmt', 'VariableSetStmt', 'DiscardStmt', 'VariableShowStmt']);
+
+/**
+ * A statement that names no relation, function or object (`select 1`): its meaning does not
+ * depend on search_path. (An operator could still resolve to one planted in a schema put first
+ * on the path, but only code that may already run DO blocks or procedures makes the path unknown.)
+ */
+function namesNothing(a: StatementAnalysis): boolean {
+  return a.tables.length === 0 && a.functions.length === 0 && a.ddl.length === 0 && a.inner === undefined && a.specials.length === 0;
+}
+
+/** `SELECT set_config('search_path', '…', true|false)`: runs set_config exactly once. */
+const BARE_SET_CONFIG = /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^']|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+"?\w+"?\s*)?;?\s*$/i;
+
+/** Schema names as the analyser takes them (quoted: exact). */
+function quotedPath(schemas: readonly string[]): string[] {
+  return schemas.map((n) => `"${n.replace(/"/g, '""')}"`);
+}
+
+/**
+ * The search_path changes a statement makes, in order (see search-path.ts); a string says why
+ * the gateway cannot follow them. set_config inside a larger query may run once, many times or
+ * never: its change is a `maybe`. A DO block or a procedure may change anything.
+ */
+export function pathOpsOf(a: StatementAnalysis): PathOp[] | string {
+  if (a.node === 'TransactionStmt') {
+    switch (a.command) {
+      case 'begin':
+      case 'start transaction':
+        return [{ k: 'begin' }];
+      case 'commit':
+      case 'prepare transaction':
+        return [{ k: 'commit', chain: false }];
+      case 'commit and chain':
+        return [{ k: 'commit', chain: true }];
+      case 'rollback':
+        return [{ k: 'rollback', chain: false }];
+      case 'rollback and chain':
+        return [{ k: 'rollback', chain: true }];
+      case 'savepoint':
+      case 'release savepoint':
+      case 'rollback to savepoint': {
+        if (a.objectName === undefined) return 'a savepoint without a name';
+        const k = a.command === 'savepoint' ? 'savepoint' : a.command === 'release savepoint' ? 'release' : 'rollback_to';
+        return [{ k, name: a.objectName }];
+      }
+      default:
+        return [];
+    }
+  }
+  if (a.command === 'discard all') return [{ k: 'discard_all' }];
+  const ops: PathOp[] = [];
+  const viaFunction = a.node !== 'VariableSetStmt';
+  for (const f of a.functions) {
+    const args = f.constArgs;
+    if (f.name !== 'set_config' || f.schema !== 'pg_catalog' || args?.[0]?.trim().toLowerCase() !== 'search_path') continue;
+    if (typeof args[1] !== 'string' || (args[2] !== 'true' && args[2] !== 'false')) return 'it calls set_config on search_path with a value or is_local that is not a constant';
+  }
+  for (const st of a.settings) {
+    if (st.action === 'reset_all') {
+      ops.push({ k: 'set', value: 'default', local: false });
+      continue;
+    }
+    if (st.name !== 'search_path' || (st.action !== 'set' && st.action !== 'set_local' && st.action !== 'reset')) continue;
+    const local = st.action === 'set_local';
+    if (st.fromCurrent) {
+      ops.push({ k: 'current', local });
+      continue;
+    }
+    let value: PathValue = 'default';
+    if (st.value !== null) {
+      const parsed = parseSearchPath(st.value);
+      if (parsed === undefined) return `it sets search_path to ${st.value}, which the gateway cannot read`;
+      value = parsed;
+    }
+    ops.push(viaFunction && !BARE_SET_CONFIG.test(a.text) ? { k: 'maybe', value, local } : { k: 'set', value, local });
+  }
+  if (a.specials.includes('do_block') || a.command === 'call') ops.push({ k: 'unknown' });
+  return ops;
+}
+
+/** What decides a statement's meaning: the objects its names resolved to. */
+function fingerprint(a: StatementAnalysis): string {
+  return JSON.stringify([
+    a.tables.map((t) => [t.relation.schema, t.relation.name, t.relation.resolved, t.op]),
+    a.functions.map((f) => [f.schema, f.name, f.resolved, f.userCode === true]),
+    a.ddl,
+    a.unsupported ?? null,
+    a.inner ? fingerprint(a.inner) : null,
+  ]);
+}
+
+function pathOpsIn(effects: readonly unknown[]): PathOp[] {
+  const out: PathOp[] = [];
+  for (const e of effects) {
+    const path = (e as Effect | null)?.path;
+    if (path) out.push(...path);
+  }
+  return out;
+}
+
+/** Statements analysed along the search_path they run with (see `PolicyGate.analyseAlong`). */
+interface Along {
+  analyses: StatementAnalysis[];
+  /** The search_path changes they make, in order. */
+  ops: PathOp[];
+  /** Keys of the values the first statement was analysed under. */
+  paths: string[];
+  /** Per statement, the states it runs in. */
+  statesAt: PathState[][];
+}
+
 export class PolicyGate implements StatementGate {
   private scope: Scope | null = null;
   private scopeVersion = -1;
   /** The session's prepared statements and portals (protocol and SQL alike), as the server has them. */
   private readonly ledger = new Ledger<Prepared>();
   /**
-   * The session's search_path: from the startup packet, else the upstream role's default. It
-   * never changes afterwards, because statements that change it are refused (see `check`): a
-   * SET inside a transaction that is then rolled back would silently disagree with what the
-   * gateway believed, and names would resolve to other tables than the ones decided on.
+   * The session's default search_path: from the startup packet, else the upstream role's
+   * default. What RESET returns to. The value in effect is followed in `pathStates`: SET, SET
+   * LOCAL, RESET, set_config, RESET ALL and DISCARD ALL, through transactions, savepoints and
+   * failed cycles, as the server keeps it (search-path.ts), since PostgreSQL 15 does not report it.
    */
   private readonly searchPath: string[] | null;
+  /** Every state the server's search_path may be in after the cycles completed so far. */
+  private pathStates: PathState[] = [initialState()];
+  /** search_path changes of the batch being built, in order. */
+  private pathBatch: PathOp[] = [];
+  /** search_path changes of the cycles in flight, oldest first. */
+  private readonly pathInflight: PathOp[][] = [];
   private reloadPending: Promise<void> | null = null;
   /** Former names of renamed objects, from the current catalog: denials follow renames. */
   private readonly former: FormerNames;
@@ -263,7 +392,10 @@ export class PolicyGate implements StatementGate {
         return this.uncertainName('prepared statement', statement);
       case 'known':
       case 'maybe': {
-        const p = found.value;
+        // The server plans the statement at Bind with the search_path then in effect, analysing
+        // it again when that changed since Parse.
+        const p = this.underCurrentPath(found.value);
+        if ('ok' in p) return p;
         const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
         const held = this.o.reviews?.ruleFor(p.analyses) ? { defer: true } : {};
         return { ok: true, effect: op, ...held };
@@ -279,7 +411,7 @@ export class PolicyGate implements StatementGate {
     if (found.state === 'absent') return this.unknownName('portal', portal);
     if (found.state === 'uncertain') return this.uncertainName('portal', portal);
     const p = found.value.statement ?? found.value;
-    const v = this.executeVerdict(p);
+    const v = this.withPath(this.executeVerdict(p), p.pathOps);
     if (v.ok !== true) return v;
     const reviewed = found.value.statement ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
     return reviewed.ok === true ? { ...reviewed, results: [p.outputs] } : reviewed;
@@ -337,7 +469,9 @@ export class PolicyGate implements StatementGate {
   private executeVerdict(p: Prepared): GateVerdict {
     if (p.dynamic) {
       // It names other prepared statements or cursors: what they mean is read now, when it runs.
-      const r = this.resolveNames(p.raw, false);
+      const states = this.pathNow();
+      if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+      const r = this.resolveNames(p.raw, false, p.raw.map(() => states));
       if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
       const v = this.judge(p.text, r.expanded);
       if (v.ok !== true) return v;
@@ -361,9 +495,18 @@ export class PolicyGate implements StatementGate {
 
   batchEnd(effects: unknown[], forwarded: boolean): void {
     this.ledger.batchEnd(effects, forwarded);
+    this.pathBatch = [];
+    if (forwarded) this.pathInflight.push(pathOpsIn(effects));
   }
 
-  cycleDone(effects: unknown[], failed: boolean): void {
+  cycleDone(effects: unknown[], failed: boolean, outcome?: CycleOutcome): void {
+    this.pathInflight.shift();
+    const ops = pathOpsIn(effects);
+    // Without the server's transaction status, every status is possible.
+    const outcomes: CycleOutcome[] = outcome ? [outcome] : (['I', 'T', 'E'] as const).map((status) => ({ error: failed ? 'upstream' : 'none', status }));
+    const next = new Map<string, PathState>();
+    for (const o of outcomes) for (const st of afterCycle(this.pathStates, ops, o)) if (outcomes.length === 1 || st.cur !== 'unknown') next.set(JSON.stringify(st), st);
+    this.pathStates = next.size > 0 ? [...next.values()] : afterCycle(this.pathStates, ops, outcomes[0]);
     this.ledger.cycleDone(effects, failed);
     // DDL reloads the catalog even when the cycle failed: part of it may have committed.
     if ((effects as Effect[]).some((e) => e.reload)) {
@@ -384,21 +527,154 @@ export class PolicyGate implements StatementGate {
     return this.searchPath ?? snapshot.defaultSearchPath;
   }
 
+  /**
+   * The states the server's search_path may be in when the next message of the batch runs;
+   * `pending` while a cycle in flight may change it (the caller waits for it, then decides).
+   */
+  private pathNow(): PathState[] | 'pending' {
+    if (this.pathInflight.some((ops) => mayChange(this.pathStates, ops))) return 'pending';
+    return currentStates(this.pathStates, this.pathBatch);
+  }
+
+  /** The statements of `text` analysed under one search_path value (throws on a syntax error). */
+  private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue): StatementAnalysis[] {
+    const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
+    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+  }
+
+  /**
+   * Analyse each statement of `text` under the search_path it will run with: every value the
+   * server may have (`states`), advanced by the changes of the statements before it. A statement
+   * whose names resolve differently under two of them is refused (fail closed), as is one that
+   * depends on a search_path the gateway cannot know.
+   */
+  private analyseAlong(snapshot: CatalogSnapshot, text: string, states: PathState[]): Along | GateVerdict {
+    const analyses: StatementAnalysis[] = [];
+    const ops: PathOp[] = [];
+    const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
+    const statesAt: PathState[][] = [];
+    // The whole text analysed once per path value (a long script is not looked up per statement).
+    const byPath = new Map<string, StatementAnalysis[]>();
+    const under = (value: PathValue): StatementAnalysis[] => {
+      const key = valueKey(value === 'unknown' ? 'default' : value);
+      let all = byPath.get(key);
+      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value)));
+      return all;
+    };
+    let now = states;
+    for (let i = 0; ; i++) {
+      let chosen: StatementAnalysis | undefined;
+      let print = '';
+      let done = false;
+      for (const st of now) {
+        const all = under(st.cur);
+        if (i >= all.length) {
+          done = true;
+          break;
+        }
+        const a = all[i];
+        if (st.cur === 'unknown' && !PATH_FREE.has(a.node) && !namesNothing(a)) {
+          return this.refuse(
+            `pgwarden: search_path may have been changed by code the gateway could not follow (a DO block or a procedure), so it cannot tell which objects the names in this statement mean`,
+            'Set it again (SET search_path TO ...) before statements that use unqualified names.',
+          );
+        }
+        if (st.cur === 'unknown') {
+          chosen ??= a;
+          continue;
+        }
+        const fp = now.length > 1 ? fingerprint(a) : '';
+        if (chosen === undefined || print === '') {
+          chosen = a;
+          print = fp;
+        } else if (fp !== print) {
+          return this.refuse(
+            'pgwarden: the gateway cannot tell which search_path is in effect (a request that changed it failed part-way, or a set_config that may not have run), and the names in this statement mean different objects under each',
+            'Set it again (SET search_path TO ...), or qualify the names with their schema.',
+          );
+        }
+      }
+      if (done || chosen === undefined) break;
+      const own = pathOpsOf(chosen);
+      if (typeof own === 'string') return this.refuse(`pgwarden: ${this.o.identity.subject} may not run this statement: ${own}, so the gateway could not follow search_path`, 'Set search_path with SET search_path TO ... or set_config(\'search_path\', \'...\', false) with constants.');
+      analyses.push(chosen);
+      statesAt.push(now);
+      ops.push(...own);
+      if (own.length > 0) now = currentStates(now, own);
+    }
+    return { analyses, ops, paths, statesAt };
+  }
+
+  /**
+   * A prepared statement as the server will run it now: analysed again when search_path changed
+   * since it was analysed (the server re-plans it then), or a refusal.
+   */
+  private underStates(p: Prepared, states: PathState[]): Prepared | GateVerdict {
+    const keys = [...new Set(states.map((st) => valueKey(st.cur)))];
+    if (p.paths.length > 0 && keys.every((k) => p.paths.includes(k))) return p;
+    const snapshot = this.o.catalog.current();
+    if (!snapshot) return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
+    let along: Along | GateVerdict;
+    try {
+      along = this.analyseAlong(snapshot, p.text, states);
+    } catch {
+      along = this.refuse('pgwarden: a prepared statement could not be analysed again under the search_path now in effect', 'Prepare it again.', 'sql.unsupported');
+    }
+    if ('ok' in along) return along;
+    if (along.analyses.length !== 1) return this.refuse('pgwarden: a prepared statement could not be analysed again under the search_path now in effect', 'Prepare it again.', 'sql.unsupported');
+    // A statement made by SQL PREPARE keeps the PREPARE's text: what runs is its inner statement.
+    const first = along.analyses[0];
+    const a = first.specials.includes('prepare') && first.inner ? first.inner : first;
+    return { ...p, raw: [a], analyses: [a], outputs: shapeOf(a, a.outputs), paths: keys, pathOps: a === first ? along.ops : [], version: -1, allowed: false };
+  }
+
+  private underCurrentPath(p: Prepared): Prepared | GateVerdict {
+    const states = this.pathNow();
+    if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+    return this.underStates(p, states);
+  }
+
+  /** An allowed Execute also carries the search_path changes running the statement makes. */
+  private withPath(v: GateVerdict, ops: PathOp[]): GateVerdict {
+    if (v.ok !== true || ops.length === 0) return v;
+    this.pathBatch.push(...ops);
+    const prior = (v.effect ?? {}) as Effect;
+    return { ...v, effect: { ...prior, path: [...(prior.path ?? []), ...ops] } satisfies Effect };
+  }
+
+  /**
+   * A statement run by EXECUTE that would change search_path: its change happens inside another
+   * statement, where the gateway does not follow it. Refused (fail closed); it is rare.
+   */
+  private executedPathChange(raw: StatementAnalysis[], expanded: StatementAnalysis[]): GateVerdict | null {
+    for (const a of expanded) {
+      if (raw.includes(a)) continue;
+      const ops = pathOpsOf(a);
+      if (typeof ops === 'string' || ops.length > 0) {
+        return this.refuse('pgwarden: a prepared statement that changes search_path may not be run with EXECUTE', 'Run the statement itself, or set search_path with SET.');
+      }
+    }
+    return null;
+  }
+
   private check(text: string, statementName: string | null): GateVerdict {
     const snapshot = this.o.catalog.current();
     if (!snapshot) {
       return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
     }
-    const searchPath = this.path(snapshot);
-    let analyses: StatementAnalysis[];
+    const states = this.pathNow();
+    if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+    let along: Along | GateVerdict;
     try {
-      analyses = this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+      along = this.analyseAlong(snapshot, text, states);
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
       }
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
+    if ('ok' in along) return along;
+    const analyses = along.analyses;
     // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
     // gateway does too, before anything reaches the server.
     if (statementName !== null && analyses.length > 1) {
@@ -417,24 +693,24 @@ export class PolicyGate implements StatementGate {
       this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }
-    const pathChange = analyses.find((a) => a.settings.some((x) => (x.name === 'search_path' && x.action !== 'set_stored') || x.action === 'reset_all'));
-    if (pathChange) {
-      return this.refuse(
-        `pgwarden: ${this.o.identity.subject} may not change search_path`,
-        'Qualify names with their schema, or pass search_path in the connection options (options=-c search_path=...).',
-      );
-    }
     // A simple Query runs now; a Parse prepares (what it names is resolved again at Execute).
-    const r = this.resolveNames(analyses, statementName === null);
+    const r = this.resolveNames(analyses, statementName === null, along.statesAt);
     if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
+    const hidden = this.executedPathChange(analyses, r.expanded);
+    if (hidden) return hidden;
     this.lastAnalyses = r.expanded;
     const v = this.judge(text, r.expanded);
     if (v.ok !== true) return v;
     const effect: Effect = { ...this.effectOf(analyses) };
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
     // same: code the gateway does not follow (a function) may have deallocated it.
-    if (statementName === null) effect.ops = r.ops.map((op) => this.ledger.record(op));
-    else {
+    if (statementName === null) {
+      effect.ops = r.ops.map((op) => this.ledger.record(op));
+      if (along.ops.length > 0) {
+        effect.path = along.ops;
+        this.pathBatch.push(...along.ops);
+      }
+    } else {
       const prepared: Prepared = {
         text,
         raw: analyses,
@@ -443,6 +719,8 @@ export class PolicyGate implements StatementGate {
         dynamic: isDynamic(analyses),
         version: this.o.policies().version,
         allowed: true,
+        paths: along.paths,
+        pathOps: along.ops,
       };
       effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
     }
@@ -470,13 +748,13 @@ export class PolicyGate implements StatementGate {
    * also drops the unnamed statement and portal, as the server does. EXECUTE of a name the
    * gateway does not know for certain is refused (fail closed): it is expanded to what it runs.
    */
-  private resolveNames(analyses: StatementAnalysis[], query: boolean): Resolved {
+  private resolveNames(analyses: StatementAnalysis[], query: boolean, statesAt: PathState[][]): Resolved {
     const ops: LedgerOp<Prepared>[] = query ? [{ ns: 'S', k: 'drop', name: '' }, { ns: 'P', k: 'drop', name: '' }] : [];
     const expanded: StatementAnalysis[] = [];
     const results: Outputs[] = [];
     let pending = false;
     const version = this.o.policies().version;
-    const record = (a: StatementAnalysis, text: string): Prepared => ({
+    const record = (a: StatementAnalysis, text: string, states: PathState[] = []): Prepared => ({
       text,
       raw: [a],
       analyses: [a],
@@ -484,8 +762,10 @@ export class PolicyGate implements StatementGate {
       dynamic: isDynamic([a]),
       version,
       allowed: true,
+      paths: [...new Set(states.map((st) => valueKey(st.cur)))],
+      pathOps: [],
     });
-    for (const a of analyses) {
+    for (const [i, a] of analyses.entries()) {
       const name = a.objectName;
       const sp = a.specials;
       if (sp.includes('execute') || (sp.includes('fetch') && a.command !== 'close')) {
@@ -493,9 +773,15 @@ export class PolicyGate implements StatementGate {
         const what = ns === 'S' ? 'prepared statement' : 'cursor';
         const found = name === undefined ? ({ state: 'absent' } as const) : this.ledger.lookup(ns, name, ops);
         if (found.state === 'pending') pending = true;
-        if (found.state === 'known' || found.state === 'maybe') {
-          expanded.push(a, ...(ns === 'S' ? found.value.analyses : []));
-          results.push(found.value.outputs);
+        // EXECUTE: the server plans the statement again when search_path changed since PREPARE.
+        const now = (found.state === 'known' || found.state === 'maybe') && ns === 'S' ? this.underStates(found.value, statesAt[i] ?? []) : null;
+        if (now && 'ok' in now) {
+          expanded.push({ ...a, unsupported: `prepared statement "${name ?? ''}" cannot be analysed under the search_path now in effect` });
+          results.push(undefined);
+        } else if (found.state === 'known' || found.state === 'maybe') {
+          const value = now ?? found.value;
+          expanded.push(a, ...(ns === 'S' ? value.analyses : []));
+          results.push(value.outputs);
         } else {
           // FETCH of an unknown cursor: nothing to mask by, so masking falls back to masking every column.
           if (ns === 'S') expanded.push({ ...a, unsupported: found.state === 'uncertain' ? uncertainText(what, name ?? '') : `${what} "${name ?? ''}" is unknown to the gateway` });
@@ -509,7 +795,7 @@ export class PolicyGate implements StatementGate {
       // PREPARE or DECLARE of a name the ledger knows is recorded too: a function may have
       // deallocated it, and a portal ends with its transaction, which the ledger does not follow.
       if (sp.includes('prepare') && name !== undefined && a.inner) {
-        ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`) });
+        ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`, statesAt[i]) });
       } else if (sp.includes('deallocate')) {
         ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
       } else if (sp.includes('declare_cursor') && name !== undefined) {

@@ -114,9 +114,10 @@ export interface StatementGate {
   /**
    * A request cycle ended; `failed` when the upstream reported an error of its own in it (a
    * refusal's marker failing where the refused statement stood does not count: everything
-   * before the marker ran).
+   * before the marker ran). `outcome`: whether an error stopped the cycle (`marker`: only a
+   * refusal's marker, after everything forwarded ran) and the transaction status it ended in.
    */
-  cycleDone(effects: unknown[], failed: boolean): void;
+  cycleDone(effects: unknown[], failed: boolean, outcome?: { error: 'none' | 'marker' | 'upstream'; status: 'I' | 'T' | 'E' }): void;
   /**
    * The batch being built ended: `effects` (the allowed messages' effects) went upstream as one
    * cycle, or nothing did (`forwarded` false: the cycle was answered by the gateway).
@@ -779,7 +780,8 @@ export class Session {
         this.cycleCompleted();
         if (cycle) {
           this.upstreamCycles.shift();
-          this.gate.cycleDone(cycle.effects, cycle.upstreamFailed);
+          const error = cycle.upstreamFailed ? 'upstream' : cycle.failed ? 'marker' : 'none';
+          this.gate.cycleDone(cycle.effects, cycle.upstreamFailed, { error, status: this.txStatus });
         }
         this.drainOutbox();
       }

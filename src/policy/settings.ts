@@ -2,16 +2,20 @@
  * Session hardening: which setting changes a client may make (SET, SET LOCAL, RESET, DISCARD,
  * SET TRANSACTION, BEGIN … READ WRITE, and set_config(), which is decided as the SET it is).
  *
- * - SET ROLE, SET SESSION AUTHORIZATION, RESET ALL and DISCARD ALL are always refused: they undo
- *   the role and the limits the gateway set for the session.
+ * - SET ROLE and SET SESSION AUTHORIZATION are always refused: they change who the session is.
+ * - RESET ALL and DISCARD ALL are allowed: the gateway passes the role and the limits (read-only,
+ *   statement_timeout) as startup parameters, which are the values RESET ALL returns to, and
+ *   `role` is not reset by RESET ALL at all (PostgreSQL's GUC_NO_RESET_ALL; DISCARD ALL keeps the
+ *   startup role too). The engine follows what they do to search_path and prepared statements.
  * - PROTECTED_SETTINGS are refused (or restricted to safe values), also as values stored for
  *   later (ALTER ROLE / DATABASE / SYSTEM … SET, a function's SET clause).
  * - search_path may name only pg_catalog, information_schema and schemas the scope grants
  *   something in (tables, functions or DDL), so that no other schema can shadow a granted name;
  *   pg_temp is refused (listing it lets temporary functions shadow built-ins) and "$user" counts
  *   only when the scope sets a role whose namesake schema is granted. RESET and DEFAULT are
- *   allowed. The engine resolves names with the session's search_path either way; this rule is
- *   defence in depth against a resolution the gateway and the server might disagree on.
+ *   allowed. The engine follows the session's search_path through transactions and resolves
+ *   names with it either way (engine/search-path.ts); this rule is defence in depth against a
+ *   resolution the gateway and the server might disagree on.
  * - statement_timeout, under a limit: may be lowered, never raised, cleared (0) or reset — the
  *   value RESET returns to is not something the policy can see.
  * - default_transaction_read_only / transaction_read_only, in a read-only scope: may only be
@@ -47,11 +51,8 @@ export function checkSetting(scope: Scope, change: SettingRequest, used: Set<str
         rule: HARDENING,
       };
     case 'reset_all':
-      return {
-        what: 'may not reset all settings (RESET ALL, DISCARD ALL)',
-        hint: 'It would undo the role and limits the gateway set for this session; reset settings one at a time.',
-        rule: HARDENING,
-      };
+      // Back to the session's startup values, which the gateway chose (see above).
+      return undefined;
     case 'set':
     case 'set_local':
     case 'reset':

@@ -52,6 +52,8 @@ export interface HandshakeDeps {
    * role, statement_timeout), or why it has none (FATAL 28000).
    */
   authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  /** Startup user names accepted for every identity besides its own subject (see `checkUserName`). */
+  userNames: readonly string[];
   scramCache: ScramKeyCache;
   /** Set as soon as the handshake has a socket to answer on (TLS replaces the raw one). */
   onSocket(socket: Duplex): void;
@@ -86,6 +88,22 @@ function startTls(raw: net.Socket, context: tls.SecureContext): Promise<tls.TLSS
     });
     t.once('error', onError);
   });
+}
+
+/**
+ * The startup packet's `user` must name the identity the token proves: its subject, or one of the
+ * configured generic names (`identity.user_names`, default `agent`). It does not choose the
+ * upstream role (the policy does); it is checked so that a client configured for one identity
+ * and holding another's token is told so, as PostgreSQL refuses a role the password is not for.
+ */
+export function checkUserName(user: string, identity: Identity, accepted: readonly string[]): void {
+  if (user === identity.subject || accepted.includes(user)) return;
+  const names = [identity.subject, ...accepted].map((n) => `"${n}"`).join(' or ');
+  throw new GatewayError(
+    'auth.wrong_user',
+    user === '' ? 'pgwarden: no user name was given in the startup packet' : `pgwarden: the token is for "${identity.subject}", not for user "${user}"`,
+    { hint: `Connect as user ${names}; the identity comes from the token.` },
+  );
 }
 
 export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<HandshakeResult> {
@@ -147,6 +165,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   frame.fill(0);
   if (!token) throw new GatewayError('auth.missing_token', 'pgwarden: no token was sent as the password');
   const identity = await deps.verifier.verify(token);
+  checkUserName(params.get('user') ?? '', identity, deps.userNames);
   const scope = deps.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
   // The scope's settings win over the client's: they are the session defaults, so RESET returns

@@ -27,6 +27,8 @@ export interface ListenerSettings {
   expiryGraceMs: number;
   route(database: string): Route | undefined;
   authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  /** Startup user names accepted for every identity besides its subject (`identity.user_names`). */
+  userNames?: readonly string[];
   /** How many sessions the gateway may hold on an upstream (configured, or learned from it). */
   capacity(upstream: string): Promise<number>;
   /**
@@ -195,6 +197,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     requireTls: settings.requireTls,
     route: settings.route,
     authorize: settings.authorize,
+    userNames: settings.userNames ?? ['agent'],
     admit: (identity, route) => {
       const releaseConnection = deps.registry.openConnection(source);
       raw.once('close', releaseConnection);

@@ -280,16 +280,23 @@ function copyOptions(n: Node, isFrom: boolean): CopyOptions {
   return o;
 }
 
-function settingValue(args: Node[]): string | null {
+/**
+ * A SET value as the server stores it. For list settings whose elements are names (search_path,
+ * temp_tablespaces) each element is quoted as an identifier when it needs it, as PostgreSQL's
+ * flatten_set_variable_args does: `SET search_path = 'a, b'` names ONE schema called "a, b".
+ */
+function settingValue(args: Node[], quoteNames = false): string | null {
   if (args.length === 0) return null;
   const parts: string[] = [];
   for (const a of args) {
     const v = constText(a);
     if (v === undefined || v === null) return null;
-    parts.push(v);
+    parts.push(quoteNames && !/^[a-z_][a-z0-9_]*$/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
   }
   return parts.join(', ');
 }
+
+const NAME_LIST_SETTINGS = new Set(['search_path', 'temp_tablespaces']);
 
 /** Transaction options (BEGIN, SET TRANSACTION, SET SESSION CHARACTERISTICS) as settings. */
 function transactionOptions(opts: Node[], prefix: string, c: Collector): void {
@@ -322,7 +329,7 @@ function variableSet(n: Node, c: Collector): Result {
     return { command: 'set', cls: 'session' };
   }
   const reset = kind === 'VAR_RESET';
-  const value = reset || kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT' ? null : settingValue(list(n.args));
+  const value = reset || kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT' ? null : settingValue(list(n.args), name !== null && NAME_LIST_SETTINGS.has(name));
   let action: SettingChange['action'] = reset ? 'reset' : n.is_local ? 'set_local' : 'set';
   let command = reset ? 'reset' : 'set';
   // Leaving the role the session was given (RESET ROLE included) is a role change.
@@ -334,7 +341,7 @@ function variableSet(n: Node, c: Collector): Result {
     command = `${command} session authorization`;
   }
   if (kind === 'VAR_SET_CURRENT' && action !== 'set_role' && action !== 'set_session_authorization') action = n.is_local ? 'set_local' : 'set';
-  c.settings.push({ name, value, action });
+  c.settings.push(kind === 'VAR_SET_CURRENT' ? { name, value, action, fromCurrent: true } : { name, value, action });
   return { command, cls: 'session' };
 }
 
@@ -358,5 +365,8 @@ function transaction(n: Node, c: Collector): Result {
     return { command: 'transaction', cls: 'transaction' };
   }
   transactionOptions(list(n.options), '', c);
-  return { command, cls: 'transaction' };
+  // COMMIT / ROLLBACK AND CHAIN open a new transaction; savepoints are named (the session's
+  // search_path follows both).
+  const chained = n.chain === true && (command === 'commit' || command === 'rollback') ? `${command} and chain` : command;
+  return typeof n.savepoint_name === 'string' ? { command: chained, cls: 'transaction', objectName: n.savepoint_name } : { command: chained, cls: 'transaction' };
 }

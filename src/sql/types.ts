@@ -148,6 +148,8 @@ export interface SettingChange {
   value: string | null;
   /** `set_stored`: kept for later sessions or calls (ALTER ROLE/DATABASE/SYSTEM … SET, a function's SET clause). */
   action: 'set' | 'set_local' | 'reset' | 'reset_all' | 'set_role' | 'set_session_authorization' | 'set_transaction' | 'set_stored';
+  /** SET name FROM CURRENT (value null): keeps the value in effect, as the session's. */
+  fromCurrent?: true;
 }
 
 /** Things a policy must look at individually, whatever the tables say. */

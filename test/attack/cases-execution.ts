@@ -250,6 +250,50 @@ const preparedNames: Attack[] = [
   },
 ];
 
+/**
+ * search_path divergence: the gateway must resolve names with the path the server will use. A
+ * table planted in public under the name of an information_schema table the analyst may read
+ * (public.sql_features, not granted) holds a secret; every attempt leaves the server resolving
+ * `sql_features` to public while trying to make the gateway believe information_schema comes first.
+ */
+const SHADOW_SECRET = 'shadow-secret-4471-ZQ';
+const shadowSetup = `CREATE TABLE public.sql_features (feature_id text, feature_name text, sub_feature_id text, sub_feature_name text, is_supported text, is_verified_by text, comments text);
+  INSERT INTO public.sql_features VALUES ('${SHADOW_SECRET}', '${SHADOW_SECRET}', '', '', 'YES', '', '${SHADOW_SECRET}');
+  GRANT SELECT ON public.sql_features TO gw_app`;
+const shadowCleanup = 'DROP TABLE IF EXISTS public.sql_features';
+const SHADOWED = 'SELECT * FROM sql_features';
+const INFO_FIRST = 'information_schema, public';
+
+function divergence(name: string, steps: Attack['steps']): Attack {
+  return { name, effectOnly: true, who: 'analyst', setup: shadowSetup, steps: [...steps, SHADOWED, 'SELECT feature_name FROM sql_features WHERE feature_id LIKE \'shadow%\''], secrets: [SHADOW_SECRET], cleanup: shadowCleanup };
+}
+
+const searchPath: Attack[] = [
+  divergence('a SET search_path in a rolled-back transaction does not move the path the gateway decides with', ['BEGIN', `SET search_path = ${INFO_FIRST}`, 'ROLLBACK']),
+  divergence('a SET LOCAL search_path ends with its transaction for the gateway too', ['BEGIN', `SET LOCAL search_path = ${INFO_FIRST}`, 'COMMIT']),
+  divergence('a SET LOCAL search_path outside a transaction block ends with its statement', [`SET LOCAL search_path = ${INFO_FIRST}`]),
+  divergence('ROLLBACK TO SAVEPOINT reverts a search_path set after the savepoint', ['BEGIN', 'SAVEPOINT s', `SET search_path = ${INFO_FIRST}`, 'ROLLBACK TO SAVEPOINT s', 'COMMIT']),
+  divergence('a failed transaction block reverts its search_path on ROLLBACK', ['BEGIN', `SET search_path = ${INFO_FIRST}`, 'SELECT 1/0', 'ROLLBACK']),
+  divergence('COMMIT of a failed block reverts its search_path', ['BEGIN', `SET search_path = ${INFO_FIRST}`, 'SELECT 1/0', 'COMMIT']),
+  divergence('a query string that fails after its SET search_path reverts it', [`SET search_path = ${INFO_FIRST}; SELECT 1/0`]),
+  divergence('the read in the same failing transaction never sees the reverted path', ['BEGIN', `SET search_path = ${INFO_FIRST}`, 'SELECT 1/0', SHADOWED, 'ROLLBACK']),
+  divergence("set_config('search_path', …, true) outside a transaction ends with its statement", [`SELECT set_config('search_path', '${INFO_FIRST}', true)`]),
+  divergence('a set_config that never runs (WHERE false) is not taken as run', [`SELECT set_config('search_path', '${INFO_FIRST}', false) FROM orders WHERE false`]),
+  divergence('SET then COMMIT then a failure in one string: the gateway does not guess which ran', [`SET search_path = ${INFO_FIRST}; COMMIT; SELECT 1/0`, `SET search_path = public; SET search_path = ${INFO_FIRST}; SELECT 1/0`]),
+  divergence('RESET search_path returns the gateway to the startup path', [`SET search_path = ${INFO_FIRST}`, 'RESET search_path']),
+  divergence('RESET ALL returns the gateway to the startup path', [`SET search_path = ${INFO_FIRST}`, 'RESET ALL']),
+  divergence('DISCARD ALL returns the gateway to the startup path', [`SET search_path = ${INFO_FIRST}`, 'DISCARD ALL']),
+  divergence('a SET search_path in a failed extended-protocol pipeline reverts with it', [
+    (c) => c.cycle(Buffer.concat([frame('P', Buffer.from(`\0SET search_path = ${INFO_FIRST}\0\0\0`)), frame('B', Buffer.from('\0\0\0\0\0\0\0\0')), frame('E', Buffer.from('\0\0\0\0\0')), frame('P', Buffer.from('\0SELECT 1/0\0\0\0')), frame('B', Buffer.from('\0\0\0\0\0\0\0\0')), frame('E', Buffer.from('\0\0\0\0\0')), frame('S', Buffer.alloc(0))])),
+  ]),
+  {
+    name: 'SET LOCAL search_path inside a transaction is followed for the statements after it',
+    who: 'analyst',
+    steps: ['BEGIN', 'SET LOCAL search_path = public', 'SELECT id FROM orders', 'COMMIT', 'SELECT id FROM orders'],
+    allowed: { rows: 2 },
+  },
+];
+
 const renames: Attack[] = [
   {
     name: 'renaming a masked column through the gateway does not unmask it',
@@ -312,4 +356,5 @@ export const executionFamilies: Family[] = [
   { family: 'planted functions, operators and casts', cases: plantedFunctions },
   { family: 'prepared statement names', cases: preparedNames },
   { family: 'renamed objects', cases: renames },
+  { family: 'search_path divergence', cases: searchPath },
 ];

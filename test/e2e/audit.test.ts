@@ -157,12 +157,12 @@ describe('crash safety', () => {
     let stderr = '';
     gw.stderr!.on('data', (d) => (stderr += d));
     const token = await issuer.sign({ sub: 'writer', exp: Math.floor(Date.now() / 1000) + 600 });
-    await waitFor('the gateway to listen', async () => (await psql(`postgres://w:${token}@127.0.0.1:${port}/app`, 'select 1')).code === 0, 20_000, 100);
+    await waitFor('the gateway to listen', async () => (await psql(`postgres://writer:${token}@127.0.0.1:${port}/app`, 'select 1')).code === 0, 20_000, 100);
 
     // Four writers insert rows one by one until the gateway dies under them.
     let next = 0;
     const writer = async () => {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: 'w', password: token, database: 'app' });
+      const c = new pg.Client({ host: '127.0.0.1', port, user: 'writer', password: token, database: 'app' });
       c.on('error', () => {});
       await c.connect();
       try {

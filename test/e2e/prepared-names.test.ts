@@ -198,7 +198,9 @@ describe('a prepared statement name re-bound behind the gateway', () => {
       const done = parse ? await round(c, encodeParse('', block), encodeBind('', '', []), encodeExecute(''), SYNC) : await round(c, encodeQuery(block));
       assert.equal(errorOf(done), undefined, 'the DO block ran');
       assert.equal(await runName(c, 's1'), 'refused');
-      // Closing the name and preparing it again makes it usable.
+      // Closing the name and preparing it again makes it usable (once search_path, which the
+      // block may have changed too, is set again).
+      await round(c, encodeQuery('reset search_path'));
       await round(c, closeStatement('s1'), SYNC);
       await round(c, encodeParse('s1', LEAKY), SYNC);
       assert.equal(await runName(c, 's1'), 'ran');
