@@ -343,7 +343,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
     log.warn({ subject, issuer, terminated }, 'subject revoked');
-    audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated } });
+    // Console sign-ins of the human end too, on every instance sharing the store.
+    const consoleSessions = await audit.store.deleteConsoleSessionsOf(subject, issuer);
+    audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated, console_sessions: consoleSessions } });
     const made = revocations.list().find((r) => r.subject === subject && r.issuer === issuer);
     await audit.store.putRevocation(made ?? { subject, ...(issuer === undefined ? {} : { issuer }), at: new Date().toISOString() });
     return { terminated };
@@ -398,6 +400,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     // Called per request, once the server listens (the configured port may be 0).
     baseUrl: () => `${httpScheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`,
     revocations,
+    issuerName: (url) => {
+      const trim = (u: string) => u.replace(/\/+$/, '');
+      const configured = current.identity.issuers.find((i) => trim(i.issuer) === trim(url));
+      return configured?.name ?? configured?.issuer ?? url;
+    },
     devIssuer,
     event: (kind, actor, details) => audit.event({ kind, at: Date.now(), actor, details }),
     sections: [reviewsSection({ service: reviews, logger: log })],
