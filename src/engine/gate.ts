@@ -71,6 +71,8 @@ export interface ReviewQuery {
   text: string;
   params: (string | null)[];
   analyses: StatementAnalysis[];
+  /** The search_path the analyses' names were resolved with (an approval is bound to it). */
+  searchPath: string[];
 }
 
 /**
@@ -302,7 +304,7 @@ export class PolicyGate implements StatementGate {
     const abort = new AbortController();
     this.waiting = abort;
     const retry = port
-      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list }, (t) => this.notice?.(t), abort.signal)
+      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() }, (t) => this.notice?.(t), abort.signal)
       .catch((err) => ({ approved: false as const, error: err instanceof GatewayError ? err : new GatewayError('review.rejected', 'pgwarden: the review could not be completed; the statement was not run', { cause: err }) }))
       .then((r) => {
         this.reviewed.set(key, r);
@@ -360,6 +362,15 @@ export class PolicyGate implements StatementGate {
 
   private path(snapshot: CatalogSnapshot): string[] {
     return this.searchPath ?? snapshot.defaultSearchPath;
+  }
+
+  /**
+   * The search_path names are resolved with now: the one accessor every consumer of the path
+   * outside analysis reads (reviews bind approvals to it).
+   */
+  resolvingSearchPath(): string[] {
+    const snapshot = this.o.catalog.current();
+    return snapshot ? this.path(snapshot) : (this.searchPath ?? []);
   }
 
   private check(text: string, statementName: string | null): GateVerdict {
