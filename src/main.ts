@@ -468,6 +468,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       policyState = { version: policyState.version + 1, compiled };
       masking = nextMasking;
       reviewRules = nextReviews;
+      // Webhooks (URLs, secrets, events, formats) apply from the next review event on.
+      reviews.reload(next.reviews);
       log.info({ config: options.configPath }, 'config reloaded; new connections use it');
       audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath } });
     },
