@@ -24,7 +24,7 @@ import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type Scope } from './policy/index.ts';
 import { PINNED_UPSTREAM_SETTINGS, PolicyGate, type PolicyState } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
-import { compileMasking, maskingFor, statementRefusal, type CompiledMasking, type MaskingScope } from './masking/index.ts';
+import { compileMasking, maskingFor, statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
@@ -210,10 +210,10 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
  * filters its rules forbid, or flows into other positions (LIMIT, aggregates, functions that can
  * fail, writes …) they do not allow.
  */
-function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
+function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): { message: string; hint?: string } | null {
   for (const a of analyses) {
     const r = statementRefusal(masks, a);
-    if (r) return r;
+    if (r) return { message: r, hint: statementRefusalHint(masks, a) ?? undefined };
   }
   return null;
 }

@@ -42,7 +42,7 @@ export interface PolicyGateOptions {
    * a form that cannot be masked (whole rows, JSON, aggregation) or filter on one in a way its
    * rule forbids. Absent when the identity has nothing masked.
    */
-  maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
+  maskingRefusal?: (analyses: StatementAnalysis[]) => { message: string; hint?: string } | null;
   /** Human review of privileged statements; absent when no review rule is configured. */
   reviews?: ReviewPort;
 }
@@ -444,7 +444,8 @@ export class PolicyGate implements StatementGate {
     if (d.verdict !== 'allow') return this.deny(d, analyses, text);
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
-      return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.' }), info: summary(text, analyses, 'masking') };
+      const hint = masked.hint ?? 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.';
+      return { ok: false, error: new GatewayError('policy.denied', masked.message, { hint }), info: summary(text, analyses, 'masking') };
     }
     return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
   }
