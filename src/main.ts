@@ -129,29 +129,34 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
+      const gate = new PolicyGate({
+        identity: ctx.identity,
+        database: ctx.database,
+        policies: shared.policies,
+        catalog,
+        cache: shared.cache,
+        startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
+        maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
+        reviews:
+          shared.reviewRules().rules.length === 0
+            ? undefined
+            : reviewPort({
+                service: shared.reviews,
+                compiled: shared.reviewRules,
+                identity: ctx.identity,
+                database: ctx.database,
+                sessionId,
+                reviewUrl: shared.reviewUrl,
+                // Blast radius: planned on a connection of its own, as this session would run it.
+                estimateRows: rowEstimator({ connect: () => estimateSession(ctx.route.target, ctx.identity, ctx.database, ctx.startupParams, shared) }),
+              }),
+      });
       return {
-        gate: new PolicyGate({
-          identity: ctx.identity,
-          database: ctx.database,
-          policies: shared.policies,
-          catalog,
-          cache: shared.cache,
-          startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
-          maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
-          reviews:
-            shared.reviewRules().rules.length === 0
-              ? undefined
-              : reviewPort({
-                  service: shared.reviews,
-                  compiled: shared.reviewRules,
-                  identity: ctx.identity,
-                  database: ctx.database,
-                  sessionId,
-                  reviewUrl: shared.reviewUrl,
-                  // Blast radius: planned on a connection of its own, as this session would run it.
-                  estimateRows: rowEstimator({ connect: () => estimateSession(ctx.route.target, ctx.identity, ctx.database, ctx.startupParams, shared) }),
-                }),
-        }),
+        gate,
+        // The policy's max_rows: followed only in sessions whose scope has one when they open
+        // (every other session's rows stream through unscanned); read per result, so a reload
+        // that changes or lifts it applies at once.
+        maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
         masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
         audit: audit.port,
         captureRows: shared.captureRows,
