@@ -245,6 +245,13 @@ ${ROLES.filter((r) => cfg.roles[r].length > 0).map((r) => html`<button class="se
         return signInFailed(c, err);
       }
       const name = typeof identity.claims.name === 'string' ? identity.claims.name : typeof identity.claims.preferred_username === 'string' ? identity.claims.preferred_username : undefined;
+      // The ID token's verifier knows the issuer by URL only; a revocation by its configured name
+      // is checked here, so a revoked human is told so instead of getting a session that opens nothing.
+      if (deps.revocations.isRevoked({ ...identity, issuerName: nameOf(identity.issuer) })) {
+        deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
+        log.info({ subject: identity.subject, issuer: nameOf(identity.issuer) }, 'console sign-in refused: revoked');
+        return messagePage(c, deps.frame(), { title: 'Access revoked', status: 403, message: `Access for ${identity.subject} has been revoked by an administrator.` });
+      }
       if (rolesFor(identity.groups, deps.config().roles).size === 0) {
         deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
         log.info({ subject: identity.subject, issuer: identity.issuerName, groups: identity.groups }, 'console sign-in refused: no console role');

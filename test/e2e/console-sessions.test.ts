@@ -135,6 +135,19 @@ describe('console sessions end on the server', () => {
     await admin('POST', { subject: 'bob', issuer: 'staff-idp' });
     assert.equal(await opensConsole(bob.cookie), false, "bob's saved cookie is refused after the revocation");
     assert.equal(await opensConsole(carol.cookie), true, 'another human of the same issuer is not affected');
+    // While revoked, signing in again is refused at the callback (the revocation names the issuer by name).
+    const blocked = await newBrowserContext(dataDir);
+    try {
+      const page = await blocked.newPage();
+      await page.goto(`${base}/console/sessions`);
+      const callback = page.waitForResponse((r) => r.url().startsWith(`${base}/console/callback`));
+      await signIn(page, 'bob');
+      assert.equal((await callback).status(), 403, 'a revoked human cannot sign in');
+      assert.equal(await page.locator('h1').textContent(), 'Access revoked');
+      assert.equal((await blocked.cookies(`${base}/console/`)).filter((c) => c.name === 'pgwarden_console').length, 0, 'no session cookie');
+    } finally {
+      await blocked.close();
+    }
     await admin('DELETE', { subject: 'bob', issuer: 'staff-idp' });
     assert.equal(await opensConsole(bob.cookie), false, 'the revoked session stays ended when the revocation is lifted');
     const again = await signedIn('bob');
