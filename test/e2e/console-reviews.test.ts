@@ -119,6 +119,7 @@ describe('console: approvals', () => {
       await row.getByRole('link', { name: id }).click();
       await page.waitForURL(`${base}/console/reviews/${id}`);
       assert.match((await page.locator('h1').textContent()) ?? '', new RegExp(`Review ${id}\\s*pending`), 'the detail page shows the status');
+      assert.match((await page.locator('dd.search-path').textContent()) ?? '', /public/, 'and the search_path the names were resolved with');
       await page.locator('textarea[name=comment]').fill('planned: OPS-42');
       await page.screenshot({ path: join(process.env.CONSOLE_SCREENSHOT_DIR ?? dataDir, 'console-review.png'), fullPage: true });
       await page.getByRole('button', { name: 'Approve' }).click();
