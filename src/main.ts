@@ -24,7 +24,7 @@ import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
 import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
-import { compileMasking, maskingFor, statementRefusal, type CompiledMasking, type MaskingScope } from './masking/index.ts';
+import { compileMasking, maskingFor, statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
@@ -140,31 +140,36 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
+      const gate = new PolicyGate({
+        identity: ctx.identity,
+        database: ctx.database,
+        policies: shared.policies,
+        catalog,
+        cache: shared.cache,
+        startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
+        maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
+        governedRename: (analyses) =>
+          governedRenameRefusal(analyses, ctx.identity.subject, () => governedRules(shared.masking(), shared.policies().compiled), catalog.current(), formerNamesOf(() => catalog.current())),
+        reviews:
+          shared.reviewRules().rules.length === 0
+            ? undefined
+            : reviewPort({
+                service: shared.reviews,
+                compiled: shared.reviewRules,
+                identity: ctx.identity,
+                database: ctx.database,
+                sessionId,
+                reviewUrl: shared.reviewUrl,
+                // Blast radius: planned on a connection of its own, as this session would run it.
+                estimateRows: rowEstimator({ connect: () => estimateSession(ctx.route.target, ctx.identity, ctx.database, ctx.startupParams, shared) }),
+              }),
+      });
       return {
-        gate: new PolicyGate({
-          identity: ctx.identity,
-          database: ctx.database,
-          policies: shared.policies,
-          catalog,
-          cache: shared.cache,
-          startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
-          maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
-          governedRename: (analyses) =>
-            governedRenameRefusal(analyses, ctx.identity.subject, () => governedRules(shared.masking(), shared.policies().compiled), catalog.current(), formerNamesOf(() => catalog.current())),
-          reviews:
-            shared.reviewRules().rules.length === 0
-              ? undefined
-              : reviewPort({
-                  service: shared.reviews,
-                  compiled: shared.reviewRules,
-                  identity: ctx.identity,
-                  database: ctx.database,
-                  sessionId,
-                  reviewUrl: shared.reviewUrl,
-                  // Blast radius: planned on a connection of its own, as this session would run it.
-                  estimateRows: rowEstimator({ connect: () => estimateSession(ctx.route.target, ctx.identity, ctx.database, ctx.startupParams, shared) }),
-                }),
-        }),
+        gate,
+        // The policy's max_rows: followed only in sessions whose scope has one when they open
+        // (every other session's rows stream through unscanned); read per result, so a reload
+        // that changes or lifts it applies at once.
+        maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
         masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
         audit: audit.port,
         captureRows: shared.captureRows,
@@ -223,14 +228,14 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
  * filters its rules forbid, or flows into other positions (LIMIT, aggregates, functions that can
  * fail, writes …) they do not allow.
  */
-function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): string | null {
+function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): { message: string; hint?: string } | null {
   for (const a of analyses) {
     // Binary COPY rows are not read by content detection: whatever they hold would pass.
     if (masks.detect && a.copy?.direction === 'to' && a.copy.format === 'binary' && a.specials.includes('copy_to_stdout')) {
-      return `pgwarden: ${masks.subject} may not copy in binary format while content detection applies; use COPY … (FORMAT text) or (FORMAT csv)`;
+      return { message: `pgwarden: ${masks.subject} may not copy in binary format while content detection applies`, hint: 'Use COPY … (FORMAT text) or (FORMAT csv).' };
     }
     const r = statementRefusal(masks, a);
-    if (r) return r;
+    if (r) return { message: r, hint: statementRefusalHint(masks, a) ?? undefined };
   }
   return null;
 }
@@ -410,7 +415,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
     log.warn({ subject, issuer, terminated }, 'subject revoked');
-    audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated } });
+    // Console sign-ins of the human end too, on every instance sharing the store.
+    const consoleSessions = await audit.store.deleteConsoleSessionsOf(subject, issuer);
+    audit.event({ kind: 'revocation', at: Date.now(), details: { subject, issuer, terminated, console_sessions: consoleSessions } });
     const made = revocations.list().find((r) => r.subject === subject && r.issuer === issuer);
     await audit.store.putRevocation(made ?? { subject, ...(issuer === undefined ? {} : { issuer }), at: new Date().toISOString() });
     return { terminated };
@@ -463,6 +470,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     // Called per request, once the server listens (the configured port may be 0).
     baseUrl: () => `${httpScheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`,
     revocations,
+    issuerName: (url) => {
+      const trim = (u: string) => u.replace(/\/+$/, '');
+      const configured = current.identity.issuers.find((i) => trim(i.issuer) === trim(url));
+      return configured?.name ?? configured?.issuer ?? url;
+    },
     devIssuer,
     event: (kind, actor, details) => audit.event({ kind, at: Date.now(), actor, details }),
     sections: [reviewsSection({ service: reviews, logger: log })],
@@ -533,6 +545,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       masking = nextMasking;
       warnUnbound(catalogs, masking, compiled, log);
       reviewRules = nextReviews;
+      // Webhooks (URLs, secrets, events, formats) apply from the next review event on.
+      reviews.reload(next.reviews);
       log.info({ config: options.configPath, changed: diff.changes.map((c) => c.key), security: diff.security }, 'config reloaded; new connections use it');
       audit.event({ kind: 'config_reload', at: Date.now(), actor: 'reload', details: { config: options.configPath, ...diff } });
     },

@@ -134,6 +134,7 @@ export function reviewDetail(r: Review, now: number): string {
     `  database    ${r.database}`,
     `  command     ${r.analysis.command} (${r.analysis.class})`,
     `  tables      ${r.analysis.tables.join(', ') || '—'}`,
+    ...(r.analysis.searchPath === undefined ? [] : [`  search_path ${r.analysis.searchPath.join(', ') || '(empty)'} (the approval holds only for names resolved this way)`]),
     ...(r.analysis.estimatedRows === undefined ? [] : [`  rows        ${r.analysis.estimatedRows === null ? 'could not be estimated' : `about ${Math.round(r.analysis.estimatedRows)} (planner's estimate)`}`]),
     `  created     ${r.createdAt} (${relative(r.createdAt, now)})`,
   ];

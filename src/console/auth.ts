@@ -1,9 +1,13 @@
 /**
  * Who is using the console. Sign-in is OIDC authorization code + PKCE against `console.issuer`
- * (see oidc-client.ts); its result is a signed session cookie (HttpOnly, SameSite=Lax, path
- * /console, Secure behind https) holding the subject, groups and a CSRF token — never a token
- * from the IdP. Roles are computed from the groups on every request, so a config reload or a
- * revocation takes effect at once.
+ * (see oidc-client.ts); its result is a session record kept in the gateway's store (subject,
+ * issuer and its configured name, groups, CSRF token, expiry) and a signed cookie (HttpOnly,
+ * SameSite=Lax, path /console, Secure behind https) that holds only the session's random id —
+ * never a token from the IdP. Every request reads the record: signing out deletes it, and
+ * `pgwarden revoke` deletes the human's records (and the revocation list is checked too), so a
+ * copy of the cookie saved before either opens nothing. Roles are computed from the stored groups
+ * on every request, so a config reload takes effect at once; the groups themselves are the IdP's
+ * at sign-in, which is why sessions are short (`session_ttl`, 1 h by default).
  *
  * With the development issuer enabled (the demo), and only then, `POST /console/dev-login` signs
  * in as one of the roles without an IdP; every page then carries a warning.
@@ -14,9 +18,11 @@
  */
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { createHash } from 'node:crypto';
 import type { Identity } from '../identity/types.ts';
 import type { RevocationList } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
+import type { AuditStore, StoredConsoleSession } from '../store/index.ts';
 import { html } from './html.ts';
 import { BASE, messagePage, renderPage, type ConsoleUser, type Frame } from './layout.ts';
 import { OidcClient, SignInError, random } from './oidc-client.ts';
@@ -37,6 +43,10 @@ export interface AuthDeps {
   /** The HTTP listener's URL as browsers reach it, when `public_url` is not set. */
   baseUrl: () => string;
   revocations: RevocationList;
+  /** Where console sessions are kept (the gateway's audit store: durable, shared by instances). */
+  sessions: Pick<AuditStore, 'consoleSession' | 'putConsoleSession' | 'deleteConsoleSession'>;
+  /** The configured name of an issuer URL (`identity.issuers[].name`), so revocations by name match humans too. */
+  issuerName?: (issuer: string) => string;
   /** The development issuer of the demo: enables the development login. */
   devIssuer?: { issuer: string };
   /** Sign-ins and sign-outs go to the audit log too. */
@@ -44,13 +54,15 @@ export interface AuthDeps {
   fetch?: typeof fetch;
 }
 
+/** What the cookie holds: the session's random id (the store keys its record by the id's hash). */
 interface SessionPayload {
-  iss: string;
-  sub: string;
-  name?: string;
-  groups: string[];
-  csrf: string;
+  sid: string;
   exp: number;
+}
+
+/** The store's key of a session id: a reader of the store learns nothing it could send as a cookie. */
+export function sessionKey(sid: string): string {
+  return createHash('sha256').update(sid).digest('base64url');
 }
 
 interface SignInPayload {
@@ -66,7 +78,7 @@ export interface Auth {
   /** Resolves the signed-in human or answers (redirect to sign-in, or 403). */
   requireUser: MiddlewareHandler<ConsoleEnv>;
   /** The human, if the request carries a valid session (for pages open to anyone). */
-  userOf(c: Context): ConsoleUser | undefined;
+  userOf(c: Context): Promise<ConsoleUser | undefined>;
   mount(app: Hono<ConsoleEnv>): void;
 }
 
@@ -86,31 +98,50 @@ export function createAuth(deps: AuthDeps): Auth {
   /** Only the development issuer is configured: there is no IdP to send anyone to. */
   const devOnly = () => deps.devIssuer !== undefined && deps.devIssuer.issuer.replace(/\/+$/, '') === deps.config().issuer.replace(/\/+$/, '');
 
-  function userOf(c: Context): ConsoleUser | undefined {
+  async function sessionOf(c: Context): Promise<{ sid: string; record: StoredConsoleSession } | undefined> {
     const s = verify<SessionPayload>(secret(), 'session', getCookie(c, SESSION_COOKIE));
-    if (!s || typeof s.sub !== 'string' || typeof s.iss !== 'string' || !Array.isArray(s.groups) || typeof s.csrf !== 'string') return undefined;
-    const identity = { issuer: s.iss, issuerName: s.iss, subject: s.sub, groups: s.groups, claims: {}, expiresAt: s.exp * 1000 } satisfies Identity;
-    if (deps.revocations.isRevoked(identity)) return undefined;
-    return { issuer: s.iss, subject: s.sub, name: s.name, groups: s.groups, roles: rolesFor(s.groups, deps.config().roles), csrf: s.csrf, exp: s.exp };
+    if (!s || typeof s.sid !== 'string' || s.sid.length < 32) return undefined;
+    const record = await deps.sessions.consoleSession(sessionKey(s.sid));
+    if (!record || record.expiresAt <= Date.now()) return undefined;
+    return { sid: s.sid, record };
   }
 
-  function startSession(c: Context, who: { issuer: string; subject: string; name?: string; groups: string[] }, how: string): void {
-    const exp = Math.floor((Date.now() + deps.config().session_ttl) / 1000);
-    const payload: SessionPayload = { iss: who.issuer, sub: who.subject, groups: who.groups, csrf: random(18), exp };
-    if (who.name) payload.name = who.name.slice(0, 200);
-    let value: string;
-    try {
-      value = sign(secret(), 'session', payload);
-    } catch {
-      // Too many groups for a cookie: keep those the roles name now (a later reload that names
-      // another of the human's groups then needs a new sign-in).
-      const named = new Set(Object.values(deps.config().roles).flat());
-      value = sign(secret(), 'session', { ...payload, groups: who.groups.filter((g) => named.has(g)) });
-    }
-    setCookie(c, SESSION_COOKIE, value, { ...cookieOptions(), expires: new Date(exp * 1000) });
+  async function userOf(c: Context): Promise<ConsoleUser | undefined> {
+    const found = await sessionOf(c);
+    if (!found) return undefined;
+    const r = found.record;
+    const identity = { issuer: r.issuer, issuerName: r.issuerName, subject: r.subject, groups: r.groups, claims: {}, expiresAt: r.expiresAt } satisfies Identity;
+    // The stored record is deleted on revocation; the list is checked as well, so a revocation
+    // made by another instance (or one whose delete failed) still ends the session.
+    if (deps.revocations.isRevoked(identity) || deps.revocations.isRevoked({ ...identity, issuerName: nameOf(r.issuer) })) return undefined;
+    return { issuer: r.issuer, subject: r.subject, name: r.name, groups: r.groups, roles: rolesFor(r.groups, deps.config().roles), csrf: r.csrf, exp: Math.floor(r.expiresAt / 1000) };
+  }
+
+  const nameOf = (issuer: string) => deps.issuerName?.(issuer) ?? issuer;
+
+  async function startSession(c: Context, who: { issuer: string; subject: string; name?: string; groups: string[] }, how: string): Promise<void> {
+    const expiresAt = Date.now() + deps.config().session_ttl;
+    const sid = random(32);
+    const record: StoredConsoleSession = {
+      id: sessionKey(sid),
+      subject: who.subject,
+      issuer: who.issuer,
+      issuerName: nameOf(who.issuer),
+      groups: who.groups.slice(0, 500),
+      csrf: random(18),
+      createdAt: Date.now(),
+      expiresAt,
+    };
+    if (who.name) record.name = who.name.slice(0, 200);
+    // Replacing a sign-in (a new one in the same browser) ends the one before.
+    const previous = await sessionOf(c);
+    if (previous) await deps.sessions.deleteConsoleSession(previous.record.id);
+    await deps.sessions.putConsoleSession(record);
+    const exp = Math.floor(expiresAt / 1000);
+    setCookie(c, SESSION_COOKIE, sign(secret(), 'session', { sid, exp } satisfies SessionPayload), { ...cookieOptions(), expires: new Date(exp * 1000) });
     deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
     const roles = [...rolesFor(who.groups, deps.config().roles)];
-    log.info({ subject: who.subject, issuer: who.issuer, roles, how }, 'console sign-in');
+    log.info({ subject: who.subject, issuer: record.issuerName, roles, how }, 'console sign-in');
     deps.event?.('console_sign_in', who.subject, { issuer: who.issuer, roles, how });
   }
 
@@ -126,7 +157,7 @@ export function createAuth(deps: AuthDeps): Auth {
   }
 
   const requireUser: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
-    const user = userOf(c);
+    const user = await userOf(c);
     if (!user) {
       const hadCookie = getCookie(c, SESSION_COOKIE) !== undefined;
       if (hadCookie) deleteCookie(c, SESSION_COOKIE, cookieOptions());
@@ -140,9 +171,9 @@ export function createAuth(deps: AuthDeps): Auth {
   };
 
   function mount(app: Hono<ConsoleEnv>): void {
-    app.get('/login', (c) => {
+    app.get('/login', async (c) => {
       const next = safeNext(c.req.query('next'));
-      const user = userOf(c);
+      const user = await userOf(c);
       if (user && user.roles.size > 0) return c.redirect(next, 303);
       const frame = deps.frame();
       const csrf = random(18);
@@ -214,12 +245,19 @@ ${ROLES.filter((r) => cfg.roles[r].length > 0).map((r) => html`<button class="se
         return signInFailed(c, err);
       }
       const name = typeof identity.claims.name === 'string' ? identity.claims.name : typeof identity.claims.preferred_username === 'string' ? identity.claims.preferred_username : undefined;
+      // The ID token's verifier knows the issuer by URL only; a revocation by its configured name
+      // is checked here, so a revoked human is told so instead of getting a session that opens nothing.
+      if (deps.revocations.isRevoked({ ...identity, issuerName: nameOf(identity.issuer) })) {
+        deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
+        log.info({ subject: identity.subject, issuer: nameOf(identity.issuer) }, 'console sign-in refused: revoked');
+        return messagePage(c, deps.frame(), { title: 'Access revoked', status: 403, message: `Access for ${identity.subject} has been revoked by an administrator.` });
+      }
       if (rolesFor(identity.groups, deps.config().roles).size === 0) {
         deleteCookie(c, SIGNIN_COOKIE, cookieOptions());
         log.info({ subject: identity.subject, issuer: identity.issuerName, groups: identity.groups }, 'console sign-in refused: no console role');
         return noRole(c, identity);
       }
-      startSession(c, { issuer: identity.issuer, subject: identity.subject, name, groups: identity.groups }, 'oidc');
+      await startSession(c, { issuer: identity.issuer, subject: identity.subject, name, groups: identity.groups }, 'oidc');
       return c.redirect(safeNext(pending.next), 303);
     });
 
@@ -235,14 +273,17 @@ ${ROLES.filter((r) => cfg.roles[r].length > 0).map((r) => html`<button class="se
       if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role) || cfg.roles[role as ConsoleRole].length === 0) {
         return messagePage(c, deps.frame(), { title: 'Unknown role', status: 400, message: 'Choose one of the roles offered on the sign-in page.' });
       }
-      startSession(c, { issuer: dev.issuer, subject: role, name: `${role} (development login)`, groups: [cfg.roles[role as ConsoleRole][0]] }, 'development login');
+      await startSession(c, { issuer: dev.issuer, subject: role, name: `${role} (development login)`, groups: [cfg.roles[role as ConsoleRole][0]] }, 'development login');
       return c.redirect(safeNext(pending.next), 303);
     });
 
     app.post('/logout', async (c) => {
-      const user = userOf(c);
+      const found = await sessionOf(c);
+      const user = await userOf(c);
       const form = await c.req.parseBody();
-      if (user && (!sameOrigin(c, publicUrl()) || form.csrf !== user.csrf)) return csrfRefused(c, deps.frame());
+      if (found && (!sameOrigin(c, publicUrl()) || form.csrf !== found.record.csrf)) return csrfRefused(c, deps.frame());
+      // The record goes first: every copy of the cookie (saved, stolen, in another tab) is dead.
+      if (found) await deps.sessions.deleteConsoleSession(found.record.id);
       deleteCookie(c, SESSION_COOKIE, cookieOptions());
       if (user) {
         log.info({ subject: user.subject, issuer: user.issuer }, 'console sign-out');

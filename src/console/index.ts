@@ -58,6 +58,8 @@ export interface ConsoleDeps {
   /** The HTTP listener's URL as browsers reach it (when `console.public_url` is not set). */
   baseUrl: () => string;
   revocations: RevocationList;
+  /** The configured name of an issuer URL, so `revoke --issuer NAME` matches humans of that issuer. */
+  issuerName?: (issuer: string) => string;
   /** The demo's development issuer: its presence, and only that, enables the development login. */
   devIssuer?: { issuer: string };
   /** Console sign-ins and sign-outs, for the audit log. */
@@ -78,7 +80,7 @@ export function createConsole(deps: ConsoleDeps): Hono<ConsoleEnv> {
     if (!c) throw new Error('console used without configuration');
     return c;
   };
-  const auth = createAuth({ logger: log, config, frame, baseUrl: deps.baseUrl, revocations: deps.revocations, devIssuer: deps.devIssuer, event: deps.event, fetch: deps.fetch });
+  const auth = createAuth({ logger: log, config, frame, baseUrl: deps.baseUrl, revocations: deps.revocations, sessions: deps.store, issuerName: deps.issuerName, devIssuer: deps.devIssuer, event: deps.event, fetch: deps.fetch });
   const app = new Hono<ConsoleEnv>();
 
   app.get('/static/console.css', (c) => {

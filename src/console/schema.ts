@@ -34,8 +34,11 @@ export const consoleSchema = z
       .default({ auditor: [], approver: [], admin: [] }),
     /** Signs the session cookies (HMAC-SHA256): at least 32 characters, e.g. ${env:PGWARDEN_CONSOLE_SECRET}. */
     session_secret: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)'),
-    /** How long a sign-in lasts. */
-    session_ttl: duration.default(8 * 3_600_000),
+    /**
+     * How long a sign-in lasts. The human's groups are read from the IdP at sign-in only, so a
+     * change of groups there takes effect at the next sign-in: keep this short.
+     */
+    session_ttl: duration.default(3_600_000),
     /**
      * The URL browsers reach the HTTP listener at (e.g. behind a reverse proxy); default
      * `http://<listen.http>`. An https URL makes the cookies Secure.

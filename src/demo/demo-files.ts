@@ -178,7 +178,7 @@ export interface DemoInfoFile {
   postgres: { host: string; port: number };
   http: { host: string; port: number };
   upstream: { kind: UpstreamKind; version: string; host: string; port: number };
-  /** The operator's URL (a superuser of the demo's own cluster), with its password. */
+  /** The operator's URL of the demo's database (a superuser of the demo's own cluster), with its password. */
   upstreamUrl: string;
   devIssuer: { issuer: string; keyFile: string; audience: string };
   adminIdentity: DemoIdentity;

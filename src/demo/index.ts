@@ -121,7 +121,9 @@ export async function runDemo(o: DemoOptions): Promise<Demo> {
       postgres: gateway.postgres,
       http: gateway.http,
       upstream: { kind: upstream.kind, version, host: upstream.host, port: upstream.port },
-      upstreamUrl: upstream.operatorUrl,
+      // The operator's URL of the demo's database (the cluster's maintenance database is only
+      // for creating it): `psql "$(jq -r .upstreamUrl demo.json)"` opens shop directly.
+      upstreamUrl: inDatabase(upstream.operatorUrl, DATABASE),
       devIssuer: { issuer, keyFile: KEY_FILE, audience: AUDIENCE },
       adminIdentity: ADMIN_IDENTITY,
       identities: IDENTITIES,
@@ -221,4 +223,11 @@ async function secretFile(path: string): Promise<string> {
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** `url` with its database replaced by `database` (user, password, host and options kept). */
+export function inDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
 }

@@ -44,7 +44,7 @@ export interface PolicyGateOptions {
    * a form that cannot be masked (whole rows, JSON, aggregation) or filter on one in a way its
    * rule forbids. Absent when the identity has nothing masked.
    */
-  maskingRefusal?: (analyses: StatementAnalysis[]) => string | null;
+  maskingRefusal?: (analyses: StatementAnalysis[]) => { message: string; hint?: string } | null;
   /**
    * Refusal of a rename or SET SCHEMA of an object a name-keyed rule governs (masking rules,
    * denials, column lists: see governed-renames.ts), for every identity. Absent: none refused.
@@ -78,6 +78,8 @@ export interface ReviewQuery {
   text: string;
   params: (string | null)[];
   analyses: StatementAnalysis[];
+  /** The search_path the analyses' names were resolved with (an approval is bound to it). */
+  searchPath: string[];
 }
 
 /**
@@ -456,7 +458,7 @@ export class PolicyGate implements StatementGate {
     const abort = new AbortController();
     this.waiting = abort;
     const retry = port
-      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list }, (t) => this.notice?.(t), abort.signal)
+      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() }, (t) => this.notice?.(t), abort.signal)
       .catch((err) => ({ approved: false as const, error: err instanceof GatewayError ? err : new GatewayError('review.rejected', 'pgwarden: the review could not be completed; the statement was not run', { cause: err }) }))
       .then((r) => {
         this.reviewed.set(key, r);
@@ -657,6 +659,21 @@ export class PolicyGate implements StatementGate {
     return null;
   }
 
+  /**
+   * The search_path names are resolved with now: the one accessor every consumer of the path
+   * outside analysis reads (reviews bind approvals to it). When the server's path is known to be
+   * one value, that value; otherwise the session's starting path.
+   */
+  resolvingSearchPath(): string[] {
+    const snapshot = this.o.catalog.current();
+    const states = this.pathNow();
+    if (states !== 'pending' && states.length > 0) {
+      const v = states[0].cur;
+      if (v !== 'default' && v !== 'unknown') return quotedPath(v);
+    }
+    return snapshot ? this.path(snapshot) : (this.searchPath ?? []);
+  }
+
   private check(text: string, statementName: string | null): GateVerdict {
     const snapshot = this.o.catalog.current();
     if (!snapshot) {
@@ -735,7 +752,8 @@ export class PolicyGate implements StatementGate {
     if (renamed) return { ok: false, error: new GatewayError('policy.denied', renamed.message, { hint: renamed.hint }), info: summary(text, analyses, 'builtin:governed-rename') };
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
-      return { ok: false, error: new GatewayError('policy.denied', masked, { hint: 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.' }), info: summary(text, analyses, 'masking') };
+      const hint = masked.hint ?? 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.';
+      return { ok: false, error: new GatewayError('policy.denied', masked.message, { hint }), info: summary(text, analyses, 'masking') };
     }
     return { ok: true, info: summary(text, analyses, d.policies.join(', ')) };
   }

@@ -316,3 +316,60 @@ export class ResultTracker {
     this.setRowsInteresting();
   }
 }
+
+/**
+ * A policy's `max_rows` on the wire: at most `max` rows of one statement's result reach the
+ * client. The row past the limit, and every later row of that result, is dropped, and the
+ * result's end (CommandComplete, PortalSuspended, or the server's own error) is replaced by the
+ * refusal (SQLSTATE 54000), so the client never takes a cut result for a whole one. Rows count
+ * per statement, across the batches of a portal executed with a row count.
+ *
+ * MUST see every DataRow and result end of the response stream, in order, after masking (it
+ * forwards what masking made of a row).
+ */
+export class RowLimit {
+  private rows = 0;
+  private over = false;
+
+  constructor(
+    private readonly max: () => number | undefined,
+    private readonly refusal: (max: number) => Buffer,
+  ) {}
+
+  /** What to forward in place of this message: itself, nothing (null), or the refusal. */
+  message(tag: number, frame: Buffer): { tag: number; frame: Buffer } | null {
+    switch (tag) {
+      case BE.DataRow: {
+        if (this.over) return null;
+        const max = this.max();
+        if (max !== undefined && ++this.rows > max) {
+          this.over = true;
+          return null;
+        }
+        return { tag, frame };
+      }
+      case BE.PortalSuspended:
+        // The portal may be executed again: its rows keep counting, unless it ended here.
+        return this.over ? this.end() : { tag, frame };
+      case BE.CommandComplete:
+      case BE.EmptyQueryResponse:
+      case BE.ErrorResponse:
+      case BE.CopyOutResponse:
+      case BE.ReadyForQuery: {
+        const over = this.over && tag !== BE.ReadyForQuery;
+        this.rows = 0;
+        this.over = false;
+        return over ? this.end() : { tag, frame };
+      }
+      default:
+        return { tag, frame };
+    }
+  }
+
+  private end(): { tag: number; frame: Buffer } {
+    const max = this.max() ?? 0;
+    this.rows = 0;
+    this.over = false;
+    return { tag: BE.ErrorResponse, frame: this.refusal(max) };
+  }
+}

@@ -5,8 +5,11 @@
  * statement until an approver decides or the request expires.
  *
  * An approval is bound to the identity (issuer + subject), the database, the statement's exact
- * text (sha256 of its UTF-8 bytes, as the client sent them) and its parameters; anything else
- * needs its own review. Each approval runs its statement once.
+ * text (sha256 of its UTF-8 bytes, as the client sent them), its parameters, and what its names
+ * resolved to: the session's search_path as the gate resolved them and the objects (tables with
+ * their OIDs, DDL targets, functions). The same text from a session whose search_path makes
+ * `orders` another table, or after the table was replaced, needs its own review. Approvers see
+ * the resolved names and the path. Each approval runs its statement once.
  *
  * A rule with `max_rows` first has the statement's affected rows estimated (`estimateRows`, before
  * anything of it runs; see row-estimate.ts) and holds it only over the limit. Without an estimator,
@@ -15,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
-import { reviewAnalysis, reviewRuleFor, rowsNeeded, type CompiledReviews, type ReviewService } from '../review/index.ts';
+import { resolvedObjects, reviewAnalysis, reviewRuleFor, rowsNeeded, type CompiledReviews, type ReviewService } from '../review/index.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
 import { ABANDONED, type ReviewPort } from './gate.ts';
 import type { EstimateRows } from './row-estimate.ts';
@@ -55,7 +58,14 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
       if (!rule) return { approved: true, reviewId: '' };
       if (signal.aborted) return { approved: false, error: new GatewayError('review.cancelled', 'canceling statement due to user request (it was waiting for review and was not run)') };
       const radius = rule.maxRows === undefined ? '' : blastRadius(needed.map(rowsOf), rule.maxRows);
-      const binding = { issuer: identity.issuer, subject: identity.subject, database, bytesSha256: sha256(q.text), paramsSha256: sha256(JSON.stringify(q.params)) };
+      const binding = {
+        issuer: identity.issuer,
+        subject: identity.subject,
+        database,
+        bytesSha256: sha256(q.text),
+        paramsSha256: sha256(JSON.stringify(q.params)),
+        resolutionSha256: sha256(JSON.stringify(resolvedObjects(q.analyses, q.searchPath))),
+      };
       const request = {
         rule: rule.name,
         mode: rule.mode,
@@ -64,7 +74,8 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
         text: q.text,
         bytesSha256: binding.bytesSha256,
         paramsSha256: binding.paramsSha256,
-        analysis: { ...reviewAnalysis(q.analyses), ...(rule.maxRows === undefined ? {} : { estimatedRows: estimated(needed.map(rowsOf)) }) },
+        resolutionSha256: binding.resolutionSha256,
+        analysis: { ...reviewAnalysis(q.analyses, q.searchPath), ...(rule.maxRows === undefined ? {} : { estimatedRows: estimated(needed.map(rowsOf)) }) },
         sessionId: o.sessionId,
       };
       if (rule.mode === 'defer') {
@@ -75,7 +86,7 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
           approved: false,
           reviewId: review.id,
           error: new GatewayError('review.required', `pgwarden: this statement needs approval under rule "${rule.name}"${radius}: review ${review.id} was requested; run it again once it is approved`, {
-            hint: `${where(review.id)}. The approval is for this exact statement and parameters, once.`,
+            hint: `${where(review.id)}. The approval is for this exact statement and parameters, resolved with search_path ${q.searchPath.join(', ') || '(empty)'} to ${reviewAnalysis(q.analyses).tables.join(', ') || 'the same objects'}, once.`,
           }),
         };
       }

@@ -37,7 +37,7 @@ import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
-import { ResultTracker, type MaskingPort, type Outputs } from './results.ts';
+import { ResultTracker, RowLimit, type MaskingPort, type Outputs } from './results.ts';
 import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import { pinnedSettingDrift } from './lexing-settings.ts';
@@ -159,6 +159,8 @@ export interface SessionOptions {
   audit?: StatementAudit;
   /** Rows of each statement's result kept in its audit record, as the client saw them (0: none). */
   captureRows?: number;
+  /** The policy's `max_rows`, read per row: a longer result is ended with an error (see RowLimit). */
+  maxRows?: () => number | undefined;
   onClose?: (reason: string) => void;
 }
 
@@ -186,6 +188,14 @@ const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
+
+/** The refusal of a result longer than the policy's max_rows. */
+function rowLimitError(subject: string, max: number): GatewayError {
+  return new GatewayError('policy.denied', `pgwarden: result exceeds max_rows ${max} for ${subject}; the rows after the first ${max} were not sent`, {
+    sqlstate: '54000',
+    hint: `Ask for at most ${max} rows (LIMIT ${max}, a narrower WHERE, or a cursor FETCHing ${max} at a time).`,
+  });
+}
 
 export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = err.severity): Buffer {
   return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint });
@@ -238,6 +248,7 @@ export class Session {
   private batchAudits: AuditEntry[] = [];
   /** Follows result sets when the identity has columns to mask (null: stream untouched). */
   private readonly tracker: ResultTracker | null;
+  private readonly rowLimit: RowLimit | null;
   /**
    * Extended protocol: what the batch does from a Parse/Bind of a statement held for review on,
    * kept back (nothing of it is forwarded, tracked or audited) until that statement's Execute is
@@ -264,6 +275,10 @@ export class Session {
     this.gate.notice = (text) => this.sendNotice(text);
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
+    this.rowLimit = o.maxRows ? new RowLimit(o.maxRows, (max) => errorResponse(rowLimitError(this.identity.subject, max))) : null;
+    if (this.rowLimit) {
+      for (const t of [BE.DataRow, BE.CommandComplete, BE.EmptyQueryResponse, BE.PortalSuspended, BE.CopyOutResponse]) this.scanner.interesting[t] = 1;
+    }
     if (this.audit?.capturing) {
       this.scanner.interesting[BE.RowDescription] = 1;
       this.scanner.interesting[BE.DataRow] = 1;
@@ -770,9 +785,16 @@ export class Session {
         } else cycle.upstreamFailed = true;
         cycle.failed = true;
       }
-      const out = this.tracker ? this.tracker.message(tag, frame) : frame;
+      let out = this.tracker ? this.tracker.message(tag, frame) : frame;
+      let seen = tag;
+      if (this.rowLimit && out) {
+        const limited = this.rowLimit.message(tag, out);
+        out = limited?.frame ?? null;
+        if (limited) seen = limited.tag;
+        if (!limited) return;
+      }
       // The audit sees what the client sees (masked rows included).
-      if (this.audit && cycle && !markerError) this.audit.response(tag, out ?? frame, cycle);
+      if (this.audit && cycle && !markerError) this.audit.response(seen, out ?? frame, cycle);
       if (out) this.client.write(out);
       if (tag === BE.ReadyForQuery) {
         // ReadyForQuery closes the oldest upstream cycle.

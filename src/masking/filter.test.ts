@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ColumnUse } from '../sql/types.ts';
-import { filterRefusal } from './filter.ts';
+import { filterRefusal, filterRefusalHint } from './filter.ts';
 import { identity, scopeOf } from './test-builders.ts';
 
 const scope = scopeOf(
@@ -58,4 +58,26 @@ describe('filterRefusal', () => {
   it('an empty scope refuses nothing', () => {
     assert.equal(filterRefusal(scopeOf({ rules: [] }), [use('ssn', 'filter', 'like')], 'x'), null);
   });
+});
+
+describe('filterRefusalHint says what the column\'s rule allows instead', () => {
+  const flows = scopeOf(
+    { rules: [{ column: 'public.customers.email', with: 'email', allow_flows: ['order'] }] },
+    identity('analyst', ['analysts']),
+  );
+  const cases: [string, typeof scope, ColumnUse[], RegExp[], RegExp[]][] = [
+    ['deny: selecting by name only', scope, [use('ssn', 'filter', '=')], [/Select public\.customers\.ssn by name/, /comes back masked/, /filter: deny/, /not even =/], [/Select the columns by name/]],
+    ['equality: the comparisons allowed', scope, [use('email', 'filter', 'like')], [/Select public\.customers\.email by name/, /=, <>, IN, NOT IN, = ANY/, /IS \[NOT\] NULL/, /no LIKE/, /GROUP BY or ORDER BY/], []],
+    ['equality: ORDER BY refused names the lookups', scope, [use('email', 'order')], [/compare it only with a value you already have/], []],
+    ['allow_flows: order is said to be allowed', flows, [use('email', 'group')], [/ORDER BY it is allowed too \(allow_flows\)/], [/GROUP BY or ORDER BY/]],
+  ];
+  for (const [name, s, uses, want, not] of cases) {
+    it(name, () => {
+      const hint = filterRefusalHint(s, uses);
+      assert.ok(hint, 'a hint for every refusal');
+      for (const w of want) assert.match(hint, w);
+      for (const n of not) assert.doesNotMatch(hint, n);
+    });
+  }
+  it('no refusal, no hint', () => assert.equal(filterRefusalHint(scope, [use('email', 'filter', '=')]), null));
 });

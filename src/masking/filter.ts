@@ -15,7 +15,7 @@
  */
 import { qualified } from '../policy/pattern.ts';
 import type { ColumnUse } from '../sql/types.ts';
-import type { MaskingScope } from './types.ts';
+import type { MaskRule, MaskingScope } from './types.ts';
 
 const EQUALITY = new Set(['=', '<>', '!=', 'in', 'not in', '= any', '<> any', 'is distinct from', 'is not distinct from', 'is null', 'is not null']);
 
@@ -38,28 +38,49 @@ function how(use: ColumnUse): string {
   return KEYWORD_OPERATORS.test(use.operator) ? ` with ${use.operator.toUpperCase()}` : ` inside ${use.operator}()`;
 }
 
-/**
- * The refusal for the first use of a masked column its rule does not allow, or null. `subject`
- * names the identity in the message (`pgwarden: analyst may not filter on masked column
- * public.customers.ssn with LIKE`).
- */
-export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], subject: string = scope.subject): string | null {
+/** The first use of a masked column its rule does not allow. */
+function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: ColumnUse; rule: MaskRule; column: string } | null {
   if (!scope.hasRules) return null;
   for (const u of uses) {
     const rule = scope.ruleFor(u.relation.schema, u.relation.name, u.column);
     if (!rule) continue;
-    const column = qualified(u.relation.schema, u.relation.name, u.column);
     // `allow_flows: [order]` / `[group]` opens ordering or grouping without opening patterns.
     if ((u.use === 'order' || u.use === 'group') && rule.allowFlows.has(u.use)) continue;
     switch (rule.filter) {
       case 'allow':
         continue;
       case 'deny':
-        return `pgwarden: ${subject} may not ${VERB[u.use]} masked column ${column}${how(u)}: its masking rule allows no filtering, joining, grouping or ordering on it`;
+        return { use: u, rule, column: qualified(u.relation.schema, u.relation.name, u.column) };
       case 'equality':
         if ((u.use === 'filter' || u.use === 'join') && u.operator !== undefined && EQUALITY.has(u.operator)) continue;
-        return `pgwarden: ${subject} may not ${VERB[u.use]} masked column ${column}${how(u)}; only equality lookups (=, IN, IS NULL) are allowed on it`;
+        return { use: u, rule, column: qualified(u.relation.schema, u.relation.name, u.column) };
     }
   }
   return null;
+}
+
+/**
+ * The refusal for the first use of a masked column its rule does not allow, or null. `subject`
+ * names the identity in the message (`pgwarden: analyst may not filter on masked column
+ * public.customers.ssn with LIKE`).
+ */
+export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], subject: string = scope.subject): string | null {
+  const r = firstRefused(scope, uses);
+  if (!r) return null;
+  const what = `pgwarden: ${subject} may not ${VERB[r.use.use]} masked column ${r.column}${how(r.use)}`;
+  return r.rule.filter === 'deny' ? `${what}: its masking rule allows no filtering, joining, grouping or ordering on it` : `${what}; only equality lookups (=, IN, IS NULL) are allowed on it`;
+}
+
+/**
+ * The hint for `filterRefusal`'s refusal: what the column's rule does allow, so the client can
+ * rewrite the statement (`Compare public.customers.email only with =, <>, IN …`).
+ */
+export function filterRefusalHint(scope: MaskingScope, uses: readonly ColumnUse[]): string | null {
+  const r = firstRefused(scope, uses);
+  if (!r) return null;
+  const opened = (['order', 'group'] as const).filter((f) => r.rule.allowFlows.has(f)).map((f) => (f === 'order' ? 'ORDER BY' : 'GROUP BY'));
+  const also = opened.length ? ` ${opened.join(' and ')} it is allowed too (allow_flows).` : '';
+  const select = `Select ${r.column} by name to read it: it comes back masked.`;
+  if (r.rule.filter === 'deny') return `${select} Its masking rule (filter: deny) allows no WHERE, JOIN, GROUP BY or ORDER BY on it, not even =.${also}`;
+  return `${select} In WHERE and JOIN compare it only with a value you already have: =, <>, IN, NOT IN, = ANY, IS [NOT] DISTINCT FROM, IS [NOT] NULL (filter: equality); no LIKE, ranges, functions of it${opened.length ? '' : ', GROUP BY or ORDER BY'}.${also}`;
 }

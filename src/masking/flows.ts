@@ -28,7 +28,7 @@
  */
 import { qualified } from '../policy/pattern.ts';
 import type { FlowSink, StatementAnalysis, ValueFlow } from '../sql/types.ts';
-import { filterRefusal } from './filter.ts';
+import { filterRefusal, filterRefusalHint } from './filter.ts';
 import { refusalFor } from './plan.ts';
 import type { FlowName } from './schema.ts';
 import type { MaskingScope, MaskRule } from './types.ts';
@@ -108,6 +108,20 @@ export function statementRefusal(scope: MaskingScope, a: StatementAnalysis): str
   for (let cur: StatementAnalysis | undefined = a; cur !== undefined && depth <= MAX_NESTING; cur = cur.inner, depth++) {
     const r = filterRefusal(scope, cur.columnUses) ?? flowRefusal(scope, cur.flows);
     if (r) return r;
+  }
+  return null;
+}
+
+/**
+ * The hint for `statementRefusal`'s refusal when it is a filter its rule forbids: what the rule
+ * allows on that column. Null for other refusals (the caller's general hint applies).
+ */
+export function statementRefusalHint(scope: MaskingScope, a: StatementAnalysis): string | null {
+  if (!scope.hasRules || refusalFor(scope, a.outputs ?? a.inner?.outputs)) return null;
+  let depth = 0;
+  for (let cur: StatementAnalysis | undefined = a; cur !== undefined && depth <= MAX_NESTING; cur = cur.inner, depth++) {
+    if (filterRefusal(scope, cur.columnUses)) return filterRefusalHint(scope, cur.columnUses);
+    if (flowRefusal(scope, cur.flows)) return null;
   }
   return null;
 }

@@ -42,8 +42,8 @@ export { planFor, planForCopy, refusalFor, type RelationInfo, type RelationLooku
 export { maskDataRow } from './data-row.ts';
 export { maskCopyData, flushCopy, createCopyState, type CopyOptions, type CopyState } from './copy.ts';
 export { scrubServerError } from './scrub.ts';
-export { filterRefusal } from './filter.ts';
-export { flowRefusal, statementRefusal } from './flows.ts';
+export { filterRefusal, filterRefusalHint } from './filter.ts';
+export { flowRefusal, statementRefusal, statementRefusalHint } from './flows.ts';
 export { detect, luhnValid, ibanValid, type Detection } from './detect.ts';
 export { isTextLike, OID as TYPE_OID } from './pg-types.ts';
 export type { FormerNameLookup, CellMasker, CompiledMasking, MaskingScope, MaskPlan, MaskRule, MaskerSpec, PlanColumn, PlanRefusal, DetectScope } from './types.ts';

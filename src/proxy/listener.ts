@@ -54,6 +54,8 @@ export interface SessionParts {
   masking?: MaskingPort;
   audit?: StatementAudit;
   captureRows?: number;
+  /** The policy's max_rows for the session's statements (read as rows arrive, so a reload applies). */
+  maxRows?: () => number | undefined;
   /** Called once when the session ends. */
   closed?(reason: string): void;
 }
@@ -289,6 +291,7 @@ async function startSession(
     masking: parts.masking,
     audit: parts.audit,
     captureRows: parts.captureRows,
+    maxRows: parts.maxRows,
     onClose: (reason) => {
       keys?.unregister();
       // The session's upstream slot is free once its connection is gone (the session ends it and

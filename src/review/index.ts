@@ -32,7 +32,7 @@ export {
   type WebhookConfig,
   type WebhookEvent,
 } from './schema.ts';
-export { compileReviews, reviewRuleFor, rowsNeeded, reviewAnalysis, isApprover, isApproverOfAny, triggers, type CompiledReviewRule, type CompiledReviews, type RowsOf } from './rules.ts';
+export { compileReviews, reviewRuleFor, rowsNeeded, reviewAnalysis, resolvedObjects, isApprover, isApproverOfAny, triggers, type CompiledReviewRule, type CompiledReviews, type RowsOf } from './rules.ts';
 export { ReviewService, type ReviewBinding, type ReviewListQuery, type ReviewServiceDeps } from './service.ts';
 export { reviewRoutes, type ReviewRoutesDeps } from './routes.ts';
 export { reviewsSection, approverIdentity, type ReviewsSectionDeps } from './console-section.ts';

@@ -8,7 +8,7 @@ import type { Identity } from '../identity/types.ts';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
 import type { DdlTarget, Special, StatementAnalysis, StatementClass, TableOperation } from '../sql/types.ts';
-import { compileReviews, isApprover, isApproverOfAny, reviewAnalysis, reviewRuleFor, rowsNeeded } from './rules.ts';
+import { compileReviews, isApprover, isApproverOfAny, resolvedObjects, reviewAnalysis, reviewRuleFor, rowsNeeded } from './rules.ts';
 import { reviewsSchema, type ReviewsConfigInput } from './schema.ts';
 
 function stmt(command: string, cls: StatementClass, parts: Partial<StatementAnalysis> = {}): StatementAnalysis {
@@ -188,6 +188,24 @@ describe('with the real analyser', () => {
     assert.deepEqual(a, { command: 'drop table', class: 'ddl', tables: ['public.orders'] });
     const two = reviewAnalysis(analyse('DELETE FROM orders; TRUNCATE customers', { catalog, searchPath: ['public'] }));
     assert.deepEqual(two, { command: 'delete; truncate', class: 'write', tables: ['public.orders', 'public.customers'] });
+    const withPath = reviewAnalysis(analyse('DROP TABLE orders', { catalog, searchPath: ['sales', 'public'] }), ['sales', 'public']);
+    assert.deepEqual(withPath, { command: 'drop table', class: 'ddl', tables: ['sales.orders'], searchPath: ['sales', 'public'] });
+  });
+
+  // What an approval is bound to: the same text is another binding when it means other objects.
+  const bound = (sql: string, path: string[]) => JSON.stringify(resolvedObjects(analyse(sql, { catalog, searchPath: path }), path));
+  const differs: [string, string, string[], string, string[]][] = [
+    ['a DROP resolving to another schema', 'DROP TABLE orders', ['public'], 'DROP TABLE orders', ['sales', 'public']],
+    ['a DELETE resolving to another schema', 'DELETE FROM orders', ['public'], 'DELETE FROM orders', ['sales']],
+    ['a TRUNCATE resolving to another schema', 'TRUNCATE orders', ['public'], 'TRUNCATE orders', ['sales']],
+    ['the same objects under another search_path (a function in it could resolve elsewhere)', 'DROP TABLE public.orders', ['public'], 'DROP TABLE public.orders', ['sales', 'public']],
+    ['a qualified and an unqualified name of different tables', 'DROP TABLE orders', ['public'], 'DROP TABLE sales.orders', ['public']],
+  ];
+  for (const [name, a, pa, b, pb] of differs) test(`resolvedObjects: ${name} is another binding`, () => assert.notEqual(bound(a, pa), bound(b, pb)));
+  test('resolvedObjects: the same text on the same path is the same binding, with the OIDs', () => {
+    assert.equal(bound('DELETE FROM orders', ['public']), bound('DELETE FROM orders', ['public']));
+    const r = resolvedObjects(analyse('DELETE FROM orders', { catalog, searchPath: ['public'] }), ['public']);
+    assert.ok(r.objects.some((o) => /^relation \["public","orders"\] oid \d+$/.test(o)), JSON.stringify(r.objects));
   });
 });
 

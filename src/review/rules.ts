@@ -206,13 +206,38 @@ function relationNames(a: StatementAnalysis): [string, string][] {
   return out;
 }
 
-/** What approvers see of a statement string's analyses: the commands, class and tables touched. */
-export function reviewAnalysis(analyses: readonly StatementAnalysis[]): ReviewAnalysis {
+/**
+ * What approvers see of a statement string's analyses: the commands, class and tables touched
+ * (schema-qualified as resolved with `searchPath`), and that path.
+ */
+export function reviewAnalysis(analyses: readonly StatementAnalysis[], searchPath?: readonly string[]): ReviewAnalysis {
   const all = analyses.flatMap(considered);
   const tables = [...new Set(all.flatMap((a) => relationNames(a).map(([s, n]) => `${s}.${n}`)))];
   const commands = [...new Set(analyses.map((a) => a.command))];
   const classes = [...new Set(analyses.map((a) => a.class))];
-  return { command: commands.join('; '), class: classes.join('; '), tables };
+  return { command: commands.join('; '), class: classes.join('; '), tables, ...(searchPath ? { searchPath: [...searchPath] } : {}) };
+}
+
+/**
+ * What an approval is bound to besides the text: every object the statement's names resolved to
+ * (tables with their pg_class OID, or marked unresolved; DDL targets and the relations they
+ * belong to; functions as resolved) and the search_path they were resolved with. Anything that
+ * makes the same text mean other objects changes this list. Sorted, so it does not depend on
+ * the order the analysis lists them in.
+ */
+export function resolvedObjects(analyses: readonly StatementAnalysis[], searchPath: readonly string[]): { searchPath: string[]; objects: string[] } {
+  const out = new Set<string>();
+  const walk = (a: StatementAnalysis) => {
+    for (const t of a.tables) out.add(`relation ${JSON.stringify([t.relation.schema, t.relation.name])} ${t.relation.resolved ? `oid ${t.relation.oid ?? '?'}` : 'unresolved'}`);
+    for (const d of a.ddl) {
+      out.add(`${d.action} ${d.objectType} ${JSON.stringify([d.schema ?? null, d.name ?? null])}`);
+      if (d.on) out.add(`on ${JSON.stringify([d.on.schema, d.on.name])}`);
+    }
+    for (const f of a.functions) out.add(`function ${JSON.stringify([f.schema, f.name])} ${f.resolved ? 'resolved' : 'unresolved'}`);
+    if (a.inner) walk(a.inner);
+  };
+  for (const a of analyses) walk(a);
+  return { searchPath: [...searchPath], objects: [...out].sort() };
 }
 
 /** Whether `identity` is one of `approvers` (group, subject, and issuer when named). */

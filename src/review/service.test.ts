@@ -100,7 +100,7 @@ describe('ReviewService', () => {
     await s.close();
   });
 
-  test('binding: another statement, parameters, database or identity finds no approval', async () => {
+  test('binding: another statement, parameters, resolution, database or identity finds no approval', async () => {
     const s = await open();
     const req = requestFor('DELETE FROM orders WHERE id = $1', migrator, { params: '42' });
     const r = await s.request(req, rule());
@@ -109,6 +109,7 @@ describe('ReviewService', () => {
     const others = [
       { ...b, bytesSha256: sha256('DELETE FROM orders WHERE id = $1 ') },
       { ...b, paramsSha256: sha256('43') },
+      { ...b, resolutionSha256: sha256('other') },
       { ...b, database: 'other' },
       { ...b, subject: 'someone-else' },
       { ...b, issuer: 'https://other-idp.example.com' },

@@ -7,8 +7,8 @@
  * - A review is durable (in SQLite) before `request()` resolves; every decision is durable before
  *   the call that made it resolves. Nothing is ever run by the service: the engine runs a
  *   statement, for a connected client, only after `consumeApproval()` or `consume()` returned it.
- * - An approval is bound to issuer + subject + database + sha256(bytes) + sha256(params), and is
- *   used at most once (`approved → consumed` is one guarded UPDATE).
+ * - An approval is bound to issuer + subject + database + sha256(bytes) + sha256(params) +
+ *   sha256(search_path and the objects the names resolved to), and is used at most once (`approved → consumed` is one guarded UPDATE).
  * - Nobody decides their own request; an approver counts once; a decided or expired review does
  *   not change again.
  */
@@ -102,7 +102,14 @@ export class ReviewService {
       text: r.text,
       bytesSha256: r.bytesSha256,
       paramsSha256: r.paramsSha256,
-      analysis: { command: r.analysis.command, class: r.analysis.class, tables: [...r.analysis.tables], ...(r.analysis.estimatedRows !== undefined ? { estimatedRows: r.analysis.estimatedRows } : {}) },
+      resolutionSha256: r.resolutionSha256,
+      analysis: {
+        command: r.analysis.command,
+        class: r.analysis.class,
+        tables: [...r.analysis.tables],
+        ...(r.analysis.searchPath !== undefined ? { searchPath: [...r.analysis.searchPath] } : {}),
+        ...(r.analysis.estimatedRows !== undefined ? { estimatedRows: r.analysis.estimatedRows } : {}),
+      },
       ...(r.sessionId === undefined ? {} : { sessionId: r.sessionId }),
       approvers: rule.approvers,
       createdAt: new Date(now).toISOString(),

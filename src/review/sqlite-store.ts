@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS reviews (
   text TEXT NOT NULL,
   bytes_sha256 TEXT NOT NULL,
   params_sha256 TEXT NOT NULL,
+  resolution_sha256 TEXT NOT NULL DEFAULT '',
   analysis TEXT NOT NULL,
   session_id TEXT,
   approvers TEXT NOT NULL,
@@ -54,6 +55,7 @@ interface Row {
   text: string;
   bytes_sha256: string;
   params_sha256: string;
+  resolution_sha256: string;
   analysis: string;
   session_id: string | null;
   approvers: string;
@@ -83,6 +85,8 @@ export interface Binding {
   database: string;
   bytesSha256: string;
   paramsSha256: string;
+  /** What the names resolved to (see `ReviewRequest.resolutionSha256`). */
+  resolutionSha256: string;
 }
 
 const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
@@ -98,6 +102,7 @@ function fromRow(r: Row): StoredReview {
     text: r.text,
     bytesSha256: r.bytes_sha256,
     paramsSha256: r.params_sha256,
+    resolutionSha256: r.resolution_sha256,
     analysis: JSON.parse(r.analysis) as Review['analysis'],
     ...(r.session_id === null ? {} : { sessionId: r.session_id }),
     approvers: JSON.parse(r.approvers) as Review['approvers'],
@@ -134,6 +139,9 @@ export class SqliteReviewStore {
       // Stores made before reviews could be abandoned lack the column.
       const columns = db.prepare('PRAGMA table_info(reviews)').all() as { name: string }[];
       if (!columns.some((c) => c.name === 'abandoned_at')) db.exec('ALTER TABLE reviews ADD COLUMN abandoned_at INTEGER');
+      // Stores made before approvals were bound to what names resolve to: their reviews keep an
+      // empty resolution, which no statement has, so an approval made then is never used.
+      if (!columns.some((c) => c.name === 'resolution_sha256')) db.exec("ALTER TABLE reviews ADD COLUMN resolution_sha256 TEXT NOT NULL DEFAULT ''");
     } catch (err) {
       db.close();
       throw err;
@@ -148,9 +156,9 @@ export class SqliteReviewStore {
   insert(r: Review, windowMs: number): void {
     this.#db
       .prepare(
-        `INSERT INTO reviews (id, status, rule, mode, issuer, subject, groups, database, text, bytes_sha256, params_sha256, analysis,
+        `INSERT INTO reviews (id, status, rule, mode, issuer, subject, groups, database, text, bytes_sha256, params_sha256, resolution_sha256, analysis,
            session_id, approvers, window_ms, created_at, expires_at, approvals)
-         VALUES (@id, 'pending', @rule, @mode, @issuer, @subject, @groups, @database, @text, @bytes, @params, @analysis,
+         VALUES (@id, 'pending', @rule, @mode, @issuer, @subject, @groups, @database, @text, @bytes, @params, @resolution, @analysis,
            @session, @approvers, @window, @created, @expires, '[]')`,
       )
       .run({
@@ -164,6 +172,7 @@ export class SqliteReviewStore {
         text: r.text,
         bytes: r.bytesSha256,
         params: r.paramsSha256,
+        resolution: r.resolutionSha256,
         analysis: JSON.stringify(r.analysis),
         session: r.sessionId ?? null,
         approvers: JSON.stringify(r.approvers),
@@ -197,9 +206,9 @@ export class SqliteReviewStore {
     const row = this.#db
       .prepare(
         `SELECT * FROM reviews WHERE bytes_sha256 = @bytes AND subject = @subject AND issuer = @issuer AND database = @database
-           AND params_sha256 = @params AND status = @status ${mode ? 'AND mode = @mode' : ''} ORDER BY created_at DESC LIMIT 1`,
+           AND params_sha256 = @params AND resolution_sha256 = @resolution AND status = @status ${mode ? 'AND mode = @mode' : ''} ORDER BY created_at DESC LIMIT 1`,
       )
-      .get({ bytes: b.bytesSha256, subject: b.subject, issuer: b.issuer, database: b.database, params: b.paramsSha256, status, ...(mode ? { mode } : {}) }) as
+      .get({ bytes: b.bytesSha256, subject: b.subject, issuer: b.issuer, database: b.database, params: b.paramsSha256, resolution: b.resolutionSha256, status, ...(mode ? { mode } : {}) }) as
       | Row
       | undefined;
     return row ? fromRow(row) : null;

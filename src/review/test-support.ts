@@ -16,7 +16,7 @@ export function identity(subject: string, groups: string[] = [], issuer = 'https
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** A request for `text` from `who` on `database`, with `params` hashed as given. */
-export function requestFor(text: string, who: Identity, o: { database?: string; params?: string; mode?: 'wait' | 'defer'; rule?: string } = {}): ReviewRequest {
+export function requestFor(text: string, who: Identity, o: { database?: string; params?: string; resolution?: string; mode?: 'wait' | 'defer'; rule?: string } = {}): ReviewRequest {
   return {
     rule: o.rule ?? 'destructive',
     mode: o.mode ?? 'defer',
@@ -25,13 +25,14 @@ export function requestFor(text: string, who: Identity, o: { database?: string; 
     text,
     bytesSha256: sha256(text),
     paramsSha256: sha256(o.params ?? ''),
-    analysis: { command: 'drop table', class: 'ddl', tables: ['public.orders'] },
+    resolutionSha256: sha256(o.resolution ?? 'public'),
+    analysis: { command: 'drop table', class: 'ddl', tables: ['public.orders'], searchPath: ['public'] },
     sessionId: 'session-1',
   };
 }
 
 export function bindingOf(r: ReviewRequest) {
-  return { issuer: r.identity.issuer, subject: r.identity.subject, database: r.database, bytesSha256: r.bytesSha256, paramsSha256: r.paramsSha256 };
+  return { issuer: r.identity.issuer, subject: r.identity.subject, database: r.database, bytesSha256: r.bytesSha256, paramsSha256: r.paramsSha256, resolutionSha256: r.resolutionSha256 };
 }
 
 type RuleInput = Partial<NonNullable<ReviewsConfigInput['rules']>[number]>;

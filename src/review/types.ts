@@ -34,6 +34,12 @@ export interface ReviewRequest {
   bytesSha256: string;
   /** sha256 (hex) of the bound parameters (of an empty list for a simple query). */
   paramsSha256: string;
+  /**
+   * sha256 (hex) of what the names resolved to: the search_path the gateway resolved them with
+   * and the objects (schema-qualified, tables with their OIDs). The same text from a session
+   * with another search_path, or after the table was replaced, needs its own review.
+   */
+  resolutionSha256: string;
   analysis: ReviewAnalysis;
   sessionId?: string;
 }
@@ -42,8 +48,10 @@ export interface ReviewRequest {
 export interface ReviewAnalysis {
   command: string;
   class: string;
-  /** schema.table names the statement touches (read, written or altered). */
+  /** schema.table names the statement touches (read, written or altered), as resolved. */
   tables: string[];
+  /** The search_path the names were resolved with (absent in reviews made before it was kept). */
+  searchPath?: string[];
   /** For a rule with `max_rows`: the rows the statement was estimated to affect (null: unknown). */
   estimatedRows?: number | null;
 }

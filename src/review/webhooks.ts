@@ -56,7 +56,7 @@ export function slackPayload(event: WebhookEvent, review: Review, url?: string):
     `*Identity:* ${who}`,
     `*Database:* ${review.database}`,
     `*Rule:* ${review.rule} (${review.mode})`,
-    `*Tables:* ${review.analysis.tables.join(', ') || '—'}`,
+    `*Tables:* ${review.analysis.tables.join(', ') || '—'}${review.analysis.searchPath ? ` (search_path ${review.analysis.searchPath.join(', ') || 'empty'})` : ''}`,
   ];
   const comment = event === 'rejected' ? review.rejection?.comment : event === 'approved' ? review.approvals.at(-1)?.comment : undefined;
   const blocks: unknown[] = [

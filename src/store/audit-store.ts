@@ -41,6 +41,26 @@ export interface StoredRevocation {
   at: string;
 }
 
+/**
+ * A console sign-in as the server keeps it: the browser's cookie carries only its id, so signing
+ * out or revoking the human ends it for every copy of the cookie. `id` is the SHA-256 of the
+ * cookie's random session id (a reader of the store cannot use it as a cookie).
+ */
+export interface StoredConsoleSession {
+  id: string;
+  subject: string;
+  /** Issuer URL. */
+  issuer: string;
+  /** The issuer's configured name (the URL when it has none). */
+  issuerName: string;
+  name?: string;
+  groups: string[];
+  csrf: string;
+  /** Epoch ms. */
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres' | 'memory';
   /** A readable location for messages (never a password). */
@@ -69,6 +89,15 @@ export interface AuditStore {
   revocations(): Promise<StoredRevocation[]>;
   putRevocation(r: StoredRevocation): Promise<void>;
   deleteRevocation(subject: string, issuer?: string): Promise<void>;
+  /**
+   * Console sessions: read on every console request, so a sign-out or revocation on any instance
+   * sharing the store ends the session everywhere. Expired ones are removed when another is put.
+   */
+  consoleSession(id: string): Promise<StoredConsoleSession | null>;
+  putConsoleSession(s: StoredConsoleSession): Promise<void>;
+  deleteConsoleSession(id: string): Promise<void>;
+  /** End every session of `subject` (of the issuer named by URL or configured name, or of any); resolves with how many. */
+  deleteConsoleSessionsOf(subject: string, issuer?: string): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -5,7 +5,7 @@
  * Data flow: the audit writer appends sealed batches (one transaction each); the CLI and the
  * console search, read and verify. Passwords of a PostgreSQL store MUST NOT appear in errors.
  */
-export { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+export { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRow } from './audit-store.ts';
 export { MemoryAuditStore } from './memory-audit-store.ts';
 export { SqliteAuditStore, openSqliteAuditStore, type SqliteStoreOptions } from './sqlite-audit-store.ts';
 export { PostgresAuditStore, openPostgresAuditStore, type PostgresStoreOptions } from './postgres-audit-store.ts';

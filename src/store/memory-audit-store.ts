@@ -4,7 +4,7 @@
  * would (`failWrites`).
  */
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredRevocation, type StoredRow } from './audit-store.ts';
+import { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRevocation, type StoredRow } from './audit-store.ts';
 
 export class MemoryAuditStore implements AuditStore {
   readonly kind = 'memory' as const;
@@ -91,6 +91,33 @@ export class MemoryAuditStore implements AuditStore {
 
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
     this.#revocations.delete(JSON.stringify([issuer ?? null, subject]));
+  }
+
+  readonly #consoleSessions = new Map<string, StoredConsoleSession>();
+
+  async consoleSession(id: string): Promise<StoredConsoleSession | null> {
+    const s = this.#consoleSessions.get(id);
+    return s ? { ...s, groups: [...s.groups] } : null;
+  }
+
+  async putConsoleSession(s: StoredConsoleSession): Promise<void> {
+    const now = Date.now();
+    for (const [id, old] of this.#consoleSessions) if (old.expiresAt <= now) this.#consoleSessions.delete(id);
+    this.#consoleSessions.set(s.id, { ...s, groups: [...s.groups] });
+  }
+
+  async deleteConsoleSession(id: string): Promise<void> {
+    this.#consoleSessions.delete(id);
+  }
+
+  async deleteConsoleSessionsOf(subject: string, issuer?: string): Promise<number> {
+    let n = 0;
+    for (const [id, s] of this.#consoleSessions) {
+      if (s.subject !== subject || (issuer !== undefined && issuer !== s.issuer && issuer !== s.issuerName)) continue;
+      this.#consoleSessions.delete(id);
+      n++;
+    }
+    return n;
   }
 
   async deleteBefore(before: number): Promise<number> {

@@ -7,6 +7,7 @@ import { sessionStart, statement, statementEnd } from '../audit/test-events.ts';
 import { GatewayError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import { literal, openPostgresAuditStore } from './postgres-audit-store.ts';
+import { consoleSessionCases } from './test-console-sessions.ts';
 
 let pg: TestPostgres;
 let a: OpenedAudit;
@@ -81,6 +82,10 @@ describe('PostgreSQL audit store', () => {
     await b.store.deleteRevocation('svc', 'corp');
     await b.store.deleteRevocation("o'brien\\x");
     assert.deepEqual(await a.store.revocations(), []);
+  });
+
+  test('a console session stored by one gateway is seen, and ended, by every gateway', async () => {
+    await consoleSessionCases(a.store, b.store);
   });
 
   test('retention keeps each chain verifiable from its anchor', async () => {

@@ -11,7 +11,7 @@
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
-import { StoreError, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
+import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
 export interface PostgresStoreOptions {
   password?: string;
@@ -22,6 +22,7 @@ export interface PostgresStoreOptions {
 const T = 'pgwarden_audit_records';
 const A = 'pgwarden_audit_anchors';
 const R = 'pgwarden_revocations';
+const CS = 'pgwarden_console_sessions';
 /** Serialises schema creation and retention between gateways sharing the database. */
 const LOCK_KEY = 7_261_001;
 
@@ -51,6 +52,7 @@ CREATE INDEX IF NOT EXISTS ${T}_subject ON ${T} (subject, at);
 CREATE INDEX IF NOT EXISTS ${T}_ref ON ${T} (ref) WHERE ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ${A} (instance text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL, at bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS ${R} (subject text NOT NULL, issuer text NOT NULL DEFAULT '', at text NOT NULL, PRIMARY KEY (subject, issuer));
+CREATE TABLE IF NOT EXISTS ${CS} (id text PRIMARY KEY, subject text NOT NULL, issuer text NOT NULL, issuer_name text NOT NULL, body text NOT NULL, expires_at bigint NOT NULL);
 `;
 
 const COLUMNS = 'pos, id, instance, seq, at, type, session_id, subject, verdict, tables, text, ref, body, prev_hash, hash';
@@ -215,6 +217,28 @@ export class PostgresAuditStore implements AuditStore {
 
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
     await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}`);
+  }
+
+  async consoleSession(id: string): Promise<StoredConsoleSession | null> {
+    const rows = await this.query(`SELECT body FROM ${CS} WHERE id = ${literal(id)}`);
+    return rows.length ? (JSON.parse(rows[0][0] as string) as StoredConsoleSession) : null;
+  }
+
+  async putConsoleSession(s: StoredConsoleSession): Promise<void> {
+    await this.query(
+      `DELETE FROM ${CS} WHERE expires_at <= ${literal(Date.now())}; ` +
+        `INSERT INTO ${CS} (id, subject, issuer, issuer_name, body, expires_at) VALUES (${literal(s.id)}, ${literal(s.subject)}, ${literal(s.issuer)}, ${literal(s.issuerName)}, ${literal(JSON.stringify(s))}, ${literal(s.expiresAt)}) ` +
+        `ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at`,
+    );
+  }
+
+  async deleteConsoleSession(id: string): Promise<void> {
+    await this.query(`DELETE FROM ${CS} WHERE id = ${literal(id)}`);
+  }
+
+  async deleteConsoleSessionsOf(subject: string, issuer?: string): Promise<number> {
+    const which = issuer === undefined ? '' : ` AND (issuer = ${literal(issuer)} OR issuer_name = ${literal(issuer)})`;
+    return (await this.query(`DELETE FROM ${CS} WHERE subject = ${literal(subject)}${which} RETURNING 1`)).length;
   }
 
   async deleteBefore(before: number): Promise<number> {

@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
-import { StoreError, type AuditQuery, type AuditStore, type StoredRevocation, type StoredRow } from './audit-store.ts';
+import { StoreError, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRevocation, type StoredRow } from './audit-store.ts';
 import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
@@ -124,7 +124,8 @@ class WriterThread {
     });
   }
 
-  call(op: 'append' | 'deleteBefore' | 'checkpoint' | 'close' | 'putRevocation' | 'deleteRevocation', payload: Record<string, unknown> = {}): Promise<unknown> {
+  call(
+    op: 'append' | 'deleteBefore' | 'checkpoint' | 'close' | 'putRevocation' | 'deleteRevocation' | 'putConsoleSession' | 'deleteConsoleSession' | 'deleteConsoleSessionsOf', payload: Record<string, unknown> = {}): Promise<unknown> {
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -339,6 +340,26 @@ export class SqliteAuditStore implements AuditStore {
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
     if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
     await this.#writer.call('deleteRevocation', { subject, issuer: issuer ?? '' });
+  }
+
+  async consoleSession(id: string): Promise<StoredConsoleSession | null> {
+    const row = this.#db.prepare('SELECT body FROM console_sessions WHERE id = ?').get(id) as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as StoredConsoleSession) : null;
+  }
+
+  async putConsoleSession(s: StoredConsoleSession): Promise<void> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    await this.#writer.call('putConsoleSession', { row: [s.id, s.subject, s.issuer, s.issuerName, JSON.stringify(s), s.expiresAt] });
+  }
+
+  async deleteConsoleSession(id: string): Promise<void> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    await this.#writer.call('deleteConsoleSession', { sid: id });
+  }
+
+  async deleteConsoleSessionsOf(subject: string, issuer?: string): Promise<number> {
+    if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
+    return (await this.#writer.call('deleteConsoleSessionsOf', { subject, issuer: issuer ?? null })) as number;
   }
 
   async deleteBefore(before: number): Promise<number> {

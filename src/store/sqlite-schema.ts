@@ -28,6 +28,15 @@ CREATE TABLE IF NOT EXISTS revocations (
   at      TEXT NOT NULL,
   PRIMARY KEY (subject, issuer)
 );
+CREATE TABLE IF NOT EXISTS console_sessions (
+  id          TEXT PRIMARY KEY,
+  subject     TEXT NOT NULL,
+  issuer      TEXT NOT NULL,
+  issuer_name TEXT NOT NULL,
+  body        TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_subject ON console_sessions (subject);
 CREATE TABLE IF NOT EXISTS audit_anchors (
   instance TEXT PRIMARY KEY,
   seq      INTEGER NOT NULL,

@@ -5,6 +5,8 @@
 // Messages in:  { id, op: 'append', rows: unknown[][] } | { id, op: 'deleteBefore', before } | { id, op: 'close' }
 //               | { id, op: 'checkpoint', mode: 'PASSIVE' | 'TRUNCATE' }
 //               | { id, op: 'putRevocation', subject, issuer, at } | { id, op: 'deleteRevocation', subject, issuer }
+//               | { id, op: 'putConsoleSession', row: [id, subject, issuer, issuerName, body, expiresAt] }
+//               | { id, op: 'deleteConsoleSession', sid } | { id, op: 'deleteConsoleSessionsOf', subject, issuer (null: any) }
 // Messages out: { id, ok: true, result } | { id, ok: false, code, message }; first { ready: true } or { ready: false, code, message }.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -60,6 +62,15 @@ const retain = db.transaction((before) => {
 const putRevocation = db.prepare('INSERT INTO revocations (subject, issuer, at) VALUES (?, ?, ?) ON CONFLICT (subject, issuer) DO NOTHING');
 const deleteRevocation = db.prepare('DELETE FROM revocations WHERE subject = ? AND issuer = ?');
 
+const dropExpiredConsoleSessions = db.prepare('DELETE FROM console_sessions WHERE expires_at <= ?');
+const insertConsoleSession = db.prepare('INSERT OR REPLACE INTO console_sessions (id, subject, issuer, issuer_name, body, expires_at) VALUES (?, ?, ?, ?, ?, ?)');
+const putConsoleSession = db.transaction((row) => {
+  dropExpiredConsoleSessions.run(Date.now());
+  insertConsoleSession.run(...row);
+});
+const deleteConsoleSession = db.prepare('DELETE FROM console_sessions WHERE id = ?');
+const deleteConsoleSessionsOf = db.prepare('DELETE FROM console_sessions WHERE subject = ? AND (? IS NULL OR issuer = ? OR issuer_name = ?)');
+
 parentPort.postMessage({ ready: true });
 parentPort.on('message', (msg) => {
   try {
@@ -69,6 +80,9 @@ parentPort.on('message', (msg) => {
     else if (msg.op === 'checkpoint') result = db.pragma(`wal_checkpoint(${msg.mode === 'TRUNCATE' ? 'TRUNCATE' : 'PASSIVE'})`)[0];
     else if (msg.op === 'putRevocation') putRevocation.run(msg.subject, msg.issuer, msg.at);
     else if (msg.op === 'deleteRevocation') deleteRevocation.run(msg.subject, msg.issuer);
+    else if (msg.op === 'putConsoleSession') putConsoleSession(msg.row);
+    else if (msg.op === 'deleteConsoleSession') deleteConsoleSession.run(msg.sid);
+    else if (msg.op === 'deleteConsoleSessionsOf') result = deleteConsoleSessionsOf.run(msg.subject, msg.issuer, msg.issuer, msg.issuer).changes;
     else if (msg.op === 'close') {
       db.close();
       parentPort.postMessage({ id: msg.id, ok: true, result: null });

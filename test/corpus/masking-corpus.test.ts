@@ -69,7 +69,7 @@ function run(c: Case): { verdict: 'allow' | 'deny'; message: string } {
     maskingRefusal: (analyses) => {
       for (const a of analyses) {
         const r = statementRefusal(masks, a);
-        if (r) return r;
+        if (r) return { message: r };
       }
       return null;
     },

@@ -14,7 +14,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import Database from 'better-sqlite3';
 import type { BrowserContext, Page } from 'playwright-core';
+import { sessionKey } from '../../src/console/auth.ts';
 import { sign } from '../../src/console/signed-cookie.ts';
 import { CHROMIUM, newBrowserContext, signIn } from '../helpers/browser.ts';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc.ts';
@@ -68,6 +70,7 @@ before(async () => {
   t = await startTestGateway({
     config: (raw) => {
       raw.listen.http = `127.0.0.1:${httpPort}`;
+      raw.audit = { store: `sqlite:${join(dataDir, 'audit.db')}` };
       raw.policies = [{ name: 'migrations', match: { groups: ['migrators'] }, allow: [{ tables: ['public.*'], operations: 'all' }, { ddl: { schemas: ['public'] } }] }];
       raw.reviews = {
         store: `sqlite:${join(dataDir, 'reviews.db')}`,
@@ -116,6 +119,7 @@ describe('console: approvals', () => {
       await row.getByRole('link', { name: id }).click();
       await page.waitForURL(`${base}/console/reviews/${id}`);
       assert.match((await page.locator('h1').textContent()) ?? '', new RegExp(`Review ${id}\\s*pending`), 'the detail page shows the status');
+      assert.match((await page.locator('dd.search-path').textContent()) ?? '', /public/, 'and the search_path the names were resolved with');
       await page.locator('textarea[name=comment]').fill('planned: OPS-42');
       await page.screenshot({ path: join(process.env.CONSOLE_SCREENSHOT_DIR ?? dataDir, 'console-review.png'), fullPage: true });
       await page.getByRole('button', { name: 'Approve' }).click();
@@ -165,10 +169,15 @@ describe('console: approvals', () => {
       const running = c.query('truncate table scratch');
       running.catch(() => {}); // it is left to expire with the gateway
       const id = await heldId(c);
-      // A console session of the requester itself (the test knows the cookie secret): the
-      // migrator's issuer and subject, in the dba group.
+      // A console session of the requester itself (the test writes the session store and knows
+      // the cookie secret): the migrator's issuer and subject, in the dba group.
       const exp = Math.floor(Date.now() / 1000) + 600;
-      const cookie = `pgwarden_console=${sign(SESSION_SECRET, 'session', { iss: t.issuer.issuer, sub: 'migrator', groups: ['dba'], csrf: 'the-csrf-token', exp })}`;
+      const sid = 'a-console-session-id-of-the-requester-itself';
+      const record = { id: sessionKey(sid), subject: 'migrator', issuer: t.issuer.issuer, issuerName: t.issuer.issuer, groups: ['dba'], csrf: 'the-csrf-token', createdAt: Date.now(), expiresAt: exp * 1000 };
+      const db = new Database(join(dataDir, 'audit.db'));
+      db.prepare('INSERT INTO console_sessions (id, subject, issuer, issuer_name, body, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(record.id, record.subject, record.issuer, record.issuerName, JSON.stringify(record), record.expiresAt);
+      db.close();
+      const cookie = `pgwarden_console=${sign(SESSION_SECRET, 'session', { sid, exp })}`;
       const post = (body: string) =>
         fetch(`${base}/console/reviews/${id}`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', origin: base }, body });
 

@@ -120,7 +120,7 @@ describe('pgwarden demo with a PostgreSQL cluster of its own', () => {
     // The demo policies hold: the analyst sees email, phone and ssn masked and may not write;
     // support-bot sees emails in clear and may change only orders.status; the migrator may write.
     const operatorUrl = new URL(JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')).upstreamUrl);
-    operatorUrl.pathname = '/shop';
+    assert.equal(operatorUrl.pathname, '/shop', "demo.json's operator URL opens the demo's database");
     const direct = await psql(operatorUrl.toString(), 'select email, phone, ssn from customers where id = 1');
     assert.equal(direct.code, 0, direct.stderr);
     const [email, phone, ssn] = direct.stdout.trim().split('|');
@@ -168,6 +168,7 @@ describe('pgwarden demo with a PostgreSQL cluster of its own', () => {
     assert.equal(statSync(join(dataDir, 'upstream-password')).mode & 0o077, 0);
     const operator = await psql(info.upstreamUrl, "select rolsuper from pg_roles where rolname = current_user");
     assert.equal(operator.stdout.trim(), 't', 'upstreamUrl is the operator superuser');
+    assert.equal((await psql(info.upstreamUrl, 'select current_database()')).stdout.trim(), 'shop', 'of the shop database');
 
     // The MCP endpoint the banner prints answers the demo's tokens, and masks like the wire does.
     assert.ok(out.includes(`http://127.0.0.1:${httpPort}/mcp`) && out.includes('mcp-stdio'), 'the banner shows the MCP endpoint and a client configuration');

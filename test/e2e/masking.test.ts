@@ -193,6 +193,31 @@ describe('masked columns never leave the gateway in clear', () => {
     }
   });
 
+  it("a filter a masked column's rule forbids is refused with a hint saying what the rule allows on it", async () => {
+    const c = new pg.Client(t.client(await analyst()));
+    await c.connect();
+    try {
+      const cases: [string, RegExp, RegExp][] = [
+        ["select id from customers where ssn like '1%'", /may not filter on masked column public\.customers\.ssn with LIKE/, /Select public\.customers\.ssn by name .*masked.*filter: deny.*not even =/],
+        ['select id from customers where ssn = $1', /masked column public\.customers\.ssn with =/, /filter: deny/],
+        ["select id from customers where email like '%@example.com'", /may not filter on masked column public\.customers\.email with LIKE/, /compare it only with a value you already have: =, <>, IN/],
+        ['select id from customers order by email', /may not order by masked column public\.customers\.email/, /no LIKE, ranges, functions of it, GROUP BY or ORDER BY/],
+      ];
+      for (const [sql, message, hint] of cases) {
+        await assert.rejects(c.query(sql, sql.includes('$1') ? ['123-45-6789'] : []), (e: any) => {
+          assert.equal(e.code, '42501', sql);
+          assert.match(e.message, message, sql);
+          assert.match(e.hint ?? '', hint, sql);
+          assert.doesNotMatch(e.hint ?? '', /Select the columns by name/, sql);
+          return true;
+        });
+      }
+      assert.equal((await c.query("select count(*)::int as n from customers where email = 'nobody@example.com'")).rows[0].n, 0, 'the lookup the hint names works, and the session is usable');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('cursors: FETCH returns masked rows', async () => {
     const r = await psql(t.url(await analyst()), null, ['-q'], 'begin;\ndeclare cur cursor for select id, email, ssn from customers order by id;\nfetch 5 from cur;\nfetch all from cur;\ncommit;\n');
     assert.equal(r.code, 0, r.stderr);

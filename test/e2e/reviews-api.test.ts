@@ -149,7 +149,7 @@ describe('reviews API', () => {
     const again = await api('POST', `/${r.id}/approve`, await token('bob', ['dba']));
     assert.equal(again.status, 409);
     assert.equal(again.json.error, 'review.already_decided');
-    const used = await service.consumeApproval({ issuer: idp.issuer, subject: 'migrator', database: 'shop', bytesSha256: req.bytesSha256, paramsSha256: req.paramsSha256 });
+    const used = await service.consumeApproval({ issuer: idp.issuer, subject: 'migrator', database: 'shop', bytesSha256: req.bytesSha256, paramsSha256: req.paramsSha256, resolutionSha256: req.resolutionSha256 });
     assert.equal(used?.id, r.id);
   });
 
