@@ -59,14 +59,14 @@ const compiled = compiledPolicies();
 /** The corpus has no masking rules: what governs renames here are the policies' rules. */
 const NO_MASKING = compileMasking(undefined);
 
-/** The parts of CatalogService the gate uses, over a fixed snapshot. */
-function fixedCatalog(): CatalogService {
+/** The parts of CatalogService the gate uses, over a fixed snapshot (the fixture's by default). */
+export function fixedCatalog(snapshot: CatalogSnapshot = catalog): CatalogService {
   const service = {
-    current: () => catalog,
+    current: () => snapshot,
     reloading: false,
-    fresh: () => Promise.resolve(catalog),
-    reload: () => Promise.resolve(catalog),
-    refreshAfterNow: () => Promise.resolve(catalog),
+    fresh: () => Promise.resolve(snapshot),
+    reload: () => Promise.resolve(snapshot),
+    refreshAfterNow: () => Promise.resolve(snapshot),
   };
   return service as unknown as CatalogService;
 }

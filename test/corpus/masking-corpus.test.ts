@@ -10,10 +10,9 @@ import { PolicyGate } from '../../src/engine/index.ts';
 import { compileMasking, maskingFor, maskingSchema, statementRefusal } from '../../src/masking/index.ts';
 import { AnalysisCache, loadParser } from '../../src/sql/index.ts';
 import { maskingFlowFamilies } from './cases-masking-flows.ts';
-import type { CatalogService } from '../../src/catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../../src/catalog/types.ts';
 import { testCatalog } from '../../src/sql/fixture.ts';
-import { query, type Case } from './harness.ts';
+import { fixedCatalog, query, type Case } from './harness.ts';
 import { compiledPolicies, DATABASE, IDENTITIES } from './policies.ts';
 
 const MASKING = compileMasking(
@@ -46,16 +45,7 @@ function catalogWithBuiltins(): CatalogSnapshot {
 }
 const catalog = catalogWithBuiltins();
 
-function catalogService(): CatalogService {
-  const service = {
-    current: () => catalog,
-    reloading: false,
-    fresh: () => Promise.resolve(catalog),
-    reload: () => Promise.resolve(catalog),
-    refreshAfterNow: () => Promise.resolve(catalog),
-  };
-  return service as unknown as CatalogService;
-}
+const catalogService = () => fixedCatalog(catalog);
 
 function run(c: Case): { verdict: 'allow' | 'deny'; message: string } {
   const masks = maskingFor(MASKING, IDENTITIES[c.who]);
