@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { openAuditStore } from '../../src/store/index.ts';
 import { SignJWT, generateKeyPair } from 'jose';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { connectRefusal, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { RawClient, message } from '../helpers/raw-client.ts';
@@ -31,17 +31,7 @@ after(async () => {
   await t?.stop();
 });
 
-async function connectError(token: string): Promise<any> {
-  const c = new pg.Client(t.client(token));
-  try {
-    await c.connect();
-  } catch (err) {
-    return err;
-  } finally {
-    await c.end().catch(() => {});
-  }
-  assert.fail('the connection was accepted');
-}
+const connectError = (token: string) => connectRefusal(t, token);
 
 describe('bad tokens are refused with a clear reason', () => {
   const cases: [string, () => Promise<string>, string, RegExp][] = [

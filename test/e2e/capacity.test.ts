@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { connectRefusal, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -18,17 +18,7 @@ async function connect(t: TestGateway, token: string): Promise<pg.Client> {
   return c;
 }
 
-async function refusal(t: TestGateway, token: string): Promise<any> {
-  const c = new pg.Client(t.client(token));
-  try {
-    await c.connect();
-  } catch (err) {
-    return err;
-  } finally {
-    await c.end().catch(() => {});
-  }
-  assert.fail('the connection was accepted');
-}
+const refusal = connectRefusal;
 
 /** Client sessions the gateway's upstream role holds on the server (not its catalog reader). */
 function upstreamSessions(t: TestGateway): number {

@@ -3,7 +3,9 @@
  * dedicated upstream role whose password only the gateway holds, a test issuer, and the gateway
  * on free ports. Log lines are kept in memory so tests can check what was (and was not) logged.
  */
+import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { configSchema, type GatewayConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
@@ -113,4 +115,17 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       if (!options.pg) await pg.stop();
     },
   };
+}
+
+/** The error a pg client gets when it tries to connect with `token` (fails if it connects). */
+export async function connectRefusal(t: TestGateway, token: string): Promise<any> {
+  const c = new pg.Client(t.client(token));
+  try {
+    await c.connect();
+  } catch (err) {
+    return err;
+  } finally {
+    await c.end().catch(() => {});
+  }
+  assert.fail('the connection was accepted');
 }
