@@ -195,7 +195,7 @@ describe('crash safety', () => {
     const again: ChildProcess = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise((resolve) => again.on('close', resolve));
     try {
-      await waitFor('the gateway to listen again', async () => (await psql(`postgres://w:${token}@127.0.0.1:${port}/app`, 'select 1')).code === 0, 20_000, 100);
+      await waitFor('the gateway to listen again', async () => (await psql(`postgres://writer:${token}@127.0.0.1:${port}/app`, 'select 1')).code === 0, 20_000, 100);
     } finally {
       again.kill('SIGTERM');
       await exited;
