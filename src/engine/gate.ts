@@ -16,7 +16,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import type { CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, scopeFor, type CompiledPolicies, type Decision, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -369,12 +369,17 @@ export class PolicyGate implements StatementGate {
     }
     const searchPath = this.path(snapshot);
     let analyses: StatementAnalysis[];
+    const cached = this.o.cache.get(snapshot, searchPath, text);
+    // A long text is parsed on a worker thread first, not on the event loop every session shares.
+    const parsing = cached ? null : parseAhead(text);
+    if (parsing) return { ok: 'retry', retry: parsing };
     try {
-      analyses = this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+      analyses = cached ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
       }
+      if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
     // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the

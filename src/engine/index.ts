@@ -10,3 +10,4 @@ export { channelPair } from './channel.ts';
 export type { StatementAudit, AuditedStatement, AuditedOutcome } from './audit-port.ts';
 export type { MaskingPort, RowPlan, Outputs } from './results.ts';
 export { PINNED_UPSTREAM_SETTINGS, pinnedSettingDrift, startupLexingRefusal } from './lexing-settings.ts';
+export { BufferBudget, type BufferLimits } from './buffer-budget.ts';

@@ -302,3 +302,42 @@ describe('StartupFramer', () => {
     assert.deepEqual(new StartupFramer(8).push(packet), packet);
   });
 });
+
+describe('MessageFramer skip caps', () => {
+  const big = encodeQuery('select ' + "'x'".padEnd(5000, ' '));
+  const stream = Buffer.concat([encodeQuery('select 1'), big, encodeParse('', 'select 2'), SYNC, encodeQuery('select 3')]);
+  it('reports an oversized message at its header, discards its body and frames what follows, at every split', () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const f = new MessageFramer(1 << 20);
+      f.skipOver(FE.Query, 1000);
+      const seen: string[] = [];
+      f.onOversize = (tag, size) => seen.push(`over ${String.fromCharCode(tag)} ${size}`);
+      const onFrame = (tag: number, frame: Buffer) => seen.push(`${String.fromCharCode(tag)} ${frame.length}`);
+      for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
+        const copy = Buffer.from(part);
+        f.push(copy, onFrame);
+        copy.fill(0);
+      }
+      assert.deepEqual(seen, [`Q ${encodeQuery('select 1').length}`, `over Q ${big.length}`, `P ${encodeParse('', 'select 2').length}`, 'S 5', `Q ${encodeQuery('select 3').length}`], `cut at ${cut}`);
+      // Nothing of the skipped body is held.
+      assert.equal(f.buffered, 0);
+    }
+  });
+  it('keeps no more than a header while skipping a body sent in small chunks', () => {
+    const f = new MessageFramer(1 << 20);
+    f.skipOver(FE.Query, 1000);
+    let over = 0;
+    f.onOversize = () => over++;
+    for (let i = 0; i < big.length; i += 7) {
+      f.push(big.subarray(i, i + 7), () => assert.fail('no frame expected'));
+      assert.ok(f.buffered < 5, `buffered ${f.buffered}`);
+    }
+    assert.equal(over, 1);
+  });
+  it('other tags keep the fatal cap', () => {
+    const f = new MessageFramer(100);
+    f.skipOver(FE.Query, 50);
+    f.onOversize = () => {};
+    assert.throws(() => f.push(encodeParse('', 'x'.repeat(200)), () => {}), MessageTooLargeError);
+  });
+});

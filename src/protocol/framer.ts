@@ -109,10 +109,18 @@ export class StartupFramer extends Accumulator {
 }
 
 export type FrameHandler = (tag: number, frame: Buffer) => void;
+/** A message over its tag's skip cap: its body is discarded, never buffered (`size` with the tag). */
+export type OversizeHandler = (tag: number, size: number) => void;
 
 export class MessageFramer extends Accumulator {
   /** Per-tag caps below the general one (e.g. PasswordMessage before authentication). */
   private caps: Map<number, number> | null = null;
+  /** Per-tag caps whose excess is skipped (the stream stays framed) rather than fatal. */
+  private skipCaps: Map<number, number> | null = null;
+  /** Bytes of an oversized message's body still to discard. */
+  private skipping = 0;
+  /** Called for a message over its skip cap, in stream order with the frames. */
+  onOversize: OversizeHandler | null = null;
 
   constructor(public maxSize: number) {
     super(5);
@@ -123,11 +131,26 @@ export class MessageFramer extends Accumulator {
   }
 
   /**
+   * A cap for `tag` whose excess is not fatal: a longer message is reported to `onOversize` at
+   * its header and its body is discarded as it arrives, so it costs no memory and the messages
+   * after it are framed as usual.
+   */
+  skipOver(tag: number, max: number): void {
+    (this.skipCaps ??= new Map()).set(tag, max);
+  }
+
+  /**
    * Calls `onFrame` for every whole message in order. The frame covers tag, length and body.
    * Throws ProtocolError (or MessageTooLargeError) on an invalid header; the caller MUST then close
    * the connection, because the stream can no longer be framed.
    */
   push(chunk: Buffer, onFrame: FrameHandler): void {
+    if (this.skipping > 0) {
+      const n = Math.min(this.skipping, chunk.length);
+      this.skipping -= n;
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
     const buf = this.take(chunk);
     if (buf === null) return;
     let pos = 0;
@@ -138,8 +161,19 @@ export class MessageFramer extends Accumulator {
       const len = buf.readInt32BE(pos + 1);
       if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
       const cap = this.caps?.get(tag) ?? this.maxSize;
-      if (len + 1 > cap) throw new MessageTooLargeError(len + 1, cap, tag);
+      const skipCap = this.skipCaps?.get(tag);
       const end = pos + 1 + len;
+      if (skipCap !== undefined && len + 1 > skipCap && this.onOversize) {
+        this.onOversize(tag, len + 1);
+        if (end > n) {
+          this.skipping = end - n;
+          pos = n;
+          break;
+        }
+        pos = end;
+        continue;
+      }
+      if (len + 1 > cap) throw new MessageTooLargeError(len + 1, cap, tag);
       if (end > n) {
         want = len + 1;
         break;
