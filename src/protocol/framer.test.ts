@@ -341,3 +341,26 @@ describe('MessageFramer skip caps', () => {
     assert.throws(() => f.push(encodeParse('', 'x'.repeat(200)), () => {}), MessageTooLargeError);
   });
 });
+
+describe('MessageFramer with a large message', () => {
+  it('delivers a message of 1 MiB split over many reads whole and exact, with what follows it in the same read', () => {
+    const body = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    const big = Buffer.concat([Buffer.from([FE.Bind]), Buffer.alloc(4), body]);
+    big.writeInt32BE(big.length - 1, 1);
+    const stream = Buffer.concat([encodeQuery('select 1'), big, SYNC, encodeQuery('select 2')]);
+    for (const step of [1000, 65536, 300_000, 1024 * 1024 + 7]) {
+      const f = new MessageFramer(1 << 24);
+      const seen: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += step) {
+        const copy = Buffer.from(stream.subarray(i, i + step));
+        f.push(copy, (_tag, frame) => seen.push(Buffer.from(frame)));
+        copy.fill(0);
+        if (i + step < stream.length) assert.ok(f.buffered <= big.length);
+      }
+      assert.deepEqual(Buffer.concat(seen), stream, `step ${step}`);
+      assert.equal(seen.length, 4);
+      assert.equal(f.buffered, 0);
+    }
+  });
+});

@@ -22,6 +22,9 @@ export class MessageTooLargeError extends ProtocolError {
   }
 }
 
+/** Incomplete messages of at least this many bytes are filled into one buffer of their size. */
+const WHOLE_FROM = 256 * 1024;
+
 /**
  * Accumulates chunks and keeps the remainder. While a message is incomplete the chunks are kept
  * in a list and joined once, when enough bytes have arrived, so a large message split over many
@@ -33,12 +36,28 @@ abstract class Accumulator {
   private size = 0;
   /** How many bytes the incomplete message at the head needs in all (0: unknown yet). */
   protected want = 0;
+  /**
+   * A large incomplete message of known length is filled into one buffer of its size, not kept
+   * as a list of read-sized copies: one allocation the allocator can give back whole when freed.
+   */
+  private whole: Buffer | null = null;
 
   /** `headerSize`: bytes needed to read a length (4 untagged, 5 tagged). */
   constructor(private readonly headerSize: number) {}
 
   protected take(chunk: Buffer): Buffer | null {
     if (this.size === 0) return chunk;
+    const whole = this.whole;
+    if (whole) {
+      const n = Math.min(chunk.length, whole.length - this.size);
+      chunk.copy(whole, this.size, 0, n);
+      this.size += n;
+      if (this.size < whole.length) return null;
+      this.whole = null;
+      this.size = 0;
+      this.want = 0;
+      return n === chunk.length ? whole : Buffer.concat([whole, chunk.subarray(n)]);
+    }
     this.size += chunk.length;
     if (this.size < Math.max(this.want, this.headerSize)) {
       // Copy, as in keep(): the caller may reuse its chunk once push() returns.
@@ -56,6 +75,12 @@ abstract class Accumulator {
   protected keep(buf: Buffer, from: number, want: number): void {
     this.want = want;
     if (from < buf.length) {
+      if (want >= WHOLE_FROM) {
+        // Copy: the caller may reuse its chunk, and a view would pin a large buffer.
+        this.whole = Buffer.allocUnsafeSlow(want);
+        this.size = buf.copy(this.whole, 0, from);
+        return;
+      }
       // Copy: the caller may reuse its chunk, and a view would pin a large buffer.
       const rest = Buffer.from(buf.subarray(from));
       this.parts = [rest];
@@ -71,6 +96,13 @@ abstract class Accumulator {
   /** Hand over what is buffered (used when the connection switches to TLS or to tagged mode). */
   drainRemainder(): Buffer | null {
     if (this.size === 0) return null;
+    if (this.whole) {
+      const w = this.whole.subarray(0, this.size);
+      this.whole = null;
+      this.size = 0;
+      this.want = 0;
+      return w;
+    }
     const joined = Buffer.concat(this.parts, this.size);
     this.parts = [];
     this.size = 0;
