@@ -272,10 +272,11 @@ export class Session {
     this.onClose = o.onClose;
     this.gate = o.gate ?? OPEN_GATE;
     this.framer = new MessageFramer(o.maxMessageSize);
-    this.maxStatementSize = o.maxStatementSize ?? o.maxMessageSize;
+    // A statement is never a fatal oversized message: its cap is at most the message cap.
+    this.maxStatementSize = Math.min(o.maxStatementSize ?? o.maxMessageSize, o.maxMessageSize - 6);
     if (o.maxStatementSize !== undefined) {
-      this.framer.skipOver(FE.Query, o.maxStatementSize + 6);
-      this.framer.skipOver(FE.Parse, o.maxStatementSize + PARSE_OVERHEAD);
+      this.framer.skipOver(FE.Query, this.maxStatementSize + 6);
+      this.framer.skipOver(FE.Parse, Math.min(this.maxStatementSize + PARSE_OVERHEAD, o.maxMessageSize));
       this.framer.onOversize = (tag, size) => {
         if (this.waiting) this.inbox.push({ tag, frame: EMPTY, oversize: size });
         else this.oversized(tag, size);
@@ -362,12 +363,12 @@ export class Session {
   }
 
   /**
-   * Report the client bytes held (an unfinished message, frames queued while waiting) to the
-   * budget; past the identity's or the gateway's cap the session is ended and releases them.
+   * Report the client bytes held (the memory of an unfinished message, frames queued while
+   * waiting) to the budget; past the identity's or the gateway's cap the session is ended and releases them.
    */
   private overBudget(): boolean {
     if (!this.budget) return false;
-    const now = this.framer.buffered + this.inboxBytes;
+    const now = this.framer.reserved + this.inboxBytes;
     const over = this.budget.change(this.budgetKey, now - this.held);
     this.held = now;
     if (!over) return false;

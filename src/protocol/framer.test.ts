@@ -356,11 +356,31 @@ describe('MessageFramer with a large message', () => {
         const copy = Buffer.from(stream.subarray(i, i + step));
         f.push(copy, (_tag, frame) => seen.push(Buffer.from(frame)));
         copy.fill(0);
-        if (i + step < stream.length) assert.ok(f.buffered <= big.length);
+        if (i + step < stream.length) assert.ok(f.buffered <= big.length && f.reserved <= big.length);
       }
       assert.deepEqual(Buffer.concat(seen), stream, `step ${step}`);
+      assert.equal(f.reserved, 0);
       assert.equal(seen.length, 4);
       assert.equal(f.buffered, 0);
     }
+  });
+});
+
+describe('MessageFramer reserved bytes', () => {
+  it('counts the whole buffer of a large message from its header on, so a claim costs what it allocates', () => {
+    const f = new MessageFramer(1 << 24);
+    const head = Buffer.alloc(15);
+    head[0] = FE.Bind;
+    head.writeInt32BE(4 * 1024 * 1024 - 1, 1);
+    f.push(head, () => assert.fail('no frame expected'));
+    assert.equal(f.buffered, 15);
+    assert.equal(f.reserved, 4 * 1024 * 1024);
+    f.drainRemainder();
+    assert.equal(f.reserved, 0);
+  });
+  it('counts a small incomplete message by what arrived', () => {
+    const f = new MessageFramer(1 << 24);
+    f.push(encodeQuery('select 1').subarray(0, 8), () => assert.fail('no frame expected'));
+    assert.equal(f.reserved, 8);
   });
 });

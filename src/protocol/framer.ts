@@ -93,6 +93,14 @@ abstract class Accumulator {
     return this.size;
   }
 
+  /**
+   * Bytes of memory held for the incomplete message: what was received, or the whole size of a
+   * large message's buffer, which is allocated when its header arrives.
+   */
+  get reserved(): number {
+    return this.whole ? this.whole.length : this.size;
+  }
+
   /** Hand over what is buffered (used when the connection switches to TLS or to tagged mode). */
   drainRemainder(): Buffer | null {
     if (this.size === 0) return null;

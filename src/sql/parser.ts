@@ -127,7 +127,6 @@ function takeAhead(text: string): Ahead | undefined {
 
 function startWorker(): Worker {
   const w = new Worker(new URL('./parse-worker.mjs', import.meta.url));
-  w.unref();
   w.on('message', (m: { id?: number; json?: string; error?: unknown }) => {
     if (m.id === undefined) return;
     const job = waiting.get(m.id);
@@ -147,6 +146,8 @@ function startWorker(): Worker {
   };
   w.on('error', (err) => gone(err.message));
   w.on('exit', (code) => gone(`the parser exited (${code}), out of memory or stack`));
+  // After the listeners (attaching one refs the port again): the thread never keeps a process alive.
+  w.unref();
   return w;
 }
 
