@@ -133,6 +133,7 @@ function startWorker(): Worker {
     if (!job) return;
     waiting.delete(m.id);
     keepAhead(job.text, m.json !== undefined ? { json: m.json } : { error: parserError(m.error) });
+    if (waiting.size === 0) w.unref();
     job.resolve();
   });
   const gone = (why: string): void => {
@@ -146,7 +147,8 @@ function startWorker(): Worker {
   };
   w.on('error', (err) => gone(err.message));
   w.on('exit', (code) => gone(`the parser exited (${code}), out of memory or stack`));
-  // After the listeners (attaching one refs the port again): the thread never keeps a process alive.
+  // After the listeners (attaching one refs the port again): an idle thread keeps no process
+  // alive; one with work pending does, like any I/O in flight.
   w.unref();
   return w;
 }
@@ -166,6 +168,7 @@ export function parseAhead(text: string): Promise<void> | null {
     waiting.set(id, { text, resolve });
   }).finally(() => inFlight.delete(text));
   inFlight.set(text, p);
+  worker.ref();
   worker.postMessage({ id, text });
   return p;
 }
