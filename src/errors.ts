@@ -37,11 +37,14 @@ export const ERROR_CODES = {
   'protocol.violation': { sqlstate: '08P01', severity: 'FATAL' },
   'protocol.message_too_large': { sqlstate: '08P01', severity: 'FATAL', hint: 'Send smaller messages or raise limits.max_message_size.' },
   'protocol.unsupported': { sqlstate: '0A000', severity: 'ERROR' },
+  'protocol.buffer_limit': { sqlstate: '53400', severity: 'FATAL', hint: 'Send complete messages promptly; the gateway holds only limits.max_buffered_per_identity bytes per identity and limits.max_buffered_total in all.' },
   // Session lifetime.
   'session.token_expired': { sqlstate: '28P01', severity: 'FATAL', hint: 'The token for this session has expired: request a fresh one and reconnect.' },
   'session.terminated': { sqlstate: '57P01', severity: 'FATAL' },
   // Statement decisions.
   'sql.syntax': { sqlstate: '42601', severity: 'ERROR' },
+  'sql.too_large': { sqlstate: '54000', severity: 'ERROR', hint: 'Send a shorter statement (pass large values as bind parameters or with COPY), or raise limits.max_statement_size.' },
+  'sql.too_complex': { sqlstate: '54001', severity: 'ERROR', hint: 'Split the statement into smaller ones.' },
   'sql.unsupported': { sqlstate: '42501', severity: 'ERROR', hint: 'The gateway refuses statements it cannot analyse; rewrite the statement in a simpler form.' },
   'policy.denied': { sqlstate: '42501', severity: 'ERROR' },
   'policy.in_failed_transaction': { sqlstate: '25P02', severity: 'ERROR' },

@@ -137,7 +137,20 @@ export const configSchema = z
       .default({ subjects: [], groups: [] }),
     limits: z
       .object({
-        max_message_size: z.number().int().min(1024).default(64 * 1024 * 1024),
+        /**
+         * Largest protocol message a client may send (a Bind with its parameters, a CopyData);
+         * a larger one ends the connection (the stream cannot be framed past it).
+         */
+        max_message_size: z.number().int().min(1024).default(16 * 1024 * 1024),
+        /**
+         * Largest statement text (Query, Parse) the gateway reads; a longer one is refused with
+         * 54000 before it is buffered or parsed, and the session goes on.
+         */
+        max_statement_size: z.number().int().min(1024).default(1024 * 1024),
+        /** Client bytes the gateway holds (unfinished messages, queued ones) for one identity's sessions together. */
+        max_buffered_per_identity: z.number().int().min(1024).default(64 * 1024 * 1024),
+        /** Client bytes the gateway holds for all sessions together. */
+        max_buffered_total: z.number().int().min(1024).default(256 * 1024 * 1024),
         handshake_timeout: duration.default(10_000),
         max_connections: z.number().int().positive().default(1000),
         /** Default: half the capacity of the upstream a session goes to (at least 1). */
@@ -156,7 +169,10 @@ export const configSchema = z
       })
       .strict()
       .default({
-        max_message_size: 64 * 1024 * 1024,
+        max_message_size: 16 * 1024 * 1024,
+        max_statement_size: 1024 * 1024,
+        max_buffered_per_identity: 64 * 1024 * 1024,
+        max_buffered_total: 256 * 1024 * 1024,
         handshake_timeout: 10_000,
         max_connections: 1000,
         max_connections_per_source: 200,

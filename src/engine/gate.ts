@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -681,6 +681,9 @@ export class PolicyGate implements StatementGate {
     }
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
+    // A long text is parsed on a worker thread first, not on the event loop every session shares.
+    const parsing = parseAhead(text);
+    if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
     try {
       along = this.analyseAlong(snapshot, text, states);
@@ -688,6 +691,7 @@ export class PolicyGate implements StatementGate {
       if (err instanceof SqlSyntaxError) {
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
       }
+      if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
     if ('ok' in along) return along;

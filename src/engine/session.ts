@@ -41,6 +41,7 @@ import { ResultTracker, RowLimit, type MaskingPort, type Outputs } from './resul
 import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import { pinnedSettingDrift } from './lexing-settings.ts';
+import type { BufferBudget } from './buffer-budget.ts';
 import {
   BE,
   FE,
@@ -150,6 +151,14 @@ export interface SessionOptions {
   identity: Identity;
   logger: Logger;
   maxMessageSize: number;
+  /**
+   * Largest statement text (Query, Parse) read; a longer one is refused with 54000 at its
+   * header and its bytes are discarded unread. Default: `maxMessageSize`.
+   */
+  maxStatementSize?: number;
+  /** Client bytes held by this session count against this budget, under `budgetKey` (the identity). */
+  budget?: BufferBudget;
+  budgetKey?: string;
   /** Epoch ms after which the next statement ends the session (token expiry + grace). */
   expiresAt: number;
   gate?: StatementGate;
@@ -188,6 +197,9 @@ const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
+/** Bytes of a Parse besides its text: name (PostgreSQL keeps 63 bytes), 65535 parameter types. */
+const PARSE_OVERHEAD = 6 + 64 + 2 + 4 * 65535;
+const EMPTY = Buffer.alloc(0);
 
 /** The refusal of a result longer than the policy's max_rows. */
 function rowLimitError(subject: string, max: number): GatewayError {
@@ -229,8 +241,8 @@ export class Session {
   private ending = false;
   private readonly onClose?: (reason: string) => void;
   private out: Buffer[] = [];
-  /** Client frames waiting while the gate is not ready. */
-  private inbox: { tag: number; frame: Buffer }[] = [];
+  /** Client frames waiting while the gate is not ready (`oversize`: a statement skipped unread). */
+  private inbox: { tag: number; frame: Buffer; oversize?: number }[] = [];
   private waiting = false;
   /** The client sent Terminate: close once what came before it is written. */
   private terminating = false;
@@ -257,6 +269,11 @@ export class Session {
   private later: (() => void)[] | null = null;
   /** Bytes of client frames queued while waiting (reading stops past `INBOX_LIMIT`). */
   private inboxBytes = 0;
+  private readonly maxStatementSize: number;
+  private readonly budget: BufferBudget | null;
+  private readonly budgetKey: string;
+  /** Client bytes this session holds, as last reported to `budget`. */
+  private held = 0;
 
   constructor(o: SessionOptions) {
     this.identity = o.identity;
@@ -267,6 +284,18 @@ export class Session {
     this.onClose = o.onClose;
     this.gate = o.gate ?? OPEN_GATE;
     this.framer = new MessageFramer(o.maxMessageSize);
+    // A statement is never a fatal oversized message: its cap is at most the message cap.
+    this.maxStatementSize = Math.min(o.maxStatementSize ?? o.maxMessageSize, o.maxMessageSize - 6);
+    if (o.maxStatementSize !== undefined) {
+      this.framer.skipOver(FE.Query, this.maxStatementSize + 6);
+      this.framer.skipOver(FE.Parse, Math.min(this.maxStatementSize + PARSE_OVERHEAD, o.maxMessageSize));
+      this.framer.onOversize = (tag, size) => {
+        if (this.waiting) this.inbox.push({ tag, frame: EMPTY, oversize: size });
+        else this.oversized(tag, size);
+      };
+    }
+    this.budget = o.budget ?? null;
+    this.budgetKey = o.budgetKey ?? `${o.identity.issuer} ${o.identity.subject}`;
     this.scanner = new StreamScanner(16 * 1024 * 1024);
     this.scanner.interesting[BE.ReadyForQuery] = 1;
     this.scanner.interesting[BE.ErrorResponse] = 1;
@@ -345,7 +374,36 @@ export class Session {
       this.protocolFailure(err);
       return;
     }
+    if (this.overBudget()) return;
     this.flushUpstream();
+  }
+
+  /**
+   * Report the client bytes held (the memory of an unfinished message, frames queued while
+   * waiting) to the budget; past the identity's or the gateway's cap the session is ended and releases them.
+   */
+  private overBudget(): boolean {
+    if (!this.budget) return false;
+    const now = this.framer.reserved + this.inboxBytes;
+    const over = this.budget.change(this.budgetKey, now - this.held);
+    this.held = now;
+    if (!over) return false;
+    const whose = over.cap === 'identity' ? `for ${this.identity.subject} (limits.max_buffered_per_identity)` : 'for all sessions (limits.max_buffered_total)';
+    this.log.warn({ subject: this.identity.subject, cap: over.cap, limit: over.limit }, 'client bytes held over the limit; the session is ended');
+    this.terminate(new GatewayError('protocol.buffer_limit', `pgwarden: the gateway holds at most ${over.limit} bytes of unfinished or queued messages ${whose}; the session is ended`));
+    return true;
+  }
+
+  /** A Query or Parse over `maxStatementSize`: refused (54000) unread, the session goes on. */
+  private oversized(tag: number, size: number): void {
+    if (this.ending) return;
+    if (this.discarding) return;
+    const err = new GatewayError('sql.too_large', `pgwarden: the statement (a message of ${size} bytes) exceeds the limit of ${this.maxStatementSize} bytes (limits.max_statement_size); it was not read`);
+    const info: VerdictInfo = { text: `(statement of ${size} bytes, not read)`, rule: 'limits.max_statement_size' };
+    if (tag === FE.Query) {
+      this.release();
+      this.refuseQuery(err, 'query', info, EMPTY);
+    } else this.refuseInBatch(err, 'parse', info, EMPTY);
   }
 
   private readonly enqueue = (tag: number, frame: Buffer): void => {
@@ -392,12 +450,15 @@ export class Session {
           this.inbox.push(...queued.slice(i));
           break;
         }
-        this.onClientFrame(queued[i].tag, queued[i].frame);
+        const q = queued[i];
+        if (q.oversize !== undefined) this.oversized(q.tag, q.oversize);
+        else this.onClientFrame(q.tag, q.frame);
       }
     } catch (err) {
       this.protocolFailure(err);
       return;
     }
+    if (this.overBudget()) return;
     this.flushUpstream();
     if (!this.waiting && !this.closed) this.client.resume();
   }
@@ -433,6 +494,10 @@ export class Session {
           } else this.refuseQuery(v.error, 'query', v.info, frame);
         } else {
           const p = decodeParse(frame);
+          if (p.text.length > this.maxStatementSize / 4 && Buffer.byteLength(p.text) > this.maxStatementSize) {
+            this.oversized(tag, frame.length);
+            return;
+          }
           const v = this.gate.parse(p.name, p.text);
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
@@ -923,6 +988,12 @@ export class Session {
     // transaction it had open. A statement held for review will never run: say so.
     this.later = null;
     this.gate.abandon?.();
+    // What this session held of the client's bytes is released.
+    this.inbox = [];
+    this.inboxBytes = 0;
+    this.framer.drainRemainder();
+    this.budget?.change(this.budgetKey, -this.held);
+    this.held = 0;
     if (!this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.end(TERMINATE);
     if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
     // Make sure both sockets go away even if a peer never acknowledges the close.

@@ -302,3 +302,85 @@ describe('StartupFramer', () => {
     assert.deepEqual(new StartupFramer(8).push(packet), packet);
   });
 });
+
+describe('MessageFramer skip caps', () => {
+  const big = encodeQuery('select ' + "'x'".padEnd(5000, ' '));
+  const stream = Buffer.concat([encodeQuery('select 1'), big, encodeParse('', 'select 2'), SYNC, encodeQuery('select 3')]);
+  it('reports an oversized message at its header, discards its body and frames what follows, at every split', () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const f = new MessageFramer(1 << 20);
+      f.skipOver(FE.Query, 1000);
+      const seen: string[] = [];
+      f.onOversize = (tag, size) => seen.push(`over ${String.fromCharCode(tag)} ${size}`);
+      const onFrame = (tag: number, frame: Buffer) => seen.push(`${String.fromCharCode(tag)} ${frame.length}`);
+      for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
+        const copy = Buffer.from(part);
+        f.push(copy, onFrame);
+        copy.fill(0);
+      }
+      assert.deepEqual(seen, [`Q ${encodeQuery('select 1').length}`, `over Q ${big.length}`, `P ${encodeParse('', 'select 2').length}`, 'S 5', `Q ${encodeQuery('select 3').length}`], `cut at ${cut}`);
+      // Nothing of the skipped body is held.
+      assert.equal(f.buffered, 0);
+    }
+  });
+  it('keeps no more than a header while skipping a body sent in small chunks', () => {
+    const f = new MessageFramer(1 << 20);
+    f.skipOver(FE.Query, 1000);
+    let over = 0;
+    f.onOversize = () => over++;
+    for (let i = 0; i < big.length; i += 7) {
+      f.push(big.subarray(i, i + 7), () => assert.fail('no frame expected'));
+      assert.ok(f.buffered < 5, `buffered ${f.buffered}`);
+    }
+    assert.equal(over, 1);
+  });
+  it('other tags keep the fatal cap', () => {
+    const f = new MessageFramer(100);
+    f.skipOver(FE.Query, 50);
+    f.onOversize = () => {};
+    assert.throws(() => f.push(encodeParse('', 'x'.repeat(200)), () => {}), MessageTooLargeError);
+  });
+});
+
+describe('MessageFramer with a large message', () => {
+  it('delivers a message of 1 MiB split over many reads whole and exact, with what follows it in the same read', () => {
+    const body = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    const big = Buffer.concat([Buffer.from([FE.Bind]), Buffer.alloc(4), body]);
+    big.writeInt32BE(big.length - 1, 1);
+    const stream = Buffer.concat([encodeQuery('select 1'), big, SYNC, encodeQuery('select 2')]);
+    for (const step of [1000, 65536, 300_000, 1024 * 1024 + 7]) {
+      const f = new MessageFramer(1 << 24);
+      const seen: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += step) {
+        const copy = Buffer.from(stream.subarray(i, i + step));
+        f.push(copy, (_tag, frame) => seen.push(Buffer.from(frame)));
+        copy.fill(0);
+        if (i + step < stream.length) assert.ok(f.buffered <= big.length && f.reserved <= big.length);
+      }
+      assert.deepEqual(Buffer.concat(seen), stream, `step ${step}`);
+      assert.equal(f.reserved, 0);
+      assert.equal(seen.length, 4);
+      assert.equal(f.buffered, 0);
+    }
+  });
+});
+
+describe('MessageFramer reserved bytes', () => {
+  it('counts the whole buffer of a large message from its header on, so a claim costs what it allocates', () => {
+    const f = new MessageFramer(1 << 24);
+    const head = Buffer.alloc(15);
+    head[0] = FE.Bind;
+    head.writeInt32BE(4 * 1024 * 1024 - 1, 1);
+    f.push(head, () => assert.fail('no frame expected'));
+    assert.equal(f.buffered, 15);
+    assert.equal(f.reserved, 4 * 1024 * 1024);
+    f.drainRemainder();
+    assert.equal(f.reserved, 0);
+  });
+  it('counts a small incomplete message by what arrived', () => {
+    const f = new MessageFramer(1 << 24);
+    f.push(encodeQuery('select 1').subarray(0, 8), () => assert.fail('no frame expected'));
+    assert.equal(f.reserved, 8);
+  });
+});

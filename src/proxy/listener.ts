@@ -14,14 +14,23 @@ import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, Session, channelPair, errorResponse, pinnedSettingDrift, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
+import { BufferBudget, PINNED_UPSTREAM_SETTINGS, Session, channelPair, errorResponse, pinnedSettingDrift, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
 import { cancelUpstream, connectUpstream, type ScramKeyCache } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
-import type { Limits, SessionRegistry } from './registry.ts';
+import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
 
 export interface ListenerSettings {
-  limits: Limits & { max_message_size: number; handshake_timeout: number; first_byte_timeout: number };
+  limits: Limits & {
+    max_message_size: number;
+    handshake_timeout: number;
+    first_byte_timeout: number;
+    /** Unset: statements are capped by max_message_size only. */
+    max_statement_size?: number;
+    /** Unset: no cap on client bytes held for an identity / for all sessions. */
+    max_buffered_per_identity?: number;
+    max_buffered_total?: number;
+  };
   tlsContext: tls.SecureContext | null;
   requireTls: boolean;
   expiryGraceMs: number;
@@ -84,6 +93,21 @@ export interface PostgresListener {
    * AuthenticationOk … ReadyForQuery. Rejects with a GatewayError (no scope, limits, upstream).
    */
   openInternal(identity: Identity, database: string, o: { via: string; applicationName?: string }): Promise<Duplex>;
+}
+
+/** Client bytes held by the sessions of one listener (its deps), per identity and in all. */
+const budgets = new WeakMap<ListenerDeps, BufferBudget>();
+
+function budgetOf(deps: ListenerDeps): BufferBudget {
+  let b = budgets.get(deps);
+  if (!b) {
+    b = new BufferBudget(() => {
+      const l = deps.settings().limits;
+      return { perIdentity: l.max_buffered_per_identity ?? Infinity, total: l.max_buffered_total ?? Infinity };
+    });
+    budgets.set(deps, b);
+  }
+  return b;
 }
 
 function classify(err: unknown): GatewayError {
@@ -286,6 +310,9 @@ async function startSession(
     identity: h.identity,
     logger: log,
     maxMessageSize: settings.limits.max_message_size,
+    maxStatementSize: settings.limits.max_statement_size,
+    budget: budgetOf(deps),
+    budgetKey: identityKey(h.identity),
     expiresAt: h.identity.expiresAt + settings.expiryGraceMs,
     gate: parts.gate,
     masking: parts.masking,

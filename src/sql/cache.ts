@@ -7,6 +7,11 @@
  * also remembers which snapshot it was made for, so one cache can serve several upstreams; with a
  * bare version number the caller MUST keep one cache per upstream (versions of different
  * upstreams are not distinct).
+ *
+ * The cache is bounded by entries and by an estimate of the bytes they take (key text, statement
+ * texts, and a fixed cost per analysed item), so that long statements cannot grow it without
+ * bound: the least recently used entries go first, and an entry larger than a quarter of the
+ * byte budget is not kept at all.
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import type { StatementAnalysis } from './types.ts';
@@ -14,15 +19,34 @@ import type { StatementAnalysis } from './types.ts';
 interface Entry {
   catalog: CatalogSnapshot | undefined;
   value: StatementAnalysis[];
+  bytes: number;
+}
+
+/** Estimated bytes of one analysis: its text (UTF-16) and a fixed cost per node and per item. */
+function weigh(a: StatementAnalysis): number {
+  let n = 2 * a.text.length + 512;
+  n += 128 * (a.tables.length + a.columnUses.length + a.functions.length + (a.flows?.length ?? 0) + a.ddl.length + a.settings.length + a.specials.length);
+  if (a.inner) n += weigh(a.inner);
+  return n;
 }
 
 type CatalogKey = CatalogSnapshot | number;
 
 export class AnalysisCache {
   private readonly map = new Map<string, Entry>();
+  private total = 0;
 
-  constructor(readonly max: number) {
+  constructor(
+    readonly max: number,
+    readonly maxBytes = 64 * 1024 * 1024,
+  ) {
     if (!(max >= 1)) throw new RangeError('AnalysisCache max must be at least 1');
+    if (!(maxBytes >= 1024)) throw new RangeError('AnalysisCache maxBytes must be at least 1024');
+  }
+
+  /** Estimated bytes held. */
+  get bytes(): number {
+    return this.total;
   }
 
   get size(): number {
@@ -48,17 +72,27 @@ export class AnalysisCache {
   /** Stores (and freezes) the analyses; returns them for `get(…) ?? set(…, analyse(…))`. */
   set(catalog: CatalogKey, searchPath: readonly string[], text: string, value: StatementAnalysis[]): StatementAnalysis[] {
     const k = AnalysisCache.key(catalog, searchPath, text);
-    this.map.delete(k);
-    this.map.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value: deepFreeze(value) });
-    while (this.map.size > this.max) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-    }
+    this.drop(k);
+    let bytes = 2 * k.length + 64;
+    for (const a of value) bytes += weigh(a);
+    deepFreeze(value);
+    if (bytes > this.maxBytes / 4) return value;
+    this.map.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value, bytes });
+    this.total += bytes;
+    while (this.map.size > this.max || this.total > this.maxBytes) this.drop(this.map.keys().next().value as string);
     return value;
+  }
+
+  private drop(k: string): void {
+    const e = this.map.get(k);
+    if (!e) return;
+    this.map.delete(k);
+    this.total -= e.bytes;
   }
 
   clear(): void {
     this.map.clear();
+    this.total = 0;
   }
 }
 

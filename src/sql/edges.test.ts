@@ -185,6 +185,23 @@ describe('AnalysisCache', () => {
     assert.ok(cache.get(1, [], 'c'));
     assert.equal(cache.size, 2);
   });
+  test('long statements are bounded by bytes, not only by entries', () => {
+    const cache = new AnalysisCache(1000, 1024 * 1024);
+    const texts = Array.from({ length: 40 }, (_, i) => `SELECT '${String(i).padEnd(40_000, 'x')}'`);
+    for (const t of texts) cache.set(1, ['public'], t, analyse(t, ctx));
+    assert.ok(cache.bytes <= 1024 * 1024, `${cache.bytes} bytes held`);
+    assert.ok(cache.size < 40 && cache.size >= 4, `${cache.size} entries`);
+    // The most recent are kept, the oldest went first.
+    assert.ok(cache.get(1, ['public'], texts[39]));
+    assert.equal(cache.get(1, ['public'], texts[0]), undefined);
+    // An entry larger than a quarter of the budget is returned but not kept.
+    const huge = `SELECT '${'y'.repeat(200_000)}'`;
+    const a = cache.set(1, ['public'], huge, analyse(huge, ctx));
+    assert.equal(a.length, 1);
+    assert.equal(cache.get(1, ['public'], huge), undefined);
+    cache.clear();
+    assert.equal(cache.bytes, 0);
+  });
   test('cached analyses are frozen', () => {
     const cache = new AnalysisCache(2);
     const a = cache.set(1, [], 'SELECT ssn FROM customers', analyse('SELECT ssn FROM customers', ctx));

@@ -18,7 +18,7 @@ import { analyseNode } from './statements.ts';
 import type { StatementAnalysis } from './types.ts';
 
 export { AnalysisCache } from './cache.ts';
-export { loadParser, type ParsedStatement } from './parser.ts';
+export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
 export { effectiveSearchPath, resolveRelation } from './resolve.ts';
 export {
   type ColumnUse,
@@ -32,6 +32,7 @@ export {
   type StatementAnalysis,
   type StatementClass,
   SqlSyntaxError,
+  SqlParserFailure,
   type TableAccess,
   type TableOperation,
   type ValueFlow,

@@ -1,10 +1,17 @@
 /**
  * The one place libpg-query is used: load the WASM module once, parse text into statement nodes
  * with their own text, and turn parse errors into `SqlSyntaxError` with PostgreSQL's position.
+ *
+ * Parsing costs about a millisecond per kilobyte of dense SQL (a megabyte of `select 1;` takes
+ * some 650 ms in the WASM parser), and the event loop serves every session: a text of
+ * `OFF_LOOP_CHARS` or more is parsed first on a worker thread (`parseAhead`), and
+ * `parseStatements` then takes that result instead of parsing again. What remains on the event
+ * loop for such a text is reading the tree (JSON) and the analysis.
  */
+import { Worker } from 'node:worker_threads';
 import { loadModule, parseSync } from 'libpg-query';
 import type { Node } from './ast.ts';
-import { SqlSyntaxError } from './types.ts';
+import { SqlParserFailure, SqlSyntaxError } from './types.ts';
 
 let loaded: Promise<void> | undefined;
 let ready = false;
@@ -38,14 +45,12 @@ export function parseStatements(text: string): ParsedStatement[] {
   // libpg-query refuses empty input outright; PostgreSQL answers it with EmptyQueryResponse.
   if (text.trim().length === 0) return [];
   let tree: { stmts?: { stmt?: Node; stmt_location?: number; stmt_len?: number }[] };
+  const early = takeAhead(text);
+  if (early && 'error' in early) throw early.error;
   try {
-    tree = parseSync(text) as typeof tree;
+    tree = (early ? JSON.parse(early.json) : parseSync(text)) as typeof tree;
   } catch (err) {
-    const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
-    const message = details?.message ?? (err instanceof Error ? err.message : String(err));
-    // libpg-query reports PostgreSQL's 1-based character cursor minus one.
-    const pos = details?.cursorPosition;
-    throw new SqlSyntaxError(message, pos !== undefined && pos >= 0 ? pos + 1 : undefined);
+    throw parserError(err);
   }
   const stmts = tree.stmts ?? [];
   if (stmts.length === 0) return [];
@@ -61,4 +66,116 @@ export function parseStatements(text: string): ParsedStatement[] {
     out.push({ stmt: s.stmt ?? {}, text: slice.trim() });
   }
   return out;
+}
+
+/**
+ * What libpg-query threw, as an error a client can read. A syntax error carries `sqlDetails`
+ * (PostgreSQL's message and cursor). Anything else means the parser did not finish: the WASM
+ * module exits (an emscripten `ExitStatus`, not an Error) when PostgreSQL's parser runs out of
+ * memory or stack, and that becomes a `SqlParserFailure` naming the cause, never the thrown
+ * value stringified.
+ */
+export function parserError(err: unknown): SqlSyntaxError | SqlParserFailure {
+  const details = (err as { sqlDetails?: { message?: unknown; cursorPosition?: unknown } } | null)?.sqlDetails;
+  if (details && typeof details.message === 'string' && details.message.length > 0) {
+    // libpg-query reports PostgreSQL's 1-based character cursor minus one.
+    const pos = typeof details.cursorPosition === 'number' && details.cursorPosition >= 0 ? details.cursorPosition + 1 : undefined;
+    return new SqlSyntaxError(details.message, pos);
+  }
+  const raw = err instanceof Error ? err.message : typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string' ? (err as { message: string }).message : '';
+  const why = /memory|exit|abort|stack|terminated/i.test(raw) || raw === '' ? 'it ran out of memory or stack' : raw;
+  return new SqlParserFailure(`pgwarden: the statement is too large or too complex to be checked (the SQL parser could not finish: ${why})`);
+}
+
+// ---- parsing off the event loop ------------------------------------------------------------
+
+/** Texts at least this long are parsed on the worker thread first. */
+export const OFF_LOOP_CHARS = 16 * 1024;
+/** Parsed-ahead results not yet taken are kept up to this many characters of text in all. */
+const AHEAD_MAX_CHARS = 32 * 1024 * 1024;
+
+type Ahead = { json: string } | { error: SqlSyntaxError | SqlParserFailure };
+
+/** Results of `parseAhead` waiting for `parseStatements`, oldest first. */
+const ahead = new Map<string, Ahead>();
+let aheadChars = 0;
+const inFlight = new Map<string, Promise<void>>();
+
+let worker: Worker | null = null;
+let nextId = 1;
+const waiting = new Map<number, { text: string; resolve: () => void }>();
+
+function keepAhead(text: string, result: Ahead): void {
+  if (ahead.has(text)) return;
+  ahead.set(text, result);
+  aheadChars += text.length;
+  while (aheadChars > AHEAD_MAX_CHARS && ahead.size > 1) {
+    const [oldest] = ahead.keys();
+    ahead.delete(oldest);
+    aheadChars -= oldest.length;
+  }
+}
+
+function takeAhead(text: string): Ahead | undefined {
+  const r = ahead.get(text);
+  if (r) {
+    ahead.delete(text);
+    aheadChars -= text.length;
+  }
+  return r;
+}
+
+function startWorker(): Worker {
+  const w = new Worker(new URL('./parse-worker.mjs', import.meta.url));
+  w.on('message', (m: { id?: number; json?: string; error?: unknown }) => {
+    if (m.id === undefined) return;
+    const job = waiting.get(m.id);
+    if (!job) return;
+    waiting.delete(m.id);
+    keepAhead(job.text, m.json !== undefined ? { json: m.json } : { error: parserError(m.error) });
+    if (waiting.size === 0) w.unref();
+    job.resolve();
+  });
+  const gone = (why: string): void => {
+    if (worker === w) worker = null;
+    // Whatever it was parsing did not finish: those statements are refused, readably.
+    for (const [id, job] of waiting) {
+      waiting.delete(id);
+      keepAhead(job.text, { error: parserError(new Error(why)) });
+      job.resolve();
+    }
+  };
+  w.on('error', (err) => gone(err.message));
+  w.on('exit', (code) => gone(`the parser exited (${code}), out of memory or stack`));
+  // After the listeners (attaching one refs the port again): an idle thread keeps no process
+  // alive; one with work pending does, like any I/O in flight.
+  w.unref();
+  return w;
+}
+
+/**
+ * For a text of `OFF_LOOP_CHARS` or more not already parsed ahead: parses it on the worker
+ * thread and resolves (never rejects) once the next `parseStatements(text)` can take the result.
+ * Null when there is nothing to wait for.
+ */
+export function parseAhead(text: string): Promise<void> | null {
+  if (text.length < OFF_LOOP_CHARS || ahead.has(text)) return null;
+  const running = inFlight.get(text);
+  if (running) return running;
+  worker ??= startWorker();
+  const id = nextId++;
+  const p = new Promise<void>((resolve) => {
+    waiting.set(id, { text, resolve });
+  }).finally(() => inFlight.delete(text));
+  inFlight.set(text, p);
+  worker.ref();
+  worker.postMessage({ id, text });
+  return p;
+}
+
+/** Ends the worker thread (tests; it is unref'd, so a process exits without this). */
+export async function stopParseWorker(): Promise<void> {
+  const w = worker;
+  worker = null;
+  if (w) await w.terminate();
 }

@@ -269,6 +269,17 @@ export interface OutputColumn {
 }
 
 /** A syntax error from the parser, with the 1-based character position PostgreSQL would report. */
+/**
+ * The parser could not finish (it ran out of memory on a statement too large or too deeply
+ * nested), as opposed to finding a syntax error: the statement is too complex to check.
+ */
+export class SqlParserFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SqlParserFailure';
+  }
+}
+
 export class SqlSyntaxError extends Error {
   constructor(
     message: string,

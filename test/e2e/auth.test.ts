@@ -245,7 +245,9 @@ describe('limits', () => {
 
   it('closes a connection that sends an oversized message with a FATAL naming the limit', async () => {
     const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'big-sender' }));
-    c.send(message('Q', Buffer.from(`select '${'x'.repeat(2 * 1024 * 1024)}'\0`)));
+    // A statement over the limit is refused and the session goes on (statement-limits.test.ts);
+    // any other message over max_message_size cannot be framed past, so the connection ends.
+    c.send(message('B', Buffer.alloc(2 * 1024 * 1024)));
     const got = await c.closedWith();
     const fatal = got.find((m) => m.tag === 'E');
     assert.equal(fatal?.fields?.S, 'FATAL');

@@ -1,0 +1,204 @@
+/**
+ * One identity cannot stall the gateway or grow its memory: a statement over
+ * limits.max_statement_size is refused with 54000 before a byte of it is buffered or parsed (the
+ * session goes on, with pg and with psql); unfinished messages count against the bytes the gateway
+ * holds per identity, and past that cap the connection ends with 53400 and its bytes are released.
+ * While an identity with no table grants floods the gateway with both on several connections,
+ * another session's `select 1` round trips stay fast and the process's memory comes back.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startTestGateway, allowEverything, type TestGateway } from '../helpers/gateway.ts';
+import { psql } from '../helpers/clients.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { encodeQuery } from '../../src/protocol/index.ts';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+let t: TestGateway;
+let dir: string;
+const MiB = 1024 * 1024;
+
+before(async () => {
+  t = await startTestGateway({
+    config: (raw) => {
+      const issuer = raw.identity.issuers[0].issuer;
+      raw.policies = [
+        { ...allowEverything([issuer]), match: { subjects: ['victim'] } },
+        // The hog may connect but reads no table.
+        { name: 'no-tables', match: { subjects: ['hog'] }, allow: [{ functions: ['pg_catalog.now'] }] },
+      ];
+    },
+  });
+  t.pg.psql('create table t (id int primary key, body text)', 'app');
+  t.pg.psql('grant all on t to gw_app', 'app');
+  dir = mkdtempSync(join(tmpdir(), 'pgwarden-limits-'));
+});
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await t?.stop();
+});
+
+/** A statement of `bytes` bytes: one long string literal. */
+function bigStatement(bytes: number): string {
+  return `select length('${'x'.repeat(bytes - 30)}')`;
+}
+
+describe('a statement over limits.max_statement_size', () => {
+  it('is refused with 54000 naming the limit, and the pg session goes on (simple and extended protocol)', async () => {
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'victim' })));
+    await c.connect();
+    try {
+      for (const size of [MiB + 100, 3 * MiB, 20 * MiB]) {
+        await assert.rejects(c.query(bigStatement(size)), (e: any) => e.code === '54000' && /exceeds the limit of 1048576 bytes \(limits\.max_statement_size\)/.test(e.message) && /max_statement_size/.test(e.hint));
+        assert.deepEqual((await c.query('select 1 as one')).rows, [{ one: 1 }]);
+        await assert.rejects(c.query({ text: bigStatement(size) + ' where $1::int = 1', values: [1] }), (e: any) => e.code === '54000');
+        assert.deepEqual((await c.query({ text: 'select $1::int as n', values: [7] })).rows, [{ n: 7 }]);
+      }
+      // Inside a transaction block the refusal aborts it, as an error there does in PostgreSQL.
+      await c.query('begin');
+      await c.query("insert into t values (1, 'kept?')");
+      await assert.rejects(c.query(bigStatement(2 * MiB)), (e: any) => e.code === '54000');
+      await assert.rejects(c.query('select 1'), (e: any) => e.code === '25P02');
+      await c.query('rollback');
+      assert.deepEqual((await c.query('select count(*)::int as n from t')).rows, [{ n: 0 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a statement just under the limit runs (parsed off the event loop)', async () => {
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'victim' })));
+    await c.connect();
+    try {
+      const r = await c.query(bigStatement(MiB - 100));
+      assert.equal(r.rows[0].length, MiB - 130);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('psql sees the 54000 error and runs the next statement', async () => {
+    const file = join(dir, 'big.sql');
+    writeFileSync(file, `${bigStatement(2 * MiB)};\nselect 40 + 2;\n`);
+    const r = await psql(t.url(await t.issuer.sign({ sub: 'victim' })), null, ['-v', 'ON_ERROR_STOP=0', '-f', file]);
+    assert.match(r.stderr, /ERROR: {2}pgwarden: the statement \(a message of \d+ bytes\) exceeds the limit of 1048576 bytes \(limits\.max_statement_size\)/);
+    assert.match(r.stdout, /^42$/m);
+  });
+
+  it('COPY of a row larger than the statement limit still flows', async () => {
+    const file = join(dir, 'row.csv');
+    writeFileSync(file, `2,${'y'.repeat(5 * MiB)}\n`);
+    const url = t.url(await t.issuer.sign({ sub: 'victim' }));
+    const r = await psql(url, `\\copy t from '${file}' with (format csv)`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await psql(url, 'select length(body) from t where id = 2')).stdout.trim(), String(5 * MiB));
+    await psql(url, 'delete from t');
+  });
+});
+
+function rss(): number {
+  return process.memoryUsage().rss;
+}
+
+interface FloodResult {
+  kind: 'oversized' | 'partial';
+  closed: boolean;
+  errors: Record<string, string>[];
+  written: number;
+  refusedThenWorked?: boolean;
+}
+
+describe('one identity flooding with oversized and unfinished statements', () => {
+  it('neither stalls another session nor keeps the memory it made the gateway hold', async () => {
+    const victim = new pg.Client(t.client(await t.issuer.sign({ sub: 'victim' })));
+    await victim.connect();
+    const hogToken = await t.issuer.sign({ sub: 'hog' });
+    let child: ChildProcess | null = null;
+    let sampler: NodeJS.Timeout | undefined;
+    try {
+      for (let i = 0; i < 50; i++) await victim.query('select 1');
+      gc();
+      const baseline = rss();
+      let peak = baseline;
+      sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
+
+      // The hog's clients run in a process of their own: only the gateway's work and memory are here.
+      const w = fork(fileURLToPath(new URL('./flood-client.mjs', import.meta.url)), [JSON.stringify({ port: t.port, token: hogToken, rounds: 1 })], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      child = w;
+      const result = new Promise<FloodResult[]>((resolve, reject) => {
+        w.once('message', (m: { conns: FloodResult[] }) => resolve(m.conns));
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`the flood client exited (${code})`)));
+      });
+      let flooding = true;
+      void result.finally(() => (flooding = false));
+
+      const latencies: number[] = [];
+      while (flooding || latencies.length < 200) {
+        const s = performance.now();
+        await victim.query('select 1');
+        latencies.push(performance.now() - s);
+        if (latencies.length > 20_000) break;
+      }
+      const conns = await result;
+
+      // Each oversized statement was refused with 54000, and its session went on.
+      const oversized = conns.filter((c) => c.kind === 'oversized');
+      assert.equal(oversized.length, 6);
+      for (const c of oversized) {
+        assert.equal(c.refusedThenWorked, true);
+        assert.equal(c.errors[0]?.C, '54000');
+      }
+      // The identity's cap ended the unfinished connections that took it over the limit, with
+      // 53400: what the still open ones hold is within the cap.
+      const partial = conns.filter((c) => c.kind === 'partial');
+      const ended = partial.filter((c) => c.closed);
+      const stillHeld = partial.filter((c) => !c.closed).reduce((n, c) => n + c.written, 0);
+      assert.ok(stillHeld <= 64 * MiB + MiB, `open connections of the hog hold ${(stillHeld / MiB).toFixed(0)} MiB`);
+      assert.ok(ended.length >= 2, `connections over the identity's budget were ended (${ended.length})`);
+      const fatal = ended.flatMap((c) => c.errors).find((e) => e.C === '53400');
+      assert.ok(fatal, 'a 53400 FATAL reached the client');
+      assert.equal(fatal.S, 'FATAL');
+      assert.match(fatal.M, /holds at most 67108864 bytes of unfinished or queued messages for hog \(limits\.max_buffered_per_identity\)/);
+
+      latencies.sort((a, b) => a - b);
+      const p99 = latencies[Math.floor(latencies.length * 0.99)];
+      const max = latencies[latencies.length - 1];
+      assert.ok(p99 < 50, `select 1 p99 ${p99.toFixed(1)} ms (max ${max.toFixed(1)} ms over ${latencies.length} round trips)`);
+
+      // While flooding, the gateway held at most about the identity's cap (64 MiB) more.
+      assert.ok(peak - baseline < 200 * MiB, `RSS grew by ${((peak - baseline) / MiB).toFixed(0)} MiB`);
+      const exited = new Promise((r) => w.once('exit', r));
+      w.send('close');
+      await exited;
+      child = null;
+      await new Promise((r) => setTimeout(r, 500));
+      gc();
+      await new Promise((r) => setTimeout(r, 200));
+      gc();
+      clearInterval(sampler);
+      const end = rss();
+      assert.ok(end - baseline < 64 * MiB, `RSS came back to ${((end - baseline) / MiB).toFixed(0)} MiB above its baseline (peak +${((peak - baseline) / MiB).toFixed(0)} MiB)`);
+      // A new session of the hog's works: nothing of the flood is counted against it any more.
+      const again = await RawClient.connect(t.port, hogToken);
+      again.send(encodeQuery('select now()'));
+      await again.until('Z', 5000);
+      assert.equal(again.closed, false);
+      again.end();
+    } finally {
+      clearInterval(sampler);
+      child?.kill();
+      await victim.end();
+    }
+  });
+});
