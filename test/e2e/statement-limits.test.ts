@@ -127,6 +127,16 @@ describe('one identity flooding with oversized and unfinished statements', () =>
     let sampler: NodeJS.Timeout | undefined;
     try {
       for (let i = 0; i < 50; i++) await victim.query('select 1');
+      // The same round trip without the flood: on a machine busy with other work (a CI run of the
+      // whole suite on two cores) the bound below scales with what the machine gives any query.
+      const quiet: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const s = performance.now();
+        await victim.query('select 1');
+        quiet.push(performance.now() - s);
+      }
+      quiet.sort((a, b) => a - b);
+      const quietP99 = quiet[Math.floor(quiet.length * 0.99)];
       gc();
       const baseline = rss();
       let peak = baseline;
@@ -174,7 +184,8 @@ describe('one identity flooding with oversized and unfinished statements', () =>
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.floor(latencies.length * 0.99)];
       const max = latencies[latencies.length - 1];
-      assert.ok(p99 < 50, `select 1 p99 ${p99.toFixed(1)} ms (max ${max.toFixed(1)} ms over ${latencies.length} round trips)`);
+      const bound = Math.max(50, 3 * quietP99);
+      assert.ok(p99 < bound, `select 1 p99 ${p99.toFixed(1)} ms, bound ${bound.toFixed(1)} ms (quiet p99 ${quietP99.toFixed(1)} ms; max ${max.toFixed(1)} ms over ${latencies.length} round trips)`);
 
       // While flooding, the gateway held at most about the identity's cap (64 MiB) more.
       assert.ok(peak - baseline < 200 * MiB, `RSS grew by ${((peak - baseline) / MiB).toFixed(0)} MiB`);
