@@ -4,6 +4,9 @@
  *
  *   scripts/peer-suite.sh <checkout> <suite> [--runs direct,gateway,guarded] [--json out.json]
  *
+ * PEER_ONLY=<text> runs only the pg test files whose path contains it; PEER_VERBOSE=1 prints
+ * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log).
+ *
  * suite: `postgres.js` (a checkout of porsager/postgres) or `pg` (a checkout of
  * brianc/node-postgres with packages/pg's dependencies installed). Each run gets a throwaway
  * cluster (initdb on a free port, as the postgres OS user when root) set up the way the suite's
@@ -22,7 +25,7 @@
  * Not part of `npm test`: the checkouts and their dependencies are downloads.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -30,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { findPgBin, freePort, startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { startTestIssuer, type TestIssuer } from '../test/helpers/issuer.ts';
 import { allowEverything } from '../test/helpers/gateway.ts';
+import { DANGEROUS_FUNCTIONS, PROTECTED_CATALOG_RELATIONS } from '../src/policy/builtins.ts';
 
 type Outcome = 'pass' | 'fail' | 'skip';
 type Results = Map<string, { outcome: Outcome; detail: string }>;
@@ -228,11 +232,14 @@ const nodePostgres: Suite = {
     const results: Results = new Map();
     for (const file of findTests(join(pkg, 'test', 'integration'))) {
       const rel = relative(join(pkg, 'test', 'integration'), file);
+      if (process.env.PEER_ONLY && !rel.includes(process.env.PEER_ONLY)) continue;
       const r = await runProcess(process.execPath, [file], { cwd: pkg, env, timeoutMs: 60_000 });
+      if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${rel} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
       let current: string | null = null;
       const text = r.stdout;
       // Each test writes "  <name> " and then its verdict on the same line.
-      for (const m of text.matchAll(/^ {2}(.*?) (✔|FAILED!|\? - SKIPPED)?$/gm)) {
+      for (const m of text.matchAll(/^ {2}(\S.*?) Message: (.*)$/gm)) results.set(`${rel} › ${m[1]}`, { outcome: 'fail', detail: m[2].slice(0, 300) });
+      for (const m of text.matchAll(/^ {2}(\S.*?) (✔|FAILED!|\? - SKIPPED)?$/gm)) {
         const name = `${rel} › ${m[1]}`;
         if (m[2] === '✔') results.set(name, { outcome: 'pass', detail: '' });
         else if (m[2] === 'FAILED!') {
@@ -284,7 +291,7 @@ async function startGatewayProcess(dir: string, config: Record<string, unknown>)
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [join(root, 'bin', 'pgwarden.mjs'), 'start', '--config', file], { stdio: ['ignore', fd, fd] });
   const exited = new Promise((r) => child.once('exit', r));
-  await Promise.race([waitForPort(port, 30_000), exited.then(() => Promise.reject(new Error(`the gateway exited at start; see ${logFile}`)))]);
+  await Promise.race([waitForPort(port, 30_000), exited.then(() => Promise.reject(new Error(`the gateway exited at start: ${readFileSync(logFile, 'utf8').slice(-2000)}`)))]);
   return {
     port,
     logFile,
@@ -316,7 +323,7 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
       const config: Record<string, unknown> = {
         upstreams: { peer: up },
         identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-        policies: [allowEverything([issuer.issuer])],
+        policies: [peerPolicy(issuer.issuer)],
         limits: { max_connections_per_identity: 500, max_connections_per_source: 500 },
         log: { level: 'info' },
         audit: { store: 'memory' },
@@ -349,6 +356,18 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
     await pg.stop();
     if (!process.env.PEER_KEEP) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Everything, as far as a policy can grant it: every table, function, DDL, DCL and session
+ * permission, and the system catalog relations and functions a wildcard does not reach (suites
+ * read pg_stat_activity and call pg_terminate_backend to end their own backends), named exactly.
+ */
+function peerPolicy(issuer: string): Record<string, unknown> {
+  const policy = allowEverything([issuer]) as { allow: unknown[] };
+  const protectedRelations = [...PROTECTED_CATALOG_RELATIONS, 'pg_catalog.pg_locks', 'pg_catalog.pg_prepared_xacts', 'pg_catalog.pg_sequences'];
+  const functions = DANGEROUS_FUNCTIONS.filter((f) => !f.includes('*'));
+  return { ...policy, allow: [...policy.allow, { tables: protectedRelations, operations: ['select'] }, { functions }] };
 }
 
 function table(runs: RunName[], all: Map<RunName, Results>): string {
