@@ -373,7 +373,8 @@ export class PolicyGate implements StatementGate {
       analyses = this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
-        return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
+        // The error PostgreSQL's own parser gives: message and position, no hint.
+        return { ok: false, error: new GatewayError('sql.syntax', err.message, { position: err.position }) };
       }
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }

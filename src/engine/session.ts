@@ -187,7 +187,7 @@ const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 const INBOX_LIMIT = 1024 * 1024;
 
 export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = err.severity): Buffer {
-  return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint });
+  return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint, position: err.position });
 }
 
 /** Portal and statement names of a Bind, without decoding its parameters. */
