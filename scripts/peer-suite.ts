@@ -51,10 +51,12 @@ interface Target {
 interface Suite {
   /** pg_hba.conf lines placed before the defaults. */
   hba: string[];
+  /** postgresql.conf lines the suite's CI sets. */
+  conf?: string[];
   /** Roles and databases the suite's CI creates, made as the cluster's superuser. */
   setup(pg: TestPostgres): void;
   /** What the gateway signs in to upstream as: the same role the suite uses directly. */
-  upstream(pg: TestPostgres): { url: string; password?: string; databases: string[] };
+  upstreams(pg: TestPostgres): Record<string, { url: string; password?: string; databases: string[] }>;
   /** The token subject (the name the suite connects as). */
   subject: string;
   run(checkout: string, target: Target, log: (s: string) => void): Promise<Results>;
@@ -166,25 +168,32 @@ function report(entry, outcome, detail) {
 `;
 
 const postgresJs: Suite = {
-  // The suite's tests/pg_hba.conf, for TCP on loopback.
+  // The suite's tests/pg_hba.conf, for TCP on loopback, and the settings its CI workflow makes
+  // (SSL aside: the cluster has no certificate, so the SSL tests fail in every run).
   hba: [
+    'host all postgres 127.0.0.1/32 trust',
+    'host replication postgres 127.0.0.1/32 trust',
     'host all postgres_js_test 127.0.0.1/32 trust',
     'host all postgres_js_test_md5 127.0.0.1/32 md5',
     'host all postgres_js_test_scram 127.0.0.1/32 scram-sha-256',
   ],
+  conf: ['wal_level = logical', 'max_prepared_transactions = 100'],
   setup(pg) {
-    // tests/bootstrap.js (run by the suite itself) makes its roles and database; the superuser
-    // role it expects for `exec('psql', …)` is the wrappers' one.
+    // tests/bootstrap.js (run by the suite itself) makes its roles and database; its CI runs it
+    // with PGUSER=postgres, a superuser.
     pg.psql('create role postgres superuser login');
   },
-  upstream: (pg) => ({ url: `postgres://postgres_js_test@127.0.0.1:${pg.port}/postgres_js_test`, databases: ['postgres_js_test'] }),
+  upstreams: (pg) => ({
+    pgjs: { url: `postgres://postgres_js_test@127.0.0.1:${pg.port}/postgres_js_test`, databases: ['postgres_js_test'] },
+    postgres: { url: `postgres://postgres@127.0.0.1:${pg.port}/postgres`, databases: ['postgres'] },
+  }),
   subject: 'postgres_js_test',
   async run(checkout, target, log) {
     const work = mkdtempSync(join(tmpdir(), 'pgwarden-peer-pgjs-'));
     try {
       cpSync(checkout, work, { recursive: true, filter: (src) => !src.includes(`${join(checkout, 'node_modules')}`) });
       writeFileSync(join(work, 'tests', 'test.js'), POSTGRES_JS_RUNNER);
-      const env = suiteEnv(target, { PGUSER: 'postgres_js_test', PGDATABASE: 'postgres_js_test' });
+      const env = suiteEnv(target, { PGUSER: 'postgres' });
       const r = await runProcess(process.execPath, ['tests/index.js'], { cwd: work, env, timeoutMs: 15 * 60_000 });
       const results: Results = new Map();
       for (const line of r.stdout.split('\n')) {
@@ -224,7 +233,7 @@ const nodePostgres: Suite = {
     pg.psql(`create role postgres superuser login password 'postgres'`);
     pg.psql('create database ci_db_test owner postgres');
   },
-  upstream: (pg) => ({ url: `postgres://postgres@127.0.0.1:${pg.port}/ci_db_test`, password: 'postgres', databases: ['ci_db_test'] }),
+  upstreams: (pg) => ({ ci: { url: `postgres://postgres@127.0.0.1:${pg.port}/ci_db_test`, password: 'postgres', databases: ['ci_db_test'] } }),
   subject: 'postgres',
   async run(checkout, target) {
     const pkg = join(checkout, 'packages', 'pg');
@@ -307,7 +316,7 @@ async function startGatewayProcess(dir: string, config: Record<string, unknown>)
 async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: string) => void): Promise<Results> {
   const dir = mkdtempSync(join(tmpdir(), `pgwarden-peer-${run}-`));
   chmodSync(dir, 0o755);
-  const pg = await startPostgres({ hba: suite.hba });
+  const pg = await startPostgres({ hba: suite.hba, conf: suite.conf });
   let issuer: TestIssuer | undefined;
   let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
   try {
@@ -319,9 +328,8 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
     const target: Target = { host: '127.0.0.1', port: pg.port, password: undefined, adminBin: join(dir, 'bin') };
     if (run !== 'direct') {
       issuer = await startTestIssuer();
-      const up = suite.upstream(pg);
       const config: Record<string, unknown> = {
-        upstreams: { peer: up },
+        upstreams: suite.upstreams(pg),
         identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
         policies: [peerPolicy(issuer.issuer)],
         limits: { max_connections_per_identity: 500, max_connections_per_source: 500 },
