@@ -20,7 +20,10 @@
  *
  * Where a suite runs `psql`, `createdb` or `dropdb` to set up its server, those run directly on
  * the cluster as its superuser (wrappers first in PATH), in every run: they are the suite's
- * server administration, not the client under test.
+ * server administration, not the client under test. postgres.js's tests/bootstrap.js runs once
+ * before the gateway starts (it drops and makes the database the gateway routes to); in the
+ * suite's copy it is left with only its `exec` helper, and its runner (tests/test.js, which stops
+ * at the first failure) is replaced by one that runs every test and prints one line per test.
  *
  * Not part of `npm test`: the checkouts and their dependencies are downloads.
  */
@@ -55,6 +58,11 @@ interface Suite {
   conf?: string[];
   /** Roles and databases the suite's CI creates, made as the cluster's superuser. */
   setup(pg: TestPostgres): void;
+  /**
+   * The suite's own server setup, run before the gateway starts (the gateway loads each routed
+   * database's catalog when it starts, so the databases must exist by then).
+   */
+  bootstrap?(checkout: string, adminBin: string): Promise<void>;
   /** What the gateway signs in to upstream as: the same role the suite uses directly. */
   upstreams(pg: TestPostgres): Record<string, { url: string; password?: string; databases: string[] }>;
   /** The token subject (the name the suite connects as). */
@@ -167,6 +175,16 @@ function report(entry, outcome, detail) {
 }
 `;
 
+/** tests/bootstrap.js without its top-level setup (already run by `bootstrap`): only its `exec` helper. */
+const POSTGRES_JS_BOOTSTRAP = `
+import { spawnSync } from 'child_process'
+export function exec(cmd, args) {
+  const { stderr } = spawnSync(cmd, args, { stdio: 'pipe', encoding: 'utf8' })
+  if (stderr && !stderr.includes('already exists') && !stderr.includes('does not exist') && !stderr.includes('WARNING:'))
+    throw stderr
+}
+`;
+
 const postgresJs: Suite = {
   // The suite's tests/pg_hba.conf, for TCP on loopback, and the settings its CI workflow makes
   // (SSL aside: the cluster has no certificate, so the SSL tests fail in every run).
@@ -183,6 +201,11 @@ const postgresJs: Suite = {
     // with PGUSER=postgres, a superuser.
     pg.psql('create role postgres superuser login');
   },
+  async bootstrap(checkout, adminBin) {
+    // tests/bootstrap.js as the suite ships it: roles, the database, password encryption.
+    const r = await runProcess(process.execPath, ['tests/bootstrap.js'], { cwd: checkout, env: { ...process.env, PATH: `${adminBin}:${process.env.PATH}` }, timeoutMs: 60_000 });
+    if (r.code !== 0) throw new Error(`tests/bootstrap.js failed: ${r.stderr}`);
+  },
   upstreams: (pg) => ({
     pgjs: { url: `postgres://postgres_js_test@127.0.0.1:${pg.port}/postgres_js_test`, databases: ['postgres_js_test'] },
     postgres: { url: `postgres://postgres@127.0.0.1:${pg.port}/postgres`, databases: ['postgres'] },
@@ -193,6 +216,7 @@ const postgresJs: Suite = {
     try {
       cpSync(checkout, work, { recursive: true, filter: (src) => !src.includes(`${join(checkout, 'node_modules')}`) });
       writeFileSync(join(work, 'tests', 'test.js'), POSTGRES_JS_RUNNER);
+      writeFileSync(join(work, 'tests', 'bootstrap.js'), POSTGRES_JS_BOOTSTRAP);
       const env = suiteEnv(target, { PGUSER: 'postgres' });
       const r = await runProcess(process.execPath, ['tests/index.js'], { cwd: work, env, timeoutMs: 15 * 60_000 });
       const results: Results = new Map();
@@ -326,6 +350,7 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
     for (const db of ['template1', 'postgres']) pg.psql('create schema pgwarden_peer; create table pgwarden_peer.secrets(id int, email text)', db);
     adminWrappers(pg, join(dir, 'bin'));
     const target: Target = { host: '127.0.0.1', port: pg.port, password: undefined, adminBin: join(dir, 'bin') };
+    await suite.bootstrap?.(checkout, target.adminBin);
     if (run !== 'direct') {
       issuer = await startTestIssuer();
       const config: Record<string, unknown> = {
