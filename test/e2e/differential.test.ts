@@ -219,7 +219,10 @@ const sessionSteps: Step[] = [
     name: 'a query cancelled with the session key',
     send: async (s) => {
       s.client.send(encodeQuery('select pg_sleep(5)'));
-      await new Promise((r) => setTimeout(r, 300));
+      // Cancel once the backend runs it (a cancel that arrives earlier is ignored by PostgreSQL).
+      const deadline = Date.now() + 5000;
+      const running = `select count(*) from pg_stat_activity where application_name = '${APP}' and state = 'active' and query like 'select pg_sleep%'`;
+      while (t.pg.psql(running).trim() !== '1' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await cancel(s.port, s.key);
     },
     until: 1,
