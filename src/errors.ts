@@ -66,6 +66,8 @@ export interface GatewayErrorOptions {
   sqlstate?: string;
   /** Said in the log only (see GatewayError.logDetail). */
   logDetail?: string;
+  /** 1-based character position in the statement text (ErrorResponse field P), as PostgreSQL gives for syntax errors. */
+  position?: number;
 }
 
 export class GatewayError extends Error {
@@ -79,6 +81,7 @@ export class GatewayError extends Error {
    * has not authenticated learns which check failed, not how the gateway is configured.
    */
   readonly logDetail?: string;
+  readonly position?: number;
 
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -90,6 +93,7 @@ export class GatewayError extends Error {
     this.detail = options.detail;
     this.hint = options.hint ?? spec.hint;
     if (options.logDetail !== undefined) this.logDetail = options.logDetail;
+    if (options.position !== undefined) this.position = options.position;
   }
 }
 

@@ -689,7 +689,8 @@ export class PolicyGate implements StatementGate {
       along = this.analyseAlong(snapshot, text, states);
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
-        return { ok: false, error: new GatewayError('sql.syntax', err.message, { hint: 'pgwarden parses every statement before it is sent; fix the syntax.' }) };
+        // The error PostgreSQL's own parser gives: message and position, no hint.
+        return { ok: false, error: new GatewayError('sql.syntax', err.message, { position: err.position }) };
       }
       if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');

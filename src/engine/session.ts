@@ -210,7 +210,7 @@ function rowLimitError(subject: string, max: number): GatewayError {
 }
 
 export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = err.severity): Buffer {
-  return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint });
+  return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint, position: err.position });
 }
 
 /** Portal and statement names of a Bind, without decoding its parameters. */

@@ -1,0 +1,288 @@
+/**
+ * The same client session, byte by byte, directly against PostgreSQL and through the gateway
+ * (a policy that grants everything): simple and extended protocol, errors mid-pipeline and
+ * mid-transaction, COPY both ways, notices, NOTIFY, cancel, backend termination and malformed
+ * input. The two transcripts must be the same message for message, once the differences the
+ * README lists ("Differences from PostgreSQL") are normalised:
+ *
+ * - BackendKeyData: the gateway gives each client its own pid and secret (never the backend's);
+ *   NotificationResponse carries the sender's pid, which is the backend's through the gateway.
+ * - ParameterStatus at startup: the gateway reports the server's own; GATEWAY_PARAMETERS would
+ *   name any the gateway set itself (none today, so every one is compared).
+ * - A malformed message after the startup: the gateway says FATAL 08P01 before it closes, where
+ *   PostgreSQL only logs and closes (its own test below).
+ * - RowDescription's table OID: the test table is made anew for each run, so only whether it is
+ *   zero is compared.
+ * - Source-location fields (F, L, R) of ErrorResponse and NoticeResponse are not compared: they
+ *   name the server's C source.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { RawClient, message, type RawMessage } from '../helpers/raw-client.ts';
+import {
+  SYNC,
+  decodeFields,
+  decodeRowDescription,
+  encodeBind,
+  encodeCancelRequest,
+  encodeDescribe,
+  encodeExecute,
+  encodeParse,
+  encodeQuery,
+} from '../../src/protocol/index.ts';
+
+/** ParameterStatus names whose value comes from the gateway, not from the server's session. */
+const GATEWAY_PARAMETERS = new Set<string>([]);
+
+let t: TestGateway;
+before(async () => {
+  // Password (cleartext) authentication upstream, so the same raw client signs in directly.
+  t = await startTestGateway({ postgres: { auth: 'password' } });
+});
+after(async () => {
+  await t?.stop();
+});
+
+const cstr = (s: string) => Buffer.concat([Buffer.from(s), Buffer.from([0])]);
+const copyData = (s: string) => message('d', Buffer.from(s));
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
+const copyFail = (why: string) => message('f', cstr(why));
+
+/** One message as a line of the transcript. */
+function render(m: RawMessage): string {
+  const body = m.frame.subarray(5);
+  switch (m.tag) {
+    case 'E':
+    case 'N': {
+      const f = m.fields ?? decodeFields(m.frame);
+      const kept = Object.entries(f)
+        .filter(([k]) => !['F', 'L', 'R'].includes(k))
+        .sort(([a], [b]) => a.localeCompare(b));
+      return `${m.tag} ${kept.map(([k, v]) => `${k}=${v}`).join(' ')}`;
+    }
+    case 'K':
+      return 'K <own key>';
+    case 'T':
+      // The table OID differs between the two runs only because the test table is made anew.
+      return `T ${JSON.stringify(decodeRowDescription(m.frame).map((f) => ({ ...f, tableOid: f.tableOid ? '<table>' : 0 })))}`;
+    case 'A': {
+      // pid, channel, payload
+      return `A <pid> ${JSON.stringify(body.subarray(4).toString('utf8'))}`;
+    }
+    default:
+      return `${m.tag} ${JSON.stringify(body.toString('latin1'))}`;
+  }
+}
+
+interface Step {
+  name: string;
+  /** Bytes to send (or a function of the session, for the cancel key and termination). */
+  send: (s: Session) => Promise<void> | void;
+  /** How many ReadyForQuery end the step; 'close' waits for the server to close. */
+  until: number | 'close';
+}
+
+interface Session {
+  client: RawClient;
+  port: number;
+  key: { pid: number; secret: Buffer };
+}
+
+const APP = 'pgwarden-differential';
+
+/** Run the steps on a fresh connection; returns each step's transcript. */
+async function record(side: 'direct' | 'gateway', steps: Step[]): Promise<string[][]> {
+  const port = side === 'direct' ? t.pg.port : t.port;
+  const params = { database: 'app', application_name: APP, client_encoding: 'UTF8' };
+  const client =
+    side === 'direct'
+      ? await RawClient.open(port, { user: 'gw_app', ...params })
+      : await RawClient.open(port, { user: 'agent', ...params });
+  const password = side === 'direct' ? t.upstreamPassword : await t.issuer.sign({ sub: 'differential' });
+  // The startup, as received: authentication request, ok, parameters, key, ready.
+  await client.next('R');
+  client.send(message('p', cstr(password)));
+  const startup = await client.until('Z');
+  const k = startup.find((m) => m.tag === 'K')!;
+  const key = { pid: k.frame.readInt32BE(5), secret: Buffer.from(k.frame.subarray(9)) };
+  const session: Session = { client, port, key };
+  const out: string[][] = [
+    startup
+      .filter((m) => m.tag !== 'S' || !GATEWAY_PARAMETERS.has(m.frame.subarray(5).toString('utf8').split('\0')[0]))
+      .map(render),
+  ];
+  for (const step of steps) {
+    await step.send(session);
+    const got: RawMessage[] = [];
+    if (step.until === 'close') got.push(...(await client.closedWith(5000)));
+    else for (let i = 0; i < step.until; i++) got.push(...(await client.until('Z', 10_000)));
+    out.push([`# ${step.name}`, ...got.map(render)]);
+  }
+  if (!client.closed) client.end();
+  return out;
+}
+
+function cancel(port: number, key: { pid: number; secret: Buffer }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(key.pid, key.secret)));
+    s.on('error', reject);
+    s.on('close', () => resolve());
+  });
+}
+
+const sessionSteps: Step[] = [
+  { name: 'simple query', send: (s) => s.client.send(encodeQuery("select 1 as a, 'x'::text as b, null::int as c")), until: 1 },
+  { name: 'several statements in one query', send: (s) => s.client.send(encodeQuery('select 1; select 2 as two; values (3), (4)')), until: 1 },
+  { name: 'an error in the middle of a query string', send: (s) => s.client.send(encodeQuery('select 1; select 1/0; select 3')), until: 1 },
+  { name: 'empty query', send: (s) => s.client.send(encodeQuery('')), until: 1 },
+  { name: 'syntax error', send: (s) => s.client.send(encodeQuery('selec 1')), until: 1 },
+  { name: 'syntax error in a later statement, past multibyte text', send: (s) => s.client.send(encodeQuery("select 'é€'; select 1 frm x")), until: 1 },
+  { name: 'notice from a statement', send: (s) => s.client.send(encodeQuery('drop table if exists diff_missing')), until: 1 },
+  {
+    name: 'notice and warning from a DO block',
+    send: (s) => s.client.send(encodeQuery("do $$ begin raise notice 'hello %', 1; raise warning 'careful'; end $$")),
+    until: 1,
+  },
+  { name: 'table for COPY', send: (s) => s.client.send(encodeQuery('drop table if exists diff_t; create table diff_t(a int, b text)')), until: 1 },
+  {
+    name: 'COPY FROM STDIN',
+    send: (s) => s.client.send(Buffer.concat([encodeQuery('copy diff_t from stdin'), copyData('1\tone\n2\ttwo\n'), copyData('3\t\\N\n'), COPY_DONE])),
+    until: 1,
+  },
+  {
+    name: 'COPY FROM STDIN with bad data',
+    send: (s) => s.client.send(Buffer.concat([encodeQuery('copy diff_t from stdin'), copyData('x\tbad\n'), COPY_DONE])),
+    until: 1,
+  },
+  { name: 'COPY FROM STDIN abandoned by the client', send: (s) => s.client.send(Buffer.concat([encodeQuery('copy diff_t from stdin'), copyData('9\tnine\n'), copyFail('client gave up')])), until: 1 },
+  { name: 'COPY TO STDOUT', send: (s) => s.client.send(encodeQuery('copy (select * from diff_t order by a) to stdout')), until: 1 },
+  { name: 'COPY TO STDOUT as CSV with header', send: (s) => s.client.send(encodeQuery('copy diff_t to stdout with (format csv, header)')), until: 1 },
+  {
+    name: 'extended protocol: parse, bind, describe, execute',
+    send: (s) =>
+      s.client.send(
+        Buffer.concat([
+          encodeParse('s1', 'select a, b from diff_t where a >= $1 order by a', [23]),
+          encodeDescribe('S', 's1'),
+          encodeBind('p1', 's1', ['2']),
+          encodeDescribe('P', 'p1'),
+          encodeExecute('p1', 1),
+          encodeExecute('p1', 0),
+          SYNC,
+        ]),
+      ),
+    until: 1,
+  },
+  {
+    name: 'extended protocol: an error mid-pipeline skips to Sync',
+    send: (s) =>
+      s.client.send(
+        Buffer.concat([
+          encodeParse('', 'select 1'),
+          encodeBind('', '', []),
+          encodeExecute(''),
+          encodeParse('', 'select 1/0'),
+          encodeBind('', '', []),
+          encodeExecute(''),
+          encodeParse('', 'select 3'),
+          encodeBind('', '', []),
+          encodeExecute(''),
+          SYNC,
+          encodeParse('', 'select 4'),
+          encodeBind('', '', []),
+          encodeExecute(''),
+          SYNC,
+        ]),
+      ),
+    until: 2,
+  },
+  {
+    name: 'extended protocol: a statement that does not parse, then the prepared one again',
+    send: (s) => s.client.send(Buffer.concat([encodeParse('bad', 'selec 1'), SYNC, encodeBind('', 's1', ['3']), encodeExecute(''), SYNC])),
+    until: 2,
+  },
+  {
+    name: 'an error inside a transaction, then the aborted state, then rollback',
+    send: (s) => s.client.send(encodeQuery('begin; select 1/0')),
+    until: 1,
+  },
+  { name: 'in an aborted transaction', send: (s) => s.client.send(encodeQuery('select 1')), until: 1 },
+  { name: 'rollback', send: (s) => s.client.send(encodeQuery('rollback')), until: 1 },
+  {
+    name: 'LISTEN and NOTIFY',
+    send: (s) => s.client.send(encodeQuery("listen diff_chan; notify diff_chan, 'payload'; select pg_notify('diff_chan', 'second')")),
+    until: 1,
+  },
+  {
+    name: 'a query cancelled with the session key',
+    send: async (s) => {
+      s.client.send(encodeQuery('select pg_sleep(5)'));
+      // Cancel once the backend runs it (a cancel that arrives earlier is ignored by PostgreSQL).
+      const deadline = Date.now() + 5000;
+      const running = `select count(*) from pg_stat_activity where application_name = '${APP}' and state = 'active' and query like 'select pg_sleep%'`;
+      while (t.pg.psql(running).trim() !== '1' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await cancel(s.port, s.key);
+    },
+    until: 1,
+  },
+  { name: 'drop the COPY table', send: (s) => s.client.send(encodeQuery('drop table diff_t')), until: 1 },
+  {
+    name: 'the backend ended by the database',
+    send: () => {
+      t.pg.psql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = '${APP}' and backend_type = 'client backend'`);
+    },
+    until: 'close',
+  },
+];
+
+describe('one session, direct and through the gateway', () => {
+  it('gets the same messages in the same order', async () => {
+    const direct = await record('direct', sessionSteps);
+    const gateway = await record('gateway', sessionSteps);
+    const differing = direct.map((d, i) => ({ direct: d, gateway: gateway[i] })).filter((s) => JSON.stringify(s.direct) !== JSON.stringify(s.gateway));
+    assert.deepEqual(differing, []);
+    assert.equal(gateway.length, direct.length);
+  });
+});
+
+describe('malformed input, direct and through the gateway', () => {
+  async function malformed(side: 'direct' | 'gateway', bytes: Buffer): Promise<string[]> {
+    const [transcript] = [await record(side, [{ name: 'malformed', send: (s) => s.client.send(bytes), until: 'close' }])];
+    return transcript[transcript.length - 1];
+  }
+
+  it('an unknown message type is a FATAL 08P01 on both', async () => {
+    const bytes = message('y', Buffer.from('junk'));
+    const direct = await malformed('direct', bytes);
+    const gateway = await malformed('gateway', bytes);
+    assert.deepEqual(strip(gateway), strip(direct));
+  });
+
+  it('a message length that cannot be: PostgreSQL closes silently, the gateway says FATAL 08P01 first', async () => {
+    const bytes = Buffer.from([0x51, 0, 0, 0, 2]);
+    const direct = await malformed('direct', bytes);
+    const gateway = await malformed('gateway', bytes);
+    assert.deepEqual(direct, ['# malformed']);
+    assert.equal(gateway.length, 2);
+    assert.match(gateway[1], /^E .*C=08P01 .*S=FATAL/);
+  });
+
+  it('garbage before the startup packet: both close without a reply', async () => {
+    for (const port of [t.pg.port, t.port]) {
+      const s = net.connect(port, '127.0.0.1');
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      await new Promise((r) => s.once('connect', r));
+      s.write(Buffer.from([0x58, 0, 0, 0, 4]));
+      await new Promise((r) => s.once('close', r));
+      assert.equal(Buffer.concat(got).length, 0, `port ${port} replied`);
+    }
+  });
+});
+
+/** Error messages of malformed-input FATALs are the server's and the gateway's own words; keep the code. */
+function strip(lines: string[]): string[] {
+  return lines.map((l) => l.replace(/ M=[^=]*?(?= [A-Z]=|$)/, ' M=…'));
+}
