@@ -183,13 +183,17 @@ const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoi
  * catalog may predate a CREATE or a RENAME made directly on the database. After a rename, masking
  * and denials must see the new name as the renamed object, which only a reload can tell them.
  */
-function hasUnknownName(a: StatementAnalysis, snapshot: CatalogSnapshot): boolean {
-  const unknown = a.tables.some((t) => {
-    if (!t.relation.resolved) return true;
+function unknownNames(a: StatementAnalysis, snapshot: CatalogSnapshot, out: string[] = []): string[] {
+  for (const t of a.tables) {
+    if (!t.relation.resolved) {
+      out.push(`${t.relation.schema}.${t.relation.name}`);
+      continue;
+    }
     const rel = t.relation.oid === undefined ? undefined : snapshot.relationsByOid.get(t.relation.oid);
-    return rel !== undefined && t.columns.some((c) => !SYSTEM_COLUMNS.has(c) && !rel.columns.some((x) => x.name === c));
-  });
-  return unknown || (a.inner !== undefined && hasUnknownName(a.inner, snapshot));
+    if (rel) for (const c of t.columns) if (!SYSTEM_COLUMNS.has(c) && !rel.columns.some((x) => x.name === c)) out.push(`${t.relation.oid}.${c}`);
+  }
+  if (a.inner) unknownNames(a.inner, snapshot, out);
+  return out;
 }
 
 /** Statements whose meaning does not depend on search_path: allowed while it is unknown. */
@@ -332,6 +336,8 @@ export class PolicyGate implements StatementGate {
    * (A per-catalog-version marker would loop: every reload makes a new version.)
    */
   private retriedText: string | null = null;
+  /** Names a reload did not find, with the catalog version that reload made (see check). */
+  private readonly stillUnknown = new Map<string, number>();
   /** Settled reviews, by statement text and parameters, waiting to be used by the retry. */
   private readonly reviewed = new Map<string, { approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>();
   /** The review being waited for (a cancel aborts it). */
@@ -710,8 +716,15 @@ export class PolicyGate implements StatementGate {
     }
     // A relation the catalog does not know may have been created since it was loaded (by another
     // client, or directly on the database): reload once and decide on the fresh catalog.
-    if (this.retriedText === text) this.retriedText = null;
-    else if (analyses.some((a) => hasUnknownName(a, snapshot))) {
+    // A name still unknown after a reload (a temporary table: the catalog holds no session's
+    // temporary schema; or a typo) is not reloaded for again until the catalog changes, so a
+    // session working on a temporary table does not wait for a reload at every statement.
+    const unknown = analyses.flatMap((a) => unknownNames(a, snapshot));
+    if (this.retriedText === text) {
+      this.retriedText = null;
+      if (this.stillUnknown.size > 1000) this.stillUnknown.clear();
+      for (const name of unknown) this.stillUnknown.set(name, snapshot.version);
+    } else if (unknown.some((name) => this.stillUnknown.get(name) !== snapshot.version)) {
       this.retriedText = text;
       return { ok: 'retry', retry: this.o.catalog.refreshAfterNow().then(noop, noop) };
     }

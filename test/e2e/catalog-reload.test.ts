@@ -50,6 +50,23 @@ describe('unknown relations', () => {
     }
   });
 
+  it('statements on a temporary table do not reload the catalog each time', async () => {
+    const c = new pg.Client(t.client(token));
+    await c.connect();
+    try {
+      await c.query('create temp table tmp_many (a int)');
+      await c.query('insert into tmp_many values (0)');
+      const loads = () => t.logs.filter((l) => l.includes('"catalog loaded"')).length;
+      const before = loads();
+      for (let i = 1; i <= 20; i++) await c.query('insert into tmp_many values ($1)', [i]);
+      for (let i = 0; i < 5; i++) await c.query('select count(*) from tmp_many');
+      assert.equal((await c.query('select count(*)::int as n from tmp_many')).rows[0].n, 21);
+      assert.ok(loads() - before <= 2, `the catalog was reloaded ${loads() - before} times for 26 statements on one temporary table`);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a temporary table is usable in the session that made it, in one string or two', async () => {
     const c = new pg.Client(t.client(token));
     await c.connect();
