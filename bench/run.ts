@@ -5,7 +5,8 @@
  *
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
  * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
- * --no-pgbouncer.
+ * --no-pgbouncer, --profile (CPU profile of the gateway during its pgwarden runs: the functions
+ * with the most self time, in µs per transaction).
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
  * with it in memory, so the cost of the durable write-ahead log shows.
@@ -15,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { configSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
 import { startGateway } from '../src/main.ts';
@@ -36,6 +38,7 @@ const rounds = Number(opt('rounds', '2'));
 const scale = Number(opt('scale', '10'));
 const only = opt('only', '').split(',').filter(Boolean);
 const withBouncer = !argv.includes('--no-pgbouncer');
+const profiling = argv.includes('--profile');
 const MASK_ROWS = Number(opt('mask-rows', '100000'));
 
 const WORKLOADS: Workload[] = [
@@ -211,7 +214,10 @@ async function main(): Promise<void> {
       const order = r % 2 === 0 ? list : [...list].reverse();
       for (const t of order) {
         progress(`  ${name} · ${t.name} · round ${r + 1}/${rounds}`);
+        const profile = profiling && t.name === 'pgwarden';
+        if (profile) await profiler.start();
         const res = await pgbench([...args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
+        if (profile) await profiler.stop(name, res.tps * seconds);
         const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
         e.tps.push(res.tps);
         e.lat.push(res.latencyMs);
@@ -266,8 +272,60 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`streaming ${MASK_ROWS}-row results: peak RSS growth of the gateway process ${(peakClear / 1048576).toFixed(0)} MiB unmasked, ${(peakMasked / 1048576).toFixed(0)} MiB masked`);
   }
+  if (profiling) lines.push('', ...profiler.report());
   process.stdout.write(lines.join('\n') + '\n');
 }
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/**
+ * The gateway runs in this process: the inspector's sampling profiler sees its event loop (and
+ * pgbench, PostgreSQL and PgBouncer are other processes, so they do not show). Self time per
+ * function, summed over the pgwarden runs of each workload, divided by its transactions.
+ */
+const profiler = (() => {
+  const session = new InspectorSession();
+  let connected = false;
+  const byWorkload = new Map<string, { transactions: number; self: Map<string, number>; totalUs: number }>();
+  return {
+    async start() {
+      if (!connected) {
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: 100 });
+        connected = true;
+      }
+      await session.post('Profiler.start');
+    },
+    async stop(workload: string, transactions: number) {
+      const { profile } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] } };
+      const frame = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+      const e = byWorkload.get(workload) ?? { transactions: 0, self: new Map<string, number>(), totalUs: 0 };
+      e.transactions += transactions;
+      profile.samples.forEach((id, i) => {
+        const f = frame.get(id);
+        const dt = profile.timeDeltas[i] ?? 0;
+        const where = f ? `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${f.lineNumber + 1}` : '?';
+        e.self.set(where, (e.self.get(where) ?? 0) + dt);
+        e.totalUs += dt;
+      });
+      byWorkload.set(workload, e);
+    },
+    report(): string[] {
+      const out: string[] = [];
+      for (const [workload, e] of byWorkload) {
+        const idle = [...e.self].filter(([k]) => k.startsWith('(idle)')).reduce((n, [, v]) => n + v, 0);
+        out.push(`profile: ${workload} — ${((e.totalUs - idle) / e.transactions).toFixed(1)} µs of gateway CPU per transaction (idle excluded), top self time:`);
+        const top = [...e.self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 15);
+        for (const [where, us] of top) out.push(`  ${(us / e.transactions).toFixed(2).padStart(7)} µs  ${where}`);
+      }
+      return out;
+    },
+  };
+})();
 
 main().catch((err) => {
   process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);

@@ -42,6 +42,10 @@ export interface SqliteStoreOptions {
 
 /** Default bound of the write-ahead log (see SqliteStoreOptions.walLimitBytes). */
 export const DEFAULT_WAL_LIMIT = 16 * 1024 * 1024;
+/** Commits between two looks at the WAL's size on the commit path (the timer looks too). */
+const WAL_CHECK_COMMITS = 32;
+/** …or once this many bytes of records were committed (a large group commit), whichever first. */
+const WAL_CHECK_BYTES = 128 * 1024;
 /** How often the WAL's size is looked at; a passive checkpoint runs every fourth look. */
 const WAL_CHECK_MS = 250;
 
@@ -217,6 +221,9 @@ export class SqliteAuditStore implements AuditStore {
    * writer and readers in the WAL, copies everything, and empties the file. Meanwhile appends go
    * to the writer thread (queued behind the checkpoint) instead of waiting on this thread.
    */
+  #commitsSinceCheck = 0;
+  #bytesSinceCheck = 0;
+
   boundWal(limit: number): void {
     this.#walLimit = limit;
     const writer = this.#writer;
@@ -233,7 +240,6 @@ export class SqliteAuditStore implements AuditStore {
     if (this.#truncating) return true;
     const writer = this.#writer;
     if (!writer) return false;
-    // One stat call (a few microseconds): cheap enough after every commit on this thread.
     const size = statSync(this.#walPath, { throwIfNoEntry: false })?.size ?? 0;
     if (size > this.walPeak) this.walPeak = size;
     if (size <= this.#walLimit) return false;
@@ -258,10 +264,23 @@ export class SqliteAuditStore implements AuditStore {
         const e = err as { code?: string; message: string };
         throw new StoreError(`the audit store could not write: ${e.message}`, e.code ?? 'write_failed', { cause: err });
       }
-      this.#checkWal();
+      this.#checkWalSoon(records);
       return;
     }
     await this.#writer.call('append', { rows });
+    this.#checkWalSoon(records);
+  }
+
+  /**
+   * A commit adds pages to the WAL (about 16 KiB for a small one, more for a large group commit):
+   * the size is looked at every WAL_CHECK_COMMITS commits or WAL_CHECK_BYTES of records, and by
+   * the timer, not after every commit, so the stat call stays off the per-statement path.
+   */
+  #checkWalSoon(records: StoredRecord[]): void {
+    for (const r of records) this.#bytesSinceCheck += r.body.length;
+    if (++this.#commitsSinceCheck < WAL_CHECK_COMMITS && this.#bytesSinceCheck < WAL_CHECK_BYTES) return;
+    this.#commitsSinceCheck = 0;
+    this.#bytesSinceCheck = 0;
     this.#checkWal();
   }
 
