@@ -274,9 +274,17 @@ export function pathOpsOf(a: StatementAnalysis): PathOp[] | string {
     }
     ops.push(viaFunction && !BARE_SET_CONFIG.test(a.text) ? { k: 'maybe', value, local } : { k: 'set', value, local });
   }
-  if (a.specials.includes('do_block') || a.command === 'call') ops.push({ k: 'unknown' });
+  // A DO block changes search_path only through code in its body (SET search_path, set_config,
+  // or dynamic SQL); one that mentions none of them is taken like any statement calling functions
+  // (whose own changes of search_path are not followed). A procedure's body is not seen at all.
+  if ((a.specials.includes('do_block') && DO_MAY_SET_PATH.test(a.text)) || a.command === 'call') ops.push({ k: 'unknown' });
   return ops;
 }
+
+/** A DO block body that may change search_path (directly, or through dynamic SQL). */
+const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b/i;
+/** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
+const DO_DYNAMIC_SQL = /\bexecute\b/i;
 
 /** What decides a statement's meaning: the objects its names resolved to. */
 function fingerprint(a: StatementAnalysis): string {
@@ -842,8 +850,11 @@ export class PolicyGate implements StatementGate {
         ops.push({ ns: 'S', k: 'drop_all' }, { ns: 'P', k: 'drop_all' });
       }
       if (sp.includes('do_block') || a.command === 'call') {
-        // Code the gateway cannot see (EXECUTE 'PREPARE …' in PL/pgSQL) may change any name.
-        ops.push({ ns: 'S', k: 'touch_all' }, { ns: 'P', k: 'touch_all' });
+        // Code the gateway cannot see may change names: PL/pgSQL opens cursors (portals) with
+        // names of its choosing, and prepares or deallocates statements only through dynamic SQL
+        // (EXECUTE 'PREPARE …'), so a DO block whose body has no EXECUTE leaves statements alone.
+        if (a.command === 'call' || DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
+        ops.push({ ns: 'P', k: 'touch_all' });
       }
     }
     return { expanded, ops, results, pending };

@@ -42,7 +42,10 @@ const cases: { sql: string; want: unknown }[] = [
   { sql: 'release savepoint s1', want: [{ k: 'release', name: 's1' }] },
   { sql: 'release "S1"', want: [{ k: 'release', name: 'S1' }] },
   { sql: 'rollback to s1', want: [{ k: 'rollback_to', name: 's1' }] },
-  { sql: 'do $$ begin perform 1; end $$', want: [{ k: 'unknown' }] },
+  { sql: 'do $$ begin perform 1; end $$', want: [] },
+  { sql: "do $$ begin set search_path to other; end $$", want: [{ k: 'unknown' }] },
+  { sql: "do $$ begin perform set_config('search_path', 'other', false); end $$", want: [{ k: 'unknown' }] },
+  { sql: "do $$ begin execute 'set ' || 'search_path to other'; end $$", want: [{ k: 'unknown' }] },
   { sql: 'call public.refresh_stats()', want: [{ k: 'unknown' }] },
   { sql: 'select * from orders', want: [] },
 ];
