@@ -47,6 +47,7 @@ const WORKLOADS: Workload[] = [
   { name: 'select-only extended, 1 client', args: ['-S', '-M', 'extended', '-c', '1', '-j', '1'] },
   { name: 'select-only extended, 8 clients', args: ['-S', '-M', 'extended', '-c', '8', '-j', '2'] },
   { name: 'select-only prepared, 8 clients', args: ['-S', '-M', 'prepared', '-c', '8', '-j', '2'] },
+  { name: 'tpcb-like (pgbench default script), 8 clients', args: ['-c', '8', '-j', '2'] },
   { name: 'connect per transaction (-C), 4 clients', args: ['-S', '-C', '-c', '4', '-j', '2'] },
 ].filter((w) => only.length === 0 || only.some((o) => w.name.includes(o)));
 
