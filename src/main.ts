@@ -34,6 +34,8 @@ import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import { createMcpEndpoint, createScopeView, type McpEndpoint } from './mcp/index.ts';
+import { GatewayMetrics, createMetricsApp, metricsRoutes } from './metrics/index.ts';
+import { observedAudit, observedMasking } from './engine/observed.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -48,6 +50,8 @@ export interface StartOptions {
 export interface Gateway {
   postgres: { host: string; port: number };
   http: { host: string; port: number };
+  /** The metrics listener, when `metrics.listen` is set. */
+  metrics?: { host: string; port: number };
   devIssuer?: DevIssuer;
   /** Apply a new, already validated configuration to new connections. */
   reload(config: GatewayConfig): void;
@@ -100,6 +104,7 @@ interface Shared {
   cache: AnalysisCache;
   scramCache: ScramKeyCache;
   capacities: UpstreamCapacities;
+  metrics?: GatewayMetrics;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -126,6 +131,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const masks = maskingFor(shared.masking(), ctx.identity, formerNamesOf(() => catalog.current()));
       const sessionId = randomUUID();
       const startedAt = Date.now();
+      const observe = <T extends Parameters<typeof observedMasking>[0]>(port: T) => (shared.metrics ? observedMasking(port, shared.metrics) : port);
       const id = ctx.identity;
       // Write-ahead for the session too: a session the audit log cannot record does not start.
       await shared.audit.sessionStart({
@@ -170,8 +176,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         // (every other session's rows stream through unscanned); read per result, so a reload
         // that changes or lifts it applies at once.
         maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
-        masking: masks.empty ? undefined : maskingPort(masks, () => catalog.current()),
-        audit: audit.port,
+        masking: masks.empty ? undefined : observe(maskingPort(masks, () => catalog.current())),
+        audit: shared.metrics ? observedAudit(audit.port, shared.metrics, shared.metrics.identityLabels ? ctx.identity.subject : '') : audit.port,
         captureRows: shared.captureRows,
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
       };
@@ -300,8 +306,22 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       `listen.http is ${config.listen.http}, every interface, so the MCP endpoint has no address clients reach it by: set mcp.resource (or console.public_url, or listen.http_hosts) to the URL clients use, or mcp.enabled: false`,
     );
   }
+  // Metrics are served on loopback, or off it only to a scraper holding metrics.bearer_token.
+  const metricsWhere = config.metrics.listen ?? config.listen.http;
+  const metricsOpen = config.metrics.bearer_token !== undefined || isLoopback(splitHostPort(metricsWhere).host);
+  if (config.metrics.enabled === true && !metricsOpen) {
+    // Also checked by `pgwarden check`.
+    throw new Error(`metrics.enabled: /metrics would be served on ${metricsWhere}, off loopback, to anyone: set metrics.bearer_token, or serve it on a loopback metrics.listen`);
+  }
+  if (config.metrics.enabled === undefined && !metricsOpen) log.info({ listen: metricsWhere }, '/metrics is not served: its listener is off loopback and metrics.bearer_token is not set');
   const revocations = new RevocationList();
-  const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
+  // Metrics are on or off for the life of the process (the bearer token is read per scrape).
+  const metrics = (config.metrics.enabled ?? metricsOpen) ? new GatewayMetrics({ identityLabels: config.metrics.identity_labels }) : undefined;
+  const verifier = createTokenVerifier(config.identity, {
+    logger: log,
+    revocations,
+    observe: metrics && { verified: (issuer, result) => metrics.tokenVerified(issuer, result), keysFetched: (issuer, ok) => metrics.jwksFetched(issuer, ok) },
+  });
   // Each surface that takes bearer tokens accepts its own audiences (see identity/types.ts).
   // The HTTP listener's address is known once it listens (the configured port may be 0).
   let httpBound = httpListen;
@@ -364,6 +384,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviewUrl,
     audit,
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
+    metrics,
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,
       connect: async (name) => {
@@ -429,7 +450,25 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     await audit.store.deleteRevocation(subject, issuer);
   };
 
-  const listener = await listenPostgres(pgAddr.host, pgAddr.port, { logger: log, verifier: wireVerifier, registry, scramCache, settings: () => settings, isRevoked: (id) => revocations.isRevoked(id) });
+  const listener = await listenPostgres(pgAddr.host, pgAddr.port, {
+    logger: log,
+    verifier: wireVerifier,
+    registry,
+    scramCache,
+    settings: () => settings,
+    isRevoked: (id) => revocations.isRevoked(id),
+    observe: metrics && { opened: (via) => metrics.connectionOpened(via === 'mcp' ? 'mcp' : 'wire'), refused: (reason) => metrics.connectionRefused(reason) },
+  });
+  metrics?.attach({
+    connections: () => ({ authenticating: registry.pendingConnections, active: registry.size }),
+    upstreams: () => Object.fromEntries(Object.keys(current.upstreams).map((u) => [u, registry.upstreamSessions(u)])),
+    reviews: async () => {
+      const pending = await reviews.list({ status: 'pending', limit: 1000 });
+      const oldest = pending.reduce((min, r) => Math.min(min, Date.parse(r.createdAt)), Date.now());
+      return { pending: pending.length, oldestAgeSeconds: pending.length === 0 ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
+    },
+    audit: () => ({ writable: audit.status().writable }),
+  });
   const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
   function mcpEndpoint(): McpEndpoint {
     const firstDatabase = () => [...databaseRoutes(current).keys()][0];
@@ -507,6 +546,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     mcp: mcp?.routes,
     console: consoleApp,
     reviews: reviewRoutes({ service: reviews, verifier: reviewsVerifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
+    metrics: metrics && !config.metrics.listen ? metricsRoutes(metrics, () => current.metrics.bearer_token) : undefined,
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -517,11 +557,25 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     throw err;
   }
   httpBound = { host: http.host, port: http.port };
+  let metricsHttp: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  if (metrics && config.metrics.listen) {
+    const at = splitHostPort(config.metrics.listen);
+    const app = createMetricsApp(metrics, () => current.metrics.bearer_token, () => (metricsHttp ? allowedHosts({ listenHost: metricsHttp.host, listenPort: metricsHttp.port, publicUrls: [], extraHosts: current.listen.http_hosts }) : { hosts: new Set(), origins: new Set() }));
+    try {
+      metricsHttp = await startHttpServer(app, at.host, at.port);
+    } catch (err) {
+      await listener.stopAccepting();
+      await mcp?.close();
+      await http.close();
+      throw err;
+    }
+  }
   log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
 
   return {
     postgres: { host: listener.host, port: listener.port },
     http: { host: http.host, port: http.port },
+    metrics: metricsHttp && { host: metricsHttp.host, port: metricsHttp.port },
     devIssuer,
     async reloadCatalogs() {
       await Promise.all([...catalogs.values()].map((c) => c.reload().catch(() => {})));
@@ -572,6 +626,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       clearTimeout(timer);
       await mcp?.close();
       await http.close();
+      await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
       await reviews.close();
       await audit.close();

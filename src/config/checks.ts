@@ -142,6 +142,19 @@ function listenProblems(data: Doc): Problem[] {
       });
     }
   }
+  // Metrics hold no values, but the names of rules, issuers and upstreams, and the traffic: off
+  // loopback they are served only to a scraper that holds the configured secret.
+  const metrics = isObject(data.metrics) ? data.metrics : {};
+  if (metrics.enabled === true && typeof metrics.bearer_token !== 'string') {
+    const where = typeof metrics.listen === 'string' ? metrics.listen : typeof listen.http === 'string' ? listen.http : '127.0.0.1:8080';
+    const host = hostOf(where);
+    if (host === undefined || !isLoopback(host)) {
+      out.push({
+        path: ['metrics', 'bearer_token'],
+        message: `/metrics would be served on ${where}, off loopback, to anyone: set metrics.bearer_token (scrapers send it as a bearer token), serve it on a loopback metrics.listen, or leave metrics.enabled unset (then metrics are served only on loopback)`,
+      });
+    }
+  }
   if (listen.require_tls === true && !hasTls) {
     out.push({ path: ['listen', 'require_tls'], message: 'needs listen.tls (cert and key) to offer TLS' });
   }

@@ -32,6 +32,8 @@ export interface HttpDeps {
   reviews?: Hono;
   /** The MCP endpoint's routes (`/mcp`, protected resource metadata), mounted at the root. */
   mcp?: Hono;
+  /** `/metrics` (see src/metrics/routes.ts), when served on this listener. */
+  metrics?: Hono;
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
@@ -51,6 +53,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   if (deps.console) app.route('/console', deps.console);
   if (deps.reviews) app.route('/api/reviews', deps.reviews);
   if (deps.mcp) app.route('/', deps.mcp);
+  if (deps.metrics) app.route('/', deps.metrics);
 
   app.notFound((c) => sendProblem(c, new HttpProblem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

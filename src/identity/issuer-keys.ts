@@ -41,6 +41,8 @@ export interface IssuerKeysOptions {
   /** Time allowed for one HTTP request to the issuer (ms). */
   timeout: number;
   fetch: typeof fetch;
+  /** Told of each JWKS fetch and whether it succeeded. */
+  observe?: { keysFetched(issuer: string, ok: boolean): void };
   logger: Logger;
 }
 
@@ -127,6 +129,20 @@ export class IssuerKeys {
     return this.#stale.resolve;
   }
 
+  // jose fetches the key set through this: each fetch is reported with its result.
+  readonly #countedFetch = (async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const observe = this.#o.observe;
+    if (!observe) return this.#o.fetch(url, init);
+    try {
+      const res = await this.#o.fetch(url, init);
+      observe.keysFetched(this.#o.name, res.ok);
+      return res;
+    } catch (err) {
+      observe.keysFetched(this.#o.name, false);
+      throw err;
+    }
+  }) as typeof fetch;
+
   #resolveRemote(): Promise<RemoteJWKSet> {
     const failed = this.#discoveryFailure;
     if (failed !== undefined && this.#pendingRemote === undefined && Date.now() - failed.at < this.#o.cooldown) return Promise.reject(failed.error);
@@ -136,7 +152,7 @@ export class IssuerKeys {
           cooldownDuration: this.#o.cooldown,
           cacheMaxAge: this.#o.maxAge,
           timeoutDuration: this.#o.timeout,
-          [customFetch]: this.#o.fetch,
+          [customFetch]: this.#countedFetch,
         });
         this.#discoveryFailure = undefined;
         return this.#remote;

@@ -33,12 +33,21 @@ export type IdentityConfig = GatewayConfig['identity'];
 export interface TokenVerifierDeps {
   logger: Logger;
   revocations: RevocationList;
+  /** Told each verification's result and each JWKS fetch (for metrics). */
+  observe?: VerifierObserver;
   /** Used for discovery and JWKS requests (default: the global fetch). */
   fetch?: typeof fetch;
   /** Age after which cached JWKS are refetched before use, in ms (default 10 minutes). */
   jwksMaxAge?: number;
   /** Time allowed for one discovery or JWKS request, in ms (default 5 seconds). */
   httpTimeout?: number;
+}
+
+/** What a verifier reports as it works: issuers by their configured name, results by code. */
+export interface VerifierObserver {
+  /** `issuer` is the configured name, or `untrusted` when the token names no configured issuer. */
+  verified(issuer: string, result: 'ok' | string): void;
+  keysFetched(issuer: string, ok: boolean): void;
 }
 
 export interface ReloadableTokenVerifier extends TokenVerifier {
@@ -82,7 +91,7 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
       const name = c.name ?? c.issuer;
       const source = { issuer: c.issuer, jwksUri: c.jwks_uri, cooldown: next.jwks_cooldown, maxAge, timeout, fetch: fetchImpl };
       const kept = previous.get(c.issuer)?.keys;
-      const keys = kept?.sameSource(source) ? kept : new IssuerKeys({ ...source, name, logger });
+      const keys = kept?.sameSource(source) ? kept : new IssuerKeys({ ...source, name, logger, observe: deps.observe });
       if (keys === kept) keys.rename(name);
       const algorithms = c.algorithms.filter((a) => ASYMMETRIC.has(a));
       if (algorithms.length === 0) throw new Error(`identity.issuers: issuer ${name} allows no asymmetric signature algorithm`);
@@ -139,11 +148,13 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
       const identity = toIdentity(iss, state, payload);
       if (revocations.isRevoked(identity)) throw new GatewayError('auth.revoked', `pgwarden: access for ${safe(identity.subject)} has been revoked`);
       logger.debug({ issuer: state.name, subject: identity.subject }, 'token verified');
+      deps.observe?.verified(state.name, 'ok');
       return identity;
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError('internal', 'pgwarden: internal error while verifying the token', { cause: err });
       // The message is safe to log: it never contains the token.
       logger.info({ code: e.code, issuer: issuerName, reason: e.message, ...(e.logDetail === undefined ? {} : { detail: e.logDetail }) }, 'token refused');
+      deps.observe?.verified(issuerName ?? 'untrusted', e.code);
       throw e;
     }
   }

@@ -80,6 +80,8 @@ export interface ListenerDeps {
    * but before the session could be found by `terminateWhere` must still end it.
    */
   isRevoked?(identity: Identity): boolean;
+  /** Told of each session that starts and each connection refused before it (for metrics). */
+  observe?: { opened(via: string): void; refused(reason: string): void };
 }
 
 export interface PostgresListener {
@@ -192,6 +194,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
   } catch (err) {
     const e = classify(err);
     log.warn({ source, reason: e.message }, 'connection refused');
+    deps.observe?.refused(e.code);
     raw.end(errorResponse(e, 'FATAL'));
     return;
   }
@@ -258,6 +261,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       startSession(result, source, settings, deps, 'wire').catch((err) => {
         const e = classify(err);
         log.warn({ source, code: e.code, reason: e.message }, 'session could not start');
+        deps.observe?.refused(e.code);
         result.socket.end(errorResponse(e, 'FATAL'));
         result.upstream.socket.destroy();
         result.releaseIdentity();
@@ -279,6 +283,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       const e = classify(err);
       const cause = e.cause instanceof Error ? e.cause.message : undefined;
       log.warn({ source, code: e.code, reason: e.message, cause }, 'connection refused');
+      deps.observe?.refused(e.code);
       answerOn.end(errorResponse(e, 'FATAL'));
       setTimeout(() => raw.destroy(), 1000).unref();
     },
@@ -350,5 +355,6 @@ async function startSession(
   hello.push(encodeBackendKeyData(keys.pid, keys.secret), encodeReadyForQuery(upstream.txStatus));
   h.socket.write(Buffer.concat(hello));
   log.info({ tls: h.tls, application: h.params.get('application_name') }, 'session opened');
+  deps.observe?.opened(via);
   session.start(h.leftover, upstream.leftover);
 }

@@ -1,0 +1,43 @@
+/**
+ * The session's audit and masking ports, counted: each statement by its decision, each result
+ * sent with masked columns. Wrapped by the composition root around the real ports, so counting
+ * needs no change to the pipeline and costs one call per statement.
+ */
+import type { StatementAudit } from './audit-port.ts';
+import type { MaskingPort } from './results.ts';
+
+export interface StatementCounter {
+  /** `review`: forwarded after an approver allowed it; `rule`: the rule that refused it. */
+  statement(decision: 'allow' | 'deny' | 'review', rule?: string, subject?: string): void;
+  resultMasked(): void;
+}
+
+export function observedAudit(port: StatementAudit, counter: StatementCounter, subject: string): StatementAudit {
+  return {
+    begin(s) {
+      counter.statement(s.decision.reviewId === undefined ? 'allow' : 'review', '', subject);
+      return port.begin(s);
+    },
+    refused(s) {
+      counter.statement('deny', s.decision.rule ?? '', subject);
+      port.refused(s);
+    },
+    end: (id, o) => port.end(id, o),
+  };
+}
+
+export function observedMasking(port: MaskingPort, counter: StatementCounter): MaskingPort {
+  return {
+    plan(fields, outputs, formats) {
+      const p = port.plan(fields, outputs, formats);
+      if (p !== null) counter.resultMasked();
+      return p;
+    },
+    copyPlan(outputs, binary) {
+      const p = port.copyPlan(outputs, binary);
+      if (p !== null) counter.resultMasked();
+      return p;
+    },
+    scrub: (frame) => port.scrub(frame),
+  };
+}
