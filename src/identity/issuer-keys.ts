@@ -68,6 +68,16 @@ export class IssuerKeys {
     this.#o.name = name;
   }
 
+  #generation = 0;
+
+  /**
+   * Which key set is current: a number that changes with every JWKS response. A token remembered
+   * as verified counts only while the set it verified against is current.
+   */
+  keySet(): number {
+    return this.#generation;
+  }
+
   /** Whether `other` would fetch the same keys the same way, so this cache can be kept across a reload. */
   sameSource(other: Pick<IssuerKeysOptions, 'issuer' | 'jwksUri' | 'cooldown' | 'maxAge' | 'timeout' | 'fetch'>): boolean {
     const o = this.#o;
@@ -129,16 +139,17 @@ export class IssuerKeys {
     return this.#stale.resolve;
   }
 
-  // jose fetches the key set through this: each fetch is reported with its result.
+  // jose fetches the key set through this: each response starts a new generation of keys, and
+  // each fetch is reported with its result.
   readonly #countedFetch = (async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const observe = this.#o.observe;
-    if (!observe) return this.#o.fetch(url, init);
     try {
       const res = await this.#o.fetch(url, init);
-      observe.keysFetched(this.#o.name, res.ok);
+      this.#generation++;
+      observe?.keysFetched(this.#o.name, res.ok);
       return res;
     } catch (err) {
-      observe.keysFetched(this.#o.name, false);
+      observe?.keysFetched(this.#o.name, false);
       throw err;
     }
   }) as typeof fetch;

@@ -585,3 +585,80 @@ describe('update (configuration reload)', () => {
     }
   });
 });
+
+describe('verified tokens are remembered', () => {
+  const quiet = () => pino({ level: 'silent' });
+
+  it('a token that verified is not verified again, but the revocation list is read every time', async () => {
+    const revocations = new RevocationList();
+    const seen: string[] = [];
+    const verifier = createTokenVerifier(identityConfig([baseIssuer()]), { logger: quiet(), revocations, observe: { verified: (_i, r) => seen.push(r), keysFetched: () => {} } });
+    // Keys fetched while a token verifies leave it unremembered (it may have verified against the
+    // set before the fetch): warm the keys first.
+    await verifier.verify(await sign(keyA, ISS, { sub: 'warm' }));
+    seen.length = 0;
+    const token = await sign(keyA, ISS, { sub: 'cached-1' });
+    const first = await verifier.verify(token);
+    // The same identity object: nothing was decoded or checked again.
+    assert.equal(await verifier.verify(token), first);
+    assert.deepEqual(seen, ['ok', 'ok']);
+    revocations.revoke('cached-1');
+    const e = await refusal(verifier.verify(token));
+    assert.equal(e.code, 'auth.revoked');
+    revocations.unrevoke('cached-1');
+    assert.equal((await verifier.verify(token)).subject, 'cached-1');
+  });
+
+  it('the surface audience is checked on every call', async () => {
+    const verifier = createTokenVerifier(identityConfig([baseIssuer()]), { logger: quiet(), revocations: new RevocationList() });
+    const token = await sign(keyA, ISS, { sub: 'cached-2', aud: 'pgwarden' });
+    await verifier.verify(token);
+    const e = await refusal(verifier.verify(token, { accept: ['pgwarden-admin'] }));
+    assert.equal(e.code, 'auth.invalid_token');
+    assert.match(e.message, /audience/);
+    assert.equal(await verifier.verify(token, { exclude: ['https://gw.example.com/mcp'] }).then((i) => i.subject), 'cached-2');
+    const excluded = await refusal(verifier.verify(token, { exclude: ['pgwarden'] }));
+    assert.equal(excluded.code, 'auth.invalid_token');
+  });
+
+  it('a remembered token stops at its expiry', async () => {
+    const verifier = createTokenVerifier(identityConfig([baseIssuer({ clock_tolerance: 0 })]), { logger: quiet(), revocations: new RevocationList() });
+    const token = await sign(keyA, ISS, { sub: 'cached-3', exp: now() + 1 });
+    await verifier.verify(token);
+    await new Promise((r) => setTimeout(r, 2100));
+    const e = await refusal(verifier.verify(token));
+    assert.equal(e.code, 'auth.expired');
+  });
+
+  it('a reload of the issuers forgets every remembered token', async () => {
+    const verifier = createTokenVerifier(identityConfig([baseIssuer()]), { logger: quiet(), revocations: new RevocationList() });
+    const token = await sign(keyA, ISS, { sub: 'cached-4' });
+    await verifier.verify(token);
+    verifier.update(identityConfig([baseIssuer({ audience: 'another-audience' })]));
+    const e = await refusal(verifier.verify(token));
+    assert.equal(e.code, 'auth.invalid_token');
+    verifier.update(identityConfig([{ issuer: 'https://other.example', audience: 'pgwarden', jwks_uri: `${server.url}/keys` }]));
+    assert.equal((await refusal(verifier.verify(token))).code, 'auth.unknown_issuer');
+  });
+
+  it('a changed token is verified in full: one altered byte is refused', async () => {
+    const verifier = createTokenVerifier(identityConfig([baseIssuer()]), { logger: quiet(), revocations: new RevocationList() });
+    const token = await sign(keyA, ISS, { sub: 'cached-5' });
+    await verifier.verify(token);
+    const [h, p, sig] = token.split('.');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${h}.${base64url.encode(JSON.stringify({ ...claims, sub: 'admin' }))}.${sig}`;
+    const e = await refusal(verifier.verify(forged));
+    assert.equal(e.code, 'auth.invalid_token');
+  });
+
+  it('with cacheSize 0 every call verifies', async () => {
+    const seen: string[] = [];
+    const verifier = createTokenVerifier(identityConfig([baseIssuer()]), { logger: quiet(), revocations: new RevocationList(), cacheSize: 0, observe: { verified: (_i, r) => seen.push(r), keysFetched: () => {} } });
+    const token = await sign(keyA, ISS, { sub: 'cached-6' });
+    const a = await verifier.verify(token);
+    const b = await verifier.verify(token);
+    assert.notEqual(a, b);
+    assert.deepEqual(a, b);
+  });
+});

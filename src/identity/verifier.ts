@@ -14,10 +14,17 @@
  *   6. a subject from the configured claims                         → auth.invalid_token
  *   7. the revocation list                                          → auth.revoked
  *
+ * A token that verified is remembered by the SHA-256 of its text (`VerifiedCache`) until its `exp`,
+ * for at most the JWKS max age, while the issuer's key set it verified against is current (a
+ * refetch, e.g. after a rotation, makes it verify again), and until the issuers are reconfigured: a reconnecting client
+ * with the same token skips steps 1–6 (the audience rule of the surface and 7, the revocation
+ * list, are checked on every call). A token is only ever cached after a full verification.
+ *
  * The unverified payload is read only to choose the issuer (2) and to word messages; every value
  * the identity carries comes from the verified claims. The token MUST NOT appear in a message or
  * a log line: messages name claims and configuration, never the token text.
  */
+import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { GatewayError } from '../errors.ts';
 import type { GatewayConfig, IssuerConfig } from '../config/schema.ts';
@@ -33,6 +40,8 @@ export type IdentityConfig = GatewayConfig['identity'];
 export interface TokenVerifierDeps {
   logger: Logger;
   revocations: RevocationList;
+  /** Verified tokens remembered (by hash) so a reconnect skips the signature check; 0 turns it off. */
+  cacheSize?: number;
   /** Told each verification's result and each JWKS fetch (for metrics). */
   observe?: VerifierObserver;
   /** Used for discovery and JWKS requests (default: the global fetch). */
@@ -113,11 +122,25 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
   }
 
   let issuers = build(config, new Map());
+  const cache = new VerifiedCache(deps.cacheSize ?? DEFAULT_CACHE_SIZE);
 
   async function verify(token: string, rule: AudienceRule = {}): Promise<Identity> {
     // One snapshot per call: a reload during verification does not mix two configurations.
     const current = issuers;
     let issuerName: string | undefined;
+    const cacheKey = typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH ? createHash('sha256').update(token).digest('base64') : undefined;
+    const hit = cacheKey === undefined ? undefined : cache.get(cacheKey, current, Date.now());
+    if (hit) {
+      // The same bytes verified before against these issuers: only what may differ per call or
+      // change over time is checked again.
+      const excluded = new Set(rule.exclude ?? []);
+      const audience = (rule.accept ?? hit.state.audiences).filter((a) => !excluded.has(a));
+      if (hit.audiences.some((a) => audience.includes(a)) && !revocations.isRevoked(hit.identity)) {
+        deps.observe?.verified(hit.state.name, 'ok');
+        return hit.identity;
+      }
+      // Anything else: verify in full, so the refusal is worded as it would be the first time.
+    }
     try {
       const { header, claims } = decode(token);
       const iss = claims.iss;
@@ -136,6 +159,8 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
         });
       }
 
+      // Read before verifying: a refetch during the verification leaves the entry stale.
+      const keySet = state.keys.keySet();
       let payload: JWTPayload;
       try {
         payload = await verifySignedToken(token, state, { ...state.options, audience });
@@ -146,6 +171,11 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
       }
 
       const identity = toIdentity(iss, state, payload);
+      if (cacheKey !== undefined) {
+        const aud = payload.aud;
+        const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+        cache.set(cacheKey, { identity, state, issuers: current, audiences, until: Math.min(identity.expiresAt, Date.now() + maxAge), keySet });
+      }
       if (revocations.isRevoked(identity)) throw new GatewayError('auth.revoked', `pgwarden: access for ${safe(identity.subject)} has been revoked`);
       logger.debug({ issuer: state.name, subject: identity.subject }, 'token verified');
       deps.observe?.verified(state.name, 'ok');
@@ -163,6 +193,7 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
     verify,
     update(next: IdentityConfig): void {
       issuers = build(next, issuers);
+      cache.clear();
       logger.info({ issuers: [...issuers.values()].map((s) => s.name) }, 'trusted issuers updated');
     },
   };
@@ -172,6 +203,50 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
  * A verifier bound to one surface's audiences (read on every call, so a reload applies at once).
  * The Postgres listener, `/mcp` and the HTTP APIs each get one.
  */
+const DEFAULT_CACHE_SIZE = 10_000;
+
+interface CachedToken {
+  identity: Identity;
+  state: IssuerState;
+  /** The issuer map it verified against: a reload makes a new one, and the entry stale. */
+  issuers: ReadonlyMap<string, IssuerState>;
+  /** The token's `aud` values, matched against each surface's accepted audiences. */
+  audiences: string[];
+  /** Epoch ms: the token's `exp`, or sooner (the JWKS max age). */
+  until: number;
+  /** The issuer's key set it verified against: once the keys are refetched, it is verified again. */
+  keySet: number;
+}
+
+/** Tokens that verified, by the SHA-256 of their text; least recently used out first. */
+class VerifiedCache {
+  readonly #entries = new Map<string, CachedToken>();
+  constructor(readonly max: number) {}
+
+  get(key: string, issuers: ReadonlyMap<string, IssuerState>, now: number): CachedToken | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.issuers !== issuers || now >= e.until || e.state.keys.keySet() !== e.keySet) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, e);
+    return e;
+  }
+
+  set(key: string, e: CachedToken): void {
+    if (this.max <= 0) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, e);
+    while (this.#entries.size > this.max) this.#entries.delete(this.#entries.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
 export function forSurface(verifier: TokenVerifier, rule: () => AudienceRule): TokenVerifier {
   return { verify: (token) => verifier.verify(token, rule()) };
 }
