@@ -17,7 +17,7 @@ import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
 import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
-import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route } from './proxy/index.ts';
+import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route, type SessionContext } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
@@ -35,7 +35,8 @@ import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import { createMcpEndpoint, createScopeView, type McpEndpoint } from './mcp/index.ts';
 import { GatewayMetrics, createMetricsApp, metricsRoutes } from './metrics/index.ts';
-import { observedAudit, observedMasking } from './engine/observed.ts';
+import { observedAudit, observedMasking, tracedAudit } from './engine/observed.ts';
+import { StatementTracer } from './tracing/index.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -105,6 +106,7 @@ interface Shared {
   scramCache: ScramKeyCache;
   capacities: UpstreamCapacities;
   metrics?: GatewayMetrics;
+  tracer?: StatementTracer;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -177,12 +179,44 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         // that changes or lifts it applies at once.
         maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
         masking: masks.empty ? undefined : observe(maskingPort(masks, () => catalog.current())),
-        audit: shared.metrics ? observedAudit(audit.port, shared.metrics, shared.metrics.identityLabels ? ctx.identity.subject : '') : audit.port,
+        audit: observedPort(audit.port, shared, ctx, sessionId),
         captureRows: shared.captureRows,
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
       };
     },
   };
+}
+
+/** The package version (traces carry it as service.version). */
+function gatewayVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The session's audit port, counted (metrics) and traced (tracing) when those are configured. */
+function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext, sessionId: string): StatementAudit {
+  let out = port;
+  const { metrics, tracer } = shared;
+  if (tracer) {
+    out = tracedAudit(out, (s, decision) =>
+      tracer.statement({
+        sessionId,
+        database: ctx.database,
+        subject: ctx.identity.subject,
+        issuer: ctx.identity.issuerName,
+        decision,
+        rule: s.decision.rule,
+        reviewId: s.decision.reviewId,
+        command: s.analysis?.command,
+        kind: s.kind,
+      }),
+    );
+  }
+  if (metrics) out = observedAudit(out, metrics, metrics.identityLabels ? ctx.identity.subject : '');
+  return out;
 }
 
 /** A connection for estimating a session's writes: same upstream, role and search_path. */
@@ -317,6 +351,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const revocations = new RevocationList();
   // Metrics are on or off for the life of the process (the bearer token is read per scrape).
   const metrics = (config.metrics.enabled ?? metricsOpen) ? new GatewayMetrics({ identityLabels: config.metrics.identity_labels }) : undefined;
+  // Tracing is configured at start (nothing of it runs when it is not).
+  const tracer = config.tracing ? new StatementTracer(config.tracing, gatewayVersion()) : undefined;
   const verifier = createTokenVerifier(config.identity, {
     logger: log,
     revocations,
@@ -385,6 +421,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     audit,
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
     metrics,
+    tracer,
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,
       connect: async (name) => {
@@ -629,6 +666,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
       await reviews.close();
+      await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
       await audit.close();
       log.info('pgwarden stopped');
     },

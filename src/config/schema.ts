@@ -10,6 +10,7 @@ import { maskingSchema } from '../masking/schema.ts';
 import { consoleSchema } from '../console/schema.ts';
 import { reviewsSchema } from '../review/schema.ts';
 import { metricsSchema } from '../metrics/schema.ts';
+import { tracingSchema } from '../tracing/schema.ts';
 
 const duration = z
   .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
@@ -219,6 +220,8 @@ export const configSchema = z
       .prefault({}),
     /** Prometheus metrics at `/metrics` (see src/metrics/schema.ts). */
     metrics: metricsSchema.prefault({}),
+    /** OpenTelemetry spans per statement over OTLP/HTTP (see src/tracing/schema.ts); off when absent. */
+    tracing: tracingSchema.optional(),
     /** The web console for humans (sign-in, roles, cookie secret; see src/console/schema.ts). */
     console: consoleSchema.optional(),
     /** Human review of privileged statements: store, rules, webhooks (see src/review/schema.ts). */

@@ -3,7 +3,7 @@
  * limits, upstream sign-in) → BackendKeyData minted here → an `engine` Session relays the rest.
  * The registry knows every open session for revocation, cancel and shutdown.
  */
-export { listenPostgres, type PostgresListener, type ListenerDeps, type ListenerSettings } from './listener.ts';
+export { listenPostgres, type PostgresListener, type ListenerDeps, type ListenerSettings, type SessionContext } from './listener.ts';
 export { SessionRegistry, identityKey, identityLimit, type Limits, type RegisteredSession } from './registry.ts';
 export type { Route } from './handshake.ts';
 export { UpstreamCapacities, capacityFrom, readServerLimits, type ServerConnectionLimits } from './capacity.ts';
