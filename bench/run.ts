@@ -6,7 +6,8 @@
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
  * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
  * --no-pgbouncer, --profile (CPU profile of the gateway during its pgwarden runs: the functions
- * with the most self time, in µs per transaction).
+ * with the most self time, in µs per transaction; and the engine's own clock of its pipeline
+ * stages, in µs per statement: analyse, decide, audit, relay, mask).
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
  * with it in memory, so the cost of the durable write-ahead log shows.
@@ -20,6 +21,7 @@ import { Session as InspectorSession } from 'node:inspector/promises';
 import { configSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
 import { startGateway } from '../src/main.ts';
+import { CLOCK_BUCKETS, StageClock, type ClockBucket } from '../src/engine/index.ts';
 import { findPgBin, freePort, startPostgres } from '../test/helpers/postgres.ts';
 import { startTestIssuer } from '../test/helpers/issuer.ts';
 
@@ -172,7 +174,8 @@ async function main(): Promise<void> {
       audit,
     });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const gw = await startGateway(await gatewayConfig({ store: `sqlite:${join(work, 'audit.db')}` }), { logger: createLogger('warn', sink) });
+  // Only the profiled gateway measures its stages (the clock costs a little per statement).
+  const gw = await startGateway(await gatewayConfig({ store: `sqlite:${join(work, 'audit.db')}` }), { logger: createLogger('warn', sink), stageClock: profiling ? stages.clock : undefined });
   const gwNoAudit = await startGateway(await gatewayConfig({ store: 'memory' }), { logger: createLogger('warn', sink) });
   const exp = Math.floor(Date.now() / 1000) + 24 * 3600;
   const token = await issuer.sign({ sub: 'bench', exp });
@@ -216,9 +219,15 @@ async function main(): Promise<void> {
       for (const t of order) {
         progress(`  ${name} · ${t.name} · round ${r + 1}/${rounds}`);
         const profile = profiling && t.name === 'pgwarden';
-        if (profile) await profiler.start();
+        if (profile) {
+          await profiler.start();
+          stages.start();
+        }
         const res = await pgbench([...args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
-        if (profile) await profiler.stop(name, res.tps * seconds);
+        if (profile) {
+          stages.stop(name);
+          await profiler.stop(name, res.tps * seconds);
+        }
         const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
         e.tps.push(res.tps);
         e.lat.push(res.latencyMs);
@@ -273,9 +282,42 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`streaming ${MASK_ROWS}-row results: peak RSS growth of the gateway process ${(peakClear / 1048576).toFixed(0)} MiB unmasked, ${(peakMasked / 1048576).toFixed(0)} MiB masked`);
   }
-  if (profiling) lines.push('', ...profiler.report());
+  if (profiling) lines.push('', ...stages.report(), '', ...profiler.report());
   process.stdout.write(lines.join('\n') + '\n');
 }
+
+/**
+ * The engine's own clock of its pipeline stages (src/engine/pipeline.ts), over the profiled
+ * pgwarden runs of each workload: µs of event-loop time per statement (each Query and each
+ * Execute) in each bucket. Time spent off the event loop (the audit store's writer thread, the
+ * parse worker) and waits (the durable audit write before forwarding) are not in it.
+ */
+const stages = (() => {
+  const clock = new StageClock();
+  const byWorkload = new Map<string, { statements: number; us: Record<ClockBucket, number> }>();
+  return {
+    clock,
+    start() {
+      clock.reset();
+    },
+    stop(workload: string) {
+      const { statements, us } = clock.perStatement();
+      const e = byWorkload.get(workload) ?? { statements: 0, us: { analyse: 0, decide: 0, audit: 0, relay: 0, mask: 0 } };
+      for (const b of CLOCK_BUCKETS) e.us[b] += us[b] * statements;
+      e.statements += statements;
+      byWorkload.set(workload, e);
+    },
+    report(): string[] {
+      const head = ['workload', ...CLOCK_BUCKETS.map((b) => `${b} µs`), 'total µs', 'statements'];
+      const out = ['pipeline stages (engine clock), µs of gateway event-loop time per statement:', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+      for (const [workload, e] of byWorkload) {
+        const per = CLOCK_BUCKETS.map((b) => (e.statements > 0 ? e.us[b] / e.statements : 0));
+        out.push(`| ${[workload, ...per.map((v) => v.toFixed(1)), per.reduce((a, b) => a + b, 0).toFixed(1), String(e.statements)].join(' | ')} |`);
+      }
+      return out;
+    },
+  };
+})();
 
 interface ProfileNode {
   id: number;

@@ -22,7 +22,7 @@ import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type Ups
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState, type StageClock } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
@@ -46,6 +46,8 @@ export interface StartOptions {
   devIssuer?: DevIssuer;
   /** Tests: cap the SQLite audit file at this many pages, so that writes fail as on a full disk. */
   auditMaxPageCount?: number;
+  /** The bench's --profile: every session measures the time of each pipeline stage into this clock. */
+  stageClock?: StageClock;
 }
 
 export interface Gateway {
@@ -107,6 +109,7 @@ interface Shared {
   capacities: UpstreamCapacities;
   metrics?: GatewayMetrics;
   tracer?: StatementTracer;
+  stageClock: StageClock | null;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -128,6 +131,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
     capacity: (upstream) => shared.capacities.get(upstream),
+    stageClock: shared.stageClock,
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
       const masks = maskingFor(shared.masking(), ctx.identity, formerNamesOf(() => catalog.current()));
@@ -155,6 +159,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         catalog,
         cache: shared.cache,
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
+        clock: ctx.clock,
         maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
         governedRename: (analyses) =>
           governedRenameRefusal(analyses, ctx.identity.subject, () => governedRules(shared.masking(), shared.policies().compiled), catalog.current(), formerNamesOf(() => catalog.current())),
@@ -422,6 +427,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
     metrics,
     tracer,
+    stageClock: options.stageClock ?? null,
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,
       connect: async (name) => {

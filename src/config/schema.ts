@@ -1,7 +1,8 @@
 /**
- * The configuration schema (zod). This file is the single source of truth for the shape of
- * `pgwarden.yaml`; `load.ts` reads, interpolates and validates a file against it and reports
- * problems as `file:line path: problem`.
+ * The configuration schema (zod): the shape of `pgwarden.yaml`, composed here from the sections
+ * each part owns in its own `schema.ts` (identity, upstream, policy, masking, audit, console,
+ * review); no part imports this file back. `load.ts` reads, interpolates and validates a file
+ * against it and reports problems as `file:line path: problem`.
  */
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
@@ -11,19 +12,11 @@ import { consoleSchema } from '../console/schema.ts';
 import { reviewsSchema } from '../review/schema.ts';
 import { metricsSchema } from '../metrics/schema.ts';
 import { tracingSchema } from '../tracing/schema.ts';
+import { identitySchema, issuerSchema, type IssuerConfig } from '../identity/schema.ts';
+import { upstreamSchema, type UpstreamConfig } from '../upstream/schema.ts';
+import { duration, parseDuration } from '../duration.ts';
 
-const duration = z
-  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 1h')])
-  .transform((v) => (typeof v === 'number' ? v * 1000 : parseDuration(v)));
-
-/** Parse `500ms`, `30s`, `5m`, `1h`, `2d` into milliseconds. A bare number is seconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new Error(`not a duration: ${text}`);
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Math.round(n * unit);
-}
+export { issuerSchema, upstreamSchema, parseDuration, type IssuerConfig, type UpstreamConfig };
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:6432');
 
@@ -31,51 +24,6 @@ const tlsFiles = z
   .object({
     cert: z.string().min(1),
     key: z.string().min(1),
-  })
-  .strict();
-
-export const upstreamSchema = z
-  .object({
-    /** postgres://user@host:port/dbname — the password, if any, is in `password`. */
-    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
-    password: z.string().optional(),
-    /** Client-facing database names that route to this upstream (default: the upstream's key). */
-    databases: z.array(z.string().min(1)).optional(),
-    tls: z
-      .object({
-        mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
-        ca: z.string().optional(),
-        servername: z.string().optional(),
-      })
-      .strict()
-      .default({ mode: 'disable' }),
-    connect_timeout: duration.default(10_000),
-    /**
-     * Most sessions the gateway holds on this upstream; beyond it a new session is refused with
-     * 53300. Default: learned from the server (max_connections less reserved slots, bounded by
-     * the role's and database's connection limits, less the catalog connection).
-     */
-    max_connections: z.number().int().positive().optional(),
-  })
-  .strict();
-
-export const issuerSchema = z
-  .object({
-    issuer: z.string().url(),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    /** JWKS location; discovered from `${issuer}/.well-known/openid-configuration` when absent. */
-    jwks_uri: z.string().url().optional(),
-    algorithms: z
-      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
-      .min(1)
-      .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
-    /** Claims tried in order for the subject. */
-    subject_claims: z.array(z.string().min(1)).min(1).default(['sub', 'client_id', 'azp']),
-    /** Dotted path to the groups claim (e.g. `realm_access.roles`); string or array values. */
-    groups_claim: z.string().min(1).default('groups'),
-    clock_tolerance: duration.default(30_000),
-    /** Shorter name used in policies (`match.issuer`) and logs. */
-    name: z.string().optional(),
   })
   .strict();
 
@@ -104,21 +52,7 @@ export const configSchema = z
       .strict()
       .default({ postgres: '127.0.0.1:6432', http: '127.0.0.1:8080', allow_insecure_remote: false, http_hosts: [] }),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstreamSchema).refine((r) => Object.keys(r).length > 0, 'at least one upstream'),
-    identity: z
-      .object({
-        issuers: z.array(issuerSchema).min(1),
-        /** After a token expires, an open session may finish for this long before it is ended. */
-        expiry_grace: duration.default(0),
-        /** Cooldown between JWKS refetches triggered by an unknown `kid`, and between retries of a failed discovery or key fetch. */
-        jwks_cooldown: duration.default(30_000),
-        /**
-         * Startup user names a wire client may give besides its token's subject (which is always
-         * accepted). Any other name is refused with 28000, as PostgreSQL refuses a wrong role.
-         * Default `agent`, the generic name of the examples and published MCP server configs.
-         */
-        user_names: z.array(z.string().min(1)).optional(),
-      })
-      .strict(),
+    identity: identitySchema,
     admin: z
       .object({
         /** Subjects or groups allowed to use the admin API. */
@@ -239,5 +173,3 @@ export const configSchema = z
   .strict();
 
 export type GatewayConfig = z.infer<typeof configSchema>;
-export type UpstreamConfig = z.infer<typeof upstreamSchema>;
-export type IssuerConfig = z.infer<typeof issuerSchema>;

@@ -22,6 +22,7 @@ import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
+import type { StageClock } from './pipeline.ts';
 import { afterCycle, currentStates, initialState, mayChange, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
 
 /** The policies in force; `version` changes on every config reload. */
@@ -52,6 +53,8 @@ export interface PolicyGateOptions {
   governedRename?: (analyses: StatementAnalysis[]) => { message: string; hint: string } | null;
   /** Human review of privileged statements; absent when no review rule is configured. */
   reviews?: ReviewPort;
+  /** Measures the time of the analyse stage when set (see pipeline.ts). */
+  clock?: StageClock | null;
 }
 
 /** What the gate needs of the review workflow (built by the composition root). */
@@ -699,6 +702,7 @@ export class PolicyGate implements StatementGate {
     const parsing = parseAhead(text);
     if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
+    this.o.clock?.enter('analyse');
     try {
       along = this.analyseAlong(snapshot, text, states);
     } catch (err) {
@@ -708,6 +712,8 @@ export class PolicyGate implements StatementGate {
       }
       if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
+    } finally {
+      this.o.clock?.leave();
     }
     if ('ok' in along) return along;
     const analyses = along.analyses;

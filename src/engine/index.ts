@@ -1,8 +1,9 @@
 /**
  * The statement pipeline, independent of the transport: a `Session` relays one client's
- * messages to its upstream connection and the responses back, keeping protocol order for the
- * replies the gateway makes itself. The wire listener (`proxy/`) feeds it a socket; other
- * front ends can feed it any Duplex stream that speaks the same protocol.
+ * messages to its upstream lease and the responses back, keeping protocol order for the
+ * replies the gateway makes itself. Sessions are opened by `openSession` alone: the wire listener
+ * (`proxy/`) calls it with a socket, the MCP tools (through `listener.openInternal`) with an
+ * in-memory channel. `pipeline.ts` lists the stages of a statement in order with their errors.
  */
 export { Session, OPEN_GATE, errorResponse, type SessionOptions, type StatementGate, type GateVerdict } from './session.ts';
 export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions, type ReviewPort } from './gate.ts';
@@ -12,3 +13,5 @@ export type { MaskingPort, RowPlan, Outputs } from './results.ts';
 export { PINNED_UPSTREAM_SETTINGS, pinnedSettingDrift, startupLexingRefusal } from './lexing-settings.ts';
 export { governedRenameRefusal, governedRules, unboundRules, type GovernedRules } from './governed-renames.ts';
 export { BufferBudget, type BufferLimits } from './buffer-budget.ts';
+export { openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type SessionDirectory, type SessionRoute } from './open.ts';
+export { STAGES, OUTSIDE_PIPELINE, CLOCK_BUCKETS, StageClock, type Stage, type StageError, type ClockBucket } from './pipeline.ts';

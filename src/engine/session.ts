@@ -42,6 +42,8 @@ import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import { pinnedSettingDrift } from './lexing-settings.ts';
 import type { BufferBudget } from './buffer-budget.ts';
+import type { ReleaseMode, UpstreamLease } from '../upstream/index.ts';
+import { timeMethods, type StageClock } from './pipeline.ts';
 import {
   BE,
   FE,
@@ -50,7 +52,6 @@ import {
   ProtocolError,
   Reader,
   StreamScanner,
-  TERMINATE,
   type TxStatus,
   decodeBind,
   decodeExecute,
@@ -147,7 +148,8 @@ export const OPEN_GATE: StatementGate = {
 
 export interface SessionOptions {
   client: Duplex;
-  upstream: Duplex;
+  /** The server connection. The session reads and writes its stream and gives it back with `release`. */
+  upstream: UpstreamLease;
   identity: Identity;
   logger: Logger;
   maxMessageSize: number;
@@ -171,6 +173,8 @@ export interface SessionOptions {
   /** The policy's `max_rows`, read per row: a longer result is ended with an error (see RowLimit). */
   maxRows?: () => number | undefined;
   onClose?: (reason: string) => void;
+  /** Set when the time of each pipeline stage is measured (see pipeline.ts); null or absent: not measured. */
+  clock?: StageClock | null;
 }
 
 interface UpstreamCycle extends AuditedCycle {
@@ -223,6 +227,9 @@ export class Session {
   readonly identity: Identity;
   private readonly client: Duplex;
   private readonly upstream: Duplex;
+  private readonly lease: UpstreamLease;
+  /** The server connection cannot be trusted any more (it closed, said FATAL, left a pinned setting, or could not be relayed). */
+  private upstreamBroken = false;
   private readonly log: Logger;
   private readonly framer: MessageFramer;
   private readonly scanner: StreamScanner;
@@ -278,7 +285,8 @@ export class Session {
   constructor(o: SessionOptions) {
     this.identity = o.identity;
     this.client = o.client;
-    this.upstream = o.upstream;
+    this.lease = o.upstream;
+    this.upstream = o.upstream.stream;
     this.log = o.logger;
     this.expiresAt = o.expiresAt;
     this.onClose = o.onClose;
@@ -319,18 +327,42 @@ export class Session {
       this.scanner.interesting[BE.EmptyQueryResponse] = 1;
       this.scanner.interesting[BE.PortalSuspended] = 1;
     }
+    this.clock = o.clock ?? null;
+    if (this.clock) {
+      // Profiling only: the per-session parts are timed in place (see pipeline.ts).
+      if (this.gate !== OPEN_GATE) timeMethods(this.gate, ['query', 'parse', 'bind', 'execute'], 'decide', this.clock, ['query', 'execute']);
+      if (this.audit) timeMethods(this.audit, ['begin', 'bind', 'execute', 'refused', 'takePending', 'response'], 'audit', this.clock);
+      if (this.tracker) timeMethods(this.tracker, ['query', 'parse', 'bind', 'describe', 'needsDescribe', 'execute', 'close', 'sync', 'message'], 'mask', this.clock);
+      if (this.rowLimit) timeMethods(this.rowLimit, ['message'], 'mask', this.clock);
+    }
   }
+
+  private readonly clock: StageClock | null;
 
   /**
    * Start relaying. The caller MUST have written everything the client is owed before this
    * (AuthenticationOk … ReadyForQuery), since upstream bytes flow to the client from here on.
    */
   start(leftover?: Buffer | null, upstreamLeftover?: Buffer | null): void {
-    this.client.on('data', (c: Buffer) => this.fromClient(c));
+    const clock = this.clock;
+    if (clock) {
+      this.client.on('data', (c: Buffer) => {
+        clock.top('relay');
+        this.fromClient(c);
+        clock.end();
+      });
+      this.upstream.on('data', (c: Buffer) => {
+        clock.top('relay');
+        this.fromUpstream(c);
+        clock.end();
+      });
+    } else {
+      this.client.on('data', (c: Buffer) => this.fromClient(c));
+      this.upstream.on('data', (c: Buffer) => this.fromUpstream(c));
+    }
     this.client.on('error', (e) => this.finish(`client error: ${e.message}`));
     this.client.on('close', () => this.finish('client closed the connection'));
     this.client.on('drain', () => this.upstream.resume());
-    this.upstream.on('data', (c: Buffer) => this.fromUpstream(c));
     this.upstream.on('error', (e) => this.upstreamGone(`upstream error: ${e.message}`));
     this.upstream.on('close', () => this.upstreamGone('upstream closed the connection'));
     this.upstream.on('drain', () => this.client.resume());
@@ -609,9 +641,9 @@ export class Session {
         );
         return;
       case FE.Terminate:
-        // Whatever was held back never runs.
+        // Whatever was held back never runs. The client's Terminate ends its session, not the
+        // server connection: what happens to that is the lease's (see closeAfterTerminate).
         this.later = null;
-        this.forward(frame);
         this.terminating = true;
         this.flushUpstream();
         if (!this.waiting) this.closeAfterTerminate();
@@ -692,8 +724,15 @@ export class Session {
   /** The client said Terminate and everything before it has been written upstream. */
   private closeAfterTerminate(): void {
     this.ending = true;
-    this.upstream.end();
+    this.lease.release(this.releaseMode());
     this.client.end();
+  }
+
+  /** The state the server connection is left in (see `ReleaseMode`). */
+  private releaseMode(): ReleaseMode {
+    if (this.upstreamBroken || this.upstreamSaidFatal) return 'broken';
+    const idle = this.upstreamCycles.length === 0 && this.txStatus === 'I' && !this.batchForwarded && this.out.length === 0;
+    return idle ? 'clean' : 'dirty';
   }
 
   private expired(): boolean {
@@ -887,6 +926,7 @@ export class Session {
     if (drift === undefined) return false;
     this.log.error({ subject: this.identity.subject, parameter: name, value }, 'the upstream session left a pinned lexing setting; the session is ended');
     this.ending = true;
+    this.upstreamBroken = true;
     // Called between two upstream messages: the FATAL lands on a message boundary.
     this.client.write(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
     this.finish(`left a pinned setting: ${name}=${value}`);
@@ -901,6 +941,7 @@ export class Session {
     } catch (err) {
       // A response the gateway cannot frame or mask: nothing more of it may reach the client.
       this.client.uncork();
+      this.upstreamBroken = true;
       this.log.error({ err: (err as Error).message }, 'a response could not be relayed safely; the session is ended');
       this.terminate(new GatewayError('upstream.lost', 'pgwarden: a response from the database could not be relayed safely; the session is ended'));
       return;
@@ -973,6 +1014,7 @@ export class Session {
 
   private upstreamGone(reason: string): void {
     if (this.closed) return;
+    this.upstreamBroken = true;
     if (!this.ending && !this.upstreamSaidFatal && this.scanner.atBoundary && !this.client.destroyed) {
       this.client.write(errorResponse(new GatewayError('upstream.lost', 'pgwarden: the connection to the database was lost'), 'FATAL'));
     }
@@ -984,8 +1026,10 @@ export class Session {
     this.closed = true;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.ending = true;
-    // Closing the upstream connection ends its session: the server rolls back whatever
-    // transaction it had open. A statement held for review will never run: say so.
+    // Giving the server connection back ends its session today (the lease closes it, and the
+    // server rolls back whatever transaction it had open). A statement held for review will
+    // never run: say so.
+    const mode = this.releaseMode();
     this.later = null;
     this.gate.abandon?.();
     // What this session held of the client's bytes is released.
@@ -994,13 +1038,11 @@ export class Session {
     this.framer.drainRemainder();
     this.budget?.change(this.budgetKey, -this.held);
     this.held = 0;
-    if (!this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.end(TERMINATE);
+    this.lease.release(mode);
     if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
-    // Make sure both sockets go away even if a peer never acknowledges the close.
-    setTimeout(() => {
-      this.upstream.destroy();
-      this.client.destroy();
-    }, 2000).unref();
+    // Make sure the client's socket goes away even if it never acknowledges the close (the
+    // lease does the same for the server's).
+    setTimeout(() => this.client.destroy(), 2000).unref();
     this.onClose?.(reason);
   }
 }

@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { GatewayError } from '../errors.ts';
-import type { GatewayConfig, IssuerConfig } from '../config/schema.ts';
+import type { IdentityConfig, IssuerConfig } from './schema.ts';
 import type { Logger } from '../log.ts';
 import { pickGroups, pickSubject } from './claims.ts';
 import { IssuerKeys } from './issuer-keys.ts';
@@ -35,7 +35,7 @@ import { fromJoseError, safe } from './jose-errors.ts';
 import type { RevocationList } from './revocation.ts';
 import type { AudienceRule, Identity, TokenVerifier } from './types.ts';
 
-export type IdentityConfig = GatewayConfig['identity'];
+export type { IdentityConfig };
 
 export interface TokenVerifierDeps {
   logger: Logger;

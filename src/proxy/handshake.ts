@@ -25,7 +25,7 @@ import {
   decodeStartupPacket,
   encodeNegotiateProtocolVersion,
 } from '../protocol/index.ts';
-import { connectUpstream, type ScramKeyCache, type UpstreamConnection, type UpstreamTarget } from '../upstream/index.ts';
+import type { UpstreamLease, UpstreamTarget } from '../upstream/index.ts';
 import { PINNED_UPSTREAM_SETTINGS } from '../engine/index.ts';
 import { SocketReader } from './socket-reader.ts';
 import { upstreamStartupParams } from './startup-params.ts';
@@ -43,10 +43,11 @@ export interface HandshakeDeps {
   route(database: string): Route | undefined;
   cancel(pid: number, secret: Buffer): void;
   /**
-   * Count the identity's session on the route's upstream; rejects with conn.too_many (53300)
-   * over the identity's or the upstream's limit. Resolves with the release.
+   * Count the identity's session on the route's upstream and open its upstream lease with
+   * `startupParams`; rejects with conn.too_many (53300) over the identity's or the upstream's
+   * limit, or with upstream.unavailable / upstream.auth_failed (08006).
    */
-  admit(identity: Identity, route: Route): Promise<() => void>;
+  lease(identity: Identity, route: Route, startupParams: Record<string, string>): Promise<UpstreamLease>;
   /**
    * The identity's scope on this database: the upstream settings its limits impose (read-only,
    * role, statement_timeout), or why it has none (FATAL 28000).
@@ -54,7 +55,6 @@ export interface HandshakeDeps {
   authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
   /** Startup user names accepted for every identity besides its own subject (see `checkUserName`). */
   userNames: readonly string[];
-  scramCache: ScramKeyCache;
   /** Set as soon as the handshake has a socket to answer on (TLS replaces the raw one). */
   onSocket(socket: Duplex): void;
 }
@@ -69,10 +69,10 @@ export type HandshakeResult =
       database: string;
       identity: Identity;
       route: Route;
-      upstream: UpstreamConnection;
+      /** The server connection (its release frees the identity's and the upstream's count). */
+      upstream: UpstreamLease;
       /** Bytes the client sent after its password. */
       leftover: Buffer | null;
-      releaseIdentity: () => void;
     };
 
 const NO = Buffer.from('N');
@@ -172,14 +172,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   // to them, and the statements that could change them are refused by the policy. The pinned
   // lexing settings win over both.
   Object.assign(upstreamParams, scope.upstreamSettings, PINNED_UPSTREAM_SETTINGS);
-  const releaseIdentity = await deps.admit(identity, route);
-  let upstream: UpstreamConnection;
-  try {
-    upstream = await connectUpstream(route.target, upstreamParams, deps.scramCache);
-  } catch (err) {
-    releaseIdentity();
-    throw err;
-  }
+  const upstream = await deps.lease(identity, route, upstreamParams);
   const leftover = reader.detach();
-  return { kind: 'session', socket, tls: secured, params, database, identity, route, upstream, leftover, releaseIdentity };
+  return { kind: 'session', socket, tls: secured, params, database, identity, route, upstream, leftover };
 }

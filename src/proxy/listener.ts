@@ -13,9 +13,9 @@ import type { Duplex } from 'node:stream';
 import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
-import { MessageTooLargeError, ProtocolError, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, AUTH_OK } from '../protocol/index.ts';
-import { BufferBudget, PINNED_UPSTREAM_SETTINGS, Session, channelPair, errorResponse, pinnedSettingDrift, type MaskingPort, type StatementAudit, type StatementGate } from '../engine/index.ts';
-import { cancelUpstream, connectUpstream, type ScramKeyCache } from '../upstream/index.ts';
+import { MessageTooLargeError, ProtocolError } from '../protocol/index.ts';
+import { BufferBudget, PINNED_UPSTREAM_SETTINGS, channelPair, errorResponse, openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type StageClock } from '../engine/index.ts';
+import { openLease, type ScramKeyCache, type UpstreamLease } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
 import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
@@ -45,29 +45,11 @@ export interface ListenerSettings {
    * audit binding. Async: the audit records the session start durably first.
    */
   sessionParts(ctx: SessionContext): Promise<SessionParts>;
+  /** Measures the time of each pipeline stage when set (the bench's --profile). */
+  stageClock?: StageClock | null;
 }
 
-export interface SessionContext {
-  identity: Identity;
-  database: string;
-  route: Route;
-  startupParams: Map<string, string>;
-  source: string;
-  tls: boolean;
-  /** 'wire' for PostgreSQL clients, or the name of another front end (e.g. 'mcp'). */
-  via: string;
-}
-
-export interface SessionParts {
-  gate: StatementGate;
-  masking?: MaskingPort;
-  audit?: StatementAudit;
-  captureRows?: number;
-  /** The policy's max_rows for the session's statements (read as rows arrive, so a reload applies). */
-  maxRows?: () => number | undefined;
-  /** Called once when the session ends. */
-  closed?(reason: string): void;
-}
+export type { SessionContext, SessionParts };
 
 export interface ListenerDeps {
   logger: Logger;
@@ -144,30 +126,58 @@ async function openInternal(identity: Identity, database: string, o: { via: stri
   if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
   const scope = settings.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
-  const releaseIdentity = await admit(deps, settings, identity, route);
-  let upstream;
-  try {
-    upstream = await connectUpstream(route.target, { application_name: o.applicationName ?? `pgwarden-${o.via}`, ...scope.upstreamSettings, ...PINNED_UPSTREAM_SETTINGS }, deps.scramCache);
-  } catch (err) {
-    releaseIdentity();
-    throw err;
-  }
+  const applicationName = o.applicationName ?? `pgwarden-${o.via}`;
+  const upstream = await leaseFor(deps, settings, identity, route, { application_name: applicationName, ...scope.upstreamSettings, ...PINNED_UPSTREAM_SETTINGS });
   const [clientEnd, serverEnd] = channelPair();
-  const params = new Map<string, string>([['application_name', o.applicationName ?? `pgwarden-${o.via}`]]);
+  await openSession(
+    {
+      client: serverEnd,
+      clientLeftover: null,
+      identity,
+      database,
+      route,
+      startupParams: new Map([['application_name', applicationName]]),
+      source: o.via,
+      tls: false,
+      via: o.via,
+      upstream,
+    },
+    engineDeps(settings, deps),
+  );
+  return clientEnd;
+}
+
+/**
+ * Count a session of `identity` against the identity's and the upstream's limits, and open its
+ * upstream lease; the count is given back when the lease's connection has closed.
+ */
+async function leaseFor(deps: ListenerDeps, settings: ListenerSettings, identity: Identity, route: Route, startupParams: Record<string, string>): Promise<UpstreamLease> {
+  const releaseIdentity = await admit(deps, settings, identity, route);
   try {
-    await startSession(
-      { kind: 'session', socket: serverEnd, tls: false, params, database, identity, route, upstream, leftover: null, releaseIdentity },
-      o.via,
-      settings,
-      deps,
-      o.via,
-    );
+    // The session's upstream slot is free once its connection is gone (the lease ends it and
+    // destroys it after 2 s at the latest), not as soon as the client left: counting it free
+    // earlier could let the next session meet the database's own "too many clients".
+    return await openLease(route.target, startupParams, deps.scramCache, { onClosed: releaseIdentity });
   } catch (err) {
-    upstream.socket.destroy();
     releaseIdentity();
     throw err;
   }
-  return clientEnd;
+}
+
+/** What the engine opens each session with, from the settings read for this connection. */
+function engineDeps(settings: ListenerSettings, deps: ListenerDeps): EngineDeps {
+  return {
+    logger: deps.logger,
+    limits: settings.limits,
+    expiryGraceMs: settings.expiryGraceMs,
+    budget: budgetOf(deps),
+    budgetKey: identityKey,
+    sessionParts: settings.sessionParts,
+    sessions: deps.registry,
+    isRevoked: deps.isRevoked,
+    clock: settings.stageClock ?? null,
+    opened: deps.observe?.opened,
+  };
 }
 
 /** Count a session of `identity` on the route's upstream against the identity's and the upstream's limits. */
@@ -227,17 +237,16 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     route: settings.route,
     authorize: settings.authorize,
     userNames: settings.userNames ?? ['agent'],
-    admit: (identity, route) => {
+    lease: (identity, route, startupParams) => {
       const releaseConnection = deps.registry.openConnection(source);
       raw.once('close', releaseConnection);
       releasePending();
-      return admit(deps, settings, identity, route);
+      return leaseFor(deps, settings, identity, route, startupParams);
     },
     cancel: (pid, secret) => {
       const matched = deps.registry.cancel(pid, secret);
       log.debug({ source, matched }, 'cancel request');
     },
-    scramCache: deps.scramCache,
     onSocket: (s) => {
       answerOn = s;
       s.on('error', () => s.destroy());
@@ -247,10 +256,7 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       clearTimeout(timer);
       if (done) {
         // Timed out while the upstream connected: give the connection back.
-        if (result.kind === 'session') {
-          result.releaseIdentity();
-          result.upstream.socket.destroy();
-        }
+        if (result.kind === 'session') result.upstream.release('broken');
         return;
       }
       done = true;
@@ -258,13 +264,24 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
         raw.end();
         return;
       }
-      startSession(result, source, settings, deps, 'wire').catch((err) => {
+      const req: OpenSessionRequest = {
+        client: result.socket,
+        clientLeftover: result.leftover,
+        identity: result.identity,
+        database: result.database,
+        route: result.route,
+        startupParams: result.params,
+        source,
+        tls: result.tls,
+        via: 'wire',
+        upstream: result.upstream,
+      };
+      // On a failure the engine has released the lease; the client is told why.
+      openSession(req, engineDeps(settings, deps)).catch((err) => {
         const e = classify(err);
         log.warn({ source, code: e.code, reason: e.message }, 'session could not start');
         deps.observe?.refused(e.code);
         result.socket.end(errorResponse(e, 'FATAL'));
-        result.upstream.socket.destroy();
-        result.releaseIdentity();
       });
     },
     (err) => {
@@ -288,73 +305,4 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       setTimeout(() => raw.destroy(), 1000).unref();
     },
   );
-}
-
-async function startSession(
-  h: Extract<Awaited<ReturnType<typeof handshake>>, { kind: 'session' }>,
-  source: string,
-  settings: ListenerSettings,
-  deps: ListenerDeps,
-  via: string,
-): Promise<void> {
-  const log = deps.logger.child({ subject: h.identity.subject, issuer: h.identity.issuerName, database: h.database, source, via });
-  for (const [name, value] of h.upstream.parameters) {
-    const drift = pinnedSettingDrift(name, value);
-    if (drift !== undefined) {
-      log.error({ upstream: h.route.upstream, parameter: name, value }, 'the upstream did not take a pinned lexing setting; session refused');
-      throw new GatewayError('upstream.unavailable', `pgwarden: ${drift}, so statements could not be read as the database reads them`);
-    }
-  }
-  const parts = await settings.sessionParts({ identity: h.identity, database: h.database, route: h.route, startupParams: h.params, source, tls: h.tls, via });
-  const upstream = h.upstream;
-  let keys: ReturnType<SessionRegistry['register']> | null = null;
-  const startedAt = Date.now();
-  const session = new Session({
-    client: h.socket,
-    upstream: upstream.socket,
-    identity: h.identity,
-    logger: log,
-    maxMessageSize: settings.limits.max_message_size,
-    maxStatementSize: settings.limits.max_statement_size,
-    budget: budgetOf(deps),
-    budgetKey: identityKey(h.identity),
-    expiresAt: h.identity.expiresAt + settings.expiryGraceMs,
-    gate: parts.gate,
-    masking: parts.masking,
-    audit: parts.audit,
-    captureRows: parts.captureRows,
-    maxRows: parts.maxRows,
-    onClose: (reason) => {
-      keys?.unregister();
-      // The session's upstream slot is free once its connection is gone (the session ends it and
-      // destroys it after 2 s at the latest), not as soon as the client left: counting it free
-      // earlier could let the next session meet the database's own "too many clients".
-      if (upstream.socket.closed) h.releaseIdentity();
-      else upstream.socket.once('close', h.releaseIdentity);
-      parts.closed?.(reason);
-      log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
-    },
-  });
-  keys = deps.registry.register({
-    identity: h.identity,
-    terminate: (err) => session.terminate(err),
-    cancel: () => {
-      // A statement held for review has not reached the database: abandoning it is the cancel.
-      if (session.cancelHeld()) return;
-      cancelUpstream(h.route.target, upstream.pid, upstream.secret).catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
-    },
-  });
-  if (deps.isRevoked?.(h.identity)) {
-    keys.unregister();
-    throw new GatewayError('auth.revoked', `pgwarden: access for ${h.identity.subject} has been revoked`);
-  }
-  // The client learns the upstream's parameters, the gateway's own cancel key, and the upstream's
-  // transaction status; never the upstream's pid or secret.
-  const hello: Buffer[] = [AUTH_OK];
-  for (const [name, value] of upstream.parameters) hello.push(encodeParameterStatus(name, value));
-  hello.push(encodeBackendKeyData(keys.pid, keys.secret), encodeReadyForQuery(upstream.txStatus));
-  h.socket.write(Buffer.concat(hello));
-  log.info({ tls: h.tls, application: h.params.get('application_name') }, 'session opened');
-  deps.observe?.opened(via);
-  session.start(h.leftover, upstream.leftover);
 }

@@ -4,9 +4,11 @@
  * socket to a session; CancelRequests go to the upstream with the upstream's own key.
  *
  * Data flow: config upstream → `targetFromUrl` → `connectUpstream` (TCP, TLS, auth, first
- * ReadyForQuery) → the session relays bytes. Held passwords MUST NOT appear in errors or logs.
+ * ReadyForQuery) → `openLease` → the session relays bytes over the lease's stream and gives it
+ * back with `release('clean' | 'dirty' | 'broken')`. Held passwords MUST NOT appear in errors or logs.
  */
 export { connectUpstream, cancelUpstream, targetFromUrl, type UpstreamTarget, type UpstreamConnection } from './connect.ts';
+export { leaseConnection, openLease, type LeaseOptions, type ReleaseMode, type UpstreamLease } from './lease.ts';
 export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
 export { targetFor } from './target.ts';
 export { SimpleQuerySession, ServerError, type SqlSession } from './simple-query.ts';

@@ -1,5 +1,5 @@
 /** Build the connection target for a configured upstream. */
-import type { UpstreamConfig } from '../config/schema.ts';
+import type { UpstreamConfig } from './schema.ts';
 import { targetFromUrl, type UpstreamTarget } from './connect.ts';
 
 export function targetFor(name: string, upstream: UpstreamConfig): UpstreamTarget {
