@@ -15,14 +15,14 @@ import { GatewayError } from './errors.ts';
 import { DevIssuer, RevocationList, createTokenVerifier, forSurface, type AudienceRule } from './identity/index.ts';
 import type { Identity } from './identity/types.ts';
 import type { Logger } from './log.ts';
-import { allowedHosts, createHttpApp, startHttpServer } from './http/index.ts';
+import { allowedHosts, createHttpApp, createMetricsApp, metricsRoutes, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
 import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route, type SessionContext } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState, type StageClock } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from './masking/index.ts';
 import type { StatementAnalysis } from './sql/index.ts';
@@ -34,7 +34,7 @@ import type { StatementAudit } from './engine/index.ts';
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import { createMcpEndpoint, createScopeView, type McpEndpoint } from './mcp/index.ts';
-import { GatewayMetrics, createMetricsApp, metricsRoutes } from './metrics/index.ts';
+import { GatewayMetrics } from './metrics/index.ts';
 import { observedAudit, observedMasking, tracedAudit } from './engine/observed.ts';
 import { StatementTracer } from './tracing/index.ts';
 
@@ -427,7 +427,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
     metrics,
     tracer,
-    stageClock: options.stageClock ?? null,
+    stageClock: options.stageClock ?? (metrics && config.metrics.stage_timings ? new StageClock((bucket, seconds) => metrics.stage(bucket, seconds)) : null),
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,
       connect: async (name) => {

@@ -140,6 +140,7 @@ export const OUTSIDE_PIPELINE: Readonly<Partial<Record<ErrorCode, string>>> = {
   'upstream.auth_failed': 'opening the upstream lease: the held credentials were refused',
   'internal': 'HTTP and MCP: an unexpected failure',
   'policy.in_failed_transaction': 'defined for clients, produced by no code today',
+  'pool.wait_timeout': 'opening the upstream lease: no pooled connection became free within max_client_wait',
 };
 
 /**
@@ -154,6 +155,26 @@ export class StageClock {
   private last = 0;
   /** Statements decided (each Query and each Execute), the denominator of `perStatement`. */
   statements = 0;
+  /** Bucket totals when the last statement was counted (for `observe`). */
+  private readonly seen = new Float64Array(CLOCK_BUCKETS.length);
+
+  /**
+   * `observe`: told, at each statement counted, the time spent in each bucket since the one
+   * before (seconds; buckets with none are left out), e.g. for a histogram per stage.
+   */
+  constructor(private readonly observe?: (bucket: ClockBucket, seconds: number) => void) {}
+
+  /** Count a decided statement. */
+  counted(): void {
+    this.statements++;
+    const observe = this.observe;
+    if (!observe) return;
+    for (let i = 0; i < CLOCK_BUCKETS.length; i++) {
+      const d = this.ms[i] - this.seen[i];
+      if (d > 0) observe(CLOCK_BUCKETS[i], d / 1000);
+      this.seen[i] = this.ms[i];
+    }
+  }
 
   /** Start a top-level piece of work (a chunk from the client or the server) in `bucket`. */
   top(bucket: ClockBucket): void {
@@ -195,6 +216,7 @@ export class StageClock {
 
   reset(): void {
     this.ms.fill(0);
+    this.seen.fill(0);
     this.statements = 0;
   }
 }
@@ -214,7 +236,7 @@ export function timeMethods(obj: object, names: readonly string[], bucket: Clock
       clock.enter(bucket);
       try {
         const r = (f as (...a: unknown[]) => unknown).apply(obj, args);
-        if (counts && (r as { ok?: unknown } | undefined)?.ok !== 'retry') clock.statements++;
+        if (counts && (r as { ok?: unknown } | undefined)?.ok !== 'retry') clock.counted();
         return r;
       } finally {
         clock.leave();

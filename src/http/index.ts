@@ -15,3 +15,4 @@ export { startHttpServer, type HttpServer } from './server.ts';
 export { allowedHosts, hostGuard, type AllowedHosts, type AllowedHostsInput } from './host-guard.ts';
 export type { DevIssuerEndpoints } from './dev-issuer-routes.ts';
 export type { ProblemBody } from './problem.ts';
+export { createMetricsApp, metricsRoutes } from './metrics-routes.ts';

@@ -20,6 +20,11 @@ export const metricsSchema = z
      * `/metrics` is off loopback; when set, every scrape must carry it.
      */
     bearer_token: z.string().min(16, 'at least 16 characters').optional(),
+    /**
+     * Time each statement's pipeline stages for `pgwarden_stage_seconds` (a few µs per statement:
+     * off by default).
+     */
+    stage_timings: z.boolean().default(false),
     /** Label statement counters with the identity's subject (unbounded with many identities). */
     identity_labels: z.boolean().default(false),
   })

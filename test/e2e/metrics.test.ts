@@ -38,7 +38,7 @@ before(async () => {
         },
       ];
       raw.masking = { rules: [{ column: 'public.people.email', with: 'email' }] };
-      raw.metrics = { bearer_token: SECRET };
+      raw.metrics = { bearer_token: SECRET, stage_timings: true };
     },
   });
   t.pg.psql("create table people (id int primary key, email text); insert into people values (1, 'ann@example.com'), (2, 'bob@example.com')", 'app');
@@ -119,6 +119,9 @@ describe('/metrics', () => {
     );
     assert.ok(denied.some((k) => /rule="[^"]+"/.test(k) && delta(a, b, k) === 3), `the refusals carry the rule: ${denied.join(', ')}`);
     assert.equal(delta(a, b, 'pgwarden_connections_opened_total{transport="wire"}'), 1);
+    // Every decided statement (the six allowed, the three refused) is timed in the decide stage.
+    assert.equal(delta(a, b, 'pgwarden_stage_seconds_count{stage="decide"}'), 9);
+    assert.ok(delta(a, b, 'pgwarden_stage_seconds_sum{stage="decide"}') > 0);
     assert.equal(delta(a, b, `pgwarden_token_verifications_total{issuer="${issuerName()}",result="ok"}`), 1);
   });
 

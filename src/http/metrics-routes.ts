@@ -5,9 +5,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
-import { type AllowedHosts, hostGuard } from '../http/host-guard.ts';
-import { HttpProblem, sendProblem } from '../http/problem.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import type { GatewayMetrics } from '../metrics/index.ts';
+import { type AllowedHosts, hostGuard } from './host-guard.ts';
+import { HttpProblem, sendProblem } from './problem.ts';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
