@@ -12,3 +12,4 @@ export type { MaskingPort, RowPlan, Outputs } from './results.ts';
 export { PINNED_UPSTREAM_SETTINGS, pinnedSettingDrift, startupLexingRefusal } from './lexing-settings.ts';
 export { governedRenameRefusal, governedRules, unboundRules, type GovernedRules } from './governed-renames.ts';
 export { BufferBudget, type BufferLimits } from './buffer-budget.ts';
+export { statementChecks, maskingRefusal, type StatementChecksInput } from './statement-checks.ts';
