@@ -85,6 +85,7 @@ export function buildProgram(): Command {
     .option('--identity <subject[,group…]>', 'the identity of statements that record none')
     .option('--issuer <issuer>', 'its issuer URL or name (default: the first)')
     .option('--database <name>', 'the database of statements that record none (default: the first routed one)')
+    .option('--search-path <path>', 'the search_path statements run with (default: the upstream role default)')
     .option('--exit-code', 'exit 1 when any statement would be decided differently')
     .action((oldFile: string, newFile: string, o) => policyDiffCommand(oldFile, newFile, o));
 

@@ -94,7 +94,8 @@ export interface PolicyTestOptions extends ConfigLocation {
   json?: boolean;
 }
 
-export async function policyTestCommand(testsFile: string, o: PolicyTestOptions): Promise<void> {
+/** `out` receives the report (default: standard output). */
+export async function policyTestCommand(testsFile: string, o: PolicyTestOptions, out: (text: string) => void = (t) => void process.stdout.write(t)): Promise<void> {
   const config = await loadConfigFile(configPath(o));
   const loaded = parseTests(await readText(testsFile, 'tests file'), testsFile);
   const { tests } = loaded;
@@ -120,8 +121,8 @@ export async function policyTestCommand(testsFile: string, o: PolicyTestOptions)
   }
   const failed = results.filter((r) => r.diffs.length > 0);
   if (o.json) {
-    const out = results.map((r) => ({ name: tests.cases[r.index].name, line: loaded.lines[r.index], passed: r.diffs.length === 0, expected: tests.cases[r.index].expect, got: r.outcome, differences: r.diffs }));
-    process.stdout.write(JSON.stringify({ cases: out, passed: results.length - failed.length, failed: failed.length }, null, 2) + '\n');
+    const report = results.map((r) => ({ name: tests.cases[r.index].name, line: loaded.lines[r.index], passed: r.diffs.length === 0, expected: tests.cases[r.index].expect, got: r.outcome, differences: r.diffs }));
+    out(JSON.stringify({ cases: report, passed: results.length - failed.length, failed: failed.length }, null, 2) + '\n');
   } else {
     const lines: string[] = [];
     for (const r of results) {
@@ -145,7 +146,7 @@ export async function policyTestCommand(testsFile: string, o: PolicyTestOptions)
       );
     }
     lines.push(`${results.length} case${results.length === 1 ? '' : 's'}: ${results.length - failed.length} passed, ${failed.length} failed`);
-    process.stdout.write(lines.join('\n') + '\n');
+    out(lines.join('\n') + '\n');
   }
   if (failed.length > 0) throw new CliError(`${failed.length} of ${results.length} policy tests failed`);
 }
@@ -159,6 +160,7 @@ export interface PolicyDiffOptions {
   identity?: string;
   issuer?: string;
   database?: string;
+  searchPath?: string;
   exitCode?: boolean;
 }
 
@@ -203,7 +205,8 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
   return a.verdict === b.verdict && a.rule === b.rule && a.message === b.message && describeMasks(a) === describeMasks(b);
 }
 
-export async function policyDiffCommand(oldFile: string, newFile: string, o: PolicyDiffOptions): Promise<void> {
+/** `out` receives the report (default: standard output). */
+export async function policyDiffCommand(oldFile: string, newFile: string, o: PolicyDiffOptions, out: (text: string) => void = (t) => void process.stdout.write(t)): Promise<void> {
   const [before, after] = [await loadConfigFile(oldFile), await loadConfigFile(newFile)];
   const fallbackWho = o.identity === undefined ? undefined : parseWho(o.identity, o.issuer);
   const recorded = parseStatementLines(await readText(o.statements, 'statements file'), o.statements, { identity: fallbackWho, database: o.database });
@@ -229,7 +232,7 @@ export async function policyDiffCommand(oldFile: string, newFile: string, o: Pol
         outcomes.push({ verdict: 'deny', rule: 'unknown-issuer', message: identity, notes: [] });
         continue;
       }
-      s = { identity, database, sql: r.sql };
+      s = { identity, database, sql: r.sql, ...(o.searchPath !== undefined && { searchPath: o.searchPath }) };
       outcomes.push(await evaluators[k].evaluate(s));
     }
     if (sameOutcome(outcomes[0], outcomes[1])) continue;
@@ -246,7 +249,7 @@ export async function policyDiffCommand(oldFile: string, newFile: string, o: Pol
     );
   }
   lines.push(`${unique.length} distinct statement${unique.length === 1 ? '' : 's'} (of ${recorded.length} recorded): ${changed} would be decided differently`);
-  process.stdout.write(lines.join('\n') + '\n');
+  out(lines.join('\n') + '\n');
   if (o.exitCode && changed > 0) throw new CliError(`${changed} statement${changed === 1 ? '' : 's'} would be decided differently`);
 }
 
