@@ -132,6 +132,11 @@ export class PolicyEvaluator {
       if (v.ok === 'retry') await v.retry;
     }
     const notes: string[] = [];
+    // The gateway forwards a name its catalog does not know (after one reload); the server then
+    // answers that it does not exist. A test naming one is most likely a typo or an old catalog.
+    for (const t of v.ok === 'retry' ? [] : (v.info?.analysis?.tables ?? [])) {
+      if (!snapshot.relations.has(t)) notes.push(`${t} is not in the catalog: the server would answer that it does not exist`);
+    }
     if (v.ok === 'retry') return { verdict: 'deny', rule: 'internal', message: 'pgwarden: the statement could not be decided', notes };
     if (v.ok === false) {
       const h = held as { rule: string; estimated: boolean } | null;

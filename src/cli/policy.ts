@@ -128,7 +128,7 @@ export async function policyTestCommand(testsFile: string, o: PolicyTestOptions,
     for (const r of results) {
       const c = tests.cases[r.index];
       if (r.diffs.length === 0) {
-        lines.push(`ok   ${c.name}`);
+        lines.push(`ok   ${c.name}`, ...r.outcome.notes.map((n) => `     note: ${n}`));
         continue;
       }
       const s = statements[r.index];

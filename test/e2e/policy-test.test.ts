@@ -240,6 +240,16 @@ cases:
     ]);
   });
 
+  test('a name the catalog does not have is allowed as the gateway would forward it, with a note saying so', async () => {
+    const tests = file(
+      'typo.yaml',
+      'database: shop\nsearch_path: public\ncases:\n  - name: a typo\n    identity: { subject: migrator, groups: [migrators] }\n    sql: select id from ordres\n    expect: allow\n',
+    );
+    const r = await policyTest(tests, { config: cfg, catalog: [snapshot] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'ok   a typo\n     note: public.ordres is not in the catalog: the server would answer that it does not exist\n1 case: 1 passed, 0 failed\n');
+  });
+
   test('problems in the tests file name the line and the key, like config problems', async () => {
     const tests = file(
       'bad.yaml',
