@@ -10,9 +10,10 @@
  * statement's mask plan is made by `planFor` from the analysis' provenance, with the catalog's
  * column types: what the gateway masks when the server's RowDescription adds nothing.
  *
- * What it does not do: run anything, estimate a write's rows (a review rule with `max_rows` holds
- * unless the case gives `estimated_rows`, as the gateway holds when it cannot estimate), or see
- * the server's own answer (an error the server would give is not a refusal here).
+ * A review rule with `max_rows` is decided on the case's `estimated_rows`, else on the planner's
+ * estimate when an estimator is given (a live upstream: `rowEstimator`, as the gateway does),
+ * else held, as the gateway holds what it cannot estimate. Nothing is run, and the server's own
+ * answer is not seen (an error the server would give is not a refusal here).
  */
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
@@ -21,9 +22,10 @@ import { PolicyGate, statementChecks, type GateVerdict, type Outputs, type Revie
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { compileMasking, maskingFor, planFor, planForCopy, type CompiledMasking, type MaskingScope } from '../masking/index.ts';
-import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies } from '../policy/index.ts';
+import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from '../policy/index.ts';
 import { compileReviews, reviewRuleFor, rowsNeeded, type CompiledReviews } from '../review/index.ts';
 import { AnalysisCache, loadParser } from '../sql/index.ts';
+import type { EstimateRows } from '../engine/row-estimate.ts';
 
 export type Verdict = 'allow' | 'deny' | 'review';
 
@@ -60,6 +62,9 @@ export interface Outcome {
 /** The upstream's catalog for a routed upstream name (loaded or read once, then reused). */
 export type CatalogSource = (upstream: string) => Promise<CatalogSnapshot>;
 
+/** Row estimates for a statement's session (its upstream, scope and search_path); absent: none. */
+export type EstimatorSource = (s: Statement, upstream: string, scope: Scope) => EstimateRows | undefined;
+
 /** The parts of CatalogService the gate reads, over a fixed snapshot. */
 function fixedCatalog(snapshot: CatalogSnapshot): CatalogService {
   const same = () => Promise.resolve(snapshot);
@@ -76,6 +81,7 @@ export class PolicyEvaluator {
   constructor(
     readonly config: GatewayConfig,
     private readonly catalogOf: CatalogSource,
+    private readonly estimator?: EstimatorSource,
   ) {
     this.policies = compilePolicies(config.policies);
     this.masking = compileMasking(config.masking);
@@ -103,14 +109,17 @@ export class PolicyEvaluator {
               const r = reviewRuleFor(this.reviews, s.identity, analyses);
               return r && { name: r.name, mode: r.mode };
             },
-            // As the review port settles it, up to the estimate: the case's, else none (held).
+            // As the review port settles it: the case's estimate, else the planner's, else none (held).
             settle: async (q) => {
               const needed = rowsNeeded(this.reviews, s.identity, q.analyses);
-              const rows = new Map(needed.map((a) => [a, s.estimatedRows ?? null]));
+              const estimate = s.estimatedRows === undefined && needed.length > 0 ? this.estimator?.(s, upstream, scope) : undefined;
+              const rows = estimate ? await estimate(needed, q.params) : new Map(needed.map((a) => [a, s.estimatedRows ?? null]));
+              const counts = needed.map((a) => rows.get(a) ?? null);
+              const total = counts.some((n) => n === null) ? null : counts.reduce<number>((t, n) => t + (n ?? 0), 0);
               const rule = reviewRuleFor(this.reviews, s.identity, q.analyses, (a) => rows.get(a) ?? null);
               if (!rule) return { approved: true, reviewId: '' };
-              held = { rule: rule.name, estimated: rule.maxRows === undefined || s.estimatedRows !== undefined };
-              const radius = rule.maxRows === undefined ? '' : s.estimatedRows === undefined ? ` (rows not estimated; the limit is ${rule.maxRows})` : ` (${s.estimatedRows} rows, over the limit of ${rule.maxRows})`;
+              held = { rule: rule.name, estimated: rule.maxRows === undefined || total !== null };
+              const radius = rule.maxRows === undefined ? '' : total === null ? ` (rows not estimated; the limit is ${rule.maxRows})` : ` (${Math.round(total)} rows${estimate ? ' estimated' : ''}, over the limit of ${rule.maxRows})`;
               return { approved: false, error: new GatewayError('review.required', `pgwarden: this statement needs approval under rule "${rule.name}"${radius}`) };
             },
           };
@@ -141,7 +150,7 @@ export class PolicyEvaluator {
     if (v.ok === false) {
       const h = held as { rule: string; estimated: boolean } | null;
       if (h && v.info?.rule === 'review') {
-        if (!h.estimated) notes.push(`review rule "${h.rule}" has max_rows: without estimated_rows the statement is taken as over the limit, as the gateway does when it cannot estimate`);
+        if (!h.estimated) notes.push(`review rule "${h.rule}" has max_rows: without an estimate (estimated_rows, or the planner's on a live upstream) the statement is taken as over the limit, as the gateway does when it cannot estimate`);
         return { verdict: 'review', rule: h.rule, message: v.error.message, notes };
       }
       return { verdict: 'deny', rule: v.info?.rule ?? v.error.code, message: v.error.message, ...(v.error.hint !== undefined && { hint: v.error.hint }), notes };

@@ -12,7 +12,8 @@ import { ConfigError, databaseRoutes, loadConfigFile, type GatewayConfig } from 
 import type { Identity } from '../identity/types.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor } from '../upstream/index.ts';
 import { CliError, configPath, type ConfigLocation } from './common.ts';
-import { PolicyEvaluator, type CatalogSource, type Outcome, type Statement } from './policy-eval.ts';
+import { rowEstimator } from '../engine/row-estimate.ts';
+import { PolicyEvaluator, type CatalogSource, type EstimatorSource, type Outcome, type Statement } from './policy-eval.ts';
 import { describeMasks, describeOutcome, differences, parseTests, type TestIdentity } from './policy-tests.ts';
 
 async function readText(path: string, what: string): Promise<string> {
@@ -73,6 +74,24 @@ export async function catalogSource(config: GatewayConfig, files: readonly strin
   };
 }
 
+/**
+ * The planner's row estimates, on a connection made as the statement's session would be (the
+ * scope's role and settings, its search_path), as the gateway estimates for review rules with
+ * `max_rows` (engine/row-estimate.ts: EXPLAIN only, in a read-only session).
+ */
+export function liveEstimator(config: GatewayConfig): EstimatorSource {
+  const scram = new ScramKeyCache();
+  return (s, upstream, scope) =>
+    rowEstimator({
+      connect: async () => {
+        // Loaded only when estimating: the composition root pulls in every part.
+        const { upstreamSettingsFor } = await import('../main.ts');
+        const params = { application_name: 'pgwarden-estimate', client_encoding: 'UTF8', ...upstreamSettingsFor(scope), ...(s.searchPath !== undefined && { search_path: s.searchPath }) };
+        return new SimpleQuerySession((await connectUpstream(targetFor(upstream, config.upstreams[upstream]), params, scram)).socket);
+      },
+    });
+}
+
 /** A test or recorded identity as the gateway's verifier would make it. */
 function identityFor(config: GatewayConfig, who: TestIdentity): Identity | string {
   const issuers = config.identity.issuers;
@@ -113,7 +132,8 @@ export async function policyTestCommand(testsFile: string, o: PolicyTestOptions,
   });
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const evaluator = new PolicyEvaluator(config, await catalogSource(config, o.catalog ?? []));
+  const files = o.catalog ?? [];
+  const evaluator = new PolicyEvaluator(config, await catalogSource(config, files), files.length === 0 ? liveEstimator(config) : undefined);
   const results: { index: number; outcome: Outcome; diffs: string[] }[] = [];
   for (const [i, c] of tests.cases.entries()) {
     const outcome = await evaluator.evaluate(statements[i]);
@@ -218,7 +238,9 @@ export async function policyDiffCommand(oldFile: string, newFile: string, o: Pol
     seen.add(key);
     return true;
   });
-  const evaluators = [new PolicyEvaluator(before, await catalogSource(before, o.catalog ?? [])), new PolicyEvaluator(after, await catalogSource(after, o.catalog ?? []))];
+  const files = o.catalog ?? [];
+  const evaluators: PolicyEvaluator[] = [];
+  for (const c of [before, after]) evaluators.push(new PolicyEvaluator(c, await catalogSource(c, files), files.length === 0 ? liveEstimator(c) : undefined));
   const lines: string[] = [];
   let changed = 0;
   for (const r of unique) {

@@ -222,7 +222,7 @@ cases:
     assert.match(blocks[3], /\n {5}- expected rule analysts, got masking/);
     assert.match(blocks[4], /^FAIL a delete with no estimate/);
     assert.match(blocks[4], /got: {6}review under rule blast-radius: pgwarden: this statement needs approval under rule "blast-radius" \(rows not estimated; the limit is 100\)/);
-    assert.match(blocks[4], /note: review rule "blast-radius" has max_rows: without estimated_rows/);
+    assert.match(blocks[4], /note: review rule "blast-radius" has max_rows: without an estimate \(estimated_rows, or the planner's on a live upstream\)/);
     assert.match(r.stdout, /\n5 cases: 1 passed, 4 failed\n$/);
   });
 
@@ -367,7 +367,9 @@ describe('on a live catalog', () => {
       `set role gw_app;
        create table customers (id int primary key, name text, email text, phone text, ssn text);
        create table orders (id int primary key, customer_id int, status text, total numeric);
-       create table invoices (id int primary key, amount numeric);`,
+       create table invoices (id int primary key, amount numeric);
+       insert into orders select g, g, 'old', 1 from generate_series(1, 500) g;
+       analyze orders;`,
       'shop',
     );
     cfg = file('live.yaml', config([`    url: postgres://gw_app@127.0.0.1:${pg.port}/shop`, '    password: gw-secret-1']));
@@ -417,6 +419,36 @@ cases:
     const fromFile = await policyTest(tests, { config: cfg, catalog: [file('live-dump.json', dump.stdout)] });
     assert.equal(fromFile.code, 1);
     assert.equal(fromFile.stdout, live.stdout);
+  });
+
+  test("review rules with max_rows are decided on the planner's estimate, as the gateway decides them", async () => {
+    const tests = file(
+      'live-estimates.yaml',
+      `database: shop
+identities:
+  migrator: { subject: migrator, groups: [migrators] }
+cases:
+  - name: deleting every old order is held
+    identity: migrator
+    sql: delete from orders where status = 'old'
+    expect: review
+    rule: blast-radius
+    message: rows estimated, over the limit of 100
+  - name: deleting one order is not
+    identity: migrator
+    sql: delete from orders where id = 7
+    expect: allow
+  - name: the case's own estimate wins
+    identity: migrator
+    sql: delete from orders where status = 'old'
+    estimated_rows: 3
+    expect: allow
+`,
+    );
+    const r = await policyTest(tests, { config: cfg });
+    assert.equal(r.stderr, '');
+    assert.equal(r.stdout, 'ok   deleting every old order is held\nok   deleting one order is not\nok   the case\'s own estimate wins\n3 cases: 3 passed, 0 failed\n');
+    assert.equal(pg.psql('select count(*) from orders', 'shop').trim(), '500', 'nothing was deleted');
   });
 
   test('an upstream that cannot be reached is one line, with the way out', async () => {
