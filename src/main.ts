@@ -22,10 +22,9 @@ import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type Ups
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRenameRefusal, governedRules, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
-import { compileMasking, maskingFor, statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from './masking/index.ts';
-import type { StatementAnalysis } from './sql/index.ts';
+import { compileMasking, maskingFor, type CompiledMasking } from './masking/index.ts';
 import { openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
 import { reviewPort } from './engine/review-port.ts';
@@ -160,9 +159,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         cache: shared.cache,
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         clock: ctx.clock,
-        maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
-        governedRename: (analyses) =>
-          governedRenameRefusal(analyses, ctx.identity.subject, () => governedRules(shared.masking(), shared.policies().compiled), catalog.current(), formerNamesOf(() => catalog.current())),
+        ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),
         reviews:
           shared.reviewRules().rules.length === 0
             ? undefined
@@ -266,23 +263,6 @@ function sessionAudit(audit: OpenedAudit, sessionId: string): { port: StatementA
         }),
     },
   };
-}
-
-/**
- * Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON,
- * filters its rules forbid, or flows into other positions (LIMIT, aggregates, functions that can
- * fail, writes …) they do not allow.
- */
-function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): { message: string; hint?: string } | null {
-  for (const a of analyses) {
-    // Binary COPY rows are not read by content detection: whatever they hold would pass.
-    if (masks.detect && a.copy?.direction === 'to' && a.copy.format === 'binary' && a.specials.includes('copy_to_stdout')) {
-      return { message: `pgwarden: ${masks.subject} may not copy in binary format while content detection applies`, hint: 'Use COPY … (FORMAT text) or (FORMAT csv).' };
-    }
-    const r = statementRefusal(masks, a);
-    if (r) return { message: r, hint: statementRefusalHint(masks, a) ?? undefined };
-  }
-  return null;
 }
 
 /**

@@ -87,12 +87,59 @@ type CastRow = [number, number, number, string, number, string, string, [boolean
 const ORIGIN: Record<string, CodeOrigin> = { b: 'builtin', e: 'extension', u: 'user' };
 
 export async function loadCatalog(db: CatalogQueryable, version: number): Promise<CatalogSnapshot> {
+  return snapshotFrom(await loadCatalogContents(db), version);
+}
+
+/**
+ * What a snapshot is made of, as plain data (no indexes): what `pgwarden catalog dump` writes, and
+ * what `snapshotFrom` indexes, so a snapshot read from a file is built exactly as a loaded one.
+ */
+export interface CatalogContents {
+  relations: CatalogRelation[];
+  functions: CatalogFunction[];
+  /** Operators and casts whose function is user code. */
+  operators: CatalogOperator[];
+  casts: CatalogCast[];
+  schemas: string[];
+  currentUser: string;
+  defaultSearchPath: string[];
+}
+
+/** Index loaded or stored contents into a snapshot (the planted-code index included). */
+export function snapshotFrom(c: CatalogContents, version: number): CatalogSnapshot {
+  const relations = new Map<string, CatalogRelation>();
+  const relationsByOid = new Map<number, CatalogRelation>();
+  for (const r of c.relations) {
+    relations.set(`${r.schema}.${r.name}`, r);
+    relationsByOid.set(r.oid, r);
+  }
+  const functions = new Map<string, CatalogFunction[]>();
+  for (const f of c.functions) {
+    const key = `${f.schema}.${f.name}`;
+    const list = functions.get(key) ?? [];
+    list.push(f);
+    functions.set(key, list);
+  }
+  return {
+    version,
+    relations,
+    relationsByOid,
+    schemas: new Set(c.schemas),
+    functions,
+    planted: buildPlanted(functions, c.operators, c.casts),
+    currentUser: c.currentUser,
+    defaultSearchPath: c.defaultSearchPath,
+    loadedAt: Date.now(),
+  };
+}
+
+/** The four queries, read into contents. */
+export async function loadCatalogContents(db: CatalogQueryable): Promise<CatalogContents> {
   const [[rel]] = await db.query(RELATIONS_SQL);
   const [[fn]] = await db.query(FUNCTIONS_SQL);
   const [[user, path, schemas]] = await db.query(SESSION_SQL);
   const [[ops, casts]] = await db.query(CODE_SQL);
-  const relations = new Map<string, CatalogRelation>();
-  const relationsByOid = new Map<number, CatalogRelation>();
+  const relations: CatalogRelation[] = [];
   for (const [oid, schema, name, kind, hasRules, cols, deps] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
       oid: Number(oid),
@@ -103,14 +150,11 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
       hasRules: hasRules && kind !== 'v' && kind !== 'm' ? true : undefined,
     };
     if (deps?.length) r.viewDependencies = deps.map(([s, n]) => ({ schema: s, name: n }));
-    relations.set(`${schema}.${name}`, r);
-    relationsByOid.set(r.oid, r);
+    relations.push(r);
   }
-  const functions = new Map<string, CatalogFunction[]>();
+  const functions: CatalogFunction[] = [];
   for (const [oid, schema, name, kind, volatility, secdef, language, args, origin, defaults, variadic] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
-    const key = `${schema}.${name}`;
-    const list = functions.get(key) ?? [];
-    list.push({
+    functions.push({
       oid: Number(oid),
       schema,
       name,
@@ -123,7 +167,6 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
       argDefaults: Number(defaults ?? 0),
       variadic: variadic === true,
     });
-    functions.set(key, list);
   }
   const operators: CatalogOperator[] = (JSON.parse(ops ?? '[]') as OperatorRow[]).map(([oid, schema, name, left, right, fnOid, fnSchema, fnName]) => ({
     oid: Number(oid),
@@ -153,14 +196,12 @@ export async function loadCatalog(db: CatalogQueryable, version: number): Promis
     betweenBuiltins: Number(source) < 16384 && Number(target) < 16384,
   }));
   return {
-    version,
     relations,
-    relationsByOid,
-    schemas: new Set(JSON.parse(schemas ?? '[]') as string[]),
     functions,
-    planted: buildPlanted(functions, operators, castList),
+    operators,
+    casts: castList,
+    schemas: JSON.parse(schemas ?? '[]') as string[],
     currentUser: user ?? '',
     defaultSearchPath: JSON.parse(path ?? '[]') as string[],
-    loadedAt: Date.now(),
   };
 }

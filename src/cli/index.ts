@@ -1,6 +1,6 @@
 /**
  * The `pgwarden` command line: thin subcommands over the parts (config, main, the admin API, the
- * demo, the MCP stdio bridge). `runCli(argv)` parses, runs one subcommand and resolves with the
+ * demo, the MCP stdio bridge, policy tests). `runCli(argv)` parses, runs one subcommand and resolves with the
  * exit code; long-running commands (start, demo) resolve once serving and exit from their signal
  * handlers; mcp-stdio resolves when its stdin ends.
  *
@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config/index.ts';
+import { ConfigError, configJsonSchemaText } from '../config/index.ts';
 import { GatewayError } from '../errors.ts';
 import { registerAuditCommands } from './audit.ts';
 import { checkCommand } from './check.ts';
@@ -17,6 +17,7 @@ import { CliError, portOption } from './common.ts';
 import { demoCommand } from './demo.ts';
 import { explainCommand } from './explain.ts';
 import { mcpStdioCommand } from './mcp-stdio.ts';
+import { catalogDumpCommand, policyDiffCommand, policyTestCommand } from './policy.ts';
 import { revokeCommand } from './revoke.ts';
 import { registerReviewCommands } from './reviews.ts';
 import { startCommand } from './start.ts';
@@ -63,6 +64,46 @@ export function buildProgram(): Command {
       .option('--search-path <path>', 'the session search_path (default: the upstream role default)')
       .option('--json', 'print the analysis and decision as JSON'),
   ).action(explainCommand);
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  const policy = program.command('policy').description('test policies as code: expected decisions, and what a config change would change');
+  configOptions(
+    policy
+      .command('test')
+      .description('run a file of policy test cases through the gateway\'s checks; exit 1 with a diff when one is decided otherwise')
+      .argument('<tests>', 'the tests file (YAML)')
+      .option('--catalog <file>', 'a catalog snapshot from pgwarden catalog dump (repeatable; default: load it from the upstream)', collect)
+      .option('--json', 'print the results as JSON'),
+  ).action((tests: string, o) => policyTestCommand(tests, o));
+  policy
+    .command('diff')
+    .description('show which recorded statements two configs decide differently')
+    .argument('<old>', 'the config in force')
+    .argument('<new>', 'the changed config')
+    .requiredOption('--statements <file>', 'JSON lines from pgwarden audit export, or one SQL statement per line (with --identity)')
+    .option('--catalog <file>', 'a catalog snapshot from pgwarden catalog dump (repeatable; default: load it from the upstream)', collect)
+    .option('--identity <subject[,group…]>', 'the identity of statements that record none')
+    .option('--issuer <issuer>', 'its issuer URL or name (default: the first)')
+    .option('--database <name>', 'the database of statements that record none (default: the first routed one)')
+    .option('--search-path <path>', 'the search_path statements run with (default: the upstream role default)')
+    .option('--exit-code', 'exit 1 when any statement would be decided differently')
+    .action((oldFile: string, newFile: string, o) => policyDiffCommand(oldFile, newFile, o));
+
+  const catalog = program.command('catalog').description("the upstream's catalog as the gateway sees it");
+  configOptions(
+    catalog
+      .command('dump')
+      .description('write a catalog snapshot (JSON) for policy tests without a database')
+      .option('--database <name>', 'the client database name (default: the first routed one)'),
+  ).action((o) => catalogDumpCommand(o));
+
+  const configCmd = program.command('config').description('the configuration file format');
+  configCmd
+    .command('schema')
+    .description('print the JSON Schema of pgwarden.yaml, for editors')
+    .action(() => {
+      process.stdout.write(configJsonSchemaText());
+    });
 
   registerAuditCommands(program, configOptions);
   registerReviewCommands(program, configOptions);

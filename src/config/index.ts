@@ -11,6 +11,9 @@
  */
 export { ConfigError } from './config-error.ts';
 export { loadConfigFile, parseConfig } from './load.ts';
+export { parseYamlFile, type YamlFile } from './yaml-file.ts';
+export { configJsonSchema, configJsonSchemaText } from './json-schema.ts';
+export type { Problem } from './issues.ts';
 export { databaseRoutes } from './routes.ts';
 export { hostOf, isLoopback } from './checks.ts';
 export { configDiff, SECRET, type ConfigChange, type ConfigDiff } from './diff.ts';

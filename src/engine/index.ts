@@ -15,3 +15,4 @@ export { governedRenameRefusal, governedRules, unboundRules, type GovernedRules 
 export { BufferBudget, type BufferLimits } from './buffer-budget.ts';
 export { openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type SessionDirectory, type SessionRoute } from './open.ts';
 export { STAGES, OUTSIDE_PIPELINE, CLOCK_BUCKETS, StageClock, type Stage, type StageError, type ClockBucket } from './pipeline.ts';
+export { statementChecks, maskingRefusal, type StatementChecksInput } from './statement-checks.ts';

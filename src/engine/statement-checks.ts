@@ -1,0 +1,50 @@
+/**
+ * The checks a session's gate runs on an allowed statement after the policy's decision: renames of
+ * objects a name-keyed rule governs, and masking's refusals. Built here once, so that the gateway
+ * (main.ts, per session) and `pgwarden policy test` (cli/policy-test.ts, per case) wire the very
+ * same functions into a `PolicyGate` and cannot drift apart.
+ */
+import { formerNamesOf } from '../catalog/index.ts';
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import type { Identity } from '../identity/types.ts';
+import { statementRefusal, statementRefusalHint, type CompiledMasking, type MaskingScope } from '../masking/index.ts';
+import type { CompiledPolicies } from '../policy/index.ts';
+import type { StatementAnalysis } from '../sql/index.ts';
+import type { PolicyGateOptions } from './gate.ts';
+import { governedRenameRefusal, governedRules } from './governed-renames.ts';
+
+export interface StatementChecksInput {
+  identity: Identity;
+  /** The identity's masking for the session (`maskingFor`). */
+  masks: MaskingScope;
+  /** The configuration's rules as they are now (a reload changes them). */
+  masking: () => CompiledMasking;
+  policies: () => CompiledPolicies;
+  catalog: () => CatalogSnapshot | null;
+}
+
+/** The gate's `maskingRefusal` and `governedRename` for one session. */
+export function statementChecks(o: StatementChecksInput): Pick<PolicyGateOptions, 'maskingRefusal' | 'governedRename'> {
+  const former = formerNamesOf(o.catalog);
+  return {
+    maskingRefusal: o.masks.empty ? undefined : (analyses) => maskingRefusal(o.masks, analyses),
+    governedRename: (analyses) => governedRenameRefusal(analyses, o.identity.subject, () => governedRules(o.masking(), o.policies()), o.catalog(), former),
+  };
+}
+
+/**
+ * Masking's refusal of a statement before it runs: masked values packed in whole rows or JSON,
+ * filters its rules forbid, or flows into other positions (LIMIT, aggregates, functions that can
+ * fail, writes …) they do not allow.
+ */
+export function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[]): { message: string; hint?: string } | null {
+  for (const a of analyses) {
+    // Binary COPY rows are not read by content detection: whatever they hold would pass.
+    if (masks.detect && a.copy?.direction === 'to' && a.copy.format === 'binary' && a.specials.includes('copy_to_stdout')) {
+      return { message: `pgwarden: ${masks.subject} may not copy in binary format while content detection applies`, hint: 'Use COPY … (FORMAT text) or (FORMAT csv).' };
+    }
+    const r = statementRefusal(masks, a);
+    if (r) return { message: r, hint: statementRefusalHint(masks, a) ?? undefined };
+  }
+  return null;
+}
