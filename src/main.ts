@@ -18,7 +18,7 @@ import type { Logger } from './log.ts';
 import { allowedHosts, createHttpApp, createMetricsApp, metricsRoutes, startHttpServer } from './http/index.ts';
 import { createConsole } from './console/index.ts';
 import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route, type SessionContext } from './proxy/index.ts';
-import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
+import { ScramKeyCache, SimpleQuerySession, UpstreamPool, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
@@ -108,6 +108,8 @@ interface Shared {
   capacities: UpstreamCapacities;
   metrics?: GatewayMetrics;
   tracer?: StatementTracer;
+  /** Connection pools of the upstreams that have `pool` set. */
+  pools: Map<string, UpstreamPool>;
   stageClock: StageClock | null;
 }
 
@@ -130,6 +132,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
     capacity: (upstream) => shared.capacities.get(upstream),
+    pool: (upstream) => shared.pools.get(upstream),
     stageClock: shared.stageClock,
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
@@ -187,6 +190,11 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       };
     },
   };
+}
+
+/** How an upstream is reached: a pool made for one value is not used for another. */
+function reachOf(up: GatewayConfig['upstreams'][string]): string {
+  return JSON.stringify([up.url, up.password ?? null, up.tls, up.connect_timeout]);
 }
 
 /** The package version (traces carry it as service.version). */
@@ -383,6 +391,34 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     }
   };
   syncCatalogs(config);
+  // One pool per upstream with `pool` set. A reload that changes how an upstream is reached (or
+  // drops its pool) closes the old pool: its idle connections go, leased ones when released.
+  const pools = new Map<string, { pool: UpstreamPool; reach: string }>();
+  const poolMap = new Map<string, UpstreamPool>();
+  const syncPools = (cfg: GatewayConfig) => {
+    for (const [name, entry] of pools) {
+      const up = cfg.upstreams[name];
+      if (!up?.pool || reachOf(up) !== entry.reach) {
+        void entry.pool.close();
+        pools.delete(name);
+        poolMap.delete(name);
+      }
+    }
+    for (const [name, up] of Object.entries(cfg.upstreams)) {
+      if (!up.pool || pools.has(name)) continue;
+      const target = targetFor(name, up);
+      const pool = new UpstreamPool({
+        name,
+        connect: (params) => connectUpstream(target, params, scramCache),
+        config: () => current.upstreams[name]?.pool ?? up.pool!,
+        capacity: () => shared.capacities.get(name),
+        logger: log,
+      });
+      pools.set(name, { pool, reach: reachOf(up) });
+      poolMap.set(name, pool);
+    }
+  };
+  syncPools(config);
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
   warnUnbound(catalogs, masking, policyState.compiled, log);
@@ -407,6 +443,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     captureRows: config.audit.capture_results === 'masked' ? config.audit.capture_rows : 0, policies: () => policyState, masking: () => masking, catalogs, cache: new AnalysisCache(5000), scramCache,
     metrics,
     tracer,
+    pools: poolMap,
     stageClock: options.stageClock ?? (metrics && config.metrics.stage_timings ? new StageClock((bucket, seconds) => metrics.stage(bucket, seconds)) : null),
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,
@@ -491,6 +528,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       return { pending: pending.length, oldestAgeSeconds: pending.length === 0 ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
     },
     audit: () => ({ writable: audit.status().writable }),
+    pools: () => Object.fromEntries([...poolMap].map(([name, pool]) => [name, pool.stats()])),
   });
   const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
   function mcpEndpoint(): McpEndpoint {
@@ -616,6 +654,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       // a policy leaves a record of exactly that.
       const diff = configDiff(current, next);
       current = next;
+      syncPools(next);
       settings = nextSettings;
       shared.capacities.forget();
       policyState = { version: policyState.version + 1, compiled };
@@ -635,6 +674,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       closing = true;
       clearInterval(probeTimer);
       for (const c of catalogs.values()) c.stop();
+      for (const { pool } of pools.values()) void pool.close();
       const stopped = listener.stopAccepting();
       const deadline = Date.now() + graceMs;
       if (registry.size > 0) log.info({ sessions: registry.size, graceMs }, 'shutting down: waiting for open sessions');

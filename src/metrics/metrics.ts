@@ -24,6 +24,8 @@ export interface MetricSources {
   upstreams(): Record<string, number>;
   /** Pending reviews and the age of the oldest, in seconds. */
   reviews(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+  /** Connection pools by upstream (those with `pool` set). */
+  pools?(): Record<string, { idle: number; leased: number; opening: number; waiting: number }>;
   /** The audit log: whether it can write, and records accepted but not yet written (when known). */
   audit(): { writable: boolean; queued?: number };
 }
@@ -129,6 +131,30 @@ export class GatewayMetrics {
         if (!s) return;
         this.reset();
         for (const [upstream, n] of Object.entries(s.upstreams())) this.set({ upstream }, n);
+      },
+    });
+    new Gauge({
+      name: 'pgwarden_pool_connections',
+      help: 'Server connections of each upstream pool, by state (idle, leased, opening).',
+      labelNames: ['upstream', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [upstream, p] of Object.entries(sources()?.pools?.() ?? {})) {
+          this.set({ upstream, state: 'idle' }, p.idle);
+          this.set({ upstream, state: 'leased' }, p.leased);
+          this.set({ upstream, state: 'opening' }, p.opening);
+        }
+      },
+    });
+    new Gauge({
+      name: 'pgwarden_pool_waiting_sessions',
+      help: 'Sessions waiting for a server connection of each upstream pool.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [upstream, p] of Object.entries(sources()?.pools?.() ?? {})) this.set({ upstream }, p.waiting);
       },
     });
     const reviews = async (): Promise<{ pending: number; oldestAgeSeconds: number }> => (await sources()?.reviews()) ?? { pending: 0, oldestAgeSeconds: 0 };

@@ -15,7 +15,7 @@ import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError } from '../protocol/index.ts';
 import { BufferBudget, PINNED_UPSTREAM_SETTINGS, channelPair, errorResponse, openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type StageClock } from '../engine/index.ts';
-import { openLease, type ScramKeyCache, type UpstreamLease } from '../upstream/index.ts';
+import { leaseFromPool, openLease, type ScramKeyCache, type UpstreamLease, type UpstreamPool } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
 import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
@@ -40,6 +40,8 @@ export interface ListenerSettings {
   userNames?: readonly string[];
   /** How many sessions the gateway may hold on an upstream (configured, or learned from it). */
   capacity(upstream: string): Promise<number>;
+  /** The upstream's connection pool, when it has one (`upstreams.<name>.pool`). */
+  pool?(upstream: string): UpstreamPool | undefined;
   /**
    * What a new session is made of: its statement gate (analysis + policy), its masking and its
    * audit binding. Async: the audit records the session start durably first.
@@ -157,6 +159,8 @@ async function leaseFor(deps: ListenerDeps, settings: ListenerSettings, identity
     // The session's upstream slot is free once its connection is gone (the lease ends it and
     // destroys it after 2 s at the latest), not as soon as the client left: counting it free
     // earlier could let the next session meet the database's own "too many clients".
+    const pool = settings.pool?.(route.upstream);
+    if (pool) return await leaseFromPool(pool, route.target, startupParams, { onClosed: releaseIdentity });
     return await openLease(route.target, startupParams, deps.scramCache, { onClosed: releaseIdentity });
   } catch (err) {
     releaseIdentity();

@@ -12,3 +12,4 @@ export { leaseConnection, openLease, type LeaseOptions, type ReleaseMode, type U
 export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
 export { targetFor } from './target.ts';
 export { SimpleQuerySession, ServerError, type SqlSession } from './simple-query.ts';
+export { UpstreamPool, leaseFromPool, poolKey, type PoolConfig, type PoolStats } from './pool.ts';

@@ -22,10 +22,12 @@
  * to make room. Idle connections beyond `min_idle` close after `idle_timeout`.
  */
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { BE, MessageFramer, decodeParameterStatus, encodeQuery, TERMINATE, type TxStatus } from '../protocol/index.ts';
-import type { UpstreamConnection } from './connect.ts';
+import { cancelUpstream, type UpstreamConnection, type UpstreamTarget } from './connect.ts';
+import type { LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
 
 export interface PoolConfig {
   mode: 'session' | 'transaction';
@@ -37,7 +39,7 @@ export interface PoolConfig {
   max_client_wait: number;
 }
 
-export type ReleaseState = 'clean' | 'dirty' | 'broken';
+export type ReleaseState = ReleaseMode;
 
 /** A server connection lent to one session until `release`. */
 export interface PoolLease {
@@ -417,4 +419,55 @@ export function query(conn: UpstreamConnection, sql: string, tag: string, timeou
     sock.resume();
     sock.write(encodeQuery(sql));
   });
+}
+
+/**
+ * An `UpstreamLease` on a pooled connection. At release the session's listeners are taken off the
+ * connection before the pool resets it (the session MUST NOT touch the stream afterwards, as the
+ * lease contract says), and the slot the session counted is given back at once: the connection
+ * stays the pool's.
+ */
+class PooledLease implements UpstreamLease {
+  readonly stream: Duplex;
+  readonly parameters: ReadonlyMap<string, string>;
+  readonly backendKey: { readonly pid: number; readonly secret: Buffer };
+  readonly txStatus: TxStatus;
+  readonly leftover: Buffer | null = null;
+  #mode: ReleaseMode | null = null;
+
+  constructor(
+    private readonly lease: PoolLease,
+    private readonly target: UpstreamTarget,
+    private readonly o: LeaseOptions,
+  ) {
+    const c = lease.connection;
+    this.stream = c.socket;
+    this.parameters = new Map(c.parameters);
+    this.backendKey = { pid: c.pid, secret: c.secret };
+    this.txStatus = c.txStatus;
+  }
+
+  get released(): ReleaseMode | null {
+    return this.#mode;
+  }
+
+  cancel(): Promise<void> {
+    if (this.#mode !== null) return Promise.resolve();
+    return (this.o.sendCancel ?? cancelUpstream)(this.target, this.backendKey.pid, this.backendKey.secret);
+  }
+
+  release(mode: ReleaseMode): void {
+    if (this.#mode !== null) return;
+    this.#mode = mode;
+    const s = this.stream;
+    for (const event of ['data', 'end', 'close', 'error', 'drain', 'readable']) s.removeAllListeners(event);
+    s.pause();
+    this.lease.release(mode);
+    this.o.onClosed?.();
+  }
+}
+
+/** Lease a connection of `pool` for a session with these startup settings. */
+export async function leaseFromPool(pool: UpstreamPool, target: UpstreamTarget, startupParams: Record<string, string>, o: LeaseOptions = {}): Promise<UpstreamLease> {
+  return new PooledLease(await pool.acquire(startupParams), target, o);
 }

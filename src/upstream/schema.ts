@@ -27,6 +27,28 @@ export const upstreamSchema = z
      * the role's and database's connection limits, less the catalog connection).
      */
     max_connections: z.number().int().positive().optional(),
+    /**
+     * Reuse server connections between client sessions (see src/upstream/pool.ts). Absent: each
+     * session opens a connection of its own and closes it when it ends.
+     */
+    pool: z
+      .object({
+        /**
+         * `session`: a server connection serves one client session at a time and is reset with
+         * DISCARD ALL before another gets it. (Transaction pooling is not available yet.)
+         */
+        mode: z.literal('session', { error: 'only session pooling is available (transaction mode is not implemented yet)' }).default('session'),
+        /** Most server connections open (leased, idle or opening); never more than max_connections. */
+        size: z.number().int().positive().default(20),
+        /** Idle connections kept open for the next sessions. */
+        min_idle: z.number().int().min(0).default(0),
+        /** An idle connection beyond min_idle is closed after this long. */
+        idle_timeout: duration.default(60_000),
+        /** A session that finds no free connection waits this long, then gets 53300. */
+        max_client_wait: duration.default(5_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
