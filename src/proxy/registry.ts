@@ -80,7 +80,8 @@ export class SessionRegistry {
   ) {
     this.first = keySpace?.first ?? 1;
     this.last = keySpace?.last ?? 0x7fffffff;
-    this.nextPid = this.first + (keySpace ? randomBytes(2).readUInt16BE(0) : randomBytes(2).readUInt16BE(0) << 8);
+    const start = keySpace ? randomBytes(2).readUInt16BE(0) : randomBytes(2).readUInt16BE(0) << 8;
+    this.nextPid = this.first + (start % (this.last - this.first + 1));
   }
 
   get size(): number {
