@@ -24,7 +24,13 @@ export async function startCommand(o: ConfigLocation): Promise<void> {
     const n = Number(process.env[ENV_WORKER]);
     const count = Number(process.env[ENV_WORKERS]);
     const channel = processChannel();
-    return serve(path, config, logger.child({ worker: n }), { role: workerRole(n, count, channel), channel });
+    try {
+      return await serve(path, config, logger.child({ worker: n, pid: process.pid }), { role: workerRole(n, count, channel), channel });
+    } catch (err) {
+      // The IPC channel alone must not keep a worker that could not start alive.
+      process.channel?.unref();
+      throw err;
+    }
   }
   const count = resolveWorkers(config.workers, availableParallelism());
   if (count === 1) return serve(path, config, logger);

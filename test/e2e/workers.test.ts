@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +196,24 @@ describe('pgwarden start with workers: 2', () => {
     assert.match(v.stdout, /^audit log OK: \d+ records in 2 chains/);
   });
 
+  it('a worker killed with -9 is replaced; its sessions end, the other worker’s go on, its chain records the unclean end', async () => {
+    const onOne = await connectOn(1, 'agent');
+    const onTwo = await connectOn(2, 'agent');
+    const ended = new Promise<void>((resolve) => onTwo.once('end', () => resolve()));
+    const pid = Number(/"worker":2,"pid":(\d+)/.exec(stderr)?.[1]);
+    assert.ok(pid > 0, 'worker 2 logs its process id');
+    const before = stderr.length;
+    process.kill(pid, 'SIGKILL');
+    await ended;
+    await waitFor('the worker to be replaced', () => stderr.slice(before).includes('worker replaced and listening'), 20_000);
+    assert.equal((await onOne.query('select 1 as n')).rows[0].n, 1, 'the session on worker 1 goes on');
+    const again = await connectOn(2, 'agent');
+    assert.equal((await again.query('select count(*)::int as n from items')).rows[0].n, 0);
+    for (const c of [again, onOne]) await c.end();
+    const unclean = auditRows("select instance from audit_records where type = 'event' and body like '%ended uncleanly%'").map((r) => r.instance);
+    assert.deepEqual(unclean, ['gw-w2'], 'the new worker 2 closed the killed run in its own chain');
+  });
+
   it('SIGTERM stops every worker and exits 0', async () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
@@ -203,3 +221,37 @@ describe('pgwarden start with workers: 2', () => {
     assert.deepEqual(ends, ['gw-w1', 'gw-w2']);
   });
 });
+
+describe('pgwarden start with workers: 2, primary killed', () => {
+  it('the workers end their sessions and exit when the primary is killed with -9', async () => {
+    const file = join(dir, 'killed.yaml');
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    port = await freePort();
+    config.listen = { postgres: `127.0.0.1:${port}`, http: `127.0.0.1:${await freePort()}` };
+    config.audit.instance = 'killed';
+    writeFileSync(file, JSON.stringify(config));
+    let err = '';
+    const primary = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    primary.stderr!.on('data', (d) => (err += d));
+    try {
+      await waitFor('both workers to listen', () => /"workers":2[^\n]*pgwarden listening/.test(err), 30_000);
+      const pids = [1, 2].map((n) => Number(new RegExp(`"worker":${n},"pid":(\\d+)`).exec(err)?.[1]));
+      const c = await connect('agent');
+      const ended = new Promise<void>((resolve) => c.once('end', () => resolve()));
+      primary.kill('SIGKILL');
+      await ended;
+      await waitFor('both workers to exit', () => pids.every((pid) => !alive(pid)), 15_000);
+    } finally {
+      primary.kill('SIGKILL');
+    }
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
