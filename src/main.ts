@@ -317,6 +317,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       `listen.http is ${config.listen.http}, every interface, so the MCP endpoint has no address clients reach it by: set mcp.resource (or console.public_url, or listen.http_hosts) to the URL clients use, or mcp.enabled: false`,
     );
   }
+  if (options.worker && config.reviews.rules.length > 0 && config.reviews.store === 'memory') {
+    // A review held in one worker is decided through worker 1: the workers must share the store.
+    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: review store, or workers: 1');
+  }
   const revocations = new RevocationList();
   const verifier = createTokenVerifier(config.identity, { logger: log, revocations });
   // Each surface that takes bearer tokens accepts its own audiences (see identity/types.ts).
