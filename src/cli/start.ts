@@ -12,7 +12,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfigFile, type GatewayConfig } from '../config/index.ts';
-import { ENV_WORKER, ENV_WORKERS, processChannel, resolveWorkers, runPrimary, workerRole, type WorkerRole } from '../cluster/index.ts';
+import { ENV_WORKER, ENV_WORKERS, emptyShares, processChannel, resolveWorkers, runPrimary, workerRole, type WorkerRole } from '../cluster/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { configPath, type ConfigLocation } from './common.ts';
 
@@ -35,6 +35,11 @@ export async function startCommand(o: ConfigLocation): Promise<void> {
   const count = resolveWorkers(config.workers, availableParallelism());
   if (count === 1) return serve(path, config, logger);
   let current = config;
+  const warnShares = (c: GatewayConfig) => {
+    const empty = emptyShares(c.limits, count);
+    if (empty.length) logger.warn({ workers: count, limits: empty }, 'limits are split between the workers, and these are smaller than the number of workers: some worker refuses every connection they count');
+  };
+  warnShares(config);
   await runPrimary({
     count,
     logger,
@@ -45,6 +50,7 @@ export async function startCommand(o: ConfigLocation): Promise<void> {
           if (resolveWorkers(next.workers, availableParallelism()) !== count) logger.warn({ workers: count }, 'workers changed in the config: the number of workers changes at the next start');
           current = next;
           logger.level = next.log.level;
+          warnShares(next);
         },
         // Each worker reads the file too, and logs its problems.
         () => undefined,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ownerOfPid, pidRange, resolveWorkers, share, shareCapacity, shareLimits, workerInstance, AUTO_WORKERS_CAP } from './shares.ts';
+import { emptyShares, ownerOfPid, pidRange, resolveWorkers, share, shareCapacity, shareLimits, workerInstance, AUTO_WORKERS_CAP } from './shares.ts';
 
 describe('worker shares', () => {
   it('auto takes the cores, at least 1 and at most the cap; a number is taken as is', () => {
@@ -35,6 +35,13 @@ describe('worker shares', () => {
     assert.equal(shareLimits({ ...l, max_connections_per_identity: 5 }, 1, 2).max_connections_per_identity, 3);
     assert.equal(shareLimits({ ...l, max_connections_per_identity: 5 }, 2, 2).max_connections_per_identity, 2);
     assert.equal('max_connections_per_identity' in shareLimits(l, 1, 2), false, 'unset stays unset (half the worker’s capacity share)');
+  });
+
+  it('limits smaller than the number of workers are named: some worker gets none', () => {
+    const l = { max_connections: 1000, max_connections_per_source: 200, max_unauthenticated: 256, max_unauthenticated_per_source: 16 };
+    assert.deepEqual(emptyShares(l, 4), []);
+    assert.deepEqual(emptyShares({ ...l, max_connections_per_identity: 3 }, 4), ['limits.max_connections_per_identity (3)']);
+    assert.deepEqual(emptyShares({ ...l, max_connections_per_identity: 3 }, 1), []);
   });
 
   it('a learned capacity leaves one catalog connection per further worker', () => {

@@ -47,6 +47,19 @@ export function shareLimits<L extends CountLimits>(l: L, n: number, count: numbe
   };
 }
 
+/** The count limits some worker's share of which is 0: that worker refuses every connection they count. */
+export function emptyShares(l: CountLimits, count: number): string[] {
+  if (count === 1) return [];
+  const named: [string, number | undefined][] = [
+    ['max_connections', l.max_connections],
+    ['max_connections_per_identity', l.max_connections_per_identity],
+    ['max_connections_per_source', l.max_connections_per_source],
+    ['max_unauthenticated', l.max_unauthenticated],
+    ['max_unauthenticated_per_source', l.max_unauthenticated_per_source],
+  ];
+  return named.filter(([, v]) => v !== undefined && v < count).map(([k, v]) => `limits.${k} (${v})`);
+}
+
 /**
  * Worker `n`'s share of an upstream's session capacity. A learned capacity already leaves one
  * connection for the catalog reader; each further worker keeps one more, so those come off first.
