@@ -7,15 +7,21 @@
  * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
  * --no-pgbouncer, --profile (CPU profile of the gateway during its pgwarden runs: the functions
  * with the most self time, in µs per transaction; and the engine's own clock of its pipeline
- * stages, in µs per statement: analyse, decide, audit, relay, mask).
+ * stages, in µs per statement: analyse, decide, audit, relay, mask), --workers N (also run `pgwarden start` with N
+ * worker processes; default: what `workers: auto` gives on this machine, and no extra run when
+ * that is 1).
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
- * with it in memory, so the cost of the durable write-ahead log shows.
+ * with it in memory, so the cost of the durable write-ahead log shows. Both run in this process
+ * with one worker; with several workers the gateway is `pgwarden start` in a child process (the
+ * workers are processes of their own), with the same config and its audit log in SQLite.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveWorkers } from '../src/cluster/index.ts';
 import { Writable } from 'node:stream';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { configSchema } from '../src/config/schema.ts';
@@ -42,6 +48,10 @@ const only = opt('only', '').split(',').filter(Boolean);
 const withBouncer = !argv.includes('--no-pgbouncer');
 const profiling = argv.includes('--profile');
 const MASK_ROWS = Number(opt('mask-rows', '100000'));
+// Default: what `workers: auto` gives on this machine, to compare with one worker in one run.
+const workers = argv.includes('--workers') ? Number(opt('workers', '1')) : resolveWorkers('auto', availableParallelism());
+if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: a number of workers, not ${opt('workers', '')}`);
+const BIN = fileURLToPath(new URL('../bin/pgwarden.mjs', import.meta.url));
 
 const WORKLOADS: Workload[] = [
   { name: 'select-only simple, 1 client', args: ['-S', '-M', 'simple', '-c', '1', '-j', '1'] },
@@ -147,8 +157,7 @@ async function main(): Promise<void> {
   pg.psql('create database app owner gw_app');
   const issuer = await startTestIssuer();
   const work = mkdtempSync(join(tmpdir(), 'pgwarden-bench-'));
-  const gatewayConfig = async (audit: Record<string, unknown>) =>
-    configSchema.parse({
+  const rawConfig = async (audit: Record<string, unknown>) => ({
       listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
       upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
       identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
@@ -173,6 +182,7 @@ async function main(): Promise<void> {
       },
       audit,
     });
+  const gatewayConfig = async (audit: Record<string, unknown>) => configSchema.parse(await rawConfig(audit));
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   // Only the profiled gateway measures its stages (the clock costs a little per statement).
   const gw = await startGateway(await gatewayConfig({ store: `sqlite:${join(work, 'audit.db')}` }), { logger: createLogger('warn', sink), stageClock: profiling ? stages.clock : undefined });
@@ -187,6 +197,8 @@ async function main(): Promise<void> {
     { name: 'pgwarden', port: gw.postgres.port, user: 'bench', password: token },
     { name: 'pgwarden (audit in memory)', port: gwNoAudit.postgres.port, user: 'bench', password: token },
   ];
+  const spawned = workers > 1 ? await startWorkers(await rawConfig({ store: `sqlite:${join(work, 'audit-workers.db')}` }), workers, work) : null;
+  if (spawned) targets.splice(2, 0, { name: `pgwarden, ${workers} workers`, port: spawned.port, user: 'bench', password: token });
   if (bouncer) targets.push({ name: 'pgbouncer', port: bouncer.port, user: 'gw_app', password });
 
   progress('pgbench -i through pgwarden…');
@@ -256,6 +268,7 @@ async function main(): Promise<void> {
     }
   } finally {
     bouncer?.stop();
+    await spawned?.stop();
     await gw.close(0);
     await gwNoAudit.close(0);
     await issuer.stop();
@@ -318,6 +331,33 @@ const stages = (() => {
     },
   };
 })();
+
+/** `pgwarden start` with `workers: n` on free ports; resolves once every worker listens. */
+async function startWorkers(raw: Record<string, any>, n: number, work: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const config = { ...raw, workers: n, listen: { ...raw.listen, postgres: `127.0.0.1:${port}` }, log: { level: 'info' } };
+  const file = join(work, 'pgwarden-workers.yaml');
+  writeFileSync(file, JSON.stringify(config));
+  const child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      err += d;
+      if (/pgwarden listening/.test(err)) resolve();
+    });
+    void exited.then(() => reject(new Error(`pgwarden start with ${n} workers exited: ${err.slice(-2000)}`)));
+  });
+  child.stderr!.removeAllListeners('data');
+  child.stderr!.resume();
+  return {
+    port,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 interface ProfileNode {
   id: number;

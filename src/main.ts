@@ -36,6 +36,8 @@ import { createMcpEndpoint, createScopeView, type McpEndpoint } from './mcp/inde
 import { GatewayMetrics } from './metrics/index.ts';
 import { observedAudit, observedMasking, tracedAudit } from './engine/observed.ts';
 import { StatementTracer } from './tracing/index.ts';
+import { hostname } from 'node:os';
+import { pidRange, shareCapacity, shareLimits, workerInstance, type WorkerRole } from './cluster/index.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -47,6 +49,12 @@ export interface StartOptions {
   auditMaxPageCount?: number;
   /** The bench's --profile: every session measures the time of each pipeline stage into this clock. */
   stageClock?: StageClock;
+  /**
+   * One of several worker processes (`pgwarden start` with `workers` > 1; see src/cluster): its
+   * share of the limits, its own cancel keys and audit chain, the HTTP surfaces only in worker 1,
+   * and revocations and decided reviews told to the other workers. Unset: the whole gateway.
+   */
+  worker?: WorkerRole;
 }
 
 export interface Gateway {
@@ -111,6 +119,12 @@ interface Shared {
   /** Connection pools of the upstreams that have `pool` set. */
   pools: Map<string, UpstreamPool>;
   stageClock: StageClock | null;
+  worker?: WorkerRole;
+}
+
+/** The limits this process applies: all of them, or a worker's share. */
+function limitsOf<L extends GatewayConfig['limits']>(limits: L, worker: WorkerRole | undefined): L {
+  return worker ? shareLimits(limits, worker.number, worker.count) : limits;
 }
 
 function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettings {
@@ -119,8 +133,9 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     routes.set(database, { upstream, target: targetFor(upstream, config.upstreams[upstream]) });
   }
   const t = config.listen.tls;
+  const w = shared.worker;
   return {
-    limits: config.limits,
+    limits: limitsOf(config.limits, w),
     tlsContext: t ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key) }) : null,
     requireTls: config.listen.require_tls ?? (t !== undefined && !isLoopback(splitHostPort(config.listen.postgres).host)),
     expiryGraceMs: config.identity.expiry_grace,
@@ -131,7 +146,9 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const scope = scopeFor(compiled, identity, database);
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
-    capacity: (upstream) => shared.capacities.get(upstream),
+    capacity: w
+      ? async (upstream) => shareCapacity(await shared.capacities.get(upstream), config.upstreams[upstream]?.max_connections === undefined, w.number, w.count)
+      : (upstream) => shared.capacities.get(upstream),
     pool: (upstream) => shared.pools.get(upstream),
     stageClock: shared.stageClock,
     sessionParts: async (ctx) => {
@@ -341,6 +358,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     throw new Error(`metrics.enabled: /metrics would be served on ${metricsWhere}, off loopback, to anyone: set metrics.bearer_token, or serve it on a loopback metrics.listen`);
   }
   if (config.metrics.enabled === undefined && !metricsOpen) log.info({ listen: metricsWhere }, '/metrics is not served: its listener is off loopback and metrics.bearer_token is not set');
+  if (options.worker && config.reviews.rules.length > 0 && config.reviews.store === 'memory') {
+    // A review held in one worker is decided through worker 1: the workers must share the store.
+    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: review store, or workers: 1');
+  }
   const revocations = new RevocationList();
   // Metrics are on or off for the life of the process (the bearer token is read per scrape).
   const metrics = (config.metrics.enabled ?? metricsOpen) ? new GatewayMetrics({ identityLabels: config.metrics.identity_labels }) : undefined;
@@ -376,7 +397,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const wireVerifier = surface(() => undefined);
   const adminVerifier = surface(() => audienceList(current.admin.audience));
   const reviewsVerifier = surface(() => audienceList(current.reviews.api_audience));
-  const registry = new SessionRegistry(() => current.limits);
+  const worker = options.worker;
+  const registry = new SessionRegistry(
+    () => limitsOf(current.limits, worker),
+    worker ? { ...pidRange(worker.number), forward: (pid, secret) => worker.forwardCancel(pid, secret) } : undefined,
+  );
   const scramCache = new ScramKeyCache();
   await loadParser();
   let policyState: PolicyState = { version: 1, compiled: compilePolicies(config.policies) };
@@ -422,7 +447,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
   warnUnbound(catalogs, masking, policyState.compiled, log);
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount });
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount,
+    // One chain per worker in the shared store; `audit verify` checks every chain.
+    ...(worker ? { instance: workerInstance(config.audit.instance ?? hostname(), worker.number) } : {}),
+  });
   // Before any session: what a run killed or crashed left open is closed in the log first.
   const unclean = await audit.closeUncleanRun();
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath, ...(unclean ? { previousRun: 'ended uncleanly' } : {}) } });
@@ -434,6 +462,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     baseDir: options.configPath ? dirname(options.configPath) : process.cwd(),
     audit,
     reviewUrl,
+    // Decided in this worker (the console and the reviews API are in worker 1): the worker holding
+    // the statement releases it.
+    ...(worker ? { settled: (id: string) => void worker.broadcast({ kind: 'review', id }) } : {}),
   });
   const shared: Shared = {
     reviews,
@@ -452,7 +483,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         if (!up) throw new GatewayError('upstream.unavailable', `pgwarden: upstream "${name}" is not configured`);
         return new SimpleQuerySession((await connectUpstream(targetFor(name, up), { application_name: 'pgwarden-capacity', ...PINNED_UPSTREAM_SETTINGS }, scramCache)).socket);
       },
-    }) };
+    }),
+    worker };
   let settings = listenerSettings(config, shared);
 
   const httpAddr = splitHostPort(config.listen.http);
@@ -489,12 +521,19 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // Revocations outlive the process: restored from the store before the listener opens.
   for (const r of await audit.store.revocations()) revocations.restore(r);
   // In effect at once in this process; the admin API answers only once the store has it.
-  const revoke = async (subject: string, issuer?: string) => {
+  // In this process: deny the subject from now on and end its open sessions.
+  const revokeHere = (subject: string, issuer?: string) => {
     revocations.revoke(subject, issuer);
-    const terminated = registry.terminateWhere(
+    return registry.terminateWhere(
       (id: Identity) => revocations.isRevoked(id),
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
+  };
+  // In effect at once in this process (and in every worker before it resolves); the admin API
+  // answers only once the store has it.
+  const revoke = async (subject: string, issuer?: string) => {
+    let terminated = revokeHere(subject, issuer);
+    if (worker) terminated += await worker.broadcast({ kind: 'revoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer, terminated }, 'subject revoked');
     // Console sign-ins of the human end too, on every instance sharing the store.
     const consoleSessions = await audit.store.deleteConsoleSessionsOf(subject, issuer);
@@ -505,10 +544,33 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   };
   const unrevoke = async (subject: string, issuer?: string) => {
     revocations.unrevoke(subject, issuer);
+    if (worker) await worker.broadcast({ kind: 'unrevoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer }, 'revocation lifted');
     audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
     await audit.store.deleteRevocation(subject, issuer);
   };
+  // What the other workers tell this one (queued until now, so none is missed while starting).
+  worker?.handle({
+    broadcast: (b) => {
+      switch (b.kind) {
+        case 'revoke': {
+          const n = revokeHere(b.subject, b.issuer);
+          log.warn({ subject: b.subject, issuer: b.issuer, terminated: n }, 'subject revoked by another worker');
+          return n;
+        }
+        case 'unrevoke':
+          revocations.unrevoke(b.subject, b.issuer);
+          return 0;
+        case 'review':
+          reviews.changed(b.id);
+          return 0;
+      }
+    },
+    cancel: (pid, secret) => {
+      const matched = registry.cancel(pid, secret);
+      log.debug({ matched }, 'cancel request from another worker');
+    },
+  });
 
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, {
     logger: log,
@@ -530,7 +592,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     audit: () => ({ writable: audit.status().writable }),
     pools: () => Object.fromEntries([...poolMap].map(([name, pool]) => [name, pool.stats()])),
   });
-  const mcp: McpEndpoint | undefined = config.mcp.enabled ? mcpEndpoint() : undefined;
+  // With several workers, worker 1 alone serves HTTP (console, admin and reviews API, /mcp,
+  // health); the others serve PostgreSQL clients only.
+  const serveHttp = !worker || worker.http;
+  const mcp: McpEndpoint | undefined = config.mcp.enabled && serveHttp ? mcpEndpoint() : undefined;
   function mcpEndpoint(): McpEndpoint {
     const firstDatabase = () => [...databaseRoutes(current).keys()][0];
     return createMcpEndpoint({
@@ -611,7 +676,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? { cert: readFileSync(httpTls.cert), key: readFileSync(httpTls.key) } : undefined);
+    http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? { cert: readFileSync(httpTls.cert), key: readFileSync(httpTls.key) } : undefined);
   } catch (err) {
     await listener.stopAccepting();
     await mcp?.close();
@@ -619,7 +684,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   }
   httpBound = { host: http.host, port: http.port };
   let metricsHttp: Awaited<ReturnType<typeof startHttpServer>> | undefined;
-  if (metrics && config.metrics.listen) {
+  if (metrics && config.metrics.listen && serveHttp) {
     const at = splitHostPort(config.metrics.listen);
     const app = createMetricsApp(metrics, () => current.metrics.bearer_token, () => (metricsHttp ? allowedHosts({ listenHost: metricsHttp.host, listenPort: metricsHttp.port, publicUrls: [], extraHosts: current.listen.http_hosts }) : { hosts: new Set(), origins: new Set() }));
     try {
@@ -631,7 +696,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       throw err;
     }
   }
-  log.info({ postgres: `${listener.host}:${listener.port}`, http: `${http.host}:${http.port}`, config: options.configPath }, 'pgwarden listening');
+  log.info({ postgres: `${listener.host}:${listener.port}`, http: serveHttp ? `${http.host}:${http.port}` : 'in worker 1', config: options.configPath }, worker ? 'worker listening' : 'pgwarden listening');
 
   return {
     postgres: { host: listener.host, port: listener.port },

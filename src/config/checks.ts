@@ -10,7 +10,15 @@ type Doc = Record<string, unknown>;
 
 export function crossFieldProblems(data: unknown): Problem[] {
   if (!isObject(data)) return [];
-  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data), ...issuerScopeProblems(data), ...mcpProblems(data)];
+  return [...listenProblems(data), ...upstreamProblems(data), ...devIssuerProblems(data), ...issuerScopeProblems(data), ...mcpProblems(data), ...workersProblems(data)];
+}
+
+/** Several workers decide reviews in worker 1 and hold statements in any: they share the store. */
+function workersProblems(data: Doc): Problem[] {
+  if (data.workers === undefined || data.workers === 1) return [];
+  const reviews = isObject(data.reviews) ? data.reviews : undefined;
+  if (!reviews || reviews.store !== 'memory' || !Array.isArray(reviews.rules) || reviews.rules.length === 0) return [];
+  return [{ path: ['reviews', 'store'], message: 'memory cannot be shared by several workers: use a sqlite: review store, or workers: 1' }];
 }
 
 /**

@@ -239,6 +239,16 @@ describe('parseConfig rejects, naming file:line and key', () => {
       expected: ['F:3 upstreams.app.url: must not contain a password: move it to upstreams.app.password, e.g. password: ${env:DB_PASSWORD}'],
     },
     {
+      name: 'several workers with a memory review store',
+      text: ok('workers: 2', 'reviews:', '  store: memory', '  rules:', '    - { name: d, when: [drop], approvers: { groups: [dba] } }'),
+      expected: ['F:10 reviews.store: memory cannot be shared by several workers: use a sqlite: review store, or workers: 1'],
+    },
+    {
+      name: 'workers out of range',
+      text: ok('workers: 0'),
+      expected: ['F:8 workers: must be >= 1'],
+    },
+    {
       name: 'an upstream name with a space',
       text: ok().replace('  app:', '  "my app":'),
       expected: ['F:2 upstreams["my app"]: invalid name: must match /^[A-Za-z0-9_.-]+$/'],

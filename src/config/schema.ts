@@ -117,6 +117,12 @@ export const configSchema = z
         first_byte_timeout: 3_000,
         shutdown_grace: 10_000,
       }),
+    /**
+     * Processes serving sessions under `pgwarden start` (see src/cluster/index.ts): `auto` (the
+     * available cores, at most 8) or a number. `1` runs the gateway in one process, with no
+     * cluster. Read at start only; a reload that changes it is applied at the next start.
+     */
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()

@@ -69,3 +69,33 @@ describe('upstream capacity', () => {
     registry.admit(id('d'), 'other', 4);
   });
 });
+
+describe('cancel keys under workers', () => {
+  const limits = () => ({ max_connections: 100, max_connections_per_source: 100, max_unauthenticated: 10, max_unauthenticated_per_source: 10 });
+  const identity = { issuer: 'i', subject: 's', groups: [] } as unknown as Identity;
+
+  it('mints pids from its range; a key outside it is forwarded, never matched here', () => {
+    const forwarded: [number, string][] = [];
+    const registry = new SessionRegistry(limits, { first: 0x02000001, last: 0x02ffffff, forward: (pid, secret) => forwarded.push([pid, secret.toString('hex')]) });
+    let cancelled = 0;
+    const keys = Array.from({ length: 50 }, () => registry.register({ identity, terminate: () => {}, cancel: () => cancelled++ }));
+    for (const k of keys) assert.ok(k.pid >= 0x02000001 && k.pid <= 0x02ffffff, `pid ${k.pid.toString(16)}`);
+    assert.equal(new Set(keys.map((k) => k.pid)).size, 50);
+    // The same low bits under another worker's high byte: not this session's key.
+    const other = (keys[0].pid & 0xffffff) | 0x01000000;
+    assert.equal(registry.cancel(other, keys[0].secret), false);
+    assert.deepEqual(forwarded, [[other, keys[0].secret.toString('hex')]]);
+    assert.equal(cancelled, 0);
+    assert.equal(registry.cancel(keys[0].pid, Buffer.from([0, 0, 0, 0]).equals(keys[0].secret) ? Buffer.from([1, 1, 1, 1]) : Buffer.from([0, 0, 0, 0])), false);
+    assert.equal(cancelled, 0, 'a wrong secret cancels nothing');
+    assert.equal(registry.cancel(keys[0].pid, keys[0].secret), true);
+    assert.equal(cancelled, 1);
+    assert.equal(forwarded.length, 1);
+  });
+
+  it('wraps within its range', () => {
+    const registry = new SessionRegistry(limits, { first: 0x01000001, last: 0x01000003, forward: () => {} });
+    const pids = Array.from({ length: 3 }, () => registry.register({ identity, terminate: () => {}, cancel: () => {} }).pid);
+    assert.deepEqual([...pids].sort(), [0x01000001, 0x01000002, 0x01000003]);
+  });
+});

@@ -4,7 +4,7 @@
  * The registry knows every open session for revocation, cancel and shutdown.
  */
 export { listenPostgres, type PostgresListener, type ListenerDeps, type ListenerSettings, type SessionContext } from './listener.ts';
-export { SessionRegistry, identityKey, identityLimit, type Limits, type RegisteredSession } from './registry.ts';
+export { SessionRegistry, identityKey, identityLimit, type KeySpace, type Limits, type RegisteredSession } from './registry.ts';
 export type { Route } from './handshake.ts';
 export { UpstreamCapacities, capacityFrom, readServerLimits, type ServerConnectionLimits } from './capacity.ts';
 export { upstreamStartupParams, checkOptions, splitOptions, startupSetting } from './startup-params.ts';

@@ -11,6 +11,11 @@
  * Each client gets its own BackendKeyData (a gateway pid and a random secret); a CancelRequest is
  * matched against it in constant time and, when it matches, turned into a CancelRequest with the
  * upstream's own key. A CancelRequest with an unknown key does nothing, as in PostgreSQL.
+ *
+ * Under several worker processes each registry mints pids from its worker's own range (`keys`),
+ * so a key says which worker owns the session; a CancelRequest for a pid outside the range is
+ * handed to `keys.forward` (to the owning worker, which matches the secret itself) and is never
+ * matched against this worker's sessions.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
@@ -47,6 +52,14 @@ function bump(map: Map<string, number>, key: string, by: number): void {
   else map.set(key, n);
 }
 
+/** The cancel-key pids this registry mints, and where a key minted elsewhere goes. */
+export interface KeySpace {
+  first: number;
+  last: number;
+  /** A CancelRequest whose pid is outside [first, last]: deliver it to the session's owner. */
+  forward(pid: number, secret: Buffer): void;
+}
+
 export class SessionRegistry {
   private readonly sessions = new Set<RegisteredSession>();
   private readonly bySource = new Map<string, number>();
@@ -57,9 +70,19 @@ export class SessionRegistry {
   private readonly byUpstream = new Map<string, number>();
   private readonly keys = new Map<number, { secret: Buffer; session: RegisteredSession }>();
   private connections = 0;
-  private nextPid = 1 + (randomBytes(2).readUInt16BE(0) << 8);
+  private readonly first: number;
+  private readonly last: number;
+  private nextPid: number;
 
-  constructor(private limits: () => Limits) {}
+  constructor(
+    private limits: () => Limits,
+    private readonly keySpace?: KeySpace,
+  ) {
+    this.first = keySpace?.first ?? 1;
+    this.last = keySpace?.last ?? 0x7fffffff;
+    const start = keySpace ? randomBytes(2).readUInt16BE(0) : randomBytes(2).readUInt16BE(0) << 8;
+    this.nextPid = this.first + (start % (this.last - this.first + 1));
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -164,8 +187,8 @@ export class SessionRegistry {
   /** Register a running session and mint its client-facing cancel key. */
   register(session: RegisteredSession): { pid: number; secret: Buffer; unregister: () => void } {
     let pid = this.nextPid;
-    while (this.keys.has(pid)) pid = pid >= 0x7fffffff ? 1 : pid + 1;
-    this.nextPid = pid >= 0x7fffffff ? 1 : pid + 1;
+    while (this.keys.has(pid)) pid = pid >= this.last ? this.first : pid + 1;
+    this.nextPid = pid >= this.last ? this.first : pid + 1;
     const secret = randomBytes(4);
     this.keys.set(pid, { secret, session });
     this.sessions.add(session);
@@ -181,6 +204,10 @@ export class SessionRegistry {
 
   /** Handle a CancelRequest: true when the key matched a session. */
   cancel(pid: number, secret: Buffer): boolean {
+    if (this.keySpace && (pid < this.first || pid > this.last)) {
+      this.keySpace.forward(pid, secret);
+      return false;
+    }
     const entry = this.keys.get(pid);
     if (!entry || entry.secret.length !== secret.length || !timingSafeEqual(entry.secret, secret)) return false;
     entry.session.cancel();

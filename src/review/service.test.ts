@@ -37,6 +37,30 @@ async function refused(p: Promise<unknown>, code: string): Promise<ReviewError> 
 }
 
 describe('ReviewService', () => {
+  test('two services on one store: a decision in one is told by `settled`, and `changed` wakes the waiter in the other', async () => {
+    const store = `sqlite:${join(dir, 'shared.db')}`;
+    const told: string[] = [];
+    const holder = await ReviewService.open({ store, webhooks: [] }, { logger: silentLogger(), baseDir: dir });
+    const decider = await ReviewService.open({ store, webhooks: [] }, { logger: silentLogger(), baseDir: dir, settled: (id) => told.push(id) });
+    try {
+      const r = await holder.request(requestFor('DROP TABLE orders', migrator, { mode: 'wait' }), rule({ mode: 'wait' }));
+      let heard: string | undefined;
+      const waiting = holder.waitFor(r.id).then((x) => (heard = x.status));
+      holder.changed(r.id);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(heard, undefined, 'still pending: changed() wakes nobody');
+      await decider.approve(r.id, alice);
+      assert.deepEqual(told, [r.id]);
+      holder.changed(r.id);
+      await waiting;
+      assert.equal(heard, 'approved');
+      assert.equal((await holder.consume(r.id))?.status, 'consumed', 'the holder consumes the approval made in the other');
+    } finally {
+      await holder.close();
+      await decider.close();
+    }
+  });
+
   test('a request is pending with a short typable id, the requester, the statement and its approvers', async () => {
     const s = await open();
     const r = await s.request(requestFor('DROP TABLE orders', migrator), rule());

@@ -34,6 +34,11 @@ export interface ReviewServiceDeps {
   webhookRetryDelaysMs?: readonly number[];
   /** A link to a review for humans (the console's page), put in notifications. */
   reviewUrl?: (id: string) => string | undefined;
+  /**
+   * Called when a review here stops being pending (approved, rejected, expired, abandoned), so
+   * other processes sharing the store can tell their waiters (see `changed`).
+   */
+  settled?: (id: string) => void;
 }
 
 /** Identity + database + statement: what an approval is bound to. */
@@ -59,6 +64,7 @@ export class ReviewService {
   readonly #webhooks: Webhooks;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #settled?: (id: string) => void;
   #closed = false;
 
   private constructor(store: SqliteReviewStore, webhooks: Webhooks, deps: ReviewServiceDeps) {
@@ -66,6 +72,7 @@ export class ReviewService {
     this.#webhooks = webhooks;
     this.#log = deps.logger.child({ part: 'review' });
     this.#audit = deps.audit;
+    this.#settled = deps.settled;
   }
 
   /** Open the configured store, expire what expired while the gateway was down, arm the timers. */
@@ -266,6 +273,19 @@ export class ReviewService {
     return this.#expireIfDue(s) ? this.#current(id).review : s.review;
   }
 
+  /**
+   * Another process sharing the store decided review `id` (or it expired or was abandoned there):
+   * the waiters here hear what it is now. Nothing happens while it is still pending.
+   */
+  changed(id: string): void {
+    if (this.#closed || !this.#waiters.has(id)) return;
+    const s = this.#store.get(id);
+    if (!s || s.review.status === 'pending') return;
+    const set = this.#waiters.get(id)!;
+    this.#waiters.delete(id);
+    for (const w of set) w.resolve(s.review);
+  }
+
   /** Resolves once every queued webhook delivery has been made or given up (tests). */
   webhooksIdle(): Promise<void> {
     return this.#webhooks.idle();
@@ -363,6 +383,7 @@ export class ReviewService {
 
   /** Tell waiters the outcome. */
   #settle(r: Review): void {
+    this.#settled?.(r.id);
     const set = this.#waiters.get(r.id);
     if (!set) return;
     this.#waiters.delete(r.id);
