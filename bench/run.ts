@@ -159,7 +159,8 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'pgwarden-bench-'));
   const rawConfig = async (audit: Record<string, unknown>) => ({
       listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
-      upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password } },
+      // Pooled like PgBouncer (session mode, 20 server connections), so -C reuses connections.
+      upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password, pool: { size: 20 } } },
       identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
       log: { level: 'warn' },
       // Every check on: the bench identities get exactly what the workloads need, so each
