@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyseCached, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -107,6 +107,11 @@ interface Prepared {
   paths: string[];
   /** The search_path changes running it makes. */
   pathOps: PathOp[];
+  /** The audit's summary of the decision at `version` (made once, read at every Execute). */
+  info?: VerdictInfo;
+  /** Whether a review rule names it, at policy version `heldAt`. */
+  held?: boolean;
+  heldAt?: number;
 }
 
 /** Specials that name or change prepared statements and cursors (the ledger's names). */
@@ -356,6 +361,16 @@ export class PolicyGate implements StatementGate {
   private readonly portalParams = new Map<string, (string | null)[]>();
   /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
   private lastAnalyses: StatementAnalysis[] | null = null;
+  /** Set by `analyseUnder` when an analysis came by a text's literal key (see check). */
+  private byLiteralKey = false;
+  /**
+   * Allowed decisions on one statement's analysis from the shared cache (frozen: the same object
+   * is the same statement under the same catalog and search_path), with the policy version and
+   * catalog they were made under. A statement seen again is a lookup, not a new decision.
+   */
+  private readonly decided = new WeakMap<StatementAnalysis, { version: number; snapshot: CatalogSnapshot; info: VerdictInfo | undefined }>();
+  /** `valueKey` of the one search_path state, for the state object it was computed from. */
+  private pathKeyOf: { state: PathState; key: string } | null = null;
 
   constructor(private readonly o: PolicyGateOptions) {
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
@@ -413,8 +428,7 @@ export class PolicyGate implements StatementGate {
         const p = this.underCurrentPath(found.value);
         if ('ok' in p) return p;
         const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
-        const held = this.o.reviews?.ruleFor(p.analyses) ? { defer: true } : {};
-        return { ok: true, effect: op, ...held };
+        return this.heldForReview(p) ? { ok: true, effect: op, defer: true } : { ok: true, effect: op };
       }
       default:
         return assertNever(found);
@@ -431,6 +445,18 @@ export class PolicyGate implements StatementGate {
     if (v.ok !== true) return v;
     const reviewed = found.value.statement ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
     return reviewed.ok === true ? { ...reviewed, results: [p.outputs] } : reviewed;
+  }
+
+  /** Whether a review rule names the statement (asked once per policy version). */
+  private heldForReview(p: Prepared): boolean {
+    const port = this.o.reviews;
+    if (!port) return false;
+    const version = this.o.policies().version;
+    if (p.heldAt !== version || p.held === undefined) {
+      p.held = port.ruleFor(p.analyses) !== null;
+      p.heldAt = version;
+    }
+    return p.held;
   }
 
   /** Bind parameters of a portal as text (binary as base64), for review binding. */
@@ -497,11 +523,12 @@ export class PolicyGate implements StatementGate {
       return r.ops.length > 0 ? { ...v, effect: { ops: r.ops.map((op) => this.ledger.record(op)) } satisfies Effect } : v;
     }
     const version = this.o.policies().version;
-    if (p.version === version && p.allowed) return { ok: true, info: summary(p.text, p.analyses, this.currentScope()?.policies.join(', ')) };
+    if (p.version === version && p.allowed) return { ok: true, info: (p.info ??= summary(p.text, p.analyses, this.currentScope()?.policies.join(', '))) };
     // The policy changed since it was decided: decide again.
     const v = this.judge(p.text, p.analyses);
     p.version = version;
     p.allowed = v.ok === true;
+    p.info = v.ok === true ? v.info : undefined;
     return v;
   }
 
@@ -544,6 +571,19 @@ export class PolicyGate implements StatementGate {
   }
 
   /**
+   * The one search_path value (`valueKey`) the next message of the batch runs under, when nothing
+   * of the batch or in flight changes it and the server's is one known state; else null.
+   */
+  private settledPathKey(): string | null {
+    if (this.pathBatch.length > 0 || this.pathStates.length !== 1) return null;
+    for (const ops of this.pathInflight) if (ops.length > 0) return null;
+    const state = this.pathStates[0];
+    if (state.cur === 'unknown') return null;
+    if (this.pathKeyOf?.state !== state) this.pathKeyOf = { state, key: valueKey(state.cur) };
+    return this.pathKeyOf.key;
+  }
+
+  /**
    * The states the server's search_path may be in when the next message of the batch runs;
    * `pending` while a cycle in flight may change it (the caller waits for it, then decides).
    */
@@ -552,10 +592,16 @@ export class PolicyGate implements StatementGate {
     return currentStates(this.pathStates, this.pathBatch);
   }
 
-  /** The statements of `text` analysed under one search_path value (throws on a syntax error). */
-  private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue): StatementAnalysis[] {
+  /**
+   * The statements of `text` analysed under one search_path value (throws on a syntax error):
+   * from the shared cache by the exact text, else by its literal key where that is proven not to
+   * matter (`sql/literal-key.ts`; noted in `byLiteralKey`), else analysed now.
+   */
+  private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue, exact: boolean): StatementAnalysis[] {
     const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
-    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+    const r = analyseCached(this.o.cache, snapshot, searchPath, text, exact);
+    if (r.byLiteralKey) this.byLiteralKey = true;
+    return r.analyses;
   }
 
   /**
@@ -564,7 +610,7 @@ export class PolicyGate implements StatementGate {
    * whose names resolve differently under two of them is refused (fail closed), as is one that
    * depends on a search_path the gateway cannot know.
    */
-  private analyseAlong(snapshot: CatalogSnapshot, text: string, states: PathState[]): Along | GateVerdict {
+  private analyseAlong(snapshot: CatalogSnapshot, text: string, states: PathState[], exact = false): Along | GateVerdict {
     const analyses: StatementAnalysis[] = [];
     const ops: PathOp[] = [];
     const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
@@ -574,7 +620,7 @@ export class PolicyGate implements StatementGate {
     const under = (value: PathValue): StatementAnalysis[] => {
       const key = valueKey(value === 'unknown' ? 'default' : value);
       let all = byPath.get(key);
-      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value)));
+      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value, exact)));
       return all;
     };
     let now = states;
@@ -632,7 +678,8 @@ export class PolicyGate implements StatementGate {
     if (!snapshot) return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
     let along: Along | GateVerdict;
     try {
-      along = this.analyseAlong(snapshot, p.text, states);
+      // Exact: a review of it at Execute reads the analyses' own text.
+      along = this.analyseAlong(snapshot, p.text, states, true);
     } catch {
       along = this.refuse('pgwarden: a prepared statement could not be analysed again under the search_path now in effect', 'Prepare it again.', 'sql.unsupported');
     }
@@ -645,6 +692,10 @@ export class PolicyGate implements StatementGate {
   }
 
   private underCurrentPath(p: Prepared): Prepared | GateVerdict {
+    // The common case: nothing in this batch or in flight changes search_path, the server's is
+    // known to be one value, and the statement was analysed under it. A lookup.
+    const key = this.settledPathKey();
+    if (key !== null && p.paths.length === 1 && p.paths[0] === key) return p;
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
     return this.underStates(p, states);
@@ -699,8 +750,12 @@ export class PolicyGate implements StatementGate {
     const parsing = parseAhead(text);
     if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
+    this.byLiteralKey = false;
     try {
       along = this.analyseAlong(snapshot, text, states);
+      // A review reads the statement's own text (the approver sees it, the row estimate runs
+      // it): a statement a review rule may hold is analysed as this very text.
+      if (this.byLiteralKey && !('ok' in along) && this.o.reviews?.ruleFor(along.analyses)) along = this.analyseAlong(snapshot, text, states, true);
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
         // The error PostgreSQL's own parser gives: message and position, no hint.
@@ -742,7 +797,7 @@ export class PolicyGate implements StatementGate {
     const hidden = this.executedPathChange(analyses, r.expanded);
     if (hidden) return hidden;
     this.lastAnalyses = r.expanded;
-    const v = this.judge(text, r.expanded);
+    const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
     const effect: Effect = { ...this.effectOf(analyses) };
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
@@ -764,10 +819,28 @@ export class PolicyGate implements StatementGate {
         allowed: true,
         paths: along.paths,
         pathOps: along.ops,
+        info: v.info,
       };
       effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
     }
     return { ...v, effect, results: r.results };
+  }
+
+  /**
+   * `judge`, made once per statement: a single statement whose analysis comes from the shared
+   * cache is decided again only when the policy version or the catalog changed since (a refusal
+   * is always made again, with its own message).
+   */
+  private judgeOnce(text: string, analyses: StatementAnalysis[]): GateVerdict {
+    const one = analyses.length === 1 && Object.isFrozen(analyses[0]) ? analyses[0] : undefined;
+    if (!one) return this.judge(text, analyses);
+    const version = this.o.policies().version;
+    const snapshot = this.o.catalog.current();
+    const known = this.decided.get(one);
+    if (known && known.version === version && known.snapshot === snapshot) return { ok: true, info: known.info && { ...known.info, text } };
+    const v = this.judge(text, analyses);
+    if (v.ok === true && snapshot) this.decided.set(one, { version, snapshot, info: v.info });
+    return v;
   }
 
   /** The policy's decision, then masking's (a masked column read in a form that cannot be masked). */
