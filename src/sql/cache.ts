@@ -84,6 +84,29 @@ export class AnalysisCache {
     return e.value;
   }
 
+  /**
+   * Texts last found by their literal key (`analyseCached`), each with the analyses it was found
+   * with: a text sent again is then found without scanning it. Kept apart from the entries, and
+   * bounded to a quarter of their number, so that a stream of texts that differ only in their
+   * literals (a new number in every statement) never evicts an entry.
+   */
+  private readonly aliases = new Map<string, { catalog: CatalogSnapshot | undefined; value: StatementAnalysis[] }>();
+
+  /** The analyses a text was last found with by its literal key, if it is still remembered. */
+  aliasOf(catalog: CatalogKey, searchPath: readonly string[], text: string): StatementAnalysis[] | undefined {
+    const e = this.aliases.get(AnalysisCache.key(catalog, searchPath, text));
+    if (!e || (typeof catalog !== 'number' && e.catalog !== catalog)) return undefined;
+    return e.value;
+  }
+
+  /** Remembers that `text` was found by its literal key with `value` (see `aliasOf`). */
+  alias(catalog: CatalogKey, searchPath: readonly string[], text: string, value: StatementAnalysis[]): void {
+    const k = AnalysisCache.key(catalog, searchPath, text);
+    if (this.aliases.has(k) || text.length > 1024) return;
+    this.aliases.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value });
+    if (this.aliases.size > Math.max(1, this.max >> 2)) this.aliases.delete(this.aliases.keys().next().value as string);
+  }
+
   /** Stores (and freezes) the analyses; returns them for `get(…) ?? set(…, analyse(…))`. */
   set(catalog: CatalogKey, searchPath: readonly string[], text: string, value: StatementAnalysis[]): StatementAnalysis[] {
     const k = AnalysisCache.key(catalog, searchPath, text);
@@ -107,6 +130,7 @@ export class AnalysisCache {
 
   clear(): void {
     this.map.clear();
+    this.aliases.clear();
     this.total = 0;
   }
 }

@@ -4,6 +4,7 @@
  * when `literalsIrrelevant` proves it, under the literal key too (see literal-key.ts).
  *
  *   text ─exact hit─► analyses
+ *        ─alias (a text found by literal key before)─► those analyses (`byLiteralKey`)
  *        ─literalKey (scanner)─ hit ─► analyses of another text of the same key (`byLiteralKey`)
  *        ─miss─► parse ─► analyse ─► store exact (+ literal key if every literal is proven irrelevant)
  */
@@ -44,9 +45,14 @@ export function analyseCached(cache: AnalysisCache, catalog: CatalogSnapshot, se
   if (hit) return { analyses: hit, byLiteralKey: false };
   let key: LiteralKey | null = null;
   if (cache.literalKeys && !exact) {
+    const again = cache.aliasOf(catalog, searchPath, text);
+    if (again) return { analyses: again, byLiteralKey: true };
     key = literalKey(text);
     const shared = key && cache.get(catalog, searchPath, key.key);
-    if (shared) return { analyses: shared, byLiteralKey: true };
+    if (shared) {
+      cache.alias(catalog, searchPath, text, shared);
+      return { analyses: shared, byLiteralKey: true };
+    }
   }
   const stmts = parseStatements(text);
   const analyses = cache.set(catalog, searchPath, text, analyseParsed(stmts, catalog, searchPath));

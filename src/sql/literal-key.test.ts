@@ -129,10 +129,25 @@ describe('literal keys', () => {
     assert.equal(a.byLiteralKey, false);
     assert.equal(b.byLiteralKey, true);
     assert.equal(b.analyses, a.analyses);
+    // Sent again: remembered as found by its literal key (not scanned again), same analyses.
+    const again = analyseCached(cache, catalog, searchPath, 'select id from customers where id = 2');
+    assert.equal(again.byLiteralKey, true);
+    assert.equal(again.analyses, a.analyses);
+    // Another catalog snapshot or search_path shares nothing.
+    assert.notEqual(analyseCached(cache, testCatalog(2), searchPath, 'select id from customers where id = 2').analyses, a.analyses);
+    assert.notEqual(analyseCached(cache, catalog, ['app'], 'select id from customers where id = 2').analyses, a.analyses);
     assert.equal(analyseCached(cache, catalog, searchPath, 'select id from customers where id = 2', true).byLiteralKey, false);
     const off = new AnalysisCache(16, undefined, false);
     analyseCached(off, catalog, searchPath, 'select id from customers where id = 1');
     assert.equal(analyseCached(off, catalog, searchPath, 'select id from customers where id = 2').byLiteralKey, false);
+  });
+
+  it('remembers at most a quarter of its capacity of texts found by literal key, and evicts no entry for them', () => {
+    const cache = new AnalysisCache(8);
+    analyseCached(cache, catalog, searchPath, 'select id from customers where id = 1');
+    const size = cache.size;
+    for (let i = 2; i < 100; i++) assert.equal(analyseCached(cache, catalog, searchPath, `select id from customers where id = ${i}`).byLiteralKey, true);
+    assert.equal(cache.size, size);
   });
 
   it('a warmed literal key does not decide a text whose literal matters', () => {
