@@ -7,8 +7,13 @@
  *   policy.decide (42501 with the first thing not granted) → renames of governed objects (42501)
  *   → masking's refusals (42501) → forward
  *
- * Extended protocol: analysed and decided at Parse, remembered with the policy version; Execute
- * re-decides when the policy changed since. Prepared statements and portals live in one ledger
+ * Decided once. A statement's analysis comes from the shared cache (by exact text, or by the
+ * text's literal key where no literal value can matter: sql/literal-key.ts), and an allowed
+ * decision on it is kept per policy version and catalog (`judgeOnce`). Extended protocol:
+ * analysed and decided at Parse, remembered with the policy version; Bind is a lookup unless
+ * search_path changed since Parse (then analysed again), and Execute is a lookup unless the
+ * policy changed since (then decided again) or the statement names other prepared statements or
+ * cursors (`dynamic`: resolved and decided again when it runs). Prepared statements and portals live in one ledger
  * (ledger.ts) whatever made them — Parse, Bind, SQL PREPARE, DECLARE — since EXECUTE, Bind and
  * Execute use either kind; every name is read there, as the server holds it. DDL and DCL that
  * complete trigger a catalog reload, and the next statement waits for it.
