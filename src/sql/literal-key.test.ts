@@ -105,6 +105,10 @@ describe('literal keys', () => {
     // Too large for int4: int8 or numeric by its value, so it stays as written.
     assert.equal(k('select id from customers where id = 5000000000'), undefined);
     assert.notEqual(k('select id from customers where id = 1 and id = 5000000000'), k('select id from customers where id = 1 and id = 5000000001'));
+    // A hexadecimal integer too large for int4 is int8, though its digits hold an `e`.
+    assert.equal(k('select id from customers where id = 0xFFFFFFFFFE'), undefined);
+    assert.equal(k('select id from customers where id = 1_000.5'), undefined);
+    assert.equal(k('select id from customers where id = 1.5e3'), k('select id from customers where id = .5'));
   });
 
   it('keeps parameters, comments, keywords and bit strings as written', () => {

@@ -57,6 +57,8 @@ export interface LiteralKey {
   anchors: number[][];
 }
 
+const DECIMAL = /^(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
 /** The class of a literal token that may be left out of the key, or null (kept as written). */
 function classOf(kind: string, text: string): string | null {
   switch (kind) {
@@ -66,9 +68,10 @@ function classOf(kind: string, text: string): string | null {
     case 'SCONST':
       return text.startsWith("'") || /^[eE]'/.test(text) ? 's' : null;
     case 'FCONST':
-      // A decimal point or an exponent is always numeric; a bare integer too large for int4 may
-      // be int8 or numeric by its value, so it stays as written.
-      return /[.eE]/.test(text) ? 'n' : null;
+      // Decimal digits with a point or an exponent are always numeric. A bare integer too large
+      // for int4 is int8 or numeric by its value, and so is a hexadecimal, octal or binary one
+      // (whose digits may hold an `e`), or one with underscores: those stay as written.
+      return DECIMAL.test(text) && /[.eE]/.test(text) ? 'n' : null;
     default:
       return null;
   }
