@@ -27,7 +27,7 @@ import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
-import { afterCycle, currentStates, initialState, mayChange, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
+import { afterCycle, currentStates, initialState, mayChange, statusOf, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
 
 /** The policies in force; `version` changes on every config reload. */
 export interface PolicyState {
@@ -550,11 +550,11 @@ export class PolicyGate implements StatementGate {
   cycleDone(effects: unknown[], failed: boolean, outcome?: CycleOutcome): void {
     this.pathInflight.shift();
     const ops = pathOpsIn(effects);
-    // Without the server's transaction status, every status is possible.
-    const outcomes: CycleOutcome[] = outcome ? [outcome] : (['I', 'T', 'E'] as const).map((status) => ({ error: failed ? 'upstream' : 'none', status }));
-    const next = new Map<string, PathState>();
-    for (const o of outcomes) for (const st of afterCycle(this.pathStates, ops, o)) if (outcomes.length === 1 || st.cur !== 'unknown') next.set(JSON.stringify(st), st);
-    this.pathStates = next.size > 0 ? [...next.values()] : afterCycle(this.pathStates, ops, outcomes[0]);
+    // The common case: a cycle that changed no search_path completed without error, and every
+    // candidate already has the status the server reported, outside an implicit transaction:
+    // `afterCycle` would give the same candidates back, so they are kept as they are.
+    const same = outcome !== undefined && ops.length === 0 && outcome.error === 'none' && this.pathStates.every((st) => st.top !== 'implicit' && statusOf(st) === outcome.status);
+    if (!same) this.advancePath(ops, failed, outcome);
     this.ledger.cycleDone(effects, failed);
     // DDL reloads the catalog even when the cycle failed: part of it may have committed.
     if ((effects as Effect[]).some((e) => e.reload)) {
@@ -567,6 +567,15 @@ export class PolicyGate implements StatementGate {
         this.reloadPending = null;
       });
     }
+  }
+
+  /** The search_path candidates after a cycle that made `ops` and ended with `outcome`. */
+  private advancePath(ops: PathOp[], failed: boolean, outcome: CycleOutcome | undefined): void {
+    // Without the server's transaction status, every status is possible.
+    const outcomes: CycleOutcome[] = outcome ? [outcome] : (['I', 'T', 'E'] as const).map((status) => ({ error: failed ? 'upstream' : 'none', status }));
+    const next = new Map<string, PathState>();
+    for (const o of outcomes) for (const st of afterCycle(this.pathStates, ops, o)) if (outcomes.length === 1 || st.cur !== 'unknown') next.set(JSON.stringify(st), st);
+    this.pathStates = next.size > 0 ? [...next.values()] : afterCycle(this.pathStates, ops, outcomes[0]);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ function rig(who: Who, opts: { cache?: AnalysisCache; reviewRule?: (a: Statement
 }
 
 /** One message decided, its retries awaited, and its cycle completed without a server error. */
-async function step(gate: PolicyGate, ask: () => GateVerdict | void): Promise<GateVerdict> {
+async function step(gate: PolicyGate, ask: () => GateVerdict | void, status: 'I' | 'T' | 'E' = 'I'): Promise<GateVerdict> {
   for (let i = 0; i < 5; i++) {
     const v = ask() ?? { ok: true as const };
     if (v.ok === 'retry') {
@@ -71,7 +71,7 @@ async function step(gate: PolicyGate, ask: () => GateVerdict | void): Promise<Ga
     }
     const effects = v.ok === true && v.effect !== undefined ? [v.effect] : [];
     gate.batchEnd(effects, true);
-    gate.cycleDone(effects, false, { error: 'none', status: 'I' });
+    gate.cycleDone(effects, false, { error: 'none', status });
     return v;
   }
   throw new Error('the gate kept asking to retry');
@@ -119,6 +119,24 @@ describe('decide once', () => {
     const v = await step(r.gate, () => r.gate.execute('p2'));
     assert.equal(v.ok === true && v.results?.[0]?.relations?.[0]?.schema, 'sales', 'orders is sales.orders now');
     assert.equal(r.decisions(), decided + 1, 'decided again');
+  });
+
+  it('SET LOCAL search_path holds until the transaction ends, and Bind follows it both ways', async () => {
+    const r = rig('migrator');
+    const schemaAt = async (portal: string, status: 'I' | 'T') => {
+      await step(r.gate, () => r.gate.bind(portal, 's1'), status);
+      const v = await step(r.gate, () => r.gate.execute(portal), status);
+      return v.ok === true ? v.results?.[0]?.relations?.[0]?.schema : `refused: ${v.ok === false ? v.error.message : ''}`;
+    };
+    await step(r.gate, () => r.gate.parse('s1', 'select id from orders'));
+    assert.equal(await schemaAt('p1', 'I'), 'public');
+    await step(r.gate, () => r.gate.query('begin'), 'T');
+    assert.equal(await schemaAt('p2', 'T'), 'public');
+    await step(r.gate, () => r.gate.query('set local search_path = sales, public'), 'T');
+    assert.equal(await schemaAt('p3', 'T'), 'sales');
+    assert.equal(await schemaAt('p4', 'T'), 'sales');
+    await step(r.gate, () => r.gate.query('commit'), 'I');
+    assert.equal(await schemaAt('p5', 'I'), 'public');
   });
 
   it('simple queries that differ only in literals are analysed and decided once, and audited with their own text', async () => {
