@@ -7,8 +7,13 @@
  *   policy.decide (42501 with the first thing not granted) → renames of governed objects (42501)
  *   → masking's refusals (42501) → forward
  *
- * Extended protocol: analysed and decided at Parse, remembered with the policy version; Execute
- * re-decides when the policy changed since. Prepared statements and portals live in one ledger
+ * Decided once. A statement's analysis comes from the shared cache (by exact text, or by the
+ * text's literal key where no literal value can matter: sql/literal-key.ts), and an allowed
+ * decision on it is kept per policy version and catalog (`judgeOnce`). Extended protocol:
+ * analysed and decided at Parse, remembered with the policy version; Bind is a lookup unless
+ * search_path changed since Parse (then analysed again), and Execute is a lookup unless the
+ * policy changed since (then decided again) or the statement names other prepared statements or
+ * cursors (`dynamic`: resolved and decided again when it runs). Prepared statements and portals live in one ledger
  * (ledger.ts) whatever made them — Parse, Bind, SQL PREPARE, DECLARE — since EXECUTE, Bind and
  * Execute use either kind; every name is read there, as the server holds it. DDL and DCL that
  * complete trigger a catalog reload, and the next statement waits for it.
@@ -17,13 +22,13 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyseCached, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
 import type { StageClock } from './pipeline.ts';
-import { afterCycle, currentStates, initialState, mayChange, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
+import { afterCycle, currentStates, initialState, mayChange, statusOf, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
 
 /** The policies in force; `version` changes on every config reload. */
 export interface PolicyState {
@@ -110,6 +115,11 @@ interface Prepared {
   paths: string[];
   /** The search_path changes running it makes. */
   pathOps: PathOp[];
+  /** The audit's summary of the decision at `version` (made once, read at every Execute). */
+  info?: VerdictInfo;
+  /** Whether a review rule names it, at policy version `heldAt`. */
+  held?: boolean;
+  heldAt?: number;
 }
 
 /** Specials that name or change prepared statements and cursors (the ledger's names). */
@@ -359,6 +369,16 @@ export class PolicyGate implements StatementGate {
   private readonly portalParams = new Map<string, (string | null)[]>();
   /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
   private lastAnalyses: StatementAnalysis[] | null = null;
+  /** Set by `analyseUnder` when an analysis came by a text's literal key (see check). */
+  private byLiteralKey = false;
+  /**
+   * Allowed decisions on one statement's analysis from the shared cache (frozen: the same object
+   * is the same statement under the same catalog and search_path), with the policy version and
+   * catalog they were made under. A statement seen again is a lookup, not a new decision.
+   */
+  private readonly decided = new WeakMap<StatementAnalysis, { version: number; snapshot: CatalogSnapshot; info: VerdictInfo | undefined }>();
+  /** `valueKey` of the one search_path state, for the state object it was computed from. */
+  private pathKeyOf: { state: PathState; key: string } | null = null;
 
   constructor(private readonly o: PolicyGateOptions) {
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
@@ -416,8 +436,7 @@ export class PolicyGate implements StatementGate {
         const p = this.underCurrentPath(found.value);
         if ('ok' in p) return p;
         const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
-        const held = this.o.reviews?.ruleFor(p.analyses) ? { defer: true } : {};
-        return { ok: true, effect: op, ...held };
+        return this.heldForReview(p) ? { ok: true, effect: op, defer: true } : { ok: true, effect: op };
       }
       default:
         return assertNever(found);
@@ -434,6 +453,18 @@ export class PolicyGate implements StatementGate {
     if (v.ok !== true) return v;
     const reviewed = found.value.statement ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
     return reviewed.ok === true ? { ...reviewed, results: [p.outputs] } : reviewed;
+  }
+
+  /** Whether a review rule names the statement (asked once per policy version). */
+  private heldForReview(p: Prepared): boolean {
+    const port = this.o.reviews;
+    if (!port) return false;
+    const version = this.o.policies().version;
+    if (p.heldAt !== version || p.held === undefined) {
+      p.held = port.ruleFor(p.analyses) !== null;
+      p.heldAt = version;
+    }
+    return p.held;
   }
 
   /** Bind parameters of a portal as text (binary as base64), for review binding. */
@@ -500,11 +531,12 @@ export class PolicyGate implements StatementGate {
       return r.ops.length > 0 ? { ...v, effect: { ops: r.ops.map((op) => this.ledger.record(op)) } satisfies Effect } : v;
     }
     const version = this.o.policies().version;
-    if (p.version === version && p.allowed) return { ok: true, info: summary(p.text, p.analyses, this.currentScope()?.policies.join(', ')) };
+    if (p.version === version && p.allowed) return { ok: true, info: (p.info ??= summary(p.text, p.analyses, this.currentScope()?.policies.join(', '))) };
     // The policy changed since it was decided: decide again.
     const v = this.judge(p.text, p.analyses);
     p.version = version;
     p.allowed = v.ok === true;
+    p.info = v.ok === true ? v.info : undefined;
     return v;
   }
 
@@ -521,11 +553,11 @@ export class PolicyGate implements StatementGate {
   cycleDone(effects: unknown[], failed: boolean, outcome?: CycleOutcome): void {
     this.pathInflight.shift();
     const ops = pathOpsIn(effects);
-    // Without the server's transaction status, every status is possible.
-    const outcomes: CycleOutcome[] = outcome ? [outcome] : (['I', 'T', 'E'] as const).map((status) => ({ error: failed ? 'upstream' : 'none', status }));
-    const next = new Map<string, PathState>();
-    for (const o of outcomes) for (const st of afterCycle(this.pathStates, ops, o)) if (outcomes.length === 1 || st.cur !== 'unknown') next.set(JSON.stringify(st), st);
-    this.pathStates = next.size > 0 ? [...next.values()] : afterCycle(this.pathStates, ops, outcomes[0]);
+    // The common case: a cycle that changed no search_path completed without error, and every
+    // candidate already has the status the server reported, outside an implicit transaction:
+    // `afterCycle` would give the same candidates back, so they are kept as they are.
+    const same = outcome !== undefined && ops.length === 0 && outcome.error === 'none' && this.pathStates.every((st) => st.top !== 'implicit' && statusOf(st) === outcome.status);
+    if (!same) this.advancePath(ops, failed, outcome);
     this.ledger.cycleDone(effects, failed);
     // DDL reloads the catalog even when the cycle failed: part of it may have committed.
     if ((effects as Effect[]).some((e) => e.reload)) {
@@ -540,10 +572,32 @@ export class PolicyGate implements StatementGate {
     }
   }
 
+  /** The search_path candidates after a cycle that made `ops` and ended with `outcome`. */
+  private advancePath(ops: PathOp[], failed: boolean, outcome: CycleOutcome | undefined): void {
+    // Without the server's transaction status, every status is possible.
+    const outcomes: CycleOutcome[] = outcome ? [outcome] : (['I', 'T', 'E'] as const).map((status) => ({ error: failed ? 'upstream' : 'none', status }));
+    const next = new Map<string, PathState>();
+    for (const o of outcomes) for (const st of afterCycle(this.pathStates, ops, o)) if (outcomes.length === 1 || st.cur !== 'unknown') next.set(JSON.stringify(st), st);
+    this.pathStates = next.size > 0 ? [...next.values()] : afterCycle(this.pathStates, ops, outcomes[0]);
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private path(snapshot: CatalogSnapshot): string[] {
     return this.searchPath ?? snapshot.defaultSearchPath;
+  }
+
+  /**
+   * The one search_path value (`valueKey`) the next message of the batch runs under, when nothing
+   * of the batch or in flight changes it and the server's is one known state; else null.
+   */
+  private settledPathKey(): string | null {
+    if (this.pathBatch.length > 0 || this.pathStates.length !== 1) return null;
+    for (const ops of this.pathInflight) if (ops.length > 0) return null;
+    const state = this.pathStates[0];
+    if (state.cur === 'unknown') return null;
+    if (this.pathKeyOf?.state !== state) this.pathKeyOf = { state, key: valueKey(state.cur) };
+    return this.pathKeyOf.key;
   }
 
   /**
@@ -555,10 +609,16 @@ export class PolicyGate implements StatementGate {
     return currentStates(this.pathStates, this.pathBatch);
   }
 
-  /** The statements of `text` analysed under one search_path value (throws on a syntax error). */
-  private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue): StatementAnalysis[] {
+  /**
+   * The statements of `text` analysed under one search_path value (throws on a syntax error):
+   * from the shared cache by the exact text, else by its literal key where that is proven not to
+   * matter (`sql/literal-key.ts`; noted in `byLiteralKey`), else analysed now.
+   */
+  private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue, exact: boolean): StatementAnalysis[] {
     const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
-    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+    const r = analyseCached(this.o.cache, snapshot, searchPath, text, exact);
+    if (r.byLiteralKey) this.byLiteralKey = true;
+    return r.analyses;
   }
 
   /**
@@ -567,7 +627,7 @@ export class PolicyGate implements StatementGate {
    * whose names resolve differently under two of them is refused (fail closed), as is one that
    * depends on a search_path the gateway cannot know.
    */
-  private analyseAlong(snapshot: CatalogSnapshot, text: string, states: PathState[]): Along | GateVerdict {
+  private analyseAlong(snapshot: CatalogSnapshot, text: string, states: PathState[], exact = false): Along | GateVerdict {
     const analyses: StatementAnalysis[] = [];
     const ops: PathOp[] = [];
     const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
@@ -577,7 +637,7 @@ export class PolicyGate implements StatementGate {
     const under = (value: PathValue): StatementAnalysis[] => {
       const key = valueKey(value === 'unknown' ? 'default' : value);
       let all = byPath.get(key);
-      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value)));
+      if (!all) byPath.set(key, (all = this.analyseUnder(snapshot, text, value, exact)));
       return all;
     };
     let now = states;
@@ -635,7 +695,8 @@ export class PolicyGate implements StatementGate {
     if (!snapshot) return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
     let along: Along | GateVerdict;
     try {
-      along = this.analyseAlong(snapshot, p.text, states);
+      // Exact: a review of it at Execute reads the analyses' own text.
+      along = this.analyseAlong(snapshot, p.text, states, true);
     } catch {
       along = this.refuse('pgwarden: a prepared statement could not be analysed again under the search_path now in effect', 'Prepare it again.', 'sql.unsupported');
     }
@@ -648,6 +709,10 @@ export class PolicyGate implements StatementGate {
   }
 
   private underCurrentPath(p: Prepared): Prepared | GateVerdict {
+    // The common case: nothing in this batch or in flight changes search_path, the server's is
+    // known to be one value, and the statement was analysed under it. A lookup.
+    const key = this.settledPathKey();
+    if (key !== null && p.paths.length === 1 && p.paths[0] === key) return p;
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
     return this.underStates(p, states);
@@ -703,8 +768,12 @@ export class PolicyGate implements StatementGate {
     if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
     this.o.clock?.enter('analyse');
+    this.byLiteralKey = false;
     try {
       along = this.analyseAlong(snapshot, text, states);
+      // A review reads the statement's own text (the approver sees it, the row estimate runs
+      // it): a statement a review rule may hold is analysed as this very text.
+      if (this.byLiteralKey && !('ok' in along) && this.o.reviews?.ruleFor(along.analyses)) along = this.analyseAlong(snapshot, text, states, true);
     } catch (err) {
       if (err instanceof SqlSyntaxError) {
         // The error PostgreSQL's own parser gives: message and position, no hint.
@@ -748,7 +817,7 @@ export class PolicyGate implements StatementGate {
     const hidden = this.executedPathChange(analyses, r.expanded);
     if (hidden) return hidden;
     this.lastAnalyses = r.expanded;
-    const v = this.judge(text, r.expanded);
+    const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
     const effect: Effect = { ...this.effectOf(analyses) };
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
@@ -770,10 +839,28 @@ export class PolicyGate implements StatementGate {
         allowed: true,
         paths: along.paths,
         pathOps: along.ops,
+        info: v.info,
       };
       effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
     }
     return { ...v, effect, results: r.results };
+  }
+
+  /**
+   * `judge`, made once per statement: a single statement whose analysis comes from the shared
+   * cache is decided again only when the policy version or the catalog changed since (a refusal
+   * is always made again, with its own message).
+   */
+  private judgeOnce(text: string, analyses: StatementAnalysis[]): GateVerdict {
+    const one = analyses.length === 1 && Object.isFrozen(analyses[0]) ? analyses[0] : undefined;
+    if (!one) return this.judge(text, analyses);
+    const version = this.o.policies().version;
+    const snapshot = this.o.catalog.current();
+    const known = this.decided.get(one);
+    if (known && known.version === version && known.snapshot === snapshot) return { ok: true, info: known.info && { ...known.info, text } };
+    const v = this.judge(text, analyses);
+    if (v.ok === true && snapshot) this.decided.set(one, { version, snapshot, info: v.info });
+    return v;
   }
 
   /** The policy's decision, then masking's (a masked column read in a form that cannot be masked). */

@@ -12,6 +12,11 @@
  * texts, and a fixed cost per analysed item), so that long statements cannot grow it without
  * bound: the least recently used entries go first, and an entry larger than a quarter of the
  * byte budget is not kept at all.
+ *
+ * With `literalKeys` (the default), `analyseCached` (cached-analysis.ts) also stores an analysis
+ * under its text's literal key where literal-key.ts proves that no literal value changes it, and
+ * finds texts that differ from it only in those literals there. Such keys hold a NUL, which no
+ * statement text does, so the two kinds of key never meet.
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import type { StatementAnalysis } from './types.ts';
@@ -20,6 +25,8 @@ interface Entry {
   catalog: CatalogSnapshot | undefined;
   value: StatementAnalysis[];
   bytes: number;
+  /** The `uses` count when it last moved to the recent end. */
+  used: number;
 }
 
 /** Estimated bytes of one analysis: its text (UTF-16) and a fixed cost per node and per item. */
@@ -35,10 +42,13 @@ type CatalogKey = CatalogSnapshot | number;
 export class AnalysisCache {
   private readonly map = new Map<string, Entry>();
   private total = 0;
+  private uses = 0;
 
   constructor(
     readonly max: number,
     readonly maxBytes = 64 * 1024 * 1024,
+    /** Whether texts that differ only in literals the analysis does not read share an entry. */
+    readonly literalKeys = true,
   ) {
     if (!(max >= 1)) throw new RangeError('AnalysisCache max must be at least 1');
     if (!(maxBytes >= 1024)) throw new RangeError('AnalysisCache maxBytes must be at least 1024');
@@ -64,9 +74,37 @@ export class AnalysisCache {
     const e = this.map.get(k);
     if (!e) return undefined;
     if (typeof catalog !== 'number' && e.catalog !== catalog) return undefined;
-    this.map.delete(k);
-    this.map.set(k, e);
+    // Moved to the recent end only once it has aged by a quarter of the capacity: a hot entry is
+    // not deleted and re-inserted at every hit, and none is evicted while recently used.
+    if (++this.uses - e.used > this.max / 4) {
+      e.used = this.uses;
+      this.map.delete(k);
+      this.map.set(k, e);
+    }
     return e.value;
+  }
+
+  /**
+   * Texts last found by their literal key (`analyseCached`), each with the analyses it was found
+   * with: a text sent again is then found without scanning it. Kept apart from the entries, and
+   * bounded to a quarter of their number, so that a stream of texts that differ only in their
+   * literals (a new number in every statement) never evicts an entry.
+   */
+  private readonly aliases = new Map<string, { catalog: CatalogSnapshot | undefined; value: StatementAnalysis[] }>();
+
+  /** The analyses a text was last found with by its literal key, if it is still remembered. */
+  aliasOf(catalog: CatalogKey, searchPath: readonly string[], text: string): StatementAnalysis[] | undefined {
+    const e = this.aliases.get(AnalysisCache.key(catalog, searchPath, text));
+    if (!e || (typeof catalog !== 'number' && e.catalog !== catalog)) return undefined;
+    return e.value;
+  }
+
+  /** Remembers that `text` was found by its literal key with `value` (see `aliasOf`). */
+  alias(catalog: CatalogKey, searchPath: readonly string[], text: string, value: StatementAnalysis[]): void {
+    const k = AnalysisCache.key(catalog, searchPath, text);
+    if (this.aliases.has(k) || text.length > 1024) return;
+    this.aliases.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value });
+    if (this.aliases.size > Math.max(1, this.max >> 2)) this.aliases.delete(this.aliases.keys().next().value as string);
   }
 
   /** Stores (and freezes) the analyses; returns them for `get(…) ?? set(…, analyse(…))`. */
@@ -77,7 +115,7 @@ export class AnalysisCache {
     for (const a of value) bytes += weigh(a);
     deepFreeze(value);
     if (bytes > this.maxBytes / 4) return value;
-    this.map.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value, bytes });
+    this.map.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value, bytes, used: ++this.uses });
     this.total += bytes;
     while (this.map.size > this.max || this.total > this.maxBytes) this.drop(this.map.keys().next().value as string);
     return value;
@@ -92,6 +130,7 @@ export class AnalysisCache {
 
   clear(): void {
     this.map.clear();
+    this.aliases.clear();
     this.total = 0;
   }
 }

@@ -9,15 +9,17 @@
  *            settings, specials, `unsupported` when anything was not understood)
  *
  * Callers MUST refuse a statement whose analysis has `unsupported` set, and MUST treat a
- * `SqlSyntaxError` as a refusal (42601). `AnalysisCache` memoises by (snapshot, search_path, text).
+ * `SqlSyntaxError` as a refusal (42601). `AnalysisCache` memoises by (snapshot, search_path, text), and `analyseCached` also by the
+ * text's literal key where no literal value can change the analysis (literal-key.ts).
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
+import { analyseParsed } from './cached-analysis.ts';
 import { parseStatements } from './parser.ts';
-import { effectiveSearchPath } from './resolve.ts';
-import { analyseNode } from './statements.ts';
 import type { StatementAnalysis } from './types.ts';
 
 export { AnalysisCache } from './cache.ts';
+export { analyseCached, type CachedAnalysis } from './cached-analysis.ts';
+export { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.ts';
 export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
 export { effectiveSearchPath, resolveRelation } from './resolve.ts';
 export {
@@ -52,12 +54,7 @@ export interface AnalyseContext {
  * `unsupported` on that statement.
  */
 export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] {
-  const stmts = parseStatements(text);
-  if (stmts.length === 0) return [];
-  const path = effectiveSearchPath(ctx.catalog, ctx.searchPath);
-  const pathListsCatalog = ctx.searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
-  const env = { catalog: ctx.catalog, path, pathListsCatalog };
-  return stmts.map((s) => analyseNode(s.stmt, s.text, env));
+  return analyseParsed(parseStatements(text), ctx.catalog, ctx.searchPath);
 }
 
 /** The statements of `text` as their own trimmed texts (throws `SqlSyntaxError`). */

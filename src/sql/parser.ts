@@ -9,7 +9,7 @@
  * loop for such a text is reading the tree (JSON) and the analysis.
  */
 import { Worker } from 'node:worker_threads';
-import { loadModule, parseSync } from 'libpg-query';
+import { loadModule, parseSync, scanSync } from 'libpg-query';
 import type { Node } from './ast.ts';
 import { SqlParserFailure, SqlSyntaxError } from './types.ts';
 
@@ -66,6 +66,28 @@ export function parseStatements(text: string): ParsedStatement[] {
     out.push({ stmt: s.stmt ?? {}, text: slice.trim() });
   }
   return out;
+}
+
+/** One token of PostgreSQL's own scanner: byte offsets into the text, and its kind. */
+export interface ScannedToken {
+  start: number;
+  end: number;
+  /** The scanner's token name where it has one (`ICONST`, `FCONST`, `SCONST`, `PARAM`, `IDENT`, …). */
+  kind: string;
+  text: string;
+}
+
+/**
+ * The tokens of `text` as PostgreSQL's scanner (scan.l, through libpg-query) reads them, comments
+ * included; null when the scanner refuses the text (an unterminated literal, a bad escape).
+ */
+export function scanTokens(text: string): ScannedToken[] | null {
+  if (!ready) throw new Error('the SQL parser is not loaded: await loadParser() first');
+  try {
+    return scanSync(text).tokens.map((t) => ({ start: t.start, end: t.end, kind: t.tokenName, text: t.text }));
+  } catch {
+    return null;
+  }
 }
 
 /**

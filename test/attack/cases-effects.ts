@@ -129,7 +129,47 @@ const secrets: Attack[] = [
   },
 ];
 
+/**
+ * Texts that differ only in literals share one analysis where the values cannot matter; a text
+ * whose decision depends on a literal's value is decided on its own, whatever variant came first
+ * (from this identity or another: the analysis cache is shared by every session).
+ */
+const literalKeys: Attack[] = [
+  {
+    name: 'an unbounded DELETE is held for review after bounded variants were decided',
+    who: 'migrator',
+    plant: [
+      { who: 'migrator', sql: 'DELETE FROM orders WHERE id = -1' },
+      { who: 'migrator', sql: 'DELETE FROM orders WHERE id = -1 OR NOT id = -2' },
+    ],
+    steps: ['DELETE FROM orders WHERE 1 = 1', 'DELETE FROM orders WHERE id = 7 OR NOT id = 7', 'DELETE FROM orders WHERE id = -1 OR 1 = 1'],
+    refusal: /review/i,
+  },
+  {
+    name: 'an unbounded UPDATE is held for review after a bounded variant was decided',
+    who: 'migrator',
+    plant: [{ who: 'migrator', sql: 'UPDATE orders SET total = total + 1 WHERE id = -1' }],
+    steps: ['UPDATE orders SET total = total + 1 WHERE 1 = 1', 'UPDATE orders SET total = total + 1 WHERE id = id'],
+    refusal: /review/i,
+  },
+  {
+    name: "set_config('search_path', …) is decided on its own value after an allowed value",
+    who: 'analyst',
+    plant: [{ who: 'analyst', sql: "SELECT set_config('search_path', 'public', false)" }],
+    steps: ["SELECT set_config('search_path', 'pristine', false)"],
+    refusal: /pristine/,
+  },
+  {
+    name: 'a column another identity reads in clear is masked for this one, whatever literal came first',
+    who: 'analyst',
+    plant: [{ who: 'support-bot', sql: 'SELECT id, email, phone FROM customers WHERE id = 2' }],
+    steps: ['SELECT id, email, phone FROM customers WHERE id = 3', 'SELECT id, email, phone FROM customers WHERE id IN (4, 5)'],
+    allowed: { rows: 3 },
+  },
+];
+
 export const effectFamilies: Family[] = [
+  { family: 'literal keys', cases: literalKeys },
   { family: 'review rules by effect', cases: reviewBypass },
   { family: 'sequences named at run time', cases: sequences },
   { family: 'secret-bearing catalogs and settings', cases: secrets },

@@ -71,7 +71,7 @@ export function fixedCatalog(snapshot: CatalogSnapshot = catalog): CatalogServic
   return service as unknown as CatalogService;
 }
 
-export function gateFor(who: Who, searchPath: string | null | undefined, reviews?: ReviewPort): PolicyGate {
+export function gateFor(who: Who, searchPath: string | null | undefined, reviews?: ReviewPort, cache: AnalysisCache = new AnalysisCache(64)): PolicyGate {
   const path = searchPath === undefined ? 'public' : searchPath;
   return new PolicyGate({
     ...(reviews && { reviews }),
@@ -79,7 +79,7 @@ export function gateFor(who: Who, searchPath: string | null | undefined, reviews
     database: DATABASE,
     policies: () => ({ version: 1, compiled }),
     catalog: fixedCatalog(),
-    cache: new AnalysisCache(64),
+    cache,
     ...(path !== null && { startupSearchPath: path }),
     governedRename: (analyses) => governedRenameRefusal(analyses, IDENTITIES[who].subject, () => governedRules(NO_MASKING, compiled), catalog, formerNamesOf(() => catalog)),
   });
@@ -122,8 +122,9 @@ export function direct(who: Who, text: string, searchPath: string | null | undef
   }
 }
 
-export function run(c: Case): Outcome {
-  const gate = gateFor(c.who, c.searchPath);
+/** Runs a case on a fresh gate (`cache`: the analysis cache it shares, a new one by default). */
+export function run(c: Case, cache?: AnalysisCache): Outcome & { results: string } {
+  const gate = gateFor(c.who, c.searchPath, undefined, cache);
   for (const text of c.before ?? []) {
     const v = query(gate, text);
     if (v.ok !== true) throw new Error(`setup statement refused: ${text}\n  ${v.error.message}`);
@@ -137,8 +138,8 @@ export function run(c: Case): Outcome {
   }
   const v = query(gate, c.sql);
   const d = direct(c.who, c.sql, c.searchPath);
-  if (v.ok === true) return { verdict: 'allow', message: '', hint: '', direct: d };
-  return { verdict: 'deny', message: v.error.message, hint: v.error.hint ?? '', direct: d };
+  if (v.ok === true) return { verdict: 'allow', message: '', hint: '', direct: d, results: JSON.stringify(v.results ?? []) };
+  return { verdict: 'deny', message: v.error.message, hint: v.error.hint ?? '', direct: d, results: '' };
 }
 
 /** What a reader of a failure needs: the statement and what the engine decided, with its rule. */

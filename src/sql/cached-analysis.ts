@@ -1,0 +1,61 @@
+/**
+ * Analysis through the shared `AnalysisCache`: the exact text first, then (when the cache keys
+ * by literals) the text's literal key, then a fresh analysis, stored under the exact text and,
+ * when `literalsIrrelevant` proves it, under the literal key too (see literal-key.ts).
+ *
+ *   text ─exact hit─► analyses
+ *        ─alias (a text found by literal key before)─► those analyses (`byLiteralKey`)
+ *        ─literalKey (scanner)─ hit ─► analyses of another text of the same key (`byLiteralKey`)
+ *        ─miss─► parse ─► analyse ─► store exact (+ literal key if every literal is proven irrelevant)
+ */
+import type { CatalogSnapshot } from '../catalog/types.ts';
+import type { AnalysisCache } from './cache.ts';
+import { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.ts';
+import { parseStatements, type ParsedStatement } from './parser.ts';
+import { effectiveSearchPath } from './resolve.ts';
+import { analyseNode } from './statements.ts';
+import type { StatementAnalysis } from './types.ts';
+
+/** Analyses parsed statements (see `analyse` in index.ts). */
+export function analyseParsed(stmts: readonly ParsedStatement[], catalog: CatalogSnapshot, searchPath: string[]): StatementAnalysis[] {
+  if (stmts.length === 0) return [];
+  const path = effectiveSearchPath(catalog, searchPath);
+  const pathListsCatalog = searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
+  const env = { catalog, path, pathListsCatalog };
+  return stmts.map((s) => analyseNode(s.stmt, s.text, env));
+}
+
+export interface CachedAnalysis {
+  analyses: StatementAnalysis[];
+  /**
+   * Found by the literal key: the analyses (and their `text`) are another text's whose literals
+   * differ only where the analysis does not read them. The caller MUST take the text itself from
+   * what it was given, and analyse exactly (`exact`) where the text itself is read (reviews).
+   */
+  byLiteralKey: boolean;
+}
+
+/**
+ * The analyses of `text` under `searchPath` on `catalog`, from the cache when it has them.
+ * Throws `SqlSyntaxError` / `SqlParserFailure` as `analyse` does. `exact`: do not look up by
+ * literal key (the result is this very text's analysis).
+ */
+export function analyseCached(cache: AnalysisCache, catalog: CatalogSnapshot, searchPath: string[], text: string, exact = false): CachedAnalysis {
+  const hit = cache.get(catalog, searchPath, text);
+  if (hit) return { analyses: hit, byLiteralKey: false };
+  let key: LiteralKey | null = null;
+  if (cache.literalKeys && !exact) {
+    const again = cache.aliasOf(catalog, searchPath, text);
+    if (again) return { analyses: again, byLiteralKey: true };
+    key = literalKey(text);
+    const shared = key && cache.get(catalog, searchPath, key.key);
+    if (shared) {
+      cache.alias(catalog, searchPath, text, shared);
+      return { analyses: shared, byLiteralKey: true };
+    }
+  }
+  const stmts = parseStatements(text);
+  const analyses = cache.set(catalog, searchPath, text, analyseParsed(stmts, catalog, searchPath));
+  if (key && literalsIrrelevant(stmts.map((s) => s.stmt), key)) cache.set(catalog, searchPath, key.key, analyses);
+  return { analyses, byLiteralKey: false };
+}
