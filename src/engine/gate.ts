@@ -196,6 +196,29 @@ function unknownNames(a: StatementAnalysis, snapshot: CatalogSnapshot, out: stri
   return out;
 }
 
+/**
+ * Statements that end the transaction block even when they fail: PostgreSQL rolls the block back
+ * when a COMMIT or PREPARE TRANSACTION fails (xact.c, TBLOCK_END / TBLOCK_PREPARE abort to
+ * TBLOCK_DEFAULT) and reports Idle. (COMMIT PREPARED and ROLLBACK PREPARED are not among them:
+ * inside a block PostgreSQL refuses them with an error that leaves the block aborted.)
+ */
+const BLOCK_ENDING = new Set(['commit', 'commit and chain', 'prepare transaction']);
+
+/**
+ * A refusal of statement `i` that PostgreSQL would have rolled back with the block: that
+ * statement ends the block, and no statement before it in the same string committed (a refused
+ * string runs none of its statements, so a COMMIT before the refused one did not commit either;
+ * rolling back would then lose work the client believes committed).
+ */
+function endsBlock(analyses: readonly StatementAnalysis[], i: number): boolean {
+  const a = analyses[i];
+  if (!a || a.node !== 'TransactionStmt' || !BLOCK_ENDING.has(a.command)) return false;
+  return !analyses.slice(0, i).some((b) => b.node === 'TransactionStmt' && BLOCK_ENDING.has(b.command));
+}
+
+/** The search_path change of the ROLLBACK the session sends after such a refusal. */
+const ROLLBACK_EFFECT: Effect = { path: [{ k: 'rollback', chain: false }] };
+
 /** Statements whose meaning does not depend on search_path: allowed while it is unknown. */
 const PATH_FREE = new Set(['TransactionStmt', 'VariableSetStmt', 'DiscardStmt', 'VariableShowStmt']);
 
@@ -899,7 +922,8 @@ export class PolicyGate implements StatementGate {
 
   private deny(d: Decision, analyses: StatementAnalysis[], text: string): GateVerdict {
     if (d.verdict === 'allow') return { ok: true };
-    return { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
+    const refused: GateVerdict = { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
+    return endsBlock(analyses, d.statement) ? { ...refused, rollback: ROLLBACK_EFFECT } : refused;
   }
 
   private refuse(message: string, hint?: string, code: 'policy.denied' | 'internal' | 'sql.unsupported' = 'policy.denied'): GateVerdict {
