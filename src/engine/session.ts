@@ -215,6 +215,7 @@ const MARKER = 'PGWARDEN_REFUSED_STATEMENT';
 const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 const ROLLBACK_QUERY = encodeQuery('ROLLBACK');
+const NO_EARLY_ERROR = Object.freeze({ failed: false, upstreamFailed: false, marker: false });
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
 /** Bytes of a Parse besides its text: name (PostgreSQL keeps 63 bytes), 65535 parameter types. */
@@ -732,7 +733,9 @@ export class Session {
   private forwardCycle(frame: Buffer, refusals: GatewayError[] = [], audits: AuditEntry[] = []): void {
     this.forward(frame);
     this.cycles++;
-    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false, upstreamFailed: false, audits, auditPos: 0 });
+    const early = this.early;
+    this.early = NO_EARLY_ERROR;
+    this.upstreamCycles.push({ effects: this.batchEffects, refusals: early.marker ? [] : refusals, failed: early.failed, upstreamFailed: early.upstreamFailed, audits, auditPos: 0 });
     this.gate.batchEnd?.(this.batchEffects, true);
     this.batchEffects = [];
   }
@@ -770,6 +773,11 @@ export class Session {
   }
 
   private pendingRefusal: GatewayError | null = null;
+  /**
+   * An error the upstream sent for the batch being built, before its Sync (the client sent a
+   * Flush, as describe-first drivers do): it belongs to the cycle that Sync makes.
+   */
+  private early: { failed: boolean; upstreamFailed: boolean; marker: boolean } = NO_EARLY_ERROR;
   /** The batch's refusal ends the transaction block: a ROLLBACK follows its Sync (this is its effect). */
   private pendingRollback: unknown = undefined;
   /**
@@ -937,6 +945,16 @@ export class Session {
           markerError = true;
         } else cycle.upstreamFailed = true;
         cycle.failed = true;
+      } else if (tag === BE.ErrorResponse) {
+        // No cycle in flight: the error is for the batch being built, flushed before its Sync.
+        const early = { ...this.early };
+        if (!early.failed && this.pendingRefusal && (decodeFields(frame).M ?? '').includes(MARKER)) {
+          frame = errorResponse(this.pendingRefusal, 'ERROR');
+          markerError = true;
+          early.marker = true;
+        } else early.upstreamFailed = true;
+        early.failed = true;
+        this.early = early;
       }
       let out = this.tracker ? this.tracker.message(tag, frame) : frame;
       let seen = tag;
