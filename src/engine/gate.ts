@@ -60,10 +60,10 @@ export interface ReviewPort {
   ruleFor(analyses: StatementAnalysis[]): { name: string; mode: 'wait' | 'defer' } | null;
   /**
    * Settle the review of one statement: resolves 'approved' (run it), or with the refusal to
-   * give. `notice` is called at once in wait mode, with the text telling the client where to
+   * give. `notice` is called at once in wait mode, with the review's id and the text telling the client where to
    * approve. `signal` aborts a wait: the client cancelled, or disconnected (reason `ABANDONED`).
    */
-  settle(q: ReviewQuery, notice: (text: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
+  settle(q: ReviewQuery, notice: (text: string, reviewId: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
 }
 
 /**
@@ -375,6 +375,8 @@ export class PolicyGate implements StatementGate {
   private waiting: AbortController | null = null;
   /** Notices for the client (review held), written by the session in protocol order. */
   notice: ((text: string) => void) | null = null;
+  /** Told when a statement starts waiting for review (the audit lists it among the session's statements). */
+  held: ((info: VerdictInfo) => void) | null = null;
   /** Parameters of the portal being executed (reviews bind to them). */
   private readonly portalParams = new Map<string, (string | null)[]>();
   /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
@@ -495,7 +497,14 @@ export class PolicyGate implements StatementGate {
     const abort = new AbortController();
     this.waiting = abort;
     const retry = port
-      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() }, (t) => this.notice?.(t), abort.signal)
+      .settle(
+        { rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() },
+        (t, reviewId) => {
+          this.notice?.(t);
+          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId });
+        },
+        abort.signal,
+      )
       .catch((err) => ({ approved: false as const, error: err instanceof GatewayError ? err : new GatewayError('review.rejected', 'pgwarden: the review could not be completed; the statement was not run', { cause: err }) }))
       .then((r) => {
         this.reviewed.set(key, r);

@@ -143,6 +143,8 @@ export interface StatementGate {
   cancelWait?(): boolean;
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
+  /** Set by the session: a statement starts waiting for review (it is recorded as held). */
+  held?: ((info: VerdictInfo) => void) | null;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -323,6 +325,11 @@ export class Session {
     // The server reports client_encoding and standard_conforming_strings when they change.
     this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
+    // The message held is first in the inbox while its review is waited for.
+    this.gate.held = (info) => {
+      const head = this.inbox[0];
+      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame);
+    };
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
     this.rowLimit = o.maxRows ? new RowLimit(o.maxRows, (max) => errorResponse(rowLimitError(this.identity.subject, max))) : null;
