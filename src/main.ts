@@ -146,6 +146,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         policies: shared.policies,
         catalog,
         cache: shared.cache,
+        maxStatementNodes: config.limits.max_statement_nodes,
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         maskingRefusal: masks.empty ? undefined : (analyses) => maskingRefusal(masks, analyses),
         governedRename: (analyses) =>

@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -52,6 +52,8 @@ export interface PolicyGateOptions {
   governedRename?: (analyses: StatementAnalysis[]) => { message: string; hint: string } | null;
   /** Human review of privileged statements; absent when no review rule is configured. */
   reviews?: ReviewPort;
+  /** Most parse-tree nodes a statement text may have (`limits.max_statement_nodes`); default: no limit. */
+  maxStatementNodes?: number;
 }
 
 /** What the gate needs of the review workflow (built by the composition root). */
@@ -587,7 +589,7 @@ export class PolicyGate implements StatementGate {
   /** The statements of `text` analysed under one search_path value (throws on a syntax error). */
   private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue): StatementAnalysis[] {
     const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
-    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath }));
+    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath, maxNodes: this.o.maxStatementNodes }));
   }
 
   /**
@@ -728,7 +730,7 @@ export class PolicyGate implements StatementGate {
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
     // A long text is parsed on a worker thread first, not on the event loop every session shares.
-    const parsing = parseAhead(text);
+    const parsing = parseAhead(text, this.o.maxStatementNodes);
     if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
     try {
@@ -739,6 +741,7 @@ export class PolicyGate implements StatementGate {
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { position: err.position }) };
       }
       if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
+      if (err instanceof SqlTooManyNodes) return { ok: false, error: new GatewayError('sql.too_many_nodes', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     }
     if ('ok' in along) return along;

@@ -33,6 +33,7 @@ export {
   type StatementClass,
   SqlSyntaxError,
   SqlParserFailure,
+  SqlTooManyNodes,
   type TableAccess,
   type TableOperation,
   type ValueFlow,
@@ -44,6 +45,8 @@ export interface AnalyseContext {
   catalog: CatalogSnapshot;
   /** The session's search_path as it has it, e.g. ['"$user"', 'public'], or resolved names. */
   searchPath: string[];
+  /** Most parse-tree nodes a text parsed off the event loop may have (`SqlTooManyNodes`). */
+  maxNodes?: number;
 }
 
 /**
@@ -52,7 +55,7 @@ export interface AnalyseContext {
  * `unsupported` on that statement.
  */
 export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] {
-  const stmts = parseStatements(text);
+  const stmts = parseStatements(text, ctx.maxNodes);
   if (stmts.length === 0) return [];
   const path = effectiveSearchPath(ctx.catalog, ctx.searchPath);
   const pathListsCatalog = ctx.searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
