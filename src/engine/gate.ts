@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyse, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
+import { analyse, AnalysisCache, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -188,7 +188,8 @@ const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoi
 function unknownNames(a: StatementAnalysis, snapshot: CatalogSnapshot, out: string[] = []): string[] {
   for (const t of a.tables) {
     if (!t.relation.resolved) {
-      out.push(`${t.relation.schema}.${t.relation.name}`);
+      // The session's temporary tables are never in the catalog (it is loaded by a session of its own).
+      if (t.relation.schema !== 'pg_temp') out.push(`${t.relation.schema}.${t.relation.name}`);
       continue;
     }
     const rel = t.relation.oid === undefined ? undefined : snapshot.relationsByOid.get(t.relation.oid);
@@ -381,6 +382,11 @@ export class PolicyGate implements StatementGate {
   held: ((info: VerdictInfo) => void) | null = null;
   /** Parameters of the portal being executed (reviews bind to them). */
   private readonly portalParams = new Map<string, (string | null)[]>();
+  /**
+   * Names of the temporary relations this session created (its pg_temp), followed from its own
+   * statements: an unqualified name among them is decided as pg_temp.<name> (sql/collector.ts).
+   */
+  private readonly temp = new Set<string>();
   /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
   private lastAnalyses: StatementAnalysis[] | null = null;
 
@@ -589,7 +595,9 @@ export class PolicyGate implements StatementGate {
   /** The statements of `text` analysed under one search_path value (throws on a syntax error). */
   private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue): StatementAnalysis[] {
     const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
-    return this.o.cache.get(snapshot, searchPath, text) ?? this.o.cache.set(snapshot, searchPath, text, analyse(text, { catalog: snapshot, searchPath, maxNodes: this.o.maxStatementNodes }));
+    // The session's temporary relations change what names mean: part of the cache key.
+    const key = this.temp.size === 0 ? searchPath : [...searchPath, '\u0000pg_temp', ...[...this.temp].sort()];
+    return this.o.cache.get(snapshot, key, text) ?? this.o.cache.set(snapshot, key, text, analyse(text, { catalog: snapshot, searchPath, maxNodes: this.o.maxStatementNodes, tempRelations: this.temp }));
   }
 
   /**
@@ -779,6 +787,9 @@ export class PolicyGate implements StatementGate {
     this.lastAnalyses = r.expanded;
     const v = this.judge(text, r.expanded);
     if (v.ok !== true) return v;
+    // Followed as soon as it is allowed: a name taken for a temporary table that the server then
+    // does not create is harmless (see followTempRelations).
+    for (const a of analyses) followTempRelations(this.temp, a);
     const effect: Effect = { ...this.effectOf(analyses) };
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
     // same: code the gateway does not follow (a function) may have deallocated it.

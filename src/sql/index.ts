@@ -47,6 +47,12 @@ export interface AnalyseContext {
   searchPath: string[];
   /** Most parse-tree nodes a text parsed off the event loop may have (`SqlTooManyNodes`). */
   maxNodes?: number;
+  /**
+   * Names of the temporary relations the session has created (its `pg_temp`), which an
+   * unqualified name means before any schema of the path. A temporary relation created or dropped
+   * by a statement of `text` counts for the statements after it.
+   */
+  tempRelations?: ReadonlySet<string>;
 }
 
 /**
@@ -59,8 +65,32 @@ export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] 
   if (stmts.length === 0) return [];
   const path = effectiveSearchPath(ctx.catalog, ctx.searchPath);
   const pathListsCatalog = ctx.searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
-  const env = { catalog: ctx.catalog, path, pathListsCatalog };
-  return stmts.map((s) => analyseNode(s.stmt, s.text, env));
+  const temp = new Set(ctx.tempRelations ?? []);
+  const env = { catalog: ctx.catalog, path, pathListsCatalog, tempRelations: temp };
+  return stmts.map((s) => {
+    const a = analyseNode(s.stmt, s.text, env);
+    followTempRelations(temp, a);
+    return a;
+  });
+}
+
+/**
+ * The temporary relations a statement creates or drops, applied to `temp` (names): CREATE TEMP
+ * TABLE / VIEW / SEQUENCE, CREATE TABLE pg_temp.x, CREATE TEMP TABLE … AS, SELECT … INTO TEMP add
+ * one; DROP of a name in pg_temp, DISCARD TEMP and DISCARD ALL remove them. A name added for a
+ * statement that then fails is harmless: it is decided as pg_temp's (the server then finds no such
+ * table), and refused where a permanent relation has the name too.
+ */
+const TEMP_RELATION_TYPES = new Set(['table', 'view', 'sequence']);
+
+export function followTempRelations(temp: Set<string>, a: StatementAnalysis): void {
+  if (a.command === 'discard all' || a.command === 'discard temp') temp.clear();
+  for (const d of a.ddl) {
+    if (d.schema !== 'pg_temp' || d.name === undefined || !TEMP_RELATION_TYPES.has(d.objectType)) continue;
+    if (d.action === 'create') temp.add(d.name);
+    else if (d.action === 'drop') temp.delete(d.name);
+  }
+  if (a.inner) followTempRelations(temp, a.inner);
 }
 
 /** The statements of `text` as their own trimmed texts (throws `SqlSyntaxError`). */
