@@ -157,6 +157,8 @@ function dropLeftovers() {
   const left = tablesNow().filter((t) => !tablesAtStart.has(t))
   if (left.length > 0) spawnSync('psql', ['-d', 'postgres_js_test', '-c', 'drop table if exists ' + left.join(', ') + ' cascade'], { encoding: 'utf8' })
 }
+// A test's stray promise (a notify it does not await, then sql.end()) must not end the run.
+process.on('unhandledRejection', (e) => process.stderr.write('unhandled rejection, ignored by the runner: ' + (e && e.message || e) + '\\n'))
 let chain = Promise.resolve()
 let pending = 0
 function test(o, name, options, fn) {
