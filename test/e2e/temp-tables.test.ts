@@ -52,12 +52,17 @@ describe('temporary tables', () => {
     const c = await client('temp-ok');
     try {
       await c.query('create temp table s1 (a int)');
-      const started = performance.now();
-      for (let i = 0; i < 10; i++) await c.query({ text: 'insert into s1 values ($1)', values: [i] });
+      const took: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        await c.query({ text: 'insert into s1 values ($1)', values: [i] });
+        took.push(performance.now() - started);
+      }
       const r = await c.query('select count(*)::int as n from s1');
       assert.deepEqual(r.rows, [{ n: 10 }]);
-      // No reload per statement (each would wait some 250 ms).
-      assert.ok(performance.now() - started < 1500, `took ${(performance.now() - started).toFixed(0)} ms`);
+      // No catalog reload per statement: each would wait at least 250 ms.
+      took.sort((a, b) => a - b);
+      assert.ok(took[5] < 200, `median ${took[5].toFixed(0)} ms`);
       const multi = await c.query('create temp table s2 (a int); insert into s2 values (7); select a from s2');
       assert.deepEqual((multi as unknown as pg.QueryResult[])[2].rows, [{ a: 7 }]);
       await c.query('drop table s1');
@@ -126,6 +131,26 @@ describe('a temporary table named like a masked table', () => {
     const mine = await step("select count(*) || ' rows' from pg_temp.customers", 'ok');
     assert.match(mine.bytes.toString('utf8'), /0 rows/);
     for (const e of EMAILS) for (const b of received) assert.ok(!b.includes(e), `${e} reached the client`);
+    c.end();
+  });
+});
+
+describe('with masking on', () => {
+  it('a refused PREPARE TRANSACTION still ends the block (rolled back, ReadyForQuery I), and masked results stay masked after it', async () => {
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'temp-ok' }));
+    const status = async (sql: string) => {
+      c.send(encodeQuery(sql));
+      const got = await c.until('Z');
+      const err = got.find((m) => m.tag === 'E');
+      return { line: `${err ? `${err.fields?.C} ` : ''}${String.fromCharCode(got[got.length - 1].frame[5])}`, bytes: Buffer.concat(got.map((m) => m.frame)) };
+    };
+    assert.equal((await status('begin')).line, 'T');
+    assert.equal((await status("insert into customers values (3, 'carol@example.net')")).line, 'T');
+    assert.equal((await status("prepare transaction 'm1'")).line, '42501 I');
+    const after = await status('select id, email from public.customers order by id');
+    assert.equal(after.line, 'I');
+    for (const e of [...EMAILS, 'carol@example.net']) assert.ok(!after.bytes.includes(e), `${e} in the result`);
+    assert.equal(t.pg.psql('select count(*) from customers', 'app').trim(), '2');
     c.end();
   });
 });
