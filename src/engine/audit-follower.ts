@@ -100,13 +100,14 @@ export class AuditFollower {
    * the review settles, the statement gets a second record, `allow` when it runs or `deny`, with
    * the same review id. Nothing of it is forwarded here.
    */
-  held(kind: 'query' | 'execute', info: VerdictInfo, frame: Buffer): void {
+  held(kind: 'query' | 'execute', info: VerdictInfo, frame: Buffer, params: (string | null)[]): void {
+    // A held Bind is not followed yet (it is kept back with the Execute): its parameters come from the gate.
     const b = kind === 'execute' ? this.bound.get(decodeExecute(frame).portal) : undefined;
     this.audit.refused({
       kind,
       text: info.text,
       bytes: b ? [b.bytes, frame] : [frame],
-      params: b?.params,
+      params: b?.params ?? (kind === 'execute' ? params : undefined),
       decision: { verdict: 'review', rule: info.rule, message: `held for review ${info.reviewId ?? ''}; waiting for approval, not run yet`, reviewId: info.reviewId },
       analysis: info.analysis,
     });

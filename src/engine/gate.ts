@@ -379,7 +379,7 @@ export class PolicyGate implements StatementGate {
   /** Notices for the client (review held), written by the session in protocol order. */
   notice: ((text: string) => void) | null = null;
   /** Told when a statement starts waiting for review (the audit lists it among the session's statements). */
-  held: ((info: VerdictInfo) => void) | null = null;
+  held: ((info: VerdictInfo, params: (string | null)[]) => void) | null = null;
   /** Parameters of the portal being executed (reviews bind to them). */
   private readonly portalParams = new Map<string, (string | null)[]>();
   /**
@@ -509,7 +509,7 @@ export class PolicyGate implements StatementGate {
         { rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() },
         (t, reviewId) => {
           this.notice?.(t);
-          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId });
+          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId }, params);
         },
         abort.signal,
       )

@@ -144,7 +144,7 @@ export interface StatementGate {
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
   /** Set by the session: a statement starts waiting for review (it is recorded as held). */
-  held?: ((info: VerdictInfo) => void) | null;
+  held?: ((info: VerdictInfo, params: (string | null)[]) => void) | null;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -326,9 +326,9 @@ export class Session {
     this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
     // The message held is first in the inbox while its review is waited for.
-    this.gate.held = (info) => {
+    this.gate.held = (info, params) => {
       const head = this.inbox[0];
-      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame);
+      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame, params);
     };
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
