@@ -67,6 +67,11 @@ interface Suite {
   upstreams(pg: TestPostgres): Record<string, { url: string; password?: string; databases: string[] }>;
   /** The token subject (the name the suite connects as). */
   subject: string;
+  /**
+   * Other startup user names the suite connects as (its clients made without options take
+   * PGUSER): accepted by the gateway through `identity.user_names`, as a deployment would.
+   */
+  userNames?: string[];
   run(checkout: string, target: Target, log: (s: string) => void): Promise<Results>;
 }
 
@@ -141,6 +146,19 @@ export const nt = () => ignored++
 export const ot = (...rest) => (only = true, test(true, ...rest))
 export const t = (...rest) => test(false, ...rest)
 t.timeout = 5
+// The suite's own runner stops at the first failure, so its tests assume every earlier test
+// cleaned up after itself. This runner goes on after a failure: a failed test's tables (its
+// cleanup never ran) are dropped, as the superuser, before the next test, so that one failure
+// does not fail every later test that creates the same table.
+import { spawnSync } from 'child_process'
+const tablesNow = () => spawnSync('psql', ['-d', 'postgres_js_test', '-Atc', "select format('%I.%I', schemaname, tablename) from pg_tables where schemaname = 'public'"], { encoding: 'utf8' }).stdout.split('\\n').filter(Boolean)
+const tablesAtStart = new Set(tablesNow())
+function dropLeftovers() {
+  const left = tablesNow().filter((t) => !tablesAtStart.has(t))
+  if (left.length > 0) spawnSync('psql', ['-d', 'postgres_js_test', '-c', 'drop table if exists ' + left.join(', ') + ' cascade'], { encoding: 'utf8' })
+}
+// A test's stray promise (a notify it does not await, then sql.end()) must not end the run.
+process.on('unhandledRejection', (e) => process.stderr.write('unhandled rejection, ignored by the runner: ' + (e && e.message || e) + '\\n'))
 let chain = Promise.resolve()
 let pending = 0
 function test(o, name, options, fn) {
@@ -164,6 +182,7 @@ function test(o, name, options, fn) {
       report(entry, 'pass', '')
     } catch (err) {
       report(entry, 'fail', err instanceof Error ? (err.code ? err.code + ' ' : '') + err.message : util.inspect(err))
+      dropLeftovers()
     } finally {
       clearTimeout(timer)
     }
@@ -211,6 +230,8 @@ const postgresJs: Suite = {
     postgres: { url: `postgres://postgres@127.0.0.1:${pg.port}/postgres`, databases: ['postgres'] },
   }),
   subject: 'postgres_js_test',
+  // The suite's CI sets PGUSER=postgres, which its clients made with no options connect as.
+  userNames: ['postgres'],
   async run(checkout, target, log) {
     const work = mkdtempSync(join(tmpdir(), 'pgwarden-peer-pgjs-'));
     try {
@@ -355,8 +376,8 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
       issuer = await startTestIssuer();
       const config: Record<string, unknown> = {
         upstreams: suite.upstreams(pg),
-        identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-        policies: [peerPolicy(issuer.issuer)],
+        identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }], ...(suite.userNames ? { user_names: ['agent', ...suite.userNames] } : {}) },
+        policies: [peerPolicy(issuer.issuer, pg)],
         limits: { max_connections_per_identity: 500, max_connections_per_source: 500 },
         log: { level: 'info' },
         audit: { store: 'memory' },
@@ -396,10 +417,19 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
  * permission, and the system catalog relations and functions a wildcard does not reach (suites
  * read pg_stat_activity and call pg_terminate_backend to end their own backends), named exactly.
  */
-function peerPolicy(issuer: string): Record<string, unknown> {
+function peerPolicy(issuer: string, pg: TestPostgres): Record<string, unknown> {
   const policy = allowEverything([issuer]) as { allow: unknown[] };
   const protectedRelations = [...PROTECTED_CATALOG_RELATIONS, 'pg_catalog.pg_locks', 'pg_catalog.pg_prepared_xacts', 'pg_catalog.pg_sequences'];
+  // A dangerous family given as a pattern (pg_catalog.lo_*) is lifted only by exact names: every
+  // function of the cluster's pg_catalog that the pattern names.
   const functions = DANGEROUS_FUNCTIONS.filter((f) => !f.includes('*'));
+  for (const f of DANGEROUS_FUNCTIONS) {
+    const m = /^pg_catalog\.([a-z0-9_]*)\*$/.exec(f);
+    if (!m) continue;
+    const like = m[1].replace(/_/g, '\\_');
+    const names = pg.psql(`select distinct proname from pg_proc where pronamespace = 'pg_catalog'::regnamespace and proname like '${like}%'`).trim().split('\n').filter(Boolean);
+    functions.push(...names.map((n) => `pg_catalog.${n}`));
+  }
   return { ...policy, allow: [...policy.allow, { tables: protectedRelations, operations: ['select'] }, { functions }] };
 }
 

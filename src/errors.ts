@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   'sql.syntax': { sqlstate: '42601', severity: 'ERROR' },
   'sql.too_large': { sqlstate: '54000', severity: 'ERROR', hint: 'Send a shorter statement (pass large values as bind parameters or with COPY), or raise limits.max_statement_size.' },
   'sql.too_complex': { sqlstate: '54001', severity: 'ERROR', hint: 'Split the statement into smaller ones.' },
+  'sql.too_many_nodes': { sqlstate: '54000', severity: 'ERROR', hint: 'Split it into smaller statements (for a bulk load: fewer rows per INSERT, or COPY), or raise limits.max_statement_nodes.' },
   'sql.unsupported': { sqlstate: '42501', severity: 'ERROR', hint: 'The gateway refuses statements it cannot analyse; rewrite the statement in a simpler form.' },
   'policy.denied': { sqlstate: '42501', severity: 'ERROR' },
   'policy.in_failed_transaction': { sqlstate: '25P02', severity: 'ERROR' },

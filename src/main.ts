@@ -177,6 +177,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         policies: shared.policies,
         catalog,
         cache: shared.cache,
+        maxStatementNodes: config.limits.max_statement_nodes,
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         clock: ctx.clock,
         ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),

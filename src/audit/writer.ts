@@ -284,8 +284,9 @@ export class AuditWriter implements AuditSink {
         else if (r.type === 'statement') {
           const s = r.sessionId ? sessions.get(r.sessionId) : undefined;
           if (s) s.statements++;
-          // A refused statement was never forwarded and has no outcome to wait for.
-          if (r.verdict !== 'deny') statements.set(r.id, { sessionId: r.sessionId, at: r.at });
+          // A refused statement, or one recorded while held for review, was never forwarded by
+          // that record and has no outcome to wait for.
+          if (r.verdict === 'allow') statements.set(r.id, { sessionId: r.sessionId, at: r.at });
         } else if (r.type === 'statement_end' && r.ref) statements.delete(r.ref);
       }
       after = page[page.length - 1].pos;

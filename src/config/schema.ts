@@ -83,6 +83,13 @@ export const configSchema = z
          * 54000 before it is buffered or parsed, and the session goes on.
          */
         max_statement_size: z.number().int().min(1024).default(1024 * 1024),
+        /**
+         * Most nodes a statement's parse tree may have (counted off the event loop, for texts of
+         * 16 KiB or more); a denser statement is refused with 54000 before its tree is read,
+         * since reading and analysing it holds the event loop every session shares (about 0.5 to
+         * 1 µs a node).
+         */
+        max_statement_nodes: z.number().int().min(10_000).default(50_000),
         /** Client bytes the gateway holds (unfinished messages, queued ones) for one identity's sessions together. */
         max_buffered_per_identity: z.number().int().min(1024).default(64 * 1024 * 1024),
         /** Client bytes the gateway holds for all sessions together. */
@@ -107,6 +114,7 @@ export const configSchema = z
       .default({
         max_message_size: 16 * 1024 * 1024,
         max_statement_size: 1024 * 1024,
+        max_statement_nodes: 50_000,
         max_buffered_per_identity: 64 * 1024 * 1024,
         max_buffered_total: 256 * 1024 * 1024,
         handshake_timeout: 10_000,

@@ -59,7 +59,12 @@ export function groupTags(groups: readonly string[] | undefined): SafeHtml {
 
 /** `SELECT 3 · 3 rows` or the error, for a statement's outcome. */
 export function outcomeSummary(o: OutcomeData | undefined, verdict: string): SafeHtml {
-  if (!o) return verdict === 'allow' ? html`<span class="muted">no outcome recorded</span>` : html`<span class="muted">not run</span>`;
+  if (!o) {
+    if (verdict === 'allow') return html`<span class="muted">no outcome recorded</span>`;
+    // Recorded while held: the decision is a later record of the session with the same review.
+    if (verdict === 'review') return html`<span class="muted">held for review; the decision follows as a later statement with the same review</span>`;
+    return html`<span class="muted">not run</span>`;
+  }
   if (o.error) return html`<span class="err">ERROR ${o.error.sqlstate}: ${o.error.message}</span>`;
   return html`${o.commandTag ?? ''}`;
 }

@@ -5,7 +5,7 @@
  * first rows of its result as the client saw them — followed through the response stream.
  */
 import type { GatewayError } from '../errors.ts';
-import { BE, decodeCommandComplete, decodeFields, decodeRowDescription } from '../protocol/index.ts';
+import { BE, decodeCommandComplete, decodeExecute, decodeFields, decodeRowDescription } from '../protocol/index.ts';
 import { rowsOfTag, type StatementAudit } from './audit-port.ts';
 import type { VerdictInfo } from './session.ts';
 
@@ -91,6 +91,25 @@ export class AuditFollower {
       bytes: [frame],
       decision: { verdict: 'deny', rule: info?.rule, message: err.message, reviewId: info?.reviewId },
       analysis: info?.analysis,
+    });
+  }
+
+  /**
+   * A statement held for review, recorded while it waits (verdict `review`, with the review id):
+   * it is listed among the session's statements and found by search before anyone decides. When
+   * the review settles, the statement gets a second record, `allow` when it runs or `deny`, with
+   * the same review id. Nothing of it is forwarded here.
+   */
+  held(kind: 'query' | 'execute', info: VerdictInfo, frame: Buffer, params: (string | null)[]): void {
+    // A held Bind is not followed yet (it is kept back with the Execute): its parameters come from the gate.
+    const b = kind === 'execute' ? this.bound.get(decodeExecute(frame).portal) : undefined;
+    this.audit.refused({
+      kind,
+      text: info.text,
+      bytes: b ? [b.bytes, frame] : [frame],
+      params: b?.params ?? (kind === 'execute' ? params : undefined),
+      decision: { verdict: 'review', rule: info.rule, message: `held for review ${info.reviewId ?? ''}; waiting for approval, not run yet`, reviewId: info.reviewId },
+      analysis: info.analysis,
     });
   }
 

@@ -10,7 +10,8 @@ export interface AuditedStatement {
   bytes: Buffer[];
   /** Bind parameters: text as text, binary as base64 (prefixed `base64:`), NULL as null. */
   params?: (string | null)[];
-  decision: { verdict: 'allow' | 'deny'; rule?: string; message?: string; reviewId?: string };
+  /** `review`: held for review, not run (yet); see AuditFollower.held. */
+  decision: { verdict: 'allow' | 'deny' | 'review'; rule?: string; message?: string; reviewId?: string };
   analysis?: { command: string; class: string; tables: string[] };
 }
 
@@ -28,7 +29,7 @@ export interface AuditedOutcome {
 export interface StatementAudit {
   /** Durably record a statement before it is forwarded; resolves with its record id. */
   begin(s: AuditedStatement): Promise<string>;
-  /** Record a refusal (nothing was forwarded). */
+  /** Record a refusal, or a statement held for review (nothing was forwarded); not awaited. */
   refused(s: AuditedStatement): void;
   /** The outcome of a recorded statement; batched, never awaited. */
   end(id: string, o: AuditedOutcome): void;

@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyseCached, AnalysisCache, parseAhead, SqlParserFailure, SqlSyntaxError, type StatementAnalysis } from '../sql/index.ts';
+import { analyseCached, AnalysisCache, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -60,6 +60,8 @@ export interface PolicyGateOptions {
   reviews?: ReviewPort;
   /** Measures the time of the analyse stage when set (see pipeline.ts). */
   clock?: StageClock | null;
+  /** Most parse-tree nodes a statement text may have (`limits.max_statement_nodes`); default: no limit. */
+  maxStatementNodes?: number;
 }
 
 /** What the gate needs of the review workflow (built by the composition root). */
@@ -68,10 +70,10 @@ export interface ReviewPort {
   ruleFor(analyses: StatementAnalysis[]): { name: string; mode: 'wait' | 'defer' } | null;
   /**
    * Settle the review of one statement: resolves 'approved' (run it), or with the refusal to
-   * give. `notice` is called at once in wait mode, with the text telling the client where to
+   * give. `notice` is called at once in wait mode, with the review's id and the text telling the client where to
    * approve. `signal` aborts a wait: the client cancelled, or disconnected (reason `ABANDONED`).
    */
-  settle(q: ReviewQuery, notice: (text: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
+  settle(q: ReviewQuery, notice: (text: string, reviewId: string) => void, signal: AbortSignal): Promise<{ approved: true; reviewId: string } | { approved: false; error: GatewayError; reviewId?: string }>;
 }
 
 /**
@@ -199,7 +201,8 @@ const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoi
 function unknownNames(a: StatementAnalysis, snapshot: CatalogSnapshot, out: string[] = []): string[] {
   for (const t of a.tables) {
     if (!t.relation.resolved) {
-      out.push(`${t.relation.schema}.${t.relation.name}`);
+      // The session's temporary tables are never in the catalog (it is loaded by a session of its own).
+      if (t.relation.schema !== 'pg_temp') out.push(`${t.relation.schema}.${t.relation.name}`);
       continue;
     }
     const rel = t.relation.oid === undefined ? undefined : snapshot.relationsByOid.get(t.relation.oid);
@@ -208,6 +211,29 @@ function unknownNames(a: StatementAnalysis, snapshot: CatalogSnapshot, out: stri
   if (a.inner) unknownNames(a.inner, snapshot, out);
   return out;
 }
+
+/**
+ * Statements that end the transaction block even when they fail: PostgreSQL rolls the block back
+ * when a COMMIT or PREPARE TRANSACTION fails (xact.c, TBLOCK_END / TBLOCK_PREPARE abort to
+ * TBLOCK_DEFAULT) and reports Idle. (COMMIT PREPARED and ROLLBACK PREPARED are not among them:
+ * inside a block PostgreSQL refuses them with an error that leaves the block aborted.)
+ */
+const BLOCK_ENDING = new Set(['commit', 'commit and chain', 'prepare transaction']);
+
+/**
+ * A refusal of statement `i` that PostgreSQL would have rolled back with the block: that
+ * statement ends the block, and no statement before it in the same string committed (a refused
+ * string runs none of its statements, so a COMMIT before the refused one did not commit either;
+ * rolling back would then lose work the client believes committed).
+ */
+function endsBlock(analyses: readonly StatementAnalysis[], i: number): boolean {
+  const a = analyses[i];
+  if (!a || a.node !== 'TransactionStmt' || !BLOCK_ENDING.has(a.command)) return false;
+  return !analyses.slice(0, i).some((b) => b.node === 'TransactionStmt' && BLOCK_ENDING.has(b.command));
+}
+
+/** The search_path change of the ROLLBACK the session sends after such a refusal. */
+const ROLLBACK_EFFECT: Effect = { path: [{ k: 'rollback', chain: false }] };
 
 /** Statements whose meaning does not depend on search_path: allowed while it is unknown. */
 const PATH_FREE = new Set(['TransactionStmt', 'VariableSetStmt', 'DiscardStmt', 'VariableShowStmt']);
@@ -365,8 +391,15 @@ export class PolicyGate implements StatementGate {
   private waiting: AbortController | null = null;
   /** Notices for the client (review held), written by the session in protocol order. */
   notice: ((text: string) => void) | null = null;
+  /** Told when a statement starts waiting for review (the audit lists it among the session's statements). */
+  held: ((info: VerdictInfo, params: (string | null)[]) => void) | null = null;
   /** Parameters of the portal being executed (reviews bind to them). */
   private readonly portalParams = new Map<string, (string | null)[]>();
+  /**
+   * Names of the temporary relations this session created (its pg_temp), followed from its own
+   * statements: an unqualified name among them is decided as pg_temp.<name> (sql/collector.ts).
+   */
+  private readonly temp = new Set<string>();
   /** The analyses of the statement `check` decided last (a simple Query's review uses them). */
   private lastAnalyses: StatementAnalysis[] | null = null;
   /** Set by `analyseUnder` when an analysis came by a text's literal key (see check). */
@@ -506,7 +539,14 @@ export class PolicyGate implements StatementGate {
     const abort = new AbortController();
     this.waiting = abort;
     const retry = port
-      .settle({ rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() }, (t) => this.notice?.(t), abort.signal)
+      .settle(
+        { rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() },
+        (t, reviewId) => {
+          this.notice?.(t);
+          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId }, params);
+        },
+        abort.signal,
+      )
       .catch((err) => ({ approved: false as const, error: err instanceof GatewayError ? err : new GatewayError('review.rejected', 'pgwarden: the review could not be completed; the statement was not run', { cause: err }) }))
       .then((r) => {
         this.reviewed.set(key, r);
@@ -616,7 +656,9 @@ export class PolicyGate implements StatementGate {
    */
   private analyseUnder(snapshot: CatalogSnapshot, text: string, value: PathValue, exact: boolean): StatementAnalysis[] {
     const searchPath = value === 'default' || value === 'unknown' ? this.path(snapshot) : quotedPath(value);
-    const r = analyseCached(this.o.cache, snapshot, searchPath, text, exact);
+    // The session's temporary relations change what names mean: part of the cache key.
+    const keyPath = this.temp.size === 0 ? searchPath : [...searchPath, '\u0000pg_temp', ...[...this.temp].sort()];
+    const r = analyseCached(this.o.cache, snapshot, searchPath, text, exact, { keyPath, maxNodes: this.o.maxStatementNodes, tempRelations: this.temp });
     if (r.byLiteralKey) this.byLiteralKey = true;
     return r.analyses;
   }
@@ -764,7 +806,7 @@ export class PolicyGate implements StatementGate {
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
     // A long text is parsed on a worker thread first, not on the event loop every session shares.
-    const parsing = parseAhead(text);
+    const parsing = parseAhead(text, this.o.maxStatementNodes);
     if (parsing) return { ok: 'retry', retry: parsing };
     let along: Along | GateVerdict;
     this.o.clock?.enter('analyse');
@@ -780,6 +822,7 @@ export class PolicyGate implements StatementGate {
         return { ok: false, error: new GatewayError('sql.syntax', err.message, { position: err.position }) };
       }
       if (err instanceof SqlParserFailure) return { ok: false, error: new GatewayError('sql.too_complex', err.message) };
+      if (err instanceof SqlTooManyNodes) return { ok: false, error: new GatewayError('sql.too_many_nodes', err.message) };
       return this.refuse('pgwarden: the statement could not be analysed', undefined, 'sql.unsupported');
     } finally {
       this.o.clock?.leave();
@@ -819,6 +862,9 @@ export class PolicyGate implements StatementGate {
     this.lastAnalyses = r.expanded;
     const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
+    // Followed as soon as it is allowed: a name taken for a temporary table that the server then
+    // does not create is harmless (see followTempRelations).
+    for (const a of analyses) followTempRelations(this.temp, a);
     const effect: Effect = { ...this.effectOf(analyses) };
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
     // same: code the gateway does not follow (a function) may have deallocated it.
@@ -992,7 +1038,8 @@ export class PolicyGate implements StatementGate {
 
   private deny(d: Decision, analyses: StatementAnalysis[], text: string): GateVerdict {
     if (d.verdict === 'allow') return { ok: true };
-    return { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
+    const refused: GateVerdict = { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
+    return endsBlock(analyses, d.statement) ? { ...refused, rollback: ROLLBACK_EFFECT } : refused;
   }
 
   private refuse(message: string, hint?: string, code: 'policy.denied' | 'internal' | 'sql.unsupported' = 'policy.denied'): GateVerdict {

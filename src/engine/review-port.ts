@@ -91,7 +91,7 @@ export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
         };
       }
       const review = await service.request(request, rule);
-      notice(`pgwarden: statement held for review ${review.id} under rule "${rule.name}"${radius}; waiting for approval (${where(review.id)})`);
+      notice(`pgwarden: statement held for review ${review.id} under rule "${rule.name}"${radius}; waiting for approval (${where(review.id)})`, review.id);
       let done;
       try {
         done = await service.waitFor(review.id, signal);

@@ -86,7 +86,18 @@ export type GateVerdict =
        */
       defer?: boolean;
     }
-  | { ok: false; error: GatewayError; info?: VerdictInfo }
+  | {
+      ok: false;
+      error: GatewayError;
+      info?: VerdictInfo;
+      /**
+       * The refused statement would have ended the transaction block even by failing (a COMMIT
+       * or PREPARE TRANSACTION: PostgreSQL then rolls the block back and reports Idle). The
+       * session sends a ROLLBACK after the refusal's marker, so the server's block ends as it
+       * would have; this is that ROLLBACK's effect, handed back at `batchEnd`/`cycleDone`.
+       */
+      rollback?: unknown;
+    }
   | { ok: 'retry'; retry: Promise<void> };
 
 /** What the audit log records of a decision. */
@@ -133,6 +144,8 @@ export interface StatementGate {
   cancelWait?(): boolean;
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
+  /** Set by the session: a statement starts waiting for review (it is recorded as held). */
+  held?: ((info: VerdictInfo, params: (string | null)[]) => void) | null;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -183,6 +196,14 @@ interface UpstreamCycle extends AuditedCycle {
   failed: boolean;
   /** Failed with an error of the upstream's own (not a refusal's marker). */
   upstreamFailed: boolean;
+  /** A refusal's ROLLBACK follows: this cycle's ReadyForQuery is not passed on (the ROLLBACK's is). */
+  rollbackNext?: boolean;
+  /**
+   * The ROLLBACK sent after a refused block-ending statement: the client sees its ReadyForQuery
+   * (as the one of the refused statement's cycle) and any ParameterStatus or error, not its
+   * CommandComplete nor the server's "no transaction in progress" warning.
+   */
+  rollback?: boolean;
 }
 
 interface LocalReply {
@@ -199,6 +220,8 @@ interface LocalReply {
 const MARKER = 'PGWARDEN_REFUSED_STATEMENT';
 const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
+const ROLLBACK_QUERY = encodeQuery('ROLLBACK');
+const NO_EARLY_ERROR = Object.freeze({ failed: false, upstreamFailed: false, marker: false });
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
 /** Bytes of a Parse besides its text: name (PostgreSQL keeps 63 bytes), 65535 parameter types. */
@@ -310,6 +333,11 @@ export class Session {
     // The server reports client_encoding and standard_conforming_strings when they change.
     this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
+    // The message held is first in the inbox while its review is waited for.
+    this.gate.held = (info, params) => {
+      const head = this.inbox[0];
+      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame, params);
+    };
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
     this.rowLimit = o.maxRows ? new RowLimit(o.maxRows, (max) => errorResponse(rowLimitError(this.identity.subject, max))) : null;
@@ -503,6 +531,7 @@ export class Session {
     }
     if (this.discarding) {
       if (tag === FE.Sync) this.sync(frame);
+      else if (this.refusedRuns) this.followRefused(tag, frame, this.refusedRuns);
       return;
     }
     switch (tag) {
@@ -523,7 +552,7 @@ export class Session {
             this.tracker?.query(v.results ?? []);
             const audits = this.audit ? [this.audit.begin('query', v.info, [frame])] : [];
             this.forwardCycle(frame, [], audits);
-          } else this.refuseQuery(v.error, 'query', v.info, frame);
+          } else this.refuseQuery(v.error, 'query', v.info, frame, v.rollback);
         } else {
           const p = decodeParse(frame);
           if (p.text.length > this.maxStatementSize / 4 && Buffer.byteLength(p.text) > this.maxStatementSize) {
@@ -540,7 +569,11 @@ export class Session {
               this.tracker?.parse(p.name);
               this.forwardInBatch(bytes);
             });
-          } else this.refuseInBatch(v.error, 'parse', v.info, frame);
+          } else {
+            const how = this.refuseInBatch(v.error, 'parse', v.info, frame);
+            // A refused COMMIT / PREPARE TRANSACTION ends the block only if it is run in this batch.
+            if (v.rollback !== undefined && how === 'marker') this.refusedRuns = { statement: p.name, portals: new Set(), effect: v.rollback };
+          }
         }
         return;
       }
@@ -594,7 +627,8 @@ export class Session {
         } else {
           // Refused: nothing held back of it reaches the server.
           this.later = null;
-          this.refuseInBatch(v.error, 'execute', v.info, frame);
+          const how = this.refuseInBatch(v.error, 'execute', v.info, frame);
+          if (v.rollback !== undefined && how === 'marker') this.pendingRollback = v.rollback;
         }
         return;
       }
@@ -745,7 +779,9 @@ export class Session {
   private forwardCycle(frame: Buffer, refusals: GatewayError[] = [], audits: AuditEntry[] = []): void {
     this.forward(frame);
     this.cycles++;
-    this.upstreamCycles.push({ effects: this.batchEffects, refusals, failed: false, upstreamFailed: false, audits, auditPos: 0 });
+    const early = this.early;
+    this.early = NO_EARLY_ERROR;
+    this.upstreamCycles.push({ effects: this.batchEffects, refusals: early.marker ? [] : refusals, failed: early.failed, upstreamFailed: early.upstreamFailed, audits, auditPos: 0 });
     this.gate.batchEnd?.(this.batchEffects, true);
     this.batchEffects = [];
   }
@@ -773,13 +809,74 @@ export class Session {
     } else {
       this.tracker?.sync();
       this.forwardCycle(frame, this.pendingRefusal ? [this.pendingRefusal] : [], this.batchAudits);
+      if (this.pendingRollback !== undefined) this.rollbackAfter(this.pendingRollback);
     }
     this.batchAudits = [];
     this.pendingRefusal = null;
+    this.pendingRollback = undefined;
+    this.refusedRuns = null;
     this.batchForwarded = false;
   }
 
   private pendingRefusal: GatewayError | null = null;
+  /**
+   * An error the upstream sent for the batch being built, before its Sync (the client sent a
+   * Flush, as describe-first drivers do): it belongs to the cycle that Sync makes.
+   */
+  private early: { failed: boolean; upstreamFailed: boolean; marker: boolean } = NO_EARLY_ERROR;
+  /** The batch's refusal ends the transaction block: a ROLLBACK follows its Sync (this is its effect). */
+  private pendingRollback: unknown = undefined;
+  /**
+   * A refused Parse of a COMMIT / PREPARE TRANSACTION: the server would end the block only when
+   * the batch goes on to execute it (Bind of that statement, Execute of that portal), which the
+   * discarded messages tell.
+   */
+  private refusedRuns: { statement: string; portals: Set<string>; effect: unknown } | null = null;
+
+  private followRefused(tag: number, frame: Buffer, r: { statement: string; portals: Set<string>; effect: unknown }): void {
+    if (tag === FE.Bind) {
+      const names = bindNames(frame);
+      if (names.statement === r.statement) r.portals.add(names.portal);
+      else r.portals.delete(names.portal);
+    } else if (tag === FE.Execute && r.portals.has(decodeExecute(frame).portal)) {
+      this.pendingRollback = r.effect;
+      this.refusedRuns = null;
+    }
+  }
+
+  /**
+   * After a refused COMMIT / PREPARE TRANSACTION whose marker went upstream (the block was open,
+   * or may have been): PostgreSQL rolls a block back when such a statement fails, and reports
+   * Idle. A ROLLBACK follows the marker's cycle so the server does the same; the client gets
+   * the refusal and the ROLLBACK's ReadyForQuery, as one cycle.
+   */
+  private rollbackAfter(effect: unknown): void {
+    this.upstreamCycles[this.upstreamCycles.length - 1].rollbackNext = true;
+    this.forward(ROLLBACK_QUERY);
+    this.upstreamCycles.push({ effects: [effect], refusals: [], failed: false, upstreamFailed: false, audits: [], auditPos: 0, rollback: true });
+    this.gate.batchEnd?.([effect], true);
+    const i = this.scanner.interesting;
+    if (this.rollbacks++ === 0) this.savedInteresting = [i[BE.CommandComplete], i[BE.NoticeResponse]];
+    i[BE.CommandComplete] = 1;
+    i[BE.NoticeResponse] = 1;
+  }
+
+  /** ROLLBACKs of refusals in flight, and the scanner's marks they changed. */
+  private rollbacks = 0;
+  private savedInteresting: [number, number] = [0, 0];
+
+  /** The ROLLBACK after a refusal: only its ReadyForQuery, ParameterStatus and errors reach the client. */
+  private rollbackMessage(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
+    if (tag === BE.CommandComplete || tag === BE.NoticeResponse) return;
+    this.client.write(frame);
+    if (tag !== BE.ReadyForQuery) return;
+    this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
+    this.cycleCompleted();
+    this.upstreamCycles.shift();
+    if (--this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
+    this.gate.cycleDone(cycle.effects, false, { error: 'none', status: this.txStatus });
+    this.drainOutbox();
+  }
 
   /** Nothing in flight, nothing open: a refusal can be answered without the upstream. */
   private get quiet(): boolean {
@@ -787,7 +884,7 @@ export class Session {
   }
 
   /** Refuse a simple Query (or FunctionCall): a whole cycle. */
-  private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer): void {
+  private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer, rollback?: unknown): void {
     this.logRefusal(err);
     this.audit?.refused(kind, err, info, frame);
     if (this.quiet) {
@@ -797,11 +894,12 @@ export class Session {
     } else {
       this.tracker?.query([]);
       this.forwardCycle(MARKER_QUERY, [err]);
+      if (rollback !== undefined) this.rollbackAfter(rollback);
     }
   }
 
   /** Refuse an extended-protocol message: error now or in place, then discard until Sync. */
-  private refuseInBatch(err: GatewayError, kind: 'parse' | 'execute', info: VerdictInfo | undefined, frame: Buffer): void {
+  private refuseInBatch(err: GatewayError, kind: 'parse' | 'execute', info: VerdictInfo | undefined, frame: Buffer): 'local' | 'marker' {
     this.logRefusal(err);
     this.audit?.refused(kind, err, info, frame);
     if (!this.batchForwarded && this.quiet) {
@@ -815,6 +913,7 @@ export class Session {
       this.pendingRefusal = err;
       this.discarding = 'marker';
     }
+    return this.discarding;
   }
 
   private logRefusal(err: GatewayError): void {
@@ -881,6 +980,10 @@ export class Session {
       // A FATAL from the server (pg_terminate_backend, shutdown) is the last word of the
       // connection: it is passed on, and the gateway adds no error of its own when it closes.
       if (tag === BE.ErrorResponse && /^(FATAL|PANIC)$/.test(decodeFields(frame).V ?? decodeFields(frame).S ?? '')) this.upstreamSaidFatal = true;
+      if (cycle?.rollback) {
+        this.rollbackMessage(tag, frame, cycle);
+        return;
+      }
       if (tag === BE.ErrorResponse && cycle) {
         if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
           // The upstream failed on the marker: this is where the refused statement stood.
@@ -888,6 +991,16 @@ export class Session {
           markerError = true;
         } else cycle.upstreamFailed = true;
         cycle.failed = true;
+      } else if (tag === BE.ErrorResponse) {
+        // No cycle in flight: the error is for the batch being built, flushed before its Sync.
+        const early = { ...this.early };
+        if (!early.failed && this.pendingRefusal && (decodeFields(frame).M ?? '').includes(MARKER)) {
+          frame = errorResponse(this.pendingRefusal, 'ERROR');
+          markerError = true;
+          early.marker = true;
+        } else early.upstreamFailed = true;
+        early.failed = true;
+        this.early = early;
       }
       let out = this.tracker ? this.tracker.message(tag, frame) : frame;
       let seen = tag;
@@ -899,11 +1012,13 @@ export class Session {
       }
       // The audit sees what the client sees (masked rows included).
       if (this.audit && cycle && !markerError) this.audit.response(seen, out ?? frame, cycle);
-      if (out) this.client.write(out);
+      const hidden = tag === BE.ReadyForQuery && cycle?.rollbackNext === true;
+      if (out && !hidden) this.client.write(out);
       if (tag === BE.ReadyForQuery) {
-        // ReadyForQuery closes the oldest upstream cycle.
+        // ReadyForQuery closes the oldest upstream cycle (the client's, unless a refusal's
+        // ROLLBACK follows: then that one's ReadyForQuery is the client's).
         this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
-        this.cycleCompleted();
+        if (!hidden) this.cycleCompleted();
         if (cycle) {
           this.upstreamCycles.shift();
           const error = cycle.upstreamFailed ? 'upstream' : cycle.failed ? 'marker' : 'none';

@@ -14,15 +14,32 @@ import { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.t
 import { parseStatements, type ParsedStatement } from './parser.ts';
 import { effectiveSearchPath } from './resolve.ts';
 import { analyseNode } from './statements.ts';
+import { followTempRelations } from './temp-relations.ts';
 import type { StatementAnalysis } from './types.ts';
 
-/** Analyses parsed statements (see `analyse` in index.ts). */
-export function analyseParsed(stmts: readonly ParsedStatement[], catalog: CatalogSnapshot, searchPath: string[]): StatementAnalysis[] {
+/**
+ * Analyses parsed statements (see `analyse` in index.ts). `tempRelations`: the session's
+ * temporary relations; those the statements create or drop count for the statements after them.
+ */
+export function analyseParsed(stmts: readonly ParsedStatement[], catalog: CatalogSnapshot, searchPath: string[], tempRelations?: ReadonlySet<string>): StatementAnalysis[] {
   if (stmts.length === 0) return [];
   const path = effectiveSearchPath(catalog, searchPath);
   const pathListsCatalog = searchPath.some((s) => s.replace(/"/g, '').trim() === 'pg_catalog');
-  const env = { catalog, path, pathListsCatalog };
-  return stmts.map((s) => analyseNode(s.stmt, s.text, env));
+  const temp = new Set(tempRelations ?? []);
+  const env = { catalog, path, pathListsCatalog, tempRelations: temp };
+  return stmts.map((s) => {
+    const a = analyseNode(s.stmt, s.text, env);
+    followTempRelations(temp, a);
+    return a;
+  });
+}
+
+export interface CachedAnalysisOptions {
+  /** The search_path part of the cache key when it is not `searchPath` itself (e.g. with temporary relations). */
+  keyPath?: string[];
+  /** Most parse-tree nodes (`SqlTooManyNodes`). */
+  maxNodes?: number;
+  tempRelations?: ReadonlySet<string>;
 }
 
 export interface CachedAnalysis {
@@ -40,22 +57,23 @@ export interface CachedAnalysis {
  * Throws `SqlSyntaxError` / `SqlParserFailure` as `analyse` does. `exact`: do not look up by
  * literal key (the result is this very text's analysis).
  */
-export function analyseCached(cache: AnalysisCache, catalog: CatalogSnapshot, searchPath: string[], text: string, exact = false): CachedAnalysis {
-  const hit = cache.get(catalog, searchPath, text);
+export function analyseCached(cache: AnalysisCache, catalog: CatalogSnapshot, searchPath: string[], text: string, exact = false, o: CachedAnalysisOptions = {}): CachedAnalysis {
+  const keyPath = o.keyPath ?? searchPath;
+  const hit = cache.get(catalog, keyPath, text);
   if (hit) return { analyses: hit, byLiteralKey: false };
   let key: LiteralKey | null = null;
   if (cache.literalKeys && !exact) {
-    const again = cache.aliasOf(catalog, searchPath, text);
+    const again = cache.aliasOf(catalog, keyPath, text);
     if (again) return { analyses: again, byLiteralKey: true };
     key = literalKey(text);
-    const shared = key && cache.get(catalog, searchPath, key.key);
+    const shared = key && cache.get(catalog, keyPath, key.key);
     if (shared) {
-      cache.alias(catalog, searchPath, text, shared);
+      cache.alias(catalog, keyPath, text, shared);
       return { analyses: shared, byLiteralKey: true };
     }
   }
-  const stmts = parseStatements(text);
-  const analyses = cache.set(catalog, searchPath, text, analyseParsed(stmts, catalog, searchPath));
-  if (key && literalsIrrelevant(stmts.map((s) => s.stmt), key)) cache.set(catalog, searchPath, key.key, analyses);
+  const stmts = parseStatements(text, o.maxNodes);
+  const analyses = cache.set(catalog, keyPath, text, analyseParsed(stmts, catalog, searchPath, o.tempRelations));
+  if (key && literalsIrrelevant(stmts.map((s) => s.stmt), key)) cache.set(catalog, keyPath, key.key, analyses);
   return { analyses, byLiteralKey: false };
 }

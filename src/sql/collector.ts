@@ -114,6 +114,8 @@ export class Collector {
     /** The effective search path (pg_catalog placed, "$user" expanded). */
     readonly path: readonly string[],
     private readonly pathListsCatalog: boolean,
+    /** Names of the session's temporary relations: an unqualified name among them is pg_temp's. */
+    private readonly temp?: ReadonlySet<string>,
   ) {}
 
   /** Marks the statement as not understood; the first reason is kept. */
@@ -128,6 +130,16 @@ export class Collector {
   /** Resolves a relation name written in the statement (CTE names are handled by the caller). */
   relation(schema: string | undefined, name: string): Rel {
     const found = schema !== undefined ? this.catalog.relations.get(`${schema}.${name}`) : lookupRelation(this.catalog, name, this.path);
+    if (schema === undefined && this.temp?.has(name)) {
+      // PostgreSQL looks in the session's temporary schema first (or where search_path lists
+      // pg_temp): the name is the session's temporary table, decided as pg_temp.<name>. When a
+      // permanent relation of that name is on the path too, the gateway cannot know for certain
+      // that the temporary one still exists (code it does not follow may have dropped it, a
+      // rollback may have undone it): deciding on either could apply the wrong rules, so the
+      // statement is refused until the name is qualified.
+      if (found) this.fail(`"${name}" may name this session's temporary table pg_temp.${name} or ${found.schema}.${name}, and the gateway cannot tell which one the server will use; qualify it (pg_temp.${name} or ${found.schema}.${name})`);
+      return { name: { schema: 'pg_temp', name, resolved: false } };
+    }
     if (found) {
       return { name: { schema: found.schema, name: found.name, resolved: true, oid: found.oid, kind: found.kind }, catalog: found };
     }

@@ -14,6 +14,7 @@
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { analyseParsed } from './cached-analysis.ts';
+export { followTempRelations } from './temp-relations.ts';
 import { parseStatements } from './parser.ts';
 import type { StatementAnalysis } from './types.ts';
 
@@ -35,6 +36,7 @@ export {
   type StatementClass,
   SqlSyntaxError,
   SqlParserFailure,
+  SqlTooManyNodes,
   type TableAccess,
   type TableOperation,
   type ValueFlow,
@@ -46,6 +48,14 @@ export interface AnalyseContext {
   catalog: CatalogSnapshot;
   /** The session's search_path as it has it, e.g. ['"$user"', 'public'], or resolved names. */
   searchPath: string[];
+  /** Most parse-tree nodes a text parsed off the event loop may have (`SqlTooManyNodes`). */
+  maxNodes?: number;
+  /**
+   * Names of the temporary relations the session has created (its `pg_temp`), which an
+   * unqualified name means before any schema of the path. A temporary relation created or dropped
+   * by a statement of `text` counts for the statements after it.
+   */
+  tempRelations?: ReadonlySet<string>;
 }
 
 /**
@@ -54,7 +64,7 @@ export interface AnalyseContext {
  * `unsupported` on that statement.
  */
 export function analyse(text: string, ctx: AnalyseContext): StatementAnalysis[] {
-  return analyseParsed(parseStatements(text), ctx.catalog, ctx.searchPath);
+  return analyseParsed(parseStatements(text, ctx.maxNodes), ctx.catalog, ctx.searchPath, ctx.tempRelations);
 }
 
 /** The statements of `text` as their own trimmed texts (throws `SqlSyntaxError`). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OFF_LOOP_CHARS, loadParser, parseAhead, parseStatements, parserError, stopParseWorker } from './parser.ts';
-import { SqlParserFailure, SqlSyntaxError } from './types.ts';
+import { SqlParserFailure, SqlSyntaxError, SqlTooManyNodes } from './types.ts';
 
 before(() => loadParser());
 after(() => stopParseWorker());
@@ -74,5 +74,35 @@ describe('parseAhead', () => {
     clearInterval(tick);
     assert.ok(worst < onLoop / 2, `the event loop was blocked ${worst.toFixed(0)} ms while the worker parsed for ${parsedIn.toFixed(0)} ms (${onLoop.toFixed(0)} ms on the loop)`);
     assert.equal(parseStatements(text(2)).length, 1);
+  });
+});
+
+describe('the node limit', () => {
+  // A VALUES list of constants: about 1.25 parse-tree nodes a byte.
+  const values = (rows: number) => `select count(*) from (values ${'(1),'.repeat(rows - 1)}(1)) v(x)`;
+  const cases: { name: string; text: string; limit: number; refused: boolean }[] = [
+    { name: 'a tree over the limit is refused, naming its size and the limit', text: values(8000), limit: 20_000, refused: true },
+    { name: 'a tree under the limit is read', text: values(8000), limit: 60_000, refused: false },
+    { name: 'many small statements count together', text: 'select 1;'.repeat(5000), limit: 20_000, refused: true },
+    { name: 'a long literal is a few nodes', text: `select '${'x'.repeat(200_000)}'`, limit: 20_000, refused: false },
+    { name: 'braces inside a literal are not nodes', text: `select '${'{"a":{}}'.repeat(30_000)}'::jsonb`, limit: 20_000, refused: false },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      assert.ok(c.text.length >= OFF_LOOP_CHARS);
+      await parseAhead(c.text, c.limit);
+      if (c.refused) assert.throws(() => parseStatements(c.text, c.limit), (e: unknown) => e instanceof SqlTooManyNodes && e.limit === c.limit && e.nodes > c.limit && /parse tree has \d+ nodes, over the limit of \d+ \(limits\.max_statement_nodes\)/.test(e.message));
+      else assert.ok(parseStatements(c.text, c.limit).length >= 1);
+    });
+  }
+
+  it('a text refused under a lower limit is parsed again under a higher one', async () => {
+    const text = values(9000);
+    await parseAhead(text, 20_000);
+    assert.throws(() => parseStatements(text, 20_000), SqlTooManyNodes);
+    const again = parseAhead(text, 100_000);
+    assert.ok(again, 'parsed again');
+    await again;
+    assert.equal(parseStatements(text, 100_000).length, 1);
   });
 });

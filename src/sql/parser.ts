@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import { loadModule, parseSync, scanSync } from 'libpg-query';
 import type { Node } from './ast.ts';
-import { SqlParserFailure, SqlSyntaxError } from './types.ts';
+import { SqlParserFailure, SqlSyntaxError, SqlTooManyNodes } from './types.ts';
 
 let loaded: Promise<void> | undefined;
 let ready = false;
@@ -38,7 +38,7 @@ export interface ParsedStatement {
  * Statement boundaries are UTF-8 byte offsets: `stmt_location` is omitted for the first
  * statement (0) and `stmt_len` for the last (to the end).
  */
-export function parseStatements(text: string): ParsedStatement[] {
+export function parseStatements(text: string, maxNodes = Infinity): ParsedStatement[] {
   if (!ready) throw new Error('the SQL parser is not loaded: await loadParser() first');
   const nul = text.indexOf('\u0000');
   if (nul >= 0) throw new SqlSyntaxError('query text contains a NUL character', nul + 1);
@@ -47,8 +47,11 @@ export function parseStatements(text: string): ParsedStatement[] {
   let tree: { stmts?: { stmt?: Node; stmt_location?: number; stmt_len?: number }[] };
   const early = takeAhead(text);
   if (early && 'error' in early) throw early.error;
+  // Reading and analysing a tree costs the event loop about half a microsecond to a microsecond
+  // per node, whoever else waits: a denser statement is refused before its tree is read.
+  if (early && (early.nodes > maxNodes || early.json === undefined)) throw new SqlTooManyNodes(early.nodes, maxNodes);
   try {
-    tree = (early ? JSON.parse(early.json) : parseSync(text)) as typeof tree;
+    tree = (early?.json !== undefined ? JSON.parse(early.json) : parseSync(text)) as typeof tree;
   } catch (err) {
     throw parserError(err);
   }
@@ -113,10 +116,14 @@ export function parserError(err: unknown): SqlSyntaxError | SqlParserFailure {
 
 /** Texts at least this long are parsed on the worker thread first. */
 export const OFF_LOOP_CHARS = 16 * 1024;
-/** Parsed-ahead results not yet taken are kept up to this many characters of text in all. */
+/**
+ * Parsed-ahead results are kept up to this many characters (texts and trees) in all, oldest
+ * dropped first: a text analysed under several search_path values is read from here each time.
+ */
 const AHEAD_MAX_CHARS = 32 * 1024 * 1024;
 
-type Ahead = { json: string } | { error: SqlSyntaxError | SqlParserFailure };
+/** `json` is absent for a tree over the limit it was parsed with. */
+type Ahead = { json?: string; nodes: number } | { error: SqlSyntaxError | SqlParserFailure };
 
 /** Results of `parseAhead` waiting for `parseStatements`, oldest first. */
 const ahead = new Map<string, Ahead>();
@@ -127,34 +134,31 @@ let worker: Worker | null = null;
 let nextId = 1;
 const waiting = new Map<number, { text: string; resolve: () => void }>();
 
+const sizeOf = (text: string, r: Ahead): number => text.length + ('json' in r ? (r.json?.length ?? 0) : 0);
+
 function keepAhead(text: string, result: Ahead): void {
   if (ahead.has(text)) return;
   ahead.set(text, result);
-  aheadChars += text.length;
+  aheadChars += sizeOf(text, result);
   while (aheadChars > AHEAD_MAX_CHARS && ahead.size > 1) {
-    const [oldest] = ahead.keys();
+    const [oldest, r] = ahead.entries().next().value as [string, Ahead];
     ahead.delete(oldest);
-    aheadChars -= oldest.length;
+    aheadChars -= sizeOf(oldest, r);
   }
 }
 
 function takeAhead(text: string): Ahead | undefined {
-  const r = ahead.get(text);
-  if (r) {
-    ahead.delete(text);
-    aheadChars -= text.length;
-  }
-  return r;
+  return ahead.get(text);
 }
 
 function startWorker(): Worker {
   const w = new Worker(new URL('./parse-worker.mjs', import.meta.url));
-  w.on('message', (m: { id?: number; json?: string; error?: unknown }) => {
+  w.on('message', (m: { id?: number; json?: string; nodes?: number; error?: unknown }) => {
     if (m.id === undefined) return;
     const job = waiting.get(m.id);
     if (!job) return;
     waiting.delete(m.id);
-    keepAhead(job.text, m.json !== undefined ? { json: m.json } : { error: parserError(m.error) });
+    keepAhead(job.text, m.nodes !== undefined ? { json: m.json, nodes: m.nodes } : { error: parserError(m.error) });
     if (waiting.size === 0) w.unref();
     job.resolve();
   });
@@ -180,8 +184,16 @@ function startWorker(): Worker {
  * thread and resolves (never rejects) once the next `parseStatements(text)` can take the result.
  * Null when there is nothing to wait for.
  */
-export function parseAhead(text: string): Promise<void> | null {
-  if (text.length < OFF_LOOP_CHARS || ahead.has(text)) return null;
+export function parseAhead(text: string, maxNodes = Infinity): Promise<void> | null {
+  if (text.length < OFF_LOOP_CHARS) return null;
+  const known = ahead.get(text);
+  // Parsed with a higher limit and kept whole, or refused under this one: nothing to wait for.
+  if (known && ('error' in known || known.json !== undefined || known.nodes > maxNodes)) return null;
+  if (known) {
+    // Refused under a lower limit (a config reload raised it): parse it again.
+    ahead.delete(text);
+    aheadChars -= sizeOf(text, known);
+  }
   const running = inFlight.get(text);
   if (running) return running;
   worker ??= startWorker();
@@ -191,7 +203,7 @@ export function parseAhead(text: string): Promise<void> | null {
   }).finally(() => inFlight.delete(text));
   inFlight.set(text, p);
   worker.ref();
-  worker.postMessage({ id, text });
+  worker.postMessage({ id, text, maxNodes });
   return p;
 }
 

@@ -5,9 +5,9 @@
  * search_path. `"$user"` means the gateway's own role. Names are compared exactly: the parser has
  * already folded unquoted identifiers and decoded quoted and U&"…" ones.
  *
- * Temporary schemas are ignored: the snapshot cannot know a session's temp tables, so a temp table
- * that shadows a permanent one resolves to the permanent one (whose rules are the ones a policy
- * names).
+ * Temporary schemas are not in the snapshot (it is loaded by a session of its own): the session's
+ * temporary tables are followed by the gate and resolved by the collector (`Collector.relation`),
+ * which refuses a name a temporary table shares with a permanent one on the path.
  */
 import type { CatalogFunction, CatalogRelation, CatalogSnapshot } from '../catalog/types.ts';
 

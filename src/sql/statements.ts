@@ -19,6 +19,8 @@ export interface Env {
   /** Effective search path (see `effectiveSearchPath`). */
   path: readonly string[];
   pathListsCatalog: boolean;
+  /** Names of the session's temporary relations (see `AnalyseContext.tempRelations`). */
+  tempRelations?: ReadonlySet<string>;
 }
 
 interface Result extends Classified {
@@ -35,7 +37,7 @@ const READ_OPS: ReadonlySet<TableOperation> = new Set(['select']);
 /** Analyses one statement node (wrapped, e.g. `{ SelectStmt: … }`). Never throws. */
 export function analyseNode(wrapped: Node, text: string, env: Env): StatementAnalysis {
   const type = typeOf(wrapped);
-  const c = new Collector(env.catalog, env.path, env.pathListsCatalog);
+  const c = new Collector(env.catalog, env.path, env.pathListsCatalog, env.tempRelations);
   let r: Result;
   try {
     r = dispatch(type, wrapped[type] ?? {}, wrapped, text, env, c);

@@ -273,6 +273,22 @@ export interface OutputColumn {
  * The parser could not finish (it ran out of memory on a statement too large or too deeply
  * nested), as opposed to finding a syntax error: the statement is too complex to check.
  */
+/**
+ * A statement whose parse tree is larger than the limit (`limits.max_statement_nodes`): refused
+ * before the tree is read, since reading and analysing it would hold the event loop every session
+ * shares. Only texts parsed off the event loop (16 KiB or more) are counted: a shorter text has
+ * fewer nodes than any limit allowed.
+ */
+export class SqlTooManyNodes extends Error {
+  constructor(
+    readonly nodes: number,
+    readonly limit: number,
+  ) {
+    super(`pgwarden: the statement is too complex to be checked: its parse tree has ${nodes} nodes, over the limit of ${limit} (limits.max_statement_nodes)`);
+    this.name = 'SqlTooManyNodes';
+  }
+}
+
 export class SqlParserFailure extends Error {
   constructor(message: string) {
     super(message);

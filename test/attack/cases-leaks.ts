@@ -209,6 +209,27 @@ const laundering: Attack[] = [
     cleanup: 'DROP MATERIALIZED VIEW IF EXISTS mv_leak',
   },
   {
+    name: 'a temporary table named like the masked table cannot take its masked values',
+    who: 'migrator',
+    steps: [
+      'CREATE TEMP TABLE customers (id int, ssn text, email text)',
+      'INSERT INTO pg_temp.customers (id, ssn) SELECT id, ssn FROM public.customers',
+      'INSERT INTO customers (id, email) SELECT id, email FROM public.customers',
+      'SELECT ssn, email FROM pg_temp.customers',
+    ],
+  },
+  {
+    name: 'a temporary table made from a masked column is refused, however it is made',
+    who: 'migrator',
+    steps: ['CREATE TEMP TABLE t_leak AS SELECT id, ssn FROM customers', 'SELECT id, email AS e INTO TEMP t_leak2 FROM customers', 'SELECT * FROM t_leak', 'SELECT * FROM t_leak2'],
+  },
+  {
+    name: 'an unqualified name shared by a temporary table and the masked table is refused, not read as either',
+    who: 'migrator',
+    steps: ["CREATE TEMP TABLE customers (id int, ssn text); INSERT INTO customers VALUES (1, 'mine')", 'SELECT ssn FROM customers', 'SELECT * FROM customers WHERE id = 1', 'SELECT pg_temp.customers.ssn FROM pg_temp.customers'],
+    refusal: /may name this session's temporary table pg_temp\.customers or public\.customers/,
+  },
+  {
     name: 'a data-modifying CTE cannot launder a masked value',
     who: 'support-bot',
     steps: ['WITH s AS (SELECT ssn FROM customers WHERE id = 3) UPDATE orders SET status = (SELECT ssn FROM s) WHERE id = 3', 'SELECT status FROM orders WHERE id = 3'],

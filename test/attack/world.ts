@@ -150,7 +150,7 @@ export async function startWorld(): Promise<World> {
         {
           name: 'migrations',
           match: { groups: ['migrators'] },
-          allow: [{ tables: ['public.*'], operations: 'all' }, { ddl: { schemas: ['public'] } }],
+          allow: [{ tables: ['public.*', 'pg_temp.*'], operations: 'all' }, { ddl: { schemas: ['public', 'pg_temp'] } }],
         },
       ];
       raw.masking = {
@@ -206,6 +206,8 @@ export async function startWorld(): Promise<World> {
   const dataSum = () => direct(`select pristine.data_sum('{${rels}}'::oid[])`).trim();
   let seeded = dataSum();
   let seededSchema = '';
+  // Temporary schemas (pg_temp_N, made by a backend's first temporary table and kept for the
+  // next backend of that number) are the sessions' scratch space, not the database's schema.
   const schemaSum = () =>
       direct(`select md5(concat_ws(';',
         (select string_agg(format('%s.%s:%s', n.nspname, c.relname, c.relkind), ',' order by 1)
@@ -216,7 +218,7 @@ export async function startWorld(): Promise<World> {
           where a.attnum > 0 and not a.attisdropped and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg_temp%' and n.nspname not like 'pg_toast_temp%'),
         (select string_agg(format('%s.%s(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), ',' order by 1)
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema')),
-        (select string_agg(nspname, ',' order by 1) from pg_namespace),
+        (select string_agg(nspname, ',' order by 1) from pg_namespace where nspname not like 'pg_temp%' and nspname not like 'pg_toast_temp%'),
         (select string_agg(format('%s:%s', rolname, rolsuper), ',' order by 1) from pg_roles)))`).trim();
   seededSchema = schemaSum();
 
