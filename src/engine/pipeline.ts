@@ -59,6 +59,7 @@ export const STAGES: readonly Stage[] = [
     errors: [
       e('sql.syntax', 'the text does not parse, or a Parse holds more than one statement'),
       e('sql.too_complex', 'the parser ran out of memory or stack'),
+      e('sql.too_many_nodes', 'a parse tree over limits.max_statement_nodes, counted on the parse worker'),
       e('sql.unsupported', 'the analysis threw'),
       e('internal', 'no catalog snapshot could be loaded'),
       e('policy.denied', 'names resolve differently under the possible search_paths, or a name is uncertain in the ledger'),
