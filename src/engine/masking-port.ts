@@ -14,6 +14,7 @@ import {
   flushCopy,
   maskCopyData,
   maskDataRow,
+  maskDataRowTo,
   planFor,
   planForCopy,
   scrubServerError,
@@ -38,7 +39,7 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
       const plan = 'refuse' in p ? withholdAll(fields.length) : p;
       for (const n of plan.notes) onNote?.(n);
       if (!plan.any) return null;
-      return { row: (frame) => maskDataRow(frame, plan) };
+      return { row: (frame) => maskDataRow(frame, plan), rowTo: (frame, sink) => maskDataRowTo(frame, plan, sink) };
     },
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
       const outputs = shape?.outputs;

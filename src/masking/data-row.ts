@@ -11,7 +11,7 @@
  * A frame whose column count differs from the plan's, or whose cell lengths run past the frame, is
  * a protocol violation: it throws ProtocolError rather than guess which cell is which.
  */
-import { ProtocolError } from '../protocol/index.ts';
+import { ProtocolError, type ByteSink } from '../protocol/index.ts';
 import type { MaskPlan } from './types.ts';
 
 const HEADER = 7; // tag, length, column count
@@ -37,17 +37,27 @@ function writeInt32(b: Buffer, at: number, v: number): void {
   b[at + 3] = v;
 }
 
-export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
-  if (!plan.any) return frame;
+/**
+ * The changed cells of the row being masked: [start of length word, end of bytes] pairs and their
+ * new values. Module-level and reused, so masking a row allocates nothing of its own; the functions
+ * below are not re-entrant (a masker never masks a row).
+ */
+const spans: number[] = [];
+const values: (Buffer | null)[] = [];
+
+/**
+ * Read the row and mask its cells into `spans` / `values`; returns the size change of the row, or
+ * NaN when no cell changed.
+ */
+function maskCells(frame: Buffer, plan: MaskPlan): number {
   const size = frame.length;
   if (size < HEADER) throw new ProtocolError('DataRow too short');
   const cols = plan.columns;
   const n = (frame[5] << 8) | frame[6];
   if (n !== cols.length) throw new ProtocolError(`DataRow has ${n} columns, the row description ${cols.length}`);
+  spans.length = 0;
+  values.length = 0;
   let pos = HEADER;
-  // Changed cells as [start of length word, end of bytes] pairs, with their new values.
-  let spans: number[] | undefined;
-  let values: (Buffer | null)[] | undefined;
   let delta = 0;
   for (let i = 0; i < n; i++) {
     if (pos + 4 > size) throw new ProtocolError('DataRow cell length past the end of the message');
@@ -65,10 +75,6 @@ export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
       const cell = frame.subarray(pos, end);
       const out = m.mask(cell);
       if (out !== cell) {
-        if (spans === undefined || values === undefined) {
-          spans = [];
-          values = [];
-        }
         spans.push(start, end);
         values.push(out);
         delta += (out === null ? 0 : out.length) - len;
@@ -77,11 +83,14 @@ export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
     pos = end;
   }
   if (pos !== size) throw new ProtocolError(`${size - pos} trailing bytes in DataRow`);
-  if (spans === undefined || values === undefined) return frame;
+  return values.length === 0 ? NaN : delta;
+}
 
-  const out = Buffer.allocUnsafe(size + delta);
+/** Write the masked row into `out` from `at`: untouched bytes copied as spans, changed cells replaced. */
+function writeRow(frame: Buffer, out: Buffer, at: number, newSize: number): void {
+  const start = at;
   let from = 0;
-  let to = 0;
+  let to = at;
   for (let k = 0; k < values.length; k++) {
     to = copyInto(frame, from, spans[2 * k], out, to);
     const v = values[k];
@@ -94,7 +103,33 @@ export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
     }
     from = spans[2 * k + 1];
   }
-  to = copyInto(frame, from, size, out, to);
-  writeInt32(out, 1, out.length - 1);
+  copyInto(frame, from, frame.length, out, to);
+  writeInt32(out, start + 1, newSize - 1);
+  // Drop the references to the replacement values.
+  values.length = 0;
+}
+
+export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {
+  if (!plan.any) return frame;
+  const delta = maskCells(frame, plan);
+  if (Number.isNaN(delta)) return frame;
+  const out = Buffer.allocUnsafe(frame.length + delta);
+  writeRow(frame, out, 0, out.length);
   return out;
+}
+
+/**
+ * `maskDataRow` into a sink: an unchanged row is pushed as the same bytes, a changed one is
+ * written straight into the sink's room (no buffer of its own).
+ */
+export function maskDataRowTo(frame: Buffer, plan: MaskPlan, sink: ByteSink): void {
+  const delta = plan.any ? maskCells(frame, plan) : NaN;
+  if (Number.isNaN(delta)) {
+    sink.push(frame);
+    return;
+  }
+  const size = frame.length + delta;
+  const out = sink.room(size);
+  writeRow(frame, out, sink.at, size);
+  sink.commit(size);
 }

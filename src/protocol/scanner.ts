@@ -8,9 +8,17 @@
  * sink decides what to emit in their place. The interesting-tag table may change between messages
  * (e.g. after a RowDescription the owner marks DataRow interesting when a column must be masked):
  * it is read at each header.
+ *
+ * DataRows can also be counted without being delivered: while `rowAllowance` is above zero, a
+ * DataRow that is not interesting passes as bytes, takes one from the allowance and adds one to
+ * `passedRows`; once the allowance is spent, DataRows are delivered like interesting messages
+ * (a row limit then sees the row past its limit, and only that one, whole). The count is read from
+ * the header alone, so a limit costs nothing per row below it.
  */
 import { MessageTooLargeError } from './framer.ts';
 import { ProtocolError } from './reader.ts';
+
+const DATA_ROW = 0x44; // 'D'
 
 export interface ScanSink {
   /** Bytes to forward unchanged; may hold several messages or part of one. */
@@ -29,6 +37,10 @@ export class StreamScanner {
   private carryLen = 0;
   /** Total size of the interesting message being carried; 0 while the header is incomplete. */
   private carryWant = 0;
+  /** DataRows that may still pass uninteresting before they are delivered (see the module doc). */
+  rowAllowance = Infinity;
+  /** DataRows passed as bytes (not delivered) since the owner last reset it. */
+  passedRows = 0;
 
   constructor(public maxInterestingSize: number) {}
 
@@ -60,7 +72,7 @@ export class StreamScanner {
       const tag = chunk[pos];
       const len = chunk.readInt32BE(pos + 1);
       if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
-      if (this.interesting[tag] === 0) {
+      if (this.interesting[tag] === 0 && this.passes(tag)) {
         this.skip = len + 1;
         continue;
       }
@@ -77,6 +89,15 @@ export class StreamScanner {
       }
     }
     if (pos > runStart) sink.pass(chunk.subarray(runStart, pos));
+  }
+
+  /** An uninteresting message passes, unless it is a DataRow past the allowance (then it is counted). */
+  private passes(tag: number): boolean {
+    if (tag !== DATA_ROW) return true;
+    if (this.rowAllowance <= 0) return false;
+    this.rowAllowance--;
+    this.passedRows++;
+    return true;
   }
 
   private startCarry(bytes: Buffer, want: number): void {
@@ -104,7 +125,7 @@ export class StreamScanner {
       const tag = header[0];
       const len = header.readInt32BE(1);
       if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
-      if (this.interesting[tag] === 0) {
+      if (this.interesting[tag] === 0 && this.passes(tag)) {
         // Forward the carried header bytes; the rest of the message streams from the chunk.
         sink.pass(Buffer.concat(this.carry, this.carryLen));
         this.skip = len + 1 - this.carryLen;
