@@ -25,7 +25,7 @@ import {
 import type { MaskingPort, Outputs, RowPlan } from './results.ts';
 
 /** A cell masker that withholds every value (NULL). */
-const WITHHOLD: CellMasker = { label: 'withheld', mask: () => null } as unknown as CellMasker;
+const WITHHOLD: CellMasker = { label: 'withheld', mask: () => null, fixed: null };
 
 function withholdAll(n: number): MaskPlan {
   return { columns: new Array<CellMasker>(n).fill(WITHHOLD), any: n > 0, described: [], notes: ['withheld: masking refused this result'] };

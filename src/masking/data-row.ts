@@ -44,6 +44,8 @@ function writeInt32(b: Buffer, at: number, v: number): void {
  */
 const spans: number[] = [];
 const values: (Buffer | null)[] = [];
+/** How many of `spans` / `values` belong to the row being masked. */
+let count = 0;
 
 /**
  * Read the row and mask its cells into `spans` / `values`; returns the size change of the row, or
@@ -55,8 +57,7 @@ function maskCells(frame: Buffer, plan: MaskPlan): number {
   const cols = plan.columns;
   const n = (frame[5] << 8) | frame[6];
   if (n !== cols.length) throw new ProtocolError(`DataRow has ${n} columns, the row description ${cols.length}`);
-  spans.length = 0;
-  values.length = 0;
+  count = 0;
   let pos = HEADER;
   let delta = 0;
   for (let i = 0; i < n; i++) {
@@ -72,18 +73,21 @@ function maskCells(frame: Buffer, plan: MaskPlan): number {
     if (end > size) throw new ProtocolError('DataRow cell past the end of the message');
     const m = cols[i];
     if (m !== null) {
-      const cell = frame.subarray(pos, end);
-      const out = m.mask(cell);
+      // A masker with a fixed output (redact, null) is not called: no view of the cell is made.
+      const fixed = m.fixed;
+      const cell = fixed === undefined ? frame.subarray(pos, end) : undefined;
+      const out = fixed === undefined ? m.mask(cell!) : fixed;
       if (out !== cell) {
-        spans.push(start, end);
-        values.push(out);
+        spans[2 * count] = start;
+        spans[2 * count + 1] = end;
+        values[count++] = out;
         delta += (out === null ? 0 : out.length) - len;
       }
     }
     pos = end;
   }
   if (pos !== size) throw new ProtocolError(`${size - pos} trailing bytes in DataRow`);
-  return values.length === 0 ? NaN : delta;
+  return count === 0 ? NaN : delta;
 }
 
 /** Write the masked row into `out` from `at`: untouched bytes copied as spans, changed cells replaced. */
@@ -91,7 +95,7 @@ function writeRow(frame: Buffer, out: Buffer, at: number, newSize: number): void
   const start = at;
   let from = 0;
   let to = at;
-  for (let k = 0; k < values.length; k++) {
+  for (let k = 0; k < count; k++) {
     to = copyInto(frame, from, spans[2 * k], out, to);
     const v = values[k];
     if (v === null) {
@@ -101,12 +105,12 @@ function writeRow(frame: Buffer, out: Buffer, at: number, newSize: number): void
       writeInt32(out, to, v.length);
       to = copyInto(v, 0, v.length, out, to + 4);
     }
+    values[k] = null; // no reference kept to a replacement value
     from = spans[2 * k + 1];
   }
   copyInto(frame, from, frame.length, out, to);
   writeInt32(out, start + 1, newSize - 1);
-  // Drop the references to the replacement values.
-  values.length = 0;
+  count = 0;
 }
 
 export function maskDataRow(frame: Buffer, plan: MaskPlan): Buffer {

@@ -15,6 +15,11 @@ export interface CellMasker {
   /** The masker and where it comes from, for `explain` and audit: `email (public.customers.email)`. */
   readonly label: string;
   mask(value: Buffer): Buffer | null;
+  /**
+   * Set when every value masks to the same result (`redact`, `null`): DataRow rewriting then uses
+   * it without reading the cell. MUST equal what `mask` returns for any value.
+   */
+  readonly fixed?: Buffer | null;
 }
 
 /**
