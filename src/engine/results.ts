@@ -346,8 +346,10 @@ export class ResultTracker {
  * refusal (SQLSTATE 54000), so the client never takes a cut result for a whole one. Rows count
  * per statement, across the batches of a portal executed with a row count.
  *
- * MUST see every DataRow and result end of the response stream, in order, after masking (it
- * forwards what masking made of a row).
+ * MUST see every result end of the response stream, in order, and count every DataRow: the
+ * ones the session reads through `row` (after masking: it forwards what masking made of a row),
+ * the ones the scanner let pass unread through `passed`, which `allowance` bounds so that the row
+ * past the limit is always read.
  */
 export class RowLimit {
   private rows = 0;

@@ -5,8 +5,10 @@
  * Client → upstream: the client's bytes are framed into whole messages (capped at
  * `maxMessageSize`). Query, Parse, Bind, Execute and Close are decoded as far as a decision needs;
  * allowed frames go upstream as the same bytes, merged into one write per chunk. Upstream →
- * client: a `StreamScanner` forwards untouched runs of bytes and stops only at ReadyForQuery
- * (which closes one request cycle and tells the transaction status) and ErrorResponse.
+ * client: a `StreamScanner` forwards untouched runs of bytes and stops only at the messages the
+ * session must read (ReadyForQuery, which closes one request cycle and tells the transaction
+ * status, ErrorResponse, and what masking, the audit or a row limit need; DataRows only while
+ * they are masked or captured). What one read makes the client get leaves in one write.
  *
  * Refusals keep PostgreSQL's semantics without a transaction-state emulation:
  * - When nothing is in flight and no transaction block is open, the gateway answers by itself

@@ -193,6 +193,33 @@ describe('StreamScanner over a server response stream', () => {
   });
 });
 
+describe('StreamScanner: DataRows counted from their headers under an allowance', () => {
+  // [allowance, how many DataRows pass uncounted-by-the-owner before the rest is delivered]
+  const cases: [number, number][] = [
+    [0, 0],
+    [1, 1],
+    [50, 50],
+    [rows.length - 1, rows.length - 1],
+    [rows.length, rows.length],
+    [Infinity, rows.length],
+  ];
+  for (const [allowance, passing] of cases) {
+    describe(`with an allowance of ${allowance}`, () => {
+      for (const group of chunkings(STREAM.length, 0xa110 + passing)) {
+        it(`passes ${passing} rows, delivers the other ${rows.length - passing} whole, ${group.name}`, () => {
+          for (const { name, sizes } of group.runs) {
+            const scanner = new StreamScanner(64 * 1024);
+            scanner.rowAllowance = allowance;
+            const out = scan(scanner, STREAM, sizes, BOUNDARIES, name);
+            assert.equal(scanner.passedRows, passing, `${name}: rows counted`);
+            assert.deepEqual(messagesOf(out), rows.slice(passing), `${name}: rows delivered`);
+          }
+        });
+      }
+    });
+  }
+});
+
 describe('StreamScanner: the interesting table changes between messages', () => {
   // Three queries; only the second selects a column that must be masked. The sink marks DataRow
   // interesting when it sees that RowDescription and unmarks it at CommandComplete, the way the
