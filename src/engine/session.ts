@@ -870,7 +870,18 @@ export class Session {
   private rowInterest(): void {
     const read = this.tracker?.masksRows || this.audit?.wantsRows(this.upstreamCycles[0]);
     this.scanner.interesting[BE.DataRow] = read ? 1 : 0;
-    if (this.rowLimit) this.scanner.rowAllowance = this.rowLimit.allowance();
+    if (this.rowLimit) {
+      // Rows that passed since are counted first: the new allowance MUST NOT give them again.
+      this.countPassedRows();
+      this.scanner.rowAllowance = this.rowLimit.allowance();
+    }
+  }
+
+  private countPassedRows(): void {
+    if (this.rowLimit && this.scanner.passedRows > 0) {
+      this.rowLimit.passed(this.scanner.passedRows);
+      this.scanner.passedRows = 0;
+    }
   }
 
   private readonly sink = {
@@ -880,10 +891,7 @@ export class Session {
     },
     message: (tag: number, frame: Buffer) => {
       if (this.closed) return;
-      if (this.rowLimit && this.scanner.passedRows > 0) {
-        this.rowLimit.passed(this.scanner.passedRows);
-        this.scanner.passedRows = 0;
-      }
+      this.countPassedRows();
       this.relayMessage(tag, frame);
       this.rowInterest();
     },
