@@ -15,6 +15,8 @@ import {
   maskCopyData,
   maskDataRow,
   maskDataRowTo,
+  maskDataRowDirect,
+  directGrowth,
   planFor,
   planForCopy,
   scrubServerError,
@@ -39,7 +41,11 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
       const plan = 'refuse' in p ? withholdAll(fields.length) : p;
       for (const n of plan.notes) onNote?.(n);
       if (!plan.any) return null;
-      return { row: (frame) => maskDataRow(frame, plan), rowTo: (frame, sink) => maskDataRowTo(frame, plan, sink) };
+      const growth = directGrowth(plan);
+      return {
+        row: (frame) => maskDataRow(frame, plan),
+        rowTo: growth === null ? (frame, sink) => maskDataRowTo(frame, plan, sink) : (frame, sink) => maskDataRowDirect(frame, plan, growth, sink),
+      };
     },
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
       const outputs = shape?.outputs;

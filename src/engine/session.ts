@@ -892,6 +892,12 @@ export class Session {
     message: (tag: number, frame: Buffer) => {
       if (this.closed) return;
       this.countPassedRows();
+      if (tag === BE.DataRow) {
+        // A row changes only the audit's wish for more rows (the tracker's plan stays).
+        this.relayRow(frame);
+        if (this.audit?.capturing) this.rowInterest();
+        return;
+      }
       this.relayMessage(tag, frame);
       this.rowInterest();
     },
@@ -911,7 +917,6 @@ export class Session {
   }
 
   private relayMessage(tag: number, frame: Buffer): void {
-    if (tag === BE.DataRow) return this.relayRow(frame);
     if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
     const cycle = this.upstreamCycles[0];
     let markerError = false;

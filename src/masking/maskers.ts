@@ -55,7 +55,12 @@ export function buildMasker(spec: MaskerSpec, typeOid: number, format: 0 | 1, te
       return { label, mask: (v) => partialBytes(v, o) };
     case 'email': {
       const hidden = Buffer.from(o.text ?? '***', 'utf8');
-      return { label, mask: (v) => emailBytes(v, o, hidden) };
+      return {
+        label,
+        mask: (v) => emailBytes(v, o, hidden),
+        writeTo: (src, start, end, dst, at) => emailInto(src, start, end, o, hidden, dst, at),
+        growth: 2 * hidden.length + 1,
+      };
     }
     case 'phone':
       return phoneMasker(label, o);
@@ -160,6 +165,29 @@ export function emailBytes(v: Buffer, o: MaskerOptions, hidden: Buffer = Buffer.
   if (keepDomain) for (let i = at + 1; i < n; i++) out[p++] = v[i];
   else for (let i = 0; i < hl; i++) out[p++] = hidden[i];
   return out;
+}
+
+/**
+ * `emailBytes` of `src[start, end)`, written into `dst` from `at`; returns where it ends. The
+ * result is at most `2 * hidden.length + 1` bytes longer than the value.
+ */
+export function emailInto(src: Buffer, start: number, end: number, o: MaskerOptions, hidden: Buffer, dst: Buffer, at: number): number {
+  const hl = hidden.length;
+  let sign = end - 1;
+  while (sign >= start && src[sign] !== AT) sign--;
+  let p = at;
+  if (sign <= start || sign === end - 1) {
+    for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+    return p;
+  }
+  const first = o.keep_first ?? 1;
+  const kept = charCount(src, start, sign) > first ? charOffset(src, first, start, sign) - start : 0;
+  for (let i = 0; i < kept; i++) dst[p++] = src[start + i];
+  for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+  dst[p++] = AT;
+  if (o.keep_domain !== false) for (let i = sign + 1; i < end; i++) dst[p++] = src[i];
+  else for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+  return p;
 }
 
 export function emailText(s: string, o: MaskerOptions): string {

@@ -20,6 +20,13 @@ export interface CellMasker {
    * it without reading the cell. MUST equal what `mask` returns for any value.
    */
   readonly fixed?: Buffer | null;
+  /**
+   * Optional, for row rewriting straight into the output: write the masked value of
+   * `src[start, end)` into `dst` from `at` and return where it ends. MUST write exactly the bytes
+   * `mask` returns for that value, never NULL, and at most `growth` bytes more than the value has.
+   */
+  writeTo?(src: Buffer, start: number, end: number, dst: Buffer, at: number): number;
+  readonly growth?: number;
 }
 
 /**

@@ -17,7 +17,7 @@ export interface ByteSink {
   commit(n: number): void;
 }
 
-const SCRATCH = 64 * 1024;
+const SCRATCH = 256 * 1024;
 
 export class ByteGather implements ByteSink {
   private parts: Buffer[] = [];
