@@ -6,7 +6,8 @@
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
  * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
  * --no-pgbouncer, --profile (CPU profile of the gateway during its pgwarden runs: the functions
- * with the most self time, in µs per transaction).
+ * with the most self time, in µs per transaction). Each row also gives the gateway's CPU time per
+ * pgwarden transaction (this process's user + system time), which a busy machine does not skew.
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
  * with it in memory, so the cost of the durable write-ahead log shows.
@@ -205,9 +206,9 @@ async function main(): Promise<void> {
   const scanScript = join(work, 'scan.sql');
   writeFileSync(scanScript, 'select * from people;\n');
 
-  const results = new Map<string, Map<string, { tps: number[]; lat: number[] }>>();
+  const results = new Map<string, Map<string, { tps: number[]; lat: number[]; cpuUs: number[] }>>();
   const run = async (name: string, args: string[], list: Target[]) => {
-    const byTarget = new Map<string, { tps: number[]; lat: number[] }>();
+    const byTarget = new Map<string, { tps: number[]; lat: number[]; cpuUs: number[] }>();
     results.set(name, byTarget);
     for (let r = 0; r < rounds; r++) {
       // Interleave the targets within each round so drift affects them alike.
@@ -216,11 +217,16 @@ async function main(): Promise<void> {
         progress(`  ${name} · ${t.name} · round ${r + 1}/${rounds}`);
         const profile = profiling && t.name === 'pgwarden';
         if (profile) await profiler.start();
+        // The gateway runs in this process: its CPU time (user + system) per transaction does not
+        // depend on how busy the machine is, unlike TPS and the profiler's wall-clock samples.
+        const cpu = process.cpuUsage();
         const res = await pgbench([...args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
+        const used = process.cpuUsage(cpu);
         if (profile) await profiler.stop(name, res.tps * seconds);
-        const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
+        const e = byTarget.get(t.name) ?? { tps: [], lat: [], cpuUs: [] };
         e.tps.push(res.tps);
         e.lat.push(res.latencyMs);
+        e.cpuUs.push((used.user + used.system) / Math.max(1, res.tps * seconds));
         byTarget.set(t.name, e);
       }
     }
@@ -257,7 +263,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`pgbench, ${seconds}s × ${rounds} rounds per target, scale ${scale}, targets interleaved`);
   const names = targets.map((t) => t.name);
-  const head = ['workload', ...names.map((n) => `${n} tps`), ...names.filter((n) => n !== 'direct').map((n) => `${n}/direct`), 'pgwarden lat ms', 'direct lat ms'];
+  const head = ['workload', ...names.map((n) => `${n} tps`), ...names.filter((n) => n !== 'direct').map((n) => `${n}/direct`), 'pgwarden lat ms', 'direct lat ms', 'gateway CPU µs/tx'];
   lines.push(`| ${head.join(' | ')} |`);
   lines.push(`|${head.map(() => '---').join('|')}|`);
   for (const [name, byTarget] of results) {
@@ -265,7 +271,8 @@ async function main(): Promise<void> {
     const lat = (n: string) => (byTarget.has(n) ? mean(byTarget.get(n)!.lat) : NaN);
     const d = tps('direct');
     const fmt = (v: number, digits: number) => (Number.isNaN(v) ? '–' : v.toFixed(digits));
-    const row = [name, ...names.map((n) => fmt(tps(n), 0)), ...names.filter((n) => n !== 'direct').map((n) => fmt(tps(n) / d, 2)), fmt(lat('pgwarden'), 3), fmt(lat('direct'), 3)];
+    const cpu = byTarget.has('pgwarden') ? mean(byTarget.get('pgwarden')!.cpuUs) : NaN;
+    const row = [name, ...names.map((n) => fmt(tps(n), 0)), ...names.filter((n) => n !== 'direct').map((n) => fmt(tps(n) / d, 2)), fmt(lat('pgwarden'), 3), fmt(lat('direct'), 3), fmt(cpu, 0)];
     lines.push(`| ${row.join(' | ')} |`);
   }
   if (peakMasked || peakClear) {
