@@ -8,6 +8,11 @@
  * masked cells are all NULL or unchanged is returned as the SAME Buffer, so the caller can forward
  * it (and the run of frames around it) untouched.
  *
+ * On the relay's hot path the row is written into the output of the read instead of a buffer of
+ * its own: `maskDataRowTo` (any masker), or `maskDataRowDirect` in one pass when every masker of
+ * the plan has a fixed result or writes into the output (`directGrowth`), with no allocation per
+ * row or per cell.
+ *
  * A frame whose column count differs from the plan's, or whose cell lengths run past the frame, is
  * a protocol violation: it throws ProtocolError rather than guess which cell is which.
  */
