@@ -44,7 +44,8 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
       const growth = directGrowth(plan);
       return {
         row: (frame) => maskDataRow(frame, plan),
-        rowTo: growth === null ? (frame, sink) => maskDataRowTo(frame, plan, sink) : (frame, sink) => maskDataRowDirect(frame, plan, growth, sink),
+        rowTo: growth === null ? (frame, sink) => maskDataRowTo(frame, plan, sink) : (frame, sink) => maskDataRowDirect(frame, 0, frame.length, plan, growth, sink),
+        rowAt: growth === null ? undefined : (src, start, end, sink) => maskDataRowDirect(src, start, end, plan, growth, sink),
       };
     },
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {

@@ -49,6 +49,8 @@ export interface RowPlan {
   row(frame: Buffer): Buffer;
   /** `row`, written into the session's output (no buffer per row); absent: `row` is used. */
   rowTo?(frame: Buffer, sink: ByteSink): void;
+  /** `rowTo` of the row `src[start, end)` (no view of it is made); absent: `rowTo` is used. */
+  rowAt?(src: Buffer, start: number, end: number, sink: ByteSink): void;
   copy?(frame: Buffer): Buffer;
   /** At CopyDone: what is still held back (a last row without a newline), as CopyData. */
   finish?(): Buffer;
@@ -178,6 +180,13 @@ export class ResultTracker {
     if (!plan) sink.push(frame);
     else if (plan.rowTo) plan.rowTo(frame, sink);
     else sink.push(plan.row(frame));
+  }
+
+  /** `rowTo` of the row `src[start, end)`. */
+  rowAt(src: Buffer, start: number, end: number, sink: ByteSink): void {
+    const plan = this.current;
+    if (plan?.rowAt) plan.rowAt(src, start, end, sink);
+    else this.rowTo(src.subarray(start, end), sink);
   }
 
   /** True while the rows streaming now have cells to mask (DataRows must then be read). */

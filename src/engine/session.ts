@@ -901,6 +901,17 @@ export class Session {
       this.relayMessage(tag, frame);
       this.rowInterest();
     },
+    row: (chunk: Buffer, start: number, end: number) => {
+      if (this.closed) return;
+      if (this.tracker && !this.audit?.capturing) {
+        // The hot path of a masked result: counted, then masked from the chunk into the output.
+        this.countPassedRows();
+        if (this.rowLimit && !this.rowLimit.row()) return;
+        this.tracker.rowAt(chunk, start, end, this.output);
+        return;
+      }
+      this.sink.message(BE.DataRow, chunk.subarray(start, end));
+    },
   };
 
   /** One DataRow that was read: counted, captured, masked into the output. */

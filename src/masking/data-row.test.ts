@@ -99,7 +99,7 @@ describe('maskDataRowDirect writes the bytes maskDataRow returns', () => {
           assert.notEqual(growth, null);
           const g = new ByteGather();
           g.push(Buffer.from('before'));
-          maskDataRowDirect(frame, p, growth!, g);
+          maskDataRowDirect(Buffer.concat([Buffer.from('xx'), frame, Buffer.from('yy')]), 2, 2 + frame.length, p, growth!, g);
           g.push(Buffer.from('after'));
           const got = Buffer.concat(g.take());
           assert.deepEqual(got, Buffer.concat([Buffer.from('before'), want, Buffer.from('after')]), `${name} of ${JSON.stringify(shape)}`);
@@ -117,9 +117,9 @@ describe('maskDataRowDirect writes the bytes maskDataRow returns', () => {
     const p = plan([constantMasker('r', '*'), null]);
     const frame = dataRow(['a', 'b']);
     frame.writeInt16BE(3, 5);
-    assert.throws(() => maskDataRowDirect(frame, p, 1, new ByteGather()), ProtocolError);
+    assert.throws(() => maskDataRowDirect(frame, 0, frame.length, p, 1, new ByteGather()), ProtocolError);
     const short = dataRow(['a', 'b']);
     short.writeInt32BE(99, 7);
-    assert.throws(() => maskDataRowDirect(short, p, 1, new ByteGather()), ProtocolError);
+    assert.throws(() => maskDataRowDirect(short, 0, short.length, p, 1, new ByteGather()), ProtocolError);
   });
 });

@@ -163,19 +163,21 @@ export function directGrowth(plan: MaskPlan): number | null {
  * null): the row is written into the sink's room as it is read — untouched bytes copied as spans,
  * fixed values and `writeTo` results in place of the masked cells, the cell and message lengths
  * fixed afterwards. Nothing is allocated per row or per cell. The bytes are the same as
- * `maskDataRow`'s (a row whose masked cells are all NULL is copied unchanged).
+ * `maskDataRow`'s (a row whose masked cells are all NULL is copied unchanged). The row is
+ * `src[rowStart, rowEnd)`, so the caller need not make a view of it.
  */
-export function maskDataRowDirect(frame: Buffer, plan: MaskPlan, growth: number, sink: ByteSink): void {
-  const size = frame.length;
-  if (size < HEADER) throw new ProtocolError('DataRow too short');
+export function maskDataRowDirect(src: Buffer, rowStart: number, rowEnd: number, plan: MaskPlan, growth: number, sink: ByteSink): void {
+  const size = rowEnd;
+  if (size - rowStart < HEADER) throw new ProtocolError('DataRow too short');
+  const frame = src;
   const cols = plan.columns;
-  const n = (frame[5] << 8) | frame[6];
+  const n = (frame[rowStart + 5] << 8) | frame[rowStart + 6];
   if (n !== cols.length) throw new ProtocolError(`DataRow has ${n} columns, the row description ${cols.length}`);
-  const out = sink.room(size + growth);
+  const out = sink.room(size - rowStart + growth);
   const base = sink.at;
   let to = base;
-  let from = 0; // start of the untouched span not yet copied
-  let pos = HEADER;
+  let from = rowStart; // start of the untouched span not yet copied
+  let pos = rowStart + HEADER;
   for (let i = 0; i < n; i++) {
     if (pos + 4 > size) throw new ProtocolError('DataRow cell length past the end of the message');
     const len = int32(frame, pos);

@@ -193,6 +193,33 @@ describe('StreamScanner over a server response stream', () => {
   });
 });
 
+describe('StreamScanner: rows handed over as offsets into the chunk', () => {
+  for (const group of chunkings(STREAM.length, 0x0ff5e7)) {
+    it(`emits the input unchanged with every row whole, ${group.name}`, () => {
+      for (const { name, sizes } of group.runs) {
+        const scanner = new StreamScanner(64 * 1024);
+        scanner.interesting[BE.DataRow] = 1;
+        const { sink, out } = recorder();
+        let viaOffsets = 0;
+        sink.row = (chunk, start, end) => {
+          viaOffsets++;
+          sink.message(chunk[start], chunk.subarray(start, end));
+        };
+        let pos = 0;
+        for (const size of sizes) {
+          const chunk = Buffer.from(STREAM.subarray(pos, pos + size));
+          scanner.push(chunk, sink);
+          chunk.fill(0xee);
+          pos += size;
+        }
+        assert.deepEqual(Buffer.concat(out.map((e) => e.bytes)), STREAM, `${name}: emission differs from the input`);
+        assert.deepEqual(messagesOf(out), rows, `${name}: rows`);
+        assert.ok(viaOffsets <= rows.length);
+      }
+    });
+  }
+});
+
 describe('StreamScanner: DataRows counted from their headers under an allowance', () => {
   // [allowance, how many DataRows pass uncounted-by-the-owner before the rest is delivered]
   const cases: [number, number][] = [

@@ -25,6 +25,12 @@ export interface ScanSink {
   pass(bytes: Buffer): void;
   /** A whole message (tag, length, body) of an interesting type. */
   message(tag: number, frame: Buffer): void;
+  /**
+   * Optional: an interesting DataRow lying whole in the chunk, as `chunk[start, end)` (no view is
+   * made for it: rows are the one message that comes by the hundred thousand). Without it, rows
+   * come to `message` like the rest. Valid during the call only.
+   */
+  row?(chunk: Buffer, start: number, end: number): void;
 }
 
 export class StreamScanner {
@@ -80,7 +86,8 @@ export class StreamScanner {
       if (pos > runStart) sink.pass(chunk.subarray(runStart, pos));
       const end = pos + len + 1;
       if (end <= n) {
-        sink.message(tag, chunk.subarray(pos, end));
+        if (tag === DATA_ROW && sink.row) sink.row(chunk, pos, end);
+        else sink.message(tag, chunk.subarray(pos, end));
         pos = end;
         runStart = pos;
       } else {

@@ -123,6 +123,7 @@ const CONVERSATIONS: { name: string; bytes: Buffer; cycles: number }[] = [
   { name: 'many small rows', bytes: query("select g, 'row ' || g from generate_series(1, 30000) g"), cycles: 1 },
   { name: 'rows larger than a socket read', bytes: query("select g, repeat(md5(g::text), 40000) from generate_series(1, 6) g"), cycles: 1 },
   { name: 'a table scan', bytes: query('select * from people'), cycles: 1 },
+  { name: 'the unmasked column of a table with a masked one', bytes: query('select id from secrets'), cycles: 1 },
   { name: 'COPY OUT', bytes: query('copy (select g, md5(g::text) from generate_series(1, 20000) g) to stdout'), cycles: 1 },
   { name: 'an error in the middle of a result', bytes: query('select 100 / (g - 15000) from generate_series(1, 20000) g'), cycles: 1 },
   {
