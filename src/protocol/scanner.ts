@@ -9,9 +9,9 @@
  * (e.g. after a RowDescription the owner marks DataRow interesting when a column must be masked):
  * it is read at each header.
  *
- * DataRows can also be counted without being delivered: while `rowAllowance` is above zero, a
- * DataRow that is not interesting passes as bytes, takes one from the allowance and adds one to
- * `passedRows`; once the allowance is spent, DataRows are delivered like interesting messages
+ * DataRows can also be counted without being delivered: while a finite `rowAllowance` is above
+ * zero, a DataRow that is not interesting passes as bytes, takes one from the allowance and adds
+ * one to `passedRows`; once the allowance is spent, DataRows are delivered like interesting messages
  * (a row limit then sees the row past its limit, and only that one, whole). The count is read from
  * the header alone, so a limit costs nothing per row below it.
  */
@@ -98,9 +98,12 @@ export class StreamScanner {
     if (pos > runStart) sink.pass(chunk.subarray(runStart, pos));
   }
 
-  /** An uninteresting message passes, unless it is a DataRow past the allowance (then it is counted). */
+  /**
+   * An uninteresting message passes, unless it is a DataRow past the allowance. Rows are counted
+   * only under a finite allowance (nobody counts them otherwise).
+   */
   private passes(tag: number): boolean {
-    if (tag !== DATA_ROW) return true;
+    if (tag !== DATA_ROW || this.rowAllowance === Infinity) return true;
     if (this.rowAllowance <= 0) return false;
     this.rowAllowance--;
     this.passedRows++;
