@@ -9,7 +9,8 @@
  * with the most self time, in µs per transaction; and the engine's own clock of its pipeline
  * stages, in µs per statement: analyse, decide, audit, relay, mask), --workers N (also run `pgwarden start` with N
  * worker processes; default: what `workers: auto` gives on this machine, and no extra run when
- * that is 1).
+ * that is 1). Each row also gives the gateway's CPU time per pgwarden transaction (this
+ * process's user + system time), which a busy machine does not skew.
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
  * with it in memory, so the cost of the durable write-ahead log shows. Both run in this process
@@ -222,9 +223,9 @@ async function main(): Promise<void> {
   const scanScript = join(work, 'scan.sql');
   writeFileSync(scanScript, 'select * from people;\n');
 
-  const results = new Map<string, Map<string, { tps: number[]; lat: number[] }>>();
+  const results = new Map<string, Map<string, { tps: number[]; lat: number[]; cpuUs: number[] }>>();
   const run = async (name: string, args: string[], list: Target[]) => {
-    const byTarget = new Map<string, { tps: number[]; lat: number[] }>();
+    const byTarget = new Map<string, { tps: number[]; lat: number[]; cpuUs: number[] }>();
     results.set(name, byTarget);
     for (let r = 0; r < rounds; r++) {
       // Interleave the targets within each round so drift affects them alike.
@@ -236,14 +237,19 @@ async function main(): Promise<void> {
           await profiler.start();
           stages.start();
         }
+        // The gateway runs in this process: its CPU time (user + system) per transaction does not
+        // depend on how busy the machine is, unlike TPS and the profiler's wall-clock samples.
+        const cpu = process.cpuUsage();
         const res = await pgbench([...args, '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user, 'app'], { PGPASSWORD: t.password });
+        const used = process.cpuUsage(cpu);
         if (profile) {
           stages.stop(name);
           await profiler.stop(name, res.tps * seconds);
         }
-        const e = byTarget.get(t.name) ?? { tps: [], lat: [] };
+        const e = byTarget.get(t.name) ?? { tps: [], lat: [], cpuUs: [] };
         e.tps.push(res.tps);
         e.lat.push(res.latencyMs);
+        e.cpuUs.push((used.user + used.system) / Math.max(1, res.tps * seconds));
         byTarget.set(t.name, e);
       }
     }
@@ -281,7 +287,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`pgbench, ${seconds}s × ${rounds} rounds per target, scale ${scale}, targets interleaved`);
   const names = targets.map((t) => t.name);
-  const head = ['workload', ...names.map((n) => `${n} tps`), ...names.filter((n) => n !== 'direct').map((n) => `${n}/direct`), 'pgwarden lat ms', 'direct lat ms'];
+  const head = ['workload', ...names.map((n) => `${n} tps`), ...names.filter((n) => n !== 'direct').map((n) => `${n}/direct`), 'pgwarden lat ms', 'direct lat ms', 'gateway CPU µs/tx'];
   lines.push(`| ${head.join(' | ')} |`);
   lines.push(`|${head.map(() => '---').join('|')}|`);
   for (const [name, byTarget] of results) {
@@ -289,7 +295,8 @@ async function main(): Promise<void> {
     const lat = (n: string) => (byTarget.has(n) ? mean(byTarget.get(n)!.lat) : NaN);
     const d = tps('direct');
     const fmt = (v: number, digits: number) => (Number.isNaN(v) ? '–' : v.toFixed(digits));
-    const row = [name, ...names.map((n) => fmt(tps(n), 0)), ...names.filter((n) => n !== 'direct').map((n) => fmt(tps(n) / d, 2)), fmt(lat('pgwarden'), 3), fmt(lat('direct'), 3)];
+    const cpu = byTarget.has('pgwarden') ? mean(byTarget.get('pgwarden')!.cpuUs) : NaN;
+    const row = [name, ...names.map((n) => fmt(tps(n), 0)), ...names.filter((n) => n !== 'direct').map((n) => fmt(tps(n) / d, 2)), fmt(lat('pgwarden'), 3), fmt(lat('direct'), 3), fmt(cpu, 0)];
     lines.push(`| ${row.join(' | ')} |`);
   }
   if (peakMasked || peakClear) {

@@ -60,6 +60,16 @@ export class AuditFollower {
     return this.captureRows > 0;
   }
 
+  /**
+   * True while the statement being answered in `cycle` still has rows to capture (and one more,
+   * to tell that the capture was cut). Past that, the session lets its rows pass unread.
+   */
+  wantsRows(cycle: AuditedCycle | undefined): boolean {
+    if (this.captureRows === 0 || !cycle) return false;
+    const e = cycle.audits[cycle.auditPos];
+    return e !== undefined && !e.capture?.truncated;
+  }
+
   /** Record a statement about to be forwarded (the exact bytes) and start following it. */
   begin(kind: 'query' | 'execute', info: VerdictInfo | undefined, bytes: Buffer[], params?: (string | null)[]): AuditEntry {
     const id = this.audit.begin({

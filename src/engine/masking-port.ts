@@ -14,6 +14,9 @@ import {
   flushCopy,
   maskCopyData,
   maskDataRow,
+  maskDataRowTo,
+  maskDataRowDirect,
+  directGrowth,
   planFor,
   planForCopy,
   scrubServerError,
@@ -24,7 +27,7 @@ import {
 import type { MaskingPort, Outputs, RowPlan } from './results.ts';
 
 /** A cell masker that withholds every value (NULL). */
-const WITHHOLD: CellMasker = { label: 'withheld', mask: () => null } as unknown as CellMasker;
+const WITHHOLD: CellMasker = { label: 'withheld', mask: () => null, fixed: null };
 
 function withholdAll(n: number): MaskPlan {
   return { columns: new Array<CellMasker>(n).fill(WITHHOLD), any: n > 0, described: [], notes: ['withheld: masking refused this result'] };
@@ -38,7 +41,12 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
       const plan = 'refuse' in p ? withholdAll(fields.length) : p;
       for (const n of plan.notes) onNote?.(n);
       if (!plan.any) return null;
-      return { row: (frame) => maskDataRow(frame, plan) };
+      const growth = directGrowth(plan);
+      return {
+        row: (frame) => maskDataRow(frame, plan),
+        rowTo: growth === null ? (frame, sink) => maskDataRowTo(frame, plan, sink) : (frame, sink) => maskDataRowDirect(frame, 0, frame.length, plan, growth, sink),
+        rowAt: growth === null ? undefined : (src, start, end, sink) => maskDataRowDirect(src, start, end, plan, growth, sink),
+      };
     },
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
       const outputs = shape?.outputs;

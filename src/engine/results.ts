@@ -12,7 +12,7 @@
  *
  * Sessions without masking never use this: their responses stream through untouched.
  */
-import { BE, decodeRowDescription, type FieldDescription, type StreamScanner } from '../protocol/index.ts';
+import { BE, decodeRowDescription, type ByteSink, type FieldDescription, type StreamScanner } from '../protocol/index.ts';
 import type { OutputColumn } from '../sql/types.ts';
 
 /** Where a result set's rows come from, as far as the analysis knows. */
@@ -47,6 +47,10 @@ export interface MaskingPort {
 
 export interface RowPlan {
   row(frame: Buffer): Buffer;
+  /** `row`, written into the session's output (no buffer per row); absent: `row` is used. */
+  rowTo?(frame: Buffer, sink: ByteSink): void;
+  /** `rowTo` of the row `src[start, end)` (no view of it is made); absent: `rowTo` is used. */
+  rowAt?(src: Buffer, start: number, end: number, sink: ByteSink): void;
   copy?(frame: Buffer): Buffer;
   /** At CopyDone: what is still held back (a last row without a newline), as CopyData. */
   finish?(): Buffer;
@@ -165,6 +169,29 @@ export class ResultTracker {
     const out = this.dispatch(tag, frame);
     this.prepareNext();
     return out;
+  }
+
+  /**
+   * A DataRow, written into `sink` as the client gets it: masked cells rewritten on the row's own
+   * bytes, a row with nothing to mask pushed as the same bytes.
+   */
+  rowTo(frame: Buffer, sink: ByteSink): void {
+    const plan = this.current;
+    if (!plan) sink.push(frame);
+    else if (plan.rowTo) plan.rowTo(frame, sink);
+    else sink.push(plan.row(frame));
+  }
+
+  /** `rowTo` of the row `src[start, end)`. */
+  rowAt(src: Buffer, start: number, end: number, sink: ByteSink): void {
+    const plan = this.current;
+    if (plan?.rowAt) plan.rowAt(src, start, end, sink);
+    else this.rowTo(src.subarray(start, end), sink);
+  }
+
+  /** True while the rows streaming now have cells to mask (DataRows must then be read). */
+  get masksRows(): boolean {
+    return this.current !== null;
   }
 
   private dispatch(tag: number, frame: Buffer): Buffer | null {
@@ -301,13 +328,17 @@ export class ResultTracker {
     this.setRowsInteresting();
   }
 
-  /** Rows stay interesting whatever the plan (the audit captures them). */
-  keepRows = false;
+  /**
+   * Called when `masksRows` may have changed; the owner decides whether DataRows are read (others
+   * may need them too: the audit's capture). Without it, DataRows are read exactly when masked.
+   */
+  onRowsChanged: (() => void) | null = null;
 
   private setRowsInteresting(): void {
     const on = this.current ? 1 : 0;
-    this.scanner.interesting[BE.DataRow] = this.keepRows ? 1 : on;
     this.scanner.interesting[BE.CopyData] = on;
+    if (this.onRowsChanged) this.onRowsChanged();
+    else this.scanner.interesting[BE.DataRow] = on;
   }
 
   private endRows(): void {
@@ -324,8 +355,10 @@ export class ResultTracker {
  * refusal (SQLSTATE 54000), so the client never takes a cut result for a whole one. Rows count
  * per statement, across the batches of a portal executed with a row count.
  *
- * MUST see every DataRow and result end of the response stream, in order, after masking (it
- * forwards what masking made of a row).
+ * MUST see every result end of the response stream, in order, and count every DataRow: the
+ * ones the session reads through `row` (after masking: it forwards what masking made of a row),
+ * the ones the scanner let pass unread through `passed`, which `allowance` bounds so that the row
+ * past the limit is always read.
  */
 export class RowLimit {
   private rows = 0;
@@ -336,18 +369,38 @@ export class RowLimit {
     private readonly refusal: (max: number) => Buffer,
   ) {}
 
+  /** Rows that passed uncounted by `row` (the scanner counted their headers). */
+  passed(n: number): void {
+    this.rows += n;
+  }
+
+  /**
+   * How many more rows of this result may pass without being looked at: the scanner forwards
+   * that many DataRows as bytes, counting their headers (`passed`), and hands over the next one.
+   * The limit is read here, at each message the session reads, rather than at each row.
+   */
+  allowance(): number {
+    if (this.over) return 0;
+    const max = this.max();
+    return max === undefined ? Infinity : Math.max(0, max - this.rows);
+  }
+
+  /** One DataRow: true when it may be forwarded, false when it is past the limit (dropped). */
+  row(): boolean {
+    if (this.over) return false;
+    const max = this.max();
+    if (max !== undefined && ++this.rows > max) {
+      this.over = true;
+      return false;
+    }
+    return true;
+  }
+
   /** What to forward in place of this message: itself, nothing (null), or the refusal. */
   message(tag: number, frame: Buffer): { tag: number; frame: Buffer } | null {
     switch (tag) {
-      case BE.DataRow: {
-        if (this.over) return null;
-        const max = this.max();
-        if (max !== undefined && ++this.rows > max) {
-          this.over = true;
-          return null;
-        }
-        return { tag, frame };
-      }
+      case BE.DataRow:
+        return this.row() ? { tag, frame } : null;
       case BE.PortalSuspended:
         // The portal may be executed again: its rows keep counting, unless it ended here.
         return this.over ? this.end() : { tag, frame };

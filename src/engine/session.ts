@@ -5,8 +5,10 @@
  * Client → upstream: the client's bytes are framed into whole messages (capped at
  * `maxMessageSize`). Query, Parse, Bind, Execute and Close are decoded as far as a decision needs;
  * allowed frames go upstream as the same bytes, merged into one write per chunk. Upstream →
- * client: a `StreamScanner` forwards untouched runs of bytes and stops only at ReadyForQuery
- * (which closes one request cycle and tells the transaction status) and ErrorResponse.
+ * client: a `StreamScanner` forwards untouched runs of bytes and stops only at the messages the
+ * session must read (ReadyForQuery, which closes one request cycle and tells the transaction
+ * status, ErrorResponse, and what masking, the audit or a row limit need; DataRows only while
+ * they are masked or captured). What one read makes the client get leaves in one write.
  *
  * Refusals keep PostgreSQL's semantics without a transaction-state emulation:
  * - When nothing is in flight and no transaction block is open, the gateway answers by itself
@@ -50,6 +52,7 @@ import {
   MessageFramer,
   MessageTooLargeError,
   ProtocolError,
+  ByteGather,
   Reader,
   StreamScanner,
   type TxStatus,
@@ -342,13 +345,12 @@ export class Session {
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
     this.rowLimit = o.maxRows ? new RowLimit(o.maxRows, (max) => errorResponse(rowLimitError(this.identity.subject, max))) : null;
     if (this.rowLimit) {
-      for (const t of [BE.DataRow, BE.CommandComplete, BE.EmptyQueryResponse, BE.PortalSuspended, BE.CopyOutResponse]) this.scanner.interesting[t] = 1;
+      // Rows are counted from their headers as they pass (`rowAllowance`); result ends reset the count.
+      for (const t of [BE.CommandComplete, BE.EmptyQueryResponse, BE.PortalSuspended, BE.CopyOutResponse]) this.scanner.interesting[t] = 1;
     }
-    if (this.audit?.capturing) {
-      this.scanner.interesting[BE.RowDescription] = 1;
-      this.scanner.interesting[BE.DataRow] = 1;
-      if (this.tracker) this.tracker.keepRows = true;
-    }
+    if (this.audit?.capturing) this.scanner.interesting[BE.RowDescription] = 1;
+    if (this.tracker) this.tracker.onRowsChanged = () => this.rowInterest();
+    this.rowInterest();
     if (this.audit) {
       // Outcomes: one CommandComplete / EmptyQueryResponse / PortalSuspended per statement.
       this.scanner.interesting[BE.CommandComplete] = 1;
@@ -427,13 +429,20 @@ export class Session {
 
   private fromClient(chunk: Buffer): void {
     if (this.closed || this.ending) return;
+    // Replies the gateway makes to this read (refusals) leave in one write.
+    this.relaying = true;
     try {
       if (this.waiting) this.framer.push(chunk, this.enqueue);
       else this.framer.push(chunk, this.onClientFrame);
     } catch (err) {
+      this.relaying = false;
+      this.flushClient();
       this.protocolFailure(err);
       return;
+    } finally {
+      this.relaying = false;
     }
+    this.flushClient();
     if (this.overBudget()) return;
     this.flushUpstream();
   }
@@ -782,6 +791,7 @@ export class Session {
     const early = this.early;
     this.early = NO_EARLY_ERROR;
     this.upstreamCycles.push({ effects: this.batchEffects, refusals: early.marker ? [] : refusals, failed: early.failed, upstreamFailed: early.upstreamFailed, audits, auditPos: 0 });
+    if (this.upstreamCycles.length === 1) this.rowInterest();
     this.gate.batchEnd?.(this.batchEffects, true);
     this.batchEffects = [];
   }
@@ -868,7 +878,7 @@ export class Session {
   /** The ROLLBACK after a refusal: only its ReadyForQuery, ParameterStatus and errors reach the client. */
   private rollbackMessage(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
     if (tag === BE.CommandComplete || tag === BE.NoticeResponse) return;
-    this.client.write(frame);
+    this.writeClient(frame);
     if (tag !== BE.ReadyForQuery) return;
     this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
     this.cycleCompleted();
@@ -967,67 +977,148 @@ export class Session {
 
   // ---- upstream → client ---------------------------------------------------------------------
 
+  /** What one read from the upstream makes the client get: one socket write per read. */
+  private readonly output = new ByteGather();
+  /** True while a read from the upstream is being relayed (client writes are gathered). */
+  private relaying = false;
+
+  private writeClient(bytes: Buffer): void {
+    if (this.relaying) this.output.push(bytes);
+    else this.client.write(bytes);
+  }
+
+  /** Write what was gathered: one write (a few pieces are corked into one writev). */
+  private flushClient(): void {
+    if (this.output.size === 0) return;
+    const parts = this.output.take();
+    if (parts.length === 1) this.client.write(parts[0]);
+    else if (parts.length > 16) this.client.write(Buffer.concat(parts));
+    else {
+      this.client.cork();
+      for (const p of parts) this.client.write(p);
+      this.client.uncork();
+    }
+  }
+
+  /**
+   * Whether DataRows must be read, and how many may pass unread: read when the tracker masks the
+   * rows streaming now or the audit still captures the statement's rows; otherwise they pass as
+   * bytes, and a row limit counts them from their headers.
+   */
+  private rowInterest(): void {
+    const read = this.tracker?.masksRows || this.audit?.wantsRows(this.upstreamCycles[0]);
+    this.scanner.interesting[BE.DataRow] = read ? 1 : 0;
+    if (this.rowLimit) {
+      // Rows that passed since are counted first: the new allowance MUST NOT give them again.
+      this.countPassedRows();
+      this.scanner.rowAllowance = this.rowLimit.allowance();
+    }
+  }
+
+  private countPassedRows(): void {
+    if (this.rowLimit && this.scanner.passedRows > 0) {
+      this.rowLimit.passed(this.scanner.passedRows);
+      this.scanner.passedRows = 0;
+    }
+  }
+
   private readonly sink = {
     pass: (bytes: Buffer) => {
       if (this.closed) return;
-      this.client.write(bytes);
+      this.output.push(bytes);
     },
     message: (tag: number, frame: Buffer) => {
       if (this.closed) return;
-      if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
-      const cycle = this.upstreamCycles[0];
-      let markerError = false;
-      // A FATAL from the server (pg_terminate_backend, shutdown) is the last word of the
-      // connection: it is passed on, and the gateway adds no error of its own when it closes.
-      if (tag === BE.ErrorResponse && /^(FATAL|PANIC)$/.test(decodeFields(frame).V ?? decodeFields(frame).S ?? '')) this.upstreamSaidFatal = true;
-      if (cycle?.rollback) {
-        this.rollbackMessage(tag, frame, cycle);
+      this.countPassedRows();
+      if (tag === BE.DataRow) {
+        // A row changes only the audit's wish for more rows (the tracker's plan stays).
+        this.relayRow(frame);
+        if (this.audit?.capturing) this.rowInterest();
         return;
       }
-      if (tag === BE.ErrorResponse && cycle) {
-        if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
-          // The upstream failed on the marker: this is where the refused statement stood.
-          frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
-          markerError = true;
-        } else cycle.upstreamFailed = true;
-        cycle.failed = true;
-      } else if (tag === BE.ErrorResponse) {
-        // No cycle in flight: the error is for the batch being built, flushed before its Sync.
-        const early = { ...this.early };
-        if (!early.failed && this.pendingRefusal && (decodeFields(frame).M ?? '').includes(MARKER)) {
-          frame = errorResponse(this.pendingRefusal, 'ERROR');
-          markerError = true;
-          early.marker = true;
-        } else early.upstreamFailed = true;
-        early.failed = true;
-        this.early = early;
+      this.relayMessage(tag, frame);
+      this.rowInterest();
+    },
+    row: (chunk: Buffer, start: number, end: number) => {
+      if (this.closed) return;
+      if (this.tracker && !this.audit?.capturing) {
+        // The hot path of a masked result: counted, then masked from the chunk into the output.
+        this.countPassedRows();
+        if (this.rowLimit && !this.rowLimit.row()) return;
+        this.tracker.rowAt(chunk, start, end, this.output);
+        return;
       }
-      let out = this.tracker ? this.tracker.message(tag, frame) : frame;
-      let seen = tag;
-      if (this.rowLimit && out) {
-        const limited = this.rowLimit.message(tag, out);
-        out = limited?.frame ?? null;
-        if (limited) seen = limited.tag;
-        if (!limited) return;
-      }
-      // The audit sees what the client sees (masked rows included).
-      if (this.audit && cycle && !markerError) this.audit.response(seen, out ?? frame, cycle);
-      const hidden = tag === BE.ReadyForQuery && cycle?.rollbackNext === true;
-      if (out && !hidden) this.client.write(out);
-      if (tag === BE.ReadyForQuery) {
-        // ReadyForQuery closes the oldest upstream cycle (the client's, unless a refusal's
-        // ROLLBACK follows: then that one's ReadyForQuery is the client's).
-        this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
-        if (!hidden) this.cycleCompleted();
-        if (cycle) {
-          this.upstreamCycles.shift();
-          const error = cycle.upstreamFailed ? 'upstream' : cycle.failed ? 'marker' : 'none';
-          this.gate.cycleDone(cycle.effects, cycle.upstreamFailed, { error, status: this.txStatus });
-        }
-        this.drainOutbox();
-      }
+      this.sink.message(BE.DataRow, chunk.subarray(start, end));
     },
   };
+
+  /** One DataRow that was read: counted, captured, masked into the output. */
+  private relayRow(frame: Buffer): void {
+    if (this.rowLimit && !this.rowLimit.row()) return;
+    const cycle = this.upstreamCycles[0];
+    if (this.audit && cycle && this.audit.wantsRows(cycle)) {
+      // The audit sees what the client sees (masked rows included).
+      const out = this.tracker ? this.tracker.message(BE.DataRow, frame) : frame;
+      this.audit.response(BE.DataRow, out ?? frame, cycle);
+      if (out) this.output.push(out);
+    } else if (this.tracker) this.tracker.rowTo(frame, this.output);
+    else this.output.push(frame);
+  }
+
+  private relayMessage(tag: number, frame: Buffer): void {
+    if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
+    const cycle = this.upstreamCycles[0];
+    let markerError = false;
+    // A FATAL from the server (pg_terminate_backend, shutdown) is the last word of the
+    // connection: it is passed on, and the gateway adds no error of its own when it closes.
+    if (tag === BE.ErrorResponse && /^(FATAL|PANIC)$/.test(decodeFields(frame).V ?? decodeFields(frame).S ?? '')) this.upstreamSaidFatal = true;
+    if (cycle?.rollback) {
+      this.rollbackMessage(tag, frame, cycle);
+      return;
+    }
+    if (tag === BE.ErrorResponse && cycle) {
+      if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
+        // The upstream failed on the marker: this is where the refused statement stood.
+        frame = errorResponse(cycle.refusals.shift()!, 'ERROR');
+        markerError = true;
+      } else cycle.upstreamFailed = true;
+      cycle.failed = true;
+    } else if (tag === BE.ErrorResponse) {
+      // No cycle in flight: the error is for the batch being built, flushed before its Sync.
+      const early = { ...this.early };
+      if (!early.failed && this.pendingRefusal && (decodeFields(frame).M ?? '').includes(MARKER)) {
+        frame = errorResponse(this.pendingRefusal, 'ERROR');
+        markerError = true;
+        early.marker = true;
+      } else early.upstreamFailed = true;
+      early.failed = true;
+      this.early = early;
+    }
+    let out = this.tracker ? this.tracker.message(tag, frame) : frame;
+    let seen = tag;
+    if (this.rowLimit && out) {
+      const limited = this.rowLimit.message(tag, out);
+      out = limited?.frame ?? null;
+      if (limited) seen = limited.tag;
+      if (!limited) return;
+    }
+    // The audit sees what the client sees (masked rows included).
+    if (this.audit && cycle && !markerError) this.audit.response(seen, out ?? frame, cycle);
+    const hidden = tag === BE.ReadyForQuery && cycle?.rollbackNext === true;
+    if (out && !hidden) this.output.push(out);
+    if (tag === BE.ReadyForQuery) {
+      // ReadyForQuery closes the oldest upstream cycle (the client's, unless a refusal's
+      // ROLLBACK follows: then that one's ReadyForQuery is the client's).
+      this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
+      if (!hidden) this.cycleCompleted();
+      if (cycle) {
+        this.upstreamCycles.shift();
+        const error = cycle.upstreamFailed ? 'upstream' : cycle.failed ? 'marker' : 'none';
+        this.gate.cycleDone(cycle.effects, cycle.upstreamFailed, { error, status: this.txStatus });
+      }
+      this.drainOutbox();
+    }
+  }
 
   /**
    * The server left a pinned lexing setting (client_encoding, standard_conforming_strings):
@@ -1043,30 +1134,28 @@ export class Session {
     this.ending = true;
     this.upstreamBroken = true;
     // Called between two upstream messages: the FATAL lands on a message boundary.
-    this.client.write(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
+    this.writeClient(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
     this.finish(`left a pinned setting: ${name}=${value}`);
     return true;
   }
 
   private fromUpstream(chunk: Buffer): void {
     if (this.closed) return;
-    this.client.cork();
+    this.relaying = true;
     try {
       this.scanner.push(chunk, this.sink);
     } catch (err) {
       // A response the gateway cannot frame or mask: nothing more of it may reach the client.
-      this.client.uncork();
+      this.relaying = false;
+      this.flushClient();
       this.upstreamBroken = true;
       this.log.error({ err: (err as Error).message }, 'a response could not be relayed safely; the session is ended');
       this.terminate(new GatewayError('upstream.lost', 'pgwarden: a response from the database could not be relayed safely; the session is ended'));
       return;
     }
-    if (this.closed) {
-      this.client.uncork();
-      return;
-    }
-    this.drainOutbox();
-    this.client.uncork();
+    if (!this.closed) this.drainOutbox();
+    this.relaying = false;
+    this.flushClient();
     if (this.client.writableNeedDrain) this.upstream.pause();
   }
 
@@ -1077,9 +1166,9 @@ export class Session {
       const head = this.outbox[0];
       if (this.completed < head.after || !this.scanner.atBoundary) return;
       this.outbox.shift();
-      for (const b of head.bytes) this.client.write(b);
+      for (const b of head.bytes) this.writeClient(b);
       if (head.readyForQuery) {
-        this.client.write(encodeReadyForQuery(this.txStatus));
+        this.writeClient(encodeReadyForQuery(this.txStatus));
         this.cycleCompleted();
       }
       if (head.fatal) {
@@ -1108,7 +1197,7 @@ export class Session {
   terminate(err: GatewayError): void {
     if (this.closed) return;
     this.ending = true;
-    if (this.scanner.atBoundary) this.client.write(errorResponse(err, 'FATAL'));
+    if (this.scanner.atBoundary) this.writeClient(errorResponse(err, 'FATAL'));
     this.log.info({ subject: this.identity.subject, reason: err.message }, 'session terminated');
     this.finish(err.message);
   }
@@ -1139,6 +1228,9 @@ export class Session {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    // What was gathered of the current read goes out before the end.
+    this.relaying = false;
+    this.flushClient();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.ending = true;
     // Giving the server connection back ends its session today (the lease closes it, and the

@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProtocolError } from '../protocol/index.ts';
-import { maskDataRow } from './data-row.ts';
-import { constantMasker, nullMasker } from './maskers.ts';
-import type { CellMasker, MaskPlan } from './types.ts';
+import { ByteGather, ProtocolError } from '../protocol/index.ts';
+import { directGrowth, maskDataRow, maskDataRowDirect } from './data-row.ts';
+import { buildMasker, constantMasker, nullMasker } from './maskers.ts';
+import { OID } from './pg-types.ts';
+import type { CellMasker, MaskerSpec, MaskPlan } from './types.ts';
 import { cellsOf, dataRow } from './test-builders.ts';
 
 function plan(columns: (CellMasker | null)[]): MaskPlan {
@@ -74,4 +75,51 @@ describe('maskDataRow', () => {
       assert.throws(() => maskDataRow(frame, plan(Array.from({ length: n }, () => upper))), ProtocolError);
     });
   }
+});
+
+describe('maskDataRowDirect writes the bytes maskDataRow returns', () => {
+  const email = (options: Record<string, unknown> = {}) => buildMasker({ kind: 'email', options } as MaskerSpec, OID.text, 0, true, undefined, 'email');
+  const maskers: [string, CellMasker][] = [
+    ['email', email()],
+    ['email keep_first 3', email({ keep_first: 3 })],
+    ['email, domain hidden, own text', email({ keep_domain: false, text: '[hidden]' })],
+    ['redact', constantMasker('r', '****')],
+    ['redact, multi-byte text', constantMasker('r', '‹masqué›')],
+    ['null', nullMasker('n')],
+  ];
+  const values: (string | null)[] = ['jane.doe@example.com', 'a@b', '@example.com', 'jane@', 'no address', '', null, 'zoë.ñandú@exämple.org', 'x@y@z.io', 'j@@x', 'a'.repeat(300) + '@example.com'];
+  for (const [name, m] of maskers) {
+    it(`with ${name}`, () => {
+      for (const v of values) {
+        for (const shape of [[v], ['1', v, 'tail'], [v, null, v]]) {
+          const frame = dataRow(shape);
+          const p = plan(shape.map((_, i) => (i === 1 && shape.length === 3 && shape[2] === 'tail' ? m : i % 2 === 0 || shape.length === 1 ? m : null)));
+          const want = maskDataRow(frame, p);
+          const growth = directGrowth(p);
+          assert.notEqual(growth, null);
+          const g = new ByteGather();
+          g.push(Buffer.from('before'));
+          maskDataRowDirect(Buffer.concat([Buffer.from('xx'), frame, Buffer.from('yy')]), 2, 2 + frame.length, p, growth!, g);
+          g.push(Buffer.from('after'));
+          const got = Buffer.concat(g.take());
+          assert.deepEqual(got, Buffer.concat([Buffer.from('before'), want, Buffer.from('after')]), `${name} of ${JSON.stringify(shape)}`);
+        }
+      }
+    });
+  }
+
+  it('is not used for a masker that can only return buffers', () => {
+    assert.equal(directGrowth(plan([null, upper])), null);
+    assert.equal(directGrowth(plan([null, constantMasker('r', '**'), nullMasker('n')])), 2);
+  });
+
+  it('refuses a malformed row as maskDataRow does', () => {
+    const p = plan([constantMasker('r', '*'), null]);
+    const frame = dataRow(['a', 'b']);
+    frame.writeInt16BE(3, 5);
+    assert.throws(() => maskDataRowDirect(frame, 0, frame.length, p, 1, new ByteGather()), ProtocolError);
+    const short = dataRow(['a', 'b']);
+    short.writeInt32BE(99, 7);
+    assert.throws(() => maskDataRowDirect(short, 0, short.length, p, 1, new ByteGather()), ProtocolError);
+  });
 });

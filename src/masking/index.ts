@@ -39,7 +39,7 @@
 export { maskingSchema, MASKERS, FILTER_MODES, FLOW_NAMES, type FlowName, DETECT_KINDS, MASKER_OPTIONS, type MaskingConfig, type MaskingInput, type MaskerKind, type FilterMode, type DetectKind, type MaskerOptions } from './schema.ts';
 export { compileMasking, maskingFor, selects } from './compile.ts';
 export { planFor, planForCopy, refusalFor, type RelationInfo, type RelationLookup, type StatementRelation, type CopyColumn } from './plan.ts';
-export { maskDataRow } from './data-row.ts';
+export { maskDataRow, maskDataRowTo, maskDataRowDirect, directGrowth } from './data-row.ts';
 export { maskCopyData, flushCopy, createCopyState, type CopyOptions, type CopyState } from './copy.ts';
 export { scrubServerError } from './scrub.ts';
 export { filterRefusal, filterRefusalHint } from './filter.ts';

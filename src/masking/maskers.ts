@@ -23,13 +23,13 @@ const NULL_MASKER_FN = (): null => null;
 
 /** A masker that always gives SQL NULL. */
 export function nullMasker(label: string): CellMasker {
-  return { label, mask: NULL_MASKER_FN };
+  return { label, mask: NULL_MASKER_FN, fixed: null };
 }
 
 /** A masker that always gives the same bytes. */
 export function constantMasker(label: string, text: string): CellMasker {
   const out = Buffer.from(text, 'utf8');
-  return { label, mask: () => out };
+  return { label, mask: () => out, fixed: out };
 }
 
 /**
@@ -55,7 +55,12 @@ export function buildMasker(spec: MaskerSpec, typeOid: number, format: 0 | 1, te
       return { label, mask: (v) => partialBytes(v, o) };
     case 'email': {
       const hidden = Buffer.from(o.text ?? '***', 'utf8');
-      return { label, mask: (v) => emailBytes(v, o, hidden) };
+      return {
+        label,
+        mask: (v) => emailBytes(v, o, hidden),
+        writeTo: (src, start, end, dst, at) => emailInto(src, start, end, o, hidden, dst, at),
+        growth: 2 * hidden.length + 1,
+      };
     }
     case 'phone':
       return phoneMasker(label, o);
@@ -141,17 +146,48 @@ const AT = 0x40;
 
 /** `jane.doe@example.com` → `j***@example.com`. A value that is not an address is hidden whole. */
 export function emailBytes(v: Buffer, o: MaskerOptions, hidden: Buffer = Buffer.from(o.text ?? '***', 'utf8')): Buffer {
-  const at = v.lastIndexOf(AT);
-  if (at <= 0 || at === v.length - 1) return hidden;
+  // Byte loops rather than lastIndexOf / copy: cells are short, and a call into C++ per cell
+  // costs more than it saves.
+  const n = v.length;
+  let at = n - 1;
+  while (at >= 0 && v[at] !== AT) at--;
+  if (at <= 0 || at === n - 1) return hidden;
   const first = o.keep_first ?? 1;
   const kept = charCount(v, 0, at) > first ? charOffset(v, first, 0, at) : 0;
-  const domain = o.keep_domain === false ? hidden : v.subarray(at + 1);
-  const out = Buffer.allocUnsafe(kept + hidden.length + 1 + domain.length);
-  v.copy(out, 0, 0, kept);
-  hidden.copy(out, kept);
-  out[kept + hidden.length] = AT;
-  domain.copy(out, kept + hidden.length + 1);
+  const keepDomain = o.keep_domain !== false;
+  const domainLen = keepDomain ? n - at - 1 : hidden.length;
+  const hl = hidden.length;
+  const out = Buffer.allocUnsafe(kept + hl + 1 + domainLen);
+  for (let i = 0; i < kept; i++) out[i] = v[i];
+  for (let i = 0; i < hl; i++) out[kept + i] = hidden[i];
+  let p = kept + hl;
+  out[p++] = AT;
+  if (keepDomain) for (let i = at + 1; i < n; i++) out[p++] = v[i];
+  else for (let i = 0; i < hl; i++) out[p++] = hidden[i];
   return out;
+}
+
+/**
+ * `emailBytes` of `src[start, end)`, written into `dst` from `at`; returns where it ends. The
+ * result is at most `2 * hidden.length + 1` bytes longer than the value.
+ */
+export function emailInto(src: Buffer, start: number, end: number, o: MaskerOptions, hidden: Buffer, dst: Buffer, at: number): number {
+  const hl = hidden.length;
+  let sign = end - 1;
+  while (sign >= start && src[sign] !== AT) sign--;
+  let p = at;
+  if (sign <= start || sign === end - 1) {
+    for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+    return p;
+  }
+  const first = o.keep_first ?? 1;
+  const kept = charCount(src, start, sign) > first ? charOffset(src, first, start, sign) - start : 0;
+  for (let i = 0; i < kept; i++) dst[p++] = src[start + i];
+  for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+  dst[p++] = AT;
+  if (o.keep_domain !== false) for (let i = sign + 1; i < end; i++) dst[p++] = src[i];
+  else for (let i = 0; i < hl; i++) dst[p++] = hidden[i];
+  return p;
 }
 
 export function emailText(s: string, o: MaskerOptions): string {

@@ -15,6 +15,18 @@ export interface CellMasker {
   /** The masker and where it comes from, for `explain` and audit: `email (public.customers.email)`. */
   readonly label: string;
   mask(value: Buffer): Buffer | null;
+  /**
+   * Set when every value masks to the same result (`redact`, `null`): DataRow rewriting then uses
+   * it without reading the cell. MUST equal what `mask` returns for any value.
+   */
+  readonly fixed?: Buffer | null;
+  /**
+   * Optional, for row rewriting straight into the output: write the masked value of
+   * `src[start, end)` into `dst` from `at` and return where it ends. MUST write exactly the bytes
+   * `mask` returns for that value, never NULL, and at most `growth` bytes more than the value has.
+   */
+  writeTo?(src: Buffer, start: number, end: number, dst: Buffer, at: number): number;
+  readonly growth?: number;
 }
 
 /**

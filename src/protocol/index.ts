@@ -11,5 +11,6 @@ export { Reader, ProtocolError } from './reader.ts';
 export { Writer } from './writer.ts';
 export { StartupFramer, MessageFramer, MessageTooLargeError, type FrameHandler } from './framer.ts';
 export { StreamScanner, type ScanSink } from './scanner.ts';
+export { ByteGather, type ByteSink } from './gather.ts';
 export * from './frontend.ts';
 export * from './backend.ts';

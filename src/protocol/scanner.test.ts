@@ -193,6 +193,60 @@ describe('StreamScanner over a server response stream', () => {
   });
 });
 
+describe('StreamScanner: rows handed over as offsets into the chunk', () => {
+  for (const group of chunkings(STREAM.length, 0x0ff5e7)) {
+    it(`emits the input unchanged with every row whole, ${group.name}`, () => {
+      for (const { name, sizes } of group.runs) {
+        const scanner = new StreamScanner(64 * 1024);
+        scanner.interesting[BE.DataRow] = 1;
+        const { sink, out } = recorder();
+        let viaOffsets = 0;
+        sink.row = (chunk, start, end) => {
+          viaOffsets++;
+          sink.message(chunk[start], chunk.subarray(start, end));
+        };
+        let pos = 0;
+        for (const size of sizes) {
+          const chunk = Buffer.from(STREAM.subarray(pos, pos + size));
+          scanner.push(chunk, sink);
+          chunk.fill(0xee);
+          pos += size;
+        }
+        assert.deepEqual(Buffer.concat(out.map((e) => e.bytes)), STREAM, `${name}: emission differs from the input`);
+        assert.deepEqual(messagesOf(out), rows, `${name}: rows`);
+        assert.ok(viaOffsets <= rows.length);
+      }
+    });
+  }
+});
+
+describe('StreamScanner: DataRows counted from their headers under an allowance', () => {
+  // [allowance, how many DataRows pass (counted, under a finite allowance) before the rest is delivered]
+  const cases: [number, number][] = [
+    [0, 0],
+    [1, 1],
+    [50, 50],
+    [rows.length - 1, rows.length - 1],
+    [rows.length, rows.length],
+    [Infinity, rows.length],
+  ];
+  for (const [allowance, passing] of cases) {
+    describe(`with an allowance of ${allowance}`, () => {
+      for (const group of chunkings(STREAM.length, 0xa110 + passing)) {
+        it(`passes ${passing} rows, delivers the other ${rows.length - passing} whole, ${group.name}`, () => {
+          for (const { name, sizes } of group.runs) {
+            const scanner = new StreamScanner(64 * 1024);
+            scanner.rowAllowance = allowance;
+            const out = scan(scanner, STREAM, sizes, BOUNDARIES, name);
+            assert.equal(scanner.passedRows, allowance === Infinity ? 0 : passing, `${name}: rows counted`);
+            assert.deepEqual(messagesOf(out), rows.slice(passing), `${name}: rows delivered`);
+          }
+        });
+      }
+    });
+  }
+});
+
 describe('StreamScanner: the interesting table changes between messages', () => {
   // Three queries; only the second selects a column that must be masked. The sink marks DataRow
   // interesting when it sees that RowDescription and unmarks it at CommandComplete, the way the

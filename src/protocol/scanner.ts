@@ -8,15 +8,29 @@
  * sink decides what to emit in their place. The interesting-tag table may change between messages
  * (e.g. after a RowDescription the owner marks DataRow interesting when a column must be masked):
  * it is read at each header.
+ *
+ * DataRows can also be counted without being delivered: while a finite `rowAllowance` is above
+ * zero, a DataRow that is not interesting passes as bytes, takes one from the allowance and adds
+ * one to `passedRows`; once the allowance is spent, DataRows are delivered like interesting messages
+ * (a row limit then sees the row past its limit, and only that one, whole). The count is read from
+ * the header alone, so a limit costs nothing per row below it.
  */
 import { MessageTooLargeError } from './framer.ts';
 import { ProtocolError } from './reader.ts';
+
+const DATA_ROW = 0x44; // 'D'
 
 export interface ScanSink {
   /** Bytes to forward unchanged; may hold several messages or part of one. */
   pass(bytes: Buffer): void;
   /** A whole message (tag, length, body) of an interesting type. */
   message(tag: number, frame: Buffer): void;
+  /**
+   * Optional: an interesting DataRow lying whole in the chunk, as `chunk[start, end)` (no view is
+   * made for it: rows are the one message that comes by the hundred thousand). Without it, rows
+   * come to `message` like the rest. Valid during the call only.
+   */
+  row?(chunk: Buffer, start: number, end: number): void;
 }
 
 export class StreamScanner {
@@ -29,6 +43,10 @@ export class StreamScanner {
   private carryLen = 0;
   /** Total size of the interesting message being carried; 0 while the header is incomplete. */
   private carryWant = 0;
+  /** DataRows that may still pass uninteresting before they are delivered (see the module doc). */
+  rowAllowance = Infinity;
+  /** DataRows passed as bytes (not delivered) since the owner last reset it. */
+  passedRows = 0;
 
   constructor(public maxInterestingSize: number) {}
 
@@ -60,7 +78,7 @@ export class StreamScanner {
       const tag = chunk[pos];
       const len = chunk.readInt32BE(pos + 1);
       if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
-      if (this.interesting[tag] === 0) {
+      if (this.interesting[tag] === 0 && this.passes(tag)) {
         this.skip = len + 1;
         continue;
       }
@@ -68,7 +86,8 @@ export class StreamScanner {
       if (pos > runStart) sink.pass(chunk.subarray(runStart, pos));
       const end = pos + len + 1;
       if (end <= n) {
-        sink.message(tag, chunk.subarray(pos, end));
+        if (tag === DATA_ROW && sink.row) sink.row(chunk, pos, end);
+        else sink.message(tag, chunk.subarray(pos, end));
         pos = end;
         runStart = pos;
       } else {
@@ -77,6 +96,18 @@ export class StreamScanner {
       }
     }
     if (pos > runStart) sink.pass(chunk.subarray(runStart, pos));
+  }
+
+  /**
+   * An uninteresting message passes, unless it is a DataRow past the allowance. Rows are counted
+   * only under a finite allowance (nobody counts them otherwise).
+   */
+  private passes(tag: number): boolean {
+    if (tag !== DATA_ROW || this.rowAllowance === Infinity) return true;
+    if (this.rowAllowance <= 0) return false;
+    this.rowAllowance--;
+    this.passedRows++;
+    return true;
   }
 
   private startCarry(bytes: Buffer, want: number): void {
@@ -104,7 +135,7 @@ export class StreamScanner {
       const tag = header[0];
       const len = header.readInt32BE(1);
       if (len < 4) throw new ProtocolError(`invalid message length ${len} for message type '${String.fromCharCode(tag)}'`);
-      if (this.interesting[tag] === 0) {
+      if (this.interesting[tag] === 0 && this.passes(tag)) {
         // Forward the carried header bytes; the rest of the message streams from the chunk.
         sink.pass(Buffer.concat(this.carry, this.carryLen));
         this.skip = len + 1 - this.carryLen;

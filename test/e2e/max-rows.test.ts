@@ -11,6 +11,8 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { psql } from '../helpers/clients.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { Writer } from '../../src/protocol/writer.ts';
 
 let t: TestGateway;
 
@@ -112,6 +114,25 @@ describe('max_rows is enforced for wire clients', () => {
       assert.equal((await c.query('select v from rows10')).rowCount, 10);
     } finally {
       await c.end();
+    }
+  });
+
+  it('a portal executed in pipelined batches stops at the limit: rows counted across batches and reads', async () => {
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'report-job', groups: ['capped'] }));
+    try {
+      const parse = new Writer().message(0x50).cstring('').cstring('select v from rows10 order by id').int16(0).end();
+      const bind = new Writer().message(0x42).cstring('p').cstring('').int16(0).int16(0).int16(0).end();
+      const executes = [1, 2, 3].map(() => new Writer().message(0x45).cstring('p').int32(2).end());
+      c.send(Buffer.concat([parse, bind, ...executes, new Writer().message(0x53).end()]));
+      const got = await c.until('Z');
+      const rows = got.filter((m) => m.tag === 'D');
+      assert.equal(rows.length, 5, `rows delivered: ${got.map((m) => m.tag).join('')}`);
+      const err = got.find((m) => m.tag === 'E');
+      assert.equal(err?.fields?.C, '54000');
+      const bytes = Buffer.concat(got.map((m) => m.frame)).toString('latin1');
+      for (const v of LATE) assert.ok(!bytes.includes(v), `${v} never reached the client`);
+    } finally {
+      c.end();
     }
   });
 });
