@@ -14,8 +14,8 @@ import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import type { RecordType } from '../audit/events.ts';
+import type { ChainAnchor, StoredRecord } from './record.ts';
+import type { RecordType } from './record.ts';
 import { StoreError, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRevocation, type StoredRow } from './audit-store.ts';
 import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
 

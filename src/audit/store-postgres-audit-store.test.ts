@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.ts';
-import { auditSchema, loadReplay, openAudit, verifyStore, type OpenedAudit } from '../audit/index.ts';
-import { sessionStart, statement, statementEnd } from '../audit/test-events.ts';
+import { auditSchema, loadReplay, openAudit, verifyStore, type OpenedAudit } from './index.ts';
+import { sessionStart, statement, statementEnd } from './test-events.ts';
 import { GatewayError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
-import { literal, openPostgresAuditStore } from './postgres-audit-store.ts';
-import { consoleSessionCases } from './test-console-sessions.ts';
+import { literal, openPostgresAuditStore } from '../store/postgres-audit-store.ts';
+import { consoleSessionCases } from '../store/test-console-sessions.ts';
 
 let pg: TestPostgres;
 let a: OpenedAudit;
