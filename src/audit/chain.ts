@@ -125,8 +125,10 @@ export interface VerifyResult {
   records: number;
   instances: string[];
   problem?: ChainProblem;
-  /** What could not be checked (no key configured, unsigned checkpoints). */
+  /** What could not be checked (no key configured, unsigned checkpoints), and the index's lag. */
   warnings?: string[];
+  /** The journal, when one was checked: its records and how far the index is behind it. */
+  journal?: { location: string; records: number; lag: number };
 }
 
 /**
