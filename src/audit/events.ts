@@ -123,6 +123,7 @@ export type OtherEventKind =
   | 'gateway_stop'
   | 'previous_run_unclean'
   | 'audit_store_unavailable'
+  | 'journal_started'
   | 'retention';
 
 export interface OtherEvent {

@@ -2,9 +2,9 @@
  * `verifyJournal()`: check the journal's own hash chain, then that the index agrees with it.
  *
  * The journal is walked like a stored chain (every line's hash, seq and link). Its start must be
- * seq 1 on the genesis link, or an anchor a `retention` record vouches for (signed when a key is
- * configured), or the last record of an older log the index still holds (a journal begun on an
- * existing store continues that chain). Then journal and index are walked side by side: a record
+ * seq 1 on the genesis link, or an anchor a `retention` record vouches for, or the anchor its
+ * first record names as the place where it took up an older log (`journal_started`, written when
+ * a journal begins on an existing store); both signed when a key is configured. Then journal and index are walked side by side: a record
  * in both must be byte for byte the same (body, hash, link); a record the journal holds within
  * the index's range but the index lacks was removed from the index; one the index holds beyond
  * the journal was added to it. Records the journal holds past the index's last one are the
@@ -46,6 +46,7 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
   let instance = '';
   let records = 0;
   const vouches: JournalVouch[] = [];
+  let first: StoredRecord | null = null;
   let from: ChainHead | null = start.seq === 0 && start.hash === GENESIS_HASH ? null : start;
   let last: StoredRecord | null = null;
   for await (const page of journal.read(start.seq)) {
@@ -54,6 +55,7 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
     const { checked, problem } = verifyChain(instance, rows, last ? { seq: last.seq - 1, hash: last.prevHash } : from);
     records += last ? checked - 1 : checked;
     if (problem) return done({ ...problem, message: `journal: ${problem.message}` }, records, 0);
+    first ??= page[0];
     for (const r of page) {
       if (r.type !== 'event' || !r.body.includes('"retention"')) continue;
       const data = (JSON.parse(r.body) as { data: { kind?: unknown; details?: { journal?: JournalVouch } } }).data;
@@ -72,13 +74,11 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
   const indexStart = indexAnchor?.seq ?? 0;
   const rows = each(store.scan(instance));
   let i = (await rows.next()).value as StoredRecord | undefined;
-  let startInIndex = false;
   let lag = 0;
   const fail = (kind: ChainProblem['kind'], r: { seq: number; id: string }, message: string) => done({ instance, kind, seq: r.seq, id: r.id, message }, records, lag);
   for await (const j of each(journal.read(start.seq))) {
     while (i && i.seq < j.seq) {
-      if (i.seq === start.seq && i.hash === start.hash) startInIndex = true;
-      else if (i.seq > start.seq) return fail('edited', i, `record ${i.id} (seq ${i.seq}) is in the index but not in the journal: it was added to the index`);
+      if (i.seq > start.seq) return fail('edited', i, `record ${i.id} (seq ${i.seq}) is in the index but not in the journal: it was added to the index`);
       i = (await rows.next()).value as StoredRecord | undefined;
     }
     if (!i) {
@@ -98,10 +98,12 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
   if (lag) warnings.push(`the index is ${lag} record${lag === 1 ? '' : 's'} behind the journal (the gateway copies them into it, and catches up when it starts)`);
 
   // 3. Where the journal starts.
-  if (start.seq > 0 && !startInIndex) {
+  const taken = first && first.seq === start.seq + 1 && first.type === 'event' ? (JSON.parse(first.body) as { data: { kind?: unknown; details?: { anchor?: JournalVouch } } }).data : null;
+  if (taken?.kind === 'journal_started' && taken.details?.anchor) vouches.push({ ...taken.details.anchor, recordId: (first as StoredRecord).id });
+  if (start.seq > 0) {
     const v = vouches.find((x) => x.seq === start.seq && x.hash === start.hash);
     const prefix = (message: string) => fail('missing_prefix', { seq: start.seq + 1, id: `${instance}:${start.seq + 1}` }, `journal: ${message}`);
-    if (!v) return prefix(`the journal starts after seq ${start.seq}, where no retention record vouches for an anchor and the index holds no record: its oldest segments were deleted outside retention`);
+    if (!v) return prefix(`the journal starts after seq ${start.seq}, where no retention record vouches for an anchor: its oldest segments were deleted outside retention`);
     if (o.key && !anchorSigned(o.key, instance, { seq: v.seq, hash: v.hash, at: v.at }, v.mac)) return prefix(`the retention record ${v.recordId} that vouches for the journal's start at seq ${start.seq} is not signed with audit.checkpoint_key`);
   }
   return done(null, records, lag);

@@ -169,6 +169,14 @@ export class AuditWriter implements AuditSink {
     }
     const head = fromJournal ?? fromIndex ?? { seq: 0, hash: GENESIS_HASH };
     const w = new AuditWriter(o, head, journal, feed);
+    if (o.journal && !fromJournal && fromIndex) {
+      // A new journal on an existing log: its first record says where it takes the chain up
+      // (signed like a retention anchor), which is what lets verify accept a journal that does
+      // not start at seq 1 without a retention record.
+      const at = (o.now ?? Date.now)();
+      const anchor = { seq: fromIndex.seq, hash: fromIndex.hash, at };
+      w.event({ kind: 'journal_started', at, details: { anchor: { instance: o.instance, ...anchor, ...(o.checkpointKey ? { mac: anchorMac(o.checkpointKey, o.instance, anchor) } : {}) } } });
+    }
     if (o.checkpointEveryMs) {
       w.#checkpoints = setInterval(() => w.checkpoint(), o.checkpointEveryMs);
       w.#checkpoints.unref();
