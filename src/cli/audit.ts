@@ -270,8 +270,7 @@ async function verifyCommand(o: CommonOptions & { checkpoint?: string; expectHea
     for (const w of result.warnings ?? []) if (!o.json) process.stderr.write(`warning: ${w}\n`);
     if (result.ok) {
       const against = checkpoints.length ? `, reaching ${checkpoints.length} checkpoint${checkpoints.length === 1 ? '' : 's'}` : '';
-      const journal = result.journal ? `; journal ${result.journal.records} record${result.journal.records === 1 ? '' : 's'}, the index agrees with it${result.journal.lag ? ` (${result.journal.lag} not yet copied)` : ''}` : '';
-      if (!o.json) out(`audit log OK: ${result.records} record${result.records === 1 ? '' : 's'} in ${result.instances.length} chain${result.instances.length === 1 ? '' : 's'}${against}${journal}`);
+      if (!o.json) out(`audit log OK: ${result.records} record${result.records === 1 ? '' : 's'} in ${result.instances.length} chain${result.instances.length === 1 ? '' : 's'}${against}`);
       return;
     }
     const p = result.problem as NonNullable<typeof result.problem>;
