@@ -215,11 +215,14 @@ describe('verify checks the journal and the index against it', () => {
 describe('upgrade', () => {
   test('a journal begun on an existing log takes its chain up, says so in its first record, and verifies', async () => {
     const { audit, db, journal } = await open();
-    for (let i = 1; i <= 5; i++) await audit.statement(statement('s1', i, `SELECT ${i}`));
+    for (let i = 1; i <= 4; i++) await audit.statement(statement('s1', i, `SELECT ${i}`));
+    audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
     await audit.close();
     // A log written before the journal existed: the index alone.
     rmSync(journal, { recursive: true });
     const again = await open({}, db);
+    await again.audit.flush();
+    assert.equal(await again.audit.closeUncleanRun(), null, 'the previous run stopped cleanly: the journal_started record does not hide that');
     await again.audit.statement(statement('s1', 6, 'SELECT 6'));
     const v = await again.audit.verify();
     assert.equal(v.ok, true, v.problem?.message);

@@ -308,9 +308,11 @@ export class AuditWriter implements AuditSink {
     const store = this.#o.store;
     const instance = this.#o.instance;
     await this.#feed.flush();
-    const [last] = await store.search({ instance, newest: true, limit: 1 });
-    if (!last) return null;
     const kindOf = (r: StoredRecord) => (r.type === 'event' ? ((JSON.parse(r.body) as { data: { kind?: unknown } }).data.kind as string | undefined) : undefined);
+    // A journal begun by this run on an older log may already have written its first record.
+    const recent = (await store.search({ instance, newest: true, limit: 2 })).filter((r) => kindOf(r) !== 'journal_started');
+    const last = recent[recent.length - 1];
+    if (!last) return null;
     if (kindOf(last) === 'gateway_stop') return null;
     // The previous run began at its gateway_start record (events are few: the newest suffice).
     const events = await store.search({ instance, types: ['event'], newest: true, limit: 10_000 });
