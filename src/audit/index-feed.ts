@@ -21,6 +21,8 @@ const MAX_QUEUE = 50_000;
 /** Most records in one store append. */
 const MAX_BATCH = 5000;
 const RETRY_MS = 1000;
+/** Retries back off to this: each catch-up attempt reads journal segments. */
+const MAX_RETRY_MS = 30_000;
 /** How long records gather before they go to the index (a message to the writer thread costs ~20 µs whatever its size). */
 const FEED_DELAY_MS = 10;
 
@@ -34,6 +36,7 @@ export class IndexFeed {
   /** The journal holds records the queue does not: the next run reads them from the journal. */
   #behind = true;
   #failure: string | null = null;
+  #failures = 0;
   #retry: NodeJS.Timeout | null = null;
   #soon: NodeJS.Timeout | null = null;
   #closed = false;
@@ -120,10 +123,13 @@ export class IndexFeed {
       this.#running = null;
       if (this.#closed) return;
       if (this.#failure) {
-        this.#retry = setTimeout(() => {
-          this.#retry = null;
-          void this.#kick();
-        }, RETRY_MS);
+        this.#retry = setTimeout(
+          () => {
+            this.#retry = null;
+            void this.#kick();
+          },
+          Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.min(this.#failures - 1, 5)),
+        );
         this.#retry.unref();
       } else if (this.#queue.length || this.#behind) this.#later();
     });
@@ -141,7 +147,9 @@ export class IndexFeed {
       }
       if (this.#failure) this.#logger.info({ store: this.#store.location }, 'audit index writing again: it has caught up with the journal');
       this.#failure = null;
+      this.#failures = 0;
     } catch (err) {
+      this.#failures++;
       if (!this.#failure) this.#logger.error({ store: this.#store.location, err: (err as Error).message }, 'audit index write failed: the journal keeps the records and the index catches up when the store is back');
       this.#failure = err instanceof Error ? err.message : String(err);
       this.#queue = [];

@@ -42,14 +42,15 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
   const head = journal.head();
   if (!start || !head || head.seq === start.seq) return done(null, 0, 0);
 
-  // 1. The journal's own chain, page after page, collecting what retention vouched for.
+  // 1. The journal's own chain, page after page, collecting what retention vouched for. Every
+  // line is read (from seq -1): a line claiming a seq before the journal's start is out of place.
   let instance = '';
   let records = 0;
   const vouches: JournalVouch[] = [];
   let first: StoredRecord | null = null;
   let from: ChainHead | null = start.seq === 0 && start.hash === GENESIS_HASH ? null : start;
   let last: StoredRecord | null = null;
-  for await (const page of journal.read(start.seq)) {
+  for await (const page of journal.read(-1)) {
     instance ||= page.find((r) => r.instance)?.instance ?? '';
     const rows = last ? [last, ...page] : page;
     const { checked, problem } = verifyChain(instance, rows, last ? { seq: last.seq - 1, hash: last.prevHash } : from);
@@ -76,7 +77,7 @@ export async function verifyJournal(journal: Journal, store: AuditStore, index: 
   let i = (await rows.next()).value as StoredRecord | undefined;
   let lag = 0;
   const fail = (kind: ChainProblem['kind'], r: { seq: number; id: string }, message: string) => done({ instance, kind, seq: r.seq, id: r.id, message }, records, lag);
-  for await (const j of each(journal.read(start.seq))) {
+  for await (const j of each(journal.read(-1))) {
     while (i && i.seq < j.seq) {
       if (i.seq > start.seq) return fail('edited', i, `record ${i.id} (seq ${i.seq}) is in the index but not in the journal: it was added to the index`);
       i = (await rows.next()).value as StoredRecord | undefined;
