@@ -312,6 +312,14 @@ describe('segments', () => {
     await again.audit.close();
   });
 
+  test("a journal holding another instance's chain is refused at open", async () => {
+    const { audit, db } = await open();
+    await audit.statement(statement('s1', 1, 'SELECT 1'));
+    await audit.close();
+    const cfg = auditSchema.parse({ store: `sqlite:${db}`, retention: 0 });
+    await assert.rejects(openAudit(cfg, { logger: silentLogger(), instance: 'gw2' }), /holds the chain of instance "gw1", not "gw2"/);
+  });
+
   test('a torn last line (a crash inside a write) is cut off at open and the chain goes on', async () => {
     const { audit, db, journal } = await open();
     await audit.statement(statement('s1', 1, 'SELECT 1'));

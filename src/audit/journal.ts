@@ -30,6 +30,8 @@ export interface Journal {
   readonly writes: number;
   /** The last record written, or null when the journal is empty. */
   head(): ChainHead | null;
+  /** The chain (instance) the journal's records belong to, or null when it is empty. */
+  instance(): string | null;
   /** Where the journal's chain starts: the seq before its first record and that record's prevHash; null when empty. */
   start(): ChainHead | null;
   /** Write records (consecutive seqs after head) in ONE write: all or none. Throws on failure. */
@@ -116,6 +118,7 @@ export class FileJournal implements Journal {
   #total = 0;
   #head: ChainHead | null = null;
   #start: ChainHead | null = null;
+  #instance: string | null = null;
   writes = 0;
 
   constructor(dir: string, o: FileJournalOptions) {
@@ -150,6 +153,7 @@ export class FileJournal implements Journal {
       const r = parseLine(text.slice(last + 1, end), `${seg.path}: last line`);
       if (r.seq < 0) throw new Error(`the audit journal's last record in ${seg.path} is not readable: run pgwarden audit verify`);
       this.#head = { seq: r.seq, hash: r.hash };
+      this.#instance = r.instance;
     }
     const first = this.#segments.length ? this.#firstLine(this.#segments[0]) : null;
     if (first) this.#start = { seq: first.seq - 1, hash: first.prevHash };
@@ -193,6 +197,10 @@ export class FileJournal implements Journal {
     return this.#head;
   }
 
+  instance(): string | null {
+    return this.#instance;
+  }
+
   start(): ChainHead | null {
     return this.#start;
   }
@@ -227,6 +235,7 @@ export class FileJournal implements Journal {
     const last = records[records.length - 1];
     if (!this.#start) this.#start = { seq: records[0].seq - 1, hash: records[0].prevHash };
     this.#head = { seq: last.seq, hash: last.hash };
+    this.#instance = last.instance;
   }
 
   #rotate(firstSeq: number): void {
@@ -330,6 +339,10 @@ export class MemoryJournal implements Journal {
   head(): ChainHead | null {
     const last = this.#records[this.#records.length - 1];
     return last ? { seq: last.seq, hash: last.hash } : this.#start;
+  }
+
+  instance(): string | null {
+    return this.#records[this.#records.length - 1]?.instance ?? null;
   }
 
   start(): ChainHead | null {

@@ -158,6 +158,10 @@ export class AuditWriter implements AuditSink {
    */
   static async open(o: AuditWriterOptions): Promise<AuditWriter> {
     const journal = o.journal ?? new MemoryJournal();
+    const owner = journal.instance();
+    if (owner !== null && owner !== o.instance) {
+      throw new Error(`the audit journal ${journal.location} holds the chain of instance "${owner}", not "${o.instance}": give each instance its own audit.journal`);
+    }
     const feed = new IndexFeed(o.store, journal, o.instance, o.logger);
     await feed.catchUp();
     const fromJournal = journal.head();
