@@ -58,12 +58,8 @@ const IO_FOLDERS = ['store', 'upstream', 'audit', 'proxy', 'http', 'console', 'c
 /** Reading the clock or timers in a pure part makes its result depend on when it ran. */
 const CLOCK = /\b(Date\.now\(|new Date\(|performance\.now\(|process\.hrtime|setTimeout\(|setInterval\(|setImmediate\(|process\.env\b)/;
 
-/**
- * Folder edges allowed to close a cycle, each with the reason. audit → store → audit: the store
- * reads the audit's record types and chain (store → audit) and the audit writes through the store
- * (audit → store); the audit journal rewrite removes this cycle. Delete the entry with it.
- */
-const ALLOWED_CYCLE_EDGES: [string, string][] = [['store', 'audit']];
+/** Folder edges allowed to close a cycle, each with the reason (none today). */
+const ALLOWED_CYCLE_EDGES: [string, string][] = [];
 
 interface Import {
   from: string;

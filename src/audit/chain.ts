@@ -9,43 +9,13 @@
  * The stored body string is what is hashed, byte for byte: verification never re-serialises.
  */
 import { createHash } from 'node:crypto';
-import type { AuditRecord, RecordType } from './events.ts';
+import type { ChainHead, RecordType, StoredRecord } from '../store/record.ts';
+import type { AuditRecord } from './events.ts';
 
 /** The link of the first record of a chain with no anchor. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** A record as a store keeps it: the hashed body plus the columns searches use. */
-export interface StoredRecord {
-  id: string;
-  instance: string;
-  seq: number;
-  at: number;
-  type: RecordType;
-  sessionId: string | null;
-  /** Canonical JSON of `{ at, data, id, instance, seq, sessionId, type }`. */
-  body: string;
-  prevHash: string;
-  hash: string;
-  /** Search columns, derived from the body (verify checks that they still agree). */
-  subject: string | null;
-  verdict: string | null;
-  /** ` public.orders public.customers ` (spaces around each name, for a LIKE '% name %'). */
-  tables: string | null;
-  text: string | null;
-  /** For a statement_end record: the id of its statement. */
-  ref: string | null;
-}
-
-/** Where a chain continues from: its last record, or its retention anchor. */
-export interface ChainHead {
-  seq: number;
-  hash: string;
-}
-
-export interface ChainAnchor extends ChainHead {
-  /** When the last deleted record was written. */
-  at: number;
-}
+export type { ChainAnchor, ChainHead, StoredRecord } from '../store/record.ts';
 
 /**
  * JSON with object keys sorted at every level and `undefined` members left out: one text per
@@ -155,8 +125,10 @@ export interface VerifyResult {
   records: number;
   instances: string[];
   problem?: ChainProblem;
-  /** What could not be checked (no key configured, unsigned checkpoints). */
+  /** What could not be checked (no key configured, unsigned checkpoints), and the index's lag. */
   warnings?: string[];
+  /** The journal, when one was checked: its records and how far the index is behind it. */
+  journal?: { location: string; records: number; lag: number };
 }
 
 /**

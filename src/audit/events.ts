@@ -36,7 +36,9 @@ export interface SessionStartEvent {
 }
 
 export type StatementKind = 'query' | 'parse' | 'execute' | 'function_call' | 'copy';
-export type Verdict = 'allow' | 'deny' | 'review';
+import type { RecordType, Verdict } from '../store/record.ts';
+
+export type { RecordType, Verdict };
 
 export interface StatementDecision {
   verdict: Verdict;
@@ -121,6 +123,7 @@ export type OtherEventKind =
   | 'gateway_stop'
   | 'previous_run_unclean'
   | 'audit_store_unavailable'
+  | 'journal_started'
   | 'retention';
 
 export interface OtherEvent {
@@ -132,7 +135,6 @@ export interface OtherEvent {
   details: Record<string, unknown>;
 }
 
-export type RecordType = 'session_start' | 'statement' | 'statement_end' | 'session_end' | 'event';
 
 /** One entry of the log, as stored and as verified. */
 export interface AuditRecord {

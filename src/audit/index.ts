@@ -2,19 +2,22 @@
  * The audit log: every session, statement (allowed, refused or held), outcome and admin event,
  * in a hash chain per gateway instance that `verify` can check, searchable and replayable.
  *
- * Data flow: engine → `AuditSink` (events become records, serialised once) → group commit
- * (number, hash onto the chain, one store transaction) → store (SQLite / PostgreSQL / memory)
- * → JSON-lines sinks (SIEM copies, after the commit). Readers: `verifyStore`, `loadReplay`,
- * `store.search` (the CLI and console).
+ * Data flow: engine → `AuditSink` (events become records, serialised once) → group write
+ * (number, hash onto the chain, ONE write to the journal's segment file, fdatasync with
+ * `sync: full`) → the statement goes on → index feed (off the statement's path: the store's
+ * writer thread) → index (SQLite / PostgreSQL / memory) → JSON-lines sinks (SIEM copies).
+ * Readers: `verifyStore` + `verifyJournal`, `loadReplay`, `store.search` (the CLI and console).
  *
  * The engine MUST await `statement()` before forwarding a statement's bytes, and refuse the
  * statement when it rejects (`audit.unavailable`). Records are never updated; retention deletes
- * a chain prefix and moves the chain's anchor.
+ * a chain prefix (whole journal segments) and moves the chain's anchor.
  */
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
-import { openAuditStore, type AuditStore } from '../store/index.ts';
+import { openAuditStore, sqlitePath, type AuditStore } from '../store/index.ts';
+import { FileJournal, MemoryJournal, type Journal } from './journal.ts';
+import { verifyJournal } from './verify-journal.ts';
 import type { AuditConfig } from './schema.ts';
 import { openSinks } from './sinks.ts';
 import { verifyStore, type VerifyOptions } from './verify.ts';
@@ -44,6 +47,9 @@ export { AuditWriter, RecordIds, type AuditSink, type AuditWriterOptions, type U
 export { memoryAudit, type MemoryAudit, type MemoryAuditOptions } from './memory.ts';
 export { GENESIS_HASH, canonicalJson, linkHash, recordBody, toAuditRecord, verifyChain, type ChainProblem, type StoredRecord, type VerifyResult } from './chain.ts';
 export { verifyStore, type VerifyOptions } from './verify.ts';
+export { verifyJournal } from './verify-journal.ts';
+export { FileJournal, MemoryJournal, journalLine, parseLine, type Journal } from './journal.ts';
+export { IndexFeed } from './index-feed.ts';
 export { anchorMac, checkpointMac, latestCheckpoints, makeCheckpoint, parseExpectedHead, type Checkpoint } from './checkpoint.ts';
 export { loadReplay, type Replay, type ReplayStep } from './replay.ts';
 export { JsonlFileSink, StdoutSink, jsonLine, type RecordSink } from './sinks.ts';
@@ -55,7 +61,10 @@ export interface OpenAuditDeps {
   instance?: string;
   /** Relative SQLite and sink paths are resolved here (default: the working directory). */
   baseDir?: string;
-  /** Tests: cap the SQLite file at this many pages, to make writes fail as on a full disk. */
+  /**
+   * Tests: cap the SQLite file at this many 4 KiB pages, and the journal at as many bytes, to make
+   * writes fail as on a full disk.
+   */
   maxPageCount?: number;
   /** SQLite: bound of the write-ahead log in bytes (default 16 MiB). */
   walLimitBytes?: number;
@@ -72,8 +81,11 @@ export type OpenedAudit = AuditSink & {
   retain(now?: number): Promise<number>;
   /** Commit what is queued now. */
   flush(): Promise<void>;
-  /** Whether the store takes writes now (readiness). */
+  /** Whether the journal takes writes now (readiness). */
   status(): { writable: boolean; reason?: string };
+  /** Whether the index keeps up with the journal (it never holds statements up). */
+  indexStatus(): { current: boolean; lag: number; reason?: string };
+  journal: Journal;
   /** Close in the log what a previous run that ended uncleanly left open (see AuditWriter). */
   closeUncleanRun(now?: number): Promise<UncleanRun | null>;
   readonly commits: number;
@@ -83,11 +95,17 @@ export type OpenedAudit = AuditSink & {
 export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes });
+  // The index needs no fsync of its own: after a power loss it catches up from the journal.
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: 'normal', walLimitBytes: deps.walLimitBytes });
   let writer: AuditWriter;
+  let journal: Journal | undefined;
   try {
+    const dir = journalDir(cfg, baseDir, instance);
+    journal = dir ? new FileJournal(dir, { segmentBytes: cfg.journal_segment_size, maxBytes: deps.maxPageCount === undefined ? undefined : deps.maxPageCount * 4096 }) : new MemoryJournal();
     writer = await AuditWriter.open({
       store,
+      journal,
+      sync: cfg.sync,
       instance,
       logger: deps.logger.child({ part: 'audit' }),
       sinks: openSinks(cfg.sinks, deps.logger, baseDir),
@@ -100,9 +118,11 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       checkpointEveryMs: cfg.checkpoint_every,
     });
   } catch (err) {
+    journal?.close();
     await store.close().catch(() => undefined);
     throw err;
   }
+  const j = journal as Journal;
   return {
     sessionStart: (e) => writer.sessionStart(e),
     statement: (e) => writer.statement(e),
@@ -114,7 +134,14 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     retain: (now) => writer.retain(now),
     status: () => writer.status(),
     closeUncleanRun: (now) => writer.closeUncleanRun(now),
-    verify: (o) => verifyStore(store, { key: cfg.checkpoint_key, ...o }),
+    indexStatus: () => writer.indexStatus(),
+    journal: j,
+    verify: async (o) => {
+      await writer.flush();
+      const index = await verifyStore(store, { key: cfg.checkpoint_key, ...o });
+      if (!index.ok) return index;
+      return verifyJournal(j, store, index, { key: cfg.checkpoint_key });
+    },
     checkpoint: () => writer.checkpoint(),
     store,
     instance,
@@ -122,6 +149,22 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       return writer.commits;
     },
   };
+}
+
+/**
+ * The journal's directory: `audit.journal`; else named after the SQLite file, next to it
+ * (`./pgwarden-data/audit.db` → `./pgwarden-data/audit-journal`); else, with a PostgreSQL store,
+ * `./pgwarden-data/journal-<instance>`; null for `store: memory` without `audit.journal` (the
+ * journal is then in memory, like the store).
+ */
+export function journalDir(cfg: AuditConfig, baseDir: string, instance: string): string | null {
+  if (cfg.journal) return resolve(baseDir, cfg.journal);
+  if (cfg.store.startsWith('sqlite:')) {
+    const db = sqlitePath(cfg.store, baseDir);
+    return join(dirname(db), `${basename(db).replace(/\.[^.]*$/, '')}-journal`);
+  }
+  if (cfg.store === 'memory') return null;
+  return resolve(baseDir, 'pgwarden-data', `journal-${instance}`);
 }
 
 /** The directory relative audit paths are resolved against, for a config file. */

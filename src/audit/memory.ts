@@ -1,11 +1,13 @@
 /**
- * `memoryAudit()`: the real audit writer over an in-memory store, for tests and `store: memory`.
- * Same group commit, chain and capture rules as with SQLite; `records()` reads back what was
- * committed, `store.failWrites` makes commits fail as a full disk would.
+ * `memoryAudit()`: the real audit writer over an in-memory journal and index, for tests. Same
+ * group write, chain, index feed and capture rules as on disk; `records()` reads back what the
+ * journal holds, `journal.failWrites` makes group writes fail as a full disk would (statements
+ * are refused), `store.failWrites` makes the index fail (statements go on, the index catches up).
  */
 import { silentLogger, type Logger } from '../log.ts';
 import { MemoryAuditStore } from '../store/memory-audit-store.ts';
 import { toAuditRecord } from './chain.ts';
+import { MemoryJournal } from './journal.ts';
 import type { AuditRecord } from './events.ts';
 import { AuditWriter, type AuditSink } from './writer.ts';
 
@@ -19,8 +21,11 @@ export interface MemoryAuditOptions {
 }
 
 export type MemoryAudit = AuditSink & {
-  /** Every committed record, in commit order. */
+  /** Every record in the journal, in chain order. */
   records(): AuditRecord[];
+  /** What the index holds now (it is fed from the journal off the statement's path). */
+  indexed(): AuditRecord[];
+  journal: MemoryJournal;
   /** Commit what is queued (outcomes and events are not awaited by their callers). */
   flush(): Promise<void>;
   /** Whether the store takes writes now. */
@@ -31,8 +36,10 @@ export type MemoryAudit = AuditSink & {
 
 export function memoryAudit(options: MemoryAuditOptions = {}): MemoryAudit {
   const store = new MemoryAuditStore();
+  const journal = new MemoryJournal();
   const writer = AuditWriter.withHead({
     store,
+    journal,
     instance: options.instance ?? 'memory',
     logger: options.logger ?? silentLogger(),
     groupCommitMs: options.groupCommitMs ?? 0,
@@ -50,8 +57,10 @@ export function memoryAudit(options: MemoryAuditOptions = {}): MemoryAudit {
     close: () => writer.close(),
     flush: () => writer.flush(),
     status: () => writer.status(),
-    records: () => store.rows().map(toAuditRecord),
+    records: () => journal.records().map(toAuditRecord),
+    indexed: () => store.rows().map(toAuditRecord),
     store,
+    journal,
     get commits() {
       return writer.commits;
     },

@@ -49,11 +49,20 @@ export const auditSchema = z
     /** Where records are kept: `sqlite:PATH` (relative to the config file), `postgres://…` (shared), `memory`. */
     store: auditStoreUrl.default('sqlite:./pgwarden-data/audit.db'),
     /**
-     * SQLite durability: `normal` (a record is in the write-ahead log before the statement runs, so
-     * it survives a crash of the gateway; the OS writes it to disk shortly after) or `full` (also
-     * fsynced before the statement runs: survives an OS crash or power loss, one fsync per commit).
+     * Journal durability: `normal` (a record has reached the OS before the statement runs, so it
+     * survives a crash of the gateway; the OS writes it to disk shortly after) or `full` (also
+     * fdatasynced before the statement runs: survives an OS crash or power loss, one per group).
      */
     sync: z.enum(['normal', 'full']).default('normal'),
+    /**
+     * Directory of the write-ahead journal (relative to the config file): segment files a
+     * statement's record is appended to before the statement runs; the store is the index fed
+     * from it. Default: `journal` next to the SQLite file, `./pgwarden-data/journal` with a
+     * PostgreSQL store; with `store: memory` no journal unless one is set.
+     */
+    journal: z.string().min(1).optional(),
+    /** A journal segment is closed and a new one begun once it passes this size. */
+    journal_segment_size: size.default(64 * 1024 * 1024),
     /** Password for a `postgres://` store (use `${env:…}` or `${file:…}`). */
     password: z.string().optional(),
     /** Streaming copies for a SIEM, written after each store commit. */

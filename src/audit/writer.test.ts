@@ -42,7 +42,7 @@ describe('when the store cannot take records', () => {
   test('fail closed: statement() rejects with audit.unavailable and the chain has no hole', async () => {
     const audit = memoryAudit();
     await audit.sessionStart(sessionStart('s1'));
-    audit.store.failWrites = 'disk full';
+    audit.journal.failWrites = 'disk full';
     await assert.rejects(audit.statement(statement('s1', 1, 'DELETE FROM orders')), (err: unknown) => {
       assert.ok(err instanceof GatewayError, 'a GatewayError');
       assert.equal(err.code, 'audit.unavailable');
@@ -50,7 +50,7 @@ describe('when the store cannot take records', () => {
       assert.match(err.message, /not run/);
       return true;
     });
-    audit.store.failWrites = null;
+    audit.journal.failWrites = null;
     const id = await audit.statement(statement('s1', 2, 'SELECT 1'));
     const recs = audit.records();
     // The outage itself is on record, written with the first commit after it.
@@ -64,22 +64,22 @@ describe('when the store cannot take records', () => {
   test('outcomes queued during a failure are written once the store is back', async () => {
     const audit = memoryAudit();
     const id = await audit.statement(statement('s1', 1, 'SELECT 1'));
-    audit.store.failWrites = 'database unreachable';
+    audit.journal.failWrites = 'database unreachable';
     audit.statementEnd(statementEnd(id, 's1'));
     audit.sessionEnd({ sessionId: 's1', at: Date.now(), reason: 'client closed' });
     await audit.flush();
     assert.equal(audit.records().length, 1, 'nothing new while failing');
-    audit.store.failWrites = null;
+    audit.journal.failWrites = null;
     await audit.flush();
     assert.deepEqual(audit.records().map((r) => r.type), ['statement', 'statement_end', 'session_end', 'event']);
   });
 
   test('fail open: statement() resolves, and its record is written later', async () => {
     const audit = memoryAudit({ failClosed: false });
-    audit.store.failWrites = 'disk full';
+    audit.journal.failWrites = 'disk full';
     const id = await audit.statement(statement('s1', 1, 'SELECT 1'));
     assert.equal(audit.records().length, 0);
-    audit.store.failWrites = null;
+    audit.journal.failWrites = null;
     await audit.flush();
     assert.equal(audit.records()[0]?.id, id);
   });
@@ -96,12 +96,12 @@ describe('readiness of the store', () => {
     const audit = memoryAudit();
     await audit.sessionStart(sessionStart('s1'));
     assert.deepEqual(audit.status(), { writable: true });
-    audit.store.failWrites = 'disk full';
+    audit.journal.failWrites = 'disk full';
     await assert.rejects(audit.statement(statement('s1', 1, 'SELECT 1')));
     const down = audit.status();
     assert.equal(down.writable, false);
     assert.match(down.reason ?? '', /cannot write: .*disk full/);
-    audit.store.failWrites = null;
+    audit.journal.failWrites = null;
     // The queued record of the outage is retried every second: that notices the recovery.
     const until = Date.now() + 3000;
     while (!audit.status().writable && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
@@ -112,7 +112,7 @@ describe('readiness of the store', () => {
 
   test('a session start the store cannot take is refused saying so, not as a statement', async () => {
     const audit = memoryAudit();
-    audit.store.failWrites = 'disk full';
+    audit.journal.failWrites = 'disk full';
     await assert.rejects(audit.sessionStart(sessionStart('s1')), (err: unknown) => {
       assert.ok(err instanceof GatewayError);
       assert.equal(err.code, 'audit.unavailable');
@@ -121,7 +121,7 @@ describe('readiness of the store', () => {
       assert.match(err.hint ?? '', /no session starts/);
       return true;
     });
-    audit.store.failWrites = null;
+    audit.journal.failWrites = null;
     await audit.close();
   });
 });

@@ -1,24 +1,30 @@
 /**
- * The audit sink: events in, sealed records out, group-committed.
+ * The audit sink: events in, sealed records out, group-written to the journal.
  *
- * Every event becomes a record at once (its data serialised to canonical JSON here, exactly once)
- * and waits in a queue. A commit takes the whole queue, numbers the records on this instance's
- * chain, hashes each onto the previous one and writes them in one store transaction. The first
- * record to arrive starts a `groupCommitMs` timer; records that arrive while a commit is running
- * go in the next one, which starts as soon as it ends. So at load, many statements share one
- * fsync, and at rest a statement waits at most `groupCommitMs` plus one commit.
+ * Every event becomes a record at once (its data serialised to canonical JSON here, exactly once,
+ * in fixed key order on the statement path) and waits in a queue. A commit takes the whole queue,
+ * numbers the records on this instance's chain, hashes each onto the previous one and writes
+ * them to the journal in ONE write call (and, with `sync: full`, one fdatasync). With no
+ * `groupCommitMs` the commit runs once the current turn of the event loop has queued what it has
+ * (every statement of the client reads being handled); records that arrive while a commit runs go
+ * in the next one. The index (the store that search, the console and replay read) is fed from
+ * the journal afterwards, off the statement's path (see index-feed.ts).
  *
- * `statement()` and `sessionStart()` resolve once their record is committed: the engine MUST NOT
- * forward a statement's bytes before `statement()` resolves. When a commit fails, their promises
- * reject with `audit.unavailable` (fail closed) — or resolve anyway when fail_closed is off — and
- * the records nobody waits for (outcomes, session ends, events) stay queued for the next attempt.
- * Sequence numbers and hashes are only given out inside a commit, so a failed commit leaves no
- * hole in the chain.
+ * `statement()` and `sessionStart()` resolve once their record is in the journal: the engine
+ * MUST NOT forward a statement's bytes before `statement()` resolves. When a journal write fails,
+ * their promises reject with `audit.unavailable` (fail closed) — or resolve anyway when
+ * fail_closed is off — and the records nobody waits for (outcomes, session ends, events) stay
+ * queued for the next attempt. Outcomes are never awaited: they go in the next group write (or
+ * after LAZY_COMMIT_MS at rest), so a statement costs one hashed record on its own path.
+ * Sequence numbers and hashes are only given out inside a commit, and a failed write is cut off
+ * the journal again, so a failed commit leaves no hole in the chain.
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/audit-store.ts';
+import { IndexFeed } from './index-feed.ts';
+import { MemoryJournal, type Journal } from './journal.ts';
 import { GENESIS_HASH, canonicalJson, linkHash, searchColumns, type ChainAnchor, type StoredRecord } from './chain.ts';
 import { anchorMac, makeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type {
@@ -53,7 +59,12 @@ export interface AuditSink {
 }
 
 export interface AuditWriterOptions {
+  /** The index: what search, the console and replay read. */
   store: AuditStore;
+  /** The write-ahead journal (default: one in memory, for `store: memory` and tests). */
+  journal?: Journal;
+  /** `full`: fdatasync the journal after each group write, before the statements go on. */
+  sync?: 'normal' | 'full';
   instance: string;
   logger: Logger;
   sinks?: RecordSink[];
@@ -113,6 +124,8 @@ export class AuditWriter implements AuditSink {
   readonly #sinks: RecordSink[];
   readonly #sessions = new Map<string, { identity: AuditIdentity; database: string }>();
   readonly #ids = new RecordIds();
+  readonly #journal: Journal;
+  readonly #feed: IndexFeed;
   #queue: Pending[] = [];
   #head: { seq: number; hash: string };
   #timer: NodeJS.Timeout | null = null;
@@ -130,16 +143,44 @@ export class AuditWriter implements AuditSink {
   /** Transactions committed (for tests and metrics). */
   commits = 0;
 
-  private constructor(o: AuditWriterOptions, head: { seq: number; hash: string }) {
+  private constructor(o: AuditWriterOptions, head: { seq: number; hash: string }, journal: Journal, feed: IndexFeed) {
     this.#o = o;
     this.#sinks = o.sinks ?? [];
     this.#head = head;
+    this.#journal = journal;
+    this.#feed = feed;
   }
 
-  /** Read the chain head from the store, then accept events. */
+  /**
+   * Bring the index up to the journal (a crash or restart may have left it behind), take the
+   * chain head from the journal (from the index when the journal is new: an older log goes on),
+   * then accept events.
+   */
   static async open(o: AuditWriterOptions): Promise<AuditWriter> {
-    const head = (await o.store.head(o.instance)) ?? { seq: 0, hash: GENESIS_HASH };
-    const w = new AuditWriter(o, head);
+    const journal = o.journal ?? new MemoryJournal();
+    const owner = journal.instance();
+    if (owner !== null && owner !== o.instance) {
+      throw new Error(`the audit journal ${journal.location} holds the chain of instance "${owner}", not "${o.instance}": give each instance its own audit.journal`);
+    }
+    const feed = new IndexFeed(o.store, journal, o.instance, o.logger);
+    await feed.catchUp();
+    const fromJournal = journal.head();
+    const fromIndex = await o.store.head(o.instance);
+    if (fromJournal && fromIndex && fromIndex.seq > fromJournal.seq) {
+      throw new Error(
+        `the audit index holds records up to seq ${fromIndex.seq} but the journal ${journal.location} ends at seq ${fromJournal.seq}: the journal lost its newest records; run pgwarden audit verify`,
+      );
+    }
+    const head = fromJournal ?? fromIndex ?? { seq: 0, hash: GENESIS_HASH };
+    const w = new AuditWriter(o, head, journal, feed);
+    if (o.journal && !fromJournal && fromIndex) {
+      // A new journal on an existing log: its first record says where it takes the chain up
+      // (signed like a retention anchor), which is what lets verify accept a journal that does
+      // not start at seq 1 without a retention record.
+      const at = (o.now ?? Date.now)();
+      const anchor = { seq: fromIndex.seq, hash: fromIndex.hash, at };
+      w.event({ kind: 'journal_started', at, details: { anchor: { instance: o.instance, ...anchor, ...(o.checkpointKey ? { mac: anchorMac(o.checkpointKey, o.instance, anchor) } : {}) } } });
+    }
     if (o.checkpointEveryMs) {
       w.#checkpoints = setInterval(() => w.checkpoint(), o.checkpointEveryMs);
       w.#checkpoints.unref();
@@ -156,7 +197,17 @@ export class AuditWriter implements AuditSink {
 
   /** A writer on a chain whose head is known (a new in-memory store). */
   static withHead(o: AuditWriterOptions, head: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH }): AuditWriter {
-    return new AuditWriter(o, head);
+    const journal = o.journal ?? new MemoryJournal();
+    return new AuditWriter(o, head, journal, new IndexFeed(o.store, journal, o.instance, o.logger));
+  }
+
+  get journal(): Journal {
+    return this.#journal;
+  }
+
+  /** Whether the index keeps up with the journal (it is fed off the statement's path). */
+  indexStatus(): { current: boolean; lag: number; reason?: string } {
+    return this.#feed.status();
   }
 
   /** Commit everything queued now (tests, and before reading the store back). */
@@ -168,6 +219,7 @@ export class AuditWriter implements AuditSink {
     while (this.#committing) await this.#committing;
     if (this.#queue.length) await this.#commit();
     while (this.#committing) await this.#committing;
+    await this.#feed.flush();
   }
 
   get store(): AuditStore {
@@ -259,9 +311,12 @@ export class AuditWriter implements AuditSink {
   async closeUncleanRun(now = (this.#o.now ?? Date.now)()): Promise<UncleanRun | null> {
     const store = this.#o.store;
     const instance = this.#o.instance;
-    const [last] = await store.search({ instance, newest: true, limit: 1 });
-    if (!last) return null;
+    await this.#feed.flush();
     const kindOf = (r: StoredRecord) => (r.type === 'event' ? ((JSON.parse(r.body) as { data: { kind?: unknown } }).data.kind as string | undefined) : undefined);
+    // A journal begun by this run on an older log may already have written its first record.
+    const recent = (await store.search({ instance, newest: true, limit: 2 })).filter((r) => kindOf(r) !== 'journal_started');
+    const last = recent[recent.length - 1];
+    if (!last) return null;
     if (kindOf(last) === 'gateway_stop') return null;
     // The previous run began at its gateway_start record (events are few: the newest suffice).
     const events = await store.search({ instance, types: ['event'], newest: true, limit: 10_000 });
@@ -335,15 +390,21 @@ export class AuditWriter implements AuditSink {
   async retain(now = (this.#o.now ?? Date.now)()): Promise<number> {
     if (this.#o.retentionMs <= 0) return 0;
     const store = this.#o.store;
-    const deleted = await store.deleteBefore(now - this.#o.retentionMs);
-    if (deleted) {
-      this.#o.logger.info({ deleted }, 'audit retention deleted old records');
+    const before = now - this.#o.retentionMs;
+    await this.#feed.flush();
+    const deleted = await store.deleteBefore(before);
+    // Whole journal segments go once the index holds them, and their records are old enough.
+    const cut = this.#journal.retain(before, this.#feed.indexed);
+    if (deleted || cut.deleted) {
+      this.#o.logger.info({ deleted, journal: cut.deleted }, 'audit retention deleted old records');
       const anchors: Record<string, ChainAnchor & { mac?: string }> = {};
       for (const instance of await store.instances()) {
         const a = await store.anchor(instance);
         if (a) anchors[instance] = { seq: a.seq, hash: a.hash, at: a.at, ...(this.#o.checkpointKey ? { mac: anchorMac(this.#o.checkpointKey, instance, a) } : {}) };
       }
-      this.event({ kind: 'retention', at: now, details: { deleted, before: now - this.#o.retentionMs, anchors } });
+      const key = this.#o.checkpointKey;
+      const journal = cut.anchor && { instance: this.#o.instance, seq: cut.anchor.seq, hash: cut.anchor.hash, at: before, ...(key ? { mac: anchorMac(key, this.#o.instance, { ...cut.anchor, at: before }) } : {}) };
+      this.event({ kind: 'retention', at: now, details: { deleted, before, anchors, ...(journal ? { journal, journalDeleted: cut.deleted } : {}) } });
       await this.flush();
     }
     return deleted;
@@ -366,6 +427,9 @@ export class AuditWriter implements AuditSink {
     this.#queue = [];
     // The final head, so that a tail cut off after shutdown is noticed too.
     this.checkpoint();
+    await this.#feed.flush();
+    this.#feed.close();
+    this.#journal.close();
     await Promise.all(this.#sinks.map((s) => s.close()));
     await this.#o.store.close();
   }
@@ -466,14 +530,32 @@ export class AuditWriter implements AuditSink {
       sealed[i] = { id: p.id, instance, seq, at: p.at, type: p.type, sessionId: p.sessionId, body, prevHash, hash, ...searchColumns(p.type, p.data) };
     }
     try {
-      await this.#o.store.append(sealed);
+      this.#journal.append(sealed);
     } catch (err) {
       this.#onFailure(batch, err);
       return;
     }
     this.#head = { seq, hash };
+    this.#feed.push(sealed);
+    if (this.#o.sync === 'full') {
+      try {
+        await this.#journal.sync();
+      } catch (err) {
+        // Written but maybe not on disk: the chain keeps the records (nothing is written
+        // twice), but no statement of the group goes on when failing closed.
+        this.#failing = true;
+        this.#failure = err instanceof Error ? err.message : String(err);
+        this.#o.logger.error({ journal: this.#journal.location, err: this.#failure }, 'audit journal sync failed');
+        for (const p of batch) {
+          if (!p.waiter) continue;
+          if (this.#o.failClosed) p.waiter.reject(this.#unavailable(err, p.type));
+          else p.waiter.resolve(p.id);
+        }
+        return;
+      }
+    }
     this.commits++;
-    if (this.#failing) this.#o.logger.info({ store: this.#o.store.location }, 'audit store writing again');
+    if (this.#failing) this.#o.logger.info({ journal: this.#journal.location }, 'audit journal writing again');
     this.#failing = false;
     this.#failure = null;
     for (const p of batch) p.waiter?.resolve(p.id);
@@ -488,7 +570,7 @@ export class AuditWriter implements AuditSink {
 
   #onFailure(batch: Pending[], err: unknown): void {
     const firstFailure = !this.#failing;
-    if (firstFailure) this.#o.logger.error({ store: this.#o.store.location, err: (err as Error).message }, 'audit store write failed');
+    if (firstFailure) this.#o.logger.error({ journal: this.#journal.location, err: (err as Error).message }, 'audit journal write failed');
     this.#failing = true;
     this.#failure = err instanceof Error ? err.message : String(err);
     const kept: Pending[] = [];
@@ -507,13 +589,10 @@ export class AuditWriter implements AuditSink {
     // every second, which is also what notices the recovery when no statement arrives.
     if (firstFailure) this.event({ kind: 'audit_store_unavailable', at: (this.#o.now ?? Date.now)(), details: { error: this.#failure } });
     if (this.#queue.length > MAX_BACKLOG) this.#shed();
-    // The store may have committed before failing to say so: continue from what it holds.
-    void this.#o.store
-      .head(this.#o.instance)
-      .then((h) => {
-        if (h && h.seq > this.#head.seq) this.#head = h;
-      })
-      .catch(() => undefined);
+    // A write that failed was cut off the journal; a sync that failed left the records written:
+    // the chain continues from what the journal holds.
+    const h = this.#journal.head();
+    if (h && h.seq > this.#head.seq) this.#head = h;
   }
 
   #shed(): void {

@@ -3,7 +3,8 @@
  * (`audit.store`), never write it. Human-readable lines by default; `--json` (one JSON record per
  * line) where a program may read the output.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
@@ -15,6 +16,9 @@ import {
   replayStepLines,
   toAuditRecord,
   verifyStore,
+  verifyJournal,
+  journalDir,
+  FileJournal,
   latestCheckpoints,
   parseExpectedHead,
   type VerifyOptions,
@@ -61,7 +65,7 @@ export function registerAuditCommands(program: Command, configOptions: ConfigOpt
     .option('--json', 'one JSON step per line (implies --no-wait)')
     .action((session: string, o) => replayCommand(session, o));
 
-  configOptions(audit.command('verify').description('check the hash chain: exit 0 if intact, 1 naming the first bad record'))
+  configOptions(audit.command('verify').description('check the hash chains of the index and the journal, and that they agree: exit 0 if intact, 1 naming the first bad record'))
     .option('--checkpoint <file>', 'a file of JSON lines holding signed head checkpoints (an audit sink file, or the gateway log): the chains must still reach the latest')
     .option('--expect-head <instance:seq:hash>', 'a head the chain must still reach (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--json', 'print the result as JSON')
@@ -78,7 +82,7 @@ interface CommonOptions extends ConfigLocation {
   json?: boolean;
 }
 
-async function withStore<T>(o: ConfigLocation, run: (store: AuditStore, config: Awaited<ReturnType<typeof loadConfigFile>>) => Promise<T>): Promise<T> {
+async function withStore<T>(o: ConfigLocation, run: (store: AuditStore, config: Awaited<ReturnType<typeof loadConfigFile>>, file: string) => Promise<T>): Promise<T> {
   const file = configPath(o);
   const config = await loadConfigFile(file);
   if (config.audit.store === 'memory') throw new CliError('the audit store is "memory": there is no log to read outside the running gateway');
@@ -89,7 +93,7 @@ async function withStore<T>(o: ConfigLocation, run: (store: AuditStore, config: 
     throw new CliError((err as Error).message);
   }
   try {
-    return await run(store, config);
+    return await run(store, config, file);
   } finally {
     await store.close();
   }
@@ -246,8 +250,22 @@ async function verifyCommand(o: CommonOptions & { checkpoint?: string; expectHea
       throw new CliError(`--expect-head: ${(err as Error).message}`);
     }
   }
-  await withStore(o, async (store, config) => {
-    const result = await verifyStore(store, { checkpoints, key: config.audit.checkpoint_key });
+  await withStore(o, async (store, config, file) => {
+    let result = await verifyStore(store, { checkpoints, key: config.audit.checkpoint_key });
+    // The journal: its own chain, and the index's agreement with it.
+    const dir = journalDir(config.audit, dirname(file), config.audit.instance ?? hostname());
+    if (result.ok && dir) {
+      if (!existsSync(dir)) result = { ...result, warnings: [...(result.warnings ?? []), `no audit journal at ${dir}: only the index was checked`] };
+      else {
+        let journal: FileJournal;
+        try {
+          journal = new FileJournal(dir, { segmentBytes: config.audit.journal_segment_size, readOnly: true });
+        } catch (err) {
+          throw new CliError(`audit log FAILED: the journal ${dir} cannot be read: ${(err as Error).message}`);
+        }
+        result = await verifyJournal(journal, store, result, { key: config.audit.checkpoint_key });
+      }
+    }
     if (o.json) out(JSON.stringify(result));
     for (const w of result.warnings ?? []) if (!o.json) process.stderr.write(`warning: ${w}\n`);
     if (result.ok) {

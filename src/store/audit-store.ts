@@ -3,8 +3,8 @@
  * group commit), so a store never sees two appends for the same chain at once; reads (search,
  * verify, replay) may run beside them.
  */
-import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import type { RecordType, Verdict } from '../audit/events.ts';
+import type { ChainAnchor, StoredRecord } from './record.ts';
+import type { RecordType, Verdict } from './record.ts';
 
 export interface AuditQuery {
   /** Token subject, exactly. */

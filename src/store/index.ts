@@ -5,6 +5,7 @@
  * Data flow: the audit writer appends sealed batches (one transaction each); the CLI and the
  * console search, read and verify. Passwords of a PostgreSQL store MUST NOT appear in errors.
  */
+export type { ChainAnchor, ChainHead, RecordType, StoredRecord, Verdict } from './record.ts';
 export { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRow } from './audit-store.ts';
 export { MemoryAuditStore } from './memory-audit-store.ts';
 export { SqliteAuditStore, openSqliteAuditStore, type SqliteStoreOptions } from './sqlite-audit-store.ts';

@@ -3,7 +3,7 @@
  * Used by `audit.store: memory` and by tests, which can also make its writes fail as a full disk
  * would (`failWrites`).
  */
-import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
+import type { ChainAnchor, StoredRecord } from './record.ts';
 import { StoreError, tableMatches, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRevocation, type StoredRow } from './audit-store.ts';
 
 export class MemoryAuditStore implements AuditStore {

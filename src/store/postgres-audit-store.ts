@@ -8,8 +8,8 @@
  * (its default). Values are sent as escape-string literals (E'…'), which mean the same whatever
  * standard_conforming_strings is.
  */
-import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import type { RecordType } from '../audit/events.ts';
+import type { ChainAnchor, StoredRecord } from './record.ts';
+import type { RecordType } from './record.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
 import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 

@@ -1,10 +1,10 @@
 /**
- * The embedded audit store: one SQLite file in WAL mode. With `sync: normal` (the default) a
- * commit is in the WAL when it returns: it survives a crash of the gateway process (kill -9), and
- * the OS writes it to disk soon after, but the last commits can be lost on a power failure or an
- * OS crash. With `sync: full` every commit is also fsynced (synchronous=FULL) before it returns,
- * on a writer thread so the fsync never blocks the event loop. Reads use a second connection on
- * this thread, which WAL lets run beside the writer.
+ * The embedded audit store: one SQLite file in WAL mode, the index of the audit journal (search,
+ * console, replay). Every write runs on a writer thread, so inserts, their indexes and any fsync
+ * never cost the gateway's event loop. With `sync: normal` a commit is in the WAL when it returns
+ * (it survives kill -9); with `sync: full` it is also fsynced (synchronous=FULL). The audit log
+ * opens it with `normal`: the journal is the durable copy, and the index catches up from it.
+ * Reads use a second connection on this thread, which WAL lets run beside the writer.
  *
  * `openSqliteAuditStore(path, { readOnly: true })` opens an existing log for the CLI, without a
  * writer thread.
@@ -14,8 +14,8 @@ import { ensurePrivateFile } from '../private-files.ts';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
-import type { RecordType } from '../audit/events.ts';
+import type { ChainAnchor, StoredRecord } from './record.ts';
+import type { RecordType } from './record.ts';
 import { StoreError, type AuditQuery, type AuditStore, type StoredConsoleSession, type StoredRevocation, type StoredRow } from './audit-store.ts';
 import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
 
@@ -158,10 +158,6 @@ export async function openSqliteAuditStore(path: string, options: SqliteStoreOpt
   const writer = await WriterThread.start(path, options.maxPageCount, options.sync, options.walLimitBytes);
   const store = new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer);
   store.boundWal(options.walLimitBytes ?? DEFAULT_WAL_LIMIT);
-  // With synchronous=NORMAL a commit is one write to the WAL and no fsync, a few tens of
-  // microseconds: it runs on this thread, sparing every statement two thread hops. A `full`
-  // commit waits for an fsync, which stays on the writer thread so the event loop never stalls.
-  if ((options.sync ?? 'normal') === 'normal') store.appendInThread(options.maxPageCount);
   return store;
 }
 
@@ -170,11 +166,8 @@ export class SqliteAuditStore implements AuditStore {
   readonly location: string;
   readonly #db: Database.Database;
   readonly #writer: WriterThread | null;
-  /** Appends on this thread (synchronous=NORMAL), or null to send them to the writer thread. */
-  #direct: ((rows: unknown[][]) => void) | null = null;
-  #directDb: Database.Database | null = null;
   #checkpoints: NodeJS.Timeout | null = null;
-  /** A full checkpoint is running on the writer thread: appends go there meanwhile. */
+  /** A full checkpoint is running on the writer thread. */
   #truncating: Promise<unknown> | null = null;
   /** Largest WAL seen (bytes), for tests and metrics. */
   walPeak = 0;
@@ -193,24 +186,6 @@ export class SqliteAuditStore implements AuditStore {
     return a ? { seq: a.seq, hash: a.hash } : null;
   }
 
-  /** Write appends on this thread from now on (see openSqliteAuditStore). */
-  appendInThread(maxPageCount?: number): void {
-    const db = new Database(this.location.slice('sqlite:'.length), { fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    db.pragma('synchronous = NORMAL');
-    // A checkpoint copies the WAL into the database file and fsyncs it: that stays on the writer
-    // thread (every second), never on the event loop's thread.
-    db.pragma('wal_autocheckpoint = 0');
-    db.pragma(`journal_size_limit = ${this.#walLimit}`);
-    if (maxPageCount) db.pragma(`max_page_count = ${Number(maxPageCount)}`);
-    const insert = db.prepare(SQLITE_INSERT);
-    const all = db.transaction((rows: unknown[][]) => {
-      for (const row of rows) insert.run(row);
-    });
-    this.#directDb = db;
-    this.#direct = (rows) => all(rows);
-  }
-
   #walLimit = DEFAULT_WAL_LIMIT;
 
   /**
@@ -218,8 +193,7 @@ export class SqliteAuditStore implements AuditStore {
    * database without stopping writers, but under continuous writes the log is never fully copied
    * at a moment no writer holds it, so SQLite never starts it over and it grows without end. So
    * when it passes `limit`, a TRUNCATE checkpoint runs on the writer thread: it waits for the
-   * writer and readers in the WAL, copies everything, and empties the file. Meanwhile appends go
-   * to the writer thread (queued behind the checkpoint) instead of waiting on this thread.
+   * writer and readers in the WAL, copies everything, and empties the file; appends queue behind it.
    */
   #commitsSinceCheck = 0;
   #bytesSinceCheck = 0;
@@ -257,16 +231,6 @@ export class SqliteAuditStore implements AuditStore {
   async append(records: StoredRecord[]): Promise<void> {
     if (!this.#writer) throw new StoreError('the audit log is open read-only', 'read_only');
     const rows = records.map((r) => [r.id, r.instance, r.seq, r.at, r.type, r.sessionId, r.subject, r.verdict, r.tables, r.text, r.ref, r.body, r.prevHash, r.hash]);
-    if (this.#direct && !this.#truncating) {
-      try {
-        this.#direct(rows);
-      } catch (err) {
-        const e = err as { code?: string; message: string };
-        throw new StoreError(`the audit store could not write: ${e.message}`, e.code ?? 'write_failed', { cause: err });
-      }
-      this.#checkWalSoon(records);
-      return;
-    }
     await this.#writer.call('append', { rows });
     this.#checkWalSoon(records);
   }
@@ -388,7 +352,6 @@ export class SqliteAuditStore implements AuditStore {
 
   async close(): Promise<void> {
     if (this.#checkpoints) clearInterval(this.#checkpoints);
-    if (this.#directDb?.open) this.#directDb.close();
     await this.#writer?.stop();
     if (this.#db.open) this.#db.close();
   }

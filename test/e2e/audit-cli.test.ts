@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -165,6 +165,24 @@ describe('pgwarden audit', () => {
       await waitFor('the followed statement', () => out.includes('SELECT now()'), 15_000);
     } finally {
       child.kill('SIGTERM');
+    }
+  });
+
+  test('verify checks the journal too: --json reports it, and a byte changed in it fails naming the record', async () => {
+    await audit.flush();
+    const ok = await pgwarden(['audit', 'verify', ...cfgArgs, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const result = JSON.parse(ok.stdout) as { records: number; journal?: unknown };
+    assert.deepEqual(result.journal, { location: join(dir, 'audit-journal'), records: result.records, lag: 0 }, 'every record of the index is in the journal, and the index is not behind');
+    const seg = join(dir, 'audit-journal', readdirSync(join(dir, 'audit-journal')).sort()[0]);
+    const intact = readFileSync(seg);
+    try {
+      writeFileSync(seg, intact.toString('utf8').replace('count(*)', 'count(1)'));
+      const r = await pgwarden(['audit', 'verify', ...cfgArgs]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^pgwarden: audit log FAILED at record ${ids.bob} \\(instance gw-test, seq 7\\): journal: record ${ids.bob} \\(seq 7\\) was edited`));
+    } finally {
+      writeFileSync(seg, intact);
     }
   });
 

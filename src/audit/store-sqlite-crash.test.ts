@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { auditSchema, openAudit, toAuditRecord } from '../audit/index.ts';
+import { auditSchema, openAudit, toAuditRecord } from './index.ts';
 import { silentLogger } from '../log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-crash-'));

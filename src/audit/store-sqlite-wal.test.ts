@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { auditSchema, openAudit } from '../audit/index.ts';
-import { sessionStart, statement, statementEnd } from '../audit/test-events.ts';
+import { auditSchema, openAudit } from './index.ts';
+import { sessionStart, statement, statementEnd } from './test-events.ts';
 import { silentLogger } from '../log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-wal-'));

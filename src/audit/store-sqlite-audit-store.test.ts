@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { auditSchema, loadReplay, openAudit, verifyStore, type OpenedAudit } from '../audit/index.ts';
-import { sessionStart, statement, statementEnd } from '../audit/test-events.ts';
+import { auditSchema, loadReplay, openAudit, verifyStore, type OpenedAudit } from './index.ts';
+import { sessionStart, statement, statementEnd } from './test-events.ts';
 import { GatewayError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
-import { openSqliteAuditStore } from './sqlite-audit-store.ts';
+import { openSqliteAuditStore } from '../store/sqlite-audit-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
