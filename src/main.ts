@@ -590,7 +590,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       const oldest = pending.reduce((min, r) => Math.min(min, Date.parse(r.createdAt)), Date.now());
       return { pending: pending.length, oldestAgeSeconds: pending.length === 0 ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
     },
-    audit: () => ({ writable: audit.status().writable }),
+    audit: () => {
+      const index = audit.indexStatus();
+      return { writable: audit.status().writable, queued: index.lag, indexCurrent: index.current };
+    },
     pools: () => Object.fromEntries([...poolMap].map(([name, pool]) => [name, pool.stats()])),
   });
   // With several workers, worker 1 alone serves HTTP (console, admin and reviews API, /mcp,

@@ -26,8 +26,11 @@ export interface MetricSources {
   reviews(): Promise<{ pending: number; oldestAgeSeconds: number }>;
   /** Connection pools by upstream (those with `pool` set). */
   pools?(): Record<string, { idle: number; leased: number; opening: number; waiting: number }>;
-  /** The audit log: whether it can write, and records accepted but not yet written (when known). */
-  audit(): { writable: boolean; queued?: number };
+  /**
+   * The audit log: whether its journal can write; records in the journal not yet in the index
+   * (the store search, the console and replay read), and whether the index is being fed.
+   */
+  audit(): { writable: boolean; queued?: number; indexCurrent?: boolean };
 }
 
 export interface MetricsOptions {
@@ -50,7 +53,6 @@ export class GatewayMetrics {
   readonly #stage: Histogram<'stage'>;
   readonly #tokens: Counter<'issuer' | 'result'>;
   readonly #jwks: Counter<'issuer' | 'result'>;
-  readonly #auditErrors: Counter<string>;
   readonly #bound = new Map<string, { inc(n?: number): void }>();
   #sources: MetricSources | undefined;
 
@@ -99,11 +101,6 @@ export class GatewayMetrics {
       name: 'pgwarden_jwks_fetches_total',
       help: 'Fetches of an issuer\'s JWKS, by result (ok or error).',
       labelNames: ['issuer', 'result'],
-      registers,
-    });
-    this.#auditErrors = new Counter({
-      name: 'pgwarden_audit_store_errors_total',
-      help: 'Failed writes of the audit log.',
       registers,
     });
 
@@ -175,6 +172,15 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'pgwarden_audit_index_current',
+      help: '1 while the audit index (the store) is fed from the journal, 0 while it is failing and catching up.',
+      registers,
+      collect() {
+        const current = sources()?.audit().indexCurrent;
+        if (current !== undefined) this.set(current ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'pgwarden_audit_writable',
       help: '1 when the audit log can write, 0 when its store is failing (the gateway is then not ready).',
       registers,
@@ -184,8 +190,8 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
-      name: 'pgwarden_audit_queued_records',
-      help: 'Audit records accepted but not yet written (the journal lag).',
+      name: 'pgwarden_audit_index_lag_records',
+      help: 'Audit records in the journal not yet in the index the console, search and replay read.',
       registers,
       collect() {
         const s = sources();
@@ -236,10 +242,6 @@ export class GatewayMetrics {
 
   jwksFetched(issuer: string, ok: boolean): void {
     this.#jwks.inc({ issuer, result: ok ? 'ok' : 'error' });
-  }
-
-  auditStoreError(): void {
-    this.#auditErrors.inc();
   }
 
   /** The exposition text and its content type. */
