@@ -592,7 +592,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     },
     audit: () => {
       const index = audit.indexStatus();
-      return { writable: audit.status().writable, queued: index.lag, indexCurrent: index.current };
+      return { writable: audit.status().writable, queued: index.lag, indexHealthy: index.reason === undefined };
     },
     pools: () => Object.fromEntries([...poolMap].map(([name, pool]) => [name, pool.stats()])),
   });

@@ -30,7 +30,7 @@ export interface MetricSources {
    * The audit log: whether its journal can write; records in the journal not yet in the index
    * (the store search, the console and replay read), and whether the index is being fed.
    */
-  audit(): { writable: boolean; queued?: number; indexCurrent?: boolean };
+  audit(): { writable: boolean; queued?: number; indexHealthy?: boolean };
 }
 
 export interface MetricsOptions {
@@ -172,11 +172,11 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
-      name: 'pgwarden_audit_index_current',
-      help: '1 while the audit index (the store) is fed from the journal, 0 while it is failing and catching up.',
+      name: 'pgwarden_audit_index_healthy',
+      help: '1 while the audit index (the store) takes what the journal feeds it, 0 while it is failing (it catches up when it works again).',
       registers,
       collect() {
-        const current = sources()?.audit().indexCurrent;
+        const current = sources()?.audit().indexHealthy;
         if (current !== undefined) this.set(current ? 1 : 0);
       },
     });

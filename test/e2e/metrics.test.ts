@@ -169,7 +169,7 @@ describe('/metrics', () => {
       assert.equal(value(s, 'pgwarden_connections_open{state="active"}'), 1);
       assert.equal(value(s, 'pgwarden_upstream_sessions{upstream="app"}'), 1);
       assert.equal(value(s, 'pgwarden_audit_writable'), 1);
-      assert.equal(value(s, 'pgwarden_audit_index_current'), 1);
+      assert.equal(value(s, 'pgwarden_audit_index_healthy'), 1);
       assert.ok(s.has('pgwarden_audit_index_lag_records'));
       assert.equal(value(s, 'pgwarden_reviews_pending'), 0);
       // The first token of the run made the gateway fetch the issuer's keys.
