@@ -447,7 +447,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
   warnUnbound(catalogs, masking, policyState.compiled, log);
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount,
+  // SQLite store files are this instance's alone (the workers of one run share its hold).
+  const lock = worker ? worker.lock : { pid: process.pid, token: randomUUID() };
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount, lock,
     // One chain per worker in the shared store; `audit verify` checks every chain.
     ...(worker ? { instance: workerInstance(config.audit.instance ?? hostname(), worker.number) } : {}),
   });
@@ -459,12 +461,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // No rules, nothing to keep: the store is opened in memory so no file is made for nothing.
   const reviews = await ReviewService.open({ ...config.reviews, store: reviewRules.rules.length ? config.reviews.store : 'memory' }, {
     logger: log,
+    lock,
     baseDir: options.configPath ? dirname(options.configPath) : process.cwd(),
     audit,
     reviewUrl,
     // Decided in this worker (the console and the reviews API are in worker 1): the worker holding
     // the statement releases it.
     ...(worker ? { settled: (id: string) => void worker.broadcast({ kind: 'review', id }) } : {}),
+  }).catch(async (err: unknown) => {
+    // E.g. the review file is another instance's: give up this instance's hold on the audit store.
+    await audit.close().catch(() => undefined);
+    throw err;
   });
   const shared: Shared = {
     reviews,

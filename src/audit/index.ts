@@ -14,6 +14,7 @@
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
+import type { LockHolder } from '../file-lock.ts';
 import { openAuditStore, type AuditStore } from '../store/index.ts';
 import type { AuditConfig } from './schema.ts';
 import { openSinks } from './sinks.ts';
@@ -59,6 +60,8 @@ export interface OpenAuditDeps {
   maxPageCount?: number;
   /** SQLite: bound of the write-ahead log in bytes (default 16 MiB). */
   walLimitBytes?: number;
+  /** SQLite: lock the file for this instance (a second instance on it is refused at start). */
+  lock?: LockHolder;
 }
 
 export type OpenedAudit = AuditSink & {
@@ -83,7 +86,7 @@ export type OpenedAudit = AuditSink & {
 export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<OpenedAudit> {
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes });
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes, lock: deps.lock });
   let writer: AuditWriter;
   try {
     writer = await AuditWriter.open({

@@ -17,6 +17,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { OtherEvent } from '../audit/index.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
+import type { LockHolder } from '../file-lock.ts';
 import { isApprover, type CompiledReviewRule } from './rules.ts';
 import type { ReviewsConfig } from './schema.ts';
 import { SqliteReviewStore, type Binding, type StoredReview } from './sqlite-store.ts';
@@ -39,6 +40,8 @@ export interface ReviewServiceDeps {
    * other processes sharing the store can tell their waiters (see `changed`).
    */
   settled?: (id: string) => void;
+  /** A `sqlite:` store is locked for this instance (see file-lock.ts). */
+  lock?: LockHolder;
 }
 
 /** Identity + database + statement: what an approval is bound to. */
@@ -78,7 +81,7 @@ export class ReviewService {
   /** Open the configured store, expire what expired while the gateway was down, arm the timers. */
   static async open(cfg: Pick<ReviewsConfig, 'store' | 'webhooks'>, deps: ReviewServiceDeps): Promise<ReviewService> {
     const path = cfg.store === 'memory' ? ':memory:' : storePath(cfg.store, deps.baseDir);
-    const store = SqliteReviewStore.open(path);
+    const store = SqliteReviewStore.open(path, deps.lock);
     const webhooks = new Webhooks(cfg.webhooks, {
       logger: deps.logger.child({ part: 'review-webhooks' }),
       fetch: deps.fetch,

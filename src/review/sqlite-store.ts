@@ -7,6 +7,7 @@
  * so a decision can never be applied twice or on top of another one.
  */
 import { ensurePrivateFile } from '../private-files.ts';
+import { lockStoreFile, type FileLock, type LockHolder } from '../file-lock.ts';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Review, ReviewDecision, ReviewStatus } from './types.ts';
@@ -122,15 +123,27 @@ function fromRow(r: Row): StoredReview {
 
 export class SqliteReviewStore {
   readonly #db: Database.Database;
+  readonly #lock: FileLock | null;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, lock: FileLock | null) {
     this.#db = db;
+    this.#lock = lock;
   }
 
-  /** Open (creating it and its directory) the file at `path`, or `:memory:`. */
-  static open(path: string): SqliteReviewStore {
+  /**
+   * Open (creating it and its directory) the file at `path`, or `:memory:`; with `lock`, the file
+   * is locked for this instance first (another live instance holding it is refused).
+   */
+  static open(path: string, lock?: LockHolder): SqliteReviewStore {
     if (path !== ':memory:') ensurePrivateFile(path);
-    const db = new Database(path);
+    const held = lock && path !== ':memory:' ? lockStoreFile(path, lock) : null;
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+    } catch (err) {
+      held?.release();
+      throw err;
+    }
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -144,9 +157,10 @@ export class SqliteReviewStore {
       if (!columns.some((c) => c.name === 'resolution_sha256')) db.exec("ALTER TABLE reviews ADD COLUMN resolution_sha256 TEXT NOT NULL DEFAULT ''");
     } catch (err) {
       db.close();
+      held?.release();
       throw err;
     }
-    return new SqliteReviewStore(db);
+    return new SqliteReviewStore(db, held);
   }
 
   has(id: string): boolean {
@@ -255,5 +269,6 @@ export class SqliteReviewStore {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+    this.#lock?.release();
   }
 }
