@@ -37,6 +37,7 @@ import { GatewayMetrics } from './metrics/index.ts';
 import { observedAudit, observedMasking, tracedAudit } from './engine/observed.ts';
 import { StatementTracer } from './tracing/index.ts';
 import { hostname } from 'node:os';
+import { followRevocations } from './store/index.ts';
 import { pidRange, shareCapacity, shareLimits, workerInstance, type WorkerRole } from './cluster/index.ts';
 
 export interface StartOptions {
@@ -524,6 +525,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await probeAll();
   const probeTimer = setInterval(() => void probeAll(), 5000);
   probeTimer.unref();
+  // A shared (PostgreSQL) store that cannot be reached makes the instance not ready, until it can.
+  let storeDown: string | null = null;
+  const probeStores = async () => {
+    const audited = audit.store.kind === 'postgres' ? await audit.store.search({ limit: 0 }).then(() => null, (err: unknown) => (err as Error).message) : null;
+    storeDown = audited ?? (await reviews.check().catch((err: unknown) => (err as Error).message));
+  };
+  const storeTimer = setInterval(() => void probeStores(), 1000);
+  storeTimer.unref();
 
   // Revocations outlive the process: restored from the store before the listener opens.
   for (const r of await audit.store.revocations()) revocations.restore(r);
@@ -536,9 +545,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
   };
+  // A store shared by instances: what the others revoke or lift reaches this one (NOTIFY + poll).
+  const follower = audit.store.watchRevocations
+    ? followRevocations({ store: audit.store, list: () => revocations.list(), add: (r) => revokeHere(r.subject, r.issuer), remove: (r) => revocations.unrevoke(r.subject, r.issuer), logger: log })
+    : undefined;
+  const local = <T>(change: () => Promise<T>) => (follower ? follower.local(change) : change());
   // In effect at once in this process (and in every worker before it resolves); the admin API
   // answers only once the store has it.
-  const revoke = async (subject: string, issuer?: string) => {
+  const revoke = (subject: string, issuer?: string) => local(async () => {
     let terminated = revokeHere(subject, issuer);
     if (worker) terminated += await worker.broadcast({ kind: 'revoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer, terminated }, 'subject revoked');
@@ -548,14 +562,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     const made = revocations.list().find((r) => r.subject === subject && r.issuer === issuer);
     await audit.store.putRevocation(made ?? { subject, ...(issuer === undefined ? {} : { issuer }), at: new Date().toISOString() });
     return { terminated };
-  };
-  const unrevoke = async (subject: string, issuer?: string) => {
+  });
+  const unrevoke = (subject: string, issuer?: string) => local(async () => {
     revocations.unrevoke(subject, issuer);
     if (worker) await worker.broadcast({ kind: 'unrevoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer }, 'revocation lifted');
     audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
     await audit.store.deleteRevocation(subject, issuer);
-  };
+  });
   // What the other workers tell this one (queued until now, so none is missed while starting).
   worker?.handle({
     broadcast: (b) => {
@@ -669,6 +683,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       // Fail closed refuses every statement while the store cannot write: send clients elsewhere.
       const store = audit.status();
       if (!store.writable && current.audit.fail_closed) return { ready: false, reason: store.reason ?? 'the audit store cannot write' };
+      if (storeDown) return { ready: false, reason: `shared store unreachable: ${storeDown}` };
       const down = [...upstreamUp].filter(([, up]) => !up).map(([n]) => n);
       return down.length ? { ready: false, reason: `upstream unreachable: ${down.join(', ')}` } : { ready: true };
     },
@@ -745,6 +760,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       if (closing) return;
       closing = true;
       clearInterval(probeTimer);
+      clearInterval(storeTimer);
       for (const c of catalogs.values()) c.stop();
       for (const { pool } of pools.values()) void pool.close();
       const stopped = listener.stopAccepting();
@@ -763,6 +779,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await http.close();
       await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
+      await follower?.close();
       await reviews.close();
       await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
       await audit.close();

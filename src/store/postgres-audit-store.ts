@@ -11,6 +11,7 @@
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
+import { PgListener } from './pg-connection.ts';
 import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
 export interface PostgresStoreOptions {
@@ -23,6 +24,8 @@ const T = 'pgwarden_audit_records';
 const A = 'pgwarden_audit_anchors';
 const R = 'pgwarden_revocations';
 const CS = 'pgwarden_console_sessions';
+/** NOTIFY channel of revocation changes. */
+export const REVOCATIONS_CHANNEL = 'pgwarden_revocations';
 /** Serialises schema creation and retention between gateways sharing the database. */
 const LOCK_KEY = 7_261_001;
 
@@ -211,12 +214,21 @@ export class PostgresAuditStore implements AuditStore {
     return rows.map((r) => (r[1] === '' ? { subject: r[0] as string, at: r[2] as string } : { subject: r[0] as string, issuer: r[1] as string, at: r[2] as string }));
   }
 
+  // Each change tells every instance sharing the store (NOTIFY, in the same transaction).
   async putRevocation(r: StoredRevocation): Promise<void> {
-    await this.query(`INSERT INTO ${R} (subject, issuer, at) VALUES (${literal(r.subject)}, ${literal(r.issuer ?? '')}, ${literal(r.at)}) ON CONFLICT (subject, issuer) DO NOTHING`);
+    await this.query(
+      `INSERT INTO ${R} (subject, issuer, at) VALUES (${literal(r.subject)}, ${literal(r.issuer ?? '')}, ${literal(r.at)}) ON CONFLICT (subject, issuer) DO NOTHING; ` +
+        `SELECT pg_notify(${literal(REVOCATIONS_CHANNEL)}, 'revoke')`,
+    );
   }
 
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
-    await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}`);
+    await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}; SELECT pg_notify(${literal(REVOCATIONS_CHANNEL)}, 'unrevoke')`);
+  }
+
+  /** Hear revocations made by other instances (`changed` is called; read `revocations()` then). */
+  watchRevocations(changed: () => void): { close(): Promise<void>; readonly up: boolean } {
+    return new PgListener({ target: this.#target, channels: [REVOCATIONS_CHANNEL], onNotify: () => changed(), resync: changed });
   }
 
   async consoleSession(id: string): Promise<StoredConsoleSession | null> {
