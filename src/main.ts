@@ -570,6 +570,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
     await audit.store.deleteRevocation(subject, issuer);
   });
+  // Instances sharing a store: a CancelRequest that reached another instance than the session's
+  // is told to every instance (NOTIFY); the owner matches the secret against its own sessions.
+  const cancels = audit.store.watchCancels?.((pid, secret) => {
+    if (registry.cancelHere(pid, secret)) log.debug('cancel request from another instance matched');
+  });
+  let cancelWindow = { at: 0, n: 0 };
+  const unmatchedCancel = audit.store.deliverCancel
+    ? (pid: number, secret: Buffer) => {
+        // Unauthenticated packets: at most 50 a second go to the store, the rest are dropped.
+        const now = Date.now();
+        if (now - cancelWindow.at >= 1000) cancelWindow = { at: now, n: 0 };
+        if (++cancelWindow.n > 50) return;
+        void audit.store.deliverCancel!(pid, secret).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'a cancel request could not be passed to the other instances'));
+      }
+    : undefined;
   // What the other workers tell this one (queued until now, so none is missed while starting).
   worker?.handle({
     broadcast: (b) => {
@@ -590,6 +605,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     cancel: (pid, secret) => {
       const matched = registry.cancel(pid, secret);
       log.debug({ matched }, 'cancel request from another worker');
+      if (!matched) unmatchedCancel?.(pid, secret);
     },
   });
 
@@ -600,6 +616,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     scramCache,
     settings: () => settings,
     isRevoked: (id) => revocations.isRevoked(id),
+    unmatchedCancel,
     observe: metrics && { opened: (via) => metrics.connectionOpened(via === 'mcp' ? 'mcp' : 'wire'), refused: (reason) => metrics.connectionRefused(reason) },
   });
   metrics?.attach({
@@ -780,6 +797,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
       await follower?.close();
+      await cancels?.close();
       await reviews.close();
       await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
       await audit.close();

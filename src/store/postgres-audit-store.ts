@@ -26,6 +26,8 @@ const R = 'pgwarden_revocations';
 const CS = 'pgwarden_console_sessions';
 /** NOTIFY channel of revocation changes. */
 export const REVOCATIONS_CHANNEL = 'pgwarden_revocations';
+/** NOTIFY channel of CancelRequests for sessions of other instances. */
+export const CANCELS_CHANNEL = 'pgwarden_cancels';
 /** Serialises schema creation and retention between gateways sharing the database. */
 const LOCK_KEY = 7_261_001;
 
@@ -224,6 +226,25 @@ export class PostgresAuditStore implements AuditStore {
 
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
     await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}; SELECT pg_notify(${literal(REVOCATIONS_CHANNEL)}, 'unrevoke')`);
+  }
+
+  /**
+   * A CancelRequest whose key matched no session of this instance: told to every instance sharing
+   * the store, where the owner matches the secret against its own sessions.
+   */
+  async deliverCancel(pid: number, secret: Buffer): Promise<void> {
+    await this.query(`SELECT pg_notify(${literal(CANCELS_CHANNEL)}, ${literal(`${pid}:${secret.toString('hex')}`)})`);
+  }
+
+  watchCancels(cancel: (pid: number, secret: Buffer) => void): { close(): Promise<void>; readonly up: boolean } {
+    return new PgListener({
+      target: this.#target,
+      channels: [CANCELS_CHANNEL],
+      onNotify: (_channel, payload) => {
+        const m = /^(-?\d+):([0-9a-f]{8})$/.exec(payload);
+        if (m) cancel(Number(m[1]), Buffer.from(m[2], 'hex'));
+      },
+    });
   }
 
   /** Hear revocations made by other instances (`changed` is called; read `revocations()` then). */

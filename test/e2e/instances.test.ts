@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import net from 'node:net';
 import pg from 'pg';
+import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -49,6 +51,16 @@ async function api(t: TestGateway, path: string, body?: unknown): Promise<{ stat
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
+}
+
+function sendCancel(port: number, pid: number, secret: number): Promise<void> {
+  return new Promise((resolve) => {
+    const key = Buffer.alloc(4);
+    key.writeInt32BE(secret);
+    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(pid, key)));
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
 }
 
 const count = (table: string) => pgs.psql(`select count(*) from ${table}`, 'app').trim();
@@ -121,6 +133,22 @@ describe('two instances on one PostgreSQL store', () => {
     assert.equal((await bystander.query('select 1 as n')).rows[0].n, 1, 'other subjects go on');
     await b.gw.unrevoke('victim');
     await waitFor('the lift to reach A', async () => connect(a, 'victim').then(() => true, () => false), 3000, 100);
+  });
+
+  it('a CancelRequest sent to B cancels the query it names on A, and a wrong secret cancels nothing', async () => {
+    const onA = await connect(a, 'agent');
+    const key = { pid: (onA as any).processID as number, secret: (onA as any).secretKey as number };
+    const slow = onA.query('select pg_sleep(1.5) as slept');
+    await new Promise((r) => setTimeout(r, 200));
+    await sendCancel(b.port, key.pid, key.secret ^ 0x5a5a5a5a);
+    assert.equal((await slow).rows.length, 1, 'a wrong secret cancelled nothing');
+    const started = Date.now();
+    const running = onA.query('select pg_sleep(30)');
+    await new Promise((r) => setTimeout(r, 200));
+    await sendCancel(b.port, key.pid, key.secret);
+    await assert.rejects(running, (e: any) => e.code === '57014');
+    assert.ok(Date.now() - started < 3000, `cancelled at once (took ${Date.now() - started} ms)`);
+    assert.equal((await onA.query('select 1 as n')).rows[0].n, 1, 'the cancelled session goes on');
   });
 
   it('/readyz is not ready while the shared store is unreachable, and ready again without a restart', async () => {
