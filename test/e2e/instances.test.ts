@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -15,6 +19,7 @@ import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 
+const dir = mkdtempSync(join(tmpdir(), 'pgwarden-instances-'));
 let pgs: TestPostgres;
 let issuer: TestIssuer;
 let a: TestGateway;
@@ -33,7 +38,57 @@ const shared = (instance: string) => (raw: Record<string, any>) => {
     ],
   };
   raw.identity.user_names = ['agent', 'victim', 'migrator'];
+  // The console, with the development login (each instance its own issuer; one session secret).
+  raw.dev_issuer = { enabled: true, key_file: join(dir, `dev-issuer-${instance}.json`), unsafe_anyone_can_mint_tokens: true };
+  raw.console = {
+    issuer: `http://${raw.listen.http}/dev`,
+    client_id: 'pgwarden-console',
+    roles: { auditor: ['auditors'], approver: ['dba'], admin: ['pgwarden-admins'] },
+    session_secret: 'a-console-session-secret-shared-by-every-instance',
+  };
 };
+
+interface Reply {
+  status: number;
+  body: string;
+  cookies: string[];
+  location?: string;
+}
+
+/** An HTTP request as a browser on the instance's own address sends it (no redirects followed). */
+function request(t: TestGateway, path: string, o: { method?: string; form?: string; cookie?: string } = {}): Promise<Reply> {
+  const host = `127.0.0.1:${t.gw.http.port}`;
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Host: host, Origin: `http://${host}` };
+    if (o.cookie) headers.Cookie = o.cookie;
+    if (o.form !== undefined) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    const req = http.request({ host: '127.0.0.1', port: t.gw.http.port, path, method: o.method ?? 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]), location: res.headers.location }));
+    });
+    req.on('error', reject);
+    req.end(o.form);
+  });
+}
+
+/** Sign in to `t`'s console with the development login; resolves with the session cookie. */
+async function consoleSignIn(t: TestGateway, role: string): Promise<string> {
+  const login = await request(t, '/console/login');
+  const csrf = /name="csrf" value="([^"]+)"/.exec(login.body)?.[1];
+  assert.ok(csrf, `a sign-in page (${login.status})`);
+  const signedIn = await request(t, '/console/dev-login', { method: 'POST', form: `role=${role}&csrf=${csrf}`, cookie: login.cookies.join('; ') });
+  const session = signedIn.cookies.find((c) => c.startsWith('pgwarden_console='));
+  assert.ok(session, `signed in (${signedIn.status})`);
+  return session;
+}
+
+/** Is the console page open with this cookie (not sent to the sign-in page)? */
+async function signedIn(t: TestGateway, cookie: string): Promise<boolean> {
+  const page = await request(t, '/console/reviews', { cookie });
+  return page.status === 200;
+}
 
 async function connect(t: TestGateway, sub: string, groups: string[] = []): Promise<pg.Client> {
   const c = new pg.Client({ ...t.client(await issuer.sign({ sub, groups })), user: sub });
@@ -83,6 +138,7 @@ after(async () => {
   await b?.stop();
   await issuer?.stop();
   await pgs?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('two instances on one PostgreSQL store', () => {
@@ -149,6 +205,29 @@ describe('two instances on one PostgreSQL store', () => {
     await assert.rejects(running, (e: any) => e.code === '57014');
     assert.ok(Date.now() - started < 3000, `cancelled at once (took ${Date.now() - started} ms)`);
     assert.equal((await onA.query('select 1 as n')).rows[0].n, 1, 'the cancelled session goes on');
+  });
+
+  it('a console sign-in made on A opens B; signing out on A, or revoking the human on B, ends it on both', async () => {
+    const cookie = await consoleSignIn(a, 'approver');
+    assert.equal(await signedIn(a, cookie), true);
+    assert.equal(await signedIn(b, cookie), true, 'the session is the store\'s, so B knows it');
+    const page = await request(a, '/console/reviews', { cookie });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1];
+    assert.ok(csrf, 'a form with the session\'s csrf token');
+    const out = await request(a, '/console/logout', { method: 'POST', form: `csrf=${csrf}`, cookie });
+    assert.equal(out.status, 303);
+    assert.equal(await signedIn(b, cookie), false, 'the saved cookie opens nothing on B after the sign-out on A');
+    assert.equal(await signedIn(a, cookie), false);
+
+    const again = await consoleSignIn(a, 'approver');
+    assert.equal(await signedIn(b, again), true);
+    await b.gw.revoke('approver');
+    try {
+      assert.equal(await signedIn(a, again), false, 'revoked on B: ended on A');
+      assert.equal(await signedIn(b, again), false);
+    } finally {
+      await b.gw.unrevoke('approver');
+    }
   });
 
   it('/readyz is not ready while the shared store is unreachable, and ready again without a restart', async () => {
