@@ -233,9 +233,16 @@ describe('two instances on one PostgreSQL store', () => {
   it('/readyz is not ready while the shared store is unreachable, and ready again without a restart', async () => {
     const ready = async () => (await fetch(`http://127.0.0.1:${a.gw.http.port}/readyz`)).status;
     assert.equal(await ready(), 200);
+    pgs.psql('create table keep_me (id int); alter table keep_me owner to gw_app', 'app');
+    const client = await connect(a, 'agent');
     pgs.psql("alter database store allow_connections false; select pg_terminate_backend(pid) from pg_stat_activity where datname = 'store'");
     try {
       await waitFor('not ready', async () => (await ready()) === 503, 5000, 100);
+      // A statement that needs a review fails closed, saying why.
+      const refused = await client.query('drop table keep_me').then(() => null, (e) => e);
+      assert.equal(refused?.code, '42501');
+      assert.match(refused.message, /review store cannot be reached/);
+      assert.equal(pgs.psql("select count(*) from pg_tables where tablename = 'keep_me'", 'app').trim(), '1', 'nothing ran');
     } finally {
       pgs.psql('alter database store allow_connections true');
     }
