@@ -361,7 +361,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   if (config.metrics.enabled === undefined && !metricsOpen) log.info({ listen: metricsWhere }, '/metrics is not served: its listener is off loopback and metrics.bearer_token is not set');
   if (options.worker && config.reviews.rules.length > 0 && config.reviews.store === 'memory') {
     // A review held in one worker is decided through worker 1: the workers must share the store.
-    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: review store, or workers: 1');
+    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: or postgres:// review store, or workers: 1');
   }
   const revocations = new RevocationList();
   // Metrics are on or off for the life of the process (the bearer token is read per scrape).

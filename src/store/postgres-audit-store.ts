@@ -11,7 +11,7 @@
 import type { ChainAnchor, StoredRecord } from '../audit/chain.ts';
 import type { RecordType } from '../audit/events.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
-import { PgListener } from './pg-connection.ts';
+import { PgConnection, PgListener, migrate } from './pg-connection.ts';
 import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
 export interface PostgresStoreOptions {
@@ -95,9 +95,15 @@ function fromRow(r: (string | null)[]): StoredRow {
 
 export async function openPostgresAuditStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresAuditStore> {
   const target = targetFromUrl('audit store', url, { password: options.password, tls: options.tls ?? { mode: 'disable' }, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
-  const store = new PostgresAuditStore(target);
-  await store.query(SCHEMA);
-  return store;
+  // Created and upgraded under a version in pgwarden_schema (version 1: the tables as they were
+  // before it was kept, so a store made earlier is taken as it is).
+  const conn = new PgConnection(target, 'audit');
+  try {
+    await migrate(conn, 'audit', [SCHEMA]);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return new PostgresAuditStore(target);
 }
 
 export class PostgresAuditStore implements AuditStore {

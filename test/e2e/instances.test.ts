@@ -142,9 +142,18 @@ after(async () => {
 });
 
 describe('two instances on one PostgreSQL store', () => {
-  it('creates the review schema once, with its version', () => {
-    assert.equal(pgs.psql("select version from pgwarden_schema where part = 'reviews'", 'store').trim(), '1');
+  it('creates the store schema once, with its versions', () => {
+    assert.equal(pgs.psql("select string_agg(part || '=' || version, ',' order by part) from pgwarden_schema", 'store').trim(), 'audit=1,reviews=1');
     assert.equal(pgs.psql("select count(*) from information_schema.tables where table_name = 'pgwarden_reviews'", 'store').trim(), '1');
+  });
+
+  it('a gateway refuses a store whose schema is newer than it knows', async () => {
+    pgs.psql("update pgwarden_schema set version = 2 where part = 'reviews'", 'store');
+    try {
+      await assert.rejects(startTestGateway({ pg: pgs, issuer, config: shared('C') }), /reviews schema in postgres:\/\/pgw_store@[^ ]+ is version 2, newer than this gateway knows \(1\)/);
+    } finally {
+      pgs.psql("update pgwarden_schema set version = 1 where part = 'reviews'", 'store');
+    }
   });
 
   it('an approval given on A releases the statement held on B within a second', async () => {
