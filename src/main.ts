@@ -527,9 +527,19 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   probeTimer.unref();
   // A shared (PostgreSQL) store that cannot be reached makes the instance not ready, until it can.
   let storeDown: string | null = null;
+  let probing = false;
   const probeStores = async () => {
-    const audited = audit.store.kind === 'postgres' ? await audit.store.search({ limit: 0 }).then(() => null, (err: unknown) => (err as Error).message) : null;
-    storeDown = audited ?? (await reviews.check().catch((err: unknown) => (err as Error).message));
+    if (probing) return;
+    probing = true;
+    try {
+      const audited = audit.store.kind === 'postgres' ? await audit.store.search({ limit: 0 }).then(() => null, (err: unknown) => (err as Error).message) : null;
+      const down = audited ?? (await reviews.check().catch((err: unknown) => (err as Error).message));
+      if (down && !storeDown) log.warn({ err: down }, 'the shared store cannot be reached: not ready');
+      if (!down && storeDown) log.info('the shared store can be reached again: ready');
+      storeDown = down;
+    } finally {
+      probing = false;
+    }
   };
   const storeTimer = setInterval(() => void probeStores(), 1000);
   storeTimer.unref();
@@ -700,7 +710,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       // Fail closed refuses every statement while the store cannot write: send clients elsewhere.
       const store = audit.status();
       if (!store.writable && current.audit.fail_closed) return { ready: false, reason: store.reason ?? 'the audit store cannot write' };
-      if (storeDown) return { ready: false, reason: `shared store unreachable: ${storeDown}` };
+      if (storeDown) return { ready: false, reason: 'the shared store cannot be reached' };
       const down = [...upstreamUp].filter(([, up]) => !up).map(([n]) => n);
       return down.length ? { ready: false, reason: `upstream unreachable: ${down.join(', ')}` } : { ready: true };
     },
