@@ -37,6 +37,7 @@ import { GatewayMetrics } from './metrics/index.ts';
 import { observedAudit, observedMasking, tracedAudit } from './engine/observed.ts';
 import { StatementTracer } from './tracing/index.ts';
 import { hostname } from 'node:os';
+import { followRevocations } from './store/index.ts';
 import { pidRange, shareCapacity, shareLimits, workerInstance, type WorkerRole } from './cluster/index.ts';
 
 export interface StartOptions {
@@ -361,7 +362,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   if (config.metrics.enabled === undefined && !metricsOpen) log.info({ listen: metricsWhere }, '/metrics is not served: its listener is off loopback and metrics.bearer_token is not set');
   if (options.worker && config.reviews.rules.length > 0 && config.reviews.store === 'memory') {
     // A review held in one worker is decided through worker 1: the workers must share the store.
-    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: review store, or workers: 1');
+    throw new Error('reviews.store: memory cannot be shared by several workers: use a sqlite: or postgres:// review store, or workers: 1');
   }
   const revocations = new RevocationList();
   // Metrics are on or off for the life of the process (the bearer token is read per scrape).
@@ -448,7 +449,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await Promise.all([...catalogs.values()].map((c) => c.fresh()));
   let masking = compileMasking(config.masking);
   warnUnbound(catalogs, masking, policyState.compiled, log);
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount,
+  // SQLite store files are this instance's alone (the workers of one run share its hold).
+  const lock = worker ? worker.lock : { pid: process.pid, token: randomUUID() };
+  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount, lock,
     // One chain per worker in the shared store; `audit verify` checks every chain.
     ...(worker ? { instance: workerInstance(config.audit.instance ?? hostname(), worker.number) } : {}),
   });
@@ -460,12 +463,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // No rules, nothing to keep: the store is opened in memory so no file is made for nothing.
   const reviews = await ReviewService.open({ ...config.reviews, store: reviewRules.rules.length ? config.reviews.store : 'memory' }, {
     logger: log,
+    lock,
     baseDir: options.configPath ? dirname(options.configPath) : process.cwd(),
     audit,
     reviewUrl,
     // Decided in this worker (the console and the reviews API are in worker 1): the worker holding
     // the statement releases it.
     ...(worker ? { settled: (id: string) => void worker.broadcast({ kind: 'review', id }) } : {}),
+  }).catch(async (err: unknown) => {
+    // E.g. the review file is another instance's: give up this instance's hold on the audit store.
+    await audit.close().catch(() => undefined);
+    throw err;
   });
   const shared: Shared = {
     reviews,
@@ -518,6 +526,24 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   await probeAll();
   const probeTimer = setInterval(() => void probeAll(), 5000);
   probeTimer.unref();
+  // A shared (PostgreSQL) store that cannot be reached makes the instance not ready, until it can.
+  let storeDown: string | null = null;
+  let probing = false;
+  const probeStores = async () => {
+    if (probing) return;
+    probing = true;
+    try {
+      const audited = audit.store.kind === 'postgres' ? await audit.store.search({ limit: 0 }).then(() => null, (err: unknown) => (err as Error).message) : null;
+      const down = audited ?? (await reviews.check().catch((err: unknown) => (err as Error).message));
+      if (down && !storeDown) log.warn({ err: down }, 'the shared store cannot be reached: not ready');
+      if (!down && storeDown) log.info('the shared store can be reached again: ready');
+      storeDown = down;
+    } finally {
+      probing = false;
+    }
+  };
+  const storeTimer = setInterval(() => void probeStores(), 1000);
+  storeTimer.unref();
 
   // Revocations outlive the process: restored from the store before the listener opens.
   for (const r of await audit.store.revocations()) revocations.restore(r);
@@ -530,9 +556,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
     );
   };
+  // A store shared by instances: what the others revoke or lift reaches this one (NOTIFY + poll).
+  const follower = audit.store.watchRevocations
+    ? followRevocations({ store: audit.store, list: () => revocations.list(), add: (r) => revokeHere(r.subject, r.issuer), remove: (r) => revocations.unrevoke(r.subject, r.issuer), logger: log })
+    : undefined;
+  const local = <T>(change: () => Promise<T>) => (follower ? follower.local(change) : change());
   // In effect at once in this process (and in every worker before it resolves); the admin API
   // answers only once the store has it.
-  const revoke = async (subject: string, issuer?: string) => {
+  const revoke = (subject: string, issuer?: string) => local(async () => {
     let terminated = revokeHere(subject, issuer);
     if (worker) terminated += await worker.broadcast({ kind: 'revoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer, terminated }, 'subject revoked');
@@ -542,14 +573,29 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     const made = revocations.list().find((r) => r.subject === subject && r.issuer === issuer);
     await audit.store.putRevocation(made ?? { subject, ...(issuer === undefined ? {} : { issuer }), at: new Date().toISOString() });
     return { terminated };
-  };
-  const unrevoke = async (subject: string, issuer?: string) => {
+  });
+  const unrevoke = (subject: string, issuer?: string) => local(async () => {
     revocations.unrevoke(subject, issuer);
     if (worker) await worker.broadcast({ kind: 'unrevoke', subject, ...(issuer === undefined ? {} : { issuer }) });
     log.warn({ subject, issuer }, 'revocation lifted');
     audit.event({ kind: 'revocation_lifted', at: Date.now(), details: { subject, issuer } });
     await audit.store.deleteRevocation(subject, issuer);
-  };
+  });
+  // Instances sharing a store: a CancelRequest that reached another instance than the session's
+  // is told to every instance (NOTIFY); the owner matches the secret against its own sessions.
+  const cancels = audit.store.watchCancels?.((pid, secret) => {
+    if (registry.cancelHere(pid, secret)) log.debug('cancel request from another instance matched');
+  });
+  let cancelWindow = { at: 0, n: 0 };
+  const unmatchedCancel = audit.store.deliverCancel
+    ? (pid: number, secret: Buffer) => {
+        // Unauthenticated packets: at most 50 a second go to the store, the rest are dropped.
+        const now = Date.now();
+        if (now - cancelWindow.at >= 1000) cancelWindow = { at: now, n: 0 };
+        if (++cancelWindow.n > 50) return;
+        void audit.store.deliverCancel!(pid, secret).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'a cancel request could not be passed to the other instances'));
+      }
+    : undefined;
   // What the other workers tell this one (queued until now, so none is missed while starting).
   worker?.handle({
     broadcast: (b) => {
@@ -570,6 +616,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     cancel: (pid, secret) => {
       const matched = registry.cancel(pid, secret);
       log.debug({ matched }, 'cancel request from another worker');
+      if (!matched) unmatchedCancel?.(pid, secret);
     },
   });
 
@@ -580,6 +627,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     scramCache,
     settings: () => settings,
     isRevoked: (id) => revocations.isRevoked(id),
+    unmatchedCancel,
     observe: metrics && { opened: (via) => metrics.connectionOpened(via === 'mcp' ? 'mcp' : 'wire'), refused: (reason) => metrics.connectionRefused(reason) },
   });
   metrics?.attach({
@@ -666,6 +714,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       // Fail closed refuses every statement while the store cannot write: send clients elsewhere.
       const store = audit.status();
       if (!store.writable && current.audit.fail_closed) return { ready: false, reason: store.reason ?? 'the audit store cannot write' };
+      if (storeDown) return { ready: false, reason: 'the shared store cannot be reached' };
       const down = [...upstreamUp].filter(([, up]) => !up).map(([n]) => n);
       return down.length ? { ready: false, reason: `upstream unreachable: ${down.join(', ')}` } : { ready: true };
     },
@@ -742,6 +791,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       if (closing) return;
       closing = true;
       clearInterval(probeTimer);
+      clearInterval(storeTimer);
       for (const c of catalogs.values()) c.stop();
       for (const { pool } of pools.values()) void pool.close();
       const stopped = listener.stopAccepting();
@@ -760,6 +810,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await http.close();
       await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
+      await follower?.close();
+      await cancels?.close();
       await reviews.close();
       await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
       await audit.close();

@@ -15,6 +15,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
+import type { LockHolder } from '../file-lock.ts';
 import { openAuditStore, sqlitePath, type AuditStore } from '../store/index.ts';
 import { FileJournal, MemoryJournal, type Journal } from './journal.ts';
 import { verifyJournal } from './verify-journal.ts';
@@ -68,6 +69,8 @@ export interface OpenAuditDeps {
   maxPageCount?: number;
   /** SQLite: bound of the write-ahead log in bytes (default 16 MiB). */
   walLimitBytes?: number;
+  /** SQLite: lock the file for this instance (a second instance on it is refused at start). */
+  lock?: LockHolder;
 }
 
 export type OpenedAudit = AuditSink & {
@@ -96,7 +99,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
   const baseDir = deps.baseDir ?? process.cwd();
   const instance = deps.instance ?? cfg.instance ?? hostname();
   // The index needs no fsync of its own: after a power loss it catches up from the journal.
-  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: 'normal', walLimitBytes: deps.walLimitBytes });
+  const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: 'normal', walLimitBytes: deps.walLimitBytes, lock: deps.lock });
   let writer: AuditWriter;
   let journal: Journal | undefined;
   try {

@@ -12,7 +12,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfigFile, type GatewayConfig } from '../config/index.ts';
-import { ENV_WORKER, ENV_WORKERS, emptyShares, processChannel, resolveWorkers, runPrimary, workerRole, type WorkerRole } from '../cluster/index.ts';
+import { ENV_LOCK_TOKEN, ENV_WORKER, ENV_WORKERS, emptyShares, processChannel, resolveWorkers, runPrimary, workerRole, type WorkerRole } from '../cluster/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { configPath, type ConfigLocation } from './common.ts';
 
@@ -25,7 +25,7 @@ export async function startCommand(o: ConfigLocation): Promise<void> {
     const count = Number(process.env[ENV_WORKERS]);
     const channel = processChannel();
     try {
-      return await serve(path, config, logger.child({ worker: n, pid: process.pid }), { role: workerRole(n, count, channel), channel });
+      return await serve(path, config, logger.child({ worker: n, pid: process.pid }), { role: workerRole(n, count, channel, { pid: process.ppid, token: process.env[ENV_LOCK_TOKEN] ?? `worker-${process.pid}` }), channel });
     } catch (err) {
       // The IPC channel alone must not keep a worker that could not start alive.
       process.channel?.unref();

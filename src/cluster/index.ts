@@ -9,6 +9,6 @@
  * With `workers: 1` none of this runs: the gateway is one process, as in tests.
  */
 export { AUTO_WORKERS_CAP, MAX_WORKERS, emptyShares, ownerOfPid, pidRange, resolveWorkers, share, shareCapacity, shareLimits, workerInstance } from './shares.ts';
-export { ENV_WORKER, ENV_WORKERS, type Broadcast } from './messages.ts';
+export { ENV_LOCK_TOKEN, ENV_WORKER, ENV_WORKERS, type Broadcast } from './messages.ts';
 export { processChannel, workerRole, type WorkerChannel, type WorkerHandlers, type WorkerRole } from './worker-role.ts';
 export { runPrimary, type PrimaryOptions } from './primary.ts';

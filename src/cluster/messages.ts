@@ -31,3 +31,5 @@ export function isMessage<T extends { pgw: string }>(m: unknown): m is T {
 /** Environment variables the primary gives each worker. */
 export const ENV_WORKER = 'PGWARDEN_WORKER';
 export const ENV_WORKERS = 'PGWARDEN_WORKERS';
+/** The token of the run by which its workers share the SQLite store files (see file-lock.ts). */
+export const ENV_LOCK_TOKEN = 'PGWARDEN_LOCK_TOKEN';

@@ -6,8 +6,9 @@
  * stops the workers on SIGTERM / SIGINT, and replaces a worker that died.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.ts';
-import { ENV_WORKER, ENV_WORKERS, isMessage, type ToPrimary, type ToWorker } from './messages.ts';
+import { ENV_LOCK_TOKEN, ENV_WORKER, ENV_WORKERS, isMessage, type ToPrimary, type ToWorker } from './messages.ts';
 import { ownerOfPid } from './shares.ts';
 
 export interface PrimaryOptions {
@@ -44,6 +45,8 @@ export function runPrimary(o: PrimaryOptions): Promise<{ postgres: { host: strin
   let stopping = false;
   let started = false;
   let exitCode = 0;
+  // The run's hold on the SQLite store files: each worker locks them in the primary's name.
+  const lockToken = randomUUID();
   let addresses: { postgres: { host: string; port: number }; http?: { host: string; port: number } } | undefined;
 
   const send = (n: number, m: ToWorker) => {
@@ -60,7 +63,7 @@ export function runPrimary(o: PrimaryOptions): Promise<{ postgres: { host: strin
 
   return new Promise((resolve, reject) => {
     const fork = (n: number) => {
-      const w = cluster.fork({ [ENV_WORKER]: String(n), [ENV_WORKERS]: String(o.count) });
+      const w = cluster.fork({ [ENV_WORKER]: String(n), [ENV_WORKERS]: String(o.count), [ENV_LOCK_TOKEN]: lockToken });
       workers.set(n, w);
       w.on('message', (m: unknown) => {
         if (!isMessage<ToPrimary>(m)) return;

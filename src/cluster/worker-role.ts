@@ -2,6 +2,7 @@
  * A worker's side of the cluster: its number, whether it serves the HTTP surfaces, and the IPC
  * with the primary (cancels for sessions of other workers, broadcasts to them, theirs to it).
  */
+import type { LockHolder } from '../file-lock.ts';
 import { isMessage, type Broadcast, type ToPrimary, type ToWorker } from './messages.ts';
 
 export interface WorkerHandlers {
@@ -17,6 +18,8 @@ export interface WorkerRole {
   count: number;
   /** Worker 1 serves the HTTP listener (console, admin and reviews API, /mcp, health). */
   http: boolean;
+  /** The run's hold on its SQLite store files (the primary's pid, a token of the run): every worker shares it. */
+  lock: LockHolder;
   /** Tell every other worker; resolves with the sum of their counts once all live ones answered. */
   broadcast(b: Broadcast): Promise<number>;
   /** Send a CancelRequest to the worker that owns `pid`. */
@@ -43,7 +46,7 @@ export function processChannel(): WorkerChannel {
   };
 }
 
-export function workerRole(number: number, count: number, channel: WorkerChannel): WorkerRole {
+export function workerRole(number: number, count: number, channel: WorkerChannel, lock: LockHolder): WorkerRole {
   let handlers: WorkerHandlers | null = null;
   const queued: ToWorker[] = [];
   const calls = new Map<number, (n: number) => void>();
@@ -85,6 +88,7 @@ export function workerRole(number: number, count: number, channel: WorkerChannel
     number,
     count,
     http: number === 1,
+    lock,
     broadcast(b) {
       const id = nextId++;
       return new Promise((resolve) => {

@@ -38,6 +38,23 @@ export interface ReviewPortOptions {
 }
 
 export function reviewPort(o: ReviewPortOptions): ReviewPort | undefined {
+  const port = heldBy(o);
+  return {
+    ruleFor: port.ruleFor,
+    // A store that cannot be reached (a shared PostgreSQL store down): fail closed, and say why.
+    settle: (q, notice, signal) =>
+      port.settle(q, notice, signal).catch((err: unknown) => {
+        if ((err as Error)?.name !== 'StoreError') throw err;
+        throw new GatewayError('review.rejected', 'pgwarden: this statement needs a review, and the review store cannot be reached now; the statement was not run', {
+          hint: 'Run it again once the store is back (the gateway is not ready meanwhile: see /readyz).',
+          logDetail: (err as Error).message,
+          cause: err,
+        });
+      }),
+  };
+}
+
+function heldBy(o: ReviewPortOptions): ReviewPort {
   const { identity, database, service } = o;
   const where = (id: string) => {
     const url = o.reviewUrl?.(id);

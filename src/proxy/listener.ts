@@ -66,6 +66,8 @@ export interface ListenerDeps {
   isRevoked?(identity: Identity): boolean;
   /** Told of each session that starts and each connection refused before it (for metrics). */
   observe?: { opened(via: string): void; refused(reason: string): void };
+  /** A CancelRequest whose key matched no session here (instances sharing a store deliver it). */
+  unmatchedCancel?(pid: number, secret: Buffer): void;
 }
 
 export interface PostgresListener {
@@ -250,6 +252,8 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
     cancel: (pid, secret) => {
       const matched = deps.registry.cancel(pid, secret);
       log.debug({ source, matched }, 'cancel request');
+      // A key of this process's range that matched nothing here may be another instance's.
+      if (!matched && deps.registry.owns(pid)) deps.unmatchedCancel?.(pid, secret);
     },
     onSocket: (s) => {
       answerOn = s;

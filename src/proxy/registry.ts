@@ -208,10 +208,20 @@ export class SessionRegistry {
       this.keySpace.forward(pid, secret);
       return false;
     }
+    return this.cancelHere(pid, secret);
+  }
+
+  /** A CancelRequest matched against this registry's own sessions only (never forwarded). */
+  cancelHere(pid: number, secret: Buffer): boolean {
     const entry = this.keys.get(pid);
     if (!entry || entry.secret.length !== secret.length || !timingSafeEqual(entry.secret, secret)) return false;
     entry.session.cancel();
     return true;
+  }
+
+  /** Is `pid` one this registry mints (not another worker's)? */
+  owns(pid: number): boolean {
+    return !this.keySpace || (pid >= this.first && pid <= this.last);
   }
 
   /** Terminate every session whose identity matches; returns how many. */

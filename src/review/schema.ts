@@ -4,7 +4,7 @@
  *
  * ```yaml
  * reviews:
- *   store: sqlite:./pgwarden-data/reviews.db   # relative to the config file; `memory` for tests
+ *   store: sqlite:./pgwarden-data/reviews.db   # relative to the config file; postgres://… shared; `memory` for tests
  *   rules:
  *     - name: destructive
  *       when: [destructive, alter, grant, revoke, vacuum_full]
@@ -146,7 +146,14 @@ export const webhookSchema = z
 
 const reviewsObject = z
   .object({
-    store: z.string().regex(/^(sqlite:.+|memory)$/, 'sqlite:PATH or memory').default('sqlite:./pgwarden-data/reviews.db'),
+    /**
+     * `sqlite:PATH` (one instance; relative to the config file), `postgres://…` (shared by every
+     * instance that names it: an approval given on one releases the statement held on another),
+     * or `memory` (tests).
+     */
+    store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+|memory)$/, 'sqlite:PATH, postgres://… or memory').default('sqlite:./pgwarden-data/reviews.db'),
+    /** Password for a `postgres://` store (use `${env:…}` or `${file:…}`). */
+    password: z.string().optional(),
     rules: z.array(reviewRuleSchema).default([]),
     webhooks: z.array(webhookSchema).default([]),
     /**

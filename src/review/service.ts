@@ -17,9 +17,11 @@ import { isAbsolute, resolve } from 'node:path';
 import type { OtherEvent } from '../audit/index.ts';
 import type { Identity } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
+import type { LockHolder } from '../file-lock.ts';
 import { isApprover, type CompiledReviewRule } from './rules.ts';
 import type { ReviewsConfig } from './schema.ts';
-import { SqliteReviewStore, type Binding, type StoredReview } from './sqlite-store.ts';
+import { SqliteReviewStore, type Binding, type ReviewStore, type StoredReview } from './sqlite-store.ts';
+import { openPostgresReviewStore } from './postgres-store.ts';
 import { ReviewError, type Review, type ReviewDecision, type ReviewRequest, type ReviewStatus } from './types.ts';
 import { Webhooks } from './webhooks.ts';
 
@@ -39,6 +41,8 @@ export interface ReviewServiceDeps {
    * other processes sharing the store can tell their waiters (see `changed`).
    */
   settled?: (id: string) => void;
+  /** A `sqlite:` store is locked for this instance (see file-lock.ts). */
+  lock?: LockHolder;
 }
 
 /** Identity + database + statement: what an approval is bound to. */
@@ -56,9 +60,11 @@ type Waiter = { resolve(r: Review): void; reject(e: unknown): void };
 const MAX_TIMER = 2 ** 31 - 1;
 const ID_ALPHABET = '23456789abcdefghjkmnpqrstuvwxyz';
 const MAX_COMMENT = 2000;
+/** How often waiters' reviews are read again from a shared store (the NOTIFY fallback). */
+const POLL_MS = 1000;
 
 export class ReviewService {
-  readonly #store: SqliteReviewStore;
+  readonly #store: ReviewStore;
   readonly #log: Logger;
   readonly #audit?: { event(e: OtherEvent): void };
   readonly #webhooks: Webhooks;
@@ -66,8 +72,9 @@ export class ReviewService {
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #settled?: (id: string) => void;
   #closed = false;
+  #poll: NodeJS.Timeout | null = null;
 
-  private constructor(store: SqliteReviewStore, webhooks: Webhooks, deps: ReviewServiceDeps) {
+  private constructor(store: ReviewStore, webhooks: Webhooks, deps: ReviewServiceDeps) {
     this.#store = store;
     this.#webhooks = webhooks;
     this.#log = deps.logger.child({ part: 'review' });
@@ -76,9 +83,10 @@ export class ReviewService {
   }
 
   /** Open the configured store, expire what expired while the gateway was down, arm the timers. */
-  static async open(cfg: Pick<ReviewsConfig, 'store' | 'webhooks'>, deps: ReviewServiceDeps): Promise<ReviewService> {
-    const path = cfg.store === 'memory' ? ':memory:' : storePath(cfg.store, deps.baseDir);
-    const store = SqliteReviewStore.open(path);
+  static async open(cfg: Pick<ReviewsConfig, 'store' | 'webhooks' | 'password'>, deps: ReviewServiceDeps): Promise<ReviewService> {
+    const store: ReviewStore = /^postgres(ql)?:\/\//.test(cfg.store)
+      ? await openPostgresReviewStore(cfg.store, { password: cfg.password })
+      : SqliteReviewStore.open(cfg.store === 'memory' ? ':memory:' : storePath(cfg.store, deps.baseDir), deps.lock);
     const webhooks = new Webhooks(cfg.webhooks, {
       logger: deps.logger.child({ part: 'review-webhooks' }),
       fetch: deps.fetch,
@@ -86,7 +94,21 @@ export class ReviewService {
       reviewUrl: deps.reviewUrl,
     });
     const service = new ReviewService(store, webhooks, deps);
-    for (const s of store.live()) service.#arm(s);
+    try {
+      for (const s of await store.live()) service.#arm(s);
+    } catch (err) {
+      await service.close();
+      throw err;
+    }
+    if (store.shared) {
+      // Decided on another instance: NOTIFY reaches the waiters here at once; the poll is the
+      // fallback for notifications lost while the listening connection was down.
+      store.watch?.((id) => service.changed(id));
+      service.#poll = setInterval(() => {
+        for (const id of service.#waiters.keys()) service.changed(id);
+      }, POLL_MS);
+      service.#poll.unref();
+    }
     return service;
   }
 
@@ -100,7 +122,7 @@ export class ReviewService {
     this.#open();
     const now = Date.now();
     const review: Review = {
-      id: this.#newId(),
+      id: await this.#newId(),
       status: 'pending',
       rule: r.rule,
       mode: r.mode,
@@ -123,7 +145,7 @@ export class ReviewService {
       expiresAt: new Date(now + rule.timeoutMs).toISOString(),
       approvals: [],
     };
-    this.#store.insert(review, rule.windowMs);
+    await this.#store.insert(review, rule.windowMs);
     this.#arm({ review, windowMs: rule.windowMs, deadline: now + rule.timeoutMs });
     this.#log.info({ review: review.id, rule: review.rule, mode: review.mode, subject: review.identity.subject, database: review.database }, 'review requested');
     this.#event('review_requested', review, review.identity.subject, { command: review.analysis.command, tables: review.analysis.tables });
@@ -138,8 +160,10 @@ export class ReviewService {
    */
   async waitFor(id: string, signal?: AbortSignal): Promise<Review> {
     this.#open();
-    const s = this.#current(id);
+    const s = await this.#current(id);
     if (s.review.status !== 'pending') return s.review;
+    // Closed while the store was read: no waiter would ever hear.
+    this.#open();
     signal?.throwIfAborted();
     return new Promise<Review>((resolve, reject) => {
       const onAbort = () => {
@@ -160,6 +184,8 @@ export class ReviewService {
       if (!set) this.#waiters.set(id, (set = new Set()));
       set.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
+      // Decided while the store was read above: hear it now rather than from a later poll.
+      this.changed(id);
     });
   }
 
@@ -169,7 +195,7 @@ export class ReviewService {
    */
   async approve(id: string, approver: Identity, comment?: string): Promise<Review> {
     this.#open();
-    const s = this.#decidable(id, approver);
+    const s = await this.#decidable(id, approver);
     const r = s.review;
     if (r.approvals.some((a) => a.by === approver.subject && a.issuer === approver.issuer)) {
       throw new ReviewError('already_approved', `${approver.subject} has already approved review ${id}`, `It needs ${r.approvers.count - r.approvals.length} more approval(s) from other approvers.`);
@@ -178,8 +204,8 @@ export class ReviewService {
     const approvals = [...r.approvals, decision(approver, now, comment)];
     const done = approvals.length >= r.approvers.count;
     const until = now + s.windowMs;
-    if (!this.#store.addApproval(id, approvals, done ? { at: now, until } : null)) throw this.#raced(id);
-    const updated = this.#current(id).review;
+    if (!(await this.#store.addApproval(id, approvals, done ? { at: now, until } : null))) throw await this.#raced(id);
+    const updated = (await this.#current(id)).review;
     this.#log.info({ review: id, by: approver.subject, approvals: approvals.length, needed: r.approvers.count }, done ? 'review approved' : 'review approval recorded');
     this.#event('review_approved', updated, approver.subject, { approvals: approvals.length, needed: r.approvers.count, approved: done, comment: trimComment(comment) });
     if (done) {
@@ -192,9 +218,9 @@ export class ReviewService {
 
   async reject(id: string, approver: Identity, comment?: string): Promise<Review> {
     this.#open();
-    this.#decidable(id, approver);
-    if (!this.#store.reject(id, decision(approver, Date.now(), comment))) throw this.#raced(id);
-    const updated = this.#current(id).review;
+    await this.#decidable(id, approver);
+    if (!(await this.#store.reject(id, decision(approver, Date.now(), comment)))) throw await this.#raced(id);
+    const updated = (await this.#current(id)).review;
     this.#disarm(id);
     this.#log.info({ review: id, by: approver.subject }, 'review rejected');
     this.#event('review_rejected', updated, approver.subject, { comment: trimComment(comment) });
@@ -209,7 +235,7 @@ export class ReviewService {
    */
   async consumeApproval(q: ReviewBinding): Promise<Review | null> {
     this.#open();
-    const s = this.#store.findBound(q, 'approved', 'defer');
+    const s = await this.#store.findBound(q, 'approved', 'defer');
     if (!s) return null;
     return this.consume(s.review.id);
   }
@@ -221,11 +247,11 @@ export class ReviewService {
    */
   async consume(id: string): Promise<Review | null> {
     this.#open();
-    const s = this.#store.get(id);
-    if (!s || this.#expireIfDue(s) || s.review.status !== 'approved') return null;
-    if (!this.#store.consume(id, Date.now())) return null;
+    const s = await this.#store.get(id);
+    if (!s || (await this.#expireIfDue(s)) || s.review.status !== 'approved') return null;
+    if (!(await this.#store.consume(id, Date.now()))) return null;
     this.#disarm(id);
-    const updated = this.#current(id).review;
+    const updated = (await this.#current(id)).review;
     this.#log.info({ review: id, subject: updated.identity.subject }, 'approved statement released to run');
     this.#event('review_consumed', updated, updated.identity.subject, {});
     return updated;
@@ -239,9 +265,9 @@ export class ReviewService {
    */
   async abandon(id: string): Promise<Review | null> {
     this.#open();
-    if (!this.#store.abandon(id, Date.now())) return null;
+    if (!(await this.#store.abandon(id, Date.now()))) return null;
     this.#disarm(id);
-    const updated = this.#current(id).review;
+    const updated = (await this.#current(id)).review;
     this.#log.info({ review: id, subject: updated.identity.subject }, 'review abandoned: the client holding the statement disconnected');
     this.#event('review_abandoned', updated, updated.identity.subject, {});
     this.#settle(updated);
@@ -252,25 +278,26 @@ export class ReviewService {
   /** A pending request already made for exactly this statement (defer: re-running before approval does not create duplicates). */
   async pendingFor(q: ReviewBinding): Promise<Review | null> {
     this.#open();
-    const s = this.#store.findBound(q, 'pending');
-    if (!s || this.#expireIfDue(s)) return null;
+    const s = await this.#store.findBound(q, 'pending');
+    if (!s || (await this.#expireIfDue(s))) return null;
     return s.review;
   }
 
   async list(q: ReviewListQuery = {}): Promise<Review[]> {
     this.#open();
     const limit = Math.min(Math.max(1, Math.floor(q.limit ?? 100)), 1000);
-    const rows = this.#store.list({ status: q.status, limit });
-    const expired = rows.filter((s) => this.#expireIfDue(s));
+    const rows = await this.#store.list({ status: q.status, limit });
+    let expired = 0;
+    for (const s of rows) if (await this.#expireIfDue(s)) expired++;
     // A review that just expired changed status: read the page again so it shows as it is.
-    return (expired.length > 0 ? this.#store.list({ status: q.status, limit }) : rows).map((s) => s.review);
+    return (expired > 0 ? await this.#store.list({ status: q.status, limit }) : rows).map((s) => s.review);
   }
 
   async get(id: string): Promise<Review | null> {
     this.#open();
-    const s = this.#store.get(id);
+    const s = await this.#store.get(id);
     if (!s) return null;
-    return this.#expireIfDue(s) ? this.#current(id).review : s.review;
+    return (await this.#expireIfDue(s)) ? (await this.#current(id)).review : s.review;
   }
 
   /**
@@ -279,11 +306,21 @@ export class ReviewService {
    */
   changed(id: string): void {
     if (this.#closed || !this.#waiters.has(id)) return;
-    const s = this.#store.get(id);
-    if (!s || s.review.status === 'pending') return;
-    const set = this.#waiters.get(id)!;
-    this.#waiters.delete(id);
-    for (const w of set) w.resolve(s.review);
+    this.#store.get(id).then(
+      (s) => {
+        const set = this.#waiters.get(id);
+        if (!s || s.review.status === 'pending' || !set) return;
+        this.#waiters.delete(id);
+        for (const w of set) w.resolve(s.review);
+      },
+      // The store unreachable: the poll (shared stores) asks again.
+      (err: unknown) => this.#log.warn({ err: (err as Error).message, review: id }, 'a review could not be read'),
+    );
+  }
+
+  /** Whether the store can be reached now (readiness); the reason when not. */
+  async check(): Promise<string | null> {
+    return (await this.#store.check?.()) ?? null;
   }
 
   /** Resolves once every queued webhook delivery has been made or given up (tests). */
@@ -295,13 +332,14 @@ export class ReviewService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#poll) clearInterval(this.#poll);
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     const err = new ReviewError('closed', 'the review service is shutting down');
     for (const set of this.#waiters.values()) for (const w of set) w.reject(err);
     this.#waiters.clear();
     await this.#webhooks.close();
-    this.#store.close();
+    await this.#store.close();
   }
 
   // ── internals ──
@@ -310,16 +348,16 @@ export class ReviewService {
     if (this.#closed) throw new ReviewError('closed', 'the review service is closed');
   }
 
-  #current(id: string): StoredReview {
-    const s = this.#store.get(id);
+  async #current(id: string): Promise<StoredReview> {
+    const s = await this.#store.get(id);
     if (!s) throw new ReviewError('not_found', `no review ${id}`, 'List reviews with `pgwarden reviews list`.');
     return s;
   }
 
   /** The review, if `who` may decide it now; else the reason as a ReviewError. */
-  #decidable(id: string, who: Identity): StoredReview {
-    const s = this.#current(id);
-    if (this.#expireIfDue(s)) throw expiredError(id);
+  async #decidable(id: string, who: Identity): Promise<StoredReview> {
+    const s = await this.#current(id);
+    if (await this.#expireIfDue(s)) throw expiredError(id);
     const r = s.review;
     if (r.status === 'expired') throw expiredError(id);
     if (r.status === 'abandoned') throw abandonedError(id);
@@ -334,16 +372,16 @@ export class ReviewService {
   }
 
   /** A guarded update found the review changed under it: say what it is now. */
-  #raced(id: string): ReviewError {
-    const r = this.#current(id).review;
+  async #raced(id: string): Promise<ReviewError> {
+    const r = (await this.#current(id)).review;
     if (r.status === 'abandoned') return abandonedError(id);
     return r.status === 'expired' ? expiredError(id) : new ReviewError('already_decided', `review ${id} is already ${r.status}`);
   }
 
   /** Expire `s` if its deadline has passed (a timer may not have fired yet); true when it did. */
-  #expireIfDue(s: StoredReview): boolean {
+  async #expireIfDue(s: StoredReview): Promise<boolean> {
     if (s.deadline === null || s.deadline > Date.now()) return false;
-    this.#expire(s.review.id);
+    await this.#expire(s.review.id);
     return true;
   }
 
@@ -354,13 +392,14 @@ export class ReviewService {
     const id = s.review.id;
     const delay = deadline - Date.now();
     if (delay <= 0) {
-      this.#expire(id);
+      void this.#expire(id).catch((err: unknown) => this.#log.warn({ err: (err as Error).message, review: id }, 'a due review could not be expired'));
       return;
     }
     const timer = setTimeout(() => {
       this.#timers.delete(id);
       if (Date.now() < deadline) this.#arm({ ...s, deadline });
-      else this.#expire(id);
+      // Not expired now (store unreachable): any later read of it expires it.
+      else void this.#expire(id).catch((err: unknown) => this.#log.warn({ err: (err as Error).message, review: id }, 'a due review could not be expired'));
     }, Math.min(delay, MAX_TIMER));
     this.#timers.set(id, timer);
   }
@@ -371,10 +410,10 @@ export class ReviewService {
     this.#timers.delete(id);
   }
 
-  #expire(id: string): void {
+  async #expire(id: string): Promise<void> {
     this.#disarm(id);
-    if (!this.#store.expire(id, Date.now())) return;
-    const r = this.#current(id).review;
+    if (this.#closed || !(await this.#store.expire(id, Date.now()))) return;
+    const r = (await this.#current(id)).review;
     this.#log.info({ review: id, approved: r.approvedAt !== undefined }, r.approvedAt ? 'review approval expired unused' : 'review expired undecided');
     this.#event('review_expired', r, undefined, { approvedUnused: r.approvedAt !== undefined });
     this.#settle(r);
@@ -406,12 +445,12 @@ export class ReviewService {
     }
   }
 
-  #newId(): string {
+  async #newId(): Promise<string> {
     for (let length = 5; ; length++) {
       for (let attempt = 0; attempt < 8; attempt++) {
         let id = 'r-';
         for (let i = 0; i < length; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-        if (!this.#store.has(id)) return id;
+        if (!(await this.#store.has(id))) return id;
       }
     }
   }

@@ -7,6 +7,7 @@
  * so a decision can never be applied twice or on top of another one.
  */
 import { ensurePrivateFile } from '../private-files.ts';
+import { lockStoreFile, type FileLock, type LockHolder } from '../file-lock.ts';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Review, ReviewDecision, ReviewStatus } from './types.ts';
@@ -43,7 +44,8 @@ CREATE INDEX IF NOT EXISTS reviews_binding ON reviews (bytes_sha256, subject, st
 CREATE INDEX IF NOT EXISTS reviews_status ON reviews (status, created_at);
 `;
 
-interface Row {
+/** A stored review's columns (times in epoch ms), as both stores read them. */
+export interface Row {
   id: string;
   status: ReviewStatus;
   rule: string;
@@ -91,7 +93,7 @@ export interface Binding {
 
 const iso = (ms: number | null): string | undefined => (ms === null ? undefined : new Date(ms).toISOString());
 
-function fromRow(r: Row): StoredReview {
+export function fromRow(r: Row): StoredReview {
   const review: Review = {
     id: r.id,
     status: r.status,
@@ -120,17 +122,55 @@ function fromRow(r: Row): StoredReview {
   return { review, windowMs: r.window_ms, deadline };
 }
 
-export class SqliteReviewStore {
-  readonly #db: Database.Database;
+/**
+ * What a review store does. Every state change is one guarded update that says whether it applied,
+ * so a decision can never be applied twice or on top of another one, whichever process makes it.
+ */
+export interface ReviewStore {
+  /** Shared with other instances: decisions made elsewhere arrive through `watch` (and a poll). */
+  readonly shared: boolean;
+  has(id: string): Promise<boolean>;
+  insert(r: Review, windowMs: number): Promise<void>;
+  get(id: string): Promise<StoredReview | null>;
+  list(q: { status?: ReviewStatus; limit: number }): Promise<StoredReview[]>;
+  live(): Promise<StoredReview[]>;
+  findBound(b: Binding, status: ReviewStatus, mode?: 'wait' | 'defer'): Promise<StoredReview | null>;
+  addApproval(id: string, approvals: ReviewDecision[], approved: { at: number; until: number } | null): Promise<boolean>;
+  reject(id: string, rejection: ReviewDecision): Promise<boolean>;
+  consume(id: string, now: number): Promise<boolean>;
+  abandon(id: string, now: number): Promise<boolean>;
+  expire(id: string, now: number): Promise<boolean>;
+  /** Hear reviews that stopped being pending in another instance (shared stores). */
+  watch?(changed: (id: string) => void): void;
+  /** Can the store be reached now (readiness)? Resolves with the reason when not. */
+  check?(): Promise<string | null>;
+  close(): Promise<void>;
+}
 
-  private constructor(db: Database.Database) {
+export class SqliteReviewStore implements ReviewStore {
+  readonly shared = false;
+  readonly #db: Database.Database;
+  readonly #lock: FileLock | null;
+
+  private constructor(db: Database.Database, lock: FileLock | null) {
     this.#db = db;
+    this.#lock = lock;
   }
 
-  /** Open (creating it and its directory) the file at `path`, or `:memory:`. */
-  static open(path: string): SqliteReviewStore {
+  /**
+   * Open (creating it and its directory) the file at `path`, or `:memory:`; with `lock`, the file
+   * is locked for this instance first (another live instance holding it is refused).
+   */
+  static open(path: string, lock?: LockHolder): SqliteReviewStore {
     if (path !== ':memory:') ensurePrivateFile(path);
-    const db = new Database(path);
+    const held = lock && path !== ':memory:' ? lockStoreFile(path, lock) : null;
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+    } catch (err) {
+      held?.release();
+      throw err;
+    }
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -144,16 +184,17 @@ export class SqliteReviewStore {
       if (!columns.some((c) => c.name === 'resolution_sha256')) db.exec("ALTER TABLE reviews ADD COLUMN resolution_sha256 TEXT NOT NULL DEFAULT ''");
     } catch (err) {
       db.close();
+      held?.release();
       throw err;
     }
-    return new SqliteReviewStore(db);
+    return new SqliteReviewStore(db, held);
   }
 
-  has(id: string): boolean {
+  async has(id: string): Promise<boolean> {
     return this.#db.prepare('SELECT 1 FROM reviews WHERE id = ?').get(id) !== undefined;
   }
 
-  insert(r: Review, windowMs: number): void {
+  async insert(r: Review, windowMs: number): Promise<void> {
     this.#db
       .prepare(
         `INSERT INTO reviews (id, status, rule, mode, issuer, subject, groups, database, text, bytes_sha256, params_sha256, resolution_sha256, analysis,
@@ -182,12 +223,12 @@ export class SqliteReviewStore {
       });
   }
 
-  get(id: string): StoredReview | null {
+  async get(id: string): Promise<StoredReview | null> {
     const row = this.#db.prepare('SELECT * FROM reviews WHERE id = ?').get(id) as Row | undefined;
     return row ? fromRow(row) : null;
   }
 
-  list(q: { status?: ReviewStatus; limit: number }): StoredReview[] {
+  async list(q: { status?: ReviewStatus; limit: number }): Promise<StoredReview[]> {
     const rows = (
       q.status === undefined
         ? this.#db.prepare('SELECT * FROM reviews ORDER BY created_at DESC, id LIMIT ?').all(q.limit)
@@ -197,12 +238,12 @@ export class SqliteReviewStore {
   }
 
   /** Reviews that can still change on their own (pending or approved), for timers. */
-  live(): StoredReview[] {
+  async live(): Promise<StoredReview[]> {
     return (this.#db.prepare("SELECT * FROM reviews WHERE status IN ('pending', 'approved')").all() as Row[]).map(fromRow);
   }
 
   /** The newest review in `status` bound to exactly this statement. */
-  findBound(b: Binding, status: ReviewStatus, mode?: 'wait' | 'defer'): StoredReview | null {
+  async findBound(b: Binding, status: ReviewStatus, mode?: 'wait' | 'defer'): Promise<StoredReview | null> {
     const row = this.#db
       .prepare(
         `SELECT * FROM reviews WHERE bytes_sha256 = @bytes AND subject = @subject AND issuer = @issuer AND database = @database
@@ -215,7 +256,7 @@ export class SqliteReviewStore {
   }
 
   /** Record one more approval of a pending review; `approvedUntil` set when it is the last one needed. */
-  addApproval(id: string, approvals: ReviewDecision[], approved: { at: number; until: number } | null): boolean {
+  async addApproval(id: string, approvals: ReviewDecision[], approved: { at: number; until: number } | null): Promise<boolean> {
     const res = approved
       ? this.#db
           .prepare("UPDATE reviews SET approvals = ?, status = 'approved', approved_at = ?, approved_until = ? WHERE id = ? AND status = 'pending'")
@@ -224,12 +265,12 @@ export class SqliteReviewStore {
     return res.changes === 1;
   }
 
-  reject(id: string, rejection: ReviewDecision): boolean {
+  async reject(id: string, rejection: ReviewDecision): Promise<boolean> {
     return this.#db.prepare("UPDATE reviews SET status = 'rejected', rejection = ? WHERE id = ? AND status = 'pending'").run(JSON.stringify(rejection), id).changes === 1;
   }
 
   /** approved → consumed, only while inside the window. */
-  consume(id: string, now: number): boolean {
+  async consume(id: string, now: number): Promise<boolean> {
     return (
       this.#db.prepare("UPDATE reviews SET status = 'consumed', consumed_at = ? WHERE id = ? AND status = 'approved' AND approved_until > ?").run(now, id, now)
         .changes === 1
@@ -237,12 +278,12 @@ export class SqliteReviewStore {
   }
 
   /** pending → abandoned (the client waiting for it went away). */
-  abandon(id: string, now: number): boolean {
+  async abandon(id: string, now: number): Promise<boolean> {
     return this.#db.prepare("UPDATE reviews SET status = 'abandoned', abandoned_at = ? WHERE id = ? AND status = 'pending'").run(now, id).changes === 1;
   }
 
   /** pending past expiresAt, or approved past approvedUntil → expired. */
-  expire(id: string, now: number): boolean {
+  async expire(id: string, now: number): Promise<boolean> {
     return (
       this.#db
         .prepare(
@@ -253,7 +294,8 @@ export class SqliteReviewStore {
     );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    this.#lock?.release();
   }
 }

@@ -90,6 +90,15 @@ export interface AuditStore {
   putRevocation(r: StoredRevocation): Promise<void>;
   deleteRevocation(subject: string, issuer?: string): Promise<void>;
   /**
+   * A store shared by instances (PostgreSQL): `changed` is called when any of them changed the
+   * revocations (and after the listening connection comes back); read `revocations()` then.
+   */
+  watchRevocations?(changed: () => void): { close(): Promise<void>; readonly up: boolean };
+  /** Shared stores: deliver a CancelRequest no session here matched to the other instances. */
+  deliverCancel?(pid: number, secret: Buffer): Promise<void>;
+  /** Shared stores: CancelRequests other instances received (match them against this one's sessions). */
+  watchCancels?(cancel: (pid: number, secret: Buffer) => void): { close(): Promise<void>; readonly up: boolean };
+  /**
    * Console sessions: read on every console request, so a sign-out or revocation on any instance
    * sharing the store ends the session everywhere. Expired ones are removed when another is put.
    */

@@ -11,3 +11,6 @@ export { MemoryAuditStore } from './memory-audit-store.ts';
 export { SqliteAuditStore, openSqliteAuditStore, type SqliteStoreOptions } from './sqlite-audit-store.ts';
 export { PostgresAuditStore, openPostgresAuditStore, type PostgresStoreOptions } from './postgres-audit-store.ts';
 export { openAuditStore, sqlitePath, type OpenStoreOptions } from './open.ts';
+export { PgConnection, PgListener, migrate, storeLocation, type PgListenerOptions } from './pg-connection.ts';
+export { literal } from './postgres-audit-store.ts';
+export { followRevocations, type RevocationFollower, type RevocationFollowerOptions } from './revocation-follower.ts';

@@ -11,6 +11,7 @@
 import type { ChainAnchor, StoredRecord } from './record.ts';
 import type { RecordType } from './record.ts';
 import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
+import { PgConnection, PgListener, migrate } from './pg-connection.ts';
 import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
 export interface PostgresStoreOptions {
@@ -23,6 +24,10 @@ const T = 'pgwarden_audit_records';
 const A = 'pgwarden_audit_anchors';
 const R = 'pgwarden_revocations';
 const CS = 'pgwarden_console_sessions';
+/** NOTIFY channel of revocation changes. */
+export const REVOCATIONS_CHANNEL = 'pgwarden_revocations';
+/** NOTIFY channel of CancelRequests for sessions of other instances. */
+export const CANCELS_CHANNEL = 'pgwarden_cancels';
 /** Serialises schema creation and retention between gateways sharing the database. */
 const LOCK_KEY = 7_261_001;
 
@@ -90,9 +95,15 @@ function fromRow(r: (string | null)[]): StoredRow {
 
 export async function openPostgresAuditStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresAuditStore> {
   const target = targetFromUrl('audit store', url, { password: options.password, tls: options.tls ?? { mode: 'disable' }, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
-  const store = new PostgresAuditStore(target);
-  await store.query(SCHEMA);
-  return store;
+  // Created and upgraded under a version in pgwarden_schema (version 1: the tables as they were
+  // before it was kept, so a store made earlier is taken as it is).
+  const conn = new PgConnection(target, 'audit');
+  try {
+    await migrate(conn, 'audit', [SCHEMA]);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return new PostgresAuditStore(target);
 }
 
 export class PostgresAuditStore implements AuditStore {
@@ -211,12 +222,40 @@ export class PostgresAuditStore implements AuditStore {
     return rows.map((r) => (r[1] === '' ? { subject: r[0] as string, at: r[2] as string } : { subject: r[0] as string, issuer: r[1] as string, at: r[2] as string }));
   }
 
+  // Each change tells every instance sharing the store (NOTIFY, in the same transaction).
   async putRevocation(r: StoredRevocation): Promise<void> {
-    await this.query(`INSERT INTO ${R} (subject, issuer, at) VALUES (${literal(r.subject)}, ${literal(r.issuer ?? '')}, ${literal(r.at)}) ON CONFLICT (subject, issuer) DO NOTHING`);
+    await this.query(
+      `INSERT INTO ${R} (subject, issuer, at) VALUES (${literal(r.subject)}, ${literal(r.issuer ?? '')}, ${literal(r.at)}) ON CONFLICT (subject, issuer) DO NOTHING; ` +
+        `SELECT pg_notify(${literal(REVOCATIONS_CHANNEL)}, 'revoke')`,
+    );
   }
 
   async deleteRevocation(subject: string, issuer?: string): Promise<void> {
-    await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}`);
+    await this.query(`DELETE FROM ${R} WHERE subject = ${literal(subject)} AND issuer = ${literal(issuer ?? '')}; SELECT pg_notify(${literal(REVOCATIONS_CHANNEL)}, 'unrevoke')`);
+  }
+
+  /**
+   * A CancelRequest whose key matched no session of this instance: told to every instance sharing
+   * the store, where the owner matches the secret against its own sessions.
+   */
+  async deliverCancel(pid: number, secret: Buffer): Promise<void> {
+    await this.query(`SELECT pg_notify(${literal(CANCELS_CHANNEL)}, ${literal(`${pid}:${secret.toString('hex')}`)})`);
+  }
+
+  watchCancels(cancel: (pid: number, secret: Buffer) => void): { close(): Promise<void>; readonly up: boolean } {
+    return new PgListener({
+      target: this.#target,
+      channels: [CANCELS_CHANNEL],
+      onNotify: (_channel, payload) => {
+        const m = /^(-?\d+):([0-9a-f]{8})$/.exec(payload);
+        if (m) cancel(Number(m[1]), Buffer.from(m[2], 'hex'));
+      },
+    });
+  }
+
+  /** Hear revocations made by other instances (`changed` is called; read `revocations()` then). */
+  watchRevocations(changed: () => void): { close(): Promise<void>; readonly up: boolean } {
+    return new PgListener({ target: this.#target, channels: [REVOCATIONS_CHANNEL], onNotify: () => changed(), resync: changed });
   }
 
   async consoleSession(id: string): Promise<StoredConsoleSession | null> {

@@ -11,6 +11,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { ensurePrivateFile } from '../private-files.ts';
+import { lockStoreFile, type FileLock, type LockHolder } from '../file-lock.ts';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -20,8 +21,13 @@ import { StoreError, type AuditQuery, type AuditStore, type StoredConsoleSession
 import { SQLITE_INSERT, SQLITE_SCHEMA } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
-  /** Open an existing log for reading only (no writer thread; appends fail). */
+  /** Open an existing log for reading only (no writer thread; appends fail; no lock taken). */
   readOnly?: boolean;
+  /**
+   * Lock the file for this instance (see file-lock.ts): another live holder is refused with a
+   * StoreLockedError naming it. The gateway always passes one.
+   */
+  lock?: LockHolder;
   /**
    * Cap the file at this many pages (SQLite's `max_page_count`, 4 KiB pages): a write past it
    * fails exactly as on a full disk.
@@ -154,9 +160,17 @@ export async function openSqliteAuditStore(path: string, options: SqliteStoreOpt
   } catch (err) {
     throw new StoreError(`cannot create the directory of the audit log ${path}: ${(err as Error).message}`, 'open_failed', { cause: err });
   }
-  // The writer creates the file and its tables before the reader opens it.
-  const writer = await WriterThread.start(path, options.maxPageCount, options.sync, options.walLimitBytes);
-  const store = new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer);
+  // Before anything writes: a second instance on this file would break the first one's chain.
+  const lock = options.lock ? lockStoreFile(path, options.lock) : null;
+  let writer: WriterThread;
+  try {
+    // The writer creates the file and its tables before the reader opens it.
+    writer = await WriterThread.start(path, options.maxPageCount, options.sync, options.walLimitBytes);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+  const store = new SqliteAuditStore(path, new Database(path, { fileMustExist: true }), writer, lock);
   store.boundWal(options.walLimitBytes ?? DEFAULT_WAL_LIMIT);
   return store;
 }
@@ -172,10 +186,13 @@ export class SqliteAuditStore implements AuditStore {
   /** Largest WAL seen (bytes), for tests and metrics. */
   walPeak = 0;
 
-  constructor(path: string, db: Database.Database, writer: WriterThread | null) {
+  readonly #lock: FileLock | null;
+
+  constructor(path: string, db: Database.Database, writer: WriterThread | null, lock: FileLock | null = null) {
     this.location = `sqlite:${path}`;
     this.#db = db;
     this.#writer = writer;
+    this.#lock = lock;
     db.pragma('busy_timeout = 5000');
   }
 
@@ -354,6 +371,7 @@ export class SqliteAuditStore implements AuditStore {
     if (this.#checkpoints) clearInterval(this.#checkpoints);
     await this.#writer?.stop();
     if (this.#db.open) this.#db.close();
+    this.#lock?.release();
   }
 }
 

@@ -30,9 +30,12 @@ export class SimpleQuerySession implements SqlSession {
   #rows: (string | null)[][] = [];
   #error: ServerError | null = null;
   #broken: Error | null = null;
+  readonly #onNotification?: (channel: string, payload: string) => void;
 
-  constructor(socket: net.Socket) {
+  /** `onNotification`: NotificationResponse messages (after LISTEN), as they arrive. */
+  constructor(socket: net.Socket, onNotification?: (channel: string, payload: string) => void) {
     this.#socket = socket;
+    this.#onNotification = onNotification;
     socket.on('data', (chunk: Buffer) => {
       try {
         this.#framer.push(chunk, (tag, frame) => this.#onFrame(tag, frame));
@@ -54,6 +57,11 @@ export class SimpleQuerySession implements SqlSession {
       this.#pending = { resolve, reject };
       this.#socket.write(encodeQuery(text));
     });
+  }
+
+  /** Whether the connection is gone (the caller opens another). */
+  get broken(): boolean {
+    return this.#broken !== null;
   }
 
   async close(): Promise<void> {
@@ -83,6 +91,14 @@ export class SimpleQuerySession implements SqlSession {
         this.#pending = null;
         if (this.#error) pending?.reject(this.#error);
         else pending?.resolve(this.#rows);
+        return;
+      }
+      case BE.NotificationResponse: {
+        // Int32 pid, channel, payload (NUL-terminated).
+        const body = frame.subarray(9);
+        const nul = body.indexOf(0);
+        const end = body.indexOf(0, nul + 1);
+        this.#onNotification?.(body.toString('utf8', 0, nul), body.toString('utf8', nul + 1, end < 0 ? body.length : end));
         return;
       }
       default:
