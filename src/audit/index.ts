@@ -15,14 +15,16 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
 import { openAuditStore, type AuditStore } from '../store/index.ts';
-import type { AuditConfig } from './schema.ts';
-import { openSinks } from './sinks.ts';
+import type { AuditConfig, JsonlSinkConfig } from './schema.ts';
+import { openSinks, type RecordSink } from './sinks.ts';
+import { openExporters, type Exporter, type ExportConfig, type ExporterStatus } from './siem/index.ts';
 import { verifyStore, type VerifyOptions } from './verify.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { AuditWriter, type AuditSink, type UncleanRun } from './writer.ts';
 import type { VerifyResult } from './chain.ts';
 
-export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig } from './schema.ts';
+export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig, type SinkConfig } from './schema.ts';
+export { type ExporterStatus } from './siem/index.ts';
 export type {
   AuditIdentity,
   AuditRecord,
@@ -76,6 +78,8 @@ export type OpenedAudit = AuditSink & {
   status(): { writable: boolean; reason?: string };
   /** Close in the log what a previous run that ended uncleanly left open (see AuditWriter). */
   closeUncleanRun(now?: number): Promise<UncleanRun | null>;
+  /** The SIEM exporters (`syslog`/`http` sinks): lag, deliveries, failures (for /metrics). */
+  exporters(): ExporterStatus[];
   readonly commits: number;
 };
 
@@ -85,12 +89,18 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
   const instance = deps.instance ?? cfg.instance ?? hostname();
   const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: cfg.sync, walLimitBytes: deps.walLimitBytes });
   let writer: AuditWriter;
+  let exporters: Exporter[] = [];
   try {
+    const jsonl = cfg.sinks.filter((s): s is JsonlSinkConfig => 'jsonl' in s);
+    // The exporters read from the store; the writer only tells them what was committed.
+    exporters = openExporters(cfg.sinks.filter((s) => !('jsonl' in s)) as ExportConfig[], { store, storeUrl: cfg.store, instance, logger: deps.logger.child({ part: 'siem' }), baseDir });
+    await Promise.all(exporters.map((e) => e.start()));
+    const sinks: RecordSink[] = [...openSinks(jsonl, deps.logger, baseDir), ...exporters];
     writer = await AuditWriter.open({
       store,
       instance,
       logger: deps.logger.child({ part: 'audit' }),
-      sinks: openSinks(cfg.sinks, deps.logger, baseDir),
+      sinks,
       groupCommitMs: cfg.group_commit_ms,
       failClosed: cfg.fail_closed,
       captureResults: cfg.capture_results,
@@ -100,6 +110,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       checkpointEveryMs: cfg.checkpoint_every,
     });
   } catch (err) {
+    await Promise.all(exporters.map((e) => e.close().catch(() => undefined)));
     await store.close().catch(() => undefined);
     throw err;
   }
@@ -116,6 +127,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     closeUncleanRun: (now) => writer.closeUncleanRun(now),
     verify: (o) => verifyStore(store, { key: cfg.checkpoint_key, ...o }),
     checkpoint: () => writer.checkpoint(),
+    exporters: () => exporters.map((e) => e.status()),
     store,
     instance,
     get commits() {

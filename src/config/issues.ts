@@ -42,8 +42,12 @@ function describe(issue: Issue, base: KeyPath, out: Problem[], valueAt: (path: K
       return;
     case 'invalid_union': {
       if (actual == null) return push('required');
-      // Prefer the branch that got furthest: one whose problem is not just the wrong type.
-      const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type' || e.path.length > 0));
+      // Prefer the branch that got furthest: one whose problem is not just the wrong type, and
+      // first one whose own keys are all there (`{ http: … }` is about the http branch, not about
+      // a missing `jsonl`).
+      const furthest = (errs: Issue[]) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type' || e.path.length > 0);
+      const keysPresent = (errs: Issue[]) => errs.every((e) => e.code !== 'invalid_type' || e.path.length !== 1 || valueAt([...path, ...e.path]) != null);
+      const branch = issue.errors.find((errs) => furthest(errs) && keysPresent(errs)) ?? issue.errors.find(furthest);
       if (branch) {
         for (const e of branch) describe(e, path, out, valueAt, schema);
         return;
