@@ -118,8 +118,17 @@ function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
   };
   for (const seg of path) {
     unwrap();
-    const def = defOf(node);
+    let def = defOf(node);
     if (!def) return [];
+    if (def.type === 'union') {
+      // The branch that has this key (`sinks[0].http.…` is in the `{ http }` branch).
+      node = (def.options as unknown[]).find((o) => {
+        const shape = defOf(o)?.shape as Record<string, unknown> | undefined;
+        return shape !== undefined && String(seg) in shape;
+      });
+      def = defOf(node);
+      if (!def) return [];
+    }
     if (def.type === 'object') node = (def.shape as Record<string, unknown>)[String(seg)];
     else if (def.type === 'record') node = def.valueType;
     else if (def.type === 'array') node = def.element;
