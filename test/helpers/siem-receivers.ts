@@ -119,7 +119,7 @@ export async function startSyslogReceiver(o: { tls?: { cert: string; key: string
     if (!listening) return;
     listening = false;
     const closed = new Promise((r) => server.close(r));
-    for (const s of sockets) (s instanceof tls.TLSSocket ? s.destroy() : s.resetAndDestroy());
+    for (const s of sockets) s.destroy();
     await closed;
   };
   return {
@@ -140,7 +140,7 @@ export type HttpFormat = 'splunk_hec' | 'elastic_bulk' | 'ndjson';
 export interface HttpReceiver extends Receiver {
   /** Answer every request with 503 (true) or handle it (false). */
   unavailable: boolean;
-  requests: { path: string; headers: http.IncomingHttpHeaders; items: number; status: number }[];
+  requests: { path: string; headers: http.IncomingHttpHeaders; items: number; status: number; bytes: number }[];
 }
 
 export async function startHttpReceiver(format: HttpFormat): Promise<HttpReceiver> {
@@ -154,7 +154,7 @@ export async function startHttpReceiver(format: HttpFormat): Promise<HttpReceive
     req.on('end', () => {
       const path = req.url ?? '';
       if (r.unavailable) {
-        requests.push({ path, headers: req.headers, items: 0, status: 503 });
+        requests.push({ path, headers: req.headers, items: 0, status: 503, bytes: Buffer.concat(parts).length });
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"text":"Server is busy","code":9}');
         return;
       }
@@ -176,7 +176,7 @@ export async function startHttpReceiver(format: HttpFormat): Promise<HttpReceive
           received.push({ ...describeItem(doc), json: doc, request });
           items.push({ create: { _index: action.create._index, _id: action.create._id, status: 201 } });
         }
-        requests.push({ path, headers: req.headers, items: items.length, status: 200 });
+        requests.push({ path, headers: req.headers, items: items.length, status: 200, bytes: text.length });
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ took: 1, errors, items }));
         return;
       }
@@ -185,7 +185,7 @@ export async function startHttpReceiver(format: HttpFormat): Promise<HttpReceive
         const json = format === 'splunk_hec' ? (parsed.event as Record<string, any>) : parsed;
         received.push({ ...describeItem(json), json, request, ...(format === 'splunk_hec' ? { envelope: parsed } : {}) });
       }
-      requests.push({ path, headers: req.headers, items: lines.length, status: 200 });
+      requests.push({ path, headers: req.headers, items: lines.length, status: 200, bytes: Buffer.byteLength(text) });
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"text":"Success","code":0}');
     });
   };

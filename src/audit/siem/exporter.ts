@@ -97,6 +97,7 @@ export class Exporter implements RecordSink {
   #pending: Checkpoint[] = [];
   readonly #sentCheckpoints = new Set<Checkpoint>();
   readonly #inflight: InFlight[] = [];
+  readonly #encoded = new WeakMap<ExportItem, Buffer>();
   /** When the oldest unsent record was announced (the batch interval counts from it). */
   #dueAt: number | null = null;
   #gapSeen: { after: number; since: number } | null = null;
@@ -266,6 +267,7 @@ export class Exporter implements RecordSink {
             await this.#failed(new Error(`cannot read the audit store: ${(err as Error).message}`));
             continue;
           }
+          if (this.#stopped) return;
           if (batch.length) {
             this.#dispatch(batch);
             continue;
@@ -305,7 +307,7 @@ export class Exporter implements RecordSink {
       } else lastSeq = Math.max(lastSeq, itemSeq(item));
     }
     this.#sent = lastSeq;
-    const done = t.send(batch.map((i) => t.encode(i))).then(
+    const done = t.send(batch.map((i) => this.#encoded.get(i) ?? t.encode(i))).then(
       () => null,
       (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
     );
@@ -370,8 +372,11 @@ export class Exporter implements RecordSink {
     for (const r of records) {
       if (r.seq !== expected || items.length >= maxRecords) break;
       const item = recordItem(r);
-      const size = this.#d.transport.encode(item).length;
+      const encoded = this.#d.transport.encode(item);
+      const size = encoded.length;
       if (items.length > 0 && bytes + size > maxBytes) break;
+      // Encoded once: the batch is sent with these bytes.
+      this.#encoded.set(item, encoded);
       bytes += size;
       items.push(item);
       expected++;

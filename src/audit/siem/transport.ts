@@ -155,6 +155,7 @@ export class HttpTransport implements Transport {
   readonly #headers: Record<string, string>;
   readonly #agent: http.Agent;
   readonly #requests = new Set<http.ClientRequest>();
+  #closed = false;
 
   constructor(c: HttpExportConfig, baseDir: string) {
     this.#c = c;
@@ -177,6 +178,7 @@ export class HttpTransport implements Transport {
   }
 
   send(chunks: Buffer[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the exporter is closed'));
     const body = Buffer.concat(chunks);
     const lib = this.#url.protocol === 'https:' ? https : http;
     return new Promise<void>((resolve, reject) => {
@@ -211,6 +213,7 @@ export class HttpTransport implements Transport {
   }
 
   close(): void {
+    this.#closed = true;
     for (const r of this.#requests) r.destroy(new Error('the exporter is closed'));
     this.#requests.clear();
     this.#agent.destroy();
