@@ -4,8 +4,9 @@
  *
  * Data flow: engine → `AuditSink` (events become records, serialised once) → group commit
  * (number, hash onto the chain, one store transaction) → store (SQLite / PostgreSQL / memory)
- * → JSON-lines sinks (SIEM copies, after the commit). Readers: `verifyStore`, `loadReplay`,
- * `store.search` (the CLI and console).
+ * → JSON-lines sinks (copies, after the commit). SIEM exporters (`siem/`) read the store from
+ * their own durable cursors; the writer only announces commits and checkpoints to them.
+ * Readers: `verifyStore`, `loadReplay`, `store.search` (the CLI and console).
  *
  * The engine MUST await `statement()` before forwarding a statement's bytes, and refuse the
  * statement when it rejects (`audit.unavailable`). Records are never updated; retention deletes
