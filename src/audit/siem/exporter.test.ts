@@ -17,6 +17,7 @@ import { GENESIS_HASH, seal } from '../chain.ts';
 import { Exporter } from './exporter.ts';
 import { HttpTransport } from './transport.ts';
 import { httpOptionsSchema } from './schema.ts';
+import { writeCursor } from './cursor.ts';
 import { auditSchema, openAudit, type OpenedAudit } from '../index.ts';
 import { sessionStart, statement, statementEnd } from '../test-events.ts';
 
@@ -325,6 +326,25 @@ test('records a writer does not announce are found by polling the store', { time
     await waitFor('the cursor at the head', () => e.status().cursor === 12);
   } finally {
     await e.close();
+    await rx.stop();
+  }
+});
+
+test('a cursor past the end of the chain (a new store) is moved back: the new records are not passed over', { timeout: 20_000 }, async () => {
+  const dir = newDir();
+  const rx = await startHttpReceiver('ndjson');
+  // A cursor left by an earlier store that had reached seq 999, with a checkpoint of it.
+  writeCursor(join(dir, `siem-ndjson-127.0.0.1-${rx.port}.cursor`), { instances: { gw1: { seq: 999 } }, checkpoints: [{ instance: 'gw1', seq: 999, hash: 'a'.repeat(64), at: 1 }] });
+  const a = await open(dir, sinkFor('ndjson', rx.port));
+  try {
+    await traffic(a, 2, 3);
+    const records = await stored(a);
+    await waitFor('the new records', () => rx.received.length >= records.length, 10_000);
+    assertComplete(rx.received, records, { duplicates: 'none' });
+    assert.equal(checkpoints(rx.received).length, 0, 'the old checkpoint vouched for records this store never had');
+    await waitFor('the cursor at the head', () => a.exporters()[0].cursor === records.length);
+  } finally {
+    await a.close();
     await rx.stop();
   }
 });

@@ -135,6 +135,8 @@ export class Exporter implements RecordSink {
         // the seqs after its head will be given to new records, which must not be passed over.
         this.#log.error({ cursor: this.#acked, head }, 'SIEM export cursor is past the end of the audit chain: the store lost exported records; exporting from its head');
         this.#acked = head;
+        // Checkpoints of records the store no longer holds would vouch for other records.
+        this.#pending = this.#pending.filter((c) => c.seq <= head);
       }
     } else {
       if (loaded.problem) this.#log.error({ problem: loaded.problem }, 'SIEM export cursor unreadable: exporting again from the oldest record (duplicates carry the same ids)');
@@ -226,8 +228,9 @@ export class Exporter implements RecordSink {
     }
   }
 
+  /** Nothing to send now: every known record is sent, and every checkpoint they reach. */
   #caughtUp(): boolean {
-    return this.#sent >= this.#head && this.#pending.every((c) => this.#sentCheckpoints.has(c));
+    return this.#sent >= this.#head && this.#pending.every((c) => this.#sentCheckpoints.has(c) || c.seq > this.#head);
   }
 
   /** Wait at most `ms`, or until an announcement (a backoff: until shutdown begins). */
