@@ -336,7 +336,13 @@ export class Exporter implements RecordSink {
 
   /** A batch failed: wait for the rest of the window, go back to the cursor, back off. */
   async #failed(err: Error): Promise<void> {
-    await Promise.all(this.#inflight.map((b) => b.done));
+    const results = await Promise.all(this.#inflight.map((b) => b.done));
+    // Batches acknowledged before the first failure still count (a failed store read comes with
+    // batches that may all have gone through).
+    for (const r of results) {
+      if (r !== null) break;
+      this.#acknowledge(this.#inflight[0]);
+    }
     this.#inflight.length = 0;
     this.#sent = this.#acked;
     this.#sentCheckpoints.clear();
