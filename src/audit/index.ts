@@ -6,6 +6,8 @@
  * (number, hash onto the chain, ONE write to the journal's segment file, fdatasync with
  * `sync: full`) → the statement goes on → index feed (off the statement's path: the store's
  * writer thread) → index (SQLite / PostgreSQL / memory) → JSON-lines sinks (SIEM copies).
+ * SIEM exporters (`siem/`) read the index from their own durable cursors; the writer only
+ * announces group writes and checkpoints to them (they poll as well).
  * Readers: `verifyStore` + `verifyJournal`, `loadReplay`, `store.search` (the CLI and console).
  *
  * The engine MUST await `statement()` before forwarding a statement's bytes, and refuse the
@@ -19,14 +21,16 @@ import type { LockHolder } from '../file-lock.ts';
 import { openAuditStore, sqlitePath, type AuditStore } from '../store/index.ts';
 import { FileJournal, MemoryJournal, type Journal } from './journal.ts';
 import { verifyJournal } from './verify-journal.ts';
-import type { AuditConfig } from './schema.ts';
-import { openSinks } from './sinks.ts';
+import type { AuditConfig, JsonlSinkConfig } from './schema.ts';
+import { openSinks, type RecordSink } from './sinks.ts';
+import { openExporters, type Exporter, type ExportConfig, type ExporterStatus } from './siem/index.ts';
 import { verifyStore, type VerifyOptions } from './verify.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { AuditWriter, type AuditSink, type UncleanRun } from './writer.ts';
 import type { VerifyResult } from './chain.ts';
 
-export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig } from './schema.ts';
+export { auditSchema, defaultAuditConfig, type AuditConfig, type AuditConfigInput, type JsonlSinkConfig, type SinkConfig } from './schema.ts';
+export { type ExporterStatus } from './siem/index.ts';
 export type {
   AuditIdentity,
   AuditRecord,
@@ -91,6 +95,8 @@ export type OpenedAudit = AuditSink & {
   journal: Journal;
   /** Close in the log what a previous run that ended uncleanly left open (see AuditWriter). */
   closeUncleanRun(now?: number): Promise<UncleanRun | null>;
+  /** The SIEM exporters (`syslog`/`http` sinks): lag, deliveries, failures (for /metrics). */
+  exporters(): ExporterStatus[];
   readonly commits: number;
 };
 
@@ -102,16 +108,22 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
   const store = await openAuditStore(cfg.store, { baseDir, password: cfg.password, maxPageCount: deps.maxPageCount, sync: 'normal', walLimitBytes: deps.walLimitBytes, lock: deps.lock });
   let writer: AuditWriter;
   let journal: Journal | undefined;
+  let exporters: Exporter[] = [];
   try {
     const dir = journalDir(cfg, baseDir, instance);
     journal = dir ? new FileJournal(dir, { segmentBytes: cfg.journal_segment_size, maxBytes: deps.maxPageCount === undefined ? undefined : deps.maxPageCount * 4096 }) : new MemoryJournal();
+    const jsonl = cfg.sinks.filter((s): s is JsonlSinkConfig => 'jsonl' in s);
+    // The exporters read from the index; the writer only tells them what was written.
+    exporters = openExporters(cfg.sinks.filter((s) => !('jsonl' in s)) as ExportConfig[], { store, storeUrl: cfg.store, instance, logger: deps.logger.child({ part: 'siem' }), baseDir });
+    await Promise.all(exporters.map((e) => e.start()));
+    const sinks: RecordSink[] = [...openSinks(jsonl, deps.logger, baseDir), ...exporters];
     writer = await AuditWriter.open({
       store,
       journal,
       sync: cfg.sync,
       instance,
       logger: deps.logger.child({ part: 'audit' }),
-      sinks: openSinks(cfg.sinks, deps.logger, baseDir),
+      sinks,
       groupCommitMs: cfg.group_commit_ms,
       failClosed: cfg.fail_closed,
       captureResults: cfg.capture_results,
@@ -122,6 +134,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
     });
   } catch (err) {
     journal?.close();
+    await Promise.all(exporters.map((e) => e.close().catch(() => undefined)));
     await store.close().catch(() => undefined);
     throw err;
   }
@@ -146,6 +159,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
       return verifyJournal(j, store, index, { key: cfg.checkpoint_key });
     },
     checkpoint: () => writer.checkpoint(),
+    exporters: () => exporters.map((e) => e.status()),
     store,
     instance,
     get commits() {

@@ -4,6 +4,7 @@
  * capture, 30 days of retention, fail closed.
  */
 import { z } from 'zod';
+import { exporterNameOf, httpSinkSchema, syslogSinkSchema, type ExportConfig } from './siem/schema.ts';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -65,8 +66,23 @@ export const auditSchema = z
     journal_segment_size: size.default(64 * 1024 * 1024),
     /** Password for a `postgres://` store (use `${env:…}` or `${file:…}`). */
     password: z.string().optional(),
-    /** Streaming copies for a SIEM, written after each store commit. */
-    sinks: z.array(jsonlSinkSchema).default([]),
+    /**
+     * Streaming copies for a SIEM: `jsonl` (a file or stdout, written after each store commit,
+     * best effort), `syslog` and `http` (exported from the store at least once, see siem/).
+     */
+    sinks: z
+      .array(z.union([jsonlSinkSchema, syslogSinkSchema, httpSinkSchema]))
+      .default([])
+      .superRefine((sinks, ctx) => {
+        // Each exporter keeps its own cursor file, named after it: two may not share one.
+        const seen = new Map<string, number>();
+        sinks.forEach((s, i) => {
+          if ('jsonl' in s) return;
+          const name = exporterNameOf(s as ExportConfig);
+          if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'syslog' in s ? 'syslog' : 'http', 'name'], message: `sinks[${seen.get(name)}] has the same name "${name}": give one of them another name (it names the cursor file)` });
+          else seen.set(name, i);
+        });
+      }),
     /** Record the rows a client received, masked exactly as it saw them. */
     capture_results: z.enum(['none', 'masked']).default('none'),
     /** At most this many rows are captured per statement. */
@@ -96,6 +112,7 @@ export const auditSchema = z
 export type AuditConfig = z.infer<typeof auditSchema>;
 export type AuditConfigInput = z.input<typeof auditSchema>;
 export type JsonlSinkConfig = z.infer<typeof jsonlSinkSchema>;
+export type SinkConfig = AuditConfig['sinks'][number];
 
 /** The defaults, for callers with no `audit:` section. */
 export function defaultAuditConfig(): AuditConfig {

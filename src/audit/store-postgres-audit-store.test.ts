@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import { literal, openPostgresAuditStore } from '../store/postgres-audit-store.ts';
 import { consoleSessionCases } from '../store/test-console-sessions.ts';
+import { readAfterCases } from './test-read-after.ts';
 
 let pg: TestPostgres;
 let a: OpenedAudit;
@@ -92,6 +93,17 @@ describe('PostgreSQL audit store', () => {
 
   test('a console session stored by one gateway is seen, and ended, by every gateway', async () => {
     await consoleSessionCases(a.store, b.store);
+  });
+
+  test('readAfter: one chain from a seq, in seq order', async () => {
+    // In a database of its own: its chains are not the gateways' and would not verify as theirs.
+    pg.psql('create database read_after');
+    const store = await openPostgresAuditStore(`postgres://${pg.user}@127.0.0.1:${pg.port}/read_after`, { password: pg.password });
+    try {
+      await readAfterCases(store);
+    } finally {
+      await store.close();
+    }
   });
 
   test('retention keeps each chain verifiable from its anchor', async () => {

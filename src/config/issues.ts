@@ -42,8 +42,12 @@ function describe(issue: Issue, base: KeyPath, out: Problem[], valueAt: (path: K
       return;
     case 'invalid_union': {
       if (actual == null) return push('required');
-      // Prefer the branch that got furthest: one whose problem is not just the wrong type.
-      const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type' || e.path.length > 0));
+      // Prefer the branch that got furthest: one whose problem is not just the wrong type, and
+      // first one whose own keys are all there (`{ http: … }` is about the http branch, not about
+      // a missing `jsonl`).
+      const furthest = (errs: Issue[]) => errs.length > 0 && errs.every((e) => e.code !== 'invalid_type' || e.path.length > 0);
+      const keysPresent = (errs: Issue[]) => errs.every((e) => e.code !== 'invalid_type' || e.path.length !== 1 || valueAt([...path, ...e.path]) != null);
+      const branch = issue.errors.find((errs) => furthest(errs) && keysPresent(errs)) ?? issue.errors.find(furthest);
       if (branch) {
         for (const e of branch) describe(e, path, out, valueAt, schema);
         return;
@@ -114,8 +118,17 @@ function knownKeys(schema: z.ZodType, path: KeyPath): string[] {
   };
   for (const seg of path) {
     unwrap();
-    const def = defOf(node);
+    let def = defOf(node);
     if (!def) return [];
+    if (def.type === 'union') {
+      // The branch that has this key (`sinks[0].http.…` is in the `{ http }` branch).
+      node = (def.options as unknown[]).find((o) => {
+        const shape = defOf(o)?.shape as Record<string, unknown> | undefined;
+        return shape !== undefined && String(seg) in shape;
+      });
+      def = defOf(node);
+      if (!def) return [];
+    }
     if (def.type === 'object') node = (def.shape as Record<string, unknown>)[String(seg)];
     else if (def.type === 'record') node = def.valueType;
     else if (def.type === 'array') node = def.element;

@@ -78,6 +78,26 @@ describe('parseConfig accepts', () => {
 describe('parseConfig rejects, naming file:line and key', () => {
   const cases: { name: string; text: string; env?: NodeJS.ProcessEnv; expected: string[] }[] = [
     {
+      name: 'a syslog exporter with a scheme syslog has not',
+      text: ok('audit:', '  sinks:', '    - syslog: { url: udp://siem:514 }'),
+      expected: ['F:10 audit.sinks[0].syslog.url: expected tcp://HOST:PORT or tls://HOST:PORT'],
+    },
+    {
+      name: 'an HTTP exporter with an unknown format (the http entry is described, not a missing jsonl)',
+      text: ok('audit:', '  sinks:', '    - http:', '        url: https://splunk:8088', '        format: splunk'),
+      expected: ['F:12 audit.sinks[0].http.format: expected one of "splunk_hec", "elastic_bulk", "ndjson"'],
+    },
+    {
+      name: 'TLS options on a tcp:// syslog exporter, and a misspelt HTTP option',
+      text: ok('audit:', '  sinks:', '    - syslog: { url: tcp://siem:514, ca: ./ca.pem }', '    - http: { url: https://h, format: ndjson, tokn: x }'),
+      expected: ['F:10 audit.sinks[0].syslog.ca: only with a tls:// url', 'F:11 audit.sinks[1].http.tokn: unknown key (did you mean "token"?)'],
+    },
+    {
+      name: 'two exporters that would share a cursor file',
+      text: ok('audit:', '  sinks:', '    - syslog: { url: tcp://siem:514 }', '    - syslog: { url: tcp://siem:514, facility: local0 }'),
+      expected: ['F:11 audit.sinks[1].syslog.name: sinks[0] has the same name "syslog-siem-514": give one of them another name (it names the cursor file)'],
+    },
+    {
       name: 'a missing required key (line of the list item)',
       text: [...UPSTREAM, 'identity:', '  issuers:', '    - issuer: https://idp.example.com', '      name: corp'].join('\n'),
       expected: ['F:6 identity.issuers[0].audience: required'],

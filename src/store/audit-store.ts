@@ -78,6 +78,12 @@ export interface AuditStore {
   /** Every record of one instance in seq order, in pages (for verify). */
   scan(instance: string, pageSize?: number): AsyncIterable<StoredRecord[]>;
   /**
+   * At most `limit` records of one instance with seq greater than `afterSeq`, in seq order (the
+   * SIEM exporters read from their cursor with it). A gap in the seqs returned is a gap in the
+   * store (retention, or records deleted by someone else), never a page boundary.
+   */
+  readAfter(instance: string, afterSeq: number, limit: number): Promise<StoredRecord[]>;
+  /**
    * Delete every record written before `before` (epoch ms), per instance a prefix of its chain,
    * and move each chain's anchor to its last deleted record. Resolves with the number deleted.
    */

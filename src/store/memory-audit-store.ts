@@ -78,6 +78,13 @@ export class MemoryAuditStore implements AuditStore {
     yield this.#rows.filter((r) => r.instance === instance).sort((a, b) => a.seq - b.seq);
   }
 
+  async readAfter(instance: string, afterSeq: number, limit: number): Promise<StoredRecord[]> {
+    return this.#rows
+      .filter((r) => r.instance === instance && r.seq > afterSeq)
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, limit);
+  }
+
   readonly #revocations = new Map<string, StoredRevocation>();
 
   async revocations(): Promise<StoredRevocation[]> {

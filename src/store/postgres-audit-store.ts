@@ -217,6 +217,11 @@ export class PostgresAuditStore implements AuditStore {
     }
   }
 
+  async readAfter(instance: string, afterSeq: number, limit: number): Promise<StoredRecord[]> {
+    const rows = await this.query(`SELECT ${COLUMNS} FROM ${T} WHERE instance = ${literal(instance)} AND seq > ${literal(afterSeq)} ORDER BY seq LIMIT ${literal(Math.max(0, Math.floor(limit)))}`);
+    return rows.map(fromRow);
+  }
+
   async revocations(): Promise<StoredRevocation[]> {
     const rows = await this.query(`SELECT subject, issuer, at FROM ${R} ORDER BY at, subject`);
     return rows.map((r) => (r[1] === '' ? { subject: r[0] as string, at: r[2] as string } : { subject: r[0] as string, issuer: r[1] as string, at: r[2] as string }));

@@ -327,6 +327,11 @@ export class SqliteAuditStore implements AuditStore {
     }
   }
 
+  async readAfter(instance: string, afterSeq: number, limit: number): Promise<StoredRecord[]> {
+    // The (instance, seq) index serves this as a range scan.
+    return (this.#db.prepare('SELECT * FROM audit_records WHERE instance = ? AND seq > ? ORDER BY seq LIMIT ?').all(instance, afterSeq, limit) as DbRow[]).map(fromDb);
+  }
+
   async revocations(): Promise<StoredRevocation[]> {
     const rows = this.#db.prepare('SELECT subject, issuer, at FROM revocations ORDER BY at, subject').all() as { subject: string; issuer: string; at: string }[];
     return rows.map((r) => (r.issuer === '' ? { subject: r.subject, at: r.at } : { subject: r.subject, issuer: r.issuer, at: r.at }));
