@@ -643,6 +643,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       return { writable: audit.status().writable, queued: index.lag, indexHealthy: index.reason === undefined };
     },
     pools: () => Object.fromEntries([...poolMap].map(([name, pool]) => [name, pool.stats()])),
+    exporters: () => audit.exporters(),
   });
   // With several workers, worker 1 alone serves HTTP (console, admin and reviews API, /mcp,
   // health); the others serve PostgreSQL clients only.

@@ -24,6 +24,8 @@ export interface MetricSources {
   upstreams(): Record<string, number>;
   /** Pending reviews and the age of the oldest, in seconds. */
   reviews(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+  /** SIEM exporters (audit.sinks syslog/http) by name. */
+  exporters?(): { name: string; lag: number; delivered: number; failures: number; failing: boolean }[];
   /** Connection pools by upstream (those with `pool` set). */
   pools?(): Record<string, { idle: number; leased: number; opening: number; waiting: number }>;
   /**
@@ -152,6 +154,46 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const [upstream, p] of Object.entries(sources()?.pools?.() ?? {})) this.set({ upstream }, p.waiting);
+      },
+    });
+    new Gauge({
+      name: 'pgwarden_siem_lag_records',
+      help: 'Audit records each SIEM exporter has not yet had acknowledged.',
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of sources()?.exporters?.() ?? []) this.set({ exporter: e.name }, e.lag);
+      },
+    });
+    new Gauge({
+      name: 'pgwarden_siem_failing',
+      help: '1 while a SIEM exporter\'s last delivery failed (it retries with backoff from its cursor).',
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of sources()?.exporters?.() ?? []) this.set({ exporter: e.name }, e.failing ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'pgwarden_siem_delivered_total',
+      help: 'Items (records, checkpoints, gaps) SIEM exporters delivered since the gateway started.',
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of sources()?.exporters?.() ?? []) this.inc({ exporter: e.name }, e.delivered);
+      },
+    });
+    new Counter({
+      name: 'pgwarden_siem_failures_total',
+      help: 'Failed SIEM deliveries (batches) since the gateway started.',
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of sources()?.exporters?.() ?? []) this.inc({ exporter: e.name }, e.failures);
       },
     });
     const reviews = async (): Promise<{ pending: number; oldestAgeSeconds: number }> => (await sources()?.reviews()) ?? { pending: 0, oldestAgeSeconds: 0 };
