@@ -5,7 +5,7 @@
  *
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
  * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
- * --no-pgbouncer, --profile (CPU profile of the gateway during its pgwarden runs: the functions
+ * --no-pgbouncer, --tracing (also a gateway with tracing on), --profile (CPU profile of the gateway during its pgwarden runs: the functions
  * with the most self time, in µs per transaction; and the engine's own clock of its pipeline
  * stages, in µs per statement: analyse, decide, audit, relay, mask), --workers N (also run `pgwarden start` with N
  * worker processes; default: what `workers: auto` gives on this machine, and no extra run when
@@ -48,6 +48,9 @@ const scale = Number(opt('scale', '10'));
 const only = opt('only', '').split(',').filter(Boolean);
 const withBouncer = !argv.includes('--no-pgbouncer');
 const profiling = argv.includes('--profile');
+// --tracing: also run a gateway that traces every statement to an OTLP/HTTP receiver in this
+// process (which discards what it gets), to show what tracing costs when on (off, nothing of it runs).
+const tracing = argv.includes('--tracing');
 const MASK_ROWS = Number(opt('mask-rows', '100000'));
 // Default: what `workers: auto` gives on this machine, to compare with one worker in one run.
 const workers = argv.includes('--workers') ? Number(opt('workers', '1')) : resolveWorkers('auto', availableParallelism());
@@ -199,6 +202,19 @@ async function main(): Promise<void> {
     { name: 'pgwarden', port: gw.postgres.port, user: 'bench', password: token },
     { name: 'pgwarden (audit in memory)', port: gwNoAudit.postgres.port, user: 'bench', password: token },
   ];
+  let otlp: import('node:http').Server | null = null;
+  let gwTraced: Awaited<ReturnType<typeof startGateway>> | null = null;
+  if (tracing) {
+    const http = await import('node:http');
+    otlp = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => otlp!.listen(0, '127.0.0.1', () => r()));
+    const traced = await rawConfig({ store: `sqlite:${join(work, 'audit-traced.db')}` });
+    gwTraced = await startGateway(configSchema.parse({ ...traced, tracing: { otlp_endpoint: `http://127.0.0.1:${(otlp.address() as { port: number }).port}/v1/traces` } }), { logger: createLogger('warn', sink) });
+    targets.splice(2, 0, { name: 'pgwarden (tracing on)', port: gwTraced.postgres.port, user: 'bench', password: token });
+  }
   const spawned = workers > 1 ? await startWorkers(await rawConfig({ store: `sqlite:${join(work, 'audit-workers.db')}` }), workers, work) : null;
   if (spawned) targets.splice(2, 0, { name: `pgwarden, ${workers} workers`, port: spawned.port, user: 'bench', password: token });
   if (bouncer) targets.push({ name: 'pgbouncer', port: bouncer.port, user: 'gw_app', password });
@@ -278,6 +294,8 @@ async function main(): Promise<void> {
     await spawned?.stop();
     await gw.close(0);
     await gwNoAudit.close(0);
+    await gwTraced?.close(0);
+    otlp?.close();
     await issuer.stop();
     await pg.stop();
     rmSync(work, { recursive: true, force: true });
