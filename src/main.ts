@@ -25,7 +25,7 @@ import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type
 import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, type CompiledMasking } from './masking/index.ts';
-import { openAudit, type OpenedAudit } from './audit/index.ts';
+import { journalDir, openAudit, type OpenedAudit } from './audit/index.ts';
 import { ReviewService, compileReviews, isApproverOfAny, reviewRoutes, reviewsSection, type CompiledReviews } from './review/index.ts';
 import { reviewPort } from './engine/review-port.ts';
 import { rowEstimator } from './engine/row-estimate.ts';
@@ -451,9 +451,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   warnUnbound(catalogs, masking, policyState.compiled, log);
   // SQLite store files are this instance's alone (the workers of one run share its hold).
   const lock = worker ? worker.lock : { pid: process.pid, token: randomUUID() };
-  const audit = await openAudit(config.audit, { logger: log, baseDir: options.configPath ? dirname(options.configPath) : process.cwd(), maxPageCount: options.auditMaxPageCount, lock,
-    // One chain per worker in the shared store; `audit verify` checks every chain.
-    ...(worker ? { instance: workerInstance(config.audit.instance ?? hostname(), worker.number) } : {}),
+  const auditBase = options.configPath ? dirname(options.configPath) : process.cwd();
+  const workerChain = worker ? workerInstance(config.audit.instance ?? hostname(), worker.number) : undefined;
+  // One chain per worker in the shared store (`audit verify` checks every chain), each with a
+  // journal of its own beside the configured one: a journal holds exactly one chain.
+  const workerJournal = workerChain ? journalDir(config.audit, auditBase, workerChain) : null;
+  const audit = await openAudit(workerJournal ? { ...config.audit, journal: `${workerJournal}-${workerChain}` } : config.audit, {
+    logger: log,
+    baseDir: auditBase,
+    maxPageCount: options.auditMaxPageCount,
+    lock,
+    ...(workerChain ? { instance: workerChain } : {}),
   });
   // Before any session: what a run killed or crashed left open is closed in the log first.
   const unclean = await audit.closeUncleanRun();

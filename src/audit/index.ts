@@ -110,10 +110,7 @@ export async function openAudit(cfg: AuditConfig, deps: OpenAuditDeps): Promise<
   let journal: Journal | undefined;
   let exporters: Exporter[] = [];
   try {
-    // A chain of its own (a worker's, named by the caller) gets a journal of its own beside the
-    // configured one: a journal holds exactly one chain.
-    const configured = journalDir(cfg, baseDir, instance);
-    const dir = configured && deps.instance !== undefined && deps.instance !== (cfg.instance ?? hostname()) ? `${configured}-${deps.instance}` : configured;
+    const dir = journalDir(cfg, baseDir, instance);
     journal = dir ? new FileJournal(dir, { segmentBytes: cfg.journal_segment_size, maxBytes: deps.maxPageCount === undefined ? undefined : deps.maxPageCount * 4096 }) : new MemoryJournal();
     const jsonl = cfg.sinks.filter((s): s is JsonlSinkConfig => 'jsonl' in s);
     // The exporters read from the index; the writer only tells them what was written.
