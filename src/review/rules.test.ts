@@ -141,7 +141,7 @@ describe('reviewsSchema', () => {
     ['a webhook that is not http', { webhooks: [{ url: 'ftp://example.com/x', secret: 'a-secret-of-16-chars' }] }, 'webhooks.0.url'],
     ['a short webhook secret', { webhooks: [{ url: 'https://example.com/x', secret: 'abc' }] }, 'webhooks.0.secret'],
     ['a webhook without a secret', { webhooks: [{ url: 'https://example.com/x' }] }, 'webhooks.0.secret'],
-    ['a postgres store', { store: 'postgres://db/x' }, 'store'],
+    ['a store that is neither sqlite:, postgres:// nor memory', { store: 'mysql://db/x' }, 'store'],
   ];
   for (const [name, input, path] of bad) {
     test(`refused: ${name} (at ${path})`, () => {
