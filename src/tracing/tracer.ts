@@ -3,11 +3,12 @@
  * when it is not, nothing of this module runs (the ports are not wrapped).
  *
  * One span per audited statement (`pgwarden.statement`), from its write-ahead record to its
- * outcome, with the pipeline's stages as child spans when the session reports them. Attributes
+ * outcome (the pipeline's stages are not child spans yet: the engine's stage clock sums time per
+ * gateway, not per statement). Attributes
  * name the decision, the rule, the audit record id, the command and the database; never the
  * statement text, a parameter or a value.
  */
-import { SpanKind, SpanStatusCode, context, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
@@ -35,8 +36,6 @@ export interface StatementSpanEnd {
 }
 
 export interface StatementSpan {
-  /** A finished stage of the pipeline, as a child span (start epoch ms, duration ms). */
-  stage(name: string, startMs: number, durationMs: number): void;
   recordId(id: string): void;
   end(o: StatementSpanEnd): void;
 }
@@ -74,13 +73,8 @@ export class StatementTracer {
         },
       },
     );
-    const parent = trace.setSpan(context.active(), span);
     let ended = false;
     return {
-      stage: (name, startMs, durationMs) => {
-        if (ended) return;
-        this.#tracer.startSpan(`pgwarden.${name}`, { startTime: startMs, attributes: { 'pgwarden.stage': name } }, parent).end(startMs + durationMs);
-      },
       recordId: (id) => span.setAttribute('pgwarden.audit.record_id', id),
       end: (o) => {
         if (ended) return;
