@@ -31,8 +31,8 @@ export interface SessionRoute {
   target: UpstreamTarget;
 }
 
-/** What the composition root is told of a session it builds the parts of. */
-export interface SessionContext {
+/** Who a session is for and how it came: what both its request and its context carry. */
+interface SessionFacts {
   identity: Identity;
   database: string;
   route: SessionRoute;
@@ -41,6 +41,10 @@ export interface SessionContext {
   tls: boolean;
   /** 'wire' for PostgreSQL clients, or the name of another front end (e.g. 'mcp'). */
   via: string;
+}
+
+/** What the composition root is told of a session it builds the parts of. */
+export interface SessionContext extends SessionFacts {
   /** Set when the time of each pipeline stage is measured (`--profile`); the gate records into it. */
   clock: StageClock | null;
 }
@@ -86,18 +90,11 @@ export interface EngineDeps {
   opened?(via: string): void;
 }
 
-export interface OpenSessionRequest {
+export interface OpenSessionRequest extends SessionFacts {
   /** The client's stream, authenticated: it is owed AuthenticationOk … ReadyForQuery next. */
   client: Duplex;
   /** Bytes the client sent after its password. */
   clientLeftover: Buffer | null;
-  identity: Identity;
-  database: string;
-  route: SessionRoute;
-  startupParams: Map<string, string>;
-  source: string;
-  tls: boolean;
-  via: string;
   /** The server connection; the session owns it from here on (released when it ends, or here on a failure). */
   upstream: UpstreamLease;
 }

@@ -56,6 +56,7 @@ export class GatewayMetrics {
   readonly #tokens: Counter<'issuer' | 'result'>;
   readonly #jwks: Counter<'issuer' | 'result'>;
   readonly #bound = new Map<string, { inc(n?: number): void }>();
+  #allowed: { inc(n?: number): void } | undefined;
   #sources: MetricSources | undefined;
 
   constructor(o: MetricsOptions) {
@@ -258,6 +259,11 @@ export class GatewayMetrics {
 
   /** Count a statement; `rule` is the rule that refused or held it, '' otherwise. */
   statement(decision: StatementDecision, rule = '', subject = ''): void {
+    // The common case (forwarded, no rule, no subject label) takes no key string.
+    if (decision === 'allow' && rule === '' && !this.identityLabels) {
+      (this.#allowed ??= this.#statements.labels('allow', '')).inc();
+      return;
+    }
     const key = this.identityLabels ? `${decision}\0${rule}\0${subject}` : `${decision}\0${rule}`;
     let child = this.#bound.get(key);
     if (!child) {

@@ -10,7 +10,7 @@
  */
 import type { ChainAnchor, StoredRecord } from './record.ts';
 import type { RecordType } from './record.ts';
-import { ScramKeyCache, SimpleQuerySession, connectUpstream, targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
+import { targetFromUrl, type UpstreamTarget } from '../upstream/index.ts';
 import { PgConnection, PgListener, migrate } from './pg-connection.ts';
 import { StoreError, type StoredConsoleSession, type StoredRevocation, type AuditQuery, type AuditStore, type StoredRow } from './audit-store.ts';
 
@@ -100,50 +100,29 @@ export async function openPostgresAuditStore(url: string, options: PostgresStore
   const conn = new PgConnection(target, 'audit');
   try {
     await migrate(conn, 'audit', [SCHEMA]);
-  } finally {
+  } catch (err) {
     await conn.close().catch(() => undefined);
+    throw err;
   }
-  return new PostgresAuditStore(target);
+  return new PostgresAuditStore(target, conn);
 }
 
 export class PostgresAuditStore implements AuditStore {
   readonly kind = 'postgres' as const;
   readonly location: string;
   readonly #target: UpstreamTarget;
-  readonly #scram = new ScramKeyCache();
-  #session: SimpleQuerySession | null = null;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** One connection, one query at a time, reconnecting once lost. */
+  readonly #conn: PgConnection;
 
-  constructor(target: UpstreamTarget) {
+  constructor(target: UpstreamTarget, conn = new PgConnection(target, 'audit')) {
     this.#target = target;
-    this.location = `postgres://${target.user}@${target.host}:${target.port}/${target.database}`;
+    this.#conn = conn;
+    this.location = conn.location;
   }
 
   /** Run SQL (several statements make one implicit transaction); one at a time, reconnecting once lost. */
   query(sql: string): Promise<(string | null)[][]> {
-    const run = this.#chain.then(async () => {
-      if (!this.#session) {
-        try {
-          const conn = await connectUpstream(this.#target, { application_name: 'pgwarden-audit' }, this.#scram);
-          this.#session = new SimpleQuerySession(conn.socket);
-        } catch (err) {
-          throw new StoreError(`cannot reach the audit database ${this.location}: ${(err as Error).message}`, 'unavailable', { cause: err });
-        }
-      }
-      const session = this.#session;
-      try {
-        return await session.query(sql);
-      } catch (err) {
-        // A server error leaves the connection usable; anything else (lost socket) does not.
-        if ((err as Error).name !== 'ServerError') {
-          this.#session = null;
-          void session.close().catch(() => undefined);
-        }
-        throw new StoreError(`the audit database failed: ${(err as Error).message}`, 'write_failed', { cause: err });
-      }
-    });
-    this.#chain = run.catch(() => undefined);
-    return run;
+    return this.#conn.query(sql);
   }
 
   async head(instance: string): Promise<{ seq: number; hash: string } | null> {
@@ -306,10 +285,7 @@ SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM anchored);`);
     return Number(rows[0]?.[0] ?? 0);
   }
 
-  async close(): Promise<void> {
-    await this.#chain;
-    const s = this.#session;
-    this.#session = null;
-    await s?.close();
+  close(): Promise<void> {
+    return this.#conn.close();
   }
 }
