@@ -147,9 +147,12 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       const scope = scopeFor(compiled, identity, database);
       return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
     },
-    capacity: w
-      ? async (upstream) => shareCapacity(await shared.capacities.get(upstream), config.upstreams[upstream]?.max_connections === undefined, w.number, w.count)
-      : (upstream) => shared.capacities.get(upstream),
+    capacity: (upstream) => {
+      // Transaction pooling: sessions do not hold server connections; they are bounded by max_clients.
+      const pool = config.upstreams[upstream]?.pool;
+      if (pool?.mode === 'transaction') return Promise.resolve(w ? Math.max(1, Math.floor(pool.max_clients / w.count)) : pool.max_clients);
+      return w ? shared.capacities.get(upstream).then((c) => shareCapacity(c, config.upstreams[upstream]?.max_connections === undefined, w.number, w.count)) : shared.capacities.get(upstream);
+    },
     pool: (upstream) => shared.pools.get(upstream),
     stageClock: shared.stageClock,
     sessionParts: async (ctx) => {
@@ -179,6 +182,9 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         catalog,
         cache: shared.cache,
         maxStatementNodes: config.limits.max_statement_nodes,
+        ...(config.upstreams[ctx.route.upstream]?.pool?.mode === 'transaction'
+          ? { pooling: { upstream: ctx.route.upstream, refuseSessionState: config.upstreams[ctx.route.upstream]!.pool!.on_session_state === 'refuse' } }
+          : {}),
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         clock: ctx.clock,
         ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),
@@ -205,6 +211,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         masking: masks.empty ? undefined : observe(maskingPort(masks, () => catalog.current())),
         audit: observedPort(audit.port, shared, ctx, sessionId),
         captureRows: shared.captureRows,
+        pinned: (reason) => shared.audit.event({ kind: 'session_pinned', at: Date.now(), sessionId, details: { reason, upstream: ctx.route.upstream } }),
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
       };
     },

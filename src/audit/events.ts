@@ -124,6 +124,7 @@ export type OtherEventKind =
   | 'previous_run_unclean'
   | 'audit_store_unavailable'
   | 'journal_started'
+  | 'session_pinned'
   | 'retention';
 
 export interface OtherEvent {

@@ -28,6 +28,7 @@ import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
 import type { StageClock } from './pipeline.ts';
+import { poolEffectOf } from './pool-effects.ts';
 import { afterCycle, currentStates, initialState, mayChange, statusOf, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
 
 /** The policies in force; `version` changes on every config reload. */
@@ -62,6 +63,12 @@ export interface PolicyGateOptions {
   clock?: StageClock | null;
   /** Most parse-tree nodes a statement text may have (`limits.max_statement_nodes`); default: no limit. */
   maxStatementNodes?: number;
+  /**
+   * The session's server connection is lent per transaction: each allowed Query and Parse says
+   * what it leaves on the connection (`pool` in the verdict); with `refuseSessionState`, a
+   * statement that would pin the session to one connection is refused instead.
+   */
+  pooling?: { upstream: string; refuseSessionState: boolean };
 }
 
 /** What the gate needs of the review workflow (built by the composition root). */
@@ -862,6 +869,16 @@ export class PolicyGate implements StatementGate {
     this.lastAnalyses = r.expanded;
     const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
+    const pool = this.o.pooling ? poolEffectOf(analyses) : undefined;
+    if (pool?.pin && this.o.pooling!.refuseSessionState) {
+      return {
+        ok: false,
+        error: new GatewayError('pool.session_state', `pgwarden: ${pool.pin} would tie this session to one server connection, which upstream ${this.o.pooling!.upstream} does not allow`, {
+          hint: `Its pool lends a connection per transaction (upstreams.${this.o.pooling!.upstream}.pool.on_session_state: refuse); keep such state inside a transaction, or use a session-mode upstream.`,
+        }),
+        info: summary(text, analyses, 'pool'),
+      };
+    }
     // Followed as soon as it is allowed: a name taken for a temporary table that the server then
     // does not create is harmless (see followTempRelations).
     for (const a of analyses) followTempRelations(this.temp, a);
@@ -889,7 +906,7 @@ export class PolicyGate implements StatementGate {
       };
       effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
     }
-    return { ...v, effect, results: r.results };
+    return pool ? { ...v, effect, results: r.results, pool } : { ...v, effect, results: r.results };
   }
 
   /**

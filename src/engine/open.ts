@@ -58,6 +58,8 @@ export interface SessionParts {
   maxRows?: () => number | undefined;
   /** Called once when the session ends. */
   closed?(reason: string): void;
+  /** Called once when a per-transaction lease pins the session to one server connection. */
+  pinned?(reason: string): void;
 }
 
 /** Open sessions, for cancel requests, revocation and shutdown. */
@@ -145,6 +147,12 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
         log.info({ reason, durationMs: Date.now() - startedAt }, 'session closed');
       },
     });
+    if (upstream.onPin !== undefined) {
+      upstream.onPin = (reason) => {
+        log.info({ reason }, 'session pinned to its server connection');
+        parts.pinned?.(reason);
+      };
+    }
     keys = deps.sessions.register({
       identity,
       terminate: (err) => session.terminate(err),

@@ -44,7 +44,7 @@ import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import { pinnedSettingDrift } from './lexing-settings.ts';
 import type { BufferBudget } from './buffer-budget.ts';
-import type { ReleaseMode, UpstreamLease } from '../upstream/index.ts';
+import type { LeaseEffect, ReleaseMode, UpstreamLease } from '../upstream/index.ts';
 import { timeMethods, type StageClock } from './pipeline.ts';
 import {
   BE,
@@ -80,6 +80,8 @@ export type GateVerdict =
   | {
       ok: true;
       effect?: unknown;
+      /** What the statement leaves on its server connection, for a per-transaction lease (see `UpstreamLease.note`). */
+      pool?: LeaseEffect;
       /** The rows each statement of a simple Query returns; for an Execute, its portal's rows. */
       results?: Outputs[];
       info?: VerdictInfo;
@@ -254,6 +256,10 @@ export class Session {
   private readonly client: Duplex;
   private readonly upstream: Duplex;
   private readonly lease: UpstreamLease;
+  /** The lease wants to know what statements leave on the server connection (`note`). */
+  private readonly noting: boolean;
+  private sqlFrames = 0;
+  private poolNote: LeaseEffect | undefined;
   /** The server connection cannot be trusted any more (it closed, said FATAL, left a pinned setting, or could not be relayed). */
   private upstreamBroken = false;
   private readonly log: Logger;
@@ -313,6 +319,7 @@ export class Session {
     this.client = o.client;
     this.lease = o.upstream;
     this.upstream = o.upstream.stream;
+    this.noting = typeof o.upstream.note === 'function';
     this.log = o.logger;
     this.expiresAt = o.expiresAt;
     this.onClose = o.onClose;
@@ -559,6 +566,7 @@ export class Session {
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
             this.tracker?.query(v.results ?? []);
+            if (v.pool) this.poolNote = v.pool;
             const audits = this.audit ? [this.audit.begin('query', v.info, [frame])] : [];
             this.forwardCycle(frame, [], audits);
           } else this.refuseQuery(v.error, 'query', v.info, frame, v.rollback);
@@ -576,6 +584,7 @@ export class Session {
             this.act(() => {
               if (v.effect !== undefined) this.batchEffects.push(v.effect);
               this.tracker?.parse(p.name);
+              if (v.pool) this.poolNote = v.pool;
               this.forwardInBatch(bytes);
             });
           } else {
@@ -935,6 +944,17 @@ export class Session {
    * merged into one view, so an untouched pipelined batch goes upstream as the bytes it came in.
    */
   private forward(frame: Buffer): void {
+    if (this.noting) {
+      // A per-transaction lease counts the Query and Parse messages it is given the same way.
+      const tag = frame[0];
+      if (tag === FE.Query || tag === FE.Parse) {
+        this.sqlFrames++;
+        if (this.poolNote) {
+          this.lease.note!(this.sqlFrames, this.poolNote);
+          this.poolNote = undefined;
+        }
+      }
+    }
     const out = this.out;
     const last = out.length > 0 ? out[out.length - 1] : undefined;
     if (last && last.buffer === frame.buffer && last.byteOffset + last.length === frame.byteOffset) {

@@ -15,7 +15,7 @@ import type { Identity, TokenVerifier } from '../identity/types.ts';
 import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError } from '../protocol/index.ts';
 import { BufferBudget, PINNED_UPSTREAM_SETTINGS, channelPair, errorResponse, openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type StageClock } from '../engine/index.ts';
-import { leaseFromPool, openLease, type ScramKeyCache, type UpstreamLease, type UpstreamPool } from '../upstream/index.ts';
+import { leaseFromPool, leaseTransactional, openLease, type ScramKeyCache, type UpstreamLease, type UpstreamPool } from '../upstream/index.ts';
 import { handshake, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
 import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
@@ -162,6 +162,9 @@ async function leaseFor(deps: ListenerDeps, settings: ListenerSettings, identity
     // destroys it after 2 s at the latest), not as soon as the client left: counting it free
     // earlier could let the next session meet the database's own "too many clients".
     const pool = settings.pool?.(route.upstream);
+    if (pool?.settings().mode === 'transaction') {
+      return await leaseTransactional(pool, route.target, startupParams, { onClosed: releaseIdentity, identity: identityKey(identity), applicationName: startupParams.application_name });
+    }
     if (pool) return await leaseFromPool(pool, route.target, startupParams, { onClosed: releaseIdentity });
     return await openLease(route.target, startupParams, deps.scramCache, { onClosed: releaseIdentity });
   } catch (err) {

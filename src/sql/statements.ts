@@ -30,6 +30,7 @@ interface Result extends Classified {
   copy?: CopyOptions;
   objectName?: string;
   doLanguage?: string;
+  holdCursor?: true;
 }
 
 const READ_OPS: ReadonlySet<TableOperation> = new Set(['select']);
@@ -50,6 +51,7 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
   if (r.outputs) a.outputs = r.outputs;
   if (r.copy) a.copy = r.copy;
   if (r.objectName !== undefined) a.objectName = r.objectName;
+  if (r.holdCursor) a.holdCursor = true;
   if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
   return a;
 }
@@ -141,7 +143,9 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       for (const s of inner.specials) c.special(s);
       c.special('declare_cursor');
       // Its rows come back by FETCH: the cursor's outputs are the query's.
-      return { command: 'declare cursor', cls: 'session', inner, objectName: n.portalname, outputs: inner.outputs };
+      // CURSOR_OPT_HOLD (0x20): the cursor outlives its transaction.
+      const holdCursor = (Number(n.options ?? 0) & 0x20) !== 0 ? { holdCursor: true as const } : {};
+      return { command: 'declare cursor', cls: 'session', inner, objectName: n.portalname, outputs: inner.outputs, ...holdCursor };
     }
     case 'FetchStmt':
       c.special('fetch');

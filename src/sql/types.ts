@@ -191,6 +191,8 @@ export interface StatementAnalysis {
   ddl: DdlTarget[];
   settings: SettingChange[];
   specials: Special[];
+  /** DECLARE … WITH HOLD: the cursor outlives the transaction that declared it. */
+  holdCursor?: true;
   /** DO block language (lower case), when `do_block`. */
   doLanguage?: string;
   /** For PREPARE / DECLARE / EXPLAIN / CREATE TABLE AS: the analysis of the contained statement. */

@@ -8,8 +8,9 @@
  * back with `release('clean' | 'dirty' | 'broken')`. Held passwords MUST NOT appear in errors or logs.
  */
 export { connectUpstream, cancelUpstream, targetFromUrl, type UpstreamTarget, type UpstreamConnection } from './connect.ts';
-export { leaseConnection, openLease, type LeaseOptions, type ReleaseMode, type UpstreamLease } from './lease.ts';
+export { leaseConnection, openLease, type LeaseEffect, type LeaseOptions, type ReleaseMode, type UpstreamLease } from './lease.ts';
 export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
 export { targetFor } from './target.ts';
 export { SimpleQuerySession, ServerError, type SqlSession } from './simple-query.ts';
 export { UpstreamPool, leaseFromPool, poolKey, type PoolConfig, type PoolStats } from './pool.ts';
+export { leaseTransactional, MAX_PREPARED_PER_CONNECTION, type TransactionLeaseOptions } from './transaction-lease.ts';

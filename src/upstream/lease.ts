@@ -27,6 +27,16 @@ import type { ScramKeyCache } from './scram.ts';
  */
 export type ReleaseMode = 'clean' | 'dirty' | 'broken';
 
+/** What a statement leaves on its server connection beyond its transaction (see engine/pool-effects.ts). */
+export interface LeaseEffect {
+  /** Why the session must keep its server connection from now on. */
+  pin?: string;
+  /** Session settings changed by a lone SET / RESET, with the statement to replay. */
+  settings?: { name: string | null; action: 'set' | 'reset' | 'reset_all'; text: string }[];
+  /** The statement drops the server's prepared statements (DISCARD ALL, DEALLOCATE). */
+  dropsPrepared?: true;
+}
+
 export interface UpstreamLease {
   /**
    * The server connection: authenticated, at a ReadyForQuery when leased. The holder reads and
@@ -46,6 +56,13 @@ export interface UpstreamLease {
   cancel(): Promise<void>;
   /** Give the connection back. Idempotent: the first call decides, later ones do nothing. */
   release(mode: ReleaseMode): void;
+  /**
+   * Present when the lease lends a connection per transaction: what the `n`th Query or Parse
+   * message written on the stream (counting from 1) leaves on its server connection.
+   */
+  note?(n: number, effect: LeaseEffect): void;
+  /** Told once when the session gets pinned to one server connection, and why (per-transaction leases). */
+  onPin?: ((reason: string) => void) | null;
   /** The mode it was released in, or null while held. */
   readonly released: ReleaseMode | null;
 }

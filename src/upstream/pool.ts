@@ -31,6 +31,8 @@ import type { LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
 
 export interface PoolConfig {
   mode: 'session' | 'transaction';
+  /** Transaction mode: pin a session that leaves state a connection cannot hand on, or refuse the statement. */
+  on_session_state?: 'pin' | 'refuse';
   size: number;
   min_idle: number;
   /** ms */
@@ -46,7 +48,11 @@ export interface PoolLease {
   readonly connection: UpstreamConnection;
   /** True when the connection served an earlier session. */
   readonly reused: boolean;
-  release(state: ReleaseState): void;
+  /**
+   * `keep` (transaction pooling): the connection goes back idle as it is, with no reset; the
+   * caller vouches that it is idle outside a transaction and holds no other session's state.
+   */
+  release(state: ReleaseState | 'keep'): void;
 }
 
 export interface PoolDeps {
@@ -126,6 +132,11 @@ export class UpstreamPool {
 
   get #open(): number {
     return this.#idle.length + this.#leased + this.#opening + this.#resetting;
+  }
+
+  /** The pool's settings in force. */
+  settings(): PoolConfig {
+    return this.#d.config();
   }
 
   stats(): PoolStats {
@@ -262,10 +273,15 @@ export class UpstreamPool {
     };
   }
 
-  #takeBack(p: Pooled, state: ReleaseState): void {
+  #takeBack(p: Pooled, state: ReleaseState | 'keep'): void {
     const sock = p.conn.socket;
     if (this.#closed || state === 'broken' || sock.destroyed) {
       sock.destroy();
+      this.#dispatch();
+      return;
+    }
+    if (state === 'keep') {
+      this.#putIdle(p);
       this.#dispatch();
       return;
     }

@@ -35,9 +35,22 @@ export const upstreamSchema = z
       .object({
         /**
          * `session`: a server connection serves one client session at a time and is reset with
-         * DISCARD ALL before another gets it. (Transaction pooling is not available yet.)
+         * DISCARD ALL before another gets it. `transaction`: a server connection is lent for one
+         * transaction (or one statement outside a transaction); see src/upstream/transaction-lease.ts.
          */
-        mode: z.literal('session', { error: 'only session pooling is available (transaction mode is not implemented yet)' }).default('session'),
+        mode: z.enum(['session', 'transaction']).default('session'),
+        /**
+         * Transaction mode: what to do with a statement that leaves state a server connection
+         * cannot hand on (a temporary table, LISTEN, a session advisory lock, a WITH HOLD cursor,
+         * SQL-level PREPARE, SET ROLE): `pin` keeps the session on its connection until it ends;
+         * `refuse` refuses the statement (0A000).
+         */
+        on_session_state: z.enum(['pin', 'refuse']).default('pin'),
+        /**
+         * Transaction mode: most client sessions on this upstream (they no longer each hold a
+         * server connection, so max_connections does not bound them).
+         */
+        max_clients: z.number().int().positive().default(1000),
         /** Most server connections open (leased, idle or opening); never more than max_connections. */
         size: z.number().int().positive().default(20),
         /** Idle connections kept open for the next sessions. */

@@ -1,0 +1,75 @@
+/**
+ * What a statement leaves on its server connection beyond its transaction, as a transaction
+ * pool needs to know it (see src/upstream/transaction-lease.ts). Pure: analyses in, data out.
+ *
+ * - A session setting changed by a lone SET / RESET / RESET ALL / SET SESSION CHARACTERISTICS
+ *   is replayed on each server connection the session is lent afterwards: it is `settings`, with
+ *   the statement's own text to replay.
+ * - State that cannot move between server connections pins the session to its connection for
+ *   the rest of its life: `pin` says why. That is a temporary table, LISTEN, a session advisory
+ *   lock, a WITH HOLD cursor, a SQL-level PREPARE, SET ROLE / SESSION AUTHORIZATION, a SET FROM
+ *   CURRENT, set_config() that is not transaction-local, LOAD, and a setting changed by a
+ *   statement that is not alone in its Query.
+ * - DISCARD ALL / DEALLOCATE drop the server's prepared statements: `dropsPrepared`.
+ */
+import type { FunctionCall, StatementAnalysis } from '../sql/index.ts';
+import type { LeaseEffect } from '../upstream/lease.ts';
+
+export type PoolEffect = LeaseEffect;
+
+const ADVISORY_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared']);
+const TEMP_TYPES = new Set(['table', 'view', 'sequence']);
+
+/** The effect of one Query's or Parse's statements; undefined when they leave nothing behind. */
+export function poolEffectOf(analyses: readonly StatementAnalysis[]): PoolEffect | undefined {
+  let effect: PoolEffect | undefined;
+  const alone = analyses.length === 1;
+  for (const a of analyses) {
+    const pin = pinReason(a);
+    if (pin) return { pin };
+    if (a.command === 'discard all' || a.command === 'deallocate') (effect ??= {}).dropsPrepared = true;
+    for (const s of a.settings) {
+      if (s.action === 'set_local' || s.action === 'set_stored') continue;
+      if (s.action === 'set_transaction') {
+        // SET SESSION CHARACTERISTICS sets default_transaction_*; SET TRANSACTION and BEGIN's
+        // options end with their transaction.
+        if (!s.name?.startsWith('default_')) continue;
+      }
+      if (!alone) return { pin: `${a.command.toUpperCase()} sent in one Query with other statements` };
+      const action = s.action === 'reset_all' ? 'reset_all' : s.action === 'reset' ? 'reset' : 'set';
+      ((effect ??= {}).settings ??= []).push({ name: s.name, action, text: a.text });
+    }
+  }
+  return effect;
+}
+
+function pinReason(a: StatementAnalysis): string | undefined {
+  if (a.specials.includes('listen')) return 'LISTEN';
+  if (a.specials.includes('prepare')) return 'a SQL-level PREPARE';
+  if (a.holdCursor) return 'a WITH HOLD cursor';
+  if (a.specials.includes('load')) return 'LOAD';
+  for (const s of a.settings) {
+    if (s.action === 'set_role') return 'SET ROLE';
+    if (s.action === 'set_session_authorization') return 'SET SESSION AUTHORIZATION';
+    if (s.fromCurrent && s.action === 'set') return 'SET … FROM CURRENT';
+  }
+  for (const d of a.ddl) {
+    if (d.action === 'create' && d.schema === 'pg_temp' && TEMP_TYPES.has(d.objectType)) return `a temporary ${d.objectType}`;
+  }
+  for (const f of a.functions) {
+    const why = functionPin(f);
+    if (why) return why;
+  }
+  return a.inner ? pinReason(a.inner) : undefined;
+}
+
+function functionPin(f: FunctionCall): string | undefined {
+  if (f.schema !== 'pg_catalog' && f.schema !== '') return undefined;
+  if (ADVISORY_LOCKS.has(f.name)) return `a session advisory lock (${f.name})`;
+  if (f.name === 'set_config') {
+    // set_config(name, value, is_local): only a constant true keeps it to the transaction.
+    const local = f.constArgs?.[2];
+    if (local === undefined || local === null || !/^(t|true|on|1|yes)$/i.test(local)) return 'set_config() of a session setting';
+  }
+  return undefined;
+}

@@ -1,0 +1,737 @@
+/**
+ * Transaction pooling behind the `UpstreamLease` interface: the session reads and writes one
+ * stream as if it held one server connection, and the lease lends it a pooled connection for
+ * each transaction (or each statement outside a transaction), giving it back to the pool when
+ * the server reports ReadyForQuery idle with nothing more in flight.
+ *
+ * What has to follow the session from one server connection to the next:
+ * - **Prepared statements.** A named statement the client prepares is prepared on the server
+ *   under the gateway's own name (`pgw_` and a hash of its text and parameter types), and the
+ *   client's name is mapped to it. When the client binds or describes it on a server connection
+ *   that does not have it yet, the lease prepares it there first (the answer is swallowed). A
+ *   server connection keeps what it prepared for the next sessions (at most
+ *   MAX_PREPARED_PER_CONNECTION, least recently used closed first). The unnamed statement is
+ *   prepared again the same way when the client binds it on another connection.
+ * - **Settings.** A setting changed by a lone SET / RESET (see engine/pool-effects.ts) whose
+ *   cycle succeeded outside a transaction block is kept and replayed (`RESET ALL` then each SET)
+ *   on a connection whose settings are not the session's.
+ * - **Identity.** A connection last used by another identity is reset before it is lent (all of
+ *   DISCARD ALL but the prepared statements, which hold no data: `RESET_STATE`).
+ *
+ * What cannot move (a temporary table, LISTEN, a session advisory lock, a WITH HOLD cursor, a
+ * SQL-level PREPARE, SET ROLE, a setting changed inside a transaction block) **pins** the session
+ * to its connection until it ends; the connection is then reset with DISCARD ALL by the pool.
+ *
+ * The session tells the lease what a statement leaves behind with `note(n, effect)`, where `n`
+ * counts the Query and Parse messages the session has written on the stream (1 for the first).
+ *
+ * Responses the lease makes itself (ParseComplete for a statement the connection has already,
+ * CloseComplete for a client's Close of a statement, an error when no connection becomes free)
+ * are put in the stream in the order PostgreSQL would have sent them: each message the lease
+ * forwards is an entry in a queue that the server's answers complete in order.
+ */
+import { createHash } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { GatewayError } from '../errors.ts';
+import {
+  BE,
+  FE,
+  MessageFramer,
+  Reader,
+  StreamScanner,
+  decodeParameterStatus,
+  encodeErrorResponse,
+  encodeParse,
+  encodeQuery,
+  encodeReadyForQuery,
+  type ScanSink,
+  type TxStatus,
+} from '../protocol/index.ts';
+import { cancelUpstream, type UpstreamConnection, type UpstreamTarget } from './connect.ts';
+import type { LeaseEffect, LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
+import type { PoolLease, UpstreamPool } from './pool.ts';
+
+export interface TransactionLeaseOptions extends LeaseOptions {
+  /** Who holds the lease: a connection last used by another identity is reset before it is lent. */
+  identity: string;
+  /** The client's application_name, set again after a reset. */
+  applicationName?: string;
+}
+
+export const MAX_PREPARED_PER_CONNECTION = 500;
+
+/** All of DISCARD ALL but DEALLOCATE ALL and DISCARD PLANS. */
+const RESET_STATE = 'CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES';
+
+/** What the lease knows of a pooled server connection, across the sessions it serves. */
+interface ServerState {
+  /** The gateway's statement names prepared there, least recently used first. */
+  prepared: Set<string>;
+  /** The last Parse of the unnamed statement there (whose, and which), or null. */
+  unnamed: object | null;
+  /** The identity it last served (null: none yet). */
+  identity: string | null;
+  /** The session whose replayed settings it holds (null: its settings are the startup ones). */
+  settings: object | null;
+}
+
+const servers = new WeakMap<UpstreamConnection, ServerState>();
+
+function stateOf(conn: UpstreamConnection): ServerState {
+  let s = servers.get(conn);
+  if (!s) servers.set(conn, (s = { prepared: new Set(), unnamed: null, identity: null, settings: null }));
+  return s;
+}
+
+/** The kinds of forwarded message whose answer the lease waits for, and what ends that answer. */
+const enum K {
+  Parse,
+  Bind,
+  Describe,
+  Execute,
+  Close,
+  Cycle,
+}
+
+interface Entry {
+  kind: K;
+  /** Answered by the lease: these bytes, when the entry reaches the head of the queue. */
+  synthetic?: Buffer;
+  /** A message the lease added: its answer does not reach the client (its error does). */
+  swallow?: boolean;
+  /** A Parse: the gateway name it prepares, and the client statement it made (undone on error). */
+  serverName?: string;
+  client?: { map: Map<string, ClientStatement>; name: string; stmt: ClientStatement };
+  /** A cycle's end (Sync, Query): its effects, and whether it failed. */
+  effects?: LeaseEffect[];
+  failed?: boolean;
+  /** A cycle the lease sent to reset the connection: an error in it breaks the lease. */
+  reset?: boolean;
+}
+
+interface ClientStatement {
+  serverName: string;
+  /** The Parse under the gateway name, to send again on another connection. */
+  parse: Buffer;
+  effect?: LeaseEffect;
+}
+
+function ends(kind: K, tag: number): boolean {
+  switch (kind) {
+    case K.Parse:
+      return tag === BE.ParseComplete;
+    case K.Bind:
+      return tag === BE.BindComplete;
+    case K.Describe:
+      return tag === BE.RowDescription || tag === BE.NoData;
+    case K.Execute:
+      return tag === BE.CommandComplete || tag === BE.EmptyQueryResponse || tag === BE.PortalSuspended;
+    case K.Close:
+      return tag === BE.CloseComplete;
+    case K.Cycle:
+      return tag === BE.ReadyForQuery;
+  }
+}
+
+const PARSE_COMPLETE = Buffer.from([BE.ParseComplete, 0, 0, 0, 4]);
+const CLOSE_COMPLETE = Buffer.from([BE.CloseComplete, 0, 0, 0, 4]);
+const CLIENT_FRAME_MAX = 1 << 30;
+
+function cstrings(frame: Buffer, n: number): string[] {
+  const r = new Reader(frame, 5);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(r.cstring());
+  return out;
+}
+
+/** The frame with its first C string (after `skip` bytes of body) replaced by `name`. */
+function renamed(frame: Buffer, skip: number, name: string, names = 1): Buffer {
+  // Bind: portal, then statement (names = 2 replaces the second). Describe/Close: a type byte first.
+  let pos = 5 + skip;
+  for (let i = 1; i < names; i++) pos = frame.indexOf(0, pos) + 1;
+  const end = frame.indexOf(0, pos);
+  const body = Buffer.concat([frame.subarray(5, pos), Buffer.from(name), frame.subarray(end)]);
+  const out = Buffer.allocUnsafe(body.length + 5);
+  out[0] = frame[0];
+  out.writeInt32BE(body.length + 4, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+function gatewayName(frame: Buffer, textStart: number): string {
+  // The statement text and the parameter types: the same text typed differently is another plan.
+  return `pgw_${createHash('sha256').update(frame.subarray(textStart)).digest('hex').slice(0, 24)}`;
+}
+
+class TransactionLease extends Duplex implements UpstreamLease {
+  readonly stream: Duplex = this;
+  readonly parameters: ReadonlyMap<string, string>;
+  readonly backendKey: { readonly pid: number; readonly secret: Buffer };
+  readonly txStatus: TxStatus = 'I';
+  readonly leftover: Buffer | null = null;
+
+  #mode: ReleaseMode | null = null;
+  #server: { lease: PoolLease; conn: UpstreamConnection; state: ServerState } | null = null;
+  #acquiring = false;
+  /** Client messages waiting for a server connection, in order. */
+  #backlog: { tag: number; frame: Buffer; effect?: LeaseEffect }[] = [];
+  #writeDone: ((err?: Error | null) => void) | null = null;
+  readonly #framer = new MessageFramer(CLIENT_FRAME_MAX);
+  readonly #scanner = new StreamScanner(CLIENT_FRAME_MAX);
+  #queue: Entry[] = [];
+  /** Bytes for the server, written together at the end of a write from the session. */
+  #toServer: Buffer[] = [];
+  /** Bytes for the session, pushed together at the end of a read from the server. */
+  #toClient: Buffer[] = [];
+  /** Messages forwarded since the last Sync / Query (a detach waits for their cycle). */
+  #open = 0;
+  /** The status of the last ReadyForQuery ('I' idle, 'T' in a block, 'E' failed block). */
+  #status = 0x49;
+  /** Drop client messages until the next Sync (after an error the lease made itself). */
+  #skipToSync = false;
+  /** Effects of the cycle being built (applied at its ReadyForQuery). */
+  #cycleEffects: LeaseEffect[] = [];
+  /** Query and Parse messages seen from the session, and the effects noted for them. */
+  #sqlFrames = 0;
+  readonly #notes = new Map<number, LeaseEffect>();
+  readonly #statements = new Map<string, ClientStatement>();
+  /** The unnamed statement's Parse, and the token that marks it prepared on a connection. */
+  #unnamed: { parse: Buffer; token: object; effect?: LeaseEffect } | null = null;
+  readonly #portals = new Map<string, LeaseEffect | undefined>();
+  /** Settings replayed on each connection, by name (RESET ALL clears them). */
+  readonly #settings = new Map<string, string>();
+  #pinned: string | null = null;
+  onPin: ((reason: string) => void) | null = null;
+  #cancelling = 0;
+  #chunk: Buffer | null = null;
+  #unpipeServer: (() => void) | null = null;
+
+  constructor(
+    private readonly pool: UpstreamPool,
+    private readonly startup: Record<string, string>,
+    private readonly target: UpstreamTarget,
+    private readonly o: TransactionLeaseOptions,
+    first: UpstreamConnection,
+  ) {
+    super({ allowHalfOpen: false });
+    this.parameters = new Map(first.parameters);
+    this.backendKey = { pid: first.pid, secret: first.secret };
+    // Every tag but rows and copy data: the queue follows the rest.
+    this.#scanner.interesting.fill(1);
+    this.#scanner.interesting[BE.DataRow] = 0;
+    this.#scanner.interesting[BE.CopyData] = 0;
+  }
+
+  get released(): ReleaseMode | null {
+    return this.#mode;
+  }
+
+  /** Why the session is pinned to its server connection, or null. */
+  get pinned(): string | null {
+    return this.#pinned;
+  }
+
+  note(n: number, effect: LeaseEffect): void {
+    this.#notes.set(n, effect);
+  }
+
+  cancel(): Promise<void> {
+    const s = this.#server;
+    if (this.#mode !== null || !s) return Promise.resolve();
+    // The connection is not lent to another session until the cancel has been delivered: the
+    // server ignores a cancel that arrives between statements, never applies it to a later one.
+    this.#cancelling++;
+    return (this.o.sendCancel ?? cancelUpstream)(this.target, s.conn.pid, s.conn.secret).finally(() => {
+      this.#cancelling--;
+      this.#maybeDetach();
+    });
+  }
+
+  release(mode: ReleaseMode): void {
+    if (this.#mode !== null) return;
+    this.#mode = mode;
+    this.#backlog = [];
+    const s = this.#server;
+    this.#server = null;
+    if (s) {
+      this.#unhook();
+      if (mode === 'clean' && this.#pinned === null) s.lease.release('keep');
+      else {
+        // DISCARD ALL by the pool leaves nothing of this session's, prepared statements included.
+        if (mode === 'clean') servers.delete(s.conn);
+        s.lease.release(mode);
+      }
+    }
+    this.o.onClosed?.();
+    this.#writeDone?.();
+    this.#writeDone = null;
+    this.push(null);
+  }
+
+  // ---- session → server ----------------------------------------------------------------------
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.#mode !== null) return done();
+    try {
+      this.#framer.push(chunk, this.#fromSession);
+    } catch (err) {
+      return done(err as Error);
+    }
+    this.#flushServer();
+    this.#flushClient();
+    if (this.#acquiring) this.#writeDone = done;
+    else done();
+  }
+
+  override _read(): void {
+    this.#server?.conn.socket.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#mode === null) this.release(err ? 'broken' : 'dirty');
+    cb(err);
+  }
+
+  readonly #fromSession = (tag: number, frame: Buffer): void => {
+    if (tag === FE.Terminate) return;
+    if (tag === FE.Query || tag === FE.Parse) {
+      const n = ++this.#sqlFrames;
+      const effect = this.#notes.get(n);
+      if (effect) this.#notes.delete(n);
+      if (this.#server === null || this.#backlog.length > 0) {
+        this.#backlog.push({ tag, frame: Buffer.from(frame), ...(effect ? { effect } : {}) });
+        return this.#acquire();
+      }
+      return this.#process(tag, frame, effect);
+    }
+    if (this.#server === null || this.#backlog.length > 0) {
+      this.#backlog.push({ tag, frame: Buffer.from(frame) });
+      return this.#acquire();
+    }
+    this.#process(tag, frame, undefined);
+  };
+
+  #acquire(): void {
+    if (this.#acquiring || this.#server) return;
+    this.#acquiring = true;
+    this.pool.acquire(this.startup).then(
+      (lease) => {
+        this.#acquiring = false;
+        if (this.#mode !== null) return lease.release('keep');
+        this.#attach(lease);
+        this.#drainBacklog();
+      },
+      (err: unknown) => {
+        this.#acquiring = false;
+        if (this.#mode !== null) return;
+        this.#failBacklog(err instanceof GatewayError ? err : new GatewayError('upstream.unavailable', 'pgwarden: no connection to the database could be opened'));
+      },
+    );
+  }
+
+  #drainBacklog(): void {
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    for (let i = 0; i < backlog.length; i++) {
+      const b = backlog[i];
+      if (this.#server === null) {
+        // The connection went back to the pool (its cycle ended) before the rest was sent.
+        this.#backlog = backlog.slice(i);
+        this.#acquire();
+        break;
+      }
+      this.#process(b.tag, b.frame, b.effect);
+    }
+    this.#flushServer();
+    this.#flushClient();
+    if (this.#backlog.length === 0 && !this.#acquiring) {
+      const done = this.#writeDone;
+      this.#writeDone = null;
+      done?.();
+    }
+  }
+
+  /** No connection became free: each waiting cycle gets the error and ReadyForQuery. */
+  #failBacklog(err: GatewayError): void {
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    let said = false;
+    for (const b of backlog) {
+      if (!said) {
+        this.#toClient.push(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
+        said = true;
+      }
+      if (b.tag === FE.Sync || b.tag === FE.Query) {
+        this.#toClient.push(encodeReadyForQuery('I'));
+        said = false;
+      }
+    }
+    // The rest of an unfinished batch is dropped up to its Sync, as after a server error.
+    this.#skipToSync = said;
+    this.#flushClient();
+    const done = this.#writeDone;
+    this.#writeDone = null;
+    done?.();
+  }
+
+  #attach(lease: PoolLease): void {
+    const conn = lease.connection;
+    const state = stateOf(conn);
+    this.#server = { lease, conn, state };
+    const sock = conn.socket;
+    const onData = (c: Buffer) => this.#fromServer(c);
+    const onClose = () => this.#lost();
+    sock.on('data', onData);
+    sock.on('close', onClose);
+    sock.on('error', onClose);
+    this.#unpipeServer = () => {
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      sock.off('error', onClose);
+    };
+    sock.resume();
+    // Bring the connection to this session's settings (and clear another identity's state).
+    const steps: string[] = [];
+    const mine = this.#settings.size > 0 ? this : null;
+    if (state.identity !== null && state.identity !== this.o.identity) {
+      steps.push(RESET_STATE);
+      state.settings = null;
+    } else if (state.settings !== null && state.settings !== mine) steps.push('RESET ALL');
+    state.identity = this.o.identity;
+    if (mine && state.settings !== mine) steps.push(...this.#settings.values());
+    if (steps.length > 0) {
+      const app = this.o.applicationName;
+      if (app !== undefined && (steps[0] === RESET_STATE || steps[0] === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
+      this.#toServer.push(encodeQuery(steps.join(';\n')));
+      this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
+      state.settings = mine;
+    }
+  }
+
+  #unhook(): void {
+    this.#unpipeServer?.();
+    this.#unpipeServer = null;
+  }
+
+  /** Give the connection back to the pool when the session has nothing in flight on it. */
+  #maybeDetach(): void {
+    const s = this.#server;
+    if (!s || this.#mode !== null || this.#pinned !== null || this.#cancelling > 0) return;
+    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || this.#toServer.length > 0) return;
+    this.#unhook();
+    s.conn.socket.pause();
+    this.#server = null;
+    s.lease.release('keep');
+  }
+
+  #pin(reason: string): void {
+    if (this.#pinned !== null) return;
+    this.#pinned = reason;
+    this.onPin?.(reason);
+  }
+
+  #process(tag: number, frame: Buffer, effect: LeaseEffect | undefined): void {
+    if (this.#skipToSync) {
+      if (tag !== FE.Sync) return;
+      this.#skipToSync = false;
+    }
+    const s = this.#server!;
+    switch (tag) {
+      case FE.Query: {
+        if (effect) this.#effect(effect);
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#open = 0;
+        return;
+      }
+      case FE.Sync:
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#open = 0;
+        return;
+      case FE.Parse: {
+        const [name] = cstrings(frame, 1);
+        if (effect?.pin) this.#pin(effect.pin);
+        if (name === '') {
+          const token = {};
+          this.#unnamed = { parse: Buffer.from(frame), token, ...(effect ? { effect } : {}) };
+          s.state.unnamed = token;
+          this.#forward(frame, { kind: K.Parse });
+          return;
+        }
+        if (this.#statements.has(name)) {
+          // PostgreSQL's own answer; the server would then skip the rest of the batch.
+          this.#queue.push({ kind: K.Parse, synthetic: encodeErrorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${name}" already exists` }) });
+          this.#skipToSync = true;
+          this.#drainSynthetic();
+          return;
+        }
+        const textStart = 5 + Buffer.byteLength(name) + 1;
+        const serverName = gatewayName(frame, textStart);
+        const parse = renamed(frame, 0, serverName);
+        const stmt: ClientStatement = { serverName, parse, ...(effect ? { effect } : {}) };
+        this.#statements.set(name, stmt);
+        const client = { map: this.#statements, name, stmt };
+        if (s.state.prepared.has(serverName)) {
+          this.#touch(s.state, serverName);
+          this.#queue.push({ kind: K.Parse, synthetic: PARSE_COMPLETE, client });
+          this.#drainSynthetic();
+          return;
+        }
+        this.#makeRoom(s.state);
+        s.state.prepared.add(serverName);
+        this.#forward(parse, { kind: K.Parse, serverName, client });
+        return;
+      }
+      case FE.Bind: {
+        const [portal, name] = cstrings(frame, 2);
+        const stmt = this.#ensurePrepared(name);
+        this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
+        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, { kind: K.Bind });
+        return;
+      }
+      case FE.Describe: {
+        if (frame[5] === 0x53) {
+          const [name] = cstrings(frame.subarray(1), 1);
+          const stmt = this.#ensurePrepared(name);
+          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, { kind: K.Describe });
+        } else this.#forward(frame, { kind: K.Describe });
+        return;
+      }
+      case FE.Close: {
+        if (frame[5] === 0x53) {
+          // The server's statement stays for the next sessions; the client's name goes.
+          const [name] = cstrings(frame.subarray(1), 1);
+          if (name === '') this.#unnamed = null;
+          else this.#statements.delete(name);
+          this.#queue.push({ kind: K.Close, synthetic: CLOSE_COMPLETE });
+          this.#drainSynthetic();
+          return;
+        }
+        this.#forward(frame, { kind: K.Close });
+        return;
+      }
+      case FE.Execute: {
+        const [portal] = cstrings(frame, 1);
+        const fx = this.#portals.get(portal);
+        if (fx) this.#effect(fx);
+        this.#forward(frame, { kind: K.Execute });
+        return;
+      }
+      case FE.FunctionCall:
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#open = 0;
+        return;
+      default:
+        // Flush, CopyData, CopyDone, CopyFail: no answer of their own.
+        this.#toServer.push(tag === FE.Flush ? frame : Buffer.from(frame));
+        this.#open++;
+    }
+  }
+
+  #effect(e: LeaseEffect): void {
+    if (e.pin) this.#pin(e.pin);
+    if (e.dropsPrepared && this.#server) {
+      this.#server.state.prepared.clear();
+      this.#server.state.unnamed = null;
+    }
+    this.#cycleEffects.push(e);
+  }
+
+  #takeEffects(): LeaseEffect[] | undefined {
+    if (this.#cycleEffects.length === 0) return undefined;
+    const e = this.#cycleEffects;
+    this.#cycleEffects = [];
+    return e;
+  }
+
+  /** The client statement `name` (prepared on this connection now), or null for an unknown or unnamed one. */
+  #ensurePrepared(name: string): ClientStatement | null {
+    const s = this.#server!;
+    if (name === '') {
+      const u = this.#unnamed;
+      if (u && s.state.unnamed !== u.token) {
+        s.state.unnamed = u.token;
+        this.#forward(u.parse, { kind: K.Parse, swallow: true });
+      }
+      return null;
+    }
+    const stmt = this.#statements.get(name);
+    if (!stmt) return null;
+    if (s.state.prepared.has(stmt.serverName)) this.#touch(s.state, stmt.serverName);
+    else {
+      this.#makeRoom(s.state);
+      s.state.prepared.add(stmt.serverName);
+      this.#forward(stmt.parse, { kind: K.Parse, swallow: true, serverName: stmt.serverName });
+    }
+    return stmt;
+  }
+
+  #touch(state: ServerState, name: string): void {
+    state.prepared.delete(name);
+    state.prepared.add(name);
+  }
+
+  /** Close the least recently used statement of a connection that has too many. */
+  #makeRoom(state: ServerState): void {
+    if (state.prepared.size < MAX_PREPARED_PER_CONNECTION) return;
+    const oldest = state.prepared.values().next().value as string;
+    state.prepared.delete(oldest);
+    const body = Buffer.concat([Buffer.from([0x53]), Buffer.from(oldest), Buffer.from([0])]);
+    const close = Buffer.allocUnsafe(body.length + 5);
+    close[0] = FE.Close;
+    close.writeInt32BE(body.length + 4, 1);
+    body.copy(close, 5);
+    this.#forward(close, { kind: K.Close, swallow: true });
+  }
+
+  #forward(frame: Buffer, entry: Entry): void {
+    this.#toServer.push(Buffer.from(frame));
+    this.#queue.push(entry);
+    if (entry.kind !== K.Cycle) this.#open++;
+  }
+
+  #flushServer(): void {
+    const out = this.#toServer;
+    const s = this.#server;
+    if (out.length === 0 || !s) return;
+    this.#toServer = [];
+    const sock = s.conn.socket;
+    if (out.length === 1) sock.write(out[0]);
+    else sock.write(Buffer.concat(out));
+  }
+
+  // ---- server → session ----------------------------------------------------------------------
+
+  #fromServer(chunk: Buffer): void {
+    this.#chunk = chunk;
+    try {
+      this.#scanner.push(chunk, this.#sink);
+    } catch (err) {
+      this.#chunk = null;
+      this.destroy(err as Error);
+      return;
+    }
+    this.#chunk = null;
+    this.#flushClient();
+    this.#maybeDetach();
+  }
+
+  readonly #sink: ScanSink = {
+    pass: (bytes) => {
+      // Rows and copy data: a run lies within one answer (only other messages end one).
+      if (this.#queue[0]?.swallow) return;
+      this.#toClient.push(bytes.buffer === this.#chunk?.buffer ? bytes : Buffer.from(bytes));
+    },
+    message: (tag, frame) => this.#answer(tag, frame.buffer === this.#chunk?.buffer ? frame : Buffer.from(frame)),
+  };
+
+  #answer(tag: number, frame: Buffer): void {
+    const head = this.#queue[0];
+    if (tag === BE.ParameterStatus) {
+      const { name, value } = decodeParameterStatus(frame);
+      this.#server?.conn.parameters.set(name, value);
+      if (!head?.swallow) this.#toClient.push(frame);
+      return;
+    }
+    if (tag === BE.NoticeResponse) {
+      if (!head?.swallow) this.#toClient.push(frame);
+      return;
+    }
+    if (tag === BE.NotificationResponse) {
+      this.#toClient.push(frame);
+      return;
+    }
+    if (!head) {
+      // Nothing was asked: the server says something on its own (a FATAL before it closes).
+      this.#toClient.push(frame);
+      return;
+    }
+    if (tag === BE.ErrorResponse) {
+      if (head.reset) {
+        this.destroy(new Error('the server connection could not take the session settings'));
+        return;
+      }
+      this.#toClient.push(frame);
+      if (head.kind === K.Cycle) {
+        head.failed = true;
+        return;
+      }
+      // The server skips to the Sync: what it will not answer leaves the queue.
+      this.#queue.shift();
+      this.#failedParse(head);
+      while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) this.#failedParse(this.#queue.shift()!);
+      if (this.#queue.length > 0) this.#queue[0].failed = true;
+      return;
+    }
+    if (!head.swallow) this.#toClient.push(frame);
+    if (!ends(head.kind, tag)) return;
+    this.#queue.shift();
+    if (head.kind === K.Cycle) {
+      if (!head.reset) this.#status = frame[5];
+      this.#cycleDone(head, frame[5]);
+    }
+    this.#drainSynthetic();
+  }
+
+  /** A Parse the server did not run: its statement is not there, and the client's name is not made. */
+  #failedParse(e: Entry): void {
+    if (e.kind !== K.Parse) return;
+    if (e.serverName) this.#server?.state.prepared.delete(e.serverName);
+    if (e.client && e.client.map.get(e.client.name) === e.client.stmt) e.client.map.delete(e.client.name);
+  }
+
+  #cycleDone(e: Entry, status: number): void {
+    if (e.reset || !e.effects) return;
+    for (const fx of e.effects) {
+      if (!fx.settings) continue;
+      if (e.failed) continue;
+      if (status !== 0x49) {
+        this.#pin('a setting changed inside a transaction block');
+        continue;
+      }
+      for (const st of fx.settings) {
+        if (st.action === 'reset_all') this.#settings.clear();
+        else if (st.action === 'reset') this.#settings.delete(st.name!);
+        else this.#settings.set(st.name!, st.text);
+      }
+      if (this.#server) this.#server.state.settings = this.#settings.size > 0 ? this : null;
+    }
+  }
+
+  /** Answers the lease makes itself go out once everything before them is answered. */
+  #drainSynthetic(): void {
+    while (this.#queue.length > 0 && this.#queue[0].synthetic) {
+      const e = this.#queue.shift()!;
+      this.#toClient.push(e.synthetic!);
+    }
+  }
+
+  #flushClient(): void {
+    const out = this.#toClient;
+    if (out.length === 0) return;
+    this.#toClient = [];
+    const ok = this.push(out.length === 1 ? out[0] : Buffer.concat(out));
+    if (!ok) this.#server?.conn.socket.pause();
+  }
+
+  #lost(): void {
+    if (this.#mode !== null) return;
+    this.#unhook();
+    const s = this.#server;
+    this.#server = null;
+    s?.lease.release('broken');
+    this.destroy();
+  }
+}
+
+/**
+ * Open a transaction-pooled lease for a session with these startup settings: one connection is
+ * taken at once (for its parameters, and to report an upstream that cannot be reached now) and
+ * given back; after that a connection is taken per transaction.
+ */
+export async function leaseTransactional(pool: UpstreamPool, target: UpstreamTarget, startupParams: Record<string, string>, o: TransactionLeaseOptions): Promise<UpstreamLease> {
+  const first = await pool.acquire(startupParams);
+  const lease = new TransactionLease(pool, startupParams, target, o, first.connection);
+  first.release('keep');
+  return lease;
+}
+

@@ -1,0 +1,233 @@
+/**
+ * Transaction pooling through the gateway, on a pool of ONE server connection, with real clients
+ * (pg, postgres.js, pgbench): sessions of two identities share the backend between transactions;
+ * each keeps its own settings and prepared statements and sees nothing of the other's; a
+ * transaction holds the connection until it ends; state that cannot move pins the session (or is
+ * refused, as configured); cancel reaches the statement running, never another session's.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import pg from 'pg';
+import postgres from 'postgres';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { pgbench } from '../helpers/clients.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+let t: TestGateway;
+
+before(async () => {
+  t = await startTestGateway({
+    config: (raw) => {
+      raw.upstreams.app.pool = { mode: 'transaction', size: 1, max_client_wait: '2s' };
+    },
+  });
+  t.pg.psql('create table acct (id int primary key, owner text, balance int); insert into acct values (1, $$a$$, 100), (2, $$b$$, 200)', 'app');
+  t.pg.psql('alter table acct owner to gw_app', 'app');
+});
+after(async () => {
+  await t?.stop();
+});
+
+const open: pg.Client[] = [];
+after(async () => {
+  for (const c of open) await c.end().catch(() => {});
+});
+
+async function client(sub: string): Promise<pg.Client> {
+  const c = new pg.Client(t.client(await t.issuer.sign({ sub })));
+  c.on('error', () => {});
+  await c.connect();
+  open.push(c);
+  return c;
+}
+
+const pid = async (c: pg.Client) => (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
+const one = async (c: pg.Client, sql: string, values?: unknown[]) => Object.values((await c.query(sql, values)).rows[0])[0];
+
+describe('transaction pooling on a pool of one', () => {
+  it('sessions of two identities take turns on the one backend', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    const pa = await pid(a);
+    assert.equal(await pid(b), pa, 'both sessions run on the one backend');
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await one(a, 'select $1::int + 1 as n', [i]), i + 1);
+      assert.equal(await one(b, 'select balance from acct where id = $1', [2]), 200);
+    }
+  });
+
+  it('each session keeps its own settings, replayed on every transaction; the other never sees them', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    await a.query("set work_mem = '1MB'");
+    await a.query("set application_name = 'alice-app'");
+    assert.equal(await one(b, "select current_setting('work_mem')"), '4MB');
+    assert.equal(await one(a, "select current_setting('work_mem')"), '1MB');
+    assert.equal(await one(b, "select current_setting('work_mem')"), '4MB');
+    assert.equal(await one(a, "select current_setting('application_name')"), 'alice-app');
+    await a.query('reset work_mem');
+    assert.equal(await one(a, "select current_setting('work_mem')"), '4MB');
+    // A failed SET is not replayed.
+    await assert.rejects(a.query("set work_mem = 'lots'"), /invalid value/);
+    assert.equal(await one(a, "select current_setting('work_mem')"), '4MB');
+    // SET LOCAL ends with its transaction.
+    await a.query('begin');
+    await a.query("set local work_mem = '2MB'");
+    assert.equal(await one(a, "select current_setting('work_mem')"), '2MB');
+    await a.query('commit');
+    assert.equal(await one(a, "select current_setting('work_mem')"), '4MB');
+  });
+
+  it('prepared statements work across transactions and sessions (pg named statements)', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    const q = { name: 'by_id', text: 'select owner from acct where id = $1' };
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await a.query({ ...q, values: [1] })).rows[0].owner, 'a');
+      // bob's statement of the same name is his own, with another text
+      assert.equal((await b.query({ name: 'by_id', text: 'select balance from acct where id = $1', values: [2] })).rows[0].balance, 200);
+    }
+    // The server holds the gateway's names, not the clients'.
+    const names = (await a.query('select name from pg_prepared_statements order by name')).rows.map((r) => r.name as string);
+    assert.ok(names.length >= 2 && names.every((n) => n.startsWith('pgw_')), names.join(','));
+  });
+
+  it('postgres.js (every statement prepared) runs across sessions', async () => {
+    const token = await t.issuer.sign({ sub: 'carol' });
+    const sqls = [0, 1].map(() => postgres({ host: '127.0.0.1', port: t.port, user: 'agent', pass: token, database: 'app', max: 1, onnotice: () => {} }));
+    try {
+      for (let i = 0; i < 4; i++) {
+        for (const sql of sqls) {
+          const [r] = await sql`select owner, balance from acct where id = ${1 + (i % 2)}`;
+          assert.equal(r.owner, i % 2 ? 'b' : 'a');
+        }
+      }
+      const [r] = await sqls[0].begin(async (tx) => {
+        await tx`update acct set balance = balance + 1 where id = 1`;
+        return tx`select balance from acct where id = 1`;
+      });
+      assert.equal(r.balance, 101);
+      await sqls[1]`update acct set balance = balance - 1 where id = 1`;
+    } finally {
+      for (const sql of sqls) await sql.end();
+    }
+  });
+
+  it('an open transaction holds the backend: the other session waits until it ends', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    await a.query('begin');
+    await a.query('update acct set balance = 0 where id = 2');
+    let bDone = false;
+    const bRead = b.query('select balance from acct where id = 2').then((r) => {
+      bDone = true;
+      return r.rows[0].balance as number;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(bDone, false, 'bob waits for the backend');
+    await a.query('rollback');
+    assert.equal(await bRead, 200);
+  });
+
+  it('an error in a batch does not leak the backend or the failed statement', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    await assert.rejects(a.query({ name: 'bad', text: 'select 1/0 as x' }), /division by zero/);
+    await assert.rejects(a.query({ name: 'nosuch', text: 'select * from no_such_table' }), /does not exist/);
+    assert.equal(await one(b, 'select 7 as n'), 7);
+    assert.equal(await one(a, 'select 8 as n'), 8);
+  });
+
+  it('a temporary table pins the session to its backend (logged and audited); others wait until it ends', async () => {
+    const a = await client('alice-temp');
+    await a.query('create temp table scratch (v int)');
+    await a.query('insert into scratch values (1)');
+    assert.equal(await one(a, 'select count(*)::int from scratch'), 1);
+    await waitFor('the pin logged', () => t.logs.some((l) => l.includes('session pinned to its server connection') && l.includes('a temporary table')));
+    const b = await client('bob').then(
+      (c) => c,
+      (e: { code?: string }) => e,
+    );
+    // Connecting takes a backend for a moment: with the one backend pinned, it times out (53300).
+    assert.equal((b as { code?: string }).code, '53300');
+    await a.end();
+    const c = await waitFor('a session after alice left', () => client('bob').catch(() => null));
+    // alice's temporary table went with her session (DISCARD ALL).
+    assert.equal(await one(c, "select count(*)::int from pg_class where relname = 'scratch'"), 0);
+  });
+
+  it('cancel reaches the statement running, and the session goes on', async () => {
+    const a = await client('sleeper');
+    const sleeping = a.query('select pg_sleep(30)').then(
+      () => null,
+      (e: { code?: string }) => e,
+    );
+    await waitFor('the sleep running', () => t.pg.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(30)%' and state = 'active'").trim() === '1');
+    // A CancelRequest with the key the gateway gave the session.
+    const key = a as unknown as { processID: number; secretKey: number };
+    await new Promise<void>((resolve) => {
+      const s = net.connect(t.port, '127.0.0.1', () => {
+        const m = Buffer.alloc(16);
+        m.writeInt32BE(16, 0);
+        m.writeInt32BE(80877102, 4);
+        m.writeInt32BE(key.processID, 8);
+        m.writeInt32BE(key.secretKey, 12);
+        s.end(m);
+      });
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    assert.equal((await sleeping)?.code, '57014');
+    assert.equal(await one(a, 'select 2 as n'), 2);
+  });
+
+  it('pgbench: 10 clients over the one backend, simple and prepared, without errors', async () => {
+    const env = { PGPASSWORD: await t.issuer.sign({ sub: 'bench', exp: Math.floor(Date.now() / 1000) + 3600 }) };
+    const conn = ['-h', '127.0.0.1', '-p', String(t.port), '-U', 'agent', 'app'];
+    const init = await pgbench(['-i', '-s', '1', '-q', ...conn], env);
+    assert.equal(init.code, 0, init.stderr);
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      // One thread per client: pgbench prepares with a blocking call, so with fewer threads a
+      // client waiting for the backend would stall the thread of the client in a transaction on it.
+      const r = await pgbench(['-c', '10', '-j', '10', '-t', '30', '-M', mode, ...conn], env);
+      assert.equal(r.code, 0, `${mode}: ${r.stderr}${r.stdout}`);
+      assert.match(r.stdout, /number of transactions actually processed: 300\/300/, mode);
+    }
+  });
+});
+
+describe('transaction pooling with on_session_state: refuse', () => {
+  let r: TestGateway;
+  before(async () => {
+    r = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => {
+        raw.upstreams.app.pool = { mode: 'transaction', size: 2, on_session_state: 'refuse' };
+      },
+    });
+  });
+  after(async () => {
+    await r?.stop();
+  });
+
+  it('refuses what would pin the session (0A000, with the reason), and the session goes on', async () => {
+    const c = new pg.Client(r.client(await r.issuer.sign({ sub: 'dave' })));
+    await c.connect();
+    try {
+      for (const sql of ['create temp table t1 (v int)', 'listen ch', 'select pg_advisory_lock(1)', "select set_config('work_mem', '1MB', false)", 'prepare p1 as select 1']) {
+        const e = await c.query(sql).then(
+          () => null,
+          (err: { code?: string; message: string }) => err,
+        );
+        assert.equal(e?.code, '0A000', sql);
+        assert.match(e!.message, /would tie this session to one server connection/, sql);
+      }
+      // What does not pin still runs, a transaction-local setting included.
+      assert.equal((await c.query("select set_config('work_mem', '1MB', true) as v")).rows[0].v, '1MB');
+      assert.equal((await c.query("select count(*)::int as n from pg_class where relname = 't1'")).rows[0].n, 0);
+    } finally {
+      await c.end();
+    }
+  });
+});
