@@ -42,6 +42,23 @@ async function client(sub: string): Promise<pg.Client> {
   return c;
 }
 
+/** A CancelRequest with the key the gateway gave the session. */
+function sendCancel(c: pg.Client): Promise<void> {
+  const key = c as unknown as { processID: number; secretKey: number };
+  return new Promise<void>((resolve) => {
+    const s = net.connect(t.port, '127.0.0.1', () => {
+      const m = Buffer.alloc(16);
+      m.writeInt32BE(16, 0);
+      m.writeInt32BE(80877102, 4);
+      m.writeInt32BE(key.processID, 8);
+      m.writeInt32BE(key.secretKey, 12);
+      s.end(m);
+    });
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+}
+
 const pid = async (c: pg.Client) => (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
 const one = async (c: pg.Client, sql: string, values?: unknown[]) => Object.values((await c.query(sql, values)).rows[0])[0];
 
@@ -157,6 +174,39 @@ describe('transaction pooling on a pool of one', () => {
     assert.equal(await one(c, "select count(*)::int from pg_class where relname = 'scratch'"), 0);
   });
 
+  it('state changed where the analysis cannot see it (inside a function) never reaches another identity', async () => {
+    t.pg.psql(
+      `create function sneaky() returns int language plpgsql as $$
+         begin
+           perform set_config('work_mem', '1MB', false);
+           perform pg_advisory_lock(4242);
+           return 1;
+         end $$;
+       alter function sneaky() owner to gw_app`,
+      'app',
+    );
+    const a = await client('mallory');
+    const b = await client('bob');
+    const pa = await pid(a);
+    assert.equal(await one(a, 'select sneaky()'), 1);
+    // The function's effects are on the one backend, but bob is another identity: reset first.
+    assert.equal(await pid(b), pa);
+    assert.equal(await one(b, "select current_setting('work_mem')"), '4MB');
+    assert.equal(t.pg.psql(`select count(*) from pg_locks where locktype = 'advisory' and pid = ${pa}`, 'app').trim(), '0');
+  });
+
+  it('a cancel sent while the session holds no backend cancels nothing of another session', async () => {
+    const a = await client('idle-canceller');
+    const b = await client('busy');
+    await one(a, 'select 1');
+    const started = Date.now();
+    const sleeping = b.query('select pg_sleep(1) as s');
+    await waitFor('the sleep running', () => t.pg.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(1)%' and state = 'active'").trim() === '1');
+    await sendCancel(a);
+    await sleeping;
+    assert.ok(Date.now() - started >= 900, 'bob\'s statement ran to its end');
+  });
+
   it('cancel reaches the statement running, and the session goes on', async () => {
     const a = await client('sleeper');
     const sleeping = a.query('select pg_sleep(30)').then(
@@ -164,20 +214,7 @@ describe('transaction pooling on a pool of one', () => {
       (e: { code?: string }) => e,
     );
     await waitFor('the sleep running', () => t.pg.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(30)%' and state = 'active'").trim() === '1');
-    // A CancelRequest with the key the gateway gave the session.
-    const key = a as unknown as { processID: number; secretKey: number };
-    await new Promise<void>((resolve) => {
-      const s = net.connect(t.port, '127.0.0.1', () => {
-        const m = Buffer.alloc(16);
-        m.writeInt32BE(16, 0);
-        m.writeInt32BE(80877102, 4);
-        m.writeInt32BE(key.processID, 8);
-        m.writeInt32BE(key.secretKey, 12);
-        s.end(m);
-      });
-      s.on('close', () => resolve());
-      s.on('error', () => resolve());
-    });
+    await sendCancel(a);
     assert.equal((await sleeping)?.code, '57014');
     assert.equal(await one(a, 'select 2 as n'), 2);
   });
