@@ -270,6 +270,43 @@ async function main(): Promise<void> {
       }
     }
   };
+  /**
+   * Many clients over few server connections: 500 clients through a gateway whose pool lends its
+   * 20 connections per transaction, against 20 clients straight to the database (the most the
+   * pool has). pgbench fails the run if any client gets an error.
+   */
+  const poolOf20 = async (raw: Record<string, any>) => {
+    const name = 'select-only extended, 500 clients over a 20-connection transaction pool (direct: 20 clients)';
+    raw.upstreams.app.pool = { mode: 'transaction', size: 20, max_clients: 600, max_client_wait: '30s' };
+    raw.limits = { ...(raw.limits ?? {}), max_connections_per_identity: 600, max_connections_per_source: 600 };
+    const txGw = await startGateway(configSchema.parse(raw), { logger: createLogger('warn', sink) });
+    const byTarget = new Map<string, { tps: number[]; lat: number[]; cpuUs: number[] }>();
+    results.set(name, byTarget);
+    try {
+      for (let r = 0; r < rounds; r++) {
+        const runs: [string, number, string, string, number][] = [
+          ['direct', pg.port, 'gw_app', password, 20],
+          ['pgwarden', txGw.postgres.port, 'bench', token, 500],
+        ];
+        for (const [target, port, user, pass, clients] of r % 2 === 0 ? runs : runs.reverse()) {
+          progress(`  ${name} · ${target} (${clients} clients) · round ${r + 1}/${rounds}`);
+          const profile = profiling && target === 'pgwarden';
+          if (profile) await profiler.start();
+          const cpu = process.cpuUsage();
+          const res = await pgbench(['-S', '-M', 'extended', '-c', String(clients), '-j', '2', '-T', String(seconds), '-n', '-h', '127.0.0.1', '-p', String(port), '-U', user, 'app'], { PGPASSWORD: pass });
+          const used = process.cpuUsage(cpu);
+          if (profile) await profiler.stop(name, res.tps * seconds);
+          const e = byTarget.get(target) ?? { tps: [], lat: [], cpuUs: [] };
+          e.tps.push(res.tps);
+          e.lat.push(res.latencyMs);
+          e.cpuUs.push((used.user + used.system) / Math.max(1, res.tps * seconds));
+          byTarget.set(target, e);
+        }
+      }
+    } finally {
+      await txGw.close(0);
+    }
+  };
   let peakMasked = 0;
   let peakClear = 0;
   try {
@@ -289,6 +326,7 @@ async function main(): Promise<void> {
       await run(`scan of ${MASK_ROWS} rows, email and ssn masked`, scan, [targets[0], targets[1]]);
       stop();
     }
+    if (only.length === 0 || only.includes('pool500')) await poolOf20(await rawConfig({ store: `sqlite:${join(work, 'audit-tx.db')}` }));
   } finally {
     bouncer?.stop();
     await spawned?.stop();

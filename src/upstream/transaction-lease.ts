@@ -450,6 +450,11 @@ class TransactionLease extends Duplex implements UpstreamLease {
       case FE.Parse: {
         const [name] = cstrings(frame, 1);
         if (effect?.pin) this.#pin(effect.pin);
+        if (name.startsWith('pgwarden.')) {
+          // The gateway's own (a refusal's marker, which fails at the server): sent as it is.
+          this.#forward(frame, { kind: K.Parse });
+          return;
+        }
         if (name === '') {
           const token = {};
           this.#unnamed = { parse: Buffer.from(frame), token, ...(effect ? { effect } : {}) };

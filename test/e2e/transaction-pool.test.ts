@@ -241,6 +241,13 @@ describe('transaction pooling with on_session_state: refuse', () => {
       pg: t.pg,
       config: (raw) => {
         raw.upstreams.app.pool = { mode: 'transaction', size: 2, on_session_state: 'refuse' };
+        raw.policies = [
+          {
+            name: 'acct-only',
+            match: { issuers: raw.identity.issuers.map((i: { issuer: string }) => i.issuer) },
+            allow: [{ tables: ['public.acct', 'pg_temp.*'], operations: 'all' }, { functions: ['*.*'] }, { session: ['listen', 'notify', 'lock', 'custom_settings'] }, { ddl: { schemas: ['*'] } }],
+          },
+        ];
       },
     });
   });
@@ -265,6 +272,37 @@ describe('transaction pooling with on_session_state: refuse', () => {
       assert.equal((await c.query("select count(*)::int as n from pg_class where relname = 't1'")).rows[0].n, 0);
     } finally {
       await c.end();
+    }
+  });
+
+  it('a policy refusal inside a transaction behaves as on PostgreSQL (pg and postgres.js), and the backend goes back to the pool', async () => {
+    r.pg.psql('create table if not exists hidden (v int); alter table hidden owner to gw_app', 'app');
+    const c = new pg.Client(r.client(await r.issuer.sign({ sub: 'erin' })));
+    await c.connect();
+    try {
+      await c.query('begin');
+      assert.equal((await c.query('select count(*)::int as n from acct')).rows[0].n, 2);
+      const e = await c.query('select * from hidden').then(() => null, (err: { code?: string }) => err);
+      assert.equal(e?.code, '42501');
+      const aborted = await c.query('select 1').then(() => null, (err: { code?: string }) => err);
+      assert.equal(aborted?.code, '25P02');
+      await c.query('rollback');
+      assert.equal((await c.query('select 3 as n')).rows[0].n, 3);
+    } finally {
+      await c.end();
+    }
+    const sql = postgres({ host: '127.0.0.1', port: r.port, user: 'agent', pass: await r.issuer.sign({ sub: 'frank' }), database: 'app', max: 1, onnotice: () => {} });
+    try {
+      const refused = await sql
+        .begin(async (tx) => {
+          await tx`select 1 from acct`;
+          await tx`select * from hidden`;
+        })
+        .then(() => null, (err: { code?: string }) => err);
+      assert.equal(refused?.code, '42501');
+      for (let i = 0; i < 3; i++) assert.equal((await sql`select count(*)::int as n from acct`)[0].n, 2);
+    } finally {
+      await sql.end();
     }
   });
 });
