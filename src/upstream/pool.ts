@@ -144,10 +144,9 @@ export class UpstreamPool {
   }
 
   /** A connection with these startup settings: an idle one, a new one, or the next one freed. */
-  async acquire(params: Record<string, string>): Promise<PoolLease> {
+  async acquire(params: Record<string, string>, key = poolKey(params)): Promise<PoolLease> {
     if (this.#closed) throw new GatewayError('upstream.unavailable', `pgwarden: the pool of upstream ${this.#d.name} is closed`);
     this.#lastParams = params;
-    const key = poolKey(params);
     const idle = this.#takeIdle(key);
     if (idle) return this.#lend(idle, params, true);
     const limit = await this.#limit();

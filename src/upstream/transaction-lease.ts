@@ -49,7 +49,7 @@ import {
 } from '../protocol/index.ts';
 import { cancelUpstream, type UpstreamConnection, type UpstreamTarget } from './connect.ts';
 import type { LeaseEffect, LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
-import type { PoolLease, UpstreamPool } from './pool.ts';
+import { poolKey, type PoolLease, type UpstreamPool } from './pool.ts';
 
 export interface TransactionLeaseOptions extends LeaseOptions {
   /** Who holds the lease: a connection last used by another identity is reset before it is lent. */
@@ -194,6 +194,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
   /** Query and Parse messages seen from the session, and the effects noted for them. */
   #sqlFrames = 0;
   readonly #notes = new Map<number, LeaseEffect>();
+  /** The pool key of the session's startup settings (computed once). */
+  readonly #key: string;
   readonly #statements = new Map<string, ClientStatement>();
   /** The unnamed statement's Parse, and the token that marks it prepared on a connection. */
   #unnamed: { parse: Buffer; token: object; effect?: LeaseEffect } | null = null;
@@ -214,6 +216,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     first: UpstreamConnection,
   ) {
     super({ allowHalfOpen: false });
+    this.#key = poolKey(startup);
     this.parameters = new Map(first.parameters);
     this.backendKey = { pid: first.pid, secret: first.secret };
     // Every tag but rows and copy data: the queue follows the rest.
@@ -314,7 +317,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #acquire(): void {
     if (this.#acquiring || this.#server) return;
     this.#acquiring = true;
-    this.pool.acquire(this.startup).then(
+    this.pool.acquire(this.startup, this.#key).then(
       (lease) => {
         this.#acquiring = false;
         if (this.#mode !== null) return lease.release('keep');
@@ -527,7 +530,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       default:
         // Flush, CopyData, CopyDone, CopyFail: no answer of their own.
-        this.#toServer.push(tag === FE.Flush ? frame : Buffer.from(frame));
+        this.#toServer.push(frame);
         this.#open++;
     }
   }
@@ -589,7 +592,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
   }
 
   #forward(frame: Buffer, entry: Entry): void {
-    this.#toServer.push(Buffer.from(frame));
+    // The framer never reuses the memory of a frame it handed out: views are safe to keep.
+    this.#toServer.push(frame);
     this.#queue.push(entry);
     if (entry.kind !== K.Cycle) this.#open++;
   }
@@ -601,7 +605,11 @@ class TransactionLease extends Duplex implements UpstreamLease {
     this.#toServer = [];
     const sock = s.conn.socket;
     if (out.length === 1) sock.write(out[0]);
-    else sock.write(Buffer.concat(out));
+    else {
+      sock.cork();
+      for (const b of out) sock.write(b);
+      sock.uncork();
+    }
   }
 
   // ---- server → session ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { pgbench } from '../helpers/clients.ts';
+import { pgbench, psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let t: TestGateway;
@@ -217,6 +217,17 @@ describe('transaction pooling on a pool of one', () => {
     await sendCancel(a);
     assert.equal((await sleeping)?.code, '57014');
     assert.equal(await one(a, 'select 2 as n'), 2);
+  });
+
+  it('COPY in and out runs through the lent connection (psql)', async () => {
+    t.pg.psql('create table if not exists copied (id int, v text); alter table copied owner to gw_app', 'app');
+    const url = t.url(await t.issuer.sign({ sub: 'copier' }));
+    const rows = Array.from({ length: 2000 }, (_, i) => `${i}\tv${i}`).join('\n') + '\n';
+    const into = await psql(url, null, ['-c', '\\copy copied from stdin'], rows);
+    assert.equal(into.code, 0, into.stderr);
+    const out = await psql(url, null, ['-c', '\\copy (select * from copied order by id) to stdout']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, rows);
   });
 
   it('pgbench: 10 clients over the one backend, simple and prepared, without errors', async () => {
