@@ -297,6 +297,14 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   readonly #fromSession = (tag: number, frame: Buffer): void => {
     if (tag === FE.Terminate) return;
+    if (this.#skipToSync && this.#server === null && this.#backlog.length === 0) {
+      // The rest of a batch the lease failed itself: no connection is needed to drop it.
+      if (tag === FE.Sync) {
+        this.#skipToSync = false;
+        this.#toClient.push(encodeReadyForQuery('I'));
+      }
+      return;
+    }
     if (tag === FE.Query || tag === FE.Parse) {
       const n = ++this.#sqlFrames;
       const effect = this.#notes.get(n);
@@ -358,19 +366,16 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #failBacklog(err: GatewayError): void {
     const backlog = this.#backlog;
     this.#backlog = [];
-    let said = false;
+    // Each cycle gets the error once, then its ReadyForQuery; the rest of an unfinished batch is
+    // dropped up to its Sync, as after a server error.
+    let skipping = this.#skipToSync;
     for (const b of backlog) {
-      if (!said) {
-        this.#toClient.push(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
-        said = true;
-      }
-      if (b.tag === FE.Sync || b.tag === FE.Query) {
-        this.#toClient.push(encodeReadyForQuery('I'));
-        said = false;
-      }
+      const ends = b.tag === FE.Sync || b.tag === FE.Query;
+      if (!skipping) this.#toClient.push(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
+      skipping = !ends;
+      if (ends) this.#toClient.push(encodeReadyForQuery('I'));
     }
-    // The rest of an unfinished batch is dropped up to its Sync, as after a server error.
-    this.#skipToSync = said;
+    this.#skipToSync = skipping;
     this.#flushClient();
     const done = this.#writeDone;
     this.#writeDone = null;

@@ -147,6 +147,29 @@ describe('transaction pooling on a pool of one', () => {
     assert.equal(await bRead, 200);
   });
 
+  it('a transaction that waits past max_client_wait gets ERROR 53300, and the session goes on', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    const sql = postgres({ host: '127.0.0.1', port: t.port, user: 'agent', pass: await t.issuer.sign({ sub: 'carol' }), database: 'app', max: 1, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      await a.query('begin');
+      const started = Date.now();
+      const e = await b.query('select 1').then(() => null, (err: { code?: string; message: string }) => err);
+      assert.equal(e?.code, '53300');
+      assert.match(e!.message, /no connection to upstream app became free within 2000 ms/);
+      assert.ok(Date.now() - started >= 1900);
+      // The extended protocol too (one batch: Parse, Bind, Describe, Execute, Sync).
+      const e2 = await sql`select ${1}::int as n`.then(() => null, (err: { code?: string }) => err);
+      assert.equal(e2?.code, '53300');
+      await a.query('commit');
+      assert.equal(await one(b, 'select 5 as n'), 5);
+      assert.equal((await sql`select ${6}::int as n`)[0].n, 6);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('an error in a batch does not leak the backend or the failed statement', async () => {
     const a = await client('alice');
     const b = await client('bob');
