@@ -22,7 +22,7 @@ import { ScramKeyCache, SimpleQuerySession, UpstreamPool, connectUpstream, targe
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock, StatementStages } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, type CompiledMasking } from './masking/index.ts';
 import { journalDir, openAudit, type OpenedAudit } from './audit/index.ts';
@@ -172,6 +172,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
+      // Traced: the session's own clock follows each statement's stages (none when tracing is off).
+      const stages = shared.tracer ? new StatementStages(ctx.clock) : undefined;
       const gate = new PolicyGate({
         identity: ctx.identity,
         database: ctx.database,
@@ -180,7 +182,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         cache: shared.cache,
         maxStatementNodes: config.limits.max_statement_nodes,
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
-        clock: ctx.clock,
+        clock: stages ?? ctx.clock,
         ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),
         reviews:
           shared.reviewRules().rules.length === 0
@@ -203,7 +205,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         // that changes or lifts it applies at once.
         maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
         masking: masks.empty ? undefined : observe(maskingPort(masks, () => catalog.current())),
-        audit: observedPort(audit.port, shared, ctx, sessionId),
+        audit: observedPort(audit.port, shared, ctx, sessionId, stages),
+        clock: stages,
         captureRows: shared.captureRows,
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
       };
@@ -226,11 +229,11 @@ function gatewayVersion(): string {
 }
 
 /** The session's audit port, counted (metrics) and traced (tracing) when those are configured. */
-function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext, sessionId: string): StatementAudit {
+function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext, sessionId: string, stages: StatementStages | undefined): StatementAudit {
   let out = port;
   const { metrics, tracer } = shared;
-  if (tracer) {
-    out = tracedAudit(out, (s, decision) =>
+  if (tracer && stages) {
+    out = tracedAudit(out, stages, (s, decision, at) =>
       tracer.statement({
         sessionId,
         database: ctx.database,
@@ -241,6 +244,7 @@ function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext,
         reviewId: s.decision.reviewId,
         command: s.analysis?.command,
         kind: s.kind,
+        at,
       }),
     );
   }

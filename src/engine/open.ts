@@ -58,6 +58,8 @@ export interface SessionParts {
   maxRows?: () => number | undefined;
   /** Called once when the session ends. */
   closed?(reason: string): void;
+  /** The session's own clock (its trace's stages), in place of `EngineDeps.clock`, which it passes measures on to. */
+  clock?: StageClock;
 }
 
 /** Open sessions, for cancel requests, revocation and shutdown. */
@@ -138,7 +140,7 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
       audit: parts.audit,
       captureRows: parts.captureRows,
       maxRows: parts.maxRows,
-      clock,
+      clock: parts.clock ?? clock,
       onClose: (reason) => {
         keys?.unregister();
         parts.closed?.(reason);
