@@ -70,8 +70,9 @@ export class StatementStages extends StageClock {
     this.readStart = now;
     this.readMask = 0;
     // A read from the server ends the round trip: what was decided before it and not recorded
-    // (a Parse answered now) belongs to no statement after it. A review still waited for stays.
-    if (this.marks.length > 0) this.marks = this.marks.filter((m) => Number.isNaN(m.end));
+    // (a Parse answered now) belongs to no statement after it; unless a statement is waiting for
+    // review: it is still being decided.
+    if (this.marks.length > 0 && !this.marks.some((m) => Number.isNaN(m.end))) this.marks = [];
     for (const f of this.flights) if (Number.isNaN(f.firstResponse)) f.firstResponse = now;
   }
 

@@ -57,13 +57,21 @@ before(async () => {
     config: (raw) => {
       raw.audit = { store: `sqlite:${join(dir, 'audit.db')}` };
       raw.tracing = { otlp_endpoint: `http://127.0.0.1:${port}/v1/traces`, service_name: 'pgwarden-test' };
-      raw.policies = [{ name: 'readers', match: { subjects: ['tracer', 'stager'] }, allow: [{ tables: ['public.items', 'public.cards'], operations: ['select'] }] }];
+      raw.policies = [
+        { name: 'readers', match: { subjects: ['tracer', 'stager'] }, allow: [{ tables: ['public.items', 'public.cards'], operations: ['select'] }] },
+        { name: 'migrations', match: { groups: ['migrators'] }, allow: [{ tables: ['public.*'], operations: 'all' }, { ddl: { schemas: ['public'] } }] },
+      ];
+      raw.reviews = {
+        store: `sqlite:${join(dir, 'reviews.db')}`,
+        rules: [{ name: 'drops-wait', when: ['drop'], match: { groups: ['migrators'] }, approvers: { groups: ['dba'] }, mode: 'wait', timeout: '20s' }],
+      };
       raw.masking = { rules: [{ column: 'public.cards.pan', with: 'redact' }] };
     },
   });
   t.pg.psql("create table items (id int, secret_value text); insert into items values (1, 'value-in-a-row-777')", 'app');
   t.pg.psql("create table cards (id int, pan text); insert into cards select g, 'pan-in-clear-' || g from generate_series(1, 500) g", 'app');
-  t.pg.psql('grant all on items, cards to gw_app', 'app');
+  t.pg.psql('create table held_victim (id int)', 'app');
+  t.pg.psql('grant all on items, cards, held_victim to gw_app', 'app');
 });
 after(async () => {
   await t?.stop();
@@ -213,5 +221,53 @@ describe('traces', () => {
     }
     const exported = bodies.join('\n');
     for (const secret of ['pan-in-clear', 'literal-5555', 'from items', 'from cards']) assert.ok(!exported.includes(secret), `${secret} was exported`);
+  });
+
+  it('a statement held for review has one span, its wait a review child between its decisions and its record', async () => {
+    const c = new pg.Client(t.client(await t.issuer.sign({ sub: 'held-tracer', groups: ['migrators'] })));
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    await c.connect();
+    const running = c.query('drop table held_victim');
+    const notice = await waitFor('the review notice', () => notices.find((n) => /held for review/.test(n)));
+    const id = /review (r-[a-z0-9]+)/.exec(notice)![1];
+    // Waited a little, so the review child is visibly the wait.
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await fetch(`http://${t.config.listen.http}/api/reviews/${id}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await t.issuer.sign({ sub: 'dana', groups: ['dba'] })}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'ok' }),
+    });
+    await res.arrayBuffer();
+    assert.equal(res.status, 200);
+    await running;
+    await c.end();
+    const [statement] = await waitFor('the statement span', () => {
+      const s = spans.filter((x) => x.name === 'pgwarden.statement' && attr(x, 'enduser.id') === 'held-tracer');
+      return s.length >= 1 && spans.some((x) => x.parentSpanId === s[0].spanId && x.name === 'pgwarden.result') ? s : null;
+    });
+    // The held record makes no span of its own: the statement has one, decided `review`.
+    assert.equal(spans.filter((x) => x.name === 'pgwarden.statement' && attr(x, 'enduser.id') === 'held-tracer').length, 1);
+    assert.equal(attr(statement, 'pgwarden.decision'), 'review');
+    assert.equal(attr(statement, 'pgwarden.review_id'), id);
+    const children = spans.filter((x) => x.parentSpanId === statement.spanId);
+    const one = (name: string) => {
+      const found = children.filter((x) => x.name === `pgwarden.${name}`);
+      assert.equal(found.length, 1, name);
+      return found[0];
+    };
+    const t0 = (s: OtlpSpan) => BigInt(s.startTimeUnixNano);
+    const t1 = (s: OtlpSpan) => BigInt(s.endTimeUnixNano);
+    const review = one('review');
+    assert.equal(attr(review, 'pgwarden.stage'), 'review');
+    assert.ok(t1(review) - t0(review) >= 200_000_000n, 'the review child is the wait');
+    // Decided (and analysed) before the wait and again after it: a span each side.
+    const decides = children.filter((x) => x.name === 'pgwarden.decide').sort((a, b) => (t0(a) < t0(b) ? -1 : 1));
+    assert.equal(decides.length, 2);
+    assert.ok(t0(decides[0]) <= t0(review) && t1(review) <= t0(decides[1]), 'the wait lies between the two decisions');
+    const audit = one('audit');
+    assert.ok(t1(decides[1]) <= t0(audit) && t1(review) <= t0(audit));
+    assert.ok(t1(audit) <= t0(one('forward')) && t1(one('forward')) <= t0(one('result')));
+    for (const x of children) assert.ok(t0(x) >= t0(statement) && t1(x) <= t1(statement), `${x.name} lies within its statement`);
   });
 });
