@@ -22,7 +22,7 @@ import { ScramKeyCache, SimpleQuerySession, UpstreamPool, connectUpstream, targe
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock, StatementStages } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, type CompiledMasking } from './masking/index.ts';
 import { journalDir, openAudit, type OpenedAudit } from './audit/index.ts';
@@ -175,6 +175,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
+      // Traced: the session's own clock follows each statement's stages (none when tracing is off).
+      const stages = shared.tracer ? new StatementStages(ctx.clock) : undefined;
       const gate = new PolicyGate({
         identity: ctx.identity,
         database: ctx.database,
@@ -186,7 +188,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
           ? { pooling: { upstream: ctx.route.upstream, refuseSessionState: config.upstreams[ctx.route.upstream]!.pool!.on_session_state === 'refuse' } }
           : {}),
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
-        clock: ctx.clock,
+        clock: stages ?? ctx.clock,
         ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),
         reviews:
           shared.reviewRules().rules.length === 0
@@ -209,7 +211,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         // that changes or lifts it applies at once.
         maxRows: gate.currentScope()?.limits.maxRows === undefined ? undefined : () => gate.currentScope()?.limits.maxRows,
         masking: masks.empty ? undefined : observe(maskingPort(masks, () => catalog.current())),
-        audit: observedPort(audit.port, shared, ctx, sessionId),
+        audit: observedPort(audit.port, shared, ctx, sessionId, stages),
+        clock: stages,
         captureRows: shared.captureRows,
         pinned: (reason) => shared.audit.event({ kind: 'session_pinned', at: Date.now(), sessionId, details: { reason, upstream: ctx.route.upstream } }),
         closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
@@ -233,11 +236,11 @@ function gatewayVersion(): string {
 }
 
 /** The session's audit port, counted (metrics) and traced (tracing) when those are configured. */
-function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext, sessionId: string): StatementAudit {
+function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext, sessionId: string, stages: StatementStages | undefined): StatementAudit {
   let out = port;
   const { metrics, tracer } = shared;
-  if (tracer) {
-    out = tracedAudit(out, (s, decision) =>
+  if (tracer && stages) {
+    out = tracedAudit(out, stages, (s, decision, at) =>
       tracer.statement({
         sessionId,
         database: ctx.database,
@@ -248,6 +251,7 @@ function observedPort(port: StatementAudit, shared: Shared, ctx: SessionContext,
         reviewId: s.decision.reviewId,
         command: s.analysis?.command,
         kind: s.kind,
+        at,
       }),
     );
   }

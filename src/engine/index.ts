@@ -14,5 +14,6 @@ export { PINNED_UPSTREAM_SETTINGS, pinnedSettingDrift, startupLexingRefusal } fr
 export { governedRenameRefusal, governedRules, unboundRules, type GovernedRules } from './governed-renames.ts';
 export { BufferBudget, type BufferLimits } from './buffer-budget.ts';
 export { openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type SessionDirectory, type SessionRoute } from './open.ts';
-export { STAGES, OUTSIDE_PIPELINE, CLOCK_BUCKETS, StageClock, type Stage, type StageError, type ClockBucket } from './pipeline.ts';
+export { STAGES, OUTSIDE_PIPELINE, CLOCK_BUCKETS, StageClock, type Stage, type StageError, type ClockBucket, type ChunkSource } from './pipeline.ts';
+export { StatementStages, type StageTimes, type TracedStage } from './statement-stages.ts';
 export { statementChecks, maskingRefusal, type StatementChecksInput } from './statement-checks.ts';

@@ -60,6 +60,8 @@ export interface SessionParts {
   closed?(reason: string): void;
   /** Called once when a per-transaction lease pins the session to one server connection. */
   pinned?(reason: string): void;
+  /** The session's own clock (its trace's stages), in place of `EngineDeps.clock`, which it passes measures on to. */
+  clock?: StageClock;
 }
 
 /** Open sessions, for cancel requests, revocation and shutdown. */
@@ -140,7 +142,7 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
       audit: parts.audit,
       captureRows: parts.captureRows,
       maxRows: parts.maxRows,
-      clock,
+      clock: parts.clock ?? clock,
       onClose: (reason) => {
         keys?.unregister();
         parts.closed?.(reason);

@@ -17,6 +17,9 @@ import { ERROR_CODES, type ErrorCode } from '../errors.ts';
 export type ClockBucket = 'analyse' | 'decide' | 'audit' | 'relay' | 'mask';
 export const CLOCK_BUCKETS: readonly ClockBucket[] = ['analyse', 'decide', 'audit', 'relay', 'mask'];
 
+/** Where a top-level piece of work came from: a read from the client or from the server. */
+export type ChunkSource = 'client' | 'upstream';
+
 export interface StageError {
   code: ErrorCode;
   /** The SQLSTATE the client gets: the code's own, or the one PostgreSQL gives for that case. */
@@ -177,8 +180,12 @@ export class StageClock {
     }
   }
 
-  /** Start a top-level piece of work (a chunk from the client or the server) in `bucket`. */
-  top(bucket: ClockBucket): void {
+  /**
+   * Start a top-level piece of work (a chunk from the client or the server) in `bucket`. `from`
+   * says which (this clock sums both alike; a session's trace tells them apart, see
+   * statement-stages.ts).
+   */
+  top(bucket: ClockBucket, _from: ChunkSource = 'client'): void {
     this.stack.length = 0;
     this.stack.push(CLOCK_BUCKETS.indexOf(bucket));
     this.last = performance.now();

@@ -389,7 +389,7 @@ export class Session {
         clock.end();
       });
       this.upstream.on('data', (c: Buffer) => {
-        clock.top('relay');
+        clock.top('relay', 'upstream');
         this.fromUpstream(c);
         clock.end();
       });

@@ -1,2 +1,2 @@
-export { StatementTracer, type StatementSpan, type StatementSpanEnd, type StatementSpanStart } from './tracer.ts';
+export { StatementTracer, type StatementSpan, type StatementSpanEnd, type StatementSpanStart, type StageSpanTimes } from './tracer.ts';
 export { tracingSchema, type TracingConfig } from './schema.ts';
