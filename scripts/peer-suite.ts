@@ -5,7 +5,8 @@
  *   scripts/peer-suite.sh <checkout> <suite> [--runs direct,gateway,guarded] [--json out.json]
  *
  * PEER_ONLY=<text> runs only the pg test files whose path contains it; PEER_VERBOSE=1 prints
- * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log).
+ * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log); PEER_POOL=session
+ * or transaction runs the gateway with a pool of 10 server connections per upstream in that mode.
  *
  * suite: `postgres.js` (a checkout of porsager/postgres) or `pg` (a checkout of
  * brianc/node-postgres with packages/pg's dependencies installed). Each run gets a throwaway
@@ -392,6 +393,12 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
             { name: 'peer-delete', when: ['delete', 'update'], tables: ['pgwarden_peer.secrets'], approvers: { groups: ['dba'] } },
           ],
         };
+      }
+      // PEER_POOL=session|transaction: the upstreams pool their server connections.
+      const mode = process.env.PEER_POOL;
+      if (mode) {
+        const ups = config.upstreams as Record<string, Record<string, unknown>>;
+        for (const u of Object.values(ups)) u.pool = { mode, size: 10 };
       }
       gateway = await startGatewayProcess(dir, config);
       target.port = gateway.port;

@@ -107,6 +107,8 @@ interface Entry {
   failed?: boolean;
   /** A cycle the lease sent to reset the connection: an error in it breaks the lease. */
   reset?: boolean;
+  /** A Bind or Describe of a gateway statement: an error there may mean its plan is stale. */
+  uses?: string;
 }
 
 interface ClientStatement {
@@ -156,6 +158,16 @@ function renamed(frame: Buffer, skip: number, name: string, names = 1): Buffer {
   out.writeInt32BE(body.length + 4, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** Close of the server's prepared statement `name`. */
+function closeStatement(name: string): Buffer {
+  const body = Buffer.concat([Buffer.from([0x53]), Buffer.from(name), Buffer.from([0])]);
+  const close = Buffer.allocUnsafe(body.length + 5);
+  close[0] = FE.Close;
+  close.writeInt32BE(body.length + 4, 1);
+  body.copy(close, 5);
+  return close;
 }
 
 function gatewayName(frame: Buffer, textStart: number): string {
@@ -498,14 +510,14 @@ class TransactionLease extends Duplex implements UpstreamLease {
         const [portal, name] = cstrings(frame, 2);
         const stmt = this.#ensurePrepared(name);
         this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
-        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, { kind: K.Bind });
+        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind });
         return;
       }
       case FE.Describe: {
         if (frame[5] === 0x53) {
           const [name] = cstrings(frame.subarray(1), 1);
           const stmt = this.#ensurePrepared(name);
-          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, { kind: K.Describe });
+          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe });
         } else this.#forward(frame, { kind: K.Describe });
         return;
       }
@@ -588,12 +600,20 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (state.prepared.size < MAX_PREPARED_PER_CONNECTION) return;
     const oldest = state.prepared.values().next().value as string;
     state.prepared.delete(oldest);
-    const body = Buffer.concat([Buffer.from([0x53]), Buffer.from(oldest), Buffer.from([0])]);
-    const close = Buffer.allocUnsafe(body.length + 5);
-    close[0] = FE.Close;
-    close.writeInt32BE(body.length + 4, 1);
-    body.copy(close, 5);
-    this.#forward(close, { kind: K.Close, swallow: true });
+    this.#forward(closeStatement(oldest), { kind: K.Close, swallow: true });
+  }
+
+  /**
+   * A statement that failed at Bind or Describe (a plan the server can no longer use after the
+   * table changed: "cached plan must not change result type", or a type that no longer fits) is
+   * closed on the server, so that the client's Parse of it again prepares it afresh, as it would
+   * on a connection of its own.
+   */
+  #evict(serverName: string): void {
+    const s = this.#server;
+    if (!s || !s.state.prepared.delete(serverName)) return;
+    this.#forward(closeStatement(serverName), { kind: K.Close, swallow: true });
+    this.#flushServer();
   }
 
   #forward(frame: Buffer, entry: Entry): void {
@@ -675,6 +695,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       }
       // The server skips to the Sync: what it will not answer leaves the queue.
       this.#queue.shift();
+      if (head.uses) this.#evict(head.uses);
       this.#failedParse(head);
       while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) this.#failedParse(this.#queue.shift()!);
       if (this.#queue.length > 0) this.#queue[0].failed = true;
