@@ -74,7 +74,10 @@ export const STAGES: readonly Stage[] = [
     name: 'decide',
     does: 'The policy decision (policy.decide), then governed renames and masking refusals. PolicyGate.judge.',
     clock: 'decide',
-    errors: [e('policy.denied', 'the policy, a governed rename or a masking rule refuses it')],
+    errors: [
+      e('policy.denied', 'the policy, a governed rename or a masking rule refuses it'),
+      e('pool.session_state', 'it would pin the session to one server connection, and the upstream’s transaction pool refuses that (on_session_state: refuse)'),
+    ],
   },
   {
     name: 'review',
