@@ -38,7 +38,7 @@ import { observedAudit, observedMasking, tracedAudit } from './engine/observed.t
 import { StatementTracer } from './tracing/index.ts';
 import { hostname } from 'node:os';
 import { followRevocations } from './store/index.ts';
-import { pidRange, shareCapacity, shareLimits, workerInstance, type WorkerRole } from './cluster/index.ts';
+import { pidRange, share, shareCapacity, shareLimits, workerInstance, type WorkerRole } from './cluster/index.ts';
 
 export interface StartOptions {
   logger: Logger;
@@ -150,7 +150,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     capacity: (upstream) => {
       // Transaction pooling: sessions do not hold server connections; they are bounded by max_clients.
       const pool = config.upstreams[upstream]?.pool;
-      if (pool?.mode === 'transaction') return Promise.resolve(w ? Math.max(1, Math.floor(pool.max_clients / w.count)) : pool.max_clients);
+      if (pool?.mode === 'transaction') return Promise.resolve(w ? Math.max(1, share(pool.max_clients, w.number, w.count)) : pool.max_clients);
       return w ? shared.capacities.get(upstream).then((c) => shareCapacity(c, config.upstreams[upstream]?.max_connections === undefined, w.number, w.count)) : shared.capacities.get(upstream);
     },
     pool: (upstream) => shared.pools.get(upstream),
@@ -448,8 +448,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       const pool = new UpstreamPool({
         name,
         connect: (params) => connectUpstream(target, params, scramCache),
-        config: () => current.upstreams[name]?.pool ?? up.pool!,
-        capacity: () => shared.capacities.get(name),
+        // With several workers, each has its share of the pool's connections and of the upstream.
+        config: () => {
+          const p = current.upstreams[name]?.pool ?? up.pool!;
+          if (!worker) return p;
+          const size = Math.max(1, share(p.size, worker.number, worker.count));
+          return { ...p, size, min_idle: Math.min(p.min_idle, size) };
+        },
+        capacity: () =>
+          worker ? shared.capacities.get(name).then((c) => shareCapacity(c, current.upstreams[name]?.max_connections === undefined, worker.number, worker.count)) : shared.capacities.get(name),
         logger: log,
       });
       pools.set(name, { pool, reach: reachOf(up) });
