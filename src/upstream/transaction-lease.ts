@@ -472,14 +472,14 @@ class TransactionLease extends Duplex implements UpstreamLease {
         if (effect?.pin) this.#pin(effect.pin);
         if (name.startsWith('pgwarden.')) {
           // The gateway's own (a refusal's marker, which fails at the server): sent as it is.
-          this.#forward(frame, { kind: K.Parse });
+          this.#forward(frame, { kind: K.Parse }, true);
           return;
         }
         if (name === '') {
           const token = {};
           this.#unnamed = { parse: Buffer.from(frame), token, ...(effect ? { effect } : {}) };
           s.state.unnamed = token;
-          this.#forward(frame, { kind: K.Parse });
+          this.#forward(frame, { kind: K.Parse }, true);
           return;
         }
         if (this.#statements.has(name)) {
@@ -503,22 +503,22 @@ class TransactionLease extends Duplex implements UpstreamLease {
         }
         this.#makeRoom(s.state);
         s.state.prepared.add(serverName);
-        this.#forward(parse, { kind: K.Parse, serverName, client });
+        this.#forward(parse, { kind: K.Parse, serverName, client }, true);
         return;
       }
       case FE.Bind: {
         const [portal, name] = cstrings(frame, 2);
         const stmt = this.#ensurePrepared(name);
         this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
-        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind });
+        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind }, true);
         return;
       }
       case FE.Describe: {
         if (frame[5] === 0x53) {
           const [name] = cstrings(frame.subarray(1), 1);
           const stmt = this.#ensurePrepared(name);
-          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe });
-        } else this.#forward(frame, { kind: K.Describe });
+          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe }, true);
+        } else this.#forward(frame, { kind: K.Describe }, true);
         return;
       }
       case FE.Close: {
@@ -531,14 +531,14 @@ class TransactionLease extends Duplex implements UpstreamLease {
           this.#drainSynthetic();
           return;
         }
-        this.#forward(frame, { kind: K.Close });
+        this.#forward(frame, { kind: K.Close }, true);
         return;
       }
       case FE.Execute: {
         const [portal] = cstrings(frame, 1);
         const fx = this.#portals.get(portal);
         if (fx) this.#effect(fx);
-        this.#forward(frame, { kind: K.Execute });
+        this.#forward(frame, { kind: K.Execute }, true);
         return;
       }
       case FE.FunctionCall:
@@ -546,9 +546,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.#open = 0;
         return;
       default:
-        // Flush, CopyData, CopyDone, CopyFail: no answer of their own.
+        // Flush, CopyData, CopyDone, CopyFail: no answer of their own (copy data belongs to the
+        // Query or Execute in the queue).
         this.#toServer.push(frame);
-        this.#open++;
     }
   }
 
@@ -616,11 +616,16 @@ class TransactionLease extends Duplex implements UpstreamLease {
     this.#flushServer();
   }
 
-  #forward(frame: Buffer, entry: Entry): void {
+  /**
+   * Send a message and expect its answer. `fromClient`: one of the client's extended-protocol
+   * messages, which leaves the connection busy until a Sync (the lease's own messages and
+   * cycles do not).
+   */
+  #forward(frame: Buffer, entry: Entry, fromClient = false): void {
     // The framer never reuses the memory of a frame it handed out: views are safe to keep.
     this.#toServer.push(frame);
     this.#queue.push(entry);
-    if (entry.kind !== K.Cycle) this.#open++;
+    if (fromClient) this.#open++;
   }
 
   #flushServer(): void {

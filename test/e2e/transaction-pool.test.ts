@@ -274,6 +274,15 @@ describe('transaction pooling on a pool of one', () => {
     const out = await psql(url, null, ['-c', '\\copy (select * from copied order by id) to stdout']);
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout, rows);
+    // After a COPY FROM STDIN by simple Query, the connection goes back at once: psql stays
+    // connected (idle, running a shell command) while another session uses the one backend.
+    const idle = psql(url, null, ['-c', '\\copy copied from stdin', '-c', '\\! sleep 3'], rows);
+    await waitFor('the second copy done', () => t.pg.psql('select count(*) from copied', 'app').trim() === '4000');
+    const other = await client('bob');
+    const started = Date.now();
+    assert.equal(await one(other, 'select 9 as n'), 9);
+    assert.ok(Date.now() - started < 1500, `waited ${Date.now() - started} ms for the backend`);
+    assert.equal((await idle).code, 0);
   });
 
   it('pgbench: 10 clients over the one backend, simple and prepared, without errors', async () => {
