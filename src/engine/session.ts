@@ -1246,10 +1246,15 @@ export class Session {
     this.budget?.change(this.budgetKey, -this.held);
     this.held = 0;
     this.lease.release(mode);
-    if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
+    const client = this.client;
+    if (!client.destroyed && !client.writableEnded) client.end();
     // Make sure the client's socket goes away even if it never acknowledges the close (the
-    // lease does the same for the server's).
-    setTimeout(() => this.client.destroy(), 2000).unref();
+    // lease does the same for the server's). The timer holds the socket only, and only until it
+    // closes: a session that ended is garbage at once, not 2 s later.
+    if (!client.destroyed) {
+      const timer = setTimeout(() => client.destroy(), 2000).unref();
+      client.once('close', () => clearTimeout(timer));
+    }
     this.onClose?.(reason);
   }
 }
