@@ -410,8 +410,12 @@ export class Session {
   private armExpiry(): void {
     const wait = this.expiresAt - Date.now();
     if (!Number.isFinite(wait)) return;
-    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then.
-    const step = Math.min(Math.max(wait, 0), 0x7fffffff);
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then. The
+    // wait is armed in steps of a power of two ms (the rest armed again when it fires): Node keeps
+    // a list per distinct unref'd duration until that duration has passed, even once its timer is
+    // cleared, so an exact wait per session would leave one list per session until its token
+    // expired (hours of garbage with a connection per transaction). Powers of two make ~31 lists.
+    const step = wait <= 1 ? 0 : 2 ** Math.floor(Math.log2(Math.min(wait, 0x7fffffff)));
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = null;
       if (this.closed) return;
