@@ -1254,7 +1254,7 @@ export class Session {
     if (!client.destroyed && !client.writableEnded) client.end();
     // Make sure the client's socket goes away even if it never acknowledges the close (the
     // lease does the same for the server's). The timer holds the socket only, and only until it
-    // closes: a session that ended is garbage at once, not 2 s later.
+    // closes, not the ended session for 2 s.
     if (!client.destroyed) {
       const timer = setTimeout(() => client.destroy(), 2000).unref();
       client.once('close', () => clearTimeout(timer));
