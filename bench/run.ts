@@ -4,7 +4,8 @@
  * printing TPS, latency and the ratio to direct for each workload.
  *
  * Options: --seconds N (per run, default 5), --rounds N (default 2), --scale N (default 10),
- * --only name,name (workloads; `masked` for the streaming scans), --mask-rows N (default 100000),
+ * --only name,name (workloads; `masked` for the streaming scans, `idle` for the idle clients),
+ * --mask-rows N (default 100000), --idle-clients N (default 1000),
  * --no-pgbouncer, --tracing (also a gateway with tracing on), --profile (CPU profile of the gateway during its pgwarden runs: the functions
  * with the most self time, in µs per transaction; and the engine's own clock of its pipeline
  * stages, in µs per statement: analyse, decide, audit, relay, mask), --workers N (also run `pgwarden start` with N
@@ -13,7 +14,11 @@
  * process's user + system time), which a busy machine does not skew.
  *
  * pgwarden runs twice: with the audit log in SQLite (durable, group-committed: the default) and
- * with it in memory, so the cost of the durable write-ahead log shows. Both run in this process
+ * with it in memory, so the cost of the durable write-ahead log shows.
+ *
+ * Idle clients: N clients (pgbench, another process) sign in through a gateway of their own with
+ * a valid token and then sit idle; the row gives this process's RSS before they connect and once
+ * they all are, and the growth per client, and how many server connections they hold. Both run in this process
  * with one worker; with several workers the gateway is `pgwarden start` in a child process (the
  * workers are processes of their own), with the same config and its audit log in SQLite.
  */
@@ -24,6 +29,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveWorkers } from '../src/cluster/index.ts';
 import { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { configSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
@@ -52,6 +59,8 @@ const profiling = argv.includes('--profile');
 // process (which discards what it gets), to show what tracing costs when on (off, nothing of it runs).
 const tracing = argv.includes('--tracing');
 const MASK_ROWS = Number(opt('mask-rows', '100000'));
+const IDLE_CLIENTS = Number(opt('idle-clients', '1000'));
+const idleScenario = only.length === 0 || only.some((o) => 'idle clients'.includes(o));
 // Default: what `workers: auto` gives on this machine, to compare with one worker in one run.
 const workers = argv.includes('--workers') ? Number(opt('workers', '1')) : resolveWorkers('auto', availableParallelism());
 if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: a number of workers, not ${opt('workers', '')}`);
@@ -155,7 +164,8 @@ interface Target {
 
 async function main(): Promise<void> {
   progress(`starting a throwaway PostgreSQL (scale ${scale})…`);
-  const pg = await startPostgres({ conf: ['max_connections = 300'] });
+  // In session pooling every idle client holds a server connection: room for all of them.
+  const pg = await startPostgres({ conf: [`max_connections = ${idleScenario ? Math.max(300, IDLE_CLIENTS + 100) : 300}`] });
   const password = `bench-${Math.random().toString(36).slice(2)}`;
   pg.psql(`create role gw_app login password '${password}'`);
   pg.psql('create database app owner gw_app');
@@ -309,6 +319,7 @@ async function main(): Promise<void> {
   };
   let peakMasked = 0;
   let peakClear = 0;
+  let idle: IdleFigures | null = null;
   try {
     for (const w of WORKLOADS) await run(w.name, w.args, targets);
     if (only.length === 0 || only.some((o) => 'masked'.includes(o))) {
@@ -327,6 +338,24 @@ async function main(): Promise<void> {
       stop();
     }
     if (only.length === 0 || only.includes('pool500')) await poolOf20(await rawConfig({ store: `sqlite:${join(work, 'audit-tx.db')}` }));
+    if (idleScenario) {
+      // A gateway of its own whose limits take every client, pooled per transaction: an idle
+      // client holds no server connection.
+      const raw = await rawConfig({ store: `sqlite:${join(work, 'audit-idle.db')}` });
+      const n = IDLE_CLIENTS;
+      const config = configSchema.parse({
+        ...raw,
+        upstreams: { app: { ...raw.upstreams.app, pool: { mode: 'transaction', size: 20, max_clients: n + 100 } } },
+        limits: { max_connections: n + 100, max_connections_per_source: n + 100, max_connections_per_identity: n + 100 },
+      });
+      const gwIdle = await startGateway(config, { logger: createLogger('warn', sink) });
+      try {
+        progress(`  ${n} idle clients · pgwarden`);
+        idle = await idleClients(gwIdle, pg, n, token, work);
+      } finally {
+        await gwIdle.close(0);
+      }
+    }
   } finally {
     bouncer?.stop();
     await spawned?.stop();
@@ -359,8 +388,70 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`streaming ${MASK_ROWS}-row results: peak RSS growth of the gateway process ${(peakClear / 1048576).toFixed(0)} MiB unmasked, ${(peakMasked / 1048576).toFixed(0)} MiB masked`);
   }
+  if (idle) {
+    const mib = (b: number) => (b / 1048576).toFixed(0);
+    lines.push('');
+    lines.push(
+      `${idle.clients} idle clients through pgwarden (session pooling: ${idle.serverConnections} server connections held): gateway process RSS ${mib(idle.before)} MiB before, ${mib(idle.after)} MiB with them connected, ${((idle.after - idle.before) / idle.clients / 1024).toFixed(0)} KiB per idle client (heap and buffers: ${((idle.heapAfter - idle.heapBefore) / idle.clients / 1024).toFixed(0)} KiB per client)`,
+    );
+  }
   if (profiling) lines.push('', ...stages.report(), '', ...profiler.report());
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+interface IdleFigures {
+  clients: number;
+  before: number;
+  after: number;
+  /** The JavaScript heap and the memory outside it (buffers), after a collection. */
+  heapBefore: number;
+  heapAfter: number;
+  /** Server connections of the gateway's upstream role open meanwhile. */
+  serverConnections: number;
+}
+
+/** Collect garbage (the flag can be set at run time; `gc` is then found in a new context). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/**
+ * `n` clients sign in through `gw` (pgbench in another process, each running a script that only
+ * sleeps) and stay idle; this process's RSS is read after a garbage collection before they
+ * connect and once every one of them has a session.
+ */
+async function idleClients(gw: Awaited<ReturnType<typeof startGateway>>, pg: Awaited<ReturnType<typeof startPostgres>>, n: number, token: string, work: string): Promise<IdleFigures> {
+  const script = join(work, 'idle.sql');
+  writeFileSync(script, '\\sleep 600 s\n');
+  collectGarbage();
+  const m0 = process.memoryUsage();
+  const child = spawn(join(findPgBin(), 'pgbench'), ['-n', '-c', String(n), '-j', '4', '-T', '600', '-f', script, '-h', '127.0.0.1', '-p', String(gw.postgres.port), '-U', 'bench', 'app'], {
+    env: { ...process.env, PGPASSWORD: token },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  try {
+    const deadline = Date.now() + 180_000;
+    while (gw.sessions() < n) {
+      if (gone) throw new Error(`pgbench with ${n} idle clients exited: ${err.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`only ${gw.sessions()} of ${n} idle clients connected within 180 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Let the last handshakes' garbage and the audit's batches settle, then measure.
+    await new Promise((r) => setTimeout(r, 1000));
+    collectGarbage();
+    const m1 = process.memoryUsage();
+    const serverConnections = Number(pg.psql(`select count(*) from pg_stat_activity where usename = 'gw_app'`).trim());
+    return { clients: n, before: m0.rss, after: m1.rss, heapBefore: m0.heapUsed + m0.external, heapAfter: m1.heapUsed + m1.external, serverConnections };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 }
 
 /**

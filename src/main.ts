@@ -22,7 +22,7 @@ import { ScramKeyCache, SimpleQuerySession, UpstreamPool, connectUpstream, targe
 import { CatalogService, formerNamesOf } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
-import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type PolicyState, StageClock, StatementStages } from './engine/index.ts';
+import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type Decisions, type PolicyState, StageClock, StatementStages } from './engine/index.ts';
 import { maskingPort } from './engine/masking-port.ts';
 import { compileMasking, maskingFor, type CompiledMasking } from './masking/index.ts';
 import { journalDir, openAudit, type OpenedAudit } from './audit/index.ts';
@@ -119,6 +119,8 @@ interface Shared {
   tracer?: StatementTracer;
   /** Connection pools of the upstreams that have `pool` set. */
   pools: Map<string, UpstreamPool>;
+  /** The gate's allowed decisions, shared by the sessions of one identity (see `decisionsFor`). */
+  decisions: WeakMap<Identity, { masking: CompiledMasking; byDatabase: Map<string, Decisions> }>;
   stageClock: StageClock | null;
   worker?: WorkerRole;
 }
@@ -157,7 +159,8 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     stageClock: shared.stageClock,
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
-      const masks = maskingFor(shared.masking(), ctx.identity, formerNamesOf(() => catalog.current()));
+      const maskingNow = shared.masking();
+      const masks = maskingFor(maskingNow, ctx.identity, formerNamesOf(() => catalog.current()));
       const sessionId = randomUUID();
       const startedAt = Date.now();
       const observe = <T extends Parameters<typeof observedMasking>[0]>(port: T) => (shared.metrics ? observedMasking(port, shared.metrics) : port);
@@ -189,6 +192,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
           : {}),
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         clock: stages ?? ctx.clock,
+        decisions: decisionsFor(shared, ctx.identity, ctx.database, maskingNow),
         ...statementChecks({ identity: ctx.identity, masks, masking: shared.masking, policies: () => shared.policies().compiled, catalog: () => catalog.current() }),
         reviews:
           shared.reviewRules().rules.length === 0
@@ -219,6 +223,22 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       };
     },
   };
+}
+
+/**
+ * The allowed decisions shared by the sessions of one identity on one database, opened under one
+ * masking configuration: a client that reconnects (a connection per transaction) finds its
+ * statements decided. What else a decision depends on is checked per entry by the gate (the
+ * policy version, which every reload changes, and the catalog). The identity is the verifier's
+ * object for one verified token, so two tokens never share, and a masking reload starts afresh:
+ * a session opened before it keeps its masks, and its decisions stay out of the new sessions'.
+ */
+function decisionsFor(shared: Shared, identity: Identity, database: string, masking: CompiledMasking): Decisions {
+  let kit = shared.decisions.get(identity);
+  if (!kit || kit.masking !== masking) shared.decisions.set(identity, (kit = { masking, byDatabase: new Map() }));
+  let d = kit.byDatabase.get(database);
+  if (!d) kit.byDatabase.set(database, (d = new WeakMap()));
+  return d;
 }
 
 /** How an upstream is reached: a pool made for one value is not used for another. */
@@ -397,10 +417,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // What only /mcp accepts: its resource, and its audiences no issuer's audience also names (the
   // demo shares one on purpose). A token whose aud names only these opens no Postgres session and
   // no admin or reviews request, whatever the issuers' audience lists say.
+  // Asked at every sign-in: worked out again only when the configuration or the bound address changed.
+  let mcpOnlyOf: { config: GatewayConfig; bound: { host: string; port: number }; audiences: string[] } | null = null;
   const mcpOnly = (): string[] => {
+    if (mcpOnlyOf?.config === current && mcpOnlyOf.bound === httpBound) return mcpOnlyOf.audiences;
     const shared = new Set(current.identity.issuers.flatMap((i) => audienceList(i.audience) ?? []));
     const resource = mcpResource();
-    return [...(resource === undefined ? [] : [resource]), ...mcpAudiences().filter((a) => !shared.has(a))];
+    const audiences = [...(resource === undefined ? [] : [resource]), ...mcpAudiences().filter((a) => !shared.has(a))];
+    mcpOnlyOf = { config: current, bound: httpBound, audiences };
+    return audiences;
   };
   const surface = (accept: () => string[] | undefined) =>
     forSurface(verifier, (): AudienceRule => {
@@ -510,6 +535,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     metrics,
     tracer,
     pools: poolMap,
+    decisions: new WeakMap(),
     stageClock: options.stageClock ?? (metrics && config.metrics.stage_timings ? new StageClock((bucket, seconds) => metrics.stage(bucket, seconds)) : null),
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,

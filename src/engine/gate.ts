@@ -69,7 +69,21 @@ export interface PolicyGateOptions {
    * statement that would pin the session to one connection is refused instead.
    */
   pooling?: { upstream: string; refuseSessionState: boolean };
+  /**
+   * Allowed decisions to share with other sessions (default: this session's own). The caller
+   * MUST share one only between sessions whose decisions cannot differ: the same identity
+   * object, database and masking configuration (the policy version and the catalog are checked
+   * per entry).
+   */
+  decisions?: Decisions;
 }
+
+/**
+ * Allowed decisions on statements' analyses from the shared cache (frozen: the same object is the
+ * same statement under the same catalog and search_path), with the policy version and catalog
+ * they were made under.
+ */
+export type Decisions = WeakMap<StatementAnalysis, { version: number; snapshot: CatalogSnapshot; info: VerdictInfo | undefined }>;
 
 /** What the gate needs of the review workflow (built by the composition root). */
 export interface ReviewPort {
@@ -412,15 +426,15 @@ export class PolicyGate implements StatementGate {
   /** Set by `analyseUnder` when an analysis came by a text's literal key (see check). */
   private byLiteralKey = false;
   /**
-   * Allowed decisions on one statement's analysis from the shared cache (frozen: the same object
-   * is the same statement under the same catalog and search_path), with the policy version and
-   * catalog they were made under. A statement seen again is a lookup, not a new decision.
+   * Allowed decisions (see `Decisions`), this session's or shared with the other sessions of its
+   * identity (`decisions`). A statement seen again is a lookup, not a new decision.
    */
-  private readonly decided = new WeakMap<StatementAnalysis, { version: number; snapshot: CatalogSnapshot; info: VerdictInfo | undefined }>();
+  private readonly decided: Decisions;
   /** `valueKey` of the one search_path state, for the state object it was computed from. */
   private pathKeyOf: { state: PathState; key: string } | null = null;
 
   constructor(private readonly o: PolicyGateOptions) {
+    this.decided = o.decisions ?? new WeakMap();
     this.searchPath = o.startupSearchPath ? splitPath(o.startupSearchPath) : null;
     this.former = formerNamesOf(() => o.catalog.current());
   }

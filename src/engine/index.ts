@@ -6,7 +6,7 @@
  * in-memory channel. `pipeline.ts` lists the stages of a statement in order with their errors.
  */
 export { Session, OPEN_GATE, errorResponse, type SessionOptions, type StatementGate, type GateVerdict } from './session.ts';
-export { PolicyGate, splitPath, type PolicyState, type PolicyGateOptions, type ReviewPort } from './gate.ts';
+export { PolicyGate, splitPath, type Decisions, type PolicyState, type PolicyGateOptions, type ReviewPort } from './gate.ts';
 export { channelPair } from './channel.ts';
 export type { StatementAudit, AuditedStatement, AuditedOutcome } from './audit-port.ts';
 export type { MaskingPort, RowPlan, Outputs } from './results.ts';

@@ -417,8 +417,12 @@ export class Session {
   private armExpiry(): void {
     const wait = this.expiresAt - Date.now();
     if (!Number.isFinite(wait)) return;
-    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then.
-    const step = Math.min(Math.max(wait, 0), 0x7fffffff);
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry is armed again then. The
+    // wait is armed in steps of a power of two ms (the rest armed again when it fires): Node keeps
+    // a list per distinct unref'd duration until that duration has passed, even once its timer is
+    // cleared, so an exact wait per session would leave one list per session until its token
+    // expired (hours of garbage with a connection per transaction). Powers of two make ~31 lists.
+    const step = wait <= 1 ? 0 : 2 ** Math.floor(Math.log2(Math.min(wait, 0x7fffffff)));
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = null;
       if (this.closed) return;
@@ -1266,10 +1270,15 @@ export class Session {
     this.budget?.change(this.budgetKey, -this.held);
     this.held = 0;
     this.lease.release(mode);
-    if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
+    const client = this.client;
+    if (!client.destroyed && !client.writableEnded) client.end();
     // Make sure the client's socket goes away even if it never acknowledges the close (the
-    // lease does the same for the server's).
-    setTimeout(() => this.client.destroy(), 2000).unref();
+    // lease does the same for the server's). The timer holds the socket only, and only until it
+    // closes, not the ended session for 2 s.
+    if (!client.destroyed) {
+      const timer = setTimeout(() => client.destroy(), 2000).unref();
+      client.once('close', () => clearTimeout(timer));
+    }
     this.onClose?.(reason);
   }
 }

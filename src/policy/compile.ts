@@ -248,10 +248,28 @@ function distinctRoles(policies: readonly CompiledPolicy[]): string[] {
 }
 
 /**
+ * Scopes already built, per compiled policy set (a reload compiles a new one) and identity
+ * object. The token verifier hands every session of one token the same identity object, so a
+ * client that reconnects finds its scope built; both keys are held weakly.
+ */
+const built = new WeakMap<CompiledPolicies, WeakMap<Identity, Map<string, Scope | null>>>();
+
+/**
  * The scope of `identity` on client database `database`, or null when no policy matches it (or
  * the matching policies name different upstream roles). Null MUST refuse the connection.
+ * Built once per compiled policies, identity object and database: a scope MUST NOT be mutated.
  */
 export function scopeFor(compiled: CompiledPolicies, identity: Identity, database: string): Scope | null {
+  let byIdentity = built.get(compiled);
+  if (!byIdentity) built.set(compiled, (byIdentity = new WeakMap()));
+  let byDatabase = byIdentity.get(identity);
+  if (!byDatabase) byIdentity.set(identity, (byDatabase = new Map()));
+  let scope = byDatabase.get(database);
+  if (scope === undefined) byDatabase.set(database, (scope = buildScope(compiled, identity, database)));
+  return scope;
+}
+
+function buildScope(compiled: CompiledPolicies, identity: Identity, database: string): Scope | null {
   const matched = matchingPolicies(compiled, identity, database);
   if (matched.length === 0) return null;
   const roles = distinctRoles(matched);
