@@ -23,14 +23,12 @@
  * workers are processes of their own), with the same config and its audit log in SQLite.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveWorkers } from '../src/cluster/index.ts';
 import { Writable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { configSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
@@ -165,7 +163,7 @@ interface Target {
 async function main(): Promise<void> {
   progress(`starting a throwaway PostgreSQL (scale ${scale})…`);
   // In session pooling every idle client holds a server connection: room for all of them.
-  const pg = await startPostgres({ conf: [`max_connections = ${idleScenario ? Math.max(300, IDLE_CLIENTS + 100) : 300}`] });
+  const pg = await startPostgres({ conf: ['max_connections = 300'] });
   const password = `bench-${Math.random().toString(36).slice(2)}`;
   pg.psql(`create role gw_app login password '${password}'`);
   pg.psql('create database app owner gw_app');
@@ -339,22 +337,14 @@ async function main(): Promise<void> {
     }
     if (only.length === 0 || only.includes('pool500')) await poolOf20(await rawConfig({ store: `sqlite:${join(work, 'audit-tx.db')}` }));
     if (idleScenario) {
-      // A gateway of its own whose limits take every client, pooled per transaction: an idle
-      // client holds no server connection.
-      const raw = await rawConfig({ store: `sqlite:${join(work, 'audit-idle.db')}` });
+      // `pgwarden start` in a process of its own (so its RSS is its alone), pooled per
+      // transaction: an idle client holds no server connection.
+      const raw: Record<string, any> = await rawConfig({ store: `sqlite:${join(work, 'audit-idle.db')}` });
       const n = IDLE_CLIENTS;
-      const config = configSchema.parse({
-        ...raw,
-        upstreams: { app: { ...raw.upstreams.app, pool: { mode: 'transaction', size: 20, max_clients: n + 100 } } },
-        limits: { max_connections: n + 100, max_connections_per_source: n + 100, max_connections_per_identity: n + 100 },
-      });
-      const gwIdle = await startGateway(config, { logger: createLogger('warn', sink) });
-      try {
-        progress(`  ${n} idle clients · pgwarden`);
-        idle = await idleClients(gwIdle, pg, n, token, work);
-      } finally {
-        await gwIdle.close(0);
-      }
+      raw.upstreams.app.pool = { mode: 'transaction', size: 20, max_clients: n + 100 };
+      raw.limits = { max_connections: n + 100, max_connections_per_source: n + 100, max_connections_per_identity: n + 100 };
+      progress(`  ${n} idle clients · pgwarden start (transaction pooling)`);
+      idle = await idleClients(raw, pg, n, token, work);
     }
   } finally {
     bouncer?.stop();
@@ -392,7 +382,7 @@ async function main(): Promise<void> {
     const mib = (b: number) => (b / 1048576).toFixed(0);
     lines.push('');
     lines.push(
-      `${idle.clients} idle clients through pgwarden (session pooling: ${idle.serverConnections} server connections held): gateway process RSS ${mib(idle.before)} MiB before, ${mib(idle.after)} MiB with them connected, ${((idle.after - idle.before) / idle.clients / 1024).toFixed(0)} KiB per idle client (heap and buffers: ${((idle.heapAfter - idle.heapBefore) / idle.clients / 1024).toFixed(0)} KiB per client)`,
+      `${idle.clients} idle clients through pgwarden start (transaction pooling: ${idle.serverConnections} server connections open): gateway RSS ${mib(idle.before)} MiB before, ${mib(idle.after)} MiB with them connected, ${((idle.after - idle.before) / idle.clients / 1024).toFixed(0)} KiB per idle client`,
     );
   }
   if (profiling) lines.push('', ...stages.report(), '', ...profiler.report());
@@ -401,56 +391,71 @@ async function main(): Promise<void> {
 
 interface IdleFigures {
   clients: number;
+  /** The gateway process's RSS once it listens, and with every client connected. */
   before: number;
   after: number;
-  /** The JavaScript heap and the memory outside it (buffers), after a collection. */
-  heapBefore: number;
-  heapAfter: number;
-  /** Server connections of the gateway's upstream role open meanwhile. */
+  /** Server connections of the gateway's upstream role open meanwhile (the catalog's aside). */
   serverConnections: number;
 }
 
-/** Collect garbage (the flag can be set at run time; `gc` is then found in a new context). */
-function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
 /**
- * `n` clients sign in through `gw` (pgbench in another process, each running a script that only
- * sleeps) and stay idle; this process's RSS is read after a garbage collection before they
- * connect and once every one of them has a session.
+ * `n` clients sign in through a `pgwarden start` process with this config (pgbench in another
+ * process, each client running a script that only sleeps) and stay idle. The gateway's RSS
+ * (/proc/<pid>/status) is read once it listens and once every client has a session
+ * (`pgwarden_connections_open{state="active"}` on its /metrics).
  */
-async function idleClients(gw: Awaited<ReturnType<typeof startGateway>>, pg: Awaited<ReturnType<typeof startPostgres>>, n: number, token: string, work: string): Promise<IdleFigures> {
-  const script = join(work, 'idle.sql');
-  writeFileSync(script, '\\sleep 600 s\n');
-  collectGarbage();
-  const m0 = process.memoryUsage();
-  const child = spawn(join(findPgBin(), 'pgbench'), ['-n', '-c', String(n), '-j', '4', '-T', '600', '-f', script, '-h', '127.0.0.1', '-p', String(gw.postgres.port), '-U', 'bench', 'app'], {
-    env: { ...process.env, PGPASSWORD: token },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
+async function idleClients(raw: Record<string, any>, pg: Awaited<ReturnType<typeof startPostgres>>, n: number, token: string, work: string): Promise<IdleFigures> {
+  const port = await freePort();
+  const config = { ...raw, listen: { ...raw.listen, postgres: `127.0.0.1:${port}` }, log: { level: 'warn' } };
+  const file = join(work, 'pgwarden-idle.yaml');
+  writeFileSync(file, JSON.stringify(config));
+  const gw = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const gwExited = new Promise<void>((resolve) => gw.on('close', () => resolve()));
+  let gwErr = '';
+  gw.stderr!.on('data', (d) => (gwErr += d));
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gw.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+  const active = async () => {
+    const body = await fetch(`http://${raw.listen.http}/metrics`).then((r) => r.text(), () => '');
+    return Number(/^pgwarden_connections_open\{state="active"\} (\d+)/m.exec(body)?.[1] ?? 0);
+  };
   try {
-    const deadline = Date.now() + 180_000;
-    while (gw.sessions() < n) {
-      if (gone) throw new Error(`pgbench with ${n} idle clients exited: ${err.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`only ${gw.sessions()} of ${n} idle clients connected within 180 s`);
+    const started = Date.now() + 30_000;
+    while (!(await fetch(`http://${raw.listen.http}/readyz`).then((r) => r.ok, () => false))) {
+      if (Date.now() > started) throw new Error(`pgwarden start did not become ready: ${gwErr.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    // Let the last handshakes' garbage and the audit's batches settle, then measure.
     await new Promise((r) => setTimeout(r, 1000));
-    collectGarbage();
-    const m1 = process.memoryUsage();
-    const serverConnections = Number(pg.psql(`select count(*) from pg_stat_activity where usename = 'gw_app'`).trim());
-    return { clients: n, before: m0.rss, after: m1.rss, heapBefore: m0.heapUsed + m0.external, heapAfter: m1.heapUsed + m1.external, serverConnections };
+    const before = rss();
+    const script = join(work, 'idle.sql');
+    writeFileSync(script, '\\sleep 600 s\n');
+    const child = spawn(join(findPgBin(), 'pgbench'), ['-n', '-c', String(n), '-j', '4', '-T', '600', '-f', script, '-h', '127.0.0.1', '-p', String(port), '-U', 'bench', 'app'], {
+      env: { ...process.env, PGPASSWORD: token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    try {
+      const deadline = Date.now() + 180_000;
+      while ((await active()) < n) {
+        if (gone) throw new Error(`pgbench with ${n} idle clients exited: ${err.slice(-2000)}`);
+        if (Date.now() > deadline) throw new Error(`only ${await active()} of ${n} idle clients connected within 180 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Let the last handshakes' garbage and the audit's batches settle, then measure.
+      await new Promise((r) => setTimeout(r, 2000));
+      const after = rss();
+      const serverConnections = Number(pg.psql(`select count(*) from pg_stat_activity where usename = 'gw_app' and application_name <> 'pgwarden-catalog'`).trim());
+      return { clients: n, before, after, serverConnections };
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    gw.kill('SIGTERM');
+    await gwExited;
   }
 }
 
