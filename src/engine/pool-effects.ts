@@ -25,8 +25,11 @@ export function poolEffectOf(analyses: readonly StatementAnalysis[]): PoolEffect
   let effect: PoolEffect | undefined;
   const alone = analyses.length === 1;
   for (const a of analyses) {
-    const pin = pinReason(a);
-    if (pin) return { pin };
+    // SQL-level prepared statements share their names with the protocol's: the session keeps
+    // its connection, and its statements go by their own names there.
+    const sqlNames = a.specials.includes('prepare') || a.specials.includes('execute') || a.specials.includes('deallocate');
+    const pin = pinReason(a) ?? (sqlNames ? `SQL-level ${a.command.toUpperCase()}` : undefined);
+    if (pin) return sqlNames ? { pin, sqlNames: true, ...(a.command === 'deallocate' ? { dropsPrepared: true as const } : {}) } : { pin };
     if (a.command === 'discard all' || a.command === 'deallocate') (effect ??= {}).dropsPrepared = true;
     for (const s of a.settings) {
       if (s.action === 'set_local' || s.action === 'set_stored') continue;

@@ -35,6 +35,11 @@ export interface LeaseEffect {
   settings?: { name: string | null; action: 'set' | 'reset' | 'reset_all'; text: string }[];
   /** The statement drops the server's prepared statements (DISCARD ALL, DEALLOCATE). */
   dropsPrepared?: true;
+  /**
+   * SQL PREPARE / EXECUTE / DEALLOCATE: the statement names prepared statements, which share one
+   * namespace with the protocol's, so the client's names must be the server's from now on.
+   */
+  sqlNames?: true;
 }
 
 export interface UpstreamLease {

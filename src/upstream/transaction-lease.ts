@@ -136,6 +136,7 @@ function ends(kind: K, tag: number): boolean {
 }
 
 const PARSE_COMPLETE = Buffer.from([BE.ParseComplete, 0, 0, 0, 4]);
+const SYNC_MESSAGE = Buffer.from([FE.Sync, 0, 0, 0, 4]);
 const CLOSE_COMPLETE = Buffer.from([BE.CloseComplete, 0, 0, 0, 4]);
 const CLIENT_FRAME_MAX = 1 << 30;
 
@@ -215,6 +216,10 @@ class TransactionLease extends Duplex implements UpstreamLease {
   /** Settings replayed on each connection, by name (RESET ALL clears them). */
   readonly #settings = new Map<string, string>();
   #pinned: string | null = null;
+  /** The client's statement names are the server's (see #useOwnNames). */
+  #ownNames = false;
+  /** Why the connection must not go back to the pool, though the session is not pinned (it is ending). */
+  #kept: string | null = null;
   onPin: ((reason: string) => void) | null = null;
   #cancelling = 0;
   #chunk: Buffer | null = null;
@@ -270,7 +275,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     this.#server = null;
     if (s) {
       this.#unhook();
-      if (mode === 'clean' && this.#pinned === null) s.lease.release('keep');
+      if (mode === 'clean' && this.#pinned === null && this.#kept === null) s.lease.release('keep');
       else {
         // DISCARD ALL by the pool leaves nothing of this session's, prepared statements included.
         if (mode === 'clean') servers.delete(s.conn);
@@ -436,7 +441,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   /** Give the connection back to the pool when the session has nothing in flight on it. */
   #maybeDetach(): void {
     const s = this.#server;
-    if (!s || this.#mode !== null || this.#pinned !== null || this.#cancelling > 0) return;
+    if (!s || this.#mode !== null || this.#pinned !== null || this.#kept !== null || this.#cancelling > 0) return;
     if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || this.#toServer.length > 0) return;
     this.#unhook();
     s.conn.socket.pause();
@@ -458,7 +463,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     const s = this.#server!;
     switch (tag) {
       case FE.Query: {
-        if (effect) this.#effect(effect);
+        if (effect) this.#effect(effect, true);
         this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
         this.#open = 0;
         return;
@@ -470,8 +475,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
       case FE.Parse: {
         const [name] = cstrings(frame, 1);
         if (effect?.pin) this.#pin(effect.pin);
-        if (name.startsWith('pgwarden.')) {
-          // The gateway's own (a refusal's marker, which fails at the server): sent as it is.
+        if (name.startsWith('pgwarden.') || (this.#ownNames && name !== '')) {
+          // The gateway's own (a refusal's marker, which fails at the server), or the session's
+          // own names on its pinned connection (see #useOwnNames): sent as it is.
           this.#forward(frame, { kind: K.Parse }, true);
           return;
         }
@@ -508,13 +514,18 @@ class TransactionLease extends Duplex implements UpstreamLease {
       }
       case FE.Bind: {
         const [portal, name] = cstrings(frame, 2);
+        if (this.#ownNames && name !== '') {
+          this.#portals.set(portal, undefined);
+          this.#forward(frame, { kind: K.Bind }, true);
+          return;
+        }
         const stmt = this.#ensurePrepared(name);
         this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
         this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind }, true);
         return;
       }
       case FE.Describe: {
-        if (frame[5] === 0x53) {
+        if (frame[5] === 0x53 && !this.#ownNames) {
           const [name] = cstrings(frame.subarray(1), 1);
           const stmt = this.#ensurePrepared(name);
           this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe }, true);
@@ -522,7 +533,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       }
       case FE.Close: {
-        if (frame[5] === 0x53) {
+        if (frame[5] === 0x53 && !this.#ownNames) {
           // The server's statement stays for the next sessions; the client's name goes.
           const [name] = cstrings(frame.subarray(1), 1);
           if (name === '') this.#unnamed = null;
@@ -547,18 +558,38 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       default:
         // Flush, CopyData, CopyDone, CopyFail: no answer of their own (copy data belongs to the
-        // Query or Execute in the queue).
+        // Query or Execute in the queue). Any other message is one the server ends the session
+        // for (FATAL 08P01): the connection stays with this session until it does.
+        if (tag !== FE.Flush && tag !== FE.CopyData && tag !== FE.CopyDone && tag !== FE.CopyFail) this.#kept = 'a message the server does not know';
         this.#toServer.push(frame);
     }
   }
 
-  #effect(e: LeaseEffect): void {
+  /** `beforeQuery`: the effect is a simple Query's, sent next (outside any extended batch). */
+  #effect(e: LeaseEffect, beforeQuery = false): void {
     if (e.pin) this.#pin(e.pin);
+    if (e.sqlNames) this.#useOwnNames(beforeQuery);
     if (e.dropsPrepared && this.#server) {
       this.#server.state.prepared.clear();
       this.#server.state.unnamed = null;
     }
     this.#cycleEffects.push(e);
+  }
+
+  /**
+   * SQL PREPARE, EXECUTE and DEALLOCATE share their names with the protocol's statements: from
+   * the first of them on (the session is pinned by then), the client's statements are prepared
+   * on its connection under the client's own names, and its messages go as they are. Before a
+   * simple Query the Parses are followed by a Sync of their own, so that if one fails the server
+   * does not skip the Query.
+   */
+  #useOwnNames(beforeQuery: boolean): void {
+    if (this.#ownNames) return;
+    this.#ownNames = true;
+    if (this.#statements.size === 0) return;
+    for (const [name, stmt] of this.#statements) this.#forward(renamed(stmt.parse, 0, name), { kind: K.Parse, swallow: true });
+    this.#statements.clear();
+    if (beforeQuery) this.#forward(SYNC_MESSAGE, { kind: K.Cycle, swallow: true, reset: false });
   }
 
   #takeEffects(): LeaseEffect[] | undefined {
@@ -684,7 +715,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
       return;
     }
     if (!head) {
-      // Nothing was asked: the server says something on its own (a FATAL before it closes).
+      // Nothing was asked: the server says something on its own (a FATAL before it closes). The
+      // connection is not handed on.
+      if (tag === BE.ErrorResponse) this.#kept = 'an error the server sent on its own';
       this.#toClient.push(frame);
       return;
     }

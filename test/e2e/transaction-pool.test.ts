@@ -110,6 +110,24 @@ describe('transaction pooling on a pool of one', () => {
     assert.ok(names.length >= 2 && names.every((n) => n.startsWith('pgw_')), names.join(','));
   });
 
+  it('SQL EXECUTE and DEALLOCATE name the statements the client prepared with Parse, as on PostgreSQL (the session is pinned)', async () => {
+    const a = await client('alice-sql-names');
+    const b = await client('bob');
+    try {
+      assert.equal((await a.query({ name: 'ps1', text: 'select $1::int + 1 as n', values: [1] })).rows[0].n, 2);
+      assert.equal(await one(b, 'select 3 as n'), 3);
+      assert.equal((await a.query('execute ps1(10)')).rows[0].n, 11);
+      await a.query('deallocate ps1');
+      await a.query('prepare ps1 as select 42 as n');
+      assert.equal((await a.query('execute ps1')).rows[0].n, 42);
+      // The protocol sees the SQL one under the same name (PostgreSQL's one namespace).
+      const dup = await a.query('prepare ps1 as select 1').then(() => null, (e: { code?: string }) => e);
+      assert.equal(dup?.code, '42P05');
+    } finally {
+      await a.end();
+    }
+  });
+
   it('postgres.js (every statement prepared) runs across sessions', async () => {
     const token = await t.issuer.sign({ sub: 'carol' });
     const sqls = [0, 1].map(() => postgres({ host: '127.0.0.1', port: t.port, user: 'agent', pass: token, database: 'app', max: 1, onnotice: () => {} }));

@@ -83,6 +83,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     log: { level: 'debug' },
   };
   options.config?.(raw);
+  // PGWARDEN_TEST_POOL=session|transaction: run a test's gateway behind a pool of that mode (a
+  // sweep of the suites through pooling; a test that configures its own pool keeps it).
+  const poolMode = process.env.PGWARDEN_TEST_POOL;
+  if (poolMode) for (const up of Object.values(raw.upstreams as Record<string, Record<string, unknown>>)) up.pool ??= { mode: poolMode, size: 4 };
   // Tests of the relay itself run under a policy that grants everything to every trusted issuer;
   // scope tests set their own `policies`.
   raw.policies ??= [allowEverything(raw.identity.issuers.map((i: { issuer: string }) => i.issuer))];
