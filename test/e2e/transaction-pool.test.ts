@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { pgbench, psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { RawClient, message as rawMessage } from '../helpers/raw-client.ts';
 
 let t: TestGateway;
 
@@ -281,6 +282,18 @@ describe('transaction pooling on a pool of one', () => {
     await sendCancel(a);
     assert.equal((await sleeping)?.code, '57014');
     assert.equal(await one(a, 'select 2 as n'), 2);
+  });
+
+  it('a message type the server does not know is its FATAL 08P01, and the connection is not handed on', async () => {
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'junk-sender' }));
+    c.send(rawMessage('y', Buffer.from('junk')));
+    const got = await c.closedWith();
+    const fatal = got.find((m) => m.tag === 'E');
+    assert.ok(fatal, `an ErrorResponse before the close: ${got.map((m) => m.tag).join(',')}`);
+    assert.match(fatal.frame.toString('latin1'), /08P01/);
+    // The backend that said FATAL is gone; the next session gets a working one.
+    const b = await client('bob');
+    assert.equal(await one(b, 'select 4 as n'), 4);
   });
 
   it('COPY in and out runs through the lent connection (psql)', async () => {
