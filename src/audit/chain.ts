@@ -9,7 +9,7 @@
  * The stored body string is what is hashed, byte for byte: verification never re-serialises.
  */
 import { createHash } from 'node:crypto';
-import type { ChainHead, RecordType, StoredRecord } from '../store/record.ts';
+import type { ChainHead, RecordHeader, RecordType, StoredRecord } from '../store/record.ts';
 import type { AuditRecord } from './events.ts';
 
 /** The link of the first record of a chain with no anchor. */
@@ -49,13 +49,7 @@ export function linkHash(prevHash: string, body: string): string {
 }
 
 /** The parts of a record that are hashed (all but prevHash and hash). */
-export interface RecordContent {
-  id: string;
-  instance: string;
-  seq: number;
-  at: number;
-  type: RecordType;
-  sessionId: string | null;
+export interface RecordContent extends RecordHeader {
   data: Record<string, unknown>;
 }
 

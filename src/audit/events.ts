@@ -36,7 +36,7 @@ export interface SessionStartEvent {
 }
 
 export type StatementKind = 'query' | 'parse' | 'execute' | 'function_call' | 'copy';
-import type { RecordType, Verdict } from '../store/record.ts';
+import type { RecordHeader, RecordType, Verdict } from '../store/record.ts';
 
 export type { RecordType, Verdict };
 
@@ -138,15 +138,7 @@ export interface OtherEvent {
 
 
 /** One entry of the log, as stored and as verified. */
-export interface AuditRecord {
-  /** `<instance>:<seq>`: unique across the gateways sharing a store. */
-  id: string;
-  instance: string;
-  /** Position in the instance's chain: 1, 2, … with no gaps. */
-  seq: number;
-  at: number;
-  type: RecordType;
-  sessionId: string | null;
+export interface AuditRecord extends RecordHeader {
   data: Record<string, unknown>;
   /** Hash of the previous record in the chain (or of the retention anchor, or 64 zeros). */
   prevHash: string;

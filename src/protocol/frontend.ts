@@ -189,6 +189,10 @@ export function encodeDescribe(target: 'S' | 'P', name: string): Buffer {
   return new Writer(32).message(FE.Describe).byte(target.charCodeAt(0)).cstring(name).end();
 }
 
+export function encodeClose(target: 'S' | 'P', name: string): Buffer {
+  return new Writer(32).message(FE.Close).byte(target.charCodeAt(0)).cstring(name).end();
+}
+
 export function encodeExecute(portal: string, maxRows = 0): Buffer {
   return new Writer(32).message(FE.Execute).cstring(portal).int32(maxRows).end();
 }

@@ -7,14 +7,20 @@
 export type RecordType = 'session_start' | 'statement' | 'statement_end' | 'session_end' | 'event';
 export type Verdict = 'allow' | 'deny' | 'review';
 
-/** A record as a store keeps it: the hashed body plus the columns searches use. */
-export interface StoredRecord {
+/** What every form of a record starts with: who wrote it, where in its chain, when, of what. */
+export interface RecordHeader {
+  /** `<instance>:<seq>`: unique across the gateways sharing a store. */
   id: string;
   instance: string;
+  /** Position in the instance's chain: 1, 2, … with no gaps. */
   seq: number;
   at: number;
   type: RecordType;
   sessionId: string | null;
+}
+
+/** A record as a store keeps it: the hashed body plus the columns searches use. */
+export interface StoredRecord extends RecordHeader {
   /** Canonical JSON of `{ at, data, id, instance, seq, sessionId, type }`. */
   body: string;
   prevHash: string;

@@ -39,9 +39,10 @@ import {
   MessageFramer,
   Reader,
   StreamScanner,
+  SYNC,
   decodeParameterStatus,
+  encodeClose,
   encodeErrorResponse,
-  encodeParse,
   encodeQuery,
   encodeReadyForQuery,
   type ScanSink,
@@ -136,7 +137,6 @@ function ends(kind: K, tag: number): boolean {
 }
 
 const PARSE_COMPLETE = Buffer.from([BE.ParseComplete, 0, 0, 0, 4]);
-const SYNC_MESSAGE = Buffer.from([FE.Sync, 0, 0, 0, 4]);
 const CLOSE_COMPLETE = Buffer.from([BE.CloseComplete, 0, 0, 0, 4]);
 const CLIENT_FRAME_MAX = 1 << 30;
 
@@ -159,16 +159,6 @@ function renamed(frame: Buffer, skip: number, name: string, names = 1): Buffer {
   out.writeInt32BE(body.length + 4, 1);
   body.copy(out, 5);
   return out;
-}
-
-/** Close of the server's prepared statement `name`. */
-function closeStatement(name: string): Buffer {
-  const body = Buffer.concat([Buffer.from([0x53]), Buffer.from(name), Buffer.from([0])]);
-  const close = Buffer.allocUnsafe(body.length + 5);
-  close[0] = FE.Close;
-  close.writeInt32BE(body.length + 4, 1);
-  body.copy(close, 5);
-  return close;
 }
 
 function gatewayName(frame: Buffer, textStart: number): string {
@@ -589,7 +579,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (this.#statements.size === 0) return;
     for (const [name, stmt] of this.#statements) this.#forward(renamed(stmt.parse, 0, name), { kind: K.Parse, swallow: true });
     this.#statements.clear();
-    if (beforeQuery) this.#forward(SYNC_MESSAGE, { kind: K.Cycle, swallow: true, reset: false });
+    if (beforeQuery) this.#forward(SYNC, { kind: K.Cycle, swallow: true, reset: false });
   }
 
   #takeEffects(): LeaseEffect[] | undefined {
@@ -631,7 +621,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (state.prepared.size < MAX_PREPARED_PER_CONNECTION) return;
     const oldest = state.prepared.values().next().value as string;
     state.prepared.delete(oldest);
-    this.#forward(closeStatement(oldest), { kind: K.Close, swallow: true });
+    this.#forward(encodeClose('S', oldest), { kind: K.Close, swallow: true });
   }
 
   /**
@@ -643,7 +633,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #evict(serverName: string): void {
     const s = this.#server;
     if (!s || !s.state.prepared.delete(serverName)) return;
-    this.#forward(closeStatement(serverName), { kind: K.Close, swallow: true });
+    this.#forward(encodeClose('S', serverName), { kind: K.Close, swallow: true });
     this.#flushServer();
   }
 

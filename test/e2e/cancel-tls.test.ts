@@ -11,12 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
-import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
-import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql } from '../helpers/clients.ts';
+import { sendCancel } from '../helpers/cancel.ts';
 
 let t: TestGateway;
 let dir: string;
@@ -38,16 +37,6 @@ after(async () => {
   await t?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function sendCancel(port: number, pid: number, secret: number): Promise<void> {
-  return new Promise((resolve) => {
-    const key = Buffer.alloc(4);
-    key.writeInt32BE(secret);
-    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(pid, key)));
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  });
-}
 
 describe('cancel', () => {
   it('cancels a running statement through the gateway-minted key (pg)', async () => {

@@ -9,15 +9,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { sendCancel } from '../helpers/cancel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-instances-'));
 let pgs: TestPostgres;
@@ -106,16 +105,6 @@ async function api(t: TestGateway, path: string, body?: unknown): Promise<{ stat
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
-}
-
-function sendCancel(port: number, pid: number, secret: number): Promise<void> {
-  return new Promise((resolve) => {
-    const key = Buffer.alloc(4);
-    key.writeInt32BE(secret);
-    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(pid, key)));
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  });
 }
 
 const count = (table: string) => pgs.psql(`select count(*) from ${table}`, 'app').trim();

@@ -12,10 +12,9 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { pgbench } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sendCancel } from '../helpers/cancel.ts';
 
 let t: TestGateway;
 
@@ -36,16 +35,6 @@ async function client(sub: string): Promise<pg.Client> {
   const c = new pg.Client(t.client(await t.issuer.sign({ sub })));
   await c.connect();
   return c;
-}
-
-function sendCancel(port: number, pid: number, secret: number): Promise<void> {
-  return new Promise((resolve) => {
-    const key = Buffer.alloc(4);
-    key.writeInt32BE(secret);
-    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(pid, key)));
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  });
 }
 
 const pid = async (c: pg.Client) => (await c.query('select pg_backend_pid() as p')).rows[0].p as number;

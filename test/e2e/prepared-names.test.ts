@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { RawClient, type RawMessage } from '../helpers/raw-client.ts';
-import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../src/protocol/index.ts';
+import { encodeBind, encodeClose, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../src/protocol/index.ts';
 
 let t: TestGateway;
 const SECRETS: string[] = [];
@@ -63,15 +63,6 @@ async function round(c: RawClient, ...frames: Buffer[]): Promise<RawMessage[]> {
 const errorOf = (got: RawMessage[]) => got.find((m) => m.tag === 'E')?.fields;
 const rowsOf = (got: RawMessage[]) => got.filter((m) => m.tag === 'D').length;
 
-/** A protocol Close of a prepared statement ('C', 'S', name). */
-function closeStatement(name: string): Buffer {
-  const body = Buffer.concat([Buffer.from('S'), Buffer.from(name + '\0')]);
-  const head = Buffer.alloc(5);
-  head[0] = 0x43;
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
-}
-
 /** Bind + Describe + Execute of a statement name, in one batch. */
 const run = (name: string) => [encodeBind('', name, []), encodeDescribe('P', ''), encodeExecute(''), SYNC];
 
@@ -105,7 +96,7 @@ describe('a prepared statement name re-bound behind the gateway', () => {
     { name: 'with a failure after the re-bind in the same string', steps: [[encodeQuery('deallocate s1; prepare s1 as ' + LEAKY + '; select 1/0')]], expect: 'refused' },
     { name: 'with a failure between DEALLOCATE and PREPARE', steps: [[encodeQuery('deallocate s1; select 1/0; prepare s1 as ' + LEAKY)], [encodeQuery('prepare s1 as ' + LEAKY)]], expect: 'ran' },
     { name: 'in a failed transaction, then a new one', steps: [[encodeQuery('begin; deallocate s1; select 1/0')], [encodeQuery('rollback')], [encodeQuery('prepare s1 as ' + LEAKY)]], expect: 'ran' },
-    { name: 'protocol Close, then SQL PREPARE', steps: [[closeStatement('s1'), SYNC], [encodeQuery('prepare s1 as ' + LEAKY)]], expect: 'ran' },
+    { name: 'protocol Close, then SQL PREPARE', steps: [[encodeClose('S', 's1'), SYNC], [encodeQuery('prepare s1 as ' + LEAKY)]], expect: 'ran' },
     { name: 'PREPARE over the name without DEALLOCATE (the server refuses it)', steps: [[encodeQuery('prepare s1 as ' + LEAKY)]], expect: 'refused' },
     { name: 'DEALLOCATE and PREPARE through the extended protocol', steps: [[encodeParse('', 'deallocate s1'), encodeBind('', '', []), encodeExecute(''), encodeParse('', 'prepare s1 as ' + LEAKY), encodeBind('', '', []), encodeExecute(''), SYNC]], expect: 'ran' },
   ];
@@ -201,7 +192,7 @@ describe('a prepared statement name re-bound behind the gateway', () => {
       // Closing the name and preparing it again makes it usable (once search_path, which the
       // block may have changed too, is set again).
       await round(c, encodeQuery('reset search_path'));
-      await round(c, closeStatement('s1'), SYNC);
+      await round(c, encodeClose('S', 's1'), SYNC);
       await round(c, encodeParse('s1', LEAKY), SYNC);
       assert.equal(await runName(c, 's1'), 'ran');
       assertNoSecrets(received(), how);

@@ -7,13 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { pgbench, psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { RawClient, message as rawMessage } from '../helpers/raw-client.ts';
+import { sendCancel } from '../helpers/cancel.ts';
 
 let t: TestGateway;
 
@@ -43,22 +43,8 @@ async function client(sub: string): Promise<pg.Client> {
   return c;
 }
 
-/** A CancelRequest with the key the gateway gave the session. */
-function sendCancel(c: pg.Client): Promise<void> {
-  const key = c as unknown as { processID: number; secretKey: number };
-  return new Promise<void>((resolve) => {
-    const s = net.connect(t.port, '127.0.0.1', () => {
-      const m = Buffer.alloc(16);
-      m.writeInt32BE(16, 0);
-      m.writeInt32BE(80877102, 4);
-      m.writeInt32BE(key.processID, 8);
-      m.writeInt32BE(key.secretKey, 12);
-      s.end(m);
-    });
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  });
-}
+/** The cancel key the gateway gave a pg client. */
+const keyOf = (c: pg.Client): [number, number] => [(c as unknown as { processID: number }).processID, (c as unknown as { secretKey: number }).secretKey];
 
 const pid = async (c: pg.Client) => (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
 const one = async (c: pg.Client, sql: string, values?: unknown[]) => Object.values((await c.query(sql, values)).rows[0])[0];
@@ -267,7 +253,7 @@ describe('transaction pooling on a pool of one', () => {
     const started = Date.now();
     const sleeping = b.query('select pg_sleep(1) as s');
     await waitFor('the sleep running', () => t.pg.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(1)%' and state = 'active'").trim() === '1');
-    await sendCancel(a);
+    await sendCancel(t.port, ...keyOf(a));
     await sleeping;
     assert.ok(Date.now() - started >= 900, 'bob\'s statement ran to its end');
   });
@@ -279,7 +265,7 @@ describe('transaction pooling on a pool of one', () => {
       (e: { code?: string }) => e,
     );
     await waitFor('the sleep running', () => t.pg.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(30)%' and state = 'active'").trim() === '1');
-    await sendCancel(a);
+    await sendCancel(t.port, ...keyOf(a));
     assert.equal((await sleeping)?.code, '57014');
     assert.equal(await one(a, 'select 2 as n'), 2);
   });

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,12 +15,12 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { ownerOfPid } from '../../src/cluster/index.ts';
-import { encodeCancelRequest } from '../../src/protocol/index.ts';
 import { pgwarden } from '../helpers/clients.ts';
 import { allowEverything } from '../helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { sendCancel } from '../helpers/cancel.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-workers-'));
@@ -34,16 +33,6 @@ let stderr = '';
 let port: number;
 let httpPort: number;
 const open: pg.Client[] = [];
-
-function sendCancel(pid: number, secret: number): Promise<void> {
-  return new Promise((resolve) => {
-    const key = Buffer.alloc(4);
-    key.writeInt32BE(secret);
-    const s = net.connect(port, '127.0.0.1', () => s.end(encodeCancelRequest(pid, key)));
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  });
-}
 
 async function connect(sub: string, groups: string[] = []): Promise<pg.Client & { worker: number; key: { pid: number; secret: number } }> {
   const c = new pg.Client({ host: '127.0.0.1', port, user: sub, password: await issuer.sign({ sub, groups }), database: 'app' });
@@ -134,11 +123,11 @@ describe('pgwarden start with workers: 2', () => {
       const started = Date.now();
       const running = target.query('select pg_sleep(30)');
       await new Promise((r) => setTimeout(r, 200));
-      await sendCancel(target.key.pid, target.key.secret);
+      await sendCancel(port, target.key.pid, target.key.secret);
       await assert.rejects(running, (e: any) => e.code === '57014');
       assert.ok(Date.now() - started < 5000, `cancelled at once (took ${Date.now() - started} ms)`);
       // A wrong secret for the bystander's pid cancels nothing.
-      await sendCancel(bystander.key.pid, bystander.key.secret ^ 0x5a5a5a5a);
+      await sendCancel(port, bystander.key.pid, bystander.key.secret ^ 0x5a5a5a5a);
       assert.equal((await slow).rows.length, 1, "the other worker's session was not cancelled");
       assert.equal((await target.query('select 1 as n')).rows[0].n, 1, 'the cancelled session goes on');
       await target.end();
