@@ -192,7 +192,9 @@ function engineDeps(settings: ListenerSettings, deps: ListenerDeps): EngineDeps 
 /** Count a session of `identity` on the route's upstream against the identity's and the upstream's limits. */
 async function admit(deps: ListenerDeps, settings: ListenerSettings, identity: Identity, route: Route): Promise<() => void> {
   const capacity = await settings.capacity(route.upstream);
-  return deps.registry.admit(identity, route.upstream, capacity);
+  // With transaction pooling, sessions are bounded by the pool's max_clients, not by the server.
+  const limit = settings.pool?.(route.upstream)?.settings().mode === 'transaction' ? `upstreams.${route.upstream}.pool.max_clients` : `upstreams.${route.upstream}.max_connections`;
+  return deps.registry.admit(identity, route.upstream, capacity, limit);
 }
 
 function accept(raw: net.Socket, deps: ListenerDeps): void {

@@ -153,7 +153,8 @@ export class SessionRegistry {
    * sessions; throws conn.too_many (53300) over the identity's or the upstream's limit, before
    * anything is opened upstream. Returns its release.
    */
-  admit(identity: Identity, upstream: string, capacity: number): () => void {
+  /** `setting`: the setting that bounds `capacity`, named in the refusal's hint. */
+  admit(identity: Identity, upstream: string, capacity: number, setting = `upstreams.${upstream}.max_connections`): () => void {
     const l = this.limits();
     const key = identityKey(identity);
     const perIdentity = identityLimit(l, capacity);
@@ -165,7 +166,7 @@ export class SessionRegistry {
     }
     if ((this.byUpstream.get(upstream) ?? 0) >= capacity) {
       throw new GatewayError('conn.too_many', `pgwarden: upstream "${upstream}" has no free connections (limit ${capacity})`, {
-        hint: `The gateway holds ${capacity} sessions to this database already; try again when one closes, or ask the operator to raise upstreams.${upstream}.max_connections.`,
+        hint: `The gateway holds ${capacity} sessions to this database already; try again when one closes, or ask the operator to raise ${setting}.`,
       });
     }
     bump(this.byIdentity, key, 1);

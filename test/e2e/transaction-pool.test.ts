@@ -338,6 +338,30 @@ describe('transaction pooling with on_session_state: refuse', () => {
     await r?.stop();
   });
 
+  it('past pool.max_clients a new session gets FATAL 53300 naming that setting', async () => {
+    const m = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => {
+        raw.upstreams.app.pool = { mode: 'transaction', size: 1, max_clients: 2 };
+      },
+    });
+    const held: pg.Client[] = [];
+    try {
+      for (const sub of ['c1', 'c2']) {
+        const c = new pg.Client(m.client(await m.issuer.sign({ sub })));
+        await c.connect();
+        held.push(c);
+      }
+      const third = new pg.Client(m.client(await m.issuer.sign({ sub: 'c3' })));
+      const e = await third.connect().then(() => null, (err: { code?: string; hint?: string }) => err);
+      assert.equal(e?.code, '53300');
+      assert.match(e!.hint ?? '', /upstreams\.app\.pool\.max_clients/);
+    } finally {
+      for (const c of held) await c.end();
+      await m.stop();
+    }
+  });
+
   it('refuses what would pin the session (0A000, with the reason), and the session goes on', async () => {
     const c = new pg.Client(r.client(await r.issuer.sign({ sub: 'dave' })));
     await c.connect();
