@@ -4,7 +4,6 @@
  * index, segments, retention and a torn last line.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { linkHash } from './chain.ts';
 import { auditSchema, openAudit, type OpenedAudit } from './index.ts';
 import { FileJournal } from './journal.ts';
 import { memoryAudit } from './memory.ts';
-import { sessionStart, statement, statementEnd } from './test-events.ts';
+import { runUntilKilled, sessionStart, statement, statementEnd } from './test-events.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-journal-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,14 +102,8 @@ describe('the index is fed from the journal', () => {
 
   test('after kill -9 right after a statement was written, the restart finds it in the index', { timeout: 30_000 }, async () => {
     const db = join(dir, 'killed.db');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `
+    const last = await runUntilKilled(
+      `
 import { auditSchema, openAudit } from './src/audit/index.ts';
 import { sessionStart, statement } from './src/audit/test-events.ts';
 import { silentLogger } from './src/log.ts';
@@ -120,16 +113,8 @@ const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => audit.statem
 process.stdout.write(ids[199] + '\\n');
 process.kill(process.pid, 'SIGKILL');
 `,
-      ],
-      { cwd: process.cwd(), env: { ...process.env, AUDIT_DB: db }, stdio: ['ignore', 'pipe', 'pipe'] },
+      db,
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const signal = await new Promise((resolve) => child.on('close', (_code, sig) => resolve(sig)));
-    assert.equal(signal, 'SIGKILL', err);
-    const last = out.trim();
     const { audit } = await open({}, db);
     assert.equal((await audit.store.get(last))?.seq, 201, 'the last statement the killed run wrote is in the index');
     assert.equal((await audit.verify()).ok, true);

@@ -4,13 +4,13 @@
  * the forwarded statement's outcome unknown.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { auditSchema, openAudit, toAuditRecord } from './index.ts';
 import { silentLogger } from '../log.ts';
+import { runUntilKilled } from './test-events.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-crash-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,14 +33,7 @@ process.kill(process.pid, 'SIGKILL');
 
 test('after kill -9, the restarted writer closes the killed run in the log', { timeout: 30_000 }, async () => {
   const db = join(dir, 'audit.db');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], { cwd: process.cwd(), env: { ...process.env, AUDIT_DB: db }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const signal = await new Promise((resolve) => child.on('close', (_code, sig) => resolve(sig)));
-  assert.equal(signal, 'SIGKILL', err);
-  const inFlight = out.trim();
+  const inFlight = await runUntilKilled(CHILD, db);
   assert.ok(inFlight, 'the child printed its in-flight statement id');
 
   const audit = await openAudit(auditSchema.parse({ store: `sqlite:${db}`, retention: 0 }), { logger: silentLogger(), instance: 'gw1' });

@@ -1,4 +1,5 @@
-/** Builders of audit events for tests: a session and its statements with sensible defaults. */
+/** Test support for the audit log: builders of events (a session and its statements, with sensible defaults) and a child process run until it is killed. */
+import { spawn } from 'node:child_process';
 import type { SessionStartEvent, StatementEndEvent, StatementEvent } from './events.ts';
 
 export function sessionStart(sessionId: string, subject = 'analyst', at = Date.now(), over: Partial<SessionStartEvent> = {}): SessionStartEvent {
@@ -31,4 +32,20 @@ export function statement(sessionId: string, seq: number, text: string, over: Pa
 
 export function statementEnd(id: string, sessionId: string, over: Partial<StatementEndEvent> = {}): StatementEndEvent {
   return { id, sessionId, at: Date.now(), durationMs: 1.5, rows: 1, commandTag: 'SELECT 1', ...over };
+}
+
+/**
+ * Run `script` (an ES module, from the project root) in a child process that ends itself with
+ * SIGKILL, with `AUDIT_DB` set to `db`; resolves with what it printed once it is dead, and
+ * rejects if it ended any other way.
+ */
+export async function runUntilKilled(script: string, db: string): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd(), env: { ...process.env, AUDIT_DB: db }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const signal = await new Promise((resolve) => child.on('close', (_code, sig) => resolve(sig)));
+  if (signal !== 'SIGKILL') throw new Error(`the child ended with ${String(signal)}, not SIGKILL: ${err}`);
+  return out.trim();
 }

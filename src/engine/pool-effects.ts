@@ -15,14 +15,13 @@
 import type { FunctionCall, StatementAnalysis } from '../sql/index.ts';
 import type { LeaseEffect } from '../upstream/lease.ts';
 
-export type PoolEffect = LeaseEffect;
 
 const ADVISORY_LOCKS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared']);
 const TEMP_TYPES = new Set(['table', 'view', 'sequence']);
 
 /** The effect of one Query's or Parse's statements; undefined when they leave nothing behind. */
-export function poolEffectOf(analyses: readonly StatementAnalysis[]): PoolEffect | undefined {
-  let effect: PoolEffect | undefined;
+export function poolEffectOf(analyses: readonly StatementAnalysis[]): LeaseEffect | undefined {
+  let effect: LeaseEffect | undefined;
   const alone = analyses.length === 1;
   for (const a of analyses) {
     // SQL-level prepared statements share their names with the protocol's: the session keeps

@@ -13,4 +13,4 @@ export { ScramKeyCache, ScramSession, md5Password } from './scram.ts';
 export { targetFor } from './target.ts';
 export { SimpleQuerySession, ServerError, type SqlSession } from './simple-query.ts';
 export { UpstreamPool, leaseFromPool, poolKey, type PoolConfig, type PoolStats } from './pool.ts';
-export { leaseTransactional, MAX_PREPARED_PER_CONNECTION, type TransactionLeaseOptions } from './transaction-lease.ts';
+export { leaseTransactional, type TransactionLeaseOptions } from './transaction-lease.ts';

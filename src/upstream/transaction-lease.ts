@@ -59,7 +59,7 @@ export interface TransactionLeaseOptions extends LeaseOptions {
   applicationName?: string;
 }
 
-export const MAX_PREPARED_PER_CONNECTION = 500;
+const MAX_PREPARED_PER_CONNECTION = 500;
 
 /** All of DISCARD ALL but DEALLOCATE ALL and DISCARD PLANS. */
 const RESET_STATE = 'CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES';
@@ -234,11 +234,6 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   get released(): ReleaseMode | null {
     return this.#mode;
-  }
-
-  /** Why the session is pinned to its server connection, or null. */
-  get pinned(): string | null {
-    return this.#pinned;
   }
 
   note(n: number, effect: LeaseEffect): void {
