@@ -344,7 +344,7 @@ async function main(): Promise<void> {
       raw.upstreams.app.pool = { mode: 'transaction', size: 20, max_clients: n + 100 };
       raw.limits = { max_connections: n + 100, max_connections_per_source: n + 100, max_connections_per_identity: n + 100 };
       progress(`  ${n} idle clients · pgwarden start (transaction pooling)`);
-      idle = await idleClients(raw, pg, n, token, work);
+      idle = await idleClients(raw, n, token, work);
     }
   } finally {
     bouncer?.stop();
@@ -394,7 +394,7 @@ interface IdleFigures {
   /** The gateway process's RSS once it listens, and with every client connected. */
   before: number;
   after: number;
-  /** Server connections of the gateway's upstream role open meanwhile (the catalog's aside). */
+  /** The gateway's pooled server connections meanwhile (its /metrics). */
   serverConnections: number;
 }
 
@@ -404,7 +404,7 @@ interface IdleFigures {
  * (/proc/<pid>/status) is read once it listens and once every client has a session
  * (`pgwarden_connections_open{state="active"}` on its /metrics).
  */
-async function idleClients(raw: Record<string, any>, pg: Awaited<ReturnType<typeof startPostgres>>, n: number, token: string, work: string): Promise<IdleFigures> {
+async function idleClients(raw: Record<string, any>, n: number, token: string, work: string): Promise<IdleFigures> {
   const port = await freePort();
   const config = { ...raw, listen: { ...raw.listen, postgres: `127.0.0.1:${port}` }, log: { level: 'warn' } };
   const file = join(work, 'pgwarden-idle.yaml');
@@ -447,7 +447,9 @@ async function idleClients(raw: Record<string, any>, pg: Awaited<ReturnType<type
       // Let the last handshakes' garbage and the audit's batches settle, then measure.
       await new Promise((r) => setTimeout(r, 2000));
       const after = rss();
-      const serverConnections = Number(pg.psql(`select count(*) from pg_stat_activity where usename = 'gw_app' and application_name <> 'pgwarden-catalog'`).trim());
+      // Its own pool's connections (the bench's other gateways use the same role).
+      const body = await fetch(`http://${raw.listen.http}/metrics`).then((r) => r.text());
+      const serverConnections = [...body.matchAll(/^pgwarden_pool_connections\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
       return { clients: n, before, after, serverConnections };
     } finally {
       child.kill('SIGTERM');
