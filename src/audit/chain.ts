@@ -8,7 +8,7 @@
  *
  * The stored body string is what is hashed, byte for byte: verification never re-serialises.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ChainHead, RecordHeader, RecordType, StoredRecord } from '../store/record.ts';
 import type { AuditRecord } from './events.ts';
 
@@ -45,7 +45,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function linkHash(prevHash: string, body: string): string {
-  return createHash('sha256').update(prevHash).update(body).digest('hex');
+  // One-shot: a Hash object per record costs more than the digest of a short record.
+  return hash('sha256', prevHash + body, 'hex');
 }
 
 /** The parts of a record that are hashed (all but prevHash and hash). */

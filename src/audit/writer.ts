@@ -19,7 +19,7 @@
  * Sequence numbers and hashes are only given out inside a commit, and a failed write is cut off
  * the journal again, so a failed commit leaves no hole in the chain.
  */
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/audit-store.ts';
@@ -38,7 +38,6 @@ import type {
   StatementEvent,
 } from './events.ts';
 import type { RecordSink } from './sinks.ts';
-import { createHash } from 'node:crypto';
 
 export interface AuditSink {
   /** Durably record a session start; resolves when on disk (group-committed). */
@@ -250,7 +249,7 @@ export class AuditWriter implements AuditSink {
     const data: StatementData = {
       analysis: a && { class: a.class, command: a.command, tables: a.tables },
       bytes: e.bytes.toString('base64'),
-      bytesSha256: createHash('sha256').update(e.bytes).digest('hex'),
+      bytesSha256: hash('sha256', e.bytes, 'hex'),
       database: session?.database,
       decision: { message: d.message, reviewId: d.reviewId, rule: d.rule, verdict: d.verdict },
       identity: session && { groups: session.identity.groups, issuer: session.identity.issuer, subject: session.identity.subject },
