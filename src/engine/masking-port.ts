@@ -33,20 +33,58 @@ function withholdAll(n: number): MaskPlan {
   return { columns: new Array<CellMasker>(n).fill(WITHHOLD), any: n > 0, described: [], notes: ['withheld: masking refused this result'] };
 }
 
+/** Most plans remembered per statement shape (one per distinct RowDescription and result formats). */
+const PLANS_PER_SHAPE = 8;
+
+/**
+ * What a plan depends on besides the shape, the scope and the catalog: each field's name, table
+ * OID, column number, type and format, and the Bind's result formats.
+ */
+function planKey(fields: readonly FieldDescription[], formats: readonly number[]): string {
+  let k = formats.join(',');
+  for (const f of fields) k += `\u0000${f.name}\u0001${f.tableOid},${f.attnum},${f.typeOid},${f.format}`;
+  return k;
+}
+
 export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot | null, onNote?: (note: string) => void): MaskingPort {
   const lookup = (oid: number) => catalog()?.relationsByOid.get(oid);
-  return {
-    plan(fields: FieldDescription[], shape: Outputs, formats: number[]): RowPlan | null {
-      const p = planFor(scope, fields, shape?.outputs as never, lookup, formats, shape?.relations);
-      const plan = 'refuse' in p ? withholdAll(fields.length) : p;
-      for (const n of plan.notes) onNote?.(n);
-      if (!plan.any) return null;
-      const growth = directGrowth(plan);
-      return {
+  const build = (fields: FieldDescription[], shape: Outputs, formats: number[]): { plan: MaskPlan; row: RowPlan | null } => {
+    const p = planFor(scope, fields, shape?.outputs as never, lookup, formats, shape?.relations);
+    const plan = 'refuse' in p ? withholdAll(fields.length) : p;
+    if (!plan.any) return { plan, row: null };
+    const growth = directGrowth(plan);
+    return {
+      plan,
+      row: {
         row: (frame) => maskDataRow(frame, plan),
         rowTo: growth === null ? (frame, sink) => maskDataRowTo(frame, plan, sink) : (frame, sink) => maskDataRowDirect(frame, 0, frame.length, plan, growth, sink),
         rowAt: growth === null ? undefined : (src, start, end, sink) => maskDataRowDirect(src, start, end, plan, growth, sink),
-      };
+      },
+    };
+  };
+  // A prepared statement (or texts sharing a literal key) keeps its shape object: its plan is
+  // built once per catalog snapshot and RowDescription, not per execution. Plans are pure data
+  // and stateless row functions, so one serves every execution.
+  const memo = new WeakMap<object, { snapshot: CatalogSnapshot | null; plans: Map<string, { plan: MaskPlan; row: RowPlan | null }> }>();
+  return {
+    plan(fields: FieldDescription[], shape: Outputs, formats: number[]): RowPlan | null {
+      let built: { plan: MaskPlan; row: RowPlan | null };
+      if (shape === undefined) built = build(fields, shape, formats);
+      else {
+        const snapshot = catalog();
+        let m = memo.get(shape);
+        if (!m || m.snapshot !== snapshot) memo.set(shape, (m = { snapshot, plans: new Map() }));
+        const key = planKey(fields, formats);
+        const found = m.plans.get(key);
+        if (found) built = found;
+        else {
+          built = build(fields, shape, formats);
+          if (m.plans.size >= PLANS_PER_SHAPE) m.plans.clear();
+          m.plans.set(key, built);
+        }
+      }
+      for (const n of built.plan.notes) onNote?.(n);
+      return built.row;
     },
     copyPlan(shape: Outputs, binary: boolean): RowPlan | null {
       const outputs = shape?.outputs;
