@@ -621,19 +621,39 @@ export class AuditWriter implements AuditSink {
 
 /**
  * Record ids: time-ordered and unique across instances, 9 base36 chars of milliseconds and 7
- * random. Random bytes are drawn in bulk: one randomBytes() call costs as much as a whole record.
+ * random. Random bytes are drawn in bulk: one randomBytes() call costs as much as a whole record;
+ * the time part is formatted once per millisecond, and each random char is one byte taken modulo
+ * 36 (ids need to be unique, not uniformly distributed: 36^7 per millisecond and instance).
  */
+const BASE36 = '0123456789abcdefghijklmnopqrstuvwxyz';
 export class RecordIds {
   #pool = Buffer.alloc(0);
   #at = 0;
+  #ms = -1;
+  #prefix = '';
 
   next(at: number): string {
-    if (this.#at + 5 > this.#pool.length) {
-      this.#pool = randomBytes(5 * 1024);
+    if (this.#at + 7 > this.#pool.length) {
+      this.#pool = randomBytes(7 * 1024);
       this.#at = 0;
     }
-    const rand = this.#pool.readUIntBE(this.#at, 5).toString(36).padStart(8, '0').slice(-7);
-    this.#at += 5;
-    return `${Math.max(0, Math.floor(at)).toString(36).padStart(9, '0')}${rand}`;
+    const ms = Math.max(0, Math.floor(at));
+    if (ms !== this.#ms) {
+      this.#ms = ms;
+      this.#prefix = ms.toString(36).padStart(9, '0');
+    }
+    const p = this.#pool;
+    const i = this.#at;
+    this.#at += 7;
+    return (
+      this.#prefix +
+      BASE36[p[i] % 36] +
+      BASE36[p[i + 1] % 36] +
+      BASE36[p[i + 2] % 36] +
+      BASE36[p[i + 3] % 36] +
+      BASE36[p[i + 4] % 36] +
+      BASE36[p[i + 5] % 36] +
+      BASE36[p[i + 6] % 36]
+    );
   }
 }
