@@ -185,12 +185,27 @@ export class SessionRegistry {
     return this.byUpstream.get(upstream) ?? 0;
   }
 
+  /** Random bytes for cancel secrets, drawn in bulk: one randomBytes() call costs ~20 µs. */
+  #random = Buffer.alloc(0);
+  #randomAt = 0;
+
+  /** A cancel secret: 4 bytes of its own (a copy, not a view of the shared pool). */
+  #secret(): Buffer {
+    if (this.#randomAt + 4 > this.#random.length) {
+      this.#random = randomBytes(4096);
+      this.#randomAt = 0;
+    }
+    const secret = Buffer.from(this.#random.subarray(this.#randomAt, this.#randomAt + 4));
+    this.#randomAt += 4;
+    return secret;
+  }
+
   /** Register a running session and mint its client-facing cancel key. */
   register(session: RegisteredSession): { pid: number; secret: Buffer; unregister: () => void } {
     let pid = this.nextPid;
     while (this.keys.has(pid)) pid = pid >= this.last ? this.first : pid + 1;
     this.nextPid = pid >= this.last ? this.first : pid + 1;
-    const secret = randomBytes(4);
+    const secret = this.#secret();
     this.keys.set(pid, { secret, session });
     this.sessions.add(session);
     return {
