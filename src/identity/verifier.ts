@@ -24,7 +24,7 @@
  * the identity carries comes from the verified claims. The token MUST NOT appear in a message or
  * a log line: messages name claims and configuration, never the token text.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { GatewayError } from '../errors.ts';
 import type { IdentityConfig, IssuerConfig } from './schema.ts';
@@ -128,7 +128,7 @@ export function createTokenVerifier(config: IdentityConfig, deps: TokenVerifierD
     // One snapshot per call: a reload during verification does not mix two configurations.
     const current = issuers;
     let issuerName: string | undefined;
-    const cacheKey = typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH ? createHash('sha256').update(token).digest('base64') : undefined;
+    const cacheKey = typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH ? hash('sha256', token, 'base64') : undefined;
     const hit = cacheKey === undefined ? undefined : cache.get(cacheKey, current, Date.now());
     if (hit) {
       // The same bytes verified before against these issuers: only what may differ per call or
