@@ -516,6 +516,12 @@ export class PolicyGate implements StatementGate {
     return reviewed.ok === true ? { ...reviewed, results: [p.outputs], portal: facts } : reviewed;
   }
 
+  /**
+   * The facts of the record a Describe's name means at this point of the batch, where the server
+   * is sure to answer about that record (known, or `maybe`: if it has nothing, the Describe fails).
+   * A pending or uncertain name gives none: its answer is not kept (an Execute of it describes
+   * its portal again).
+   */
   describe(target: 'S' | 'P', name: string): StatementFacts | PortalFacts | undefined {
     const found = this.ledger.lookup(target, name);
     if (found.state !== 'known' && found.state !== 'maybe') return undefined;
