@@ -5,9 +5,10 @@
  * first rows of its result as the client saw them — followed through the response stream.
  */
 import type { GatewayError } from '../errors.ts';
-import { BE, decodeCommandComplete, decodeExecute, decodeFields, decodeRowDescription } from '../protocol/index.ts';
+import { BE, decodeCommandComplete, decodeFields, decodeRowDescription } from '../protocol/index.ts';
 import { rowsOfTag, type StatementAudit } from './audit-port.ts';
 import type { VerdictInfo } from './session.ts';
+import type { PortalFacts } from './wire-facts.ts';
 
 /** One audited statement, followed until its outcome is known. */
 export interface AuditEntry {
@@ -47,8 +48,6 @@ function captureCells(frame: Buffer): (string | null)[] {
 export class AuditFollower {
   /** Write-ahead records not yet durable. */
   private pending: Promise<string>[] = [];
-  /** Bind message and parameters per portal, for the record of its Execute. */
-  private readonly bound = new Map<string, { bytes: Buffer; params: (string | null)[] }>();
 
   constructor(
     private readonly audit: StatementAudit,
@@ -84,13 +83,17 @@ export class AuditFollower {
     return { id, kind, started: Date.now(), tags: [] };
   }
 
-  bind(portal: string, frame: Buffer, params: (string | null)[]): void {
-    this.bound.set(portal, { bytes: frame, params });
+  /** A Bind forwarded: kept on the portal's record (its facts) for the record of its Executes. */
+  bind(portal: PortalFacts, frame: Buffer, params: (string | null)[]): void {
+    portal.bound = { bytes: frame, params };
   }
 
-  /** An Execute of a portal: recorded with the Bind that made the portal and its parameters. */
-  execute(portal: string, info: VerdictInfo | undefined, frame: Buffer): AuditEntry {
-    const b = this.bound.get(portal);
+  /**
+   * An Execute of a portal (its record's facts, from the gate): recorded with the Bind that made
+   * the portal and its parameters. A cursor (DECLARE) has no Bind: the Execute alone.
+   */
+  execute(portal: PortalFacts | undefined, info: VerdictInfo | undefined, frame: Buffer): AuditEntry {
+    const b = portal?.bound;
     return this.begin('execute', info, b ? [b.bytes, frame] : [frame], b?.params);
   }
 
@@ -110,9 +113,9 @@ export class AuditFollower {
    * the review settles, the statement gets a second record, `allow` when it runs or `deny`, with
    * the same review id. Nothing of it is forwarded here.
    */
-  held(kind: 'query' | 'execute', info: VerdictInfo, frame: Buffer, params: (string | null)[]): void {
-    // A held Bind is not followed yet (it is kept back with the Execute): its parameters come from the gate.
-    const b = kind === 'execute' ? this.bound.get(decodeExecute(frame).portal) : undefined;
+  held(kind: 'query' | 'execute', info: VerdictInfo, frame: Buffer, params: (string | null)[], portal?: PortalFacts): void {
+    // A held Bind is not forwarded yet (it is kept back with the Execute): its parameters come from the gate.
+    const b = kind === 'execute' ? portal?.bound : undefined;
     this.audit.refused({
       kind,
       text: info.text,

@@ -27,6 +27,7 @@ import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
+import { newPortalFacts, newStatementFacts, type PortalFacts, type StatementFacts } from './wire-facts.ts';
 import type { StageClock } from './pipeline.ts';
 import { poolEffectOf } from './pool-effects.ts';
 import { afterCycle, currentStates, initialState, mayChange, statusOf, valueKey, type CycleOutcome, type PathOp, type PathState, type PathValue } from './search-path.ts';
@@ -143,6 +144,10 @@ interface Prepared {
   /** Whether a review rule names it, at policy version `heldAt`. */
   held?: boolean;
   heldAt?: number;
+  /** A prepared statement: what the wire told of it (its described fields; wire-facts.ts). */
+  statementFacts?: StatementFacts;
+  /** A portal or cursor: its Bind (result formats, bytes, parameters) and described fields. */
+  portalFacts?: PortalFacts;
 }
 
 /** Specials that name or change prepared statements and cursors (the ledger's names). */
@@ -413,9 +418,7 @@ export class PolicyGate implements StatementGate {
   /** Notices for the client (review held), written by the session in protocol order. */
   notice: ((text: string) => void) | null = null;
   /** Told when a statement starts waiting for review (the audit lists it among the session's statements). */
-  held: ((info: VerdictInfo, params: (string | null)[]) => void) | null = null;
-  /** Parameters of the portal being executed (reviews bind to them). */
-  private readonly portalParams = new Map<string, (string | null)[]>();
+  held: ((info: VerdictInfo, params: (string | null)[], portal?: PortalFacts) => void) | null = null;
   /**
    * Names of the temporary relations this session created (its pg_temp), followed from its own
    * statements: an unqualified name among them is decided as pg_temp.<name> (sql/collector.ts).
@@ -489,8 +492,11 @@ export class PolicyGate implements StatementGate {
         // it again when that changed since Parse.
         const p = this.underCurrentPath(found.value);
         if ('ok' in p) return p;
-        const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p } });
-        return this.heldForReview(p) ? { ok: true, effect: op, defer: true } : { ok: true, effect: op };
+        // A description of the statement holds for the portal only while the server runs the
+        // plan it described: one analysed again here (search_path changed) is described anew.
+        const facts = newPortalFacts(p === found.value ? (p.statementFacts ?? null) : null);
+        const op = this.ledger.record({ ns: 'P', k: 'set', name: portal, value: { ...p, statement: p, statementFacts: undefined, portalFacts: facts } });
+        return this.heldForReview(p) ? { ok: true, effect: op, defer: true, portal: facts } : { ok: true, effect: op, portal: facts };
       }
       default:
         return assertNever(found);
@@ -505,8 +511,21 @@ export class PolicyGate implements StatementGate {
     const p = found.value.statement ?? found.value;
     const v = this.withPath(this.executeVerdict(p), p.pathOps);
     if (v.ok !== true) return v;
-    const reviewed = found.value.statement ? this.review(v, p.text, this.portalParams.get(portal) ?? [], p.analyses) : v;
-    return reviewed.ok === true ? { ...reviewed, results: [p.outputs] } : reviewed;
+    const facts = found.value.portalFacts;
+    const reviewed = found.value.statement ? this.review(v, p.text, facts?.params ?? [], p.analyses, facts) : v;
+    return reviewed.ok === true ? { ...reviewed, results: [p.outputs], portal: facts } : reviewed;
+  }
+
+  /**
+   * The facts of the record a Describe's name means at this point of the batch, where the server
+   * is sure to answer about that record (known, or `maybe`: if it has nothing, the Describe fails).
+   * A pending or uncertain name gives none: its answer is not kept (an Execute of it describes
+   * its portal again).
+   */
+  describe(target: 'S' | 'P', name: string): StatementFacts | PortalFacts | undefined {
+    const found = this.ledger.lookup(target, name);
+    if (found.state !== 'known' && found.state !== 'maybe') return undefined;
+    return target === 'S' ? found.value.statementFacts : found.value.portalFacts;
   }
 
   /** Whether a review rule names the statement (asked once per policy version). */
@@ -519,11 +538,6 @@ export class PolicyGate implements StatementGate {
       p.heldAt = version;
     }
     return p.held;
-  }
-
-  /** Bind parameters of a portal as text (binary as base64), for review binding. */
-  bindParams(portal: string, params: (string | null)[]): void {
-    this.portalParams.set(portal, params);
   }
 
   /** The client cancelled: a statement held for review is abandoned (and never runs). */
@@ -543,7 +557,7 @@ export class PolicyGate implements StatementGate {
    * Human review: a statement a review rule names runs only once approved. The review is settled
    * asynchronously (`retry`), then the same message is decided again and finds the outcome here.
    */
-  private review(v: GateVerdict & { ok: true }, text: string, params: (string | null)[], analyses?: StatementAnalysis[]): GateVerdict {
+  private review(v: GateVerdict & { ok: true }, text: string, params: (string | null)[], analyses?: StatementAnalysis[], portal?: PortalFacts): GateVerdict {
     const port = this.o.reviews;
     if (!port) return v;
     const key = `${text}\u0000${JSON.stringify(params)}`;
@@ -564,7 +578,7 @@ export class PolicyGate implements StatementGate {
         { rule: rule.name, mode: rule.mode, text, params, analyses: list, searchPath: this.resolvingSearchPath() },
         (t, reviewId) => {
           this.notice?.(t);
-          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId }, params);
+          this.held?.({ ...(v.info ?? { text }), rule: rule.name, reviewId }, params, portal);
         },
         abort.signal,
       )
@@ -917,6 +931,7 @@ export class PolicyGate implements StatementGate {
         paths: along.paths,
         pathOps: along.ops,
         info: v.info,
+        statementFacts: newStatementFacts(),
       };
       effect.ops = [this.ledger.record({ ns: 'S', k: 'set', name: statementName, value: prepared })];
     }
@@ -1009,11 +1024,11 @@ export class PolicyGate implements StatementGate {
       // PREPARE or DECLARE of a name the ledger knows is recorded too: a function may have
       // deallocated it, and a portal ends with its transaction, which the ledger does not follow.
       if (sp.includes('prepare') && name !== undefined && a.inner) {
-        ops.push({ ns: 'S', k: 'set', name, value: record(a.inner, a.inner.text || `PREPARE ${name}`, statesAt[i]) });
+        ops.push({ ns: 'S', k: 'set', name, value: { ...record(a.inner, a.inner.text || `PREPARE ${name}`, statesAt[i]), statementFacts: newStatementFacts() } });
       } else if (sp.includes('deallocate')) {
         ops.push(name === undefined ? { ns: 'S', k: 'drop_all' } : { ns: 'S', k: 'drop', name });
       } else if (sp.includes('declare_cursor') && name !== undefined) {
-        ops.push({ ns: 'P', k: 'set', name, value: record(a.inner ?? a, `DECLARE ${name}`) });
+        ops.push({ ns: 'P', k: 'set', name, value: { ...record(a.inner ?? a, `DECLARE ${name}`), portalFacts: newPortalFacts(null) } });
       } else if (a.command === 'close' && sp.includes('fetch')) {
         ops.push(name === undefined ? { ns: 'P', k: 'drop_all' } : { ns: 'P', k: 'drop', name });
       } else if (a.command === 'discard all') {

@@ -25,7 +25,10 @@
  *
  * The values a name holds are compared by identity: each change carries its own record.
  *
- * Pure: no I/O. The values are the gate's statement records.
+ * Pure: no I/O. The values are the gate's statement records. They are the only per-name state of
+ * a session: each also carries what the wire told of its name (wire-facts.ts: described fields, a
+ * Bind's result formats, bytes and parameters), which the result tracker, the audit and review
+ * read from the record the gate hands them, never from a map of names kept in step by hand.
  */
 
 export type Namespace = 'S' | 'P';

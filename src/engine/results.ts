@@ -14,6 +14,7 @@
  */
 import { BE, decodeRowDescription, type ByteSink, type FieldDescription, type StreamScanner } from '../protocol/index.ts';
 import type { OutputColumn } from '../sql/types.ts';
+import type { PortalFacts, StatementFacts } from './wire-facts.ts';
 
 /** Where a result set's rows come from, as far as the analysis knows. */
 export interface ResultShape {
@@ -60,30 +61,25 @@ type Unit =
   | { k: 'query'; results: Outputs[]; index: number }
   | { k: 'parse' }
   | { k: 'bind' }
-  | { k: 'describe'; target: 'S' | 'P'; name: string; injected: boolean; gotParams: boolean; portal?: PortalState }
-  | { k: 'execute'; portal: PortalState | undefined; outputs: Outputs; planned: boolean }
+  | { k: 'describe'; statement?: StatementFacts; portal?: PortalFacts; injected: boolean; gotParams: boolean }
+  | { k: 'execute'; portal: PortalFacts; outputs: Outputs; planned: boolean }
   | { k: 'close' }
   | { k: 'sync' };
-
-interface PortalState {
-  statement: string;
-  formats: number[];
-  /** Fields in result formats, from a Describe of the portal or derived from its statement's. */
-  fields?: FieldDescription[];
-  /** A Describe of this portal or its statement is on its way: no need to send one. */
-  describing: boolean;
-}
 
 /** Result formats of a Bind applied to described fields (one code = all, none = text). */
 function withFormats(fields: FieldDescription[], formats: number[]): FieldDescription[] {
   return fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0) }));
 }
 
+/**
+ * The tracker keeps no map of names: what it learns of a statement or portal (described fields,
+ * result formats) is kept on that name's one ledger record (`StatementFacts`, `PortalFacts`:
+ * wire-facts.ts), which the session passes in with each message.
+ */
 export class ResultTracker {
   private readonly units: Unit[] = [];
-  private readonly portals = new Map<string, PortalState>();
-  private readonly statementFields = new Map<string, FieldDescription[]>();
-  private readonly statementsDescribing = new Set<string>();
+  /** Statements whose fields a Describe gave in this cycle (cleared at ReadyForQuery). */
+  private described: StatementFacts[] = [];
   /** The plan for the rows streaming now (DataRow or CopyData), if any. */
   private current: RowPlan | null = null;
   private copying = false;
@@ -105,56 +101,54 @@ export class ResultTracker {
     this.units.push({ k: 'query', results, index: 0 });
   }
 
-  parse(name: string): void {
-    this.statementFields.delete(name);
+  parse(): void {
     this.units.push({ k: 'parse' });
   }
 
-  bind(portal: string, statement: string, formats: number[]): void {
-    const fields = this.statementFields.get(statement);
-    this.portals.set(portal, {
-      statement,
-      formats,
-      fields: fields ? withFormats(fields, formats) : undefined,
-      describing: this.statementsDescribing.has(statement),
-    });
+  /** A Bind that made `portal` (its facts, fresh), with its result formats. */
+  bind(portal: PortalFacts, formats: number[]): void {
+    portal.formats = formats;
+    const st = portal.statement;
+    if (st?.fields) portal.fields = withFormats(st.fields, formats);
+    else if (st?.describing) {
+      portal.describing = true;
+      st.waiting.push(portal);
+    }
     this.units.push({ k: 'bind' });
   }
 
-  describe(target: 'S' | 'P', name: string, injected = false): void {
-    let portal: PortalState | undefined;
-    if (target === 'S') this.statementsDescribing.add(name);
-    else {
-      portal = this.portals.get(name);
+  /**
+   * A Describe of a statement or portal; `facts` are its record's (undefined: the ledger holds no
+   * record of the name the server is sure to have; the answer then teaches nothing).
+   */
+  describe(target: 'S' | 'P', facts: StatementFacts | PortalFacts | undefined, injected = false): void {
+    if (target === 'S') {
+      const statement = facts as StatementFacts | undefined;
+      if (statement) statement.describing = true;
+      this.units.push({ k: 'describe', statement, injected, gotParams: false });
+    } else {
+      const portal = facts as PortalFacts | undefined;
       if (portal) portal.describing = true;
-      else {
-        // Not bound by Bind (a cursor): its description arrives here, for the Execute after it.
-        portal = { statement: '', formats: [], describing: true };
-        this.portals.set(name, portal);
-      }
+      this.units.push({ k: 'describe', portal, injected, gotParams: false });
     }
-    this.units.push({ k: 'describe', target, name, injected, gotParams: false, portal });
   }
 
   /** Before an Execute: true when the session must first send a Describe of the portal. */
-  needsDescribe(portal: string): boolean {
-    const p = this.portals.get(portal);
-    return !p || (!p.fields && !p.describing);
+  needsDescribe(portal: PortalFacts): boolean {
+    return !portal.fields && !portal.describing;
   }
 
   /**
    * An Execute of `portal`, whose rows have the provenance `outputs` (the gate's record of what it
-   * runs). The portal's state is taken now: a later Bind of the same name must not change how
-   * these rows are masked.
+   * runs). The unit holds the portal's own record: a later Bind of the same name makes another,
+   * so it cannot change how these rows are masked.
    */
-  execute(portal: string, outputs: Outputs): void {
-    this.units.push({ k: 'execute', portal: this.portals.get(portal), outputs, planned: false });
+  execute(portal: PortalFacts, outputs: Outputs): void {
+    this.units.push({ k: 'execute', portal, outputs, planned: false });
     this.prepareNext();
   }
 
-  close(target: 'S' | 'P', name: string): void {
-    if (target === 'S') this.statementFields.delete(name);
-    else this.portals.delete(name);
+  close(): void {
     this.units.push({ k: 'close' });
   }
 
@@ -207,11 +201,13 @@ export class ResultTracker {
       case BE.ReadyForQuery:
         this.skipping = false;
         this.endRows();
-        // A statement's name can be re-bound by SQL (DEALLOCATE, PREPARE) the tracker does not
-        // follow: descriptions of statements are trusted within one cycle only.
-        this.statementFields.clear();
+        // Descriptions of statements are trusted within one cycle only: the server plans a
+        // statement again when what it depends on changed (search_path, a table altered).
+        for (const st of this.described) st.fields = undefined;
+        this.described = [];
         while (this.units.length > 0) {
           const u = this.units.shift()!;
+          this.dropped(u);
           if (u.k === 'sync' || u.k === 'query') break;
         }
         return frame;
@@ -229,10 +225,26 @@ export class ResultTracker {
     const u = this.head();
     if (u && u.k !== 'query' && u.k !== 'sync') {
       // Extended protocol: the failing message and everything up to Sync produce nothing more.
-      while (this.units.length > 0 && this.units[0].k !== 'sync') this.units.shift();
+      while (this.units.length > 0 && this.units[0].k !== 'sync') this.dropped(this.units.shift()!);
       this.skipping = true;
     }
     return this.masking.scrub(frame) ?? frame;
+  }
+
+  /**
+   * A unit the server will not answer (an error skipped it): a Describe it stood for is no longer
+   * on its way, so an Execute of what waited for it describes the portal itself (fail closed:
+   * rows are never planned without a description).
+   */
+  private dropped(u: Unit): void {
+    if (u.k !== 'describe') return;
+    if (u.portal) u.portal.describing = false;
+    const st = u.statement;
+    if (st) {
+      st.describing = false;
+      for (const p of st.waiting) p.describing = false;
+      st.waiting = [];
+    }
   }
 
   private onControl(tag: number, frame: Buffer): Buffer | null {
@@ -277,16 +289,23 @@ export class ResultTracker {
     const fields = tag === BE.RowDescription ? decodeRowDescription(frame) : null;
     if (u?.k === 'describe') {
       this.units.shift();
-      if (u.target === 'S') {
-        this.statementsDescribing.delete(u.name);
-        if (fields) this.statementFields.set(u.name, fields);
-        for (const p of this.portals.values()) if (p.statement === u.name && !p.fields && fields) p.fields = withFormats(fields, p.formats);
-      } else {
-        const p = u.portal;
-        if (p) {
-          p.describing = false;
-          p.fields = fields ?? [];
+      const st = u.statement;
+      if (st) {
+        st.describing = false;
+        if (fields) {
+          st.fields = fields;
+          this.described.push(st);
         }
+        for (const p of st.waiting) {
+          p.describing = false;
+          if (fields && !p.fields) p.fields = withFormats(fields, p.formats);
+        }
+        st.waiting = [];
+      }
+      const p = u.portal;
+      if (p) {
+        p.describing = false;
+        p.fields = fields ?? [];
       }
       return u.injected ? null : frame;
     }
@@ -323,8 +342,7 @@ export class ResultTracker {
     if (u?.k !== 'execute' || u.planned || this.skipping) return;
     u.planned = true;
     const p = u.portal;
-    // A portal the tracker never saw bound (the gate refuses those): nothing known, mask all.
-    this.current = this.masking.plan(p?.fields ?? [], p ? u.outputs : undefined, p?.formats ?? []);
+    this.current = this.masking.plan(p.fields ?? [], u.outputs, p.formats);
     this.setRowsInteresting();
   }
 

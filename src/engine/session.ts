@@ -43,6 +43,7 @@ import { ResultTracker, RowLimit, type MaskingPort, type Outputs } from './resul
 import type { StatementAudit } from './audit-port.ts';
 import { AuditFollower, type AuditEntry, type AuditedCycle } from './audit-follower.ts';
 import { pinnedSettingDrift } from './lexing-settings.ts';
+import { newPortalFacts, type PortalFacts, type StatementFacts } from './wire-facts.ts';
 import type { BufferBudget } from './buffer-budget.ts';
 import type { LeaseEffect, ReleaseMode, UpstreamLease } from '../upstream/index.ts';
 import { timeMethods, type StageClock } from './pipeline.ts';
@@ -90,6 +91,12 @@ export type GateVerdict =
        * after it in the batch) may reach the server until that Execute is decided.
        */
       defer?: boolean;
+      /**
+       * Bind and Execute: the portal's record (its facts, wire-facts.ts), as the ledger holds it.
+       * A Bind's is fresh; the session fills it (result formats, bytes, parameters), and the
+       * result tracker and the audit read it at the portal's Executes.
+       */
+      portal?: PortalFacts;
     }
   | {
       ok: false;
@@ -130,6 +137,11 @@ export interface StatementGate {
   /** A Close; returns its effect (handed back at `cycleDone`). */
   close(target: 'S' | 'P', name: string): unknown;
   /**
+   * A Describe: the facts of the record the name will mean when it runs, if the gate holds one
+   * (a description is then kept there); undefined: nothing is learned from the answer.
+   */
+  describe?(target: 'S' | 'P', name: string): StatementFacts | PortalFacts | undefined;
+  /**
    * A request cycle ended; `failed` when the upstream reported an error of its own in it (a
    * refusal's marker failing where the refused statement stood does not count: everything
    * before the marker ran). `outcome`: whether an error stopped the cycle (`marker`: only a
@@ -143,14 +155,15 @@ export interface StatementGate {
   batchEnd?(effects: unknown[], forwarded: boolean): void;
   /** The session ended: a statement held for review is abandoned. */
   abandon?(): void;
-  /** Bind parameters of a portal (reviews bind an approval to them). */
-  bindParams?(portal: string, params: (string | null)[]): void;
   /** The client cancelled: abandon a statement held for review; true when there was one. */
   cancelWait?(): boolean;
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
-  /** Set by the session: a statement starts waiting for review (it is recorded as held). */
-  held?: ((info: VerdictInfo, params: (string | null)[]) => void) | null;
+  /**
+   * Set by the session: a statement starts waiting for review (it is recorded as held). `portal`:
+   * the facts of the portal an Execute runs.
+   */
+  held?: ((info: VerdictInfo, params: (string | null)[], portal?: PortalFacts) => void) | null;
 }
 
 /** Lets every statement through (used where no policy applies, e.g. tests of the relay itself). */
@@ -344,9 +357,9 @@ export class Session {
     this.scanner.interesting[BE.ParameterStatus] = 1;
     this.gate.notice = (text) => this.sendNotice(text);
     // The message held is first in the inbox while its review is waited for.
-    this.gate.held = (info, params) => {
+    this.gate.held = (info, params, portal) => {
       const head = this.inbox[0];
-      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame, params);
+      if (head && (head.tag === FE.Query || head.tag === FE.Execute)) this.audit?.held(head.tag === FE.Query ? 'query' : 'execute', info, head.frame, params, portal);
     };
     this.tracker = o.masking ? new ResultTracker(this.scanner, o.masking) : null;
     this.audit = o.audit ? new AuditFollower(o.audit, o.captureRows ?? 0) : null;
@@ -587,7 +600,7 @@ export class Session {
             const bytes = this.later ? Buffer.from(frame) : frame;
             this.act(() => {
               if (v.effect !== undefined) this.batchEffects.push(v.effect);
-              this.tracker?.parse(p.name);
+              this.tracker?.parse();
               if (v.pool) this.poolNote = v.pool;
               this.forwardInBatch(bytes);
             });
@@ -614,13 +627,15 @@ export class Session {
         const bytes = this.later ? Buffer.from(frame) : frame;
         const b = this.tracker || this.audit ? decodeBind(bytes) : null;
         const params = b?.params.map((p, i) => (p === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${p.toString('base64')}` : p.toString('utf8')));
-        // Reviews bind an approval to the parameters: known to the gate before the Execute.
-        if (params) this.gate.bindParams?.(names.portal, params);
+        // The portal's one record (a gate without a ledger gives none: these facts then serve no Execute).
+        const portal = v?.portal ?? newPortalFacts(null);
+        // Reviews bind an approval to the parameters: on the portal's record before the Execute.
+        if (params) portal.params = params;
         this.act(() => {
           if (v && v.effect !== undefined) this.batchEffects.push(v.effect);
           if (b && params) {
-            this.tracker?.bind(b.portal, b.statement, b.resultFormats);
-            this.audit?.bind(b.portal, bytes, params);
+            this.tracker?.bind(portal, b.resultFormats);
+            this.audit?.bind(portal, bytes, params);
           }
           this.forwardInBatch(bytes);
         });
@@ -637,14 +652,15 @@ export class Session {
           if (v.effect !== undefined) this.batchEffects.push(v.effect);
           if (this.tracker) {
             // Rows are masked by the server's own description of them: ask for it if the client
-            // did not (the answer is swallowed).
-            if (this.tracker.needsDescribe(portal)) {
-              this.tracker.describe('P', portal, true);
+            // did not (the answer is swallowed). A portal the gate gives no record of is described.
+            const facts = v.portal ?? newPortalFacts(null);
+            if (this.tracker.needsDescribe(facts)) {
+              this.tracker.describe('P', facts, true);
               this.forwardInBatch(encodeDescribe('P', portal));
             }
-            this.tracker.execute(portal, v.results?.[0]);
+            this.tracker.execute(facts, v.results?.[0]);
           }
-          if (this.audit) this.batchAudits.push(this.audit.execute(portal, v.info, frame));
+          if (this.audit) this.batchAudits.push(this.audit.execute(v.portal, v.info, frame));
           this.forwardInBatch(frame);
         } else {
           // Refused: nothing held back of it reaches the server.
@@ -656,11 +672,11 @@ export class Session {
       }
       case FE.Describe: {
         const bytes = this.later ? Buffer.from(frame) : frame;
+        // The record the name means at this point of the batch (read now, as the gate reads names).
+        const d = this.tracker ? decodeTarget(bytes, 'Describe') : null;
+        const facts = d ? this.gate.describe?.(d.target, d.name) : undefined;
         this.act(() => {
-          if (this.tracker) {
-            const d = decodeTarget(bytes, 'Describe');
-            this.tracker.describe(d.target, d.name);
-          }
+          if (d) this.tracker?.describe(d.target, facts);
           this.forwardInBatch(bytes);
         });
         return;
@@ -671,7 +687,7 @@ export class Session {
         const effect = this.gate.close(c.target, c.name);
         this.act(() => {
           if (effect !== undefined) this.batchEffects.push(effect);
-          this.tracker?.close(c.target, c.name);
+          this.tracker?.close();
           this.forwardInBatch(bytes);
         });
         return;
@@ -930,7 +946,7 @@ export class Session {
       this.drainOutbox();
       this.discarding = 'local';
     } else {
-      this.tracker?.parse('pgwarden.refused');
+      this.tracker?.parse();
       this.forward(MARKER_PARSE);
       this.batchForwarded = true;
       this.pendingRefusal = err;

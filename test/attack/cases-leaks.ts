@@ -3,6 +3,7 @@
  * error messages, settings, computation that infers them, content hidden in other encodings, and
  * writes that launder them into something readable.
  */
+import { encodeBind, encodeClose, encodeDescribe, encodeExecute, encodeParse, SYNC } from '../../src/protocol/index.ts';
 import type { Attack, Family } from './harness.ts';
 
 const statistics: Attack[] = [
@@ -236,6 +237,58 @@ const laundering: Attack[] = [
   },
 ];
 
+/** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
+const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
+
+/**
+ * Rows are masked by the server's own description of them. A Describe the server never answers
+ * (an error earlier in its batch skipped it) must not count as one on its way: the rows of what
+ * waited for it are described again, never planned without a description.
+ */
+const lostDescriptions: Attack[] = [
+  {
+    name: 'a Describe of a statement skipped after an error does not leave its later portals undescribed',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [
+      (c) => c.parse('s1', 'SELECT id, email, phone, ssn FROM customers'),
+      (c) => c.cycle(Buffer.concat([...FAILING, encodeDescribe('S', 's1'), SYNC])),
+      (c) => c.cycle(Buffer.concat([encodeBind('p1', 's1', []), encodeExecute('p1'), SYNC])),
+    ],
+  },
+  {
+    name: 'a Describe of a statement parsed in the failing batch is not taken as answered',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [
+      (c) => c.cycle(Buffer.concat([encodeParse('s2', 'SELECT ssn, email FROM customers'), ...FAILING, encodeDescribe('S', 's2'), SYNC])),
+      (c) => c.cycle(Buffer.concat([encodeBind('', 's2', []), encodeExecute(''), SYNC])),
+    ],
+  },
+  {
+    name: 'a Describe of a held cursor skipped after an error does not leave the cursor undescribed',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [
+      'BEGIN',
+      'DECLARE c1 CURSOR WITH HOLD FOR SELECT id, email, ssn FROM customers',
+      'COMMIT',
+      (c) => c.cycle(Buffer.concat([...FAILING, encodeDescribe('P', 'c1'), SYNC])),
+      (c) => c.cycle(Buffer.concat([encodeExecute('c1'), SYNC])),
+      'CLOSE c1',
+    ],
+  },
+  {
+    name: 'the description of a statement closed and prepared again under its name is not applied to the new one',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [
+      (c) => c.parse('s3', 'SELECT name, id FROM customers'),
+      (c) => c.cycle(Buffer.concat([encodeDescribe('S', 's3'), encodeClose('S', 's3'), encodeParse('s3', 'SELECT ssn, id FROM customers'), encodeBind('p3', 's3', []), encodeExecute('p3'), SYNC])),
+    ],
+  },
+];
+
 const legitimate: Attack[] = [
   { name: 'the analyst reads masked columns, masked', who: 'analyst', steps: ['SELECT id, name, email, phone, ssn FROM customers'], allowed: { rows: 40 } },
   { name: 'the analyst counts a masked column', who: 'analyst', steps: ['SELECT count(ssn) FROM customers'], allowed: { rows: 1 } },
@@ -254,5 +307,6 @@ export const leakFamilies: Family[] = [
   { family: 'inference through computation', cases: inference },
   { family: 'content detectors', cases: detectors },
   { family: 'laundering through writes', cases: laundering },
+  { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'legitimate use', cases: legitimate },
 ];
