@@ -80,6 +80,9 @@ function classOf(kind: string, text: string): string | null {
 /** The literal key of `text`, or null when it has no literal to leave out or is keyed exactly. */
 export function literalKey(text: string): LiteralKey | null {
   if (text.length > MAX_KEYED_CHARS || text.includes('\u0000') || !/^[\x01-\x7f]*$/.test(text)) return null;
+  // Every literal left out holds a digit (ICONST, FCONST) or a quote (SCONST): a text with
+  // neither has none, and the scan would find nothing (BEGIN, COMMIT, most utility statements).
+  if (!/[0-9']/.test(text)) return null;
   const tokens = scanTokens(text);
   if (!tokens) return null;
   let key = '';
