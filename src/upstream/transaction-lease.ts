@@ -169,19 +169,44 @@ function renamed(frame: Buffer, skip: number, name: string, names = 1): Buffer {
 }
 
 /**
- * Add `b` to bytes to be written: a frame that follows the last one in memory (the next message
- * of the same read or write) extends it, so a batch forwarded unchanged leaves as one buffer.
+ * Bytes to be written together. A frame that follows the last one in memory (the next message of
+ * the same read or write) extends it, so a batch forwarded unchanged leaves as one buffer, made
+ * once when it is taken.
  */
-function gather(out: Buffer[], b: Buffer): void {
-  const n = out.length;
-  if (n > 0) {
-    const last = out[n - 1];
-    if (last.buffer === b.buffer && last.byteOffset + last.length === b.byteOffset) {
-      out[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + b.length);
+class Pending {
+  #parts: Buffer[] = [];
+  /** The first frame of the run being extended, and where the run ends in its memory. */
+  #run: Buffer | null = null;
+  #end = 0;
+
+  get empty(): boolean {
+    return this.#run === null;
+  }
+
+  add(b: Buffer): void {
+    const run = this.#run;
+    if (run !== null && run.buffer === b.buffer && this.#end === b.byteOffset) {
+      this.#end += b.length;
       return;
     }
+    if (run !== null) this.#parts.push(this.#close(run));
+    this.#run = b;
+    this.#end = b.byteOffset + b.length;
   }
-  out.push(b);
+
+  /** Everything added, in order (at least one buffer; empty() first), and start again. */
+  take(): Buffer[] {
+    const parts = this.#parts;
+    parts.push(this.#close(this.#run!));
+    this.#parts = [];
+    this.#run = null;
+    return parts;
+  }
+
+  #close(run: Buffer): Buffer {
+    const length = this.#end - run.byteOffset;
+    return length === run.length ? run : Buffer.from(run.buffer, run.byteOffset, length);
+  }
 }
 
 /** Below this many bytes, pieces are joined into one write (cheaper than a corked writev). */
@@ -215,9 +240,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
   readonly #scanner = new StreamScanner(CLIENT_FRAME_MAX);
   #queue: Entry[] = [];
   /** Bytes for the server, written together at the end of a write from the session. */
-  #toServer: Buffer[] = [];
+  readonly #toServer = new Pending();
   /** Bytes for the session, pushed together at the end of a read from the server. */
-  #toClient: Buffer[] = [];
+  readonly #toClient = new Pending();
   /** Messages forwarded since the last Sync / Query (a detach waits for their cycle). */
   #open = 0;
   /** The status of the last ReadyForQuery ('I' idle, 'T' in a block, 'E' failed block). */
@@ -347,7 +372,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       // The rest of a batch the lease failed itself: no connection is needed to drop it.
       if (tag === FE.Sync) {
         this.#skipToSync = false;
-        gather(this.#toClient, encodeReadyForQuery('I'));
+        this.#toClient.add(encodeReadyForQuery('I'));
       }
       return;
     }
@@ -420,9 +445,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
     let skipping = this.#skipToSync;
     for (const b of backlog) {
       const ends = b.tag === FE.Sync || b.tag === FE.Query;
-      if (!skipping) gather(this.#toClient, encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
+      if (!skipping) this.#toClient.add(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
       skipping = !ends;
-      if (ends) gather(this.#toClient, encodeReadyForQuery('I'));
+      if (ends) this.#toClient.add(encodeReadyForQuery('I'));
     }
     this.#skipToSync = skipping;
     if (this.#writing) return;
@@ -454,7 +479,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (steps.length > 0) {
       const app = this.o.applicationName;
       if (app !== undefined && (steps[0] === RESET_STATE || steps[0] === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
-      gather(this.#toServer, encodeQuery(steps.join(';\n')));
+      this.#toServer.add(encodeQuery(steps.join(';\n')));
       this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
       state.settings = mine;
     }
@@ -473,7 +498,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #maybeDetach(): void {
     const s = this.#server;
     if (!s || this.#mode !== null || this.#pinned !== null || this.#kept !== null || this.#cancelling > 0) return;
-    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || this.#toServer.length > 0) return;
+    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || !this.#toServer.empty) return;
     this.#unhook();
     s.conn.socket.pause();
     this.#server = null;
@@ -592,7 +617,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         // Query or Execute in the queue). Any other message is one the server ends the session
         // for (FATAL 08P01): the connection stays with this session until it does.
         if (tag !== FE.Flush && tag !== FE.CopyData && tag !== FE.CopyDone && tag !== FE.CopyFail) this.#kept = 'a message the server does not know';
-        gather(this.#toServer, frame);
+        this.#toServer.add(frame);
     }
   }
 
@@ -685,16 +710,15 @@ class TransactionLease extends Duplex implements UpstreamLease {
    */
   #forward(frame: Buffer, entry: Entry, fromClient = false): void {
     // The framer never reuses the memory of a frame it handed out: views are safe to keep.
-    gather(this.#toServer, frame);
+    this.#toServer.add(frame);
     this.#queue.push(entry);
     if (fromClient) this.#open++;
   }
 
   #flushServer(): void {
-    const out = this.#toServer;
     const s = this.#server;
-    if (out.length === 0 || !s) return;
-    this.#toServer = [];
+    if (this.#toServer.empty || !s) return;
+    const out = this.#toServer.take();
     const sock = s.conn.socket;
     if (out.length === 1) sock.write(out[0]);
     else if (totalLength(out) < JOIN_BELOW) sock.write(Buffer.concat(out));
@@ -725,7 +749,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     pass: (bytes) => {
       // Rows and copy data: a run lies within one answer (only other messages end one).
       if (this.#queue[0]?.swallow) return;
-      gather(this.#toClient, bytes.buffer === this.#chunk?.buffer ? bytes : Buffer.from(bytes));
+      this.#toClient.add(bytes.buffer === this.#chunk?.buffer ? bytes : Buffer.from(bytes));
     },
     message: (tag, frame) => this.#answer(tag, frame.buffer === this.#chunk?.buffer ? frame : Buffer.from(frame)),
   };
@@ -735,22 +759,22 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (tag === BE.ParameterStatus) {
       const { name, value } = decodeParameterStatus(frame);
       this.#server?.conn.parameters.set(name, value);
-      if (!head?.swallow) gather(this.#toClient, frame);
+      if (!head?.swallow) this.#toClient.add(frame);
       return;
     }
     if (tag === BE.NoticeResponse) {
-      if (!head?.swallow) gather(this.#toClient, frame);
+      if (!head?.swallow) this.#toClient.add(frame);
       return;
     }
     if (tag === BE.NotificationResponse) {
-      gather(this.#toClient, frame);
+      this.#toClient.add(frame);
       return;
     }
     if (!head) {
       // Nothing was asked: the server says something on its own (a FATAL before it closes). The
       // connection is not handed on.
       if (tag === BE.ErrorResponse) this.#kept = 'an error the server sent on its own';
-      gather(this.#toClient, frame);
+      this.#toClient.add(frame);
       return;
     }
     if (tag === BE.ErrorResponse) {
@@ -758,7 +782,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.destroy(new Error('the server connection could not take the session settings'));
         return;
       }
-      gather(this.#toClient, frame);
+      this.#toClient.add(frame);
       if (head.kind === K.Cycle) {
         head.failed = true;
         return;
@@ -771,7 +795,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       if (this.#queue.length > 0) this.#queue[0].failed = true;
       return;
     }
-    if (!head.swallow) gather(this.#toClient, frame);
+    if (!head.swallow) this.#toClient.add(frame);
     if (!ends(head.kind, tag)) return;
     this.#queue.shift();
     if (head.kind === K.Cycle) {
@@ -810,14 +834,13 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #drainSynthetic(): void {
     while (this.#queue.length > 0 && this.#queue[0].synthetic) {
       const e = this.#queue.shift()!;
-      gather(this.#toClient, e.synthetic!);
+      this.#toClient.add(e.synthetic!);
     }
   }
 
   #flushClient(): void {
-    const out = this.#toClient;
-    if (out.length === 0) return;
-    this.#toClient = [];
+    if (this.#toClient.empty) return;
+    const out = this.#toClient.take();
     const ok = this.push(out.length === 1 ? out[0] : Buffer.concat(out));
     if (!ok) this.#server?.conn.socket.pause();
   }
