@@ -55,6 +55,16 @@ export interface PoolLease {
   release(state: ReleaseState | 'keep'): void;
 }
 
+/**
+ * Who waits for a connection (`UpstreamPool.take`): exactly one of `grant` and `fail` is called,
+ * once, possibly before `take` returns (an idle connection of the settings is there, or the pool
+ * is closed).
+ */
+export interface PoolTaker {
+  grant(lease: PoolLease): void;
+  fail(err: unknown): void;
+}
+
 export interface PoolDeps {
   /** The upstream's key in the configuration. */
   name: string;
@@ -83,16 +93,39 @@ interface Pooled {
   /** Startup settings it was opened with (for min_idle refills). */
   params: Record<string, string>;
   idleSince: number;
-  /** Listeners attached while it sits idle (removed on lease). */
-  detach?: () => void;
+  /** Listener for anything the server says or does while it sits idle (made once, on while idle). */
+  gone?: () => void;
+  listening?: boolean;
 }
 
 interface Waiter {
   key: string;
   params: Record<string, string>;
-  resolve(l: PoolLease): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout;
+  taker: PoolTaker;
+  /** `performance.now()` past which it gets pool.wait_timeout, and the wait it was given (ms). */
+  deadline: number;
+  waitMs: number;
+}
+
+/** A connection lent to one taker; `release` gives it back once. */
+class Lent implements PoolLease {
+  #done = false;
+
+  constructor(
+    private readonly p: Pooled,
+    readonly reused: boolean,
+    private readonly giveBack: (p: Pooled, state: ReleaseState | 'keep') => void,
+  ) {}
+
+  get connection(): UpstreamConnection {
+    return this.p.conn;
+  }
+
+  release(state: ReleaseState | 'keep'): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.giveBack(this.p, state);
+  }
 }
 
 const APP = 'application_name';
@@ -119,6 +152,16 @@ export class UpstreamPool {
   #closed = false;
   readonly #sweeper: NodeJS.Timeout;
   #lastParams: Record<string, string> | undefined;
+  /**
+   * One timer for every waiter's max_client_wait, set for the earliest deadline (a timer per
+   * waiter costs an allocation and a clearTimeout per transaction when most sessions wait).
+   */
+  #waitTimer: NodeJS.Timeout | null = null;
+  #waitTimerAt = Number.POSITIVE_INFINITY;
+  readonly #giveBack = (p: Pooled, state: ReleaseState | 'keep'): void => {
+    this.#leased--;
+    this.#takeBack(p, state);
+  };
 
   constructor(deps: PoolDeps) {
     this.#d = deps;
@@ -144,15 +187,27 @@ export class UpstreamPool {
   }
 
   /** A connection with these startup settings: an idle one, a new one, or the next one freed. */
-  async acquire(params: Record<string, string>, key = poolKey(params)): Promise<PoolLease> {
-    if (this.#closed) throw new GatewayError('upstream.unavailable', `pgwarden: the pool of upstream ${this.#d.name} is closed`);
+  acquire(params: Record<string, string>, key = poolKey(params)): Promise<PoolLease> {
+    return new Promise<PoolLease>((resolve, reject) => this.take(params, { grant: resolve, fail: reject }, key));
+  }
+
+  /**
+   * `acquire` with a callback, for the transaction lease, which asks once per transaction: an
+   * idle connection of these settings is granted before `take` returns, with no promise between.
+   */
+  take(params: Record<string, string>, taker: PoolTaker, key = poolKey(params)): void {
+    if (this.#closed) return taker.fail(new GatewayError('upstream.unavailable', `pgwarden: the pool of upstream ${this.#d.name} is closed`));
     this.#lastParams = params;
     const idle = this.#takeIdle(key);
-    if (idle) return this.#lend(idle, params, true);
-    const limit = await this.#limit();
-    if (this.#open >= limit) this.#closeIdleOfOtherSettings(key);
-    if (this.#open < limit && this.#waiters.length === 0) return this.#openFor(key, params);
-    return this.#wait(key, params);
+    if (idle) return this.#lend(idle, params, true, taker);
+    void this.#limit().then(
+      (limit) => {
+        if (this.#open >= limit) this.#closeIdleOfOtherSettings(key);
+        if (this.#open < limit && this.#waiters.length === 0) this.#openFor(key, params, taker);
+        else this.#wait(key, params, taker);
+      },
+      (err: unknown) => taker.fail(err),
+    );
   }
 
   /** The upstream's capacity as last learned. */
@@ -182,43 +237,69 @@ export class UpstreamPool {
     this.#terminate(victim);
   }
 
-  async #openFor(key: string, params: Record<string, string>): Promise<PoolLease> {
+  #openFor(key: string, params: Record<string, string>, taker: PoolTaker): void {
     this.#opening++;
-    let conn: UpstreamConnection;
-    try {
-      conn = await this.#d.connect(params);
-    } catch (err) {
-      this.#opening--;
-      this.#dispatch();
-      throw err;
-    }
-    this.#opening--;
-    this.#opened++;
-    return this.#lend({ conn, key, params, idleSince: 0 }, params, false);
+    this.#d.connect(params).then(
+      (conn) => {
+        this.#opening--;
+        this.#opened++;
+        this.#lend({ conn, key, params, idleSince: 0 }, params, false, taker);
+      },
+      (err: unknown) => {
+        this.#opening--;
+        this.#dispatch();
+        taker.fail(err);
+      },
+    );
   }
 
-  #wait(key: string, params: Record<string, string>): Promise<PoolLease> {
-    return new Promise<PoolLease>((resolve, reject) => {
-      const waitMs = this.#d.config().max_client_wait;
-      const w: Waiter = {
-        key,
-        params,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.#waiters.indexOf(w);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          reject(
-            new GatewayError('pool.wait_timeout', `pgwarden: no connection to upstream ${this.#d.name} became free within ${waitMs} ms`, {
-              logDetail: `pool size ${this.#d.config().size}, ${this.#leased} leased, ${this.#waiters.length} waiting`,
-            }),
-          );
-        }, waitMs),
-      };
-      this.#waiters.push(w);
-      this.#dispatch();
-    });
+  #wait(key: string, params: Record<string, string>, taker: PoolTaker): void {
+    const waitMs = this.#d.config().max_client_wait;
+    const deadline = performance.now() + waitMs;
+    this.#waiters.push({ key, params, taker, deadline, waitMs });
+    if (deadline < this.#waitTimerAt) this.#armWaitTimer(deadline);
+    this.#dispatch();
   }
+
+  #armWaitTimer(deadline: number): void {
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimerAt = deadline;
+    this.#waitTimer = setTimeout(this.#expireWaiters, Math.max(0, Math.ceil(deadline - performance.now())));
+  }
+
+  #stopWaitTimer(): void {
+    if (!this.#waitTimer) return;
+    clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
+    this.#waitTimerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Waiters past their max_client_wait get 53300; the timer is set again for the next deadline. */
+  readonly #expireWaiters = (): void => {
+    this.#waitTimer = null;
+    this.#waitTimerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    const expired: Waiter[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.#waiters.length; ) {
+      const w = this.#waiters[i];
+      if (w.deadline <= now) {
+        this.#waiters.splice(i, 1);
+        expired.push(w);
+      } else {
+        next = Math.min(next, w.deadline);
+        i++;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armWaitTimer(next);
+    for (const w of expired) {
+      w.taker.fail(
+        new GatewayError('pool.wait_timeout', `pgwarden: no connection to upstream ${this.#d.name} became free within ${w.waitMs} ms`, {
+          logDetail: `pool size ${this.#d.config().size}, ${this.#leased} leased, ${this.#waiters.length} waiting`,
+        }),
+      );
+    }
+  };
 
   /** Hand freed capacity to the first waiter: an idle connection of its settings, or a new one. */
   #dispatch(): void {
@@ -227,49 +308,39 @@ export class UpstreamPool {
       const idle = this.#takeIdle(w.key);
       if (idle) {
         this.#waiters.shift();
-        clearTimeout(w.timer);
-        this.#lend(idle, w.params, true).then(w.resolve, w.reject);
+        this.#lend(idle, w.params, true, w.taker);
         continue;
       }
       if (this.#open >= this.#limitNow()) this.#closeIdleOfOtherSettings(w.key);
       if (this.#open < this.#limitNow()) {
         this.#waiters.shift();
-        clearTimeout(w.timer);
-        this.#openFor(w.key, w.params).then(w.resolve, w.reject);
+        this.#openFor(w.key, w.params, w.taker);
         continue;
       }
-      return;
+      break;
     }
+    if (this.#waiters.length === 0) this.#stopWaitTimer();
   }
 
-  async #lend(p: Pooled, params: Record<string, string>, reused: boolean): Promise<PoolLease> {
-    p.detach?.();
-    p.detach = undefined;
+  #lend(p: Pooled, params: Record<string, string>, reused: boolean, taker: PoolTaker): void {
+    this.#unlisten(p);
     this.#leased++;
     if (reused) this.#reused++;
     const want = params[APP];
     if (reused && want !== undefined && p.conn.parameters.get(APP) !== want) {
-      try {
-        await query(p.conn, `SET application_name = '${want.replace(/'/g, "''")}'`, 'SET');
-      } catch (err) {
-        this.#leased--;
-        p.conn.socket.destroy();
-        this.#d.logger.warn({ upstream: this.#d.name, err: (err as Error).message }, 'a pooled connection failed to take application_name; closed');
-        this.#dispatch();
-        return this.acquire(params);
-      }
+      query(p.conn, `SET application_name = '${want.replace(/'/g, "''")}'`, 'SET').then(
+        () => taker.grant(new Lent(p, reused, this.#giveBack)),
+        (err: Error) => {
+          this.#leased--;
+          p.conn.socket.destroy();
+          this.#d.logger.warn({ upstream: this.#d.name, err: err.message }, 'a pooled connection failed to take application_name; closed');
+          this.#dispatch();
+          this.take(params, taker);
+        },
+      );
+      return;
     }
-    let done = false;
-    return {
-      connection: p.conn,
-      reused,
-      release: (state) => {
-        if (done) return;
-        done = true;
-        this.#leased--;
-        this.#takeBack(p, state);
-      },
-    };
+    taker.grant(new Lent(p, reused, this.#giveBack));
   }
 
   #takeBack(p: Pooled, state: ReleaseState | 'keep'): void {
@@ -280,7 +351,13 @@ export class UpstreamPool {
       return;
     }
     if (state === 'keep') {
-      this.#putIdle(p);
+      // Straight to the first waiter when it takes these settings: what putting it idle and
+      // dispatching would do (the waiter takes the idle connection of its settings used last).
+      const w = this.#waiters[0];
+      if (w !== undefined && w.key === p.key) {
+        this.#waiters.shift();
+        this.#lend(p, w.params, true, w.taker);
+      } else this.#putIdle(p);
       this.#dispatch();
       return;
     }
@@ -311,28 +388,35 @@ export class UpstreamPool {
     p.idleSince = this.#now();
     // While idle, anything the server sends (a FATAL from pg_terminate_backend or a shutdown) or a
     // close means the connection is gone: it leaves the pool.
-    const gone = () => {
-      const i = this.#idle.indexOf(p);
-      if (i >= 0) this.#idle.splice(i, 1);
-      sock.destroy();
-      this.#dispatch();
-    };
+    const gone =
+      p.gone ??
+      (p.gone = () => {
+        const i = this.#idle.indexOf(p);
+        if (i >= 0) this.#idle.splice(i, 1);
+        sock.destroy();
+        this.#dispatch();
+      });
     sock.on('data', gone);
     sock.on('close', gone);
     sock.on('error', gone);
     sock.resume();
-    p.detach = () => {
-      sock.off('data', gone);
-      sock.off('close', gone);
-      sock.off('error', gone);
-      sock.pause();
-    };
+    p.listening = true;
     this.#idle.push(p);
   }
 
+  /** Take the idle listeners off (the connection is lent or closed). */
+  #unlisten(p: Pooled): void {
+    if (!p.listening) return;
+    p.listening = false;
+    const sock = p.conn.socket;
+    sock.off('data', p.gone!);
+    sock.off('close', p.gone!);
+    sock.off('error', p.gone!);
+    sock.pause();
+  }
+
   #terminate(p: Pooled): void {
-    p.detach?.();
-    p.detach = undefined;
+    this.#unlisten(p);
     const sock = p.conn.socket;
     if (sock.destroyed) return;
     sock.on('error', () => {});
@@ -373,10 +457,8 @@ export class UpstreamPool {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
-    for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new GatewayError('conn.shutting_down', 'pgwarden: the gateway is shutting down'));
-    }
+    this.#stopWaitTimer();
+    for (const w of this.#waiters.splice(0)) w.taker.fail(new GatewayError('conn.shutting_down', 'pgwarden: the gateway is shutting down'));
     for (const p of this.#idle.splice(0)) this.#terminate(p);
   }
 }

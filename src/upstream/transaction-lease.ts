@@ -50,7 +50,7 @@ import {
 } from '../protocol/index.ts';
 import { cancelUpstream, type UpstreamConnection, type UpstreamTarget } from './connect.ts';
 import type { LeaseEffect, LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
-import { poolKey, type PoolLease, type UpstreamPool } from './pool.ts';
+import { poolKey, type PoolLease, type PoolTaker, type UpstreamPool } from './pool.ts';
 
 export interface TransactionLeaseOptions extends LeaseOptions {
   /** Who holds the lease: a connection last used by another identity is reset before it is lent. */
@@ -139,6 +139,13 @@ function ends(kind: K, tag: number): boolean {
 const PARSE_COMPLETE = Buffer.from([BE.ParseComplete, 0, 0, 0, 4]);
 const CLOSE_COMPLETE = Buffer.from([BE.CloseComplete, 0, 0, 0, 4]);
 const CLIENT_FRAME_MAX = 1 << 30;
+const EMPTY_NAMES: readonly string[] = ['', ''];
+
+/** The C string at `pos` of a frame: the empty name (the common case) without a Reader. */
+function nameAt(frame: Buffer, pos: number): string {
+  if (frame[pos] === 0) return '';
+  return new Reader(frame, pos).cstring();
+}
 
 function cstrings(frame: Buffer, n: number): string[] {
   const r = new Reader(frame, 5);
@@ -161,9 +168,59 @@ function renamed(frame: Buffer, skip: number, name: string, names = 1): Buffer {
   return out;
 }
 
+/**
+ * Bytes to be written together. A frame that follows the last one in memory (the next message of
+ * the same read or write) extends it, so a batch forwarded unchanged leaves as one buffer, made
+ * once when it is taken.
+ */
+class Pending {
+  #parts: Buffer[] = [];
+  /** The first frame of the run being extended, and where the run ends in its memory. */
+  #run: Buffer | null = null;
+  #end = 0;
+
+  get empty(): boolean {
+    return this.#run === null;
+  }
+
+  add(b: Buffer): void {
+    const run = this.#run;
+    if (run !== null && run.buffer === b.buffer && this.#end === b.byteOffset) {
+      this.#end += b.length;
+      return;
+    }
+    if (run !== null) this.#parts.push(this.#close(run));
+    this.#run = b;
+    this.#end = b.byteOffset + b.length;
+  }
+
+  /** Everything added, in order (at least one buffer; empty() first), and start again. */
+  take(): Buffer[] {
+    const parts = this.#parts;
+    parts.push(this.#close(this.#run!));
+    this.#parts = [];
+    this.#run = null;
+    return parts;
+  }
+
+  #close(run: Buffer): Buffer {
+    const length = this.#end - run.byteOffset;
+    return length === run.length ? run : Buffer.from(run.buffer, run.byteOffset, length);
+  }
+}
+
+/** Below this many bytes, pieces are joined into one write (cheaper than a corked writev). */
+const JOIN_BELOW = 16 * 1024;
+
 function gatewayName(frame: Buffer, textStart: number): string {
   // The statement text and the parameter types: the same text typed differently is another plan.
   return `pgw_${createHash('sha256').update(frame.subarray(textStart)).digest('hex').slice(0, 24)}`;
+}
+
+function totalLength(out: Buffer[]): number {
+  let n = 0;
+  for (const b of out) n += b.length;
+  return n;
 }
 
 class TransactionLease extends Duplex implements UpstreamLease {
@@ -183,9 +240,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
   readonly #scanner = new StreamScanner(CLIENT_FRAME_MAX);
   #queue: Entry[] = [];
   /** Bytes for the server, written together at the end of a write from the session. */
-  #toServer: Buffer[] = [];
+  readonly #toServer = new Pending();
   /** Bytes for the session, pushed together at the end of a read from the server. */
-  #toClient: Buffer[] = [];
+  readonly #toClient = new Pending();
   /** Messages forwarded since the last Sync / Query (a detach waits for their cycle). */
   #open = 0;
   /** The status of the last ReadyForQuery ('I' idle, 'T' in a block, 'E' failed block). */
@@ -213,7 +270,16 @@ class TransactionLease extends Duplex implements UpstreamLease {
   onPin: ((reason: string) => void) | null = null;
   #cancelling = 0;
   #chunk: Buffer | null = null;
-  #unpipeServer: (() => void) | null = null;
+  /** The server socket the lease listens to while it holds a connection. */
+  #hooked: UpstreamConnection['socket'] | null = null;
+  /** Inside `_write`: what the session wrote is being read (written out at its end, together). */
+  #writing = false;
+  readonly #onServerData = (c: Buffer): void => this.#fromServer(c);
+  readonly #onServerGone = (): void => this.#lost();
+  readonly #taker: PoolTaker = {
+    grant: (lease) => this.#granted(lease),
+    fail: (err) => this.#notGranted(err),
+  };
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -277,10 +343,13 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     if (this.#mode !== null) return done();
+    this.#writing = true;
     try {
       this.#framer.push(chunk, this.#fromSession);
     } catch (err) {
       return done(err as Error);
+    } finally {
+      this.#writing = false;
     }
     this.#flushServer();
     this.#flushClient();
@@ -303,43 +372,44 @@ class TransactionLease extends Duplex implements UpstreamLease {
       // The rest of a batch the lease failed itself: no connection is needed to drop it.
       if (tag === FE.Sync) {
         this.#skipToSync = false;
-        this.#toClient.push(encodeReadyForQuery('I'));
+        this.#toClient.add(encodeReadyForQuery('I'));
       }
       return;
     }
+    let effect: LeaseEffect | undefined;
     if (tag === FE.Query || tag === FE.Parse) {
       const n = ++this.#sqlFrames;
-      const effect = this.#notes.get(n);
+      effect = this.#notes.get(n);
       if (effect) this.#notes.delete(n);
-      if (this.#server === null || this.#backlog.length > 0) {
-        this.#backlog.push({ tag, frame: Buffer.from(frame), ...(effect ? { effect } : {}) });
-        return this.#acquire();
-      }
-      return this.#process(tag, frame, effect);
     }
+    // An idle connection of the session's settings is lent at once (`take` grants before it
+    // returns); otherwise the message waits in the backlog. A frame is a view of what the session
+    // wrote, whose write is not done until the backlog is sent: it is kept as it is.
+    if (this.#server === null && this.#backlog.length === 0) this.#acquire();
     if (this.#server === null || this.#backlog.length > 0) {
-      this.#backlog.push({ tag, frame: Buffer.from(frame) });
+      this.#backlog.push({ tag, frame, effect });
       return this.#acquire();
     }
-    this.#process(tag, frame, undefined);
+    this.#process(tag, frame, effect);
   };
 
   #acquire(): void {
     if (this.#acquiring || this.#server) return;
     this.#acquiring = true;
-    this.pool.acquire(this.startup, this.#key).then(
-      (lease) => {
-        this.#acquiring = false;
-        if (this.#mode !== null) return lease.release('keep');
-        this.#attach(lease);
-        this.#drainBacklog();
-      },
-      (err: unknown) => {
-        this.#acquiring = false;
-        if (this.#mode !== null) return;
-        this.#failBacklog(err instanceof GatewayError ? err : new GatewayError('upstream.unavailable', 'pgwarden: no connection to the database could be opened'));
-      },
-    );
+    this.pool.take(this.startup, this.#taker, this.#key);
+  }
+
+  #granted(lease: PoolLease): void {
+    this.#acquiring = false;
+    if (this.#mode !== null) return lease.release('keep');
+    this.#attach(lease);
+    this.#drainBacklog();
+  }
+
+  #notGranted(err: unknown): void {
+    this.#acquiring = false;
+    if (this.#mode !== null) return;
+    this.#failBacklog(err instanceof GatewayError ? err : new GatewayError('upstream.unavailable', 'pgwarden: no connection to the database could be opened'));
   }
 
   #drainBacklog(): void {
@@ -355,6 +425,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
       }
       this.#process(b.tag, b.frame, b.effect);
     }
+    // Granted within the session's write: its end writes everything out and finishes the write.
+    if (this.#writing) return;
     this.#flushServer();
     this.#flushClient();
     if (this.#backlog.length === 0 && !this.#acquiring) {
@@ -373,11 +445,12 @@ class TransactionLease extends Duplex implements UpstreamLease {
     let skipping = this.#skipToSync;
     for (const b of backlog) {
       const ends = b.tag === FE.Sync || b.tag === FE.Query;
-      if (!skipping) this.#toClient.push(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
+      if (!skipping) this.#toClient.add(encodeErrorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message, hint: err.hint }));
       skipping = !ends;
-      if (ends) this.#toClient.push(encodeReadyForQuery('I'));
+      if (ends) this.#toClient.add(encodeReadyForQuery('I'));
     }
     this.#skipToSync = skipping;
+    if (this.#writing) return;
     this.#flushClient();
     const done = this.#writeDone;
     this.#writeDone = null;
@@ -389,16 +462,10 @@ class TransactionLease extends Duplex implements UpstreamLease {
     const state = stateOf(conn);
     this.#server = { lease, conn, state };
     const sock = conn.socket;
-    const onData = (c: Buffer) => this.#fromServer(c);
-    const onClose = () => this.#lost();
-    sock.on('data', onData);
-    sock.on('close', onClose);
-    sock.on('error', onClose);
-    this.#unpipeServer = () => {
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      sock.off('error', onClose);
-    };
+    sock.on('data', this.#onServerData);
+    sock.on('close', this.#onServerGone);
+    sock.on('error', this.#onServerGone);
+    this.#hooked = sock;
     sock.resume();
     // Bring the connection to this session's settings (and clear another identity's state).
     const steps: string[] = [];
@@ -412,22 +479,26 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (steps.length > 0) {
       const app = this.o.applicationName;
       if (app !== undefined && (steps[0] === RESET_STATE || steps[0] === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
-      this.#toServer.push(encodeQuery(steps.join(';\n')));
+      this.#toServer.add(encodeQuery(steps.join(';\n')));
       this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
       state.settings = mine;
     }
   }
 
   #unhook(): void {
-    this.#unpipeServer?.();
-    this.#unpipeServer = null;
+    const sock = this.#hooked;
+    if (!sock) return;
+    this.#hooked = null;
+    sock.off('data', this.#onServerData);
+    sock.off('close', this.#onServerGone);
+    sock.off('error', this.#onServerGone);
   }
 
   /** Give the connection back to the pool when the session has nothing in flight on it. */
   #maybeDetach(): void {
     const s = this.#server;
     if (!s || this.#mode !== null || this.#pinned !== null || this.#kept !== null || this.#cancelling > 0) return;
-    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || this.#toServer.length > 0) return;
+    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || !this.#toServer.empty) return;
     this.#unhook();
     s.conn.socket.pause();
     this.#server = null;
@@ -458,7 +529,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.#open = 0;
         return;
       case FE.Parse: {
-        const [name] = cstrings(frame, 1);
+        const name = nameAt(frame, 5);
         if (effect?.pin) this.#pin(effect.pin);
         if (name.startsWith('pgwarden.') || (this.#ownNames && name !== '')) {
           // The gateway's own (a refusal's marker, which fails at the server), or the session's
@@ -498,7 +569,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       }
       case FE.Bind: {
-        const [portal, name] = cstrings(frame, 2);
+        const [portal, name] = frame[5] === 0 && frame[6] === 0 ? EMPTY_NAMES : cstrings(frame, 2);
         if (this.#ownNames && name !== '') {
           this.#portals.set(portal, undefined);
           this.#forward(frame, { kind: K.Bind }, true);
@@ -511,7 +582,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       }
       case FE.Describe: {
         if (frame[5] === 0x53 && !this.#ownNames) {
-          const [name] = cstrings(frame.subarray(1), 1);
+          const name = nameAt(frame, 6);
           const stmt = this.#ensurePrepared(name);
           this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe }, true);
         } else this.#forward(frame, { kind: K.Describe }, true);
@@ -520,7 +591,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       case FE.Close: {
         if (frame[5] === 0x53 && !this.#ownNames) {
           // The server's statement stays for the next sessions; the client's name goes.
-          const [name] = cstrings(frame.subarray(1), 1);
+          const name = nameAt(frame, 6);
           if (name === '') this.#unnamed = null;
           else this.#statements.delete(name);
           this.#queue.push({ kind: K.Close, synthetic: CLOSE_COMPLETE });
@@ -531,7 +602,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       }
       case FE.Execute: {
-        const [portal] = cstrings(frame, 1);
+        const portal = nameAt(frame, 5);
         const fx = this.#portals.get(portal);
         if (fx) this.#effect(fx);
         this.#forward(frame, { kind: K.Execute }, true);
@@ -546,7 +617,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         // Query or Execute in the queue). Any other message is one the server ends the session
         // for (FATAL 08P01): the connection stays with this session until it does.
         if (tag !== FE.Flush && tag !== FE.CopyData && tag !== FE.CopyDone && tag !== FE.CopyFail) this.#kept = 'a message the server does not know';
-        this.#toServer.push(frame);
+        this.#toServer.add(frame);
     }
   }
 
@@ -639,18 +710,18 @@ class TransactionLease extends Duplex implements UpstreamLease {
    */
   #forward(frame: Buffer, entry: Entry, fromClient = false): void {
     // The framer never reuses the memory of a frame it handed out: views are safe to keep.
-    this.#toServer.push(frame);
+    this.#toServer.add(frame);
     this.#queue.push(entry);
     if (fromClient) this.#open++;
   }
 
   #flushServer(): void {
-    const out = this.#toServer;
     const s = this.#server;
-    if (out.length === 0 || !s) return;
-    this.#toServer = [];
+    if (this.#toServer.empty || !s) return;
+    const out = this.#toServer.take();
     const sock = s.conn.socket;
     if (out.length === 1) sock.write(out[0]);
+    else if (totalLength(out) < JOIN_BELOW) sock.write(Buffer.concat(out));
     else {
       sock.cork();
       for (const b of out) sock.write(b);
@@ -678,7 +749,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     pass: (bytes) => {
       // Rows and copy data: a run lies within one answer (only other messages end one).
       if (this.#queue[0]?.swallow) return;
-      this.#toClient.push(bytes.buffer === this.#chunk?.buffer ? bytes : Buffer.from(bytes));
+      this.#toClient.add(bytes.buffer === this.#chunk?.buffer ? bytes : Buffer.from(bytes));
     },
     message: (tag, frame) => this.#answer(tag, frame.buffer === this.#chunk?.buffer ? frame : Buffer.from(frame)),
   };
@@ -688,22 +759,22 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (tag === BE.ParameterStatus) {
       const { name, value } = decodeParameterStatus(frame);
       this.#server?.conn.parameters.set(name, value);
-      if (!head?.swallow) this.#toClient.push(frame);
+      if (!head?.swallow) this.#toClient.add(frame);
       return;
     }
     if (tag === BE.NoticeResponse) {
-      if (!head?.swallow) this.#toClient.push(frame);
+      if (!head?.swallow) this.#toClient.add(frame);
       return;
     }
     if (tag === BE.NotificationResponse) {
-      this.#toClient.push(frame);
+      this.#toClient.add(frame);
       return;
     }
     if (!head) {
       // Nothing was asked: the server says something on its own (a FATAL before it closes). The
       // connection is not handed on.
       if (tag === BE.ErrorResponse) this.#kept = 'an error the server sent on its own';
-      this.#toClient.push(frame);
+      this.#toClient.add(frame);
       return;
     }
     if (tag === BE.ErrorResponse) {
@@ -711,7 +782,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.destroy(new Error('the server connection could not take the session settings'));
         return;
       }
-      this.#toClient.push(frame);
+      this.#toClient.add(frame);
       if (head.kind === K.Cycle) {
         head.failed = true;
         return;
@@ -724,7 +795,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       if (this.#queue.length > 0) this.#queue[0].failed = true;
       return;
     }
-    if (!head.swallow) this.#toClient.push(frame);
+    if (!head.swallow) this.#toClient.add(frame);
     if (!ends(head.kind, tag)) return;
     this.#queue.shift();
     if (head.kind === K.Cycle) {
@@ -763,14 +834,13 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #drainSynthetic(): void {
     while (this.#queue.length > 0 && this.#queue[0].synthetic) {
       const e = this.#queue.shift()!;
-      this.#toClient.push(e.synthetic!);
+      this.#toClient.add(e.synthetic!);
     }
   }
 
   #flushClient(): void {
-    const out = this.#toClient;
-    if (out.length === 0) return;
-    this.#toClient = [];
+    if (this.#toClient.empty) return;
+    const out = this.#toClient.take();
     const ok = this.push(out.length === 1 ? out[0] : Buffer.concat(out));
     if (!ok) this.#server?.conn.socket.pause();
   }

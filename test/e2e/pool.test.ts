@@ -32,10 +32,12 @@ after(async () => {
 
 const BASE = { client_encoding: 'UTF8', standard_conforming_strings: 'on' };
 
-function makePool(cfg: Partial<PoolConfig> = {}, capacity = 100): UpstreamPool {
+/** `onConfig` gets the settings the pool reads, to change them as a reload would. */
+function makePool(cfg: Partial<PoolConfig> = {}, capacity = 100, onConfig?: (config: PoolConfig) => void): UpstreamPool {
   const target = targetFromUrl('app', `postgres://gw_app@127.0.0.1:${pg.port}/app`, { password: PASSWORD, tls: { mode: 'disable' }, connectTimeoutMs: 5000 });
   const scram = new ScramKeyCache();
   const config: PoolConfig = { mode: 'session', size: 2, min_idle: 0, idle_timeout: 60_000, max_client_wait: 500, ...cfg };
+  onConfig?.(config);
   const pool = new UpstreamPool({
     name: 'app',
     connect: (params) => connectUpstream(target, params, scram),
@@ -175,6 +177,33 @@ describe('the upstream pool', () => {
     const c = await waitFor('a lease after the timeout', () => pool.acquire(BASE));
     assert.equal(c.reused, true);
     c.release('clean');
+  });
+
+  it('each waiter waits its own max_client_wait, the one in force when it began, and keeps its place in line', async () => {
+    let config!: PoolConfig;
+    const pool = makePool({ size: 1, max_client_wait: 5000 }, 100, (c) => (config = c));
+    const a = await pool.acquire(BASE);
+    const patient = pool.acquire(BASE);
+    await waitFor('one waiting', () => pool.stats().waiting === 1);
+    // A reload shortens the wait: a session that begins waiting now gets the shorter one.
+    config.max_client_wait = 200;
+    const started = Date.now();
+    const refused = await pool.acquire(BASE).then(
+      () => assert.fail('a second lease of a pool of one'),
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof GatewayError);
+    assert.equal(refused.code, 'pool.wait_timeout');
+    assert.match(refused.message, /within 200 ms/);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 190 && waited < 4000, `waited ${waited} ms`);
+    // The first waiter is still in line, and gets the connection when it is freed.
+    assert.equal(pool.stats().waiting, 1);
+    a.release('keep');
+    const b = await patient;
+    assert.equal(b.reused, true);
+    assert.equal(pool.stats().waiting, 0);
+    b.release('clean');
   });
 
   it('never shares a connection between different startup settings', async () => {
