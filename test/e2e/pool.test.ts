@@ -86,6 +86,18 @@ function run(conn: UpstreamConnection, sql: string): Promise<(string | null)[][]
 
 const pidOf = async (c: UpstreamConnection) => Number((await run(c, 'select pg_backend_pid()'))[0][0]);
 
+
+/** A lease of a full pool: it must time out with pool.wait_timeout (53300). */
+async function timedOutLease(pool: UpstreamPool): Promise<GatewayError> {
+  const refused = await pool.acquire(BASE).then(
+    () => assert.fail('a second lease of a pool of one'),
+    (e: unknown) => e,
+  );
+  assert.ok(refused instanceof GatewayError);
+  assert.equal(refused.code, 'pool.wait_timeout');
+  return refused;
+}
+
 describe('the upstream pool', () => {
   it('reuses a clean connection, and the next session finds nothing of the last one', async () => {
     const pool = makePool();
@@ -164,12 +176,7 @@ describe('the upstream pool', () => {
     const b = await waiting;
     assert.equal(b.reused, true);
     const started = Date.now();
-    const refused = await pool.acquire(BASE).then(
-      () => assert.fail('a second lease of a pool of one'),
-      (e: unknown) => e,
-    );
-    assert.ok(refused instanceof GatewayError);
-    assert.equal(refused.code, 'pool.wait_timeout');
+    await timedOutLease(pool);
     assert.ok(Date.now() - started >= 290);
     assert.equal(pool.stats().waiting, 0);
     b.release('clean');
@@ -188,12 +195,7 @@ describe('the upstream pool', () => {
     // A reload shortens the wait: a session that begins waiting now gets the shorter one.
     config.max_client_wait = 200;
     const started = Date.now();
-    const refused = await pool.acquire(BASE).then(
-      () => assert.fail('a second lease of a pool of one'),
-      (e: unknown) => e,
-    );
-    assert.ok(refused instanceof GatewayError);
-    assert.equal(refused.code, 'pool.wait_timeout');
+    const refused = await timedOutLease(pool);
     assert.match(refused.message, /within 200 ms/);
     const waited = Date.now() - started;
     assert.ok(waited >= 190 && waited < 4000, `waited ${waited} ms`);
