@@ -40,9 +40,16 @@ describe('what a statement leaves on its server connection', () => {
   });
 
   it('what ends with its transaction leaves nothing', () => {
-    for (const sql of ["set local work_mem = '1MB'", 'begin isolation level serializable', 'set transaction read only', 'declare c cursor for select 1', "select set_config('work_mem', '1MB', true)", 'select pg_advisory_xact_lock(1)', 'select 1', 'create table t2 (v int)']) {
+    for (const sql of ["set local work_mem = '1MB'", 'begin isolation level serializable', 'set transaction read only', 'declare c cursor for select 1', "select set_config('work_mem', '1MB', true)", 'select pg_advisory_xact_lock(1)', 'select 1']) {
       assert.equal(effect(sql), undefined, sql);
     }
+  });
+
+  it('DDL, DO and CALL may change what other statements return: statements prepared after them get fresh plans', () => {
+    for (const sql of ['create table t2 (v int)', 'alter table customers add column v int', 'drop table customers', "do $$ begin perform 1; end $$", 'call p()']) {
+      assert.equal(effect(sql)?.schema, true, sql);
+    }
+    for (const sql of ['select 1', "set work_mem = '1MB'", 'insert into customers (id) values (1)']) assert.equal(effect(sql)?.schema, undefined, sql);
   });
 
   it('DISCARD ALL and DEALLOCATE drop the server\'s prepared statements', () => {

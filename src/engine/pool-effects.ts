@@ -11,6 +11,7 @@
  *   CURRENT, set_config() that is not transaction-local, LOAD, and a setting changed by a
  *   statement that is not alone in its Query.
  * - DISCARD ALL / DEALLOCATE drop the server's prepared statements: `dropsPrepared`.
+ * - DDL, DO and CALL may change what other statements return: `schema`.
  */
 import type { FunctionCall, StatementAnalysis } from '../sql/index.ts';
 import type { LeaseEffect } from '../upstream/lease.ts';
@@ -30,6 +31,7 @@ export function poolEffectOf(analyses: readonly StatementAnalysis[]): LeaseEffec
     const pin = pinReason(a) ?? (sqlNames ? `SQL-level ${a.command.toUpperCase()}` : undefined);
     if (pin) return sqlNames ? { pin, sqlNames: true, ...(a.command === 'deallocate' ? { dropsPrepared: true as const } : {}) } : { pin };
     if (a.command === 'discard all' || a.command === 'deallocate') (effect ??= {}).dropsPrepared = true;
+    if (a.ddl.length > 0 || a.command === 'do' || a.command === 'call') (effect ??= {}).schema = true;
     for (const s of a.settings) {
       if (s.action === 'set_local' || s.action === 'set_stored') continue;
       if (s.action === 'set_transaction') {

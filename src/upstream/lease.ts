@@ -40,6 +40,11 @@ export interface LeaseEffect {
    * namespace with the protocol's, so the client's names must be the server's from now on.
    */
   sqlNames?: true;
+  /**
+   * The statement may change what other statements' plans return (DDL, or code the gateway cannot
+   * see: DO, CALL): statements prepared after its cycle get fresh plans on every connection.
+   */
+  schema?: true;
 }
 
 export interface UpstreamLease {

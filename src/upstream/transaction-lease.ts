@@ -78,6 +78,22 @@ interface ServerState {
 
 const servers = new WeakMap<UpstreamConnection, ServerState>();
 
+/**
+ * A pool's plan generation, part of every gateway statement name made from it. It moves on after
+ * a cycle that may have changed what statements return (DDL, DO, CALL: `LeaseEffect.schema`) and
+ * after a statement failed at Bind or Describe with a plan its connection can no longer use: a
+ * statement the client prepares after that is prepared afresh on every connection, as on a
+ * connection of its own, instead of meeting the old plan another connection still holds (which
+ * would answer `cached plan must not change result type`).
+ */
+const generations = new WeakMap<UpstreamPool, { n: number }>();
+
+function generationOf(pool: UpstreamPool): { n: number } {
+  let g = generations.get(pool);
+  if (!g) generations.set(pool, (g = { n: 0 }));
+  return g;
+}
+
 function stateOf(conn: UpstreamConnection): ServerState {
   let s = servers.get(conn);
   if (!s) servers.set(conn, (s = { prepared: new Set(), unnamed: null, identity: null, settings: null }));
@@ -212,9 +228,10 @@ class Pending {
 /** Below this many bytes, pieces are joined into one write (cheaper than a corked writev). */
 const JOIN_BELOW = 16 * 1024;
 
-function gatewayName(frame: Buffer, textStart: number): string {
-  // The statement text and the parameter types: the same text typed differently is another plan.
-  return `pgw_${createHash('sha256').update(frame.subarray(textStart)).digest('hex').slice(0, 24)}`;
+function gatewayName(frame: Buffer, textStart: number, generation: number): string {
+  // The statement text and the parameter types (the same text typed differently is another
+  // plan), and the pool's plan generation.
+  return `pgw_${createHash('sha256').update(`${generation}\u0000`).update(frame.subarray(textStart)).digest('hex').slice(0, 24)}`;
 }
 
 function totalLength(out: Buffer[]): number {
@@ -276,6 +293,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #writing = false;
   readonly #onServerData = (c: Buffer): void => this.#fromServer(c);
   readonly #onServerGone = (): void => this.#lost();
+  /** The pool's plan generation (see `generations`). */
+  readonly #generation: { n: number };
   readonly #taker: PoolTaker = {
     grant: (lease) => this.#granted(lease),
     fail: (err) => this.#notGranted(err),
@@ -290,6 +309,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   ) {
     super({ allowHalfOpen: false });
     this.#key = poolKey(startup);
+    this.#generation = generationOf(pool);
     this.parameters = new Map(first.parameters);
     this.backendKey = { pid: first.pid, secret: first.secret };
     // Every tag but rows and copy data: the queue follows the rest.
@@ -552,7 +572,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
           return;
         }
         const textStart = 5 + Buffer.byteLength(name) + 1;
-        const serverName = gatewayName(frame, textStart);
+        const serverName = gatewayName(frame, textStart, this.#generation.n);
         const parse = renamed(frame, 0, serverName);
         const stmt: ClientStatement = { serverName, parse, ...(effect ? { effect } : {}) };
         this.#statements.set(name, stmt);
@@ -699,6 +719,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #evict(serverName: string): void {
     const s = this.#server;
     if (!s || !s.state.prepared.delete(serverName)) return;
+    // Other connections may hold the same stale plan: a statement prepared from now on gets a new name.
+    this.#generation.n++;
     this.#forward(encodeClose('S', serverName), { kind: K.Close, swallow: true });
     this.#flushServer();
   }
@@ -814,6 +836,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   #cycleDone(e: Entry, status: number): void {
     if (e.reset || !e.effects) return;
+    // Whether or not it failed: part of it may have run.
+    if (e.effects.some((fx) => fx.schema)) this.#generation.n++;
     for (const fx of e.effects) {
       if (!fx.settings) continue;
       if (e.failed) continue;

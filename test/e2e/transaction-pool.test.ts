@@ -159,6 +159,29 @@ describe('transaction pooling on a pool of one', () => {
     }
   });
 
+  it('a statement prepared after DDL gets a fresh plan, not one another session prepared before it (pg does not retry)', async () => {
+    const a = await client('alice');
+    const b = await client('bob');
+    try {
+      await a.query('create table reshaped (x int)');
+      await a.query('insert into reshaped values (1)');
+      // Alice's named statement puts a plan of this text on the one backend.
+      assert.deepEqual((await a.query({ name: 'before', text: 'select x from reshaped' })).rows, [{ x: 1 }]);
+      await a.query('drop table reshaped');
+      await a.query('create table reshaped (x text)');
+      await a.query("insert into reshaped values ('one')");
+      // Bob prepares the same text afresh, as PostgreSQL would plan it now: the text column,
+      // never "cached plan must not change result type" from the backend's older plan.
+      const r = await b.query({ name: 'after', text: 'select x from reshaped' });
+      assert.deepEqual(r.rows, [{ x: 'one' }]);
+      assert.equal(r.fields[0].dataTypeID, 25);
+      // Alice's own statement was prepared before the change: PostgreSQL refuses it as stale.
+      await assert.rejects(a.query({ name: 'before', text: 'select x from reshaped' }), /cached plan must not change result type/);
+    } finally {
+      await a.query('drop table if exists reshaped').catch(() => {});
+    }
+  });
+
   it('an open transaction holds the backend: the other session waits until it ends', async () => {
     const a = await client('alice');
     const b = await client('bob');
