@@ -4,26 +4,21 @@
  * connections than `size`, however many sessions each worker runs.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ownerOfPid } from '../../src/cluster/index.ts';
 import { allowEverything } from '../helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { startGatewayProcess, workersListening, type GatewayProcess } from '../helpers/gateway-process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-workers-pool-'));
 let pgs: TestPostgres;
 let issuer: TestIssuer;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let stderr = '';
+let gw: GatewayProcess;
 let port: number;
 
 before(async () => {
@@ -32,10 +27,9 @@ before(async () => {
   pgs.psql('create database app owner gw_app');
   issuer = await startTestIssuer();
   port = await freePort();
-  const file = join(dir, 'pgwarden.yaml');
-  writeFileSync(
-    file,
-    JSON.stringify({
+  gw = await startGatewayProcess(
+    join(dir, 'pgwarden.yaml'),
+    {
       workers: 2,
       listen: { postgres: `127.0.0.1:${port}`, http: `127.0.0.1:${await freePort()}` },
       upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pgs.port}/app`, password: 'gw-secret', pool: { mode: 'transaction', size: 2, max_client_wait: '10s' } } },
@@ -43,17 +37,15 @@ before(async () => {
       policies: [allowEverything([issuer.issuer])],
       audit: { store: 'sqlite:./audit.db', instance: 'gw' },
       limits: { shutdown_grace: '1s' },
-    }),
+    },
+    workersListening(2),
+    { cwd: dir },
   );
-  child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
-  child.stderr!.on('data', (d) => (stderr += d));
-  exited = new Promise((resolve) => child.on('close', resolve));
-  await waitFor('both workers to listen', () => /"workers":2[^\n]*pgwarden listening/.test(stderr), 30_000);
 });
 
 after(async () => {
-  child?.kill('SIGKILL');
-  await exited;
+  gw?.child.kill('SIGKILL');
+  await gw?.exited;
   await issuer?.stop();
   await pgs?.stop();
   rmSync(dir, { recursive: true, force: true });

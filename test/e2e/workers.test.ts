@@ -6,7 +6,7 @@
  * and `pgwarden audit verify` checks both workers' chains.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { allowEverything } from '../helpers/gateway.ts';
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { freePort, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { startGatewayProcess, workersListening, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { sendCancel } from '../helpers/cancel.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
@@ -27,9 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pgwarden-workers-'));
 const configFile = join(dir, 'pgwarden.yaml');
 let pgs: TestPostgres;
 let issuer: TestIssuer;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let stderr = '';
+let gw: GatewayProcess;
 let port: number;
 let httpPort: number;
 const open: pg.Client[] = [];
@@ -85,16 +84,12 @@ before(async () => {
     limits: { shutdown_grace: '1s' },
     log: { level: 'debug' },
   };
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
-  child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (d) => (stderr += d));
-  exited = new Promise((resolve) => child.on('close', resolve));
-  await waitFor('both workers to listen', () => /"workers":2[^\n]*pgwarden listening/.test(stderr), 30_000);
+  gw = await startGatewayProcess(configFile, config, workersListening(2));
 });
 
 after(async () => {
   for (const c of open) await c.end().catch(() => {});
-  child?.kill('SIGKILL');
+  gw?.child.kill('SIGKILL');
   await issuer?.stop();
   await pgs?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -132,7 +127,7 @@ describe('pgwarden start with workers: 2', () => {
       assert.equal((await target.query('select 1 as n')).rows[0].n, 1, 'the cancelled session goes on');
       await target.end();
     }
-    assert.match(stderr, /"worker":1[^\n]*"matched":true[^\n]*cancel request from another worker/, 'a cancel was routed through the primary to the owning worker');
+    assert.match(gw.stderr, /"worker":1[^\n]*"matched":true[^\n]*cancel request from another worker/, 'a cancel was routed through the primary to the owning worker');
     await bystander.end();
   });
 
@@ -174,7 +169,7 @@ describe('pgwarden start with workers: 2', () => {
   });
 
   it('SIGHUP reloads both workers, and audit verify checks both chains', async () => {
-    child.kill('SIGHUP');
+    gw.child.kill('SIGHUP');
     const reloads = await waitFor('a config_reload record in both chains', () => {
       const rows = auditRows("select distinct instance from audit_records where type = 'event' and body like '%config_reload%' order by instance");
       return rows.length === 2 ? rows.map((r) => r.instance) : null;
@@ -189,12 +184,12 @@ describe('pgwarden start with workers: 2', () => {
     const onOne = await connectOn(1, 'agent');
     const onTwo = await connectOn(2, 'agent');
     const ended = new Promise<void>((resolve) => onTwo.once('end', () => resolve()));
-    const pid = Number(/"worker":2,"pid":(\d+)/.exec(stderr)?.[1]);
+    const pid = Number(/"worker":2,"pid":(\d+)/.exec(gw.stderr)?.[1]);
     assert.ok(pid > 0, 'worker 2 logs its process id');
-    const before = stderr.length;
+    const before = gw.stderr.length;
     process.kill(pid, 'SIGKILL');
     await ended;
-    await waitFor('the worker to be replaced', () => stderr.slice(before).includes('worker replaced and listening'), 20_000);
+    await waitFor('the worker to be replaced', () => gw.stderr.slice(before).includes('worker replaced and listening'), 20_000);
     assert.equal((await onOne.query('select 1 as n')).rows[0].n, 1, 'the session on worker 1 goes on');
     const again = await connectOn(2, 'agent');
     assert.equal((await again.query('select count(*)::int as n from items')).rows[0].n, 0);
@@ -204,8 +199,8 @@ describe('pgwarden start with workers: 2', () => {
   });
 
   it('SIGTERM stops every worker and exits 0', async () => {
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    gw.child.kill('SIGTERM');
+    assert.equal(await gw.exited, 0);
     const ends = auditRows("select instance from audit_records where type = 'event' and body like '%gateway_stop%' order by instance").map((r) => r.instance);
     assert.deepEqual(ends, ['gw-w1', 'gw-w2']);
   });
