@@ -276,9 +276,17 @@ function checkDdlTarget(ctx: DecideContext, d: DdlTarget): Refusal | undefined {
       rule: 'builtin:untrusted-language',
     };
   }
+  if (d.objectType === 'conversion' && d.action !== 'drop') {
+    return {
+      what,
+      hint: 'An encoding conversion decides how the server reads the bytes clients send; one made by a client could make it read another statement than the one the gateway decided.',
+      rule: 'builtin:conversion',
+    };
+  }
   if (DATABASE_WIDE.has(d.objectType)) {
     return { what, hint: 'Objects of the whole database (extensions, languages, roles, servers …) are outside any ddl schema grant.', rule: 'builtin:database-objects' };
   }
+  if ((schema === undefined || schema === '') && d.candidates !== undefined && d.name !== undefined) return checkUnqualifiedTarget(ctx, d, d.name, d.candidates, what);
   if (schema === undefined || schema === '') return { what, hint: 'The gateway cannot tell which schema it is in, so no ddl grant can cover it.', rule: 'default-deny' };
   const denial = isSchema
     ? rules.tableDenials.all.find((t) => t.ddl && t.pattern.parts[0].test(schema))
@@ -293,6 +301,31 @@ function checkDdlTarget(ctx: DecideContext, d: DdlTarget): Refusal | undefined {
     if (grant === undefined) return { what, hint: `No policy for this identity grants ddl in schema ${qualified(s)}.`, rule: 'default-deny' };
     ctx.used.add(grant.policy);
   }
+  return undefined;
+}
+
+/**
+ * An unqualified name the catalog snapshot does not list (a type, a domain, an operator class, …):
+ * the server takes the first schema of the search path that has such an object, so the statement
+ * is decided as if on each of them: no denial may name it in any, and a ddl grant must cover all.
+ */
+function checkUnqualifiedTarget(ctx: DecideContext, d: DdlTarget, name: string, candidates: readonly string[], what: string): Refusal | undefined {
+  const { rules } = ctx.scope;
+  const used: string[] = [];
+  for (const s of candidates) {
+    const denial = rules.tableDenials.find(s, name).find((t) => t.ddl);
+    if (denial) return { what, hint: deniedHint(denial.policy), rule: denial.policy };
+    const grant = rules.ddlSchemas.find((g) => g.schema.test(s));
+    if (grant === undefined) {
+      return {
+        what,
+        hint: `The name is not qualified and the gateway does not know which schema of the search path (${candidates.map((c) => qualified(c)).join(', ')}) has this ${d.objectType}; no policy for this identity grants ddl in schema ${qualified(s)}. Qualify the name.`,
+        rule: 'default-deny',
+      };
+    }
+    used.push(grant.policy);
+  }
+  for (const p of used) ctx.used.add(p);
   return undefined;
 }
 

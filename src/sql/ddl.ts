@@ -22,6 +22,29 @@ export interface Classified {
 
 const RELATION_TYPES = new Set(['table', 'view', 'materialized view', 'foreign table', 'sequence', 'index', 'column', 'trigger', 'rule', 'policy', 'constraint']);
 const ATTACHED_TYPES = new Set(['trigger', 'rule', 'policy', 'constraint', 'column']);
+/** Kinds of object that live in a schema and are not relations (relations resolve against the catalog). */
+const SCHEMA_OBJECTS = new Set([
+  'type',
+  'domain',
+  'function',
+  'procedure',
+  'routine',
+  'aggregate',
+  'operator',
+  'operator class',
+  'operator family',
+  'collation',
+  'conversion',
+  'statistics',
+  'text search parser',
+  'text search dictionary',
+  'text search template',
+  'text search configuration',
+]);
+/** Of those, the kinds an unqualified name never finds in the session's temporary schema. */
+const NEVER_IN_TEMP = new Set(['function', 'procedure', 'routine', 'aggregate', 'operator']);
+/** Kinds whose name in DROP / ALTER / COMMENT is preceded by the access method's name. */
+const AFTER_ACCESS_METHOD = new Set(['operator class', 'operator family']);
 
 export class DdlWalker {
   constructor(
@@ -31,6 +54,13 @@ export class DdlWalker {
 
   private add(action: DdlAction, objectType: string, schema?: string, name?: string, on?: { schema: string; name: string }): void {
     const t: DdlTarget = { action, objectType };
+    if (schema === undefined && name !== undefined && on === undefined && SCHEMA_OBJECTS.has(objectType)) {
+      // An unqualified name of an object the catalog snapshot does not list: a CREATE puts it in
+      // the creation schema; anything else means the first schema of the search path that has
+      // one, which the gateway cannot tell, so it names every schema the server may look in.
+      if (action === 'create') schema = this.c.createSchema();
+      else t.candidates = NEVER_IN_TEMP.has(objectType) ? [...this.c.path] : ['pg_temp', ...this.c.path];
+    }
     if (schema !== undefined) t.schema = schema;
     if (name !== undefined) t.name = name;
     if (on) t.on = on;
@@ -113,7 +143,8 @@ export class DdlWalker {
       this.add(action, type, undefined, single);
       return;
     }
-    const parts = object.List ? names(object.List.items) : [];
+    const items = object.List ? names(object.List.items) : [];
+    const parts = AFTER_ACCESS_METHOD.has(type) ? items.slice(1) : items;
     if (parts.length === 0) {
       this.add(action, type);
       return;
@@ -509,8 +540,9 @@ export class DdlWalker {
         if (removed) c.removes.push(removed);
         const [action, objType, field] = simple;
         const raw = field ? n[field] : undefined;
-        const name = typeof raw === 'string' ? raw : Array.isArray(raw) ? names(raw).at(-1) : raw ? (str(raw) ?? roleName(raw)) : undefined;
-        this.add(action, objType, undefined, name);
+        const qualified = Array.isArray(raw) ? names(raw) : undefined;
+        const name = typeof raw === 'string' ? raw : qualified ? qualified.at(-1) : raw ? (str(raw) ?? roleName(raw)) : undefined;
+        this.add(action, objType, qualified && qualified.length > 1 ? qualified[qualified.length - 2] : undefined, name);
         return { command: `${action} ${objType}`, cls: 'ddl' };
       }
     }

@@ -139,6 +139,11 @@ export interface DdlTarget {
   language?: string;
   /** For ALTER … SET SCHEMA: the schema the object moves to (the object keeps its name). */
   newSchema?: string;
+  /**
+   * An unqualified name of an existing object that the catalog snapshot does not list (a type, a
+   * domain, an operator class, …): every schema the server may find it in, in search order.
+   */
+  candidates?: string[];
 }
 
 export interface SettingChange {

@@ -8,6 +8,24 @@ const NO_DDL = (what: string) => new RegExp(`may not ${what}`);
 
 export const ddlFamilies: Family[] = [
   {
+    family: 'an unqualified name the catalog does not list is decided on every schema the server may find it in',
+    cases: [
+      allow('dba', 'ALTER TYPE of an unqualified type is allowed with ddl in every schema', "alter type mood add value 'meh'"),
+      allow('dba', 'DROP DOMAIN of an unqualified domain is allowed with ddl in every schema', 'drop domain posint'),
+      allow('dba', 'DROP OPERATOR CLASS names its schema after the access method', 'drop operator class myops using btree'),
+      allow('dba', 'DROP FUNCTION of a function not in the catalog is allowed with ddl in every schema', 'drop function if exists nosuch(int)'),
+      allow('dba', 'COMMENT ON an unqualified aggregate is allowed with ddl in every schema', "comment on aggregate nosuchagg(*) is 'x'"),
+      deny('migrator', 'ALTER TYPE of an unqualified type is refused when a schema of the path has no ddl grant', "alter type mood add value 'meh'", /may not alter type mood$/),
+      allow('migrator', 'ALTER TYPE of a type qualified with the ddl schema is allowed', "alter type sales.mood add value 'meh'"),
+      deny('migrator', 'DROP DOMAIN of an unqualified domain is refused outside a full ddl grant', 'drop domain posint', /may not drop domain posint/),
+      allow('migrator', 'DROP OPERATOR CLASS qualified with the ddl schema is allowed (the access method is not a schema)', 'drop operator class sales.myops using btree'),
+      deny('migrator', 'DROP OPERATOR CLASS in another schema is refused', 'drop operator class public.myops using btree', /may not drop operator class public\.myops/),
+      deny('migrator', 'DROP OPERATOR FAMILY unqualified is refused outside a full ddl grant', 'drop operator family myfam using hash', /may not drop operator family myfam/),
+      allow('migrator', 'CREATE OPERATOR CLASS qualified with the ddl schema is allowed', 'create operator class sales.myops for type int4 using hash as operator 1 =, function 1 hashint4(int4)'),
+      deny('migrator', 'CREATE OPERATOR CLASS in another schema is refused', 'create operator class public.myops for type int4 using hash as operator 1 =, function 1 hashint4(int4)', /may not create operator class public\.myops/),
+    ],
+  },
+  {
     family: 'DDL only in the granted schema',
     cases: [
       allow('migrator', 'CREATE TABLE in the DDL schema is allowed', 'create table sales.t (id int primary key, v text)'),
@@ -201,7 +219,8 @@ export const ddlFamilies: Family[] = [
       deny('analyst', 'an unresolvable reference inside DECLARE is refused', 'declare c cursor for select x.name from customers c', /cannot resolve column reference x\.name/),
       deny('analyst', 'one unsupported statement refuses the whole string', 'select 1; select x.name from customers c', /cannot resolve column reference/),
       deny('migrator', 'IMPORT FOREIGN SCHEMA is refused (its schema cannot be told)', 'import foreign schema remote from server s into sales', /may not create foreign table/),
-      deny('migrator', 'CREATE CONVERSION is refused (its schema cannot be told)', "create conversion sales.cv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8", /may not create conversion/),
+      deny('migrator', 'CREATE CONVERSION is refused: it decides how the server reads client bytes', "create conversion sales.cv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8", /may not create conversion sales.cv/),
+      deny('migrator', 'CREATE DEFAULT CONVERSION unqualified is refused the same way', "create default conversion cv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8", /may not create conversion/),
     ],
   },
   {
