@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyseCached, AnalysisCache, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
+import { analyseCached, AnalysisCache, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -84,7 +84,8 @@ export interface PolicyGateOptions {
  * same statement under the same catalog and search_path), with the policy version and catalog
  * they were made under.
  */
-export type Decisions = WeakMap<StatementAnalysis, { version: number; snapshot: CatalogSnapshot; info: VerdictInfo | undefined }>;
+/** Decisions of cached analyses: the policy version and the catalog snapshot (its `snapshotId`, never the snapshot itself) they were made with. */
+export type Decisions = WeakMap<StatementAnalysis, { version: number; snapshot: number; info: VerdictInfo | undefined }>;
 
 /** What the gate needs of the review workflow (built by the composition root). */
 export interface ReviewPort {
@@ -947,11 +948,12 @@ export class PolicyGate implements StatementGate {
     const one = analyses.length === 1 && Object.isFrozen(analyses[0]) ? analyses[0] : undefined;
     if (!one) return this.judge(text, analyses);
     const version = this.o.policies().version;
-    const snapshot = this.o.catalog.current();
+    const current = this.o.catalog.current();
+    const snapshot = snapshotId(current);
     const known = this.decided.get(one);
     if (known && known.version === version && known.snapshot === snapshot) return { ok: true, info: known.info && { ...known.info, text } };
     const v = this.judge(text, analyses);
-    if (v.ok === true && snapshot) this.decided.set(one, { version, snapshot, info: v.info });
+    if (v.ok === true && current) this.decided.set(one, { version, snapshot, info: v.info });
     return v;
   }
 

@@ -65,15 +65,17 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
   // A prepared statement (or texts sharing a literal key) keeps its shape object: its plan is
   // built once per catalog snapshot and RowDescription, not per execution. Plans are pure data
   // and stateless row functions, so one serves every execution.
-  const memo = new WeakMap<object, { snapshot: CatalogSnapshot | null; plans: Map<string, { plan: MaskPlan; row: RowPlan | null }> }>();
+  // The memo names a snapshot by its version, never holds it: a cached statement's shape may
+  // outlive many catalog reloads, and each snapshot is megabytes.
+  const memo = new WeakMap<object, { version: number; plans: Map<string, { plan: MaskPlan; row: RowPlan | null }> }>();
   return {
     plan(fields: FieldDescription[], shape: Outputs, formats: number[]): RowPlan | null {
       let built: { plan: MaskPlan; row: RowPlan | null };
       if (shape === undefined) built = build(fields, shape, formats);
       else {
-        const snapshot = catalog();
+        const version = catalog()?.version ?? -1;
         let m = memo.get(shape);
-        if (!m || m.snapshot !== snapshot) memo.set(shape, (m = { snapshot, plans: new Map() }));
+        if (!m || m.version !== version) memo.set(shape, (m = { version, plans: new Map() }));
         const key = planKey(fields, formats);
         const found = m.plans.get(key);
         if (found) built = found;

@@ -21,8 +21,23 @@
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import type { StatementAnalysis } from './types.ts';
 
+/**
+ * A number that names one snapshot object for as long as the process runs (0: none). Caches
+ * compare it instead of holding the snapshot: a snapshot is megabytes, and entries made for it
+ * may outlive many reloads of the catalog.
+ */
+const SNAPSHOT_IDS = new WeakMap<CatalogSnapshot, number>();
+let lastSnapshotId = 0;
+export function snapshotId(s: CatalogSnapshot | undefined | null): number {
+  if (!s) return 0;
+  let id = SNAPSHOT_IDS.get(s);
+  if (id === undefined) SNAPSHOT_IDS.set(s, (id = ++lastSnapshotId));
+  return id;
+}
+
 interface Entry {
-  catalog: CatalogSnapshot | undefined;
+  /** `snapshotId` of the snapshot it was made for (0 when keyed by a bare version). */
+  catalog: number;
   value: StatementAnalysis[];
   bytes: number;
   /** The `uses` count when it last moved to the recent end. */
@@ -73,7 +88,7 @@ export class AnalysisCache {
     const k = AnalysisCache.key(catalog, searchPath, text);
     const e = this.map.get(k);
     if (!e) return undefined;
-    if (typeof catalog !== 'number' && e.catalog !== catalog) return undefined;
+    if (typeof catalog !== 'number' && e.catalog !== snapshotId(catalog)) return undefined;
     // Moved to the recent end only once it has aged by a quarter of the capacity: a hot entry is
     // not deleted and re-inserted at every hit, and none is evicted while recently used.
     if (++this.uses - e.used > this.max / 4) {
@@ -90,12 +105,12 @@ export class AnalysisCache {
    * bounded to a quarter of their number, so that a stream of texts that differ only in their
    * literals (a new number in every statement) never evicts an entry.
    */
-  private readonly aliases = new Map<string, { catalog: CatalogSnapshot | undefined; value: StatementAnalysis[] }>();
+  private readonly aliases = new Map<string, { catalog: number; value: StatementAnalysis[] }>();
 
   /** The analyses a text was last found with by its literal key, if it is still remembered. */
   aliasOf(catalog: CatalogKey, searchPath: readonly string[], text: string): StatementAnalysis[] | undefined {
     const e = this.aliases.get(AnalysisCache.key(catalog, searchPath, text));
-    if (!e || (typeof catalog !== 'number' && e.catalog !== catalog)) return undefined;
+    if (!e || (typeof catalog !== 'number' && e.catalog !== snapshotId(catalog))) return undefined;
     return e.value;
   }
 
@@ -103,7 +118,7 @@ export class AnalysisCache {
   alias(catalog: CatalogKey, searchPath: readonly string[], text: string, value: StatementAnalysis[]): void {
     const k = AnalysisCache.key(catalog, searchPath, text);
     if (this.aliases.has(k) || text.length > 1024) return;
-    this.aliases.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value });
+    this.aliases.set(k, { catalog: typeof catalog === 'number' ? 0 : snapshotId(catalog), value });
     if (this.aliases.size > Math.max(1, this.max >> 2)) this.aliases.delete(this.aliases.keys().next().value as string);
   }
 
@@ -115,7 +130,7 @@ export class AnalysisCache {
     for (const a of value) bytes += weigh(a);
     deepFreeze(value);
     if (bytes > this.maxBytes / 4) return value;
-    this.map.set(k, { catalog: typeof catalog === 'number' ? undefined : catalog, value, bytes, used: ++this.uses });
+    this.map.set(k, { catalog: typeof catalog === 'number' ? 0 : snapshotId(catalog), value, bytes, used: ++this.uses });
     this.total += bytes;
     while (this.map.size > this.max || this.total > this.maxBytes) this.drop(this.map.keys().next().value as string);
     return value;

@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { testCatalog } from './fixture.ts';
 import { AnalysisCache, analyse, effectiveSearchPath, loadParser, resolveRelation, splitStatements, SqlSyntaxError } from './index.ts';
 import { analyseNode } from './statements.ts';
@@ -173,6 +175,25 @@ describe('AnalysisCache', () => {
     cache.set(catalog, ['public'], 'SELECT 1', analyse('SELECT 1', ctx));
     assert.ok(cache.get(catalog, ['public'], 'SELECT 1'));
     assert.equal(cache.get(other, ['public'], 'SELECT 1'), undefined);
+  });
+  test('entries do not keep the snapshot they were made for alive', async () => {
+    // A snapshot is megabytes; a gateway that reloads its catalog after every DDL would otherwise
+    // keep one per cached entry.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const cache = new AnalysisCache(10);
+    let snapshot: ReturnType<typeof testCatalog> | undefined = testCatalog(7);
+    const ref = new WeakRef(snapshot);
+    cache.set(snapshot, ['public'], 'SELECT 1', analyse('SELECT 1', ctx));
+    cache.alias(snapshot, ['public'], 'SELECT 2', cache.get(snapshot, ['public'], 'SELECT 1') ?? []);
+    assert.ok(cache.get(snapshot, ['public'], 'SELECT 1'));
+    snapshot = undefined;
+    await new Promise((r) => setImmediate(r));
+    gc();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ref.deref(), undefined, 'the snapshot is still reachable from the cache');
+    assert.equal(cache.size, 1);
+    assert.equal(cache.get(testCatalog(7), ['public'], 'SELECT 1'), undefined, 'another snapshot of the same version is not the one the entry was made for');
   });
   test('the least recently used entry is evicted', () => {
     const cache = new AnalysisCache(2);

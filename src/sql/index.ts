@@ -18,7 +18,7 @@ export { followTempRelations } from './temp-relations.ts';
 import { parseStatements } from './parser.ts';
 import type { StatementAnalysis } from './types.ts';
 
-export { AnalysisCache } from './cache.ts';
+export { AnalysisCache, snapshotId } from './cache.ts';
 export { analyseCached, type CachedAnalysis } from './cached-analysis.ts';
 export { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.ts';
 export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
