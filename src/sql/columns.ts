@@ -43,6 +43,10 @@ function readColumn(c: Collector, item: FromItem, visible: string, use: Use | un
 
 /** Every column of an item (`t.*`, whole-row). Derived items read theirs already. */
 export function readAll(c: Collector, item: FromItem): void {
+  if (item.children && item.usingOnly) {
+    for (const u of item.using ?? []) bindAtLevel(c, item.children, u, undefined, []);
+    return;
+  }
   if (item.children) {
     for (const ch of item.children) readAll(c, ch);
     return;

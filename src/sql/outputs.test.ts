@@ -65,6 +65,10 @@ const cases: Case[] = [
   { name: 'alias column names rename by position', sql: 'SELECT * FROM customers AS c(a, b)', outputs: [`a: column ${C}.id`, `b: column ${C}.name`, ...STAR.slice(2)] },
   { name: 'JOIN USING lists the merged column once, first', sql: 'SELECT * FROM customers JOIN orders USING (id)', outputs: [`id: column ${C}.id ${O}.id`, ...STAR.slice(1), `customer_id: column ${O}.customer_id`, `status: column ${O}.status`, `total: column ${O}.total`] },
   { name: 'NATURAL JOIN merges the common columns', sql: 'SELECT * FROM customers NATURAL JOIN orders', outputs: [`id: column ${C}.id ${O}.id`, ...STAR.slice(1), `customer_id: column ${O}.customer_id`, `status: column ${O}.status`, `total: column ${O}.total`] },
+  { name: 'a USING alias names the merged column', sql: 'SELECT x.id, c.email FROM customers c JOIN orders o USING (id) AS x', outputs: [`id: column ${C}.id ${O}.id`, `email: column ${C}.email`] },
+  { name: 'a USING alias\'s star lists only the merged columns', sql: 'SELECT x.* FROM customers c JOIN customers d USING (email, ssn) AS x', outputs: [`email: column ${C}.email`, `ssn: column ${C}.ssn`] },
+  { name: 'a USING alias as a whole row holds the merged columns', sql: 'SELECT row_to_json(x) FROM customers c JOIN customers d USING (ssn) AS x', outputs: [`row_to_json: opaque ${C}.ssn`] },
+  { name: 'a USING alias leaves the joined tables visible', sql: 'SELECT customers.name, x.id FROM customers JOIN orders USING (id) AS x WHERE x.id = 1', outputs: [`name: column ${C}.name`, `id: column ${C}.id ${O}.id`] },
   { name: 'an aliased join\'s star', sql: 'SELECT j.* FROM (customers JOIN orders USING (id)) j', outputs: [`id: column ${C}.id ${O}.id`, ...STAR.slice(1), `customer_id: column ${O}.customer_id`, `status: column ${O}.status`, `total: column ${O}.total`] },
   { name: 'a view\'s star', sql: 'SELECT * FROM customer_emails', outputs: ['id: column public.customer_emails.id', 'email: column public.customer_emails.email'] },
   { name: 'an unknown relation\'s star stands for all its columns', sql: 'SELECT * FROM nosuch', outputs: ['*: opaque public.nosuch.*'] },
@@ -251,6 +255,11 @@ describe('output provenance and the rest of the analysis', () => {
     const a = run({ name: 'reads', sql: 'UPDATE customers c SET name = \'x\' FROM orders o WHERE o.customer_id = c.id RETURNING *', outputs: null });
     const read = a.tables.filter((t) => t.op === 'select').map((t) => `${t.relation.name} [${[...t.columns].sort().join(',')}]`).sort();
     assert.deepEqual(read, ['customers [email,id,name,phone,ssn]', 'orders [customer_id,id,status,total]'], 'RETURNING * reads the FROM items it returns');
+  });
+  test('a USING alias reads the merged columns of both sides, and only them', () => {
+    const a = run({ name: 'using alias', sql: 'SELECT x.* FROM customers c JOIN orders o USING (id) AS x', outputs: null });
+    const read = a.tables.filter((t) => t.op === 'select').map((t) => `${t.relation.name} [${[...t.columns].sort().join(',')}]`).sort();
+    assert.deepEqual(read, ['customers [id]', 'orders [id]']);
   });
   test('sources are listed once each', () => {
     const a = run({ name: 'dedupe', sql: 'SELECT ssn || ssn || lower(ssn) FROM customers', outputs: null });

@@ -373,6 +373,8 @@ export class QueryWalker implements QueryWalk {
       const children = scope.items.splice(start);
       const item: FromItem = { refname: j.alias?.aliasname, children, left: mid - start };
       if (using.length > 0) item.using = using;
+      // `a JOIN b USING (…) AS x`: x names the merged columns; a and b stay visible.
+      if (!j.alias && typeof j.join_using_alias?.aliasname === 'string') item.usingAlias = j.join_using_alias.aliasname;
       scope.items.push(item);
     }
   }

@@ -23,6 +23,10 @@ export interface FromItem {
   using?: string[];
   /** For a join: how many of `children` are its left side. */
   left?: number;
+  /** For a join `… USING (…) AS name`: the name that shows only the merged columns. */
+  usingAlias?: string;
+  /** The item that name stands for: the join's merged USING columns, nothing else. */
+  usingOnly?: true;
   /** A derived item's columns in order with their provenance (visible names). */
   outs?: Out[];
   /** The provenance of a derived item's column no `outs` names (a function's unknown columns). */
@@ -112,6 +116,7 @@ export function findQualified(items: readonly FromItem[], schema: string | undef
   for (const it of items) {
     if (schema === undefined) {
       if (it.refname === name) return it;
+      if (it.usingAlias === name) return { refname: name, children: it.children, using: it.using, left: it.left, usingOnly: true };
     } else if (it.schema !== undefined && it.refname === name && it.rel?.name.schema === schema) {
       return it;
     }
@@ -138,6 +143,7 @@ export function itemProv(item: FromItem, visible: string): Prov {
 export function expandItem(item: FromItem): Out[] {
   if (item.children) {
     const using = item.using ?? [];
+    if (item.usingOnly) return expandItem({ ...item, usingOnly: undefined }).slice(0, using.length);
     if (using.length === 0) return item.children.flatMap(expandItem);
     const left = item.children.slice(0, item.left ?? 0).flatMap(expandItem);
     const right = item.children.slice(item.left ?? 0).flatMap(expandItem);

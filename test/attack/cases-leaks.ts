@@ -237,6 +237,25 @@ const laundering: Attack[] = [
   },
 ];
 
+/**
+ * `a JOIN b USING (col) AS x` names the merged column through x: reading it, its star or its
+ * whole row is reading the masked column of both sides.
+ */
+const usingAliases: Attack[] = [
+  ['its column', 'SELECT x.email FROM customers a JOIN customers b USING (email) AS x'],
+  ['its star', 'SELECT x.* FROM customers a JOIN customers b USING (email) AS x'],
+  ['its whole row as JSON', 'SELECT row_to_json(x) FROM customers a JOIN customers b USING (email) AS x'],
+  ['its whole row as text', 'SELECT x::text FROM customers a JOIN customers b USING (id, email) AS x'],
+  ['a filter beside it', "SELECT x.email, a.id FROM customers a JOIN customers b USING (email) AS x WHERE a.id < 4"],
+].map(
+  ([what, sql]): Attack => ({
+    name: `the merged column of a USING alias is the masked column, through ${what}`,
+    who: 'analyst',
+    steps: [sql],
+    effectOnly: true,
+  }),
+);
+
 /** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
 const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
 
@@ -308,5 +327,6 @@ export const leakFamilies: Family[] = [
   { family: 'content detectors', cases: detectors },
   { family: 'laundering through writes', cases: laundering },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
+  { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'legitimate use', cases: legitimate },
 ];
