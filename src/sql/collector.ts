@@ -147,9 +147,16 @@ export class Collector {
     return { name: { schema: s, name, resolved: false } };
   }
 
+  /**
+   * Set while the elements of `CREATE SCHEMA s CREATE …` are analysed: PostgreSQL creates them in
+   * s and looks s up first for their names (s is new, so only objects the same statement creates
+   * are found there).
+   */
+  creatingSchema: string | undefined;
+
   /** The schema a CREATE without a schema would use (also the best guess for unknown names). */
   createSchema(): string | undefined {
-    return creationSchema(this.catalog, this.path, this.pathListsCatalog);
+    return this.creatingSchema ?? creationSchema(this.catalog, this.path, this.pathListsCatalog);
   }
 
   /** Ensures an access entry exists (a FROM item is a read even when no column is named). */

@@ -285,10 +285,18 @@ export class DdlWalker {
         if (list(n.options).some((o) => (unwrap(o, 'DefElem') as Node | undefined)?.defname === 'restart')) c.rewrites.push('sequence restart');
         return { command: 'alter sequence', cls: 'ddl' };
       case 'CreateSchemaStmt': {
-        this.add('create', 'schema', undefined, n.schemaname ?? n.authrole?.rolename);
-        for (const e of list(n.schemaElts)) {
-          const t = typeOf(e);
-          if (!this.statement(t, e[t])) c.fail(`statement type ${t} is not supported by the gateway`);
+        const created = n.schemaname ?? n.authrole?.rolename;
+        this.add('create', 'schema', undefined, created);
+        const outer = c.creatingSchema;
+        c.creatingSchema = typeof created === 'string' ? created : undefined;
+        try {
+          for (const e of list(n.schemaElts)) {
+            const t = typeOf(e);
+            if (c.creatingSchema === undefined) c.fail('the gateway cannot tell which schema CREATE SCHEMA creates its elements in');
+            if (!this.statement(t, e[t])) c.fail(`statement type ${t} is not supported by the gateway`);
+          }
+        } finally {
+          c.creatingSchema = outer;
         }
         return { command: 'create schema', cls: 'ddl' };
       }

@@ -10,6 +10,7 @@ export const ddlFamilies: Family[] = [
   {
     family: 'an unqualified name the catalog does not list is decided on every schema the server may find it in',
     cases: [
+      allow('dba', 'the elements of CREATE SCHEMA are created in that schema, and found there', 'create schema s9 create table t (a int) create unique index t_a on t (a) create view tv as select a from t'),
       allow('dba', 'ALTER TYPE of an unqualified type is allowed with ddl in every schema', "alter type mood add value 'meh'"),
       allow('dba', 'DROP DOMAIN of an unqualified domain is allowed with ddl in every schema', 'drop domain posint'),
       allow('dba', 'DROP OPERATOR CLASS names its schema after the access method', 'drop operator class myops using btree'),
