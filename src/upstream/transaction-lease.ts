@@ -40,6 +40,7 @@ import {
   Reader,
   StreamScanner,
   SYNC,
+  decodeFields,
   decodeParameterStatus,
   encodeClose,
   encodeDescribe,
@@ -138,8 +139,8 @@ interface Entry {
   failed?: boolean;
   /** A cycle the lease sent to reset the connection: an error in it breaks the lease. */
   reset?: boolean;
-  /** A Bind or Describe of a gateway statement: an error there may mean its plan is stale. */
-  uses?: string;
+  /** A Bind or Describe of a client's statement: an error there may mean its plan is stale. */
+  uses?: ClientStatement;
   /** A Describe of a statement: its answer fills this in. */
   described?: Described;
   /**
@@ -155,8 +156,13 @@ interface ClientStatement {
   serverName: string;
   /** The Parse under the gateway name, to send again on another connection. */
   parse: Buffer;
-  /** What the statement was when the client prepared it (on the connection that answered its Parse). */
+  /**
+   * What the statement was when the client prepared it (on the connection that answered its
+   * Parse); `result` undefined when not known, and then taken from its next preparation.
+   */
   origin: Described;
+  /** Its Parse was answered from a statement the connection already had (prepared earlier, perhaps before a change). */
+  shared?: boolean;
   effect?: LeaseEffect;
 }
 
@@ -314,6 +320,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
    * from what the client was told, its Bind fails as on PostgreSQL.
    */
   #checking: Entry | null = null;
+  /** Set by #ensurePrepared: the statement's result on this connection is not what the client was told. */
+  #changed: Described | null = null;
   readonly #portals = new Map<string, LeaseEffect | undefined>();
   /** Settings replayed on each connection, by name (RESET ALL clears them). */
   readonly #settings = new Map<string, string>();
@@ -621,7 +629,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         const serverName = gatewayName(frame, textStart, this.#generation.n);
         const parse = renamed(frame, 0, serverName);
         const there = s.state.prepared.get(serverName);
-        const stmt: ClientStatement = { serverName, parse, origin: there ?? {}, ...(effect ? { effect } : {}) };
+        const stmt: ClientStatement = { serverName, parse, origin: there ?? {}, ...(there ? { shared: true } : {}), ...(effect ? { effect } : {}) };
         this.#statements.set(name, stmt);
         const client = { map: this.#statements, name, stmt };
         if (there !== undefined) {
@@ -647,8 +655,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
         }
         const stmt = this.#ensurePrepared(name);
         if (this.#checking !== null) return this.#hold(tag, frame, effect);
+        if (this.#changed !== null) return this.#refuseChangedNow(tag, frame);
         this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
-        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind }, true);
+        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt } : { kind: K.Bind }, true);
         return;
       }
       case FE.Describe: {
@@ -656,7 +665,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
           const name = nameAt(frame, 6);
           const stmt = this.#ensurePrepared(name);
           if (this.#checking !== null) return this.#hold(tag, frame, effect);
-          if (stmt) this.#forward(renamed(frame, 1, stmt.serverName), { kind: K.Describe, uses: stmt.serverName }, true);
+          if (this.#changed !== null) return this.#refuseChangedNow(tag, frame);
+          if (stmt) this.#forward(renamed(frame, 1, stmt.serverName), { kind: K.Describe, uses: stmt }, true);
           else {
             // The unnamed statement described on the connection its Parse went to: what the
             // client is told, should it be bound on another connection.
@@ -749,12 +759,21 @@ class TransactionLease extends Duplex implements UpstreamLease {
     const stmt = this.#statements.get(name);
     if (!stmt) return null;
     const there = s.state.prepared.get(stmt.serverName);
-    if (there !== undefined) this.#touch(s.state, stmt.serverName, there);
-    else {
+    if (there !== undefined) {
+      this.#touch(s.state, stmt.serverName, there);
+      // Most often the very object the client's description is. Another: the connection's
+      // statement was prepared by another session, before or after a change made elsewhere.
+      if (there !== stmt.origin) {
+        if (stmt.origin.result === undefined) stmt.origin = there;
+        else if (there.result !== undefined && there.result !== stmt.origin.result) this.#changed = stmt.origin;
+      }
+    } else {
       this.#makeRoom(s.state);
       const described: Described = {};
       s.state.prepared.set(stmt.serverName, described);
-      this.#prepareAgain(stmt.parse, stmt.serverName, stmt.origin, described);
+      const origin = stmt.origin;
+      if (origin.result === undefined) stmt.origin = described;
+      this.#prepareAgain(stmt.parse, stmt.serverName, origin, described);
     }
     return stmt;
   }
@@ -778,6 +797,12 @@ class TransactionLease extends Duplex implements UpstreamLease {
     this.#checking = entry;
   }
 
+  #refuseChangedNow(tag: number, frame: Buffer): void {
+    const origin = this.#changed!;
+    this.#changed = null;
+    this.#refuseChanged(tag, frame, origin);
+  }
+
   /** The message that made a statement be prepared again waits, first in the backlog, with those after it. */
   #hold(tag: number, frame: Buffer, effect: LeaseEffect | undefined): void {
     this.#backlog.unshift({ tag, frame, ...(effect ? { effect } : {}) });
@@ -785,32 +810,41 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   /**
    * The Describe of a statement prepared again has been answered. The same result as the client
-   * was told: its messages go on. Another (the table changed since it was prepared): PostgreSQL's
-   * answer, 0A000 "cached plan must not change result type" at the Bind, and at a Describe of a
-   * statement that had rows (one that had none is described as before, without looking again).
-   * The server is made to fail that message itself (it names a statement no connection has), so
-   * the transaction fails and the rest of the batch is skipped as on PostgreSQL; its error is
-   * replaced by PostgreSQL's. The statement is closed here, so that each use of it fails the same way.
+   * was told: its messages go on (and the connection's statement is recorded with the client's
+   * description, so that the next use finds them the same object). Another: see #refuseChanged;
+   * the connection keeps the statement, which fits the clients that prepared it after the change.
    */
   #checked(e: Entry): void {
     this.#checking = null;
     const origin = e.check!;
-    if (origin.result !== e.described!.result) {
-      const s = this.#server!;
-      if (e.serverName) {
-        s.state.prepared.delete(e.serverName);
-        this.#forward(encodeClose('S', e.serverName), { kind: K.Close, swallow: true });
-      } else s.state.unnamed = null;
+    const s = this.#server!;
+    if (origin.result === e.described!.result) {
+      if (e.serverName && s.state.prepared.get(e.serverName) === e.described) s.state.prepared.set(e.serverName, origin);
+    } else {
+      // The unnamed statement is prepared again (and compared) at its next use.
+      if (!e.serverName) s.state.unnamed = null;
       // Other connections may hold plans of the old tables: a statement prepared from now on gets a new name.
       this.#generation.n++;
       const held = this.#backlog.shift()!;
-      if (held.tag === FE.Bind) this.#forward(renamed(held.frame, 0, NO_STATEMENT, 2), { kind: K.Bind, replace: RESULT_TYPE_CHANGED }, true);
-      else if (origin.result === null) {
-        this.#queue.push({ kind: K.Describe, synthetic: Buffer.concat([origin.params!, NO_DATA]) });
-        this.#drainSynthetic();
-      } else this.#forward(renamed(held.frame, 1, NO_STATEMENT), { kind: K.Describe, replace: Buffer.concat([origin.params!, RESULT_TYPE_CHANGED]) }, true);
+      this.#refuseChanged(held.tag, held.frame, origin);
     }
     this.#drainBacklog();
+  }
+
+  /**
+   * A Bind or Describe of a statement whose result on this connection differs from what the
+   * client was told when it prepared it: PostgreSQL's answer, 0A000 "cached plan must not change
+   * result type", at the Bind, and at a Describe of a statement that had rows (one that had none
+   * is described as before, PostgreSQL does not look again). The server is made to fail the
+   * message itself (it names a statement no connection has), so that the transaction fails and
+   * the rest of the batch is skipped as on PostgreSQL; its error is replaced by PostgreSQL's.
+   */
+  #refuseChanged(tag: number, frame: Buffer, origin: Described): void {
+    if (tag === FE.Bind) this.#forward(renamed(frame, 0, NO_STATEMENT, 2), { kind: K.Bind, replace: RESULT_TYPE_CHANGED }, true);
+    else if (origin.result === null) {
+      this.#queue.push({ kind: K.Describe, synthetic: Buffer.concat([origin.params!, NO_DATA]) });
+      this.#drainSynthetic();
+    } else this.#forward(renamed(frame, 1, NO_STATEMENT), { kind: K.Describe, replace: Buffer.concat([origin.params!, RESULT_TYPE_CHANGED]) }, true);
   }
 
   #touch(state: ServerState, name: string, described: Described): void {
@@ -824,6 +858,23 @@ class TransactionLease extends Duplex implements UpstreamLease {
     const oldest = state.prepared.keys().next().value as string;
     state.prepared.delete(oldest);
     this.#forward(encodeClose('S', oldest), { kind: K.Close, swallow: true });
+  }
+
+  /**
+   * A client's statement failed at Bind or Describe. When the server said its plan no longer fits
+   * (0A000) and the client's Parse had been answered from a statement the connection already had,
+   * the client may have prepared it after the change (a change made outside this pool, which
+   * does not move the generation on): what the client was told is then forgotten, and the
+   * statement prepared again takes what it returns now (as PostgreSQL would have prepared it),
+   * instead of failing at every use. A statement prepared for the client failed because its
+   * table changed after the client prepared it: it keeps failing, as on PostgreSQL.
+   */
+  #stale(stmt: ClientStatement, error: Buffer): void {
+    if (stmt.shared && decodeFields(error).C === '0A000') {
+      stmt.origin = {};
+      stmt.shared = false;
+    }
+    this.#evict(stmt.serverName);
   }
 
   /**
@@ -927,7 +978,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
       }
       // The server skips to the Sync: what it will not answer leaves the queue.
       this.#queue.shift();
-      if (head.uses) this.#evict(head.uses);
+      if (head.uses) this.#stale(head.uses, frame);
       this.#failedParse(head);
       let unheld = head === this.#checking;
       while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) {

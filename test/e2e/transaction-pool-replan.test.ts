@@ -57,16 +57,18 @@ const pidOf = async (c: pg.Client): Promise<number> => (await c.query('select pg
 /**
  * Both backends are taken by transactions of two other sessions; the one on `backend` stays, the
  * other ends. Until the returned function is called, a session's next transaction runs on the
- * other backend: the one that does not have what was prepared on `backend`.
+ * other backend: the one that does not have what was prepared on `backend`. With `onto`, the
+ * other one stays busy instead, and the next transaction runs on `backend`.
  */
-async function keepBusy(backend: number): Promise<() => Promise<void>> {
+async function keepBusy(backend: number, onto = false): Promise<() => Promise<void>> {
   const holders = [await gatewayClient('holder-1'), await gatewayClient('holder-2')];
   for (const h of holders) await h.query('begin');
   const pids = await Promise.all(holders.map(pidOf));
   assert.notEqual(pids[0], pids[1], 'the two transactions hold the two backends');
   assert.ok(pids.includes(backend), `backend ${backend} is one of the pool's (${pids.join(', ')})`);
-  const keep = holders[pids.indexOf(backend)];
-  const free = holders[1 - pids.indexOf(backend)];
+  const at = onto ? 1 - pids.indexOf(backend) : pids.indexOf(backend);
+  const keep = holders[at];
+  const free = holders[1 - at];
   await free.query('commit');
   return async () => {
     await keep.query('commit');
@@ -237,6 +239,61 @@ describe('a statement prepared before its table changed, used on a backend that 
     const direct = await run('direct');
     assert.equal(direct[0], 5);
     assert.deepEqual(await run('gateway'), direct);
+  });
+
+  it('after a change made outside the pool, a statement prepared after it from a backend\'s older plan fails once, then has the new columns', async () => {
+    const a = await gatewayClient('frank');
+    const b = await gatewayClient('grace');
+    await a.query('create table widened (a int)');
+    await a.query('insert into widened values (1)');
+    const q = { name: 'w', text: 'select * from widened' };
+    await a.query('begin');
+    assert.deepEqual((await a.query(q)).rows, [{ a: 1 }]);
+    const backend = await pidOf(a);
+    await a.query('commit');
+    // A migration run straight on the database: the pool does not see it.
+    t.pg.psql('alter table widened add column b int', 'app');
+    const release = await keepBusy(backend, true);
+    try {
+      assert.equal(await pidOf(b), backend);
+      // Bob's Parse is answered from the backend's plan of the same text, made before the change:
+      // the server refuses that plan once (PostgreSQL, whose Bob would have prepared it now,
+      // would not: the difference the README lists); then it is prepared again with the new columns.
+      await assert.rejects(b.query(q), { code: '0A000' });
+      assert.deepEqual((await b.query(q)).rows, [{ a: 1, b: null }]);
+      // Alice prepared hers before the change: it fails at every use, as on PostgreSQL.
+      await assert.rejects(a.query(q), { code: '0A000' });
+      await assert.rejects(a.query(q), { code: '0A000' });
+    } finally {
+      await release();
+      await a.query('drop table widened');
+    }
+  });
+
+  it('after a change made outside the pool, a backend where another session prepared the statement since still refuses the older one', async () => {
+    const a = await gatewayClient('heidi');
+    const c = await gatewayClient('ivan');
+    await a.query('create table deepened (a int)');
+    await a.query('insert into deepened values (1)');
+    const q = { name: 'd', text: 'select * from deepened' };
+    await a.query('begin');
+    assert.deepEqual((await a.query(q)).rows, [{ a: 1 }]);
+    const backend = await pidOf(a);
+    await a.query('commit');
+    t.pg.psql('alter table deepened add column b int', 'app');
+    const release = await keepBusy(backend);
+    try {
+      // Ivan prepares the text after the change, on the other backend: the new columns.
+      assert.notEqual(await pidOf(c), backend);
+      assert.deepEqual((await c.query(q)).rows, [{ a: 1, b: null }]);
+      // Alice's statement, prepared before, meets Ivan's on that backend: refused, as on PostgreSQL.
+      await assert.rejects(a.query(q), { code: '0A000', message: 'cached plan must not change result type' });
+      assert.deepEqual((await c.query(q)).rows, [{ a: 1, b: null }]);
+      await assert.rejects(a.query(q), { code: '0A000' });
+    } finally {
+      await release();
+      await a.query('drop table deepened');
+    }
   });
 
   it('a pipelined batch: what ran before the failed Bind is rolled back, Describe fails after ParameterDescription, the unnamed statement too (raw protocol, as on PostgreSQL)', async () => {
