@@ -77,12 +77,24 @@ interface Described {
   params?: Buffer;
   /** `resultShape` of the RowDescription, or null for NoData (no rows). */
   result?: string | null;
+  /**
+   * The server refused this plan as stale (0A000) while the pool's generation was this one: its
+   * tables changed outside the pool (see #stale).
+   */
+  staleAt?: number;
 }
 
 /** What the lease knows of a pooled server connection, across the sessions it serves. */
 interface ServerState {
   /** The gateway's statement names prepared there, least recently used first, and their description. */
   prepared: Map<string, Described>;
+  /**
+   * Statements still there that the lease no longer uses (a stale plan, or a Close the server
+   * skipped after an error): closed when the connection is next lent, or before one of them is
+   * prepared again. Not closed at once: the server may be skipping to a Sync, or past the last
+   * one, where it would hold the answer until the next session's messages.
+   */
+  unclosed: Set<string>;
   /** The last Parse of the unnamed statement there (whose, and which), or null. */
   unnamed: object | null;
   /** The identity it last served (null: none yet). */
@@ -111,7 +123,7 @@ function generationOf(pool: UpstreamPool): { n: number } {
 
 function stateOf(conn: UpstreamConnection): ServerState {
   let s = servers.get(conn);
-  if (!s) servers.set(conn, (s = { prepared: new Map(), unnamed: null, identity: null, settings: null }));
+  if (!s) servers.set(conn, (s = { prepared: new Map(), unclosed: new Set(), unnamed: null, identity: null, settings: null }));
   return s;
 }
 
@@ -150,6 +162,8 @@ interface Entry {
   check?: Described;
   /** The server's error for this message is answered with these bytes instead. */
   replace?: Buffer;
+  /** A Close the lease sent of this gateway statement (if the server skips it, the statement stays). */
+  closes?: string;
 }
 
 interface ClientStatement {
@@ -163,6 +177,8 @@ interface ClientStatement {
   origin: Described;
   /** Its Parse was answered from a statement the connection already had (prepared earlier, perhaps before a change). */
   shared?: boolean;
+  /** The pool's plan generation at its Parse. */
+  generation: number;
   effect?: LeaseEffect;
 }
 
@@ -547,6 +563,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
       state.settings = null;
     } else if (state.settings !== null && state.settings !== mine) steps.push('RESET ALL');
     state.identity = this.o.identity;
+    for (const name of state.unclosed) this.#close(name);
+    state.unclosed.clear();
     if (mine && state.settings !== mine) steps.push(...this.#settings.values());
     if (steps.length > 0) {
       const app = this.o.applicationName;
@@ -629,7 +647,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         const serverName = gatewayName(frame, textStart, this.#generation.n);
         const parse = renamed(frame, 0, serverName);
         const there = s.state.prepared.get(serverName);
-        const stmt: ClientStatement = { serverName, parse, origin: there ?? {}, ...(there ? { shared: true } : {}), ...(effect ? { effect } : {}) };
+        const stmt: ClientStatement = { serverName, parse, origin: there ?? {}, generation: this.#generation.n, ...(there ? { shared: true } : {}), ...(effect ? { effect } : {}) };
         this.#statements.set(name, stmt);
         const client = { map: this.#statements, name, stmt };
         if (there !== undefined) {
@@ -638,7 +656,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
           this.#drainSynthetic();
           return;
         }
-        this.#makeRoom(s.state);
+        this.#makeRoom(s.state, serverName);
         s.state.prepared.set(serverName, stmt.origin);
         this.#forward(parse, { kind: K.Parse, serverName, client }, true);
         // What the client is told the statement takes and returns, for another connection to
@@ -716,6 +734,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (e.sqlNames) this.#useOwnNames(beforeQuery);
     if (e.dropsPrepared && this.#server) {
       this.#server.state.prepared.clear();
+      this.#server.state.unclosed.clear();
       this.#server.state.unnamed = null;
     }
     this.#cycleEffects.push(e);
@@ -765,12 +784,16 @@ class TransactionLease extends Duplex implements UpstreamLease {
       // statement was prepared by another session, before or after a change made elsewhere.
       if (there !== stmt.origin) {
         if (stmt.origin.result === undefined) stmt.origin = there;
-        else if (there.result !== undefined && there.result !== stmt.origin.result) this.#changed = stmt.origin;
+        else if (there.result !== undefined && there.result !== stmt.origin.result) {
+          if (this.#mayBeNewer(stmt)) stmt.origin = there;
+          else this.#changed = stmt.origin;
+        }
       }
     } else {
-      this.#makeRoom(s.state);
+      this.#makeRoom(s.state, stmt.serverName);
       const described: Described = {};
       s.state.prepared.set(stmt.serverName, described);
+      if (this.#mayBeNewer(stmt)) stmt.origin = {};
       const origin = stmt.origin;
       if (origin.result === undefined) stmt.origin = described;
       this.#prepareAgain(stmt.parse, stmt.serverName, origin, described);
@@ -853,28 +876,48 @@ class TransactionLease extends Duplex implements UpstreamLease {
   }
 
   /** Close the least recently used statement of a connection that has too many. */
-  #makeRoom(state: ServerState): void {
+  #makeRoom(state: ServerState, name: string): void {
+    if (state.unclosed.delete(name)) this.#close(name);
     if (state.prepared.size < MAX_PREPARED_PER_CONNECTION) return;
     const oldest = state.prepared.keys().next().value as string;
     state.prepared.delete(oldest);
-    this.#forward(encodeClose('S', oldest), { kind: K.Close, swallow: true });
+    this.#close(oldest);
+  }
+
+  #close(name: string): void {
+    this.#forward(encodeClose('S', name), { kind: K.Close, swallow: true, closes: name });
   }
 
   /**
    * A client's statement failed at Bind or Describe. When the server said its plan no longer fits
-   * (0A000) and the client's Parse had been answered from a statement the connection already had,
-   * the client may have prepared it after the change (a change made outside this pool, which
-   * does not move the generation on): what the client was told is then forgotten, and the
-   * statement prepared again takes what it returns now (as PostgreSQL would have prepared it),
-   * instead of failing at every use. A statement prepared for the client failed because its
-   * table changed after the client prepared it: it keeps failing, as on PostgreSQL.
+   * (0A000), the client's Parse had been answered from a statement the connection already had,
+   * and the generation has not moved since that Parse, the tables changed outside this pool
+   * (which does not move the generation on), perhaps before the client's Parse: what the client
+   * was told is then forgotten, and the statement prepared again takes what it returns now (as
+   * PostgreSQL would have prepared it), instead of failing at every use; so do the other
+   * statements answered from that plan in that generation (#mayBeNewer). A statement prepared
+   * for the client, or one prepared before a change made through the pool, keeps failing, as on
+   * PostgreSQL.
    */
   #stale(stmt: ClientStatement, error: Buffer): void {
-    if (stmt.shared && decodeFields(error).C === '0A000') {
+    if (stmt.shared && stmt.generation === this.#generation.n && decodeFields(error).C === '0A000') {
+      stmt.origin.staleAt = stmt.generation;
       stmt.origin = {};
       stmt.shared = false;
     }
     this.#evict(stmt.serverName);
+  }
+
+  /**
+   * The client's Parse was answered from a plan the server has since refused as stale, and
+   * nothing changed through the pool between that Parse and the refusal: the client may have
+   * prepared the statement after the change (made outside the pool), as PostgreSQL would have
+   * prepared it then. Its statement takes the result it has now rather than failing at every use.
+   */
+  #mayBeNewer(stmt: ClientStatement): boolean {
+    if (stmt.shared !== true || stmt.origin.staleAt !== stmt.generation) return false;
+    stmt.shared = false;
+    return true;
   }
 
   /**
@@ -888,8 +931,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (!s || !s.state.prepared.delete(serverName)) return;
     // Other connections may hold the same stale plan: a statement prepared from now on gets a new name.
     this.#generation.n++;
-    this.#forward(encodeClose('S', serverName), { kind: K.Close, swallow: true });
-    this.#flushServer();
+    s.state.unclosed.add(serverName);
   }
 
   /**
@@ -1014,6 +1056,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
 
   /** A Parse the server did not run: its statement is not there, and the client's name is not made. */
   #failedParse(e: Entry): void {
+    if (e.closes !== undefined) this.#server?.state.unclosed.add(e.closes);
     if (e.kind !== K.Parse) return;
     if (e.serverName) this.#server?.state.prepared.delete(e.serverName);
     if (e.client && e.client.map.get(e.client.name) === e.client.stmt) e.client.map.delete(e.client.name);

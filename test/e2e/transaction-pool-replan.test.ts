@@ -254,17 +254,25 @@ describe('a statement prepared before its table changed, used on a backend that 
     // A migration run straight on the database: the pool does not see it.
     t.pg.psql('alter table widened add column b int', 'app');
     const release = await keepBusy(backend, true);
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'judy' }));
     try {
       assert.equal(await pidOf(b), backend);
+      // Judy prepares the text now too, on that backend (answered from its plan), and uses it later.
+      c.send(Buffer.concat([encodeParse('w', q.text), SYNC]));
+      assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['1', 'Z']);
       // Bob's Parse is answered from the backend's plan of the same text, made before the change:
       // the server refuses that plan once (PostgreSQL, whose Bob would have prepared it now,
       // would not: the difference the README lists); then it is prepared again with the new columns.
       await assert.rejects(b.query(q), { code: '0A000' });
       assert.deepEqual((await b.query(q)).rows, [{ a: 1, b: null }]);
+      // Judy's, prepared after the change too, has the new columns without an error.
+      c.send(Buffer.concat([encodeBind('', 'w', []), encodeDescribe('P', ''), encodeExecute(''), SYNC]));
+      assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['2', 'T', 'D', 'C', 'Z']);
       // Alice prepared hers before the change: it fails at every use, as on PostgreSQL.
       await assert.rejects(a.query(q), { code: '0A000' });
       await assert.rejects(a.query(q), { code: '0A000' });
     } finally {
+      c.end();
       await release();
       await a.query('drop table widened');
     }
@@ -294,6 +302,38 @@ describe('a statement prepared before its table changed, used on a backend that 
       await release();
       await a.query('drop table deepened');
     }
+  });
+
+  it('a statement whose Parse was answered from a plan another session made, before a change through the pool, fails at every use too', async () => {
+    const a = await gatewayClient('kim');
+    const b = await gatewayClient('leo');
+    await a.query('create table shared_plan (a int)');
+    const q = { name: 'sp', text: 'select * from shared_plan' };
+    await a.query('begin');
+    await a.query(q);
+    const backend = await pidOf(a);
+    await a.query('commit');
+    let release = await keepBusy(backend, true);
+    try {
+      // Leo's Parse lands on the backend that has Kim's plan of the text: answered from it.
+      await b.query('begin');
+      assert.equal(await pidOf(b), backend);
+      await b.query(q);
+      await b.query('commit');
+    } finally {
+      await release();
+    }
+    await a.query('alter table shared_plan add column b int');
+    for (const onto of [false, true]) {
+      release = await keepBusy(backend, onto);
+      try {
+        for (const c of [a, b, b]) await assert.rejects(c.query(q), { code: '0A000' });
+      } finally {
+        await release();
+      }
+    }
+    assert.deepEqual((await b.query({ name: 'sp-now', text: q.text })).fields.map((f) => f.name), ['a', 'b']);
+    await a.query('drop table shared_plan');
   });
 
   it('a pipelined batch: what ran before the failed Bind is rolled back, Describe fails after ParameterDescription, the unnamed statement too (raw protocol, as on PostgreSQL)', async () => {
