@@ -12,6 +12,14 @@
  *   server connection keeps what it prepared for the next sessions (at most
  *   MAX_PREPARED_PER_CONNECTION, least recently used closed first). The unnamed statement is
  *   prepared again the same way when the client binds it on another connection.
+ * - **What a prepared statement returns.** PostgreSQL fixes a statement's parameter types and
+ *   result columns when it is prepared, and fails a later Bind whose result would differ (0A000
+ *   `cached plan must not change result type`). The lease describes each statement it prepares
+ *   on a connection (once per statement per connection) and keeps, for each client statement,
+ *   what the client was told. Prepared again elsewhere, the statement takes its old parameter
+ *   types, and the client's messages wait for its Describe there; a use whose result on the
+ *   connection differs is failed at the server (so the transaction fails as on PostgreSQL) with
+ *   PostgreSQL's error (#refuseChanged).
  * - **Settings.** A setting changed by a lone SET / RESET (see engine/pool-effects.ts) whose
  *   cycle succeeded outside a transaction block is kept and replayed (`RESET ALL` then each SET)
  *   on a connection whose settings are not the session's.
