@@ -176,6 +176,42 @@ describe('a statement prepared before its table changed, used on a backend that 
     assert.deepEqual(gateway, direct);
   });
 
+  it('its table dropped: the Bind fails with the server\'s 42P01, and the session goes on (as on PostgreSQL)', async () => {
+    const run = async (side: 'direct' | 'gateway'): Promise<unknown[]> => {
+      const open = side === 'direct' ? directClient : () => gatewayClient('mallory');
+      const a = await open();
+      const other = await open();
+      const table = `dropped_${side}`;
+      await other.query(`create table ${table} (a int)`);
+      const q = { name: 'gone', text: `select a from ${table}` };
+      await a.query('begin');
+      await a.query(q);
+      const backend = await pidOf(a);
+      await a.query('commit');
+      await other.query(`drop table ${table}`);
+      const release = side === 'gateway' ? await keepBusy(backend) : async () => {};
+      const seen: unknown[] = [];
+      try {
+        if (side === 'gateway') assert.notEqual(await pidOf(a), backend);
+        const e = errorOf(await a.query(q).then(() => null, (x: unknown) => x));
+        seen.push([e.code, e.message]);
+        seen.push(await errorOrRows(a.query('select 2 as two')));
+        await other.query(`create table ${table} (a int)`);
+        seen.push(await errorOrRows(a.query(q)));
+      } finally {
+        await release();
+      }
+      await other.query(`drop table ${table}`);
+      return seen;
+    };
+    const direct = await run('direct');
+    assert.deepEqual(direct[0], ['42P01', 'relation "dropped_direct" does not exist']);
+    // The same columns again: the statement works again.
+    assert.deepEqual((direct[2] as { rows: unknown[] }).rows, []);
+    const gateway = await run('gateway');
+    assert.deepEqual(gateway, [['42P01', 'relation "dropped_gateway" does not exist'], ...direct.slice(1)]);
+  });
+
   it('a statement without rows (INSERT) goes on, with the parameter types it was first given (as on PostgreSQL)', async () => {
     const run = async (side: 'direct' | 'gateway'): Promise<unknown[]> => {
       const open = side === 'direct' ? directClient : () => gatewayClient('carol');
