@@ -12,6 +12,14 @@
  *   server connection keeps what it prepared for the next sessions (at most
  *   MAX_PREPARED_PER_CONNECTION, least recently used closed first). The unnamed statement is
  *   prepared again the same way when the client binds it on another connection.
+ * - **What a prepared statement returns.** PostgreSQL fixes a statement's parameter types and
+ *   result columns when it is prepared, and fails a later Bind whose result would differ (0A000
+ *   `cached plan must not change result type`). The lease describes each statement it prepares
+ *   on a connection (once per statement per connection) and keeps, for each client statement,
+ *   what the client was told. Prepared again elsewhere, the statement takes its old parameter
+ *   types, and the client's messages wait for its Describe there; a use whose result on the
+ *   connection differs is failed at the server (so the transaction fails as on PostgreSQL) with
+ *   PostgreSQL's error (#refuseChanged).
  * - **Settings.** A setting changed by a lone SET / RESET (see engine/pool-effects.ts) whose
  *   cycle succeeded outside a transaction block is kept and replayed (`RESET ALL` then each SET)
  *   on a connection whose settings are not the session's.
@@ -40,8 +48,10 @@ import {
   Reader,
   StreamScanner,
   SYNC,
+  decodeFields,
   decodeParameterStatus,
   encodeClose,
+  encodeDescribe,
   encodeErrorResponse,
   encodeQuery,
   encodeReadyForQuery,
@@ -51,6 +61,7 @@ import {
 import { cancelUpstream, type UpstreamConnection, type UpstreamTarget } from './connect.ts';
 import type { LeaseEffect, LeaseOptions, ReleaseMode, UpstreamLease } from './lease.ts';
 import { poolKey, type PoolLease, type PoolTaker, type UpstreamPool } from './pool.ts';
+import { RESULT_TYPE_CHANGED, resultShape, withParamTypes } from './result-shape.ts';
 
 export interface TransactionLeaseOptions extends LeaseOptions {
   /** Who holds the lease: a connection last used by another identity is reset before it is lent. */
@@ -64,10 +75,34 @@ const MAX_PREPARED_PER_CONNECTION = 500;
 /** All of DISCARD ALL but DEALLOCATE ALL and DISCARD PLANS. */
 const RESET_STATE = 'CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES';
 
+/**
+ * What a statement prepared on a server connection takes and returns, as the server described it
+ * when it was prepared there (filled in when that answer comes). PostgreSQL fixes both then: the
+ * parameter types stay, and a later use whose result would differ fails (see result-shape.ts).
+ */
+interface Described {
+  /** The ParameterDescription message. */
+  params?: Buffer;
+  /** `resultShape` of the RowDescription, or null for NoData (no rows). */
+  result?: string | null;
+  /**
+   * The server refused this plan as stale (0A000) while the pool's generation was this one: its
+   * tables changed outside the pool (see #stale).
+   */
+  staleAt?: number;
+}
+
 /** What the lease knows of a pooled server connection, across the sessions it serves. */
 interface ServerState {
-  /** The gateway's statement names prepared there, least recently used first. */
-  prepared: Set<string>;
+  /** The gateway's statement names prepared there, least recently used first, and their description. */
+  prepared: Map<string, Described>;
+  /**
+   * Statements still there that the lease no longer uses (a stale plan, or a Close the server
+   * skipped after an error): closed when the connection is next lent, or before one of them is
+   * prepared again. Not closed at once: the server may be skipping to a Sync, or past the last
+   * one, where it would hold the answer until the next session's messages.
+   */
+  unclosed: Set<string>;
   /** The last Parse of the unnamed statement there (whose, and which), or null. */
   unnamed: object | null;
   /** The identity it last served (null: none yet). */
@@ -96,7 +131,7 @@ function generationOf(pool: UpstreamPool): { n: number } {
 
 function stateOf(conn: UpstreamConnection): ServerState {
   let s = servers.get(conn);
-  if (!s) servers.set(conn, (s = { prepared: new Set(), unnamed: null, identity: null, settings: null }));
+  if (!s) servers.set(conn, (s = { prepared: new Map(), unclosed: new Set(), unnamed: null, identity: null, settings: null }));
   return s;
 }
 
@@ -124,14 +159,34 @@ interface Entry {
   failed?: boolean;
   /** A cycle the lease sent to reset the connection: an error in it breaks the lease. */
   reset?: boolean;
-  /** A Bind or Describe of a gateway statement: an error there may mean its plan is stale. */
-  uses?: string;
+  /** A Bind or Describe of a client's statement: an error there may mean its plan is stale. */
+  uses?: ClientStatement;
+  /** A Describe of a statement: its answer fills this in. */
+  described?: Described;
+  /**
+   * A Describe of a client's statement prepared again on this connection: what the client was
+   * told when it prepared it, to compare with `described` while the client's messages wait.
+   */
+  check?: Described;
+  /** The server's error for this message is answered with these bytes instead. */
+  replace?: Buffer;
+  /** A Close the lease sent of this gateway statement (if the server skips it, the statement stays). */
+  closes?: string;
 }
 
 interface ClientStatement {
   serverName: string;
   /** The Parse under the gateway name, to send again on another connection. */
   parse: Buffer;
+  /**
+   * What the statement was when the client prepared it (on the connection that answered its
+   * Parse); `result` undefined when not known, and then taken from its next preparation.
+   */
+  origin: Described;
+  /** Its Parse was answered from a statement the connection already had (prepared earlier, perhaps before a change). */
+  shared?: boolean;
+  /** The pool's plan generation at its Parse. */
+  generation: number;
   effect?: LeaseEffect;
 }
 
@@ -154,6 +209,10 @@ function ends(kind: K, tag: number): boolean {
 
 const PARSE_COMPLETE = Buffer.from([BE.ParseComplete, 0, 0, 0, 4]);
 const CLOSE_COMPLETE = Buffer.from([BE.CloseComplete, 0, 0, 0, 4]);
+const NO_DATA = Buffer.from([BE.NoData, 0, 0, 0, 4]);
+const FLUSH = Buffer.from([FE.Flush, 0, 0, 0, 4]);
+/** A statement name no server connection has: a message naming it fails there. */
+const NO_STATEMENT = 'pgwarden.result-changed';
 const CLIENT_FRAME_MAX = 1 << 30;
 const EMPTY_NAMES: readonly string[] = ['', ''];
 
@@ -274,8 +333,19 @@ class TransactionLease extends Duplex implements UpstreamLease {
   /** The pool key of the session's startup settings (computed once). */
   readonly #key: string;
   readonly #statements = new Map<string, ClientStatement>();
-  /** The unnamed statement's Parse, and the token that marks it prepared on a connection. */
-  #unnamed: { parse: Buffer; token: object; effect?: LeaseEffect } | null = null;
+  /**
+   * The unnamed statement's Parse, and the token that marks it prepared on a connection; what it
+   * was when prepared, if the client described it there (null: prepared elsewhere before that).
+   */
+  #unnamed: { parse: Buffer; token: object; origin?: Described | null; effect?: LeaseEffect } | null = null;
+  /**
+   * The Describe of a client's statement just prepared again on this connection, whose answer the
+   * client's next messages wait for (in the backlog): if what the statement returns here differs
+   * from what the client was told, its Bind fails as on PostgreSQL.
+   */
+  #checking: Entry | null = null;
+  /** Set by #ensurePrepared: the statement's result on this connection is not what the client was told. */
+  #changed: Described | null = null;
   readonly #portals = new Map<string, LeaseEffect | undefined>();
   /** Settings replayed on each connection, by name (RESET ALL clears them). */
   readonly #settings = new Map<string, string>();
@@ -342,6 +412,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (this.#mode !== null) return;
     this.#mode = mode;
     this.#backlog = [];
+    this.#checking = null;
     const s = this.#server;
     this.#server = null;
     if (s) {
@@ -373,7 +444,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     }
     this.#flushServer();
     this.#flushClient();
-    if (this.#acquiring) this.#writeDone = done;
+    if (this.#acquiring || this.#checking !== null) this.#writeDone = done;
     else done();
   }
 
@@ -406,7 +477,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     // returns); otherwise the message waits in the backlog. A frame is a view of what the session
     // wrote, whose write is not done until the backlog is sent: it is kept as it is.
     if (this.#server === null && this.#backlog.length === 0) this.#acquire();
-    if (this.#server === null || this.#backlog.length > 0) {
+    if (this.#server === null || this.#backlog.length > 0 || this.#checking !== null) {
       this.#backlog.push({ tag, frame, effect });
       return this.#acquire();
     }
@@ -443,13 +514,18 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.#acquire();
         break;
       }
+      if (this.#checking !== null) {
+        // A statement prepared again is being described: the rest waits (after the message that started it).
+        this.#backlog = this.#backlog.concat(backlog.slice(i));
+        break;
+      }
       this.#process(b.tag, b.frame, b.effect);
     }
     // Granted within the session's write: its end writes everything out and finishes the write.
     if (this.#writing) return;
     this.#flushServer();
     this.#flushClient();
-    if (this.#backlog.length === 0 && !this.#acquiring) {
+    if (this.#backlog.length === 0 && !this.#acquiring && this.#checking === null) {
       const done = this.#writeDone;
       this.#writeDone = null;
       done?.();
@@ -495,6 +571,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
       state.settings = null;
     } else if (state.settings !== null && state.settings !== mine) steps.push('RESET ALL');
     state.identity = this.o.identity;
+    for (const name of state.unclosed) this.#close(name);
+    state.unclosed.clear();
     if (mine && state.settings !== mine) steps.push(...this.#settings.values());
     if (steps.length > 0) {
       const app = this.o.applicationName;
@@ -518,7 +596,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
   #maybeDetach(): void {
     const s = this.#server;
     if (!s || this.#mode !== null || this.#pinned !== null || this.#kept !== null || this.#cancelling > 0) return;
-    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || !this.#toServer.empty) return;
+    if (this.#queue.length > 0 || this.#open > 0 || this.#status !== 0x49 || !this.#toServer.empty || this.#checking !== null) return;
     this.#unhook();
     s.conn.socket.pause();
     this.#server = null;
@@ -532,9 +610,11 @@ class TransactionLease extends Duplex implements UpstreamLease {
   }
 
   #process(tag: number, frame: Buffer, effect: LeaseEffect | undefined): void {
+    let skipped = false;
     if (this.#skipToSync) {
       if (tag !== FE.Sync) return;
       this.#skipToSync = false;
+      skipped = true;
     }
     const s = this.#server!;
     switch (tag) {
@@ -545,7 +625,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       }
       case FE.Sync:
-        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects(), ...(skipped ? { failed: true } : {}) });
         this.#open = 0;
         return;
       case FE.Parse: {
@@ -574,18 +654,22 @@ class TransactionLease extends Duplex implements UpstreamLease {
         const textStart = 5 + Buffer.byteLength(name) + 1;
         const serverName = gatewayName(frame, textStart, this.#generation.n);
         const parse = renamed(frame, 0, serverName);
-        const stmt: ClientStatement = { serverName, parse, ...(effect ? { effect } : {}) };
+        const there = s.state.prepared.get(serverName);
+        const stmt: ClientStatement = { serverName, parse, origin: there ?? {}, generation: this.#generation.n, ...(there ? { shared: true } : {}), ...(effect ? { effect } : {}) };
         this.#statements.set(name, stmt);
         const client = { map: this.#statements, name, stmt };
-        if (s.state.prepared.has(serverName)) {
-          this.#touch(s.state, serverName);
+        if (there !== undefined) {
+          this.#touch(s.state, serverName, there);
           this.#queue.push({ kind: K.Parse, synthetic: PARSE_COMPLETE, client });
           this.#drainSynthetic();
           return;
         }
-        this.#makeRoom(s.state);
-        s.state.prepared.add(serverName);
+        this.#makeRoom(s.state, serverName);
+        s.state.prepared.set(serverName, stmt.origin);
         this.#forward(parse, { kind: K.Parse, serverName, client }, true);
+        // What the client is told the statement takes and returns, for another connection to
+        // compare with (once per statement per connection; the answer does not reach the client).
+        this.#forward(encodeDescribe('S', serverName), { kind: K.Describe, swallow: true, described: stmt.origin });
         return;
       }
       case FE.Bind: {
@@ -596,15 +680,26 @@ class TransactionLease extends Duplex implements UpstreamLease {
           return;
         }
         const stmt = this.#ensurePrepared(name);
+        if (this.#checking !== null) return this.#hold(tag, frame, effect);
+        if (this.#changed !== null) return this.#refuseChangedNow(tag, frame);
         this.#portals.set(portal, name === '' ? this.#unnamed?.effect : stmt?.effect);
-        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt.serverName } : { kind: K.Bind }, true);
+        this.#forward(stmt ? renamed(frame, 0, stmt.serverName, 2) : frame, stmt ? { kind: K.Bind, uses: stmt } : { kind: K.Bind }, true);
         return;
       }
       case FE.Describe: {
         if (frame[5] === 0x53 && !this.#ownNames) {
           const name = nameAt(frame, 6);
           const stmt = this.#ensurePrepared(name);
-          this.#forward(stmt ? renamed(frame, 1, stmt.serverName) : frame, stmt ? { kind: K.Describe, uses: stmt.serverName } : { kind: K.Describe }, true);
+          if (this.#checking !== null) return this.#hold(tag, frame, effect);
+          if (this.#changed !== null) return this.#refuseChangedNow(tag, frame);
+          if (stmt) this.#forward(renamed(frame, 1, stmt.serverName), { kind: K.Describe, uses: stmt }, true);
+          else {
+            // The unnamed statement described on the connection its Parse went to: what the
+            // client is told, should it be bound on another connection.
+            const u = name === '' ? this.#unnamed : null;
+            const described = u && u.origin === undefined ? (u.origin = {}) : undefined;
+            this.#forward(frame, described ? { kind: K.Describe, described } : { kind: K.Describe }, true);
+          }
         } else this.#forward(frame, { kind: K.Describe }, true);
         return;
       }
@@ -647,6 +742,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (e.sqlNames) this.#useOwnNames(beforeQuery);
     if (e.dropsPrepared && this.#server) {
       this.#server.state.prepared.clear();
+      this.#server.state.unclosed.clear();
       this.#server.state.unnamed = null;
     }
     this.#cycleEffects.push(e);
@@ -682,32 +778,154 @@ class TransactionLease extends Duplex implements UpstreamLease {
       const u = this.#unnamed;
       if (u && s.state.unnamed !== u.token) {
         s.state.unnamed = u.token;
-        this.#forward(u.parse, { kind: K.Parse, swallow: true });
+        if (u.origin === undefined) u.origin = null;
+        this.#prepareAgain(u.parse, '', u.origin, null);
       }
       return null;
     }
     const stmt = this.#statements.get(name);
     if (!stmt) return null;
-    if (s.state.prepared.has(stmt.serverName)) this.#touch(s.state, stmt.serverName);
-    else {
-      this.#makeRoom(s.state);
-      s.state.prepared.add(stmt.serverName);
-      this.#forward(stmt.parse, { kind: K.Parse, swallow: true, serverName: stmt.serverName });
+    const there = s.state.prepared.get(stmt.serverName);
+    if (there !== undefined) {
+      this.#touch(s.state, stmt.serverName, there);
+      // Most often the very object the client's description is. Another: the connection's
+      // statement was prepared by another session, before or after a change made elsewhere.
+      if (there !== stmt.origin) {
+        if (stmt.origin.result === undefined) stmt.origin = there;
+        else if (there.result !== undefined && there.result !== stmt.origin.result) {
+          if (this.#mayBeNewer(stmt)) stmt.origin = there;
+          else this.#changed = stmt.origin;
+        }
+      }
+    } else {
+      this.#makeRoom(s.state, stmt.serverName);
+      const described: Described = {};
+      s.state.prepared.set(stmt.serverName, described);
+      if (this.#mayBeNewer(stmt)) stmt.origin = {};
+      const origin = stmt.origin;
+      if (origin.result === undefined) stmt.origin = described;
+      this.#prepareAgain(stmt.parse, stmt.serverName, origin, described);
     }
     return stmt;
   }
 
-  #touch(state: ServerState, name: string): void {
+  /**
+   * Prepare a client's statement on this connection, which does not have it (the unnamed one:
+   * `serverName` ''). As PostgreSQL analyses a statement again when its tables changed, it is
+   * prepared with the parameter types it was first given, and described; when what the client
+   * was told is known (`origin`), the client's messages wait for that Describe (a Flush makes the
+   * server answer before the client's Sync), and a result that differs fails the client's Bind
+   * (see #checked). Off the hot path: once per statement per server connection.
+   */
+  #prepareAgain(parse: Buffer, serverName: string, origin: Described | null, described: Described | null): void {
+    const known = origin !== null && origin.params !== undefined && origin.result !== undefined;
+    this.#forward(known ? withParamTypes(parse, origin.params!) : parse, serverName ? { kind: K.Parse, swallow: true, serverName } : { kind: K.Parse, swallow: true });
+    if (!known && described === null) return;
+    const entry: Entry = { kind: K.Describe, swallow: true, described: described ?? {}, serverName, ...(known ? { check: origin } : {}) };
+    this.#forward(encodeDescribe('S', serverName), entry);
+    if (!known) return;
+    this.#toServer.add(FLUSH);
+    this.#checking = entry;
+  }
+
+  #refuseChangedNow(tag: number, frame: Buffer): void {
+    const origin = this.#changed!;
+    this.#changed = null;
+    this.#refuseChanged(tag, frame, origin);
+  }
+
+  /** The message that made a statement be prepared again waits, first in the backlog, with those after it. */
+  #hold(tag: number, frame: Buffer, effect: LeaseEffect | undefined): void {
+    this.#backlog.unshift({ tag, frame, ...(effect ? { effect } : {}) });
+  }
+
+  /**
+   * The Describe of a statement prepared again has been answered. The same result as the client
+   * was told: its messages go on (and the connection's statement is recorded with the client's
+   * description, so that the next use finds them the same object). Another: see #refuseChanged;
+   * the connection keeps the statement, which fits the clients that prepared it after the change.
+   */
+  #checked(e: Entry): void {
+    this.#checking = null;
+    const origin = e.check!;
+    const s = this.#server!;
+    if (origin.result === e.described!.result) {
+      if (e.serverName && s.state.prepared.get(e.serverName) === e.described) s.state.prepared.set(e.serverName, origin);
+    } else {
+      // The unnamed statement is prepared again (and compared) at its next use.
+      if (!e.serverName) s.state.unnamed = null;
+      // Other connections may hold plans of the old tables: a statement prepared from now on gets a new name.
+      this.#generation.n++;
+      const held = this.#backlog.shift()!;
+      this.#refuseChanged(held.tag, held.frame, origin);
+    }
+    this.#drainBacklog();
+  }
+
+  /**
+   * A Bind or Describe of a statement whose result on this connection differs from what the
+   * client was told when it prepared it: PostgreSQL's answer, 0A000 "cached plan must not change
+   * result type", at the Bind, and at a Describe of a statement that had rows (one that had none
+   * is described as before, PostgreSQL does not look again). The server is made to fail the
+   * message itself (it names a statement no connection has), so that the transaction fails and
+   * the rest of the batch is skipped as on PostgreSQL; its error is replaced by PostgreSQL's.
+   */
+  #refuseChanged(tag: number, frame: Buffer, origin: Described): void {
+    if (tag === FE.Bind) this.#forward(renamed(frame, 0, NO_STATEMENT, 2), { kind: K.Bind, replace: RESULT_TYPE_CHANGED }, true);
+    else if (origin.result === null) {
+      this.#queue.push({ kind: K.Describe, synthetic: Buffer.concat([origin.params!, NO_DATA]) });
+      this.#drainSynthetic();
+    } else this.#forward(renamed(frame, 1, NO_STATEMENT), { kind: K.Describe, replace: Buffer.concat([origin.params!, RESULT_TYPE_CHANGED]) }, true);
+  }
+
+  #touch(state: ServerState, name: string, described: Described): void {
     state.prepared.delete(name);
-    state.prepared.add(name);
+    state.prepared.set(name, described);
   }
 
   /** Close the least recently used statement of a connection that has too many. */
-  #makeRoom(state: ServerState): void {
+  #makeRoom(state: ServerState, name: string): void {
+    if (state.unclosed.delete(name)) this.#close(name);
     if (state.prepared.size < MAX_PREPARED_PER_CONNECTION) return;
-    const oldest = state.prepared.values().next().value as string;
+    const oldest = state.prepared.keys().next().value as string;
     state.prepared.delete(oldest);
-    this.#forward(encodeClose('S', oldest), { kind: K.Close, swallow: true });
+    this.#close(oldest);
+  }
+
+  #close(name: string): void {
+    this.#forward(encodeClose('S', name), { kind: K.Close, swallow: true, closes: name });
+  }
+
+  /**
+   * A client's statement failed at Bind or Describe. When the server said its plan no longer fits
+   * (0A000), the client's Parse had been answered from a statement the connection already had,
+   * and the generation has not moved since that Parse, the tables changed outside this pool
+   * (which does not move the generation on), perhaps before the client's Parse: what the client
+   * was told is then forgotten, and the statement prepared again takes what it returns now (as
+   * PostgreSQL would have prepared it), instead of failing at every use; so do the other
+   * statements answered from that plan in that generation (#mayBeNewer). A statement prepared
+   * for the client, or one prepared before a change made through the pool, keeps failing, as on
+   * PostgreSQL.
+   */
+  #stale(stmt: ClientStatement, error: Buffer): void {
+    if (stmt.shared && stmt.generation === this.#generation.n && decodeFields(error).C === '0A000') {
+      stmt.origin.staleAt = stmt.generation;
+      stmt.origin = {};
+      stmt.shared = false;
+    }
+    this.#evict(stmt.serverName);
+  }
+
+  /**
+   * The client's Parse was answered from a plan the server has since refused as stale, and
+   * nothing changed through the pool between that Parse and the refusal: the client may have
+   * prepared the statement after the change (made outside the pool), as PostgreSQL would have
+   * prepared it then. Its statement takes the result it has now rather than failing at every use.
+   */
+  #mayBeNewer(stmt: ClientStatement): boolean {
+    if (stmt.shared !== true || stmt.origin.staleAt !== stmt.generation) return false;
+    stmt.shared = false;
+    return true;
   }
 
   /**
@@ -721,8 +939,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (!s || !s.state.prepared.delete(serverName)) return;
     // Other connections may hold the same stale plan: a statement prepared from now on gets a new name.
     this.#generation.n++;
-    this.#forward(encodeClose('S', serverName), { kind: K.Close, swallow: true });
-    this.#flushServer();
+    s.state.unclosed.add(serverName);
   }
 
   /**
@@ -804,18 +1021,35 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.destroy(new Error('the server connection could not take the session settings'));
         return;
       }
-      this.#toClient.add(frame);
+      this.#toClient.add(head.replace ?? frame);
       if (head.kind === K.Cycle) {
         head.failed = true;
         return;
       }
       // The server skips to the Sync: what it will not answer leaves the queue.
       this.#queue.shift();
-      if (head.uses) this.#evict(head.uses);
+      if (head.uses) this.#stale(head.uses, frame);
       this.#failedParse(head);
-      while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) this.#failedParse(this.#queue.shift()!);
+      let unheld = head === this.#checking;
+      while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) {
+        const e = this.#queue.shift()!;
+        if (e === this.#checking) unheld = true;
+        this.#failedParse(e);
+      }
       if (this.#queue.length > 0) this.#queue[0].failed = true;
+      if (unheld) {
+        // The statement's Describe was skipped too: the waiting messages are, up to their Sync.
+        this.#checking = null;
+        this.#skipToSync = true;
+        this.#drainBacklog();
+      }
       return;
+    }
+    const described = head.described;
+    if (described !== undefined) {
+      if (tag === BE.ParameterDescription) described.params = Buffer.from(frame);
+      else if (tag === BE.RowDescription) described.result = resultShape(frame);
+      else if (tag === BE.NoData) described.result = null;
     }
     if (!head.swallow) this.#toClient.add(frame);
     if (!ends(head.kind, tag)) return;
@@ -824,11 +1058,13 @@ class TransactionLease extends Duplex implements UpstreamLease {
       if (!head.reset) this.#status = frame[5];
       this.#cycleDone(head, frame[5]);
     }
+    if (head === this.#checking) this.#checked(head);
     this.#drainSynthetic();
   }
 
   /** A Parse the server did not run: its statement is not there, and the client's name is not made. */
   #failedParse(e: Entry): void {
+    if (e.closes !== undefined) this.#server?.state.unclosed.add(e.closes);
     if (e.kind !== K.Parse) return;
     if (e.serverName) this.#server?.state.prepared.delete(e.serverName);
     if (e.client && e.client.map.get(e.client.name) === e.client.stmt) e.client.map.delete(e.client.name);
