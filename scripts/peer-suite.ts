@@ -36,8 +36,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findPgBin, freePort, startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { startTestIssuer, type TestIssuer } from '../test/helpers/issuer.ts';
-import { allowEverything } from '../test/helpers/gateway.ts';
-import { DANGEROUS_FUNCTIONS, PROTECTED_CATALOG_RELATIONS } from '../src/policy/builtins.ts';
+import { everythingPolicy } from './everything-policy.ts';
 
 type Outcome = 'pass' | 'fail' | 'skip';
 type Results = Map<string, { outcome: Outcome; detail: string }>;
@@ -378,7 +377,7 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
       const config: Record<string, unknown> = {
         upstreams: suite.upstreams(pg),
         identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }], ...(suite.userNames ? { user_names: ['agent', ...suite.userNames] } : {}) },
-        policies: [peerPolicy(issuer.issuer, pg)],
+        policies: [everythingPolicy(issuer.issuer, pg)],
         limits: { max_connections_per_identity: 500, max_connections_per_source: 500 },
         log: { level: 'info' },
         audit: { store: 'memory' },
@@ -417,27 +416,6 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
     await pg.stop();
     if (!process.env.PEER_KEEP) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Everything, as far as a policy can grant it: every table, function, DDL, DCL and session
- * permission, and the system catalog relations and functions a wildcard does not reach (suites
- * read pg_stat_activity and call pg_terminate_backend to end their own backends), named exactly.
- */
-function peerPolicy(issuer: string, pg: TestPostgres): Record<string, unknown> {
-  const policy = allowEverything([issuer]) as { allow: unknown[] };
-  const protectedRelations = [...PROTECTED_CATALOG_RELATIONS, 'pg_catalog.pg_locks', 'pg_catalog.pg_prepared_xacts', 'pg_catalog.pg_sequences'];
-  // A dangerous family given as a pattern (pg_catalog.lo_*) is lifted only by exact names: every
-  // function of the cluster's pg_catalog that the pattern names.
-  const functions = DANGEROUS_FUNCTIONS.filter((f) => !f.includes('*'));
-  for (const f of DANGEROUS_FUNCTIONS) {
-    const m = /^pg_catalog\.([a-z0-9_]*)\*$/.exec(f);
-    if (!m) continue;
-    const like = m[1].replace(/_/g, '\\_');
-    const names = pg.psql(`select distinct proname from pg_proc where pronamespace = 'pg_catalog'::regnamespace and proname like '${like}%'`).trim().split('\n').filter(Boolean);
-    functions.push(...names.map((n) => `pg_catalog.${n}`));
-  }
-  return { ...policy, allow: [...policy.allow, { tables: protectedRelations, operations: ['select'] }, { functions }] };
 }
 
 function table(runs: RunName[], all: Map<RunName, Results>): string {
