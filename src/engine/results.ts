@@ -23,6 +23,11 @@ export interface ResultShape {
   relations: readonly { schema: string; name: string }[];
   /** COPY … TO STDOUT: its format and options. */
   copy?: CopyFormat;
+  /**
+   * The statement writes: rows it returns beyond its RETURNING list come from rules of the
+   * written relations (`DO ALSO SELECT …`), which may read any relation.
+   */
+  writes?: true;
 }
 
 export interface CopyFormat {

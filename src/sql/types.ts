@@ -139,6 +139,8 @@ export interface DdlTarget {
   language?: string;
   /** For ALTER … SET SCHEMA: the schema the object moves to (the object keeps its name). */
   newSchema?: string;
+  /** ALTER TABLE … INHERIT / ATTACH PARTITION: the child whose rows a scan of the parent will read. */
+  links?: { child: { schema: string; name: string }; parent: { schema: string; name: string } };
 }
 
 export interface SettingChange {
