@@ -80,6 +80,16 @@ describe('scrubServerError', () => {
       null,
     ],
     [
+      'building a unique index over duplicated masked values',
+      { ...base, C: '23505', M: 'could not create unique index "ue"', D: 'Key (email)=(jane@example.com) is duplicated.', s: 'public', t: 'customers' },
+      { ...base, C: '23505', M: 'could not create unique index "ue"', D: 'Key (email)=(***) is duplicated.', s: 'public', t: 'customers' },
+    ],
+    [
+      'building an exclusion constraint over conflicting masked values',
+      { ...base, C: '23P01', M: 'could not create exclusion constraint "ex"', D: 'Key (email)=(a@x.org) conflicts with key (email)=(b@x.org).', s: 'public', t: 'customers' },
+      { ...base, C: '23P01', M: 'could not create exclusion constraint "ex"', D: 'Key (email)=(***) conflicts with key (email)=(***).', s: 'public', t: 'customers' },
+    ],
+    [
       'a notice raised by a trigger function is withheld, its location kept',
       { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'customer 901-37-4729', W: 'PL/pgSQL function public.tgn() line 1 at RAISE' },
       { S: 'NOTICE', V: 'NOTICE', C: '00000', M: WITHHELD_CODE_MESSAGE, W: 'PL/pgSQL function public.tgn() line 1 at RAISE' },

@@ -2,7 +2,8 @@
  * Server errors and notices that echo values. PostgreSQL puts column values in messages a client
  * sees without ever selecting them:
  * - unique / exclusion / foreign-key violations (class 23): `DETAIL: Key (email)=(jane@x.com)
- *   already exists.`; not-null and check violations: `DETAIL: Failing row contains (…).`;
+ *   already exists.`, and building a unique index or an exclusion constraint over rows that
+ *   violate it: `Key (email)=(…) is duplicated.`, `Key (…)=(…) conflicts with key (…)=(…).`; not-null and check violations: `DETAIL: Failing row contains (…).`;
  * - data exceptions (class 22): `invalid input syntax for type integer: "123-45-6789"` after a
  *   cast of a masked text, `value "…" is out of range for type …`, the bytes of an invalid
  *   byte sequence (`0xe9 0x20`), a JSON parse DETAIL
@@ -27,8 +28,8 @@ const HIDDEN = '***';
 /** Field letters of ErrorResponse / NoticeResponse. */
 const F = { code: 'C', message: 'M', detail: 'D', hint: 'H', where: 'W', internalQuery: 'q', schema: 's', table: 't' } as const;
 
-const KEY_DETAIL = /^Key \((.+?)\)=\((.*)\)( already exists\.| is not present in table .*| is still referenced from table .*)$/s;
-const EXCLUSION_DETAIL = /^Key \((.+?)\)=\((.*?)\) conflicts with existing key \((.+?)\)=\((.*)\)\.$/s;
+const KEY_DETAIL = /^Key \((.+?)\)=\((.*)\)( already exists\.| is duplicated\.| is not present in table .*| is still referenced from table .*)$/s;
+const EXCLUSION_DETAIL = /^Key \((.+?)\)=\((.*?)\) conflicts with (existing )?key \((.+?)\)=\((.*)\)\.$/s;
 const FAILING_ROW = /^Failing row contains \(.*\)\.$/s;
 const QUOTED = /"(?:[^"]|"")*"/g;
 /** `invalid byte sequence for encoding "UTF8": 0xe9 0x20` echoes bytes of the value. */
@@ -71,8 +72,8 @@ export function scrubServerError(fields: Readonly<Record<string, string>>, scope
     const detail = fields[F.detail];
     if (detail !== undefined) {
       let m: RegExpExecArray | null;
-      if ((m = EXCLUSION_DETAIL.exec(detail)) && (masked(keyColumns(m[1])) || masked(keyColumns(m[3])))) {
-        set(F.detail, `Key (${m[1]})=(${HIDDEN}) conflicts with existing key (${m[3]})=(${HIDDEN}).`);
+      if ((m = EXCLUSION_DETAIL.exec(detail)) && (masked(keyColumns(m[1])) || masked(keyColumns(m[4])))) {
+        set(F.detail, `Key (${m[1]})=(${HIDDEN}) conflicts with ${m[3] ?? ''}key (${m[4]})=(${HIDDEN}).`);
       } else if ((m = KEY_DETAIL.exec(detail)) && masked(keyColumns(m[1]))) {
         set(F.detail, `Key (${m[1]})=(${HIDDEN})${m[3]}`);
       } else if (FAILING_ROW.test(detail) && (!known || scope.relationSensitive(schema, table))) {

@@ -73,6 +73,33 @@ const errorEchoes: Attack[] = [
   },
 ];
 
+/**
+ * Building a unique index or an exclusion constraint over rows that already violate it names the
+ * offending key in its DETAIL. The duplicate is planted as the database's own data.
+ */
+const DUPLICATE_EMAIL = 'UPDATE customers SET email = (SELECT email FROM customers WHERE id = 2) WHERE id = 3';
+const DUPLICATE_PHONE = 'UPDATE customers SET phone = (SELECT phone FROM customers WHERE id = 5) WHERE id = 6';
+errorEchoes.push(
+  ...[
+    ['CREATE UNIQUE INDEX', 'CREATE UNIQUE INDEX dup_email ON customers (email)', DUPLICATE_EMAIL],
+    ['CREATE UNIQUE INDEX CONCURRENTLY', 'CREATE UNIQUE INDEX CONCURRENTLY dup_email ON customers (email)', DUPLICATE_EMAIL],
+    ['ADD CONSTRAINT … UNIQUE', 'ALTER TABLE customers ADD CONSTRAINT dup_email UNIQUE (email)', DUPLICATE_EMAIL],
+    ['a unique index over two columns', 'CREATE UNIQUE INDEX dup_email ON customers (name, phone)', `${DUPLICATE_PHONE}; UPDATE customers SET name = 'Customer 5' WHERE id = 6`],
+    ['ADD CONSTRAINT … EXCLUDE', 'ALTER TABLE customers ADD CONSTRAINT dup_email EXCLUDE USING btree (phone WITH =)', DUPLICATE_PHONE],
+  ].map(
+    ([how, sql, setup]): Attack => ({
+      name: `${how} over duplicated masked values does not echo them`,
+      who: 'migrator',
+      setup,
+      steps: [sql],
+      // Building an index is the migrator's to do (a failed CONCURRENTLY build leaves an invalid
+      // index behind); the verdict is about what the error says.
+      allowed: { changes: ['schema'] },
+      cleanup: 'DROP INDEX IF EXISTS dup_email; ALTER TABLE customers DROP CONSTRAINT IF EXISTS dup_email',
+    }),
+  ),
+);
+
 const inference: Attack[] = [
   ...[
     ['LIMIT (SELECT ascii(substr(ssn, 1, 1)) FROM customers WHERE id = 1)', 'SELECT id FROM orders '],
