@@ -462,6 +462,46 @@ const links: Attack[] = [
     refusal: /INHERIT/,
     cleanup: UNLINK,
   },
+  ...[
+    ['SELECT ssn, email, phone FROM customers_archive', 'read by name'],
+    ['SELECT * FROM customers_archive', 'read with *'],
+    ['SELECT upper(email), ssn || \'\' FROM customers_archive', 'read through expressions'],
+  ].map(
+    ([sql, how]): Attack => ({
+      name: `an inheritance child of a table with masked columns is masked like it: ${how}`,
+      who: 'migrator',
+      setup: `CREATE TABLE customers_archive () INHERITS (customers); ALTER TABLE customers_archive OWNER TO gw_app;
+              INSERT INTO customers_archive VALUES (1001, 'Old', 'old.secret@example.org', '+1-555-7777', '977-77-7777')`,
+      steps: [sql],
+      secrets: ['old.secret@example.org', '977-77-7777', '+1-555-7777'],
+      effectOnly: true,
+      cleanup: 'DROP TABLE IF EXISTS customers_archive',
+    }),
+  ),
+  {
+    name: 'filtering on a masked column through an inheritance child is refused like on the table',
+    who: 'migrator',
+    setup: 'CREATE TABLE customers_archive () INHERITS (customers); ALTER TABLE customers_archive OWNER TO gw_app',
+    steps: ["SELECT id FROM customers_archive WHERE ssn > '5'", 'SELECT id FROM customers_archive ORDER BY ssn'],
+    refusal: /ssn/,
+    cleanup: 'DROP TABLE IF EXISTS customers_archive',
+  },
+  {
+    name: 'a parent the table with masked columns was made to inherit on the database is masked like it',
+    who: 'migrator',
+    setup: 'CREATE TABLE person_base (id int, name text, email text, phone text, ssn text); ALTER TABLE person_base OWNER TO gw_app; ALTER TABLE customers INHERIT person_base',
+    steps: ['SELECT email, ssn, phone FROM person_base', 'SELECT * FROM person_base WHERE id < 5'],
+    effectOnly: true,
+    cleanup: 'ALTER TABLE customers NO INHERIT person_base; DROP TABLE IF EXISTS person_base',
+  },
+  {
+    name: 'a partitioned table the table with masked columns was attached to on the database is masked like it',
+    who: 'migrator',
+    setup: 'CREATE TABLE customers_all (id int, name text, email text, phone text, ssn text) PARTITION BY RANGE (id); ALTER TABLE customers_all OWNER TO gw_app; ALTER TABLE customers_all ATTACH PARTITION customers FOR VALUES FROM (0) TO (100000)',
+    steps: ['SELECT email, ssn FROM customers_all', (c) => c.extended('', 'SELECT phone, email FROM customers_all WHERE id < $1', ['9'])],
+    effectOnly: true,
+    cleanup: 'ALTER TABLE customers_all DETACH PARTITION customers; DROP TABLE IF EXISTS customers_all',
+  },
   {
     name: 'tables no rule governs can still be linked',
     who: 'migrator',
