@@ -61,6 +61,10 @@ export function run(c: Case, cache: AnalysisCache = new AnalysisCache(64)): { ve
       return null;
     },
   });
+  for (const text of c.before ?? []) {
+    const b = query(gate, text);
+    if (b.ok !== true) throw new Error(`setup statement refused: ${text}\n  ${b.error.message}`);
+  }
   const v = query(gate, c.sql);
   return v.ok === true ? { verdict: 'allow', message: '', results: JSON.stringify(v.results ?? []) } : { verdict: 'deny', message: v.error.message, results: '' };
 }
