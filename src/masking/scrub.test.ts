@@ -105,6 +105,16 @@ describe('scrubServerError', () => {
       { ...base, C: '42P01', M: WITHHELD_CODE_MESSAGE, q: '***', p: '20', W: 'SQL statement "***"\nPL/pgSQL function g() line 2 at EXECUTE\nSQL function "h" statement 1' },
     ],
     [
+      "a DO block's own notice passes (the client sent its code)",
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'hello 42', W: 'PL/pgSQL function inline_code_block line 1 at RAISE' },
+      null,
+    ],
+    [
+      'a notice from a function a DO block calls is withheld',
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'x 901-37-4729', W: 'PL/pgSQL function f() line 1 at RAISE\nSQL statement "SELECT f()"\nPL/pgSQL function inline_code_block line 1 at PERFORM' },
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: WITHHELD_CODE_MESSAGE, W: 'PL/pgSQL function f() line 1 at RAISE\nSQL statement "***"\nPL/pgSQL function inline_code_block line 1 at PERFORM' },
+    ],
+    [
       'a server message with no database code in its context passes',
       { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'table "x" does not exist, skipping' },
       null,

@@ -34,8 +34,12 @@ const FAILING_ROW = /^Failing row contains \(.*\)\.$/s;
 const QUOTED = /"(?:[^"]|"")*"/g;
 /** `invalid byte sequence for encoding "UTF8": 0xe9 0x20` echoes bytes of the value. */
 const HEX_BYTES = /0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*/g;
-/** A context line naming database code: `PL/pgSQL function f() line 3 at RAISE`, `SQL function "f" …`. */
-const DATABASE_CODE = /^(?:PL\/\w+ function |SQL function ")/m;
+/**
+ * A context line naming database code: `PL/pgSQL function f() line 3 at RAISE`, `SQL function "f"
+ * …`. Not a DO block's own code (`inline_code_block`): the client sent it, and a policy that
+ * allows DO blocks lets them read what they like.
+ */
+const DATABASE_CODE = /^(?:PL\/\w+ function (?!inline_code_block\b)|SQL function ")/m;
 /** A context line quoting a statement run by that code, values included. */
 const QUOTED_STATEMENT = /^(SQL statement |PL\/pgSQL assignment )".*"$/gm;
 export const WITHHELD_CODE_MESSAGE = `${HIDDEN} (raised by database code; withheld because masking rules apply to this session)`;
@@ -86,9 +90,9 @@ export function scrubServerError(fields: Readonly<Record<string, string>>, scope
       if (fields[F.detail] !== undefined) set(F.detail, HIDDEN);
       if (fields[F.hint] !== undefined) set(F.hint, HIDDEN);
       set(F.where, where.replace(QUOTED_STATEMENT, `$1"${HIDDEN}"`));
+      // The text of a query the code ran (SPI) when it failed: built from any value.
+      if (fields[F.internalQuery] !== undefined) set(F.internalQuery, HIDDEN);
     }
-    // The text of a query database code ran (SPI) when it failed: built from any value.
-    if (fields[F.internalQuery] !== undefined) set(F.internalQuery, HIDDEN);
     if (code.startsWith('22')) {
       for (const k of [F.message, F.detail]) {
         const v = out[k];
