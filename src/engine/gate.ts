@@ -205,7 +205,8 @@ const noop = (): void => {};
 /** What masking needs of a statement's result: provenance, the relations read, COPY options. */
 function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): Outputs {
   const relations = a.tables.map((t) => ({ schema: t.relation.schema, name: t.relation.name }));
-  const writes = a.tables.some((t) => t.op === 'insert' || t.op === 'update' || t.op === 'delete');
+  // A write without RETURNING returns rows only through its relations' rules.
+  const writes = outputs === undefined && a.tables.some((t) => t.op === 'insert' || t.op === 'update' || t.op === 'delete');
   return writes ? { outputs, relations, copy: a.copy, writes } : { outputs, relations, copy: a.copy };
 }
 

@@ -24,8 +24,8 @@ export interface ResultShape {
   /** COPY … TO STDOUT: its format and options. */
   copy?: CopyFormat;
   /**
-   * The statement writes: rows it returns beyond its RETURNING list come from rules of the
-   * written relations (`DO ALSO SELECT …`), which may read any relation.
+   * The statement writes and has no RETURNING: rows it returns come from rules of the written
+   * relations (`DO ALSO SELECT …`), which may read any relation.
    */
   writes?: true;
 }
