@@ -279,6 +279,16 @@ export class DdlWalker {
         c.access('trigger', c.relation(on.schema, on.name));
         c.call(names(n.funcname), undefined);
         this.ddlExpr(n.whenClause, { rv: n.relation, extra: ['new', 'old'] });
+        // Trigger arguments that name columns of the table hand their values to the function on
+        // every row (tsvector_update_trigger(tsv, 'pg_catalog.simple', email) copies email into
+        // tsv): stored in the table's definition.
+        const rel = c.relation(on.schema, on.name);
+        for (const a of list(n.args)) {
+          const arg = str(a);
+          if (arg !== undefined && rel.catalog?.columns.some((col) => col.name === arg)) {
+            c.flowOf(columnProv(rel.name.schema, rel.name.name, arg), 'write', `the definition of ${on.schema}.${on.name}`);
+          }
+        }
         return { command: 'create trigger', cls: 'ddl' };
       }
       case 'CreateEventTrigStmt':

@@ -384,6 +384,19 @@ const databaseCode: Attack[] = [
     refusal: /email/,
     cleanup: 'DROP RULE IF EXISTS r_old ON customers',
   },
+  ...[
+    ["tsvector_update_trigger(tsv, 'pg_catalog.simple', email, ssn)", 'copying them into a tsvector'],
+    ["tsvector_update_trigger_column(tsv, 'pg_catalog.simple', phone)", 'copying one into a tsvector (config from a column)'],
+  ].map(
+    ([fn, how]): Attack => ({
+      name: `a trigger cannot be handed masked columns by name: ${how}`,
+      who: 'migrator',
+      setup: 'ALTER TABLE customers ADD COLUMN tsv tsvector',
+      steps: [`CREATE TRIGGER tsv_leak BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION ${fn}`, 'UPDATE customers SET name = name WHERE id < 4', 'SELECT tsv::text FROM customers WHERE id < 4'],
+      refusal: /email|ssn|phone/,
+      cleanup: 'DROP TRIGGER IF EXISTS tsv_leak ON customers; ALTER TABLE customers DROP COLUMN IF EXISTS tsv',
+    }),
+  ),
   {
     name: 'a notice a trigger raises with a masked value is withheld',
     who: 'support-bot',
