@@ -19,7 +19,7 @@ import { allowedHosts, createHttpApp, createMetricsApp, metricsRoutes, startHttp
 import { createConsole } from './console/index.ts';
 import { SessionRegistry, UpstreamCapacities, listenPostgres, startupSetting, type ListenerSettings, type Route, type SessionContext } from './proxy/index.ts';
 import { ScramKeyCache, SimpleQuerySession, UpstreamPool, connectUpstream, targetFor, type UpstreamTarget } from './upstream/index.ts';
-import { CatalogService, formerNamesOf } from './catalog/index.ts';
+import { CatalogService, formerNamesOf, withHierarchy } from './catalog/index.ts';
 import { AnalysisCache, loadParser } from './sql/index.ts';
 import { compilePolicies, describeNoScope, scopeFor, type CompiledPolicies, type Scope } from './policy/index.ts';
 import { PINNED_UPSTREAM_SETTINGS, PolicyGate, governedRules, statementChecks, unboundRules, type Decisions, type PolicyState, StageClock, StatementStages } from './engine/index.ts';
@@ -160,7 +160,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     sessionParts: async (ctx) => {
       const catalog = shared.catalogs.get(ctx.route.upstream)!;
       const maskingNow = shared.masking();
-      const masks = maskingFor(maskingNow, ctx.identity, formerNamesOf(() => catalog.current()));
+      const masks = maskingFor(maskingNow, ctx.identity, withHierarchy(formerNamesOf(() => catalog.current()), () => catalog.current()));
       const sessionId = randomUUID();
       const startedAt = Date.now();
       const observe = <T extends Parameters<typeof observedMasking>[0]>(port: T) => (shared.metrics ? observedMasking(port, shared.metrics) : port);

@@ -9,4 +9,5 @@ export type { CatalogSnapshot, CatalogRelation, CatalogColumn, CatalogFunction, 
 export { loadCatalog, loadCatalogContents, snapshotFrom, type CatalogQueryable, type CatalogContents } from './load.ts';
 export { parseCatalogFile, contentsOf, CATALOG_SNAPSHOT_FORMAT, type CatalogFile } from './snapshot-file.ts';
 export { CatalogService, type CatalogServiceOptions } from './service.ts';
+export { relativesOf, withHierarchy } from './hierarchy.ts';
 export { trackRenames, formerNamesOf, formerColumnNames, formerRelationNames, objectKey, type FormerName, type FormerNames } from './renames.ts';

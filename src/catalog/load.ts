@@ -21,7 +21,7 @@ const RELKIND: Record<string, RelationKind> = {
 };
 
 export const RELATIONS_SQL = `
-select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list)), '[]')
+select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list, inh.list)), '[]')
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join lateral (
@@ -36,6 +36,9 @@ left join lateral (
   join pg_namespace rn on rn.oid = rc.relnamespace
   where r.ev_class = c.oid and c.relkind in ('v', 'm')
 ) deps on true
+left join lateral (
+  select json_agg(i.inhparent order by i.inhseqno) as list from pg_inherits i where i.inhrelid = c.oid
+) inh on true
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'c') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp_%'`;
 
 /** A function's origin: made by initdb, a member of an extension, or created since (user code). */
@@ -79,7 +82,7 @@ export const SESSION_SQL = `
 select current_user, to_json(current_schemas(false))::text,
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
 
-type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null];
+type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null, number[] | null];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean];
 type OperatorRow = [number, string, string, number, number, number, string, string];
 type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null];
@@ -140,7 +143,7 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
   const [[user, path, schemas]] = await db.query(SESSION_SQL);
   const [[ops, casts]] = await db.query(CODE_SQL);
   const relations: CatalogRelation[] = [];
-  for (const [oid, schema, name, kind, hasRules, cols, deps] of JSON.parse(rel ?? '[]') as RelationRow[]) {
+  for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
       oid: Number(oid),
       schema,
@@ -150,6 +153,7 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
       hasRules: hasRules && kind !== 'v' && kind !== 'm' ? true : undefined,
     };
     if (deps?.length) r.viewDependencies = deps.map(([s, n]) => ({ schema: s, name: n }));
+    if (parents?.length) r.parents = parents.map(Number);
     relations.push(r);
   }
   const functions: CatalogFunction[] = [];

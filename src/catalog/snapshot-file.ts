@@ -29,6 +29,7 @@ const contentsSchema = z.object({
       columns: z.array(z.object({ name, attnum: z.number().int(), typeOid: oid, typeName: z.string(), notNull: z.boolean().optional() })),
       viewDependencies: z.array(z.object({ schema: name, name })).optional(),
       hasRules: z.boolean().optional(),
+      parents: z.array(oid).optional(),
     }),
   ),
   functions: z.array(

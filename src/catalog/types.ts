@@ -29,6 +29,11 @@ export interface CatalogRelation {
   viewDependencies?: { schema: string; name: string }[];
   /** True when the relation has rules that could turn a write into other writes. */
   hasRules?: boolean;
+  /**
+   * OIDs of the relations this one inherits from or is a partition of (pg_inherits.inhparent): a
+   * scan of a parent reads its children's rows.
+   */
+  parents?: number[];
 }
 
 export interface CatalogFunction {

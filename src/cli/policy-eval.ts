@@ -15,7 +15,7 @@
  * else held, as the gateway holds what it cannot estimate. Nothing is run, and the server's own
  * answer is not seen (an error the server would give is not a refusal here).
  */
-import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
+import { formerNamesOf, withHierarchy, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { databaseRoutes, type GatewayConfig } from '../config/index.ts';
 import { PolicyGate, statementChecks, type GateVerdict, type Outputs, type ReviewPort } from '../engine/index.ts';
@@ -99,7 +99,7 @@ export class PolicyEvaluator {
     const scope = scopeFor(this.policies, s.identity, s.database);
     if (!scope) return { verdict: 'deny', rule: 'default-deny', message: describeNoScope(this.policies, s.identity, s.database), notes: [] };
     const snapshot = await this.catalogOf(upstream);
-    const masks = maskingFor(this.masking, s.identity, formerNamesOf(() => snapshot));
+    const masks = maskingFor(this.masking, s.identity, withHierarchy(formerNamesOf(() => snapshot), () => snapshot));
     let held: { rule: string; estimated: boolean } | null = null;
     const reviews: ReviewPort | undefined =
       this.reviews.rules.length === 0

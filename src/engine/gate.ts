@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
-import { analyseCached, AnalysisCache, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis } from '../sql/index.ts';
+import { analyseCached, AnalysisCache, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -206,7 +206,29 @@ const noop = (): void => {};
 /** What masking needs of a statement's result: provenance, the relations read, COPY options. */
 function shapeOf(a: StatementAnalysis, outputs: StatementAnalysis['outputs']): Outputs {
   const relations = a.tables.map((t) => ({ schema: t.relation.schema, name: t.relation.name }));
-  return { outputs, relations, copy: a.copy };
+  // A write without RETURNING returns rows only through its relations' rules.
+  const writes = outputs === undefined && a.tables.some((t) => t.op === 'insert' || t.op === 'update' || t.op === 'delete');
+  return writes ? { outputs, relations, copy: a.copy, writes } : { outputs, relations, copy: a.copy };
+}
+
+/**
+ * CREATE TABLE … AS EXECUTE (also under EXPLAIN ANALYZE) stores what the prepared statement
+ * returns: its outputs flow into the new table as a CREATE TABLE … AS SELECT's do, which the
+ * statement's own analysis cannot see.
+ */
+function storedExecute(a: StatementAnalysis, prepared: Prepared): StatementAnalysis {
+  const ctas = a.command === 'create table as' ? a : a.inner?.command === 'create table as' ? a.inner : undefined;
+  if (!ctas) return a;
+  const outputs = prepared.outputs?.outputs;
+  if (outputs === undefined) return { ...a, unsupported: 'the gateway cannot see which values CREATE TABLE AS EXECUTE stores' };
+  const target = ctas.ddl.find((d) => d.action === 'create');
+  const where = `${target?.schema ?? ''}.${target?.name ?? '?'}`;
+  const flows: ValueFlow[] = [...(a.flows ?? [])];
+  for (const o of outputs) {
+    if (o.derivation === 'aggregate') continue;
+    for (const source of o.sources) flows.push({ source, sink: 'write', detail: `${where}.${o.name}` });
+  }
+  return { ...a, flows };
 }
 
 function uncertainText(what: string, name: string): string {
@@ -1011,7 +1033,7 @@ export class PolicyGate implements StatementGate {
           results.push(undefined);
         } else if (found.state === 'known' || found.state === 'maybe') {
           const value = now ?? found.value;
-          expanded.push(a, ...(ns === 'S' ? value.analyses : []));
+          expanded.push(ns === 'S' ? storedExecute(a, value) : a, ...(ns === 'S' ? value.analyses : []));
           results.push(value.outputs);
         } else {
           // FETCH of an unknown cursor: nothing to mask by, so masking falls back to masking every column.

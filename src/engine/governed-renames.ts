@@ -11,6 +11,10 @@
  * name); a relation a table denial names, that has a governed column, or that a column allowlist
  * restricts; a schema holding a governed relation or named by a rule's schema part.
  *
+ * Links are held the same way: `ALTER TABLE child INHERIT parent` and `ALTER TABLE parent ATTACH
+ * PARTITION child` make a scan of the parent return the child's rows under the parent's names,
+ * which no rule names; linking a governed relation under another is refused for every identity.
+ *
  * Pure: the caller passes the catalog snapshot and the compiled rules.
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
@@ -128,6 +132,12 @@ class Governance {
     return undefined;
   }
 
+  /** The rule governing a relation about to become a child of another (INHERIT / ATTACH PARTITION). */
+  link(child: { schema: string; name: string }): { what: string; rule: Rule } | undefined {
+    const rule = this.anySchema(child.schema, (s) => this.relation(s, child.name));
+    return rule && { what: `table ${qualified(child.schema, child.name)}`, rule };
+  }
+
   /** A name the analyser could not place in a schema may be in any: every schema is tried. */
   private anySchema(schema: string, check: (s: string) => Rule | undefined): Rule | undefined {
     if (schema !== '') return check(schema);
@@ -151,10 +161,19 @@ export function governedRenameRefusal(
   catalog: CatalogSnapshot | null,
   former: FormerNames,
 ): { message: string; hint: string } | null {
-  const targets = analyses.flatMap((a) => a.ddl.filter((d) => d.action === 'rename' || d.newSchema !== undefined));
+  const targets = analyses.flatMap((a) => a.ddl.filter((d) => d.action === 'rename' || d.newSchema !== undefined || d.links !== undefined));
   if (targets.length === 0) return null;
   const g = new Governance(rules(), catalog, former);
   for (const d of targets) {
+    if (d.links) {
+      const hit = g.link(d.links.child);
+      if (!hit) continue;
+      const { child, parent } = d.links;
+      return {
+        message: `pgwarden: ${subject} may not make ${hit.what} a child of ${qualified(parent.schema, parent.name)} (INHERIT / ATTACH PARTITION): ${hit.rule.label} governs it, and a scan of ${qualified(parent.schema, parent.name)} would return its rows under that table's names`,
+        hint: `Rules follow names: the rows of ${qualified(child.schema, child.name)} read through a parent would escape them. Make such a link directly on the database, with rules for the parent's columns in the same change.`,
+      };
+    }
     const hit = g.target(d);
     if (!hit) continue;
     const verb = d.newSchema !== undefined ? `move ${hit.what} to schema ${qualified(d.newSchema)}` : `rename ${hit.what}`;

@@ -49,7 +49,9 @@ function planKey(fields: readonly FieldDescription[], formats: readonly number[]
 export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot | null, onNote?: (note: string) => void): MaskingPort {
   const lookup = (oid: number) => catalog()?.relationsByOid.get(oid);
   const build = (fields: FieldDescription[], shape: Outputs, formats: number[]): { plan: MaskPlan; row: RowPlan | null } => {
-    const p = planFor(scope, fields, shape?.outputs as never, lookup, formats, shape?.relations);
+    // Rows a write without RETURNING returns come from its relations' rules, which
+    // may read anything: every column not proven clean is masked (no relation list to spare them).
+    const p = planFor(scope, fields, shape?.outputs as never, lookup, formats, shape?.writes ? undefined : shape?.relations);
     const plan = 'refuse' in p ? withholdAll(fields.length) : p;
     if (!plan.any) return { plan, row: null };
     const growth = directGrowth(plan);

@@ -23,6 +23,11 @@ export interface ResultShape {
   relations: readonly { schema: string; name: string }[];
   /** COPY … TO STDOUT: its format and options. */
   copy?: CopyFormat;
+  /**
+   * The statement writes and has no RETURNING: rows it returns come from rules of the written
+   * relations (`DO ALSO SELECT …`), which may read any relation.
+   */
+  writes?: true;
 }
 
 export interface CopyFormat {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { scrubServerError } from './scrub.ts';
+import { scrubServerError, WITHHELD_CODE_MESSAGE } from './scrub.ts';
 import { identity, scopeOf } from './test-builders.ts';
 
 const RULES = { rules: [{ column: 'public.customers.email', with: 'email' as const }, { column: 'public.customers.ssn', with: 'redact' as const }] };
@@ -77,6 +77,46 @@ describe('scrubServerError', () => {
     [
       'an error that echoes nothing passes',
       { ...base, C: '42P01', M: 'relation "nope" does not exist', P: '15' },
+      null,
+    ],
+    [
+      'building a unique index over duplicated masked values',
+      { ...base, C: '23505', M: 'could not create unique index "ue"', D: 'Key (email)=(jane@example.com) is duplicated.', s: 'public', t: 'customers' },
+      { ...base, C: '23505', M: 'could not create unique index "ue"', D: 'Key (email)=(***) is duplicated.', s: 'public', t: 'customers' },
+    ],
+    [
+      'building an exclusion constraint over conflicting masked values',
+      { ...base, C: '23P01', M: 'could not create exclusion constraint "ex"', D: 'Key (email)=(a@x.org) conflicts with key (email)=(b@x.org).', s: 'public', t: 'customers' },
+      { ...base, C: '23P01', M: 'could not create exclusion constraint "ex"', D: 'Key (email)=(***) conflicts with key (email)=(***).', s: 'public', t: 'customers' },
+    ],
+    [
+      'a notice raised by a trigger function is withheld, its location kept',
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'customer 901-37-4729', W: 'PL/pgSQL function public.tgn() line 1 at RAISE' },
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: WITHHELD_CODE_MESSAGE, W: 'PL/pgSQL function public.tgn() line 1 at RAISE' },
+    ],
+    [
+      'an exception raised by database code loses its message, detail and hint',
+      { ...base, C: 'P0001', M: 'bad row 901-37-4729', D: 'ssn 901-37-4729', H: 'see 901-37-4729', W: 'PL/pgSQL function f() line 3 at RAISE' },
+      { ...base, C: 'P0001', M: WITHHELD_CODE_MESSAGE, D: '***', H: '***', W: 'PL/pgSQL function f() line 3 at RAISE' },
+    ],
+    [
+      'an error inside a SQL function called from a trigger is withheld, with the statement text it quotes',
+      { ...base, C: '42P01', M: 'relation "x" does not exist', q: "SELECT '901-37-4729' FROM x", p: '20', W: 'SQL statement "SELECT \'901-37-4729\' FROM x"\nPL/pgSQL function g() line 2 at EXECUTE\nSQL function "h" statement 1' },
+      { ...base, C: '42P01', M: WITHHELD_CODE_MESSAGE, q: '***', p: '20', W: 'SQL statement "***"\nPL/pgSQL function g() line 2 at EXECUTE\nSQL function "h" statement 1' },
+    ],
+    [
+      "a DO block's own notice passes (the client sent its code)",
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'hello 42', W: 'PL/pgSQL function inline_code_block line 1 at RAISE' },
+      null,
+    ],
+    [
+      'a notice from a function a DO block calls is withheld',
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'x 901-37-4729', W: 'PL/pgSQL function f() line 1 at RAISE\nSQL statement "SELECT f()"\nPL/pgSQL function inline_code_block line 1 at PERFORM' },
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: WITHHELD_CODE_MESSAGE, W: 'PL/pgSQL function f() line 1 at RAISE\nSQL statement "***"\nPL/pgSQL function inline_code_block line 1 at PERFORM' },
+    ],
+    [
+      'a server message with no database code in its context passes',
+      { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'table "x" does not exist, skipping' },
       null,
     ],
   ];

@@ -318,6 +318,16 @@ export class DdlWalker {
         c.access('trigger', c.relation(on.schema, on.name));
         c.call(names(n.funcname), undefined);
         this.ddlExpr(n.whenClause, { rv: n.relation, extra: ['new', 'old'] });
+        // Trigger arguments that name columns of the table hand their values to the function on
+        // every row (tsvector_update_trigger(tsv, 'pg_catalog.simple', email) copies email into
+        // tsv): stored in the table's definition.
+        const rel = c.relation(on.schema, on.name);
+        for (const a of list(n.args)) {
+          const arg = str(a);
+          if (arg !== undefined && rel.catalog?.columns.some((col) => col.name === arg)) {
+            c.flowOf(columnProv(rel.name.schema, rel.name.name, arg), 'write', `the definition of ${on.schema}.${on.name}`);
+          }
+        }
         return { command: 'create trigger', cls: 'ddl' };
       }
       case 'CreateEventTrigStmt':
@@ -342,8 +352,14 @@ export class DdlWalker {
           if (t === 'NotifyStmt') continue;
           const s = new Scope(undefined, true);
           const rel = c.relation(on.schema, on.name);
-          for (const nm of ['new', 'old']) s.items.push({ refname: nm, cols: relationColumns(rel, []) });
-          this.w.query(a, s);
+          // NEW and OLD carry the rule's relation's values into the action (a write elsewhere,
+          // rows returned to whoever fires the rule).
+          const cols = relationColumns(rel, []);
+          const outs = [...(cols ?? new Map<string, string>()).keys()].map((name) => ({ name, prov: columnProv(rel.name.schema, rel.name.name, name) }));
+          for (const nm of ['new', 'old']) s.items.push({ refname: nm, cols, outs });
+          // What the action returns (a SELECT, a RETURNING list) goes to whoever fires the rule,
+          // as a view's columns go to whoever reads it: stored in the relation's definition.
+          for (const o of this.w.query(a, s) ?? []) this.c.flowOf(o.prov, 'write', `the definition of ${on.schema}.${on.name}`);
         }
         return { command: 'create rule', cls: 'ddl' };
       }
@@ -364,7 +380,7 @@ export class DdlWalker {
       }
       case 'AlterTableStmt': {
         const objType = objectTypeName(n.objtype);
-        this.relTarget('alter', objType, n.relation);
+        const self = this.relTarget('alter', objType, n.relation);
         for (const cmd of list(n.cmds)) {
           const ac = unwrap(cmd, 'AlterTableCmd') as Node;
           const def = ac.def as Node | undefined;
@@ -374,7 +390,15 @@ export class DdlWalker {
           if (!def) continue;
           // The other relation of INHERIT / NO INHERIT / ATTACH / DETACH PARTITION changes too: it
           // becomes (or stops being) part of this one, its rows readable and writable through it.
-          if (INHERITANCE_COMMANDS.has(ac.subtype)) this.relTarget('alter', objType, def.PartitionCmd ? def.PartitionCmd.name : def);
+          if (INHERITANCE_COMMANDS.has(ac.subtype)) {
+            const other = this.relTarget('alter', objType, def.PartitionCmd ? def.PartitionCmd.name : def);
+            // INHERIT / ATTACH PARTITION: a scan of the parent reads the child's rows, under the
+            // parent's names.
+            if (self && other && (ac.subtype === 'AT_AddInherit' || ac.subtype === 'AT_AttachPartition')) {
+              const [child, parent] = ac.subtype === 'AT_AddInherit' ? [self, other] : [other, self];
+              c.ddl[c.ddl.length - 1].links = { child, parent };
+            }
+          }
           if (ac.subtype === 'AT_AlterColumnType' && def.ColumnDef) this.alterColumnType(n.relation, ac.name, def);
           else if (def.ColumnDef) this.columnDef(def.ColumnDef, n.relation);
           else if (def.Constraint) this.constraint(def.Constraint, n.relation);

@@ -144,6 +144,8 @@ export interface DdlTarget {
    * domain, an operator class, …): every schema the server may find it in, in search order.
    */
   candidates?: string[];
+  /** ALTER TABLE … INHERIT / ATTACH PARTITION: the child whose rows a scan of the parent will read. */
+  links?: { child: { schema: string; name: string }; parent: { schema: string; name: string } };
 }
 
 export interface SettingChange {

@@ -115,6 +115,58 @@ const secrets: Attack[] = [
     }),
   ),
   {
+    name: "other sessions' query texts are not readable through the backend status functions",
+    who: 'analyst',
+    plant: [{ who: 'support-bot', sql: "SELECT 'support-secret-7781' AS marker, pg_sleep(0)" }],
+    steps: [
+      'SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s',
+      'SELECT pg_catalog.pg_stat_get_activity(NULL)',
+      "SELECT query FROM pg_catalog.pg_stat_activity WHERE query LIKE '%secret%'",
+    ],
+    secrets: ['support-secret-7781'],
+    serverNever: [/pg_stat_get_backend_activity|pg_stat_get_activity/],
+  },
+  {
+    name: 'settings are not readable through the functions behind pg_settings and pg_file_settings',
+    who: 'analyst',
+    steps: ["SELECT setting FROM pg_show_all_settings() WHERE name = 'data_directory'", 'SELECT * FROM pg_catalog.pg_show_all_file_settings()', 'SELECT * FROM pg_hba_file_rules()'],
+    serverNever: [/pg_show_all_settings|pg_show_all_file_settings|pg_hba_file_rules/],
+  },
+  {
+    name: 'SQL in strings and cursors cannot be read as XML around the masking',
+    who: 'analyst',
+    steps: [
+      "SELECT query_to_xml('select ssn, email from customers', true, false, '')",
+      "SELECT table_to_xml('customers', true, false, '')",
+      'BEGIN',
+      'DECLARE xc CURSOR FOR SELECT ssn, email FROM customers',
+      "SELECT cursor_to_xml('xc', 40, true, false, '')",
+      'ROLLBACK',
+    ],
+    serverNever: [/query_to_xml|table_to_xml|cursor_to_xml/],
+  },
+  {
+    name: 'the statement_timeout limit holds against startup options and RESET',
+    who: 'analyst',
+    startup: { options: '-c statement_timeout=0' },
+    steps: [
+      'RESET statement_timeout',
+      'SET statement_timeout TO DEFAULT',
+      "SELECT set_config('statement_timeout', '0', false)",
+      'BEGIN',
+      'SET LOCAL statement_timeout = 0',
+      'ROLLBACK',
+      'RESET ALL',
+      async (c) => {
+        const before = c.received().length;
+        await c.query('SHOW statement_timeout');
+        // The DataRow of SHOW: one column, the value in text.
+        if (!c.received().subarray(before).includes(Buffer.from('\x00\x00\x00\x0330s'))) throw new Error('statement_timeout is not the scope\'s 30s');
+      },
+    ],
+    refusal: /statement_timeout/,
+  },
+  {
     name: 'a setting named by a computed string is not readable',
     who: 'analyst',
     steps: ["SELECT current_setting('data_' || 'directory')"],

@@ -4,6 +4,7 @@
  * writes that launder them into something readable.
  */
 import { encodeBind, encodeClose, encodeDescribe, encodeExecute, encodeParse, SYNC } from '../../src/protocol/index.ts';
+import type { AttackClient } from './client.ts';
 import type { Attack, Family } from './harness.ts';
 
 const statistics: Attack[] = [
@@ -71,6 +72,33 @@ const errorEchoes: Attack[] = [
     ],
   },
 ];
+
+/**
+ * Building a unique index or an exclusion constraint over rows that already violate it names the
+ * offending key in its DETAIL. The duplicate is planted as the database's own data.
+ */
+const DUPLICATE_EMAIL = 'UPDATE customers SET email = (SELECT email FROM customers WHERE id = 2) WHERE id = 3';
+const DUPLICATE_PHONE = 'UPDATE customers SET phone = (SELECT phone FROM customers WHERE id = 5) WHERE id = 6';
+errorEchoes.push(
+  ...[
+    ['CREATE UNIQUE INDEX', 'CREATE UNIQUE INDEX dup_email ON customers (email)', DUPLICATE_EMAIL],
+    ['CREATE UNIQUE INDEX CONCURRENTLY', 'CREATE UNIQUE INDEX CONCURRENTLY dup_email ON customers (email)', DUPLICATE_EMAIL],
+    ['ADD CONSTRAINT … UNIQUE', 'ALTER TABLE customers ADD CONSTRAINT dup_email UNIQUE (email)', DUPLICATE_EMAIL],
+    ['a unique index over two columns', 'CREATE UNIQUE INDEX dup_email ON customers (name, phone)', `${DUPLICATE_PHONE}; UPDATE customers SET name = 'Customer 5' WHERE id = 6`],
+    ['ADD CONSTRAINT … EXCLUDE', 'ALTER TABLE customers ADD CONSTRAINT dup_email EXCLUDE USING btree (phone WITH =)', DUPLICATE_PHONE],
+  ].map(
+    ([how, sql, setup]): Attack => ({
+      name: `${how} over duplicated masked values does not echo them`,
+      who: 'migrator',
+      setup,
+      steps: [sql],
+      // Building an index is the migrator's to do (a failed CONCURRENTLY build leaves an invalid
+      // index behind); the verdict is about what the error says.
+      allowed: { changes: ['schema'] },
+      cleanup: 'DROP INDEX IF EXISTS dup_email; ALTER TABLE customers DROP CONSTRAINT IF EXISTS dup_email',
+    }),
+  ),
+);
 
 const inference: Attack[] = [
   ...[
@@ -230,6 +258,26 @@ const laundering: Attack[] = [
     steps: ["CREATE TEMP TABLE customers (id int, ssn text); INSERT INTO customers VALUES (1, 'mine')", 'SELECT ssn FROM customers', 'SELECT * FROM customers WHERE id = 1', 'SELECT pg_temp.customers.ssn FROM pg_temp.customers'],
     refusal: /may name this session's temporary table pg_temp\.customers or public\.customers/,
   },
+  ...[
+    ['by SQL PREPARE', ['PREPARE p_leak AS SELECT id, ssn, email FROM customers', 'CREATE TABLE leak_x AS EXECUTE p_leak', 'SELECT * FROM leak_x']],
+    ['into a temporary table', ['PREPARE p_leak AS SELECT id, upper(email) AS e FROM customers', 'CREATE TEMP TABLE leak_t AS EXECUTE p_leak', 'SELECT * FROM leak_t']],
+    ['under EXPLAIN ANALYZE', ['PREPARE p_leak AS SELECT id, phone FROM customers', 'EXPLAIN ANALYZE CREATE TABLE leak_x AS EXECUTE p_leak', 'SELECT * FROM leak_x']],
+    ['of a protocol-prepared statement', [(c: AttackClient) => c.parse('p_leak', 'SELECT ssn FROM customers'), 'CREATE TABLE leak_x AS EXECUTE p_leak', 'SELECT * FROM leak_x']],
+  ].map(
+    ([how, steps]): Attack => ({
+      name: `CREATE TABLE AS EXECUTE ${how as string} cannot store a masked column`,
+      who: 'migrator',
+      steps: steps as Attack['steps'],
+      cleanup: 'DROP TABLE IF EXISTS leak_x',
+    }),
+  ),
+  {
+    name: 'CREATE TABLE AS EXECUTE of unmasked columns is allowed',
+    who: 'migrator',
+    steps: ['PREPARE p_ok AS SELECT id, name FROM customers', 'CREATE TABLE copy_ok AS EXECUTE p_ok', 'SELECT * FROM copy_ok'],
+    allowed: { rows: 40, changes: ['schema'] },
+    cleanup: 'DROP TABLE IF EXISTS copy_ok',
+  },
   {
     name: 'a data-modifying CTE cannot launder a masked value',
     who: 'support-bot',
@@ -308,6 +356,193 @@ const lostDescriptions: Attack[] = [
   },
 ];
 
+/**
+ * Code in the database runs for statements that never name it: a rule's action returns rows to
+ * whoever fires the rule, a trigger raises notices and errors with what it reads. Rows the analysis
+ * did not foresee are masked as unknown, and messages raised by database code are withheld.
+ */
+const RULE_SELECT = (name: string, select: string) => `CREATE RULE ${name} AS ON UPDATE TO orders DO ALSO SELECT ${select} FROM customers c WHERE c.id = NEW.customer_id`;
+const TRIGGER = (name: string, body: string) => `CREATE FUNCTION public.${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body}; RETURN NEW; END $$;
+  CREATE TRIGGER ${name} BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION public.${name}()`;
+const dropTrigger = (name: string) => `DROP TRIGGER IF EXISTS ${name} ON orders; DROP FUNCTION IF EXISTS public.${name}()`;
+
+const databaseCode: Attack[] = [
+  ...[
+    ['the masked columns themselves', 'c.ssn, c.phone'],
+    ['expressions of them', "c.ssn || '' AS s, upper(c.phone) AS p"],
+    ['a whole row', 'c'],
+  ].map(
+    ([what, select]): Attack => ({
+      name: `rows a rule returns on an UPDATE are masked: ${what}`,
+      who: 'support-bot',
+      setup: RULE_SELECT('rs_leak', select),
+      steps: ['UPDATE orders SET status = status WHERE id = 1', (c) => c.extended('', 'UPDATE orders SET status = status WHERE id = 2')],
+      effectOnly: true,
+      cleanup: 'DROP RULE IF EXISTS rs_leak ON orders',
+    }),
+  ),
+  {
+    name: 'a rule whose action returns a masked column cannot be created through the gateway',
+    who: 'migrator',
+    steps: [RULE_SELECT('rs_planted', 'c.ssn, c.email'), 'UPDATE orders SET status = status WHERE id = 3'],
+    refusal: /ssn|email/,
+    cleanup: 'DROP RULE IF EXISTS rs_planted ON orders',
+  },
+  {
+    name: "a rule's action cannot copy NEW's masked values into another table",
+    who: 'migrator',
+    setup: 'CREATE TABLE rule_notes (body text); ALTER TABLE rule_notes OWNER TO gw_app',
+    steps: ['CREATE RULE r_copy AS ON UPDATE TO customers DO ALSO INSERT INTO rule_notes VALUES (NEW.ssn)', 'UPDATE customers SET name = name WHERE id = 1', 'SELECT body FROM rule_notes'],
+    refusal: /ssn/,
+    cleanup: 'DROP RULE IF EXISTS r_copy ON customers; DROP TABLE IF EXISTS rule_notes',
+  },
+  {
+    name: "a rule's action cannot write OLD's masked values into a column the writer reads in clear",
+    who: 'migrator',
+    steps: ['CREATE RULE r_old AS ON DELETE TO customers DO ALSO UPDATE orders SET status = OLD.email WHERE customer_id = OLD.id', 'SELECT status FROM orders'],
+    refusal: /email/,
+    cleanup: 'DROP RULE IF EXISTS r_old ON customers',
+  },
+  ...[
+    ["tsvector_update_trigger(tsv, 'pg_catalog.simple', email, ssn)", 'copying them into a tsvector'],
+    ["tsvector_update_trigger_column(tsv, 'pg_catalog.simple', phone)", 'copying one into a tsvector (config from a column)'],
+  ].map(
+    ([fn, how]): Attack => ({
+      name: `a trigger cannot be handed masked columns by name: ${how}`,
+      who: 'migrator',
+      setup: 'ALTER TABLE customers ADD COLUMN tsv tsvector',
+      steps: [`CREATE TRIGGER tsv_leak BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION ${fn}`, 'UPDATE customers SET name = name WHERE id < 4', 'SELECT tsv::text FROM customers WHERE id < 4'],
+      refusal: /email|ssn|phone/,
+      cleanup: 'DROP TRIGGER IF EXISTS tsv_leak ON customers; ALTER TABLE customers DROP COLUMN IF EXISTS tsv',
+    }),
+  ),
+  {
+    name: 'a notice a trigger raises with a masked value is withheld',
+    who: 'support-bot',
+    setup: TRIGGER('tg_notice', "RAISE NOTICE 'customer %', (SELECT ssn || ' ' || phone FROM customers WHERE id = NEW.customer_id)"),
+    steps: ['UPDATE orders SET status = status WHERE id = 4', (c) => c.extended('', 'UPDATE orders SET status = status WHERE id = 5')],
+    effectOnly: true,
+    cleanup: dropTrigger('tg_notice'),
+  },
+  {
+    name: 'an exception a trigger raises with masked values in its message, detail and hint is withheld',
+    who: 'support-bot',
+    setup: TRIGGER('tg_raise', "RAISE EXCEPTION 'no %', (SELECT ssn FROM customers WHERE id = NEW.customer_id) USING DETAIL = (SELECT phone FROM customers WHERE id = NEW.customer_id), HINT = (SELECT ssn FROM customers WHERE id = 1)"),
+    steps: ['UPDATE orders SET status = status WHERE id = 6', 'SELECT 1'],
+    effectOnly: true,
+    cleanup: dropTrigger('tg_raise'),
+  },
+  {
+    name: 'dynamic SQL a trigger builds from a masked value is not quoted back in the error context',
+    who: 'support-bot',
+    setup: TRIGGER('tg_dyn', "EXECUTE format('SELECT %L FROM no_such_table', (SELECT ssn FROM customers WHERE id = NEW.customer_id))"),
+    steps: ['UPDATE orders SET status = status WHERE id = 7'],
+    effectOnly: true,
+    cleanup: dropTrigger('tg_dyn'),
+  },
+  {
+    name: 'a data exception in a trigger casting a masked value does not echo it',
+    who: 'support-bot',
+    setup: TRIGGER('tg_cast', 'PERFORM (SELECT ssn FROM customers WHERE id = NEW.customer_id)::int'),
+    steps: ['UPDATE orders SET status = status WHERE id = 8'],
+    effectOnly: true,
+    cleanup: dropTrigger('tg_cast'),
+  },
+];
+
+/**
+ * INHERIT and ATTACH PARTITION make a scan of the parent return the child's rows under the
+ * parent's names, which no masking rule names: linking a governed table under another is refused.
+ */
+const PARENT = 'CREATE TABLE link_parent (id int, name text, email text, phone text, ssn text); ALTER TABLE link_parent OWNER TO gw_app';
+const PARTITIONED = 'CREATE TABLE link_parts (id int, name text, email text, phone text, ssn text) PARTITION BY RANGE (id); ALTER TABLE link_parts OWNER TO gw_app';
+const UNLINK = `DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = 'public.customers'::regclass) THEN
+    IF to_regclass('public.link_parts') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = 'public.customers'::regclass AND inhparent = 'public.link_parts'::regclass) THEN ALTER TABLE link_parts DETACH PARTITION customers;
+    ELSE ALTER TABLE customers NO INHERIT link_parent; END IF;
+  END IF; END $$; DROP TABLE IF EXISTS link_parent, link_parts`;
+
+const links: Attack[] = [
+  {
+    name: 'a table with masked columns cannot be made to INHERIT another, whose scan would return its rows',
+    who: 'migrator',
+    setup: PARENT,
+    steps: ['ALTER TABLE customers INHERIT link_parent', 'SELECT email, ssn FROM link_parent', 'SELECT * FROM link_parent'],
+    refusal: /INHERIT/,
+    cleanup: UNLINK,
+  },
+  {
+    name: 'a table with masked columns cannot be attached as a partition of another',
+    who: 'migrator',
+    setup: PARTITIONED,
+    steps: ['ALTER TABLE link_parts ATTACH PARTITION customers FOR VALUES FROM (0) TO (100000)', 'SELECT email, ssn FROM link_parts'],
+    refusal: /ATTACH PARTITION/,
+    cleanup: UNLINK,
+  },
+  {
+    name: 'INHERIT hidden among other commands of one ALTER TABLE, with qualified quoted names, is refused',
+    who: 'migrator',
+    setup: PARENT,
+    steps: ['ALTER TABLE public."customers" ALTER COLUMN name SET DEFAULT \'x\', INHERIT public."link_parent"', 'SELECT ssn FROM link_parent'],
+    refusal: /INHERIT/,
+    cleanup: `${UNLINK}; ALTER TABLE customers ALTER COLUMN name DROP DEFAULT`,
+  },
+  {
+    name: 'a link made in the same string as the parent is refused',
+    who: 'migrator',
+    steps: ['CREATE TABLE link_parent (id int, email text, ssn text); ALTER TABLE customers INHERIT link_parent', 'SELECT email FROM link_parent'],
+    refusal: /INHERIT/,
+    cleanup: UNLINK,
+  },
+  ...[
+    ['SELECT ssn, email, phone FROM customers_archive', 'read by name'],
+    ['SELECT * FROM customers_archive', 'read with *'],
+    ['SELECT upper(email), ssn || \'\' FROM customers_archive', 'read through expressions'],
+  ].map(
+    ([sql, how]): Attack => ({
+      name: `an inheritance child of a table with masked columns is masked like it: ${how}`,
+      who: 'migrator',
+      setup: `CREATE TABLE customers_archive () INHERITS (customers); ALTER TABLE customers_archive OWNER TO gw_app;
+              INSERT INTO customers_archive VALUES (1001, 'Old', 'old.secret@example.org', '+1-555-7777', '977-77-7777')`,
+      steps: [sql],
+      secrets: ['old.secret@example.org', '977-77-7777', '+1-555-7777'],
+      effectOnly: true,
+      cleanup: 'DROP TABLE IF EXISTS customers_archive',
+    }),
+  ),
+  {
+    name: 'filtering on a masked column through an inheritance child is refused like on the table',
+    who: 'migrator',
+    setup: 'CREATE TABLE customers_archive () INHERITS (customers); ALTER TABLE customers_archive OWNER TO gw_app',
+    steps: ["SELECT id FROM customers_archive WHERE ssn > '5'", 'SELECT id FROM customers_archive ORDER BY ssn'],
+    refusal: /ssn/,
+    cleanup: 'DROP TABLE IF EXISTS customers_archive',
+  },
+  {
+    name: 'a parent the table with masked columns was made to inherit on the database is masked like it',
+    who: 'migrator',
+    setup: 'CREATE TABLE person_base (id int, name text, email text, phone text, ssn text); ALTER TABLE person_base OWNER TO gw_app; ALTER TABLE customers INHERIT person_base',
+    steps: ['SELECT email, ssn, phone FROM person_base', 'SELECT * FROM person_base WHERE id < 5'],
+    effectOnly: true,
+    cleanup: 'ALTER TABLE customers NO INHERIT person_base; DROP TABLE IF EXISTS person_base',
+  },
+  {
+    name: 'a partitioned table the table with masked columns was attached to on the database is masked like it',
+    who: 'migrator',
+    setup: 'CREATE TABLE customers_all (id int, name text, email text, phone text, ssn text) PARTITION BY RANGE (id); ALTER TABLE customers_all OWNER TO gw_app; ALTER TABLE customers_all ATTACH PARTITION customers FOR VALUES FROM (0) TO (100000)',
+    steps: ['SELECT email, ssn FROM customers_all', (c) => c.extended('', 'SELECT phone, email FROM customers_all WHERE id < $1', ['9'])],
+    effectOnly: true,
+    cleanup: 'ALTER TABLE customers_all DETACH PARTITION customers; DROP TABLE IF EXISTS customers_all',
+  },
+  {
+    name: 'tables no rule governs can still be linked',
+    who: 'migrator',
+    steps: ['CREATE TABLE link_a (x int)', 'CREATE TABLE link_b (x int)', 'ALTER TABLE link_b INHERIT link_a', 'SELECT x FROM link_a'],
+    allowed: { rows: 0, changes: ['schema'] },
+    cleanup: 'DROP TABLE IF EXISTS link_b, link_a',
+  },
+];
+
 const legitimate: Attack[] = [
   { name: 'the analyst reads masked columns, masked', who: 'analyst', steps: ['SELECT id, name, email, phone, ssn FROM customers'], allowed: { rows: 40 } },
   { name: 'the analyst counts a masked column', who: 'analyst', steps: ['SELECT count(ssn) FROM customers'], allowed: { rows: 1 } },
@@ -328,5 +563,7 @@ export const leakFamilies: Family[] = [
   { family: 'laundering through writes', cases: laundering },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'USING aliases of joins', cases: usingAliases },
+  { family: 'code in the database', cases: databaseCode },
+  { family: 'inheritance and partition links', cases: links },
   { family: 'legitimate use', cases: legitimate },
 ];

@@ -141,6 +141,11 @@ export const ddlFamilies: Family[] = [
       deny('migrator', 'ALTER INDEX … ATTACH PARTITION of an index outside the grant is refused', 'alter index sales.orders_pkey attach partition public.audit_pkey', /public\.audit_pkey/),
       deny('migrator', 'renaming a denied table is refused', 'alter table sales.targets rename to t2', /may not rename table sales\.targets/),
       allow('migrator', 'renaming a column of a granted table is allowed', 'alter table sales.orders rename column region to area'),
+      deny('dba', 'INHERIT makes a governed table\'s rows readable under the parent\'s names', 'alter table public.customers inherit sales.orders', /may not make table public\.customers a child of sales\.orders \(INHERIT/),
+      deny('dba', 'ATTACH PARTITION of a governed table makes its rows readable under the parent\'s names', "alter table sales.targets attach partition public.customers for values in ('x')", /may not make table public\.customers a child of sales\.targets/),
+      deny('dba', 'INHERIT of a denied table, unqualified, among other commands', 'alter table sales.targets add column note text, inherit sales.orders', /may not make table sales\.targets a child/),
+      allow('dba', 'INHERIT between tables no rule governs is allowed', 'alter table sales.orders inherit public.moods'),
+      allow('dba', 'NO INHERIT and DETACH PARTITION are not links', 'alter table public.customers no inherit sales.orders'),
     ],
   },
   {

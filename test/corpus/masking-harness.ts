@@ -34,7 +34,7 @@ function catalogWithBuiltins(): CatalogSnapshot {
   let oid = 90_000;
   const add = (name: string, kind: CatalogFunction['kind'] = 'f') =>
     functions.set(`pg_catalog.${name}`, [{ oid: oid++, schema: 'pg_catalog', name, kind, volatility: 'i', securityDefiner: false, language: 'internal', argTypes: [], origin: 'builtin', argDefaults: 0, variadic: false }]);
-  for (const f of ['ascii', 'sqrt', 'ln', 'chr', 'to_number', 'regexp_matches', 'unnest', 'string_to_array', 'reverse', 'md5', 'left', 'right', 'substring', 'regexp_substr']) add(f);
+  for (const f of ['ascii', 'sqrt', 'ln', 'chr', 'to_number', 'regexp_matches', 'unnest', 'string_to_array', 'reverse', 'md5', 'left', 'right', 'substring', 'regexp_substr', 'tsvector_update_trigger']) add(f);
   for (const f of ['min', 'percentile_disc', 'array_agg']) add(f, 'a');
   for (const f of ['lag', 'first_value']) add(f, 'w');
   return { ...c, functions };
@@ -61,6 +61,10 @@ export function run(c: Case, cache: AnalysisCache = new AnalysisCache(64)): { ve
       return null;
     },
   });
+  for (const text of c.before ?? []) {
+    const b = query(gate, text);
+    if (b.ok !== true) throw new Error(`setup statement refused: ${text}\n  ${b.error.message}`);
+  }
   const v = query(gate, c.sql);
   return v.ok === true ? { verdict: 'allow', message: '', results: JSON.stringify(v.results ?? []) } : { verdict: 'deny', message: v.error.message, results: '' };
 }
