@@ -31,6 +31,13 @@ export interface Carried {
 export interface Rel {
   name: RelationName;
   catalog?: CatalogRelation;
+  /**
+   * An unqualified name that is both this permanent relation and one of the session's temporary
+   * tables: the server takes the temporary one if it still exists, which the gateway cannot be
+   * sure of. Every access is recorded on both, so the statement needs the grants of both and
+   * is masked as the permanent one.
+   */
+  temp?: Rel;
 }
 
 interface Entry {
@@ -135,10 +142,11 @@ export class Collector {
       // pg_temp): the name is the session's temporary table, decided as pg_temp.<name>. When a
       // permanent relation of that name is on the path too, the gateway cannot know for certain
       // that the temporary one still exists (code it does not follow may have dropped it, a
-      // rollback may have undone it): deciding on either could apply the wrong rules, so the
-      // statement is refused until the name is qualified.
-      if (found) this.fail(`"${name}" may name this session's temporary table pg_temp.${name} or ${found.schema}.${name}, and the gateway cannot tell which one the server will use; qualify it (pg_temp.${name} or ${found.schema}.${name})`);
-      return { name: { schema: 'pg_temp', name, resolved: false } };
+      // rollback may have undone it): the name is decided as both, the permanent relation with
+      // its catalog columns and rules, and the temporary one beside it (`Rel.temp`).
+      const temp: Rel = { name: { schema: 'pg_temp', name, resolved: false } };
+      if (found) return { name: { schema: found.schema, name: found.name, resolved: true, oid: found.oid, kind: found.kind }, catalog: found, temp };
+      return temp;
     }
     if (found) {
       return { name: { schema: found.schema, name: found.name, resolved: true, oid: found.oid, kind: found.kind }, catalog: found };
@@ -161,6 +169,8 @@ export class Collector {
 
   /** Ensures an access entry exists (a FROM item is a read even when no column is named). */
   access(op: TableOperation, rel: Rel): Entry {
+    // The temporary table the name may mean instead: its columns are not known, so all of them.
+    if (rel.temp) this.access(op, rel.temp).all = true;
     const key = `${op}\u0000${rel.name.schema}\u0000${rel.name.name}`;
     let e = this.entries.get(key);
     if (!e) {

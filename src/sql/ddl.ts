@@ -98,7 +98,12 @@ export class DdlWalker {
     const r = unwrap(rv, 'RangeVar') as Node;
     let schema: string | undefined = r.schemaname;
     if (schema === undefined && action === 'create') schema = r.relpersistence === 't' ? 'pg_temp' : this.c.createSchema();
-    else if (schema === undefined) schema = this.c.relation(undefined, r.relname).name.schema || undefined;
+    else if (schema === undefined) {
+      const rel = this.c.relation(undefined, r.relname);
+      schema = rel.name.schema || undefined;
+      // A name that may be the session's temporary table or a permanent one: DDL on both.
+      if (rel.temp) this.add(action, objectType, 'pg_temp', r.relname);
+    }
     this.add(action, objectType, schema, r.relname);
     return { schema: schema ?? '', name: r.relname };
   }
@@ -156,6 +161,8 @@ export class DdlWalker {
     }
     if (RELATION_TYPES.has(type)) {
       const r = this.relByNames(parts);
+      // A name that may be the session's temporary table or a permanent one: DDL on both.
+      if (parts.length === 1 && this.c.relation(undefined, r.name).temp) this.add(action, type, 'pg_temp', r.name);
       this.add(action, type, r.schema, r.name);
       return;
     }

@@ -253,11 +253,24 @@ const laundering: Attack[] = [
     steps: ['CREATE TEMP TABLE t_leak AS SELECT id, ssn FROM customers', 'SELECT id, email AS e INTO TEMP t_leak2 FROM customers', 'SELECT * FROM t_leak', 'SELECT * FROM t_leak2'],
   },
   {
-    name: 'an unqualified name shared by a temporary table and the masked table is refused, not read as either',
+    name: 'an unqualified name shared by a temporary table and the masked table is masked as the masked table',
     who: 'migrator',
     steps: ["CREATE TEMP TABLE customers (id int, ssn text); INSERT INTO customers VALUES (1, 'mine')", 'SELECT ssn FROM customers', 'SELECT * FROM customers WHERE id = 1', 'SELECT pg_temp.customers.ssn FROM pg_temp.customers'],
-    refusal: /may name this session's temporary table pg_temp\.customers or public\.customers/,
+    effectOnly: true,
   },
+  ...[
+    ['a rollback', ['BEGIN', 'CREATE TEMP TABLE customers (id int, ssn text)', 'ROLLBACK']],
+    ['ON COMMIT DROP', ['BEGIN', 'CREATE TEMP TABLE customers (id int, ssn text) ON COMMIT DROP', 'COMMIT']],
+    ['a failed transaction', ['BEGIN', 'CREATE TEMP TABLE customers (id int, ssn text)', 'SELECT 1/0', 'COMMIT']],
+    ['a DO block', ['CREATE TEMP TABLE customers (id int, ssn text)', "DO $$ BEGIN EXECUTE 'DROP TABLE pg_temp.customers'; END $$"]],
+  ].map(
+    ([how, before]): Attack => ({
+      name: `a temporary table the gateway still counts after ${how as string} does not unmask the permanent one`,
+      who: 'migrator',
+      steps: [...(before as string[]), 'SELECT ssn, email, phone FROM customers WHERE id < 4', 'SELECT * FROM customers WHERE id < 4', 'SELECT row_to_json(c) FROM customers c WHERE id < 4', 'SELECT c::text FROM customers c WHERE id < 4'],
+      effectOnly: true,
+    }),
+  ),
   ...[
     ['by SQL PREPARE', ['PREPARE p_leak AS SELECT id, ssn, email FROM customers', 'CREATE TABLE leak_x AS EXECUTE p_leak', 'SELECT * FROM leak_x']],
     ['into a temporary table', ['PREPARE p_leak AS SELECT id, upper(email) AS e FROM customers', 'CREATE TEMP TABLE leak_t AS EXECUTE p_leak', 'SELECT * FROM leak_t']],
