@@ -47,7 +47,8 @@ const ORIGIN_SQL = (oid: string) => `case when ${oid} < 16384 then 'b'
 
 export const FUNCTIONS_SQL = `
 select coalesce(json_agg(json_build_array(p.oid, n.nspname, p.proname, p.prokind, p.provolatile, p.prosecdef, l.lanname, p.proargtypes::oid[],
-  ${ORIGIN_SQL('p.oid')}, p.pronargdefaults, p.provariadic <> 0)), '[]')
+  ${ORIGIN_SQL('p.oid')}, p.pronargdefaults, p.provariadic <> 0,
+  case when p.prokind = 'p' and l.lanname in ('plpgsql', 'sql') and p.prosrc <> '' then p.prosrc end)), '[]')
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_language l on l.oid = p.prolang`;
@@ -83,7 +84,7 @@ select current_user, to_json(current_schemas(false))::text,
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
 
 type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null, number[] | null];
-type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean];
+type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean, string | null];
 type OperatorRow = [number, string, string, number, number, number, string, string];
 type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null];
 
@@ -157,8 +158,8 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
     relations.push(r);
   }
   const functions: CatalogFunction[] = [];
-  for (const [oid, schema, name, kind, volatility, secdef, language, args, origin, defaults, variadic] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
-    functions.push({
+  for (const [oid, schema, name, kind, volatility, secdef, language, args, origin, defaults, variadic, source] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
+    const f: CatalogFunction = {
       oid: Number(oid),
       schema,
       name,
@@ -170,7 +171,9 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
       origin: ORIGIN[origin] ?? 'user',
       argDefaults: Number(defaults ?? 0),
       variadic: variadic === true,
-    });
+    };
+    if (typeof source === 'string') f.source = source;
+    functions.push(f);
   }
   const operators: CatalogOperator[] = (JSON.parse(ops ?? '[]') as OperatorRow[]).map(([oid, schema, name, left, right, fnOid, fnSchema, fnName]) => ({
     oid: Number(oid),

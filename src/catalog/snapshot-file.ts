@@ -45,6 +45,7 @@ const contentsSchema = z.object({
       origin: z.enum(['builtin', 'extension', 'user']),
       argDefaults: z.number().int().nonnegative(),
       variadic: z.boolean(),
+      source: z.string().optional(),
     }),
   ),
   operators: z.array(z.object({ oid, schema: name, name, left: oid, right: oid, fn: codeRef })),

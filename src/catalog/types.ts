@@ -58,6 +58,11 @@ export interface CatalogFunction {
   argDefaults: number;
   /** The last argument is VARIADIC. */
   variadic: boolean;
+  /**
+   * A procedure's source text (prosrc) when it is written in PL/pgSQL or SQL: what a CALL of it
+   * may do to search_path and prepared statements is read there (see engine/gate.ts).
+   */
+  source?: string;
 }
 
 export type CodeOrigin = 'builtin' | 'extension' | 'user';

@@ -21,7 +21,7 @@
 import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
-import type { CatalogSnapshot } from '../catalog/types.ts';
+import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
 import { analyseCached, AnalysisCache, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
@@ -309,7 +309,7 @@ function quotedPath(schemas: readonly string[]): string[] {
  * the gateway cannot follow them. set_config inside a larger query may run once, many times or
  * never: its change is a `maybe`. A DO block or a procedure may change anything.
  */
-export function pathOpsOf(a: StatementAnalysis): PathOp[] | string {
+export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null): PathOp[] | string {
   if (a.node === 'TransactionStmt') {
     switch (a.command) {
       case 'begin':
@@ -364,8 +364,10 @@ export function pathOpsOf(a: StatementAnalysis): PathOp[] | string {
   }
   // A DO block changes search_path only through code in its body (SET search_path, set_config,
   // or dynamic SQL); one that mentions none of them is taken like any statement calling functions
-  // (whose own changes of search_path are not followed). A procedure's body is not seen at all.
-  if ((a.specials.includes('do_block') && DO_MAY_SET_PATH.test(a.text)) || a.command === 'call') ops.push({ k: 'unknown' });
+  // (whose own changes of search_path are not followed). A procedure the same, by its source in
+  // the catalog, and only when every procedure the CALL may name is known there.
+  if (a.specials.includes('do_block') && DO_MAY_SET_PATH.test(a.text)) ops.push({ k: 'unknown' });
+  if (a.command === 'call' && callMay(a, catalog, PROCEDURE_MAY_SET_PATH)) ops.push({ k: 'unknown' });
   return ops;
 }
 
@@ -373,6 +375,32 @@ export function pathOpsOf(a: StatementAnalysis): PathOp[] | string {
 const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b/i;
 /** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
 const DO_DYNAMIC_SQL = /\bexecute\b/i;
+/** A procedure body that may change search_path: as a DO block's, or by calling another procedure. */
+const PROCEDURE_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcall\b/i;
+/** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
+const PROCEDURE_DYNAMIC_SQL = /\bexecute\b|\bcall\b/i;
+
+/**
+ * Whether a CALL may run code whose source matches `body`: true unless the catalog has every
+ * procedure of the called name (any overload: the gateway does not choose among them), each
+ * with its PL/pgSQL or SQL source, and none matches. A name the catalog has no procedure of is
+ * refused by the server before anything runs, unless the catalog predates its creation: it
+ * counts as unknown code too.
+ */
+function callMay(a: StatementAnalysis, catalog: CatalogSnapshot | null | undefined, body: RegExp): boolean {
+  // The called name is recorded first, then every overload of it in other schemas that the
+  // server's choice could land on, then the functions of the arguments.
+  const called = a.functions[0];
+  if (!catalog || called === undefined) return true;
+  const procedures: CatalogFunction[] = [];
+  for (const f of a.functions) {
+    if (f.name !== called.name) continue;
+    if (!f.resolved) return true;
+    procedures.push(...(catalog.functions.get(`${f.schema}.${f.name}`) ?? []).filter((o) => o.kind === 'p'));
+  }
+  if (procedures.length === 0) return true;
+  return procedures.some((p) => p.source === undefined || body.test(p.source));
+}
 
 /** What decides a statement's meaning: the objects its names resolved to. */
 function fingerprint(a: StatementAnalysis): string {
@@ -774,7 +802,7 @@ export class PolicyGate implements StatementGate {
         }
       }
       if (done || chosen === undefined) break;
-      const own = pathOpsOf(chosen);
+      const own = pathOpsOf(chosen, this.o.catalog.current());
       if (typeof own === 'string') return this.refuse(`pgwarden: ${this.o.identity.subject} may not run this statement: ${own}, so the gateway could not follow search_path`, 'Set search_path with SET search_path TO ... or set_config(\'search_path\', \'...\', false) with constants.');
       analyses.push(chosen);
       statesAt.push(now);
@@ -833,7 +861,7 @@ export class PolicyGate implements StatementGate {
   private executedPathChange(raw: StatementAnalysis[], expanded: StatementAnalysis[]): GateVerdict | null {
     for (const a of expanded) {
       if (raw.includes(a)) continue;
-      const ops = pathOpsOf(a);
+      const ops = pathOpsOf(a, this.o.catalog.current());
       if (typeof ops === 'string' || ops.length > 0) {
         return this.refuse('pgwarden: a prepared statement that changes search_path may not be run with EXECUTE', 'Run the statement itself, or set search_path with SET.');
       }
@@ -1062,7 +1090,7 @@ export class PolicyGate implements StatementGate {
         // Code the gateway cannot see may change names: PL/pgSQL opens cursors (portals) with
         // names of its choosing, and prepares or deallocates statements only through dynamic SQL
         // (EXECUTE 'PREPARE …'), so a DO block whose body has no EXECUTE leaves statements alone.
-        if (a.command === 'call' || DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
+        if (a.command === 'call' ? callMay(a, this.o.catalog.current(), PROCEDURE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
         ops.push({ ns: 'P', k: 'touch_all' });
       }
     }

@@ -8,6 +8,7 @@ import { before, describe, it } from 'node:test';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
 import { pathOpsOf } from './gate.ts';
+import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
 
 before(async () => {
   await loadParser();
@@ -49,6 +50,41 @@ const cases: { sql: string; want: unknown }[] = [
   { sql: 'call public.refresh_stats()', want: [{ k: 'unknown' }] },
   { sql: 'select * from orders', want: [] },
 ];
+
+/** The test catalog with procedures of these sources (undefined: written in another language). */
+function withProcedures(procs: { schema: string; name: string; source?: string }[]): CatalogSnapshot {
+  const catalog = testCatalog();
+  const functions = new Map(catalog.functions);
+  for (const [i, p] of procs.entries()) {
+    const f: CatalogFunction = { oid: 90000 + i, schema: p.schema, name: p.name, kind: 'p', volatility: 'v', securityDefiner: false, language: p.source === undefined ? 'c' : 'plpgsql', argTypes: [], origin: 'user', argDefaults: 0, variadic: false };
+    if (p.source !== undefined) f.source = p.source;
+    const key = `${p.schema}.${p.name}`;
+    functions.set(key, [...(functions.get(key) ?? []), f]);
+  }
+  return { ...catalog, functions };
+}
+
+describe('a CALL changes search_path only where the procedure\'s source may', () => {
+  const calls: { name: string; procs: { schema: string; name: string; source?: string }[]; sql: string; want: unknown }[] = [
+    { name: 'a procedure whose source names none of it', procs: [{ schema: 'public', name: 'tidy', source: 'begin delete from orders where id < 0; commit; end' }], sql: 'call tidy()', want: [] },
+    { name: 'one that sets search_path', procs: [{ schema: 'public', name: 'tidy', source: 'begin set search_path to other; end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'one that calls set_config', procs: [{ schema: 'public', name: 'tidy', source: "begin perform set_config('search_path', 'x', false); end" }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'one with dynamic SQL', procs: [{ schema: 'public', name: 'tidy', source: "begin execute 'select 1'; end" }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'one that calls another procedure', procs: [{ schema: 'public', name: 'tidy', source: 'begin call other(); end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'one written in a language whose source is not read', procs: [{ schema: 'public', name: 'tidy' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'an overload of the name that may', procs: [{ schema: 'public', name: 'tidy', source: 'begin null; end' }, { schema: 'public', name: 'tidy', source: 'begin set search_path to x; end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'a name the catalog has no procedure of', procs: [], sql: 'call nosuch()', want: [{ k: 'unknown' }] },
+    { name: 'a function that is not a procedure', procs: [], sql: 'call lower(\'x\')', want: [{ k: 'unknown' }] },
+    { name: 'a harmless procedure with function calls in its arguments', procs: [{ schema: 'public', name: 'tidy2', source: 'begin null; end' }], sql: "call tidy2(lower('x'))", want: [] },
+  ];
+  for (const c of calls) {
+    it(c.name, () => {
+      const catalog = withProcedures(c.procs);
+      const [a] = analyse(c.sql, { catalog, searchPath: ['public'] });
+      assert.deepEqual(pathOpsOf(a, catalog), c.want);
+    });
+  }
+});
 
 describe('search_path changes of a statement', () => {
   for (const c of cases) {

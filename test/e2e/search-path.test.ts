@@ -31,7 +31,7 @@ before(async () => {
           allow: [
             { tables: ['a.items'], operations: ['select', 'delete'] },
             { tables: ['b.items'], operations: ['select'], columns: ['id'] },
-            { functions: ['public.path_inside'] },
+            { functions: ['public.path_inside', 'public.tidy_nothing', 'public.path_to_a'] },
           ],
         },
       ];
@@ -136,6 +136,30 @@ describe('search_path through transactions (pg, simple queries)', () => {
       await c.query('select public.path_inside()');
       assert.equal(await judge(c, seen, 'after the function, in a transaction'), 'b');
       await c.query('commit');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a CALL follows the procedure\'s source: one that does not touch search_path leaves it known, one that sets it makes names refused until it is set again', async () => {
+    t.pg.psql(
+      `create procedure public.tidy_nothing() language plpgsql as $$ begin perform 1; end $$;
+       create procedure public.path_to_a() language plpgsql as $$ begin set search_path to a; end $$;
+       create table a.reload_probe (id int);`,
+      'app',
+    );
+    const { c } = await client();
+    try {
+      // A relation the catalog does not know yet makes the gateway load it again (and so learn
+      // the procedures); the read itself is outside the scope.
+      await assert.rejects(c.query('select id from a.reload_probe'), (e: any) => e.code === '42501');
+      await c.query('call public.tidy_nothing()');
+      assert.deepEqual((await c.query('select id from items')).rows, [{ id: 1 }], 'b.items, read after a CALL that leaves search_path alone');
+      await c.query('call public.path_to_a()');
+      assert.equal((await c.query('show search_path')).rows[0].search_path, 'a');
+      await assert.rejects(c.query('select id from items'), (e: any) => e.code === '42501' && /search_path may have been changed by code the gateway could not follow/.test(e.message));
+      await c.query('set search_path = b');
+      assert.deepEqual((await c.query('select id from items')).rows, [{ id: 1 }]);
     } finally {
       await c.end();
     }
