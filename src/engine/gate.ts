@@ -375,8 +375,12 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
 const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b/i;
 /** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
 const DO_DYNAMIC_SQL = /\bexecute\b/i;
-/** A procedure body that may change search_path: as a DO block's, or by calling another procedure. */
-const PROCEDURE_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcall\b/i;
+/**
+ * A procedure body that may change search_path: as a DO block's, by calling another procedure,
+ * or by ending the transaction (COMMIT / ROLLBACK end SET LOCAL and what earlier statements of
+ * the same pipeline set, in the middle of the cycle).
+ */
+const PROCEDURE_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcall\b|\bcommit\b|\brollback\b/i;
 /** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
 const PROCEDURE_DYNAMIC_SQL = /\bexecute\b|\bcall\b/i;
 

@@ -66,7 +66,9 @@ function withProcedures(procs: { schema: string; name: string; source?: string }
 
 describe('a CALL changes search_path only where the procedure\'s source may', () => {
   const calls: { name: string; procs: { schema: string; name: string; source?: string }[]; sql: string; want: unknown }[] = [
-    { name: 'a procedure whose source names none of it', procs: [{ schema: 'public', name: 'tidy', source: 'begin delete from orders where id < 0; commit; end' }], sql: 'call tidy()', want: [] },
+    { name: 'a procedure whose source names none of it', procs: [{ schema: 'public', name: 'tidy', source: 'begin delete from orders where id < 0; end' }], sql: 'call tidy()', want: [] },
+    { name: 'one that commits (ending SET LOCAL mid-cycle)', procs: [{ schema: 'public', name: 'tidy', source: 'begin delete from orders where id < 0; commit; end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
+    { name: 'one that rolls back', procs: [{ schema: 'public', name: 'tidy', source: 'begin rollback; end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
     { name: 'one that sets search_path', procs: [{ schema: 'public', name: 'tidy', source: 'begin set search_path to other; end' }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
     { name: 'one that calls set_config', procs: [{ schema: 'public', name: 'tidy', source: "begin perform set_config('search_path', 'x', false); end" }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
     { name: 'one with dynamic SQL', procs: [{ schema: 'public', name: 'tidy', source: "begin execute 'select 1'; end" }], sql: 'call tidy()', want: [{ k: 'unknown' }] },
