@@ -371,8 +371,11 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   return ops;
 }
 
-/** A DO block body that may change search_path (directly, or through dynamic SQL). */
-const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b/i;
+/**
+ * A DO block body that may change search_path (directly, or through dynamic SQL), or end the
+ * transaction (COMMIT / ROLLBACK end SET LOCAL in the middle of a pipeline).
+ */
+const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcommit\b|\brollback\b/i;
 /** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
 const DO_DYNAMIC_SQL = /\bexecute\b/i;
 /**

@@ -47,6 +47,7 @@ const cases: { sql: string; want: unknown }[] = [
   { sql: "do $$ begin set search_path to other; end $$", want: [{ k: 'unknown' }] },
   { sql: "do $$ begin perform set_config('search_path', 'other', false); end $$", want: [{ k: 'unknown' }] },
   { sql: "do $$ begin execute 'set ' || 'search_path to other'; end $$", want: [{ k: 'unknown' }] },
+  { sql: 'do $$ begin commit; end $$', want: [{ k: 'unknown' }] },
   { sql: 'call public.refresh_stats()', want: [{ k: 'unknown' }] },
   { sql: 'select * from orders', want: [] },
 ];
