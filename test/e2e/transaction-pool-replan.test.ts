@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayClients, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeQuery, SYNC } from '../../src/protocol/index.ts';
 
@@ -31,24 +31,15 @@ after(async () => {
   await t?.stop();
 });
 
-const open: { end(): Promise<void> }[] = [];
-after(async () => {
-  for (const c of open) await c.end().catch(() => {});
-});
-
-async function gatewayClient(sub: string): Promise<pg.Client> {
-  const c = new pg.Client(t.client(await t.issuer.sign({ sub })));
-  c.on('error', () => {});
-  await c.connect();
-  open.push(c);
-  return c;
-}
+const clients = gatewayClients(() => t);
+after(() => clients.endAll());
+const gatewayClient = clients.connect;
 
 async function directClient(): Promise<pg.Client> {
   const c = new pg.Client(t.directUrl('app'));
   c.on('error', () => {});
   await c.connect();
-  open.push(c);
+  clients.track(c);
   return c;
 }
 
@@ -60,6 +51,23 @@ const pidOf = async (c: pg.Client): Promise<number> => (await c.query('select pg
  * other backend: the one that does not have what was prepared on `backend`. With `onto`, the
  * other one stays busy instead, and the next transaction runs on `backend`.
  */
+/**
+ * `client` prepares `select * from <table>` (one row, one column) in a transaction, on the
+ * backend returned; then a migration run straight on the database (which the pool does not see)
+ * adds a column to the table.
+ */
+async function preparedThenWidened(client: pg.Client, table: string, name: string): Promise<{ q: { name: string; text: string }; backend: number }> {
+  await client.query(`create table ${table} (a int)`);
+  await client.query(`insert into ${table} values (1)`);
+  const q = { name, text: `select * from ${table}` };
+  await client.query('begin');
+  assert.deepEqual((await client.query(q)).rows, [{ a: 1 }]);
+  const backend = await pidOf(client);
+  await client.query('commit');
+  t.pg.psql(`alter table ${table} add column b int`, 'app');
+  return { q, backend };
+}
+
 async function keepBusy(backend: number, onto = false): Promise<() => Promise<void>> {
   const holders = [await gatewayClient('holder-1'), await gatewayClient('holder-2')];
   for (const h of holders) await h.query('begin');
@@ -252,7 +260,7 @@ describe('a statement prepared before its table changed, used on a backend that 
         side === 'direct'
           ? postgres(t.directUrl('app'), { max: 1, onnotice: () => {} })
           : postgres({ host: '127.0.0.1', port: t.port, user: 'agent', pass: await t.issuer.sign({ sub: 'dave' }), database: 'app', max: 1, onnotice: () => {} });
-      open.push({ end: () => sql.end() });
+      clients.track(sql);
       const table = sql(`arr_${side}`);
       await sql`create table ${table} (x int)`;
       await sql`insert into ${table} values (5)`;
@@ -280,15 +288,7 @@ describe('a statement prepared before its table changed, used on a backend that 
   it('after a change made outside the pool, a statement prepared after it from a backend\'s older plan fails once, then has the new columns', async () => {
     const a = await gatewayClient('frank');
     const b = await gatewayClient('grace');
-    await a.query('create table widened (a int)');
-    await a.query('insert into widened values (1)');
-    const q = { name: 'w', text: 'select * from widened' };
-    await a.query('begin');
-    assert.deepEqual((await a.query(q)).rows, [{ a: 1 }]);
-    const backend = await pidOf(a);
-    await a.query('commit');
-    // A migration run straight on the database: the pool does not see it.
-    t.pg.psql('alter table widened add column b int', 'app');
+    const { q, backend } = await preparedThenWidened(a, 'widened', 'w');
     const release = await keepBusy(backend, true);
     const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'judy' }));
     try {
@@ -317,14 +317,7 @@ describe('a statement prepared before its table changed, used on a backend that 
   it('after a change made outside the pool, a backend where another session prepared the statement since still refuses the older one', async () => {
     const a = await gatewayClient('heidi');
     const c = await gatewayClient('ivan');
-    await a.query('create table deepened (a int)');
-    await a.query('insert into deepened values (1)');
-    const q = { name: 'd', text: 'select * from deepened' };
-    await a.query('begin');
-    assert.deepEqual((await a.query(q)).rows, [{ a: 1 }]);
-    const backend = await pidOf(a);
-    await a.query('commit');
-    t.pg.psql('alter table deepened add column b int', 'app');
+    const { q, backend } = await preparedThenWidened(a, 'deepened', 'd');
     const release = await keepBusy(backend);
     try {
       // Ivan prepares the text after the change, on the other backend: the new columns.

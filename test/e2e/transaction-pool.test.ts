@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayClients, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { pgbench, psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { RawClient, message as rawMessage } from '../helpers/raw-client.ts';
@@ -30,18 +30,9 @@ after(async () => {
   await t?.stop();
 });
 
-const open: pg.Client[] = [];
-after(async () => {
-  for (const c of open) await c.end().catch(() => {});
-});
-
-async function client(sub: string): Promise<pg.Client> {
-  const c = new pg.Client(t.client(await t.issuer.sign({ sub })));
-  c.on('error', () => {});
-  await c.connect();
-  open.push(c);
-  return c;
-}
+const clients = gatewayClients(() => t);
+after(() => clients.endAll());
+const client = clients.connect;
 
 /** The cancel key the gateway gave a pg client. */
 const keyOf = (c: pg.Client): [number, number] => [(c as unknown as { processID: number }).processID, (c as unknown as { secretKey: number }).secretKey];

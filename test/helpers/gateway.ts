@@ -133,3 +133,29 @@ export async function connectRefusal(t: TestGateway, token: string): Promise<any
   }
   assert.fail('the connection was accepted');
 }
+
+/**
+ * pg clients signed in to a gateway, each with its own token for `sub`, and ended together by
+ * `endAll` (for an `after` hook), with any other client given to `track`. Errors an ended backend
+ * raises on an idle client are ignored.
+ */
+export function gatewayClients(gateway: () => TestGateway): { connect(sub: string): Promise<pg.Client>; track(c: { end(): Promise<unknown> }): void; endAll(): Promise<void> } {
+  const open: { end(): Promise<unknown> }[] = [];
+  return {
+    /** Another client (direct, postgres.js) to end with the rest. */
+    track(c) {
+      open.push(c);
+    },
+    async connect(sub) {
+      const t = gateway();
+      const c = new pg.Client(t.client(await t.issuer.sign({ sub })));
+      c.on('error', () => {});
+      await c.connect();
+      open.push(c);
+      return c;
+    },
+    async endAll() {
+      for (const c of open.splice(0)) await c.end().catch(() => {});
+    },
+  };
+}
