@@ -3,13 +3,14 @@
  * gateway, in schedule order, and compares the two outputs file by file.
  *
  *   node --import tsx scripts/regress-diff.ts <postgres source>/src/test/regress [test …]
- *       [--out DIR] [--timeout SECONDS]
+ *       [--out DIR] [--timeout SECONDS] [--pool session|transaction]
  *
  * Each side gets its own throwaway cluster with a database `regression` set up as pg_regress sets
  * it up (lc_messages C, PGTZ, PGDATESTYLE, …), a superuser role the gateway signs in as, and
  * test_setup.sql run directly (its COPY from server files is refused through the gateway). The
  * gateway runs in this process under the policy of scripts/peer-suite.ts (everything a policy can
- * grant), with its audit log in SQLite. Functions from regress.so are not loaded on either side.
+ * grant), with its audit log in SQLite (`--pool`: behind a pool of 4 server connections in that
+ * mode). Functions from regress.so are not loaded on either side.
  *
  * The regression scripts check the server's own behaviour, and expected outputs differ between
  * server versions: this script compares the two sides of the same server, never the expected
@@ -80,12 +81,17 @@ async function main(): Promise<number> {
   const positional = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
   const [dirArg, ...only] = positional;
   if (!dirArg || !existsSync(join(dirArg, 'parallel_schedule'))) {
-    process.stderr.write('usage: regress-diff.ts <postgres source>/src/test/regress [test …] [--out DIR] [--timeout SECONDS]\n');
+    process.stderr.write('usage: regress-diff.ts <postgres source>/src/test/regress [test …] [--out DIR] [--timeout SECONDS] [--pool session|transaction]\n');
     return 2;
   }
   const src = resolve(dirArg);
   const out = resolve(opt('out') ?? mkdtempSync(join(tmpdir(), 'regress-diff-')));
   const timeoutS = Number(opt('timeout') ?? 120);
+  const pool = opt('pool');
+  if (pool !== undefined && pool !== 'session' && pool !== 'transaction') {
+    process.stderr.write('--pool: session or transaction\n');
+    return 2;
+  }
   for (const side of ['direct', 'gateway']) mkdirSync(join(out, side), { recursive: true });
   const schedule = readFileSync(join(src, 'parallel_schedule'), 'utf8')
     .split('\n')
@@ -105,7 +111,7 @@ async function main(): Promise<number> {
     for (const pg of [direct, upstream]) prepare(pg, password);
     const config = configSchema.parse({
       listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${await freePort()}` },
-      upstreams: { regression: { url: `postgres://regress_gw@127.0.0.1:${upstream.port}/regression`, password, databases: ['regression'] } },
+      upstreams: { regression: { url: `postgres://regress_gw@127.0.0.1:${upstream.port}/regression`, password, databases: ['regression'], ...(pool ? { pool: { mode: pool, size: 4 } } : {}) } },
       identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
       policies: [everythingPolicy(issuer.issuer, upstream)],
       audit: { store: `sqlite:${join(dataDir, 'audit.db')}` },
