@@ -92,7 +92,8 @@ async function main(): Promise<number> {
     process.stderr.write('--pool: session or transaction\n');
     return 2;
   }
-  for (const side of ['direct', 'gateway']) mkdirSync(join(out, side), { recursive: true });
+  // results/ is where the scripts' client-side \copy writes, as under pg_regress.
+  for (const dir of ['direct', 'gateway', 'results']) mkdirSync(join(out, dir), { recursive: true });
   const schedule = readFileSync(join(src, 'parallel_schedule'), 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('test:'))
