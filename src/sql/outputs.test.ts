@@ -65,6 +65,7 @@ const cases: Case[] = [
   { name: 'alias column names rename by position', sql: 'SELECT * FROM customers AS c(a, b)', outputs: [`a: column ${C}.id`, `b: column ${C}.name`, ...STAR.slice(2)] },
   { name: 'JOIN USING lists the merged column once, first', sql: 'SELECT * FROM customers JOIN orders USING (id)', outputs: [`id: column ${C}.id ${O}.id`, ...STAR.slice(1), `customer_id: column ${O}.customer_id`, `status: column ${O}.status`, `total: column ${O}.total`] },
   { name: 'NATURAL JOIN merges the common columns', sql: 'SELECT * FROM customers NATURAL JOIN orders', outputs: [`id: column ${C}.id ${O}.id`, ...STAR.slice(1), `customer_id: column ${O}.customer_id`, `status: column ${O}.status`, `total: column ${O}.total`] },
+  { name: 'an XMLTABLE without an alias is named xmltable', sql: "SELECT xmltable.* FROM customers c, XMLTABLE('/r' PASSING (c.email::xml) COLUMNS v text PATH 'v')", outputs: [`v: expression ${C}.email`] },
   { name: 'a USING alias names the merged column', sql: 'SELECT x.id, c.email FROM customers c JOIN orders o USING (id) AS x', outputs: [`id: column ${C}.id ${O}.id`, `email: column ${C}.email`] },
   { name: 'a USING alias\'s star lists only the merged columns', sql: 'SELECT x.* FROM customers c JOIN customers d USING (email, ssn) AS x', outputs: [`email: column ${C}.email`, `ssn: column ${C}.ssn`] },
   { name: 'a USING alias as a whole row holds the merged columns', sql: 'SELECT row_to_json(x) FROM customers c JOIN customers d USING (ssn) AS x', outputs: [`row_to_json: opaque ${C}.ssn`] },

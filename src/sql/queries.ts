@@ -309,7 +309,7 @@ export class QueryWalker implements QueryWalk {
           expr(this, col.colexpr, scope);
           expr(this, col.coldefexpr, scope);
         }
-        this.tableFunction(n, cols, doc, scope);
+        this.tableFunction(n, cols, doc, scope, 'xmltable');
         return;
       }
       case 'JsonTable': {
@@ -318,7 +318,7 @@ export class QueryWalker implements QueryWalk {
         this.flow(doc, 'function', 'JSON_TABLE');
         const cols: string[] = [];
         this.jsonTableColumns(list(n.columns), scope, cols);
-        this.tableFunction(n, cols, doc, scope);
+        this.tableFunction(n, cols, doc, scope, 'json_table');
         return;
       }
       default:
@@ -326,11 +326,14 @@ export class QueryWalker implements QueryWalk {
     }
   }
 
-  /** An XMLTABLE / JSON_TABLE item: named columns, each computed from the document. */
-  private tableFunction(n: Node, cols: string[], doc: Prov, scope: Scope): void {
+  /**
+   * An XMLTABLE / JSON_TABLE item: named columns, each computed from the document. Without an
+   * alias PostgreSQL names it after the construct (`xmltable.*`).
+   */
+  private tableFunction(n: Node, cols: string[], doc: Prov, scope: Scope, unaliased: string): void {
     const aliasCols = names(n.alias?.colnames);
     const outs = renamed(cols.map((name) => ({ name, prov: doc })), aliasCols);
-    scope.items.push({ refname: n.alias?.aliasname, cols: derivedColumns(cols, aliasCols), outs, fallback: doc });
+    scope.items.push({ refname: n.alias?.aliasname ?? unaliased, cols: derivedColumns(cols, aliasCols), outs, fallback: doc });
   }
 
   private jsonTableColumns(cols: Node[], scope: Scope, out: string[]): void {
