@@ -383,9 +383,9 @@ const DO_DYNAMIC_SQL = /\bexecute\b/i;
  * or by ending the transaction (COMMIT / ROLLBACK end SET LOCAL and what earlier statements of
  * the same pipeline set, in the middle of the cycle).
  */
-const PROCEDURE_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcall\b|\bcommit\b|\brollback\b/i;
+const PROCEDURE_MAY_SET_PATH = new RegExp(`${DO_MAY_SET_PATH.source}|\\bcall\\b`, 'i');
 /** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
-const PROCEDURE_DYNAMIC_SQL = /\bexecute\b|\bcall\b/i;
+const PROCEDURE_DYNAMIC_SQL = new RegExp(`${DO_DYNAMIC_SQL.source}|\\bcall\\b`, 'i');
 
 /**
  * Whether a CALL may run code whose source matches `body`: true unless the catalog has every

@@ -9,6 +9,7 @@
  */
 import { decodeFields, encodeFieldMap, type FieldDescription } from '../protocol/index.ts';
 import type { CatalogSnapshot } from '../catalog/types.ts';
+import { snapshotId } from '../sql/index.ts';
 import {
   createCopyState,
   flushCopy,
@@ -67,17 +68,17 @@ export function maskingPort(scope: MaskingScope, catalog: () => CatalogSnapshot 
   // A prepared statement (or texts sharing a literal key) keeps its shape object: its plan is
   // built once per catalog snapshot and RowDescription, not per execution. Plans are pure data
   // and stateless row functions, so one serves every execution.
-  // The memo names a snapshot by its version, never holds it: a cached statement's shape may
+  // The memo names a snapshot by its snapshotId, never holds it: a cached statement's shape may
   // outlive many catalog reloads, and each snapshot is megabytes.
-  const memo = new WeakMap<object, { version: number; plans: Map<string, { plan: MaskPlan; row: RowPlan | null }> }>();
+  const memo = new WeakMap<object, { snapshot: number; plans: Map<string, { plan: MaskPlan; row: RowPlan | null }> }>();
   return {
     plan(fields: FieldDescription[], shape: Outputs, formats: number[]): RowPlan | null {
       let built: { plan: MaskPlan; row: RowPlan | null };
       if (shape === undefined) built = build(fields, shape, formats);
       else {
-        const version = catalog()?.version ?? -1;
+        const snapshot = snapshotId(catalog());
         let m = memo.get(shape);
-        if (!m || m.version !== version) memo.set(shape, (m = { version, plans: new Map() }));
+        if (!m || m.snapshot !== snapshot) memo.set(shape, (m = { snapshot, plans: new Map() }));
         const key = planKey(fields, formats);
         const found = m.plans.get(key);
         if (found) built = found;

@@ -101,20 +101,28 @@ export class DdlWalker {
     else if (schema === undefined) {
       const rel = this.c.relation(undefined, r.relname);
       schema = rel.name.schema || undefined;
-      // A name that may be the session's temporary table or a permanent one: DDL on both.
-      if (rel.temp) this.add(action, objectType, 'pg_temp', r.relname);
+      if (rel.temp) this.addShared(action, objectType, schema, r.relname);
+      else this.add(action, objectType, schema, r.relname);
+      return { schema: schema ?? '', name: r.relname };
     }
     this.add(action, objectType, schema, r.relname);
     return { schema: schema ?? '', name: r.relname };
   }
 
+  /** A name that may be the session's temporary table or a permanent one: DDL on both. */
+  private addShared(action: DdlAction, objectType: string, schema: string | undefined, name: string): void {
+    this.add(action, objectType, 'pg_temp', name);
+    this.add(action, objectType, schema, name);
+  }
+
   /** A relation by a dotted name list (DROP TABLE a.b, COMMENT ON TABLE b). */
-  private relByNames(parts: string[]): { schema: string; name: string } {
+  private relByNames(parts: string[]): { schema: string; name: string; temp: boolean } {
     const name = parts[parts.length - 1] ?? '';
     const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
     const rel = this.c.relation(schema, name);
-    return { schema: rel.name.schema, name };
+    return { schema: rel.name.schema, name, temp: rel.temp !== undefined };
   }
+
 
   /** A target for an object named by a parse node of any of the shapes DROP / COMMENT / ALTER use. */
   objectTarget(action: DdlAction, objtype: string | undefined, object: Node | undefined): void {
@@ -161,9 +169,8 @@ export class DdlWalker {
     }
     if (RELATION_TYPES.has(type)) {
       const r = this.relByNames(parts);
-      // A name that may be the session's temporary table or a permanent one: DDL on both.
-      if (parts.length === 1 && this.c.relation(undefined, r.name).temp) this.add(action, type, 'pg_temp', r.name);
-      this.add(action, type, r.schema, r.name);
+      if (r.temp) this.addShared(action, type, r.schema, r.name);
+      else this.add(action, type, r.schema, r.name);
       return;
     }
     this.add(action, type, parts.length > 1 ? parts[parts.length - 2] : undefined, parts[parts.length - 1]);
