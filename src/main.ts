@@ -780,12 +780,27 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviews: reviewRoutes({ service: reviews, verifier: reviewsVerifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
     metrics: metrics && !config.metrics.listen ? metricsRoutes(metrics, () => current.metrics.bearer_token) : undefined,
   });
+  // A start that fails after the Postgres listener (an HTTP port taken, say) lets go of everything
+  // it opened: timers, pools, stores and the listener, so the process is left as before the call.
+  const abandon = async (): Promise<void> => {
+    closing = true;
+    clearInterval(probeTimer);
+    clearInterval(storeTimer);
+    for (const c of catalogs.values()) c.stop();
+    await Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => undefined)));
+    await listener.stopAccepting();
+    await mcp?.close();
+    await follower?.close();
+    await cancels?.close();
+    await reviews.close().catch(() => undefined);
+    await tracer?.close().catch(() => undefined);
+    await audit.close().catch(() => undefined);
+  };
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? { cert: readFileSync(httpTls.cert), key: readFileSync(httpTls.key) } : undefined);
   } catch (err) {
-    await listener.stopAccepting();
-    await mcp?.close();
+    await abandon();
     throw err;
   }
   httpBound = { host: http.host, port: http.port };
@@ -796,9 +811,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     try {
       metricsHttp = await startHttpServer(app, at.host, at.port);
     } catch (err) {
-      await listener.stopAccepting();
-      await mcp?.close();
       await http.close();
+      await abandon();
       throw err;
     }
   }

@@ -73,34 +73,26 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   }
   UPSTREAM_PASSWORDS.set(pg, upstreamPassword);
   const issuer = options.issuer ?? (await startTestIssuer());
-  const raw: Record<string, any> = {
-    listen: { postgres: `127.0.0.1:0`, http: `127.0.0.1:${await freePort()}` },
-    upstreams: {
-      app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: upstreamPassword, databases: ['app'] },
-    },
-    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-    admin: { groups: ['pgwarden-admins'] },
-    log: { level: 'debug' },
-  };
-  options.config?.(raw);
-  // PGWARDEN_TEST_POOL=session|transaction: run a test's gateway behind a pool of that mode (a
-  // sweep of the suites through pooling; a test that configures its own pool keeps it).
-  const poolMode = process.env.PGWARDEN_TEST_POOL;
-  if (poolMode) for (const up of Object.values(raw.upstreams as Record<string, Record<string, unknown>>)) up.pool ??= { mode: poolMode, size: 4 };
-  // Tests of the relay itself run under a policy that grants everything to every trusted issuer;
-  // scope tests set their own `policies`.
-  raw.policies ??= [allowEverything(raw.identity.issuers.map((i: { issuer: string }) => i.issuer))];
-  // The audit log is kept in memory unless a test names a store.
-  raw.audit ??= { store: 'memory' };
-  const config = configSchema.parse(raw);
+  let started: { gw: Gateway; config: GatewayConfig } | undefined;
   const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const gw = await startGateway(config, { logger: createLogger('debug', sink), auditMaxPageCount: options.auditMaxPageCount });
+  try {
+    // The HTTP port is picked free before the gateway binds it (configs name it, e.g. an issuer
+    // URL), so another process may take it in between: such a start is tried again on a new port.
+    for (let attempt = 1; !started; attempt++) {
+      const config = configFor(await freePort(), pg, upstreamPassword, issuer, options);
+      try {
+        started = { config, gw: await startGateway(config, { logger: createLogger('debug', logSink(logs)), auditMaxPageCount: options.auditMaxPageCount }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err;
+      }
+    }
+  } catch (err) {
+    // A failed start leaves nothing running behind it: the test's after hook has no gateway to stop.
+    if (!options.issuer) await issuer.stop();
+    if (!options.pg) await pg.stop();
+    throw err;
+  }
+  const { gw, config } = started;
   const port = gw.postgres.port;
   return {
     pg,
@@ -119,6 +111,38 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       if (!options.pg) await pg.stop();
     },
   };
+}
+
+function logSink(logs: string[]): Writable {
+  return new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+}
+
+function configFor(httpPort: number, pg: TestPostgres, upstreamPassword: string, issuer: TestIssuer, options: TestGatewayOptions): GatewayConfig {
+  const raw: Record<string, any> = {
+    listen: { postgres: `127.0.0.1:0`, http: `127.0.0.1:${httpPort}` },
+    upstreams: {
+      app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: upstreamPassword, databases: ['app'] },
+    },
+    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+    admin: { groups: ['pgwarden-admins'] },
+    log: { level: 'debug' },
+  };
+  options.config?.(raw);
+  // PGWARDEN_TEST_POOL=session|transaction: run a test's gateway behind a pool of that mode (a
+  // sweep of the suites through pooling; a test that configures its own pool keeps it).
+  const poolMode = process.env.PGWARDEN_TEST_POOL;
+  if (poolMode) for (const up of Object.values(raw.upstreams as Record<string, Record<string, unknown>>)) up.pool ??= { mode: poolMode, size: 4 };
+  // Tests of the relay itself run under a policy that grants everything to every trusted issuer;
+  // scope tests set their own `policies`.
+  raw.policies ??= [allowEverything(raw.identity.issuers.map((i: { issuer: string }) => i.issuer))];
+  // The audit log is kept in memory unless a test names a store.
+  raw.audit ??= { store: 'memory' };
+  return configSchema.parse(raw);
 }
 
 /** The error a pg client gets when it tries to connect with `token` (fails if it connects). */
