@@ -1,6 +1,7 @@
 /**
  * Loading a catalog snapshot from the upstream's system catalogs. Four queries, each returning
- * JSON documents, so the load costs four round trips whatever the size of the schema.
+ * JSON documents, so the load costs four round trips whatever the size of the schema (five with
+ * the fingerprint that lets a reload keep the built-in objects it read before).
  */
 import { buildPlanted } from './planted.ts';
 import type { CatalogCast, CatalogFunction, CatalogOperator, CatalogRelation, CatalogSnapshot, CodeOrigin, RelationKind, TypeSet } from './types.ts';
@@ -54,6 +55,26 @@ join pg_namespace n on n.oid = p.pronamespace
 join pg_language l on l.oid = p.prolang`;
 
 /**
+ * What initdb made (oid below 16384, FirstNormalObjectId) is the bulk of a catalog: some 600
+ * relations and 3 000 functions. It changes only when a superuser alters a built-in object, which
+ * updates its catalog rows and so their `xmin`. A load reads the built-in part again only when
+ * this fingerprint of those rows changed (a count and two sums of `xmin` per catalog); the user
+ * part is read every time.
+ */
+export const BUILTIN_FINGERPRINT_SQL = `select concat_ws(' ', ${[
+  ['pg_class', 'oid'],
+  ['pg_attribute', 'attrelid'],
+  ['pg_namespace', 'oid'],
+  ['pg_type', 'oid'],
+  ['pg_rewrite', 'ev_class'],
+  ['pg_inherits', 'inhrelid'],
+  ['pg_proc', 'oid'],
+  ['pg_language', 'oid'],
+]
+  .map(([table, oid]) => `(select count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(sum(hashint8(xmin::text::bigint)), 0) from ${table} where ${oid} < 16384)`)
+  .join(', ')})`;
+
+/**
  * Operators and casts whose function is user code. For a cast: the source and target types with
  * their domains and array types (a cast to T also runs for a domain over T and element-wise for
  * T[]), and the names of the target side's types (what `x::name` would write).
@@ -62,7 +83,7 @@ export const CODE_SQL = `
 with recursive user_casts as (
   select c.oid, c.castsource, c.casttarget, c.castcontext, p.oid as fn, pn.nspname as fschema, p.proname as fname
   from pg_cast c join pg_proc p on p.oid = c.castfunc join pg_namespace pn on pn.oid = p.pronamespace
-  where ${ORIGIN_SQL('p.oid')} = 'u'
+  where p.oid >= 16384 and ${ORIGIN_SQL('p.oid')} = 'u'
 ), related(cast_oid, type_oid, is_target) as (
   select oid, castsource, false from user_casts
   union select oid, casttarget, true from user_casts
@@ -73,14 +94,14 @@ select
   (select coalesce(json_agg(json_build_array(o.oid, n.nspname, o.oprname, o.oprleft, o.oprright, p.oid, pn.nspname, p.proname)), '[]')
    from pg_operator o join pg_namespace n on n.oid = o.oprnamespace
    join pg_proc p on p.oid = o.oprcode join pg_namespace pn on pn.oid = p.pronamespace
-   where ${ORIGIN_SQL('p.oid')} = 'u')::text,
+   where p.oid >= 16384 and ${ORIGIN_SQL('p.oid')} = 'u')::text,
   (select coalesce(json_agg(json_build_array(u.oid, u.castsource, u.casttarget, u.castcontext, u.fn, u.fschema, u.fname,
      (select json_agg(distinct jsonb_build_array(r.is_target, r.type_oid, tn.nspname, t.typname)) from related r join pg_type t on t.oid = r.type_oid
         join pg_namespace tn on tn.oid = t.typnamespace where r.cast_oid = u.oid))), '[]')
    from user_casts u)::text`;
 
 export const SESSION_SQL = `
-select current_user, to_json(current_schemas(false))::text,
+select current_user, to_json(current_schemas(false))::text, current_setting('search_path'),
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
 
 type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null, number[] | null];
@@ -90,8 +111,13 @@ type CastRow = [number, number, number, string, number, string, string, [boolean
 
 const ORIGIN: Record<string, CodeOrigin> = { b: 'builtin', e: 'extension', u: 'user' };
 
-export async function loadCatalog(db: CatalogQueryable, version: number): Promise<CatalogSnapshot> {
-  return snapshotFrom(await loadCatalogContents(db), version);
+export async function loadCatalog(db: CatalogQueryable, version: number, builtins?: BuiltinCache): Promise<CatalogSnapshot> {
+  return snapshotFrom(await loadCatalogContents(db, builtins), version);
+}
+
+/** The built-in part of the last load, kept between loads of one upstream (see BUILTIN_FINGERPRINT_SQL). */
+export interface BuiltinCache {
+  part?: { fingerprint: string; relations: CatalogRelation[]; functions: CatalogFunction[] };
 }
 
 /**
@@ -107,6 +133,7 @@ export interface CatalogContents {
   schemas: string[];
   currentUser: string;
   defaultSearchPath: string[];
+  searchPathSetting?: string;
 }
 
 /** Index loaded or stored contents into a snapshot (the planted-code index included). */
@@ -133,17 +160,24 @@ export function snapshotFrom(c: CatalogContents, version: number): CatalogSnapsh
     planted: buildPlanted(functions, c.operators, c.casts),
     currentUser: c.currentUser,
     defaultSearchPath: c.defaultSearchPath,
+    ...(c.searchPathSetting !== undefined && { searchPathSetting: c.searchPathSetting }),
     loadedAt: Date.now(),
   };
 }
 
-/** The four queries, read into contents. */
-export async function loadCatalogContents(db: CatalogQueryable): Promise<CatalogContents> {
-  const [[rel]] = await db.query(RELATIONS_SQL);
-  const [[fn]] = await db.query(FUNCTIONS_SQL);
-  const [[user, path, schemas]] = await db.query(SESSION_SQL);
+/**
+ * The four queries, read into contents. With `builtins`, the built-in objects come from the cache
+ * when their fingerprint is unchanged, and the queries read only objects made since initdb.
+ */
+export async function loadCatalogContents(db: CatalogQueryable, builtins?: BuiltinCache): Promise<CatalogContents> {
+  let fingerprint: string | undefined;
+  if (builtins) [[fingerprint = undefined]] = (await db.query(BUILTIN_FINGERPRINT_SQL)) as [[string]];
+  const cached = builtins?.part !== undefined && builtins.part.fingerprint === fingerprint ? builtins.part : undefined;
+  const [[rel]] = await db.query(cached ? `${RELATIONS_SQL} and c.oid >= 16384` : RELATIONS_SQL);
+  const [[fn]] = await db.query(cached ? `${FUNCTIONS_SQL} where p.oid >= 16384` : FUNCTIONS_SQL);
+  const [[user, path, setting, schemas]] = await db.query(SESSION_SQL);
   const [[ops, casts]] = await db.query(CODE_SQL);
-  const relations: CatalogRelation[] = [];
+  const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
   for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
       oid: Number(oid),
@@ -157,7 +191,7 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
     if (parents?.length) r.parents = parents.map(Number);
     relations.push(r);
   }
-  const functions: CatalogFunction[] = [];
+  const functions: CatalogFunction[] = cached ? [...cached.functions] : [];
   for (const [oid, schema, name, kind, volatility, secdef, language, args, origin, defaults, variadic, source] of JSON.parse(fn ?? '[]') as FunctionRow[]) {
     const f: CatalogFunction = {
       oid: Number(oid),
@@ -174,6 +208,9 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
     };
     if (typeof source === 'string') f.source = source;
     functions.push(f);
+  }
+  if (builtins && fingerprint !== undefined && !cached) {
+    builtins.part = { fingerprint, relations: relations.filter((r) => r.oid < 16384), functions: functions.filter((f) => f.oid < 16384) };
   }
   const operators: CatalogOperator[] = (JSON.parse(ops ?? '[]') as OperatorRow[]).map(([oid, schema, name, left, right, fnOid, fnSchema, fnName]) => ({
     oid: Number(oid),
@@ -210,5 +247,6 @@ export async function loadCatalogContents(db: CatalogQueryable): Promise<Catalog
     schemas: JSON.parse(schemas ?? '[]') as string[],
     currentUser: user ?? '',
     defaultSearchPath: JSON.parse(path ?? '[]') as string[],
+    ...(setting !== null && setting !== undefined && { searchPathSetting: setting }),
   };
 }

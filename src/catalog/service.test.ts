@@ -2,22 +2,25 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../log.ts';
 import { CatalogService } from './service.ts';
-import { RELATIONS_SQL, type CatalogQueryable } from './load.ts';
+import { BUILTIN_FINGERPRINT_SQL, RELATIONS_SQL, type CatalogQueryable } from './load.ts';
 
 /**
  * An upstream holding one table, `public.customers`, whose column 4 the test renames between
  * loads: the three catalog queries answered from that state, as the server would.
  */
-function upstream(): { connect: () => Promise<CatalogQueryable & { close(): Promise<void> }>; state: { col: string; loads: number } } {
-  const state = { col: 'ssn', loads: 0 };
+function upstream(): { connect: () => Promise<CatalogQueryable & { close(): Promise<void> }>; state: { col: string; loads: number; answered?: () => void } } {
+  const state: { col: string; loads: number; answered?: () => void } = { col: 'ssn', loads: 0 };
   const connect = async () => ({
     async query(text: string): Promise<(string | null)[][]> {
-      if (text === RELATIONS_SQL) {
+      if (text === BUILTIN_FINGERPRINT_SQL) return [['builtins']];
+      if (text.startsWith(RELATIONS_SQL)) {
         state.loads++;
-        return [[JSON.stringify([[16400, 'public', 'customers', 'r', false, [['id', 1, 23, 'integer'], ['name', 2, 25, 'text'], ['email', 3, 25, 'text'], [state.col, 4, 25, 'text']], null]])]];
+        const answer = [[JSON.stringify([[16400, 'public', 'customers', 'r', false, [['id', 1, 23, 'integer'], ['name', 2, 25, 'text'], ['email', 3, 25, 'text'], [state.col, 4, 25, 'text']], null]])]];
+        state.answered?.();
+        return answer;
       }
       if (text.includes('pg_proc')) return [['[]']];
-      return [['gw', '["public"]', '["public"]']];
+      return [['gw', '["public"]', '"$user", public', '["public"]']];
     },
     close: async () => {},
   });
@@ -47,5 +50,25 @@ describe('CatalogService', () => {
     u.state.col = 'tin';
     const again = await s.reload();
     assert.deepEqual(again.formerNames?.get('16400:4'), [['public', 'customers', 'ssn'], ['public', 'customers', 'tax_id']]);
+  });
+
+  it('a reload asked for while one runs gets a load that read the catalog after the ask', async () => {
+    const u = upstream();
+    const s = new CatalogService({ name: 'app', logger: silentLogger(), connect: u.connect, refreshIntervalMs: 3_600_000 });
+    await s.start();
+    s.stop();
+    // A load (another session's DDL) reads the relations; then this session's DDL commits (the
+    // column is renamed) and it asks for a reload before that load has finished.
+    let mine: Promise<unknown> | undefined;
+    u.state.answered = () => {
+      u.state.answered = undefined;
+      u.state.col = 'tax_id';
+      mine = s.reload();
+    };
+    const theirs = await s.reload();
+    assert.ok(theirs.relations.get('public.customers')!.columns.some((c) => c.name === 'ssn'), 'the running load read the catalog before the rename');
+    const after = (await mine) as Awaited<ReturnType<CatalogService['reload']>>;
+    assert.ok(after.version > theirs.version);
+    assert.ok(after.relations.get('public.customers')!.columns.some((c) => c.name === 'tax_id'), 'the reload asked for after the rename must see it');
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * A reload keeps the built-in objects it read before while their fingerprint is unchanged, and
+ * reads them again when a superuser altered one. Either way, it gives the same contents as a full
+ * load of the same database.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadCatalogContents, type BuiltinCache, type CatalogContents, type CatalogQueryable } from '../../src/catalog/load.ts';
+import { SimpleQuerySession } from '../../src/upstream/simple-query.ts';
+import { connectUpstream, targetFromUrl } from '../../src/upstream/connect.ts';
+import { ScramKeyCache } from '../../src/upstream/scram.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+let pg: TestPostgres;
+let db: SimpleQuerySession;
+const sent: string[] = [];
+const recorded: CatalogQueryable = {
+  query(text) {
+    sent.push(text);
+    return db.query(text);
+  },
+};
+
+before(async () => {
+  pg = await startPostgres();
+  pg.psql(`create role gw_app login password 'catalog-secret'`);
+  pg.psql('create database app owner gw_app');
+  const target = targetFromUrl('app', `postgres://gw_app@127.0.0.1:${pg.port}/app`, { password: 'catalog-secret', tls: { mode: 'disable' }, connectTimeoutMs: 5000 });
+  db = new SimpleQuerySession((await connectUpstream(target, { application_name: 'catalog-test' }, new ScramKeyCache())).socket);
+});
+after(async () => {
+  await db?.close();
+  await pg?.stop();
+});
+
+/** Contents in a canonical order, to compare loads. */
+function canonical(c: CatalogContents): CatalogContents {
+  const byOid = <T extends { oid: number }>(list: T[]) => [...list].sort((a, b) => a.oid - b.oid);
+  return { ...c, relations: byOid(c.relations), functions: byOid(c.functions), operators: byOid(c.operators), casts: byOid(c.casts), schemas: [...c.schemas].sort() };
+}
+
+/** Load with the cache; whether the built-in objects were read again; and a full load to compare. */
+async function load(cache: BuiltinCache): Promise<{ contents: CatalogContents; readBuiltins: boolean }> {
+  sent.length = 0;
+  const contents = await loadCatalogContents(recorded, cache);
+  const readBuiltins = !sent.some((q) => q.endsWith('c.oid >= 16384')) || !sent.some((q) => q.endsWith('p.oid >= 16384'));
+  assert.deepEqual(canonical(contents), canonical(await loadCatalogContents(db)), 'the load differs from a full load');
+  return { contents, readBuiltins };
+}
+
+describe('the built-in part of the catalog', () => {
+  const cache: BuiltinCache = {};
+
+  it('is read by the first load, then kept while user objects come and go', async () => {
+    assert.equal((await load(cache)).readBuiltins, true);
+    pg.psql('create table people (id int, ssn text); create view people_v as select ssn from people; create function f(int) returns int language sql as $$ select $1 $$', 'app');
+    const second = await load(cache);
+    assert.equal(second.readBuiltins, false, 'nothing built-in changed: the cached part is used');
+    assert.ok(second.contents.relations.some((r) => r.name === 'people_v' && r.viewDependencies?.some((d) => d.name === 'people')));
+    assert.ok(second.contents.functions.some((f) => f.name === 'f' && f.origin === 'user'));
+    assert.ok(second.contents.functions.some((f) => f.name === 'pg_read_file' && f.origin === 'builtin'));
+  });
+
+  it('is read again after a superuser renamed a built-in view', async () => {
+    pg.psql('alter view information_schema.tables rename to tables_renamed', 'app');
+    const after = await load(cache);
+    assert.equal(after.readBuiltins, true);
+    assert.ok(after.contents.relations.some((r) => r.schema === 'information_schema' && r.name === 'tables_renamed'));
+    assert.equal((await load(cache)).readBuiltins, false, 'then kept again');
+  });
+
+  it('is read again after a superuser altered a built-in function', async () => {
+    pg.psql('alter function pg_catalog.pg_sleep(double precision) stable', 'app');
+    const after = await load(cache);
+    assert.equal(after.readBuiltins, true);
+    assert.equal(after.contents.functions.find((f) => f.schema === 'pg_catalog' && f.name === 'pg_sleep')?.volatility, 's');
+  });
+
+  it('is read again after a superuser added a column to a built-in table', async () => {
+    pg.psql('alter table information_schema.sql_features add column extra int', 'app');
+    const after = await load(cache);
+    assert.equal(after.readBuiltins, true);
+    const table = after.contents.relations.find((r) => r.schema === 'information_schema' && r.name === 'sql_features');
+    assert.ok(table?.columns.some((c) => c.name === 'extra'));
+  });
+});
