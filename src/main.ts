@@ -147,7 +147,10 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
     authorize: (identity, database) => {
       const { compiled } = shared.policies();
       const scope = scopeFor(compiled, identity, database);
-      return scope ? { upstreamSettings: upstreamSettingsFor(scope) } : { refusal: describeNoScope(compiled, identity, database) };
+      if (!scope) return { refusal: describeNoScope(compiled, identity, database) };
+      const upstream = routes.get(database)?.upstream;
+      const searchPath = upstream === undefined ? undefined : shared.catalogs.get(upstream)?.current()?.searchPathSetting;
+      return { upstreamSettings: upstreamSettingsFor(scope), ...(searchPath !== undefined && { searchPath }) };
     },
     capacity: (upstream) => {
       // Transaction pooling: sessions do not hold server connections; they are bounded by max_clients.
@@ -824,7 +827,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     metrics: metricsHttp && { host: metricsHttp.host, port: metricsHttp.port },
     devIssuer,
     async reloadCatalogs() {
-      await Promise.all([...catalogs.values()].map((c) => c.reload().catch(() => {})));
+      await Promise.all([...catalogs.values()].map((c) => c.reload({ full: true }).catch(() => {})));
     },
     reload(next) {
       const compiled = compilePolicies(next.policies);

@@ -55,6 +55,7 @@ const contentsSchema = z.object({
   schemas: z.array(name),
   currentUser: z.string(),
   defaultSearchPath: z.array(name),
+  searchPathSetting: z.string().optional(),
 });
 
 const fileSchema = z.object({
@@ -111,5 +112,6 @@ export function contentsOf(s: CatalogSnapshot): CatalogContents {
     schemas: [...s.schemas],
     currentUser: s.currentUser,
     defaultSearchPath: [...s.defaultSearchPath],
+    ...(s.searchPathSetting !== undefined && { searchPathSetting: s.searchPathSetting }),
   };
 }

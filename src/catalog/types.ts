@@ -154,6 +154,12 @@ export interface CatalogSnapshot {
   currentUser: string;
   /** The upstream's default search_path, as `current_schemas(false)` reports it. */
   defaultSearchPath: string[];
+  /**
+   * The search_path setting a new upstream session gets (e.g. `"$user", public`): the gateway
+   * starts its sessions with it, so a default stored later (ALTER ROLE … SET search_path) does
+   * not change their path behind its back. Absent in snapshots read from older dump files.
+   */
+  searchPathSetting?: string;
   loadedAt: number;
   /**
    * Names relations and columns had earlier in this process (renamed since), keyed by

@@ -185,7 +185,8 @@ function summary(text: string, analyses: StatementAnalysis[], rule?: string): Ve
 }
 
 interface Effect {
-  reload?: boolean;
+  /** The catalog is reloaded after the cycle; `full`: all of it, on a new connection. */
+  reload?: boolean | 'full';
   /** Changes of prepared statements and portals, applied by the ledger when the cycle completes. */
   ops?: LedgerOp<Prepared>[];
   /** Changes of search_path, applied when the cycle completes (see search-path.ts). */
@@ -694,7 +695,7 @@ export class PolicyGate implements StatementGate {
     this.ledger.cycleDone(effects, failed);
     // DDL reloads the catalog even when the cycle failed: part of it may have committed.
     if ((effects as Effect[]).some((e) => e.reload)) {
-      const p = this.o.catalog.reload();
+      const p = this.o.catalog.reload({ full: (effects as Effect[]).some((e) => e.reload === 'full') });
       this.reloadPending = p.then(
         () => undefined,
         () => undefined,
@@ -1138,7 +1139,10 @@ export class PolicyGate implements StatementGate {
   }
 
   private effectOf(analyses: StatementAnalysis[]): Effect | undefined {
-    return analyses.some((a) => a.class === 'ddl' || a.class === 'dcl') ? { reload: true } : undefined;
+    if (!analyses.some((a) => a.class === 'ddl' || a.class === 'dcl')) return undefined;
+    // A stored default (ALTER ROLE/DATABASE … SET search_path) is what a new session gets: the
+    // catalog's connection reads it again only when it is new (see CatalogService).
+    return { reload: analyses.some((a) => a.settings.some((s) => s.action === 'set_stored' && (s.name === 'search_path' || s.name === null))) ? 'full' : true };
   }
 
   private deny(d: Decision, analyses: StatementAnalysis[], text: string): GateVerdict {

@@ -28,12 +28,31 @@ import {
 import type { UpstreamLease, UpstreamTarget } from '../upstream/index.ts';
 import { PINNED_UPSTREAM_SETTINGS } from '../engine/index.ts';
 import { SocketReader } from './socket-reader.ts';
-import { upstreamStartupParams } from './startup-params.ts';
+import { startupSetting, upstreamStartupParams } from './startup-params.ts';
 
 export interface Route {
   /** The upstream's key in the configuration. */
   upstream: string;
   target: UpstreamTarget;
+}
+
+/**
+ * An identity's admission to a database: the upstream settings its scope imposes, and the
+ * search_path a new upstream session gets by default (see `pinSearchPath`); or why it has none.
+ */
+export type Authorization = { upstreamSettings: Record<string, string>; searchPath?: string } | { refusal: string };
+
+/**
+ * A session whose client gave no search_path starts with the upstream's default named as a
+ * startup setting, as if the client had given it: the gateway analyses the session's statements
+ * under that path, and a default stored later (ALTER ROLE or ALTER DATABASE … SET search_path,
+ * through the gateway or not) cannot change the server's path for the session behind its back.
+ * A startup setting is also what RESET and DISCARD ALL go back to, as the default would be.
+ */
+export function pinSearchPath(params: Map<string, string>, upstreamParams: Record<string, string>, searchPath: string | undefined): void {
+  if (searchPath === undefined || startupSetting(params, 'search_path') !== undefined) return;
+  params.set('search_path', searchPath);
+  upstreamParams.search_path = searchPath;
 }
 
 export interface HandshakeDeps {
@@ -52,7 +71,7 @@ export interface HandshakeDeps {
    * The identity's scope on this database: the upstream settings its limits impose (read-only,
    * role, statement_timeout), or why it has none (FATAL 28000).
    */
-  authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  authorize(identity: Identity, database: string): Authorization;
   /** Startup user names accepted for every identity besides its own subject (see `checkUserName`). */
   userNames: readonly string[];
   /** Set as soon as the handshake has a socket to answer on (TLS replaces the raw one). */
@@ -172,6 +191,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   // to them, and the statements that could change them are refused by the policy. The pinned
   // lexing settings win over both.
   Object.assign(upstreamParams, scope.upstreamSettings, PINNED_UPSTREAM_SETTINGS);
+  pinSearchPath(params, upstreamParams, scope.searchPath);
   const upstream = await deps.lease(identity, route, upstreamParams);
   const leftover = reader.detach();
   return { kind: 'session', socket, tls: secured, params, database, identity, route, upstream, leftover };

@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts';
 import { MessageTooLargeError, ProtocolError } from '../protocol/index.ts';
 import { BufferBudget, PINNED_UPSTREAM_SETTINGS, channelPair, errorResponse, openSession, type EngineDeps, type OpenSessionRequest, type SessionContext, type SessionParts, type StageClock } from '../engine/index.ts';
 import { leaseFromPool, leaseTransactional, openLease, type ScramKeyCache, type UpstreamLease, type UpstreamPool } from '../upstream/index.ts';
-import { handshake, type Route } from './handshake.ts';
+import { handshake, pinSearchPath, type Authorization, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
 import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
 
@@ -35,7 +35,7 @@ export interface ListenerSettings {
   requireTls: boolean;
   expiryGraceMs: number;
   route(database: string): Route | undefined;
-  authorize(identity: Identity, database: string): { upstreamSettings: Record<string, string> } | { refusal: string };
+  authorize(identity: Identity, database: string): Authorization;
   /** Startup user names accepted for every identity besides its subject (`identity.user_names`). */
   userNames?: readonly string[];
   /** How many sessions the gateway may hold on an upstream (configured, or learned from it). */
@@ -131,7 +131,10 @@ async function openInternal(identity: Identity, database: string, o: { via: stri
   const scope = settings.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
   const applicationName = o.applicationName ?? `pgwarden-${o.via}`;
-  const upstream = await leaseFor(deps, settings, identity, route, { application_name: applicationName, ...scope.upstreamSettings, ...PINNED_UPSTREAM_SETTINGS });
+  const startupParams = new Map([['application_name', applicationName]]);
+  const upstreamParams = { application_name: applicationName, ...scope.upstreamSettings, ...PINNED_UPSTREAM_SETTINGS };
+  pinSearchPath(startupParams, upstreamParams, scope.searchPath);
+  const upstream = await leaseFor(deps, settings, identity, route, upstreamParams);
   const [clientEnd, serverEnd] = channelPair();
   await openSession(
     {
@@ -140,7 +143,7 @@ async function openInternal(identity: Identity, database: string, o: { via: stri
       identity,
       database,
       route,
-      startupParams: new Map([['application_name', applicationName]]),
+      startupParams,
       source: o.via,
       tls: false,
       via: o.via,
