@@ -59,8 +59,8 @@ export interface CatalogFunction {
   /** The last argument is VARIADIC. */
   variadic: boolean;
   /**
-   * A procedure's source text (prosrc) when it is written in PL/pgSQL or SQL: what a CALL of it
-   * may do to search_path and prepared statements is read there (see engine/gate.ts).
+   * The source text (prosrc) of user code written in PL/pgSQL or SQL: what calling it may do to
+   * search_path and prepared statements is read there (see path-code.ts, engine/gate.ts).
    */
   source?: string;
 }

@@ -22,7 +22,8 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
-import { analyseCached, AnalysisCache, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
+import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath } from '../catalog/path-code.ts';
+import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
@@ -368,25 +369,14 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   // (whose own changes of search_path are not followed). A procedure the same, by its source in
   // the catalog, and only when every procedure the CALL may name is known there.
   if (a.specials.includes('do_block') && DO_MAY_SET_PATH.test(a.text)) ops.push({ k: 'unknown' });
-  if (a.command === 'call' && callMay(a, catalog, PROCEDURE_MAY_SET_PATH)) ops.push({ k: 'unknown' });
+  else if (a.command === 'call' && callMay(a, catalog, CODE_MAY_SET_PATH)) ops.push({ k: 'unknown' });
+  // A user function whose body may set it (catalog/path-code.ts), called by name or reached
+  // through an operator or a cast: what follows in the cycle cannot know the path; the gateway
+  // reads it from the server once the cycle is over (see `pathReadback`).
+  else if (catalog && a.functions.some((f) => f.userCode && f.resolved && callMayChangePath(catalog, f.schema, f.name))) ops.push({ k: 'unknown' });
   return ops;
 }
 
-/**
- * A DO block body that may change search_path (directly, or through dynamic SQL), or end the
- * transaction (COMMIT / ROLLBACK end SET LOCAL in the middle of a pipeline).
- */
-const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcommit\b|\brollback\b/i;
-/** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
-const DO_DYNAMIC_SQL = /\bexecute\b/i;
-/**
- * A procedure body that may change search_path: as a DO block's, by calling another procedure,
- * or by ending the transaction (COMMIT / ROLLBACK end SET LOCAL and what earlier statements of
- * the same pipeline set, in the middle of the cycle).
- */
-const PROCEDURE_MAY_SET_PATH = new RegExp(`${DO_MAY_SET_PATH.source}|\\bcall\\b`, 'i');
-/** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
-const PROCEDURE_DYNAMIC_SQL = new RegExp(`${DO_DYNAMIC_SQL.source}|\\bcall\\b`, 'i');
 
 /**
  * Whether a CALL may run code whose source matches `body`: true unless the catalog has every
@@ -706,6 +696,28 @@ export class PolicyGate implements StatementGate {
     }
   }
 
+  /**
+   * After a cycle of the client's: a read-back of search_path when code the gateway cannot follow
+   * left it unknown and the server's value can be read now, in a cycle of its own: idle, or in a
+   * transaction block that has not failed (in a failed one the value is the block's start's once
+   * it rolls back). Behind a transaction pool only inside a block: between transactions the
+   * session's next one may run on another server connection.
+   */
+  pathReadback(status: 'I' | 'T' | 'E'): unknown {
+    if (status === 'E' || (this.o.pooling && status === 'I')) return undefined;
+    if (!this.pathStates.some((st) => st.cur === 'unknown')) return undefined;
+    const effect: Effect = { path: [{ k: 'observe' }] };
+    return effect;
+  }
+
+  /** The server's answer to a read-back (`current_setting('search_path')`). */
+  pathObserved(effect: unknown, value: string): void {
+    const op = (effect as Effect).path?.[0];
+    if (op?.k !== 'observe') return;
+    const parsed = parseSearchPath(value);
+    if (parsed !== undefined) op.value = parsed;
+  }
+
   /** The search_path candidates after a cycle that made `ops` and ended with `outcome`. */
   private advancePath(ops: PathOp[], failed: boolean, outcome: CycleOutcome | undefined): void {
     // Without the server's transaction status, every status is possible.
@@ -790,8 +802,10 @@ export class PolicyGate implements StatementGate {
         const a = all[i];
         if (st.cur === 'unknown' && !PATH_FREE.has(a.node) && !namesNothing(a)) {
           return this.refuse(
-            `pgwarden: search_path may have been changed by code the gateway could not follow (a DO block or a procedure), so it cannot tell which objects the names in this statement mean`,
-            'Set it again (SET search_path TO ...) before statements that use unqualified names.',
+            `pgwarden: search_path may have been changed by code the gateway could not follow (a DO block, a procedure or a function that sets it), so it cannot tell which objects the names in this statement mean`,
+            this.o.pooling
+              ? 'Send the statement on its own inside a transaction block (the gateway reads the path back there), set it again (SET search_path TO ...), or qualify the names with their schema.'
+              : 'Send the statement on its own (the gateway reads the path back from the server after such code), set it again (SET search_path TO ...), or qualify the names with their schema.',
           );
         }
         if (st.cur === 'unknown') {
@@ -885,11 +899,14 @@ export class PolicyGate implements StatementGate {
   resolvingSearchPath(): string[] {
     const snapshot = this.o.catalog.current();
     const states = this.pathNow();
+    let path: string[] | undefined;
     if (states !== 'pending' && states.length > 0) {
       const v = states[0].cur;
-      if (v !== 'default' && v !== 'unknown') return quotedPath(v);
+      if (v !== 'default' && v !== 'unknown') path = quotedPath(v);
     }
-    return snapshot ? this.path(snapshot) : (this.searchPath ?? []);
+    if (!snapshot) return path ?? this.searchPath ?? [];
+    // As current_schemas(false) shows it: the schemas that exist, "$user" expanded.
+    return listedSchemas(snapshot, path ?? this.path(snapshot));
   }
 
   private check(text: string, statementName: string | null): GateVerdict {
@@ -956,7 +973,13 @@ export class PolicyGate implements StatementGate {
     this.lastAnalyses = r.expanded;
     const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
-    const pool = this.o.pooling ? poolEffectOf(analyses) : undefined;
+    let pool = this.o.pooling ? poolEffectOf(analyses) : undefined;
+    if (this.o.pooling && (along.ops.some((op) => op.k === 'unknown') || analyses.some((a) => a.command === 'do' || a.command === 'call'))) {
+      // Code the gateway cannot follow may change the connection's settings (search_path among
+      // them): the connection is reset before it is lent again. A prepared statement may run in
+      // any later transaction: it keeps the session on its connection.
+      pool = statementName === null ? { ...pool, unknownSettings: true } : { ...pool, pin: pool?.pin ?? 'a prepared statement that runs code which may change session settings' };
+    }
     if (pool?.pin && this.o.pooling!.refuseSessionState) {
       return {
         ok: false,
@@ -1098,7 +1121,7 @@ export class PolicyGate implements StatementGate {
         // Code the gateway cannot see may change names: PL/pgSQL opens cursors (portals) with
         // names of its choosing, and prepares or deallocates statements only through dynamic SQL
         // (EXECUTE 'PREPARE …'), so a DO block whose body has no EXECUTE leaves statements alone.
-        if (a.command === 'call' ? callMay(a, this.o.catalog.current(), PROCEDURE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
+        if (a.command === 'call' ? callMay(a, this.o.catalog.current(), CODE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
         ops.push({ ns: 'P', k: 'touch_all' });
       }
     }

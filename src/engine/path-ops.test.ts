@@ -52,12 +52,12 @@ const cases: { sql: string; want: unknown }[] = [
   { sql: 'select * from orders', want: [] },
 ];
 
-/** The test catalog with procedures of these sources (undefined: written in another language). */
-function withProcedures(procs: { schema: string; name: string; source?: string }[]): CatalogSnapshot {
+/** The test catalog with procedures (or functions) of these sources (undefined: written in another language). */
+function withProcedures(procs: { schema: string; name: string; source?: string; kind?: 'f' | 'p' }[]): CatalogSnapshot {
   const catalog = testCatalog();
   const functions = new Map(catalog.functions);
   for (const [i, p] of procs.entries()) {
-    const f: CatalogFunction = { oid: 90000 + i, schema: p.schema, name: p.name, kind: 'p', volatility: 'v', securityDefiner: false, language: p.source === undefined ? 'c' : 'plpgsql', argTypes: [], origin: 'user', argDefaults: 0, variadic: false };
+    const f: CatalogFunction = { oid: 90000 + i, schema: p.schema, name: p.name, kind: p.kind ?? 'p', volatility: 'v', securityDefiner: false, language: p.source === undefined ? 'c' : 'plpgsql', argTypes: [], origin: 'user', argDefaults: 0, variadic: false };
     if (p.source !== undefined) f.source = p.source;
     const key = `${p.schema}.${p.name}`;
     functions.set(key, [...(functions.get(key) ?? []), f]);
@@ -83,6 +83,26 @@ describe('a CALL changes search_path only where the procedure\'s source may', ()
   for (const c of calls) {
     it(c.name, () => {
       const catalog = withProcedures(c.procs);
+      const [a] = analyse(c.sql, { catalog, searchPath: ['public'] });
+      assert.deepEqual(pathOpsOf(a, catalog), c.want);
+    });
+  }
+});
+
+describe('a call of a user function changes search_path where its body may', () => {
+  const fn = (name: string, source?: string) => ({ schema: 'public', name, source, kind: 'f' as const });
+  const calls: { name: string; fns: ReturnType<typeof fn>[]; sql: string; want: unknown }[] = [
+    { name: 'a body that names none of it', fns: [fn('tidy', 'select $1 + 1')], sql: 'select tidy(1)', want: [] },
+    { name: 'a body that calls set_config', fns: [fn('tenant', "begin perform set_config('search_path', $1, false); return 1; end")], sql: "select tenant('a')", want: [{ k: 'unknown' }] },
+    { name: 'a body that sets it', fns: [fn('tenant', 'begin set search_path = a; return 1; end')], sql: 'select 1 from orders where id = tenant(1)', want: [{ k: 'unknown' }] },
+    { name: 'a body with dynamic SQL', fns: [fn('tenant', "begin execute 'select 1'; return 1; end")], sql: 'select tenant(1)', want: [{ k: 'unknown' }] },
+    { name: 'a body that names a function that may', fns: [fn('tenant', "select set_config('search_path', $1, false)"), fn('wrap', 'select tenant($1)'), fn('outer_wrap', 'select wrap($1)')], sql: 'select outer_wrap(1)', want: [{ k: 'unknown' }] },
+    { name: 'a body in a language whose source is not read', fns: [fn('tenant')], sql: 'select tenant(1)', want: [{ k: 'unknown' }] },
+    { name: 'a built-in function', fns: [], sql: "select lower('x')", want: [] },
+  ];
+  for (const c of calls) {
+    it(c.name, () => {
+      const catalog = withProcedures(c.fns);
       const [a] = analyse(c.sql, { catalog, searchPath: ['public'] });
       assert.deepEqual(pathOpsOf(a, catalog), c.want);
     });

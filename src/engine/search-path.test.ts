@@ -14,6 +14,7 @@ const rollback: PathOp = { k: 'rollback', chain: false };
 const sp = (name: string): PathOp => ({ k: 'savepoint', name });
 const release = (name: string): PathOp => ({ k: 'release', name });
 const rollbackTo = (name: string): PathOp => ({ k: 'rollback_to', name });
+const observe = (v: string): PathOp => ({ k: 'observe', value: [v] });
 const ok = (status: CycleOutcome['status'] = 'I'): CycleOutcome => ({ error: 'none', status });
 const err = (status: CycleOutcome['status'] = 'I'): CycleOutcome => ({ error: 'upstream', status });
 
@@ -58,6 +59,11 @@ const cases: { name: string; cycles: Cycle[]; want: string[] }[] = [
   { name: 'SET after unknown makes it known again', cycles: [[[{ k: 'unknown' }], ok()], [[set('a')], ok()]], want: ['["a"]'] },
   { name: 'FROM CURRENT makes a SET LOCAL value the session one', cycles: [[[begin, set('a', true), { k: 'current', local: false }], ok('T')], [[commit], ok()]], want: ['["a"]'] },
   { name: 'an outcome the model cannot explain is unknown', cycles: [[[begin], ok('I')]], want: ['unknown'] },
+  { name: 'a value read back after unknown code is the session value', cycles: [[[{ k: 'unknown' }], ok()], [[observe('a')], ok()], [[begin], ok('T')], [[rollback], ok()]], want: ['["a"]'] },
+  { name: 'a read-back that failed changes nothing', cycles: [[[{ k: 'unknown' }], ok()], [[{ k: 'observe' }], err()]], want: ['unknown'] },
+  { name: 'a value read back in a block holds until the block ends', cycles: [[[begin, { k: 'unknown' }], ok('T')], [[observe('a')], ok('T')]], want: ['["a"]'] },
+  { name: 'after COMMIT of a block with unknown code it is unknown again (the code may have used SET LOCAL)', cycles: [[[begin, { k: 'unknown' }], ok('T')], [[observe('a')], ok('T')], [[commit], ok()]], want: ['unknown'] },
+  { name: 'ROLLBACK of a block with unknown code: unknown again (the code may have committed), to be read back', cycles: [[[set('a')], ok()], [[begin], ok('T')], [[{ k: 'unknown' }], ok('T')], [[observe('b')], ok('T')], [[rollback], ok()]], want: ['unknown'] },
 ];
 
 describe('search_path through transactions', () => {

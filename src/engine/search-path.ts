@@ -17,7 +17,8 @@
  * transaction status the server reported at ReadyForQuery. So the state is a set of candidates:
  * every state that some failure point leads to and that agrees with the reported status. Code
  * the gateway cannot see (a DO block, a procedure) may set anything: the value becomes
- * `unknown`. The gate decides each statement against every candidate value (fail closed).
+ * `unknown` until the gateway reads it from the server (`observe`). The gate decides each
+ * statement against every candidate value (fail closed).
  *
  * Pure: no I/O.
  */
@@ -41,7 +42,13 @@ export type PathOp =
   /** DISCARD ALL: refused by the server inside a transaction block. */
   | { k: 'discard_all' }
   /** Code the gateway cannot see ran: it may have set anything, or ended the transaction. */
-  | { k: 'unknown' };
+  | { k: 'unknown' }
+  /**
+   * The gateway read the value from the server (`current_setting('search_path')`, run alone in
+   * its own cycle while the session was idle or in a transaction block): `value` once the answer
+   * came, undefined while it has not (or it failed), which changes nothing.
+   */
+  | { k: 'observe'; value?: PathValue };
 
 interface Level {
   name?: string;
@@ -144,6 +151,13 @@ export function step(s: PathState, op: PathOp): PathState | typeof ERROR | PathS
       const o = open(s);
       return { ...o, cur: 'unknown', sess: 'unknown', levels: o.levels.map((l) => ({ ...l, cur: 'unknown', sess: 'unknown' })) };
     }
+    case 'observe': {
+      if (op.value === undefined) return s;
+      // Outside a transaction block the value is the session's. Inside one, whether code set it
+      // for the session or the transaction (SET LOCAL) cannot be read: what a COMMIT keeps stays
+      // as it was (unknown after such code), and is read again after it.
+      return s.top === 'none' ? { ...s, cur: op.value, sess: op.value } : { ...s, cur: op.value };
+    }
   }
 }
 
@@ -242,7 +256,7 @@ export function currentStates(candidates: readonly PathState[], ops: readonly Pa
 /** Whether a change in flight may leave the value other than it is in every candidate now. */
 export function mayChange(candidates: readonly PathState[], ops: readonly PathOp[]): boolean {
   for (const op of ops) {
-    if (op.k === 'set' || op.k === 'current' || op.k === 'maybe' || op.k === 'discard_all' || op.k === 'unknown') return true;
+    if (op.k === 'set' || op.k === 'current' || op.k === 'maybe' || op.k === 'discard_all' || op.k === 'unknown' || op.k === 'observe') return true;
   }
   if (ops.length === 0) return false;
   // Transaction control changes the value only when something saved differs from it.

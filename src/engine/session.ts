@@ -58,6 +58,7 @@ import {
   StreamScanner,
   type TxStatus,
   decodeBind,
+  decodeDataRow,
   decodeExecute,
   decodeFields,
   decodeParameterStatus,
@@ -157,6 +158,14 @@ export interface StatementGate {
   abandon?(): void;
   /** The client cancelled: abandon a statement held for review; true when there was one. */
   cancelWait?(): boolean;
+  /**
+   * Asked after each of the client's cycles (at its ReadyForQuery, with the status it reported):
+   * the effect of a read-back of the server's search_path the session is to send now, or
+   * undefined. The read-back is a cycle of its own, none of whose messages reach the client; its
+   * answer is handed over with `pathObserved`, then the effect at `batchEnd`/`cycleDone`.
+   */
+  pathReadback?(status: 'I' | 'T' | 'E'): unknown;
+  pathObserved?(effect: unknown, value: string): void;
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
   /**
@@ -222,6 +231,8 @@ interface UpstreamCycle extends AuditedCycle {
    * CommandComplete nor the server's "no transaction in progress" warning.
    */
   rollback?: boolean;
+  /** The gateway's read-back of search_path (see `StatementGate.pathReadback`): nothing of it reaches the client. */
+  readback?: { effect: unknown; value: string | null };
 }
 
 interface LocalReply {
@@ -239,6 +250,8 @@ const MARKER = 'PGWARDEN_REFUSED_STATEMENT';
 const MARKER_QUERY = encodeQuery(MARKER);
 const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 const ROLLBACK_QUERY = encodeQuery('ROLLBACK');
+/** Schema-qualified: no function of the session's path can stand in for it. */
+const READBACK_QUERY = encodeQuery("select pg_catalog.current_setting('search_path')");
 const NO_EARLY_ERROR = Object.freeze({ failed: false, upstreamFailed: false, marker: false });
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
@@ -914,6 +927,56 @@ export class Session {
     this.upstreamCycles.shift();
     if (--this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
     this.gate.cycleDone(cycle.effects, false, { error: 'none', status: this.txStatus });
+    this.readBackIfWanted();
+    this.drainOutbox();
+  }
+
+  /**
+   * After a cycle of the client's: read the server's search_path when the gate wants it (code it
+   * cannot follow ran). The read-back goes after everything forwarded so far, and the gate holds
+   * any statement whose names depend on the path until its answer is in.
+   */
+  private readBackIfWanted(): void {
+    if (this.closed || this.ending || this.upstreamBroken) return;
+    const effect = this.gate.pathReadback?.(this.txStatus);
+    if (effect === undefined) return;
+    this.forward(READBACK_QUERY);
+    this.upstreamCycles.push({ effects: [effect], refusals: [], failed: false, upstreamFailed: false, audits: [], auditPos: 0, readback: { effect, value: null } });
+    this.gate.batchEnd?.([effect], true);
+    if (this.readbacks++ === 0) this.scanner.interesting[BE.NotificationResponse] = 1;
+    if (this.upstreamCycles.length === 1) this.rowInterest();
+    // Called while relaying the server's answer: nothing of the client's is going upstream now.
+    this.flushUpstream();
+  }
+
+  /** Read-backs in flight (NotificationResponse is read while any is, to pass it on). */
+  private readbacks = 0;
+
+  /** A message of a read-back: its value is kept; only notifications and ParameterStatus reach the client. */
+  private readbackMessage(tag: number, frame: Buffer, cycle: UpstreamCycle): void {
+    const rb = cycle.readback!;
+    if (tag === BE.DataRow) {
+      rb.value = decodeDataRow(frame)[0] ?? null;
+      return;
+    }
+    if (tag === BE.NotificationResponse || tag === BE.ParameterStatus) {
+      this.writeClient(frame);
+      return;
+    }
+    if (tag === BE.ErrorResponse) {
+      cycle.failed = cycle.upstreamFailed = true;
+      this.log.warn({ err: decodeFields(frame).M }, 'search_path could not be read back');
+      return;
+    }
+    if (tag !== BE.ReadyForQuery) return;
+    this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
+    this.upstreamCycles.shift();
+    if (--this.readbacks === 0) this.scanner.interesting[BE.NotificationResponse] = 0;
+    if (!cycle.failed && rb.value !== null) {
+      this.log.debug({ value: rb.value }, 'search_path read back');
+      this.gate.pathObserved?.(rb.effect, rb.value);
+    }
+    this.gate.cycleDone(cycle.effects, cycle.failed, { error: cycle.failed ? 'upstream' : 'none', status: this.txStatus });
     this.drainOutbox();
   }
 
@@ -1046,7 +1109,7 @@ export class Session {
    * bytes, and a row limit counts them from their headers.
    */
   private rowInterest(): void {
-    const read = this.tracker?.masksRows || this.audit?.wantsRows(this.upstreamCycles[0]);
+    const read = this.tracker?.masksRows || this.audit?.wantsRows(this.upstreamCycles[0]) || this.upstreamCycles[0]?.readback !== undefined;
     this.scanner.interesting[BE.DataRow] = read ? 1 : 0;
     if (this.rowLimit) {
       // Rows that passed since are counted first: the new allowance MUST NOT give them again.
@@ -1065,10 +1128,17 @@ export class Session {
   private readonly sink = {
     pass: (bytes: Buffer) => {
       if (this.closed) return;
+      // A run never spans a ReadyForQuery: all of it is the oldest cycle's.
+      if (this.upstreamCycles[0]?.readback) return;
       this.output.push(bytes);
     },
     message: (tag: number, frame: Buffer) => {
       if (this.closed) return;
+      if (this.upstreamCycles[0]?.readback) {
+        this.relayMessage(tag, frame);
+        this.rowInterest();
+        return;
+      }
       this.countPassedRows();
       if (tag === BE.DataRow) {
         // A row changes only the audit's wish for more rows (the tracker's plan stays).
@@ -1081,7 +1151,7 @@ export class Session {
     },
     row: (chunk: Buffer, start: number, end: number) => {
       if (this.closed) return;
-      if (this.tracker && !this.audit?.capturing) {
+      if (this.tracker && !this.audit?.capturing && !this.upstreamCycles[0]?.readback) {
         // The hot path of a masked result: counted, then masked from the chunk into the output.
         this.countPassedRows();
         if (this.rowLimit && !this.rowLimit.row()) return;
@@ -1114,6 +1184,10 @@ export class Session {
     if (tag === BE.ErrorResponse && /^(FATAL|PANIC)$/.test(decodeFields(frame).V ?? decodeFields(frame).S ?? '')) this.upstreamSaidFatal = true;
     if (cycle?.rollback) {
       this.rollbackMessage(tag, frame, cycle);
+      return;
+    }
+    if (cycle?.readback) {
+      this.readbackMessage(tag, frame, cycle);
       return;
     }
     if (tag === BE.ErrorResponse && cycle) {
@@ -1155,6 +1229,7 @@ export class Session {
         this.upstreamCycles.shift();
         const error = cycle.upstreamFailed ? 'upstream' : cycle.failed ? 'marker' : 'none';
         this.gate.cycleDone(cycle.effects, cycle.upstreamFailed, { error, status: this.txStatus });
+        if (!hidden) this.readBackIfWanted();
       }
       this.drainOutbox();
     }

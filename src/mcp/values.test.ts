@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writer, BE, type FieldDescription } from '../protocol/index.ts';
 import { cellValue, columnsOf, rowObjects, typeName } from './values.ts';
-import { decodeDataRow } from './wire-client.ts';
+import { decodeDataRow } from '../protocol/index.ts';
 import { refusal } from './tools.ts';
 import { metadataUrl, resourceMetadata } from './auth.ts';
 

@@ -13,10 +13,10 @@ import {
   BE,
   MessageFramer,
   ProtocolError,
-  Reader,
   SYNC,
   TERMINATE,
   decodeCommandComplete,
+  decodeDataRow,
   decodeFields,
   decodeRowDescription,
   encodeBind,
@@ -179,20 +179,3 @@ export class FatalSessionError extends Error {
   }
 }
 
-/** A DataRow's cells as UTF-8 text (results are requested in text format). */
-export function decodeDataRow(frame: Buffer): (string | null)[] {
-  const r = new Reader(frame, 5);
-  const n = r.count16(4, 'cell');
-  const out = new Array<string | null>(n);
-  for (let i = 0; i < n; i++) {
-    const len = r.int32();
-    if (len < 0) {
-      out[i] = null;
-      continue;
-    }
-    if (len > r.remaining) throw new ProtocolError('DataRow cell longer than its message');
-    out[i] = frame.toString('utf8', r.pos, r.pos + len);
-    r.pos += len;
-  }
-  return out;
-}

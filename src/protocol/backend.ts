@@ -116,6 +116,24 @@ export function decodeFields(frame: Buffer): FieldMap {
   return out;
 }
 
+/** A DataRow's cells as UTF-8 text (for results requested in text format). */
+export function decodeDataRow(frame: Buffer): (string | null)[] {
+  const r = new Reader(frame, 5);
+  const n = r.count16(4, 'cell');
+  const out = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const len = r.int32();
+    if (len < 0) {
+      out[i] = null;
+      continue;
+    }
+    if (len > r.remaining) throw new ProtocolError('DataRow cell longer than its message');
+    out[i] = frame.toString('utf8', r.pos, r.pos + len);
+    r.pos += len;
+  }
+  return out;
+}
+
 /** Re-encode a field map (used to rewrite a server error's fields, e.g. scrub a DETAIL). */
 export function encodeFieldMap(tag: number, fields: FieldMap): Buffer {
   const w = new Writer(128).message(tag);

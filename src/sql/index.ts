@@ -22,7 +22,7 @@ export { AnalysisCache, snapshotId } from './cache.ts';
 export { analyseCached, type CachedAnalysis } from './cached-analysis.ts';
 export { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.ts';
 export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
-export { effectiveSearchPath, resolveRelation } from './resolve.ts';
+export { effectiveSearchPath, listedSchemas, resolveRelation } from './resolve.ts';
 export {
   type ColumnUse,
   type DdlAction,

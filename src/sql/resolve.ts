@@ -17,6 +17,17 @@ import type { CatalogFunction, CatalogRelation, CatalogSnapshot } from '../catal
  * by the current user, pg_temp dropped, pg_catalog first unless listed.
  */
 export function effectiveSearchPath(catalog: CatalogSnapshot, searchPath: readonly string[]): string[] {
+  const out = pathSchemas(catalog, searchPath);
+  if (!out.includes('pg_catalog')) out.unshift('pg_catalog');
+  return out;
+}
+
+/** The schemas a search_path lists, as `current_schemas(false)` shows them: existing ones, "$user" expanded. */
+export function listedSchemas(catalog: CatalogSnapshot, searchPath: readonly string[]): string[] {
+  return pathSchemas(catalog, searchPath).filter((s) => catalog.schemas.size === 0 || catalog.schemas.has(s));
+}
+
+function pathSchemas(catalog: CatalogSnapshot, searchPath: readonly string[]): string[] {
   const out: string[] = [];
   for (const raw of searchPath) {
     let s = raw.trim();
@@ -27,7 +38,6 @@ export function effectiveSearchPath(catalog: CatalogSnapshot, searchPath: readon
     if (s === 'pg_temp' || s.startsWith('pg_temp_')) continue;
     if (!out.includes(s)) out.push(s);
   }
-  if (!out.includes('pg_catalog')) out.unshift('pg_catalog');
   return out;
 }
 

@@ -45,6 +45,12 @@ export interface LeaseEffect {
    * see: DO, CALL): statements prepared after its cycle get fresh plans on every connection.
    */
   schema?: true;
+  /**
+   * The statement runs code the gateway cannot follow that may change session settings (a DO
+   * block, a procedure, a function whose body may): the connection is reset before it is lent
+   * again, to this session or another.
+   */
+  unknownSettings?: true;
 }
 
 export interface UpstreamLease {

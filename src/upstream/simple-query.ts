@@ -4,7 +4,7 @@
  * are read; one query at a time.
  */
 import type net from 'node:net';
-import { BE, MessageFramer, TERMINATE, decodeFields, encodeQuery } from '../protocol/index.ts';
+import { BE, MessageFramer, TERMINATE, decodeDataRow, decodeFields, encodeQuery } from '../protocol/index.ts';
 
 export interface SqlSession {
   /** Run one simple Query (it may hold several statements); resolves with the rows of the last result. */
@@ -114,22 +114,5 @@ export class SimpleQuerySession implements SqlSession {
     pending?.reject(err);
     this.#socket.destroy();
   }
-}
-
-/** DataRow: Int16 column count, then per column Int32 length (-1 for NULL) and the text bytes. */
-function decodeDataRow(frame: Buffer): (string | null)[] {
-  const count = frame.readInt16BE(5);
-  const out: (string | null)[] = [];
-  let pos = 7;
-  for (let i = 0; i < count; i++) {
-    const len = frame.readInt32BE(pos);
-    pos += 4;
-    if (len < 0) out.push(null);
-    else {
-      out.push(frame.toString('utf8', pos, pos + len));
-      pos += len;
-    }
-  }
-  return out;
 }
 

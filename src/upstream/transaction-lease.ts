@@ -107,9 +107,15 @@ interface ServerState {
   unnamed: object | null;
   /** The identity it last served (null: none yet). */
   identity: string | null;
-  /** The session whose replayed settings it holds (null: its settings are the startup ones). */
+  /**
+   * The session whose replayed settings it holds (null: its settings are the startup ones;
+   * `UNKNOWN_STATE`: code the gateway could not follow may have changed them, or more).
+   */
   settings: object | null;
 }
+
+/** Code may have changed the connection's settings: it is reset with `RESET_STATE` before it is lent again. */
+const UNKNOWN_STATE = {};
 
 const servers = new WeakMap<UpstreamConnection, ServerState>();
 
@@ -566,7 +572,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     // Bring the connection to this session's settings (and clear another identity's state).
     const steps: string[] = [];
     const mine = this.#settings.size > 0 ? this : null;
-    if (state.identity !== null && state.identity !== this.o.identity) {
+    if ((state.identity !== null && state.identity !== this.o.identity) || state.settings === UNKNOWN_STATE) {
       steps.push(RESET_STATE);
       state.settings = null;
     } else if (state.settings !== null && state.settings !== mine) steps.push('RESET ALL');
@@ -1074,6 +1080,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (e.reset || !e.effects) return;
     // Whether or not it failed: part of it may have run.
     if (e.effects.some((fx) => fx.schema)) this.#generation.n++;
+    if (e.effects.some((fx) => fx.unknownSettings) && this.#server) this.#server.state.settings = UNKNOWN_STATE;
     for (const fx of e.effects) {
       if (!fx.settings) continue;
       if (e.failed) continue;

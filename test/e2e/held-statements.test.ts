@@ -60,7 +60,7 @@ function statementLog(): string {
 }
 
 const q = (sql: string) => pgs.psql(sql, 'app').trim();
-const gatewayBackends = () => Number(q("select count(*) from pg_stat_activity where usename = 'gw_app' and datname = 'app'"));
+const gatewayBackends = () => Number(q("select count(*) from pg_stat_activity where usename = 'gw_app' and datname = 'app' and application_name <> 'pgwarden-catalog'"));
 const locksOn = (table: string) => Number(q(`select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = '${table}'`));
 const backendQueries = () => q("select coalesce(string_agg(query, ' | '), '') from pg_stat_activity where usename = 'gw_app'");
 

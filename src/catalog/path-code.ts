@@ -1,0 +1,71 @@
+/**
+ * Which code in the database may change the session's search_path when it runs.
+ *
+ * PostgreSQL 15 does not report search_path to clients, so the gateway follows it itself (see
+ * engine/search-path.ts). A statement that runs code the gateway cannot follow must make the path
+ * unknown until the gateway has read it back from the server. The code is read, not run: a body
+ * may change the path when it mentions `search_path` or `set_config`, runs dynamic SQL
+ * (`EXECUTE`), calls a procedure (`CALL`), or ends the transaction (`COMMIT` / `ROLLBACK` end
+ * SET LOCAL in the middle of a pipeline).
+ *
+ * A user function may change it when its body cannot be read (a language other than PL/pgSQL or
+ * SQL), matches the words above, or names another user function that may change it. A function's
+ * own `SET search_path` clause does not keep the caller's path: a plain SET (or set_config with
+ * is_local false) in its body outlives the call. Built-in and extension functions are not followed: `set_config` itself is read at
+ * the call (engine/gate.ts), and extensions are installed by an administrator.
+ */
+import type { CatalogFunction, CatalogSnapshot } from './types.ts';
+
+/** A DO block body that may change search_path or end the transaction. */
+export const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcommit\b|\brollback\b/i;
+/** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
+export const DO_DYNAMIC_SQL = /\bexecute\b/i;
+/** A procedure or function body that may change search_path: as a DO block's, or by calling a procedure. */
+export const CODE_MAY_SET_PATH = new RegExp(`${DO_MAY_SET_PATH.source}|\\bcall\\b`, 'i');
+/** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
+export const CODE_DYNAMIC_SQL = new RegExp(`${DO_DYNAMIC_SQL.source}|\\bcall\\b`, 'i');
+
+const changersOf = new WeakMap<CatalogSnapshot, Set<CatalogFunction>>();
+
+/** The user functions of the snapshot whose call may change search_path (computed once per snapshot). */
+export function pathChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
+  let set = changersOf.get(snapshot);
+  if (set) return set;
+  set = new Set();
+  const open: CatalogFunction[] = [];
+  for (const list of snapshot.functions.values()) {
+    for (const f of list) {
+      if (f.origin !== 'user') continue;
+      if (f.source === undefined || CODE_MAY_SET_PATH.test(f.source)) set.add(f);
+      else open.push(f);
+    }
+  }
+  // A body that names a function that may change it may too, through it: until nothing changes.
+  for (let grew = true; grew && set.size > 0 && open.length > 0; ) {
+    grew = false;
+    const names = new RegExp(`(?<![A-Za-z0-9_$])(?:${[...new Set([...set].map((f) => escapeRegExp(f.name)))].join('|')})(?![A-Za-z0-9_$])`, 'i');
+    for (let i = open.length - 1; i >= 0; i--) {
+      if (!names.test(open[i].source!)) continue;
+      set.add(open[i]);
+      open.splice(i, 1);
+      grew = true;
+    }
+  }
+  changersOf.set(snapshot, set);
+  return set;
+}
+
+/**
+ * Whether calling `schema.name` may change search_path: some overload of that name is one of
+ * `pathChangers`. (The gateway does not choose among overloads.)
+ */
+export function callMayChangePath(snapshot: CatalogSnapshot, schema: string, name: string): boolean {
+  const overloads = snapshot.functions.get(`${schema}.${name}`);
+  if (!overloads) return false;
+  const changers = pathChangers(snapshot);
+  return overloads.some((f) => changers.has(f));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,141 @@
+/**
+ * search_path changed by code in the database the gateway cannot follow statement by statement:
+ * a user function that calls set_config (a tenant switch, say), a DO block or a procedure with
+ * dynamic SQL. The gateway reads the path back from the server once such a cycle is over, so
+ * the next statement is decided under the path the server has, and a statement after such code
+ * in the same query string is refused when it names anything.
+ *
+ * Two tenants' schemas hold `orders`: the agent may read `tenant_a` only. `set_tenant` is an
+ * allowed function that moves the session's path to a tenant's schema.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+let t: TestGateway;
+let agent: string;
+const SECRET = 'tenant-b-order-9921';
+const open: pg.Client[] = [];
+
+before(async () => {
+  t = await startTestGateway({
+    config: (raw) => {
+      raw.policies = [
+        {
+          name: 'tenant-a',
+          match: { subjects: ['agent'] },
+          allow: [
+            { tables: ['tenant_a.*'], operations: ['select'] },
+            { functions: ['public.set_tenant', 'public.via_wrapper', 'public.harmless', 'public.scoped'] },
+            { do_blocks: ['plpgsql'] },
+          ],
+        },
+      ];
+    },
+  });
+  t.pg.psql(
+    `create schema tenant_a authorization gw_app; create schema tenant_b authorization gw_app;
+     create table tenant_a.orders (id int, note text); create table tenant_b.orders (id int, note text);
+     insert into tenant_a.orders values (1, 'a-order'); insert into tenant_b.orders values (1, '${SECRET}');
+     alter table tenant_a.orders owner to gw_app; alter table tenant_b.orders owner to gw_app;
+     create function public.set_tenant(name text) returns text language plpgsql as $$
+       begin perform set_config('search_path', name, false); return name; end $$;
+     create function public.via_wrapper(name text) returns text language sql as $$ select public.set_tenant(name) $$;
+     create function public.harmless(x int) returns int language sql as $$ select x + 1 $$;
+     create function public.scoped() returns text language plpgsql set search_path = tenant_b as $$
+       begin perform set_config('search_path', 'tenant_b', false); return 'x'; end $$;
+     alter database app set search_path = tenant_a`,
+    'app',
+  );
+  await t.gw.reloadCatalogs();
+  agent = await t.issuer.sign({ sub: 'agent' });
+});
+after(async () => {
+  for (const c of open) await c.end().catch(() => {});
+  await t?.stop();
+});
+
+async function session(): Promise<{ c: pg.Client; seen: () => string }> {
+  const c = new pg.Client(t.client(agent));
+  await c.connect();
+  open.push(c);
+  const chunks: Buffer[] = [];
+  (c as any).connection.stream.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
+  return { c, seen: () => Buffer.concat(chunks).toString('latin1') };
+}
+
+/** Reading `orders` must be allowed exactly when the server resolves it to tenant_a.orders. */
+async function judge(s: { c: pg.Client; seen: () => string }, what: string): Promise<string> {
+  const server = (await s.c.query('show search_path')).rows[0].search_path as string;
+  try {
+    const r = await s.c.query('select note from orders');
+    assert.equal(server, 'tenant_a', `${what}: the gateway allowed reading orders while the server resolves it under ${server}`);
+    assert.deepEqual(r.rows, [{ note: 'a-order' }], what);
+  } catch (err: any) {
+    if (err.code === undefined || err instanceof assert.AssertionError) throw err;
+    assert.equal(err.code, '42501', `${what}: ${err.message}`);
+    assert.notEqual(server, 'tenant_a', `${what}: refused although the server resolves orders to tenant_a.orders: ${err.message}`);
+  }
+  assert.ok(!s.seen().includes(SECRET), `${what}: tenant b's order reached the client`);
+  return server;
+}
+
+describe('search_path set by code the gateway reads back', () => {
+  it('a function that switches the tenant: the next statement is decided under the new path', async () => {
+    const s = await session();
+    assert.equal(await judge(s, 'at start'), 'tenant_a');
+    await s.c.query(`select public.set_tenant('tenant_b')`);
+    assert.equal(await judge(s, 'after set_tenant(tenant_b)'), 'tenant_b');
+    await s.c.query(`select public.set_tenant('tenant_a')`);
+    assert.equal(await judge(s, 'after set_tenant(tenant_a)'), 'tenant_a');
+  });
+
+  it('through a wrapper that names it, and inside a transaction block that commits or rolls back', async () => {
+    const s = await session();
+    await s.c.query('begin');
+    await s.c.query(`select public.via_wrapper('tenant_b')`);
+    assert.equal(await judge(s, 'in a block, after via_wrapper(tenant_b)'), 'tenant_b');
+    await s.c.query('rollback');
+    assert.equal(await judge(s, 'after ROLLBACK'), 'tenant_a');
+    await s.c.query('begin');
+    await s.c.query(`select public.via_wrapper('tenant_b')`);
+    await s.c.query('commit');
+    assert.equal(await judge(s, 'after COMMIT'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    assert.equal(await judge(s, 'after SET'), 'tenant_a');
+  });
+
+  it('a statement after such a call in the same query string is refused when it names anything', async () => {
+    const s = await session();
+    await assert.rejects(s.c.query(`select public.set_tenant('tenant_b'); select note from orders`), (err: any) => err.code === '42501' && /search_path/.test(err.message));
+    assert.equal(await judge(s, 'after the refused string'), 'tenant_a');
+  });
+
+  it('a DO block with dynamic SQL: the path is read back instead of refused until set', async () => {
+    const s = await session();
+    await s.c.query(`do $$ begin execute 'set search_path = tenant_b'; end $$`);
+    assert.equal(await judge(s, 'after the DO block'), 'tenant_b');
+    await s.c.query(`do $$ begin execute format('select %s', 1); end $$`);
+    assert.equal(await judge(s, 'after a DO block that left it'), 'tenant_b');
+  });
+
+  it('a function with its own SET search_path whose body sets it for the session: the change outlives the call', async () => {
+    const s = await session();
+    await s.c.query('select public.scoped()');
+    assert.equal(await judge(s, 'after scoped()'), 'tenant_b');
+  });
+
+  it('a function that cannot change it is not followed by a read-back', async () => {
+    const s = await session();
+    const reads = () => t.logs.filter((l) => l.includes('search_path read back')).length;
+    const before = reads();
+    await s.c.query('select public.harmless(1)');
+    assert.equal(await judge(s, 'after harmless()'), 'tenant_a');
+    assert.equal(reads(), before, 'no read-back for code that cannot change the path');
+    await s.c.query(`select public.set_tenant('tenant_a')`);
+    // The read-back runs after set_tenant's cycle, while the client may already go on.
+    for (let i = 0; i < 50 && reads() === before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(reads(), before + 1, 'one read-back after set_tenant');
+  });
+});
