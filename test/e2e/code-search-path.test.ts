@@ -139,3 +139,53 @@ describe('search_path set by code the gateway reads back', () => {
     assert.equal(reads(), before + 1, 'one read-back after set_tenant');
   });
 });
+
+describe('behind a transaction pool', () => {
+  let pooled: TestGateway;
+  const mine: pg.Client[] = [];
+  before(async () => {
+    pooled = await startTestGateway({
+      pg: t.pg,
+      issuer: t.issuer,
+      config: (raw) => {
+        raw.upstreams.app.pool = { mode: 'transaction', size: 1 };
+        raw.policies = t.config.policies;
+      },
+    });
+  });
+  after(async () => {
+    for (const c of mine) await c.end().catch(() => {});
+    await pooled?.stop();
+  });
+
+  async function pooledSession(sub: string): Promise<{ c: pg.Client; seen: () => string }> {
+    const c = new pg.Client(pooled.client(await pooled.issuer.sign({ sub })));
+    await c.connect();
+    mine.push(c);
+    const chunks: Buffer[] = [];
+    (c as any).connection.stream.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
+    return { c, seen: () => Buffer.concat(chunks).toString('latin1') };
+  }
+
+  it('a tenant switch outside a block does not reach the next session lent the same server connection', async () => {
+    const a = await pooledSession('agent');
+    const b = await pooledSession('agent');
+    await a.c.query(`select public.set_tenant('tenant_b')`);
+    // One server connection: b's next transaction runs on the one a's function changed.
+    assert.equal(await judge(b, 'another session after the switch'), 'tenant_a');
+    // a itself: its next transaction may run on any connection, so names are refused until set.
+    await assert.rejects(a.c.query('select note from orders'), (err: any) => err.code === '42501' && /search_path may have been changed/.test(err.message));
+    await a.c.query('set search_path = tenant_a');
+    assert.equal(await judge(a, 'after SET'), 'tenant_a');
+  });
+
+  it('inside a block the path is read back on the connection the block holds', async () => {
+    const a = await pooledSession('agent');
+    await a.c.query('begin');
+    await a.c.query(`select public.set_tenant('tenant_b')`);
+    assert.equal(await judge(a, 'in a block after the switch'), 'tenant_b');
+    await a.c.query('rollback');
+    await a.c.query('set search_path = tenant_a');
+    assert.equal(await judge(a, 'after ROLLBACK and SET'), 'tenant_a');
+  });
+});
