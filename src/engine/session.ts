@@ -938,6 +938,9 @@ export class Session {
    */
   private readBackIfWanted(): void {
     if (this.closed || this.ending || this.upstreamBroken) return;
+    // Not inside a batch the client has begun upstream (a Query there would run in the middle of
+    // its pipeline): the path stays unknown, and is read back after a later cycle.
+    if (this.batchForwarded || this.discarding !== false) return;
     const effect = this.gate.pathReadback?.(this.txStatus);
     if (effect === undefined) return;
     this.forward(READBACK_QUERY);

@@ -12,6 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { encodeBind, encodeExecute, encodeParse, encodeQuery, FLUSH, SYNC } from '../../src/protocol/index.ts';
 
 let t: TestGateway;
 let agent: string;
@@ -137,6 +139,38 @@ describe('search_path set by code the gateway reads back', () => {
     // The read-back runs after set_tenant's cycle, while the client may already go on.
     for (let i = 0; i < 50 && reads() === before; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(reads(), before + 1, 'one read-back after set_tenant');
+  });
+});
+
+describe('pipelines', () => {
+  it('a pipeline begun while the call was running: no read-back inside it; read back after its Sync', async () => {
+    const c = await RawClient.connect(t.port, agent);
+    const chunks: Buffer[] = [];
+    c.socket.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
+    try {
+      const step = (text: string) => [encodeParse('', text, []), encodeBind('', '', []), encodeExecute('')];
+      // The switch, then (before its answer) a pipeline up to a Flush: open on the server when
+      // the switch's ReadyForQuery comes back.
+      c.send(Buffer.concat([encodeQuery(`select public.set_tenant('tenant_b')`), ...step('select 1'), FLUSH]));
+      await c.until('Z');
+      await c.until('C');
+      // A statement naming a table in the same pipeline cannot know the path.
+      c.send(Buffer.concat([...step('select note from orders'), SYNC]));
+      const refused = await c.until('Z');
+      assert.equal(refused.find((m) => m.tag === 'E')?.fields?.C, '42501');
+      // After its Sync the path is read back: the read is decided under tenant_b, and refused.
+      c.send(encodeQuery('select note from orders'));
+      const after = await c.until('Z');
+      assert.match(after.find((m) => m.tag === 'E')?.fields?.M ?? '', /may not read tenant_b\.orders/);
+      c.send(encodeQuery('set search_path = tenant_a'));
+      await c.until('Z');
+      c.send(encodeQuery('select note from orders'));
+      const back = await c.until('Z');
+      assert.equal(back.find((m) => m.tag === 'E'), undefined);
+      assert.ok(!Buffer.concat(chunks).toString('latin1').includes(SECRET));
+    } finally {
+      c.socket.destroy();
+    }
   });
 });
 
