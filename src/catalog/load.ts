@@ -75,7 +75,9 @@ export const BUILTIN_FINGERPRINT_SQL = `select concat_ws(' ', ${[
   .join(', ')})`;
 
 /**
- * Operators and casts whose function is user code. For a cast: the source and target types with
+ * Operators and casts whose function is user code, and the user functions attached to each
+ * relation (run when it is read or written, without being named: triggers, rules and view
+ * queries, column defaults, constraints, index expressions, row security policies). For a cast: the source and target types with
  * their domains and array types (a cast to T also runs for a domain over T and element-wise for
  * T[]), and the names of the target side's types (what `x::name` would write).
  */
@@ -98,7 +100,22 @@ select
   (select coalesce(json_agg(json_build_array(u.oid, u.castsource, u.casttarget, u.castcontext, u.fn, u.fschema, u.fname,
      (select json_agg(distinct jsonb_build_array(r.is_target, r.type_oid, tn.nspname, t.typname)) from related r join pg_type t on t.oid = r.type_oid
         join pg_namespace tn on tn.oid = t.typnamespace where r.cast_oid = u.oid))), '[]')
-   from user_casts u)::text`;
+   from user_casts u)::text,
+  (select coalesce(json_agg(json_build_array(rel, fns)), '[]') from (
+     select rel, json_agg(distinct fn) as fns from (
+       select t.tgrelid as rel, t.tgfoid as fn from pg_trigger t where not t.tgisinternal and t.tgfoid >= 16384
+       union all
+       select coalesce(rw.ev_class, ad.adrelid, co.conrelid, po.polrelid, ix.indrelid), coalesce(o.oprcode, d.refobjid)
+       from pg_depend d
+       left join pg_operator o on d.refclassid = 'pg_operator'::regclass and o.oid = d.refobjid
+       left join pg_rewrite rw on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+       left join pg_attrdef ad on d.classid = 'pg_attrdef'::regclass and ad.oid = d.objid
+       left join pg_constraint co on d.classid = 'pg_constraint'::regclass and co.oid = d.objid
+       left join pg_policy po on d.classid = 'pg_policy'::regclass and po.oid = d.objid
+       left join pg_index ix on d.classid = 'pg_class'::regclass and ix.indexrelid = d.objid
+       where d.refobjid >= 16384 and d.refclassid in ('pg_proc'::regclass, 'pg_operator'::regclass)
+     ) x where rel is not null and rel <> 0 and fn >= 16384 group by rel
+   ) y)::text`;
 
 export const SESSION_SQL = `
 select current_user, to_json(current_schemas(false))::text, current_setting('search_path'),
@@ -130,6 +147,8 @@ export interface CatalogContents {
   /** Operators and casts whose function is user code. */
   operators: CatalogOperator[];
   casts: CatalogCast[];
+  /** Relation OID → OIDs of the user functions attached to it (see CODE_SQL). */
+  attachedCode?: [number, number[]][];
   schemas: string[];
   currentUser: string;
   defaultSearchPath: string[];
@@ -160,6 +179,7 @@ export function snapshotFrom(c: CatalogContents, version: number): CatalogSnapsh
     planted: buildPlanted(functions, c.operators, c.casts),
     currentUser: c.currentUser,
     defaultSearchPath: c.defaultSearchPath,
+    attachedCode: new Map(c.attachedCode ?? []),
     ...(c.searchPathSetting !== undefined && { searchPathSetting: c.searchPathSetting }),
     loadedAt: Date.now(),
   };
@@ -176,7 +196,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
   const [[rel]] = await db.query(cached ? `${RELATIONS_SQL} and c.oid >= 16384` : RELATIONS_SQL);
   const [[fn]] = await db.query(cached ? `${FUNCTIONS_SQL} where p.oid >= 16384` : FUNCTIONS_SQL);
   const [[user, path, setting, schemas]] = await db.query(SESSION_SQL);
-  const [[ops, casts]] = await db.query(CODE_SQL);
+  const [[ops, casts, attached]] = await db.query(CODE_SQL);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
   for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
@@ -244,6 +264,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
     functions,
     operators,
     casts: castList,
+    attachedCode: (JSON.parse(attached ?? '[]') as [number, number[]][]).map(([rel, fns]) => [Number(rel), fns.map(Number)]),
     schemas: JSON.parse(schemas ?? '[]') as string[],
     currentUser: user ?? '',
     defaultSearchPath: JSON.parse(path ?? '[]') as string[],

@@ -8,6 +8,10 @@
  * (`EXECUTE`), calls a procedure (`CALL`), or ends the transaction (`COMMIT` / `ROLLBACK` end
  * SET LOCAL in the middle of a pipeline).
  *
+ * A relation may run such a function when it is read or written without a name in the
+ * statement: a trigger, a rule, a view's query, a default, a constraint, an index expression or a
+ * row security policy attached to it (`attachedCode`, through views at any depth).
+ *
  * A user function may change it when its body cannot be read (a language other than PL/pgSQL or
  * SQL), matches the words above, or names another user function that may change it. A function's
  * own `SET search_path` clause does not keep the caller's path: a plain SET (or set_config with
@@ -64,6 +68,34 @@ export function callMayChangePath(snapshot: CatalogSnapshot, schema: string, nam
   if (!overloads) return false;
   const changers = pathChangers(snapshot);
   return overloads.some((f) => changers.has(f));
+}
+
+const changerOidsOf = new WeakMap<CatalogSnapshot, Set<number>>();
+
+/**
+ * Whether reading or writing the relation may run such a function without naming it: one
+ * attached to it (a trigger, a rule, its view query, a default, a constraint, an index
+ * expression, a row security policy), or to a relation its view query reads, at any depth.
+ */
+export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): boolean {
+  const attached = snapshot.attachedCode;
+  if (!attached || attached.size === 0) return false;
+  let oids = changerOidsOf.get(snapshot);
+  if (!oids) changerOidsOf.set(snapshot, (oids = new Set([...pathChangers(snapshot)].map((f) => f.oid))));
+  if (oids.size === 0) return false;
+  const seen = new Set<number>();
+  const visit = (rel: number): boolean => {
+    if (seen.has(rel)) return false;
+    seen.add(rel);
+    if (attached.get(rel)?.some((fn) => oids.has(fn))) return true;
+    const r = snapshot.relationsByOid.get(rel);
+    for (const d of r?.viewDependencies ?? []) {
+      const dep = snapshot.relations.get(`${d.schema}.${d.name}`);
+      if (dep && visit(dep.oid)) return true;
+    }
+    return false;
+  };
+  return visit(oid);
 }
 
 function escapeRegExp(s: string): string {

@@ -56,6 +56,7 @@ const contentsSchema = z.object({
   currentUser: z.string(),
   defaultSearchPath: z.array(name),
   searchPathSetting: z.string().optional(),
+  attachedCode: z.array(z.tuple([oid, z.array(oid)])).optional(),
 });
 
 const fileSchema = z.object({
@@ -113,5 +114,6 @@ export function contentsOf(s: CatalogSnapshot): CatalogContents {
     currentUser: s.currentUser,
     defaultSearchPath: [...s.defaultSearchPath],
     ...(s.searchPathSetting !== undefined && { searchPathSetting: s.searchPathSetting }),
+    ...(s.attachedCode !== undefined && { attachedCode: [...s.attachedCode] }),
   };
 }

@@ -155,6 +155,12 @@ export interface CatalogSnapshot {
   /** The upstream's default search_path, as `current_schemas(false)` reports it. */
   defaultSearchPath: string[];
   /**
+   * Relation OID → OIDs of the user functions that run when it is read or written without being
+   * named (triggers, rules and view queries, defaults, constraints, index expressions, row
+   * security policies). Empty in a snapshot from a dump file written before it was recorded.
+   */
+  attachedCode?: Map<number, number[]>;
+  /**
    * The search_path setting a new upstream session gets (e.g. `"$user", public`): the gateway
    * starts its sessions with it, so a default stored later (ALTER ROLE … SET search_path) does
    * not change their path behind its back. Absent in snapshots read from older dump files.

@@ -304,6 +304,8 @@ export function catalogFileText(c: CatalogContents, meta: { upstream: string; da
     '  "catalog": {',
     `    "currentUser": ${JSON.stringify(c.currentUser)},`,
     `    "defaultSearchPath": ${JSON.stringify(c.defaultSearchPath)},`,
+    ...(c.searchPathSetting === undefined ? [] : [`    "searchPathSetting": ${JSON.stringify(c.searchPathSetting)},`]),
+    ...(c.attachedCode === undefined ? [] : [`    "attachedCode": ${JSON.stringify(c.attachedCode)},`]),
     `    "schemas": ${JSON.stringify(c.schemas)},`,
     `    "relations": ${list(c.relations)},`,
     `    "functions": ${list(c.functions)},`,

@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
-import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath } from '../catalog/path-code.ts';
+import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, relationMayChangePath } from '../catalog/path-code.ts';
 import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
@@ -374,6 +374,9 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   // through an operator or a cast: what follows in the cycle cannot know the path; the gateway
   // reads it from the server once the cycle is over (see `pathReadback`).
   else if (catalog && a.functions.some((f) => f.userCode && f.resolved && callMayChangePath(catalog, f.schema, f.name))) ops.push({ k: 'unknown' });
+  // The same for such a function that runs without being named: a trigger of a table the
+  // statement writes, a view's query, a default, a policy… (catalog/path-code.ts).
+  else if (catalog && a.tables.some((t) => t.relation.oid !== undefined && relationMayChangePath(catalog, t.relation.oid))) ops.push({ k: 'unknown' });
   return ops;
 }
 

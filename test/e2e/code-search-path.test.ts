@@ -29,6 +29,7 @@ before(async () => {
           match: { subjects: ['agent'] },
           allow: [
             { tables: ['tenant_a.*'], operations: ['select'] },
+            { tables: ['tenant_a.log', 'tenant_a.quiet_log'], operations: ['insert'] },
             { functions: ['public.set_tenant', 'public.via_wrapper', 'public.harmless', 'public.scoped'] },
             { do_blocks: ['plpgsql'] },
           ],
@@ -47,6 +48,16 @@ before(async () => {
      create function public.harmless(x int) returns int language sql as $$ select x + 1 $$;
      create function public.scoped() returns text language plpgsql set search_path = tenant_b as $$
        begin perform set_config('search_path', 'tenant_b', false); return 'x'; end $$;
+     create table tenant_a.log (id int, tenant text); alter table tenant_a.log owner to gw_app;
+     create function public.log_switch() returns trigger language plpgsql as $$
+       begin perform public.set_tenant(new.tenant); return new; end $$;
+     create trigger log_switch before insert on tenant_a.log for each row execute function public.log_switch();
+     create table tenant_a.quiet_log (id int, at timestamptz); alter table tenant_a.quiet_log owner to gw_app;
+     create function public.stamp() returns trigger language plpgsql as $$ begin new.at = now(); return new; end $$;
+     create trigger stamp before insert on tenant_a.quiet_log for each row execute function public.stamp();
+     create view tenant_a.switch_to_b as select public.set_tenant('tenant_b') as tenant;
+     create view tenant_a.over_switch as select * from tenant_a.switch_to_b;
+     alter view tenant_a.switch_to_b owner to gw_app; alter view tenant_a.over_switch owner to gw_app;
      alter database app set search_path = tenant_a`,
     'app',
   );
@@ -126,6 +137,25 @@ describe('search_path set by code the gateway reads back', () => {
     const s = await session();
     await s.c.query('select public.scoped()');
     assert.equal(await judge(s, 'after scoped()'), 'tenant_b');
+  });
+
+  it('a trigger that switches the tenant: the insert that fires it is followed by a read-back', async () => {
+    const s = await session();
+    await s.c.query(`insert into log values (1, 'tenant_b')`);
+    assert.equal(await judge(s, 'after an insert whose trigger switched'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    // A trigger that cannot change it costs nothing.
+    await s.c.query('insert into quiet_log (id) values (1)');
+    assert.equal(await judge(s, 'after an insert with a harmless trigger'), 'tenant_a');
+  });
+
+  it('a view whose query switches the tenant, read directly or through another view', async () => {
+    const s = await session();
+    await s.c.query('select * from switch_to_b');
+    assert.equal(await judge(s, 'after reading the view'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    await s.c.query('select * from over_switch');
+    assert.equal(await judge(s, 'after reading a view over it'), 'tenant_b');
   });
 
   it('a function that cannot change it is not followed by a read-back', async () => {
