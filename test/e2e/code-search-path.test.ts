@@ -10,8 +10,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
+import type pg from 'pg';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { judgePath, watchedClient, type WatchedClient } from '../helpers/path-judge.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, FLUSH, SYNC } from '../../src/protocol/index.ts';
 
@@ -69,30 +70,9 @@ after(async () => {
   await t?.stop();
 });
 
-async function session(): Promise<{ c: pg.Client; seen: () => string }> {
-  const c = new pg.Client(t.client(agent));
-  await c.connect();
-  open.push(c);
-  const chunks: Buffer[] = [];
-  (c as any).connection.stream.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
-  return { c, seen: () => Buffer.concat(chunks).toString('latin1') };
-}
-
-/** Reading `orders` must be allowed exactly when the server resolves it to tenant_a.orders. */
-async function judge(s: { c: pg.Client; seen: () => string }, what: string): Promise<string> {
-  const server = (await s.c.query('show search_path')).rows[0].search_path as string;
-  try {
-    const r = await s.c.query('select note from orders');
-    assert.equal(server, 'tenant_a', `${what}: the gateway allowed reading orders while the server resolves it under ${server}`);
-    assert.deepEqual(r.rows, [{ note: 'a-order' }], what);
-  } catch (err: any) {
-    if (err.code === undefined || err instanceof assert.AssertionError) throw err;
-    assert.equal(err.code, '42501', `${what}: ${err.message}`);
-    assert.notEqual(server, 'tenant_a', `${what}: refused although the server resolves orders to tenant_a.orders: ${err.message}`);
-  }
-  assert.ok(!s.seen().includes(SECRET), `${what}: tenant b's order reached the client`);
-  return server;
-}
+const session = (): Promise<WatchedClient> => watchedClient(t.client(agent), open);
+const ORDERS = { query: 'select note from orders', allowedUnder: 'tenant_a', rows: [{ note: 'a-order' }], secret: SECRET };
+const judge = (s: WatchedClient, what: string): Promise<string> => judgePath(s, ORDERS, what);
 
 describe('search_path set by code the gateway reads back', () => {
   it('a function that switches the tenant: the next statement is decided under the new path', async () => {
@@ -222,14 +202,7 @@ describe('behind a transaction pool', () => {
     await pooled?.stop();
   });
 
-  async function pooledSession(sub: string): Promise<{ c: pg.Client; seen: () => string }> {
-    const c = new pg.Client(pooled.client(await pooled.issuer.sign({ sub })));
-    await c.connect();
-    mine.push(c);
-    const chunks: Buffer[] = [];
-    (c as any).connection.stream.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
-    return { c, seen: () => Buffer.concat(chunks).toString('latin1') };
-  }
+  const pooledSession = async (sub: string): Promise<WatchedClient> => watchedClient(pooled.client(await pooled.issuer.sign({ sub })), mine);
 
   it('a tenant switch outside a block does not reach the next session lent the same server connection', async () => {
     const a = await pooledSession('agent');

@@ -7,8 +7,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
+import type pg from 'pg';
 import { allowEverything, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { judgePath, watchedClient, type WatchedClient } from '../helpers/path-judge.ts';
 
 let t: TestGateway;
 let analyst: string;
@@ -49,31 +50,9 @@ after(async () => {
   await t?.stop();
 });
 
-async function session(token: string): Promise<{ c: pg.Client; seen: () => string }> {
-  const c = new pg.Client(t.client(token));
-  await c.connect();
-  open.push(c);
-  const chunks: Buffer[] = [];
-  (c as any).connection.stream.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
-  return { c, seen: () => Buffer.concat(chunks).toString('latin1') };
-}
-
-/** The server's search_path on this session; the gateway must allow reading `tag` exactly under `a`. */
-async function judge(s: { c: pg.Client; seen: () => string }, what: string): Promise<string> {
-  const server = (await s.c.query('show search_path')).rows[0].search_path as string;
-  assert.ok(server === 'a' || server === 'b', `${what}: unexpected server path ${server}`);
-  try {
-    const r = await s.c.query('select tag from items');
-    assert.equal(server, 'a', `${what}: the gateway allowed reading items.tag while the server resolves items under ${server}`);
-    assert.deepEqual(r.rows, [{ tag: 'a-tag' }], what);
-  } catch (err: any) {
-    if (err.code === undefined || err instanceof assert.AssertionError) throw err;
-    assert.equal(err.code, '42501', `${what}: ${err.message}`);
-    assert.equal(server, 'b', `${what}: refused although the server resolves items to a.items: ${err.message}`);
-  }
-  assert.ok(!s.seen().includes(SECRET), `${what}: b's secret reached the client`);
-  return server;
-}
+const session = (token: string): Promise<WatchedClient> => watchedClient(t.client(token), open);
+const ITEMS = { query: 'select tag from items', allowedUnder: 'a', rows: [{ tag: 'a-tag' }], secret: SECRET };
+const judge = (s: WatchedClient, what: string): Promise<string> => judgePath(s, ITEMS, what);
 
 describe('a search_path default stored while sessions are open', () => {
   it('set directly on the database: open sessions keep their path, new ones get the new one', async () => {
