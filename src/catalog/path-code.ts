@@ -71,6 +71,7 @@ export function callMayChangePath(snapshot: CatalogSnapshot, schema: string, nam
 }
 
 const changerOidsOf = new WeakMap<CatalogSnapshot, Set<number>>();
+const relationAnswers = new WeakMap<CatalogSnapshot, Map<number, boolean>>();
 
 /**
  * Whether reading or writing the relation may run such a function without naming it: one
@@ -83,6 +84,10 @@ export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): b
   let oids = changerOidsOf.get(snapshot);
   if (!oids) changerOidsOf.set(snapshot, (oids = new Set([...pathChangers(snapshot)].map((f) => f.oid))));
   if (oids.size === 0) return false;
+  let answers = relationAnswers.get(snapshot);
+  if (!answers) relationAnswers.set(snapshot, (answers = new Map()));
+  const known = answers.get(oid);
+  if (known !== undefined) return known;
   const seen = new Set<number>();
   const visit = (rel: number): boolean => {
     if (seen.has(rel)) return false;
@@ -95,7 +100,9 @@ export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): b
     }
     return false;
   };
-  return visit(oid);
+  const answer = visit(oid);
+  answers.set(oid, answer);
+  return answer;
 }
 
 function escapeRegExp(s: string): string {
