@@ -734,9 +734,10 @@ export class Session {
         if (!this.waiting) this.closeAfterTerminate();
         return;
       default: {
-        // CopyData, CopyDone, CopyFail.
+        // CopyData, CopyDone, CopyFail: part of the cycle of the Query or Execute that began the
+        // COPY (they open no batch: a simple Query's COPY ends at its own ReadyForQuery).
         const bytes = this.later ? Buffer.from(frame) : frame;
-        this.act(() => this.forwardInBatch(bytes));
+        this.act(() => this.forward(bytes));
       }
     }
   };
@@ -933,7 +934,7 @@ export class Session {
 
   /**
    * After a cycle of the client's: read the server's search_path when the gate wants it (code it
-   * cannot follow ran). The read-back goes after everything forwarded so far, and the gate holds
+   * cannot follow ran) and the server has nothing else of the client's to answer. The gate holds
    * any statement whose names depend on the path until its answer is in.
    */
   private readBackIfWanted(): void {
@@ -941,13 +942,15 @@ export class Session {
     // Not inside a batch the client has begun upstream (a Query there would run in the middle of
     // its pipeline): the path stays unknown, and is read back after a later cycle.
     if (this.batchForwarded || this.discarding !== false) return;
+    // Nor while later cycles are in flight (one may be a COPY the server is reading data for).
+    if (this.upstreamCycles.length > 0) return;
     const effect = this.gate.pathReadback?.(this.txStatus);
     if (effect === undefined) return;
     this.forward(READBACK_QUERY);
     this.upstreamCycles.push({ effects: [effect], refusals: [], failed: false, upstreamFailed: false, audits: [], auditPos: 0, readback: { effect, value: null } });
     this.gate.batchEnd?.([effect], true);
     if (this.readbacks++ === 0) this.scanner.interesting[BE.NotificationResponse] = 1;
-    if (this.upstreamCycles.length === 1) this.rowInterest();
+    this.rowInterest();
     // Called while relaying the server's answer: nothing of the client's is going upstream now.
     this.flushUpstream();
   }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { judgePath, watchedClient, type WatchedClient } from '../helpers/path-judge.ts';
-import { RawClient } from '../helpers/raw-client.ts';
+import { RawClient, message } from '../helpers/raw-client.ts';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, FLUSH, SYNC } from '../../src/protocol/index.ts';
 
 let t: TestGateway;
@@ -178,6 +178,26 @@ describe('pipelines', () => {
       const back = await c.until('Z');
       assert.equal(back.find((m) => m.tag === 'E'), undefined);
       assert.ok(!Buffer.concat(chunks).toString('latin1').includes(SECRET));
+    } finally {
+      c.socket.destroy();
+    }
+  });
+});
+
+describe('after a COPY', () => {
+  it('a COPY FROM STDIN by simple Query leaves no batch open: the path is read back after a later tenant switch', async () => {
+    const c = await RawClient.connect(t.port, agent);
+    try {
+      c.send(encodeQuery('copy quiet_log (id) from stdin'));
+      await c.until('G');
+      c.send(Buffer.concat([message('d', Buffer.from('7\n')), message('c', Buffer.alloc(0))]));
+      const copied = await c.until('Z');
+      assert.equal(copied.find((m) => m.tag === 'E'), undefined);
+      c.send(encodeQuery(`select public.set_tenant('tenant_b')`));
+      await c.until('Z');
+      c.send(encodeQuery('select note from orders'));
+      const after = await c.until('Z');
+      assert.match(after.find((m) => m.tag === 'E')?.fields?.M ?? '', /may not read tenant_b\.orders/, 'decided under the path read back');
     } finally {
       c.socket.destroy();
     }
