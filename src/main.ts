@@ -783,21 +783,29 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviews: reviewRoutes({ service: reviews, verifier: reviewsVerifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
     metrics: metrics && !config.metrics.listen ? metricsRoutes(metrics, () => current.metrics.bearer_token) : undefined,
   });
-  // A start that fails after the Postgres listener (an HTTP port taken, say) lets go of everything
-  // it opened: timers, pools, stores and the listener, so the process is left as before the call.
-  const abandon = async (): Promise<void> => {
+  // What runs in the background, stopped first when the gateway closes or a start fails.
+  const stopBackground = (): Promise<unknown> => {
     closing = true;
     clearInterval(probeTimer);
     clearInterval(storeTimer);
     for (const c of catalogs.values()) c.stop();
-    await Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => undefined)));
-    await listener.stopAccepting();
-    await mcp?.close();
+    return Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => undefined)));
+  };
+  // The stores, closed last.
+  const closeStores = async (): Promise<void> => {
     await follower?.close();
     await cancels?.close();
-    await reviews.close().catch(() => undefined);
-    await tracer?.close().catch(() => undefined);
-    await audit.close().catch(() => undefined);
+    await reviews.close();
+    await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
+    await audit.close();
+  };
+  // A start that fails after the Postgres listener (an HTTP port taken, say) lets go of everything
+  // it opened, so the process is left as before the call.
+  const abandon = async (): Promise<void> => {
+    await stopBackground();
+    await listener.stopAccepting();
+    await mcp?.close();
+    await closeStores().catch(() => undefined);
   };
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -859,11 +867,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     sessions: () => registry.size,
     async close(graceMs = current.limits.shutdown_grace) {
       if (closing) return;
-      closing = true;
-      clearInterval(probeTimer);
-      clearInterval(storeTimer);
-      for (const c of catalogs.values()) c.stop();
-      for (const { pool } of pools.values()) void pool.close();
+      void stopBackground();
       const stopped = listener.stopAccepting();
       const deadline = Date.now() + graceMs;
       if (registry.size > 0) log.info({ sessions: registry.size, graceMs }, 'shutting down: waiting for open sessions');
@@ -880,11 +884,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await http.close();
       await metricsHttp?.close();
       audit.event({ kind: 'gateway_stop', at: Date.now(), details: {} });
-      await follower?.close();
-      await cancels?.close();
-      await reviews.close();
-      await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
-      await audit.close();
+      await closeStores();
       log.info('pgwarden stopped');
     },
   };

@@ -29,13 +29,32 @@ export const CODE_MAY_SET_PATH = new RegExp(`${DO_MAY_SET_PATH.source}|\\bcall\\
 /** A procedure body that may prepare or deallocate statements: dynamic SQL, or another procedure. */
 export const CODE_DYNAMIC_SQL = new RegExp(`${DO_DYNAMIC_SQL.source}|\\bcall\\b`, 'i');
 
-const changersOf = new WeakMap<CatalogSnapshot, Set<CatalogFunction>>();
+/** What is worked out once per snapshot, as it is first asked for. */
+interface PathCode {
+  changers: Set<CatalogFunction>;
+  changerOids: Set<number>;
+  /** Relation OID → whether using it may run a changer (see `relationMayChangePath`). */
+  relations: Map<number, boolean>;
+}
+
+const pathCodeOf = new WeakMap<CatalogSnapshot, PathCode>();
+
+function pathCode(snapshot: CatalogSnapshot): PathCode {
+  let code = pathCodeOf.get(snapshot);
+  if (!code) {
+    const changers = findChangers(snapshot);
+    pathCodeOf.set(snapshot, (code = { changers, changerOids: new Set([...changers].map((f) => f.oid)), relations: new Map() }));
+  }
+  return code;
+}
 
 /** The user functions of the snapshot whose call may change search_path (computed once per snapshot). */
 export function pathChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
-  let set = changersOf.get(snapshot);
-  if (set) return set;
-  set = new Set();
+  return pathCode(snapshot).changers;
+}
+
+function findChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
+  const set = new Set<CatalogFunction>();
   const open: CatalogFunction[] = [];
   for (const list of snapshot.functions.values()) {
     for (const f of list) {
@@ -55,7 +74,6 @@ export function pathChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
       grew = true;
     }
   }
-  changersOf.set(snapshot, set);
   return set;
 }
 
@@ -66,12 +84,9 @@ export function pathChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
 export function callMayChangePath(snapshot: CatalogSnapshot, schema: string, name: string): boolean {
   const overloads = snapshot.functions.get(`${schema}.${name}`);
   if (!overloads) return false;
-  const changers = pathChangers(snapshot);
+  const { changers } = pathCode(snapshot);
   return overloads.some((f) => changers.has(f));
 }
-
-const changerOidsOf = new WeakMap<CatalogSnapshot, Set<number>>();
-const relationAnswers = new WeakMap<CatalogSnapshot, Map<number, boolean>>();
 
 /**
  * Whether reading or writing the relation may run such a function without naming it: one
@@ -81,27 +96,23 @@ const relationAnswers = new WeakMap<CatalogSnapshot, Map<number, boolean>>();
 export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): boolean {
   const attached = snapshot.attachedCode;
   if (!attached || attached.size === 0) return false;
-  let oids = changerOidsOf.get(snapshot);
-  if (!oids) changerOidsOf.set(snapshot, (oids = new Set([...pathChangers(snapshot)].map((f) => f.oid))));
-  if (oids.size === 0) return false;
-  let answers = relationAnswers.get(snapshot);
-  if (!answers) relationAnswers.set(snapshot, (answers = new Map()));
-  const known = answers.get(oid);
+  const { changerOids, relations } = pathCode(snapshot);
+  if (changerOids.size === 0) return false;
+  const known = relations.get(oid);
   if (known !== undefined) return known;
   const seen = new Set<number>();
   const visit = (rel: number): boolean => {
     if (seen.has(rel)) return false;
     seen.add(rel);
-    if (attached.get(rel)?.some((fn) => oids.has(fn))) return true;
-    const r = snapshot.relationsByOid.get(rel);
-    for (const d of r?.viewDependencies ?? []) {
+    if (attached.get(rel)?.some((fn) => changerOids.has(fn))) return true;
+    for (const d of snapshot.relationsByOid.get(rel)?.viewDependencies ?? []) {
       const dep = snapshot.relations.get(`${d.schema}.${d.name}`);
       if (dep && visit(dep.oid)) return true;
     }
     return false;
   };
   const answer = visit(oid);
-  answers.set(oid, answer);
+  relations.set(oid, answer);
   return answer;
 }
 

@@ -955,7 +955,7 @@ export class Session {
     this.flushUpstream();
   }
 
-  /** Read-backs in flight (NotificationResponse is read while any is, to pass it on). */
+  /** Read-backs in flight (the relay looks for one only then; NotificationResponse is read while any is, to pass it on). */
   private readbacks = 0;
 
   /** A message of a read-back: its value is kept; only notifications and ParameterStatus reach the client. */
@@ -1135,12 +1135,12 @@ export class Session {
     pass: (bytes: Buffer) => {
       if (this.closed) return;
       // A run never spans a ReadyForQuery: all of it is the oldest cycle's.
-      if (this.upstreamCycles[0]?.readback) return;
+      if (this.readbacks > 0 && this.upstreamCycles[0]?.readback) return;
       this.output.push(bytes);
     },
     message: (tag: number, frame: Buffer) => {
       if (this.closed) return;
-      if (this.upstreamCycles[0]?.readback) {
+      if (this.readbacks > 0 && this.upstreamCycles[0]?.readback) {
         this.relayMessage(tag, frame);
         this.rowInterest();
         return;
@@ -1157,7 +1157,7 @@ export class Session {
     },
     row: (chunk: Buffer, start: number, end: number) => {
       if (this.closed) return;
-      if (this.tracker && !this.audit?.capturing && !this.upstreamCycles[0]?.readback) {
+      if (this.tracker && !this.audit?.capturing && !(this.readbacks > 0 && this.upstreamCycles[0]?.readback)) {
         // The hot path of a masked result: counted, then masked from the chunk into the output.
         this.countPassedRows();
         if (this.rowLimit && !this.rowLimit.row()) return;
@@ -1192,7 +1192,7 @@ export class Session {
       this.rollbackMessage(tag, frame, cycle);
       return;
     }
-    if (cycle?.readback) {
+    if (this.readbacks > 0 && cycle?.readback) {
       this.readbackMessage(tag, frame, cycle);
       return;
     }
