@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { judgePath, watchedClient, type WatchedClient } from '../helpers/path-judge.ts';
 import { RawClient, message } from '../helpers/raw-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, FLUSH, SYNC } from '../../src/protocol/index.ts';
 
 let t: TestGateway;
@@ -234,6 +235,15 @@ describe('behind a transaction pool', () => {
     await assert.rejects(a.c.query('select note from orders'), (err: any) => err.code === '42501' && /search_path may have been changed/.test(err.message));
     await a.c.query('set search_path = tenant_a');
     assert.equal(await judge(a, 'after SET'), 'tenant_a');
+  });
+
+  it('a prepared statement that runs such code keeps its session on its server connection', async () => {
+    const a = await pooledSession('agent');
+    await a.c.query({ name: 'switch', text: 'select public.set_tenant($1)', values: ['tenant_a'] });
+    await waitFor('the pin logged', () => pooled.logs.some((l) => l.includes('session pinned to its server connection') && l.includes('runs code which may change session settings')));
+    // The pool has one connection: give it back.
+    mine.splice(mine.indexOf(a.c), 1);
+    await a.c.end();
   });
 
   it('inside a block the path is read back on the connection the block holds', async () => {
