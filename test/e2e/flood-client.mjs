@@ -1,10 +1,12 @@
 // A client flood run as a process of its own (plain JavaScript, no test helpers), so that neither
 // its work nor its memory is in the process of the in-process gateway whose latency and memory the
-// test measures. argv[2]: JSON { port, token, rounds }. Sends { conns: [{ kind, closed, errors,
+// test measures. argv[2]: JSON { port, token, oversizedToken?, rounds }: the oversized statements
+// are sent under oversizedToken when given, so that the partial ones' identity cap (which ends the
+// connection that takes the identity over it, whichever that is) cannot end them. Sends { conns: [{ kind, closed, errors,
 // written, refusedThenWorked }] } over IPC, then closes everything on any message back and exits.
 import net from 'node:net';
 
-const { port, token, rounds } = JSON.parse(process.argv[2]);
+const { port, token, oversizedToken, rounds } = JSON.parse(process.argv[2]);
 const MiB = 1024 * 1024;
 const chunk = Buffer.alloc(256 * 1024, 0x61);
 
@@ -73,10 +75,10 @@ async function until(conn, tag, ms = 20000) {
   }
 }
 
-async function signIn() {
+async function signIn(as = token) {
   const c = await connect();
   await until(c, 'R');
-  c.s.write(frame('p', Buffer.from(token + '\0')));
+  c.s.write(frame('p', Buffer.from(as + '\0')));
   await until(c, 'Z');
   return c;
 }
@@ -101,7 +103,7 @@ for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < 6; i++) {
     {
       // Oversized: a 16 MiB Query (its text a long literal), then a small one on the same connection.
-      const c = await signIn();
+      const c = await signIn(oversizedToken ?? token);
       const rec = { kind: 'oversized', c };
       conns.push(rec);
       tasks.push(
