@@ -34,10 +34,14 @@ function push(map: Map<string, FormerName[]>, key: string, name: FormerName): vo
 export function trackRenames(prev: CatalogSnapshot | null, next: CatalogSnapshot): Map<string, FormerName[]> {
   const out = new Map<string, FormerName[]>();
   if (!prev) return out;
+  const carried = prev.formerNames?.size ? prev.formerNames : undefined;
   for (const rel of next.relationsByOid.values()) {
     const before = prev.relationsByOid.get(rel.oid);
     // The same OID for a relation of another kind is a different object (OID reuse), not a rename.
     if (!before || before.kind !== rel.kind) continue;
+    // The same object (a built-in relation kept from the last load): no new name, and nothing to
+    // carry unless it had one before.
+    if (before === rel && !carried) continue;
     const relKey = objectKey(rel.oid);
     for (const n of prev.formerNames?.get(relKey) ?? []) push(out, relKey, n);
     if (before.schema !== rel.schema || before.name !== rel.name) push(out, relKey, [before.schema, before.name]);

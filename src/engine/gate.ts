@@ -188,6 +188,12 @@ function summary(text: string, analyses: StatementAnalysis[], rule?: string): Ve
 interface Effect {
   /** The catalog is reloaded after the cycle; `full`: all of it, on a new connection. */
   reload?: boolean | 'full';
+  /**
+   * The cycle is this simple Query alone, and it commits nothing when it fails outside a
+   * transaction block: no transaction control, nothing `CONCURRENTLY` (which commits in stages).
+   * A failed DDL statement of such a cycle needs no reload.
+   */
+  atomic?: true;
   /** Changes of prepared statements and portals, applied by the ledger when the cycle completes. */
   ops?: LedgerOp<Prepared>[];
   /** Changes of search_path, applied when the cycle completes (see search-path.ts). */
@@ -299,6 +305,8 @@ function namesNothing(a: StatementAnalysis): boolean {
 }
 
 /** `SELECT set_config('search_path', '…', true|false)`: runs set_config exactly once. */
+/** Statements that commit in stages (CREATE INDEX CONCURRENTLY, DETACH PARTITION … CONCURRENTLY): a failure may leave part done. */
+const CONCURRENTLY = /\bconcurrently\b/i;
 const BARE_SET_CONFIG = /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^']|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+"?\w+"?\s*)?;?\s*$/i;
 
 /** Schema names as the analyser takes them (quoted: exact). */
@@ -453,6 +461,11 @@ export class PolicyGate implements StatementGate {
   /** search_path changes of the cycles in flight, oldest first. */
   private readonly pathInflight: PathOp[][] = [];
   private reloadPending: Promise<void> | null = null;
+  /**
+   * DDL ran inside the transaction block that is open: the catalog, read on a connection of its
+   * own, sees it only once the block commits, so the reload waits for the block's end.
+   */
+  private reloadAtBlockEnd: boolean | 'full' = false;
   /** Former names of renamed objects, from the current catalog: denials follow renames. */
   private readonly former: FormerNames;
   /**
@@ -686,17 +699,35 @@ export class PolicyGate implements StatementGate {
     const same = outcome !== undefined && ops.length === 0 && outcome.error === 'none' && this.pathStates.every((st) => st.top !== 'implicit' && statusOf(st) === outcome.status);
     if (!same) this.advancePath(ops, failed, outcome);
     this.ledger.cycleDone(effects, failed);
-    // DDL reloads the catalog even when the cycle failed: part of it may have committed.
-    if ((effects as Effect[]).some((e) => e.reload)) {
-      const p = this.o.catalog.reload({ full: (effects as Effect[]).some((e) => e.reload === 'full') });
-      this.reloadPending = p.then(
-        () => undefined,
-        () => undefined,
-      );
-      void this.reloadPending.then(() => {
-        this.reloadPending = null;
-      });
+    this.reloadAfter(effects as Effect[], outcome);
+  }
+
+  /**
+   * The catalog reload DDL asks for, once what it did can be seen: the catalog is read on a
+   * connection of its own, which sees a change once it committed. Inside a transaction block
+   * (`T`, or `E` after an error) that is when the block ends; a failed cycle of one atomic simple
+   * Query committed nothing. Any other failed cycle reloads all the same: part of it may have
+   * committed. Without an outcome (the server's status is not known), it reloads now.
+   */
+  private reloadAfter(effects: Effect[], outcome: CycleOutcome | undefined): void {
+    let want: boolean | 'full' = this.reloadAtBlockEnd;
+    for (const e of effects) if (e.reload && want !== 'full') want = e.reload;
+    if (!want) return;
+    if (outcome && outcome.status !== 'I') {
+      this.reloadAtBlockEnd = want;
+      return;
     }
+    const before = this.reloadAtBlockEnd;
+    this.reloadAtBlockEnd = false;
+    if (!before && outcome && outcome.error !== 'none' && effects.length === 1 && effects[0].atomic) return;
+    const p = this.o.catalog.reload({ full: want === 'full' });
+    this.reloadPending = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    void this.reloadPending.then(() => {
+      this.reloadPending = null;
+    });
   }
 
   /**
@@ -996,6 +1027,7 @@ export class PolicyGate implements StatementGate {
     // does not create is harmless (see followTempRelations).
     for (const a of analyses) followTempRelations(this.temp, a);
     const effect: Effect = { ...this.effectOf(analyses) };
+    if (effect.reload && statementName === null && !analyses.some((a) => a.node === 'TransactionStmt') && !CONCURRENTLY.test(text)) effect.atomic = true;
     // A Parse of a name the ledger knows normally fails at the server, but is recorded all the
     // same: code the gateway does not follow (a function) may have deallocated it.
     if (statementName === null) {
