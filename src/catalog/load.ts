@@ -11,6 +11,41 @@ export interface CatalogQueryable {
   query(text: string): Promise<(string | null)[][]>;
 }
 
+/**
+ * The statements each connection has prepared (see `run`), and connections on which a prepared
+ * statement went missing (a pooler between the gateway and the server, which may run each
+ * statement on another server connection): those run the text every time.
+ */
+const preparedOn = new WeakMap<CatalogQueryable, Set<string> | 'off'>();
+
+/**
+ * Run one of the catalog queries, planned once per connection: prepared under a name of its own
+ * on first use, then `EXECUTE`d. They take no parameters, so the server keeps one generic plan;
+ * planning the code query alone took longer than running it, at every reload after DDL.
+ */
+async function run(db: CatalogQueryable, name: string, text: string): Promise<(string | null)[][]> {
+  let names = preparedOn.get(db);
+  if (names === 'off') return db.query(text);
+  if (!names) preparedOn.set(db, (names = new Set()));
+  const statement = `pgwarden_catalog_${name}`;
+  if (!names.has(statement)) {
+    try {
+      await db.query(`prepare ${statement} as ${text}`);
+    } catch (err) {
+      // Prepared on this connection through another handle (42P05): the text is the same.
+      if ((err as { sqlstate?: unknown }).sqlstate !== '42P05') throw err;
+    }
+    names.add(statement);
+  }
+  try {
+    return await db.query(`execute ${statement}`);
+  } catch (err) {
+    if ((err as { sqlstate?: unknown }).sqlstate !== '26000') throw err;
+    preparedOn.set(db, 'off');
+    return db.query(text);
+  }
+}
+
 const RELKIND: Record<string, RelationKind> = {
   r: 'table',
   p: 'partitioned_table',
@@ -191,12 +226,12 @@ export function snapshotFrom(c: CatalogContents, version: number): CatalogSnapsh
  */
 export async function loadCatalogContents(db: CatalogQueryable, builtins?: BuiltinCache): Promise<CatalogContents> {
   let fingerprint: string | undefined;
-  if (builtins) [[fingerprint = undefined]] = (await db.query(BUILTIN_FINGERPRINT_SQL)) as [[string]];
+  if (builtins) [[fingerprint = undefined]] = (await run(db, 'fingerprint', BUILTIN_FINGERPRINT_SQL)) as [[string]];
   const cached = builtins?.part !== undefined && builtins.part.fingerprint === fingerprint ? builtins.part : undefined;
-  const [[rel]] = await db.query(cached ? `${RELATIONS_SQL} and c.oid >= 16384` : RELATIONS_SQL);
-  const [[fn]] = await db.query(cached ? `${FUNCTIONS_SQL} where p.oid >= 16384` : FUNCTIONS_SQL);
-  const [[user, path, setting, schemas]] = await db.query(SESSION_SQL);
-  const [[ops, casts, attached]] = await db.query(CODE_SQL);
+  const [[rel]] = await (cached ? run(db, 'user_relations', `${RELATIONS_SQL} and c.oid >= 16384`) : run(db, 'relations', RELATIONS_SQL));
+  const [[fn]] = await (cached ? run(db, 'user_functions', `${FUNCTIONS_SQL} where p.oid >= 16384`) : run(db, 'functions', FUNCTIONS_SQL));
+  const [[user, path, setting, schemas]] = await run(db, 'session', SESSION_SQL);
+  const [[ops, casts, attached]] = await run(db, 'code', CODE_SQL);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
   for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {

@@ -10,8 +10,17 @@ import { BUILTIN_FINGERPRINT_SQL, RELATIONS_SQL, type CatalogQueryable } from '.
  */
 function upstream(): { connect: () => Promise<CatalogQueryable & { close(): Promise<void> }>; state: { col: string; loads: number; answered?: () => void } } {
   const state: { col: string; loads: number; answered?: () => void } = { col: 'ssn', loads: 0 };
+  // The loader prepares each query once per connection, then executes it by name.
+  const prepared = new Map<string, string>();
   const connect = async () => ({
-    async query(text: string): Promise<(string | null)[][]> {
+    async query(sent: string): Promise<(string | null)[][]> {
+      const prepare = /^prepare (\w+) as ([\s\S]*)$/.exec(sent);
+      if (prepare) {
+        prepared.set(prepare[1], prepare[2]);
+        return [];
+      }
+      const execute = /^execute (\w+)$/.exec(sent);
+      const text = execute ? prepared.get(execute[1])! : sent;
       if (text === BUILTIN_FINGERPRINT_SQL) return [['builtins']];
       if (text.startsWith(RELATIONS_SQL)) {
         state.loads++;

@@ -43,7 +43,8 @@ function canonical(c: CatalogContents): CatalogContents {
 async function load(cache: BuiltinCache): Promise<{ contents: CatalogContents; readBuiltins: boolean }> {
   sent.length = 0;
   const contents = await loadCatalogContents(recorded, cache);
-  const readBuiltins = !sent.some((q) => q.endsWith('c.oid >= 16384')) || !sent.some((q) => q.endsWith('p.oid >= 16384'));
+  // The queries are prepared per connection: the full ones are named `relations` and `functions`.
+  const readBuiltins = sent.some((q) => /\bpgwarden_catalog_(relations|functions)\b/.test(q));
   assert.deepEqual(canonical(contents), canonical(await loadCatalogContents(db)), 'the load differs from a full load');
   return { contents, readBuiltins };
 }
@@ -82,5 +83,42 @@ describe('the built-in part of the catalog', () => {
     assert.equal(after.readBuiltins, true);
     const table = after.contents.relations.find((r) => r.schema === 'information_schema' && r.name === 'sql_features');
     assert.ok(table?.columns.some((c) => c.name === 'extra'));
+  });
+});
+
+describe('the catalog queries', () => {
+  it('are planned once per connection, and run as text where prepared statements go missing (a pooler between)', async () => {
+    const texts: string[] = [];
+    // A server connection that forgets what was prepared before each statement, as a pooler in
+    // transaction mode that hands every statement another server connection would.
+    const forgetful: CatalogQueryable = {
+      async query(text) {
+        texts.push(text);
+        if (text.startsWith('execute ')) await db.query('deallocate all');
+        return db.query(text);
+      },
+    };
+    const first = await loadCatalogContents(forgetful);
+    assert.deepEqual(canonical(first), canonical(await loadCatalogContents(db)));
+    const again = texts.length;
+    await loadCatalogContents(forgetful);
+    assert.ok(
+      texts.slice(again).every((q) => !/^(prepare|execute) /.test(q)),
+      'after a prepared statement went missing, the connection runs the queries as text',
+    );
+
+    // On a connection that keeps them, a later load only executes what the first prepared.
+    const kept: string[] = [];
+    const keeping: CatalogQueryable = {
+      query(text) {
+        kept.push(text);
+        return db.query(text);
+      },
+    };
+    await db.query('deallocate all');
+    await loadCatalogContents(keeping);
+    const second = kept.length;
+    await loadCatalogContents(keeping);
+    assert.ok(kept.slice(second).length > 0 && kept.slice(second).every((q) => /^execute pgwarden_catalog_\w+$/.test(q)), kept.slice(second).join(' | '));
   });
 });
