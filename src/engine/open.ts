@@ -158,11 +158,7 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
     keys = deps.sessions.register({
       identity,
       terminate: (err) => session.terminate(err),
-      cancel: () => {
-        // A statement held for review has not reached the database: abandoning it is the cancel.
-        if (session.cancelHeld()) return;
-        upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
-      },
+      cancel: () => session.cancel(() => void upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'))),
     });
     if (deps.isRevoked?.(identity)) {
       throw new GatewayError('auth.revoked', `pgwarden: access for ${identity.subject} has been revoked`);

@@ -802,9 +802,36 @@ export class Session {
     this.drainOutbox();
   }
 
-  /** A CancelRequest for this session: true when it abandoned a statement held for review. */
-  cancelHeld(): boolean {
-    return this.gate.cancelWait?.() ?? false;
+  /**
+   * A CancelRequest for this session; `send` asks the server to cancel what it runs now.
+   * A statement held for review has not reached the database: abandoning it is the cancel.
+   * While the server runs the gateway's own read-back of search_path, cancelling would fail the
+   * read-back (and abort the client's transaction block) instead of anything the client sent: the
+   * cancel then waits for the client's next work to reach the server, and is dropped when the
+   * client has none on its way (PostgreSQL ignores a cancel that finds its session idle).
+   */
+  cancel(send: () => void): void {
+    if (this.gate.cancelWait?.()) return;
+    if (this.readbacks > 0 && this.upstreamCycles[0]?.readback) {
+      this.cancelAfterReadback = send;
+      return;
+    }
+    send();
+  }
+
+  /** A cancel that arrived during a read-back, for the client's work behind it (see `cancel`). */
+  private cancelAfterReadback: (() => void) | null = null;
+
+  /** A read-back ended: send or drop a cancel that arrived during it. */
+  private cancelBehindReadback(): void {
+    const send = this.cancelAfterReadback;
+    if (send === null || this.readbacks > 0) return;
+    // The client's work already went upstream behind the read-back: the server runs it now.
+    if (this.upstreamCycles.length > 0 || this.batchForwarded) {
+      this.cancelAfterReadback = null;
+      send();
+    } else if (!this.waiting && this.inbox.length === 0) this.cancelAfterReadback = null;
+    // Otherwise it is held (it waited for the read-back): sent once written upstream (writeUpstream).
   }
 
   /** The client said Terminate and everything before it has been written upstream. */
@@ -844,6 +871,8 @@ export class Session {
     this.cycles++;
     this.gate.batchEnd?.([], false);
     this.batchEffects = [];
+    // Refused before reaching the server: a cancel waiting for it has nothing left to cancel.
+    if (this.readbacks === 0) this.cancelAfterReadback = null;
   }
 
   private forwardInBatch(frame: Buffer): void {
@@ -984,6 +1013,7 @@ export class Session {
     }
     this.gate.cycleDone(cycle.effects, cycle.failed, { error: cycle.failed ? 'upstream' : 'none', status: this.txStatus });
     this.drainOutbox();
+    this.cancelBehindReadback();
   }
 
   /** Nothing in flight, nothing open: a refusal can be answered without the upstream. */
@@ -1082,6 +1112,11 @@ export class Session {
       ok = !this.upstream.writableNeedDrain;
     }
     if (!ok) this.client.pause();
+    if (this.cancelAfterReadback !== null && this.readbacks === 0) {
+      const send = this.cancelAfterReadback;
+      this.cancelAfterReadback = null;
+      send();
+    }
   }
 
   // ---- upstream → client ---------------------------------------------------------------------
