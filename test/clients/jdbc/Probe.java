@@ -228,7 +228,7 @@ public class Probe {
 
   static void setup(Connection c) {
     step("setup", () -> {
-      u(c, "drop table if exists jp_child, jp_items, jp_types, jp_copy, jp_plan cascade");
+      u(c, "drop table if exists jp_child, jp_items, jp_types, jp_copy, jp_plan, jp_blob cascade");
       u(c, "drop function if exists jp_add(int, int)");
       u(c, "drop procedure if exists jp_proc(int, inout int)");
       u(c, "create table jp_items (id serial primary key, name text not null unique, qty int, price numeric(10,2))");
@@ -301,6 +301,18 @@ public class Probe {
     step("stmt sequences", () -> q(c, "select sequence_name from information_schema.sequences where sequence_schema = 'public' and sequence_name like 'jp%' order by 1"));
     step("stmt version", () -> q(c, "select substring(version() from 1 for 10)"));
     step("stmt show isolation", () -> q(c, "show transaction isolation level"));
+    // What migration tools and database browsers send besides DatabaseMetaData.
+    step("tool advisory locks", () -> q(c, "select pg_try_advisory_lock(77431708279161), pg_advisory_unlock(77431708279161)") + " " + q(c, "select pg_try_advisory_xact_lock(42)"));
+    step("tool search_path", () -> q(c, "show search_path") + " " + q(c, "select current_schemas(false)"));
+    step("tool keywords", () -> q(c, "select count(*) > 400 from pg_catalog.pg_get_keywords()"));
+    step("tool namespaces", () -> q(c, "select n.nspname, d.description from pg_catalog.pg_namespace n left join pg_catalog.pg_description d on d.objoid = n.oid and d.objsubid = 0 and d.classoid = 'pg_namespace'::regclass where n.nspname in ('public', 'pg_catalog') order by 1"));
+    step("tool database", () -> q(c, "select db.datname, pg_catalog.pg_encoding_to_char(db.encoding), db.datallowconn from pg_catalog.pg_database db where datname = current_database()"));
+    step("tool roles", () -> q(c, "select r.rolname, r.rolsuper, r.rolcanlogin from pg_catalog.pg_roles r where r.rolname = current_user"));
+    step("tool relations", () -> q(c, "select c.relname, c.relkind, pg_catalog.obj_description(c.oid, 'pg_class') from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relname like 'jp%' order by 1"));
+    step("tool table definition", () -> q(c, "select a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) from pg_catalog.pg_attribute a left join pg_catalog.pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum where a.attrelid = 'jp_items'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum"));
+    step("tool index definition", () -> q(c, "select pg_catalog.pg_get_indexdef(i.indexrelid) from pg_catalog.pg_index i where i.indrelid = 'jp_items'::regclass order by 1"));
+    step("tool constraint definition", () -> q(c, "select conname, pg_catalog.pg_get_constraintdef(oid) from pg_catalog.pg_constraint where conrelid = 'jp_child'::regclass order by 1"));
+    step("tool table size", () -> q(c, "select pg_catalog.pg_total_relation_size('jp_items'::regclass) > 0"));
   }
 
   static final Timestamp TS = Timestamp.valueOf("2024-02-29 12:34:56.789");
@@ -996,7 +1008,7 @@ public class Probe {
   static void cancel(Connection c) {
     step("cancel pg_sleep", () -> {
       try (Statement s = c.createStatement()) {
-        return cancelled(s, "select pg_sleep(15)", 700) + " then " + q(c, "select 'usable'");
+        return cancelled(s, "select pg_sleep(15)", 1500) + " then " + q(c, "select 'usable'");
       }
     });
     step("cancel prepared in transaction", () -> {
@@ -1007,7 +1019,7 @@ public class Probe {
         Thread t = new Thread(() -> {
           try {
             go.await();
-            Thread.sleep(700);
+            Thread.sleep(1500);
             ps.cancel();
           } catch (Exception e) {
             // reported by the missing cancel below
@@ -1188,6 +1200,46 @@ public class Probe {
     step("after refusal with an open portal", () -> q(c, "select 'usable'"));
     step("refusal: server-side copy file", () -> u(c, "copy jp_copy to '/tmp/jp_copy.out'"));
     step("after copy file", () -> q(c, "select 'usable'"));
+    // Large objects (setBlob/getBlob on an oid column, Hibernate's @Lob) go through the
+    // LargeObjectManager, which calls lo_open, loread … with FunctionCall (fastpath) messages.
+    step("refusal: large object", () -> {
+      c.setAutoCommit(false);
+      try {
+        org.postgresql.largeobject.LargeObjectManager lom = c.unwrap(PGConnection.class).getLargeObjectAPI();
+        long oid = lom.createLO();
+        org.postgresql.largeobject.LargeObject lo = lom.open(oid, org.postgresql.largeobject.LargeObjectManager.WRITE);
+        lo.write("large".getBytes(StandardCharsets.UTF_8));
+        lo.close();
+        lo = lom.open(oid, org.postgresql.largeobject.LargeObjectManager.READ);
+        String r = new String(lo.read(10), StandardCharsets.UTF_8);
+        lo.close();
+        lom.delete(oid);
+        c.commit();
+        return r;
+      } catch (SQLException e) {
+        c.rollback();
+        return err(e);
+      } finally {
+        c.setAutoCommit(true);
+      }
+    });
+    step("after large object", () -> q(c, "select 'usable'"));
+    step("refusal: blob", () -> {
+      u(c, "create table jp_blob (id int, data oid)");
+      c.setAutoCommit(false);
+      try (PreparedStatement ps = c.prepareStatement("insert into jp_blob values (1, ?)")) {
+        ps.setBlob(1, new java.io.ByteArrayInputStream(new byte[] {1, 2, 3}));
+        ps.executeUpdate();
+        c.commit();
+        return "stored";
+      } catch (SQLException e) {
+        c.rollback();
+        return err(e);
+      } finally {
+        c.setAutoCommit(true);
+      }
+    });
+    step("after blob", () -> q(c, "select 'usable'"));
     step("cleanup refusals", () -> {
       u(c, "delete from jp_copy where a > 9000");
       return "ok";
@@ -1265,11 +1317,25 @@ public class Probe {
       step(label + ": alias", () -> q(c, "select ssn as x, upper(ssn) as y from customers order by id limit 3"));
       step(label + ": prepared loop", () -> {
         StringBuilder sb = new StringBuilder();
-        try (PreparedStatement ps = c.prepareStatement("select id, ssn, ssn::bytea as b from customers where id <= ? order by id")) {
+        try (PreparedStatement ps = c.prepareStatement("select id, ssn from customers where id <= ? order by id")) {
           for (int run = 0; run < 7; run++) {
             ps.setInt(1, 3);
             ResultSet rs = ps.executeQuery();
-            while (rs.next()) sb.append(rs.getString(2)).append(' ').append(Arrays.toString(rs.getBytes(3))).append(' ').append(new String(rs.getBytes(2), StandardCharsets.UTF_8)).append(' ').append(rs.getObject(2)).append(';');
+            while (rs.next()) sb.append(rs.getString(2)).append(' ').append(new String(rs.getBytes(2), StandardCharsets.UTF_8)).append(' ').append(rs.getObject(2)).append(' ').append(rs.getCharacterStream(2) != null).append(';');
+            rs.close();
+          }
+        }
+        return sb;
+      });
+      // A masked int (`fake`: a made-up number in text format, NULL in binary) and a masked bytea
+      // (`redact`: NULL), both sent in binary once the driver prepares them on the server.
+      step(label + ": typed columns", () -> {
+        StringBuilder sb = new StringBuilder();
+        try (PreparedStatement ps = c.prepareStatement("select id, pin, code from customers where id <= ? order by id")) {
+          for (int run = 0; run < 7; run++) {
+            ps.setInt(1, 2);
+            ResultSet rs = ps.executeQuery();
+            while (rs.next()) sb.append(rs.getObject(2)).append(' ').append(Arrays.toString(rs.getBytes(3))).append(';');
             rs.close();
           }
         }
