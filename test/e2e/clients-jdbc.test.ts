@@ -4,9 +4,11 @@
  * switch, batches, generated keys, transactions and savepoints, fetch size, metadata, COPY,
  * LISTEN/NOTIFY, cancel and query timeout) and prints a transcript; the run through the gateway
  * must print what the run against PostgreSQL directly prints, but for the documented
- * differences named below. A masked column read every way JDBC reads one never reaches the
+ * differences named below; statements the policy refuses, sent every way pgJDBC sends one, are
+ * refused and leave the connection usable. Over TLS (a gateway that requires it) statements,
+ * cancel and query timeout work. A masked column read every way JDBC reads one never reaches the
  * driver in clear, in text or binary transfer: not in what the probe printed, not in any byte
- * the gateway sent it.
+ * the gateway sent it. Each probe run has a deadline, so a client left waiting fails the test.
  *
  * Needs `java` (11 or later; the single-file launcher compiles the probe) and pgJDBC's jar:
  * on Debian the packages default-jre-headless and libpostgresql-jdbc-java. Without them the
@@ -14,8 +16,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { allowEverything, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -41,7 +44,7 @@ interface ProbeRun {
   stderr: string;
 }
 
-function runProbe(mode: 'full' | 'keys' | 'masked', port: number, user: string, password: string): Promise<ProbeRun> {
+function runProbe(mode: 'full' | 'keys' | 'masked' | 'tls', port: number, user: string, password: string): Promise<ProbeRun> {
   return new Promise((resolve, reject) => {
     const url = `jdbc:postgresql://127.0.0.1:${port}/app`;
     // UTC: the driver sends the JVM's time zone at startup, and java.sql.Timestamp prints in it.
@@ -239,6 +242,38 @@ describe('pgJDBC through the gateway', { skip }, () => {
     assert.equal(direct.lines.length, 4, direct.stdout + direct.stderr);
     assert.match(direct.lines[0], /^md imported keys -> 1 rows: jp_items,id,jp_child,item_id/);
     assert.deepEqual(gateway.lines, direct.lines);
+  });
+
+  it('over TLS, statements, cancel and query timeout work as directly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-jdbc-tls-'));
+    let tls: TestGateway | undefined;
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      tls = await startTestGateway({
+        pg: t.pg,
+        issuer: t.issuer,
+        config: (raw) => {
+          raw.listen.tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+          // A plaintext sign-in is refused: every statement of the run went over TLS.
+          raw.listen.require_tls = true;
+        },
+      });
+      const run = await runProbe('tls', tls.port, 'agent', await t.issuer.sign({ sub: 'jdbc-tls', groups: ['unmasked'] }));
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.lines, [
+        'tls connect -> 1 rows: String:over tls',
+        'tls prepared loop -> 42',
+        "cancel pg_sleep -> ERROR 57014 ERROR: canceling statement due to user request (quick) then 1 rows: String:usable",
+        "cancel prepared in transaction -> ERROR 57014 ERROR: canceling statement due to user request then 25P02 then 1 rows: String:usable",
+        "query timeout -> ERROR 57014 ERROR: canceling statement due to user request (quick) then 1 rows: String:usable",
+        "query timeout not reached -> 1 rows: String:fast then 1 rows: String:usable",
+        "cancel idle statement -> 1 rows: String:usable",
+        'done',
+      ]);
+    } finally {
+      await tls?.gw.close(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a masked column never reaches pgJDBC in clear, in text or binary transfer', async () => {

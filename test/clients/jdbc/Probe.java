@@ -50,6 +50,7 @@ public class Probe {
   static String url;
   static String user;
   static String password;
+  static String sslmode = "disable";
 
   public static void main(String[] args) throws Exception {
     url = args[1];
@@ -57,6 +58,7 @@ public class Probe {
     password = System.getenv("PROBE_PASSWORD");
     if (args[0].equals("masked")) masked();
     else if (args[0].equals("keys")) keys();
+    else if (args[0].equals("tls")) tls();
     else full();
     System.out.println("done");
   }
@@ -65,7 +67,9 @@ public class Probe {
     Properties p = new Properties();
     p.setProperty("user", user);
     p.setProperty("password", password);
-    p.setProperty("sslmode", "disable");
+    p.setProperty("sslmode", sslmode);
+    // The gateway's certificate in the tests is self-signed: encryption without verification.
+    if (!sslmode.equals("disable")) p.setProperty("sslfactory", "org.postgresql.ssl.NonValidatingFactory");
     p.setProperty("connectTimeout", "10");
     // A statement that never answers fails the run instead of hanging it (the test's own
     // deadline is the last resort).
@@ -211,6 +215,28 @@ public class Probe {
       c.close();
       return c.isClosed();
     });
+  }
+
+  /** Over TLS: statements, a prepared statement past the switch, cancel and query timeout. */
+  static void tls() throws Exception {
+    sslmode = "require";
+    Connection c = connect("");
+    step("tls connect", () -> q(c, "select 'over tls'"));
+    step("tls prepared loop", () -> {
+      int sum = 0;
+      try (PreparedStatement ps = c.prepareStatement("select ?::int * 2")) {
+        for (int run = 0; run < 7; run++) {
+          ps.setInt(1, run);
+          try (ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            sum += rs.getInt(1);
+          }
+        }
+      }
+      return sum;
+    });
+    cancel(c);
+    c.close();
   }
 
   /** The foreign-key metadata calls alone (they read pg_settings for max_index_keys). */
