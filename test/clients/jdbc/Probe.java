@@ -327,6 +327,76 @@ public class Probe {
     step("stmt sequences", () -> q(c, "select sequence_name from information_schema.sequences where sequence_schema = 'public' and sequence_name like 'jp%' order by 1"));
     step("stmt version", () -> q(c, "select substring(version() from 1 for 10)"));
     step("stmt show isolation", () -> q(c, "show transaction isolation level"));
+    step("stmt comments and quotes", () -> {
+      try (PreparedStatement ps = c.prepareStatement("select /* ? ; */ ? as a -- ?;\n , $$x;?$$ as b, 'it''s ?' as c, E'tab\\t?' as d, \"jp_items\".\"name\" from jp_items where name = ? /* ; */")) {
+        ps.setInt(1, 1);
+        ps.setString(2, "a");
+        return rows(ps.executeQuery());
+      }
+    });
+    step("stmt unicode", () -> {
+      u(c, "drop table if exists \"jp_ünï\"");
+      u(c, "create table \"jp_ünï\" (\"kølumn\" text)");
+      try (PreparedStatement ps = c.prepareStatement("insert into \"jp_ünï\" values (?)")) {
+        ps.setString(1, "emoji \uD83D\uDE00 ß");
+        ps.executeUpdate();
+      }
+      String r = q(c, "select \"kølumn\", length(\"kølumn\"), octet_length(\"kølumn\") from \"jp_ünï\"");
+      u(c, "drop table \"jp_ünï\"");
+      return r;
+    });
+    step("stmt many parameters", () -> {
+      StringBuilder sql = new StringBuilder("select count(*) from generate_series(1, 5000) g where g in (");
+      for (int i = 0; i < 3000; i++) sql.append(i > 0 ? ", ?" : "?");
+      sql.append(")");
+      try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+        StringBuilder sb = new StringBuilder();
+        for (int run = 0; run < 6; run++) {
+          for (int i = 0; i < 3000; i++) ps.setInt(i + 1, i * 2 + run);
+          sb.append(rows(ps.executeQuery())).append(' ');
+        }
+        return sb;
+      }
+    });
+    step("stmt array parameter", () -> {
+      try (PreparedStatement ps = c.prepareStatement("select count(*) from generate_series(1, 5000) g where g = any(?)")) {
+        Integer[] v = new Integer[4000];
+        for (int i = 0; i < v.length; i++) v[i] = i * 3;
+        ps.setArray(1, c.createArrayOf("int4", v));
+        return rows(ps.executeQuery());
+      }
+    });
+    step("stmt statement_timeout", () -> {
+      u(c, "set statement_timeout = 300");
+      String r;
+      try {
+        r = q(c, "select pg_sleep(3)");
+      } catch (SQLException e) {
+        r = err(e);
+      }
+      u(c, "reset statement_timeout");
+      return r + " then " + q(c, "show statement_timeout");
+    });
+    step("stmt updatable result set", () -> {
+      try (Statement s = c.createStatement(ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_UPDATABLE)) {
+        ResultSet rs = s.executeQuery("select id, name, qty from jp_items order by id");
+        rs.absolute(1);
+        rs.updateInt("qty", 77);
+        rs.updateRow();
+        rs.moveToInsertRow();
+        rs.updateString("name", "upd-inserted");
+        rs.updateInt("qty", 5);
+        rs.insertRow();
+        rs.last();
+        String last = rs.getString("name");
+        rs.close();
+        ResultSet del = s.executeQuery("select id, name from jp_items where name = 'upd-inserted'");
+        del.next();
+        del.deleteRow();
+        del.close();
+        return last + " " + q(c, "select name, qty from jp_items order by id");
+      }
+    });
     // What migration tools and database browsers send besides DatabaseMetaData.
     step("tool advisory locks", () -> q(c, "select pg_try_advisory_lock(77431708279161), pg_advisory_unlock(77431708279161)") + " " + q(c, "select pg_try_advisory_xact_lock(42)"));
     step("tool search_path", () -> q(c, "show search_path") + " " + q(c, "select current_schemas(false)"));
