@@ -599,6 +599,34 @@ public class Probe {
         return r.length + " keys=" + keys;
       }
     });
+    // Statement texts over 16 KiB are parsed off the event loop by the gateway: large and small
+    // ones pipelined in one batch must still be answered in order.
+    step(label + "batch large and small statements", () -> {
+      try (Statement s = c.createStatement()) {
+        String big = "x".repeat(40_000);
+        for (int i = 0; i < 12; i++) {
+          if (i % 3 == 0) s.addBatch("insert into jp_copy values (" + (500 + i) + ", '" + big + i + "')");
+          else s.addBatch("insert into jp_copy values (" + (500 + i) + ", 'small" + i + "')");
+        }
+        int[] r = s.executeBatch();
+        return Arrays.toString(r) + " " + q(c, "select a, length(b) from jp_copy where a between 500 and 511 and (b like 'small%' or length(b) > 40000) order by a");
+      }
+    });
+    step(label + "batch large prepared texts", () -> {
+      StringBuilder sb = new StringBuilder();
+      for (int k = 0; k < 3; k++) {
+        try (PreparedStatement ps = c.prepareStatement("select ?::int + " + k + " as v, '" + "y".repeat(20_000 + k) + "' as pad")) {
+          for (int run = 0; run < 6; run++) {
+            ps.setInt(1, run);
+            try (ResultSet rs = ps.executeQuery()) {
+              rs.next();
+              sb.append(rs.getInt(1)).append(':').append(rs.getString(2).length()).append(' ');
+            }
+          }
+        }
+      }
+      return sb;
+    });
     step(label + "batch statement", () -> {
       try (Statement s = c.createStatement()) {
         s.addBatch("insert into jp_copy values (100, 'x')");
