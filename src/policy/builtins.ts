@@ -111,8 +111,9 @@ export const DANGEROUS_FUNCTIONS: readonly string[] = [
 /**
  * System catalog relations readable by default: what psql's \d family (\d, \dt, \d+ table, \df,
  * \dn, \du, \l, \dv, \di, \ds, \dx, \dT, \dp, \dD, \dC, \do, \dc, \dy, \dF, \dE, \dm, \des,
- * \dRp, \dX, \dL, \dA, \da, \sf), drivers' metadata queries (node-postgres, postgres.js, JDBC),
- * the MCP postgres server and ORMs' introspection read. They describe the schema: names, types,
+ * \dRp, \dX, \dL, \dA, \da, \sf), drivers' metadata queries (node-postgres, postgres.js, JDBC;
+ * but pgJDBC's foreign-key calls also read pg_settings, which stays refused), the MCP postgres
+ * server and ORMs' introspection read. They describe the schema: names, types,
  * definitions, comments, privileges — no stored values, no secrets.
  *
  * Every other relation of pg_catalog and information_schema is refused unless an allow entry names
