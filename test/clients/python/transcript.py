@@ -1,0 +1,98 @@
+"""
+A deterministic transcript of what a client library saw: one JSON line per step, with the step's
+result or its error (SQLSTATE and primary message). The same probe is run directly against
+PostgreSQL and through the gateway, and the two transcripts are compared line by line, so a
+result must not hold anything that differs between two runs (pids, times, OIDs).
+"""
+import datetime
+import decimal
+import faulthandler
+import ipaddress
+import json
+import sys
+import uuid
+
+
+def plain(value):
+    """A JSON-safe, deterministic form of what a driver returned."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return "Decimal(" + str(value) + ")"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes:" + bytes(value).hex()
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return type(value).__name__ + ":" + value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return "timedelta:" + str(value)
+    if isinstance(value, uuid.UUID):
+        return "uuid:" + str(value)
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        return "inet:" + str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "items") and hasattr(value, "keys"):  # asyncpg.Record
+        return {str(k): plain(v) for k, v in value.items()}
+    if type(value).__name__ in ("Connection", "AsyncConnection", "connection", "Pool", "ThreadedConnectionPool"):
+        return type(value).__name__  # its repr names the host, port and user
+    return type(value).__name__ + ":" + str(value)
+
+
+def error_of(exc):
+    """SQLSTATE and primary message of a driver's error, whatever the library."""
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    diag = getattr(exc, "diag", None)
+    message = None
+    if diag is not None:
+        message = getattr(diag, "message_primary", None)
+    if message is None and state is not None:
+        message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+    if state is None:
+        return {"class": type(exc).__name__, "message": str(exc).strip().split("\n")[0]}
+    return {"sqlstate": state, "message": str(message).strip().split("\n")[0]}
+
+
+class Transcript:
+    def __init__(self):
+        self.out = sys.stdout
+
+    def emit(self, record):
+        self.out.write(json.dumps(record, sort_keys=True) + "\n")
+        self.out.flush()
+
+    def step(self, name, fn, timeout=15):
+        """
+        Run fn() and write its result or error; return the result (None after an error). A step
+        that does not finish within `timeout` seconds ends the probe (exit status 3) with the
+        step's name and the stack it waits in on stderr: a hang fails the comparison, never the
+        test run.
+        """
+        sys.stderr.write(f"step {name}\n")
+        faulthandler.dump_traceback_later(timeout, exit=True)
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001 - every error is part of the transcript
+            self.emit({"step": name, "error": error_of(exc)})
+            return None
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        self.emit({"step": name, "result": plain(result)})
+        return result
+
+    async def astep(self, name, coro_fn, timeout=15):
+        import asyncio
+
+        try:
+            result = await asyncio.wait_for(coro_fn(), timeout)
+        except asyncio.TimeoutError:
+            self.emit({"step": name, "error": {"class": "Timeout", "message": f"no answer within {timeout} s"}})
+            raise SystemExit(3)
+        except Exception as exc:  # noqa: BLE001
+            self.emit({"step": name, "error": error_of(exc)})
+            return None
+        self.emit({"step": name, "result": plain(result)})
+        return result
