@@ -32,6 +32,7 @@ async def compat():
 
     async def setup():
         await conn.execute("""
+            drop schema if exists apg_schema cascade;
             drop table if exists apg_items; drop table if exists apg_copy; drop table if exists apg_typed;
             drop type if exists apg_mood; drop type if exists apg_pair; drop domain if exists apg_posint;
             create type apg_mood as enum ('sad', 'ok', 'happy');
@@ -331,6 +332,89 @@ async def compat():
         return [len(r), r[-1][0]]
 
     await T.astep("large result", big)
+    async def more_types():
+        c = await asyncpg.connect(DSN, server_settings={"search_path": "apg_schema, public"})
+        await c.execute("""
+            create schema if not exists apg_schema;
+            drop table if exists apg_schema.apg_more; drop type if exists apg_schema.apg_span; drop domain if exists apg_schema.apg_tags;
+            create type apg_schema.apg_span as range (subtype = float8);
+            create domain apg_schema.apg_tags as text[] check (cardinality(value) < 5);
+            create table apg_more (id int, s apg_span, tags apg_tags, pairs apg_pair[], m apg_mood)""")
+        out = [await c.fetchval("select current_schemas(false)")]
+        await c.execute("insert into apg_more values ($1, $2, $3, $4, $5)", 1, asyncpg.Range(1.5, 2.5), ["a", "b"], [("x", 1), ("y", None)], "ok")
+        out.append(await c.fetch("select * from apg_more"))
+        out.append(await c.fetchval("select $1::apg_schema.apg_span", asyncpg.Range(0, 1, upper_inc=True)))
+        try:
+            await c.execute("insert into apg_more (id, tags) values ($1, $2)", 2, ["a", "b", "c", "d", "e"])
+        except asyncpg.PostgresError as e:
+            out.append([e.sqlstate, e.constraint_name])
+        await c.close()
+        return out
+
+    await T.astep("range, domain over an array, array of composites, server_settings search_path", more_types)
+
+    async def cache_in_transaction():
+        c = await asyncpg.connect(DSN)
+        out = [await c.fetchrow("select * from apg_copy where id = $1", 20)]
+        await c.execute("alter table apg_copy add column extra2 int")
+        try:
+            async with c.transaction():
+                out.append(await c.fetchrow("select * from apg_copy where id = $1", 20))
+        except asyncpg.exceptions.InvalidCachedStatementError as e:
+            out.append(["InvalidCachedStatementError", e.sqlstate])
+        out.append(await c.fetchrow("select * from apg_copy where id = $1", 20))
+        await c.execute("alter table apg_copy drop column extra2")
+        await c.reload_schema_state()
+        out.append(await c.fetchval("select 'after reload_schema_state'"))
+        await c.close()
+        return out
+
+    await T.astep("statement cache after the table changed, inside a transaction", cache_in_transaction)
+
+    async def executemany_failing_server_side():
+        try:
+            await conn.executemany("insert into apg_items (id, name) values ($1, $2)", [(100, "a1"), (101, "a2"), (102, "alpha"), (103, "a4")])
+        except asyncpg.PostgresError as e:
+            r = [e.sqlstate, e.constraint_name]
+        return [r, await conn.fetchval("select count(*) from apg_items where id >= 100")]
+
+    await T.astep("executemany with a unique violation in the middle", executemany_failing_server_side)
+
+    async def large():
+        blob = bytes(range(256)) * 20000  # 5 MB
+        out = [await conn.fetchval("select md5($1::bytea)", blob), len(await conn.fetchval("select $1::bytea", blob))]
+        out.append(await conn.copy_records_to_table("apg_copy", records=[(1000 + i, "x" * 40, i) for i in range(100000)], columns=["id", "t", "n"]))
+        out.append(await conn.fetchval("select count(*) from apg_copy where id >= 1000"))
+        await conn.execute("delete from apg_copy where id >= 1000")
+        return out
+
+    await T.astep("large parameters and a large COPY", large, timeout=30)
+
+    async def reset():
+        c = await asyncpg.connect(DSN)
+        await c.execute("set work_mem = '7MB'; listen apg_other")
+        await c.reset()
+        out = [await c.fetchval("show work_mem"), await c.fetchval("select count(*) from pg_listening_channels()")]
+        await c.close()
+        return out
+
+    await T.astep("Connection.reset", reset)
+
+    async def idle_timeout():
+        c = await asyncpg.connect(DSN)
+        await c.execute("set idle_in_transaction_session_timeout = 300; begin")
+        await asyncio.sleep(1)
+        try:
+            await c.fetchval("select 1")
+            r = "still open"
+        except Exception as e:  # noqa: BLE001
+            r = [type(e).__name__, getattr(e, "sqlstate", None)]
+        out = [r, c.is_closed()]
+        c.terminate()
+        return out
+
+    await T.astep("idle_in_transaction_session_timeout ends the session", idle_timeout)
+
     await T.astep("close", lambda: conn.close())
     T.emit({"step": "closed", "result": conn.is_closed()})
 

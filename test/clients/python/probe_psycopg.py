@@ -422,6 +422,117 @@ def compat():
 
     T.step("session settings", settings)
 
+    T.step("several statements, no parameters (simple query)", lambda: [conn.execute("select 1; select 2").fetchall(), conn.rollback()][0])
+    T.step("several statements with parameters (one Parse)", lambda: conn.execute("select %s; select 2", (1,)))
+    conn.rollback()
+
+    def streamed():
+        with conn.cursor() as cur:
+            return [r for r in cur.stream("select g, g::text from generate_series(1, 7) g")]
+
+    T.step("stream (single-row mode)", streamed)
+    conn.rollback()
+
+    def options_at_connect():
+        c = connect(options="-c search_path=pyg_schema,public -c statement_timeout=12345", application_name="probe app")
+        out = [c.execute("show search_path").fetchone(), c.execute("show statement_timeout").fetchone(), c.execute("show application_name").fetchone()]
+        c.execute("create schema if not exists pyg_schema")
+        c.execute("create table if not exists pyg_in_schema (x int)")
+        out.append(c.execute("select count(*) from pyg_in_schema").fetchone())
+        out.append(c.execute("select relnamespace::regnamespace::text from pg_class where relname = 'pyg_in_schema'").fetchone())
+        c.execute("drop table pyg_in_schema")
+        c.commit()
+        c.close()
+        return out
+
+    T.step("options and application_name at connect", options_at_connect)
+
+    def set_search_path():
+        c = connect(autocommit=True)
+        c.execute("create schema if not exists pyg_schema")
+        c.execute("drop table if exists pyg_schema.pyg_sp")
+        c.execute("set search_path to pyg_schema, public")
+        c.execute("create table pyg_sp (x int)")
+        c.execute("insert into pyg_sp values (1)")
+        out = [c.execute("select count(*) from pyg_sp").fetchone(), c.execute("select count(*) from pyg_schema.pyg_sp").fetchone(), c.execute("select current_schemas(false)").fetchone()]
+        c.execute("reset search_path")
+        try:
+            out.append(c.execute("select count(*) from pyg_sp").fetchone())
+        except psycopg.Error as e:
+            out.append([e.sqlstate, e.diag.message_primary])
+        c.execute("drop table pyg_schema.pyg_sp")
+        c.close()
+        return out
+
+    T.step("set search_path and back", set_search_path)
+
+    def composite_enum():
+        from psycopg.types.composite import CompositeInfo, register_composite
+        from psycopg.types.enum import EnumInfo, register_enum
+
+        c = connect()
+        c.execute("drop table if exists pyg_typed; drop type if exists pyg_pair; drop type if exists pyg_mood")
+        c.execute("create type pyg_pair as (label text, n int); create type pyg_mood as enum ('sad', 'happy')")
+        c.execute("create table pyg_typed (p pyg_pair, m pyg_mood, ms pyg_mood[])")
+        c.commit()
+        info = CompositeInfo.fetch(c, "pyg_pair")
+        register_composite(info, c)
+        einfo = EnumInfo.fetch(c, "pyg_mood")
+        register_enum(einfo, c)
+        c.execute("insert into pyg_typed values (%s, %s, %s)", (info.python_type("a", 1), einfo.enum.happy, [einfo.enum.sad]))
+        out = [c.execute("select p, m, ms from pyg_typed").fetchone(), c.cursor(binary=True).execute("select p, m, ms from pyg_typed").fetchone()]
+        c.commit()
+        c.close()
+        return [[getattr(x, "name", None) or x for x in row] if isinstance(row, tuple) else row for row in out]
+
+    T.step("composite and enum introspection", composite_enum)
+
+    def big_values():
+        c = connect(autocommit=True)
+        blob = bytes(range(256)) * 20000  # 5 MB
+        out = [c.execute("select length(%s::bytea), md5(%s::bytea)", (blob, blob)).fetchone()]
+        out.append(len(c.cursor(binary=True).execute("select %b::bytea", (blob,)).fetchone()[0]))
+        with c.cursor() as cur:
+            with cur.copy("copy pyg_copy (id, t) from stdin") as copy:
+                for i in range(100000):
+                    copy.write_row((1000 + i, "x" * 40))
+            out.append(cur.rowcount)
+        out.append(c.execute("select count(*) from pyg_copy where id >= 1000").fetchone())
+        c.execute("delete from pyg_copy where id >= 1000")
+        c.close()
+        return out
+
+    T.step("large parameters and a large COPY", big_values, timeout=30)
+
+    def idle_timeout():
+        c = connect()
+        c.execute("set idle_in_transaction_session_timeout = 300")
+        time.sleep(1)
+        try:
+            c.execute("select 1")
+            r = "still open"
+        except psycopg.Error as e:
+            r = [type(e).__name__, e.sqlstate, str(e).strip().split("\n")[0]]
+        out = [r, c.closed, c.info.status.name]
+        c.close()
+        return out
+
+    T.step("idle_in_transaction_session_timeout ends the session", idle_timeout)
+
+    def quoted_channel():
+        c = connect(autocommit=True)
+        got = []
+        c.add_notify_handler(lambda n: got.append((n.channel, n.payload)))
+        c.execute('listen "Weird Channel"')
+        c.execute("select pg_notify('Weird Channel', repeat('p', 7000))")
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            c.execute("select 1")
+        c.close()
+        return [(ch, len(p)) for ch, p in got]
+
+    T.step("listen on a quoted channel, a long payload", quoted_channel)
+
     T.step("close", lambda: conn.close())
     T.step("closed", lambda: conn.closed)
 

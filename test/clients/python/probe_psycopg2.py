@@ -304,6 +304,53 @@ def compat():
         return [len(r), r[-1][0]]
 
     T.step("large result", big)
+    def options_at_connect():
+        c = connect(options="-c search_path=pg2_schema,public -c statement_timeout=12345", application_name="probe app")
+        out = [run(c, "show search_path"), run(c, "show statement_timeout"), run(c, "show application_name")]
+        run(c, "create schema if not exists pg2_schema; create table if not exists pg2_in_schema (x int)", fetch=None)
+        out.append(run(c, "select relnamespace::regnamespace::text from pg_class where relname = 'pg2_in_schema'"))
+        run(c, "drop table pg2_in_schema", fetch=None)
+        c.commit()
+        c.close()
+        return out
+
+    T.step("options and application_name at connect", options_at_connect)
+    T.step("several statements: the last one's rows", lambda: [run(conn, "select 1; select 2, 3; select 'last'"), conn.rollback()][0])
+
+    def large_parameter():
+        # psycopg2 puts parameter values in the statement text: 5 MB of bytea is some 10 MB of hex.
+        blob = bytes(range(256)) * 20000
+        r = run(conn, "select length(%s), md5(%s)", (psycopg2.Binary(blob), psycopg2.Binary(blob)), fetch="one")
+        conn.rollback()
+        return r
+
+    T.step("a 5 MB bytea parameter", large_parameter)
+    conn.rollback()
+
+    def large_copy():
+        with conn.cursor() as cur:
+            cur.copy_from(io.StringIO("".join(f"{1000 + i}\t{'x' * 40}\t{i}\n" for i in range(100000))), "pg2_copy", columns=("id", "t", "n"))
+            n = cur.rowcount
+        conn.rollback()
+        return n
+
+    T.step("a large COPY", large_copy, timeout=30)
+
+    def idle_timeout():
+        c = connect()
+        run(c, "set idle_in_transaction_session_timeout = 300", fetch=None)
+        time.sleep(1)
+        try:
+            run(c, "select 1")
+            r = "still open"
+        except psycopg2.Error as e:
+            r = [type(e).__name__, e.pgcode, str(e).strip().split("\n")[0]]
+        out = [r, c.closed]
+        c.close()
+        return out
+
+    T.step("idle_in_transaction_session_timeout ends the session", idle_timeout)
+
     T.step("close", lambda: conn.close())
     T.step("closed", lambda: conn.closed)
 

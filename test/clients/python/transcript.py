@@ -42,18 +42,38 @@ def plain(value):
     return type(value).__name__ + ":" + str(value)
 
 
+# Error fields compared besides SQLSTATE and message: every field PostgreSQL sends but the
+# source location (file, line, routine), which the gateway's own errors do not carry.
+FIELDS = ("detail", "hint", "statement_position", "internal_position", "internal_query", "context",
+          "schema_name", "table_name", "column_name", "datatype_name", "constraint_name", "severity_nonlocalized")
+ASYNCPG_FIELDS = {"detail": "detail", "hint": "hint", "statement_position": "position", "internal_position": "internal_position",
+                  "internal_query": "internal_query", "context": "context", "schema_name": "schema_name", "table_name": "table_name",
+                  "column_name": "column_name", "datatype_name": "data_type_name", "constraint_name": "constraint_name",
+                  "severity_nonlocalized": "severity_en"}
+
+
 def error_of(exc):
-    """SQLSTATE and primary message of a driver's error, whatever the library."""
+    """SQLSTATE, primary message and the other fields of a driver's error, whatever the library."""
     state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    diag = getattr(exc, "diag", None)
-    message = None
-    if diag is not None:
-        message = getattr(diag, "message_primary", None)
-    if message is None and state is not None:
-        message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
     if state is None:
         return {"class": type(exc).__name__, "message": str(exc).strip().split("\n")[0]}
-    return {"sqlstate": state, "message": str(message).strip().split("\n")[0]}
+    out = {"sqlstate": state}
+    diag = getattr(exc, "diag", None)
+    if diag is not None:  # psycopg, psycopg2
+        out["message"] = diag.message_primary
+        for f in FIELDS:
+            v = getattr(diag, f, None)
+            if v is not None:
+                out[f] = v
+    else:  # asyncpg
+        out["message"] = getattr(exc, "message", None) or str(exc)
+        for f, attr in ASYNCPG_FIELDS.items():
+            v = getattr(exc, attr, None)
+            if v is not None:
+                out[f] = v
+    if out.get("message") is None:
+        out["message"] = str(exc).strip().split("\n")[0]
+    return out
 
 
 class Transcript:
