@@ -949,14 +949,12 @@ export class PolicyGate implements StatementGate {
     }
     if ('ok' in along) return along;
     const analyses = along.analyses;
-    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
-    // gateway does too, before anything reaches the server.
+    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error (and no
+    // hint), so the gateway does too, before anything reaches the server.
     if (statementName !== null && analyses.length > 1) {
       return {
         ok: false,
-        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement', {
-          hint: 'Send one statement per Parse, or several in one simple Query.',
-        }),
+        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement'),
         info: summary(text, analyses, 'protocol'),
       };
     }
