@@ -447,4 +447,65 @@ async def mask():
     await conn.close()
 
 
-asyncio.run(compat() if MODE == "compat" else mask())
+REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
+
+
+async def _fetch_prepared(conn, query):
+    return await (await conn.prepare(query)).fetchval()
+
+
+async def refusals():
+    """Statements the gateway refuses, in every position asyncpg can send them: each is answered
+    (no wait) and the connection goes on. Run through the gateway only."""
+    conn = await T.astep("connect", lambda: asyncpg.connect(DSN))
+    await T.astep("refused: fetch", lambda: conn.fetch(REFUSED))
+    await T.astep("after: fetch", lambda: conn.fetchval("select 1"))
+    await T.astep("refused: fetch with a parameter", lambda: conn.fetch(REFUSED + " where pid > $1", 0))
+    await T.astep("after: fetch with a parameter", lambda: conn.fetchval("select $1::int", 2))
+    await T.astep("refused: prepare", lambda: conn.prepare(REFUSED))
+    await T.astep("after: prepare", lambda: _fetch_prepared(conn, "select 3"))
+    await T.astep("refused: execute (simple query)", lambda: conn.execute(REFUSED))
+    await T.astep("after: execute (simple query)", lambda: conn.execute("select 4"))
+
+    async def in_transaction():
+        async with conn.transaction():
+            await conn.execute("insert into apg_copy (id) values (-1)")
+            await conn.fetch(REFUSED)
+
+    await T.astep("refused: in a transaction", in_transaction)
+    await T.astep("after: in a transaction", lambda: conn.fetchval("select count(*) from apg_copy where id = -1"))
+
+    async def cursor():
+        async with conn.transaction():
+            return [r async for r in conn.cursor(REFUSED)]
+
+    await T.astep("refused: cursor", cursor)
+
+    async def cursor_after():
+        async with conn.transaction():
+            return [r async for r in conn.cursor("select 5")]
+
+    await T.astep("after: cursor", cursor_after)
+    await T.astep("refused: executemany", lambda: conn.executemany("insert into apg_copy (id, t) select $1, state from pg_stat_activity limit 1", [(1,), (2,)]))
+    await T.astep("after: executemany", lambda: conn.executemany("insert into apg_copy (id) values ($1)", [(-2,), (-3,)]))
+
+    async def copy_out():
+        import io
+
+        return await conn.copy_from_query(REFUSED, output=io.BytesIO())
+
+    await T.astep("refused: copy_from_query", copy_out)
+
+    async def copy_after():
+        import io
+
+        out = io.BytesIO()
+        await conn.copy_from_query("select 6", output=out)
+        return out.getvalue().decode()
+
+    await T.astep("after: copy_from_query", copy_after)
+    await conn.execute("delete from apg_copy where id < 0")
+    await conn.close()
+
+
+asyncio.run({"compat": compat, "mask": mask, "refusals": refusals}[MODE]())

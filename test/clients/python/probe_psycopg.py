@@ -569,4 +569,80 @@ def mask():
     conn.close()
 
 
-compat() if MODE == "compat" else mask()
+REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
+
+
+def refusals():
+    """Statements the gateway refuses, in every position the library can send them: each is
+    answered (no wait) and the connection goes on. Run through the gateway only."""
+    conn = T.step("connect", lambda: connect())
+    T.step("refused: simple query", lambda: conn.execute(REFUSED))
+    conn.rollback()
+    T.step("after: simple query", lambda: conn.execute("select 1").fetchone())
+    T.step("refused: with parameters", lambda: conn.execute(REFUSED + " where pid > %s", (0,)))
+    conn.rollback()
+    T.step("after: with parameters", lambda: conn.execute("select %s::int", (2,)).fetchone())
+    T.step("refused: binary, prepared", lambda: conn.cursor(binary=True).execute(REFUSED + " where pid > %s", (0,), prepare=True))
+    conn.rollback()
+    T.step("after: binary, prepared", lambda: conn.cursor(binary=True).execute("select %s::int", (3,), prepare=True).fetchone())
+
+    def in_transaction():
+        conn.execute("insert into pyg_copy (id) values (-1)")
+        try:
+            conn.execute(REFUSED)
+        finally:
+            status.append(conn.info.transaction_status.name)
+            conn.rollback()
+
+    status = []
+    T.step("refused: in a transaction", in_transaction)
+    T.step("after: in a transaction", lambda: [status, conn.execute("select count(*) from pyg_copy where id = -1").fetchone()])
+    conn.rollback()
+    T.step("refused: named cursor", lambda: conn.cursor(name="refused_cur").execute(REFUSED))
+    conn.rollback()
+    T.step("after: named cursor", lambda: [conn.cursor(name="ok_cur").execute("select 4").fetchall(), conn.rollback()][0])
+
+    def pipeline():
+        with conn.pipeline():
+            conn.execute("select 1")
+            conn.execute(REFUSED + " where pid > %s", (0,))
+            conn.execute("select 2")
+
+    T.step("refused: in a pipeline", pipeline)
+    conn.rollback()
+
+    def after_pipeline():
+        with conn.pipeline():
+            a = conn.execute("select 5")
+            b = conn.execute("select %s::int", (6,))
+        r = [a.fetchone(), b.fetchone()]
+        conn.rollback()
+        return r
+
+    T.step("after: in a pipeline", after_pipeline)
+    T.step("refused: executemany", lambda: conn.cursor().executemany("insert into pyg_copy (id, t) select %s, state from pg_stat_activity limit 1", [(1,), (2,)]))
+    conn.rollback()
+    T.step("after: executemany", lambda: [conn.cursor().executemany("select %s::int", [(7,), (8,)]), conn.rollback(), "ok"][2])
+
+    def copy_out():
+        with conn.cursor() as cur:
+            with cur.copy("copy (select * from pg_stat_activity) to stdout") as copy:
+                return list(copy)
+
+    T.step("refused: copy to stdout", copy_out)
+    conn.rollback()
+    def copy_after():
+        with conn.cursor() as cur:
+            with cur.copy("copy (select 9) to stdout") as copy:
+                data = b"".join(bytes(b) for b in copy)
+        conn.rollback()
+        return data.decode()
+
+    T.step("after: copy to stdout", copy_after)
+    T.step("refused: second statement of a query string", lambda: conn.execute("select 1; " + REFUSED))
+    conn.rollback()
+    T.step("after: second statement of a query string", lambda: conn.execute("select 10").fetchone())
+    conn.close()
+
+
+{"compat": compat, "mask": mask, "refusals": refusals}[MODE]()

@@ -388,4 +388,68 @@ def mask():
     conn.close()
 
 
-compat() if MODE == "compat" else mask()
+REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
+
+
+def refusals():
+    """Statements the gateway refuses, in every position the library can send them: each is
+    answered (no wait) and the connection goes on. Run through the gateway only."""
+    conn = T.step("connect", lambda: connect())
+    T.step("refused: query", lambda: run(conn, REFUSED))
+    conn.rollback()
+    T.step("after: query", lambda: run(conn, "select 1"))
+
+    def in_transaction():
+        run(conn, "insert into pg2_copy (id) values (-1)", fetch=None)
+        try:
+            run(conn, REFUSED + " where pid > %s", (0,))
+        finally:
+            status.append(conn.get_transaction_status())
+            conn.rollback()
+
+    status = []
+    T.step("refused: in a transaction", in_transaction)
+    T.step("after: in a transaction", lambda: [status, run(conn, "select count(*) from pg2_copy where id = -1")])
+    conn.rollback()
+    T.step("refused: named cursor", lambda: conn.cursor("refused_cur").execute(REFUSED))
+    conn.rollback()
+
+    def named_after():
+        with conn.cursor("ok_cur") as cur:
+            cur.execute("select 2")
+            r = cur.fetchall()
+        conn.rollback()
+        return r
+
+    T.step("after: named cursor", named_after)
+    T.step("refused: executemany", lambda: conn.cursor().executemany("insert into pg2_copy (id, t) select %s, state from pg_stat_activity limit 1", [(1,), (2,)]))
+    conn.rollback()
+    T.step("after: executemany", lambda: [conn.cursor().executemany("insert into pg2_copy (id) values (%s)", [(-2,), (-3,)]), conn.rollback(), "ok"][2])
+    T.step("refused: copy_expert to stdout", lambda: conn.cursor().copy_expert("copy (select * from pg_stat_activity) to stdout", io.StringIO()))
+    conn.rollback()
+
+    def copy_after():
+        out = io.StringIO()
+        conn.cursor().copy_expert("copy (select 3) to stdout", out)
+        conn.rollback()
+        return out.getvalue()
+
+    T.step("after: copy_expert to stdout", copy_after)
+    T.step("refused: second statement of a query string", lambda: run(conn, "select 1; " + REFUSED))
+    conn.rollback()
+    T.step("after: second statement of a query string", lambda: run(conn, "select 4"))
+
+    def autocommit():
+        conn.rollback()
+        conn.autocommit = True
+        try:
+            run(conn, REFUSED)
+        finally:
+            status.append(conn.get_transaction_status())
+
+    T.step("refused: autocommit", autocommit)
+    T.step("after: autocommit", lambda: [status[-1], run(conn, "select 5")])
+    conn.close()
+
+
+{"compat": compat, "mask": mask, "refusals": refusals}[MODE]()

@@ -62,7 +62,7 @@ def error_of(exc):
     if diag is not None:  # psycopg, psycopg2
         out["message"] = diag.message_primary
         for f in FIELDS:
-            v = getattr(diag, f, None)
+            v = getattr(diag, {"detail": "message_detail", "hint": "message_hint"}.get(f, f), None)
             if v is not None:
                 out[f] = v
     else:  # asyncpg
