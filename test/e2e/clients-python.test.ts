@@ -75,7 +75,7 @@ interface ProbeRun {
  * Run a probe with a deadline: a client that waits forever fails the test (the probe's stderr
  * names the step it was in) instead of hanging it.
  */
-function runProbe(probe: string, dsn: string, mode: 'compat' | 'mask', timeoutMs = 40_000): Promise<ProbeRun> {
+function runProbe(probe: string, dsn: string, mode: 'compat' | 'mask' | 'refusals', timeoutMs = 40_000): Promise<ProbeRun> {
   return new Promise((resolve) => {
     execFile(
       PYTHON,
