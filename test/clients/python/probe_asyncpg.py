@@ -287,6 +287,33 @@ async def compat():
 
     await T.astep("cancel a long query (timeout)", cancel)
 
+    async def cancel_streaming():
+        # Cancelled while the server streams rows and while asyncpg streams COPY data in.
+        c = await asyncpg.connect(DSN)
+        out = []
+        try:
+            await c.fetch("select g, repeat('x', 200) from generate_series(1, 3000000) g", timeout=0.4)
+            out.append("not cancelled")
+        except asyncio.TimeoutError:
+            out.append("timed out")
+        out.append(await c.fetchval("select 'usable'"))
+
+        async def records():
+            for i in range(2000000):
+                yield (i, "x" * 50)
+
+        await c.execute("create temp table apg_sink (a int, b text)")
+        try:
+            await c.copy_records_to_table("apg_sink", records=records(), timeout=0.4)
+            out.append("not cancelled")
+        except asyncio.TimeoutError:
+            out.append("timed out")
+        out.append(await c.fetchval("select count(*) from apg_sink"))
+        await c.close()
+        return out
+
+    await T.astep("cancel a streaming result and a COPY in", cancel_streaming)
+
     async def command_timeout():
         c = await asyncpg.connect(DSN, command_timeout=0.5)
         try:

@@ -390,6 +390,38 @@ def compat():
 
     T.step("cancel a long query", cancel)
 
+    def cancel_pipeline_and_copy():
+        c = connect(autocommit=True)
+        out = []
+        timer = threading.Timer(0.4, c.cancel)
+        timer.start()
+        try:
+            with c.pipeline():
+                c.execute("select pg_sleep(5)")
+                c.execute("select %s::int", (1,))
+            out.append("not cancelled")
+        except psycopg.Error as e:
+            out.append([e.sqlstate, e.diag.message_primary])
+        timer.join()
+        out.append(c.execute("select 'usable'").fetchone())
+        c.execute("create temp table pyg_sink (a int, b text)")
+        timer = threading.Timer(0.4, c.cancel)
+        timer.start()
+        try:
+            with c.cursor() as cur:
+                with cur.copy("copy pyg_sink from stdin") as copy:
+                    for i in range(2000000):
+                        copy.write_row((i, "x" * 50))
+            out.append("not cancelled")
+        except psycopg.Error as e:
+            out.append([e.sqlstate, e.diag.message_primary])
+        timer.join()
+        out.append(c.execute("select count(*) from pyg_sink").fetchone())
+        c.close()
+        return out
+
+    T.step("cancel a pipeline and a COPY in", cancel_pipeline_and_copy)
+
     def statement_timeout():
         c = connect()
         c.execute("set statement_timeout = 200")
