@@ -10,6 +10,7 @@ import faulthandler
 import ipaddress
 import json
 import sys
+import time
 import uuid
 
 
@@ -93,6 +94,7 @@ class Transcript:
         """
         sys.stderr.write(f"step {name}\n")
         faulthandler.dump_traceback_later(timeout, exit=True)
+        started = time.monotonic()
         try:
             result = fn()
         except Exception as exc:  # noqa: BLE001 - every error is part of the transcript
@@ -100,12 +102,15 @@ class Transcript:
             return None
         finally:
             faulthandler.cancel_dump_traceback_later()
+            sys.stderr.write(f"  {time.monotonic() - started:.2f} s\n")
         self.emit({"step": name, "result": plain(result)})
         return result
 
     async def astep(self, name, coro_fn, timeout=15):
         import asyncio
 
+        sys.stderr.write(f"step {name}\n")
+        started = time.monotonic()
         try:
             result = await asyncio.wait_for(coro_fn(), timeout)
         except asyncio.TimeoutError:
@@ -114,5 +119,7 @@ class Transcript:
         except Exception as exc:  # noqa: BLE001
             self.emit({"step": name, "error": error_of(exc)})
             return None
+        finally:
+            sys.stderr.write(f"  {time.monotonic() - started:.2f} s\n")
         self.emit({"step": name, "result": plain(result)})
         return result
