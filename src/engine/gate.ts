@@ -977,7 +977,7 @@ export class PolicyGate implements StatementGate {
     if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
     // EXECUTE of a statement the connection does not have fails on PostgreSQL with 26000
     // (clients map it to "prepare it again"); it is still refused here, never sent.
-    if (r.absent !== undefined) return this.unknownName('prepared statement', r.absent);
+    if (r.absent !== undefined) return { ...this.unknownName('prepared statement', r.absent), info: summary(text, analyses, 'protocol') };
     const hidden = this.executedPathChange(analyses, r.expanded);
     if (hidden) return hidden;
     this.lastAnalyses = r.expanded;
@@ -1140,7 +1140,7 @@ export class PolicyGate implements StatementGate {
     return { expanded, ops, results, pending, absent };
   }
 
-  private unknownName(what: string, name: string): GateVerdict {
+  private unknownName(what: string, name: string): Extract<GateVerdict, { ok: false }> {
     return {
       ok: false,
       error: new GatewayError('policy.denied', `pgwarden: ${what} "${name}" does not exist on this connection`, {
