@@ -161,7 +161,7 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
       cancel: () => {
         // A statement held for review has not reached the database: abandoning it is the cancel.
         if (session.cancelHeld()) return;
-        upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
+        return upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'));
       },
     });
     if (deps.isRevoked?.(identity)) {
