@@ -168,6 +168,11 @@ interface Resolved {
   results: Outputs[];
   /** A name it uses is changed by a cycle still in flight. */
   pending: boolean;
+  /**
+   * The first prepared statement it EXECUTEs that this connection does not have (never
+   * prepared, or deallocated): answered as PostgreSQL does, with 26000, instead of as a refusal.
+   */
+  absent?: string;
 }
 
 /** The audit's summary of an analysis. */
@@ -663,6 +668,7 @@ export class PolicyGate implements StatementGate {
       if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
       const r = this.resolveNames(p.raw, false, p.raw.map(() => states));
       if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
+      if (r.absent !== undefined) return this.unknownName('prepared statement', r.absent);
       const v = this.judge(p.text, r.expanded);
       if (v.ok !== true) return v;
       // What it runs now is what reviews and masking go by.
@@ -974,14 +980,12 @@ export class PolicyGate implements StatementGate {
     }
     if ('ok' in along) return along;
     const analyses = along.analyses;
-    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error, so the
-    // gateway does too, before anything reaches the server.
+    // A protocol Parse holds one statement; PostgreSQL refuses more with this very error (and no
+    // hint), so the gateway does too, before anything reaches the server.
     if (statementName !== null && analyses.length > 1) {
       return {
         ok: false,
-        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement', {
-          hint: 'Send one statement per Parse, or several in one simple Query.',
-        }),
+        error: new GatewayError('sql.syntax', 'cannot insert multiple commands into a prepared statement'),
         info: summary(text, analyses, 'protocol'),
       };
     }
@@ -1002,6 +1006,9 @@ export class PolicyGate implements StatementGate {
     // A simple Query runs now; a Parse prepares (what it names is resolved again at Execute).
     const r = this.resolveNames(analyses, statementName === null, along.statesAt);
     if (r.pending) return { ok: 'retry', retry: this.ledger.settled() };
+    // EXECUTE of a statement the connection does not have fails on PostgreSQL with 26000
+    // (clients map it to "prepare it again"); it is still refused here, never sent.
+    if (r.absent !== undefined) return { ...this.unknownName('prepared statement', r.absent), info: summary(text, analyses, 'protocol') };
     const hidden = this.executedPathChange(analyses, r.expanded);
     if (hidden) return hidden;
     this.lastAnalyses = r.expanded;
@@ -1100,6 +1107,7 @@ export class PolicyGate implements StatementGate {
     const expanded: StatementAnalysis[] = [];
     const results: Outputs[] = [];
     let pending = false;
+    let absent: string | undefined;
     const version = this.o.policies().version;
     const record = (a: StatementAnalysis, text: string, states: PathState[] = []): Prepared => ({
       text,
@@ -1131,6 +1139,7 @@ export class PolicyGate implements StatementGate {
           results.push(value.outputs);
         } else {
           // FETCH of an unknown cursor: nothing to mask by, so masking falls back to masking every column.
+          if (ns === 'S' && found.state === 'absent' && name !== undefined) absent ??= name;
           if (ns === 'S') expanded.push({ ...a, unsupported: found.state === 'uncertain' ? uncertainText(what, name ?? '') : `${what} "${name ?? ''}" is unknown to the gateway` });
           else expanded.push(a);
           results.push(undefined);
@@ -1160,10 +1169,10 @@ export class PolicyGate implements StatementGate {
         ops.push({ ns: 'P', k: 'touch_all' });
       }
     }
-    return { expanded, ops, results, pending };
+    return { expanded, ops, results, pending, absent };
   }
 
-  private unknownName(what: string, name: string): GateVerdict {
+  private unknownName(what: string, name: string): Extract<GateVerdict, { ok: false }> {
     return {
       ok: false,
       error: new GatewayError('policy.denied', `pgwarden: ${what} "${name}" does not exist on this connection`, {

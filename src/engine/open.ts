@@ -158,7 +158,7 @@ export async function openSession(req: OpenSessionRequest, deps: EngineDeps): Pr
     keys = deps.sessions.register({
       identity,
       terminate: (err) => session.terminate(err),
-      cancel: () => session.cancel(() => void upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'))),
+      cancel: () => session.cancel(() => upstream.cancel().catch((err) => log.warn({ err: (err as Error).message }, 'cancel could not reach the upstream'))),
     });
     if (deps.isRevoked?.(identity)) {
       throw new GatewayError('auth.revoked', `pgwarden: access for ${identity.subject} has been revoked`);

@@ -810,27 +810,37 @@ export class Session {
    * cancel then waits for the client's next work to reach the server, and is dropped when the
    * client has none on its way (PostgreSQL ignores a cancel that finds its session idle).
    */
-  cancel(send: () => void): void {
+  cancel(send: () => Promise<void> | void): Promise<void> | void {
     if (this.gate.cancelWait?.()) return;
     if (this.readbacks > 0 && this.upstreamCycles[0]?.readback) {
-      this.cancelAfterReadback = send;
-      return;
+      // Settles when it is sent and delivered, or dropped (see `RegisteredSession.cancel`).
+      this.dropCancel();
+      return new Promise<void>((done) => (this.cancelAfterReadback = { send, done }));
     }
-    send();
+    return send();
   }
 
   /** A cancel that arrived during a read-back, for the client's work behind it (see `cancel`). */
-  private cancelAfterReadback: (() => void) | null = null;
+  private cancelAfterReadback: { send: () => Promise<void> | void; done: () => void } | null = null;
+
+  private sendCancel(): void {
+    const c = this.cancelAfterReadback!;
+    this.cancelAfterReadback = null;
+    void Promise.resolve(c.send()).finally(c.done);
+  }
+
+  private dropCancel(): void {
+    const c = this.cancelAfterReadback;
+    this.cancelAfterReadback = null;
+    c?.done();
+  }
 
   /** A read-back ended: send or drop a cancel that arrived during it. */
   private cancelBehindReadback(): void {
-    const send = this.cancelAfterReadback;
-    if (send === null || this.readbacks > 0) return;
+    if (this.cancelAfterReadback === null || this.readbacks > 0) return;
     // The client's work already went upstream behind the read-back: the server runs it now.
-    if (this.upstreamCycles.length > 0 || this.batchForwarded) {
-      this.cancelAfterReadback = null;
-      send();
-    } else if (!this.waiting && this.inbox.length === 0) this.cancelAfterReadback = null;
+    if (this.upstreamCycles.length > 0 || this.batchForwarded) this.sendCancel();
+    else if (!this.waiting && this.inbox.length === 0) this.dropCancel();
     // Otherwise it is held (it waited for the read-back): sent once written upstream (writeUpstream).
   }
 
@@ -872,7 +882,7 @@ export class Session {
     this.gate.batchEnd?.([], false);
     this.batchEffects = [];
     // Refused before reaching the server: a cancel waiting for it has nothing left to cancel.
-    if (this.readbacks === 0) this.cancelAfterReadback = null;
+    if (this.readbacks === 0) this.dropCancel();
   }
 
   private forwardInBatch(frame: Buffer): void {
@@ -1112,11 +1122,7 @@ export class Session {
       ok = !this.upstream.writableNeedDrain;
     }
     if (!ok) this.client.pause();
-    if (this.cancelAfterReadback !== null && this.readbacks === 0) {
-      const send = this.cancelAfterReadback;
-      this.cancelAfterReadback = null;
-      send();
-    }
+    if (this.cancelAfterReadback !== null && this.readbacks === 0) this.sendCancel();
   }
 
   // ---- upstream → client ---------------------------------------------------------------------
@@ -1389,6 +1395,7 @@ export class Session {
     this.flushClient();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.ending = true;
+    this.dropCancel();
     // Giving the server connection back ends its session today (the lease closes it, and the
     // server rolls back whatever transaction it had open). A statement held for review will
     // never run: say so.

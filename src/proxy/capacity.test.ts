@@ -78,7 +78,7 @@ describe('cancel keys under workers', () => {
     const forwarded: [number, string][] = [];
     const registry = new SessionRegistry(limits, { first: 0x02000001, last: 0x02ffffff, forward: (pid, secret) => forwarded.push([pid, secret.toString('hex')]) });
     let cancelled = 0;
-    const keys = Array.from({ length: 50 }, () => registry.register({ identity, terminate: () => {}, cancel: () => cancelled++ }));
+    const keys = Array.from({ length: 50 }, () => registry.register({ identity, terminate: () => {}, cancel: () => void cancelled++ }));
     for (const k of keys) assert.ok(k.pid >= 0x02000001 && k.pid <= 0x02ffffff, `pid ${k.pid.toString(16)}`);
     assert.equal(new Set(keys.map((k) => k.pid)).size, 50);
     // The same low bits under another worker's high byte: not this session's key.

@@ -60,7 +60,8 @@ export interface HandshakeDeps {
   tlsContext: tls.SecureContext | null;
   requireTls: boolean;
   route(database: string): Route | undefined;
-  cancel(pid: number, secret: Buffer): void;
+  /** A CancelRequest; what it returns settles once the cancel has reached the server. */
+  cancel(pid: number, secret: Buffer): Promise<void> | void;
   /**
    * Count the identity's session on the route's upstream and open its upstream lease with
    * `startupParams`; rejects with conn.too_many (53300) over the identity's or the upstream's
@@ -79,7 +80,7 @@ export interface HandshakeDeps {
 }
 
 export type HandshakeResult =
-  | { kind: 'cancel' }
+  | { kind: 'cancel'; delivered?: Promise<void> }
   | {
       kind: 'session';
       socket: Duplex;
@@ -157,8 +158,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
         continue;
       case 'cancel':
         reader.detach();
-        deps.cancel(packet.pid, packet.secret);
-        return { kind: 'cancel' };
+        return { kind: 'cancel', delivered: deps.cancel(packet.pid, packet.secret) ?? undefined };
       case 'startup':
         startup = { params: packet.params, minor: packet.minor };
     }

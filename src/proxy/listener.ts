@@ -84,6 +84,9 @@ export interface PostgresListener {
 }
 
 /** Client bytes held by the sessions of one listener (its deps), per identity and in all. */
+/** How long a client's cancel connection stays open waiting for the cancel to reach the server. */
+const CANCEL_DELIVERY_WAIT_MS = 5000;
+
 const budgets = new WeakMap<ListenerDeps, BufferBudget>();
 
 function budgetOf(deps: ListenerDeps): BufferBudget {
@@ -258,10 +261,12 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       return leaseFor(deps, settings, identity, route, startupParams);
     },
     cancel: (pid, secret) => {
-      const matched = deps.registry.cancel(pid, secret);
+      let delivered: Promise<void> | undefined;
+      const matched = deps.registry.cancel(pid, secret, (done) => (delivered = done));
       log.debug({ source, matched }, 'cancel request');
       // A key of this process's range that matched nothing here may be another instance's.
       if (!matched && deps.registry.owns(pid)) deps.unmatchedCancel?.(pid, secret);
+      return delivered;
     },
     onSocket: (s) => {
       answerOn = s;
@@ -277,7 +282,12 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
       }
       done = true;
       if (result.kind === 'cancel') {
-        raw.end();
+        // As PostgreSQL's postmaster does, the cancel connection closes only once the server has
+        // the cancel: a client (libpq, asyncpg) waits for this close before its next statement,
+        // so that a cancel still on its way cannot hit that statement instead. Bounded, so that
+        // an unreachable server does not keep the connection open.
+        const cap = new Promise<void>((r) => setTimeout(r, CANCEL_DELIVERY_WAIT_MS).unref());
+        void Promise.race([result.delivered?.catch(() => {}) ?? Promise.resolve(), cap]).then(() => raw.end());
         return;
       }
       const req: OpenSessionRequest = {

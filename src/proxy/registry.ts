@@ -24,7 +24,8 @@ import type { Identity } from '../identity/types.ts';
 export interface RegisteredSession {
   identity: Identity;
   terminate(err: GatewayError): void;
-  cancel(): void;
+  /** Cancel what the session runs; settles once the server has the cancel (or it was dropped). */
+  cancel(): Promise<void> | void;
 }
 
 export interface Limits {
@@ -218,20 +219,24 @@ export class SessionRegistry {
     };
   }
 
-  /** Handle a CancelRequest: true when the key matched a session. */
-  cancel(pid: number, secret: Buffer): boolean {
+  /**
+   * Handle a CancelRequest: true when the key matched a session. `delivered` gets a promise that
+   * settles once the session's server has the cancel (see `RegisteredSession.cancel`).
+   */
+  cancel(pid: number, secret: Buffer, delivered?: (done: Promise<void>) => void): boolean {
     if (this.keySpace && (pid < this.first || pid > this.last)) {
       this.keySpace.forward(pid, secret);
       return false;
     }
-    return this.cancelHere(pid, secret);
+    return this.cancelHere(pid, secret, delivered);
   }
 
   /** A CancelRequest matched against this registry's own sessions only (never forwarded). */
-  cancelHere(pid: number, secret: Buffer): boolean {
+  cancelHere(pid: number, secret: Buffer, delivered?: (done: Promise<void>) => void): boolean {
     const entry = this.keys.get(pid);
     if (!entry || entry.secret.length !== secret.length || !timingSafeEqual(entry.secret, secret)) return false;
-    entry.session.cancel();
+    const done = Promise.resolve(entry.session.cancel());
+    delivered?.(done);
     return true;
   }
 

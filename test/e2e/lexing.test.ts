@@ -448,6 +448,7 @@ describe('a protocol Parse of several statements is refused as PostgreSQL refuse
     const e = first.find((m) => m.tag === 'E');
     assert.equal(e?.fields?.C, '42601');
     assert.equal(e?.fields?.M, 'cannot insert multiple commands into a prepared statement');
+    assert.equal(e?.fields?.H, undefined, 'no hint, as PostgreSQL');
     const second = await c.until('Z');
     assert.ok(second.some((m) => m.tag === 'C'), 'the next batch ran');
     c.end();

@@ -150,6 +150,33 @@ describe('a prepared statement name re-bound behind the gateway', () => {
     c.end();
   });
 
+  it('SQL EXECUTE of a name the connection does not have: 26000 as on PostgreSQL, the session usable', async () => {
+    const { c } = await connect();
+    await round(c, encodeQuery('prepare s4 as ' + SAFE));
+    await round(c, encodeQuery('deallocate s4'));
+    for (const [text, name] of [['execute s4', 's4'], ['execute never_made', 'never_made'], ['select 1; execute never_made', 'never_made']]) {
+      const err = errorOf(await round(c, encodeQuery(text)));
+      assert.equal(err?.C, '26000', `${text}: ${err?.M}`);
+      assert.equal(err?.M, `pgwarden: prepared statement "${name}" does not exist on this connection`);
+    }
+    // A Parse of "EXECUTE …" is decided when it runs.
+    await round(c, encodeParse('e4', 'execute s4'), SYNC);
+    assert.equal(errorOf(await round(c, ...run('e4')))?.C, '26000');
+    assert.equal(rowsOf(await round(c, encodeQuery('select 1'))), 1);
+    c.end();
+  });
+
+  it('a DO block that PREPAREs a new name: EXECUTE of it is refused, not run', async () => {
+    const { c, received } = await connect(['scripters']);
+    const done = await round(c, encodeQuery(`do $$ begin execute 'prepare s5 as ${LEAKY}'; end $$`));
+    assert.equal(errorOf(done), undefined, 'the DO block ran');
+    const got = await round(c, encodeQuery('execute s5'));
+    assert.ok(errorOf(got), 'refused');
+    assert.equal(rowsOf(got), 0);
+    assertNoSecrets(received(), 'EXECUTE of a name made by a DO block');
+    c.end();
+  });
+
   it('a Parse of "EXECUTE s1" runs what s1 is when it is executed, not when it was parsed', async () => {
     const { c, received } = await connect();
     await round(c, encodeParse('s1', SAFE), encodeParse('e', 'execute s1'), SYNC);
