@@ -1,0 +1,311 @@
+/**
+ * `fake` in binary result format, for the types whose binary form can be written exactly as the
+ * server's send function writes it.
+ *
+ * The fake of a value MUST be the same in both formats: a driver switches a prepared statement to
+ * binary results after a few executions (pgJDBC's prepareThreshold), and joins or grouping on
+ * faked values in the application must still agree. So the binary cell is decoded to the text
+ * the server would have sent for it (`int4out`, `float8out`, `numeric_out`, `date_out` in
+ * DateStyle ISO, `uuid_out`), the text-format fake is computed from that text, and the fake is
+ * encoded back as the type's send function would encode the fake text cast to the type
+ * (`int4send`, `float8send`, `numeric_send` …).
+ *
+ * Fail closed: a cell of the wrong length, a value whose text the text-format fake refuses, or a
+ * fake the type cannot hold (a float that overflows) gives NULL, never the clear cell. A type not
+ * listed here (bool, time, timestamp, interval, arrays, …) has no binary fake: the caller uses NULL.
+ *
+ * Float text is the shortest exact form the server prints with `extra_float_digits` ≥ 1 (the
+ * default since PostgreSQL 12; pgJDBC sets 3). A session that lowers it to 0 or less gets
+ * rounded float text, so its text-format fakes differ from the binary ones.
+ */
+import { OID } from './pg-types.ts';
+
+/** The text-format fake of one type: the value's text in, the fake's text out (the same Buffer when it passes). */
+export type TextFake = (text: Buffer) => Buffer | null;
+
+interface BinaryCodec {
+  /** The server's text output of the binary cell, or null when the cell is not a valid value. */
+  toText(cell: Buffer): string | null;
+  /** The binary cell of the text (as `type_in` then `type_send`), or null when the type cannot hold it. */
+  fromText(text: string): Buffer | null;
+}
+
+/** The binary-format `fake` of `typeOid` built on its text-format fake, or undefined when the type has none. */
+export function binaryFake(typeOid: number, textFake: TextFake): ((cell: Buffer) => Buffer | null) | undefined {
+  const codec = CODECS.get(typeOid);
+  if (codec === undefined) return undefined;
+  return (cell) => {
+    const text = codec.toText(cell);
+    if (text === null) return null;
+    const clear = Buffer.from(text, 'latin1');
+    const fake = textFake(clear);
+    if (fake === null) return null;
+    if (fake === clear) return cell; // NaN, infinity: the text fake passes them, so does this
+    return codec.fromText(fake.toString('latin1'));
+  };
+}
+
+/** Types with a binary fake (the README's list MUST match). */
+export function hasBinaryFake(typeOid: number): boolean {
+  return CODECS.has(typeOid);
+}
+
+// ---- integers ---------------------------------------------------------------------------------
+
+function intCodec(size: 2 | 4 | 8): BinaryCodec {
+  const bits = BigInt(size * 8);
+  const max = (1n << (bits - 1n)) - 1n;
+  const min = -(1n << (bits - 1n));
+  return {
+    toText(cell) {
+      if (cell.length !== size) return null;
+      return size === 2 ? String(cell.readInt16BE(0)) : size === 4 ? String(cell.readInt32BE(0)) : String(cell.readBigInt64BE(0));
+    },
+    fromText(text) {
+      if (!/^-?\d+$/.test(text)) return null;
+      const v = BigInt(text);
+      if (v > max || v < min) return null;
+      const out = Buffer.allocUnsafe(size);
+      if (size === 2) out.writeInt16BE(Number(v), 0);
+      else if (size === 4) out.writeInt32BE(Number(v), 0);
+      else out.writeBigInt64BE(v, 0);
+      return out;
+    },
+  };
+}
+
+// ---- floats -----------------------------------------------------------------------------------
+
+/**
+ * `float4out` / `float8out` with extra_float_digits ≥ 1: the shortest digits that read back as the
+ * same value (Ryu), printed fixed-point when the decimal exponent is in [-4, FLT_DIG or DBL_DIG),
+ * else as `d.ddde+XX` (at least two exponent digits), as printf's %g does.
+ */
+export function floatText(x: number, single: boolean): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity) return 'Infinity';
+  if (x === -Infinity) return '-Infinity';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const sign = x < 0 ? '-' : '';
+  const [digits, exp] = single ? shortestSingle(Math.abs(x)) : shortestDouble(Math.abs(x));
+  const limit = single ? 6 : 15;
+  if (exp >= -4 && exp < limit) {
+    if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+    if (digits.length <= exp + 1) return sign + digits + '0'.repeat(exp + 1 - digits.length);
+    return `${sign}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+  }
+  const mantissa = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  const e = Math.abs(exp);
+  return `${sign}${mantissa}e${exp < 0 ? '-' : '+'}${e < 10 ? '0' : ''}${e}`;
+}
+
+/** Significant digits (no trailing zeros) and the decimal exponent of the first digit. */
+function splitExponential(s: string): [string, number] {
+  const e = s.indexOf('e');
+  const digits = s.slice(0, e).replace('.', '').replace(/0+$/, '');
+  return [digits || '0', Number(s.slice(e + 1))];
+}
+
+/** JavaScript's own number-to-string is the shortest round-trip form, closest to the value. */
+function shortestDouble(x: number): [string, number] {
+  return splitExponential(x.toExponential());
+}
+
+/**
+ * The shortest decimal that reads back as the same float4: the fewest digits p for which some
+ * p-digit decimal rounds to x, and of those the one closest to x. The correctly rounded p-digit
+ * decimal and its two neighbours are tried, since at a power of two the interval that rounds to
+ * x is narrower below it than above.
+ */
+function shortestSingle(x: number): [string, number] {
+  for (let p = 1; p <= 9; p++) {
+    const [d, exp] = splitExponential(x.toExponential(p - 1));
+    const m = BigInt(d.padEnd(p, '0'));
+    let best: { s: string; dist: number } | undefined;
+    for (const c of [m - 1n, m, m + 1n]) {
+      if (c <= 0n) continue;
+      const s = `${c}e${exp - p + 1}`;
+      const v = Number(s);
+      if (Math.fround(v) !== x) continue;
+      const dist = Math.abs(v - x);
+      if (best === undefined || dist < best.dist) best = { s, dist };
+    }
+    if (best !== undefined) return splitExponential(Number(best.s).toExponential(p - 1));
+  }
+  return splitExponential(x.toExponential(8));
+}
+
+/** Has the decimal text a non-zero digit in its mantissa (it does not denote zero)? */
+const nonZero = (text: string) => /[1-9]/.test(text.replace(/[eE].*$/, ''));
+
+const float8Codec: BinaryCodec = {
+  toText: (cell) => (cell.length === 8 ? floatText(cell.readDoubleBE(0), false) : null),
+  fromText(text) {
+    const v = Number(text);
+    // float8in refuses a value out of range (overflow, or a non-zero value that underflows to 0).
+    if (!Number.isFinite(v) || (v === 0 && nonZero(text))) return null;
+    const out = Buffer.allocUnsafe(8);
+    out.writeDoubleBE(v, 0);
+    return out;
+  },
+};
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+const float4Codec: BinaryCodec = {
+  toText: (cell) => (cell.length === 4 ? floatText(cell.readFloatBE(0), true) : null),
+  fromText(text) {
+    const d = Number(text);
+    const v = Math.fround(d);
+    if (!Number.isFinite(v) || (v === 0 && nonZero(text))) return null;
+    if (v !== d) {
+      // Reading the text to a double and then to a float rounds twice: when the double is exactly
+      // half-way between two floats the second rounding may go the other way than float4in's
+      // single one. Fail closed there rather than send a value one unit off.
+      f32[0] = v;
+      u32[0] += d > v === v > 0 ? 1 : -1;
+      const other = f32[0];
+      if (d - v === other - d) return null;
+    }
+    const out = Buffer.allocUnsafe(4);
+    out.writeFloatBE(v, 0);
+    return out;
+  },
+};
+
+// ---- numeric ----------------------------------------------------------------------------------
+
+const NUMERIC_POS = 0x0000;
+const NUMERIC_NEG = 0x4000;
+const NUMERIC_NAN = 0xc000;
+const NUMERIC_PINF = 0xd000;
+const NUMERIC_NINF = 0xf000;
+const NBASE_DIGITS = 4;
+
+/** `numeric_out` of a `numeric_send` cell: ndigits, weight, sign, dscale, then base-10000 digits. */
+export function numericText(cell: Buffer): string | null {
+  if (cell.length < 8) return null;
+  const ndigits = cell.readInt16BE(0);
+  const weight = cell.readInt16BE(2);
+  const sign = cell.readUInt16BE(4);
+  const dscale = cell.readUInt16BE(6);
+  if (ndigits < 0 || cell.length !== 8 + 2 * ndigits || dscale > 0x3fff) return null;
+  if (sign === NUMERIC_NAN) return 'NaN';
+  if (sign === NUMERIC_PINF) return 'Infinity';
+  if (sign === NUMERIC_NINF) return '-Infinity';
+  if (sign !== NUMERIC_POS && sign !== NUMERIC_NEG) return null;
+  const digit = (i: number): number => (i >= 0 && i < ndigits ? cell.readInt16BE(8 + 2 * i) : 0);
+  for (let i = 0; i < ndigits; i++) if (digit(i) < 0 || digit(i) > 9999) return null;
+  let s = sign === NUMERIC_NEG ? '-' : '';
+  if (weight < 0) s += '0';
+  else {
+    s += String(digit(0));
+    for (let i = 1; i <= weight; i++) s += String(digit(i)).padStart(NBASE_DIGITS, '0');
+  }
+  if (dscale > 0) {
+    let frac = '';
+    for (let i = weight + 1; frac.length < dscale; i++) frac += String(digit(i)).padStart(NBASE_DIGITS, '0');
+    s += '.' + frac.slice(0, dscale);
+  }
+  return s;
+}
+
+/**
+ * `numeric_send` of the text read by `numeric_in` (plain decimal, no exponent): base-10000 digits
+ * aligned on the decimal point, leading and trailing zero digits stripped, dscale the number of
+ * fraction digits written; zero is positive with weight 0, as make_result stores it.
+ */
+export function numericBinary(text: string): Buffer | null {
+  const m = /^(-?)(\d*)(?:\.(\d*))?$/.exec(text);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return null;
+  const intPart = m[2];
+  const fracPart = m[3] ?? '';
+  const dscale = fracPart.length;
+  if (dscale > 0x3fff) return null;
+  // Pad to whole groups: the integer part on the left, the fraction on the right.
+  const intPadded = '0'.repeat((NBASE_DIGITS - (intPart.length % NBASE_DIGITS)) % NBASE_DIGITS) + intPart;
+  const fracPadded = fracPart + '0'.repeat((NBASE_DIGITS - (fracPart.length % NBASE_DIGITS)) % NBASE_DIGITS);
+  const groups: number[] = [];
+  for (let i = 0; i < intPadded.length; i += NBASE_DIGITS) groups.push(Number(intPadded.slice(i, i + NBASE_DIGITS)));
+  const intGroups = groups.length;
+  for (let i = 0; i < fracPadded.length; i += NBASE_DIGITS) groups.push(Number(fracPadded.slice(i, i + NBASE_DIGITS)));
+  let first = 0;
+  while (first < groups.length && groups[first] === 0) first++;
+  let last = groups.length;
+  while (last > first && groups[last - 1] === 0) last--;
+  const digits = groups.slice(first, last);
+  const zero = digits.length === 0;
+  const weight = zero ? 0 : intGroups - 1 - first;
+  if (digits.length > 0x7fff || weight > 0x7fff || weight < -0x8000) return null;
+  const out = Buffer.allocUnsafe(8 + 2 * digits.length);
+  out.writeInt16BE(digits.length, 0);
+  out.writeInt16BE(weight, 2);
+  out.writeUInt16BE(zero || m[1] === '' ? NUMERIC_POS : NUMERIC_NEG, 4);
+  out.writeUInt16BE(dscale, 6);
+  digits.forEach((d, i) => out.writeInt16BE(d, 8 + 2 * i));
+  return out;
+}
+
+const numericCodec: BinaryCodec = { toText: numericText, fromText: numericBinary };
+
+// ---- date -------------------------------------------------------------------------------------
+
+const DAY_MS = 86_400_000;
+/** date_send: days since 2000-01-01; INT32_MIN and INT32_MAX are -infinity and infinity. */
+const EPOCH_MS = Date.UTC(2000, 0, 1);
+const DATE_MIN = -0x80000000;
+const DATE_MAX = 0x7fffffff;
+/** The days JavaScript's Date can hold; beyond them the year has more than four digits (no fake). */
+const JS_DAYS = 100_000_000 - 10_957;
+
+/** `date_out` in DateStyle ISO: `YYYY-MM-DD`, or the year before 1 AD as `YYYY-MM-DD BC`. */
+export function dateText(cell: Buffer): string | null {
+  if (cell.length !== 4) return null;
+  const days = cell.readInt32BE(0);
+  if (days === DATE_MAX) return 'infinity';
+  if (days === DATE_MIN) return '-infinity';
+  if (Math.abs(days) > JS_DAYS) return null; // a year of five digits or more: the text fake refuses it too
+  const d = new Date(EPOCH_MS + days * DAY_MS);
+  const y = d.getUTCFullYear();
+  const year = y > 0 ? y : 1 - y;
+  const md = `${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
+  return `${String(year).padStart(4, '0')}-${md}${y > 0 ? '' : ' BC'}`;
+}
+
+export function dateBinary(text: string): Buffer | null {
+  const m = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
+  if (!m) return null;
+  const d = new Date(0);
+  const year = Number(m[1]);
+  d.setUTCFullYear(m[4] ? 1 - year : year, Number(m[2]) - 1, Number(m[3]));
+  if (d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) return null;
+  const out = Buffer.allocUnsafe(4);
+  out.writeInt32BE(Math.round((d.getTime() - EPOCH_MS) / DAY_MS), 0);
+  return out;
+}
+
+// ---- uuid -------------------------------------------------------------------------------------
+
+const uuidCodec: BinaryCodec = {
+  toText(cell) {
+    if (cell.length !== 16) return null;
+    const h = cell.toString('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  },
+  fromText(text) {
+    const h = text.replace(/-/g, '');
+    return /^[0-9a-f]{32}$/.test(h) ? Buffer.from(h, 'hex') : null;
+  },
+};
+
+const CODECS: ReadonlyMap<number, BinaryCodec> = new Map([
+  [OID.int2, intCodec(2)],
+  [OID.int4, intCodec(4)],
+  [OID.int8, intCodec(8)],
+  [OID.float4, float4Codec],
+  [OID.float8, float8Codec],
+  [OID.numeric, numericCodec],
+  [OID.date, { toText: dateText, fromText: dateBinary }],
+  [OID.uuid, uuidCodec],
+]);
