@@ -50,6 +50,11 @@ export function hasBinaryFake(typeOid: number): boolean {
   return CODECS.has(typeOid);
 }
 
+/** The text the server prints for a binary cell of a type with a binary fake (null: not a valid cell). */
+export function binaryCellText(typeOid: number, cell: Buffer): string | null {
+  return CODECS.get(typeOid)?.toText(cell) ?? null;
+}
+
 // ---- integers ---------------------------------------------------------------------------------
 
 function intCodec(size: 2 | 4 | 8): BinaryCodec {
@@ -87,7 +92,7 @@ export function floatText(x: number, single: boolean): string {
   if (x === -Infinity) return '-Infinity';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
   const sign = x < 0 ? '-' : '';
-  const [digits, exp] = single ? shortestSingle(Math.abs(x)) : shortestDouble(Math.abs(x));
+  const [digits, exp] = shortest(Math.abs(x), single);
   const limit = single ? 6 : 15;
   if (exp >= -4 && exp < limit) {
     if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
@@ -106,33 +111,69 @@ function splitExponential(s: string): [string, number] {
   return [digits || '0', Number(s.slice(e + 1))];
 }
 
-/** JavaScript's own number-to-string is the shortest round-trip form, closest to the value. */
-function shortestDouble(x: number): [string, number] {
-  return splitExponential(x.toExponential());
-}
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const f64 = new Float64Array(1);
+const u64 = new BigUint64Array(f64.buffer);
 
 /**
- * The shortest decimal that reads back as the same float4: the fewest digits p for which some
- * p-digit decimal rounds to x, and of those the one closest to x. The correctly rounded p-digit
- * decimal and its two neighbours are tried, since at a power of two the interval that rounds to
- * x is narrower below it than above.
+ * The shortest decimal Ryu prints for x (PostgreSQL's d2s.c / f2s.c, built without
+ * STRICTLY_SHORTEST): the fewest digits p for which a p-digit decimal lies strictly inside the
+ * interval of values that round to x (its ends excluded, whatever the mantissa's parity), and of
+ * those the one closest to x, the even one on a tie. JavaScript's own shortest form includes the
+ * ends when the mantissa is even, so it can be one digit shorter (3.846117946780232e+17 where
+ * the server prints 3.8461179467802317e+17); for a double its length is a lower bound for p. For each p the correctly
+ * rounded p-digit decimal and its two neighbours are tried (at a power of two the interval is
+ * narrower below x than above), compared exactly in BigInt rationals.
  */
-function shortestSingle(x: number): [string, number] {
-  for (let p = 1; p <= 9; p++) {
+function shortest(x: number, single: boolean): [string, number] {
+  let mant: bigint;
+  let e2: number;
+  let lowerHalf: boolean;
+  if (single) {
+    f32[0] = x;
+    const bits = u32[0];
+    const biased = (bits >>> 23) & 0xff;
+    mant = BigInt(biased === 0 ? bits & 0x7fffff : (bits & 0x7fffff) | 0x800000);
+    e2 = biased === 0 ? -149 : biased - 150;
+    lowerHalf = (bits & 0x7fffff) === 0 && biased > 1;
+  } else {
+    f64[0] = x;
+    const bits = u64[0];
+    const biased = Number((bits >> 52n) & 0x7ffn);
+    const frac = bits & 0xfffffffffffffn;
+    mant = biased === 0 ? frac : frac | (1n << 52n);
+    e2 = biased === 0 ? -1074 : biased - 1075;
+    lowerHalf = frac === 0n && biased > 1;
+  }
+  // x = xn / xd, counted in quarters of its unit in the last place (2^(e2-2)).
+  const xd = e2 >= 2 ? 1n : 1n << BigInt(2 - e2);
+  const unit = e2 >= 2 ? 1n << BigInt(e2 - 2) : 1n;
+  const xn = (mant << 2n) * unit;
+  const above = 2n * unit;
+  const below = lowerHalf ? unit : 2n * unit;
+  const maxP = single ? 9 : 17;
+  for (let p = single ? 1 : splitExponential(x.toExponential())[0].length; p <= maxP; p++) {
     const [d, exp] = splitExponential(x.toExponential(p - 1));
     const m = BigInt(d.padEnd(p, '0'));
-    let best: { s: string; dist: number } | undefined;
+    const k = exp - p + 1; // a candidate is c * 10^k
+    const scale = k >= 0 ? 10n ** BigInt(k) : 1n;
+    const cd = k >= 0 ? 1n : 10n ** BigInt(-k);
+    let best: { c: bigint; dist: bigint } | undefined;
     for (const c of [m - 1n, m, m + 1n]) {
       if (c <= 0n) continue;
-      const s = `${c}e${exp - p + 1}`;
-      const v = Number(s);
-      if (Math.fround(v) !== x) continue;
-      const dist = Math.abs(v - x);
-      if (best === undefined || dist < best.dist) best = { s, dist };
+      // (c * scale / cd - xn / xd) * xd * cd, and the half-widths scaled the same way.
+      const diff = c * scale * xd - xn * cd;
+      const dist = diff < 0n ? -diff : diff;
+      if (dist >= (diff < 0n ? below : above) * cd) continue;
+      if (best === undefined || dist < best.dist || (dist === best.dist && c % 2n === 0n)) best = { c, dist };
     }
-    if (best !== undefined) return splitExponential(Number(best.s).toExponential(p - 1));
+    if (best !== undefined) {
+      const digits = String(best.c); // p digits, or one more or less after a neighbour's carry
+      return [digits.replace(/0+$/, ''), k + digits.length - 1];
+    }
   }
-  return splitExponential(x.toExponential(8));
+  return splitExponential(x.toExponential(maxP - 1));
 }
 
 /** Has the decimal text a non-zero digit in its mantissa (it does not denote zero)? */
@@ -150,8 +191,28 @@ const float8Codec: BinaryCodec = {
   },
 };
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+/** The sign of (decimal text − d), exactly; null when the text is not a plain decimal. */
+function compareDecimal(text: string, d: number): number | null {
+  const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?$/.exec(text);
+  if (!m || (m[2] + (m[3] ?? '')) === '') return null;
+  const frac = m[3] ?? '';
+  const k = Number(m[4] ?? 0) - frac.length;
+  let cn = BigInt(m[2] + frac) * (m[1] ? -1n : 1n);
+  let cd = 1n;
+  if (k >= 0) cn *= 10n ** BigInt(k);
+  else cd = 10n ** BigInt(-k);
+  f64[0] = d;
+  const bits = u64[0];
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const frac2 = bits & 0xfffffffffffffn;
+  let dn = (biased === 0 ? frac2 : frac2 | (1n << 52n)) * (bits >> 63n ? -1n : 1n);
+  const e2 = biased === 0 ? -1074 : biased - 1075;
+  let dd = 1n;
+  if (e2 >= 0) dn <<= BigInt(e2);
+  else dd = 1n << BigInt(-e2);
+  const diff = cn * dd - dn * cd;
+  return diff > 0n ? 1 : diff < 0n ? -1 : 0;
+}
 
 const float4Codec: BinaryCodec = {
   toText: (cell) => (cell.length === 4 ? floatText(cell.readFloatBE(0), true) : null),
@@ -160,13 +221,23 @@ const float4Codec: BinaryCodec = {
     const v = Math.fround(d);
     if (!Number.isFinite(v) || (v === 0 && nonZero(text))) return null;
     if (v !== d) {
-      // Reading the text to a double and then to a float rounds twice: when the double is exactly
-      // half-way between two floats the second rounding may go the other way than float4in's
-      // single one. Fail closed there rather than send a value one unit off.
+      // Reading the text to a double and then to a float rounds twice: when the double falls
+      // exactly half-way between two floats, the second rounding must go the side the decimal
+      // itself lies on (float4in rounds once), which only an exact comparison tells.
       f32[0] = v;
       u32[0] += d > v === v > 0 ? 1 : -1;
       const other = f32[0];
-      if (d - v === other - d) return null;
+      if (d - v === other - d) {
+        const side = compareDecimal(text, d);
+        if (side === null) return null;
+        if (side !== 0) {
+          const awayFromZero = side > 0 === d > 0;
+          const pick = Math.abs(other) > Math.abs(v) === awayFromZero ? other : v;
+          const out = Buffer.allocUnsafe(4);
+          out.writeFloatBE(pick, 0);
+          return out;
+        }
+      }
     }
     const out = Buffer.allocUnsafe(4);
     out.writeFloatBE(v, 0);
