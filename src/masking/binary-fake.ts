@@ -322,13 +322,31 @@ const numericCodec: BinaryCodec = { toText: numericText, fromText: numericBinary
 
 // ---- date -------------------------------------------------------------------------------------
 
-const DAY_MS = 86_400_000;
 /** date_send: days since 2000-01-01; INT32_MIN and INT32_MAX are -infinity and infinity. */
-const EPOCH_MS = Date.UTC(2000, 0, 1);
 const DATE_MIN = -0x80000000;
 const DATE_MAX = 0x7fffffff;
-/** The days JavaScript's Date can hold; beyond them the year has more than four digits (no fake). */
-const JS_DAYS = 100_000_000 - 10_957;
+/** 2000-01-01 in days since 0000-03-01 of the proleptic Gregorian calendar (see civil below). */
+const EPOCH_2000 = 730_425;
+
+/** Year (astronomical: 0 is 1 BC), month and day of a day number counted from 0000-03-01. */
+function civil(n: number): [number, number, number] {
+  const era = Math.floor(n / 146_097);
+  const doe = n - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, doy - Math.floor((153 * mp + 2) / 5) + 1];
+}
+
+/** The inverse of civil. */
+function dayNumber(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+}
 
 /** `date_out` in DateStyle ISO: `YYYY-MM-DD`, or the year before 1 AD as `YYYY-MM-DD BC`. */
 export function dateText(cell: Buffer): string | null {
@@ -336,23 +354,24 @@ export function dateText(cell: Buffer): string | null {
   const days = cell.readInt32BE(0);
   if (days === DATE_MAX) return 'infinity';
   if (days === DATE_MIN) return '-infinity';
-  if (Math.abs(days) > JS_DAYS) return null; // a year of five digits or more: the text fake refuses it too
-  const d = new Date(EPOCH_MS + days * DAY_MS);
-  const y = d.getUTCFullYear();
+  const [y, m, d] = civil(days + EPOCH_2000);
   const year = y > 0 ? y : 1 - y;
-  const md = `${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
-  return `${String(year).padStart(4, '0')}-${md}${y > 0 ? '' : ' BC'}`;
+  return `${String(year).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}${y > 0 ? '' : ' BC'}`;
 }
 
 export function dateBinary(text: string): Buffer | null {
   const m = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
   if (!m) return null;
-  const d = new Date(0);
-  const year = Number(m[1]);
-  d.setUTCFullYear(m[4] ? 1 - year : year, Number(m[2]) - 1, Number(m[3]));
-  if (d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) return null;
+  const year = m[4] ? 1 - Number(m[1]) : Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const n = dayNumber(year, month, day);
+  const [y2, m2, d2] = civil(n);
+  if (y2 !== year || m2 !== month || d2 !== day) return null; // no such day (2001-02-29)
+  const days = n - EPOCH_2000;
+  if (days <= DATE_MIN || days >= DATE_MAX) return null;
   const out = Buffer.allocUnsafe(4);
-  out.writeInt32BE(Math.round((d.getTime() - EPOCH_MS) / DAY_MS), 0);
+  out.writeInt32BE(days, 0);
   return out;
 }
 
