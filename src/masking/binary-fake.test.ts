@@ -148,6 +148,13 @@ describe('fake in binary format is the text-format fake, encoded', () => {
       assert.equal(binary(oid, hex('0000000000000001')), null, `type ${oid}`);
     }
   });
+  it('gives NULL in both formats for a float whose fake is past the type\'s range', () => {
+    for (const [oid, clear, cell] of [[OID.float4, '3.3e+38', f4(3.3e38)], [OID.float8, '1e+308', f8(1e308)]] as const) {
+      assert.equal(binaryCellText(oid, cell), clear);
+      assert.equal(text(oid, clear), null, `${clear}: text format`);
+      assert.equal(binary(oid, cell), null, `${clear}: binary format`);
+    }
+  });
   it('without a key gives NULL', () => {
     assert.equal(buildMasker({ kind: 'fake', options: {} }, OID.int4, 1, false, undefined, 'fake').mask(hex('0000002a')), null);
   });

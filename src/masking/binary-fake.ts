@@ -50,6 +50,11 @@ export function hasBinaryFake(typeOid: number): boolean {
   return CODECS.has(typeOid);
 }
 
+/** Can float4in / float8in read the text (not past the type's range, nor a non-zero value that underflows to 0)? */
+export function floatFits(text: string, single: boolean): boolean {
+  return (single ? float4Codec : float8Codec).fromText(text) !== null;
+}
+
 /** The text the server prints for a binary cell of a type with a binary fake (null: not a valid cell). */
 export function binaryCellText(typeOid: number, cell: Buffer): string | null {
   return CODECS.get(typeOid)?.toText(cell) ?? null;

@@ -14,7 +14,7 @@
  * counted by their lead bytes).
  */
 import { createHmac } from 'node:crypto';
-import { binaryFake } from './binary-fake.ts';
+import { binaryFake, floatFits } from './binary-fake.ts';
 import { INT_DIGITS, OID } from './pg-types.ts';
 import type { MaskerOptions } from './schema.ts';
 import type { CellMasker, MaskerSpec } from './types.ts';
@@ -289,9 +289,17 @@ function typedFake(typeOid: number, key: Buffer): ((v: Buffer) => Buffer | null)
   if (maxDigits !== undefined) return (v) => fakeInteger(v, key, maxDigits);
   switch (typeOid) {
     case OID.numeric:
-    case OID.float4:
-    case OID.float8:
       return (v) => fakeDecimal(v, key);
+    case OID.float4:
+    case OID.float8: {
+      // A fake past the type's range (3.4e+38 made 9.1e+38) is not a value of the type: NULL, as
+      // in binary format, rather than a literal the client cannot read.
+      const single = typeOid === OID.float4;
+      return (v) => {
+        const f = fakeDecimal(v, key);
+        return f === null || f === v || floatFits(f.toString('latin1'), single) ? f : null;
+      };
+    }
     case OID.date:
       return (v) => fakeDate(v, key);
     case OID.uuid:
