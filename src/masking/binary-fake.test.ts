@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { binaryCellText, dateBinary, dateText, floatText, numericBinary, numericText } from './binary-fake.ts';
+import { binaryCellText, dateBinary, dateText, numericBinary, numericText } from './binary-fake.ts';
+import { floatText } from './float-text.ts';
 import { buildMasker } from './maskers.ts';
 import { OID } from './pg-types.ts';
 import { KEY } from './test-builders.ts';
