@@ -6,6 +6,7 @@ import { buildMasker, constantMasker, nullMasker } from './maskers.ts';
 import { OID } from './pg-types.ts';
 import type { CellMasker, MaskerSpec, MaskPlan } from './types.ts';
 import { cellsOf, dataRow } from './test-builders.ts';
+import { numericBinary, numericText } from './binary-fake.ts';
 
 function plan(columns: (CellMasker | null)[]): MaskPlan {
   return { columns, any: columns.some((c) => c !== null), described: [], notes: [] };
@@ -121,5 +122,24 @@ describe('maskDataRowDirect writes the bytes maskDataRow returns', () => {
     const short = dataRow(['a', 'b']);
     short.writeInt32BE(99, 7);
     assert.throws(() => maskDataRowDirect(short, 0, short.length, p, 1, new ByteGather()), ProtocolError);
+  });
+});
+
+describe('binary cells whose fake has another length', () => {
+  it('rewrites the cell and message lengths around a binary numeric fake', () => {
+    const key = Buffer.from('test-mask-key-0123456789abcdef');
+    const fakeText = buildMasker({ kind: 'fake', options: {} }, OID.numeric, 0, false, key, 'fake');
+    const fakeBinary = buildMasker({ kind: 'fake', options: {} }, OID.numeric, 1, false, key, 'fake');
+    const id = Buffer.from('00000007', 'hex');
+    // 10000 is one base-10000 digit (0001, weight 1); its fake has five digits, two groups.
+    const clear = numericBinary('10000')!;
+    const frame = dataRow([id, clear, Buffer.from('tail')]);
+    const out = maskDataRow(frame, plan([null, fakeBinary, null]));
+    assert.equal(out.readInt32BE(1), out.length - 1, 'the message length counts the new cell');
+    const cells = cellsOf(out);
+    assert.deepEqual(cells[0], id);
+    assert.equal(cells[2]?.toString(), 'tail');
+    assert.notEqual(cells[1]!.length, clear.length, 'the cell changed length');
+    assert.equal(numericText(cells[1]!), fakeText.mask(Buffer.from('10000'))!.toString(), 'the binary fake is the text fake');
   });
 });

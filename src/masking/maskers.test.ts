@@ -97,7 +97,9 @@ describe('fake', () => {
       assert.match(String(f), shape);
       assert.notEqual(f, input);
     });
-    it(`gives NULL for ${name} in binary format`, () => assert.equal(run('fake', oid, 1, input, {}, false), null));
+    // In binary format the same fake, encoded (binary-fake.test.ts); a cell that is not a valid
+    // binary value of the type (here its text) is NULL, never passed.
+    it(`gives NULL for an invalid ${name} cell in binary format`, () => assert.equal(run('fake', oid, 1, 'x', {}, false), null));
   }
   it('passes NaN and infinity (they reveal nothing)', () => {
     assert.equal(run('fake', OID.numeric, 0, 'NaN', {}, false), 'same');
@@ -107,6 +109,18 @@ describe('fake', () => {
     assert.equal(run('fake', OID.date, 0, '21/07/1984', {}, false), null);
     assert.equal(run('fake', OID.jsonb, 0, '{"a":1}', {}, false), null);
   });
+  const noFake: [string, number, string][] = [
+    ['bool', OID.bool, 't'],
+    ['time', OID.time, '13:14:15'],
+    ['timestamp', OID.timestamp, '2021-03-04 05:06:07'],
+    ['timestamptz', OID.timestamptz, '2021-03-04 05:06:07+00'],
+    ['interval', OID.interval, '1 day'],
+  ];
+  for (const [name, oid, input] of noFake) {
+    for (const format of [0, 1] as const) {
+      it(`gives NULL for ${name} in ${format === 0 ? 'text' : 'binary'} format (no fake of that type)`, () => assert.equal(run('fake', oid, format, input, {}, false), null));
+    }
+  }
 });
 
 describe('non-text types', () => {

@@ -3,16 +3,18 @@
  * one result format.
  *
  * Text-like types (text, varchar, bpchar, name, unknown, citext) send the same bytes in text and
- * binary format, so their maskers are format-independent. Any other type: in text format only
- * `fake` produces a valid literal (int2/4/8, numeric, float4/8, date, uuid); everything else is
- * NULL. In binary format a non-text value is always NULL: a masked binary value would have to be
- * re-encoded per type, and a wrong guess there corrupts the client's decoder.
+ * binary format, so their maskers are format-independent. Any other type: only `fake` produces a
+ * value (int2/4/8, numeric, float4/8, date, uuid), the same in both formats: in binary format the
+ * cell is decoded to its text, faked as in text format and encoded as the type's send function
+ * would (binary-fake.ts). Everything else is NULL in both formats: a masked binary value must be
+ * exactly what the type's send function writes, and a wrong guess corrupts the client's decoder.
  *
  * Hot path: `redact` and `null` return constants without reading the cell; partial, email, phone,
  * hash and fake work on the cell's bytes without decoding it to a string (UTF-8 characters are
  * counted by their lead bytes).
  */
 import { createHmac } from 'node:crypto';
+import { binaryFake, floatFits } from './binary-fake.ts';
 import { INT_DIGITS, OID } from './pg-types.ts';
 import type { MaskerOptions } from './schema.ts';
 import type { CellMasker, MaskerSpec } from './types.ts';
@@ -40,9 +42,10 @@ export function constantMasker(label: string, text: string): CellMasker {
 export function buildMasker(spec: MaskerSpec, typeOid: number, format: 0 | 1, textLike: boolean, key: Buffer | undefined, label: string): CellMasker {
   const o = spec.options;
   if (!textLike) {
-    if (format === 0 && spec.kind === 'fake' && key) {
+    if (spec.kind === 'fake' && key) {
       const typed = typedFake(typeOid, key);
-      if (typed) return { label, mask: typed };
+      const mask = typed && (format === 0 ? typed : binaryFake(typeOid, typed));
+      if (mask) return { label, mask };
     }
     return nullMasker(label);
   }
@@ -286,9 +289,17 @@ function typedFake(typeOid: number, key: Buffer): ((v: Buffer) => Buffer | null)
   if (maxDigits !== undefined) return (v) => fakeInteger(v, key, maxDigits);
   switch (typeOid) {
     case OID.numeric:
-    case OID.float4:
-    case OID.float8:
       return (v) => fakeDecimal(v, key);
+    case OID.float4:
+    case OID.float8: {
+      // A fake past the type's range (3.4e+38 made 9.1e+38) is not a value of the type: NULL, as
+      // in binary format, rather than a literal the client cannot read.
+      const single = typeOid === OID.float4;
+      return (v) => {
+        const f = fakeDecimal(v, key);
+        return f === null || f === v || floatFits(f.toString('latin1'), single) ? f : null;
+      };
+    }
     case OID.date:
       return (v) => fakeDate(v, key);
     case OID.uuid:

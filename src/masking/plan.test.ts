@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planFor, planForCopy, refusalFor, type RelationInfo } from './plan.ts';
 import { OID } from './pg-types.ts';
+import { dateText } from './binary-fake.ts';
 import type { MaskPlan, MaskingScope, PlanRefusal } from './types.ts';
 import { field, identity, KEY, out, scopeOf } from './test-builders.ts';
 
@@ -125,19 +126,20 @@ describe('planFor', () => {
     it('Bind result formats: one code for all columns', () => {
       const p = plan(planFor(analyst, [customer('ssn', 3), customer('birth_date', 5, OID.date)], undefined, lookup, [1], []));
       assert.equal(p.columns[0]?.mask(Buffer.from('123-45-6789'))?.toString(), '****', 'text in binary is still text');
-      assert.equal(p.columns[1]?.mask(Buffer.alloc(4)), null, 'a binary date is NULL');
+      assert.match(String(dateText(p.columns[1]!.mask(Buffer.alloc(4))!)), /^\d{4}-\d{2}-\d{2}$/, 'a binary date is faked in binary');
     });
     it('Bind result formats: per column; none means text', () => {
       const fields = [customer('birth_date', 5, OID.date), customer('birth_date', 5, OID.date)];
       const per = plan(planFor(analyst, fields, undefined, lookup, [0, 1], []));
       assert.match(String(per.columns[0]?.mask(Buffer.from('1984-07-21'))), /^\d{4}-\d{2}-\d{2}$/, 'fake date in text');
-      assert.equal(per.columns[1]?.mask(Buffer.alloc(4)), null);
+      assert.match(String(dateText(per.columns[1]!.mask(Buffer.alloc(4))!)), /^\d{4}-\d{2}-\d{2}$/, 'fake date in binary');
       const none = plan(planFor(analyst, fields, undefined, lookup, [], []));
       assert.match(String(none.columns[1]?.mask(Buffer.from('1984-07-21'))), /^\d{4}-\d{2}-\d{2}$/);
     });
     it("RowDescription's own format code when no Bind formats are given", () => {
       const p = plan(planFor(analyst, [customer('birth_date', 5, OID.date, 1)], undefined, lookup, undefined, []));
-      assert.equal(p.columns[0]?.mask(Buffer.alloc(4)), null);
+      assert.match(String(dateText(p.columns[0]!.mask(Buffer.alloc(4))!)), /^\d{4}-\d{2}-\d{2}$/, 'fake date in binary');
+      assert.equal(p.columns[0]?.mask(Buffer.from('1984-07-21')), null, 'a text cell is not a binary date');
     });
     it('citext named by the catalog is text-like', () => {
       const s = scopeOf({ rules: [{ column: 'public.customers.nick', with: 'partial' }] });

@@ -295,7 +295,21 @@ describe('pgJDBC through the gateway', { skip }, () => {
       assert.deepEqual(printed(gateway.stdout).map((f) => f.what), [], `the probe read a clear value:\n${gateway.stdout}`);
       for (const f of forms) assert.ok(!received.includes(f.bytes), `the gateway sent ${f.what} in clear`);
       // Every way of reading ran and returned rows (masked), rather than all failing.
+      let fakes: string | undefined;
       for (const mode of ['default', 'prepareThreshold=-1', 'binaryTransfer=false', 'prepareThreshold=1', 'preferQueryMode=simple']) {
+        // The `fake` int reads as the same made-up number on every execution, in text format and
+        // in binary once the driver switches (after 5 by default, at once with -1 and 1), as an
+        // Integer and as a primitive int (not NULL); the same in every mode.
+        const typed = gateway.lines.find((l) => l.startsWith(`${mode}: typed columns -> `)) ?? '';
+        const reads = /-> ((?:\d+ \d+ null;){14})$/.exec(typed)?.[1].split(';').filter(Boolean);
+        assert.ok(reads, `${mode}: the fake int is a number in every execution: ${typed}`);
+        for (const [i, r] of reads.entries()) {
+          const [object, primitive] = r.split(' ');
+          assert.equal(primitive, object, `${mode}: getInt reads what getObject reads`);
+          assert.equal(r, reads[i % 2], `${mode}: execution ${Math.floor(i / 2) + 1} reads the fakes of the first`);
+        }
+        fakes ??= reads.slice(0, 2).join(';');
+        assert.equal(reads.slice(0, 2).join(';'), fakes, `${mode}: the same fakes as in the default mode`);
         const line = gateway.lines.find((l) => l.startsWith(`${mode}: statement -> `));
         assert.match(line ?? '', /-> 12 rows: (Integer:\d+,String:name \d+,String:\*\*\*\*;?){12}$/, `${mode}: the masked rows were read`);
         const loop = gateway.lines.find((l) => l.startsWith(`${mode}: prepared loop -> `));

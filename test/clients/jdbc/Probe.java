@@ -1451,15 +1451,19 @@ public class Probe {
         }
         return sb;
       });
-      // A masked int (`fake`: a made-up number in text format, NULL in binary) and a masked bytea
-      // (`redact`: NULL), both sent in binary once the driver prepares them on the server.
+      // A masked int (`fake`: the same made-up number in text and binary format, read as an
+      // Integer and as a primitive int) and a masked bytea (`redact`: NULL), both sent in binary
+      // once the driver prepares them on the server.
       step(label + ": typed columns", () -> {
         StringBuilder sb = new StringBuilder();
         try (PreparedStatement ps = c.prepareStatement("select id, pin, code from customers where id <= ? order by id")) {
           for (int run = 0; run < 7; run++) {
             ps.setInt(1, 2);
             ResultSet rs = ps.executeQuery();
-            while (rs.next()) sb.append(rs.getObject(2)).append(' ').append(Arrays.toString(rs.getBytes(3))).append(';');
+            while (rs.next()) {
+              sb.append(rs.getObject(2)).append(' ').append(rs.getInt(2)).append(rs.wasNull() ? " wasNull" : "");
+              sb.append(' ').append(Arrays.toString(rs.getBytes(3))).append(';');
+            }
             rs.close();
           }
         }
