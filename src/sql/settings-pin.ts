@@ -42,7 +42,9 @@ const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 export function pinnedSettingNames(select: Node): string[] | undefined {
   if ((select.op !== undefined && select.op !== 'SETOP_NONE') || select.withClause || select.intoClause || select.valuesLists) return undefined;
   const from = list(select.fromClause);
-  if (from.length !== 1 || !from[0].RangeVar) return undefined;
+  // Only a relation named pg_settings can be pinned (the caller checks that it resolves to
+  // pg_catalog's); other statements skip the walk below.
+  if (from.length !== 1 || from[0].RangeVar?.relname !== 'pg_settings') return undefined;
   // One relation reference in the whole statement, and no subquery anywhere (target list,
   // HAVING, ORDER BY, LIMIT included): nothing reaches other rows of any relation.
   let rangeVars = 0;
