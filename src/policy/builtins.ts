@@ -112,7 +112,7 @@ export const DANGEROUS_FUNCTIONS: readonly string[] = [
  * System catalog relations readable by default: what psql's \d family (\d, \dt, \d+ table, \df,
  * \dn, \du, \l, \dv, \di, \ds, \dx, \dT, \dp, \dD, \dC, \do, \dc, \dy, \dF, \dE, \dm, \des,
  * \dRp, \dX, \dL, \dA, \da, \sf), drivers' metadata queries (node-postgres, postgres.js, JDBC;
- * but pgJDBC's foreign-key calls also read pg_settings, which stays refused), the MCP postgres
+ * pgJDBC's foreign-key calls also read pg_settings pinned to max_index_keys, see below), the MCP postgres
  * server and ORMs' introspection read. They describe the schema: names, types,
  * definitions, comments, privileges — no stored values, no secrets.
  *
@@ -122,7 +122,9 @@ export const DANGEROUS_FUNCTIONS: readonly string[] = [
  * password hashes (pg_authid, pg_shadow), connection strings with passwords (pg_subscription,
  * pg_user_mapping, pg_user_mappings, information_schema.user_mapping_options), server
  * configuration and paths (pg_settings, pg_file_settings, pg_hba_file_rules,
- * pg_ident_file_mappings, pg_config, pg_db_role_setting), large object data (pg_largeobject),
+ * pg_ident_file_mappings, pg_config, pg_db_role_setting; a read of pg_settings the analysis
+ * proved pinned by name to READABLE_SETTINGS is allowed, see policy/tables.ts), large object
+ * data (pg_largeobject),
  * other sessions' statements and locks (pg_stat_activity, pg_locks, pg_prepared_xacts), sequence
  * values (pg_sequences), replication state, or whatever a future version adds.
  */
@@ -195,7 +197,11 @@ export const PROTECTED_CATALOG_RELATIONS: readonly string[] = [
  * session state, limits, planner switches. Others (data_directory, config_file, hba_file,
  * ident_file, external_pid_file, ssl_*_file, archive_command, restore_command,
  * primary_conninfo, log_directory, custom settings …) can hold paths, commands, connection
- * strings and secrets, and are refused; so are pg_settings and SHOW ALL.
+ * strings and secrets, and are refused; so are SHOW ALL and pg_settings, but for a read of
+ * pg_settings pinned by `WHERE name = '…'` to settings of this list (sql/settings-pin.ts).
+ * Every name added here becomes readable through pg_settings too, with all its columns
+ * (reset_val, boot_val, sourcefile …). max_index_keys is a constant fixed when the server was
+ * built (INDEX_MAX_KEYS), which pgJDBC's foreign-key metadata reads through pg_settings.
  */
 export const READABLE_SETTINGS: ReadonlySet<string> = new Set([
   'server_version', 'server_version_num', 'server_encoding', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone',

@@ -14,10 +14,14 @@
  *   sessions, whatever a later version adds) needs an allow entry naming it exactly: a wildcard
  *   grant does not reach system catalogs, and the upstream's own permissions are not relied on.
  *   The same holds for PROTECTED_EXTENSION_RELATIONS (pg_stat_statements) in any schema.
+ * - a read of pg_catalog.pg_settings that the analysis proved limited to named settings
+ *   (`WHERE name = 'max_index_keys'`, see `sql/settings-pin.ts`) is readable by default when every
+ *   name is a setting `current_setting` may read: it returns nothing `current_setting` of those
+ *   names would not.
  */
 import type { TableAccess, TableOperation } from '../sql/types.ts';
 import { assertNever } from '../errors.ts';
-import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
+import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, isReadableSetting, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
 import type { ColumnDenial, TableGrant } from './compile.ts';
 import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
@@ -65,7 +69,7 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
   // An unqualified name the analyser could not resolve is looked up in pg_catalog first by the server.
   const catalogName = `${unknownSchema ? 'pg_catalog' : schema}.${name}`;
   const system = unknownSchema || BUILTIN_SCHEMAS.includes(schema);
-  const safe = system && SAFE_CATALOG_RELATIONS.has(catalogName);
+  const safe = system && (SAFE_CATALOG_RELATIONS.has(catalogName) || readableSettingsOnly(access));
   const protectedExtension = PROTECTED_EXTENSION_RELATIONS.includes(name);
   if (((system && !safe && (!unknownSchema || isCatalogLike(name))) || protectedExtension) && access.op === 'select' && !grants.some((g) => !g.pattern.wild)) {
     return {
@@ -142,6 +146,17 @@ function checkColumns(ctx: DecideContext, access: TableAccess, grants: TableGran
     }
   }
   return undefined;
+}
+
+/**
+ * A read of pg_catalog.pg_settings proven to return only rows of readable settings. A row's name
+ * equals one of the literals exactly (text equality), so it is readable when the literal lowered
+ * is (setting names are case-insensitive for current_setting; pg_settings keeps `DateStyle`).
+ */
+function readableSettingsOnly(access: TableAccess): boolean {
+  const r = access.relation;
+  const names = access.settingNames;
+  return access.op === 'select' && r.resolved && r.schema === 'pg_catalog' && r.name === 'pg_settings' && names !== undefined && names.length > 0 && names.every((n) => isReadableSetting(n.toLowerCase()));
 }
 
 /** A name the server could find in pg_catalog (every catalog relation starts with pg_). */

@@ -72,6 +72,13 @@ export function testCatalog(version = 1): CatalogSnapshot {
     ...['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_user_mappings', 'pg_stat_activity'].map((n) => rel('pg_catalog', n, 'view', ['tablename', 'attname', 'histogram_bounds', 'query'])),
     ...['tables', 'columns', 'user_mapping_options'].map((n) => rel('information_schema', n, 'view', ['table_schema', 'table_name', 'column_name', 'option_value'])),
   ];
+  // pg_settings with its real columns (sourceline is an integer, pending_restart a boolean).
+  const settings = relations.find((r) => r.schema === 'pg_catalog' && r.name === 'pg_settings');
+  if (settings) {
+    settings.kind = 'view';
+    settings.columns = ['name', 'setting', 'unit', 'category', 'short_desc', 'extra_desc', 'context', 'vartype', 'source', 'min_val', 'max_val', 'enumvals', 'boot_val', 'reset_val', 'sourcefile', 'sourceline', 'pending_restart']
+      .map((c, i) => ({ name: c, attnum: i + 1, typeOid: c === 'sourceline' ? INT4 : c === 'pending_restart' ? 16 : TEXT, typeName: c === 'sourceline' ? 'integer' : c === 'pending_restart' ? 'boolean' : 'text' }));
+  }
   const roles = relations.find((r) => r.schema === 'pg_catalog' && r.name === 'pg_roles');
   if (roles) roles.columns = ['oid', 'rolname', 'rolconfig'].map((c, i) => ({ name: c, attnum: i + 1, typeOid: 25, typeName: 'text' }));
   const moods = relations.find((r) => r.name === 'moods');

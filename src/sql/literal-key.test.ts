@@ -90,6 +90,9 @@ describe('literal keys', () => {
     { name: 'DCL', sql: "alter role analyst set search_path = 'x'" },
     { name: 'COPY', sql: "copy orders to stdout with (delimiter ',')" },
     { name: 'a function in a VALUES list', sql: "insert into orders (id, status) values (1, lower('A'))" },
+    { name: 'a read of pg_settings pinned by name', sql: "select setting from pg_settings where name = 'max_index_keys'" },
+    { name: 'a read of pg_catalog.pg_settings pinned by an IN list', sql: "select name, setting from pg_catalog.pg_settings s where s.name in ('work_mem', 'block_size') and 1 = 1" },
+    { name: 'any statement naming pg_settings', sql: "select id from customers where id = 1 and exists (select 1 from pg_settings where name = 'x')" },
   ];
   for (const c of exactTexts) {
     it(`keyed exactly: ${c.name}`, () => {
@@ -152,6 +155,19 @@ describe('literal keys', () => {
     const size = cache.size;
     for (let i = 2; i < 100; i++) assert.equal(analyseCached(cache, catalog, searchPath, `select id from customers where id = ${i}`).byLiteralKey, true);
     assert.equal(cache.size, size);
+  });
+
+  it('the analysis of a pinned pg_settings read is never reused for another setting name', () => {
+    const allowed = "select setting from pg_catalog.pg_settings where name = 'max_index_keys'";
+    for (const other of ["select setting from pg_catalog.pg_settings where name = 'data_directory'", "select setting from pg_catalog.pg_settings where name = 'app.secret'"]) {
+      for (const [first, second] of [[allowed, other], [other, allowed]]) {
+        const cache = new AnalysisCache(16);
+        analyseCached(cache, catalog, searchPath, first);
+        const r = analyseCached(cache, catalog, searchPath, second);
+        assert.equal(r.byLiteralKey, false, second);
+        assert.deepEqual(r.analyses[0].tables[0].settingNames, [/'(.*)'/.exec(second)?.[1]]);
+      }
+    }
   });
 
   it('a warmed literal key does not decide a text whose literal matters', () => {

@@ -31,6 +31,10 @@
  *   The unbounded check folds only comparisons of two constants and a few patterns, so a column
  *   compared to a literal is "depends on the row" whatever the value; flows are recorded by
  *   operator name; provenance ignores constants.
+ * - Except in a statement that names a relation `pg_settings` (in any schema, at any depth): there
+ *   `name = 'max_index_keys'` in the WHERE is read by value (a read pinned to readable settings
+ *   is allowed, see `settings-pin.ts`), so such a text is keyed exactly, or the analysis of one
+ *   setting's name would be reused for another's.
  * - Texts with bytes outside ASCII, longer than `MAX_KEYED_CHARS`, or that the scanner refuses
  *   are keyed exactly.
  *
@@ -166,6 +170,20 @@ function allowedLiterals(stmt: Node, out: Set<Node>): void {
   }
 }
 
+/** Relations whose reads the analysis decides on WHERE literals' values (see the file comment). */
+const VALUE_READ_RELATIONS: ReadonlySet<string> = new Set(['pg_settings']);
+
+/** Whether any relation name (a RangeVar's, wrapped or bare) in the trees is one of VALUE_READ_RELATIONS. */
+function namesValueReadRelation(n: unknown): boolean {
+  if (Array.isArray(n)) return n.some(namesValueReadRelation);
+  if (n === null || typeof n !== 'object') return false;
+  for (const [k, v] of Object.entries(n)) {
+    if (k === 'relname' && typeof v === 'string' && VALUE_READ_RELATIONS.has(v)) return true;
+    if (namesValueReadRelation(v)) return true;
+  }
+  return false;
+}
+
 /** Every A_Const node in a tree, with its location (a node met twice is met twice). */
 function everyConst(n: unknown, visit: (c: Node) => void): void {
   if (Array.isArray(n)) {
@@ -186,6 +204,7 @@ function everyConst(n: unknown, visit: (c: Node) => void): void {
  * A_Const, or whose location any other A_Const shares, is not proven.
  */
 export function literalsIrrelevant(stmts: readonly Node[], key: LiteralKey): boolean {
+  if (namesValueReadRelation(stmts)) return false;
   const allowed = new Set<Node>();
   for (const s of stmts) allowedLiterals(s, allowed);
   if (allowed.size === 0) return false;

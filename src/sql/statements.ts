@@ -11,6 +11,7 @@ import { type Classified, DdlWalker } from './ddl.ts';
 import { expr, exprs } from './expressions.ts';
 import { columnProv, type Out, toOutputs } from './provenance.ts';
 import { QueryWalker } from './queries.ts';
+import { pinnedSettingNames } from './settings-pin.ts';
 import { expandItem, relationColumns, Scope } from './scope.ts';
 import type { CopyOptions, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
 
@@ -31,6 +32,8 @@ interface Result extends Classified {
   objectName?: string;
   doLanguage?: string;
   holdCursor?: true;
+  /** A SELECT whose WHERE pins `name` to these literals (see `settings-pin.ts`). */
+  settingNames?: string[];
 }
 
 const READ_OPS: ReadonlySet<TableOperation> = new Set(['select']);
@@ -53,7 +56,19 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
   if (r.objectName !== undefined) a.objectName = r.objectName;
   if (r.holdCursor) a.holdCursor = true;
   if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
+  if (r.settingNames) pinSettings(a, r.settingNames);
   return a;
+}
+
+/**
+ * Records a proven pin on the read of pg_settings, when that read is the statement's only table
+ * access (an unqualified name that is also a temporary table is two accesses) and no user code
+ * (a planted operator or cast, which could make `name = '…'` true for every row) is reached.
+ */
+function pinSettings(a: StatementAnalysis, names: string[]): void {
+  if (a.unsupported !== undefined || a.tables.length !== 1 || a.functions.some((f) => f.userCode === true || f.via !== undefined)) return;
+  const t = a.tables[0];
+  if (t.op === 'select' && t.relation.resolved && t.relation.schema === 'pg_catalog' && t.relation.name === 'pg_settings') t.settingNames = names;
 }
 
 /** 'AlterFooStmt' → 'alter foo' (the command name of an unsupported statement). */
@@ -78,7 +93,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
         c.ddl.push({ action: 'create', objectType: 'table', schema: createdIn(rv, c), name: rv.relname });
         return { command: 'select into', cls: 'write' };
       }
-      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c), outputs: outs && toOutputs(outs) };
+      const settingNames = pinnedSettingNames(n);
+      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c), outputs: outs && toOutputs(outs), ...(settingNames && { settingNames }) };
     }
     case 'InsertStmt':
     case 'UpdateStmt':

@@ -42,6 +42,12 @@ export interface TableAccess {
   columns: string[];
   /** True when the column list could not be known exactly (e.g. unknown relation with `*`). */
   allColumns?: boolean;
+  /**
+   * For the read of pg_catalog.pg_settings: the setting names its rows are proven limited to
+   * (`WHERE name = '…'`, `name IN (…)`; see `settings-pin.ts`), exactly as written. Absent when
+   * not proven: the read may return any setting.
+   */
+  settingNames?: string[];
 }
 
 /** Columns used as filters, groups or orderings (inference through predicates; masking uses it). */

@@ -4,7 +4,7 @@
  */
 import { encodeParse } from '../../src/protocol/index.ts';
 import { frame } from './client.ts';
-import type { Attack, Family } from './harness.ts';
+import type { Attack, Family, Step } from './harness.ts';
 
 const SYNC = frame('S', Buffer.alloc(0));
 
@@ -220,7 +220,124 @@ const literalKeys: Attack[] = [
   },
 ];
 
+/**
+ * pg_settings is readable where the WHERE pins `name` to settings current_setting may read
+ * (pgJDBC's `WHERE name='max_index_keys'`). A secret stored for the gateway's upstream role (a
+ * path setting the role may see through pg_read_all_settings, and a custom setting, which
+ * PostgreSQL 15 hides from pg_settings but a later version or a module's own setting shows) must
+ * not come out of it in any shape: widened pins, predicates the server may run on the secret's
+ * row first (an error echoing the value), other reads beside the pinned one, a parameter, a planted
+ * operator, and the allowed text's analysis reused for another name.
+ */
+const SETTING_SECRET = 'pgset-secret-6194';
+const SETTING_SETUP = `GRANT pg_read_all_settings TO gw_app;
+  ALTER ROLE gw_app SET dynamic_library_path = '$libdir:/${SETTING_SECRET}';
+  ALTER ROLE gw_app SET app.atk_secret = '${SETTING_SECRET}'`;
+const SETTING_CLEANUP = 'ALTER ROLE gw_app RESET dynamic_library_path; ALTER ROLE gw_app RESET app.atk_secret; REVOKE pg_read_all_settings FROM gw_app';
+
+function settingShapes(secret: string, prefix: string): Step[] {
+  return [
+    `SELECT setting FROM pg_settings WHERE name = '${secret}'`,
+    `SELECT setting FROM pg_catalog.pg_settings WHERE name = 'max_index_keys' OR name = '${secret}'`,
+    `SELECT setting FROM pg_settings WHERE name IN ('max_index_keys', '${secret}')`,
+    "SELECT setting FROM pg_settings WHERE name = 'max_index_keys' OR true",
+    `SELECT name, setting FROM pg_settings WHERE name LIKE '${prefix}%'`,
+    "SELECT setting FROM pg_settings WHERE name <> 'max_index_keys'",
+    "SELECT setting FROM pg_settings WHERE NOT name = 'max_index_keys'",
+    `SELECT setting FROM pg_settings WHERE lower(name) = '${secret}'`,
+    'SELECT * FROM pg_settings',
+    "SELECT setting FROM pg_settings WHERE name = 'max_index_keys' AND setting::int > 0",
+    "SELECT setting FROM pg_settings WHERE name = 'max_index_keys' AND (CASE WHEN setting LIKE '%pgset%' THEN 1/0 ELSE 1 END) = 1",
+    "SELECT setting FROM pg_settings WHERE name = 'max_index_keys' AND setting::int = 1 OR name = 'work_mem'",
+    // Inside an OR, the operands of an AND are evaluated in the order written, on every row.
+    // On the secret's row only, a cast whose error echoes the value.
+    `SELECT setting FROM pg_settings WHERE ((CASE WHEN name = '${secret}' THEN setting ELSE '1' END)::int > 0 AND name = 'max_index_keys') OR name = 'work_mem'`,
+    `SELECT setting FROM pg_settings WHERE (CASE WHEN name = '${secret}' THEN setting ELSE 't' END)::boolean AND name = 'max_index_keys'`,
+    `SELECT (SELECT setting FROM pg_settings WHERE name = '${secret}') FROM pg_settings WHERE name = 'max_index_keys'`,
+    `SELECT s.setting, t.setting FROM pg_settings s, pg_settings t WHERE s.name = 'max_index_keys' AND t.name LIKE '${prefix}%'`,
+    `WITH s AS (SELECT * FROM pg_settings) SELECT setting FROM s WHERE name = '${secret}'`,
+    `SELECT setting FROM pg_settings WHERE name = 'max_index_keys' UNION ALL SELECT setting FROM pg_settings WHERE name = '${secret}'`,
+    `SELECT setting FROM pg_settings WHERE name = 'max_index_keys' OR name = (SELECT '${secret}')`,
+    `SELECT setting FROM (SELECT * FROM pg_settings) s WHERE name = '${secret}'`,
+    `SELECT reset_val FROM pg_settings WHERE name = '${secret.toUpperCase()}' OR name = '${secret}'`,
+    `SELECT boot_val, reset_val FROM pg_settings WHERE name = '${secret}'::text AND vartype = 'string'`,
+    (c) => c.extended('', 'SELECT setting FROM pg_settings WHERE name = $1', [secret]),
+    (c) => c.extended('', "SELECT setting FROM pg_settings WHERE name IN ('max_index_keys', $1)", [secret]),
+    'PREPARE ps(text) AS SELECT setting FROM pg_settings WHERE name = $1',
+    `EXECUTE ps('${secret}')`,
+    `SELECT current_setting('${secret}')`,
+  ];
+}
+
+const pinned: Attack[] = [
+  {
+    name: 'a server path setting does not come out of pg_settings, however the WHERE is written',
+    who: 'analyst',
+    setup: SETTING_SETUP,
+    reloadAfterSetup: false,
+    steps: settingShapes('dynamic_library_path', 'dynamic'),
+    secrets: [SETTING_SECRET],
+    serverNever: [/dynamic_library_path|LIKE 'dynamic%'/],
+    cleanup: SETTING_CLEANUP,
+  },
+  {
+    name: 'a secret custom setting does not come out of pg_settings, however the WHERE is written',
+    who: 'analyst',
+    setup: SETTING_SETUP,
+    reloadAfterSetup: false,
+    steps: settingShapes('app.atk_secret', 'app.'),
+    secrets: [SETTING_SECRET],
+    serverNever: [/app\.atk_secret|LIKE 'app\.%'/],
+    cleanup: SETTING_CLEANUP,
+  },
+  {
+    name: "the analysis of an allowed pg_settings read is not reused for a secret setting's name, in either order",
+    who: 'analyst',
+    setup: SETTING_SETUP,
+    reloadAfterSetup: false,
+    plant: [{ who: 'support-bot', sql: "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'max_index_keys'" }],
+    steps: [
+      "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'max_index_keys'",
+      "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'dynamic_library_path'",
+      "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'app.atk_secret'",
+      "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'server_encoding'",
+      (c) => c.extended('', "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'dynamic_library_path'"),
+      (c) => c.extended('', "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'server_encoding'"),
+      (c) => c.extended('', "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'app.atk_secret'"),
+      "SELECT name, setting FROM pg_settings WHERE name IN ('max_identifier_length', 'server_encoding')",
+      "SELECT name, setting FROM pg_settings WHERE name IN ('max_identifier_length', 'dynamic_library_path')",
+      "SELECT name, setting FROM pg_settings WHERE name IN ('max_identifier_length', 'app.atk_secret')",
+    ],
+    secrets: [SETTING_SECRET],
+    serverNever: [/dynamic_library_path|app\.atk_secret/],
+    cleanup: SETTING_CLEANUP,
+  },
+  {
+    name: 'an operator planted for text = text does not widen a pin',
+    who: 'analyst',
+    setup: `${SETTING_SETUP};
+      CREATE FUNCTION public.atk_settings_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'select true';
+      CREATE OPERATOR public.= (leftarg = text, rightarg = text, function = public.atk_settings_eq)`,
+    steps: ["SELECT name, setting FROM pg_settings WHERE name = 'max_index_keys'", 'SET search_path = public, pg_catalog', "SELECT name, setting FROM pg_settings WHERE name = 'max_index_keys'"],
+    effectOnly: true,
+    secrets: [SETTING_SECRET],
+    cleanup: `${SETTING_CLEANUP}; DROP OPERATOR public.= (text, text); DROP FUNCTION public.atk_settings_eq(text, text)`,
+  },
+  {
+    name: "pgJDBC's read of max_index_keys and tools' reads of readable settings answer as PostgreSQL",
+    who: 'analyst',
+    steps: [
+      "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'",
+      "select name, setting from pg_settings where name = 'server_version_num'",
+      "select name, setting from pg_settings where name in ('max_identifier_length', 'server_encoding')",
+      (c) => c.extended('', "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'"),
+    ],
+    allowed: { rows: 5 },
+  },
+];
+
 export const effectFamilies: Family[] = [
+  { family: 'pg_settings pinned to readable settings', cases: pinned },
   { family: 'literal keys', cases: literalKeys },
   { family: 'review rules by effect', cases: reviewBypass },
   { family: 'sequences named at run time', cases: sequences },

@@ -239,7 +239,7 @@ public class Probe {
     c.close();
   }
 
-  /** The foreign-key metadata calls alone (they read pg_settings for max_index_keys). */
+  /** The foreign-key metadata calls alone (they read max_index_keys from pg_settings). */
   static void keys() throws Exception {
     Connection c = connect("");
     foreignKeys(c);
@@ -1241,10 +1241,12 @@ public class Probe {
    * A statement a policy refuses, in every shape a JDBC application sends one: the lines named
    * `refusal:` differ by design (the gateway answers 42501 where PostgreSQL runs the statement;
    * the test checks that), the `after` lines must not (the connection goes on as after any
-   * error, and nothing hangs). The refused statement reads pg_settings, which only an allow
-   * entry naming it exactly lifts.
+   * error, and nothing hangs). The refused statement reads a server path from pg_settings, which
+   * only an allow entry naming pg_settings exactly lifts (a read pinned to a setting
+   * current_setting may read, as the foreign-key metadata's, is allowed; one writing it into a
+   * table, or naming it by a parameter, is not proven so).
    */
-  static final String REFUSED = "select setting from pg_catalog.pg_settings where name = 'max_index_keys'";
+  static final String REFUSED = "select setting from pg_catalog.pg_settings where name = 'data_directory'";
 
   static void refusals(Connection c) {
     step("refusal: statement", () -> q(c, REFUSED));
