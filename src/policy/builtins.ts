@@ -161,7 +161,15 @@ export const SAFE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
 export const HIDDEN_CATALOG_COLUMNS: ReadonlyMap<string, readonly string[]> = new Map([
   ['pg_catalog.pg_roles', ['rolconfig']],
   ['pg_catalog.pg_user', ['useconfig']],
+  // A read of pg_settings pinned to readable settings: the file a setting was read from is a
+  // server path (as config_file is), shown to roles that may read all settings.
+  ['pg_catalog.pg_settings', ['sourcefile']],
 ]);
+
+/** Why a hidden catalog column is refused (the refusal's hint). */
+export function hiddenColumnReason(relation: string): string {
+  return relation === 'pg_catalog.pg_settings' ? 'The file a setting comes from is a path on the database server' : 'Per-role settings can hold secrets';
+}
 
 /** Why some catalog relations outside SAFE_CATALOG_RELATIONS are refused (for the hint). */
 export const PROTECTED_CATALOG_REASONS: readonly { pattern: RegExp; why: string }[] = [

@@ -21,7 +21,7 @@
  */
 import type { TableAccess, TableOperation } from '../sql/types.ts';
 import { assertNever } from '../errors.ts';
-import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, isReadableSetting, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
+import { BUILTIN_SCHEMAS, catalogRefusalReason, HIDDEN_CATALOG_COLUMNS, hiddenColumnReason, isReadableSetting, PROTECTED_EXTENSION_RELATIONS, SAFE_CATALOG_RELATIONS } from './builtins.ts';
 import type { ColumnDenial, TableGrant } from './compile.ts';
 import { qualified } from './pattern.ts';
 import type { DecideContext, Refusal } from './refusal.ts';
@@ -84,7 +84,7 @@ export function checkTableAccess(ctx: DecideContext, access: TableAccess): Refus
     if (column !== undefined) {
       return {
         what: `may not read column ${qualified(schema, name, column)}`,
-        hint: `Per-role settings can hold secrets; read the other columns by name, or add an allow entry naming ${rel} exactly.`,
+        hint: `${hiddenColumnReason(catalogName)}; read the other columns by name, or add an allow entry naming ${rel} exactly.`,
         rule: 'builtin:protected-catalog',
       };
     }

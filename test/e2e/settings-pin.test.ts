@@ -48,7 +48,7 @@ async function refused(q: string | pg.QueryConfig): Promise<void> {
     const e = err as { code?: string; message: string; hint?: string };
     seen.push(JSON.stringify(e));
     assert.equal(e.code, '42501', `${text}: ${e.message}`);
-    assert.match(e.message, /^pgwarden: \S+ may not read pg_catalog\.pg_settings$/, text);
+    assert.match(e.message, /^pgwarden: \S+ may not read (pg_catalog\.pg_settings|column pg_catalog\.pg_settings\.sourcefile)$/, text);
     // The session goes on.
     assert.deepEqual((await c.query('select 1 as one')).rows, [{ one: 1 }]);
     return;
@@ -88,7 +88,7 @@ describe('pg_settings pinned to readable settings', () => {
       "select name, setting from pg_settings where name = 'server_version_num'",
       "select name, setting from pg_settings where name in ('max_identifier_length', 'server_encoding') order by name",
       "select s.name, s.setting, s.unit, s.vartype from pg_catalog.pg_settings as s where 'DateStyle' = s.name",
-      "select * from pg_settings where name = 'work_mem'::text and vartype = 'integer'",
+      "select name, setting, unit, vartype, sourceline from pg_settings where name = 'work_mem'::text and vartype = 'integer'",
       "select setting from pg_settings where name = 'datestyle'",
     ]) {
       const expected = (await d.query(text)).rows;
@@ -107,6 +107,9 @@ describe('pg_settings pinned to readable settings', () => {
       "select setting from pg_settings where name like 'dyn%'",
       "select setting from pg_settings where name <> 'max_index_keys'",
       'select * from pg_settings',
+      // The file a setting comes from is a server path, whatever the setting.
+      "select * from pg_settings where name = 'work_mem'",
+      "select sourcefile from pg_settings where name = 'work_mem'",
       "select s.setting from pg_settings s join pg_settings t on true where s.name = 'max_index_keys'",
       "select setting from pg_settings where name = 'max_index_keys' and (case when name = 'dynamic_library_path' then setting else '1' end)::int > 0",
       "with s as (select * from pg_settings) select setting from s where name = 'max_index_keys'",
