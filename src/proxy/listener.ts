@@ -83,10 +83,10 @@ export interface PostgresListener {
   openInternal(identity: Identity, database: string, o: { via: string; applicationName?: string }): Promise<Duplex>;
 }
 
-/** Client bytes held by the sessions of one listener (its deps), per identity and in all. */
 /** How long a client's cancel connection stays open waiting for the cancel to reach the server. */
 const CANCEL_DELIVERY_WAIT_MS = 5000;
 
+/** Client bytes held by the sessions of one listener (its deps), per identity and in all. */
 const budgets = new WeakMap<ListenerDeps, BufferBudget>();
 
 function budgetOf(deps: ListenerDeps): BufferBudget {
