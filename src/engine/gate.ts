@@ -309,9 +309,9 @@ function namesNothing(a: StatementAnalysis): boolean {
   return a.tables.length === 0 && a.functions.length === 0 && a.ddl.length === 0 && a.inner === undefined && a.specials.length === 0;
 }
 
-/** `SELECT set_config('search_path', '…', true|false)`: runs set_config exactly once. */
 /** Statements that commit in stages (CREATE INDEX CONCURRENTLY, DETACH PARTITION … CONCURRENTLY): a failure may leave part done. */
 const CONCURRENTLY = /\bconcurrently\b/i;
+/** `SELECT set_config('search_path', '…', true|false)`: runs set_config exactly once. */
 const BARE_SET_CONFIG = /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^']|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+"?\w+"?\s*)?;?\s*$/i;
 
 /** Schema names as the analyser takes them (quoted: exact). */
