@@ -15,7 +15,7 @@ import uuid
 
 import asyncpg
 
-from transcript import Transcript
+from transcript import REFUSED, Transcript
 
 T = Transcript()
 DSN = sys.argv[1]
@@ -476,9 +476,6 @@ async def mask():
 
     await T.astep("copy_from_query", copy_out)
     await conn.close()
-
-
-REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
 
 
 async def _fetch_prepared(conn, query):

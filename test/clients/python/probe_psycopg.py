@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Json, Jsonb
 
-from transcript import Transcript
+from transcript import REFUSED, Transcript
 
 T = Transcript()
 DSN = sys.argv[1]
@@ -604,9 +604,6 @@ def mask():
 
     T.step("copy out", copy_out)
     conn.close()
-
-
-REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
 
 
 def refusals():

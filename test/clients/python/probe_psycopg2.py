@@ -20,7 +20,7 @@ import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
-from transcript import Transcript
+from transcript import REFUSED, Transcript
 
 T = Transcript()
 DSN = sys.argv[1]
@@ -386,9 +386,6 @@ def mask():
 
     T.step("copy_expert to stdout", copy_out)
     conn.close()
-
-
-REFUSED = "select count(*) from pg_stat_activity"  # refused for every identity, whatever the policy
 
 
 def refusals():

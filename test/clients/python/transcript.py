@@ -13,6 +13,9 @@ import sys
 import time
 import uuid
 
+# A statement the gateway refuses for every identity, whatever the policy.
+REFUSED = "select count(*) from pg_stat_activity"
+
 
 def plain(value):
     """A JSON-safe, deterministic form of what a driver returned."""
