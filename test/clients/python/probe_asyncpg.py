@@ -303,14 +303,14 @@ async def compat():
                 yield (i, "x" * 50)
 
         await c.execute("create temp table apg_sink (a int, b text)")
+        # Whether the timeout fires before the COPY's last row is sent, and the cancel lands before
+        # the server finished it, is a race (asyncpg's writer yields to the timeout only when the
+        # socket pushes back), directly too: the copy either ran whole or not at all, never in
+        # part, and the connection goes on.
         try:
             await c.copy_records_to_table("apg_sink", records=records(), timeout=0.4)
-            out.append("not cancelled")
         except asyncio.TimeoutError:
-            out.append("timed out")
-        # Whether the cancel lands before the COPY's last row is a race (asyncpg's writer yields to
-        # the timeout only when the socket pushes back), directly too: the copy either ran whole
-        # or not at all, never in part.
+            pass
         n = await c.fetchval("select count(*) from apg_sink")
         out.append("all or nothing" if n in (0, 2000000) else f"partly: {n}")
         await c.close()
