@@ -1,31 +1,42 @@
 /**
  * Loading a catalog snapshot from the upstream's system catalogs. Four queries, each returning
- * JSON documents, so the load costs four round trips whatever the size of the schema (five with
- * the fingerprint that lets a reload keep the built-in objects it read before).
+ * JSON documents (five with the fingerprint that lets a reload keep the built-in objects it read
+ * before). Where the connection can (`queryAll`), they are sent together in one read-only
+ * repeatable-read transaction: one round trip, and one snapshot of the catalog for all of them.
  */
 import { buildPlanted } from './planted.ts';
 import type { CatalogCast, CatalogFunction, CatalogOperator, CatalogRelation, CatalogSnapshot, CodeOrigin, RelationKind, TypeSet } from './types.ts';
 
+type Rows = (string | null)[][];
+
 /** The little of a SQL connection the loader needs (simple Query, text results). */
 export interface CatalogQueryable {
-  query(text: string): Promise<(string | null)[][]>;
+  query(text: string): Promise<Rows>;
+  /**
+   * Several statements in one simple Query: the rows of each result that has a row description,
+   * in order. Optional: without it the queries run one at a time, each in a snapshot of its own.
+   */
+  queryAll?(text: string): Promise<Rows[]>;
 }
 
 /**
- * The statements each connection has prepared (see `run`), and connections on which a prepared
- * statement went missing (a pooler between the gateway and the server, which may run each
- * statement on another server connection): those run the text every time.
+ * The statements each connection has prepared (see `prepareOnce`), and connections on which a
+ * prepared statement went missing (a pooler between the gateway and the server, which may run
+ * each statement on another server connection): those run the text every time.
  */
 const preparedOn = new WeakMap<CatalogQueryable, Set<string> | 'off'>();
 
+const sqlstateOf = (err: unknown): unknown => (err as { sqlstate?: unknown }).sqlstate;
+
 /**
- * Run one of the catalog queries, planned once per connection: prepared under a name of its own
- * on first use, then `EXECUTE`d. They take no parameters, so the server keeps one generic plan;
- * planning the code query alone took longer than running it, at every reload after DDL.
+ * Prepare one of the catalog queries on this connection unless it already was, under a name of
+ * its own. They take no parameters, so the server keeps one generic plan; planning the code query
+ * alone took longer than running it, at every reload after DDL. False when this connection runs
+ * the texts instead.
  */
-async function run(db: CatalogQueryable, name: string, text: string): Promise<(string | null)[][]> {
+async function prepareOnce(db: CatalogQueryable, name: string, text: string): Promise<boolean> {
   let names = preparedOn.get(db);
-  if (names === 'off') return db.query(text);
+  if (names === 'off') return false;
   if (!names) preparedOn.set(db, (names = new Set()));
   const statement = `pgwarden_catalog_${name}`;
   if (!names.has(statement)) {
@@ -33,17 +44,51 @@ async function run(db: CatalogQueryable, name: string, text: string): Promise<(s
       await db.query(`prepare ${statement} as ${text}`);
     } catch (err) {
       // Prepared on this connection through another handle (42P05): the text is the same.
-      if ((err as { sqlstate?: unknown }).sqlstate !== '42P05') throw err;
+      if (sqlstateOf(err) !== '42P05') throw err;
     }
     names.add(statement);
   }
+  return true;
+}
+
+/** Run one of the catalog queries (prepared on first use, then `EXECUTE`d). */
+async function run(db: CatalogQueryable, name: string, text: string): Promise<Rows> {
+  if (!(await prepareOnce(db, name, text))) return db.query(text);
   try {
-    return await db.query(`execute ${statement}`);
+    return await db.query(`execute pgwarden_catalog_${name}`);
   } catch (err) {
-    if ((err as { sqlstate?: unknown }).sqlstate !== '26000') throw err;
+    if (sqlstateOf(err) !== '26000') throw err;
     preparedOn.set(db, 'off');
     return db.query(text);
   }
+}
+
+/**
+ * Run catalog queries, given as [name, text]: with `queryAll`, in one round trip and one
+ * read-only repeatable-read transaction, so that every query sees the catalog as of one moment
+ * (DDL that commits meanwhile is in all of them or in none); otherwise one at a time.
+ */
+async function runAll(db: CatalogQueryable, queries: [string, string][]): Promise<Rows[]> {
+  const sequentially = async () => {
+    const out: Rows[] = [];
+    for (const [name, text] of queries) out.push(await run(db, name, text));
+    return out;
+  };
+  if (!db.queryAll) return sequentially();
+  for (const [name, text] of queries) if (!(await prepareOnce(db, name, text))) return sequentially();
+  const executes = queries.map(([name]) => `execute pgwarden_catalog_${name}`);
+  let results: Rows[];
+  try {
+    results = await db.queryAll(`begin isolation level repeatable read, read only; ${executes.join('; ')}; commit`);
+  } catch (err) {
+    // An error inside the block leaves it aborted: end it before anything else runs here.
+    await db.query('rollback').catch(() => {});
+    if (sqlstateOf(err) !== '26000') throw err;
+    preparedOn.set(db, 'off');
+    return sequentially();
+  }
+  if (results.length !== queries.length) throw new Error(`the catalog queries returned ${results.length} results for ${queries.length} queries`);
+  return results;
 }
 
 const RELKIND: Record<string, RelationKind> = {
@@ -106,7 +151,8 @@ export const BUILTIN_FINGERPRINT_SQL = `select concat_ws(' ', ${[
   ['pg_proc', 'oid'],
   ['pg_language', 'oid'],
 ]
-  .map(([table, oid]) => `(select count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(sum(hashint8(xmin::text::bigint)), 0) from ${table} where ${oid} < 16384)`)
+  // Each xmin is converted once (the conversion through text is most of the cost).
+  .map(([table, oid]) => `(select count(*) || ':' || coalesce(sum(x), 0) || ':' || coalesce(sum(hashint8(x)), 0) from (select xmin::text::bigint as x from ${table} where ${oid} < 16384) t)`)
   .join(', ')})`;
 
 /**
@@ -225,13 +271,30 @@ export function snapshotFrom(c: CatalogContents, version: number): CatalogSnapsh
  * when their fingerprint is unchanged, and the queries read only objects made since initdb.
  */
 export async function loadCatalogContents(db: CatalogQueryable, builtins?: BuiltinCache): Promise<CatalogContents> {
-  let fingerprint: string | undefined;
-  if (builtins) [[fingerprint = undefined]] = (await run(db, 'fingerprint', BUILTIN_FINGERPRINT_SQL)) as [[string]];
+  const fingerprintQuery: [string, string][] = builtins ? [['fingerprint', BUILTIN_FINGERPRINT_SQL]] : [];
+  const userOnly: [string, string][] = [
+    ['user_relations', `${RELATIONS_SQL} and c.oid >= 16384`],
+    ['user_functions', `${FUNCTIONS_SQL} where p.oid >= 16384`],
+  ];
+  const everything: [string, string][] = [
+    ['relations', RELATIONS_SQL],
+    ['functions', FUNCTIONS_SQL],
+  ];
+  const rest: [string, string][] = [
+    ['session', SESSION_SQL],
+    ['code', CODE_SQL],
+  ];
+  // With a cached built-in part, the user part is read together with the fingerprint that says
+  // whether the cache still holds; when it does not, everything is read again.
+  let results = await runAll(db, [...fingerprintQuery, ...(builtins?.part ? userOnly : everything), ...rest]);
+  let fingerprint = builtins ? (results[0][0]?.[0] ?? undefined) : undefined;
   const cached = builtins?.part !== undefined && builtins.part.fingerprint === fingerprint ? builtins.part : undefined;
-  const [[rel]] = await (cached ? run(db, 'user_relations', `${RELATIONS_SQL} and c.oid >= 16384`) : run(db, 'relations', RELATIONS_SQL));
-  const [[fn]] = await (cached ? run(db, 'user_functions', `${FUNCTIONS_SQL} where p.oid >= 16384`) : run(db, 'functions', FUNCTIONS_SQL));
-  const [[user, path, setting, schemas]] = await run(db, 'session', SESSION_SQL);
-  const [[ops, casts, attached]] = await run(db, 'code', CODE_SQL);
+  if (builtins?.part && !cached) {
+    results = await runAll(db, [...fingerprintQuery, ...everything, ...rest]);
+    fingerprint = results[0][0]?.[0] ?? undefined;
+  }
+  const at = fingerprintQuery.length;
+  const [[rel], [fn], [user, path, setting, schemas], [ops, casts, attached]] = results.slice(at).map((rows) => rows[0] ?? []);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
   for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {

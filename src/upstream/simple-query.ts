@@ -9,6 +9,8 @@ import { BE, MessageFramer, TERMINATE, decodeDataRow, decodeFields, encodeQuery 
 export interface SqlSession {
   /** Run one simple Query (it may hold several statements); resolves with the rows of the last result. */
   query(text: string): Promise<(string | null)[][]>;
+  /** Run one simple Query of several statements; resolves with the rows of each result, in order. */
+  queryAll?(text: string): Promise<(string | null)[][][]>;
   close(): Promise<void>;
 }
 
@@ -26,7 +28,9 @@ export class ServerError extends Error {
 export class SimpleQuerySession implements SqlSession {
   readonly #socket: net.Socket;
   readonly #framer = new MessageFramer(64 * 1024 * 1024);
-  #pending: { resolve(rows: (string | null)[][]): void; reject(err: Error): void } | null = null;
+  #pending: { resolve(results: (string | null)[][][]): void; reject(err: Error): void } | null = null;
+  /** The rows of each result of the running query (a RowDescription starts one). */
+  #results: (string | null)[][][] = [];
   #rows: (string | null)[][] = [];
   #error: ServerError | null = null;
   #broken: Error | null = null;
@@ -48,10 +52,15 @@ export class SimpleQuerySession implements SqlSession {
     socket.resume();
   }
 
-  query(text: string): Promise<(string | null)[][]> {
+  async query(text: string): Promise<(string | null)[][]> {
+    const results = await this.queryAll(text);
+    return results[results.length - 1] ?? [];
+  }
+
+  queryAll(text: string): Promise<(string | null)[][][]> {
     if (this.#broken) return Promise.reject(this.#broken);
     if (this.#pending) return Promise.reject(new Error('one query at a time'));
-    this.#rows = [];
+    this.#results = [];
     this.#error = null;
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
@@ -77,6 +86,7 @@ export class SimpleQuerySession implements SqlSession {
     switch (tag) {
       case BE.RowDescription:
         this.#rows = [];
+        this.#results.push(this.#rows);
         return;
       case BE.DataRow:
         this.#rows.push(decodeDataRow(frame));
@@ -90,7 +100,7 @@ export class SimpleQuerySession implements SqlSession {
         const pending = this.#pending;
         this.#pending = null;
         if (this.#error) pending?.reject(this.#error);
-        else pending?.resolve(this.#rows);
+        else pending?.resolve(this.#results);
         return;
       }
       case BE.NotificationResponse: {

@@ -14,10 +14,15 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 let pg: TestPostgres;
 let db: SimpleQuerySession;
 const sent: string[] = [];
+// As the gateway's catalog connection: the queries go together, in one round trip.
 const recorded: CatalogQueryable = {
   query(text) {
     sent.push(text);
     return db.query(text);
+  },
+  queryAll(text) {
+    sent.push(text);
+    return db.queryAll(text);
   },
 };
 
@@ -87,6 +92,57 @@ describe('the built-in part of the catalog', () => {
 });
 
 describe('the catalog queries', () => {
+  it('go in one round trip, in one read-only snapshot, where the connection can send several at once', async () => {
+    const calls: string[] = [];
+    const batching: CatalogQueryable = {
+      query(text) {
+        calls.push(`query: ${text}`);
+        return db.query(text);
+      },
+      queryAll(text) {
+        calls.push(`queryAll: ${text}`);
+        return db.queryAll(text);
+      },
+    };
+    const cache: BuiltinCache = {};
+    const first = await loadCatalogContents(batching, cache);
+    assert.deepEqual(canonical(first), canonical(await loadCatalogContents({ query: (text) => db.query(text) })), 'the same contents as one query at a time');
+    // The second load prepares the queries that read the user part only (a cache is now held).
+    await loadCatalogContents(batching, cache);
+    calls.length = 0;
+    pg.psql('create table batched_t (id int, note text)', 'app');
+    const second = await loadCatalogContents(batching, cache);
+    assert.equal(calls.length, 1, calls.join('\n'));
+    assert.match(calls[0], /^queryAll: begin isolation level repeatable read, read only; execute pgwarden_catalog_fingerprint; execute pgwarden_catalog_user_relations; .*; commit$/);
+    assert.ok(second.relations.some((r) => r.name === 'batched_t' && r.columns.some((c) => c.name === 'note')));
+    assert.equal((await db.query('select 1'))[0][0], '1', 'the connection is out of the transaction');
+  });
+
+  it('in one round trip, fall back to text when a prepared statement went missing, and leave the connection usable', async () => {
+    const texts: string[] = [];
+    const forgetful: CatalogQueryable = {
+      query(text) {
+        texts.push(text);
+        return db.query(text);
+      },
+      async queryAll(text) {
+        texts.push(text);
+        // A pooler handing the batch to a server connection that never saw the PREPAREs.
+        await db.query('deallocate all');
+        return db.queryAll(text);
+      },
+    };
+    const cache: BuiltinCache = {};
+    const contents = await loadCatalogContents(forgetful, cache);
+    assert.deepEqual(canonical(contents), canonical(await loadCatalogContents({ query: (text) => db.query(text) })));
+    // The aborted block was rolled back: a statement runs, outside any transaction.
+    assert.deepEqual(await db.query('select 1, now() = statement_timestamp()'), [['1', 't']]);
+    // And later loads on that connection run the texts, one at a time.
+    texts.length = 0;
+    await loadCatalogContents(forgetful, cache);
+    assert.ok(texts.length > 0 && texts.every((q) => !/^(prepare|execute|begin) /.test(q)), texts.join(' | '));
+  });
+
   it('are planned once per connection, and run as text where prepared statements go missing (a pooler between)', async () => {
     const texts: string[] = [];
     // A server connection that forgets what was prepared before each statement, as a pooler in
