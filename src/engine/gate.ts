@@ -1206,7 +1206,7 @@ export class PolicyGate implements StatementGate {
   }
 
   private effectOf(analyses: StatementAnalysis[]): Effect | undefined {
-    if (!analyses.some((a) => a.class === 'ddl' || a.class === 'dcl')) return undefined;
+    if (!analyses.some((a) => (a.class === 'ddl' || a.class === 'dcl') && a.catalogNeutral !== true)) return undefined;
     // A stored default (ALTER ROLE/DATABASE … SET search_path) is what a new session gets: the
     // catalog's connection reads it again only when it is new (see CatalogService).
     return { reload: analyses.some((a) => a.settings.some((s) => s.action === 'set_stored' && (s.name === 'search_path' || s.name === null))) ? 'full' : true };

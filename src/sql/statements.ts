@@ -6,6 +6,7 @@
  */
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { constText, defBool, list, names, type Node, typeOf, unwrap } from './ast.ts';
+import { leavesCatalogAsIs } from './catalog-neutral.ts';
 import { Collector } from './collector.ts';
 import { type Classified, DdlWalker } from './ddl.ts';
 import { expr, exprs } from './expressions.ts';
@@ -57,6 +58,7 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
   if (r.holdCursor) a.holdCursor = true;
   if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
   if (r.settingNames) pinSettings(a, r.settingNames);
+  if ((a.class === 'ddl' || a.class === 'dcl') && leavesCatalogAsIs(type, wrapped[type] ?? {})) a.catalogNeutral = true;
   return a;
 }
 

@@ -242,6 +242,11 @@ export interface StatementAnalysis {
    * (review rules: `rewrite`).
    */
   rewrites?: string[];
+  /**
+   * DDL or DCL that changes nothing the catalog snapshot holds (`COMMENT`, `GRANT`, a plain
+   * `CREATE INDEX`, …: see `catalog-neutral.ts`): no catalog reload follows it.
+   */
+  catalogNeutral?: true;
 }
 
 export interface CopyOptions {
