@@ -138,8 +138,9 @@ join pg_language l on l.oid = p.prolang`;
  * What initdb made (oid below 16384, FirstNormalObjectId) is the bulk of a catalog: some 600
  * relations and 3 000 functions. It changes only when a superuser alters a built-in object, which
  * updates its catalog rows and so their `xmin`. A load reads the built-in part again only when
- * this fingerprint of those rows changed (a count and two sums of `xmin` per catalog); the user
- * part is read every time.
+ * this fingerprint of those rows changed (a count and two sums of `xmin` per catalog), and reads
+ * the fingerprint only while the catalog's user can change a built-in object (see BuiltinCache);
+ * the user part is read every time.
  */
 export const BUILTIN_FINGERPRINT_SQL = `select concat_ws(' ', ${[
   ['pg_class', 'oid'],
@@ -198,9 +199,15 @@ select
      ) x where rel is not null and rel <> 0 and fn >= 16384 group by rel
    ) y)::text`;
 
+/**
+ * The session's user, schemas and search_path, every schema, and whether the user may change a
+ * built-in object: a superuser, or a member of the role that owns them (initdb's superuser, OID
+ * 10). No other role can alter, replace, rename or drop what initdb made.
+ */
 export const SESSION_SQL = `
 select current_user, to_json(current_schemas(false))::text, current_setting('search_path'),
-  (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text`;
+  (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text,
+  pg_has_role(current_user, 10::oid, 'MEMBER')`;
 
 type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null, number[] | null];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean, string | null];
@@ -216,6 +223,14 @@ export async function loadCatalog(db: CatalogQueryable, version: number, builtin
 /** The built-in part of the last load, kept between loads of one upstream (see BUILTIN_FINGERPRINT_SQL). */
 export interface BuiltinCache {
   part?: { fingerprint: string; relations: CatalogRelation[]; functions: CatalogFunction[] };
+  /**
+   * Whether the last load's user could change a built-in object (SESSION_SQL). When it could
+   * not, the next load keeps the cached part without reading the fingerprint: only a superuser
+   * can change it then, directly on the database, as any change made there is seen by the
+   * timer's full reload. The load still checks the user again, and reads the fingerprint at once
+   * if the user has become able to.
+   */
+  userMayAlterBuiltins?: boolean;
 }
 
 /**
@@ -285,15 +300,22 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
     ['code', CODE_SQL],
   ];
   // With a cached built-in part, the user part is read together with the fingerprint that says
-  // whether the cache still holds; when it does not, everything is read again.
-  let results = await runAll(db, [...fingerprintQuery, ...(builtins?.part ? userOnly : everything), ...rest]);
-  let fingerprint = builtins ? (results[0][0]?.[0] ?? undefined) : undefined;
-  const cached = builtins?.part !== undefined && builtins.part.fingerprint === fingerprint ? builtins.part : undefined;
-  if (builtins?.part && !cached) {
+  // whether the cache still holds (not even that when no one but a superuser working directly on
+  // the database can change it); when it does not hold, everything is read again.
+  let fingerprinted = builtins !== undefined && !(builtins.part && builtins.userMayAlterBuiltins === false);
+  let results = await runAll(db, [...(fingerprinted ? fingerprintQuery : []), ...(builtins?.part ? userOnly : everything), ...rest]);
+  const mayAlter = () => results[results.length - 2][0]?.[4] !== 'f';
+  let fingerprint = fingerprinted ? (results[0][0]?.[0] ?? undefined) : builtins?.part?.fingerprint;
+  let cached = builtins?.part !== undefined && builtins.part.fingerprint === fingerprint ? builtins.part : undefined;
+  if (builtins?.part && (!cached || (!fingerprinted && mayAlter()))) {
+    // The cache is stale, or the user has become able to change it since the last load.
+    fingerprinted = true;
     results = await runAll(db, [...fingerprintQuery, ...everything, ...rest]);
     fingerprint = results[0][0]?.[0] ?? undefined;
+    cached = undefined;
   }
-  const at = fingerprintQuery.length;
+  if (builtins) builtins.userMayAlterBuiltins = mayAlter();
+  const at = fingerprinted ? fingerprintQuery.length : 0;
   const [[rel], [fn], [user, path, setting, schemas], [ops, casts, attached]] = results.slice(at).map((rows) => rows[0] ?? []);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
   for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {

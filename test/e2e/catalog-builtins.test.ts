@@ -54,8 +54,30 @@ async function load(cache: BuiltinCache): Promise<{ contents: CatalogContents; r
   return { contents, readBuiltins };
 }
 
-describe('the built-in part of the catalog', () => {
+/** Make the catalog's user a member of the role that owns what initdb made (OID 10). */
+function grantBuiltinOwner(): void {
+  pg.psql("do $$ begin execute format('grant %I to gw_app', (select rolname from pg_roles where oid = 10)); end $$", 'app');
+}
+
+describe('the built-in part, for a catalog user that cannot change it', () => {
+  it('is kept without reading its fingerprint, which is read again as soon as the user can change it', async () => {
+    const cache: BuiltinCache = {};
+    assert.equal((await load(cache)).readBuiltins, true, 'the first load reads everything');
+    const second = await load(cache);
+    assert.equal(second.readBuiltins, false);
+    assert.ok(!sent.some((q) => /pgwarden_catalog_fingerprint/.test(q)), 'a user that cannot change built-in objects made the load read their fingerprint');
+    grantBuiltinOwner();
+    const third = await load(cache);
+    assert.equal(third.readBuiltins, true, 'a user that became able to change built-in objects did not have them read again');
+    const fourth = await load(cache);
+    assert.equal(fourth.readBuiltins, false);
+    assert.ok(sent.some((q) => /pgwarden_catalog_fingerprint/.test(q)), 'the fingerprint was not read for a user that can change built-in objects');
+  });
+});
+
+describe('the built-in part of the catalog, for a user that can change it', () => {
   const cache: BuiltinCache = {};
+  before(() => grantBuiltinOwner());
 
   it('is read by the first load, then kept while user objects come and go', async () => {
     assert.equal((await load(cache)).readBuiltins, true);
