@@ -30,6 +30,8 @@ const contentsSchema = z.object({
       viewDependencies: z.array(z.object({ schema: name, name })).optional(),
       hasRules: z.boolean().optional(),
       parents: z.array(oid).optional(),
+      uniqueKeys: z.array(z.array(z.number().int())).optional(),
+      foreignKeys: z.array(z.object({ columns: z.array(z.number().int()), references: oid, refColumns: z.array(z.number().int()) })).optional(),
     }),
   ),
   functions: z.array(

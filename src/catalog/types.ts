@@ -34,6 +34,18 @@ export interface CatalogRelation {
    * scan of a parent reads its children's rows.
    */
   parents?: number[];
+  /**
+   * Column groups (attnums) a write compares with the values stored in other rows: the columns
+   * of each unique index or exclusion constraint (key, expression and predicate columns). Writing
+   * one of them succeeds or fails (or, with ON CONFLICT, updates a row) by whether another row
+   * holds an equal value: an equality test of the stored column.
+   */
+  uniqueKeys?: number[][];
+  /**
+   * Foreign keys of this relation: writing `columns` looks the value up in `refColumns` of the
+   * relation with OID `references` (an equality test of the referenced column).
+   */
+  foreignKeys?: { columns: number[]; references: number; refColumns: number[] }[];
 }
 
 export interface CatalogFunction {

@@ -12,6 +12,7 @@ import { expr, exprs } from './expressions.ts';
 import { columnProv, type Out, toOutputs } from './provenance.ts';
 import { QueryWalker } from './queries.ts';
 import { pinnedSettingNames } from './settings-pin.ts';
+import { recordWriteComparisons } from './write-comparisons.ts';
 import { expandItem, relationColumns, Scope } from './scope.ts';
 import type { CopyOptions, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
 
@@ -50,6 +51,7 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
     r = { command: commandOf(type), cls: 'utility' };
   }
   const a = c.finish(text, type, r.command, r.cls);
+  recordWriteComparisons(a, env.catalog);
   if (r.inner) a.inner = r.inner;
   if (r.outputs) a.outputs = r.outputs;
   if (r.copy) a.copy = r.copy;

@@ -317,6 +317,89 @@ const usingAliases: Attack[] = [
   }),
 );
 
+/**
+ * A unique index, an exclusion constraint or a foreign key compares a written value with the
+ * stored ones: the write fails, does nothing or updates the matching row by whether another row
+ * holds that value. Writing a guess of a `filter: deny` column is an equality lookup of it.
+ * Customer 1's ssn is 901-37-4729.
+ */
+const RIGHT_SSN = '901-37-4729';
+const WRONG_SSN = '900-00-0000';
+
+/** Runs a right and a wrong guess: the answers (every byte of them) must not differ. */
+function sameAnswer(sql: (guess: string) => string): (c: AttackClient) => Promise<void> {
+  return async (c) => {
+    const answer = async (guess: string) => {
+      const from = c.bytes.length;
+      await c.query(sql(guess));
+      // Everything the server or the gateway answered: SQLSTATEs, rows, command tags.
+      return JSON.stringify(Buffer.concat(c.bytes.slice(from)).toString('latin1'));
+    };
+    const a = await answer(RIGHT_SSN);
+    const b = await answer(WRONG_SSN);
+    if (a !== b) throw new Error(`the answer depends on the stored value: ${a} for the right guess, ${b} for a wrong one`);
+  };
+}
+
+const keyChecks: Attack[] = [
+  ...[
+    ['ON CONFLICT … DO UPDATE … RETURNING names the row', (g: string) => `INSERT INTO customers VALUES (1000, 'x', 'x@x', 'p', '${g}') ON CONFLICT (ssn) DO UPDATE SET name = customers.name RETURNING id`],
+    ['ON CONFLICT DO NOTHING counts it', (g: string) => `INSERT INTO customers VALUES (1001, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`],
+    ['a plain INSERT fails on it', (g: string) => `INSERT INTO customers VALUES (1002, 'x', 'x@x', 'p', '${g}')`],
+    ['an UPDATE fails on it', (g: string) => `UPDATE customers SET ssn = '${g}' WHERE id = 2`],
+    ['MERGE fails on it', (g: string) => `MERGE INTO customers c USING (VALUES (3)) v(id) ON c.id = v.id WHEN MATCHED THEN UPDATE SET ssn = '${g}'`],
+  ].map(
+    ([how, sql]): Attack => ({
+      name: `a unique index on a masked column (filter: deny) is no lookup of it: ${how as string}`,
+      who: 'migrator',
+      setup: 'CREATE UNIQUE INDEX cu_ssn ON customers (ssn)',
+      steps: [sameAnswer(sql as (g: string) => string)],
+      refusal: /ssn by writing a value a unique index/,
+      cleanup: 'DROP INDEX IF EXISTS cu_ssn',
+    }),
+  ),
+  {
+    name: 'a unique expression index over a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_lower_ssn ON customers (lower(ssn))',
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1003, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`)],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP INDEX IF EXISTS cu_lower_ssn',
+  },
+  {
+    name: 'a unique index over a masked column and another is no lookup of it when the other is written',
+    who: 'migrator',
+    setup: "CREATE UNIQUE INDEX cu_name_ssn ON customers (name, ssn); UPDATE customers SET name = 'Twin' WHERE id = 1",
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1004, 'Twin', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`), "UPDATE customers SET name = 'Twin' WHERE id = 2"],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP INDEX IF EXISTS cu_name_ssn',
+  },
+  {
+    name: 'an exclusion constraint on a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'ALTER TABLE customers ADD CONSTRAINT ex_ssn EXCLUDE USING btree (ssn WITH =)',
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1005, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`)],
+    refusal: /ssn by writing/,
+    cleanup: 'ALTER TABLE customers DROP CONSTRAINT IF EXISTS ex_ssn',
+  },
+  {
+    name: 'a foreign key to a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_ssn ON customers (ssn); CREATE TABLE ssn_refs (ssn text REFERENCES customers (ssn)); ALTER TABLE ssn_refs OWNER TO gw_app',
+    steps: [sameAnswer((g) => `INSERT INTO ssn_refs VALUES ('${g}')`), sameAnswer((g) => `COPY ssn_refs FROM STDIN; -- ${g}`)],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP TABLE IF EXISTS ssn_refs; DROP INDEX IF EXISTS cu_ssn',
+  },
+  {
+    name: 'a unique index on a masked column its rule lets be compared by equality still takes writes',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_email ON customers (email)',
+    steps: ["INSERT INTO customers VALUES (1006, 'New', 'new.person@example.org', '+1-555-0000', '999-00-0000') ON CONFLICT (email) DO NOTHING", "UPDATE customers SET email = 'other.person@example.org' WHERE id = 1006", 'SELECT id FROM customers WHERE id = 1006'],
+    allowed: { rows: 1, changes: ['data'] },
+    cleanup: 'DROP INDEX IF EXISTS cu_email',
+  },
+];
+
 /** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
 const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
 
@@ -574,6 +657,7 @@ export const leakFamilies: Family[] = [
   { family: 'inference through computation', cases: inference },
   { family: 'content detectors', cases: detectors },
   { family: 'laundering through writes', cases: laundering },
+  { family: 'writes compared with stored values by keys', cases: keyChecks },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'code in the database', cases: databaseCode },
