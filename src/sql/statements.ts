@@ -299,6 +299,9 @@ function copyOptions(n: Node, isFrom: boolean): CopyOptions {
       case 'header':
         o.header = defBool(d.arg as Node | undefined);
         break;
+      case 'encoding':
+        o.encoding = typeof value === 'string' ? value : String(value ?? '');
+        break;
     }
   }
   return o;

@@ -258,6 +258,8 @@ export interface CopyOptions {
   quote?: string;
   escape?: string;
   header?: boolean;
+  /** The ENCODING option as written (rows are converted to it; absent: the client encoding). */
+  encoding?: string;
 }
 
 /** A base table column, schema-qualified. */

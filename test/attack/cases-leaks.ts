@@ -400,6 +400,43 @@ const keyChecks: Attack[] = [
   },
 ];
 
+/**
+ * COPY rows are masked as UTF-8 text. Rows converted to another encoding (ENCODING 'SJIS': `ソ` is
+ * 0x83 0x5C, a `\` to a UTF-8 reader, right before the delimiter) and binary rows of a masked
+ * column cannot be masked: both are refused before they run, and the session stays usable.
+ */
+const stillUsable = async (c: AttackClient) => {
+  if (c.closed) throw new Error('the session was ended');
+  const errors = c.errors.length;
+  await c.query('SELECT 1');
+  if (c.closed || c.errors.length > errors) throw new Error('the session is not usable after the refusal');
+};
+
+const copyFormats: Attack[] = [
+  ...['SJIS', 'BIG5', 'GBK', 'LATIN1'].map(
+    (enc): Attack => ({
+      name: `COPY … TO STDOUT in ${enc} is refused while masking applies, and the session stays usable`,
+      who: 'migrator',
+      steps: [`COPY (SELECT 'ソ', ssn, 'ソ', email FROM customers) TO STDOUT (ENCODING '${enc}')`, `COPY (SELECT 'ソ', phone FROM customers) TO STDOUT (FORMAT csv, ENCODING '${enc.toLowerCase()}')`, stillUsable],
+      refusal: /may not copy in encoding/,
+      serverNever: [/ENCODING/i],
+    }),
+  ),
+  {
+    name: 'binary COPY of a masked column is refused before it runs, however it is written',
+    who: 'migrator',
+    steps: ['COPY (SELECT id, ssn FROM customers) TO STDOUT (FORMAT binary)', 'COPY customers TO STDOUT (FORMAT binary)', 'COPY BINARY customers TO STDOUT', 'COPY customers (id, phone) TO STDOUT WITH BINARY', stillUsable],
+    refusal: /may not copy masked column public\.customers\.(ssn|email|phone) in binary format/,
+    serverNever: [/FORMAT binary|COPY BINARY|WITH BINARY/i],
+  },
+  {
+    name: 'binary COPY of unmasked columns and COPY in UTF-8 under another spelling are allowed',
+    who: 'migrator',
+    steps: ['COPY orders TO STDOUT (FORMAT binary)', 'COPY customers (id, name) TO STDOUT (FORMAT binary)', "COPY (SELECT name, ssn FROM customers) TO STDOUT (ENCODING 'utf-8')", "COPY (SELECT name FROM customers) TO STDOUT (ENCODING 'Unicode')"],
+    allowed: { rows: 0 },
+  },
+];
+
 /** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
 const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
 
@@ -658,6 +695,7 @@ export const leakFamilies: Family[] = [
   { family: 'content detectors', cases: detectors },
   { family: 'laundering through writes', cases: laundering },
   { family: 'writes compared with stored values by keys', cases: keyChecks },
+  { family: 'COPY formats masking cannot read', cases: copyFormats },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'code in the database', cases: databaseCode },
