@@ -57,7 +57,8 @@ const RELKIND: Record<string, RelationKind> = {
 };
 
 export const RELATIONS_SQL = `
-select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list, inh.list, uniq.list, fks.list)), '[]')
+select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list, inh.list, uniq.list, fks.list,
+  case when c.oid >= 16384 and c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end)), '[]')
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join lateral (
@@ -181,6 +182,7 @@ type RelationRow = [
   number[] | null,
   number[][] | null,
   [number[], number, number[]][] | null,
+  string | null,
 ];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean, string | null];
 type OperatorRow = [number, string, string, number, number, number, string, string];
@@ -258,7 +260,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
   const [[user, path, setting, schemas]] = await run(db, 'session', SESSION_SQL);
   const [[ops, casts, attached]] = await run(db, 'code', CODE_SQL);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
-  for (const [oid, schema, name, kind, hasRules, cols, deps, parents, unique, fks] of JSON.parse(rel ?? '[]') as RelationRow[]) {
+  for (const [oid, schema, name, kind, hasRules, cols, deps, parents, unique, fks, viewDef] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
       oid: Number(oid),
       schema,
@@ -268,6 +270,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
       hasRules: hasRules && kind !== 'v' && kind !== 'm' ? true : undefined,
     };
     if (deps?.length) r.viewDependencies = deps.map(([s, n]) => ({ schema: s, name: n }));
+    if (typeof viewDef === 'string') r.viewDefinition = viewDef;
     if (parents?.length) r.parents = parents.map(Number);
     if (unique?.length) r.uniqueKeys = unique.map((k) => k.map(Number));
     if (fks?.length) r.foreignKeys = fks.map(([columns, references, refColumns]) => ({ columns: columns.map(Number), references: Number(references), refColumns: refColumns.map(Number) }));

@@ -27,6 +27,13 @@ export interface CatalogRelation {
   columns: CatalogColumn[];
   /** For views: the relations the view reads (from pg_depend / pg_rewrite), schema-qualified. */
   viewDependencies?: { schema: string; name: string }[];
+  /**
+   * For views and materialized views created since initdb: their query (`pg_get_viewdef`, names
+   * qualified as the catalog's connection needs them under `defaultSearchPath`). Masking rules
+   * name a base table's columns; a view made on the database carries their values under names
+   * no rule has, so its reads are checked on this query (see engine/view-reads.ts).
+   */
+  viewDefinition?: string;
   /** True when the relation has rules that could turn a write into other writes. */
   hasRules?: boolean;
   /**

@@ -12,6 +12,7 @@ import type { CompiledPolicies } from '../policy/index.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
 import type { PolicyGateOptions } from './gate.ts';
 import { governedRenameRefusal, governedRules } from './governed-renames.ts';
+import { viewReadRefusal } from './view-reads.ts';
 
 export interface StatementChecksInput {
   identity: Identity;
@@ -30,7 +31,7 @@ const UTF8_NAMES: ReadonlySet<string> = new Set(['utf8', 'unicode', 'sqlascii'])
 export function statementChecks(o: StatementChecksInput): Pick<PolicyGateOptions, 'maskingRefusal' | 'governedRename'> {
   const former = formerNamesOf(o.catalog);
   return {
-    maskingRefusal: o.masks.empty ? undefined : (analyses) => maskingRefusal(o.masks, analyses),
+    maskingRefusal: o.masks.empty ? undefined : (analyses) => viewReadRefusal(o.masks, o.catalog(), analyses) ?? maskingRefusal(o.masks, analyses),
     governedRename: (analyses) => governedRenameRefusal(analyses, o.identity.subject, () => governedRules(o.masking(), o.policies()), o.catalog(), former),
   };
 }

@@ -437,6 +437,43 @@ const copyFormats: Attack[] = [
   },
 ];
 
+/**
+ * A view made on the database (by a DBA, or before the gateway) returns a base table's masked
+ * values under its own names, and its query can choose rows by them: its query is decided as if
+ * the identity ran it, and its columns that carry a masked value need rules of their own.
+ */
+const VIEW_OWNER = (v: string, kind = 'VIEW') => `ALTER ${kind} ${v} OWNER TO gw_app`;
+const views: Attack[] = [
+  ...[
+    ['renamed', 'CREATE VIEW dba_v AS SELECT id, ssn AS s, phone AS p FROM customers', 'SELECT * FROM dba_v WHERE id < 4'],
+    ['through expressions', "CREATE VIEW dba_v AS SELECT id, upper(email) AS e, ssn || '' AS s FROM customers", 'SELECT e, s FROM dba_v'],
+    ['in a materialized view', 'CREATE MATERIALIZED VIEW dba_v AS SELECT id, ssn AS s, email AS e FROM customers', 'SELECT s, e FROM dba_v'],
+    ['behind another view', 'CREATE VIEW dba_inner AS SELECT id, ssn AS s FROM customers; CREATE VIEW dba_v AS SELECT * FROM dba_inner', 'SELECT s FROM dba_v'],
+    ['as a whole row', 'CREATE VIEW dba_v AS SELECT c AS r FROM customers c', 'SELECT r::text FROM dba_v'],
+    ['as rows its query chooses by them', "CREATE VIEW dba_v AS SELECT id FROM customers WHERE ssn LIKE '901%'", 'SELECT count(*) FROM dba_v'],
+    ['in a join of the view with the table', 'CREATE VIEW dba_v AS SELECT id, ssn AS s FROM customers', 'SELECT c.name, v.s FROM customers c JOIN dba_v v USING (id)'],
+  ].map(
+    ([how, setup, read]): Attack => ({
+      name: `a view made on the database does not return masked values ${how}`,
+      who: 'migrator',
+      setup: `${setup}; ${setup.includes('MATERIALIZED') ? VIEW_OWNER('dba_v', 'MATERIALIZED VIEW') : VIEW_OWNER('dba_v')}${setup.includes('dba_inner') ? `; ${VIEW_OWNER('dba_inner')}` : ''}`,
+      steps: [read, (c) => c.extended('', read)],
+      refusal: /may not use view public\.dba_v/,
+      cleanup: `DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = 'dba_v') THEN DROP MATERIALIZED VIEW dba_v; END IF;
+        DROP VIEW IF EXISTS dba_v; DROP VIEW IF EXISTS dba_inner; END $$`,
+    }),
+  ),
+  {
+    name: 'a view made on the database over unmasked columns is readable',
+    who: 'migrator',
+    setup: `CREATE VIEW dba_names AS SELECT id, name FROM customers; ${VIEW_OWNER('dba_names')}`,
+    steps: ['SELECT id, name FROM dba_names WHERE id < 4'],
+    allowed: { rows: 3 },
+    cleanup: 'DROP VIEW IF EXISTS dba_names',
+  },
+];
+
 /** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
 const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
 
@@ -696,6 +733,7 @@ export const leakFamilies: Family[] = [
   { family: 'laundering through writes', cases: laundering },
   { family: 'writes compared with stored values by keys', cases: keyChecks },
   { family: 'COPY formats masking cannot read', cases: copyFormats },
+  { family: 'views made on the database', cases: views },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'code in the database', cases: databaseCode },
