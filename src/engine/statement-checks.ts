@@ -55,6 +55,12 @@ export function maskingRefusal(masks: MaskingScope, analyses: StatementAnalysis[
       if (a.copy.encoding !== undefined && !UTF8_NAMES.has(a.copy.encoding.toLowerCase().replace(/[^a-z0-9]/g, ''))) {
         return { message: `pgwarden: ${masks.subject} may not copy in encoding ${a.copy.encoding} while masking applies: masked values are found in UTF-8 text`, hint: 'Leave out the ENCODING option (rows come in UTF-8).' };
       }
+      // In text format PostgreSQL writes a value equal to a custom NULL string as it is, so such
+      // a field cannot be told from NULL: it would pass unmasked, an answer to "is this the
+      // value?" (CSV quotes such a value, and `\N` is escaped when it is data).
+      if (a.copy.format === 'text' && a.copy.null !== undefined && a.copy.null !== '\\N') {
+        return { message: `pgwarden: ${masks.subject} may not copy in text format with a NULL string of its own while masking applies: a value equal to it could not be told from NULL, nor masked`, hint: "Leave out the NULL option, or use (FORMAT csv, NULL '…')." };
+      }
       if (a.copy.format === 'binary' && a.outputs) {
         const p = planForCopy(masks, a.outputs.map((output) => ({ output, typeOid: 0 })), 'binary');
         if ('refuse' in p) return { message: p.refuse, hint: 'Masked columns come back masked in text and CSV format.' };

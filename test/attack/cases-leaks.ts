@@ -430,6 +430,22 @@ const copyFormats: Attack[] = [
     serverNever: [/FORMAT binary|COPY BINARY|WITH BINARY/i],
   },
   {
+    name: 'a NULL string of its own in a text COPY does not show a masked value equal to it',
+    who: 'migrator',
+    steps: [
+      sameAnswer((g) => `COPY (SELECT id, ssn FROM customers WHERE id < 3) TO STDOUT (NULL '${g}')`),
+      sameAnswer((g) => `COPY customers (id, ssn) TO STDOUT WITH NULL AS '${g}'`),
+      stillUsable,
+    ],
+    refusal: /NULL string of its own/,
+  },
+  {
+    name: 'a NULL string in a CSV COPY leaves masked values masked',
+    who: 'migrator',
+    steps: [sameAnswer((g) => `COPY (SELECT id, ssn FROM customers WHERE id < 3) TO STDOUT (FORMAT csv, NULL '${g}')`)],
+    allowed: { rows: 0 },
+  },
+  {
     name: 'binary COPY of unmasked columns and COPY in UTF-8 under another spelling are allowed',
     who: 'migrator',
     steps: ['COPY orders TO STDOUT (FORMAT binary)', 'COPY customers (id, name) TO STDOUT (FORMAT binary)', "COPY (SELECT name, ssn FROM customers) TO STDOUT (ENCODING 'utf-8')", "COPY (SELECT name FROM customers) TO STDOUT (ENCODING 'Unicode')"],
