@@ -102,7 +102,8 @@ const RELKIND: Record<string, RelationKind> = {
 };
 
 export const RELATIONS_SQL = `
-select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list, inh.list)), '[]')
+select coalesce(json_agg(json_build_array(c.oid, n.nspname, c.relname, c.relkind, c.relhasrules, cols.list, deps.list, inh.list, uniq.list, fks.list,
+  case when c.oid >= 16384 and c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end)), '[]')
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join lateral (
@@ -120,6 +121,20 @@ left join lateral (
 left join lateral (
   select json_agg(i.inhparent order by i.inhseqno) as list from pg_inherits i where i.inhrelid = c.oid
 ) inh on true
+left join lateral (
+  select json_agg(k.cols) as list from (
+    select (select json_agg(distinct x.attnum) from (
+        select unnest(i.indkey::int2[])::int as attnum
+        union all
+        select d.refobjsubid from pg_depend d
+         where d.classid = 'pg_class'::regclass and d.objid = i.indexrelid and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid
+      ) x where x.attnum > 0) as cols
+    from pg_index i where i.indrelid = c.oid and (i.indisunique or i.indisexclusion)
+  ) k where k.cols is not null
+) uniq on true
+left join lateral (
+  select json_agg(json_build_array(f.conkey, f.confrelid, f.confkey)) as list from pg_constraint f where f.conrelid = c.oid and f.contype = 'f'
+) fks on true
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'c') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp_%'`;
 
 /** A function's origin: made by initdb, a member of an extension, or created since (user code). */
@@ -209,7 +224,19 @@ select current_user, to_json(current_schemas(false))::text, current_setting('sea
   (select coalesce(json_agg(nspname), '[]') from pg_namespace where nspname not like 'pg_toast%' and nspname not like 'pg_temp_%')::text,
   pg_has_role(current_user, 10::oid, 'MEMBER')`;
 
-type RelationRow = [number, string, string, string, boolean, [string, number, number, string, boolean?][] | null, [string, string][] | null, number[] | null];
+type RelationRow = [
+  number,
+  string,
+  string,
+  string,
+  boolean,
+  [string, number, number, string, boolean?][] | null,
+  [string, string][] | null,
+  number[] | null,
+  number[][] | null,
+  [number[], number, number[]][] | null,
+  string | null,
+];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean, string | null];
 type OperatorRow = [number, string, string, number, number, number, string, string];
 type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null];
@@ -318,7 +345,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
   const at = fingerprinted ? fingerprintQuery.length : 0;
   const [[rel], [fn], [user, path, setting, schemas], [ops, casts, attached]] = results.slice(at).map((rows) => rows[0] ?? []);
   const relations: CatalogRelation[] = cached ? [...cached.relations] : [];
-  for (const [oid, schema, name, kind, hasRules, cols, deps, parents] of JSON.parse(rel ?? '[]') as RelationRow[]) {
+  for (const [oid, schema, name, kind, hasRules, cols, deps, parents, unique, fks, viewDef] of JSON.parse(rel ?? '[]') as RelationRow[]) {
     const r: CatalogRelation = {
       oid: Number(oid),
       schema,
@@ -328,7 +355,10 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
       hasRules: hasRules && kind !== 'v' && kind !== 'm' ? true : undefined,
     };
     if (deps?.length) r.viewDependencies = deps.map(([s, n]) => ({ schema: s, name: n }));
+    if (typeof viewDef === 'string') r.viewDefinition = viewDef;
     if (parents?.length) r.parents = parents.map(Number);
+    if (unique?.length) r.uniqueKeys = unique.map((k) => k.map(Number));
+    if (fks?.length) r.foreignKeys = fks.map(([columns, references, refColumns]) => ({ columns: columns.map(Number), references: Number(references), refColumns: refColumns.map(Number) }));
     relations.push(r);
   }
   const functions: CatalogFunction[] = cached ? [...cached.functions] : [];

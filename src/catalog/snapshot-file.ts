@@ -28,8 +28,11 @@ const contentsSchema = z.object({
       kind: z.enum(['table', 'partitioned_table', 'view', 'materialized_view', 'foreign_table', 'sequence', 'composite_type', 'other']),
       columns: z.array(z.object({ name, attnum: z.number().int(), typeOid: oid, typeName: z.string(), notNull: z.boolean().optional() })),
       viewDependencies: z.array(z.object({ schema: name, name })).optional(),
+      viewDefinition: z.string().optional(),
       hasRules: z.boolean().optional(),
       parents: z.array(oid).optional(),
+      uniqueKeys: z.array(z.array(z.number().int())).optional(),
+      foreignKeys: z.array(z.object({ columns: z.array(z.number().int()), references: oid, refColumns: z.array(z.number().int()) })).optional(),
     }),
   ),
   functions: z.array(

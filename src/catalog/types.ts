@@ -27,6 +27,13 @@ export interface CatalogRelation {
   columns: CatalogColumn[];
   /** For views: the relations the view reads (from pg_depend / pg_rewrite), schema-qualified. */
   viewDependencies?: { schema: string; name: string }[];
+  /**
+   * For views and materialized views created since initdb: their query (`pg_get_viewdef`, names
+   * qualified as the catalog's connection needs them under `defaultSearchPath`). Masking rules
+   * name a base table's columns; a view made on the database carries their values under names
+   * no rule has, so its reads are checked on this query (see engine/view-reads.ts).
+   */
+  viewDefinition?: string;
   /** True when the relation has rules that could turn a write into other writes. */
   hasRules?: boolean;
   /**
@@ -34,6 +41,18 @@ export interface CatalogRelation {
    * scan of a parent reads its children's rows.
    */
   parents?: number[];
+  /**
+   * Column groups (attnums) a write compares with the values stored in other rows: the columns
+   * of each unique index or exclusion constraint (key, expression and predicate columns). Writing
+   * one of them succeeds or fails (or, with ON CONFLICT, updates a row) by whether another row
+   * holds an equal value: an equality test of the stored column.
+   */
+  uniqueKeys?: number[][];
+  /**
+   * Foreign keys of this relation: writing `columns` looks the value up in `refColumns` of the
+   * relation with OID `references` (an equality test of the referenced column).
+   */
+  foreignKeys?: { columns: number[]; references: number; refColumns: number[] }[];
 }
 
 export interface CatalogFunction {

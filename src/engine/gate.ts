@@ -139,6 +139,13 @@ interface Prepared {
    * statement again when search_path changed since (plancache.c), so the gate does too.
    */
   paths: string[];
+  /**
+   * The catalog snapshot (`snapshotId`) its names were last resolved in. When the catalog changed
+   * since, the server may resolve them again (any invalidation of its plan, an ANALYZE
+   * or autovacuum of a table it reads, makes it analyse the statement's text anew), so the
+   * gate resolves them again too; see `underStates`.
+   */
+  snapshot: number;
   /** The search_path changes running it makes. */
   pathOps: PathOp[];
   /** The audit's summary of the decision at `version` (made once, read at every Execute). */
@@ -560,7 +567,7 @@ export class PolicyGate implements StatementGate {
       case 'maybe': {
         // The server plans the statement at Bind with the search_path then in effect, analysing
         // it again when that changed since Parse.
-        const p = this.underCurrentPath(found.value);
+        const p = this.underCurrentPath(found.value, statement);
         if ('ok' in p) return p;
         // A description of the statement holds for the portal only while the server runs the
         // plan it described: one analysed again here (search_path changed) is described anew.
@@ -878,11 +885,13 @@ export class PolicyGate implements StatementGate {
    * A prepared statement as the server will run it now: analysed again when search_path changed
    * since it was analysed (the server re-plans it then), or a refusal.
    */
-  private underStates(p: Prepared, states: PathState[]): Prepared | GateVerdict {
+  private underStates(p: Prepared, states: PathState[], name?: string): Prepared | GateVerdict {
     const keys = [...new Set(states.map((st) => valueKey(st.cur)))];
-    if (p.paths.length > 0 && keys.every((k) => p.paths.includes(k))) return p;
     const snapshot = this.o.catalog.current();
+    const samePath = p.paths.length > 0 && keys.every((k) => p.paths.includes(k));
+    if (samePath && p.snapshot === snapshotId(snapshot)) return p;
     if (!snapshot) return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
+    if (samePath) return this.underCatalog(p, snapshot, states, name);
     let along: Along | GateVerdict;
     try {
       // Exact: a review of it at Execute reads the analyses' own text.
@@ -895,17 +904,49 @@ export class PolicyGate implements StatementGate {
     // A statement made by SQL PREPARE keeps the PREPARE's text: what runs is its inner statement.
     const first = along.analyses[0];
     const a = first.specials.includes('prepare') && first.inner ? first.inner : first;
-    return { ...p, raw: [a], analyses: [a], outputs: shapeOf(a, a.outputs), paths: keys, pathOps: a === first ? along.ops : [], version: -1, allowed: false };
+    return { ...p, raw: [a], analyses: [a], outputs: shapeOf(a, a.outputs), paths: keys, snapshot: snapshotId(snapshot), pathOps: a === first ? along.ops : [], version: -1, allowed: false };
   }
 
-  private underCurrentPath(p: Prepared): Prepared | GateVerdict {
+  /**
+   * A prepared statement under the same search_path but a newer catalog. The server keeps the
+   * objects its plan resolved until something invalidates the plan (a change of a relation it
+   * reads, an ANALYZE, autovacuum), and then resolves the text again: a table created since in a
+   * schema earlier on the path (`"$user"`), an overload created since, or a table dropped so that
+   * a name now falls through to another schema, changes what the statement reads, which the
+   * decision made at PREPARE never saw. Which of the two the server runs cannot be known, so
+   * the statement is kept only when its names resolve to the same objects in the new catalog
+   * (then the old decision and mask plan hold, and the check is not made again for this
+   * catalog); otherwise it is refused until prepared again.
+   */
+  private underCatalog(p: Prepared, snapshot: CatalogSnapshot, states: PathState[], name?: string): Prepared | GateVerdict {
+    const changed = (): GateVerdict =>
+      this.refuse(
+        `pgwarden: the names in prepared statement ${JSON.stringify(name ?? '')} now resolve to other objects than when it was prepared (a table, view or function was created, dropped or replaced since), and the server may run either`,
+        'Prepare the statement again (a Close or DEALLOCATE, then Parse or PREPARE), so that it is checked against the objects its names now mean.',
+      );
+    let along: Along | GateVerdict;
+    try {
+      along = this.analyseAlong(snapshot, p.text, states, true);
+    } catch {
+      return changed();
+    }
+    if ('ok' in along || along.analyses.length !== 1) return changed();
+    const first = along.analyses[0];
+    const a = first.specials.includes('prepare') && first.inner ? first.inner : first;
+    const before = p.raw.length === 1 ? p.raw[0] : undefined;
+    if (!before || fingerprint(a) !== fingerprint(before)) return changed();
+    p.snapshot = snapshotId(snapshot);
+    return p;
+  }
+
+  private underCurrentPath(p: Prepared, name?: string): Prepared | GateVerdict {
     // The common case: nothing in this batch or in flight changes search_path, the server's is
     // known to be one value, and the statement was analysed under it. A lookup.
     const key = this.settledPathKey();
-    if (key !== null && p.paths.length === 1 && p.paths[0] === key) return p;
+    if (key !== null && p.paths.length === 1 && p.paths[0] === key && p.snapshot === snapshotId(this.o.catalog.current())) return p;
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
-    return this.underStates(p, states);
+    return this.underStates(p, states, name);
   }
 
   /** An allowed Execute also carries the search_path changes running the statement makes. */
@@ -1053,6 +1094,7 @@ export class PolicyGate implements StatementGate {
         version: this.o.policies().version,
         allowed: true,
         paths: along.paths,
+        snapshot: snapshotId(this.o.catalog.current()),
         pathOps: along.ops,
         info: v.info,
         statementFacts: newStatementFacts(),
@@ -1118,6 +1160,7 @@ export class PolicyGate implements StatementGate {
       version,
       allowed: true,
       paths: [...new Set(states.map((st) => valueKey(st.cur)))],
+      snapshot: snapshotId(this.o.catalog.current()),
       pathOps: [],
     });
     for (const [i, a] of analyses.entries()) {
@@ -1129,9 +1172,10 @@ export class PolicyGate implements StatementGate {
         const found = name === undefined ? ({ state: 'absent' } as const) : this.ledger.lookup(ns, name, ops);
         if (found.state === 'pending') pending = true;
         // EXECUTE: the server plans the statement again when search_path changed since PREPARE.
-        const now = (found.state === 'known' || found.state === 'maybe') && ns === 'S' ? this.underStates(found.value, statesAt[i] ?? []) : null;
+        const now = (found.state === 'known' || found.state === 'maybe') && ns === 'S' ? this.underStates(found.value, statesAt[i] ?? [], name) : null;
         if (now && 'ok' in now) {
-          expanded.push({ ...a, unsupported: `prepared statement "${name ?? ''}" cannot be analysed under the search_path now in effect` });
+          const why = now.ok === false && now.error.message.startsWith('pgwarden: the names') ? now.error.message.slice('pgwarden: '.length) : `prepared statement "${name ?? ''}" cannot be analysed under the search_path now in effect`;
+          expanded.push({ ...a, unsupported: why });
           results.push(undefined);
         } else if (found.state === 'known' || found.state === 'maybe') {
           const value = now ?? found.value;

@@ -14,10 +14,11 @@
  * derived tables, subqueries and output aliases (`ORDER BY 1`, `GROUP BY alias`).
  */
 import { qualified } from '../policy/pattern.ts';
+import { KEY_CHECK } from '../sql/index.ts';
 import type { ColumnUse } from '../sql/types.ts';
 import type { MaskRule, MaskingScope } from './types.ts';
 
-const EQUALITY = new Set(['=', '<>', '!=', 'in', 'not in', '= any', '<> any', 'is distinct from', 'is not distinct from', 'is null', 'is not null']);
+const EQUALITY = new Set(['=', '<>', '!=', 'in', 'not in', '= any', '<> any', 'is distinct from', 'is not distinct from', 'is null', 'is not null', KEY_CHECK]);
 
 /**
  * Operators written as symbols or keywords (`~`, `like`, `is null`, `not between`); anything else
@@ -35,6 +36,7 @@ const VERB: Record<ColumnUse['use'], string> = {
 function how(use: ColumnUse): string {
   if (use.use === 'group' || use.use === 'order') return '';
   if (use.operator === undefined) return ' inside an expression';
+  if (use.operator === KEY_CHECK) return ' by writing a value a unique index, exclusion constraint or foreign key compares with the stored ones';
   return KEYWORD_OPERATORS.test(use.operator) ? ` with ${use.operator.toUpperCase()}` : ` inside ${use.operator}()`;
 }
 

@@ -26,8 +26,11 @@ const CASES: [string, boolean][] = [
   ['revoke analyst from reporting', true],
   // An index of plain columns runs no code of its own.
   ['create index on public.customers (email)', true],
-  ['create unique index customers_email on public.customers (email, id) include (name)', true],
+  ['create index customers_email on public.customers (email, id) include (name)', true],
   ['create index concurrently if not exists c_id on public.customers using hash (id)', true],
+  // A unique index is a key the catalog holds (a write of its columns compares with stored values).
+  ['create unique index customers_email on public.customers (email, id) include (name)', false],
+  ['create unique index concurrently on public.customers (id)', false],
   ['create index c_email on public.customers (email desc nulls last) with (fillfactor = 70)', true],
   // Code the index runs (attached to the relation), or a predicate: reloaded.
   ['create index on public.customers (lower(email))', false],

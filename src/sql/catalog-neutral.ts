@@ -10,9 +10,10 @@
  * - `COMMENT ON` and `SECURITY LABEL`: descriptions and labels only;
  * - `GRANT` and `REVOKE`, of privileges or of role membership: access control, which the policy
  *   decides on its own and the snapshot does not hold;
- * - `CREATE INDEX` whose keys and included columns are plain column names, with no expression,
- *   no operator class named and no predicate: the index is a relation of a kind the snapshot
- *   leaves out, and it runs no code but its built-in or default operator class's.
+ * - `CREATE INDEX`, not unique, whose keys and included columns are plain column names, with no
+ *   expression, no operator class named and no predicate: the index is a relation of a kind the
+ *   snapshot leaves out, and it runs no code but its built-in or default operator class's. (A
+ *   unique index is a key the snapshot holds: writes of its columns compare with stored values.)
  * Anything else is not neutral. Pure.
  */
 import { list, unwrap, type Node } from './ast.ts';
@@ -23,7 +24,7 @@ const NEUTRAL = new Set(['CommentStmt', 'SecLabelStmt', 'GrantStmt', 'GrantRoleS
 export function leavesCatalogAsIs(type: string, n: Node): boolean {
   if (NEUTRAL.has(type)) return true;
   if (type !== 'IndexStmt') return false;
-  if (n.whereClause !== undefined) return false;
+  if (n.unique === true || n.whereClause !== undefined) return false;
   const elems = [...list(n.indexParams), ...list(n.indexIncludingParams)];
   return elems.length > 0 && elems.every((e) => plainColumn(unwrap(e, 'IndexElem') as Node | undefined));
 }

@@ -25,6 +25,7 @@ export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
 export { effectiveSearchPath, listedSchemas, resolveRelation } from './resolve.ts';
 export {
   type ColumnUse,
+  KEY_CHECK,
   type DdlAction,
   type DdlTarget,
   type FlowSink,

@@ -36,6 +36,9 @@ const PINNED: [string, string, string[]][] = [
   ['an OR of pins is their union', "select setting from pg_settings where name = 'work_mem' or name = 'block_size'", ['work_mem', 'block_size']],
   ['an OR of pinned conjunctions', "select setting from pg_settings where (name = 'work_mem' and unit = 'kB') or name in ('block_size')", ['work_mem', 'block_size']],
   ['every column, ordered and aggregated', "select count(*), max(setting) from pg_settings where name = 'work_mem' group by name having count(*) > 0 order by 1 limit 1", ['work_mem']],
+  ['a HAVING of aggregates stays above the grouping', "select name from pg_settings where name = 'work_mem' group by name, setting having count(*) > 0 and max(setting) <> '' and pg_catalog.min(setting) is not null", ['work_mem']],
+  ['a HAVING operand mixing an aggregate with a column stays above the grouping', "select name from pg_settings where name = 'work_mem' group by name, setting having count(*) > 0 or setting::int > 0", ['work_mem']],
+  ['a harmless HAVING', "select name from pg_settings where name = 'work_mem' group by name, setting having setting <> 'x' and unit is not null", ['work_mem']],
   ['a secret name is pinned too (the policy refuses it)', "select setting from pg_settings where name = 'app.secret'", ['app.secret']],
 ];
 
@@ -73,6 +76,16 @@ const UNPROVEN: [string, string][] = [
   ['a function of a column in the WHERE', "select setting from pg_settings where name = 'max_index_keys' and length(setting) > 3"],
   ['a boolean column alone', "select setting from pg_settings where name = 'max_index_keys' and pending_restart"],
   ['a LATERAL function', "select s.setting, g from pg_settings s, generate_series(1, 2) g where s.name = 'max_index_keys'"],
+  // PostgreSQL moves a HAVING operand without an aggregate into the WHERE, where the planner
+  // orders it by cost: before a pin made costly (a long IN list, ORs), it runs on every row.
+  ['a HAVING cast that can fail on another row', "select name from pg_settings where name in ('work_mem', 'block_size') group by name, setting having setting::int > 0"],
+  ['a HAVING division that can fail on another row', "select name from pg_settings where name = 'work_mem' group by name, setting having 1 / (case when setting like '/%' then 0 else 1 end) = 1"],
+  ['a failing HAVING operand beside an aggregate one', "select name from pg_settings where name = 'work_mem' group by name, setting having count(*) > 0 and setting::int > 0"],
+  ['a HAVING of a scalar function of a column', "select name from pg_settings where name = 'work_mem' group by name, setting having length(setting) > 0"],
+  ['a HAVING aggregate of a schema other than pg_catalog', "select name from pg_settings where name = 'work_mem' group by name, setting having public.max(setting::int) > 0"],
+  // A column alias list renames the view's columns: `name` is then another column.
+  ['a column alias list that renames setting to name', "select x, name from pg_settings s(x, name) where name = 'TimeZone'"],
+  ['a column alias list that keeps name first', "select name from pg_settings s(name) where name = 'TimeZone'"],
   ['SELECT INTO', "select setting into t from pg_settings where name = 'max_index_keys'"],
   ['INSERT … SELECT', "insert into orders (status) select setting from pg_settings where name = 'max_index_keys'"],
 ];

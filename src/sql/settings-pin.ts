@@ -17,6 +17,8 @@
  *   whose every branch is a pin. The pinned names of an AND are those of its pins (their
  *   intersection), of an OR their union. PostgreSQL compares `name` (text, deterministic
  *   collation) with the literal exactly, so a returned row's name IS one of the literals.
+ * - the relation has no column alias list: `FROM pg_settings s(x, name)` gives the view's second
+ *   column, `setting`, the name `name`, and a pin on it would pin values, not settings;
  * - every other operand of the WHERE cannot fail or act on a row: a column compared by a bare
  *   comparison operator with a constant, `IN`/`NOT IN` a list of constants, IS [NOT] NULL, and
  *   NOT / AND / OR of those. PostgreSQL may evaluate the operands of an AND in any order, so an
@@ -24,6 +26,10 @@
  *   secret custom setting echoes its value in the error, `1/0` in a CASE on it answers a guess)
  *   would read those rows. A comparison of a column with an untyped constant resolves the
  *   constant's type at parse time, so its errors do not depend on the row.
+ * - the same holds for HAVING, whose conditions without an aggregate PostgreSQL moves into the
+ *   WHERE (`GROUP BY name, setting HAVING setting::int > 0` becomes a filter of the scan, which
+ *   the planner runs before a costlier pin): each AND operand of the HAVING is harmless, or
+ *   contains an aggregate call and so stays above the grouping, on rows the pin kept.
  *
  * The caller MUST also check what the parse tree cannot show: that the relation resolves to
  * pg_catalog.pg_settings and is the statement's only table access, and that no operator or cast
@@ -45,6 +51,7 @@ export function pinnedSettingNames(select: Node): string[] | undefined {
   // Only a relation named pg_settings can be pinned (the caller checks that it resolves to
   // pg_catalog's); other statements skip the walk below.
   if (from.length !== 1 || from[0].RangeVar?.relname !== 'pg_settings') return undefined;
+  if (list((from[0].RangeVar.alias as Node | undefined)?.colnames).length > 0) return undefined;
   // One relation reference in the whole statement, and no subquery anywhere (target list,
   // HAVING, ORDER BY, LIMIT included): nothing reaches other rows of any relation.
   let rangeVars = 0;
@@ -56,8 +63,36 @@ export function pinnedSettingNames(select: Node): string[] | undefined {
   if (rangeVars !== 1 || other) return undefined;
   const where = select.whereClause as Node | undefined;
   if (!where || !harmless(where)) return undefined;
+  const having = select.havingClause as Node | undefined;
+  if (having && !conjuncts(having).every((h) => harmless(h) || hasAggregate(h))) return undefined;
   const pinned = pins(where);
   return pinned && [...new Set(pinned)];
+}
+
+/** The operands of a top-level AND (PostgreSQL moves each one of a HAVING on its own). */
+function conjuncts(e: Node): Node[] {
+  const b = e.BoolExpr as Node | undefined;
+  return b?.boolop === 'AND_EXPR' ? list(b.args).flatMap(conjuncts) : [e];
+}
+
+/**
+ * Built-in aggregates a HAVING is written with. A call of one keeps its HAVING operand above the
+ * grouping; the caller refuses the pin when any call could reach user code (an overload of the
+ * name created in the database), so these names are pg_catalog's aggregates.
+ */
+const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'avg', 'bool_and', 'bool_or', 'every', 'string_agg', 'array_agg']);
+
+/** Whether an expression calls an aggregate (`count(*)`, or a built-in aggregate by name). */
+function hasAggregate(e: Node): boolean {
+  let found = false;
+  walkNodes(e, (key, v) => {
+    if (key !== 'FuncCall') return;
+    const f = v as Node;
+    const n = names(f.funcname);
+    const plain = n.length === 1 || (n.length === 2 && n[0] === 'pg_catalog');
+    if (f.agg_star === true || (plain && AGGREGATES.has(n[n.length - 1]) && f.over === undefined)) found = true;
+  });
+  return found;
 }
 
 /** Names a predicate limits `name` to, when every row it is true for has one of them. */
@@ -151,13 +186,18 @@ function stringLiteral(n: Node | undefined): string | undefined {
 
 /** Every key of every object in a tree. */
 function walk(n: unknown, visit: (key: string) => void): void {
+  walkNodes(n, (k) => visit(k));
+}
+
+/** Every key of every object in a tree, with its value. */
+function walkNodes(n: unknown, visit: (key: string, value: unknown) => void): void {
   if (Array.isArray(n)) {
-    for (const x of n) walk(x, visit);
+    for (const x of n) walkNodes(x, visit);
     return;
   }
   if (n === null || typeof n !== 'object') return;
   for (const [k, v] of Object.entries(n)) {
-    visit(k);
-    walk(v, visit);
+    visit(k, v);
+    walkNodes(v, visit);
   }
 }

@@ -13,6 +13,7 @@ import { expr, exprs } from './expressions.ts';
 import { columnProv, type Out, toOutputs } from './provenance.ts';
 import { QueryWalker } from './queries.ts';
 import { pinnedSettingNames } from './settings-pin.ts';
+import { recordWriteComparisons } from './write-comparisons.ts';
 import { expandItem, relationColumns, Scope } from './scope.ts';
 import type { CopyOptions, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
 
@@ -51,6 +52,7 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
     r = { command: commandOf(type), cls: 'utility' };
   }
   const a = c.finish(text, type, r.command, r.cls);
+  recordWriteComparisons(a, env.catalog);
   if (r.inner) a.inner = r.inner;
   if (r.outputs) a.outputs = r.outputs;
   if (r.copy) a.copy = r.copy;
@@ -298,6 +300,9 @@ function copyOptions(n: Node, isFrom: boolean): CopyOptions {
         break;
       case 'header':
         o.header = defBool(d.arg as Node | undefined);
+        break;
+      case 'encoding':
+        o.encoding = typeof value === 'string' ? value : String(value ?? '');
         break;
     }
   }

@@ -50,6 +50,12 @@ export interface TableAccess {
   settingNames?: string[];
 }
 
+/**
+ * The `operator` of a filter a write makes: a unique index, exclusion constraint or foreign key
+ * compares the written value with stored ones by equality (see `write-comparisons.ts`).
+ */
+export const KEY_CHECK = 'key check';
+
 /** Columns used as filters, groups or orderings (inference through predicates; masking uses it). */
 export interface ColumnUse {
   relation: RelationName;
@@ -257,6 +263,8 @@ export interface CopyOptions {
   quote?: string;
   escape?: string;
   header?: boolean;
+  /** The ENCODING option as written (rows are converted to it; absent: the client encoding). */
+  encoding?: string;
 }
 
 /** A base table column, schema-qualified. */

@@ -3,7 +3,7 @@
  * secret-bearing catalogs and settings, protocol tricks, held statements.
  */
 import { encodeParse } from '../../src/protocol/index.ts';
-import { frame } from './client.ts';
+import { frame, type AttackClient } from './client.ts';
 import type { Attack, Family, Step } from './harness.ts';
 
 const SYNC = frame('S', Buffer.alloc(0));
@@ -269,6 +269,26 @@ function settingShapes(secret: string, prefix: string): Step[] {
   ];
 }
 
+/** A read pinned to readable names whose harmless range comparisons keep only dynamic_library_path's row. */
+const HAVING_ORACLE = `SELECT name FROM pg_settings
+  WHERE name IN ('server_version', 'server_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'client_encoding', 'lc_collate', 'max_index_keys')
+    AND name >= 'dynamic_library_path' AND name <= 'dynamic_library_path'
+  GROUP BY name, setting`;
+
+/** Runs a guess that is right and one that is wrong: the answers (errors and rows) must not differ. */
+async function sameAnswer(c: AttackClient, sql: (guess: string) => string, right: string, wrong: string): Promise<void> {
+  const answer = async (guess: string) => {
+    const errors = c.errors.length;
+    const from = c.bytes.length;
+    await c.query(sql(guess));
+    const rows = Buffer.concat(c.bytes.slice(from)).toString('latin1').match(/D\0\0/g)?.length ?? 0;
+    return `${c.errors.slice(errors).map((e) => e.C).join(',')}/${rows}`;
+  };
+  const a = await answer(right);
+  const b = await answer(wrong);
+  if (a !== b) throw new Error(`the answer depends on the secret: ${a} for the right guess, ${b} for a wrong one`);
+}
+
 const pinned: Attack[] = [
   {
     name: 'a server path setting does not come out of pg_settings, however the WHERE is written',
@@ -310,6 +330,34 @@ const pinned: Attack[] = [
     ],
     secrets: [SETTING_SECRET],
     serverNever: [/dynamic_library_path|app\.atk_secret/],
+    cleanup: SETTING_CLEANUP,
+  },
+  {
+    name: 'a HAVING without an aggregate, which the planner runs as a filter before a costly pin, cannot test the secret',
+    who: 'analyst',
+    setup: SETTING_SETUP,
+    reloadAfterSetup: false,
+    steps: [
+      // The planner moves the HAVING into the scan's filter and orders it before the IN list
+      // (costlier), so it runs on the secret's row, which the harmless range comparisons keep.
+      // A guess that fails (division by zero) or not is a yes/no answer about the value.
+      (c) => sameAnswer(c, (guess) => `${HAVING_ORACLE} HAVING 1 / (CASE WHEN setting LIKE '%${guess}%' THEN 0 ELSE 1 END) = 1`, SETTING_SECRET, 'no-such-value'),
+      (c) => sameAnswer(c, (guess) => `${HAVING_ORACLE} HAVING count(*) > 0 AND 1 / (CASE WHEN setting LIKE '%${guess}%' THEN 0 ELSE 1 END) = 1`, SETTING_SECRET, 'no-such-value'),
+      // A cast that fails echoes the value in its error.
+      `${HAVING_ORACLE} HAVING setting::int > 0`,
+    ],
+    secrets: [SETTING_SECRET],
+    serverNever: [/HAVING/],
+    cleanup: SETTING_CLEANUP,
+  },
+  {
+    name: "a column alias list cannot rename setting to name and pin the values",
+    who: 'analyst',
+    setup: SETTING_SETUP,
+    reloadAfterSetup: false,
+    steps: ["SELECT x, reset_val FROM pg_settings s(x, name) WHERE name = 'TimeZone'", "SELECT x FROM pg_catalog.pg_settings AS s (x, name) WHERE name IN ('work_mem', 'DateStyle')"],
+    secrets: [SETTING_SECRET],
+    serverNever: [/pg_settings s/i],
     cleanup: SETTING_CLEANUP,
   },
   {

@@ -2,9 +2,11 @@
  * The server must run exactly what the gateway decided on: lexing settings, names that resolve
  * elsewhere, prepared-statement names re-bound behind the gateway's back, renamed objects.
  */
+import { encodeBind, encodeExecute, SYNC } from '../../src/protocol/index.ts';
 import type { AttackClient } from './client.ts';
 import { frame } from './client.ts';
-import type { Attack, Family } from './harness.ts';
+import type { Attack, Family, Step } from './harness.ts';
+import type { World } from './world.ts';
 
 const HIDDEN_UPDATE = 'UPDATE orders SET total = 0 WHERE id = 15';
 
@@ -350,11 +352,73 @@ const renames: Attack[] = [
   },
 ];
 
+
+/**
+ * A prepared statement is planned again by the server whenever its plan is invalidated (a change
+ * of a relation it reads, an ANALYZE, autovacuum), and PostgreSQL then resolves its text anew: a
+ * relation created since in a schema earlier on the search_path ("$user" comes before public),
+ * or one dropped so that a name falls through to another schema, changes what it reads. The
+ * decision made at PREPARE must not carry over to objects it never saw.
+ */
+const PLANTED_SECRET = 'planted-secret-5521';
+const SHADOW = (what: string) => `CREATE SCHEMA gw_app AUTHORIZATION gw_app;
+  ${what};
+  ANALYZE public.orders; ANALYZE public.customers`;
+const shadowing = (what: string): Step => async (_c: AttackClient, w: World) => {
+  w.direct(SHADOW(what));
+  await w.gw.gw.reloadCatalogs();
+};
+const runBoth: Step[] = ['EXECUTE s_orders', (c) => c.cycle(Buffer.concat([encodeBind('', 'p_orders', []), encodeExecute(''), SYNC]))];
+const prepareBoth: Step[] = ['PREPARE s_orders AS SELECT status FROM orders WHERE id = 1', (c) => c.parse('p_orders', 'SELECT status FROM orders WHERE id = 1'), ...runBoth];
+
+const catalogChanges: Attack[] = [
+  {
+    name: 'a prepared statement does not read a table created since in a schema earlier on the search_path',
+    who: 'analyst',
+    steps: [...prepareBoth, shadowing(`CREATE TABLE gw_app.orders (id int, status text); INSERT INTO gw_app.orders VALUES (1, '${PLANTED_SECRET}'); ALTER TABLE gw_app.orders OWNER TO gw_app`), ...runBoth],
+    secrets: [PLANTED_SECRET],
+    refusal: /prepared statement "(s|p)_orders" now resolve to other objects/,
+    worldChanges: ['schema'],
+    cleanup: 'DROP SCHEMA IF EXISTS gw_app CASCADE',
+  },
+  {
+    name: 'a prepared statement does not read a view created since in a schema earlier on the search_path',
+    who: 'analyst',
+    steps: [...prepareBoth, shadowing(`CREATE VIEW gw_app.orders AS SELECT 1 AS id, '${PLANTED_SECRET}'::text AS status; ALTER VIEW gw_app.orders OWNER TO gw_app`), ...runBoth],
+    secrets: [PLANTED_SECRET],
+    refusal: /now resolve to other objects/,
+    worldChanges: ['schema'],
+    cleanup: 'DROP SCHEMA IF EXISTS gw_app CASCADE',
+  },
+  {
+    name: 'a prepared read of a masked column does not read a clear copy created since earlier on the search_path',
+    who: 'migrator',
+    steps: [
+      'PREPARE s_c AS SELECT upper(ssn) AS x, email FROM customers WHERE id < 3',
+      (c) => c.parse('p_c', 'SELECT upper(ssn) AS x, email FROM customers WHERE id < 3'),
+      shadowing('CREATE TABLE gw_app.customers AS SELECT * FROM public.customers; ALTER TABLE gw_app.customers OWNER TO gw_app'),
+      'EXECUTE s_c',
+      (c) => c.cycle(Buffer.concat([encodeBind('', 'p_c', []), encodeExecute(''), SYNC])),
+    ],
+    refusal: /now resolve to other objects/,
+    worldChanges: ['schema'],
+    cleanup: 'DROP SCHEMA IF EXISTS gw_app CASCADE',
+  },
+  {
+    name: 'a prepared statement stays usable after a catalog change that does not touch what it names',
+    who: 'analyst',
+    steps: [...prepareBoth, shadowing('CREATE TABLE gw_app.unrelated (x int)'), ...runBoth, 'DEALLOCATE s_orders', 'PREPARE s_orders AS SELECT status FROM orders WHERE id = 1', 'EXECUTE s_orders'],
+    allowed: { rows: 5, changes: ['schema'] },
+    cleanup: 'DROP SCHEMA IF EXISTS gw_app CASCADE',
+  },
+];
+
 export const executionFamilies: Family[] = [
   { family: 'client encodings', cases: [...encodingCases, ...moreEncoding] },
   { family: 'standard_conforming_strings', cases: conformingStrings },
   { family: 'planted functions, operators and casts', cases: plantedFunctions },
   { family: 'prepared statement names', cases: preparedNames },
+  { family: 'prepared statements after the catalog changed', cases: catalogChanges },
   { family: 'renamed objects', cases: renames },
   { family: 'search_path divergence', cases: searchPath },
 ];

@@ -317,6 +317,179 @@ const usingAliases: Attack[] = [
   }),
 );
 
+/**
+ * A unique index, an exclusion constraint or a foreign key compares a written value with the
+ * stored ones: the write fails, does nothing or updates the matching row by whether another row
+ * holds that value. Writing a guess of a `filter: deny` column is an equality lookup of it.
+ * Customer 1's ssn is 901-37-4729.
+ */
+const RIGHT_SSN = '901-37-4729';
+const WRONG_SSN = '900-00-0000';
+
+/** Runs a right and a wrong guess: the answers (every byte of them) must not differ. */
+function sameAnswer(sql: (guess: string) => string): (c: AttackClient) => Promise<void> {
+  return async (c) => {
+    const answer = async (guess: string) => {
+      const from = c.bytes.length;
+      await c.query(sql(guess));
+      // Everything the server or the gateway answered: SQLSTATEs, rows, command tags.
+      return JSON.stringify(Buffer.concat(c.bytes.slice(from)).toString('latin1'));
+    };
+    const a = await answer(RIGHT_SSN);
+    const b = await answer(WRONG_SSN);
+    if (a !== b) throw new Error(`the answer depends on the stored value: ${a} for the right guess, ${b} for a wrong one`);
+  };
+}
+
+const keyChecks: Attack[] = [
+  ...[
+    ['ON CONFLICT … DO UPDATE … RETURNING names the row', (g: string) => `INSERT INTO customers VALUES (1000, 'x', 'x@x', 'p', '${g}') ON CONFLICT (ssn) DO UPDATE SET name = customers.name RETURNING id`],
+    ['ON CONFLICT DO NOTHING counts it', (g: string) => `INSERT INTO customers VALUES (1001, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`],
+    ['a plain INSERT fails on it', (g: string) => `INSERT INTO customers VALUES (1002, 'x', 'x@x', 'p', '${g}')`],
+    ['an UPDATE fails on it', (g: string) => `UPDATE customers SET ssn = '${g}' WHERE id = 2`],
+    ['MERGE fails on it', (g: string) => `MERGE INTO customers c USING (VALUES (3)) v(id) ON c.id = v.id WHEN MATCHED THEN UPDATE SET ssn = '${g}'`],
+  ].map(
+    ([how, sql]): Attack => ({
+      name: `a unique index on a masked column (filter: deny) is no lookup of it: ${how as string}`,
+      who: 'migrator',
+      setup: 'CREATE UNIQUE INDEX cu_ssn ON customers (ssn)',
+      steps: [sameAnswer(sql as (g: string) => string)],
+      refusal: /ssn by writing a value a unique index/,
+      cleanup: 'DROP INDEX IF EXISTS cu_ssn',
+    }),
+  ),
+  {
+    name: 'a unique expression index over a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_lower_ssn ON customers (lower(ssn))',
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1003, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`)],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP INDEX IF EXISTS cu_lower_ssn',
+  },
+  {
+    name: 'a unique index over a masked column and another is no lookup of it when the other is written',
+    who: 'migrator',
+    setup: "CREATE UNIQUE INDEX cu_name_ssn ON customers (name, ssn); UPDATE customers SET name = 'Twin' WHERE id = 1",
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1004, 'Twin', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`), "UPDATE customers SET name = 'Twin' WHERE id = 2"],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP INDEX IF EXISTS cu_name_ssn',
+  },
+  {
+    name: 'an exclusion constraint on a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'ALTER TABLE customers ADD CONSTRAINT ex_ssn EXCLUDE USING btree (ssn WITH =)',
+    steps: [sameAnswer((g) => `INSERT INTO customers VALUES (1005, 'x', 'x@x', 'p', '${g}') ON CONFLICT DO NOTHING`)],
+    refusal: /ssn by writing/,
+    cleanup: 'ALTER TABLE customers DROP CONSTRAINT IF EXISTS ex_ssn',
+  },
+  {
+    name: 'a foreign key to a masked column is no lookup of it',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_ssn ON customers (ssn); CREATE TABLE ssn_refs (ssn text REFERENCES customers (ssn)); ALTER TABLE ssn_refs OWNER TO gw_app',
+    steps: [sameAnswer((g) => `INSERT INTO ssn_refs VALUES ('${g}')`), sameAnswer((g) => `COPY ssn_refs FROM STDIN; -- ${g}`)],
+    refusal: /ssn by writing/,
+    cleanup: 'DROP TABLE IF EXISTS ssn_refs; DROP INDEX IF EXISTS cu_ssn',
+  },
+  {
+    name: 'a unique index on a masked column its rule lets be compared by equality still takes writes',
+    who: 'migrator',
+    setup: 'CREATE UNIQUE INDEX cu_email ON customers (email)',
+    steps: ["INSERT INTO customers VALUES (1006, 'New', 'new.person@example.org', '+1-555-0000', '999-00-0000') ON CONFLICT (email) DO NOTHING", "UPDATE customers SET email = 'other.person@example.org' WHERE id = 1006", 'SELECT id FROM customers WHERE id = 1006'],
+    allowed: { rows: 1, changes: ['data'] },
+    cleanup: 'DROP INDEX IF EXISTS cu_email',
+  },
+];
+
+/**
+ * COPY rows are masked as UTF-8 text. Rows converted to another encoding (ENCODING 'SJIS': `ソ` is
+ * 0x83 0x5C, a `\` to a UTF-8 reader, right before the delimiter) and binary rows of a masked
+ * column cannot be masked: both are refused before they run, and the session stays usable.
+ */
+const stillUsable = async (c: AttackClient) => {
+  if (c.closed) throw new Error('the session was ended');
+  const errors = c.errors.length;
+  await c.query('SELECT 1');
+  if (c.closed || c.errors.length > errors) throw new Error('the session is not usable after the refusal');
+};
+
+const copyFormats: Attack[] = [
+  ...['SJIS', 'BIG5', 'GBK', 'LATIN1'].map(
+    (enc): Attack => ({
+      name: `COPY … TO STDOUT in ${enc} is refused while masking applies, and the session stays usable`,
+      who: 'migrator',
+      steps: [`COPY (SELECT 'ソ', ssn, 'ソ', email FROM customers) TO STDOUT (ENCODING '${enc}')`, `COPY (SELECT 'ソ', phone FROM customers) TO STDOUT (FORMAT csv, ENCODING '${enc.toLowerCase()}')`, stillUsable],
+      refusal: /may not copy in encoding/,
+      serverNever: [/ENCODING/i],
+    }),
+  ),
+  {
+    name: 'binary COPY of a masked column is refused before it runs, however it is written',
+    who: 'migrator',
+    steps: ['COPY (SELECT id, ssn FROM customers) TO STDOUT (FORMAT binary)', 'COPY customers TO STDOUT (FORMAT binary)', 'COPY BINARY customers TO STDOUT', 'COPY customers (id, phone) TO STDOUT WITH BINARY', stillUsable],
+    refusal: /may not copy masked column public\.customers\.(ssn|email|phone) in binary format/,
+    serverNever: [/FORMAT binary|COPY BINARY|WITH BINARY/i],
+  },
+  {
+    name: 'a NULL string of its own in a text COPY does not show a masked value equal to it',
+    who: 'migrator',
+    steps: [
+      sameAnswer((g) => `COPY (SELECT id, ssn FROM customers WHERE id < 3) TO STDOUT (NULL '${g}')`),
+      sameAnswer((g) => `COPY customers (id, ssn) TO STDOUT WITH NULL AS '${g}'`),
+      stillUsable,
+    ],
+    refusal: /NULL string of its own/,
+  },
+  {
+    name: 'a NULL string in a CSV COPY leaves masked values masked',
+    who: 'migrator',
+    steps: [sameAnswer((g) => `COPY (SELECT id, ssn FROM customers WHERE id < 3) TO STDOUT (FORMAT csv, NULL '${g}')`)],
+    allowed: { rows: 0 },
+  },
+  {
+    name: 'binary COPY of unmasked columns and COPY in UTF-8 under another spelling are allowed',
+    who: 'migrator',
+    steps: ['COPY orders TO STDOUT (FORMAT binary)', 'COPY customers (id, name) TO STDOUT (FORMAT binary)', "COPY (SELECT name, ssn FROM customers) TO STDOUT (ENCODING 'utf-8')", "COPY (SELECT name FROM customers) TO STDOUT (ENCODING 'Unicode')"],
+    allowed: { rows: 0 },
+  },
+];
+
+/**
+ * A view made on the database (by a DBA, or before the gateway) returns a base table's masked
+ * values under its own names, and its query can choose rows by them: its query is decided as if
+ * the identity ran it, and its columns that carry a masked value need rules of their own.
+ */
+const VIEW_OWNER = (v: string, kind = 'VIEW') => `ALTER ${kind} ${v} OWNER TO gw_app`;
+const views: Attack[] = [
+  ...[
+    ['renamed', 'CREATE VIEW dba_v AS SELECT id, ssn AS s, phone AS p FROM customers', 'SELECT * FROM dba_v WHERE id < 4'],
+    ['through expressions', "CREATE VIEW dba_v AS SELECT id, upper(email) AS e, ssn || '' AS s FROM customers", 'SELECT e, s FROM dba_v'],
+    ['in a materialized view', 'CREATE MATERIALIZED VIEW dba_v AS SELECT id, ssn AS s, email AS e FROM customers', 'SELECT s, e FROM dba_v'],
+    ['behind another view', 'CREATE VIEW dba_inner AS SELECT id, ssn AS s FROM customers; CREATE VIEW dba_v AS SELECT * FROM dba_inner', 'SELECT s FROM dba_v'],
+    ['as a whole row', 'CREATE VIEW dba_v AS SELECT c AS r FROM customers c', 'SELECT r::text FROM dba_v'],
+    ['as rows its query chooses by them', "CREATE VIEW dba_v AS SELECT id FROM customers WHERE ssn LIKE '901%'", 'SELECT count(*) FROM dba_v'],
+    ['in a join of the view with the table', 'CREATE VIEW dba_v AS SELECT id, ssn AS s FROM customers', 'SELECT c.name, v.s FROM customers c JOIN dba_v v USING (id)'],
+  ].map(
+    ([how, setup, read]): Attack => ({
+      name: `a view made on the database does not return masked values ${how}`,
+      who: 'migrator',
+      setup: `${setup}; ${setup.includes('MATERIALIZED') ? VIEW_OWNER('dba_v', 'MATERIALIZED VIEW') : VIEW_OWNER('dba_v')}${setup.includes('dba_inner') ? `; ${VIEW_OWNER('dba_inner')}` : ''}`,
+      steps: [read, (c) => c.extended('', read)],
+      refusal: /may not use view public\.dba_v/,
+      cleanup: `DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_matviews WHERE matviewname = 'dba_v') THEN DROP MATERIALIZED VIEW dba_v; END IF;
+        DROP VIEW IF EXISTS dba_v; DROP VIEW IF EXISTS dba_inner; END $$`,
+    }),
+  ),
+  {
+    name: 'a view made on the database over unmasked columns is readable',
+    who: 'migrator',
+    setup: `CREATE VIEW dba_names AS SELECT id, name FROM customers; ${VIEW_OWNER('dba_names')}`,
+    steps: ['SELECT id, name FROM dba_names WHERE id < 4'],
+    allowed: { rows: 3 },
+    cleanup: 'DROP VIEW IF EXISTS dba_names',
+  },
+];
+
 /** A batch that fails at its first Execute (division by zero), so the server skips what follows it up to Sync. */
 const FAILING = [encodeParse('', 'SELECT 1/0'), encodeBind('', '', []), encodeExecute('')];
 
@@ -574,6 +747,9 @@ export const leakFamilies: Family[] = [
   { family: 'inference through computation', cases: inference },
   { family: 'content detectors', cases: detectors },
   { family: 'laundering through writes', cases: laundering },
+  { family: 'writes compared with stored values by keys', cases: keyChecks },
+  { family: 'COPY formats masking cannot read', cases: copyFormats },
+  { family: 'views made on the database', cases: views },
   { family: 'descriptions lost to an error', cases: lostDescriptions },
   { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'code in the database', cases: databaseCode },

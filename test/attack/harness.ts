@@ -14,7 +14,11 @@
 import { AttackClient } from './client.ts';
 import type { IdentityName, World } from './world.ts';
 
-export type Step = string | Buffer | ((c: AttackClient) => Promise<void>);
+/**
+ * A statement, raw bytes, or a function of the attacker's client; the world is passed too, for a
+ * change made on the database in the middle of a case (another person's doing, between two steps).
+ */
+export type Step = string | Buffer | ((c: AttackClient, world: World) => Promise<void>);
 
 export interface Attack {
   /** The verdict the case protects, e.g. "a planted overload of a catalog function is a call to that function". */
@@ -36,6 +40,8 @@ export interface Attack {
   reconnectAfter?: number;
   /** A legitimate case: nothing may be refused, and at least `rows` DataRows must arrive. */
   allowed?: { rows?: number; changes?: ('data' | 'schema')[] };
+  /** Changes a step makes on the world itself (another person's doing mid-case), not the attacker. */
+  worldChanges?: ('data' | 'schema')[];
   /** For attacks: the refusal's message must match (default: any `pgwarden:` refusal). */
   refusal?: RegExp;
   /**
@@ -110,7 +116,7 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
         clients.push(client);
       }
       if (client.closed) break;
-      if (typeof step === 'function') await step(client);
+      if (typeof step === 'function') await step(client, world);
       else await client.query(step);
     }
     const rows = clients.reduce((n, c) => n + countTag(c.received(), 'D'), 0);
@@ -125,7 +131,7 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
         break;
       }
     }
-    const changes = a.allowed?.changes ?? [];
+    const changes = [...(a.allowed?.changes ?? []), ...(a.worldChanges ?? [])];
     if (!changes.includes('data') && world.dataSum() !== data) problems.push('the data changed');
     if (!changes.includes('schema') && world.schemaSum() !== schema) problems.push('the schema changed');
     const log = world.serverLog();

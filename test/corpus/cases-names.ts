@@ -143,6 +143,10 @@ export const nameFamilies: Family[] = [
       deny('analyst', 'a CTE over pg_settings is refused', "with s as (select * from pg_settings) select setting from s where name = 'max_index_keys'", CATALOG('pg_catalog.pg_settings')),
       deny('analyst', 'a UNION with another read of pg_settings is refused', "select setting from pg_settings where name = 'max_index_keys' union select setting from pg_settings where name <> ''", CATALOG('pg_catalog.pg_settings')),
       deny('analyst', 'a predicate that can fail on another row is refused (its error would echo the value)', "select setting from pg_settings where name = 'max_index_keys' and setting::int > 0", CATALOG('pg_catalog.pg_settings')),
+      deny('analyst', 'a HAVING without an aggregate runs as a filter of every row and is refused when it can fail', "select name from pg_settings where name in ('work_mem', 'block_size') group by name, setting having setting::int > 0", CATALOG('pg_catalog.pg_settings')),
+      deny('analyst', 'a failing HAVING operand beside an aggregate one is refused', "select name from pg_settings where name = 'work_mem' group by name, setting having count(*) > 0 and 1 / length(setting) = 1", CATALOG('pg_catalog.pg_settings')),
+      allow('analyst', 'a HAVING of aggregates is evaluated on the pinned rows only', "select name, count(*) from pg_settings where name = 'work_mem' group by name having count(*) > 0"),
+      deny('analyst', 'a column alias list that names another column name pins values, not settings', "select x, reset_val from pg_settings s(x, name) where name = 'TimeZone'", CATALOG('pg_catalog.pg_settings')),
     ],
   },
   {
