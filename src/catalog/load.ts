@@ -127,13 +127,14 @@ left join lateral (
         select unnest(i.indkey::int2[])::int as attnum
         union all
         select d.refobjsubid from pg_depend d
-         where d.classid = 'pg_class'::regclass and d.objid = i.indexrelid and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid
+         where (i.indexprs is not null or i.indpred is not null)
+           and d.classid = 'pg_class'::regclass and d.objid = i.indexrelid and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid
       ) x where x.attnum > 0) as cols
-    from pg_index i where i.indrelid = c.oid and (i.indisunique or i.indisexclusion)
+    from pg_index i where i.indrelid = c.oid and c.relkind in ('r', 'p', 'm') and (i.indisunique or i.indisexclusion)
   ) k where k.cols is not null
 ) uniq on true
 left join lateral (
-  select json_agg(json_build_array(f.conkey, f.confrelid, f.confkey)) as list from pg_constraint f where f.conrelid = c.oid and f.contype = 'f'
+  select json_agg(json_build_array(f.conkey, f.confrelid, f.confkey)) as list from pg_constraint f where f.conrelid = c.oid and c.relkind in ('r', 'p') and f.contype = 'f'
 ) fks on true
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'c') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp_%'`;
 
