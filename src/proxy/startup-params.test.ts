@@ -92,4 +92,33 @@ describe('startup parameters', () => {
       assert.deepEqual(upstream([['options', '-c client_encoding=UTF8']]), { options: '-c client_encoding=UTF8', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
     });
   });
+
+  describe('a setting is named once, in lower case upstream', () => {
+    // PostgreSQL applies startup settings in order with names read without regard to case: a
+    // second spelling would be the value the server runs with, not the one the gateway read.
+    const twice: [string, string][][] = [
+      [['search_path', 'public'], ['SEARCH_PATH', 'secret']],
+      [['Search_Path', 'public'], ['search_path', 'secret']],
+      [['statement_timeout', '500'], ['STATEMENT_TIMEOUT', '0']],
+      [['application_name', 'a'], ['Application_Name', 'b']],
+      [['client_encoding', 'UTF8'], ['CLIENT_ENCODING', 'UTF8']],
+      [['options', '-c a.b=1'], ['OPTIONS', '-c search_path=secret']],
+      [['user', 'x'], ['USER', 'y']],
+    ];
+    for (const pairs of twice) {
+      it(`refuses ${pairs.map(([k]) => k).join(' and ')}`, () => {
+        assert.throws(
+          () => upstreamStartupParams(new Map([['user', 'x'], ...pairs].filter(([k], i) => i === 0 || k !== 'user') as [string, string][])),
+          (e: any) => e.sqlstate === '08P01' && e.severity === 'FATAL' && /is given more than once/.test(e.message),
+        );
+      });
+    }
+
+    it('sends each setting under its lower-case name, so that the scope settings written over it win', () => {
+      const out = upstreamStartupParams(new Map([['user', 'x'], ['STATEMENT_TIMEOUT', '0'], ['Search_Path', 'public']]));
+      assert.deepEqual(out, { statement_timeout: '0', search_path: 'public', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
+      Object.assign(out, { statement_timeout: '1000ms' });
+      assert.deepEqual(Object.keys(out).filter((k) => k.toLowerCase() === 'statement_timeout'), ['statement_timeout']);
+    });
+  });
 });

@@ -108,8 +108,22 @@ export function checkOptions(options: string): void {
  */
 export function upstreamStartupParams(params: Map<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
+  // PostgreSQL reads a setting's name without regard to case and applies the startup packet's
+  // settings in order, the last one winning: `search_path=public` followed by
+  // `SEARCH_PATH=secret` runs under `secret`, and a client's `STATEMENT_TIMEOUT=0` after its
+  // `statement_timeout` would undo the scope's limit written over the first. A setting named
+  // twice is refused, and each goes upstream under its lower-case name, so that the value the
+  // gateway reads (`startupSetting`) and the scope's settings written over it are the ones the
+  // server applies.
+  const seen = new Set<string>();
   for (const [name, value] of params) {
     const lower = name.toLowerCase();
+    if (seen.has(lower)) {
+      throw new GatewayError('protocol.violation', `pgwarden: the startup setting "${lower}" is given more than once`, {
+        hint: 'Give each setting once in the startup packet (names are not case-sensitive).',
+      });
+    }
+    seen.add(lower);
     if (lower === 'user' || lower === 'database') continue;
     if (lower === 'replication') {
       throw new GatewayError('protocol.unsupported', 'pgwarden: replication connections are not supported', { sqlstate: '0A000' });
@@ -119,7 +133,7 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
     else checkSetting(lower, value);
     // The accepted spelling of a pinned setting is replaced by the pinned value below.
     if (lower in PINNED_UPSTREAM_SETTINGS) continue;
-    out[name] = value;
+    out[lower] = value;
   }
   return { ...out, ...PINNED_UPSTREAM_SETTINGS };
 }
