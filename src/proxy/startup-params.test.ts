@@ -8,6 +8,23 @@ describe('startup parameters', () => {
     assert.deepEqual(splitOptions('  '), []);
   });
 
+  it('splits options as the server does: every C space, a trailing backslash dropped', () => {
+    assert.deepEqual(splitOptions('-c a=x\v-crole=boss'), ['-c', 'a=x', '-crole=boss']);
+    assert.deepEqual(splitOptions('-c a=x\f-crole=boss'), ['-c', 'a=x', '-crole=boss']);
+    assert.deepEqual(splitOptions('-c\ra=1\n-c\tb=2'), ['-c', 'a=1', '-c', 'b=2']);
+    assert.deepEqual(splitOptions('-c a=x\\\vy'), ['-c', 'a=x\vy']);
+    assert.deepEqual(splitOptions('-c a=x\\'), ['-c', 'a=x']);
+    assert.deepEqual(splitOptions('\\'), ['']);
+  });
+
+  for (const sep of ['\v', '\f', '\r', '\n', '\t']) {
+    it(`refuses a protected setting behind ${JSON.stringify(sep)} in options`, () => {
+      for (const options of [`-c application_name=x${sep}-crole=boss`, `-c application_name=x${sep}--session-authorization=postgres`, `--application-name=x${sep}-c${sep}role=boss`]) {
+        assert.throws(() => checkOptions(options), (e: any) => e.sqlstate === '42501', options);
+      }
+    });
+  }
+
   const refused: [string, string][] = [
     ['-c role=postgres', 'role'],
     ['-crole=postgres', 'role'],

@@ -58,17 +58,24 @@ function checkSetting(name: string, value: string): void {
   }
 }
 
-/** Split a PostgreSQL `options` string into words (backslash escapes a space, as libpq does). */
+/**
+ * Split a PostgreSQL `options` string into words as the server does (`pg_split_opts`): words end
+ * at any character C's isspace() takes for a space (vertical tab and form feed included), a
+ * backslash makes the next character part of the word, and a backslash at the end is dropped.
+ * The split MUST be the server's: `-c application_name=x<VT>-crole=…` is one harmless setting
+ * to a split on spaces and tabs alone, and two settings, the second a protected one, to the
+ * server.
+ */
 export function splitOptions(options: string): string[] {
   const words: string[] = [];
   let cur = '';
   let has = false;
   for (let i = 0; i < options.length; i++) {
     const c = options[i];
-    if (c === '\\' && i + 1 < options.length) {
-      cur += options[++i];
+    if (c === '\\') {
+      if (i + 1 < options.length) cur += options[++i];
       has = true;
-    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f') {
       if (has) words.push(cur);
       cur = '';
       has = false;

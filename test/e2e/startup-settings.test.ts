@@ -31,7 +31,8 @@ before(async () => {
     `create schema secret authorization gw_app;
      create table secret.orders(v text); insert into secret.orders values ('SECRET-ROW');
      create table public.orders(v text); insert into public.orders values ('public-row');
-     grant all on all tables in schema secret, public to gw_app;`,
+     grant all on all tables in schema secret, public to gw_app;
+     create role boss; grant boss to gw_app;`,
     'app',
   );
   await t.gw.reloadCatalogs();
@@ -122,5 +123,30 @@ describe('the server runs under the settings the gateway decided on', () => {
     const got = await query(c, 'select pg_sleep(1.5)');
     c.end();
     assert.equal(got.find((m) => m.tag === 'E')?.fields?.C, '57014', 'the sleep ran past the scope limit');
+  });
+});
+
+describe('options are split as the server splits them', () => {
+  // The server ends a word of options at every C space, vertical tab and form feed included: a
+  // protected setting behind one is a setting of its own there.
+  for (const [name, sep] of [['vertical tab', '\v'], ['form feed', '\f']]) {
+    it(`a role switch behind a ${name} is refused, and the session never runs as that role`, async () => {
+      const got = await session({ options: `-c application_name=x${sep}-crole=boss` });
+      assert.ok(Array.isArray(got), 'the connection was accepted');
+      const err = got.find((m) => m.tag === 'E');
+      assert.equal(err?.fields?.C, '42501');
+      assert.equal(err?.fields?.S, 'FATAL');
+      assert.match(err?.fields?.M ?? '', /"role"/);
+      assert.ok(!got.some((m) => m.tag === 'Z'));
+    });
+  }
+  it('an escaped vertical tab stays inside the value, as on the server', async () => {
+    const c = await session({ options: '-c application_name=x\\\vy' });
+    assert.ok(!Array.isArray(c));
+    const got = await query(c, "select current_user, current_setting('application_name')");
+    c.end();
+    // One word on both sides (the server prints the vertical tab of application_name as '?').
+    assert.ok(bytes(got).includes('x?y'), bytes(got));
+    assert.ok(bytes(got).includes('gw_app'));
   });
 });
