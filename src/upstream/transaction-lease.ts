@@ -583,7 +583,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (steps.length > 0) {
       const app = this.o.applicationName;
       if (app !== undefined && (steps[0] === RESET_STATE || steps[0] === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
-      this.#toServer.add(encodeQuery(steps.join(';\n')));
+      // A statement's text may end in a line comment (`SET search_path = a -- note`): the newline
+      // ends it before the separator, which it would otherwise swallow, and the replay fail.
+      this.#toServer.add(encodeQuery(steps.join('\n;\n')));
       this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
       state.settings = mine;
     }
