@@ -1108,7 +1108,10 @@ export class Session {
   private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer, rollback?: unknown): void {
     this.logRefusal(err);
     this.audit?.refused(kind, err, info, frame);
-    if (this.quiet) {
+    // Extended-protocol messages sent before it without a Sync are answered first, and the Query
+    // ends their implicit transaction (failing it, as the statement failing on the server would):
+    // the refusal goes in their place, never ahead of them.
+    if (this.quiet && !this.batchForwarded) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
       this.localCycle();
       this.drainOutbox();
