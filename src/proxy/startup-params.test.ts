@@ -55,6 +55,11 @@ describe('startup parameters', () => {
     assert.deepEqual(out, { application_name: 'psql', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['role', 'postgres']])), /role/);
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['replication', 'database']])), /replication/);
+    for (const v of ['true', 'on', '1', 'yes', 'database', 'o', '']) assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['replication', v]])), /replication/, v);
+    // An ordinary session asked for explicitly, as PostgreSQL reads it: nothing is sent upstream.
+    for (const v of ['false', 'FALSE', 'f', 'off', 'of', 'no', 'n', '0']) {
+      assert.deepEqual(upstreamStartupParams(new Map([['user', 'x'], ['replication', v]])), { client_encoding: 'UTF8', standard_conforming_strings: 'on' }, v);
+    }
   });
 
   describe('lexing settings are pinned', () => {

@@ -108,6 +108,12 @@ export function checkOptions(options: string): void {
   }
 }
 
+/** The values PostgreSQL's parse_bool reads as false (unique prefixes of false/no, off, 0). */
+function isFalse(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  return v === '0' || (v.length >= 2 && 'off'.startsWith(v)) || (v.length > 0 && ('false'.startsWith(v) || 'no'.startsWith(v)));
+}
+
 /**
  * The parameters to send upstream (without user and database), the pinned lexing settings last
  * so that they win over the client's. Throws a GatewayError (sent as FATAL) naming the first
@@ -133,6 +139,8 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
     seen.add(lower);
     if (lower === 'user' || lower === 'database') continue;
     if (lower === 'replication') {
+      // `replication=false` (any spelling PostgreSQL reads as false) asks for an ordinary session.
+      if (isFalse(value)) continue;
       throw new GatewayError('protocol.unsupported', 'pgwarden: replication connections are not supported', { sqlstate: '0A000' });
     }
     if (lower === 'options') checkOptions(value);
