@@ -17,6 +17,14 @@ describe('startup parameters', () => {
     assert.deepEqual(splitOptions('\\'), ['']);
   });
 
+  it('refuses options that are not ASCII (the server may split them at a byte the gateway does not)', () => {
+    for (const options of ['-c application_name=x\u00a0-crole=boss', '-c search_path=sch\u00e9ma', '-c a=\u0085']) {
+      assert.throws(() => checkOptions(options), (e: any) => e.sqlstate === '42501' && /only ASCII/.test(e.message), options);
+    }
+    // As a parameter of its own, a value is never split: accepted.
+    assert.equal(upstreamStartupParams(new Map([['user', 'x'], ['application_name', 'caf\u00e9']])).application_name, 'caf\u00e9');
+  });
+
   for (const sep of ['\v', '\f', '\r', '\n', '\t']) {
     it(`refuses a protected setting behind ${JSON.stringify(sep)} in options`, () => {
       for (const options of [`-c application_name=x${sep}-crole=boss`, `-c application_name=x${sep}--session-authorization=postgres`, `--application-name=x${sep}-c${sep}role=boss`]) {

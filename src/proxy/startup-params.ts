@@ -90,6 +90,16 @@ export function splitOptions(options: string): string[] {
 
 /** Validate `options`: only `-c name=value` / `--name=value` settings, none protected. */
 export function checkOptions(options: string): void {
+  // The server splits options with the C library's isspace() in the database's locale, where a
+  // byte above 0x7f may count as a space (0xA0 in some single-byte locales): text that is not
+  // ASCII could be split where the gateway does not split it. Such a value goes as a startup
+  // parameter of its own, which is never split.
+  if (/[^\x00-\x7f]/.test(options)) {
+    throw new GatewayError('auth.no_scope', 'pgwarden: the startup option string may hold only ASCII characters', {
+      sqlstate: '42501',
+      hint: 'Pass a setting whose value is not ASCII as a startup parameter of its own (name=value), not inside options.',
+    });
+  }
   const words = splitOptions(options);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
