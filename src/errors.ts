@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   'upstream.lost': { sqlstate: '08006', severity: 'FATAL', hint: 'The connection to the database was lost; reconnect.' },
   // Protocol (class 08P01).
   'protocol.violation': { sqlstate: '08P01', severity: 'FATAL' },
+  'protocol.malformed': { sqlstate: '08P01', severity: 'ERROR' },
   'protocol.message_too_large': { sqlstate: '08P01', severity: 'FATAL', hint: 'Send smaller messages or raise limits.max_message_size.' },
   'protocol.unsupported': { sqlstate: '0A000', severity: 'ERROR' },
   'protocol.buffer_limit': { sqlstate: '53400', severity: 'FATAL', hint: 'Send complete messages promptly; the gateway holds only limits.max_buffered_per_identity bytes per identity and limits.max_buffered_total in all.' },

@@ -76,13 +76,25 @@ function mcpProblems(data: Doc): Problem[] {
  */
 function issuerScopeProblems(data: Doc): Problem[] {
   const identity = isObject(data.identity) ? data.identity : {};
-  if (!Array.isArray(identity.issuers) || identity.issuers.length < 2) return [];
+  const agentIssuers = new Set<string>();
+  for (const i of Array.isArray(identity.issuers) ? identity.issuers : []) if (isObject(i) && typeof i.issuer === 'string') agentIssuers.add(i.issuer.replace(/\/+$/, ''));
+  const several = agentIssuers.size >= 2;
+  // Review approvers are met by two kinds of token: agents' (the reviews API, verified against
+  // identity.issuers) and humans' (the console, signed in at console.issuer). A console issuer
+  // other than the agents' is a second issuer for approvers even with one agent issuer: a bare
+  // `groups: [dba]` meant for the humans would also let an agent whose IdP gives it `dba` approve.
+  const console = isObject(data.console) ? data.console : undefined;
+  const consoleApart = console !== undefined && typeof console.issuer === 'string' && agentIssuers.size > 0 && !agentIssuers.has(console.issuer.replace(/\/+$/, ''));
+  if (!several && !consoleApart) return [];
   const out: Problem[] = [];
   const why = 'several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens';
+  const whyApprovers = several
+    ? why
+    : 'console.issuer is another issuer than identity.issuers, and approvers are matched against both (console sign-ins and reviews API tokens), so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens';
   const names = (o: Doc) => (Array.isArray(o.subjects) && o.subjects.length > 0) || (Array.isArray(o.groups) && o.groups.length > 0);
   const admin = isObject(data.admin) ? data.admin : undefined;
-  if (admin && names(admin) && admin.issuers === undefined) out.push({ path: ['admin'], message: why });
-  if (Array.isArray(data.policies)) {
+  if (several && admin && names(admin) && admin.issuers === undefined) out.push({ path: ['admin'], message: why });
+  if (several && Array.isArray(data.policies)) {
     data.policies.forEach((p, i) => {
       if (isObject(p) && isObject(p.match) && names(p.match) && p.match.issuers === undefined) out.push({ path: ['policies', i, 'match'], message: why });
     });
@@ -91,8 +103,8 @@ function issuerScopeProblems(data: Doc): Problem[] {
   if (reviews && Array.isArray(reviews.rules)) {
     reviews.rules.forEach((r, i) => {
       if (!isObject(r)) return;
-      if (isObject(r.approvers) && names(r.approvers) && r.approvers.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'approvers'], message: why });
-      if (isObject(r.match) && names(r.match) && r.match.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'match'], message: why });
+      if (isObject(r.approvers) && names(r.approvers) && r.approvers.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'approvers'], message: whyApprovers });
+      if (several && isObject(r.match) && names(r.match) && r.match.issuers === undefined) out.push({ path: ['reviews', 'rules', i, 'match'], message: why });
     });
   }
   return out;

@@ -67,6 +67,15 @@ describe('parseConfig accepts', () => {
     assert.equal(c.listen.require_tls, undefined, 'require_tls is decided from the listener when not set');
   });
 
+  test('bare approver lists are fine when the console signs in at the agents\' issuer', () => {
+    parseConfig(
+      ok('console:', '  issuer: https://idp.example.com/', '  client_id: c', '  session_secret: 0123456789abcdef0123456789abcdef', '  roles: { approver: [dba] }',
+        'reviews:', '  store: memory', '  rules:', '    - name: r', '      when: [drop]', '      approvers: { groups: [dba] }'),
+      FILE,
+      {},
+    );
+  });
+
   test('a remote listener with TLS, or with allow_insecure_remote', () => {
     parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  tls: { cert: c.pem, key: k.pem }', '  require_tls: true'), FILE, {});
     parseConfig(ok('listen:', '  postgres: 0.0.0.0:6432', '  allow_insecure_remote: true'), FILE, {});
@@ -211,6 +220,21 @@ describe('parseConfig rejects, naming file:line and key', () => {
         'F:10 admin: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
         'F:14 policies[0].match: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
         'F:24 reviews.rules[0].approvers: several issuers are configured, so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
+      ],
+    },
+    {
+      name: 'bare approver lists with a console issuer apart from the agents\' issuer',
+      text: [
+        ...UPSTREAM, ...ISSUER,
+        'admin:', '  groups: [pgwarden-admins]',
+        'console:', '  issuer: https://people.example.com/', '  client_id: c', '  session_secret: 0123456789abcdef0123456789abcdef', '  roles: { approver: [dba] }',
+        'policies:', '  - name: a', '    match: { groups: [analysts] }', '    allow: [{ tables: [public.t], operations: [select] }]',
+        'reviews:', '  store: memory', '  rules:',
+        '    - name: r', '      when: [drop]', '      approvers: { groups: [dba] }',
+        '    - name: s', '      when: [truncate]', '      approvers: { groups: [dba], issuers: [https://people.example.com] }',
+      ].join('\n'),
+      expected: [
+        'F:24 reviews.rules[0].approvers: console.issuer is another issuer than identity.issuers, and approvers are matched against both (console sign-ins and reviews API tokens), so it must also name its issuers (issuers: [URL or name]): a subject or group of one issuer must not match another issuer\'s tokens',
       ],
     },
     {

@@ -11,6 +11,7 @@
  * role, and renders through the `ConsoleKit` so it shares the frame, headers and CSRF check.
  */
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { RevocationList } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
 import type { AuditStore } from '../store/index.ts';
@@ -68,6 +69,9 @@ export interface ConsoleDeps {
   fetch?: typeof fetch;
 }
 
+/** The largest request body the console reads (its forms are a few short fields). */
+const MAX_FORM_BODY = 64 * 1024;
+
 const AUDIT_NAV: NavItem = { path: '/sessions', title: 'Sessions', role: 'auditor' };
 
 /** The console app, to be mounted at `/console`. */
@@ -98,6 +102,20 @@ export function createConsole(deps: ConsoleDeps): Hono<ConsoleEnv> {
       message: html`This gateway has no <code>console:</code> section in its configuration, so the console is off.`,
     });
   });
+
+  // Every form the console takes is a few fields (a CSRF token, a role, a comment); a body is
+  // read only up to this, before anything else looks at it. Without it, POST /console/logout,
+  // which answers anyone, would buffer whatever an unauthenticated client sends.
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_FORM_BODY,
+      onError: (c) => {
+        securityHeaders(c);
+        return messagePage(c, frame(), { title: 'Request too large', status: 413, message: `A console form is at most ${MAX_FORM_BODY} bytes.` });
+      },
+    }),
+  );
 
   auth.mount(app);
 

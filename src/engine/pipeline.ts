@@ -47,7 +47,8 @@ export const STAGES: readonly Stage[] = [
     does: 'Frame the client bytes into whole messages (MessageFramer), within the message, statement and buffer limits; check the token has not expired. Session.fromClient.',
     clock: 'relay',
     errors: [
-      e('protocol.violation', 'a message cannot be framed or decoded (FATAL)'),
+      e('protocol.violation', 'a message cannot be framed (FATAL)'),
+      e('protocol.malformed', 'a framed Query, Parse, Bind, Execute, Describe or Close whose content cannot be read, as PostgreSQL answers it; the session goes on'),
       e('protocol.message_too_large', 'a message over limits.max_message_size (FATAL)'),
       e('sql.too_large', 'a Query or Parse text over limits.max_statement_size, skipped unread'),
       e('protocol.buffer_limit', 'client bytes held over the per-identity or total cap (FATAL)'),

@@ -272,6 +272,18 @@ export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = e
 }
 
 /** Portal and statement names of a Bind, without decoding its parameters. */
+/** Whether a Bind or Execute can be read whole (what the server does before it acts on one). */
+function readable(tag: number, frame: Buffer): boolean {
+  try {
+    if (tag === FE.Bind) decodeBind(frame);
+    else decodeExecute(frame);
+    return true;
+  } catch (err) {
+    if (err instanceof ProtocolError) return false;
+    throw err;
+  }
+}
+
 function bindNames(frame: Buffer): { portal: string; statement: string } {
   const r = new Reader(frame, 5);
   return { portal: r.cstring(), statement: r.cstring() };
@@ -590,8 +602,15 @@ export class Session {
           return;
         }
         if (tag === FE.Query) {
+          let text: string;
+          try {
+            text = decodeQuery(frame);
+          } catch (err) {
+            this.malformed(tag, frame, err);
+            return;
+          }
           this.release();
-          const v = this.gate.query(decodeQuery(frame));
+          const v = this.gate.query(text);
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
             if (v.effect !== undefined) this.batchEffects.push(v.effect);
@@ -601,7 +620,13 @@ export class Session {
             this.forwardCycle(frame, [], audits);
           } else this.refuseQuery(v.error, 'query', v.info, frame, v.rollback);
         } else {
-          const p = decodeParse(frame);
+          let p: ReturnType<typeof decodeParse>;
+          try {
+            p = decodeParse(frame);
+          } catch (err) {
+            this.malformed(tag, frame, err);
+            return;
+          }
           if (p.text.length > this.maxStatementSize / 4 && Buffer.byteLength(p.text) > this.maxStatementSize) {
             this.oversized(tag, frame.length);
             return;
@@ -626,7 +651,16 @@ export class Session {
         return;
       }
       case FE.Bind: {
-        const names = bindNames(frame);
+        let names: { portal: string; statement: string };
+        let b: ReturnType<typeof decodeBind> | null;
+        try {
+          names = bindNames(frame);
+          // Read whole before the gate records the portal: a Bind the server cannot read binds nothing.
+          b = this.tracker || this.audit ? decodeBind(frame) : null;
+        } catch (err) {
+          this.malformed(tag, frame, err);
+          return;
+        }
         const v = this.gate.bind(names.portal, names.statement);
         if (v && v.ok === 'retry') {
           this.hold(tag, frame, v.retry);
@@ -638,7 +672,6 @@ export class Session {
         }
         if (v?.defer) this.later ??= [];
         const bytes = this.later ? Buffer.from(frame) : frame;
-        const b = this.tracker || this.audit ? decodeBind(bytes) : null;
         const params = b?.params.map((p, i) => (p === null ? null : (b.paramFormats.length === 1 ? b.paramFormats[0] : (b.paramFormats[i] ?? 0)) === 1 ? `base64:${p.toString('base64')}` : p.toString('utf8')));
         // The portal's one record (a gate without a ledger gives none: these facts then serve no Execute).
         const portal = v?.portal ?? newPortalFacts(null);
@@ -656,7 +689,13 @@ export class Session {
       }
       case FE.Execute: {
         if (this.expired()) return;
-        const portal = decodeExecute(frame).portal;
+        let portal: string;
+        try {
+          portal = decodeExecute(frame).portal;
+        } catch (err) {
+          this.malformed(tag, frame, err);
+          return;
+        }
         const v = this.gate.execute(portal);
         if (v.ok === 'retry') this.hold(tag, frame, v.retry);
         else if (v.ok) {
@@ -686,7 +725,13 @@ export class Session {
       case FE.Describe: {
         const bytes = this.later ? Buffer.from(frame) : frame;
         // The record the name means at this point of the batch (read now, as the gate reads names).
-        const d = this.tracker ? decodeTarget(bytes, 'Describe') : null;
+        let d: ReturnType<typeof decodeTarget> | null;
+        try {
+          d = this.tracker ? decodeTarget(bytes, 'Describe') : null;
+        } catch (err) {
+          this.malformed(tag, frame, err);
+          return;
+        }
         const facts = d ? this.gate.describe?.(d.target, d.name) : undefined;
         this.act(() => {
           if (d) this.tracker?.describe(d.target, facts);
@@ -696,7 +741,13 @@ export class Session {
       }
       case FE.Close: {
         const bytes = this.later ? Buffer.from(frame) : frame;
-        const c = decodeTarget(bytes, 'Close');
+        let c: ReturnType<typeof decodeTarget>;
+        try {
+          c = decodeTarget(bytes, 'Close');
+        } catch (err) {
+          this.malformed(tag, frame, err);
+          return;
+        }
         const effect = this.gate.close(c.target, c.name);
         this.act(() => {
           if (effect !== undefined) this.batchEffects.push(effect);
@@ -926,6 +977,8 @@ export class Session {
   private refusedRuns: { statement: string; portals: Set<string>; effect: unknown } | null = null;
 
   private followRefused(tag: number, frame: Buffer, r: { statement: string; portals: Set<string>; effect: unknown }): void {
+    // Skipped up to Sync: one the server would not read either (malformed) binds and runs nothing.
+    if ((tag === FE.Bind || tag === FE.Execute) && !readable(tag, frame)) return;
     if (tag === FE.Bind) {
       const names = bindNames(frame);
       if (names.statement === r.statement) r.portals.add(names.portal);
@@ -1031,11 +1084,34 @@ export class Session {
     return this.completed === this.cycles && this.txStatus === 'I' && this.outbox.length === 0;
   }
 
+  /**
+   * A message whose length frames it but whose content cannot be read (a string without its
+   * NUL, bytes after a Query's text, a Bind shorter than its values, a Close of neither 'S' nor
+   * 'P'): PostgreSQL answers ERROR 08P01 and goes on (a Query ends its cycle; in the extended
+   * protocol the rest up to Sync is skipped), since the stream is still framed. So does the
+   * gateway; the message never reaches the server. Anything else thrown is not the client's
+   * doing and goes on up.
+   */
+  private malformed(tag: number, frame: Buffer, err: unknown): void {
+    if (!(err instanceof ProtocolError)) throw err;
+    const what = tag === FE.Query ? 'Query' : tag === FE.Parse ? 'Parse' : tag === FE.Bind ? 'Bind' : tag === FE.Execute ? 'Execute' : tag === FE.Describe ? 'Describe' : 'Close';
+    const e = new GatewayError('protocol.malformed', `pgwarden: invalid ${what} message: ${err.message}`);
+    const info: VerdictInfo = { text: `(malformed ${what} message)`, rule: 'protocol' };
+    this.log.warn({ subject: this.identity.subject, err: err.message }, 'malformed message refused');
+    if (tag === FE.Query) {
+      this.release();
+      this.refuseQuery(e, 'query', info, frame);
+    } else this.refuseInBatch(e, tag === FE.Parse ? 'parse' : 'execute', info, frame);
+  }
+
   /** Refuse a simple Query (or FunctionCall): a whole cycle. */
   private refuseQuery(err: GatewayError, kind: 'query' | 'function_call', info: VerdictInfo | undefined, frame: Buffer, rollback?: unknown): void {
     this.logRefusal(err);
     this.audit?.refused(kind, err, info, frame);
-    if (this.quiet) {
+    // Extended-protocol messages sent before it without a Sync are answered first, and the Query
+    // ends their implicit transaction (failing it, as the statement failing on the server would):
+    // the refusal goes in their place, never ahead of them.
+    if (this.quiet && !this.batchForwarded) {
       this.outbox.push({ after: this.cycles, bytes: [errorResponse(err, 'ERROR')], readyForQuery: true, fatal: false });
       this.localCycle();
       this.drainOutbox();

@@ -8,6 +8,31 @@ describe('startup parameters', () => {
     assert.deepEqual(splitOptions('  '), []);
   });
 
+  it('splits options as the server does: every C space, a trailing backslash dropped', () => {
+    assert.deepEqual(splitOptions('-c a=x\v-crole=boss'), ['-c', 'a=x', '-crole=boss']);
+    assert.deepEqual(splitOptions('-c a=x\f-crole=boss'), ['-c', 'a=x', '-crole=boss']);
+    assert.deepEqual(splitOptions('-c\ra=1\n-c\tb=2'), ['-c', 'a=1', '-c', 'b=2']);
+    assert.deepEqual(splitOptions('-c a=x\\\vy'), ['-c', 'a=x\vy']);
+    assert.deepEqual(splitOptions('-c a=x\\'), ['-c', 'a=x']);
+    assert.deepEqual(splitOptions('\\'), ['']);
+  });
+
+  it('refuses options that are not ASCII (the server may split them at a byte the gateway does not)', () => {
+    for (const options of ['-c application_name=x\u00a0-crole=boss', '-c search_path=sch\u00e9ma', '-c a=\u0085']) {
+      assert.throws(() => checkOptions(options), (e: any) => e.sqlstate === '42501' && /only ASCII/.test(e.message), options);
+    }
+    // As a parameter of its own, a value is never split: accepted.
+    assert.equal(upstreamStartupParams(new Map([['user', 'x'], ['application_name', 'caf\u00e9']])).application_name, 'caf\u00e9');
+  });
+
+  for (const sep of ['\v', '\f', '\r', '\n', '\t']) {
+    it(`refuses a protected setting behind ${JSON.stringify(sep)} in options`, () => {
+      for (const options of [`-c application_name=x${sep}-crole=boss`, `-c application_name=x${sep}--session-authorization=postgres`, `--application-name=x${sep}-c${sep}role=boss`]) {
+        assert.throws(() => checkOptions(options), (e: any) => e.sqlstate === '42501', options);
+      }
+    });
+  }
+
   const refused: [string, string][] = [
     ['-c role=postgres', 'role'],
     ['-crole=postgres', 'role'],
@@ -38,6 +63,11 @@ describe('startup parameters', () => {
     assert.deepEqual(out, { application_name: 'psql', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['role', 'postgres']])), /role/);
     assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['replication', 'database']])), /replication/);
+    for (const v of ['true', 'on', '1', 'yes', 'database', 'o', '']) assert.throws(() => upstreamStartupParams(new Map([['user', 'x'], ['replication', v]])), /replication/, v);
+    // An ordinary session asked for explicitly, as PostgreSQL reads it: nothing is sent upstream.
+    for (const v of ['false', 'FALSE', 'f', 'off', 'of', 'no', 'n', '0']) {
+      assert.deepEqual(upstreamStartupParams(new Map([['user', 'x'], ['replication', v]])), { client_encoding: 'UTF8', standard_conforming_strings: 'on' }, v);
+    }
   });
 
   describe('lexing settings are pinned', () => {
@@ -90,6 +120,35 @@ describe('startup parameters', () => {
 
     it('keeps an accepted value in options (the pinned parameter wins over options upstream)', () => {
       assert.deepEqual(upstream([['options', '-c client_encoding=UTF8']]), { options: '-c client_encoding=UTF8', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
+    });
+  });
+
+  describe('a setting is named once, in lower case upstream', () => {
+    // PostgreSQL applies startup settings in order with names read without regard to case: a
+    // second spelling would be the value the server runs with, not the one the gateway read.
+    const twice: [string, string][][] = [
+      [['search_path', 'public'], ['SEARCH_PATH', 'secret']],
+      [['Search_Path', 'public'], ['search_path', 'secret']],
+      [['statement_timeout', '500'], ['STATEMENT_TIMEOUT', '0']],
+      [['application_name', 'a'], ['Application_Name', 'b']],
+      [['client_encoding', 'UTF8'], ['CLIENT_ENCODING', 'UTF8']],
+      [['options', '-c a.b=1'], ['OPTIONS', '-c search_path=secret']],
+      [['user', 'x'], ['USER', 'y']],
+    ];
+    for (const pairs of twice) {
+      it(`refuses ${pairs.map(([k]) => k).join(' and ')}`, () => {
+        assert.throws(
+          () => upstreamStartupParams(new Map([['user', 'x'], ...pairs].filter(([k], i) => i === 0 || k !== 'user') as [string, string][])),
+          (e: any) => e.sqlstate === '08P01' && e.severity === 'FATAL' && /is given more than once/.test(e.message),
+        );
+      });
+    }
+
+    it('sends each setting under its lower-case name, so that the scope settings written over it win', () => {
+      const out = upstreamStartupParams(new Map([['user', 'x'], ['STATEMENT_TIMEOUT', '0'], ['Search_Path', 'public']]));
+      assert.deepEqual(out, { statement_timeout: '0', search_path: 'public', client_encoding: 'UTF8', standard_conforming_strings: 'on' });
+      Object.assign(out, { statement_timeout: '1000ms' });
+      assert.deepEqual(Object.keys(out).filter((k) => k.toLowerCase() === 'statement_timeout'), ['statement_timeout']);
     });
   });
 });

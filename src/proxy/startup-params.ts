@@ -58,17 +58,24 @@ function checkSetting(name: string, value: string): void {
   }
 }
 
-/** Split a PostgreSQL `options` string into words (backslash escapes a space, as libpq does). */
+/**
+ * Split a PostgreSQL `options` string into words as the server does (`pg_split_opts`): words end
+ * at any character C's isspace() takes for a space (vertical tab and form feed included), a
+ * backslash makes the next character part of the word, and a backslash at the end is dropped.
+ * The split MUST be the server's: `-c application_name=x<VT>-crole=…` is one harmless setting
+ * to a split on spaces and tabs alone, and two settings, the second a protected one, to the
+ * server.
+ */
 export function splitOptions(options: string): string[] {
   const words: string[] = [];
   let cur = '';
   let has = false;
   for (let i = 0; i < options.length; i++) {
     const c = options[i];
-    if (c === '\\' && i + 1 < options.length) {
-      cur += options[++i];
+    if (c === '\\') {
+      if (i + 1 < options.length) cur += options[++i];
       has = true;
-    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f') {
       if (has) words.push(cur);
       cur = '';
       has = false;
@@ -83,6 +90,16 @@ export function splitOptions(options: string): string[] {
 
 /** Validate `options`: only `-c name=value` / `--name=value` settings, none protected. */
 export function checkOptions(options: string): void {
+  // The server splits options with the C library's isspace() in the database's locale, where a
+  // byte above 0x7f may count as a space (0xA0 in some single-byte locales): text that is not
+  // ASCII could be split where the gateway does not split it. Such a value goes as a startup
+  // parameter of its own, which is never split.
+  if (/[^\x00-\x7f]/.test(options)) {
+    throw new GatewayError('auth.no_scope', 'pgwarden: the startup option string may hold only ASCII characters', {
+      sqlstate: '42501',
+      hint: 'Pass a setting whose value is not ASCII as a startup parameter of its own (name=value), not inside options.',
+    });
+  }
   const words = splitOptions(options);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
@@ -101,6 +118,12 @@ export function checkOptions(options: string): void {
   }
 }
 
+/** The values PostgreSQL's parse_bool reads as false (unique prefixes of false/no, off, 0). */
+function isFalse(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  return v === '0' || (v.length >= 2 && 'off'.startsWith(v)) || (v.length > 0 && ('false'.startsWith(v) || 'no'.startsWith(v)));
+}
+
 /**
  * The parameters to send upstream (without user and database), the pinned lexing settings last
  * so that they win over the client's. Throws a GatewayError (sent as FATAL) naming the first
@@ -108,10 +131,26 @@ export function checkOptions(options: string): void {
  */
 export function upstreamStartupParams(params: Map<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
+  // PostgreSQL reads a setting's name without regard to case and applies the startup packet's
+  // settings in order, the last one winning: `search_path=public` followed by
+  // `SEARCH_PATH=secret` runs under `secret`, and a client's `STATEMENT_TIMEOUT=0` after its
+  // `statement_timeout` would undo the scope's limit written over the first. A setting named
+  // twice is refused, and each goes upstream under its lower-case name, so that the value the
+  // gateway reads (`startupSetting`) and the scope's settings written over it are the ones the
+  // server applies.
+  const seen = new Set<string>();
   for (const [name, value] of params) {
     const lower = name.toLowerCase();
+    if (seen.has(lower)) {
+      throw new GatewayError('protocol.violation', `pgwarden: the startup setting "${lower}" is given more than once`, {
+        hint: 'Give each setting once in the startup packet (names are not case-sensitive).',
+      });
+    }
+    seen.add(lower);
     if (lower === 'user' || lower === 'database') continue;
     if (lower === 'replication') {
+      // `replication=false` (any spelling PostgreSQL reads as false) asks for an ordinary session.
+      if (isFalse(value)) continue;
       throw new GatewayError('protocol.unsupported', 'pgwarden: replication connections are not supported', { sqlstate: '0A000' });
     }
     if (lower === 'options') checkOptions(value);
@@ -119,7 +158,7 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
     else checkSetting(lower, value);
     // The accepted spelling of a pinned setting is replaced by the pinned value below.
     if (lower in PINNED_UPSTREAM_SETTINGS) continue;
-    out[name] = value;
+    out[lower] = value;
   }
   return { ...out, ...PINNED_UPSTREAM_SETTINGS };
 }

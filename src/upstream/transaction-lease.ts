@@ -24,7 +24,9 @@
  *   cycle succeeded outside a transaction block is kept and replayed (`RESET ALL` then each SET)
  *   on a connection whose settings are not the session's.
  * - **Identity.** A connection last used by another identity is reset before it is lent (all of
- *   DISCARD ALL but the prepared statements, which hold no data: `RESET_STATE`).
+ *   DISCARD ALL: `DEALLOCATE ALL` when it holds prepared statements, whose texts anyone there can
+ *   read in pg_prepared_statements, then `RESET_STATE`). Prepared statements stay for the next
+ *   session of the same identity.
  *
  * What cannot move (a temporary table, LISTEN, a session advisory lock, a WITH HOLD cursor, a
  * SQL-level PREPARE, SET ROLE, a setting changed inside a transaction block) **pins** the session
@@ -572,6 +574,15 @@ class TransactionLease extends Duplex implements UpstreamLease {
     // Bring the connection to this session's settings (and clear another identity's state).
     const steps: string[] = [];
     const mine = this.#settings.size > 0 ? this : null;
+    if (state.identity !== null && state.identity !== this.o.identity && state.prepared.size > 0) {
+      // Another identity's prepared statements go too: their texts (with whatever literals they
+      // carry) are readable in pg_prepared_statements, and no identity reads another's statements.
+      // This identity's own statements are prepared again on the connection as they are used.
+      steps.push('DEALLOCATE ALL');
+      state.prepared.clear();
+      state.unclosed.clear();
+      state.unnamed = null;
+    }
     if ((state.identity !== null && state.identity !== this.o.identity) || state.settings === UNKNOWN_STATE) {
       steps.push(RESET_STATE);
       state.settings = null;
@@ -582,8 +593,10 @@ class TransactionLease extends Duplex implements UpstreamLease {
     if (mine && state.settings !== mine) steps.push(...this.#settings.values());
     if (steps.length > 0) {
       const app = this.o.applicationName;
-      if (app !== undefined && (steps[0] === RESET_STATE || steps[0] === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
-      this.#toServer.add(encodeQuery(steps.join(';\n')));
+      if (app !== undefined && steps.some((st) => st === RESET_STATE || st === 'RESET ALL')) steps.push(`SET application_name = '${app.replace(/'/g, "''")}'`);
+      // A statement's text may end in a line comment (`SET search_path = a -- note`): the newline
+      // ends it before the separator, which it would otherwise swallow, and the replay fail.
+      this.#toServer.add(encodeQuery(steps.join('\n;\n')));
       this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
       state.settings = mine;
     }

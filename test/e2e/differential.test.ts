@@ -9,8 +9,9 @@
  *   NotificationResponse carries the sender's pid, which is the backend's through the gateway.
  * - ParameterStatus at startup: the gateway reports the server's own; GATEWAY_PARAMETERS would
  *   name any the gateway set itself (none today, so every one is compared).
- * - A malformed message after the startup: the gateway says FATAL 08P01 before it closes, where
- *   PostgreSQL only logs and closes (its own test below).
+ * - A message of an impossible length after the startup: the gateway says FATAL 08P01 before it
+ *   closes, where PostgreSQL only logs and closes (its own test below). A framed message whose
+ *   content cannot be read is ERROR 08P01 on both, with words of their own.
  * - RowDescription's table OID: the test table is made anew for each run, so only whether it is
  *   zero is compared.
  * - Source-location fields (F, L, R) of ErrorResponse and NoticeResponse are not compared: they
@@ -267,6 +268,49 @@ describe('malformed input, direct and through the gateway', () => {
     assert.deepEqual(direct, ['# malformed']);
     assert.equal(gateway.length, 2);
     assert.match(gateway[1], /^E .*C=08P01 .*S=FATAL/);
+  });
+
+  // A message whose length frames it but whose content cannot be read: PostgreSQL answers
+  // ERROR 08P01 (in the extended protocol, skipping to Sync) and the session goes on; the
+  // stream is still framed. The messages differ only in their text.
+  const unreadable: [string, Buffer[]][] = [
+    ['a Query without its NUL', [message('Q', Buffer.from('select 1'))]],
+    ['a Query with bytes after its NUL', [message('Q', Buffer.from('select 1\0select 2\0'))]],
+    ['a Parse without its NUL', [message('P', Buffer.from('\0select 1')), SYNC]],
+    ['a Bind shorter than its value', [encodeParse('', 'select $1::text'), message('B', Buffer.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0x41])), encodeExecute(''), SYNC]],
+    ['an Execute without its row limit', [encodeParse('', 'select 1'), encodeBind('', '', []), message('E', Buffer.from([0])), SYNC]],
+    ['a Close of neither S nor P, after a result', [encodeParse('', 'select 1'), encodeBind('', '', []), encodeExecute(''), message('C', Buffer.from('X\0')), encodeParse('', 'select 5'), SYNC]],
+    ['a Describe of neither S nor P', [encodeParse('', 'select 1'), message('D', Buffer.from('X\0')), SYNC]],
+  ];
+  for (const [name, bytes] of unreadable) {
+    it(`${name}: ERROR 08P01 on both, and the session goes on`, async () => {
+      const steps: Step[] = [
+        { name: 'begin', send: (s) => s.client.send(encodeQuery('begin')), until: 1 },
+        { name, send: (s) => s.client.send(Buffer.concat(bytes)), until: 1 },
+        { name: 'rollback', send: (s) => s.client.send(encodeQuery('rollback')), until: 1 },
+        { name: 'then', send: (s) => s.client.send(encodeQuery('select 42 as then')), until: 1 },
+      ];
+      const direct = await record('direct', steps);
+      const gateway = await record('gateway', steps);
+      // The server's error may also name where it was reading (W, context): the words differ.
+      const words = (lines: string[]) => strip(lines).map((l) => l.replace(/ W=.*$/, ''));
+      assert.deepEqual(gateway.slice(1).map(words), direct.slice(1).map(words));
+      assert.ok(gateway[2].some((l) => /^E .*C=08P01 .*S=ERROR/.test(l)), gateway[2].join('\n'));
+      assert.ok(gateway[2][gateway[2].length - 1] === 'Z "E"', 'the transaction is failed, as on PostgreSQL');
+    });
+  }
+
+  it('an unreadable Query or Parse runs nothing, and what follows it runs', async () => {
+    t.pg.psql('create table if not exists diff_unread (v text); alter table diff_unread owner to gw_app', 'app');
+    const steps: Step[] = [
+      { name: 'an insert with bytes after its NUL', send: (s) => s.client.send(message('Q', Buffer.from("insert into diff_unread values ('q')\0x"))), until: 1 },
+      { name: 'an insert without its NUL', send: (s) => s.client.send(Buffer.concat([message('P', Buffer.from("\0insert into diff_unread values ('p')")), encodeBind('', '', []), encodeExecute(''), SYNC])), until: 1 },
+      { name: 'an insert in a Bind the server cannot read', send: (s) => s.client.send(Buffer.concat([encodeParse('', 'insert into diff_unread values ($1)'), message('B', Buffer.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0x62])), encodeExecute(''), SYNC])), until: 1 },
+      { name: 'a readable insert', send: (s) => s.client.send(encodeQuery("insert into diff_unread values ('ok')")), until: 1 },
+    ];
+    await record('gateway', steps);
+    assert.equal(t.pg.psql('select string_agg(v, \',\' order by v) from diff_unread', 'app').trim(), 'ok');
+    t.pg.psql('drop table diff_unread', 'app');
   });
 
   it('garbage before the startup packet: both close without a reply', async () => {
