@@ -586,7 +586,7 @@ export class PolicyGate implements StatementGate {
     if (found.state === 'absent') return this.unknownName('portal', portal);
     if (found.state === 'uncertain') return this.uncertainName('portal', portal);
     const p = found.value.statement ?? found.value;
-    const v = this.withPath(this.executeVerdict(p), p.pathOps);
+    const v = this.withReload(this.withPath(this.executeVerdict(p), p.pathOps), p.analyses);
     if (v.ok !== true) return v;
     const facts = found.value.portalFacts;
     const reviewed = found.value.statement ? this.review(v, p.text, facts?.params ?? [], p.analyses, facts) : v;
@@ -665,6 +665,17 @@ export class PolicyGate implements StatementGate {
         if (this.waiting === abort) this.waiting = null;
       });
     return { ok: 'retry', retry };
+  }
+
+  /**
+   * A prepared DDL statement changes the catalog each time it runs (a `create table` run again
+   * after a `drop table`, as clients that keep their prepared statements do): each run asks for
+   * the reload its Parse asked for.
+   */
+  private withReload(v: GateVerdict, analyses: StatementAnalysis[]): GateVerdict {
+    if (v.ok !== true) return v;
+    const reload = this.effectOf(analyses)?.reload;
+    return reload ? { ...v, effect: { ...((v.effect ?? {}) as Effect), reload } satisfies Effect } : v;
   }
 
   /** The decision on running a prepared statement or cursor now. */
@@ -944,6 +955,10 @@ export class PolicyGate implements StatementGate {
     // known to be one value, and the statement was analysed under it. A lookup.
     const key = this.settledPathKey();
     if (key !== null && p.paths.length === 1 && p.paths[0] === key && p.snapshot === snapshotId(this.o.catalog.current())) return p;
+    // The catalog changed since it was prepared: a reload under way (after DDL just run) is
+    // waited for, or its names would be resolved in a catalog that does not hold the change yet.
+    const loading = p.snapshot === snapshotId(this.o.catalog.current()) ? null : this.ready();
+    if (loading) return { ok: 'retry', retry: loading };
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
     return this.underStates(p, states, name);

@@ -95,6 +95,21 @@ describe('catalog reloads after DDL', () => {
     assert.ok(loads() - before >= 1, 'a failed CREATE INDEX CONCURRENTLY did not reload the catalog');
   });
 
+  it('a prepared DDL statement run again reloads each time, and the statements prepared on its table keep running', async () => {
+    await c.query({ name: 'make_again', text: 'create table again_t (x int)' });
+    await c.query({ name: 'fill_again', text: 'insert into again_t values (1)' });
+    await c.query('drop table again_t');
+    await settled();
+    const before = loads();
+    // The client keeps both statements: this is a Bind and an Execute of each, with no Parse.
+    await c.query({ name: 'make_again', text: 'create table again_t (x int)' });
+    await c.query({ name: 'fill_again', text: 'insert into again_t values (1)' });
+    assert.ok(loads() - before >= 1, 'running a prepared CREATE TABLE again did not reload the catalog');
+    const afterMake = loads();
+    assert.deepEqual((await c.query('select count(*)::int as n from again_t')).rows, [{ n: 1 }]);
+    assert.equal(loads() - afterMake, 0, 'the table made by the prepared statement was unknown afterwards');
+  });
+
   it('COMMENT, GRANT, REVOKE and a CREATE INDEX of plain columns reload nothing; a unique index, or one with an expression or a predicate, reloads', async () => {
     await c.query('create table quiet (a int, b text)');
     await settled();
