@@ -271,7 +271,6 @@ export function errorResponse(err: GatewayError, severity: 'ERROR' | 'FATAL' = e
   return encodeErrorResponse({ severity, code: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint, position: err.position });
 }
 
-/** Portal and statement names of a Bind, without decoding its parameters. */
 /** Whether a Bind or Execute can be read whole (what the server does before it acts on one). */
 function readable(tag: number, frame: Buffer): boolean {
   try {
@@ -284,6 +283,7 @@ function readable(tag: number, frame: Buffer): boolean {
   }
 }
 
+/** Portal and statement names of a Bind, without decoding its parameters. */
 function bindNames(frame: Buffer): { portal: string; statement: string } {
   const r = new Reader(frame, 5);
   return { portal: r.cstring(), statement: r.cstring() };
