@@ -434,6 +434,26 @@ function fingerprint(a: StatementAnalysis): string {
   ]);
 }
 
+/**
+ * Whether `now` names no object `before` did not: every table and function it resolves, it
+ * resolved before too, and it differs only in names that resolve to nothing any more (a table
+ * dropped). The server then runs the objects decided on before, or fails (42P01) where it finds
+ * none, as it does for the same statement prepared on it directly.
+ */
+function onlyGone(now: StatementAnalysis, before: StatementAnalysis): boolean {
+  const objects = (a: StatementAnalysis): Set<string> => {
+    const out = new Set<string>();
+    for (const t of a.tables) if (t.relation.resolved) out.add(`t ${t.relation.schema}.${t.relation.name} ${t.op}`);
+    for (const f of a.functions) if (f.resolved) out.add(`f ${f.schema}.${f.name} ${f.userCode === true}`);
+    if (a.inner) for (const k of objects(a.inner)) out.add(k);
+    return out;
+  };
+  if ((now.unsupported ?? null) !== (before.unsupported ?? null) || JSON.stringify(now.ddl) !== JSON.stringify(before.ddl)) return false;
+  const had = objects(before);
+  for (const k of objects(now)) if (!had.has(k)) return false;
+  return true;
+}
+
 function pathOpsIn(effects: readonly unknown[]): PathOp[] {
   const out: PathOp[] = [];
   for (const e of effects) {
@@ -945,7 +965,7 @@ export class PolicyGate implements StatementGate {
     const first = along.analyses[0];
     const a = first.specials.includes('prepare') && first.inner ? first.inner : first;
     const before = p.raw.length === 1 ? p.raw[0] : undefined;
-    if (!before || fingerprint(a) !== fingerprint(before)) return changed();
+    if (!before || (fingerprint(a) !== fingerprint(before) && !onlyGone(a, before))) return changed();
     p.snapshot = snapshotId(snapshot);
     return p;
   }
