@@ -121,21 +121,21 @@ left join lateral (
 left join lateral (
   select json_agg(i.inhparent order by i.inhseqno) as list from pg_inherits i where i.inhrelid = c.oid
 ) inh on true
-left join lateral (
-  select json_agg(k.cols) as list from (
-    select (select json_agg(distinct x.attnum) from (
+left join (
+  select k.indrelid, json_agg(k.cols) as list from (
+    select i.indrelid, (select json_agg(distinct x.attnum) from (
         select unnest(i.indkey::int2[])::int as attnum
         union all
         select d.refobjsubid from pg_depend d
          where (i.indexprs is not null or i.indpred is not null)
-           and d.classid = 'pg_class'::regclass and d.objid = i.indexrelid and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid
+           and d.classid = 'pg_class'::regclass and d.objid = i.indexrelid and d.refclassid = 'pg_class'::regclass and d.refobjid = i.indrelid
       ) x where x.attnum > 0) as cols
-    from pg_index i where i.indrelid = c.oid and c.relkind in ('r', 'p', 'm') and (i.indisunique or i.indisexclusion)
-  ) k where k.cols is not null
-) uniq on true
-left join lateral (
-  select json_agg(json_build_array(f.conkey, f.confrelid, f.confkey)) as list from pg_constraint f where f.conrelid = c.oid and c.relkind in ('r', 'p') and f.contype = 'f'
-) fks on true
+    from pg_index i where i.indisunique or i.indisexclusion
+  ) k where k.cols is not null group by k.indrelid
+) uniq on uniq.indrelid = c.oid and c.relkind in ('r', 'p', 'm')
+left join (
+  select f.conrelid, json_agg(json_build_array(f.conkey, f.confrelid, f.confkey)) as list from pg_constraint f where f.contype = 'f' group by f.conrelid
+) fks on fks.conrelid = c.oid and c.relkind in ('r', 'p')
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'c') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp_%'`;
 
 /** A function's origin: made by initdb, a member of an extension, or created since (user code). */
