@@ -34,6 +34,18 @@ export async function startGatewayProcess(configFile: string, config: unknown, r
       return stderr;
     },
   };
-  await waitFor(`pgwarden start to log ${ready.source}`, () => ready.test(stderr), 30_000);
+  // Ended before it was ready (a port taken meanwhile, a bad config): say so at once, with its log.
+  const early = exited.then((code) => {
+    throw new Error(`pgwarden start exited (${code}) before it was ready`);
+  });
+  const readyLogged = waitFor(`pgwarden start to log ${ready.source}`, () => ready.test(stderr), 30_000);
+  early.catch(() => {});
+  readyLogged.catch(() => {});
+  try {
+    await Promise.race([readyLogged, early]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}; its log ends with:\n${stderr.slice(-3000)}`);
+  }
   return gw;
 }
