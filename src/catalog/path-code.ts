@@ -3,8 +3,12 @@
  *
  * PostgreSQL 15 does not report search_path to clients, so the gateway follows it itself (see
  * engine/search-path.ts). A statement that runs code the gateway cannot follow must make the path
- * unknown until the gateway has read it back from the server. The code is read, not run: a body
- * may change the path when it mentions `search_path` or `set_config`, runs dynamic SQL
+ * unknown until the gateway has read it back from the server. The same code may change the
+ * settings that decide how the server reads the next message of a pipeline (client_encoding,
+ * standard_conforming_strings): the gateway refuses text it could read otherwise after it in the
+ * same pipeline (engine/gate.ts, `lexingUnsettled`). The code is read, not run: a body
+ * may change the path when it mentions `search_path`, `set_config`, `client_encoding`,
+ * `standard_conforming_strings` or `SET NAMES`, runs dynamic SQL
  * (`EXECUTE`), calls a procedure (`CALL`), or ends the transaction (`COMMIT` / `ROLLBACK` end
  * SET LOCAL in the middle of a pipeline).
  *
@@ -20,8 +24,12 @@
  */
 import type { CatalogFunction, CatalogSnapshot } from './types.ts';
 
-/** A DO block body that may change search_path or end the transaction. */
-export const DO_MAY_SET_PATH = /search_path|set_config|\bexecute\b|\bcommit\b|\brollback\b/i;
+/**
+ * A DO block body that may change search_path or end the transaction, or change a setting that
+ * decides how the server reads the next message (client_encoding, SET NAMES,
+ * standard_conforming_strings: see engine/lexing-settings.ts).
+ */
+export const DO_MAY_SET_PATH = /search_path|set_config|client_encoding|standard_conforming_strings|\bset\s+names\b|\bexecute\b|\bcommit\b|\brollback\b/i;
 /** A DO block body with dynamic SQL, the only way PL/pgSQL prepares or deallocates statements. */
 export const DO_DYNAMIC_SQL = /\bexecute\b/i;
 /** A procedure or function body that may change search_path: as a DO block's, or by calling a procedure. */

@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
-import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, relationMayChangePath } from '../catalog/path-code.ts';
+import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, pathChangers, relationMayChangePath } from '../catalog/path-code.ts';
 import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
@@ -331,7 +331,7 @@ function quotedPath(schemas: readonly string[]): string[] {
  * the gateway cannot follow them. set_config inside a larger query may run once, many times or
  * never: its change is a `maybe`. A DO block or a procedure may change anything.
  */
-export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null): PathOp[] | string {
+export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null, createdHere?: ReadonlyMap<string, boolean>): PathOp[] | string {
   if (a.node === 'TransactionStmt') {
     switch (a.command) {
       case 'begin':
@@ -392,14 +392,53 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   else if (a.command === 'call' && callMay(a, catalog, CODE_MAY_SET_PATH)) ops.push({ k: 'unknown' });
   // A user function whose body may set it (catalog/path-code.ts), called by name or reached
   // through an operator or a cast: what follows in the cycle cannot know the path; the gateway
-  // reads it from the server once the cycle is over (see `pathReadback`).
-  else if (catalog && a.functions.some((f) => f.userCode && f.resolved && callMayChangePath(catalog, f.schema, f.name))) ops.push({ k: 'unknown' });
+  // reads it from the server once the cycle is over (see `pathReadback`). A function the catalog
+  // does not have may be such a function too: created since it was read (on the database, or
+  // earlier in a transaction the catalog cannot see into), unless it was created earlier in the
+  // same text with a body that cannot (`createdHere`); a statement that only names a function
+  // without running it (CREATE TRIGGER, CREATE VIEW, …) does not count.
+  else if (catalog && a.functions.some((f) => (f.resolved ? f.userCode && callMayChangePath(catalog, f.schema, f.name) : unresolvedMayRun(a, f, createdHere)))) ops.push({ k: 'unknown' });
   // The same for such a function that runs without being named: a trigger of a table the
   // statement writes, a view's query, a default, a policy… (catalog/path-code.ts).
   else if (catalog && a.tables.some((t) => t.relation.oid !== undefined && relationMayChangePath(catalog, t.relation.oid))) ops.push({ k: 'unknown' });
   return ops;
 }
 
+
+/** Statements that name a function for later without running it now. */
+const NAMES_WITHOUT_RUNNING = new Set(['create trigger', 'create event trigger', 'create operator', 'create aggregate', 'create view', 'create table', 'create domain', 'create policy', 'create rule', 'create function', 'create procedure']);
+
+/**
+ * Whether a call of a function the catalog does not have may run code that changes search_path:
+ * yes, unless the statement only names it, or every function of that name the text created
+ * before it (`createdHere`: name → whether it may) may not.
+ */
+function unresolvedMayRun(a: StatementAnalysis, f: StatementAnalysis['functions'][number], createdHere: ReadonlyMap<string, boolean> | undefined): boolean {
+  if (f.computedTarget !== undefined || NAMES_WITHOUT_RUNNING.has(a.command)) return false;
+  return createdHere?.get(f.schema === '' ? f.name : `${f.schema}.${f.name}`) !== false;
+}
+
+/**
+ * Keeps a CREATE FUNCTION / PROCEDURE of the text in `createdHere`, for the statements after it:
+ * its name (alone, and with its schema) → whether calling it may change search_path
+ * (`catalog/path-code.ts`: a language other than SQL or PL/pgSQL, the words, or a name of a
+ * function that may, in the catalog or created earlier in the text). Of two functions of one
+ * name, the one that may wins. Any other statement changes nothing.
+ */
+export function noteCreatedFunction(a: StatementAnalysis, catalog: CatalogSnapshot | null | undefined, createdHere: Map<string, boolean>): void {
+  if (a.node !== 'CreateFunctionStmt') return;
+  const d = a.ddl?.[0];
+  if (!d?.name || (d.objectType !== 'function' && d.objectType !== 'procedure')) return;
+  const language = (d.language ?? '').toLowerCase();
+  let may = (language !== 'sql' && language !== 'plpgsql') || CODE_MAY_SET_PATH.test(a.text);
+  if (!may) {
+    const names = [...(catalog ? pathChangers(catalog) : [])].map((c) => c.name);
+    for (const [n, m] of createdHere) if (m) names.push(n);
+    const lower = a.text.toLowerCase();
+    may = names.some((n) => lower.includes(n.toLowerCase()));
+  }
+  for (const key of [d.name, `${d.schema ?? ''}.${d.name}`]) createdHere.set(key, may || createdHere.get(key) === true);
+}
 
 /**
  * Whether a CALL may run code whose source matches `body`: true unless the catalog has every
@@ -563,11 +602,15 @@ export class PolicyGate implements StatementGate {
   }
 
   query(text: string): GateVerdict {
+    const misread = this.misreadable(text);
+    if (misread) return misread;
     const v = this.check(text, null);
     return v.ok === true ? this.review(v, text, []) : v;
   }
 
   parse(name: string, text: string): GateVerdict {
+    const misread = this.misreadable(text, name);
+    if (misread) return misread;
     const v = this.check(text, name);
     // Held for review at its Execute: nothing of it may reach the server before that.
     if (v.ok === true && this.lastAnalyses && this.o.reviews?.ruleFor(this.lastAnalyses)) return { ...v, defer: true };
@@ -575,6 +618,8 @@ export class PolicyGate implements StatementGate {
   }
 
   bind(portal: string, statement: string): GateVerdict {
+    const misread = this.misreadable('', statement, portal);
+    if (misread) return misread;
     const found = this.ledger.lookup('S', statement);
     switch (found.state) {
       case 'pending':
@@ -728,6 +773,44 @@ export class PolicyGate implements StatementGate {
     return this.ledger.record({ ns: target, k: 'drop', name });
   }
 
+  /**
+   * Whether a statement already in the batch being built (the pipeline up to its Sync) runs code
+   * that may change client_encoding or standard_conforming_strings (a DO block, a procedure or a
+   * user function whose body may set settings: catalog/path-code.ts, the same code that makes
+   * search_path unknown). The server reports such a change only at the batch's end, and reads the
+   * batch's later messages in the new setting: in SJIS a multi-byte character can swallow the `\`
+   * before a quote, with standard_conforming_strings off a `\` escapes it, and a name can convert
+   * to another name.
+   */
+  lexingUnsettled(): boolean {
+    if (this.pathBatch.length === 0) return false;
+    for (const op of this.pathBatch) if (op.k === 'unknown') return true;
+    return false;
+  }
+
+  /**
+   * A refusal for text (or names) the server could read otherwise than the gateway did, after such
+   * code in the same pipeline (`lexingUnsettled`): anything but ASCII, and a backslash in text.
+   * Pure ASCII without backslashes reads the same in every encoding the server accepts and with
+   * either standard_conforming_strings. Null when it is safe.
+   */
+  private misreadable(text: string, ...names: string[]): GateVerdict | null {
+    if (!this.lexingUnsettled()) return null;
+    const textSafe = !/[\\\u0080-\uffff]/.test(text);
+    const namesSafe = names.every((n) => !/[\u0080-\uffff]/.test(n));
+    if (textSafe && namesSafe) return null;
+    const what = textSafe ? 'a statement or portal name that is not plain ASCII' : 'text that is not plain ASCII or holds a backslash';
+    return {
+      ok: false,
+      error: new GatewayError(
+        'policy.denied',
+        `pgwarden: an earlier statement of this pipeline runs code that may change client_encoding or standard_conforming_strings (a DO block, a procedure or a function that sets settings), and the server would read ${what} only after that code ran, possibly not as the gateway read it`,
+        { hint: 'Send a Sync before this message (end the pipeline), so that the gateway sees the settings first; or keep the text ASCII without backslashes, with values passed as parameters.' },
+      ),
+      info: { text: text || `(Bind of "${names[0] ?? ''}")`, rule: 'builtin:session-hardening' },
+    };
+  }
+
   batchEnd(effects: unknown[], forwarded: boolean): void {
     this.ledger.batchEnd(effects, forwarded);
     this.pathBatch = [];
@@ -858,6 +941,8 @@ export class PolicyGate implements StatementGate {
     const ops: PathOp[] = [];
     const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
     const statesAt: PathState[][] = [];
+    // Functions the text creates before the statement at hand (see `createdFunction`).
+    const createdHere = new Map<string, boolean>();
     // The whole text analysed once per path value (a long script is not looked up per statement).
     const byPath = new Map<string, StatementAnalysis[]>();
     const under = (value: PathValue): StatementAnalysis[] => {
@@ -902,7 +987,8 @@ export class PolicyGate implements StatementGate {
         }
       }
       if (done || chosen === undefined) break;
-      const own = pathOpsOf(chosen, this.o.catalog.current());
+      const own = pathOpsOf(chosen, this.o.catalog.current(), createdHere);
+      noteCreatedFunction(chosen, this.o.catalog.current(), createdHere);
       if (typeof own === 'string') return this.refuse(`pgwarden: ${this.o.identity.subject} may not run this statement: ${own}, so the gateway could not follow search_path`, 'Set search_path with SET search_path TO ... or set_config(\'search_path\', \'...\', false) with constants.');
       analyses.push(chosen);
       statesAt.push(now);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
-import { pathOpsOf } from './gate.ts';
+import { noteCreatedFunction, pathOpsOf } from './gate.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
 
 before(async () => {
@@ -99,12 +99,38 @@ describe('a call of a user function changes search_path where its body may', () 
     { name: 'a body that names a function that may', fns: [fn('tenant', "select set_config('search_path', $1, false)"), fn('wrap', 'select tenant($1)'), fn('outer_wrap', 'select wrap($1)')], sql: 'select outer_wrap(1)', want: [{ k: 'unknown' }] },
     { name: 'a body in a language whose source is not read', fns: [fn('tenant')], sql: 'select tenant(1)', want: [{ k: 'unknown' }] },
     { name: 'a built-in function', fns: [], sql: "select lower('x')", want: [] },
+    { name: 'a function the catalog does not have (created since it was read)', fns: [], sql: 'select 1 from orders where id = not_loaded(1)', want: [{ k: 'unknown' }] },
+    { name: 'one only named by a trigger being created, not run', fns: [], sql: 'create trigger t before insert on orders for each row execute function not_loaded()', want: [] },
+    { name: 'one only named by a view being created, not run', fns: [], sql: 'create view v as select not_loaded(1)', want: [] },
+    { name: 'one run by an index being built', fns: [], sql: 'create index i on orders (not_loaded(id))', want: [{ k: 'unknown' }] },
   ];
   for (const c of calls) {
     it(c.name, () => {
       const catalog = withProcedures(c.fns);
       const [a] = analyse(c.sql, { catalog, searchPath: ['public'] });
       assert.deepEqual(pathOpsOf(a, catalog), c.want);
+    });
+  }
+});
+
+describe('a function created earlier in the same text is judged by its body', () => {
+  const cases: { name: string; sql: string; want: unknown[] }[] = [
+    { name: 'a harmless body', sql: "create function mk(x int) returns int language sql as 'select x + 1'; select mk(1); select 1 from orders", want: [[], [], []] },
+    { name: 'a body that calls set_config', sql: "create function sw() returns text language plpgsql as $$ begin perform set_config('search_path', 'other', false); return 'x'; end $$; select sw()", want: [[], [{ k: 'unknown' }]] },
+    { name: 'a body that names a function created before it that may', sql: "create function sw() returns text language plpgsql as $$ begin set search_path = other; return 'x'; end $$; create function wrap() returns text language sql as 'select sw()'; select wrap()", want: [[], [], [{ k: 'unknown' }]] },
+    { name: 'a body in another language', sql: "create function c_fn() returns int language c as 'lib', 'sym'; select c_fn()", want: [[], [{ k: 'unknown' }]] },
+    { name: 'a call in another schema than the one created', sql: "create function public.mk() returns int language sql as 'select 1'; select other.mk()", want: [[], [{ k: 'unknown' }]] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const catalog = testCatalog();
+      const created = new Map<string, boolean>();
+      const got = analyse(c.sql, { catalog, searchPath: ['public'] }).map((a) => {
+        const ops = pathOpsOf(a, catalog, created);
+        noteCreatedFunction(a, catalog, created);
+        return ops;
+      });
+      assert.deepEqual(got, c.want);
     });
   }
 });

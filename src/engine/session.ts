@@ -165,6 +165,11 @@ export interface StatementGate {
    * answer is handed over with `pathObserved`, then the effect at `batchEnd`/`cycleDone`.
    */
   pathReadback?(status: 'I' | 'T' | 'E'): unknown;
+  /**
+   * Whether a statement earlier in the batch being built runs code that may change how the server
+   * reads the batch's later messages (client_encoding): a name that is not ASCII is then refused.
+   */
+  lexingUnsettled?(): boolean;
   pathObserved?(effect: unknown, value: string): void;
   /** Set by the session: how the gate sends the client a NoticeResponse. */
   notice?: ((text: string) => void) | null;
@@ -281,6 +286,27 @@ function readable(tag: number, frame: Buffer): boolean {
     if (err instanceof ProtocolError) return false;
     throw err;
   }
+}
+
+/**
+ * Whether the server reads a message's SQL text and names the same way whatever client_encoding
+ * and standard_conforming_strings it has come to: names that are pure ASCII, and text that is pure
+ * ASCII without a backslash (a Query's text, a Parse's name and text; a Bind's two names, an
+ * Execute's portal, a Describe's or Close's name). Bytes past them (parameter types, values, a
+ * row count) are not read. A message too short to hold them reads the same: it is malformed, and
+ * refused as such.
+ */
+function readsTheSame(frame: Buffer, tag: number): boolean {
+  const strings = tag === FE.Parse || tag === FE.Bind ? 2 : tag === FE.Query || tag === FE.Execute ? 1 : 0;
+  const from = strings === 0 ? 6 : 5;
+  const backslash = tag === FE.Query || tag === FE.Parse;
+  let left = strings;
+  for (let i = from; i < frame.length; i++) {
+    const b = frame[i];
+    if (b === 0 && strings > 0 && --left === 0) return true;
+    if (b >= 0x80 || (backslash && b === 0x5c)) return false;
+  }
+  return true;
 }
 
 /** Portal and statement names of a Bind, without decoding its parameters. */
@@ -596,7 +622,7 @@ export class Session {
       case FE.Query:
       case FE.Parse: {
         if (this.expired()) return;
-        const ready = this.gate.ready() ?? this.settingsReported(frame);
+        const ready = this.gate.ready() ?? this.settingsReported(frame, tag);
         if (ready) {
           this.hold(tag, frame, ready);
           return;
@@ -661,6 +687,11 @@ export class Session {
           this.malformed(tag, frame, err);
           return;
         }
+        const reported = this.settingsReported(frame, tag);
+        if (reported) {
+          this.hold(tag, frame, reported);
+          return;
+        }
         const v = this.gate.bind(names.portal, names.statement);
         if (v && v.ok === 'retry') {
           this.hold(tag, frame, v.retry);
@@ -696,6 +727,11 @@ export class Session {
           this.malformed(tag, frame, err);
           return;
         }
+        const reported = this.settingsReported(frame, tag);
+        if (reported) {
+          this.hold(tag, frame, reported);
+          return;
+        }
         const v = this.gate.execute(portal);
         if (v.ok === 'retry') this.hold(tag, frame, v.retry);
         else if (v.ok) {
@@ -723,6 +759,7 @@ export class Session {
         return;
       }
       case FE.Describe: {
+        if (this.misreadName(tag, frame)) return;
         const bytes = this.later ? Buffer.from(frame) : frame;
         // The record the name means at this point of the batch (read now, as the gate reads names).
         let d: ReturnType<typeof decodeTarget> | null;
@@ -740,6 +777,7 @@ export class Session {
         return;
       }
       case FE.Close: {
+        if (this.misreadName(tag, frame)) return;
         const bytes = this.later ? Buffer.from(frame) : frame;
         let c: ReturnType<typeof decodeTarget>;
         try {
@@ -794,26 +832,43 @@ export class Session {
   };
 
   /**
-   * The server reads a statement in its current client_encoding, and reports a change of it only
-   * at the end of the cycle that made it (ParameterStatus before ReadyForQuery). Text that is
-   * pure ASCII reads the same in every encoding; text with other bytes is held until every
-   * earlier cycle has completed, so that a change made behind the gateway's back (a function
-   * calling set_config with a computed name) ends the session before the server reads it.
-   * Null when there is nothing to wait for. (Within one extended-protocol batch the server reports
-   * nothing before Sync, so an Execute earlier in the same batch is not covered.)
+   * The server reads a statement in its current client_encoding and standard_conforming_strings,
+   * and reports a change of them only at the end of the cycle that made it (ParameterStatus before
+   * ReadyForQuery). Text that is pure ASCII without backslashes reads the same under every value
+   * the server accepts, and so do ASCII names; anything else is held until every earlier cycle
+   * has completed, so that a change made behind the gateway's back (a function calling set_config
+   * with a computed name) ends the session before the server reads it. Null when there is
+   * nothing to wait for. (Within one extended-protocol batch the server reports nothing before
+   * Sync: the gate refuses such text after code that may change them, see `lexingUnsettled`.)
    */
-  private settingsReported(frame: Buffer): Promise<void> | null {
+  private settingsReported(frame: Buffer, tag: number): Promise<void> | null {
     if (this.completed >= this.cycles) return null;
-    let ascii = true;
-    for (let i = 5; i < frame.length; i++) {
-      if (frame[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return null;
+    if (readsTheSame(frame, tag)) return null;
     const until = this.cycles;
     return new Promise<void>((resolve) => this.cycleWaiters.push({ until, resolve }));
+  }
+
+  /**
+   * A Describe or Close whose name the server could read otherwise than the gateway: held while
+   * an earlier cycle may still report a new client_encoding, refused after code in the same
+   * pipeline that may change it (see `settingsReported`, `lexingUnsettled`). True when it was
+   * held or refused.
+   */
+  private misreadName(tag: number, frame: Buffer): boolean {
+    if (readsTheSame(frame, tag)) return false;
+    const reported = this.settingsReported(frame, tag);
+    if (reported) {
+      this.hold(tag, frame, reported);
+      return true;
+    }
+    if (!this.gate.lexingUnsettled?.()) return false;
+    const err = new GatewayError(
+      'policy.denied',
+      'pgwarden: an earlier statement of this pipeline runs code that may change client_encoding (a DO block, a procedure or a function that sets settings), and the server would read a name that is not plain ASCII only after that code ran, possibly not as the gateway read it',
+      { hint: 'Send a Sync before this message (end the pipeline), so that the gateway sees the settings first.' },
+    );
+    this.refuseInBatch(err, 'execute', { text: `(${tag === FE.Describe ? 'Describe' : 'Close'} message)`, rule: 'builtin:session-hardening' }, frame);
+    return true;
   }
 
   /** Holds waiting for the delivered ReadyForQuery count to reach `until`. */

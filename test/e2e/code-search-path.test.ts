@@ -36,6 +36,17 @@ before(async () => {
             { do_blocks: ['plpgsql'] },
           ],
         },
+        {
+          // May read tenant_a and create objects in it: a function it creates is one the
+          // catalog does not have until it is read again.
+          name: 'tenant-a-builder',
+          match: { subjects: ['builder'] },
+          allow: [
+            { tables: ['tenant_a.*'], operations: ['select'] },
+            { functions: ['tenant_a.*'] },
+            { ddl: { schemas: ['tenant_a'] } },
+          ],
+        },
       ];
     },
   });
@@ -150,6 +161,35 @@ describe('search_path set by code the gateway reads back', () => {
     // The read-back runs after set_tenant's cycle, while the client may already go on.
     for (let i = 0; i < 50 && reads() === before; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(reads(), before + 1, 'one read-back after set_tenant');
+  });
+});
+
+describe('a function the catalog does not have yet', () => {
+  // Created in the same query string, or earlier in an open transaction: the catalog cannot see
+  // it, so its body is not known from there.
+  const SWITCH = "returns text language plpgsql as $$ begin perform set_config('search_path', 'tenant_b', false); return 'x'; end $$";
+
+  it('created and called in one query string, then a name read: refused', async () => {
+    const s = await watchedClient(t.client(await t.issuer.sign({ sub: 'builder' })), open);
+    await assert.rejects(s.c.query(`create function tenant_a.sw1() ${SWITCH}; select tenant_a.sw1(); select note from orders`), (err: any) => err.code === '42501' && /search_path may have been changed/.test(err.message));
+    assert.equal(await judge(s, 'after the refused string'), 'tenant_a');
+  });
+
+  it('created in an open transaction and called there: the path is read back before the next statement', async () => {
+    const s = await watchedClient(t.client(await t.issuer.sign({ sub: 'builder' })), open);
+    await s.c.query('begin');
+    await s.c.query(`create function tenant_a.sw2() ${SWITCH}`);
+    await s.c.query('select tenant_a.sw2()');
+    assert.equal(await judge(s, 'after calling it in the block'), 'tenant_b');
+    await s.c.query('rollback');
+  });
+
+  it('created in the same string with a body that cannot change it: the string runs', async () => {
+    const s = await watchedClient(t.client(await t.issuer.sign({ sub: 'builder' })), open);
+    const r: any = await s.c.query("create function tenant_a.plus1(x int) returns int language sql as 'select x + 1'; select tenant_a.plus1(1) as two; select note from orders");
+    assert.deepEqual(r[1].rows, [{ two: 2 }]);
+    assert.deepEqual(r[2].rows, [{ note: 'a-order' }]);
+    await s.c.query('drop function tenant_a.plus1(int)');
   });
 });
 

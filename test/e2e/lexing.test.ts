@@ -384,6 +384,92 @@ describe('statements pipelined behind a setting change are not read before the c
     });
   }
 
+  it("simple Query: scs('off') and an ASCII attack with a backslash in one write", async () => {
+    let got: RawMessage[] = [];
+    await judged(async () => {
+      const c = await RawClient.connect(t.port, support);
+      c.send(Buffer.concat([query(Buffer.from("select public.scs('off')")), query(SCS_ATTACK), query(Buffer.from('select 1'))]));
+      await c.until('Z').catch(() => {});
+      await c.until('Z').catch(() => {});
+      if (!c.closed) c.end();
+      got = await c.closedWith();
+    });
+    assert.ok(got.some((m) => m.tag === 'E' && m.fields?.S === 'FATAL' && /reported standard_conforming_strings/.test(m.fields.M ?? '')), 'the session was ended');
+  });
+
+  /**
+   * One batch, no Sync between the call and the attack: the server reports the new setting only
+   * at the Sync, after it has read the attack. The gateway refuses the attack's Parse (or Query or
+   * Bind), nothing after it runs, and the refusal's error rolls the batch's implicit transaction
+   * back, the setting with it: the session goes on in UTF8.
+   */
+  async function refusedInBatch(who: string, bytes: Buffer, cycles = 1): Promise<RawMessage | undefined> {
+    const got: RawMessage[] = [];
+    let next: RawMessage[] = [];
+    // The effect is judged first; what the client saw is checked after.
+    await judged(async () => {
+      const c = await RawClient.connect(t.port, who === 'admin' ? admin : support);
+      c.send(bytes);
+      for (let i = 0; i < cycles && !c.closed; i++) got.push(...(await c.until('Z').catch(() => [])));
+      if (!c.closed) {
+        c.send(query(Buffer.from("select 'é' as e")));
+        next = await c.until('Z').catch(() => []);
+        c.end();
+      }
+      got.push(...(await c.closedWith()));
+    });
+    const refusal = got.find((m) => m.tag === 'E');
+    assert.ok(refusal, 'nothing was refused');
+    assert.ok(!got.slice(got.indexOf(refusal)).some((m) => m.tag === 'D' || m.tag === 'C'), 'something ran after the refusal');
+    const row = next.find((m) => m.tag === 'D');
+    assert.ok(row && row.frame.includes(Buffer.from('é')), 'the session goes on in UTF8');
+    return refusal;
+  }
+
+  const sameBatch: [string, string, Buffer][] = [
+    ...CLIENT_ONLY.slice(0, 3).flatMap((enc) => ENCODING_ATTACKS.map((a): [string, string, Buffer] => ['support-bot', `select public.enc('${enc}')`, a])),
+    ['support-bot', "select public.scs('off')", SCS_ATTACK],
+    // A body that sets it by name, which the policy would refuse as a statement of its own.
+    ['admin', "do $$ begin set client_encoding = 'SJIS'; end $$", ENCODING_ATTACKS[2]],
+    ['admin', "do $$ begin set names 'BIG5'; end $$", ENCODING_ATTACKS[2]],
+    ['admin', 'do $$ begin set standard_conforming_strings = off; end $$', SCS_ATTACK],
+  ];
+  for (const [i, [who, call, attack]] of sameBatch.entries()) {
+    it(`extended protocol, one batch: ${call}, then attack ${i + 1} as Parse`, async () => {
+      const refusal = await refusedInBatch(who, Buffer.concat([parse('', Buffer.from(call)), bind, execute, parse('', attack), bind, execute, sync]));
+      assert.equal(refusal?.fields?.C, '42501');
+      assert.match(refusal?.fields?.M ?? '', /may change client_encoding or standard_conforming_strings/);
+      assert.ok(refusal?.fields?.H, 'a hint says what to do');
+    });
+  }
+
+  it('extended protocol, one batch: the call, then the attack as a simple Query before any Sync', async () => {
+    const refusal = await refusedInBatch('support-bot', Buffer.concat([parse('', Buffer.from("select public.enc('SJIS')")), bind, execute, query(ENCODING_ATTACKS[1])]));
+    assert.equal(refusal?.fields?.C, '42501');
+    assert.match(refusal?.fields?.M ?? '', /may change client_encoding/);
+  });
+
+  it('extended protocol, one batch: a prepared statement whose name is not ASCII is not bound after the call', async () => {
+    const named = (n: string, q: string) => message('P', Buffer.concat([Buffer.from(`${n}\0${q}\0`, 'utf8'), Buffer.from([0, 0])]));
+    const bindTo = (n: string) => message('B', Buffer.concat([Buffer.from(`\0${n}\0`, 'utf8'), Buffer.from([0, 0, 0, 0, 0, 0])]));
+    const refusal = await refusedInBatch('support-bot', Buffer.concat([named('ŕ', 'select 1 as one'), sync, parse('', Buffer.from("select public.enc('SJIS')")), bind, execute, bindTo('ŕ'), execute, sync]), 2);
+    assert.equal(refusal?.fields?.C, '42501');
+    assert.match(refusal?.fields?.M ?? '', /name that is not plain ASCII/);
+  });
+
+  it('after the call in one batch, ASCII text without backslashes still runs, and a batch without such a call pipelines non-ASCII text', async () => {
+    const c = await RawClient.connect(t.port, support);
+    c.send(Buffer.concat([parse('', Buffer.from("select public.enc('UTF8')")), bind, execute, parse('', Buffer.from('select 2 as two')), bind, execute, sync]));
+    const first = await c.until('Z');
+    assert.equal(first.filter((m) => m.tag === 'C').length, 2);
+    assert.ok(!first.some((m) => m.tag === 'E'));
+    c.send(Buffer.concat([parse('', Buffer.from('select 1')), bind, execute, parse('', Buffer.from("select 'é\\' as e")), bind, execute, sync]));
+    const second = await c.until('Z');
+    assert.equal(second.filter((m) => m.tag === 'C').length, 2);
+    assert.ok(!second.some((m) => m.tag === 'E'));
+    c.end();
+  });
+
   it('ASCII statements still pipeline', async () => {
     const c = await RawClient.connect(t.port, support);
     c.send(Buffer.concat([query(Buffer.from('select pg_sleep(0.2)')), query(Buffer.from("select 'é' as e")), query(Buffer.from('select 1'))]));
