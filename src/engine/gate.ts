@@ -22,7 +22,8 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
-import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, pathChangers, relationMayChangePath } from '../catalog/path-code.ts';
+import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, relationMayChangePath } from '../catalog/path-code.ts';
+import { createdCodeOf, withCreatedCode, type CreatedCode } from './created-code.ts';
 import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
@@ -331,7 +332,7 @@ function quotedPath(schemas: readonly string[]): string[] {
  * the gateway cannot follow them. set_config inside a larger query may run once, many times or
  * never: its change is a `maybe`. A DO block or a procedure may change anything.
  */
-export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null, createdHere?: ReadonlyMap<string, boolean>): PathOp[] | string {
+export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null): PathOp[] | string {
   if (a.node === 'TransactionStmt') {
     switch (a.command) {
       case 'begin':
@@ -393,11 +394,11 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   // A user function whose body may set it (catalog/path-code.ts), called by name or reached
   // through an operator or a cast: what follows in the cycle cannot know the path; the gateway
   // reads it from the server once the cycle is over (see `pathReadback`). A function the catalog
-  // does not have may be such a function too: created since it was read (on the database, or
-  // earlier in a transaction the catalog cannot see into), unless it was created earlier in the
-  // same text with a body that cannot (`createdHere`); a statement that only names a function
-  // without running it (CREATE TRIGGER, CREATE VIEW, …) does not count.
-  else if (catalog && a.functions.some((f) => (f.resolved ? f.userCode && callMayChangePath(catalog, f.schema, f.name) : unresolvedMayRun(a, f, createdHere)))) ops.push({ k: 'unknown' });
+  // does not have may be such a function too: created on the database since it was read (what
+  // this session created is in the snapshot the gate analyses on, see created-code.ts); a
+  // statement that only names a function without running it (CREATE TRIGGER, CREATE VIEW, …)
+  // does not count.
+  else if (catalog && a.functions.some((f) => (f.resolved ? f.userCode && callMayChangePath(catalog, f.schema, f.name) : unresolvedMayRun(a, f)))) ops.push({ k: 'unknown' });
   // The same for such a function that runs without being named: a trigger of a table the
   // statement writes, a view's query, a default, a policy… (catalog/path-code.ts).
   else if (catalog && a.tables.some((t) => t.relation.oid !== undefined && relationMayChangePath(catalog, t.relation.oid))) ops.push({ k: 'unknown' });
@@ -410,34 +411,10 @@ const NAMES_WITHOUT_RUNNING = new Set(['create trigger', 'create event trigger',
 
 /**
  * Whether a call of a function the catalog does not have may run code that changes search_path:
- * yes, unless the statement only names it, or every function of that name the text created
- * before it (`createdHere`: name → whether it may) may not.
+ * yes, unless the statement only names it.
  */
-function unresolvedMayRun(a: StatementAnalysis, f: StatementAnalysis['functions'][number], createdHere: ReadonlyMap<string, boolean> | undefined): boolean {
-  if (f.computedTarget !== undefined || NAMES_WITHOUT_RUNNING.has(a.command)) return false;
-  return createdHere?.get(f.schema === '' ? f.name : `${f.schema}.${f.name}`) !== false;
-}
-
-/**
- * Keeps a CREATE FUNCTION / PROCEDURE of the text in `createdHere`, for the statements after it:
- * its name (alone, and with its schema) → whether calling it may change search_path
- * (`catalog/path-code.ts`: a language other than SQL or PL/pgSQL, the words, or a name of a
- * function that may, in the catalog or created earlier in the text). Of two functions of one
- * name, the one that may wins. Any other statement changes nothing.
- */
-export function noteCreatedFunction(a: StatementAnalysis, catalog: CatalogSnapshot | null | undefined, createdHere: Map<string, boolean>): void {
-  if (a.node !== 'CreateFunctionStmt') return;
-  const d = a.ddl?.[0];
-  if (!d?.name || (d.objectType !== 'function' && d.objectType !== 'procedure')) return;
-  const language = (d.language ?? '').toLowerCase();
-  let may = (language !== 'sql' && language !== 'plpgsql') || CODE_MAY_SET_PATH.test(a.text);
-  if (!may) {
-    const names = [...(catalog ? pathChangers(catalog) : [])].map((c) => c.name);
-    for (const [n, m] of createdHere) if (m) names.push(n);
-    const lower = a.text.toLowerCase();
-    may = names.some((n) => lower.includes(n.toLowerCase()));
-  }
-  for (const key of [d.name, `${d.schema ?? ''}.${d.name}`]) createdHere.set(key, may || createdHere.get(key) === true);
+function unresolvedMayRun(a: StatementAnalysis, f: StatementAnalysis['functions'][number]): boolean {
+  return f.computedTarget === undefined && !NAMES_WITHOUT_RUNNING.has(a.command);
 }
 
 /**
@@ -586,6 +563,36 @@ export class PolicyGate implements StatementGate {
       this.scopeVersion = p.version;
     }
     return this.scope;
+  }
+
+  /**
+   * User code the session's allowed statements created, renamed or moved that the catalog may
+   * not have yet (created-code.ts): kept until the session is idle with nothing in flight.
+   */
+  private createdCode: CreatedCode[] = [];
+  private augmented: { base: CatalogSnapshot; count: number; snapshot: CatalogSnapshot } | null = null;
+
+  /** The snapshot statements are analysed on: the catalog's, with `createdCode` added. */
+  private current(): CatalogSnapshot | null {
+    const base = this.o.catalog.current();
+    if (!base || this.createdCode.length === 0) return base;
+    const a = this.augmented;
+    if (a && a.base === base && a.count === this.createdCode.length) return a.snapshot;
+    this.augmented = { base, count: this.createdCode.length, snapshot: withCreatedCode(base, this.createdCode) };
+    return this.augmented.snapshot;
+  }
+
+  /** Notes the user code these statements create; true when some was not noted yet. */
+  private noteCreatedCode(analyses: readonly StatementAnalysis[]): boolean {
+    let added = false;
+    for (const a of analyses) {
+      for (const c of createdCodeOf(a)) {
+        if (this.createdCode.some((k) => k.kind === c.kind && k.schema === c.schema && k.name === c.name && k.source === c.source && k.fn?.schema === c.fn?.schema && k.fn?.name === c.fn?.name)) continue;
+        this.createdCode.push(c);
+        added = true;
+      }
+    }
+    return added;
   }
 
   ready(): Promise<void> | null {
@@ -827,6 +834,12 @@ export class PolicyGate implements StatementGate {
     if (!same) this.advancePath(ops, failed, outcome);
     this.ledger.cycleDone(effects, failed);
     this.reloadAfter(effects as Effect[], outcome);
+    // Idle with nothing in flight: what was created committed (the reload DDL asks for sees it,
+    // and the next statement waits for that) or was rolled back.
+    if (this.createdCode.length > 0 && outcome?.status === 'I' && this.pathInflight.length === 0 && this.pathBatch.length === 0) {
+      this.createdCode = [];
+      this.augmented = null;
+    }
   }
 
   /**
@@ -941,8 +954,6 @@ export class PolicyGate implements StatementGate {
     const ops: PathOp[] = [];
     const paths = [...new Set(states.map((st) => valueKey(st.cur)))];
     const statesAt: PathState[][] = [];
-    // Functions the text creates before the statement at hand (see `createdFunction`).
-    const createdHere = new Map<string, boolean>();
     // The whole text analysed once per path value (a long script is not looked up per statement).
     const byPath = new Map<string, StatementAnalysis[]>();
     const under = (value: PathValue): StatementAnalysis[] => {
@@ -987,8 +998,10 @@ export class PolicyGate implements StatementGate {
         }
       }
       if (done || chosen === undefined) break;
-      const own = pathOpsOf(chosen, this.o.catalog.current(), createdHere);
-      noteCreatedFunction(chosen, this.o.catalog.current(), createdHere);
+      // User code this statement creates: noted (created-code.ts), and the text analysed again
+      // on the snapshot with it, so that the statements after it see it.
+      if (chosen.class === 'ddl' && this.noteCreatedCode([chosen])) return this.analyseAlong(this.current()!, text, states, exact);
+      const own = pathOpsOf(chosen, snapshot);
       if (typeof own === 'string') return this.refuse(`pgwarden: ${this.o.identity.subject} may not run this statement: ${own}, so the gateway could not follow search_path`, 'Set search_path with SET search_path TO ... or set_config(\'search_path\', \'...\', false) with constants.');
       analyses.push(chosen);
       statesAt.push(now);
@@ -1004,7 +1017,7 @@ export class PolicyGate implements StatementGate {
    */
   private underStates(p: Prepared, states: PathState[], name?: string): Prepared | GateVerdict {
     const keys = [...new Set(states.map((st) => valueKey(st.cur)))];
-    const snapshot = this.o.catalog.current();
+    const snapshot = this.current();
     const samePath = p.paths.length > 0 && keys.every((k) => p.paths.includes(k));
     if (samePath && p.snapshot === snapshotId(snapshot)) return p;
     if (!snapshot) return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
@@ -1060,10 +1073,10 @@ export class PolicyGate implements StatementGate {
     // The common case: nothing in this batch or in flight changes search_path, the server's is
     // known to be one value, and the statement was analysed under it. A lookup.
     const key = this.settledPathKey();
-    if (key !== null && p.paths.length === 1 && p.paths[0] === key && p.snapshot === snapshotId(this.o.catalog.current())) return p;
+    if (key !== null && p.paths.length === 1 && p.paths[0] === key && p.snapshot === snapshotId(this.current())) return p;
     // The catalog changed since it was prepared: a reload under way (after DDL just run) is
     // waited for, or its names would be resolved in a catalog that does not hold the change yet.
-    const loading = p.snapshot === snapshotId(this.o.catalog.current()) ? null : this.ready();
+    const loading = p.snapshot === snapshotId(this.current()) ? null : this.ready();
     if (loading) return { ok: 'retry', retry: loading };
     const states = this.pathNow();
     if (states === 'pending') return { ok: 'retry', retry: this.ledger.settled() };
@@ -1085,7 +1098,7 @@ export class PolicyGate implements StatementGate {
   private executedPathChange(raw: StatementAnalysis[], expanded: StatementAnalysis[]): GateVerdict | null {
     for (const a of expanded) {
       if (raw.includes(a)) continue;
-      const ops = pathOpsOf(a, this.o.catalog.current());
+      const ops = pathOpsOf(a, this.current());
       if (typeof ops === 'string' || ops.length > 0) {
         return this.refuse('pgwarden: a prepared statement that changes search_path may not be run with EXECUTE', 'Run the statement itself, or set search_path with SET.');
       }
@@ -1112,7 +1125,7 @@ export class PolicyGate implements StatementGate {
   }
 
   private check(text: string, statementName: string | null): GateVerdict {
-    const snapshot = this.o.catalog.current();
+    const snapshot = this.current();
     if (!snapshot) {
       return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
     }
@@ -1193,7 +1206,8 @@ export class PolicyGate implements StatementGate {
       };
     }
     // Followed as soon as it is allowed: a name taken for a temporary table that the server then
-    // does not create is harmless (see followTempRelations).
+    // does not create is harmless (see followTempRelations). (User code a statement creates is
+    // noted as it is analysed, see analyseAlong.)
     for (const a of analyses) followTempRelations(this.temp, a);
     const effect: Effect = { ...this.effectOf(analyses) };
     if (effect.reload && statementName === null && !analyses.some((a) => a.node === 'TransactionStmt') && !CONCURRENTLY.test(text)) effect.atomic = true;
@@ -1215,7 +1229,7 @@ export class PolicyGate implements StatementGate {
         version: this.o.policies().version,
         allowed: true,
         paths: along.paths,
-        snapshot: snapshotId(this.o.catalog.current()),
+        snapshot: snapshotId(this.current()),
         pathOps: along.ops,
         info: v.info,
         statementFacts: newStatementFacts(),
@@ -1234,7 +1248,7 @@ export class PolicyGate implements StatementGate {
     const one = analyses.length === 1 && Object.isFrozen(analyses[0]) ? analyses[0] : undefined;
     if (!one) return this.judge(text, analyses);
     const version = this.o.policies().version;
-    const current = this.o.catalog.current();
+    const current = this.current();
     const snapshot = snapshotId(current);
     const known = this.decided.get(one);
     if (known && known.version === version && known.snapshot === snapshot) return { ok: true, info: known.info && { ...known.info, text } };
@@ -1281,7 +1295,7 @@ export class PolicyGate implements StatementGate {
       version,
       allowed: true,
       paths: [...new Set(states.map((st) => valueKey(st.cur)))],
-      snapshot: snapshotId(this.o.catalog.current()),
+      snapshot: snapshotId(this.current()),
       pathOps: [],
     });
     for (const [i, a] of analyses.entries()) {
@@ -1330,7 +1344,7 @@ export class PolicyGate implements StatementGate {
         // Code the gateway cannot see may change names: PL/pgSQL opens cursors (portals) with
         // names of its choosing, and prepares or deallocates statements only through dynamic SQL
         // (EXECUTE 'PREPARE …'), so a DO block whose body has no EXECUTE leaves statements alone.
-        if (a.command === 'call' ? callMay(a, this.o.catalog.current(), CODE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
+        if (a.command === 'call' ? callMay(a, this.current(), CODE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
         ops.push({ ns: 'P', k: 'touch_all' });
       }
     }

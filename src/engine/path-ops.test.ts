@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
-import { noteCreatedFunction, pathOpsOf } from './gate.ts';
+import { pathOpsOf } from './gate.ts';
+import { createdCodeOf, withCreatedCode } from './created-code.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
 
 before(async () => {
@@ -113,24 +114,22 @@ describe('a call of a user function changes search_path where its body may', () 
   }
 });
 
-describe('a function created earlier in the same text is judged by its body', () => {
-  const cases: { name: string; sql: string; want: unknown[] }[] = [
-    { name: 'a harmless body', sql: "create function mk(x int) returns int language sql as 'select x + 1'; select mk(1); select 1 from orders", want: [[], [], []] },
-    { name: 'a body that calls set_config', sql: "create function sw() returns text language plpgsql as $$ begin perform set_config('search_path', 'other', false); return 'x'; end $$; select sw()", want: [[], [{ k: 'unknown' }]] },
-    { name: 'a body that names a function created before it that may', sql: "create function sw() returns text language plpgsql as $$ begin set search_path = other; return 'x'; end $$; create function wrap() returns text language sql as 'select sw()'; select wrap()", want: [[], [], [{ k: 'unknown' }]] },
-    { name: 'a body in another language', sql: "create function c_fn() returns int language c as 'lib', 'sym'; select c_fn()", want: [[], [{ k: 'unknown' }]] },
-    { name: 'a call in another schema than the one created', sql: "create function public.mk() returns int language sql as 'select 1'; select other.mk()", want: [[], [{ k: 'unknown' }]] },
+describe('a function the session created is judged by its CREATE statement', () => {
+  const cases: { name: string; create: string; sql: string; want: unknown }[] = [
+    { name: 'a harmless body', create: "create function mk(x int) returns int language sql as 'select x + 1'", sql: 'select mk(1)', want: [] },
+    { name: 'a body that calls set_config', create: "create function sw() returns text language plpgsql as $$ begin perform set_config('search_path', 'other', false); return 'x'; end $$", sql: 'select sw()', want: [{ k: 'unknown' }] },
+    { name: 'a body in another language', create: "create function c_fn() returns int language c as 'lib', 'sym'", sql: 'select c_fn()', want: [{ k: 'unknown' }] },
+    { name: 'a function renamed', create: 'alter function public.tidy(int) rename to tidier', sql: 'select tidier(1)', want: [{ k: 'unknown' }] },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const catalog = testCatalog();
-      const created = new Map<string, boolean>();
-      const got = analyse(c.sql, { catalog, searchPath: ['public'] }).map((a) => {
-        const ops = pathOpsOf(a, catalog, created);
-        noteCreatedFunction(a, catalog, created);
-        return ops;
-      });
-      assert.deepEqual(got, c.want);
+      const catalog = withProcedures([{ schema: 'public', name: 'tidy', source: 'select $1', kind: 'f' }]);
+      const [created] = analyse(c.create, { catalog, searchPath: ['public'] });
+      const code = createdCodeOf(created);
+      assert.ok(code.length > 0, 'the statement creates code');
+      const augmented = withCreatedCode(catalog, code);
+      const [a] = analyse(c.sql, { catalog: augmented, searchPath: ['public'] });
+      assert.deepEqual(pathOpsOf(a, augmented), c.want);
     });
   }
 });

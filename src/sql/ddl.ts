@@ -433,7 +433,11 @@ export class DdlWalker {
           this.add('rename', objType, on.schema, n.subname, on);
         } else if (n.relation) this.relTarget('rename', objType, n.relation);
         else if (objType === 'schema' && typeof n.subname === 'string') this.add('rename', 'schema', undefined, n.subname);
-        else this.objectTarget('rename', n.renameType, n.object);
+        else {
+          this.objectTarget('rename', n.renameType, n.object);
+          const renamed = c.ddl[c.ddl.length - 1];
+          if (renamed && typeof n.newname === 'string') renamed.newName = n.newname;
+        }
         return { command: `alter ${objType === 'column' || objType === 'constraint' ? objectTypeName(n.relationType) : objType}`, cls: objType === 'role' ? 'dcl' : 'ddl' };
       }
       case 'AlterObjectSchemaStmt':

@@ -151,6 +151,8 @@ export interface DdlTarget {
   language?: string;
   /** For ALTER … SET SCHEMA: the schema the object moves to (the object keeps its name). */
   newSchema?: string;
+  /** For ALTER … RENAME TO of an object that is not a relation: its new name (same schema). */
+  newName?: string;
   /**
    * An unqualified name of an existing object that the catalog snapshot does not list (a type, a
    * domain, an operator class, …): every schema the server may find it in, in search order.

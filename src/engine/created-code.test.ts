@@ -1,0 +1,47 @@
+/**
+ * What a statement creates that calls may resolve to before the catalog has it, and the
+ * snapshot with it added: every call of its name on the path is then a possible call of it.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { analyse, loadParser } from '../sql/index.ts';
+import { testCatalog } from '../sql/fixture.ts';
+import { createdCodeOf, withCreatedCode } from './created-code.ts';
+
+before(async () => {
+  await loadParser();
+});
+
+const catalog = () => testCatalog();
+const created = (sql: string) => createdCodeOf(analyse(sql, { catalog: catalog(), searchPath: ['public'] })[0]).map(({ source, ...c }) => ({ ...c, source: source !== undefined }));
+
+describe('createdCodeOf', () => {
+  const cases: { sql: string; want: unknown[] }[] = [
+    { sql: "create function app.lower(text) returns text language sql as 'select $1'", want: [{ kind: 'function', schema: 'app', name: 'lower', source: true }] },
+    { sql: "create or replace procedure p() language plpgsql as 'begin null; end'", want: [{ kind: 'procedure', schema: 'public', name: 'p', source: true }] },
+    { sql: "create function f() returns int language c as 'lib', 'sym'", want: [{ kind: 'function', schema: 'public', name: 'f', source: false }] },
+    { sql: 'create aggregate app.agg(int) (sfunc = int4pl, stype = int)', want: [{ kind: 'aggregate', schema: 'app', name: 'agg', source: false }] },
+    { sql: 'alter function app.f(int) rename to lower', want: [{ kind: 'function', schema: 'app', name: 'lower', source: false }] },
+    { sql: 'alter function app.f(int) set schema public', want: [{ kind: 'function', schema: 'public', name: 'f', source: false }] },
+    { sql: 'create operator app.~~~ (procedure = pg_catalog.lower, rightarg = text)', want: [] },
+    { sql: 'create operator app.|| (procedure = app.mine, leftarg = text, rightarg = text)', want: [{ kind: 'operator', schema: 'app', name: '||', fn: { schema: 'app', name: 'mine' }, source: false }] },
+    { sql: 'create table app.t (id int)', want: [] },
+    { sql: 'select lower(name) from customers', want: [] },
+  ];
+  for (const c of cases) it(c.sql, () => assert.deepEqual(created(c.sql), c.want));
+});
+
+describe('withCreatedCode', () => {
+  it('a created function shadows a built-in on a path that names pg_catalog after its schema', () => {
+    const base = catalog();
+    const code = createdCodeOf(analyse("create function app.max(text) returns text language sql as 'select $1'", { catalog: base, searchPath: ['public'] })[0]);
+    const augmented = withCreatedCode(base, code);
+    const calls = (snapshot: typeof base, path: string[]) => analyse("select max('x')", { catalog: snapshot, searchPath: path })[0].functions.filter((f) => f.userCode).map((f) => `${f.schema}.${f.name}`);
+    assert.deepEqual(calls(base, ['app', 'pg_catalog']), []);
+    assert.deepEqual(calls(augmented, ['app', 'pg_catalog']), ['app.max']);
+    // Not on the path: not reachable by an unqualified call.
+    assert.deepEqual(calls(augmented, ['public']), []);
+    assert.notEqual(augmented, base);
+    assert.equal(base.functions.get('app.max'), undefined, 'the catalog snapshot itself is unchanged');
+  });
+});

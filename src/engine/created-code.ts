@@ -1,0 +1,102 @@
+/**
+ * User code a session created that the catalog snapshot cannot have yet.
+ *
+ * The catalog is read on a connection of its own: a function, procedure, aggregate or operator
+ * created (or renamed, or moved to another schema) earlier in the same query string, in a
+ * pipeline not yet synced, or in a transaction block still open is not in it. Calls could still
+ * resolve to it: `lower(x)` runs `tenant.lower(unknown)` once someone created it on a path that
+ * names pg_catalog after `tenant`, and an operator created in a schema on the path can be picked
+ * over a built-in one. Decided on the snapshot alone, such a call would be taken for the
+ * built-in.
+ *
+ * So the gate keeps what the session's allowed statements create (`createdCodeOf`) until the
+ * session is idle again with nothing in flight (the catalog reload that follows DDL then sees
+ * it, or it was rolled back), and analyses statements on the snapshot with that code added
+ * (`withCreatedCode`): a function as a user overload that accepts any arguments (so every call
+ * of its name on the path counts as a possible call of it, needing a grant like any user
+ * function), whose source is the CREATE statement when it is SQL or PL/pgSQL (what it may do to
+ * search_path is read there; otherwise it is taken as code that may change it); an operator as
+ * user operators of its name, binary and prefix, that call its function (unless that function is
+ * built in). Pure.
+ */
+import type { CatalogFunction, CatalogOperator, CatalogSnapshot } from '../catalog/types.ts';
+import type { StatementAnalysis } from '../sql/index.ts';
+
+export interface CreatedCode {
+  kind: 'function' | 'procedure' | 'aggregate' | 'operator';
+  /** The schema it is in; undefined when the statement did not say and the catalog could not tell (any schema). */
+  schema: string | undefined;
+  name: string;
+  /** The CREATE statement, for a function or procedure in SQL or PL/pgSQL. */
+  source?: string;
+  /** An operator's function (its schema empty when the catalog does not have it). */
+  fn?: { schema: string; name: string };
+}
+
+const FUNCTION_KINDS: Record<string, CreatedCode['kind']> = { function: 'function', procedure: 'procedure', routine: 'function', aggregate: 'aggregate' };
+
+/** The user code a statement creates, renames or moves (empty for almost every statement). */
+export function createdCodeOf(a: StatementAnalysis): CreatedCode[] {
+  if (a.class !== 'ddl' || a.ddl.length === 0) return [];
+  const out: CreatedCode[] = [];
+  for (const d of a.ddl) {
+    if (d.objectType === 'operator') {
+      if (d.action !== 'create' || !d.name) continue;
+      // CREATE OPERATOR names its function (the analysis records it as a call); one built in
+      // runs nothing of a user's, as an operator of the catalog's over it would not.
+      const f = a.node === 'DefineStmt' ? a.functions[0] : undefined;
+      if (f && f.resolved && !f.userCode) continue;
+      out.push(f ? { kind: 'operator', schema: d.schema, name: d.name, fn: { schema: f.schema, name: f.name } } : { kind: 'operator', schema: d.schema, name: d.name });
+      continue;
+    }
+    const kind = FUNCTION_KINDS[d.objectType];
+    if (!kind) continue;
+    if (d.action === 'create' && d.name) {
+      const readable = d.language === 'sql' || d.language === 'plpgsql';
+      out.push(readable ? { kind, schema: d.schema, name: d.name, source: a.text } : { kind, schema: d.schema, name: d.name });
+    } else if (d.action === 'rename' && d.newName) {
+      out.push({ kind, schema: d.schema, name: d.newName });
+    }
+  }
+  return out;
+}
+
+/** Any argument count, and argument types no other overload has (never hidden by one). */
+const ANY_ARGUMENTS = { argTypes: [-1], argDefaults: 1, variadic: true };
+
+/** `snapshot` with `code` added as user code (see the module comment). A new object: its own analysis cache entries. */
+export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly CreatedCode[]): CatalogSnapshot {
+  const functions = new Map(snapshot.functions);
+  const planted = { ...snapshot.planted, functions: new Map(snapshot.planted.functions), operators: new Map(snapshot.planted.operators) };
+  let oid = -1;
+  for (const c of code) {
+    const schemas = c.schema !== undefined ? [c.schema] : [...snapshot.schemas];
+    for (const schema of schemas) {
+      if (c.kind === 'operator') {
+        const fn = { oid: oid--, schema: c.fn?.schema || schema, name: c.fn?.name ?? c.name };
+        const ops: CatalogOperator[] = [
+          { oid: oid--, schema, name: c.name, left: -1, right: -1, fn },
+          { oid: oid--, schema, name: c.name, left: 0, right: -1, fn },
+        ];
+        planted.operators.set(c.name, [...(planted.operators.get(c.name) ?? []), ...ops]);
+        continue;
+      }
+      const f: CatalogFunction = {
+        oid: oid--,
+        schema,
+        name: c.name,
+        kind: c.kind === 'procedure' ? 'p' : c.kind === 'aggregate' ? 'a' : 'f',
+        volatility: 'v',
+        securityDefiner: false,
+        language: c.source !== undefined ? 'plpgsql' : 'unknown',
+        ...ANY_ARGUMENTS,
+        origin: 'user',
+      };
+      if (c.source !== undefined) f.source = c.source;
+      const key = `${schema}.${c.name}`;
+      functions.set(key, [...(functions.get(key) ?? []), f]);
+      planted.functions.set(c.name, [...(planted.functions.get(c.name) ?? []), f]);
+    }
+  }
+  return { ...snapshot, functions, planted };
+}

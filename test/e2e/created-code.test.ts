@@ -1,0 +1,145 @@
+/**
+ * User code a session creates that the catalog cannot see yet: earlier in the same query string,
+ * in a transaction block still open, or earlier in a pipeline not yet synced. A call that may
+ * resolve to it (a function on a path that puts its schema before pg_catalog shadows a built-in;
+ * an operator likewise) is decided as a call of it, as it is once the catalog has it.
+ *
+ * `builder` may read tenant_a and create objects there, but call no function of its own;
+ * `granted` may also call tenant_a's functions. tenant_b holds a secret neither may read.
+ * Judged by effect: the secret never reaches the client.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { RawClient, message, type RawMessage } from '../helpers/raw-client.ts';
+
+let t: TestGateway;
+let builder: string;
+let granted: string;
+const SECRET = 'tenant-b-order-9921';
+const open: pg.Client[] = [];
+
+before(async () => {
+  t = await startTestGateway({
+    config: (raw) => {
+      const base = [
+        { tables: ['tenant_a.*'], operations: ['select'] },
+        { ddl: { schemas: ['tenant_a'] } },
+      ];
+      raw.policies = [
+        { name: 'builder', match: { subjects: ['builder'] }, allow: base },
+        { name: 'granted', match: { subjects: ['granted'] }, allow: [...base, { functions: ['tenant_a.*'] }] },
+      ];
+    },
+  });
+  t.pg.psql(
+    `create schema tenant_a authorization gw_app; create schema tenant_b authorization gw_app;
+     create table tenant_b.orders (id int, note text); insert into tenant_b.orders values (1, '${SECRET}');
+     alter table tenant_b.orders owner to gw_app;
+     create table tenant_a.orders (id int, note text); insert into tenant_a.orders values (1, 'a-order');
+     alter table tenant_a.orders owner to gw_app;`,
+    'app',
+  );
+  await t.gw.reloadCatalogs();
+  builder = await t.issuer.sign({ sub: 'builder' });
+  granted = await t.issuer.sign({ sub: 'granted' });
+});
+after(async () => {
+  for (const c of open) await c.end().catch(() => {});
+  await t?.stop();
+});
+
+async function client(token: string): Promise<pg.Client> {
+  const c = new pg.Client({ ...t.client(token), options: '-c search_path=tenant_a,pg_catalog' } as pg.ClientConfig);
+  await c.connect();
+  open.push(c);
+  return c;
+}
+
+/** Runs each statement; returns what came back (rows as JSON, or `ERR code message`). */
+async function run(c: pg.Client, steps: string[]): Promise<string[]> {
+  const got: string[] = [];
+  for (const s of steps) {
+    try {
+      const r: any = await c.query(s);
+      got.push(JSON.stringify(Array.isArray(r) ? r.map((x: any) => x.rows) : r.rows));
+    } catch (e: any) {
+      got.push(`ERR ${e.code} ${e.message}`);
+    }
+  }
+  return got;
+}
+
+/** A function of tenant_a named `name` that returns tenant_b's secret. */
+const sqlLeak = (name: string) => `create function tenant_a.${name}(text) returns text language sql as $$ select string_agg(note, ',') from tenant_b.orders $$`;
+const dynamicLeak = (name: string) =>
+  `create function tenant_a.${name}(text) returns text language plpgsql as $f$ declare r text; begin execute 'select string_agg(note, '','') from tenant_b.orders' into r; return r; end $f$`;
+
+describe('a function that shadows a built-in is a call of it before the catalog has it', () => {
+  const cases: [string, (n: string) => string[]][] = [
+    ['created and called in one query string', (n) => [`${sqlLeak(n)}; select ${n}('x')`]],
+    ['created with dynamic SQL and called in one query string', (n) => [`${dynamicLeak(n)}; select ${n}('x')`]],
+    ['created in an open transaction block, called in the next statement', (n) => ['begin', dynamicLeak(n), `select ${n}('x')`, 'rollback']],
+    ['created, committed, then called', (n) => [dynamicLeak(n), `select ${n}('x')`, `drop function tenant_a.${n}(text)`]],
+  ];
+  for (const [i, [name, steps]] of cases.entries()) {
+    it(name, async () => {
+      const fn = ['lower', 'upper', 'initcap', 'btrim'][i];
+      const c = await client(builder);
+      const got = await run(c, steps(fn));
+      assert.ok(!got.join('\n').includes(SECRET), `the secret reached the client:\n${got.join('\n')}`);
+      assert.ok(got.some((g) => g.startsWith('ERR 42501') && g.includes(`may not call function tenant_a.${fn}`)), got.join('\n'));
+      // The session goes on, and once idle the built-in is itself again.
+      await c.query('rollback').catch(() => {});
+      assert.deepEqual((await c.query(`select pg_catalog.${fn}('x') as v`)).rows.length, 1);
+    });
+  }
+
+  it('an operator created in an open block is a call of its function', async () => {
+    const c = await client(granted);
+    const got = await run(c, [
+      'begin',
+      "create function tenant_a.cat2(text, text) returns text language sql as $$ select pg_catalog.textcat(pg_catalog.textcat($1, '+'), $2) $$",
+      'create operator tenant_a.|| (procedure = tenant_a.cat2, leftarg = text, rightarg = text)',
+      "select 'a'::text || 'b'::text as v",
+      'rollback',
+    ]);
+    // granted may call tenant_a's functions: the operator runs as it does once committed.
+    assert.equal(got[3], '[{"v":"a+b"}]', got.join('\n'));
+    // The same for builder, who may not, is refused at its CREATE OPERATOR already; one over a
+    // built-in function is the built-in's.
+    const b = await client(builder);
+    const bgot = await run(b, ['begin', 'create operator tenant_a.|| (procedure = pg_catalog.textcat, leftarg = text, rightarg = text)', "select 'a'::text || 'b'::text as v", 'rollback']);
+    assert.equal(bgot[2], '[{"v":"ab"}]', bgot.join('\n'));
+  });
+
+  it('in one extended-protocol pipeline before its Sync', async () => {
+    const parse = (q: string) => message('P', Buffer.concat([Buffer.from(`\0${q}\0`), Buffer.from([0, 0])]));
+    const bind = message('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]));
+    const execute = message('E', Buffer.concat([Buffer.from('\0'), Buffer.alloc(4)]));
+    const sync = message('S', Buffer.alloc(0));
+    const c = await RawClient.connect(t.port, builder, 'app', { options: '-c search_path=tenant_a,pg_catalog' });
+    c.send(Buffer.concat([parse(dynamicLeak('ltrim')), bind, execute, parse("select ltrim('x')"), bind, execute, sync]));
+    const got: RawMessage[] = await c.until('Z');
+    c.end();
+    assert.ok(!Buffer.concat(got.map((m) => m.frame)).includes(Buffer.from(SECRET)), 'the secret reached the client');
+    const refusal = got.find((m) => m.tag === 'E');
+    assert.equal(refusal?.fields?.C, '42501');
+    assert.match(refusal?.fields?.M ?? '', /may not call function tenant_a\.ltrim/);
+  });
+});
+
+describe('what a session creates for itself still works', () => {
+  it('a granted identity creates a function in a block and calls it there', async () => {
+    const c = await client(granted);
+    const got = await run(c, ['begin', "create function tenant_a.plus1(x int) returns int language sql as 'select x + 1'", 'select tenant_a.plus1(1) as two', 'select note from orders', 'rollback']);
+    assert.deepEqual(got.slice(2, 4), ['[{"two":2}]', '[{"note":"a-order"}]']);
+  });
+
+  it('after a rollback, the name is the built-in again', async () => {
+    const c = await client(builder);
+    const got = await run(c, ['begin', sqlLeak('reverse'), 'rollback', "select reverse('ab') as v"]);
+    assert.equal(got[3], '[{"v":"ba"}]');
+  });
+});
