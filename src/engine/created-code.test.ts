@@ -26,12 +26,28 @@ describe('createdCodeOf', () => {
     { sql: 'create operator app.~~~ (procedure = pg_catalog.lower, rightarg = text)', want: [] },
     { sql: 'create operator app.|| (procedure = app.mine, leftarg = text, rightarg = text)', want: [{ kind: 'operator', schema: 'app', name: '||', fn: { schema: 'app', name: 'mine' }, source: false }] },
     { sql: 'create table app.t (id int)', want: [] },
+    { sql: 'drop table app.t, customers', want: [{ kind: 'gone', schema: 'app', name: 't', source: false }, { kind: 'gone', schema: 'public', name: 'customers', source: false }] },
+    { sql: 'alter view app.v rename to w', want: [{ kind: 'gone', schema: 'app', name: 'v', source: false }] },
+    { sql: 'alter table app.t set schema public', want: [{ kind: 'gone', schema: 'app', name: 't', source: false }] },
+    { sql: 'drop schema app cascade', want: [{ kind: 'gone', schema: 'app', name: '', source: false }] },
+    { sql: 'alter table app.t rename column a to b', want: [] },
     { sql: 'select lower(name) from customers', want: [] },
   ];
   for (const c of cases) it(c.sql, () => assert.deepEqual(created(c.sql), c.want));
 });
 
 describe('withCreatedCode', () => {
+  it('a relation dropped is left out: its name finds the next one on the path', () => {
+    const base = catalog();
+    const resolved = (snapshot: typeof base) => analyse('select id from customers', { catalog: snapshot, searchPath: ['app', 'public'] })[0].tables.map((t) => `${t.relation.schema}.${t.relation.name}`);
+    const gone = withCreatedCode(base, [{ kind: 'gone', schema: 'app', name: 'customers' }]);
+    assert.deepEqual(resolved(base), ['app.customers']);
+    assert.deepEqual(resolved(gone), ['public.customers']);
+    assert.ok(base.relations.get('app.customers'), 'the catalog snapshot itself is unchanged');
+    const schemaGone = withCreatedCode(base, [{ kind: 'gone', schema: 'public', name: '' }]);
+    assert.ok(![...schemaGone.relations.values()].some((r) => r.schema === 'public'));
+  });
+
   it('a created function shadows a built-in on a path that names pg_catalog after its schema', () => {
     const base = catalog();
     const code = createdCodeOf(analyse("create function app.max(text) returns text language sql as 'select $1'", { catalog: base, searchPath: ['public'] })[0]);

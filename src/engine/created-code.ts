@@ -17,13 +17,24 @@
  * function), whose source is the CREATE statement when it is SQL or PL/pgSQL (what it may do to
  * search_path is read there; otherwise it is taken as code that may change it); an operator as
  * user operators of its name, binary and prefix, that call its function (unless that function is
- * built in). Pure.
+ * built in).
+ *
+ * The same holds for relations the session dropped, renamed or moved, or whose schema it dropped
+ * or renamed: until the catalog is read again they are still in it, and an unqualified name would
+ * be taken for them while the server, no longer finding them, reads the relation of that name in
+ * a schema later on the path. They are left out of the snapshot, so the name is resolved as the
+ * server resolves it (relations by OID stay, for RowDescriptions). Pure.
  */
 import type { CatalogFunction, CatalogOperator, CatalogSnapshot } from '../catalog/types.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
 
 export interface CreatedCode {
-  kind: 'function' | 'procedure' | 'aggregate' | 'operator';
+  /**
+   * User code made, or `gone`: a relation dropped, renamed or moved to another schema (its name
+   * then finds what comes after it on the path, on the server), or a whole schema dropped or
+   * renamed (`name` empty).
+   */
+  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone';
   /** The schema it is in; undefined when the statement did not say and the catalog could not tell (any schema). */
   schema: string | undefined;
   name: string;
@@ -34,12 +45,23 @@ export interface CreatedCode {
 }
 
 const FUNCTION_KINDS: Record<string, CreatedCode['kind']> = { function: 'function', procedure: 'procedure', routine: 'function', aggregate: 'aggregate' };
+/** Objects a FROM clause can name. */
+const RELATION_TYPES = new Set(['table', 'view', 'materialized view', 'sequence', 'foreign table']);
 
 /** The user code a statement creates, renames or moves (empty for almost every statement). */
 export function createdCodeOf(a: StatementAnalysis): CreatedCode[] {
   if (a.class !== 'ddl' || a.ddl.length === 0) return [];
   const out: CreatedCode[] = [];
   for (const d of a.ddl) {
+    const away = d.action === 'drop' || d.action === 'rename' || (d.action === 'alter' && d.newSchema !== undefined);
+    if (away && d.objectType === 'schema' && d.name) {
+      out.push({ kind: 'gone', schema: d.name, name: '' });
+      continue;
+    }
+    if (away && RELATION_TYPES.has(d.objectType) && d.name) {
+      out.push({ kind: 'gone', schema: d.schema, name: d.name });
+      continue;
+    }
     if (d.objectType === 'operator') {
       if (d.action !== 'create' || !d.name) continue;
       // CREATE OPERATOR names its function (the analysis records it as a call); one built in
@@ -68,8 +90,19 @@ const ANY_ARGUMENTS = { argTypes: [-1], argDefaults: 1, variadic: true };
 export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly CreatedCode[]): CatalogSnapshot {
   const functions = new Map(snapshot.functions);
   const planted = { ...snapshot.planted, functions: new Map(snapshot.planted.functions), operators: new Map(snapshot.planted.operators) };
+  let relations = snapshot.relations;
   let oid = -1;
   for (const c of code) {
+    if (c.kind === 'gone') {
+      if (relations === snapshot.relations) relations = new Map(relations);
+      if (c.name !== '') {
+        // Unqualified and unknown to the catalog: on any schema.
+        for (const schema of c.schema !== undefined ? [c.schema] : [...snapshot.schemas]) relations.delete(`${schema}.${c.name}`);
+      } else if (c.schema !== undefined) {
+        for (const key of [...relations.keys()]) if (relations.get(key)!.schema === c.schema) relations.delete(key);
+      }
+      continue;
+    }
     const schemas = c.schema !== undefined ? [c.schema] : [...snapshot.schemas];
     for (const schema of schemas) {
       if (c.kind === 'operator') {
@@ -98,5 +131,5 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
       planted.functions.set(c.name, [...(planted.functions.get(c.name) ?? []), f]);
     }
   }
-  return { ...snapshot, functions, planted };
+  return { ...snapshot, relations, functions, planted };
 }

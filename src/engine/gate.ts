@@ -582,17 +582,14 @@ export class PolicyGate implements StatementGate {
     return this.augmented.snapshot;
   }
 
-  /** Notes the user code these statements create; true when some was not noted yet. */
-  private noteCreatedCode(analyses: readonly StatementAnalysis[]): boolean {
-    let added = false;
+  /** Notes what these statements create or remove (once each). */
+  private noteCreatedCode(analyses: readonly StatementAnalysis[]): void {
     for (const a of analyses) {
       for (const c of createdCodeOf(a)) {
         if (this.createdCode.some((k) => k.kind === c.kind && k.schema === c.schema && k.name === c.name && k.source === c.source && k.fn?.schema === c.fn?.schema && k.fn?.name === c.fn?.name)) continue;
         this.createdCode.push(c);
-        added = true;
       }
     }
-    return added;
   }
 
   ready(): Promise<void> | null {
@@ -998,10 +995,18 @@ export class PolicyGate implements StatementGate {
         }
       }
       if (done || chosen === undefined) break;
-      // User code this statement creates: noted (created-code.ts), and the text analysed again
-      // on the snapshot with it, so that the statements after it see it.
-      if (chosen.class === 'ddl' && this.noteCreatedCode([chosen])) return this.analyseAlong(this.current()!, text, states, exact);
       const own = pathOpsOf(chosen, snapshot);
+      // What this statement creates or removes that the catalog cannot see yet: noted
+      // (created-code.ts), and the statements after it taken from the text analysed on the
+      // snapshot with it.
+      if (chosen.class === 'ddl' && createdCodeOf(chosen).length > 0) {
+        this.noteCreatedCode([chosen]);
+        const next = this.current()!;
+        if (next !== snapshot) {
+          snapshot = next;
+          byPath.clear();
+        }
+      }
       if (typeof own === 'string') return this.refuse(`pgwarden: ${this.o.identity.subject} may not run this statement: ${own}, so the gateway could not follow search_path`, 'Set search_path with SET search_path TO ... or set_config(\'search_path\', \'...\', false) with constants.');
       analyses.push(chosen);
       statesAt.push(now);
