@@ -56,7 +56,13 @@ async function startInstance(name: string): Promise<Instance> {
   const inst: Instance = { name, port, httpPort, child, stderr: '', exited: new Promise((resolve) => child.on('close', resolve)) };
   child.stderr!.on('data', (d) => (inst.stderr += d));
   instances.push(inst);
-  await waitFor(`${name} to listen`, () => inst.stderr.includes('pgwarden listening'), 30_000);
+  // A start that fails, or is slow on a loaded machine, says what its log said.
+  let exited = false;
+  void inst.exited.then(() => (exited = true));
+  await waitFor(`${name} to listen`, () => inst.stderr.includes('pgwarden listening') || exited, 60_000).catch((err) => {
+    throw new Error(`${err.message}; its log ends:\n${inst.stderr.slice(-4000)}`);
+  });
+  if (!inst.stderr.includes('pgwarden listening')) throw new Error(`${name} exited before it listened; its log ends:\n${inst.stderr.slice(-4000)}`);
   return inst;
 }
 
