@@ -23,7 +23,11 @@
  * or renamed: until the catalog is read again they are still in it, and an unqualified name would
  * be taken for them while the server, no longer finding them, reads the relation of that name in
  * a schema later on the path. They are left out of the snapshot, so the name is resolved as the
- * server resolves it (relations by OID stay, for RowDescriptions). Pure.
+ * server resolves it (relations by OID stay, for RowDescriptions).
+ *
+ * A view made or replaced is decided on its query only once the catalog has that query
+ * (engine/view-reads.ts): until then the gate refuses identities with masking rules any read of
+ * a view made since initdb. Pure.
  */
 import type { CatalogFunction, CatalogOperator, CatalogSnapshot } from '../catalog/types.ts';
 import type { StatementAnalysis } from '../sql/index.ts';
@@ -34,7 +38,7 @@ export interface CreatedCode {
    * then finds what comes after it on the path, on the server), or a whole schema dropped or
    * renamed (`name` empty).
    */
-  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone';
+  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone' | 'view';
   /** The schema it is in; undefined when the statement did not say and the catalog could not tell (any schema). */
   schema: string | undefined;
   name: string;
@@ -60,6 +64,11 @@ export function createdCodeOf(a: StatementAnalysis): CreatedCode[] {
     }
     if (away && RELATION_TYPES.has(d.objectType) && d.name) {
       out.push({ kind: 'gone', schema: d.schema, name: d.name });
+      continue;
+    }
+    // A view made or replaced (or moved here): its query is not the catalog's to read yet.
+    if (d.action === 'create' && (d.objectType === 'view' || d.objectType === 'materialized view') && d.name) {
+      out.push({ kind: 'view', schema: d.schema, name: d.name });
       continue;
     }
     if (d.objectType === 'operator') {
@@ -93,6 +102,8 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
   let relations = snapshot.relations;
   let oid = -1;
   for (const c of code) {
+    // The gate refuses reads of views while one is pending (see PolicyGate.freshViewRead).
+    if (c.kind === 'view') continue;
     if (c.kind === 'gone') {
       if (relations === snapshot.relations) relations = new Map(relations);
       if (c.name !== '') {

@@ -582,6 +582,32 @@ export class PolicyGate implements StatementGate {
     return this.augmented.snapshot;
   }
 
+  /**
+   * While a view this session made or replaced is pending (created-code.ts), a view the
+   * statements read whose query the catalog may not hold as the server runs it: the pending view
+   * itself (known to the catalog or not), or any view made since initdb (its query may read the
+   * pending one). Undefined when none.
+   */
+  private freshViewRead(analyses: readonly StatementAnalysis[]): string | undefined {
+    const views = this.createdCode.filter((c) => c.kind === 'view');
+    if (views.length === 0) return undefined;
+    const visit = (a: StatementAnalysis): string | undefined => {
+      for (const t of a.tables) {
+        const r = t.relation;
+        // The statement that makes it does not read it.
+        if (a.ddl.some((d) => d.action === 'create' && d.name === r.name && d.schema === r.schema)) continue;
+        if (views.some((v) => v.name === r.name && (v.schema === undefined || v.schema === r.schema))) return `${r.schema}.${r.name}`;
+        if ((r.kind === 'view' || r.kind === 'materialized_view') && (r.oid === undefined || r.oid >= 16384)) return `${r.schema}.${r.name}`;
+      }
+      return a.inner ? visit(a.inner) : undefined;
+    };
+    for (const a of analyses) {
+      const found = visit(a);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
   /** Notes what these statements create or remove (once each). */
   private noteCreatedCode(analyses: readonly StatementAnalysis[]): void {
     for (const a of analyses) {
@@ -1268,6 +1294,16 @@ export class PolicyGate implements StatementGate {
     if (d.verdict !== 'allow') return this.deny(d, analyses, text);
     const renamed = this.o.governedRename?.(analyses);
     if (renamed) return { ok: false, error: new GatewayError('policy.denied', renamed.message, { hint: renamed.hint }), info: summary(text, analyses, 'builtin:governed-rename') };
+    const fresh = this.o.maskingRefusal ? this.freshViewRead(analyses) : undefined;
+    if (fresh) {
+      return {
+        ok: false,
+        error: new GatewayError('policy.denied', `pgwarden: ${this.o.identity.subject} may not read view ${fresh} before the transaction that made or replaced a view ends: reads of views are decided on their query, which the gateway reads from the catalog once it is committed`, {
+          hint: 'Commit (or end the pipeline) first, then read the view.',
+        }),
+        info: summary(text, analyses, 'masking'),
+      };
+    }
     const masked = this.o.maskingRefusal?.(analyses);
     if (masked) {
       const hint = masked.hint ?? 'Select masked columns by name (they come back masked) and compare them as their masking rule\'s filter mode allows; a rule\'s allow_flows opens other uses.';

@@ -44,7 +44,8 @@ before(async () => {
      alter table tenant_a.orders owner to gw_app;
      create table public.customers (id int, ssn text); insert into public.customers values (1, '${SSN}');
      alter table public.customers owner to gw_app;
-     create table tenant_a.customers (id int, ssn text); alter table tenant_a.customers owner to gw_app;`,
+     create table tenant_a.customers (id int, ssn text); alter table tenant_a.customers owner to gw_app;
+     create view tenant_a.plain as select 'plain'::text as x; alter view tenant_a.plain owner to gw_app;`,
     'app',
   );
   await t.gw.reloadCatalogs();
@@ -158,6 +159,30 @@ describe('a relation the session removed no longer answers for its name before t
       assert.ok(got.some((g) => g.includes('"x":"****"')), got.join('\n'));
     });
   }
+});
+
+describe('a view made or replaced is read only once the catalog has its query', () => {
+  const LEAK = "create function tenant_a.ssns() returns text language sql as $$ select string_agg(ssn, ',') from public.customers $$";
+  const cases: [string, string[]][] = [
+    ['made in an open block', ['begin', LEAK, 'create view tenant_a.v1 as select tenant_a.ssns() as x', 'select x from tenant_a.v1', 'rollback']],
+    ['made earlier in the same query string', [`begin; ${LEAK}; create view tenant_a.v2 as select tenant_a.ssns() as x; select x from tenant_a.v2; rollback`]],
+    ['a committed view replaced in an open block', ['begin', LEAK, 'create or replace view tenant_a.plain as select tenant_a.ssns() as x', 'select x from tenant_a.plain', 'rollback']],
+  ];
+  for (const [name, steps] of cases) {
+    it(name, async () => {
+      const c = await client(granted);
+      const got = await run(c, steps);
+      assert.ok(!got.join('\n').includes(SSN), `ssn reached the client in clear:\n${got.join('\n')}`);
+      assert.ok(got.some((g) => g.startsWith('ERR 42501') && g.includes('before the transaction that made or replaced a view ends')), got.join('\n'));
+    });
+  }
+
+  it('once committed, the view is decided on its query', async () => {
+    const c = await client(granted);
+    const got = await run(c, [LEAK.replace('ssns', 'ssns3'), 'create view tenant_a.v3 as select tenant_a.ssns3() as x', 'select x from tenant_a.v3', 'drop view tenant_a.v3', 'drop function tenant_a.ssns3()']);
+    assert.ok(!got.join('\n').includes(SSN), `ssn reached the client in clear:\n${got.join('\n')}`);
+    assert.match(got[2], /^ERR 42501 .*its column x is computed by code made in the database/);
+  });
 });
 
 describe('what a session creates for itself still works', () => {
