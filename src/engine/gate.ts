@@ -1156,6 +1156,17 @@ export class PolicyGate implements StatementGate {
   }
 
   private check(text: string, statementName: string | null): GateVerdict {
+    // What the text creates is noted as it is analysed; a text refused (or held) runs nothing.
+    const noted = this.createdCode.length;
+    const v = this.checkText(text, statementName);
+    if (v.ok !== true && this.createdCode.length > noted) {
+      this.createdCode.length = noted;
+      this.augmented = null;
+    }
+    return v;
+  }
+
+  private checkText(text: string, statementName: string | null): GateVerdict {
     const snapshot = this.current();
     if (!snapshot) {
       return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');

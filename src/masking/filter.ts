@@ -40,11 +40,28 @@ function how(use: ColumnUse): string {
   return KEYWORD_OPERATORS.test(use.operator) ? ` with ${use.operator.toUpperCase()}` : ` inside ${use.operator}()`;
 }
 
+/** How a value computed by user code is named in refusals (see `USER_CODE`). */
+export const USER_CODE_VALUE = 'a value computed by code made in the database';
+
+/**
+ * A value computed by user code (a function, operator or cast made in the database: `ANY_SOURCE`
+ * in the analysis) may be any stored value: read directly it is masked whole (plan.ts), and in a
+ * predicate or a flow it is governed as a masked column under the default rule — equality
+ * lookups only, no other flow.
+ */
+export const USER_CODE: Pick<MaskRule, 'filter' | 'allowFlows'> = { filter: 'equality', allowFlows: new Set() };
+
+/** Whether a use or a flow's source is a value computed by user code (`ANY_SOURCE`). */
+export function isUserCodeValue(s: { schema: string; table?: string; name?: string; column: string }): boolean {
+  return s.schema === '*' && (s.table ?? s.name) === '*' && s.column === '*';
+}
+
 /** The first use of a masked column its rule does not allow. */
-function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: ColumnUse; rule: MaskRule; column: string } | null {
+function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: ColumnUse; rule: Pick<MaskRule, 'filter' | 'allowFlows'>; column: string } | null {
   if (!scope.hasRules) return null;
   for (const u of uses) {
-    const rule = scope.ruleFor(u.relation.schema, u.relation.name, u.column);
+    const userCode = isUserCodeValue({ schema: u.relation.schema, name: u.relation.name, column: u.column });
+    const rule = userCode ? USER_CODE : scope.ruleFor(u.relation.schema, u.relation.name, u.column);
     if (!rule) continue;
     // `allow_flows: [order]` / `[group]` opens ordering or grouping without opening patterns.
     if ((u.use === 'order' || u.use === 'group') && rule.allowFlows.has(u.use)) continue;
@@ -52,10 +69,10 @@ function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: C
       case 'allow':
         continue;
       case 'deny':
-        return { use: u, rule, column: qualified(u.relation.schema, u.relation.name, u.column) };
+        return { use: u, rule, column: userCode ? USER_CODE_VALUE : qualified(u.relation.schema, u.relation.name, u.column) };
       case 'equality':
         if ((u.use === 'filter' || u.use === 'join') && u.operator !== undefined && EQUALITY.has(u.operator)) continue;
-        return { use: u, rule, column: qualified(u.relation.schema, u.relation.name, u.column) };
+        return { use: u, rule, column: userCode ? USER_CODE_VALUE : qualified(u.relation.schema, u.relation.name, u.column) };
     }
   }
   return null;
@@ -69,7 +86,7 @@ function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: C
 export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], subject: string = scope.subject): string | null {
   const r = firstRefused(scope, uses);
   if (!r) return null;
-  const what = `pgwarden: ${subject} may not ${VERB[r.use.use]} masked column ${r.column}${how(r.use)}`;
+  const what = r.column === USER_CODE_VALUE ? `pgwarden: ${subject} may not ${VERB[r.use.use]} ${r.column}${how(r.use)}, which may be any stored value, masked ones among them` : `pgwarden: ${subject} may not ${VERB[r.use.use]} masked column ${r.column}${how(r.use)}`;
   return r.rule.filter === 'deny' ? `${what}: its masking rule allows no filtering, joining, grouping or ordering on it` : `${what}; only equality lookups (=, IN, IS NULL) are allowed on it`;
 }
 
@@ -82,7 +99,7 @@ export function filterRefusalHint(scope: MaskingScope, uses: readonly ColumnUse[
   if (!r) return null;
   const opened = (['order', 'group'] as const).filter((f) => r.rule.allowFlows.has(f)).map((f) => (f === 'order' ? 'ORDER BY' : 'GROUP BY'));
   const also = opened.length ? ` ${opened.join(' and ')} it is allowed too (allow_flows).` : '';
-  const select = `Select ${r.column} by name to read it: it comes back masked.`;
+  const select = r.column === USER_CODE_VALUE ? 'Select it to read it: it comes back masked.' : `Select ${r.column} by name to read it: it comes back masked.`;
   if (r.rule.filter === 'deny') return `${select} Its masking rule (filter: deny) allows no WHERE, JOIN, GROUP BY or ORDER BY on it, not even =.${also}`;
   return `${select} In WHERE and JOIN compare it only with a value you already have: =, <>, IN, NOT IN, = ANY, IS [NOT] DISTINCT FROM, IS [NOT] NULL (filter: equality); no LIKE, ranges, functions of it${opened.length ? '' : ', GROUP BY or ORDER BY'}.${also}`;
 }

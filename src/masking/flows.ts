@@ -28,7 +28,7 @@
  */
 import { qualified } from '../policy/pattern.ts';
 import type { FlowSink, StatementAnalysis, ValueFlow } from '../sql/types.ts';
-import { filterRefusal, filterRefusalHint } from './filter.ts';
+import { filterRefusal, filterRefusalHint, isUserCodeValue, USER_CODE, USER_CODE_VALUE } from './filter.ts';
 import { refusalFor } from './plan.ts';
 import type { FlowName } from './schema.ts';
 import type { MaskingScope, MaskRule } from './types.ts';
@@ -64,7 +64,7 @@ function where(f: ValueFlow): string {
   }
 }
 
-function allowed(rule: MaskRule, f: ValueFlow): boolean {
+function allowed(rule: Pick<MaskRule, 'filter' | 'allowFlows'>, f: ValueFlow): boolean {
   switch (f.sink) {
     case 'parameter':
       return false;
@@ -82,6 +82,10 @@ export function flowRefusal(scope: MaskingScope, flows: readonly ValueFlow[] | u
     // `*`: columns of a relation the catalog does not know; any of them may be masked.
     if (s.column === '*' && scope.relationSensitive(s.schema, s.table)) {
       return `pgwarden: ${subject} may not use the columns of ${qualified(s.schema, s.table)} ${where(f)}; the gateway does not know its columns, and masked ones may be among them`;
+    }
+    if (isUserCodeValue(s)) {
+      if (allowed(USER_CODE, f)) continue;
+      return `pgwarden: ${subject} may not use ${USER_CODE_VALUE} ${where(f)}: it may be any stored value, masked ones among them`;
     }
     const rule = scope.ruleFor(s.schema, s.table, s.column);
     if (!rule || allowed(rule, f)) continue;

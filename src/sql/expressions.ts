@@ -14,6 +14,7 @@ import { callFlows, operatorFlow, safeCast } from './flows.ts';
 import { plantedCast, plantedOperator, plantedOperators } from './planted.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf, untrusted } from './provenance.ts';
 import type { Scope } from './scope.ts';
+import { ANY_SOURCE } from './types.ts';
 
 /** What the expression walker needs from the query walker (subqueries). */
 export interface QueryWalk {
@@ -34,7 +35,11 @@ function nested(use: Use | undefined): Use | undefined {
 function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): Prov {
   if (!n) return NONE;
   if (use && (n.ColumnRef || n.SubLink?.subLinkType === 'EXPR_SUBLINK')) return expr(w, n, scope, { use: use.use, operator });
-  return expr(w, n, scope, nested(use));
+  const p = expr(w, n, scope, nested(use));
+  // A value computed by user code may be any stored value: compared in a predicate it is used
+  // like a column, under this operator (masking's filter modes then decide, filter.ts).
+  if (use && p.src.includes(ANY_SOURCE)) w.c.useSources({ d: 'column', src: [ANY_SOURCE] }, use.use, operator);
+  return p;
 }
 
 /** Records the sources of `p` flowing into `sink` (nothing when it holds no stored data). */
