@@ -37,6 +37,18 @@ describe('createdCodeOf', () => {
 });
 
 describe('withCreatedCode', () => {
+  it("a function created again over one the catalog has: the catalog's body no longer counts", () => {
+    const fixture = catalog();
+    const [planted] = fixture.functions.get('app.lower') ?? [];
+    const existing = { ...planted, source: 'select $1' };
+    const base = { ...fixture, functions: new Map(fixture.functions).set('app.lower', [existing]) };
+    const code = createdCodeOf(analyse("create or replace function app.lower(text) returns text language sql as 'select $1'", { catalog: base, searchPath: ['public'] })[0]);
+    const overloads = withCreatedCode(base, code).functions.get('app.lower') ?? [];
+    assert.equal(overloads.length, 2);
+    assert.equal(overloads[0].oid, existing.oid, 'found by the same OID (a trigger names it so)');
+    assert.equal(overloads[0].source, undefined);
+  });
+
   it('a relation dropped is left out: its name finds the next one on the path', () => {
     const base = catalog();
     const resolved = (snapshot: typeof base) => analyse('select id from customers', { catalog: snapshot, searchPath: ['app', 'public'] })[0].tables.map((t) => `${t.relation.schema}.${t.relation.name}`);

@@ -138,7 +138,11 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
       };
       if (c.source !== undefined) f.source = c.source;
       const key = `${schema}.${c.name}`;
-      functions.set(key, [...(functions.get(key) ?? []), f]);
+      // CREATE OR REPLACE may have given an overload the catalog has another body: what those
+      // overloads do is not known from their catalog source any more (a trigger's function is
+      // found by its OID, which stays).
+      const known = (functions.get(key) ?? []).map(({ source: _replaced, ...rest }): CatalogFunction => rest);
+      functions.set(key, [...known, f]);
       planted.functions.set(c.name, [...(planted.functions.get(c.name) ?? []), f]);
     }
   }

@@ -27,6 +27,7 @@ before(async () => {
     config: (raw) => {
       const base = [
         { tables: ['tenant_a.*', 'public.customers'], operations: ['select'] },
+        { tables: ['tenant_a.log'], operations: ['insert'] },
         { ddl: { schemas: ['tenant_a'] } },
       ];
       raw.masking = { rules: [{ column: 'public.customers.ssn', with: 'redact' }] };
@@ -45,7 +46,11 @@ before(async () => {
      create table public.customers (id int, ssn text); insert into public.customers values (1, '${SSN}');
      alter table public.customers owner to gw_app;
      create table tenant_a.customers (id int, ssn text); alter table tenant_a.customers owner to gw_app;
-     create view tenant_a.plain as select 'plain'::text as x; alter view tenant_a.plain owner to gw_app;`,
+     create view tenant_a.plain as select 'plain'::text as x; alter view tenant_a.plain owner to gw_app;
+     create table tenant_a.log (id int); alter table tenant_a.log owner to gw_app;
+     create function tenant_a.log_fn() returns trigger language plpgsql as $$ begin return new; end $$;
+     alter function tenant_a.log_fn() owner to gw_app;
+     create trigger log_t before insert on tenant_a.log for each row execute function tenant_a.log_fn();`,
     'app',
   );
   await t.gw.reloadCatalogs();
@@ -194,6 +199,23 @@ describe('a view made or replaced is read only once the catalog has its query', 
     // The view is refused already: its column stores a value computed by user code.
     assert.match(got[1], /^ERR 42501 .*may not use a value computed by code made in the database in a write to tenant_a\.v3\.x/);
     assert.match(got[2], /^ERR 42P01 /);
+  });
+});
+
+describe('a function replaced in an open block is code whose body the catalog does not have', () => {
+  it("a trigger's function replaced to switch search_path: the insert that fires it is followed by a read-back", async () => {
+    const c = new pg.Client({ ...t.client(builder), options: '-c search_path=tenant_a,public' } as pg.ClientConfig);
+    await c.connect();
+    open.push(c);
+    const got = await run(c, [
+      'begin',
+      "create or replace function tenant_a.log_fn() returns trigger language plpgsql as $$ begin perform set_config('search_path', 'public', false); return new; end $$",
+      'insert into tenant_a.log values (1)',
+      "select ssn || '' as x from customers",
+      'rollback',
+    ]);
+    assert.ok(!got.join('\n').includes(SSN), `ssn reached the client in clear:\n${got.join('\n')}`);
+    assert.equal(got[3], '[{"x":"****"}]', got.join('\n'));
   });
 });
 
