@@ -180,6 +180,12 @@ export interface CatalogSnapshot {
    */
   attachedCode?: Map<number, number[]>;
   /**
+   * `schema.name` of relations a session attached user code to that the catalog does not have
+   * yet (created in its open transaction): only in the snapshot a session's statements are
+   * analysed on (engine/created-code.ts), never in a loaded one.
+   */
+  pendingAttached?: ReadonlySet<string>;
+  /**
    * The search_path setting a new upstream session gets (e.g. `"$user", public`): the gateway
    * starts its sessions with it, so a default stored later (ALTER ROLE … SET search_path) does
    * not change their path behind its back. Absent in snapshots read from older dump files.

@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { analyse, loadParser } from '../sql/index.ts';
 import { testCatalog } from '../sql/fixture.ts';
 import { createdCodeOf, withCreatedCode } from './created-code.ts';
+import { relationMayChangePath } from '../catalog/path-code.ts';
 
 before(async () => {
   await loadParser();
@@ -31,6 +32,9 @@ describe('createdCodeOf', () => {
     { sql: 'alter table app.t set schema public', want: [{ kind: 'gone', schema: 'app', name: 't', source: false }] },
     { sql: 'drop schema app cascade', want: [{ kind: 'gone', schema: 'app', name: '', source: false }] },
     { sql: 'alter table app.t rename column a to b', want: [] },
+    { sql: 'alter table customers add column z int default app.mine()', want: [{ kind: 'attached', schema: 'public', name: 'customers', source: false }] },
+    { sql: 'create table app.made (id int, z int default app.mine())', want: [{ kind: 'attached', schema: 'app', name: 'made', source: false }] },
+    { sql: "alter table customers add column z int default pg_catalog.lower('x')", want: [] },
     { sql: 'select lower(name) from customers', want: [] },
   ];
   for (const c of cases) it(c.sql, () => assert.deepEqual(created(c.sql), c.want));
@@ -47,6 +51,16 @@ describe('withCreatedCode', () => {
     assert.equal(overloads.length, 2);
     assert.equal(overloads[0].oid, existing.oid, 'found by the same OID (a trigger names it so)');
     assert.equal(overloads[0].source, undefined);
+  });
+
+  it('code attached to a relation makes using it a possible change of search_path', () => {
+    const base = catalog();
+    const customers = base.relations.get('public.customers')!;
+    const attached = withCreatedCode(base, [{ kind: 'attached', schema: 'public', name: 'customers' }, { kind: 'attached', schema: 'app', name: 'made' }]);
+    assert.equal(relationMayChangePath(base, customers.oid), false);
+    assert.equal(relationMayChangePath(attached, customers.oid), true);
+    assert.deepEqual([...(attached.pendingAttached ?? [])], ['app.made']);
+    assert.equal(base.pendingAttached, undefined);
   });
 
   it('a relation dropped is left out: its name finds the next one on the path', () => {

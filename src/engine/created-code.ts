@@ -25,6 +25,11 @@
  * a schema later on the path. They are left out of the snapshot, so the name is resolved as the
  * server resolves it (relations by OID stay, for RowDescriptions).
  *
+ * Code attached to a relation (a trigger, rule, policy, default, constraint or index whose
+ * statement names a user function) may change search_path whenever the relation is used: the
+ * relation is given a stand-in function without a readable body in `attachedCode`, or, when the
+ * catalog does not have the relation either, its name goes in `pendingAttached`.
+ *
  * A view made or replaced is decided on its query only once the catalog has that query
  * (engine/view-reads.ts): until then the gate refuses identities with masking rules any read of
  * a view made since initdb. Pure.
@@ -38,7 +43,7 @@ export interface CreatedCode {
    * then finds what comes after it on the path, on the server), or a whole schema dropped or
    * renamed (`name` empty).
    */
-  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone' | 'view';
+  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone' | 'view' | 'attached';
   /** The schema it is in; undefined when the statement did not say and the catalog could not tell (any schema). */
   schema: string | undefined;
   name: string;
@@ -56,6 +61,14 @@ const RELATION_TYPES = new Set(['table', 'view', 'materialized view', 'sequence'
 export function createdCodeOf(a: StatementAnalysis): CreatedCode[] {
   if (a.class !== 'ddl' || a.ddl.length === 0) return [];
   const out: CreatedCode[] = [];
+  // A trigger, rule, policy, default, constraint or index that attaches user code to a relation
+  // (the statement names it): using the relation may run that code now.
+  if (a.functions.some((f) => f.userCode || (!f.resolved && f.computedTarget === undefined))) {
+    for (const d of a.ddl) {
+      const on = d.on ?? (RELATION_TYPES.has(d.objectType) && d.name ? { schema: d.schema ?? '', name: d.name } : undefined);
+      if (on && (d.action === 'create' || d.action === 'alter')) out.push({ kind: 'attached', schema: on.schema, name: on.name });
+    }
+  }
   for (const d of a.ddl) {
     const away = d.action === 'drop' || d.action === 'rename' || (d.action === 'alter' && d.newSchema !== undefined);
     if (away && d.objectType === 'schema' && d.name) {
@@ -100,8 +113,25 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
   const functions = new Map(snapshot.functions);
   const planted = { ...snapshot.planted, functions: new Map(snapshot.planted.functions), operators: new Map(snapshot.planted.operators) };
   let relations = snapshot.relations;
+  let attachedCode = snapshot.attachedCode;
+  const pending = new Set<string>();
   let oid = -1;
   for (const c of code) {
+    if (c.kind === 'attached') {
+      // A user function without a readable body stands for the code attached: a relation that
+      // has it may change search_path when used (catalog/path-code.ts).
+      const rel = c.schema !== undefined ? snapshot.relations.get(`${c.schema}.${c.name}`) : undefined;
+      if (!rel) {
+        // A relation the session made: known by name only.
+        pending.add(`${c.schema ?? ''}.${c.name}`);
+        continue;
+      }
+      const stand: CatalogFunction = { oid: oid--, schema: rel.schema, name: '(code attached in this session)', kind: 'f', volatility: 'v', securityDefiner: false, language: 'unknown', ...ANY_ARGUMENTS, origin: 'user' };
+      functions.set(`${stand.schema}.${stand.name}`, [...(functions.get(`${stand.schema}.${stand.name}`) ?? []), stand]);
+      attachedCode = new Map(attachedCode ?? []);
+      attachedCode.set(rel.oid, [...(attachedCode.get(rel.oid) ?? []), stand.oid]);
+      continue;
+    }
     // The gate refuses reads of views while one is pending (see PolicyGate.freshViewRead).
     if (c.kind === 'view') continue;
     if (c.kind === 'gone') {
@@ -146,5 +176,8 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
       planted.functions.set(c.name, [...(planted.functions.get(c.name) ?? []), f]);
     }
   }
-  return { ...snapshot, relations, functions, planted };
+  const out: CatalogSnapshot = { ...snapshot, relations, functions, planted };
+  if (attachedCode !== snapshot.attachedCode) out.attachedCode = attachedCode;
+  if (pending.size > 0) out.pendingAttached = pending;
+  return out;
 }

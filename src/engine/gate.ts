@@ -401,7 +401,7 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   else if (catalog && a.functions.some((f) => (f.resolved ? f.userCode && callMayChangePath(catalog, f.schema, f.name) : unresolvedMayRun(a, f)))) ops.push({ k: 'unknown' });
   // The same for such a function that runs without being named: a trigger of a table the
   // statement writes, a view's query, a default, a policy… (catalog/path-code.ts).
-  else if (catalog && a.tables.some((t) => t.relation.oid !== undefined && relationMayChangePath(catalog, t.relation.oid))) ops.push({ k: 'unknown' });
+  else if (catalog && a.tables.some((t) => (t.relation.oid !== undefined ? relationMayChangePath(catalog, t.relation.oid) : catalog.pendingAttached?.has(`${t.relation.schema}.${t.relation.name}`)))) ops.push({ k: 'unknown' });
   return ops;
 }
 

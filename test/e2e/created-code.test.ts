@@ -18,6 +18,7 @@ import { RawClient, message, type RawMessage } from '../helpers/raw-client.ts';
 let t: TestGateway;
 let builder: string;
 let granted: string;
+let plain: string;
 const SECRET = 'tenant-b-order-9921';
 const SSN = '123-45-6789';
 const open: pg.Client[] = [];
@@ -27,13 +28,24 @@ before(async () => {
     config: (raw) => {
       const base = [
         { tables: ['tenant_a.*', 'public.customers'], operations: ['select'] },
-        { tables: ['tenant_a.log'], operations: ['insert'] },
+        { tables: ['tenant_a.log', 'tenant_a.made'], operations: ['insert'] },
         { ddl: { schemas: ['tenant_a'] } },
       ];
-      raw.masking = { rules: [{ column: 'public.customers.ssn', with: 'redact' }] };
+      raw.masking = { rules: [{ column: 'public.customers.ssn', with: 'redact', only: { subjects: ['builder', 'granted'] } }] };
       raw.policies = [
         { name: 'builder', match: { subjects: ['builder'] }, allow: base },
         { name: 'granted', match: { subjects: ['granted'] }, allow: [...base, { functions: ['tenant_a.*'] }] },
+        // No masking rule applies to plain, and it may not read public.customers at all.
+        {
+          name: 'plain',
+          match: { subjects: ['plain'] },
+          allow: [
+            { tables: ['tenant_a.*'], operations: ['select'] },
+            { tables: ['tenant_a.log', 'tenant_a.made'], operations: ['insert'] },
+            { functions: ['tenant_a.*'] },
+            { ddl: { schemas: ['tenant_a'] } },
+          ],
+        },
       ];
     },
   });
@@ -56,6 +68,7 @@ before(async () => {
   await t.gw.reloadCatalogs();
   builder = await t.issuer.sign({ sub: 'builder' });
   granted = await t.issuer.sign({ sub: 'granted' });
+  plain = await t.issuer.sign({ sub: 'plain' });
 });
 after(async () => {
   for (const c of open) await c.end().catch(() => {});
@@ -217,6 +230,29 @@ describe('a function replaced in an open block is code whose body the catalog do
     assert.ok(!got.join('\n').includes(SSN), `ssn reached the client in clear:\n${got.join('\n')}`);
     assert.equal(got[3], '[{"x":"****"}]', got.join('\n'));
   });
+});
+
+describe('code a session attaches to a relation runs when the relation is used', () => {
+  // plain may read tenant_a only; tenant_a.customers shadows public.customers on its path. A
+  // default that moves search_path to public, run by an insert, must be followed: the next
+  // `customers` is public.customers, which plain may not read.
+  // (For an identity with masking rules such a default is refused already: it stores a value of
+  // user code.)
+  const SWITCH = (n: string) => `create function tenant_a.${n}() returns int language plpgsql as $$ begin perform set_config('search_path', 'public', false); return 1; end $$`;
+  const cases: [string, string[]][] = [
+    ['a default added to a table the catalog has', ['begin', SWITCH('sw_a'), 'alter table tenant_a.log add column z int default tenant_a.sw_a()', 'insert into tenant_a.log (id) values (1)']],
+    ['a default of a table made in the block', ['begin', SWITCH('sw_b'), 'create table tenant_a.made (id int, z int default tenant_a.sw_b())', 'insert into tenant_a.made (id) values (1)']],
+  ];
+  for (const [name, steps] of cases) {
+    it(`${name}: the insert that runs it is followed by a read-back`, async () => {
+      const c = new pg.Client({ ...t.client(plain), options: '-c search_path=tenant_a,public' } as pg.ClientConfig);
+      await c.connect();
+      open.push(c);
+      const got = await run(c, [...steps, 'select ssn from customers', 'rollback']);
+      assert.ok(!got.join('\n').includes(SSN), `ssn reached the client:\n${got.join('\n')}`);
+      assert.match(got[steps.length], /^ERR 42501 .*may not read public\.customers/, got.join('\n'));
+    });
+  }
 });
 
 describe('what a session creates for itself still works', () => {
