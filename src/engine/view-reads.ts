@@ -19,7 +19,7 @@
  * on. Views whose query reads no masked column are not affected.
  */
 import type { CatalogRelation, CatalogSnapshot } from '../catalog/types.ts';
-import { statementRefusal, type MaskingScope } from '../masking/index.ts';
+import { isUserCodeValue, statementRefusal, type MaskingScope } from '../masking/index.ts';
 import { analyse, type StatementAnalysis } from '../sql/index.ts';
 
 /** A view's query analysed, per view object (one per catalog load); null when it cannot be. */
@@ -38,11 +38,6 @@ function queryOf(view: CatalogRelation, catalog: CatalogSnapshot): StatementAnal
   }
   QUERIES.set(view, analyses);
   return analyses;
-}
-
-/** The source the analysis gives a value computed by user code (`ANY_SOURCE`). */
-function isAnySource(s: { schema: string; table: string; column: string }): boolean {
-  return s.schema === '*' && s.table === '*' && s.column === '*';
 }
 
 function isView(kind: string | undefined): boolean {
@@ -74,7 +69,7 @@ function viewRefusal(view: CatalogRelation, catalog: CatalogSnapshot, masks: Mas
       const column = view.columns[i]?.name ?? o.name;
       // A value computed by user code may be any stored value: read directly it is masked as a
       // whole (masking/plan.ts); through the view it would come back under the view's name.
-      if (!masked && o.derivation !== 'aggregate' && o.sources.some(isAnySource) && !masks.ruleFor(view.schema, view.name, column)) {
+      if (!masked && o.derivation !== 'aggregate' && o.sources.some(isUserCodeValue) && !masks.ruleFor(view.schema, view.name, column)) {
         return `its column ${column} is computed by code made in the database, which may return any stored value, and no masking rule names ${name}.${column}`;
       }
       if (masked && !masks.ruleFor(view.schema, view.name, column)) {

@@ -38,6 +38,7 @@
  */
 export { maskingSchema, MASKERS, FILTER_MODES, FLOW_NAMES, type FlowName, DETECT_KINDS, MASKER_OPTIONS, type MaskingConfig, type MaskingInput, type MaskerKind, type FilterMode, type DetectKind, type MaskerOptions } from './schema.ts';
 export { compileMasking, maskingFor, selects } from './compile.ts';
+export { isUserCodeValue } from './filter.ts';
 export { planFor, planForCopy, refusalFor, type RelationInfo, type RelationLookup, type StatementRelation, type CopyColumn } from './plan.ts';
 export { maskDataRow, maskDataRowTo, maskDataRowDirect, directGrowth } from './data-row.ts';
 export { maskCopyData, flushCopy, createCopyState, type CopyOptions, type CopyState } from './copy.ts';

@@ -14,6 +14,7 @@
  * Whole rows, JSON and array/string aggregation of a masked column are refused before the
  * statement runs (`refusalFor`): the value cannot be masked inside them reliably.
  */
+import { isUserCodeValue } from './filter.ts';
 import type { FieldDescription } from '../protocol/index.ts';
 import { qualified } from '../policy/pattern.ts';
 import type { OutputColumn, SourceColumn } from '../sql/types.ts';
@@ -68,18 +69,10 @@ export function refusalFor(scope: MaskingScope, outputs: readonly OutputColumn[]
   return null;
 }
 
-/**
- * The source the analysis gives a value computed by user code (`ANY_SOURCE` in sql/types.ts: a
- * function, operator or cast created in the database): it may hold any stored value.
- */
-function isAnySource(s: SourceColumn): boolean {
-  return s.schema === '*' && s.table === '*' && s.column === '*';
-}
-
 /** The masker for an analysed output, or null when it passes. */
 function outputMasker(scope: MaskingScope, o: OutputColumn, typeOid: number, format: 0 | 1, textLike: boolean): CellMasker | null {
   // User code may return any masked value: masked as a whole wherever any rule applies.
-  if (scope.hasRules && o.derivation !== 'aggregate' && o.sources.some(isAnySource)) return scope.expressionMasker(typeOid, format, textLike);
+  if (scope.hasRules && o.derivation !== 'aggregate' && o.sources.some(isUserCodeValue)) return scope.expressionMasker(typeOid, format, textLike);
   const rules = sensitiveRules(scope, o.sources);
   if (rules.length === 0) return null;
   switch (o.derivation) {
