@@ -12,7 +12,7 @@
  * 4. `cleanup` runs as the superuser, whatever happened.
  */
 import { AttackClient } from './client.ts';
-import type { IdentityName, World } from './world.ts';
+import type { IdentityName, Sums, World } from './world.ts';
 
 /**
  * A statement, raw bytes, or a function of the attacker's client; the world is passed too, for a
@@ -91,6 +91,7 @@ function leakIn(received: Buffer, value: string): string | null {
 export async function runAttack(world: World, a: Attack): Promise<Outcome> {
   const problems: string[] = [];
   const errors: string[] = [];
+  let after: Sums | undefined;
   try {
     if (a.setup) {
       world.direct(a.setup);
@@ -101,8 +102,7 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
       await c.query(p.sql);
       c.end();
     }
-    const data = world.dataSum();
-    const schema = world.schemaSum();
+    const before = world.sums();
     world.serverLog();
 
     const token = await world.token(a.who);
@@ -132,8 +132,9 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
       }
     }
     const changes = [...(a.allowed?.changes ?? []), ...(a.worldChanges ?? [])];
-    if (!changes.includes('data') && world.dataSum() !== data) problems.push('the data changed');
-    if (!changes.includes('schema') && world.schemaSum() !== schema) problems.push('the schema changed');
+    after = world.sums();
+    if (!changes.includes('data') && after.data !== before.data) problems.push('the data changed');
+    if (!changes.includes('schema') && after.schema !== before.schema) problems.push('the schema changed');
     const log = world.serverLog();
     for (const re of a.serverNever ?? []) {
       const m = log.match(re);
@@ -162,8 +163,9 @@ export async function runAttack(world: World, a: Attack): Promise<Outcome> {
       if (a.cleanup) {
         world.direct(a.cleanup);
         await world.gw.gw.reloadCatalogs();
+        after = undefined;
       }
-      await world.restore();
+      await world.restore(after);
     } catch (e) {
       problems.push(`cleanup failed: ${(e as Error).message}`);
     }

@@ -103,6 +103,11 @@ insert into orders select * from pristine.orders;
 select setval('audit_seq', 1, false);
 `;
 
+export interface Sums {
+  data: string;
+  schema: string;
+}
+
 export interface World {
   gw: TestGateway;
   token(identity: IdentityName): Promise<string>;
@@ -110,11 +115,13 @@ export interface World {
   direct(sql: string): string;
   dataSum(): string;
   schemaSum(): string;
+  /** Both sums from one query (one psql run instead of two). */
+  sums(): Sums;
   clearValues(identity: IdentityName): string[];
   /** The server's statement log written since the previous call. */
   serverLog(): string;
-  /** Put the seeded rows (and tables) back when they changed. */
-  restore(): Promise<void>;
+  /** Put the seeded rows (and tables) back when they changed; `now` spares taking the sums again. */
+  restore(now?: Sums): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -208,18 +215,22 @@ export async function startWorld(): Promise<World> {
   let seededSchema = '';
   // Temporary schemas (pg_temp_N, made by a backend's first temporary table and kept for the
   // next backend of that number) are the sessions' scratch space, not the database's schema.
-  const schemaSum = () =>
-      direct(`select md5(concat_ws(';',
-        (select string_agg(format('%s.%s:%s', n.nspname, c.relname, c.relkind), ',' order by 1)
+  const schemaSumSql = `md5(concat_ws(';',
+        (select string_agg(f, ',' order by f) from (select format('%s.%s:%s', n.nspname, c.relname, c.relkind) f
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg_temp%' and n.nspname not like 'pg_toast_temp%'),
-        (select string_agg(format('%s.%s.%s:%s', n.nspname, c.relname, a.attname, a.atttypid), ',' order by 1)
+          where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg_temp%' and n.nspname not like 'pg_toast_temp%') s),
+        (select string_agg(f, ',' order by f) from (select format('%s.%s.%s:%s', n.nspname, c.relname, a.attname, a.atttypid) f
            from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-          where a.attnum > 0 and not a.attisdropped and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg_temp%' and n.nspname not like 'pg_toast_temp%'),
-        (select string_agg(format('%s.%s(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), ',' order by 1)
-           from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema')),
-        (select string_agg(nspname, ',' order by 1) from pg_namespace where nspname not like 'pg_temp%' and nspname not like 'pg_toast_temp%'),
-        (select string_agg(format('%s:%s', rolname, rolsuper), ',' order by 1) from pg_roles)))`).trim();
+          where a.attnum > 0 and not a.attisdropped and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg_temp%' and n.nspname not like 'pg_toast_temp%') s),
+        (select string_agg(f, ',' order by f) from (select format('%s.%s(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) f
+           from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema')) s),
+        (select string_agg(nspname, ',' order by nspname) from pg_namespace where nspname not like 'pg_temp%' and nspname not like 'pg_toast_temp%'),
+        (select string_agg(format('%s:%s', rolname, rolsuper), ',' order by rolname) from pg_roles)))`;
+  const schemaSum = () => direct(`select ${schemaSumSql}`).trim();
+  const sums = (): Sums => {
+    const [data, schema] = direct(`select pristine.data_sum('{${rels}}'::oid[]), ${schemaSumSql}`).trim().split('|');
+    return { data, schema };
+  };
   seededSchema = schemaSum();
 
   const rows = direct('select email, phone, ssn from customers order by id')
@@ -235,13 +246,14 @@ export async function startWorld(): Promise<World> {
     schemaSum,
     clearValues: (identity) => MASKED[identity].flatMap((col) => values[col]),
     serverLog: readLog,
-    async restore() {
-      if (schemaSum() !== seededSchema) {
+    sums,
+    async restore(now = sums()) {
+      if (now.schema !== seededSchema) {
         direct(REBUILD + RESTORE);
         relOids();
         seeded = dataSum();
         await gw.gw.reloadCatalogs();
-      } else if (dataSum() !== seeded) direct(RESTORE);
+      } else if (now.data !== seeded) direct(RESTORE);
     },
     stop: () => gw.stop(),
   };

@@ -84,7 +84,7 @@ const analyst = () => t.issuer.sign({ sub: 'analyst', groups: ['analysts'] });
 /** Every name of every user relation and column, and every row: what a rename would change. */
 function checksums(): { schema: string; data: string } {
   const schema = t.pg.psql(
-    `select md5(string_agg(n.nspname || '.' || c.relname || '.' || coalesce(a.attname, ''), ',' order by 1)) from pg_class c join pg_namespace n on n.oid = c.relnamespace left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')`,
+    `select md5(string_agg(n.nspname || '.' || c.relname || '.' || coalesce(a.attname, ''), ',' order by n.nspname, c.relname, a.attname)) from pg_class c join pg_namespace n on n.oid = c.relnamespace left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')`,
     'app',
   );
   const data = t.pg.psql(`select md5((select string_agg(c::text, ',' order by id) from customers c) || (select string_agg(p::text, ',' order by id) from crm.people p))`, 'app');
