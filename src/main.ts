@@ -502,13 +502,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // One chain per worker in the shared store (`audit verify` checks every chain), each with a
   // journal of its own beside the configured one: a journal holds exactly one chain.
   const workerJournal = workerChain ? journalDir(config.audit, auditBase, workerChain) : null;
+  // A start that fails from here on (a store held by another instance, say) lets go of what it
+  // opened, so that the process can exit.
+  const giveUpEarly = async (err: unknown): Promise<never> => {
+    for (const c of catalogs.values()) c.stop();
+    await Promise.all([...pools.values()].map((p) => p.pool.close().catch(() => undefined)));
+    await tracer?.close().catch(() => undefined);
+    throw err;
+  };
   const audit = await openAudit(workerJournal ? { ...config.audit, journal: `${workerJournal}-${workerChain}` } : config.audit, {
     logger: log,
     baseDir: auditBase,
     maxPageCount: options.auditMaxPageCount,
     lock,
     ...(workerChain ? { instance: workerChain } : {}),
-  });
+  }).catch(giveUpEarly);
   // Before any session: what a run killed or crashed left open is closed in the log first.
   const unclean = await audit.closeUncleanRun();
   audit.event({ kind: 'gateway_start', at: Date.now(), details: { config: options.configPath, ...(unclean ? { previousRun: 'ended uncleanly' } : {}) } });
@@ -527,7 +535,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   }).catch(async (err: unknown) => {
     // E.g. the review file is another instance's: give up this instance's hold on the audit store.
     await audit.close().catch(() => undefined);
-    throw err;
+    return giveUpEarly(err);
   });
   const shared: Shared = {
     reviews,
@@ -675,6 +683,22 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     },
   });
 
+  // What runs in the background, stopped first when the gateway closes or a start fails.
+  const stopBackground = (): Promise<unknown> => {
+    closing = true;
+    clearInterval(probeTimer);
+    clearInterval(storeTimer);
+    for (const c of catalogs.values()) c.stop();
+    return Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => undefined)));
+  };
+  // The stores, closed last.
+  const closeStores = async (): Promise<void> => {
+    await follower?.close();
+    await cancels?.close();
+    await reviews.close();
+    await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
+    await audit.close();
+  };
   const listener = await listenPostgres(pgAddr.host, pgAddr.port, {
     logger: log,
     verifier: wireVerifier,
@@ -684,6 +708,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     isRevoked: (id) => revocations.isRevoked(id),
     unmatchedCancel,
     observe: metrics && { opened: (via) => metrics.connectionOpened(via === 'mcp' ? 'mcp' : 'wire'), refused: (reason) => metrics.connectionRefused(reason) },
+  }).catch(async (err: unknown) => {
+    // The port is taken, say: let go of everything opened so far.
+    await stopBackground();
+    await closeStores().catch(() => undefined);
+    throw err;
   });
   metrics?.attach({
     connections: () => ({ authenticating: registry.pendingConnections, active: registry.size }),
@@ -783,22 +812,6 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reviews: reviewRoutes({ service: reviews, verifier: reviewsVerifier, approvers: (id) => isApproverOfAny(reviewRules, id), logger: log }),
     metrics: metrics && !config.metrics.listen ? metricsRoutes(metrics, () => current.metrics.bearer_token) : undefined,
   });
-  // What runs in the background, stopped first when the gateway closes or a start fails.
-  const stopBackground = (): Promise<unknown> => {
-    closing = true;
-    clearInterval(probeTimer);
-    clearInterval(storeTimer);
-    for (const c of catalogs.values()) c.stop();
-    return Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => undefined)));
-  };
-  // The stores, closed last.
-  const closeStores = async (): Promise<void> => {
-    await follower?.close();
-    await cancels?.close();
-    await reviews.close();
-    await tracer?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'traces could not be exported at shutdown'));
-    await audit.close();
-  };
   // A start that fails after the Postgres listener (an HTTP port taken, say) lets go of everything
   // it opened, so the process is left as before the call.
   const abandon = async (): Promise<void> => {

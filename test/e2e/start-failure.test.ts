@@ -65,3 +65,31 @@ test('an HTTP port already taken: the start fails with EADDRINUSE, lets go of wh
     await gw.close(0);
   }
 });
+
+test('a Postgres port already taken: the start fails with EADDRINUSE, lets go of its stores and pools, and can be tried again', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  const config = configSchema.parse({
+    listen: { postgres: `127.0.0.1:${port}`, http: '127.0.0.1:0' },
+    upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: 'up-secret', databases: ['app'], pool: { mode: 'transaction', size: 2, min_idle: 1 } } },
+    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+    audit: { store: `sqlite:${join(dir, 'audit-pg-port.db')}` },
+    reviews: { store: `sqlite:${join(dir, 'reviews-pg-port.db')}`, rules: [{ name: 'drops', when: ['drop'], approvers: { groups: ['dba'] } }] },
+    policies: [allowEverything([issuer.issuer])],
+  });
+  try {
+    await assert.rejects(startGateway(config, { logger: createLogger('silent') }), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
+  for (let i = 0; i < 50 && upstreamBackends() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(upstreamBackends(), 0, 'the failed start left upstream connections open');
+  // Both store files were let go: the same process takes them again.
+  const gw = await startGateway(config, { logger: createLogger('silent') });
+  try {
+    assert.equal(gw.postgres.port, port);
+  } finally {
+    await gw.close(0);
+  }
+});
