@@ -5,4 +5,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runCli } = await import('../src/cli/index.ts');
-process.exitCode = await runCli(process.argv);
+const code = await runCli(process.argv);
+process.exitCode = code;
+// A command that failed is over: nothing it opened before failing (a connection, a timer) keeps
+// the process alive. The timer does not hold it up when nothing else does.
+if (code !== 0) setTimeout(() => process.exit(code), 1000).unref();

@@ -8,8 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import type { GatewayConfig } from './config/schema.ts';
+import { checkTlsFiles, tlsFiles } from './tls-files.ts';
 import { configDiff, databaseRoutes, isLoopback, isWildcardHost, mcpResourceUrl } from './config/index.ts';
 import { GatewayError } from './errors.ts';
 import { DevIssuer, RevocationList, createTokenVerifier, forSurface, type AudienceRule } from './identity/index.ts';
@@ -139,7 +139,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
   const w = shared.worker;
   return {
     limits: limitsOf(config.limits, w),
-    tlsContext: t ? tls.createSecureContext({ cert: readFileSync(t.cert), key: readFileSync(t.key) }) : null,
+    tlsContext: t ? tlsFiles('listen.tls', t).context : null,
     requireTls: config.listen.require_tls ?? (t !== undefined && !isLoopback(splitHostPort(config.listen.postgres).host)),
     expiryGraceMs: config.identity.expiry_grace,
     userNames: config.identity.user_names ?? ['agent'],
@@ -379,6 +379,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       hint: 'Configure listen.http_tls, set console.public_url to the https:// address of a TLS proxy, or set listen.allow_insecure_remote: true.',
     });
   }
+  // Before anything is opened: a certificate that cannot be loaded is a config error.
+  checkTlsFiles(config);
   const httpListen = splitHostPort(config.listen.http);
   if (config.mcp.enabled && isWildcardHost(httpListen.host) && mcpResourceUrl({ ...publicUrlInput(config), listenHost: httpListen.host, listenPort: httpListen.port, scheme: httpScheme }) === undefined) {
     // Also checked by `pgwarden check`: the metadata would name http://0.0.0.0:…/mcp.
@@ -822,7 +824,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   };
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? { cert: readFileSync(httpTls.cert), key: readFileSync(httpTls.key) } : undefined);
+    http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? tlsFiles('listen.http_tls', httpTls) : undefined);
   } catch (err) {
     await abandon();
     throw err;

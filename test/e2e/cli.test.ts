@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/log.ts';
 import { freePort } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { pgwarden } from '../helpers/clients.ts';
+import { selfSignedCert } from '../helpers/siem-receivers.ts';
 
 
 const BIN = fileURLToPath(new URL('../../bin/pgwarden.mjs', import.meta.url));
@@ -222,5 +223,29 @@ test('start: serves, rejects a bad reload and keeps running, exits 0 on SIGTERM'
     assert.equal(await exited, 0);
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+test('TLS files: one that cannot be read, or a certificate and key that are not a pair, is a config error naming the key, and start exits 1', async () => {
+  const a = selfSignedCert();
+  const b = selfSignedCert();
+  try {
+    const listen = (tls: string) => `${GOOD}listen:\n  postgres: 127.0.0.1:0\n  http: 127.0.0.1:0\n${tls}`;
+    const missing = file('tls-missing.yaml', listen(`  tls:\n    cert: ${join(dir, 'nope.pem')}\n    key: ${join(a.dir, 'key.pem')}\n`));
+    const mismatched = file('tls-pair.yaml', listen(`  http_tls:\n    cert: ${a.certPath}\n    key: ${join(b.dir, 'key.pem')}\n`));
+    const good = file('tls-good.yaml', listen(`  tls:\n    cert: ${a.certPath}\n    key: ${join(a.dir, 'key.pem')}\n`));
+    for (const command of ['check', 'start']) {
+      const r = await pgwarden([command, '--config', missing]);
+      assert.equal(r.code, 1, `${command}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^listen\\.tls\\.cert: cannot read ${join(dir, 'nope.pem').replaceAll('.', '\\.')} \\(ENOENT`, 'm'));
+      const p = await pgwarden([command, '--config', mismatched]);
+      assert.equal(p.code, 1, `${command}: ${p.stderr}`);
+      assert.match(p.stderr, /^listen\.http_tls: the certificate .* and key .* do not load as a pair \(.*key values mismatch\)/m);
+    }
+    const ok = await pgwarden(['check', '--config', good]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    a.cleanup();
+    b.cleanup();
   }
 });
