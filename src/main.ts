@@ -750,6 +750,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
           issuers: current.identity.issuers.map((i) => i.issuer),
           idleTimeoutMs: current.mcp.idle_timeout,
           maxSessions: current.mcp.max_sessions,
+          maxSessionsPerIdentity: current.mcp.max_sessions_per_identity,
         };
       },
       view: createScopeView({

@@ -163,6 +163,11 @@ export const configSchema = z
         /** An MCP session with no request for this long is closed. */
         idle_timeout: duration.default(30 * 60_000),
         max_sessions: z.number().int().positive().default(1000),
+        /**
+         * Most open MCP sessions of one identity: an initialize beyond it closes that identity's
+         * least recently used session, so one identity cannot take every session.
+         */
+        max_sessions_per_identity: z.number().int().positive().default(16),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,8 @@
  *      then serves the request with this request's identity (a refreshed token is fine)
  *   ─► without: a POST `initialize` opens a session (its own McpServer, tools described with the
  *      identity's scope); anything else is a 400
- * Sessions end on DELETE, after `idle_timeout` without a request, or when the gateway closes.
+ * Sessions end on DELETE, after `idle_timeout` without a request, when their identity opens more
+ * than `max_sessions_per_identity` (its least recently used go), or when the gateway closes.
  */
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
@@ -24,6 +25,8 @@ export interface McpSettings extends ResourceSettings {
   idleTimeoutMs: number;
   /** Most open MCP sessions. */
   maxSessions: number;
+  /** Most open MCP sessions of one identity; a new one closes its least recently used. */
+  maxSessionsPerIdentity: number;
 }
 
 export interface McpEndpointDeps extends ToolDeps {
@@ -110,16 +113,21 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
 
     if (c.req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: no Mcp-Session-Id header; initialize a session with POST first');
     if (sessions.size >= settings.maxSessions) return problem(503, 'too_many_sessions', 'pgwarden: too many open MCP sessions', 'Close idle sessions or try again later.');
+    const owner = ownerKey(identity);
 
     const session: McpSession = {
       id: '',
-      owner: ownerKey(identity),
+      owner,
       identity,
       lastUsed: Date.now(),
       transport: new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           session.id = id;
+          // One identity's sessions beyond its share: its least recently used ones go (a client
+          // that never sends DELETE only ever crowds out itself).
+          const own = [...sessions.values()].filter((s) => s.owner === owner).sort((a, b) => a.lastUsed - b.lastUsed);
+          for (const s of own.slice(0, Math.max(0, own.length + 1 - settings.maxSessionsPerIdentity))) void end(s, 'the identity opened more than mcp.max_sessions_per_identity sessions');
           sessions.set(id, session);
           log.info({ session: id, subject: identity.subject, issuer: identity.issuerName }, 'mcp session opened');
         },

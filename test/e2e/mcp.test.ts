@@ -46,7 +46,7 @@ before(async () => {
         ],
       };
       raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-mcp' };
-      raw.mcp = { max_rows: 20 };
+      raw.mcp = { max_rows: 20, max_sessions_per_identity: 4 };
       raw.reviews = {
         store: 'memory',
         rules: [{ name: 'mass-delete', when: ['delete_without_where'], match: { groups: ['mcp-ops'] }, approvers: { groups: ['dba'] }, mode: 'defer', timeout: '1m', window: '1h' }],
@@ -370,6 +370,48 @@ describe('tools through the session pipeline', () => {
       assert.ok(queryStarts.includes(masked.sessionId), 'the statement belongs to a query session of this MCP session');
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('sessions per identity', () => {
+  const listTools = (token: string, sessionId: string) =>
+    fetch(resource, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${token}`,
+        'Mcp-Session-Id': sessionId,
+        'Mcp-Protocol-Version': '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+    });
+
+  it('an identity that opens sessions without closing them only ever closes its own oldest ones', async () => {
+    const other = await connect(await mcpToken('bystander'));
+    try {
+      const hoarder = await mcpToken('hoarder');
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const res = await rawInitialize(hoarder);
+        const body = await res.text();
+        assert.equal(res.status, 200, body);
+        ids.push(res.headers.get('mcp-session-id')!);
+      }
+      // mcp.max_sessions_per_identity is 4 here: the three opened first are gone, the rest serve.
+      for (const [i, id] of ids.entries()) {
+        const res = await listTools(hoarder, id);
+        await res.text();
+        assert.equal(res.status, i < 3 ? 404 : 200, `session ${i + 1} of 7`);
+      }
+      // Another identity's session is untouched, and it can open more.
+      assert.ok((await other.client.listTools()).tools.length > 0);
+      const more = await rawInitialize(await mcpToken('bystander'));
+      await more.text();
+      assert.equal(more.status, 200);
+    } finally {
+      await other.client.close();
     }
   });
 });
