@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   'conn.unknown_database': { sqlstate: '3D000', severity: 'FATAL', hint: 'Connect to one of the databases the gateway is configured for.' },
   'conn.too_many': { sqlstate: '53300', severity: 'FATAL', hint: 'Close idle connections or ask for a higher limit.' },
   'pool.session_state': { sqlstate: '0A000', severity: 'ERROR' },
+  'pool.pinned_limit': { sqlstate: '53400', severity: 'ERROR', hint: 'End a session that holds a temporary table, LISTEN, a session advisory lock, a WITH HOLD cursor or an SQL-level prepared statement, or keep such state inside a transaction.' },
   'pool.wait_timeout': { sqlstate: '53300', severity: 'FATAL', hint: 'Every connection of the pool stayed in use: retry, or ask for a larger upstreams.<name>.pool.size or max_client_wait.' },
   'conn.tls_required': { sqlstate: '28000', severity: 'FATAL', hint: 'Connect with sslmode=require.' },
   'conn.shutting_down': { sqlstate: '57P01', severity: 'FATAL', hint: 'The gateway is shutting down; reconnect shortly.' },

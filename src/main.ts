@@ -102,6 +102,8 @@ export function upstreamSettingsFor(scope: Scope): Record<string, string> {
 }
 
 interface Shared {
+  /** Sessions pinned to a transaction pool's connections, by upstream and identity (see pinSlots). */
+  pinned: Map<string, number>;
   /** Where a human approves a review (the console's page), when the console is configured. */
   reviewUrl?: (id: string) => string | undefined;
   audit: OpenedAudit;
@@ -181,6 +183,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         transport: ctx.via === 'mcp' ? 'mcp' : 'wire',
       });
       const audit = sessionAudit(shared.audit, sessionId);
+      const pin = pinSlots(shared, ctx.route.upstream, ctx.identity);
       // Traced: the session's own clock follows each statement's stages (none when tracing is off).
       const stages = shared.tracer ? new StatementStages(ctx.clock) : undefined;
       const gate = new PolicyGate({
@@ -191,7 +194,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         cache: shared.cache,
         maxStatementNodes: config.limits.max_statement_nodes,
         ...(config.upstreams[ctx.route.upstream]?.pool?.mode === 'transaction'
-          ? { pooling: { upstream: ctx.route.upstream, refuseSessionState: config.upstreams[ctx.route.upstream]!.pool!.on_session_state === 'refuse' } }
+          ? { pooling: { upstream: ctx.route.upstream, refuseSessionState: config.upstreams[ctx.route.upstream]!.pool!.on_session_state === 'refuse', takePin: pin.take } }
           : {}),
         startupSearchPath: startupSetting(ctx.startupParams, 'search_path'),
         clock: stages ?? ctx.clock,
@@ -222,8 +225,40 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
         clock: stages,
         captureRows: shared.captureRows,
         pinned: (reason) => shared.audit.event({ kind: 'session_pinned', at: Date.now(), sessionId, details: { reason, upstream: ctx.route.upstream } }),
-        closed: (reason) => shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt }),
+        closed: (reason) => {
+          pin.release();
+          return shared.audit.sessionEnd({ sessionId, at: Date.now(), reason, statements: audit.count(), durationMs: Date.now() - startedAt });
+        },
       };
+    },
+  };
+}
+
+/**
+ * A session's slot among the sessions its identity has pinned to server connections of a
+ * transaction pool (`pool.max_pinned_per_identity`, counted per process): taken by the first
+ * statement that pins it, given back when the session ends.
+ */
+function pinSlots(shared: Shared, upstream: string, identity: Identity): { take(): string | null; release(): void } {
+  const key = `${upstream}\u0000${identity.issuer}\u0000${identity.subject}`;
+  let held = false;
+  return {
+    take() {
+      if (held) return null;
+      const pool = shared.pools.get(upstream)?.settings();
+      const cap = pool?.max_pinned_per_identity ?? Math.max(1, Math.floor((pool?.size ?? 2) / 2));
+      const n = shared.pinned.get(key) ?? 0;
+      if (n >= cap) return `${identity.subject} already has ${n} sessions pinned to connections of upstream ${upstream} (upstreams.${upstream}.pool.max_pinned_per_identity: ${cap})`;
+      shared.pinned.set(key, n + 1);
+      held = true;
+      return null;
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      const n = (shared.pinned.get(key) ?? 1) - 1;
+      if (n > 0) shared.pinned.set(key, n);
+      else shared.pinned.delete(key);
     },
   };
 }
@@ -549,6 +584,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     tracer,
     pools: poolMap,
     decisions: new WeakMap(),
+    pinned: new Map(),
     stageClock: options.stageClock ?? (metrics && config.metrics.stage_timings ? new StageClock((bucket, seconds) => metrics.stage(bucket, seconds)) : null),
     capacities: new UpstreamCapacities({
       configured: (name) => current.upstreams[name]?.max_connections,

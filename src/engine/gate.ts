@@ -71,7 +71,15 @@ export interface PolicyGateOptions {
    * what it leaves on the connection (`pool` in the verdict); with `refuseSessionState`, a
    * statement that would pin the session to one connection is refused instead.
    */
-  pooling?: { upstream: string; refuseSessionState: boolean };
+  pooling?: {
+    upstream: string;
+    refuseSessionState: boolean;
+    /**
+     * Called before a statement that pins the session is allowed: null when the session may be
+     * pinned (it keeps that slot until it ends), else why not (the identity's share is taken).
+     */
+    takePin?: () => string | null;
+  };
   /**
    * Allowed decisions to share with other sessions (default: this session's own). The caller
    * MUST share one only between sessions whose decisions cannot differ: the same identity
@@ -1246,6 +1254,10 @@ export class PolicyGate implements StatementGate {
         }),
         info: summary(text, analyses, 'pool'),
       };
+    }
+    const over = pool?.pin ? this.o.pooling!.takePin?.() : null;
+    if (over) {
+      return { ok: false, error: new GatewayError('pool.pinned_limit', `pgwarden: ${pool!.pin} would tie this session to one server connection: ${over}`), info: summary(text, analyses, 'pool') };
     }
     // Followed as soon as it is allowed: a name taken for a temporary table that the server then
     // does not create is harmless (see followTempRelations). (User code a statement creates is

@@ -78,6 +78,7 @@ export const STAGES: readonly Stage[] = [
     errors: [
       e('policy.denied', 'the policy, a governed rename or a masking rule refuses it'),
       e('pool.session_state', 'it would pin the session to one server connection, and the upstream’s transaction pool refuses that (on_session_state: refuse)'),
+      e('pool.pinned_limit', 'it would pin the session to one server connection, and the identity already has pool.max_pinned_per_identity sessions pinned'),
     ],
   },
   {

@@ -33,6 +33,8 @@ export interface PoolConfig {
   mode: 'session' | 'transaction';
   /** Transaction mode: pin a session that leaves state a connection cannot hand on, or refuse the statement. */
   on_session_state?: 'pin' | 'refuse';
+  /** Transaction mode: most sessions of one identity pinned at once (default: half of size). */
+  max_pinned_per_identity?: number;
   size: number;
   min_idle: number;
   /** ms */

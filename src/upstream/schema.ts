@@ -47,6 +47,12 @@ export const upstreamSchema = z
          */
         on_session_state: z.enum(['pin', 'refuse']).default('pin'),
         /**
+         * Transaction mode: most sessions of one identity pinned to a server connection of this
+         * pool at once (default: half of `size`, at least 1); a statement that would pin one more
+         * is refused (53400), so one identity cannot take every connection of the pool.
+         */
+        max_pinned_per_identity: z.number().int().positive().optional(),
+        /**
          * Transaction mode: most client sessions on this upstream (they no longer each hold a
          * server connection, so max_connections does not bound them).
          */

@@ -433,3 +433,46 @@ describe('transaction pooling with on_session_state: refuse', () => {
     }
   });
 });
+
+describe('transaction pooling: sessions of one identity pinned at once', () => {
+  it('past pool.max_pinned_per_identity a pinning statement gets 53400 and the session goes on; other identities still pin; an ended session frees its slot', async () => {
+    // A pool of four: by default one identity may pin two of its connections.
+    const m = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => {
+        raw.upstreams.app.pool = { mode: 'transaction', size: 4, max_client_wait: '2s' };
+      },
+    });
+    const open: pg.Client[] = [];
+    const connect = async (sub: string) => {
+      const c = new pg.Client(m.client(await m.issuer.sign({ sub })));
+      await c.connect();
+      open.push(c);
+      return c;
+    };
+    try {
+      const [h1, h2, h3] = [await connect('hog'), await connect('hog'), await connect('hog')];
+      await h1.query('create temp table pinned1 (v int)');
+      await h2.query('listen hog_channel');
+      for (const sql of ['create temp table pinned3 (v int)', 'select pg_advisory_lock(7)', 'prepare p3 as select 1']) {
+        const e = await h3.query(sql).then(() => null, (err: { code?: string; message: string }) => err);
+        assert.equal(e?.code, '53400', sql);
+        assert.match(e!.message, /would tie this session to one server connection: hog already has 2 sessions pinned to connections of upstream app \(upstreams\.app\.pool\.max_pinned_per_identity: 2\)/, sql);
+      }
+      // Nothing of the refused statements reached the server, and the session goes on.
+      assert.equal((await h3.query("select count(*)::int as n from pg_class where relname = 'pinned3'")).rows[0].n, 0);
+      assert.equal(t.pg.psql("select count(*) from pg_locks where locktype = 'advisory' and objid = 7", 'app').trim(), '0');
+      // Another identity pins one of the two connections left.
+      const other = await connect('bystander');
+      await other.query('create temp table theirs (v int)');
+      assert.equal((await other.query('select count(*)::int as n from theirs')).rows[0].n, 0);
+      // The hog ends a pinned session: its slot is free again.
+      await h1.end();
+      await h3.query('create temp table pinned3 (v int)');
+      assert.equal((await h3.query('select count(*)::int as n from pinned3')).rows[0].n, 0);
+    } finally {
+      for (const c of open) await c.end().catch(() => undefined);
+      await m.stop();
+    }
+  });
+});
