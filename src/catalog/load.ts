@@ -178,6 +178,12 @@ export const BUILTIN_FINGERPRINT_SQL = `select concat_ws(' ', ${[
  * queries, column defaults, constraints, index expressions, row security policies). For a cast: the source and target types with
  * their domains and array types (a cast to T also runs for a domain over T and element-wise for
  * T[]), and the names of the target side's types (what `x::name` would write).
+ *
+ * A domain whose CHECK constraints or default call user code (`domain_code`) runs it whenever a
+ * value becomes of that domain: it is listed as an explicit cast to itself (`domainCheck`), whose
+ * target side is every type that holds the domain (`holds_domain`: domains over it, its array
+ * type, composite types with a column of it, at any depth), and each relation with a column of
+ * such a type has the code among its attached code.
  */
 export const CODE_SQL = `
 with recursive user_casts as (
@@ -189,16 +195,46 @@ with recursive user_casts as (
   union select oid, casttarget, true from user_casts
   union select r.cast_oid, x.oid, r.is_target from related r join pg_type rt on rt.oid = r.type_oid
     cross join lateral (select t.oid from pg_type t where t.typbasetype = rt.oid union all select rt.typarray where rt.typarray <> 0) x
+), domain_code(dom, fn, via) as (
+  select co.contypid, coalesce(o.oprcode, d.refobjid), co.oid
+  from pg_constraint co join pg_depend d on d.classid = 'pg_constraint'::regclass and d.objid = co.oid
+  left join pg_operator o on d.refclassid = 'pg_operator'::regclass and o.oid = d.refobjid
+  where co.contypid <> 0 and d.refobjid >= 16384 and d.refclassid in ('pg_proc'::regclass, 'pg_operator'::regclass)
+  union
+  select t.oid, coalesce(o.oprcode, d.refobjid), t.oid
+  from pg_type t join pg_depend d on d.classid = 'pg_type'::regclass and d.objid = t.oid
+  left join pg_operator o on d.refclassid = 'pg_operator'::regclass and o.oid = d.refobjid
+  where t.typtype = 'd' and d.refobjid >= 16384 and d.refclassid in ('pg_proc'::regclass, 'pg_operator'::regclass)
+), user_domain_code as (
+  select dc.dom, dc.fn, dc.via, p.proname, pn.nspname from domain_code dc
+  join pg_proc p on p.oid = dc.fn join pg_namespace pn on pn.oid = p.pronamespace
+  where dc.fn >= 16384 and ${ORIGIN_SQL('dc.fn')} = 'u'
+), holds_domain(typ, dom) as (
+  select distinct dom, dom from user_domain_code
+  union
+  select x.oid, h.dom from holds_domain h cross join lateral (
+    select t.oid from pg_type t where t.typbasetype = h.typ
+    union all select t.typarray from pg_type t where t.oid = h.typ and t.typarray <> 0
+    union all select c.reltype from pg_attribute a join pg_class c on c.oid = a.attrelid
+      where a.atttypid = h.typ and a.attnum > 0 and not a.attisdropped and c.reltype <> 0
+  ) x
 )
 select
   (select coalesce(json_agg(json_build_array(o.oid, n.nspname, o.oprname, o.oprleft, o.oprright, p.oid, pn.nspname, p.proname)), '[]')
    from pg_operator o join pg_namespace n on n.oid = o.oprnamespace
    join pg_proc p on p.oid = o.oprcode join pg_namespace pn on pn.oid = p.pronamespace
    where p.oid >= 16384 and ${ORIGIN_SQL('p.oid')} = 'u')::text,
-  (select coalesce(json_agg(json_build_array(u.oid, u.castsource, u.casttarget, u.castcontext, u.fn, u.fschema, u.fname,
-     (select json_agg(distinct jsonb_build_array(r.is_target, r.type_oid, tn.nspname, t.typname)) from related r join pg_type t on t.oid = r.type_oid
-        join pg_namespace tn on tn.oid = t.typnamespace where r.cast_oid = u.oid))), '[]')
-   from user_casts u)::text,
+  (select coalesce(json_agg(c), '[]') from (
+     select json_build_array(u.oid, u.castsource, u.casttarget, u.castcontext, u.fn, u.fschema, u.fname,
+       (select json_agg(distinct jsonb_build_array(r.is_target, r.type_oid, tn.nspname, t.typname)) from related r join pg_type t on t.oid = r.type_oid
+          join pg_namespace tn on tn.oid = t.typnamespace where r.cast_oid = u.oid)) as c
+     from user_casts u
+     union all
+     select json_build_array(dc.via, dc.dom, dc.dom, 'e', dc.fn, dc.nspname, dc.proname,
+       (select json_agg(distinct jsonb_build_array(true, h.typ, tn.nspname, t.typname)) from holds_domain h join pg_type t on t.oid = h.typ
+          join pg_namespace tn on tn.oid = t.typnamespace where h.dom = dc.dom), true)
+     from user_domain_code dc
+   ) casts)::text,
   (select coalesce(json_agg(json_build_array(rel, fns)), '[]') from (
      select rel, json_agg(distinct fn) as fns from (
        select t.tgrelid as rel, t.tgfoid as fn from pg_trigger t where not t.tgisinternal and t.tgfoid >= 16384
@@ -212,6 +248,9 @@ select
        left join pg_policy po on d.classid = 'pg_policy'::regclass and po.oid = d.objid
        left join pg_index ix on d.classid = 'pg_class'::regclass and ix.indexrelid = d.objid
        where d.refobjid >= 16384 and d.refclassid in ('pg_proc'::regclass, 'pg_operator'::regclass)
+       union all
+       select a.attrelid, dc.fn from pg_attribute a join holds_domain h on h.typ = a.atttypid join user_domain_code dc on dc.dom = h.dom
+       where a.attnum > 0 and not a.attisdropped
      ) x where rel is not null and rel <> 0 and fn >= 16384 group by rel
    ) y)::text`;
 
@@ -240,7 +279,7 @@ type RelationRow = [
 ];
 type FunctionRow = [number, string, string, string, string, boolean, string, number[] | null, 'b' | 'e' | 'u', number, boolean, string | null];
 type OperatorRow = [number, string, string, number, number, number, string, string];
-type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null];
+type CastRow = [number, number, number, string, number, string, string, [boolean, number, string, string][] | null, boolean?];
 
 const ORIGIN: Record<string, CodeOrigin> = { b: 'builtin', e: 'extension', u: 'user' };
 
@@ -400,7 +439,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
     }
     return set;
   };
-  const castList: CatalogCast[] = (JSON.parse(casts ?? '[]') as CastRow[]).map(([oid, source, target, context, fnOid, fnSchema, fnName, types]) => ({
+  const castList: CatalogCast[] = (JSON.parse(casts ?? '[]') as CastRow[]).map(([oid, source, target, context, fnOid, fnSchema, fnName, types, domainCheck]) => ({
     oid: Number(oid),
     source: Number(source),
     target: Number(target),
@@ -409,6 +448,7 @@ export async function loadCatalogContents(db: CatalogQueryable, builtins?: Built
     sourceTypes: side(types, false),
     targetTypes: side(types, true),
     betweenBuiltins: Number(source) < 16384 && Number(target) < 16384,
+    ...(domainCheck === true && { domainCheck: true as const }),
   }));
   return {
     relations,

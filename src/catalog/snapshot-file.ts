@@ -53,7 +53,7 @@ const contentsSchema = z.object({
   ),
   operators: z.array(z.object({ oid, schema: name, name, left: oid, right: oid, fn: codeRef })),
   casts: z.array(
-    z.object({ oid, source: oid, target: oid, context: z.enum(['e', 'a', 'i']), fn: codeRef, sourceTypes: typeSet, targetTypes: typeSet, betweenBuiltins: z.boolean() }),
+    z.object({ oid, source: oid, target: oid, context: z.enum(['e', 'a', 'i']), fn: codeRef, sourceTypes: typeSet, targetTypes: typeSet, betweenBuiltins: z.boolean(), domainCheck: z.literal(true).optional() }),
   ),
   schemas: z.array(name),
   currentUser: z.string(),

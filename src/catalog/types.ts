@@ -125,6 +125,11 @@ export interface CatalogCast {
   targetTypes: TypeSet;
   /** Both types are built in (only a superuser can make such a cast). */
   betweenBuiltins: boolean;
+  /**
+   * Not a pg_cast row: the CHECK constraints or default of the domain `target` (= `source`) call
+   * `fn`, which runs whenever a value becomes of a type in `targetTypes`.
+   */
+  domainCheck?: true;
 }
 
 /**

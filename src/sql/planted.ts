@@ -124,6 +124,10 @@ function describeOperator(o: CatalogOperator): string {
 }
 
 function describeCast(c: CatalogCast): string {
+  if (c.domainCheck) {
+    const d = c.targetTypes.names[c.targetTypes.oids.indexOf(c.target)];
+    return `the checks of domain ${d ? `${d.schema}.${d.name}` : String(c.target)}`;
+  }
   const s = c.sourceTypes.names[c.sourceTypes.oids.indexOf(c.source)] ?? c.sourceTypes.names[0];
   const t = c.targetTypes.names[c.targetTypes.oids.indexOf(c.target)] ?? c.targetTypes.names[0];
   return `the cast from ${s ? `${s.schema}.${s.name}` : String(c.source)} to ${t ? `${t.schema}.${t.name}` : String(c.target)}`;

@@ -31,8 +31,8 @@ before(async () => {
           match: { subjects: ['agent'] },
           allow: [
             { tables: ['tenant_a.*'], operations: ['select'] },
-            { tables: ['tenant_a.log', 'tenant_a.quiet_log'], operations: ['insert'] },
-            { functions: ['public.set_tenant', 'public.via_wrapper', 'public.harmless', 'public.scoped'] },
+            { tables: ['tenant_a.log', 'tenant_a.quiet_log', 'tenant_a.notes', 'tenant_a.boxed'], operations: ['insert'] },
+            { functions: ['public.set_tenant', 'public.via_wrapper', 'public.harmless', 'public.scoped', 'public.switch_check'] },
             { do_blocks: ['plpgsql'] },
           ],
         },
@@ -71,6 +71,13 @@ before(async () => {
      create view tenant_a.switch_to_b as select public.set_tenant('tenant_b') as tenant;
      create view tenant_a.over_switch as select * from tenant_a.switch_to_b;
      alter view tenant_a.switch_to_b owner to gw_app; alter view tenant_a.over_switch owner to gw_app;
+     create function public.switch_check(v text) returns boolean language plpgsql as $$
+       begin perform set_config('search_path', 'tenant_b', false); return true; end $$;
+     create domain tenant_a.switching as text check (public.switch_check(value));
+     create domain tenant_a.over_switching as tenant_a.switching;
+     create type tenant_a.pair as (label text, body tenant_a.over_switching);
+     create table tenant_a.notes (id int, body tenant_a.switching); alter table tenant_a.notes owner to gw_app;
+     create table tenant_a.boxed (id int, items tenant_a.pair[]); alter table tenant_a.boxed owner to gw_app;
      alter database app set search_path = tenant_a`,
     'app',
   );
@@ -139,6 +146,27 @@ describe('search_path set by code the gateway reads back', () => {
     // A trigger that cannot change it costs nothing.
     await s.c.query('insert into quiet_log (id) values (1)');
     assert.equal(await judge(s, 'after an insert with a harmless trigger'), 'tenant_a');
+  });
+
+  it('a domain whose CHECK switches the tenant: a write of a column of it, or a cast to it, is followed by a read-back', async () => {
+    const s = await session();
+    await s.c.query(`insert into notes values (1, 'x')`);
+    assert.equal(await judge(s, 'after an insert into a column of the domain'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    // Through a composite type and an array of it, and a domain over the domain.
+    await s.c.query(`insert into boxed values (1, array[row('a', 'x')::pair])`);
+    assert.equal(await judge(s, 'after an insert into an array of a composite holding the domain'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    await s.c.query(`select 'x'::tenant_a.switching`);
+    assert.equal(await judge(s, 'after a cast to the domain'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    await s.c.query(`select array['x']::tenant_a.over_switching[]`);
+    assert.equal(await judge(s, 'after a cast to an array of a domain over it'), 'tenant_b');
+    await s.c.query('set search_path = tenant_a');
+    for (const sql of [`insert into notes values (2, 'x'); select note from orders`, `select 'x'::tenant_a.switching; select note from orders`]) {
+      await assert.rejects(s.c.query(sql), (err: any) => err.code === '42501' && /search_path/.test(err.message), sql);
+      assert.equal(await judge(s, `after the refused string ${sql}`), 'tenant_a');
+    }
   });
 
   it('a view whose query switches the tenant, read directly or through another view', async () => {
