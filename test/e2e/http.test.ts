@@ -3,7 +3,9 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { GatewayConfig } from '../../src/config/index.ts';
 import { GatewayError } from '../../src/errors.ts';
+import net from 'node:net';
 import { createHttpApp, startHttpServer, type HttpServer, allowedHosts } from '../../src/http/index.ts';
+import { HTTP_TIMEOUTS } from '../../src/http/server.ts';
 import { RevocationList, type Identity, type TokenVerifier } from '../../src/identity/index.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -224,4 +226,39 @@ test('startHttpServer: close() ends keep-alive connections promptly; a taken por
   await server.close();
   assert.ok(Date.now() - started < 900, `close took ${Date.now() - started} ms`);
   await assert.rejects(fetch(`http://127.0.0.1:${server.port}/healthz`));
+});
+
+test('startHttpServer: a client that sends its headers too slowly, or nothing, gets 408 and is closed, while others are served', async () => {
+  const app = createHttpApp({
+    allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
+    logger: createLogger('silent'),
+    verifier: new FixedTokens({}),
+    admin: () => ({ subjects: [], groups: [] }),
+    ready: () => ({ ready: true }),
+    revoke: () => ({ terminated: 0 }),
+    unrevoke: () => {},
+    revocations: () => [],
+  });
+  const server = await startHttpServer(app, '127.0.0.1', 0);
+  try {
+    const watch = (send: string) =>
+      new Promise<{ reply: string; afterMs: number }>((resolve, reject) => {
+        const started = Date.now();
+        let reply = '';
+        const s = net.connect(server.port, '127.0.0.1', () => send && s.write(send));
+        s.on('data', (d) => (reply += d));
+        s.on('error', reject);
+        s.on('close', () => resolve({ reply, afterMs: Date.now() - started }));
+      });
+    // Slowloris: a request line and one header, then nothing more. And a socket that never speaks.
+    const slow = watch('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const silent = watch('');
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status, 200, 'others are served meanwhile');
+    for (const [what, r] of [['partial headers', await slow], ['nothing sent', await silent]] as const) {
+      assert.match(r.reply, /^HTTP\/1\.1 408 /, what);
+      assert.ok(r.afterMs >= HTTP_TIMEOUTS.headersTimeout - 100 && r.afterMs < HTTP_TIMEOUTS.headersTimeout + 5_000, `${what}: closed after ${r.afterMs} ms`);
+    }
+  } finally {
+    await server.close();
+  }
 });
