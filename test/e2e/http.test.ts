@@ -207,9 +207,10 @@ describe('HTTP app on a real server', () => {
   });
 });
 
-test('startHttpServer: close() ends keep-alive connections promptly; a taken port is an error', async () => {
-  const app = createHttpApp({
-      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
+/** The app with no admin, no token and nothing to revoke, answering to the server it is served on. */
+function bareApp(port: () => number) {
+  return createHttpApp({
+    allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: port(), publicUrls: [], extraHosts: [] }),
     logger: createLogger('silent'),
     verifier: new FixedTokens({}),
     admin: () => ({ subjects: [], groups: [] }),
@@ -218,6 +219,10 @@ test('startHttpServer: close() ends keep-alive connections promptly; a taken por
     unrevoke: () => {},
     revocations: () => [],
   });
+}
+
+test('startHttpServer: close() ends keep-alive connections promptly; a taken port is an error', async () => {
+  const app = bareApp(() => server.port);
   const server = await startHttpServer(app, '127.0.0.1', 0);
   // fetch keeps the connection alive in its pool; close() must not wait for it to time out.
   assert.equal((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status, 200);
@@ -229,17 +234,7 @@ test('startHttpServer: close() ends keep-alive connections promptly; a taken por
 });
 
 test('startHttpServer: a client that sends its headers too slowly, or nothing, gets 408 and is closed, while others are served', async () => {
-  const app = createHttpApp({
-    allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
-    logger: createLogger('silent'),
-    verifier: new FixedTokens({}),
-    admin: () => ({ subjects: [], groups: [] }),
-    ready: () => ({ ready: true }),
-    revoke: () => ({ terminated: 0 }),
-    unrevoke: () => {},
-    revocations: () => [],
-  });
-  const server = await startHttpServer(app, '127.0.0.1', 0);
+  const server = await startHttpServer(bareApp(() => server.port), '127.0.0.1', 0);
   try {
     const watch = (send: string) =>
       new Promise<{ reply: string; afterMs: number }>((resolve, reject) => {

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema, type GatewayConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { startGateway } from '../../src/main.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -36,18 +36,12 @@ after(async () => {
 
 const upstreamBackends = (): number => Number(pg.psql(`select count(*) from pg_stat_activity where usename = 'gw_app'`).trim());
 
-test('an HTTP port already taken: the start fails with EADDRINUSE, lets go of what it opened, and can be tried again', async () => {
+/** Start with `port` taken by another listener: the start must fail with EADDRINUSE and leave no upstream connection. */
+async function failsOnTakenPort(configFor: (port: number) => GatewayConfig): Promise<{ port: number; config: GatewayConfig }> {
   const taken = net.createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as net.AddressInfo).port;
-  const config = configSchema.parse({
-    listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${port}` },
-    // A pool that keeps an idle server connection open, and an audit store locked to its process.
-    upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: 'up-secret', databases: ['app'], pool: { mode: 'transaction', size: 2, min_idle: 1 } } },
-    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-    audit: { store: `sqlite:${join(dir, 'audit.db')}` },
-    policies: [allowEverything([issuer.issuer])],
-  });
+  const config = configFor(port);
   try {
     await assert.rejects(startGateway(config, { logger: createLogger('silent') }), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
   } finally {
@@ -56,6 +50,20 @@ test('an HTTP port already taken: the start fails with EADDRINUSE, lets go of wh
   // Its upstream connections are closed (the server may take a moment to see them go).
   for (let i = 0; i < 50 && upstreamBackends() > 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(upstreamBackends(), 0, 'the failed start left upstream connections open');
+  return { port, config };
+}
+
+test('an HTTP port already taken: the start fails with EADDRINUSE, lets go of what it opened, and can be tried again', async () => {
+  const { port, config } = await failsOnTakenPort((port) =>
+    configSchema.parse({
+      listen: { postgres: '127.0.0.1:0', http: `127.0.0.1:${port}` },
+      // A pool that keeps an idle server connection open, and an audit store locked to its process.
+      upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: 'up-secret', databases: ['app'], pool: { mode: 'transaction', size: 2, min_idle: 1 } } },
+      identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+      audit: { store: `sqlite:${join(dir, 'audit.db')}` },
+      policies: [allowEverything([issuer.issuer])],
+    }),
+  );
   // The port is free now: the same process starts it, on the same audit store.
   const gw = await startGateway(config, { logger: createLogger('silent') });
   try {
@@ -67,24 +75,16 @@ test('an HTTP port already taken: the start fails with EADDRINUSE, lets go of wh
 });
 
 test('a Postgres port already taken: the start fails with EADDRINUSE, lets go of its stores and pools, and can be tried again', async () => {
-  const taken = net.createServer();
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-  const port = (taken.address() as net.AddressInfo).port;
-  const config = configSchema.parse({
-    listen: { postgres: `127.0.0.1:${port}`, http: '127.0.0.1:0' },
-    upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: 'up-secret', databases: ['app'], pool: { mode: 'transaction', size: 2, min_idle: 1 } } },
-    identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
-    audit: { store: `sqlite:${join(dir, 'audit-pg-port.db')}` },
-    reviews: { store: `sqlite:${join(dir, 'reviews-pg-port.db')}`, rules: [{ name: 'drops', when: ['drop'], approvers: { groups: ['dba'] } }] },
-    policies: [allowEverything([issuer.issuer])],
-  });
-  try {
-    await assert.rejects(startGateway(config, { logger: createLogger('silent') }), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
-  } finally {
-    await new Promise((resolve) => taken.close(resolve));
-  }
-  for (let i = 0; i < 50 && upstreamBackends() > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(upstreamBackends(), 0, 'the failed start left upstream connections open');
+  const { port, config } = await failsOnTakenPort((port) =>
+    configSchema.parse({
+      listen: { postgres: `127.0.0.1:${port}`, http: '127.0.0.1:0' },
+      upstreams: { app: { url: `postgres://gw_app@127.0.0.1:${pg.port}/app`, password: 'up-secret', databases: ['app'], pool: { mode: 'transaction', size: 2, min_idle: 1 } } },
+      identity: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience }] },
+      audit: { store: `sqlite:${join(dir, 'audit-pg-port.db')}` },
+      reviews: { store: `sqlite:${join(dir, 'reviews-pg-port.db')}`, rules: [{ name: 'drops', when: ['drop'], approvers: { groups: ['dba'] } }] },
+      policies: [allowEverything([issuer.issuer])],
+    }),
+  );
   // Both store files were let go: the same process takes them again.
   const gw = await startGateway(config, { logger: createLogger('silent') });
   try {
