@@ -890,6 +890,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await Promise.all([...catalogs.values()].map((c) => c.reload({ full: true }).catch(() => {})));
     },
     reload(next) {
+      checkTlsFiles(next);
       const compiled = compilePolicies(next.policies);
       const nextMasking = compileMasking(next.masking);
       const nextReviews = compileReviews(next.reviews);

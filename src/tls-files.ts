@@ -1,4 +1,5 @@
 /** TLS certificate files named in the config, loaded with errors that name the config key. */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { ConfigError } from './config/config-error.ts';
@@ -25,8 +26,29 @@ export function tlsFiles(key: 'listen.tls' | 'listen.http_tls', t: { cert: strin
   }
 }
 
-/** Every TLS pair the config names, loaded once: a config error for the first that does not load. */
+/**
+ * Every TLS file the config names, loaded once: the listeners' certificate and key pairs, and
+ * each upstream's CA file (which must hold a PEM certificate). A config error for the first
+ * that does not load.
+ */
 export function checkTlsFiles(config: GatewayConfig): void {
   if (config.listen.tls) tlsFiles('listen.tls', config.listen.tls);
   if (config.listen.http_tls) tlsFiles('listen.http_tls', config.listen.http_tls);
+  for (const [name, up] of Object.entries(config.upstreams)) {
+    const ca = up.tls?.ca;
+    if (ca === undefined) continue;
+    const key = `upstreams.${name}.tls.ca`;
+    let pem: Buffer;
+    try {
+      pem = readFileSync(ca);
+    } catch (err) {
+      throw new ConfigError([`${key}: cannot read ${ca} (${(err as Error).message})`]);
+    }
+    try {
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new ConfigError([`${key}: ${ca} is not a PEM certificate (${(err as Error).message})`]);
+    }
+  }
 }

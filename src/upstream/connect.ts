@@ -122,11 +122,18 @@ async function startTls(socket: net.Socket, target: UpstreamTarget): Promise<net
     throw upstreamError('upstream.unavailable', target, `server refused TLS (answered '${String.fromCharCode(answer)}') but tls.mode is ${target.tls.mode}`);
   }
   const mode = target.tls.mode;
+  let ca: Buffer | undefined;
+  try {
+    ca = target.tls.ca ? readFileSync(target.tls.ca) : undefined;
+  } catch (err) {
+    socket.destroy();
+    throw upstreamError('upstream.unavailable', target, `TLS: cannot read the CA file ${target.tls.ca} (${(err as Error).message})`, err);
+  }
   const options: tls.ConnectionOptions = {
     socket,
     servername: net.isIP(target.host) ? undefined : (target.tls.servername ?? target.host),
     rejectUnauthorized: mode !== 'require',
-    ca: target.tls.ca ? readFileSync(target.tls.ca) : undefined,
+    ca,
   };
   if (mode === 'verify-ca') options.checkServerIdentity = () => undefined;
   if (mode === 'verify-full' && target.tls.servername) options.servername = target.tls.servername;

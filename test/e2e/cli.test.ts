@@ -226,7 +226,7 @@ test('start: serves, rejects a bad reload and keeps running, exits 0 on SIGTERM'
   }
 });
 
-test('TLS files: one that cannot be read, or a certificate and key that are not a pair, is a config error naming the key, and start exits 1', async () => {
+test('TLS files: one that cannot be read, a certificate and key that are not a pair, or an upstream CA that is no certificate, is a config error naming the key, and start exits 1', async () => {
   const a = selfSignedCert();
   const b = selfSignedCert();
   try {
@@ -244,6 +244,16 @@ test('TLS files: one that cannot be read, or a certificate and key that are not 
     }
     const ok = await pgwarden(['check', '--config', good]);
     assert.equal(ok.code, 0, ok.stderr);
+    // An upstream's CA file: missing, or not a certificate (a key), is named by its key too.
+    const upstreamCa = (ca: string) => GOOD.replace('    url: postgres://pgwarden@db:5432/app\n', `    url: postgres://pgwarden@db:5432/app\n    tls: { mode: verify-full, ca: ${ca} }\n`);
+    const noCa = await pgwarden(['check', '--config', file('ca-missing.yaml', upstreamCa(join(dir, 'no-ca.pem')))]);
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, /^upstreams\.app\.tls\.ca: cannot read .*no-ca\.pem \(ENOENT/m);
+    const keyAsCa = await pgwarden(['check', '--config', file('ca-key.yaml', upstreamCa(join(a.dir, 'key.pem')))]);
+    assert.equal(keyAsCa.code, 1);
+    assert.match(keyAsCa.stderr, /^upstreams\.app\.tls\.ca: .*key\.pem is not a PEM certificate/m);
+    const goodCa = await pgwarden(['check', '--config', file('ca-good.yaml', upstreamCa(a.certPath))]);
+    assert.equal(goodCa.code, 0, goodCa.stderr);
   } finally {
     a.cleanup();
     b.cleanup();
