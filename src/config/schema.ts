@@ -164,10 +164,12 @@ export const configSchema = z
         idle_timeout: duration.default(30 * 60_000),
         max_sessions: z.number().int().positive().default(1000),
         /**
-         * Most open MCP sessions of one identity: an initialize beyond it closes that identity's
-         * least recently used session, so one identity cannot take every session.
+         * Most open MCP sessions of one identity, so one identity cannot take every session: an
+         * initialize beyond it closes that identity's least recently used session when it has
+         * been idle for a quarter of idle_timeout (at most a minute), and is refused (429) when
+         * none has.
          */
-        max_sessions_per_identity: z.number().int().positive().default(16),
+        max_sessions_per_identity: z.number().int().positive().default(100),
       })
       .strict()
       .prefault({}),

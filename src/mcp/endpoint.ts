@@ -8,8 +8,10 @@
  *      then serves the request with this request's identity (a refreshed token is fine)
  *   ─► without: a POST `initialize` opens a session (its own McpServer, tools described with the
  *      identity's scope); anything else is a 400
- * Sessions end on DELETE, after `idle_timeout` without a request, when their identity opens more
- * than `max_sessions_per_identity` (its least recently used go), or when the gateway closes.
+ * Sessions end on DELETE, after `idle_timeout` without a request, when their identity opens one
+ * more than `max_sessions_per_identity` and this is its least recently used, idle for a quarter of
+ * `idle_timeout` (at most a minute; else the new one is refused with 429), or when the gateway
+ * closes.
  */
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
@@ -25,7 +27,7 @@ export interface McpSettings extends ResourceSettings {
   idleTimeoutMs: number;
   /** Most open MCP sessions. */
   maxSessions: number;
-  /** Most open MCP sessions of one identity; a new one closes its least recently used. */
+  /** Most open MCP sessions of one identity; a new one closes its least recently used if idle a while, else is refused (429). */
   maxSessionsPerIdentity: number;
 }
 
@@ -54,6 +56,9 @@ interface McpSession {
 }
 
 const ownerKey = (id: Identity) => `${id.issuer}\u0000${id.subject}`;
+
+/** How long an identity's session must have been idle to make room for its new one: a quarter of idle_timeout, at most a minute. */
+const idleEnough = (s: McpSettings) => Math.min(60_000, s.idleTimeoutMs / 4);
 
 export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   const log = deps.logger.child({ part: 'mcp' });
@@ -114,6 +119,22 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     if (c.req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: no Mcp-Session-Id header; initialize a session with POST first');
     if (sessions.size >= settings.maxSessions) return problem(503, 'too_many_sessions', 'pgwarden: too many open MCP sessions', 'Close idle sessions or try again later.');
     const owner = ownerKey(identity);
+    // One identity's share of the sessions: at it, its least recently used session goes if it
+    // has been idle a while (a client that never sends DELETE crowds out only itself); if every
+    // one of them is in use, the new one is refused.
+    const own = [...sessions.values()].filter((s) => s.owner === owner);
+    if (own.length >= settings.maxSessionsPerIdentity) {
+      const oldest = own.reduce((a, b) => (a.lastUsed <= b.lastUsed ? a : b));
+      if (Date.now() - oldest.lastUsed < idleEnough(settings)) {
+        return problem(
+          429,
+          'too_many_sessions',
+          `pgwarden: ${identity.subject} has ${own.length} MCP sessions in use (mcp.max_sessions_per_identity)`,
+          'Close the sessions you no longer use (DELETE /mcp), or try again shortly.',
+        );
+      }
+      await end(oldest, 'its identity opened a session beyond mcp.max_sessions_per_identity, and this one was the least recently used');
+    }
 
     const session: McpSession = {
       id: '',
@@ -124,10 +145,6 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           session.id = id;
-          // One identity's sessions beyond its share: its least recently used ones go (a client
-          // that never sends DELETE only ever crowds out itself).
-          const own = [...sessions.values()].filter((s) => s.owner === owner).sort((a, b) => a.lastUsed - b.lastUsed);
-          for (const s of own.slice(0, Math.max(0, own.length + 1 - settings.maxSessionsPerIdentity))) void end(s, 'the identity opened more than mcp.max_sessions_per_identity sessions');
           sessions.set(id, session);
           log.info({ session: id, subject: identity.subject, issuer: identity.issuerName }, 'mcp session opened');
         },

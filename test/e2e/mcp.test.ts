@@ -46,7 +46,7 @@ before(async () => {
         ],
       };
       raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-mcp' };
-      raw.mcp = { max_rows: 20, max_sessions_per_identity: 4 };
+      raw.mcp = { max_rows: 20 };
       raw.reviews = {
         store: 'memory',
         rules: [{ name: 'mass-delete', when: ['delete_without_where'], match: { groups: ['mcp-ops'] }, approvers: { groups: ['dba'] }, mode: 'defer', timeout: '1m', window: '1h' }],
@@ -375,44 +375,66 @@ describe('tools through the session pipeline', () => {
 });
 
 describe('sessions per identity', () => {
-  const listTools = (token: string, sessionId: string) =>
-    fetch(resource, {
+  // A gateway of its own: four sessions per identity, and idle_timeout 4 s, so a session idle
+  // for a second makes room for its identity's next one.
+  let g: TestGateway;
+  let url: string;
+  before(async () => {
+    g = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => {
+        raw.policies = POLICIES;
+        raw.mcp = { max_sessions_per_identity: 4, idle_timeout: '4s' };
+      },
+    });
+    url = `http://${g.gw.http.host}:${g.gw.http.port}/mcp`;
+  });
+  after(async () => {
+    await g?.stop();
+  });
+  const token = (sub: string) => g.issuer.sign({ sub, groups: ['mcp-support'], aud: ['pgwarden', url] });
+  const post = async (tok: string, body: string, sessionId?: string) => {
+    const res = await fetch(url, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/json',
         Accept: 'application/json, text/event-stream',
-        Authorization: `Bearer ${token}`,
-        'Mcp-Session-Id': sessionId,
+        Authorization: `Bearer ${tok}`,
         'Mcp-Protocol-Version': '2025-06-18',
+        ...(sessionId !== undefined && { 'Mcp-Session-Id': sessionId }),
       },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+      body,
     });
+    return { status: res.status, text: await res.text(), id: res.headers.get('mcp-session-id') };
+  };
+  const initialize = (tok: string) => post(tok, initializeBody());
+  const listTools = (tok: string, id: string) => post(tok, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }), id);
 
-  it('an identity that opens sessions without closing them only ever closes its own oldest ones', async () => {
-    const other = await connect(await mcpToken('bystander'));
-    try {
-      const hoarder = await mcpToken('hoarder');
-      const ids: string[] = [];
-      for (let i = 0; i < 7; i++) {
-        const res = await rawInitialize(hoarder);
-        const body = await res.text();
-        assert.equal(res.status, 200, body);
-        ids.push(res.headers.get('mcp-session-id')!);
-      }
-      // mcp.max_sessions_per_identity is 4 here: the three opened first are gone, the rest serve.
-      for (const [i, id] of ids.entries()) {
-        const res = await listTools(hoarder, id);
-        await res.text();
-        assert.equal(res.status, i < 3 ? 404 : 200, `session ${i + 1} of 7`);
-      }
-      // Another identity's session is untouched, and it can open more.
-      assert.ok((await other.client.listTools()).tools.length > 0);
-      const more = await rawInitialize(await mcpToken('bystander'));
-      await more.text();
-      assert.equal(more.status, 200);
-    } finally {
-      await other.client.close();
+  it('an identity at its share: a new session replaces its least recently used one once that is idle, and is refused while all are in use', async () => {
+    const hoarder = await token('hoarder');
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await initialize(hoarder);
+      assert.equal(r.status, 200, r.text);
+      ids.push(r.id!);
     }
+    // All four were used just now: a fifth is refused, and none of them is closed for it.
+    const refused = await initialize(hoarder);
+    assert.equal(refused.status, 429, refused.text);
+    assert.match(refused.text, /hoarder has 4 MCP sessions in use \(mcp\.max_sessions_per_identity\)/);
+    await new Promise((r) => setTimeout(r, 1_200));
+    // Sessions 3 and 4 are used again; 1 and 2 stay idle and make room for two new ones.
+    for (const id of ids.slice(2)) assert.equal((await listTools(hoarder, id)).status, 200);
+    for (let i = 0; i < 2; i++) {
+      const r = await initialize(hoarder);
+      assert.equal(r.status, 200, r.text);
+      ids.push(r.id!);
+    }
+    for (const [i, id] of ids.entries()) assert.equal((await listTools(hoarder, id)).status, i < 2 ? 404 : 200, `session ${i + 1} of 6`);
+    // Another identity is not limited by the hoarder's share.
+    const other = await initialize(await token('bystander'));
+    assert.equal(other.status, 200, other.text);
+    assert.equal((await listTools(await token('bystander'), other.id!)).status, 200);
   });
 });
 
