@@ -191,6 +191,11 @@ export interface CatalogSnapshot {
    */
   pendingAttached?: ReadonlySet<string>;
   /**
+   * A domain whose CHECK or default calls user code was made or changed in the session's open
+   * transaction (engine/created-code.ts): any relation used may have a column of it.
+   */
+  pendingDomainCode?: true;
+  /**
    * The search_path setting a new upstream session gets (e.g. `"$user", public`): the gateway
    * starts its sessions with it, so a default stored later (ALTER ROLE … SET search_path) does
    * not change their path behind its back. Absent in snapshots read from older dump files.

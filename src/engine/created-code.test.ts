@@ -36,6 +36,9 @@ describe('createdCodeOf', () => {
     { sql: 'create table app.made (id int, z int default app.mine())', want: [{ kind: 'attached', schema: 'app', name: 'made', source: false }] },
     { sql: "alter table customers add column z int default pg_catalog.lower('x')", want: [] },
     { sql: 'select lower(name) from customers', want: [] },
+    { sql: 'create domain app.d as int check (app.mine() = 1)', want: [{ kind: 'domain', schema: 'app', name: 'd', fn: { schema: 'app', name: 'mine' }, source: false }] },
+    { sql: 'alter domain app.d set default app.mine()', want: [{ kind: 'domain', schema: 'app', name: 'd', fn: { schema: 'app', name: 'mine' }, source: false }] },
+    { sql: "create domain app.d as text check (pg_catalog.lower(value) = value)", want: [] },
   ];
   for (const c of cases) it(c.sql, () => assert.deepEqual(created(c.sql), c.want));
 });
@@ -61,6 +64,22 @@ describe('withCreatedCode', () => {
     assert.equal(relationMayChangePath(attached, customers.oid), true);
     assert.deepEqual([...(attached.pendingAttached ?? [])], ['app.made']);
     assert.equal(base.pendingAttached, undefined);
+  });
+
+  it('a domain whose check calls user code: a cast to it, or to an array of it, is a call of that code, and writes may run it', () => {
+    const base = catalog();
+    const domain = withCreatedCode(base, [{ kind: 'domain', schema: 'app', name: 'd', fn: { schema: 'app', name: 'mine' } }]);
+    assert.equal(domain.pendingDomainCode, true);
+    assert.equal(base.pendingDomainCode, undefined);
+    for (const [sql, calls] of [
+      ['select 1::app.d', true],
+      ['select array[1]::d[]', true],
+      ['select 1::other.d', false],
+      ['select 1::int', false],
+    ] as const) {
+      const [a] = analyse(sql, { catalog: domain, searchPath: ['app'] });
+      assert.equal(a.functions.some((f) => f.userCode && f.name === 'mine'), calls, sql);
+    }
   });
 
   it('a relation dropped is left out: its name finds the next one on the path', () => {

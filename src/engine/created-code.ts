@@ -43,13 +43,16 @@ export interface CreatedCode {
    * then finds what comes after it on the path, on the server), or a whole schema dropped or
    * renamed (`name` empty).
    */
-  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone' | 'view' | 'attached';
+  kind: 'function' | 'procedure' | 'aggregate' | 'operator' | 'gone' | 'view' | 'attached' | 'domain';
   /** The schema it is in; undefined when the statement did not say and the catalog could not tell (any schema). */
   schema: string | undefined;
   name: string;
   /** The CREATE statement, for a function or procedure in SQL or PL/pgSQL. */
   source?: string;
-  /** An operator's function (its schema empty when the catalog does not have it). */
+  /**
+   * An operator's function (its schema empty when the catalog does not have it); a domain's:
+   * a function its CHECK or default calls (absent: one the statement named but nothing resolved).
+   */
   fn?: { schema: string; name: string };
 }
 
@@ -67,6 +70,13 @@ export function createdCodeOf(a: StatementAnalysis): CreatedCode[] {
     for (const d of a.ddl) {
       const on = d.on ?? (RELATION_TYPES.has(d.objectType) && d.name ? { schema: d.schema ?? '', name: d.name } : undefined);
       if (on && (d.action === 'create' || d.action === 'alter')) out.push({ kind: 'attached', schema: on.schema, name: on.name });
+      // A domain whose CHECK or default calls user code runs it whenever a value becomes of it.
+      if (d.objectType === 'domain' && d.name && (d.action === 'create' || d.action === 'alter')) {
+        for (const f of a.functions) {
+          if (f.resolved && !f.userCode) continue;
+          out.push(f.resolved || f.schema !== '' ? { kind: 'domain', schema: d.schema, name: d.name, fn: { schema: f.schema, name: f.name } } : { kind: 'domain', schema: d.schema, name: d.name });
+        }
+      }
     }
   }
   for (const d of a.ddl) {
@@ -115,8 +125,26 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
   let relations = snapshot.relations;
   let attachedCode = snapshot.attachedCode;
   const pending = new Set<string>();
+  let domains = false;
   let oid = -1;
   for (const c of code) {
+    if (c.kind === 'domain') {
+      // As a domain of the catalog's (catalog/load.ts, CODE_SQL): an explicit cast to itself that
+      // calls the code, by the names `x::d` and `x::d[]` write. Which relations have columns of
+      // it is not known: every relation used counts as running it (`pendingDomainCode`).
+      domains = true;
+      let fn = c.fn;
+      if (!fn || !functions.has(`${fn.schema}.${fn.name}`)) {
+        const stand: CatalogFunction = { oid: oid--, schema: fn?.schema || (c.schema ?? ''), name: fn?.name ?? '(domain code made in this session)', kind: 'f', volatility: 'v', securityDefiner: false, language: 'unknown', ...ANY_ARGUMENTS, origin: 'user' };
+        functions.set(`${stand.schema}.${stand.name}`, [...(functions.get(`${stand.schema}.${stand.name}`) ?? []), stand]);
+        fn = stand;
+      }
+      const names = (c.schema !== undefined ? [c.schema] : [...snapshot.schemas]).flatMap((schema) => [{ schema, name: c.name }, { schema, name: `_${c.name}` }]);
+      const cast = { oid: oid--, source: 0, target: 0, context: 'e' as const, fn: { oid: 0, schema: fn.schema, name: fn.name }, sourceTypes: { oids: [], names: [] }, targetTypes: { oids: [], names }, betweenBuiltins: false, domainCheck: true as const };
+      if (planted.castsByTypeName === snapshot.planted.castsByTypeName) planted.castsByTypeName = new Map(planted.castsByTypeName);
+      for (const n of [c.name, `_${c.name}`]) planted.castsByTypeName.set(n, [...(planted.castsByTypeName.get(n) ?? []), cast]);
+      continue;
+    }
     if (c.kind === 'attached') {
       // A user function without a readable body stands for the code attached: a relation that
       // has it may change search_path when used (catalog/path-code.ts).
@@ -179,5 +207,6 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
   const out: CatalogSnapshot = { ...snapshot, relations, functions, planted };
   if (attachedCode !== snapshot.attachedCode) out.attachedCode = attachedCode;
   if (pending.size > 0) out.pendingAttached = pending;
+  if (domains) out.pendingDomainCode = true;
   return out;
 }

@@ -410,6 +410,8 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   // The same for such a function that runs without being named: a trigger of a table the
   // statement writes, a view's query, a default, a policy… (catalog/path-code.ts).
   else if (catalog && a.tables.some((t) => (t.relation.oid !== undefined ? relationMayChangePath(catalog, t.relation.oid) : catalog.pendingAttached?.has(`${t.relation.schema}.${t.relation.name}`)))) ops.push({ k: 'unknown' });
+  // A domain with user code made in the open transaction: any relation may hold a column of it.
+  else if (catalog?.pendingDomainCode && a.tables.some((t) => t.op !== 'select')) ops.push({ k: 'unknown' });
   return ops;
 }
 

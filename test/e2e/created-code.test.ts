@@ -41,7 +41,7 @@ before(async () => {
           match: { subjects: ['plain'] },
           allow: [
             { tables: ['tenant_a.*'], operations: ['select'] },
-            { tables: ['tenant_a.log', 'tenant_a.made'], operations: ['insert'] },
+            { tables: ['tenant_a.log', 'tenant_a.made', 'tenant_a.log_d'], operations: ['insert'] },
             { functions: ['tenant_a.*'] },
             { ddl: { schemas: ['tenant_a'] } },
           ],
@@ -62,7 +62,9 @@ before(async () => {
      create table tenant_a.log (id int); alter table tenant_a.log owner to gw_app;
      create function tenant_a.log_fn() returns trigger language plpgsql as $$ begin return new; end $$;
      alter function tenant_a.log_fn() owner to gw_app;
-     create trigger log_t before insert on tenant_a.log for each row execute function tenant_a.log_fn();`,
+     create trigger log_t before insert on tenant_a.log for each row execute function tenant_a.log_fn();
+     create domain tenant_a.plain_int as int; alter domain tenant_a.plain_int owner to gw_app;
+     create table tenant_a.log_d (v tenant_a.plain_int); alter table tenant_a.log_d owner to gw_app;`,
     'app',
   );
   await t.gw.reloadCatalogs();
@@ -242,9 +244,14 @@ describe('code a session attaches to a relation runs when the relation is used',
   const cases: [string, string[]][] = [
     ['a default added to a table the catalog has', ['begin', SWITCH('sw_a'), 'alter table tenant_a.log add column z int default tenant_a.sw_a()', 'insert into tenant_a.log (id) values (1)']],
     ['a default of a table made in the block', ['begin', SWITCH('sw_b'), 'create table tenant_a.made (id int, z int default tenant_a.sw_b())', 'insert into tenant_a.made (id) values (1)']],
+    // A domain whose CHECK calls it: a cast to the domain, or a write of a column of it, runs it.
+    ['a domain made in the block, cast to', ['begin', SWITCH('sw_c'), 'create domain tenant_a.dc as int check (tenant_a.sw_c() = 1)', 'select 1::tenant_a.dc']],
+    ['a domain made in the block, cast to an array of it', ['begin', SWITCH('sw_d'), 'create domain tenant_a.dd as int check (tenant_a.sw_d() = 1)', 'select array[1]::dd[]']],
+    ['a domain made in the block, written through a column of a table made there', ['begin', SWITCH('sw_e'), 'create domain tenant_a.de as int check (tenant_a.sw_e() = 1)', 'create table tenant_a.made (id int, z tenant_a.de)', 'insert into tenant_a.made values (1, 1)']],
+    ['a CHECK that calls it added in the block to a domain of the catalog', ['begin', SWITCH('sw_f'), 'alter domain tenant_a.plain_int add constraint sw check (tenant_a.sw_f() = 1)', 'insert into tenant_a.log_d values (1)']],
   ];
   for (const [name, steps] of cases) {
-    it(`${name}: the insert that runs it is followed by a read-back`, async () => {
+    it(`${name}: the statement that runs it is followed by a read-back`, async () => {
       const c = new pg.Client({ ...t.client(plain), options: '-c search_path=tenant_a,public' } as pg.ClientConfig);
       await c.connect();
       open.push(c);
