@@ -127,6 +127,13 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
   const pending = new Set<string>();
   let domains = false;
   let oid = -1;
+  // A user function without a readable body, standing for code the catalog cannot show yet: it
+  // may change search_path (catalog/path-code.ts).
+  const standIn = (schema: string, name: string): CatalogFunction => {
+    const stand: CatalogFunction = { oid: oid--, schema, name, kind: 'f', volatility: 'v', securityDefiner: false, language: 'unknown', ...ANY_ARGUMENTS, origin: 'user' };
+    functions.set(`${schema}.${name}`, [...(functions.get(`${schema}.${name}`) ?? []), stand]);
+    return stand;
+  };
   for (const c of code) {
     if (c.kind === 'domain') {
       // As a domain of the catalog's (catalog/load.ts, CODE_SQL): an explicit cast to itself that
@@ -134,11 +141,7 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
       // it is not known: every relation used counts as running it (`pendingDomainCode`).
       domains = true;
       let fn = c.fn;
-      if (!fn || !functions.has(`${fn.schema}.${fn.name}`)) {
-        const stand: CatalogFunction = { oid: oid--, schema: fn?.schema || (c.schema ?? ''), name: fn?.name ?? '(domain code made in this session)', kind: 'f', volatility: 'v', securityDefiner: false, language: 'unknown', ...ANY_ARGUMENTS, origin: 'user' };
-        functions.set(`${stand.schema}.${stand.name}`, [...(functions.get(`${stand.schema}.${stand.name}`) ?? []), stand]);
-        fn = stand;
-      }
+      if (!fn || !functions.has(`${fn.schema}.${fn.name}`)) fn = standIn(fn?.schema || (c.schema ?? ''), fn?.name ?? '(domain code made in this session)');
       const names = (c.schema !== undefined ? [c.schema] : [...snapshot.schemas]).flatMap((schema) => [{ schema, name: c.name }, { schema, name: `_${c.name}` }]);
       const cast = { oid: oid--, source: 0, target: 0, context: 'e' as const, fn: { oid: 0, schema: fn.schema, name: fn.name }, sourceTypes: { oids: [], names: [] }, targetTypes: { oids: [], names }, betweenBuiltins: false, domainCheck: true as const };
       if (planted.castsByTypeName === snapshot.planted.castsByTypeName) planted.castsByTypeName = new Map(planted.castsByTypeName);
@@ -146,16 +149,14 @@ export function withCreatedCode(snapshot: CatalogSnapshot, code: readonly Create
       continue;
     }
     if (c.kind === 'attached') {
-      // A user function without a readable body stands for the code attached: a relation that
-      // has it may change search_path when used (catalog/path-code.ts).
+      // A stand-in for the code attached: a relation that has it may change search_path when used.
       const rel = c.schema !== undefined ? snapshot.relations.get(`${c.schema}.${c.name}`) : undefined;
       if (!rel) {
         // A relation the session made: known by name only.
         pending.add(`${c.schema ?? ''}.${c.name}`);
         continue;
       }
-      const stand: CatalogFunction = { oid: oid--, schema: rel.schema, name: '(code attached in this session)', kind: 'f', volatility: 'v', securityDefiner: false, language: 'unknown', ...ANY_ARGUMENTS, origin: 'user' };
-      functions.set(`${stand.schema}.${stand.name}`, [...(functions.get(`${stand.schema}.${stand.name}`) ?? []), stand]);
+      const stand = standIn(rel.schema, '(code attached in this session)');
       attachedCode = new Map(attachedCode ?? []);
       attachedCode.set(rel.oid, [...(attachedCode.get(rel.oid) ?? []), stand.oid]);
       continue;
