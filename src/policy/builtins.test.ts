@@ -40,7 +40,7 @@ describe('readable settings', () => {
 });
 
 describe('system catalogs', () => {
-  const safe = ['pg_catalog.pg_class', 'pg_catalog.pg_attribute', 'pg_catalog.pg_namespace', 'pg_catalog.pg_type', 'pg_catalog.pg_proc', 'pg_catalog.pg_roles', 'information_schema.columns', 'information_schema.tables'];
+  const safe = ['pg_catalog.pg_class', 'pg_catalog.pg_attribute', 'pg_catalog.pg_namespace', 'pg_catalog.pg_type', 'pg_catalog.pg_proc', 'pg_catalog.pg_roles', 'information_schema.columns', 'information_schema.tables', 'pg_catalog.pg_largeobject_metadata', 'pg_catalog.pg_subscription', 'pg_catalog.pg_seclabels'];
   const refused: [string, RegExp][] = [
     ['pg_catalog.pg_stats', /sampled column values/],
     ['pg_catalog.pg_statistic', /sampled column values/],
@@ -49,7 +49,6 @@ describe('system catalogs', () => {
     ['pg_catalog.pg_authid', /password hashes/],
     ['pg_catalog.pg_shadow', /password hashes/],
     ['pg_catalog.pg_user_mappings', /connection strings/],
-    ['pg_catalog.pg_subscription', /connection strings/],
     ['information_schema.user_mapping_options', /connection strings/],
     ['pg_catalog.pg_settings', /server configuration/],
     ['pg_catalog.pg_hba_file_rules', /server configuration/],

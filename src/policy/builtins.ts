@@ -119,13 +119,14 @@ export const DANGEROUS_FUNCTIONS: readonly string[] = [
  * Every other relation of pg_catalog and information_schema is refused unless an allow entry names
  * it exactly (a wildcard does not reach system catalogs): statistics hold sampled column values
  * (pg_statistic, pg_stats, pg_stats_ext, pg_stats_ext_exprs, pg_statistic_ext_data), others hold
- * password hashes (pg_authid, pg_shadow), connection strings with passwords (pg_subscription,
- * pg_user_mapping, pg_user_mappings, information_schema.user_mapping_options), server
+ * password hashes (pg_authid, pg_shadow), connection strings with passwords (pg_user_mapping,
+ * pg_user_mappings, information_schema.user_mapping_options; pg_subscription is readable but for
+ * its connection string, see HIDDEN_CATALOG_COLUMNS), server
  * configuration and paths (pg_settings, pg_file_settings, pg_hba_file_rules,
  * pg_ident_file_mappings, pg_config, pg_db_role_setting; a read of pg_settings the analysis
  * proved pinned by name to READABLE_SETTINGS is allowed, see policy/tables.ts), large object
- * data (pg_largeobject),
- * other sessions' statements and locks (pg_stat_activity, pg_locks, pg_prepared_xacts), sequence
+ * data (pg_largeobject; pg_largeobject_metadata holds only their owners and privileges, as
+ * pg_dump reads them), other sessions' statements and locks (pg_stat_activity, pg_locks, pg_prepared_xacts), sequence
  * values (pg_sequences), replication state, or whatever a future version adds.
  */
 export const SAFE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
@@ -135,8 +136,9 @@ export const SAFE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
     'pg_default_acl', 'pg_depend', 'pg_description', 'pg_enum', 'pg_event_trigger', 'pg_extension', 'pg_foreign_data_wrapper',
     'pg_foreign_server', 'pg_foreign_table', 'pg_index', 'pg_indexes', 'pg_inherits', 'pg_init_privs', 'pg_language', 'pg_matviews',
     'pg_namespace', 'pg_opclass', 'pg_operator', 'pg_opfamily', 'pg_partitioned_table', 'pg_policies', 'pg_policy',
-    'pg_prepared_statements', 'pg_proc', 'pg_publication', 'pg_publication_namespace', 'pg_publication_rel', 'pg_publication_tables',
-    'pg_range', 'pg_rewrite', 'pg_roles', 'pg_rules', 'pg_sequence', 'pg_shdepend', 'pg_shdescription', 'pg_stat_gssapi', 'pg_stat_ssl',
+    'pg_largeobject_metadata', 'pg_prepared_statements', 'pg_proc', 'pg_publication', 'pg_publication_namespace', 'pg_publication_rel', 'pg_publication_tables',
+    'pg_range', 'pg_rewrite', 'pg_roles', 'pg_rules', 'pg_seclabel', 'pg_seclabels', 'pg_sequence', 'pg_shdepend', 'pg_shdescription', 'pg_shseclabel',
+    'pg_stat_gssapi', 'pg_stat_ssl', 'pg_subscription',
     'pg_statistic_ext', 'pg_tables', 'pg_tablespace', 'pg_timezone_abbrevs', 'pg_timezone_names', 'pg_transform', 'pg_trigger',
     'pg_ts_config', 'pg_ts_config_map', 'pg_ts_dict', 'pg_ts_parser', 'pg_ts_template', 'pg_type', 'pg_user', 'pg_views',
   ].map((n) => `pg_catalog.${n}`),
@@ -164,20 +166,25 @@ export const HIDDEN_CATALOG_COLUMNS: ReadonlyMap<string, readonly string[]> = ne
   // A read of pg_settings pinned to readable settings: the file a setting was read from is a
   // server path (as config_file is), shown to roles that may read all settings.
   ['pg_catalog.pg_settings', ['sourcefile']],
+  // A subscription's connection string can hold the publisher's password (PostgreSQL grants
+  // every other column to PUBLIC; pg_dump counts the rows).
+  ['pg_catalog.pg_subscription', ['subconninfo']],
 ]);
 
 /** Why a hidden catalog column is refused (the refusal's hint). */
 export function hiddenColumnReason(relation: string): string {
-  return relation === 'pg_catalog.pg_settings' ? 'The file a setting comes from is a path on the database server' : 'Per-role settings can hold secrets';
+  if (relation === 'pg_catalog.pg_settings') return 'The file a setting comes from is a path on the database server';
+  if (relation === 'pg_catalog.pg_subscription') return 'A connection string can hold a password';
+  return 'Per-role settings can hold secrets';
 }
 
 /** Why some catalog relations outside SAFE_CATALOG_RELATIONS are refused (for the hint). */
 export const PROTECTED_CATALOG_REASONS: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /^pg_catalog\.pg_(statistic|statistic_ext_data|stats|stats_ext|stats_ext_exprs)$/, why: 'statistics hold sampled column values (most common values, histogram bounds)' },
   { pattern: /^pg_catalog\.pg_(authid|shadow)$/, why: 'it holds password hashes' },
-  { pattern: /^(pg_catalog\.pg_(user_mappings?|subscription)|information_schema\.(user_mapping_options|user_mappings|_pg_user_mappings))$/, why: 'it holds connection strings and passwords' },
+  { pattern: /^(pg_catalog\.pg_user_mappings?|information_schema\.(user_mapping_options|user_mappings|_pg_user_mappings))$/, why: 'it holds connection strings and passwords' },
   { pattern: /^pg_catalog\.pg_(settings|file_settings|hba_file_rules|ident_file_mappings|config|db_role_setting)$/, why: 'it shows server configuration: paths, commands, connection strings and secrets' },
-  { pattern: /^pg_catalog\.pg_largeobject(_metadata)?$/, why: 'large objects hold data no table grant covers' },
+  { pattern: /^pg_catalog\.pg_largeobject$/, why: 'large objects hold data no table grant covers' },
   { pattern: /^pg_catalog\.pg_(stat_activity|locks|prepared_xacts)$|\.pg_stat_statements(_info)?$/, why: "it shows other sessions' statements, and every session shares the gateway's upstream role" },
 ];
 
@@ -195,8 +202,8 @@ export const PROTECTED_EXTENSION_RELATIONS: readonly string[] = ['pg_stat_statem
 export const PROTECTED_CATALOG_RELATIONS: readonly string[] = [
   'pg_catalog.pg_stat_activity', 'pg_catalog.pg_statistic', 'pg_catalog.pg_statistic_ext_data', 'pg_catalog.pg_stats', 'pg_catalog.pg_stats_ext',
   'pg_catalog.pg_stats_ext_exprs', 'pg_catalog.pg_authid', 'pg_catalog.pg_shadow', 'pg_catalog.pg_user_mapping', 'pg_catalog.pg_user_mappings',
-  'pg_catalog.pg_subscription', 'pg_catalog.pg_settings', 'pg_catalog.pg_file_settings', 'pg_catalog.pg_hba_file_rules',
-  'pg_catalog.pg_ident_file_mappings', 'pg_catalog.pg_largeobject', 'pg_catalog.pg_largeobject_metadata',
+  'pg_catalog.pg_settings', 'pg_catalog.pg_file_settings', 'pg_catalog.pg_hba_file_rules',
+  'pg_catalog.pg_ident_file_mappings', 'pg_catalog.pg_largeobject',
 ];
 
 /**
@@ -223,6 +230,7 @@ export const READABLE_SETTINGS: ReadonlySet<string> = new Set([
   'default_table_access_method', 'default_toast_compression', 'in_hot_standby', 'data_checksums', 'server_version', 'cursor_tuple_fraction',
   'random_page_cost', 'seq_page_cost', 'effective_cache_size', 'temp_buffers', 'quote_all_identifiers', 'default_with_oids',
   'gin_fuzzy_search_limit', 'transform_null_equals', 'constraint_exclusion', 'from_collapse_limit', 'join_collapse_limit',
+  'restrict_nonsystem_relation_kind',
 ]);
 
 const READABLE_PREFIXES = ['lc_', 'enable_'];
@@ -273,7 +281,6 @@ export const PROTECTED_SETTINGS: readonly ProtectedSetting[] = [
   { name: 'session_replication_role', why: 'replica mode skips triggers and foreign-key checks' },
   { name: '*_preload_libraries', why: 'loads server code' },
   { name: 'dynamic_library_path', why: 'changes which server code loads' },
-  { name: 'row_security', allowed: ['on', 'true', 'yes', '1'], why: 'row-level security stays on' },
   {
     name: 'client_encoding',
     allowed: ['utf8', 'unicode'],

@@ -31,7 +31,6 @@ const PROTECTED_SETTINGS = new Set([
   'allow_system_table_mods',
   'ignore_system_indexes',
   'zero_damaged_pages',
-  'row_security',
 ]);
 
 function refuse(name: string): GatewayError {

@@ -83,6 +83,8 @@ export const cases: Case[] = [
   { name: 'row_to_json of a row reads every column', sql: 'SELECT row_to_json(c) FROM customers c', expect: { tables: [`select ${C} ${CALL}`], functions: ['pg_catalog.row_to_json'] } },
   { name: 'c.* inside a function reads every column', sql: 'SELECT to_json(c.*) FROM customers c', expect: { tables: [`select ${C} ${CALL}`] } },
   { name: 'a composite field of a whole row reads the row', sql: 'SELECT (c).name FROM customers c', expect: { tables: [`select ${C} ${CALL}`] } },
+  { name: 'a qualified system column is the column, not functional notation', sql: 'SELECT c.tableoid, c.ctid, c.xmin FROM customers c', expect: { tables: [`select ${C} [ctid,tableoid,xmin]`], functions: [] } },
+  { name: 'a view has no system columns: v.ctid is ctid(v)', sql: 'SELECT v.ctid FROM customer_emails v', expect: { functions: ['?.ctid'] } },
   { name: 'functional notation t.f is f(t): a call on the whole row', sql: 'SELECT c.customer_tier FROM customers c', expect: { tables: [`select ${C} ${CALL}`], functions: ['public.customer_tier'] } },
   { name: 'an ambiguous column is recorded against every relation that has it', sql: 'SELECT id FROM customers, orders', expect: { tables: [`select ${C} [id]`, `select ${O} [id]`] } },
   { name: 'a column the catalog does not know is still recorded', sql: 'SELECT ssn_v2 FROM customers', expect: { tables: [`select ${C} [ssn_v2]`] } },
@@ -433,7 +435,7 @@ export const cases: Case[] = [
   { name: 'a DO block names its language', sql: "DO LANGUAGE plpython3u $$ import os $$", expect: { specials: ['do_block'], doLanguage: 'plpython3u' } },
   { name: 'LOAD is flagged', sql: "LOAD 'auto_explain'", expect: { command: 'load', class: 'utility', specials: ['load'] } },
   { name: 'LOCK in ACCESS EXCLUSIVE mode needs a write privilege', sql: 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE', expect: { command: 'lock', class: 'utility', specials: ['lock'], tables: [`update ${O} []`] } },
-  { name: 'LOCK in ACCESS SHARE mode needs select', sql: 'LOCK customers, sales.orders IN ACCESS SHARE MODE', expect: { tables: [`select ${C} []`, 'select sales.orders []'] } },
+  { name: 'LOCK in ACCESS SHARE mode is a read of its tables', sql: 'LOCK customers, sales.orders IN ACCESS SHARE MODE', expect: { command: 'lock', class: 'read', specials: [], tables: [`select ${C} []`, 'select sales.orders []'] } },
   { name: 'CHECKPOINT is a utility', sql: 'CHECKPOINT', expect: { command: 'checkpoint', class: 'utility' } },
   { name: 'SET CONSTRAINTS is transaction control', sql: 'SET CONSTRAINTS ALL DEFERRED', expect: { command: 'set constraints', class: 'transaction' } },
 

@@ -14,6 +14,9 @@ import { choice, computed, NONE, type Out, type Prov, untrusted, wholeRow } from
 import { expandItem, findQualified, flatItems, type FromItem, itemProv, type Scope } from './scope.ts';
 import type { ColumnUse } from './types.ts';
 
+/** The system columns every table has (PostgreSQL's SystemAttributeByName; oid is a plain column since 12). */
+export const SYSTEM_COLUMNS: ReadonlySet<string> = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+
 /** The marker for `*` in a ColumnRef's fields. */
 export const STAR: unique symbol = Symbol('*');
 
@@ -103,6 +106,9 @@ function bindQualified(c: Collector, item: FromItem, col: string, use: Use | und
     return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);
   }
   if (item.cols === undefined || item.cols.has(col)) return readColumn(c, item, col, use);
+  // A system column of a table (`t.ctid`, `t.xmin`, `c.tableoid`) before functional notation, as
+  // PostgreSQL binds it; a view has none.
+  if (item.rel && SYSTEM_COLUMNS.has(col) && item.rel.catalog?.kind !== 'view') return readColumn(c, item, col, use);
   // `t.f` where t has no column f means `f(t)`: a call on the whole row (user code: any value).
   const user = c.call([col], undefined, 1);
   return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);

@@ -67,7 +67,9 @@ export function testCatalog(version = 1): CatalogSnapshot {
     rel('pg_catalog', 'pg_authid', 'table', ['oid', 'rolname', 'rolpassword']),
     rel('public', 'atk_seq', 'sequence', ['last_value', 'log_cnt', 'is_called']),
     rel('public', 'moods', 'table', ['id', 'feeling']),
-    ...['pg_namespace', 'pg_attribute', 'pg_type', 'pg_proc', 'pg_settings', 'pg_statistic', 'pg_statistic_ext_data', 'pg_shadow', 'pg_largeobject', 'pg_hba_file_rules', 'pg_file_settings', 'pg_user_mapping', 'pg_subscription', 'pg_locks', 'pg_roles']
+    rel('pg_catalog', 'pg_subscription', 'table', ['oid', 'subdbid', 'subname', 'subowner', 'subenabled', 'subconninfo', 'subslotname', 'subsynccommit', 'subpublications']),
+    rel('pg_catalog', 'pg_largeobject_metadata', 'table', ['oid', 'lomowner', 'lomacl']),
+    ...['pg_namespace', 'pg_attribute', 'pg_type', 'pg_proc', 'pg_settings', 'pg_statistic', 'pg_statistic_ext_data', 'pg_shadow', 'pg_largeobject', 'pg_hba_file_rules', 'pg_file_settings', 'pg_user_mapping', 'pg_locks', 'pg_roles']
       .map((n) => rel('pg_catalog', n, 'table', ['oid', 'name', 'value'])),
     ...['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_user_mappings', 'pg_stat_activity'].map((n) => rel('pg_catalog', n, 'view', ['tablename', 'attname', 'histogram_bounds', 'query'])),
     ...['tables', 'columns', 'user_mapping_options'].map((n) => rel('information_schema', n, 'view', ['table_schema', 'table_name', 'column_name', 'option_value'])),

@@ -40,7 +40,7 @@
  *
  * Pure (parse tree in, data out).
  */
-import { list, listItems, names, type Node } from './ast.ts';
+import { constText, list, listItems, names, type Node } from './ast.ts';
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 
@@ -67,6 +67,45 @@ export function pinnedSettingNames(select: Node): string[] | undefined {
   if (having && !conjuncts(having).every((h) => harmless(h) || hasAggregate(h))) return undefined;
   const pinned = pins(where);
   return pinned && [...new Set(pinned)];
+}
+
+/** A `set_config(name, value, is_local)` call of a pinned read whose setting is the row's `name`. */
+export interface PinnedSetConfig {
+  /** The value, when a constant (a string literal, as written or cast to text). */
+  value?: string;
+  /** is_local, when a constant. */
+  local?: string;
+}
+
+/**
+ * The set_config calls of a statement that `pinnedSettingNames` proved pinned, when every call
+ * whose setting is not a constant names the row's `name` column: `SELECT set_config(name,
+ * 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'`
+ * (pg_dump). The target list runs once per returned row, and every returned row's name is one
+ * of the pinned names, so such a call is `set_config('<pinned name>', …)` for each of them.
+ * Undefined when a set_config call names its setting any other way (a computed name stays
+ * refused); an empty list when there is no such call. Call only on a statement proven pinned.
+ */
+export function pinnedSetConfigs(select: Node): PinnedSetConfig[] | undefined {
+  const out: PinnedSetConfig[] = [];
+  let other = false;
+  walkNodes(select, (key, v) => {
+    if (key !== 'FuncCall') return;
+    const f = v as Node;
+    const n = names(f.funcname);
+    if (n[n.length - 1] !== 'set_config') return;
+    const args = list(f.args);
+    // A constant name is the collector's: it records `set_config('<name>', …)` itself.
+    if (typeof constText(args[0]) === 'string') return;
+    if (args.length !== 3 || !isNameColumn(args[0]) || f.agg_star === true || f.over !== undefined || f.func_variadic === true) {
+      other = true;
+      return;
+    }
+    const value = constText(args[1]);
+    const local = constText(args[2]);
+    out.push({ ...(typeof value === 'string' && { value }), ...(typeof local === 'string' && { local }) });
+  });
+  return other ? undefined : out;
 }
 
 /** The operands of a top-level AND (PostgreSQL moves each one of a HAVING on its own). */

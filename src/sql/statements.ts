@@ -12,10 +12,10 @@ import { type Classified, DdlWalker } from './ddl.ts';
 import { expr, exprs } from './expressions.ts';
 import { columnProv, type Out, toOutputs } from './provenance.ts';
 import { QueryWalker } from './queries.ts';
-import { pinnedSettingNames } from './settings-pin.ts';
+import { pinnedSetConfigs, pinnedSettingNames, type PinnedSetConfig } from './settings-pin.ts';
 import { recordWriteComparisons } from './write-comparisons.ts';
 import { expandItem, relationColumns, Scope } from './scope.ts';
-import type { CopyOptions, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
+import type { CopyOptions, FunctionCall, OutputColumn, SettingChange, StatementAnalysis, StatementClass, TableOperation } from './types.ts';
 
 export interface Env {
   catalog: CatalogSnapshot;
@@ -36,6 +36,7 @@ interface Result extends Classified {
   holdCursor?: true;
   /** A SELECT whose WHERE pins `name` to these literals (see `settings-pin.ts`). */
   settingNames?: string[];
+  setConfigs?: PinnedSetConfig[];
 }
 
 const READ_OPS: ReadonlySet<TableOperation> = new Set(['select']);
@@ -59,7 +60,7 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
   if (r.objectName !== undefined) a.objectName = r.objectName;
   if (r.holdCursor) a.holdCursor = true;
   if (r.doLanguage !== undefined) a.doLanguage = r.doLanguage;
-  if (r.settingNames) pinSettings(a, r.settingNames);
+  if (r.settingNames) pinSettings(a, r.settingNames, r.setConfigs);
   if ((a.class === 'ddl' || a.class === 'dcl') && leavesCatalogAsIs(type, wrapped[type] ?? {})) a.catalogNeutral = true;
   return a;
 }
@@ -69,10 +70,22 @@ export function analyseNode(wrapped: Node, text: string, env: Env): StatementAna
  * access (an unqualified name that is also a temporary table is two accesses) and no user code
  * (a planted operator or cast, which could make `name = '…'` true for every row) is reached.
  */
-function pinSettings(a: StatementAnalysis, names: string[]): void {
+function pinSettings(a: StatementAnalysis, names: string[], setConfigs: PinnedSetConfig[] | undefined): void {
   if (a.unsupported !== undefined || a.tables.length !== 1 || a.functions.some((f) => f.userCode === true || f.via !== undefined)) return;
   const t = a.tables[0];
-  if (t.op === 'select' && t.relation.resolved && t.relation.schema === 'pg_catalog' && t.relation.name === 'pg_settings') t.settingNames = names;
+  if (!(t.op === 'select' && t.relation.resolved && t.relation.schema === 'pg_catalog' && t.relation.name === 'pg_settings')) return;
+  t.settingNames = names;
+  if (setConfigs === undefined || setConfigs.length === 0) return;
+  // set_config(name, …) of the pinned rows is set_config('<name>', …) of each pinned name: the
+  // policy decides each as the SET it is, and the session follows what it changes.
+  const isCall = (f: FunctionCall) => f.schema === 'pg_catalog' && f.name === 'set_config' && typeof f.constArgs?.[0] !== 'string';
+  a.functions = a.functions.filter((f) => !isCall(f));
+  for (const s of setConfigs) {
+    for (const n of names) {
+      a.functions.push({ schema: 'pg_catalog', name: 'set_config', resolved: true, constArgs: [n, s.value ?? null, s.local ?? null] });
+      if (s.value !== undefined) a.settings.push({ name: n.trim().toLowerCase(), value: s.value, action: s.local === 'true' ? 'set_local' : 'set' });
+    }
+  }
 }
 
 /** 'AlterFooStmt' → 'alter foo' (the command name of an unsupported statement). */
@@ -98,7 +111,8 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
         return { command: 'select into', cls: 'write' };
       }
       const settingNames = pinnedSettingNames(n);
-      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c), outputs: outs && toOutputs(outs), ...(settingNames && { settingNames }) };
+      const setConfigs = settingNames && pinnedSetConfigs(n);
+      return { command: n.valuesLists ? 'values' : 'select', cls: queryClass(c), outputs: outs && toOutputs(outs), ...(settingNames && { settingNames }), ...(setConfigs && { setConfigs }) };
     }
     case 'InsertStmt':
     case 'UpdateStmt':
@@ -182,12 +196,16 @@ function dispatch(type: string, n: Node, wrapped: Node, text: string, env: Env, 
       }
       return { command: 'truncate', cls: 'write' };
     case 'LockStmt': {
-      // ACCESS SHARE needs SELECT; every stronger mode needs a write privilege.
-      const op: TableOperation = (n.mode ?? 0) <= 1 ? 'select' : 'update';
+      // ACCESS SHARE needs SELECT; every stronger mode needs a write privilege. ACCESS SHARE is
+      // the lock any SELECT takes and holds to the end of its transaction (pg_dump takes it on
+      // every table it dumps), so only a stronger mode needs the `lock` session permission.
+      const accessShare = (n.mode ?? 0) <= 1;
+      const op: TableOperation = accessShare ? 'select' : 'update';
       for (const r of list(n.relations)) {
         const rv = unwrap(r, 'RangeVar') as Node;
         c.access(op, c.relation(rv.schemaname, rv.relname));
       }
+      if (accessShare) return { command: 'lock', cls: 'read' };
       c.special('lock');
       return { command: 'lock', cls: 'utility' };
     }

@@ -24,6 +24,7 @@
  */
 import type { CatalogRelation } from '../catalog/types.ts';
 import { list, names, type Node, typeOf, unwrap } from './ast.ts';
+import { SYSTEM_COLUMNS } from './columns.ts';
 import { compare, constant, isBoolType, parseBool, type Value } from './fold.ts';
 
 /** Finds the catalog relation a RangeVar names (undefined when unknown, or when it is a CTE). */
@@ -50,8 +51,6 @@ interface Ctx {
   notNull: ReadonlySet<string>;
   lookup: RelationLookup;
 }
-
-const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
 
 type Tri = 'true' | 'false' | 'null' | 'unknown';
 
