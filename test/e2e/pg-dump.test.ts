@@ -10,6 +10,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { psql, run } from '../helpers/clients.ts';
@@ -40,6 +42,14 @@ before(async () => {
           databases: ['app'],
           allow: [{ tables: ['public.*'], operations: ['select'] }, { functions: ['public.*'] }, { session: ['prepare', 'copy_to_stdout'] }],
           limits: { read_only: true },
+        },
+        {
+          // The archive formats also dump the database's stored settings (ALTER DATABASE … SET),
+          // which can hold secrets: only an entry naming pg_db_role_setting opens them.
+          name: 'archive',
+          match: { subjects: ['archiver'], issuers },
+          databases: ['app'],
+          allow: [{ tables: ['public.*', 'pg_catalog.pg_db_role_setting'], operations: ['select'] }, { functions: ['public.*'] }, { session: ['prepare', 'copy_to_stdout'] }],
         },
         {
           name: 'restore',
@@ -104,6 +114,20 @@ describe('pg_dump through the gateway', () => {
     assert.equal(t.pg.psql('select count(*), sum(total) from public.orders', 'restored'), t.pg.psql('select count(*), sum(total) from public.orders', 'app'));
     assert.equal(t.pg.psql('select email from public.customers where id = 7', 'restored').trim(), '****');
     assert.equal(t.pg.psql("select nextval('public.orders_id_seq')", 'restored').trim(), '201');
+  });
+
+  it('dumps in the custom and the directory format (in parallel) with the stored settings allowed by name', async () => {
+    const token = await t.issuer.sign({ sub: 'archiver' });
+    const out = mkdtempSync(join(tmpdir(), 'pgwarden-dump-'));
+    after(() => rmSync(out, { recursive: true, force: true }));
+    const dir = join(out, 'dir');
+    for (const args of [['-Fc', '-f', join(out, 'dump.fc')], ['-Fd', '-j', '2', '-f', dir]]) {
+      const via = await pgDump(t.url(token), args);
+      assert.equal(via.code, 0, via.stderr);
+    }
+    const list = await run(join(findPgBin(), 'pg_restore'), ['--list', dir]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /TABLE DATA public orders/);
   });
 
   it('a scope that may not read a table is refused when pg_dump names it, and says why', async () => {
