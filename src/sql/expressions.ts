@@ -352,7 +352,13 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const ps = [expr(w, wrapJson(e.context_item), scope, nested(use))];
       // The context item is parsed as JSON and the path run on it: both can fail on the value.
       flowOf(w, ps[0], 'function', JSON_FUNC_LABELS[e.op as string] ?? 'JSON function');
-      for (const a of list(e.passing)) ps.push(expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, undefined));
+      // So is each PASSING value: the path reads it as a variable (`$x starts with "a"`,
+      // `$x like_regex …`, `$x.double()`), a predicate or a conversion of it.
+      for (const a of list(e.passing)) {
+        const p = expr(w, a.JsonArgument ? wrapJson(a.JsonArgument.val) : a, scope, nested(use));
+        flowOf(w, p, 'function', JSON_FUNC_LABELS[e.op as string] ?? 'JSON function');
+        ps.push(p);
+      }
       ps.push(expr(w, e.on_empty ? { JsonBehavior: e.on_empty } : undefined, scope, undefined));
       ps.push(expr(w, e.on_error ? { JsonBehavior: e.on_error } : undefined, scope, undefined));
       return computed(ps);
