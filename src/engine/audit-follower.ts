@@ -178,6 +178,12 @@ export class AuditFollower {
     }
   }
 
+  /** A cycle the server skipped whole (an error before its Query, see Session.serverSkipsToSync): what is left of it never ran. */
+  skipped(cycle: AuditedCycle): void {
+    for (let i = cycle.auditPos; i < cycle.audits.length; i++) this.end(cycle.audits[i], true);
+    cycle.auditPos = cycle.audits.length;
+  }
+
   private end(e: AuditEntry, skipped = false): void {
     const outcome = {
       capture: e.capture,

@@ -65,6 +65,7 @@ import {
   decodeParse,
   decodeQuery,
   decodeTarget,
+  encodeClose,
   encodeDescribe,
   encodeErrorResponse,
   encodeNoticeResponse,
@@ -238,6 +239,15 @@ interface UpstreamCycle extends AuditedCycle {
   rollback?: boolean;
   /** The gateway's read-back of search_path (see `StatementGate.pathReadback`): nothing of it reaches the client. */
   readback?: { effect: unknown; value: string | null };
+  /** Ended by a Query (the client's, a refusal's marker, a ROLLBACK), not by a Sync. */
+  query?: true;
+  /**
+   * A Query sent after extended-protocol messages without a Sync: the server runs it only if none
+   * of them fails (after an error it skips to Sync, this Query and its ReadyForQuery included).
+   * BOUNDARY_CLOSE went just before it; its CloseComplete comes after `closesLeft` more of the
+   * client's and tells that they all succeeded (`passed`). An error before it is theirs.
+   */
+  boundary?: { closesLeft: number; passed: boolean };
 }
 
 interface LocalReply {
@@ -257,6 +267,13 @@ const MARKER_PARSE = encodeParse('pgwarden.refused', MARKER);
 const ROLLBACK_QUERY = encodeQuery('ROLLBACK');
 /** Schema-qualified: no function of the session's path can stand in for it. */
 const READBACK_QUERY = encodeQuery("select pg_catalog.current_setting('search_path')");
+/**
+ * Sent before a Query that follows extended-protocol messages without a Sync (see
+ * `UpstreamCycle.boundary`): a Close of a statement no one has, which PostgreSQL answers with
+ * CloseComplete, in any transaction state and without an error, unless an earlier message of the
+ * batch failed and it skips to Sync.
+ */
+const BOUNDARY_CLOSE = encodeClose('S', 'pgwarden.boundary');
 const NO_EARLY_ERROR = Object.freeze({ failed: false, upstreamFailed: false, marker: false });
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
@@ -361,6 +378,9 @@ export class Session {
   private readonly audit: AuditFollower | null;
   /** Audited Executes of the extended batch being built (attached to its cycle at Sync). */
   private batchAudits: AuditEntry[] = [];
+  /** Close messages of the batch being built that went upstream, and the CloseCompletes already back for them. */
+  private batchCloses = 0;
+  private earlyCloses = 0;
   /** Follows result sets when the identity has columns to mask (null: stream untouched). */
   private readonly tracker: ResultTracker | null;
   private readonly rowLimit: RowLimit | null;
@@ -621,6 +641,7 @@ export class Session {
     switch (tag) {
       case FE.Query:
       case FE.Parse: {
+        if (tag === FE.Query && this.serverSkipping()) return;
         if (this.expired()) return;
         const ready = this.gate.ready() ?? this.settingsReported(frame, tag);
         if (ready) {
@@ -791,6 +812,8 @@ export class Session {
           if (effect !== undefined) this.batchEffects.push(effect);
           this.tracker?.close();
           this.forwardInBatch(bytes);
+          this.batchCloses++;
+          this.scanner.interesting[BE.CloseComplete] = 1;
         });
         return;
       }
@@ -804,6 +827,7 @@ export class Session {
         this.sync(frame);
         return;
       case FE.FunctionCall:
+        if (this.serverSkipping()) return;
         // The fast-path function call names a function by OID with no SQL text to analyse.
         this.refuseQuery(
           new GatewayError('protocol.unsupported', 'pgwarden: the FunctionCall message is not supported', {
@@ -970,13 +994,66 @@ export class Session {
     return true;
   }
 
+  /**
+   * A Query or FunctionCall of a batch one of whose extended-protocol messages already failed
+   * upstream (the error came back before it, after a Flush): PostgreSQL skips it up to Sync,
+   * without an answer, and so does the gateway.
+   */
+  private serverSkipping(): boolean {
+    return this.batchForwarded && this.early.failed;
+  }
+
+  /**
+   * An extended-protocol message before a Query of the same batch failed (see
+   * `UpstreamCycle.boundary`): the server skips everything up to the next Sync, so the cycles of
+   * that Query and of any later Query before the Sync end without a ReadyForQuery; what they
+   * would have run never did. The Sync's cycle, or the batch still being built, failed.
+   */
+  private serverSkipsToSync(): void {
+    while (this.upstreamCycles[0]?.query) {
+      const c = this.upstreamCycles.shift()!;
+      this.audit?.skipped(c);
+      this.cycleCompleted();
+      if (c.rollback && --this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
+      this.gate.cycleDone(c.effects, true, { error: 'upstream', status: this.txStatus });
+    }
+    const sync = this.upstreamCycles[0];
+    if (sync) {
+      sync.failed = true;
+      sync.upstreamFailed = true;
+    } else this.early = { failed: true, upstreamFailed: true, marker: false };
+    this.rowInterest();
+    this.drainOutbox();
+  }
+
   /** Forward a message that ends a cycle (Query, Sync): the upstream owes one ReadyForQuery for it. */
   private forwardCycle(frame: Buffer, refusals: GatewayError[] = [], audits: AuditEntry[] = []): void {
+    const query = frame[0] !== FE.Sync;
+    let boundary: UpstreamCycle['boundary'];
+    if (query && this.batchForwarded) {
+      // The batch's Executes answer before the Query does: their records are this cycle's.
+      audits = [...this.batchAudits, ...audits];
+      this.batchAudits = [];
+      this.forward(BOUNDARY_CLOSE);
+      this.scanner.interesting[BE.CloseComplete] = 1;
+      boundary = { closesLeft: this.batchCloses - this.earlyCloses, passed: false };
+    }
     this.forward(frame);
     this.cycles++;
+    this.batchCloses = 0;
+    this.earlyCloses = 0;
     const early = this.early;
     this.early = NO_EARLY_ERROR;
-    this.upstreamCycles.push({ effects: this.batchEffects, refusals: early.marker ? [] : refusals, failed: early.failed, upstreamFailed: early.upstreamFailed, audits, auditPos: 0 });
+    this.upstreamCycles.push({
+      effects: this.batchEffects,
+      refusals: early.marker ? [] : refusals,
+      failed: early.failed,
+      upstreamFailed: early.upstreamFailed,
+      audits,
+      auditPos: 0,
+      ...(query && { query: true as const }),
+      ...(boundary && { boundary }),
+    });
     if (this.upstreamCycles.length === 1) this.rowInterest();
     this.gate.batchEnd?.(this.batchEffects, true);
     this.batchEffects = [];
@@ -1053,7 +1130,7 @@ export class Session {
   private rollbackAfter(effect: unknown): void {
     this.upstreamCycles[this.upstreamCycles.length - 1].rollbackNext = true;
     this.forward(ROLLBACK_QUERY);
-    this.upstreamCycles.push({ effects: [effect], refusals: [], failed: false, upstreamFailed: false, audits: [], auditPos: 0, rollback: true });
+    this.upstreamCycles.push({ effects: [effect], refusals: [], failed: false, upstreamFailed: false, audits: [], auditPos: 0, rollback: true, query: true });
     this.gate.batchEnd?.([effect], true);
     const i = this.scanner.interesting;
     if (this.rollbacks++ === 0) this.savedInteresting = [i[BE.CommandComplete], i[BE.NoticeResponse]];
@@ -1368,6 +1445,19 @@ export class Session {
       this.readbackMessage(tag, frame, cycle);
       return;
     }
+    let skipsQuery = false;
+    if (tag === BE.CloseComplete) {
+      const b = cycle?.boundary;
+      if (!cycle) this.earlyCloses++;
+      else if (b && !b.passed) {
+        if (b.closesLeft > 0) b.closesLeft--;
+        else {
+          // The gateway's boundary: every message before the Query succeeded, and it runs.
+          b.passed = true;
+          return;
+        }
+      }
+    } else if (tag === BE.ErrorResponse && cycle?.boundary && !cycle.boundary.passed) skipsQuery = true;
     if (tag === BE.ErrorResponse && cycle) {
       if (!cycle.failed && cycle.refusals.length > 0 && (decodeFields(frame).M ?? '').includes(MARKER)) {
         // The upstream failed on the marker: this is where the refused statement stood.
@@ -1398,6 +1488,10 @@ export class Session {
     if (this.audit && cycle && !markerError) this.audit.response(seen, out ?? frame, cycle);
     const hidden = tag === BE.ReadyForQuery && cycle?.rollbackNext === true;
     if (out && !hidden) this.output.push(out);
+    if (skipsQuery) {
+      this.serverSkipsToSync();
+      return;
+    }
     if (tag === BE.ReadyForQuery) {
       // ReadyForQuery closes the oldest upstream cycle (the client's, unless a refusal's
       // ROLLBACK follows: then that one's ReadyForQuery is the client's).

@@ -55,6 +55,7 @@ import {
   encodeClose,
   encodeDescribe,
   encodeErrorResponse,
+  encodeFieldMap,
   encodeQuery,
   encodeReadyForQuery,
   type ScanSink,
@@ -165,6 +166,11 @@ interface Entry {
   /** A cycle's end (Sync, Query): its effects, and whether it failed. */
   effects?: LeaseEffect[];
   failed?: boolean;
+  /**
+   * A cycle ended by a Query or FunctionCall, not a Sync: after an error of an extended-protocol
+   * message before it, the server skips it to the Sync, and it gets no ReadyForQuery.
+   */
+  query?: boolean;
   /** A cycle the lease sent to reset the connection: an error in it breaks the lease. */
   reset?: boolean;
   /** A Bind or Describe of a client's statement: an error there may mean its plan is stale. */
@@ -639,7 +645,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
     switch (tag) {
       case FE.Query: {
         if (effect) this.#effect(effect, true);
-        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects(), query: true });
         this.#open = 0;
         return;
       }
@@ -743,7 +749,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         return;
       }
       case FE.FunctionCall:
-        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects() });
+        this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects(), query: true });
         this.#open = 0;
         return;
       default:
@@ -1040,7 +1046,7 @@ class TransactionLease extends Duplex implements UpstreamLease {
         this.destroy(new Error('the server connection could not take the session settings'));
         return;
       }
-      this.#toClient.add(head.replace ?? frame);
+      this.#toClient.add(head.replace ?? this.#clientNames(frame, head));
       if (head.kind === K.Cycle) {
         head.failed = true;
         return;
@@ -1050,12 +1056,23 @@ class TransactionLease extends Duplex implements UpstreamLease {
       if (head.uses) this.#stale(head.uses, frame);
       this.#failedParse(head);
       let unheld = head === this.#checking;
-      while (this.#queue.length > 0 && this.#queue[0].kind !== K.Cycle) {
+      // A Query before the Sync is skipped too, and owes no ReadyForQuery.
+      while (this.#queue.length > 0 && (this.#queue[0].kind !== K.Cycle || this.#queue[0].query)) {
         const e = this.#queue.shift()!;
         if (e === this.#checking) unheld = true;
         this.#failedParse(e);
+        if (e.kind === K.Cycle) {
+          e.failed = true;
+          this.#cycleDone(e, this.#status);
+        }
       }
       if (this.#queue.length > 0) this.#queue[0].failed = true;
+      else {
+        // The Sync has not come yet: what comes before it is skipped by the server, and dropped
+        // here; the connection stays with the session until that Sync has been answered.
+        this.#skipToSync = true;
+        this.#open = Math.max(this.#open, 1);
+      }
       if (unheld) {
         // The statement's Describe was skipped too: the waiting messages are, up to their Sync.
         this.#checking = null;
@@ -1079,6 +1096,34 @@ class TransactionLease extends Duplex implements UpstreamLease {
     }
     if (head === this.#checking) this.#checked(head);
     this.#drainSynthetic();
+  }
+
+  /**
+   * The server's error as the client would have had it directly: a gateway statement name in its
+   * text (`bind message supplies 0 parameters, but prepared statement "pgw_…" requires 1`) is
+   * the client's name for that statement. A name no statement of this session goes by stays.
+   */
+  #clientNames(frame: Buffer, head: Entry): Buffer {
+    if (!frame.includes('"pgw_')) return frame;
+    const fields = decodeFields(frame);
+    const named = (serverName: string): string | undefined => {
+      if (head.client?.stmt.serverName === serverName) return head.client.name;
+      for (const [name, stmt] of this.#statements) if (stmt.serverName === serverName) return name;
+      return undefined;
+    };
+    let changed = false;
+    for (const k of ['M', 'D', 'H', 'W'] as const) {
+      const v = fields[k];
+      if (v === undefined || !v.includes('"pgw_')) continue;
+      fields[k] = v.replace(/"(pgw_[0-9a-f]{24})"/g, (whole, serverName: string) => {
+        const name = named(serverName);
+        if (name === undefined) return whole;
+        changed = true;
+        // PostgreSQL quotes the name as it is, without escaping.
+        return `"${name}"`;
+      });
+    }
+    return changed ? encodeFieldMap(BE.ErrorResponse, fields) : frame;
   }
 
   /** A Parse the server did not run: its statement is not there, and the client's name is not made. */

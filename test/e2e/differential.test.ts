@@ -28,6 +28,7 @@ import {
   decodeRowDescription,
   encodeBind,
   encodeCancelRequest,
+  encodeClose,
   encodeDescribe,
   encodeExecute,
   encodeParse,
@@ -238,14 +239,90 @@ const sessionSteps: Step[] = [
   },
 ];
 
+const send = (...parts: Buffer[]) => (s: Session) => s.client.send(Buffer.concat(parts));
+const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
+
+/** Corners of the protocol clients reach less often, each answered as PostgreSQL answers it. */
+const edgeSteps: Step[] = [
+  { name: 'table', send: send(encodeQuery("drop table if exists diff_e; create table diff_e(a int, b text); insert into diff_e select g, 'v' || g from generate_series(1, 5) g")), until: 1 },
+  { name: 'CopyData, CopyDone and CopyFail outside a COPY are ignored', send: send(copyData('stray'), COPY_DONE, copyFail('stray'), encodeQuery('select 1')), until: 1 },
+  {
+    name: 'a portal suspended and resumed until it is done',
+    send: send(encodeParse('', 'select a from diff_e order by a'), encodeBind('p', '', []), encodeExecute('p', 2), encodeExecute('p', 2), encodeExecute('p', 2), encodeExecute('p', 2), SYNC),
+    until: 1,
+  },
+  { name: 'Close of a statement and a portal that do not exist', send: send(encodeClose('S', 'nope'), encodeClose('P', 'nope'), SYNC), until: 1 },
+  { name: 'Describe of a statement that does not exist', send: send(encodeDescribe('S', 'nope'), SYNC), until: 1 },
+  { name: 'Describe of a portal that does not exist', send: send(encodeDescribe('P', 'nope'), SYNC), until: 1 },
+  { name: 'Bind with too few parameters', send: send(encodeParse('e1', 'select $1::int + 1'), encodeBind('', 'e1', []), encodeExecute(''), SYNC), until: 1 },
+  { name: 'Bind with too many parameters', send: send(encodeBind('', 'e1', ['1', '2']), encodeExecute(''), SYNC), until: 1 },
+  { name: 'Bind with a parameter the type cannot read', send: send(encodeBind('', 'e1', ['one']), encodeExecute(''), SYNC), until: 1 },
+  { name: 'a parameter whose type cannot be found', send: send(encodeParse('e2', 'select $1'), encodeDescribe('S', 'e2'), SYNC), until: 1 },
+  { name: 'parameter types from the statement', send: send(encodeParse('e3', 'select $1::int + $2, $2 || $3::text', [0, 23]), encodeDescribe('S', 'e3'), SYNC), until: 1 },
+  { name: 'the unnamed portal is gone after Sync outside a transaction', send: send(encodeParse('', 'select 1'), encodeBind('', '', []), SYNC, encodeExecute(''), SYNC), until: 2 },
+  { name: 'an empty statement over the extended protocol', send: send(encodeParse('', ''), encodeBind('', '', []), encodeDescribe('P', ''), encodeExecute(''), SYNC), until: 1 },
+  { name: 'a statement of only a comment and semicolons', send: send(encodeQuery('-- nothing\n;;')), until: 1 },
+  { name: 'two Syncs in a row', send: send(SYNC, SYNC), until: 2 },
+  // A simple Query sent before the extended messages' Sync runs in their place when they succeed
+  // (and ends their implicit transaction); when one of them fails the server skips it, as it
+  // skips everything else up to Sync.
+  { name: 'a Query after unsynced extended messages that succeed', send: send(encodeParse('', 'select 1'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 2'), SYNC), until: 2 },
+  { name: 'a Query after unsynced extended messages, one of which fails', send: send(encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 2'), SYNC), until: 1 },
+  {
+    name: 'Queries and extended messages after a failing one, up to Sync',
+    send: send(encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 2'), encodeParse('', 'select 3'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 4'), SYNC),
+    until: 1,
+  },
+  {
+    name: 'a Query that fails after extended messages that succeed, then more of them',
+    send: send(encodeParse('', 'select 1'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 1/0'), encodeParse('', 'select 3'), encodeBind('', '', []), encodeExecute(''), SYNC),
+    until: 2,
+  },
+  {
+    name: 'extended messages that fail after a Query that ran, then another Query',
+    send: send(encodeParse('', 'select 1'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 2'), encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 4'), SYNC),
+    until: 2,
+  },
+  {
+    name: 'a failure flushed before the Query arrives',
+    send: async (s) => {
+      s.client.send(Buffer.concat([encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), FLUSH]));
+      await s.client.until('E', 5000);
+      s.client.send(Buffer.concat([encodeQuery('select 2'), encodeBind('', '', []), encodeExecute(''), SYNC]));
+    },
+    until: 1,
+  },
+  { name: 'a refused Query after unsynced extended messages that fail', send: send(encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select * from pg_authid'), SYNC), until: 1 },
+  { name: 'after all that, the session goes on', send: send(encodeQuery('select 5')), until: 1 },
+  {
+    name: 'COPY FROM STDIN over the extended protocol',
+    send: send(encodeParse('', 'copy diff_e from stdin'), encodeBind('', '', []), encodeExecute(''), copyData('6\tv6\n'), COPY_DONE, SYNC),
+    until: 1,
+  },
+  { name: 'COPY TO STDOUT over the extended protocol, row limit ignored', send: send(encodeParse('', 'copy (select * from diff_e order by a) to stdout'), encodeBind('', '', []), encodeExecute('', 1), SYNC), until: 1 },
+  {
+    name: 'a portal kept across Syncs inside a transaction block',
+    send: send(encodeQuery('begin'), encodeParse('', 'select b from diff_e order by a'), encodeBind('c', '', []), encodeExecute('c', 2), SYNC, encodeExecute('c', 2), SYNC, encodeClose('P', 'c'), SYNC, encodeQuery('rollback')),
+    until: 5,
+  },
+  { name: 'a named statement prepared twice', send: send(encodeParse('e4', 'select 1'), encodeParse('e4', 'select 2'), SYNC), until: 1 },
+  { name: 'DEALLOCATE of a protocol statement, then a Parse of its name', send: send(encodeQuery('deallocate e4'), encodeParse('e4', 'select 3'), encodeBind('', 'e4', []), encodeExecute(''), SYNC), until: 2 },
+  { name: 'drop the table', send: send(encodeQuery('drop table diff_e')), until: 1 },
+];
+
 describe('one session, direct and through the gateway', () => {
-  it('gets the same messages in the same order', async () => {
-    const direct = await record('direct', sessionSteps);
-    const gateway = await record('gateway', sessionSteps);
-    const differing = direct.map((d, i) => ({ direct: d, gateway: gateway[i] })).filter((s) => JSON.stringify(s.direct) !== JSON.stringify(s.gateway));
-    assert.deepEqual(differing, []);
-    assert.equal(gateway.length, direct.length);
-  });
+  for (const [name, steps] of [
+    ['gets the same messages in the same order', sessionSteps],
+    ['answers the protocol corners as PostgreSQL does', edgeSteps],
+  ] as const) {
+    it(name, async () => {
+      const direct = await record('direct', steps);
+      const gateway = await record('gateway', steps);
+      const differing = direct.map((d, i) => ({ direct: d, gateway: gateway[i] })).filter((s) => JSON.stringify(s.direct) !== JSON.stringify(s.gateway));
+      assert.deepEqual(differing, []);
+      assert.equal(gateway.length, direct.length);
+    });
+  }
 });
 
 describe('malformed input, direct and through the gateway', () => {

@@ -13,6 +13,7 @@ import { gatewayClients, startTestGateway, type TestGateway } from '../helpers/g
 import { pgbench, psql } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { RawClient, message as rawMessage } from '../helpers/raw-client.ts';
+import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../../src/protocol/index.ts';
 import { sendCancel } from '../helpers/cancel.ts';
 
 let t: TestGateway;
@@ -300,6 +301,23 @@ describe('transaction pooling on a pool of one', () => {
     // The backend that said FATAL is gone; the next session gets a working one.
     const b = await client('bob');
     assert.equal(await one(b, 'select 4 as n'), 4);
+  });
+
+  it('a Query the server skips after a failed extended message keeps the backend until the Sync, and owes no ReadyForQuery', async () => {
+    const b = await client('bob');
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'skipper' }));
+    // The Bind fails (the planner folds 1/0); PostgreSQL then skips everything up to Sync, the Query included.
+    c.send(Buffer.concat([encodeParse('', 'select 1/0'), encodeBind('', '', []), encodeExecute(''), encodeQuery('select 2')]));
+    assert.deepEqual((await c.until('E')).map((m) => m.tag), ['1', 'E']);
+    // The backend is still in that batch (waiting for its Sync): another session waits for it.
+    const waiting = one(b, 'select 42 as n');
+    await new Promise((r) => setTimeout(r, 300));
+    c.send(Buffer.concat([encodeParse('', 'select 3'), encodeBind('', '', []), encodeExecute(''), SYNC]));
+    assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['Z']);
+    assert.equal(await waiting, 42);
+    c.send(encodeQuery('select 4'));
+    assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['T', 'D', 'C', 'Z']);
+    c.end();
   });
 
   it('COPY in and out runs through the lent connection (psql)', async () => {
