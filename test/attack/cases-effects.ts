@@ -98,7 +98,7 @@ const sequences: Attack[] = [
 ];
 
 const secrets: Attack[] = [
-  ...['pg_authid', 'pg_shadow', 'pg_hba_file_rules', 'pg_largeobject', 'pg_user_mappings', 'pg_file_settings', 'pg_ident_file_mappings', 'pg_subscription', 'pg_stat_activity'].map(
+  ...['pg_authid', 'pg_shadow', 'pg_hba_file_rules', 'pg_largeobject', 'pg_user_mappings', 'pg_file_settings', 'pg_ident_file_mappings', 'pg_stat_activity'].map(
     (rel): Attack => ({
       name: `${rel} is refused at the gateway`,
       who: 'analyst',
@@ -106,6 +106,13 @@ const secrets: Attack[] = [
       serverNever: [new RegExp(`FROM (pg_catalog\\.)?${rel}`)],
     }),
   ),
+  {
+    // pg_dump counts subscriptions; the connection string (which can hold a password) stays hidden.
+    name: "pg_subscription's connection strings are refused at the gateway, however the row is read",
+    who: 'analyst',
+    steps: ['SELECT * FROM pg_subscription', 'SELECT subconninfo FROM pg_catalog.pg_subscription', 'SELECT to_json(s) FROM pg_subscription s', 'SELECT (s).subconninfo FROM pg_subscription s'],
+    serverNever: [/subconninfo/, /SELECT \* FROM pg_subscription/, /to_json\(s\)/],
+  },
   ...['data_directory', 'config_file', 'hba_file', 'ident_file', 'ssl_key_file', 'archive_command', 'log_directory'].map(
     (setting): Attack => ({
       name: `the setting ${setting} is not readable`,
