@@ -95,14 +95,14 @@ interface Session {
 const APP = 'pgwarden-differential';
 
 /** Run the steps on a fresh connection; returns each step's transcript. */
-async function record(side: 'direct' | 'gateway', steps: Step[]): Promise<string[][]> {
-  const port = side === 'direct' ? t.pg.port : t.port;
+async function record(side: 'direct' | 'gateway', steps: Step[], gateway: TestGateway = t): Promise<string[][]> {
+  const port = side === 'direct' ? t.pg.port : gateway.port;
   const params = { database: 'app', application_name: APP, client_encoding: 'UTF8' };
   const client =
     side === 'direct'
       ? await RawClient.open(port, { user: 'gw_app', ...params })
       : await RawClient.open(port, { user: 'agent', ...params });
-  const password = side === 'direct' ? t.upstreamPassword : await t.issuer.sign({ sub: 'differential' });
+  const password = side === 'direct' ? t.upstreamPassword : await gateway.issuer.sign({ sub: 'differential' });
   // The startup, as received: authentication request, ok, parameters, key, ready.
   await client.next('R');
   client.send(message('p', cstr(password)));
@@ -311,13 +311,27 @@ const edgeSteps: Step[] = [
 ];
 
 describe('one session, direct and through the gateway', () => {
-  for (const [name, steps] of [
-    ['gets the same messages in the same order', sessionSteps],
-    ['answers the protocol corners as PostgreSQL does', edgeSteps],
+  for (const [name, steps, masking] of [
+    ['gets the same messages in the same order', sessionSteps, false],
+    ['answers the protocol corners as PostgreSQL does', edgeSteps, false],
+    // Masking rules for the identity (of a table the steps do not read) put the result tracker
+    // in the session, which follows every message of the protocol.
+    // (An input error echoing a parameter is scrubbed for such an identity, by design: left out.)
+    ['answers them the same with masking rules loaded', edgeSteps.filter((st) => st.name !== 'Bind with a parameter the type cannot read'), true],
   ] as const) {
     it(name, async () => {
+      const masked = masking
+        ? await startTestGateway({
+            pg: t.pg,
+            issuer: t.issuer,
+            config: (raw) => {
+              raw.masking = { hash_key: 'test-mask-key-0123456789abcdef', rules: [{ column: 'public.diff_secret.v', with: 'redact' }] };
+            },
+          })
+        : t;
+      after(() => (masked === t ? undefined : masked.stop()));
       const direct = await record('direct', steps);
-      const gateway = await record('gateway', steps);
+      const gateway = await record('gateway', steps, masked);
       const differing = direct.map((d, i) => ({ direct: d, gateway: gateway[i] })).filter((s) => JSON.stringify(s.direct) !== JSON.stringify(s.gateway));
       assert.deepEqual(differing, []);
       assert.equal(gateway.length, direct.length);
