@@ -18,6 +18,8 @@ import { startPostgres, freePort, type TestPostgres } from '../helpers/postgres.
 import { startTestIssuer, type TestIssuer } from '../helpers/issuer.ts';
 import { psql, run } from '../helpers/clients.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../../src/protocol/index.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/pgwarden.mjs');
 
@@ -108,6 +110,59 @@ describe('every statement is recorded', () => {
       const verify = await run(process.execPath, [BIN, 'audit', 'verify', '--config', configFile]);
       assert.equal(verify.code, 0, verify.stderr + verify.stdout);
       assert.match(verify.stdout, /audit log OK/);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a simple Query inside an extended batch', () => {
+  let t: TestGateway;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgwarden-audit-batch-'));
+    t = await startTestGateway({
+      config: (raw) => {
+        raw.policies = POLICIES;
+        raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-batch' };
+      },
+    });
+    t.pg.psql('create table items (id int, name text); alter table items owner to gw_app', 'app');
+  });
+  after(async () => {
+    await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records the outcome of each statement: the batch before the Query, the Query, and a Query the server skipped', async () => {
+    const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'batcher', groups: ['analysts'] }));
+    const statement = (sql: string) => [encodeParse('', sql), encodeBind('', '', []), encodeExecute('')];
+    // Both run: the Execute's answers come first, in the Query's cycle.
+    c.send(Buffer.concat([...statement("insert into items values (2, 'two')"), encodeQuery("insert into items values (3, 'three')"), SYNC]));
+    await c.until('Z');
+    await c.until('Z');
+    // The Execute fails, so the server skips the Query up to Sync.
+    c.send(Buffer.concat([...statement("insert into items select 1 / (id - id), 'x' from items"), encodeQuery("insert into items values (4, 'four')"), SYNC]));
+    assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['1', '2', 'E', 'Z']);
+    c.end();
+    assert.equal(t.pg.psql('select string_agg(id::text, \',\' order by id) from items', 'app').trim(), '2,3');
+
+    const store = await openAuditStore(`sqlite:${join(dir, 'audit.db')}`, { baseDir: dir });
+    try {
+      const rows = await waitFor('the statement records', async () => {
+        const r = await store.search({ identity: 'batcher', types: ['statement'] });
+        return r.length >= 4 ? r : null;
+      });
+      const outcome = async (text: string) => {
+        const row = rows.find((r) => JSON.parse(r.body).data.text.startsWith(text));
+        assert.ok(row, `${text} is recorded`);
+        const o = await waitFor(`the outcome of ${text}`, async () => (await store.outcomes([row.id])).get(row.id) ?? null);
+        return JSON.parse(o.body).data;
+      };
+      assert.equal((await outcome("insert into items values (2, 'two')")).commandTag, 'INSERT 0 1');
+      assert.equal((await outcome("insert into items values (3, 'three')")).commandTag, 'INSERT 0 1');
+      assert.equal((await outcome('insert into items select 1 / (id - id)')).error?.sqlstate, '22012');
+      assert.match((await outcome("insert into items values (4, 'four')")).commandTag, /^not run: an earlier message of its batch failed/);
     } finally {
       await store.close();
     }
