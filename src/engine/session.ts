@@ -1014,7 +1014,7 @@ export class Session {
       const c = this.upstreamCycles.shift()!;
       this.audit?.skipped(c);
       this.cycleCompleted();
-      if (c.rollback && --this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
+      if (c.rollback) this.rollbackEnded();
       this.gate.cycleDone(c.effects, true, { error: 'upstream', status: this.txStatus });
     }
     const sync = this.upstreamCycles[0];
@@ -1044,16 +1044,10 @@ export class Session {
     this.earlyCloses = 0;
     const early = this.early;
     this.early = NO_EARLY_ERROR;
-    this.upstreamCycles.push({
-      effects: this.batchEffects,
-      refusals: early.marker ? [] : refusals,
-      failed: early.failed,
-      upstreamFailed: early.upstreamFailed,
-      audits,
-      auditPos: 0,
-      ...(query && { query: true as const }),
-      ...(boundary && { boundary }),
-    });
+    const cycle: UpstreamCycle = { effects: this.batchEffects, refusals: early.marker ? [] : refusals, failed: early.failed, upstreamFailed: early.upstreamFailed, audits, auditPos: 0 };
+    if (query) cycle.query = true;
+    if (boundary) cycle.boundary = boundary;
+    this.upstreamCycles.push(cycle);
     if (this.upstreamCycles.length === 1) this.rowInterest();
     this.gate.batchEnd?.(this.batchEffects, true);
     this.batchEffects = [];
@@ -1150,10 +1144,15 @@ export class Session {
     this.txStatus = String.fromCharCode(frame[5]) as TxStatus;
     this.cycleCompleted();
     this.upstreamCycles.shift();
-    if (--this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
+    this.rollbackEnded();
     this.gate.cycleDone(cycle.effects, false, { error: 'none', status: this.txStatus });
     this.readBackIfWanted();
     this.drainOutbox();
+  }
+
+  /** A refusal's ROLLBACK is over (answered, or skipped by the server): the scanner's marks go back once none is in flight. */
+  private rollbackEnded(): void {
+    if (--this.rollbacks === 0) [this.scanner.interesting[BE.CommandComplete], this.scanner.interesting[BE.NoticeResponse]] = this.savedInteresting;
   }
 
   /**

@@ -305,9 +305,8 @@ export class Collector {
    * else is refused by the policy's own set_config check.
    */
   private setConfig(constArgs: (string | null)[] | undefined): void {
-    const [name, value, local] = constArgs ?? [];
-    if (typeof name !== 'string' || typeof value !== 'string') return;
-    this.settings.push({ name: name.trim().toLowerCase(), value, action: local === 'true' ? 'set_local' : 'set' });
+    const change = setConfigChange(constArgs);
+    if (change) this.settings.push(change);
   }
 
   addFunction(fc: FunctionCall): void {
@@ -380,4 +379,11 @@ export class Collector {
     if (this.rewrites.length > 0) a.rewrites = [...new Set(this.rewrites)];
     return a;
   }
+}
+
+/** The setting change of `set_config(name, value, is_local)` with these constant arguments; undefined unless name and value are constants. */
+export function setConfigChange(constArgs: readonly (string | null)[] | undefined): SettingChange | undefined {
+  const [name, value, local] = constArgs ?? [];
+  if (typeof name !== 'string' || typeof value !== 'string') return undefined;
+  return { name: name.trim().toLowerCase(), value, action: local === 'true' ? 'set_local' : 'set' };
 }

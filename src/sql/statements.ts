@@ -7,7 +7,7 @@
 import type { CatalogSnapshot } from '../catalog/types.ts';
 import { constText, defBool, list, names, type Node, typeOf, unwrap } from './ast.ts';
 import { leavesCatalogAsIs } from './catalog-neutral.ts';
-import { Collector } from './collector.ts';
+import { Collector, setConfigChange } from './collector.ts';
 import { type Classified, DdlWalker } from './ddl.ts';
 import { expr, exprs } from './expressions.ts';
 import { columnProv, type Out, toOutputs } from './provenance.ts';
@@ -82,8 +82,10 @@ function pinSettings(a: StatementAnalysis, names: string[], setConfigs: PinnedSe
   a.functions = a.functions.filter((f) => !isCall(f));
   for (const s of setConfigs) {
     for (const n of names) {
-      a.functions.push({ schema: 'pg_catalog', name: 'set_config', resolved: true, constArgs: [n, s.value ?? null, s.local ?? null] });
-      if (s.value !== undefined) a.settings.push({ name: n.trim().toLowerCase(), value: s.value, action: s.local === 'true' ? 'set_local' : 'set' });
+      const constArgs = [n, s.value ?? null, s.local ?? null];
+      a.functions.push({ schema: 'pg_catalog', name: 'set_config', resolved: true, constArgs });
+      const change = setConfigChange(constArgs);
+      if (change) a.settings.push(change);
     }
   }
 }

@@ -114,25 +114,6 @@ describe('every statement is recorded', () => {
       await store.close();
     }
   });
-});
-
-describe('a simple Query inside an extended batch', () => {
-  let t: TestGateway;
-  let dir: string;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pgwarden-audit-batch-'));
-    t = await startTestGateway({
-      config: (raw) => {
-        raw.policies = POLICIES;
-        raw.audit = { store: `sqlite:${join(dir, 'audit.db')}`, instance: 'gw-batch' };
-      },
-    });
-    t.pg.psql('create table items (id int, name text); alter table items owner to gw_app', 'app');
-  });
-  after(async () => {
-    await t?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it('records the outcome of each statement: the batch before the Query, the Query, and a Query the server skipped', async () => {
     const c = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'batcher', groups: ['analysts'] }));
@@ -145,7 +126,7 @@ describe('a simple Query inside an extended batch', () => {
     c.send(Buffer.concat([...statement("insert into items select 1 / (id - id), 'x' from items"), encodeQuery("insert into items values (4, 'four')"), SYNC]));
     assert.deepEqual((await c.until('Z')).map((m) => m.tag), ['1', '2', 'E', 'Z']);
     c.end();
-    assert.equal(t.pg.psql('select string_agg(id::text, \',\' order by id) from items', 'app').trim(), '2,3');
+    assert.equal(t.pg.psql('select string_agg(id::text, \',\' order by id) from items where id between 2 and 4', 'app').trim(), '2,3');
 
     const store = await openAuditStore(`sqlite:${join(dir, 'audit.db')}`, { baseDir: dir });
     try {
