@@ -8,8 +8,9 @@
  * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log); PEER_POOL=session
  * or transaction runs the gateway with a pool of 10 server connections per upstream in that mode.
  *
- * suite: `postgres.js` (a checkout of porsager/postgres) or `pg` (a checkout of
- * brianc/node-postgres with packages/pg's dependencies installed). Each run gets a throwaway
+ * suite: `postgres.js` (a checkout of porsager/postgres), `pg` (a checkout of
+ * brianc/node-postgres with packages/pg's dependencies installed), or `pg-cursor`,
+ * `pg-query-stream`, `pg-pool` (that checkout's other packages, run with its mocha). Each run gets a throwaway
  * cluster (initdb on a free port, as the postgres OS user when root) set up the way the suite's
  * own CI sets up its server (roles, databases, pg_hba), so no assertion is changed:
  *
@@ -313,7 +314,48 @@ const nodePostgres: Suite = {
   },
 };
 
-const suites: Record<string, Suite> = { 'postgres.js': postgresJs, pg: nodePostgres };
+/**
+ * node-postgres's other packages (pg-cursor, pg-query-stream, pg-pool): each package's mocha
+ * tests, with the server and environment of the pg suite above, read from mocha's JSON report
+ * (one process per package; `--bail` from a package's own options is not passed, so every test runs).
+ */
+function nodePostgresPackage(name: string, spec: string[], extraArgs: string[] = []): Suite {
+  return {
+    ...nodePostgres,
+    async run(checkout, target) {
+      const pkg = join(checkout, 'packages', name);
+      const env = suiteEnv(target, { PGUSER: 'postgres', PGDATABASE: 'ci_db_test', PGTESTNOSSL: 'true' });
+      const report = join(mkdtempSync(join(tmpdir(), 'pgw-mocha-')), 'report.json');
+      const mocha = join(checkout, 'node_modules', '.bin', 'mocha');
+      const r = await runProcess(mocha, [...extraArgs, '--no-config', '--timeout', '10000', '--exit', '--reporter', 'json', '--reporter-option', `output=${report}`, ...spec], { cwd: pkg, env, timeoutMs: 300_000 });
+      if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${name} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
+      const results: Results = new Map();
+      type MochaTest = { fullTitle: string; file?: string; err?: { message?: string } };
+      let parsed: { passes: MochaTest[]; failures: MochaTest[]; pending: MochaTest[] } | null = null;
+      try {
+        parsed = JSON.parse(readFileSync(report, 'utf8'));
+      } catch {
+        results.set(`${name} (report)`, { outcome: 'fail', detail: `no mocha report (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${(r.stdout.slice(-300) + ' ' + r.stderr.slice(-300)).replace(/\s+/g, ' ').trim()}` });
+        return results;
+      } finally {
+        rmSync(dirname(report), { recursive: true, force: true });
+      }
+      const key = (t: MochaTest) => `${name}/${t.file ? relative(pkg, t.file) : '?'} › ${t.fullTitle}`;
+      for (const t of parsed!.passes) results.set(key(t), { outcome: 'pass', detail: '' });
+      for (const t of parsed!.pending) results.set(key(t), { outcome: 'skip', detail: '' });
+      for (const t of parsed!.failures) results.set(key(t), { outcome: 'fail', detail: (t.err?.message ?? '').slice(0, 300) });
+      return results;
+    },
+  };
+}
+
+const suites: Record<string, Suite> = {
+  'postgres.js': postgresJs,
+  pg: nodePostgres,
+  'pg-cursor': nodePostgresPackage('pg-cursor', ['test/']),
+  'pg-query-stream': nodePostgresPackage('pg-query-stream', ['test/**/*.ts'], ['-r', 'ts-node/register']),
+  'pg-pool': nodePostgresPackage('pg-pool', ['test/']),
+};
 
 function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -402,7 +444,7 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
       gateway = await startGatewayProcess(dir, config);
       target.port = gateway.port;
       target.password = await issuer.sign({ sub: suite.subject, exp: Math.floor(Date.now() / 1000) + 4 * 3600 });
-    } else if (suite === nodePostgres) {
+    } else if (suite.subject === nodePostgres.subject && suite.upstreams === nodePostgres.upstreams) {
       target.password = 'postgres';
     }
     log(`${run}: running (postgres on ${pg.port}${gateway ? `, gateway on ${gateway.port}, log ${gateway.logFile}` : ''})`);

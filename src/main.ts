@@ -753,7 +753,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     throw err;
   });
   metrics?.attach({
-    connections: () => ({ authenticating: registry.pendingConnections, active: registry.size }),
+    connections: () => ({ authenticating: registry.pendingConnections + registry.waitingConnections, active: registry.size }),
     upstreams: () => Object.fromEntries(Object.keys(current.upstreams).map((u) => [u, registry.upstreamSessions(u)])),
     reviews: async () => {
       const pending = await reviews.list({ status: 'pending', limit: 1000 });

@@ -211,124 +211,149 @@ function accept(raw: net.Socket, deps: ListenerDeps): void {
   raw.setKeepAlive(true, 60_000);
   raw.on('error', () => raw.destroy());
   // Until it authenticates, the connection counts against the unauthenticated budget only; it
-  // takes one of max_connections when its token has verified (see `admit` below).
-  let releasePending: () => void;
+  // takes one of max_connections when its token has verified (see `admit` below). Over its
+  // source's limit of sign-ins it waits for one of them to end, within the handshake timeout.
+  let releasePending: () => void = () => {};
+  let started = false;
+  let stopWaiting: () => void;
+  let answerOn: Duplex = raw;
+  let done = false;
+  const timer = setTimeout(() => {
+    if (done) return;
+    done = true;
+    stopWaiting();
+    const e = started
+      ? new GatewayError('conn.handshake_timeout', `pgwarden: the client did not complete the startup within ${settings.limits.handshake_timeout} ms`)
+      : new GatewayError('conn.too_many', `pgwarden: too many connections still signing in from ${source} (limit ${settings.limits.max_unauthenticated_per_source}); this one waited ${settings.limits.handshake_timeout} ms for its turn`);
+    log.warn({ source, waited: !started }, started ? 'handshake timeout; connection dropped' : 'no sign-in slot within the handshake timeout; connection dropped');
+    if (!started) deps.observe?.refused(e.code);
+    answerOn.end(errorResponse(e, 'FATAL'));
+    setTimeout(() => raw.destroy(), 1000).unref();
+  }, settings.limits.handshake_timeout);
+  timer.unref();
   try {
-    releasePending = deps.registry.openPending(source, () => {
-      log.warn({ source }, 'too many connections signing in; the oldest is dropped');
-      raw.destroy();
-    });
+    stopWaiting = deps.registry.signIn(
+      source,
+      () => {
+        log.warn({ source }, 'too many connections signing in; the oldest is dropped');
+        raw.destroy();
+      },
+      (release) => {
+        started = true;
+        releasePending = release;
+        if (raw.destroyed) release();
+        else {
+          raw.once('close', release);
+          serve();
+        }
+      },
+    );
   } catch (err) {
+    clearTimeout(timer);
     const e = classify(err);
     log.warn({ source, reason: e.message }, 'connection refused');
     deps.observe?.refused(e.code);
     raw.end(errorResponse(e, 'FATAL'));
     return;
   }
-  raw.once('close', releasePending);
-  // A client sends its first packet at once; a socket that stays silent is closed without a
-  // reply, as PostgreSQL closes one that sends no startup packet.
-  const firstByte = setTimeout(() => {
-    log.debug({ source }, 'no startup packet; connection closed');
-    raw.destroy();
-  }, settings.limits.first_byte_timeout);
-  firstByte.unref();
-  raw.once('data', () => clearTimeout(firstByte));
-  raw.once('close', () => clearTimeout(firstByte));
-  let answerOn: Duplex = raw;
-  let done = false;
-  const timer = setTimeout(() => {
-    if (done) return;
-    done = true;
-    const e = new GatewayError('conn.handshake_timeout', `pgwarden: the client did not complete the startup within ${settings.limits.handshake_timeout} ms`);
-    log.warn({ source }, 'handshake timeout; connection dropped');
-    answerOn.end(errorResponse(e, 'FATAL'));
-    setTimeout(() => raw.destroy(), 1000).unref();
-  }, settings.limits.handshake_timeout);
-  timer.unref();
+  raw.once('close', () => {
+    stopWaiting();
+    if (!started) clearTimeout(timer);
+  });
 
-  handshake(raw, {
-    verifier: deps.verifier,
-    tlsContext: settings.tlsContext,
-    requireTls: settings.requireTls,
-    route: settings.route,
-    authorize: settings.authorize,
-    userNames: settings.userNames ?? ['agent'],
-    lease: (identity, route, startupParams) => {
-      const releaseConnection = deps.registry.openConnection(source);
-      raw.once('close', releaseConnection);
-      releasePending();
-      return leaseFor(deps, settings, identity, route, startupParams);
-    },
-    cancel: (pid, secret) => {
-      let delivered: Promise<void> | undefined;
-      const matched = deps.registry.cancel(pid, secret, (done) => (delivered = done));
-      log.debug({ source, matched }, 'cancel request');
-      // A key of this process's range that matched nothing here may be another instance's.
-      if (!matched && deps.registry.owns(pid)) deps.unmatchedCancel?.(pid, secret);
-      return delivered;
-    },
-    onSocket: (s) => {
-      answerOn = s;
-      s.on('error', () => s.destroy());
-    },
-  }).then(
-    (result) => {
-      clearTimeout(timer);
-      if (done) {
-        // Timed out while the upstream connected: give the connection back.
-        if (result.kind === 'session') result.upstream.release('broken');
-        return;
-      }
-      done = true;
-      if (result.kind === 'cancel') {
-        // As PostgreSQL's postmaster does, the cancel connection closes only once the server has
-        // the cancel: a client (libpq, asyncpg) waits for this close before its next statement,
-        // so that a cancel still on its way cannot hit that statement instead. Bounded, so that
-        // an unreachable server does not keep the connection open.
-        const cap = new Promise<void>((r) => setTimeout(r, CANCEL_DELIVERY_WAIT_MS).unref());
-        void Promise.race([result.delivered?.catch(() => {}) ?? Promise.resolve(), cap]).then(() => raw.end());
-        return;
-      }
-      const req: OpenSessionRequest = {
-        client: result.socket,
-        clientLeftover: result.leftover,
-        identity: result.identity,
-        database: result.database,
-        route: result.route,
-        startupParams: result.params,
-        source,
-        tls: result.tls,
-        via: 'wire',
-        upstream: result.upstream,
-      };
-      // On a failure the engine has released the lease; the client is told why.
-      openSession(req, engineDeps(settings, deps)).catch((err) => {
+  function serve(): void {
+    // A client sends its first packet at once; a socket that stays silent is closed without a
+    // reply, as PostgreSQL closes one that sends no startup packet.
+    const firstByte = setTimeout(() => {
+      log.debug({ source }, 'no startup packet; connection closed');
+      raw.destroy();
+    }, settings.limits.first_byte_timeout);
+    firstByte.unref();
+    raw.once('data', () => clearTimeout(firstByte));
+    raw.once('close', () => clearTimeout(firstByte));
+    handshake(raw, {
+      verifier: deps.verifier,
+      tlsContext: settings.tlsContext,
+      requireTls: settings.requireTls,
+      route: settings.route,
+      authorize: settings.authorize,
+      userNames: settings.userNames ?? ['agent'],
+      lease: (identity, route, startupParams) => {
+        const releaseConnection = deps.registry.openConnection(source);
+        raw.once('close', releaseConnection);
+        releasePending();
+        return leaseFor(deps, settings, identity, route, startupParams);
+      },
+      cancel: (pid, secret) => {
+        let delivered: Promise<void> | undefined;
+        const matched = deps.registry.cancel(pid, secret, (done) => (delivered = done));
+        log.debug({ source, matched }, 'cancel request');
+        // A key of this process's range that matched nothing here may be another instance's.
+        if (!matched && deps.registry.owns(pid)) deps.unmatchedCancel?.(pid, secret);
+        return delivered;
+      },
+      onSocket: (s) => {
+        answerOn = s;
+        s.on('error', () => s.destroy());
+      },
+    }).then(
+      (result) => {
+        clearTimeout(timer);
+        if (done) {
+          // Timed out while the upstream connected: give the connection back.
+          if (result.kind === 'session') result.upstream.release('broken');
+          return;
+        }
+        done = true;
+        if (result.kind === 'cancel') {
+          // As PostgreSQL's postmaster does, the cancel connection closes only once the server has
+          // the cancel: a client (libpq, asyncpg) waits for this close before its next statement,
+          // so that a cancel still on its way cannot hit that statement instead. Bounded, so that
+          // an unreachable server does not keep the connection open.
+          const cap = new Promise<void>((r) => setTimeout(r, CANCEL_DELIVERY_WAIT_MS).unref());
+          void Promise.race([result.delivered?.catch(() => {}) ?? Promise.resolve(), cap]).then(() => raw.end());
+          return;
+        }
+        const req: OpenSessionRequest = {
+          client: result.socket,
+          clientLeftover: result.leftover,
+          identity: result.identity,
+          database: result.database,
+          route: result.route,
+          startupParams: result.params,
+          source,
+          tls: result.tls,
+          via: 'wire',
+          upstream: result.upstream,
+        };
+        // On a failure the engine has released the lease; the client is told why.
+        openSession(req, engineDeps(settings, deps)).catch((err) => {
+          const e = classify(err);
+          log.warn({ source, code: e.code, reason: e.message }, 'session could not start');
+          deps.observe?.refused(e.code);
+          result.socket.end(errorResponse(e, 'FATAL'));
+        });
+      },
+      (err) => {
+        clearTimeout(timer);
+        if (done) return;
+        done = true;
+        if (err instanceof SocketClosedError) {
+          raw.destroy();
+          return;
+        }
+        if (err instanceof StartupLengthError) {
+          log.warn({ source, length: err.length }, 'invalid length of startup packet; connection closed without a reply');
+          raw.destroy();
+          return;
+        }
         const e = classify(err);
-        log.warn({ source, code: e.code, reason: e.message }, 'session could not start');
+        const cause = e.cause instanceof Error ? e.cause.message : undefined;
+        log.warn({ source, code: e.code, reason: e.message, cause }, 'connection refused');
         deps.observe?.refused(e.code);
-        result.socket.end(errorResponse(e, 'FATAL'));
-      });
-    },
-    (err) => {
-      clearTimeout(timer);
-      if (done) return;
-      done = true;
-      if (err instanceof SocketClosedError) {
-        raw.destroy();
-        return;
-      }
-      if (err instanceof StartupLengthError) {
-        log.warn({ source, length: err.length }, 'invalid length of startup packet; connection closed without a reply');
-        raw.destroy();
-        return;
-      }
-      const e = classify(err);
-      const cause = e.cause instanceof Error ? e.cause.message : undefined;
-      log.warn({ source, code: e.code, reason: e.message, cause }, 'connection refused');
-      deps.observe?.refused(e.code);
-      answerOn.end(errorResponse(e, 'FATAL'));
-      setTimeout(() => raw.destroy(), 1000).unref();
-    },
-  );
+        answerOn.end(errorResponse(e, 'FATAL'));
+        setTimeout(() => raw.destroy(), 1000).unref();
+      },
+    );
+  }
 }

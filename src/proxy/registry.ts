@@ -38,6 +38,12 @@ export interface Limits {
   max_unauthenticated_per_source: number;
 }
 
+/** A socket waiting to sign in: `start` is called with its release when a slot of its source is free. */
+interface Waiter {
+  evict: () => void;
+  start: (release: () => void) => void;
+}
+
 /** The most sessions one identity may hold, given the capacity of the upstream it connects to. */
 export function identityLimit(limits: Pick<Limits, 'max_connections_per_identity'>, upstreamCapacity: number): number {
   return limits.max_connections_per_identity ?? Math.max(1, Math.floor(upstreamCapacity / 2));
@@ -66,7 +72,10 @@ export class SessionRegistry {
   private readonly bySource = new Map<string, number>();
   private readonly pendingBySource = new Map<string, number>();
   /** Sockets still signing in, oldest first (insertion order). */
-  private readonly pendingQueue = new Set<{ evict: () => void; release: () => void }>();
+  private readonly pendingQueue = new Set<{ evict: () => void; release: (wake?: boolean) => void }>();
+  /** Sockets over their source's limit of sign-ins, waiting for a slot, oldest first. */
+  private readonly waiting = new Map<string, Set<Waiter>>();
+  private waitingCount = 0;
   private readonly byIdentity = new Map<string, number>();
   private readonly byUpstream = new Map<string, number>();
   private readonly keys = new Map<number, { secret: Buffer; session: RegisteredSession }>();
@@ -95,34 +104,84 @@ export class SessionRegistry {
 
   /**
    * Count a new socket that has not authenticated yet, against a budget of its own: sockets that
-   * never sign in cannot use the capacity authenticated sessions need. Over the per-source limit
-   * the new socket is refused (conn.too_many); when the whole budget is full, the oldest socket
-   * still signing in is evicted (`evict` is called) to make room, so a flood from many addresses
-   * delays newcomers by at most one handshake instead of locking them out. Returns the release
-   * (call it at authentication or close, whichever comes first).
+   * never sign in cannot use the capacity authenticated sessions need. When the whole budget is
+   * full, the oldest socket still signing in is evicted (`evict` is called) to make room, so a
+   * flood from many addresses delays newcomers by at most one handshake instead of locking them
+   * out. Returns the release (call it at authentication or close, whichever comes first).
+   *
+   * Over the per-source limit the socket waits, first come first served, for one of its source's
+   * sign-ins to end, and `start` is called with its release then: a client library opening its
+   * pool at once (twenty connections from one address) signs in as fast as the limit lets it, as
+   * all of them would on PostgreSQL. A source may have as many sockets waiting as it could still
+   * have sessions (max_connections_per_source less its sessions), and all sources together as
+   * many as the gateway could still take (max_connections less its sessions); beyond that the
+   * socket is refused (conn.too_many). Returns a function that stops the wait (call it when the
+   * socket closes or its handshake times out; it does nothing once `start` was called).
    */
-  openPending(source: string, evict: () => void): () => void {
+  signIn(source: string, evict: () => void, start: (release: () => void) => void): () => void {
     const l = this.limits();
-    if ((this.pendingBySource.get(source) ?? 0) >= l.max_unauthenticated_per_source) {
-      throw new GatewayError('conn.too_many', `pgwarden: too many connections still signing in from ${source} (limit ${l.max_unauthenticated_per_source})`);
+    const queue = this.waiting.get(source);
+    if (!queue && (this.pendingBySource.get(source) ?? 0) < l.max_unauthenticated_per_source) {
+      start(this.#pending(source, evict));
+      return () => {};
     }
+    const waitingHere = queue?.size ?? 0;
+    if (waitingHere >= l.max_connections_per_source - (this.bySource.get(source) ?? 0) || this.waitingCount >= l.max_connections - this.connections) {
+      throw new GatewayError('conn.too_many', `pgwarden: too many connections still signing in from ${source} (limit ${l.max_unauthenticated_per_source}, and ${waitingHere} waiting)`, {
+        hint: 'Open fewer connections at once, or ask the operator to raise limits.max_unauthenticated_per_source.',
+      });
+    }
+    const waiter: Waiter = { evict, start };
+    if (queue) queue.add(waiter);
+    else this.waiting.set(source, new Set([waiter]));
+    this.waitingCount++;
+    return () => this.#unwait(source, waiter);
+  }
+
+  #unwait(source: string, waiter: Waiter): boolean {
+    const queue = this.waiting.get(source);
+    if (!queue?.delete(waiter)) return false;
+    this.waitingCount--;
+    if (queue.size === 0) this.waiting.delete(source);
+    return true;
+  }
+
+  /** Sockets waiting for a sign-in slot of their source. */
+  get waitingConnections(): number {
+    return this.waitingCount;
+  }
+
+  #pending(source: string, evict: () => void): () => void {
+    const l = this.limits();
     while (this.pendingQueue.size >= l.max_unauthenticated) {
       const [oldest] = this.pendingQueue;
       this.pendingQueue.delete(oldest);
-      oldest.release();
+      // An eviction wakes no waiter of the evicted socket's source: that waiter would evict the
+      // next oldest in turn, and so on through every socket signing in.
+      oldest.release(false);
       oldest.evict();
     }
-    const entry = { evict, release: () => {} };
+    const entry = { evict, release: (_wake?: boolean) => {} };
     let released = false;
-    entry.release = () => {
+    entry.release = (wake = true) => {
       if (released) return;
       released = true;
       this.pendingQueue.delete(entry);
       bump(this.pendingBySource, source, -1);
+      if (wake) this.#wake(source);
     };
     this.pendingQueue.add(entry);
     bump(this.pendingBySource, source, 1);
-    return entry.release;
+    return () => entry.release();
+  }
+
+  /** A sign-in of `source` ended: the first of its waiting sockets may sign in now. */
+  #wake(source: string): void {
+    const queue = this.waiting.get(source);
+    if (!queue || (this.pendingBySource.get(source) ?? 0) >= this.limits().max_unauthenticated_per_source) return;
+    const [next] = queue;
+    this.#unwait(source, next);
+    next.start(this.#pending(source, next.evict));
   }
 
   get pendingConnections(): number {

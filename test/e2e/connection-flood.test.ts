@@ -62,10 +62,63 @@ describe('a flood of idle sockets', () => {
         await Promise.all(clients.map((c) => c.end()));
       }
     }
-    // The gateway refused or dropped the rest: at most its budget of sockets signing in is open.
+    // The gateway refused or dropped the rest: at most its budget of sockets signing in is open,
+    // plus the sockets waiting for a sign-in slot of their source (no more than the 20 sessions
+    // the gateway could still take).
     const open = () => flood.filter((s) => !s.destroyed && s.readyState === 'open').length;
-    await waitFor('the flood trimmed to the budget', () => open() <= 30 || null, 5000);
+    await waitFor('the flood trimmed to the budget', () => open() <= 30 + 20 || null, 5000);
     assert.ok(open() >= 20, `the budget is in use (${open()} open), so the clients above met a full budget`);
+  });
+});
+
+describe('a burst of connections from one address', () => {
+  it('signs in as fast as the per-source limit lets it: none is refused', async () => {
+    const burst = await startTestGateway({ pg: t.pg, config: (raw) => (raw.limits = { max_unauthenticated_per_source: 2, max_connections_per_source: 40 }) });
+    const clients: pg.Client[] = [];
+    try {
+      const token = await burst.issuer.sign({ sub: 'pool' });
+      // A client library opening its pool at once: 24 connections, twelve times the limit.
+      const results = await Promise.allSettled(
+        Array.from({ length: 24 }, async () => {
+          const c = new pg.Client(burst.client(token));
+          clients.push(c);
+          await c.connect();
+          return (await c.query('select 1 as one')).rows[0].one;
+        }),
+      );
+      assert.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+        Array(24).fill(1),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      await burst.stop();
+    }
+  });
+
+  it('beyond what the address could still hold, a socket is refused at once with the reason', async () => {
+    const capped = await startTestGateway({
+      pg: t.pg,
+      config: (raw) => (raw.limits = { max_unauthenticated_per_source: 2, max_connections_per_source: 4, handshake_timeout: '60s', first_byte_timeout: '60s' }),
+    });
+    const idle: net.Socket[] = [];
+    try {
+      // Two sockets that never sign in hold both slots of the address; four more wait, as many
+      // as the address could still have sessions.
+      for (let i = 0; i < 6; i++) idle.push(await idleSocket(capped.port, '127.0.0.1'));
+      const c = new pg.Client(capped.client(await capped.issuer.sign({ sub: 'late' })));
+      c.on('error', () => {});
+      await assert.rejects(c.connect(), (e: any) => e.code === '53300' && /too many connections still signing in from \S+ \(limit 2, and 4 waiting\)/.test(e.message));
+      // When the sockets holding the slots go, the ones waiting get their turn, and so does a client.
+      for (const s of idle) s.destroy();
+      const ok = new pg.Client(capped.client(await capped.issuer.sign({ sub: 'later' })));
+      await ok.connect();
+      assert.deepEqual((await ok.query('select 1 as one')).rows, [{ one: 1 }]);
+      await ok.end();
+    } finally {
+      for (const s of idle) s.destroy();
+      await capped.stop();
+    }
   });
 });
 
