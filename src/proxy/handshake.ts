@@ -28,6 +28,7 @@ import {
 import type { UpstreamLease, UpstreamTarget } from '../upstream/index.ts';
 import { PINNED_UPSTREAM_SETTINGS } from '../engine/index.ts';
 import { SocketReader } from './socket-reader.ts';
+import { parseTimeoutMs } from '../policy/settings.ts';
 import { startupSetting, upstreamStartupParams } from './startup-params.ts';
 
 export interface Route {
@@ -41,6 +42,19 @@ export interface Route {
  * search_path a new upstream session gets by default (see `pinSearchPath`); or why it has none.
  */
 export type Authorization = { upstreamSettings: Record<string, string>; searchPath?: string } | { refusal: string };
+
+/**
+ * A client's startup statement_timeout (a parameter or `-c` in options) under a scope that
+ * limits it: a lower value is the session's, as a `SET` to it would be allowed; zero, a higher
+ * value or one the gateway cannot read leaves the limit in place.
+ */
+function keepLowerTimeout(params: Map<string, string>, upstreamParams: Record<string, string>, scopeSettings: Record<string, string>): void {
+  const limit = scopeSettings.statement_timeout === undefined ? undefined : parseTimeoutMs(scopeSettings.statement_timeout);
+  const asked = startupSetting(params, 'statement_timeout');
+  if (limit === undefined || asked === undefined) return;
+  const ms = parseTimeoutMs(asked);
+  if (ms !== undefined && ms > 0 && ms < limit) upstreamParams.statement_timeout = `${ms}ms`;
+}
 
 /**
  * A session whose client gave no search_path starts with the upstream's default named as a
@@ -191,6 +205,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   // to them, and the statements that could change them are refused by the policy. The pinned
   // lexing settings win over both.
   Object.assign(upstreamParams, scope.upstreamSettings, PINNED_UPSTREAM_SETTINGS);
+  keepLowerTimeout(params, upstreamParams, scope.upstreamSettings);
   pinSearchPath(params, upstreamParams, scope.searchPath);
   const upstream = await deps.lease(identity, route, upstreamParams);
   const leftover = reader.detach();

@@ -126,6 +126,36 @@ describe('the server runs under the settings the gateway decided on', () => {
   });
 });
 
+describe("a client's startup statement_timeout under the scope's limit (1s)", () => {
+  async function timeoutOf(params: Record<string, string>): Promise<string> {
+    const c = await session(params);
+    assert.ok(!Array.isArray(c), 'the connection was accepted');
+    const got = await query(c, 'show statement_timeout');
+    c.end();
+    const row = got.find((m) => m.tag === 'D');
+    assert.ok(row, bytes(got));
+    return row.frame.subarray(11).toString('utf8');
+  }
+  it('a lower one is the session\'s, as a parameter or in options (as on PostgreSQL)', async () => {
+    assert.equal(await timeoutOf({ statement_timeout: '250' }), '250ms');
+    assert.equal(await timeoutOf({ options: '-c statement_timeout=300ms' }), '300ms');
+    assert.equal(await timeoutOf({ statement_timeout: '0.5s', options: '-c statement_timeout=900ms' }), '500ms');
+  });
+  it('zero, a higher one or one the gateway cannot read leaves the limit', async () => {
+    assert.equal(await timeoutOf({ statement_timeout: '0' }), '1s');
+    assert.equal(await timeoutOf({ statement_timeout: '5s' }), '1s');
+    assert.equal(await timeoutOf({ options: '-c statement_timeout=5min' }), '1s');
+    assert.equal(await timeoutOf({ statement_timeout: 'soon' }), '1s');
+  });
+  it('the lower one holds', async () => {
+    const c = await session({ statement_timeout: '200' });
+    assert.ok(!Array.isArray(c));
+    const got = await query(c, 'select pg_sleep(0.6)');
+    c.end();
+    assert.equal(got.find((m) => m.tag === 'E')?.fields?.C, '57014', 'the sleep outlasted the client\'s own 200 ms');
+  });
+});
+
 describe('options are split as the server splits them', () => {
   // The server ends a word of options at every C space, vertical tab and form feed included: a
   // protected setting behind one is a setting of its own there.
