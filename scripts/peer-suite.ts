@@ -4,7 +4,7 @@
  *
  *   scripts/peer-suite.sh <checkout> <suite> [--runs direct,gateway,guarded] [--json out.json]
  *
- * PEER_ONLY=<text> runs only the pg test files whose path contains it; PEER_VERBOSE=1 prints
+ * PEER_ONLY=<text> runs only the pg test files whose path contains it (pgx: the tests that regexp matches); PEER_VERBOSE=1 prints
  * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log); PEER_POOL=session
  * or transaction runs the gateway with a pool of 10 server connections per upstream in that mode.
  *
@@ -64,6 +64,8 @@ interface Suite {
    * database's catalog when it starts, so the databases must exist by then).
    */
   bootstrap?(checkout: string, adminBin: string): Promise<void>;
+  /** The password the suite signs in with directly (none: trust). */
+  directPassword?: string;
   /** What the gateway signs in to upstream as: the same role the suite uses directly. */
   upstreams(pg: TestPostgres): Record<string, { url: string; password?: string; databases: string[] }>;
   /** The token subject (the name the suite connects as). */
@@ -280,6 +282,7 @@ const nodePostgres: Suite = {
     pg.psql('create database ci_db_test owner postgres');
   },
   upstreams: (pg) => ({ ci: { url: `postgres://postgres@127.0.0.1:${pg.port}/ci_db_test`, password: 'postgres', databases: ['ci_db_test'] } }),
+  directPassword: 'postgres',
   subject: 'postgres',
   async run(checkout, target) {
     const pkg = join(checkout, 'packages', 'pg');
@@ -349,7 +352,65 @@ function nodePostgresPackage(name: string, spec: string[], extraArgs: string[] =
   };
 }
 
+/**
+ * pgx (Go, its own protocol code): the test binaries of github.com/jackc/pgx/v4 and its pgxpool,
+ * built with `go test -c` from a source tree in GOPATH layout (Debian's golang-github-jackc-pgx-v4-dev
+ * installs one, with its dependencies, under /usr/share/gocode; give the v4 directory), with the
+ * server its CI sets up: a database pgx_test with hstore and the domain uint64, the tests reading
+ * PGX_TEST_DATABASE. Results per test and subtest from `-test.v`.
+ */
+const pgx: Suite = {
+  hba: [],
+  setup(pg) {
+    pg.psql(`create role postgres superuser login password 'postgres'`);
+    pg.psql('create database pgx_test owner postgres');
+    pg.psql('create extension hstore; create domain uint64 as numeric(20,0)', 'pgx_test');
+  },
+  upstreams: (pg) => ({ pgx: { url: `postgres://postgres@127.0.0.1:${pg.port}/pgx_test`, password: 'postgres', databases: ['pgx_test'] } }),
+  directPassword: 'postgres',
+  subject: 'postgres',
+  async run(checkout, target, log) {
+    const gopath = resolve(checkout, '..', '..', '..', '..', '..');
+    const bin = join(tmpdir(), 'pgwarden-peer-pgx');
+    mkdirSync(bin, { recursive: true });
+    const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: join(bin, 'cache'), GOFLAGS: '' };
+    const results: Results = new Map();
+    for (const [name, pkg] of [['pgx', 'github.com/jackc/pgx/v4'], ['pgxpool', 'github.com/jackc/pgx/v4/pgxpool']]) {
+      const exe = join(bin, `${name}.test`);
+      if (!existsSync(exe)) {
+        log(`building ${pkg}'s tests`);
+        const built = await runProcess('go', ['test', '-c', '-o', exe, pkg], { cwd: checkout, env: goEnv, timeoutMs: 600_000 });
+        if (built.code !== 0) throw new Error(`go test -c ${pkg} failed: ${built.stderr.slice(-1000)}`);
+      }
+      const url = `host=${target.host} port=${target.port} user=postgres dbname=pgx_test${target.password ? ` password=${target.password}` : ''}`;
+      const env = { ...suiteEnv(target, {}), PGX_TEST_DATABASE: url };
+      const cwd = name === 'pgx' ? checkout : join(checkout, 'pgxpool');
+      const only = process.env.PEER_ONLY ? ['-test.run', process.env.PEER_ONLY] : [];
+      const r = await runProcess(exe, ['-test.v', '-test.timeout', '15m', '-test.count', '1', ...only], { cwd, env, timeoutMs: 1_000_000 });
+      if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${name} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
+      // A test's messages are the indented lines after `=== RUN|CONT <name>` (parallel tests
+      // interleave); its verdict is its `--- PASS|FAIL|SKIP: <name>` line.
+      const messages = new Map<string, string>();
+      let current = '';
+      for (const line of r.stdout.split('\n')) {
+        const head = /^=== (?:RUN|CONT|PAUSE|NAME)\s+(\S+)/.exec(line);
+        if (head) current = head[1];
+        else if (/^\s{4,}\S/.test(line) && !/^\s*--- /.test(line)) messages.set(current, `${messages.get(current) ?? ''}${line.trim()} `);
+        const m = /^\s*--- (PASS|FAIL|SKIP): (\S+)/.exec(line);
+        if (!m) continue;
+        const detail = m[1] === 'FAIL' ? (messages.get(m[2]) ?? '').slice(0, 300) : '';
+        results.set(`${name} › ${m[2]}`, { outcome: m[1] === 'PASS' ? 'pass' : m[1] === 'FAIL' ? 'fail' : 'skip', detail });
+      }
+      // A panic or timeout ends the binary without verdicts for the rest.
+      const ok = r.code === 0 && !r.timedOut;
+      results.set(`${name} (exit)`, { outcome: ok ? 'pass' : 'fail', detail: ok ? '' : `${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stdout.slice(-600).replace(/\s+/g, ' ')}` });
+    }
+    return results;
+  },
+};
+
 const suites: Record<string, Suite> = {
+  pgx,
   'postgres.js': postgresJs,
   pg: nodePostgres,
   'pg-cursor': nodePostgresPackage('pg-cursor', ['test/']),
@@ -444,9 +505,7 @@ async function oneRun(run: RunName, suite: Suite, checkout: string, log: (s: str
       gateway = await startGatewayProcess(dir, config);
       target.port = gateway.port;
       target.password = await issuer.sign({ sub: suite.subject, exp: Math.floor(Date.now() / 1000) + 4 * 3600 });
-    } else if (suite.subject === nodePostgres.subject && suite.upstreams === nodePostgres.upstreams) {
-      target.password = 'postgres';
-    }
+    } else target.password = suite.directPassword;
     log(`${run}: running (postgres on ${pg.port}${gateway ? `, gateway on ${gateway.port}, log ${gateway.logFile}` : ''})`);
     const started = Date.now();
     const results = await suite.run(checkout, target, log);
