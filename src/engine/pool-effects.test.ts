@@ -32,6 +32,12 @@ describe('what a statement leaves on its server connection', () => {
     it(`${sql}: pins the session (${why.source})`, () => assert.match(effect(sql)?.pin ?? '', why));
   }
 
+  it('a temporary table both pins and changes what names mean on the connection; a lock only pins', () => {
+    assert.deepEqual(effect('create temp table t (v int)'), { pin: 'a temporary table', schema: true });
+    assert.deepEqual(effect('select 1 as v into temp t'), { pin: 'a temporary table', schema: true });
+    assert.deepEqual(effect('select pg_advisory_lock(1)'), { pin: 'a session advisory lock (pg_advisory_lock)' });
+  });
+
   it('a lone SET / RESET / RESET ALL / SET SESSION CHARACTERISTICS is replayed, with its own text', () => {
     assert.deepEqual(effect("set work_mem = '1MB'"), { settings: [{ name: 'work_mem', action: 'set', text: "set work_mem = '1MB'" }] });
     assert.deepEqual(effect('reset work_mem'), { settings: [{ name: 'work_mem', action: 'reset', text: 'reset work_mem' }] });

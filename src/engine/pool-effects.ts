@@ -29,9 +29,18 @@ export function poolEffectOf(analyses: readonly StatementAnalysis[]): LeaseEffec
     // its connection, and its statements go by their own names there.
     const sqlNames = a.specials.includes('prepare') || a.specials.includes('execute') || a.specials.includes('deallocate');
     const pin = pinReason(a) ?? (sqlNames ? `SQL-level ${a.command.toUpperCase()}` : undefined);
-    if (pin) return sqlNames ? { pin, sqlNames: true, ...(a.command === 'deallocate' ? { dropsPrepared: true as const } : {}) } : { pin };
+    // A temporary table shadows names on its connection: plans other sessions left there no
+    // longer fit what their text means to this one, so a pin by DDL changes the schema too.
+    const schema = a.ddl.length > 0 || a.command === 'do' || a.command === 'call';
+    if (pin) {
+      return {
+        pin,
+        ...(schema || effect?.schema ? { schema: true as const } : {}),
+        ...(sqlNames ? { sqlNames: true as const, ...(a.command === 'deallocate' ? { dropsPrepared: true as const } : {}) } : {}),
+      };
+    }
     if (a.command === 'discard all' || a.command === 'deallocate') (effect ??= {}).dropsPrepared = true;
-    if (a.ddl.length > 0 || a.command === 'do' || a.command === 'call') (effect ??= {}).schema = true;
+    if (schema) (effect ??= {}).schema = true;
     for (const s of a.settings) {
       if (s.action === 'set_local' || s.action === 'set_stored') continue;
       if (s.action === 'set_transaction') {

@@ -11,7 +11,8 @@
  *   that does not have it yet, the lease prepares it there first (the answer is swallowed). A
  *   server connection keeps what it prepared for the next sessions (at most
  *   MAX_PREPARED_PER_CONNECTION, least recently used closed first). The unnamed statement is
- *   prepared again the same way when the client binds it on another connection.
+ *   prepared again the same way when the client binds it on another connection, or on its own
+ *   after another session replaced it there or sent a simple Query (which drops it).
  * - **What a prepared statement returns.** PostgreSQL fixes a statement's parameter types and
  *   result columns when it is prepared, and fails a later Bind whose result would differ (0A000
  *   `cached plan must not change result type`). The lease describes each statement it prepares
@@ -122,9 +123,11 @@ const UNKNOWN_STATE = {};
 
 const servers = new WeakMap<UpstreamConnection, ServerState>();
 
+
 /**
  * A pool's plan generation, part of every gateway statement name made from it. It moves on after
- * a cycle that may have changed what statements return (DDL, DO, CALL: `LeaseEffect.schema`) and
+ * a cycle that may have changed what statements return (DDL, DO, CALL, a temporary table:
+ * `LeaseEffect.schema`), again when the transaction block such a cycle ran in ends, and
  * after a statement failed at Bind or Describe with a plan its connection can no longer use: a
  * statement the client prepares after that is prepared afresh on every connection, as on a
  * connection of its own, instead of meeting the old plan another connection still holds (which
@@ -364,6 +367,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
   /** Settings replayed on each connection, by name (RESET ALL clears them). */
   readonly #settings = new Map<string, string>();
   #pinned: string | null = null;
+  /** A statement that may change what others return ran in the transaction block still open. */
+  #schemaInBlock = false;
   /** The client's statement names are the server's (see #useOwnNames). */
   #ownNames = false;
   /** Why the connection must not go back to the pool, though the session is not pinned (it is ending). */
@@ -604,6 +609,8 @@ class TransactionLease extends Duplex implements UpstreamLease {
       // ends it before the separator, which it would otherwise swallow, and the replay fail.
       this.#toServer.add(encodeQuery(steps.join('\n;\n')));
       this.#queue.push({ kind: K.Cycle, swallow: true, reset: true });
+      // The unnamed statement goes with any simple Query: the next session's is prepared again.
+      state.unnamed = null;
       state.settings = mine;
     }
   }
@@ -645,6 +652,9 @@ class TransactionLease extends Duplex implements UpstreamLease {
     switch (tag) {
       case FE.Query: {
         if (effect) this.#effect(effect, true);
+        // A simple Query drops the connection's unnamed statement, whoever prepared it.
+        this.#unnamed = null;
+        s.state.unnamed = null;
         this.#forward(frame, { kind: K.Cycle, effects: this.#takeEffects(), query: true });
         this.#open = 0;
         return;
@@ -1135,9 +1145,19 @@ class TransactionLease extends Duplex implements UpstreamLease {
   }
 
   #cycleDone(e: Entry, status: number): void {
-    if (e.reset || !e.effects) return;
-    // Whether or not it failed: part of it may have run.
-    if (e.effects.some((fx) => fx.schema)) this.#generation.n++;
+    if (e.reset) return;
+    // Whether or not it failed: part of it may have run. Inside a transaction block, other
+    // connections see the change (COMMIT) or its undoing (ROLLBACK, a failed block) only when the
+    // block ends, and the plans prepared there meanwhile hold the tables as they were: the
+    // generation moves on again then.
+    if (e.effects?.some((fx) => fx.schema)) {
+      this.#generation.n++;
+      if (status !== 0x49) this.#schemaInBlock = true;
+    } else if (this.#schemaInBlock && status === 0x49) {
+      this.#schemaInBlock = false;
+      this.#generation.n++;
+    }
+    if (!e.effects) return;
     if (e.effects.some((fx) => fx.unknownSettings) && this.#server) this.#server.state.settings = UNKNOWN_STATE;
     for (const fx of e.effects) {
       if (!fx.settings) continue;

@@ -429,3 +429,79 @@ async function rawDirect(): Promise<RawClient> {
   await raw.until('Z');
   return raw;
 }
+
+describe('a text another session of the identity prepared on the backend, whose tables changed since', () => {
+  it('a temporary table made after it: the text means the temporary table, as on a connection of its own (pgx CopyFrom tests)', async () => {
+    const a = await gatewayClient('mia');
+    const b = await gatewayClient('mia');
+    await a.query('create table shadowed (a text)');
+    const q = { name: 'sh', text: 'select * from shadowed' };
+    await a.query('begin');
+    await a.query(q);
+    const backend = await pidOf(a);
+    await a.query('commit');
+    const release = await keepBusy(backend, true, 'mia');
+    try {
+      // The temporary table pins b to the backend that has a's plan of the text.
+      await b.query('create temporary table shadowed (x int, y int)');
+      assert.equal(await pidOf(b), backend);
+      await b.query('insert into shadowed values (1, 2)');
+      assert.deepEqual(await errorOrRows(b.query(q)), { rows: [{ x: 1, y: 2 }], columns: [['x', 23], ['y', 23]] });
+    } finally {
+      await release();
+      await b.end();
+      await a.query('drop table shadowed');
+    }
+  });
+
+  it('a table made in a transaction that was rolled back, then made again with other columns outside the pool: a fresh prepare gets them', async () => {
+    const a = await gatewayClient('mia');
+    const b = await gatewayClient('mia');
+    const q = { name: 'rb', text: 'select * from rolled_back' };
+    await a.query('begin');
+    await a.query('create table rolled_back (a text)');
+    await a.query(q);
+    const backend = await pidOf(a);
+    await a.query('rollback');
+    t.pg.psql('create table rolled_back (x int); insert into rolled_back values (7); grant all on rolled_back to gw_app', 'app');
+    await t.gw.reloadCatalogs();
+    const release = await keepBusy(backend, true, 'mia');
+    try {
+      await b.query('begin');
+      assert.equal(await pidOf(b), backend);
+      assert.deepEqual(await errorOrRows(b.query(q)), { rows: [{ x: 7 }], columns: [['x', 23]] });
+      await b.query('commit');
+    } finally {
+      await release();
+      t.pg.psql('drop table rolled_back', 'app');
+    }
+  });
+});
+
+describe('the unnamed statement across sessions of a transaction pool', () => {
+  it("another session's simple Query on the backend between a Parse and its Bind: the Bind runs the statement (pgx without a statement cache)", async () => {
+    const raw = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'nia' }));
+    const other = await gatewayClient('nia');
+    try {
+      // One cycle leaves the unnamed statement on a backend, and says which.
+      raw.send(Buffer.concat([encodeParse('', 'select 2 as two, pg_backend_pid() as pid', []), encodeBind('', '', []), encodeExecute(''), SYNC]));
+      const first = await raw.until('Z');
+      const backend = Number(first.find((m) => m.tag === 'D')!.frame.subarray(11 + 4 + 1).toString());
+      const release = await keepBusy(backend, true, 'nia');
+      try {
+        // Another session of the identity runs a simple Query there: the server drops the unnamed statement.
+        assert.equal(await pidOf(other), backend);
+        raw.send(Buffer.concat([encodeBind('', '', []), encodeExecute(''), SYNC]));
+        const got = await raw.until('Z');
+        assert.deepEqual(
+          got.map((m) => (m.tag === 'E' ? `E ${m.fields!.C} ${m.fields!.M}` : m.tag)),
+          ['2', 'D', 'C', 'Z'],
+        );
+      } finally {
+        await release();
+      }
+    } finally {
+      raw.end();
+    }
+  });
+});
