@@ -270,20 +270,31 @@ function findTests(dir: string): string[] {
 }
 
 /**
+ * The server of a suite whose CI signs in to one database as the superuser `postgres` (password
+ * `postgres`); `more` adds what else its CI sets up. The gateway signs in upstream as that role.
+ */
+function superuserServer(database: string, more?: (pg: TestPostgres) => void): Pick<Suite, 'hba' | 'setup' | 'upstreams' | 'directPassword' | 'subject'> {
+  return {
+    hba: [],
+    setup(pg) {
+      pg.psql(`create role postgres superuser login password 'postgres'`);
+      pg.psql(`create database ${database} owner postgres`);
+      more?.(pg);
+    },
+    upstreams: (pg) => ({ [database]: { url: `postgres://postgres@127.0.0.1:${pg.port}/${database}`, password: 'postgres', databases: [database] } }),
+    directPassword: 'postgres',
+    subject: 'postgres',
+  };
+}
+
+/**
  * node-postgres: every packages/pg/test/integration/**\/*-tests.js, one process each (as its
  * Makefile's test-integration does), with the environment of its CI (PGUSER postgres, password
  * postgres, database ci_db_test, no SSL). Its runner prints "  <name> ✔" or "FAILED!" per test
  * and exits at the first failure, so a failed file has no results for the tests after it.
  */
 const nodePostgres: Suite = {
-  hba: [],
-  setup(pg) {
-    pg.psql(`create role postgres superuser login password 'postgres'`);
-    pg.psql('create database ci_db_test owner postgres');
-  },
-  upstreams: (pg) => ({ ci: { url: `postgres://postgres@127.0.0.1:${pg.port}/ci_db_test`, password: 'postgres', databases: ['ci_db_test'] } }),
-  directPassword: 'postgres',
-  subject: 'postgres',
+  ...superuserServer('ci_db_test'),
   async run(checkout, target) {
     const pkg = join(checkout, 'packages', 'pg');
     const env = suiteEnv(target, { PGUSER: 'postgres', PGDATABASE: 'ci_db_test', PGTESTNOSSL: 'true' });
@@ -360,15 +371,7 @@ function nodePostgresPackage(name: string, spec: string[], extraArgs: string[] =
  * PGX_TEST_DATABASE. Results per test and subtest from `-test.v`.
  */
 const pgx: Suite = {
-  hba: [],
-  setup(pg) {
-    pg.psql(`create role postgres superuser login password 'postgres'`);
-    pg.psql('create database pgx_test owner postgres');
-    pg.psql('create extension hstore; create domain uint64 as numeric(20,0)', 'pgx_test');
-  },
-  upstreams: (pg) => ({ pgx: { url: `postgres://postgres@127.0.0.1:${pg.port}/pgx_test`, password: 'postgres', databases: ['pgx_test'] } }),
-  directPassword: 'postgres',
-  subject: 'postgres',
+  ...superuserServer('pgx_test', (pg) => pg.psql('create extension hstore; create domain uint64 as numeric(20,0)', 'pgx_test')),
   async run(checkout, target, log) {
     const gopath = resolve(checkout, '..', '..', '..', '..', '..');
     const bin = join(tmpdir(), 'pgwarden-peer-pgx');
