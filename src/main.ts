@@ -152,7 +152,7 @@ function listenerSettings(config: GatewayConfig, shared: Shared): ListenerSettin
       if (!scope) return { refusal: describeNoScope(compiled, identity, database) };
       const upstream = routes.get(database)?.upstream;
       const searchPath = upstream === undefined ? undefined : shared.catalogs.get(upstream)?.current()?.searchPathSetting;
-      return { upstreamSettings: upstreamSettingsFor(scope), ...(searchPath !== undefined && { searchPath }) };
+      return { upstreamSettings: upstreamSettingsFor(scope), statementTimeoutMs: scope.limits.statementTimeoutMs, ...(searchPath !== undefined && { searchPath }) };
     },
     capacity: (upstream) => {
       // Transaction pooling: sessions do not hold server connections; they are bounded by max_clients.

@@ -41,15 +41,21 @@ export interface Route {
  * An identity's admission to a database: the upstream settings its scope imposes, and the
  * search_path a new upstream session gets by default (see `pinSearchPath`); or why it has none.
  */
-export type Authorization = { upstreamSettings: Record<string, string>; searchPath?: string } | { refusal: string };
+export type Authorization =
+  | {
+      upstreamSettings: Record<string, string>;
+      searchPath?: string;
+      /** The scope's limit of statement_timeout, which `upstreamSettings` sets (see keepLowerTimeout). */
+      statementTimeoutMs?: number;
+    }
+  | { refusal: string };
 
 /**
  * A client's startup statement_timeout (a parameter or `-c` in options) under a scope that
  * limits it: a lower value is the session's, as a `SET` to it would be allowed; zero, a higher
  * value or one the gateway cannot read leaves the limit in place.
  */
-function keepLowerTimeout(params: Map<string, string>, upstreamParams: Record<string, string>, scopeSettings: Record<string, string>): void {
-  const limit = scopeSettings.statement_timeout === undefined ? undefined : parseTimeoutMs(scopeSettings.statement_timeout);
+function keepLowerTimeout(params: Map<string, string>, upstreamParams: Record<string, string>, limit: number | undefined): void {
   const asked = startupSetting(params, 'statement_timeout');
   if (limit === undefined || asked === undefined) return;
   const ms = parseTimeoutMs(asked);
@@ -205,7 +211,7 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
   // to them, and the statements that could change them are refused by the policy. The pinned
   // lexing settings win over both.
   Object.assign(upstreamParams, scope.upstreamSettings, PINNED_UPSTREAM_SETTINGS);
-  keepLowerTimeout(params, upstreamParams, scope.upstreamSettings);
+  keepLowerTimeout(params, upstreamParams, scope.statementTimeoutMs);
   pinSearchPath(params, upstreamParams, scope.searchPath);
   const upstream = await deps.lease(identity, route, upstreamParams);
   const leftover = reader.detach();
