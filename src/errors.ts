@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   'review.rejected': { sqlstate: '42501', severity: 'ERROR' },
   'review.expired': { sqlstate: '42501', severity: 'ERROR' },
   'review.cancelled': { sqlstate: '57014', severity: 'ERROR' },
+  'statement.cancelled': { sqlstate: '57014', severity: 'ERROR' },
   'audit.unavailable': { sqlstate: '58000', severity: 'ERROR', hint: 'The audit log could not record the statement, so it was not run.' },
   'internal': { sqlstate: 'XX000', severity: 'ERROR', hint: 'An internal error occurred in the gateway; see its log.' },
 } as const satisfies Record<string, ErrorSpec>;

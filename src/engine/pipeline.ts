@@ -102,7 +102,7 @@ export const STAGES: readonly Stage[] = [
     name: 'forward',
     does: 'Write the allowed bytes to the upstream lease, as they came (or a refusal marker in place of a refused message). Session.forward / writeUpstream.',
     clock: 'relay',
-    errors: [],
+    errors: [e('statement.cancelled', 'a cancel kept during the gateway’s search_path read-back met the client’s next Query or Execute before anything of the client’s went upstream: answered in its place (Session.cancelHere)')],
   },
   {
     name: 'track result',

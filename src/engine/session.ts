@@ -275,6 +275,11 @@ const READBACK_QUERY = encodeQuery("select pg_catalog.current_setting('search_pa
  */
 const BOUNDARY_CLOSE = encodeClose('S', 'pgwarden.boundary');
 const NO_EARLY_ERROR = Object.freeze({ failed: false, upstreamFailed: false, marker: false });
+
+/** PostgreSQL's own error for a statement a CancelRequest stopped. */
+function cancelled(): GatewayError {
+  return new GatewayError('statement.cancelled', 'canceling statement due to user request');
+}
 /** Client bytes queued while a statement waits before reading stops (the client is then paused). */
 const INBOX_LIMIT = 1024 * 1024;
 /** Bytes of a Parse besides its text: name (PostgreSQL keeps 63 bytes), 65535 parameter types. */
@@ -657,6 +662,10 @@ export class Session {
             return;
           }
           this.release();
+          if (this.cancelHere()) {
+            this.refuseQuery(cancelled(), 'query', { text, rule: 'cancel' }, frame);
+            return;
+          }
           const v = this.gate.query(text);
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
@@ -751,6 +760,11 @@ export class Session {
         const reported = this.settingsReported(frame, tag);
         if (reported) {
           this.hold(tag, frame, reported);
+          return;
+        }
+        if (this.cancelHere()) {
+          this.later = null;
+          this.refuseInBatch(cancelled(), 'execute', { text: `(Execute of portal "${portal}")`, rule: 'cancel' }, frame);
           return;
         }
         const v = this.gate.execute(portal);
@@ -963,6 +977,19 @@ export class Session {
     const c = this.cancelAfterReadback;
     this.cancelAfterReadback = null;
     c?.done();
+  }
+
+  /**
+   * A cancel that waited for a read-back, met by the client's next statement before anything of
+   * the client's went upstream: that statement is the one cancelled, answered by the gateway
+   * with PostgreSQL's error instead of being sent. Sending it and then the CancelRequest would
+   * race: a cancel that reaches the server before it starts the statement is ignored, and the
+   * statement would run to its end.
+   */
+  private cancelHere(): boolean {
+    if (this.cancelAfterReadback === null || this.readbacks > 0) return false;
+    this.dropCancel();
+    return true;
   }
 
   /** A read-back ended: send or drop a cancel that arrived during it. */
