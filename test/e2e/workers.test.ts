@@ -123,7 +123,12 @@ describe('pgwarden start with workers: 2', () => {
       assert.ok(Date.now() - started < 5000, `cancelled at once (took ${Date.now() - started} ms)`);
       // A wrong secret for the bystander's pid cancels nothing.
       await sendCancel(port, bystander.key.pid, bystander.key.secret ^ 0x5a5a5a5a);
-      assert.equal((await slow).rows.length, 1, "the other worker's session was not cancelled");
+      const slept = await slow.catch((err: Error) => {
+        // Kept for diagnosis: which worker took which cancel, and what each matched.
+        const cancels = gw.stderr.split('\n').filter((l) => l.includes('cancel')).slice(-8).join('\n');
+        throw new Error(`the other worker's session failed (${err.message}); target ${target.key.pid}, bystander ${bystander.key.pid}; the gateway's cancel log:\n${cancels}`);
+      });
+      assert.equal(slept.rows.length, 1, "the other worker's session was not cancelled");
       assert.equal((await target.query('select 1 as n')).rows[0].n, 1, 'the cancelled session goes on');
       await target.end();
     }
