@@ -29,7 +29,15 @@ describe('lexing settings', () => {
     assert.equal(pinnedSettingDrift('client_encoding', 'UTF8'), undefined);
     assert.equal(pinnedSettingDrift('standard_conforming_strings', 'on'), undefined);
     assert.equal(pinnedSettingDrift('TimeZone', 'UTC'), undefined);
-    for (const v of ['SJIS', 'SQL_ASCII', 'BIG5']) assert.match(pinnedSettingDrift('client_encoding', v) ?? '', /pinned to UTF8/);
+    for (const v of ['SJIS', 'BIG5', 'LATIN1']) assert.match(pinnedSettingDrift('client_encoding', v, 'UTF8') ?? '', /pinned to UTF8/);
+  });
+
+  it('takes SQL_ASCII only over a UTF8 database (the server then reads the bytes as UTF-8)', () => {
+    assert.equal(pinnedSettingDrift('client_encoding', 'SQL_ASCII', 'UTF8'), undefined);
+    assert.equal(pinnedSettingDrift('client_encoding', 'sql-ascii', 'utf8'), undefined);
+    assert.match(pinnedSettingDrift('client_encoding', 'SQL_ASCII', 'LATIN1') ?? '', /only in a UTF8 database, and this one's encoding is LATIN1/);
+    assert.match(pinnedSettingDrift('client_encoding', 'SQL_ASCII', 'SQL_ASCII') ?? '', /this one's encoding is SQL_ASCII/);
+    assert.match(pinnedSettingDrift('client_encoding', 'SQL_ASCII') ?? '', /encoding is unknown/);
     assert.match(pinnedSettingDrift('standard_conforming_strings', 'off') ?? '', /pinned to on/);
   });
 });

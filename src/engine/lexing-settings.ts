@@ -11,7 +11,7 @@
  * Every upstream session therefore starts with these values as startup parameters (they outrank
  * ALTER ROLE / ALTER DATABASE … SET), a client asking for other values is refused at startup
  * (and for backslash_quote = on, which the policy refuses by SET too), the
- * policy refuses changes by statement, and the session watches the server's ParameterStatus
+ * policy refuses changes by statement (but for SQL_ASCII, see `readsAsUtf8`), and the session watches the server's ParameterStatus
  * reports: a session whose server left a pinned value is ended (something changed it that the
  * gateway could not see, e.g. a function calling set_config with a computed name).
  */
@@ -33,6 +33,18 @@ export function encodingKey(value: string): string {
  * UTF-8 database the server validates and lexes it as UTF-8 anyway, so it is served as UTF8.
  */
 const ACCEPTED_CLIENT_ENCODINGS = new Set(['utf8', 'unicode', 'sqlascii']);
+
+/**
+ * Whether the server reads statement text sent in client encoding `value` as UTF-8, as the
+ * gateway does. UTF8 (alias UNICODE) always. SQL_ASCII turns conversion off: the server then
+ * validates and lexes the client's bytes in the database's own encoding, so it reads them as
+ * UTF-8 exactly when that is UTF8 (`server_encoding`, reported at startup); its results are
+ * the database's bytes unconverted, which in a UTF8 database is UTF-8 as well.
+ */
+export function readsAsUtf8(value: string, serverEncoding: string | undefined): boolean {
+  const key = encodingKey(value);
+  return key === 'utf8' || key === 'unicode' || (key === 'sqlascii' && serverEncoding !== undefined && encodingKey(serverEncoding) === 'utf8');
+}
 
 /** The values PostgreSQL reads as boolean true (unique prefixes of true/yes, on, 1). */
 function isTrue(value: string): boolean {
@@ -65,8 +77,12 @@ export function startupLexingRefusal(name: string, value: string): string | unde
  * Why a value the server reports (ParameterStatus) means the session left its pinned lexing
  * settings; undefined when it did not (or the parameter is not pinned).
  */
-export function pinnedSettingDrift(name: string, value: string): string | undefined {
-  if (name === 'client_encoding' && encodingKey(value) !== 'utf8') return `the database reported client_encoding ${value}; the session is pinned to UTF8`;
+export function pinnedSettingDrift(name: string, value: string, serverEncoding?: string): string | undefined {
+  if (name === 'client_encoding' && !readsAsUtf8(value, serverEncoding)) {
+    return encodingKey(value) === 'sqlascii'
+      ? `the database reported client_encoding ${value}, which reads statements as UTF-8 only in a UTF8 database, and this one's encoding is ${serverEncoding ?? 'unknown'}`
+      : `the database reported client_encoding ${value}; the session is pinned to UTF8`;
+  }
   if (name === 'standard_conforming_strings' && value !== 'on') return `the database reported standard_conforming_strings ${value}; the session is pinned to on`;
   return undefined;
 }

@@ -1541,13 +1541,13 @@ export class Session {
    */
   private leftPinnedSetting(frame: Buffer): boolean {
     const { name, value } = decodeParameterStatus(frame);
-    const drift = pinnedSettingDrift(name, value);
+    const drift = pinnedSettingDrift(name, value, this.lease.parameters.get('server_encoding'));
     if (drift === undefined) return false;
     this.log.error({ subject: this.identity.subject, parameter: name, value }, 'the upstream session left a pinned lexing setting; the session is ended');
     this.ending = true;
     this.upstreamBroken = true;
     // Called between two upstream messages: the FATAL lands on a message boundary.
-    this.writeClient(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 and standard_conforming_strings on for the whole session.' }), 'FATAL'));
+    this.writeClient(errorResponse(new GatewayError('session.terminated', `pgwarden: ${drift}; the session is ended`, { hint: 'client_encoding must stay UTF8 (or SQL_ASCII over a UTF8 database) and standard_conforming_strings on for the whole session.' }), 'FATAL'));
     this.finish(`left a pinned setting: ${name}=${value}`);
     return true;
   }

@@ -283,7 +283,10 @@ export const PROTECTED_SETTINGS: readonly ProtectedSetting[] = [
   { name: 'dynamic_library_path', why: 'changes which server code loads' },
   {
     name: 'client_encoding',
-    allowed: ['utf8', 'unicode'],
+    // SQL_ASCII turns conversion off, and the server then reads the bytes in the database's
+    // encoding: UTF-8 in a UTF8 database. In another database the session watch ends the session
+    // when the server reports it (lexing-settings.ts, readsAsUtf8).
+    allowed: ['utf8', 'unicode', 'sql_ascii'],
     why: 'the gateway reads statements as UTF-8; a multi-byte client encoding would let the server read a different statement than the one decided',
   },
   {

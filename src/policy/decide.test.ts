@@ -308,6 +308,7 @@ suite('settings', [
   { name: 'preload libraries are protected', who: 'dba', sql: setting('session_preload_libraries', "'auto_explain'"), expect: { rule: 'builtin:session-hardening' } },
   { name: 'a multi-byte client encoding is refused', who: 'support', sql: setting('client_encoding', "'SJIS'"), expect: { rule: 'builtin:session-hardening', message: "pgwarden: support-bot may not set client_encoding to 'SJIS'" } },
   { name: 'client_encoding UTF8 is allowed', who: 'support', sql: setting('client_encoding', "'UTF-8'"), expect: 'allow' },
+  { name: 'client_encoding SQL_ASCII is allowed (the session watch holds it to a UTF8 database)', who: 'support', sql: setting('client_encoding', "'SQL_ASCII'"), expect: 'allow' },
   { name: 'standard_conforming_strings off is refused', who: 'support', sql: setting('standard_conforming_strings', 'off'), expect: { rule: 'builtin:session-hardening' } },
   { name: 'standard_conforming_strings on is allowed', who: 'support', sql: setting('standard_conforming_strings', 'on'), expect: 'allow' },
   { name: 'a custom setting is refused by default', who: 'support', sql: setting('app.tenant_id', "'42'"), expect: { rule: 'builtin:session-hardening', message: 'pgwarden: support-bot may not change custom setting app.tenant_id' } },

@@ -271,6 +271,27 @@ describe('mid-session changes of the lexing settings are refused and the attack 
     });
   }
 
+  it('SET client_encoding SQL_ASCII over a UTF8 database is allowed: the server reads the same statements, and the attacks do not run', async () => {
+    let tags: string[] = [];
+    await judged(async () => {
+      const c = await RawClient.connect(t.port, support);
+      tags = await sendAttacks(c, [Buffer.from("SET client_encoding = 'SQL_ASCII'"), ...ENCODING_ATTACKS, Buffer.from('SELECT 1')]);
+      c.end();
+    });
+    assert.ok(!tags.includes('E:42501') && tags[0] === 'C', `the SET ran: ${tags.join(' ')}`);
+    assert.ok(!tags.some((x) => x.startsWith('E:57P01') || x.startsWith('E:08')), `the session was not ended: ${tags.join(' ')}`);
+    assert.equal(tags.filter((x) => x === 'Z').length, ENCODING_ATTACKS.length + 2, tags.join(' '));
+    // A client sees what the server reports, and UTF-8 text and masking work as before.
+    const c = new pg.Client(t.client(support));
+    await c.connect();
+    await c.query("set names 'SQL_ASCII'");
+    assert.equal((await c.query('show client_encoding')).rows[0].client_encoding, 'SQL_ASCII');
+    assert.deepEqual((await c.query("select 'ŕé' as x")).rows, [{ x: 'ŕé' }]);
+    await c.query('reset client_encoding');
+    assert.equal((await c.query('show client_encoding')).rows[0].client_encoding, 'UTF8');
+    await c.end();
+  });
+
   it('RESET and DEFAULT return to the pinned values', async () => {
     const c = new pg.Client(t.client(support));
     await c.connect();
