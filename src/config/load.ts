@@ -1,6 +1,7 @@
 /**
  * Reading `pgwarden.yaml`: parse YAML keeping node positions → resolve `${env:…}` / `${file:…}` in
- * string values → validate against the zod schema and the cross-field rules → a typed config, or a
+ * string values → validate against the zod schema and the cross-field rules (and, for a file, load
+ * the TLS files it names) → a typed config, or a
  * `ConfigError` listing every problem as `file:line path: problem`, sorted by line.
  *
  * All problems are collected in one pass so an operator fixes a file in one edit, not one error at
@@ -10,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { crossFieldProblems } from './checks.ts';
+import { tlsFileProblems } from './files.ts';
 import { ConfigError } from './config-error.ts';
 import { interpolate } from './interpolate.ts';
 import { describeIssues, type Problem } from './issues.ts';
@@ -25,14 +27,15 @@ export async function loadConfigFile(path: string): Promise<GatewayConfig> {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError([`${path}: cannot read the config file (${code})`]);
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, process.env, { files: true });
 }
 
 /**
  * Parse config text. `file` names the source in problems and anchors relative `${file:…}` paths;
- * `env` resolves `${env:…}` (default: this process's environment).
+ * `env` resolves `${env:…}` (default: this process's environment). With `files`, the TLS files
+ * the config names are loaded too (see files.ts), and a problem with one names its line.
  */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, o: { files?: boolean } = {}): GatewayConfig {
   const lines = new LineCounter();
   // prettyErrors would quote the offending source line, which may hold a secret.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -63,6 +66,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (located.length > 0 || !result.success) {
     if (located.length === 0) report([], 'invalid configuration');
     throw new ConfigError(sortByLine(located));
+  }
+  if (o.files) {
+    for (const p of tlsFileProblems(result.data)) report(p.path, p.message);
+    if (located.length > 0) throw new ConfigError(sortByLine(located));
   }
   return result.data;
 }

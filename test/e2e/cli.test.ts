@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -226,7 +226,12 @@ test('start: serves, rejects a bad reload and keeps running, exits 0 on SIGTERM'
   }
 });
 
-test('TLS files: one that cannot be read, a certificate and key that are not a pair, or an upstream CA that is no certificate, is a config error naming the key, and start exits 1', async () => {
+/** The 1-based line of `file` that first contains `needle`. */
+function lineOf(file: string, needle: string): number {
+  return readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle)) + 1;
+}
+
+test('TLS files: one that cannot be read, a certificate and key that are not a pair, or an upstream CA that is no certificate, is a config error naming the line and key, and start exits 1', async () => {
   const a = selfSignedCert();
   const b = selfSignedCert();
   try {
@@ -237,10 +242,10 @@ test('TLS files: one that cannot be read, a certificate and key that are not a p
     for (const command of ['check', 'start']) {
       const r = await pgwarden([command, '--config', missing]);
       assert.equal(r.code, 1, `${command}: ${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`^listen\\.tls\\.cert: cannot read ${join(dir, 'nope.pem').replaceAll('.', '\\.')} \\(ENOENT`, 'm'));
+      assert.ok(r.stderr.includes(`${missing}:${lineOf(missing, 'cert:')} listen.tls.cert: cannot read ${join(dir, 'nope.pem')} (ENOENT`), r.stderr);
       const p = await pgwarden([command, '--config', mismatched]);
       assert.equal(p.code, 1, `${command}: ${p.stderr}`);
-      assert.match(p.stderr, /^listen\.http_tls: the certificate .* and key .* do not load as a pair \(.*key values mismatch\)/m);
+      assert.match(p.stderr, new RegExp(`^${mismatched.replaceAll('.', '\\.')}:${lineOf(mismatched, 'http_tls:')} listen\\.http_tls: the certificate .* and key .* do not load as a pair \\(.*key values mismatch\\)`, 'm'));
     }
     const ok = await pgwarden(['check', '--config', good]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -248,10 +253,10 @@ test('TLS files: one that cannot be read, a certificate and key that are not a p
     const upstreamCa = (ca: string) => GOOD.replace('    url: postgres://pgwarden@db:5432/app\n', `    url: postgres://pgwarden@db:5432/app\n    tls: { mode: verify-full, ca: ${ca} }\n`);
     const noCa = await pgwarden(['check', '--config', file('ca-missing.yaml', upstreamCa(join(dir, 'no-ca.pem')))]);
     assert.equal(noCa.code, 1);
-    assert.match(noCa.stderr, /^upstreams\.app\.tls\.ca: cannot read .*no-ca\.pem \(ENOENT/m);
+    assert.match(noCa.stderr, /:\d+ upstreams\.app\.tls\.ca: cannot read .*no-ca\.pem \(ENOENT/m);
     const keyAsCa = await pgwarden(['check', '--config', file('ca-key.yaml', upstreamCa(join(a.dir, 'key.pem')))]);
     assert.equal(keyAsCa.code, 1);
-    assert.match(keyAsCa.stderr, /^upstreams\.app\.tls\.ca: .*key\.pem is not a PEM certificate/m);
+    assert.match(keyAsCa.stderr, /:\d+ upstreams\.app\.tls\.ca: .*key\.pem is not a PEM certificate/m);
     const goodCa = await pgwarden(['check', '--config', file('ca-good.yaml', upstreamCa(a.certPath))]);
     assert.equal(goodCa.code, 0, goodCa.stderr);
   } finally {
