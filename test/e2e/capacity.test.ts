@@ -58,9 +58,18 @@ describe('capacity learned from the server', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '3');
 
-    // Five sessions are open; a third identity gets the last one, then the upstream is full.
+    // Five sessions are open (psql's slot comes back once its server connection is gone, which
+    // may be a moment after psql exited); a third identity gets the last one, then the upstream
+    // is full.
     const third = await t.issuer.sign({ sub: 'third' });
-    open.push(await connect(t, third));
+    await waitFor("the last slot, once psql's server connection is gone", async () => {
+      try {
+        open.push(await connect(t, third));
+        return true;
+      } catch {
+        return false;
+      }
+    });
     const e2 = await refusal(t, third);
     assert.equal(e2.code, '53300');
     assert.match(e2.message, /^pgwarden: upstream "app" has no free connections \(limit 6\)/);
