@@ -4,13 +4,15 @@
  *
  *   scripts/peer-suite.sh <checkout> <suite> [--runs direct,gateway,guarded] [--json out.json]
  *
- * PEER_ONLY=<text> runs only the pg test files whose path contains it (pgx: the tests that regexp matches); PEER_VERBOSE=1 prints
+ * PEER_ONLY=<text> runs only the pg test files whose path contains it (pgx, lib-pq: the tests that regexp matches); PEER_VERBOSE=1 prints
  * each file's output; PEER_KEEP=1 keeps each run's directory (config, gateway log); PEER_POOL=session
  * or transaction runs the gateway with a pool of 10 server connections per upstream in that mode.
  *
  * suite: `postgres.js` (a checkout of porsager/postgres), `pg` (a checkout of
  * brianc/node-postgres with packages/pg's dependencies installed), or `pg-cursor`,
- * `pg-query-stream`, `pg-pool` (that checkout's other packages, run with its mocha). Each run gets a throwaway
+ * `pg-query-stream`, `pg-pool` (that checkout's other packages, run with its mocha), or `pgx`,
+ * `lib-pq` (Go: the source directories Debian's golang-github-jackc-pgx-v4-dev and
+ * golang-github-lib-pq-dev install under /usr/share/gocode). Each run gets a throwaway
  * cluster (initdb on a free port, as the postgres OS user when root) set up the way the suite's
  * own CI sets up its server (roles, databases, pg_hba), so no assertion is changed:
  *
@@ -364,56 +366,79 @@ function nodePostgresPackage(name: string, spec: string[], extraArgs: string[] =
 }
 
 /**
- * pgx (Go, its own protocol code): the test binaries of github.com/jackc/pgx/v4 and its pgxpool,
- * built with `go test -c` from a source tree in GOPATH layout (Debian's golang-github-jackc-pgx-v4-dev
- * installs one, with its dependencies, under /usr/share/gocode; give the v4 directory), with the
- * server its CI sets up: a database pgx_test with hstore and the domain uint64, the tests reading
- * PGX_TEST_DATABASE. Results per test and subtest from `-test.v`.
+ * Go packages' tests, built with `go test -c` from a source tree in GOPATH layout (Debian's
+ * golang-*-dev packages install them, with their dependencies, under /usr/share/gocode) and run
+ * with `-test.v`: a result per test and subtest, and one for each binary's exit status.
+ * `packages` are [short name, import path, directory to run in]; PEER_ONLY is `-test.run`.
+ */
+async function goTests(gopath: string, packages: [string, string, string][], env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<Results> {
+  const bin = join(tmpdir(), 'pgwarden-peer-go');
+  mkdirSync(bin, { recursive: true });
+  const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: join(bin, 'cache'), GOFLAGS: '' };
+  const results: Results = new Map();
+  for (const [name, pkg, cwd] of packages) {
+    // Built every run, from the checkout as it is: Go's build cache (GOCACHE) makes a rebuild
+    // of unchanged sources take seconds.
+    const exe = join(bin, `${name}.test`);
+    log(`building ${pkg}'s tests`);
+    const built = await runProcess('go', ['test', '-c', '-o', exe, pkg], { cwd, env: goEnv, timeoutMs: 600_000 });
+    if (built.code !== 0) throw new Error(`go test -c ${pkg} failed: ${built.stderr.slice(-1000)}`);
+    const only = process.env.PEER_ONLY ? ['-test.run', process.env.PEER_ONLY] : [];
+    const r = await runProcess(exe, ['-test.v', '-test.timeout', '15m', '-test.count', '1', ...only], { cwd, env, timeoutMs: 1_000_000 });
+    if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${name} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
+    // A test's messages are the indented lines after `=== RUN|CONT <name>` (parallel tests
+    // interleave); its verdict is its `--- PASS|FAIL|SKIP: <name>` line.
+    const messages = new Map<string, string>();
+    let current = '';
+    for (const line of r.stdout.split('\n')) {
+      const head = /^=== (?:RUN|CONT|PAUSE|NAME)\s+(\S+)/.exec(line);
+      if (head) current = head[1];
+      else if (/^\s{4,}\S/.test(line) && !/^\s*--- /.test(line)) messages.set(current, `${messages.get(current) ?? ''}${line.trim()} `);
+      const m = /^\s*--- (PASS|FAIL|SKIP): (\S+)/.exec(line);
+      if (!m) continue;
+      const detail = m[1] === 'FAIL' ? (messages.get(m[2]) ?? '').slice(0, 300) : '';
+      results.set(`${name} › ${m[2]}`, { outcome: m[1] === 'PASS' ? 'pass' : m[1] === 'FAIL' ? 'fail' : 'skip', detail });
+    }
+    // A panic or timeout ends the binary without verdicts for the rest.
+    const ok = r.code === 0 && !r.timedOut;
+    results.set(`${name} (exit)`, { outcome: ok ? 'pass' : 'fail', detail: ok ? '' : `${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stdout.slice(-600).replace(/\s+/g, ' ')}` });
+  }
+  return results;
+}
+
+/**
+ * pgx (Go, its own protocol code): the tests of github.com/jackc/pgx/v4 and its pgxpool, from
+ * Debian's golang-github-jackc-pgx-v4-dev (give the v4 directory), with the server its CI sets
+ * up: a database pgx_test with hstore and the domain uint64, the tests reading PGX_TEST_DATABASE.
  */
 const pgx: Suite = {
   ...superuserServer('pgx_test', (pg) => pg.psql('create extension hstore; create domain uint64 as numeric(20,0)', 'pgx_test')),
-  async run(checkout, target, log) {
-    const gopath = resolve(checkout, '..', '..', '..', '..', '..');
-    const bin = join(tmpdir(), 'pgwarden-peer-pgx');
-    mkdirSync(bin, { recursive: true });
-    const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: join(bin, 'cache'), GOFLAGS: '' };
-    const results: Results = new Map();
-    for (const [name, pkg] of [['pgx', 'github.com/jackc/pgx/v4'], ['pgxpool', 'github.com/jackc/pgx/v4/pgxpool']]) {
-      // Built every run, from the checkout as it is: Go's build cache (GOCACHE) makes a rebuild
-      // of unchanged sources take seconds.
-      const exe = join(bin, `${name}.test`);
-      log(`building ${pkg}'s tests`);
-      const built = await runProcess('go', ['test', '-c', '-o', exe, pkg], { cwd: checkout, env: goEnv, timeoutMs: 600_000 });
-      if (built.code !== 0) throw new Error(`go test -c ${pkg} failed: ${built.stderr.slice(-1000)}`);
-      const url = `host=${target.host} port=${target.port} user=postgres dbname=pgx_test${target.password ? ` password=${target.password}` : ''}`;
-      const env = { ...suiteEnv(target, {}), PGX_TEST_DATABASE: url };
-      const cwd = name === 'pgx' ? checkout : join(checkout, 'pgxpool');
-      const only = process.env.PEER_ONLY ? ['-test.run', process.env.PEER_ONLY] : [];
-      const r = await runProcess(exe, ['-test.v', '-test.timeout', '15m', '-test.count', '1', ...only], { cwd, env, timeoutMs: 1_000_000 });
-      if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${name} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
-      // A test's messages are the indented lines after `=== RUN|CONT <name>` (parallel tests
-      // interleave); its verdict is its `--- PASS|FAIL|SKIP: <name>` line.
-      const messages = new Map<string, string>();
-      let current = '';
-      for (const line of r.stdout.split('\n')) {
-        const head = /^=== (?:RUN|CONT|PAUSE|NAME)\s+(\S+)/.exec(line);
-        if (head) current = head[1];
-        else if (/^\s{4,}\S/.test(line) && !/^\s*--- /.test(line)) messages.set(current, `${messages.get(current) ?? ''}${line.trim()} `);
-        const m = /^\s*--- (PASS|FAIL|SKIP): (\S+)/.exec(line);
-        if (!m) continue;
-        const detail = m[1] === 'FAIL' ? (messages.get(m[2]) ?? '').slice(0, 300) : '';
-        results.set(`${name} › ${m[2]}`, { outcome: m[1] === 'PASS' ? 'pass' : m[1] === 'FAIL' ? 'fail' : 'skip', detail });
-      }
-      // A panic or timeout ends the binary without verdicts for the rest.
-      const ok = r.code === 0 && !r.timedOut;
-      results.set(`${name} (exit)`, { outcome: ok ? 'pass' : 'fail', detail: ok ? '' : `${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stdout.slice(-600).replace(/\s+/g, ' ')}` });
-    }
-    return results;
+  run(checkout, target, log) {
+    const url = `host=${target.host} port=${target.port} user=postgres dbname=pgx_test${target.password ? ` password=${target.password}` : ''}`;
+    const packages: [string, string, string][] = [
+      ['pgx', 'github.com/jackc/pgx/v4', checkout],
+      ['pgxpool', 'github.com/jackc/pgx/v4/pgxpool', join(checkout, 'pgxpool')],
+    ];
+    return goTests(resolve(checkout, '..', '..', '..', '..', '..'), packages, { ...suiteEnv(target, {}), PGX_TEST_DATABASE: url }, log);
+  },
+};
+
+/**
+ * lib/pq (Go's database/sql driver, its own protocol code): the tests of github.com/lib/pq from
+ * Debian's golang-github-lib-pq-dev (give its directory), with the environment its CI uses: a
+ * database pqgotest, PGUSER and PGSSLMODE=disable (the SSL tests skip without their certificates).
+ */
+const libPq: Suite = {
+  ...superuserServer('pqgotest', (pg) => pg.psql('create extension hstore', 'pqgotest')),
+  run(checkout, target, log) {
+    const env = suiteEnv(target, { PGUSER: 'postgres', PGDATABASE: 'pqgotest', PGSSLMODE: 'disable' });
+    return goTests(resolve(checkout, '..', '..', '..', '..'), [['pq', 'github.com/lib/pq', checkout]], env, log);
   },
 };
 
 const suites: Record<string, Suite> = {
   pgx,
+  'lib-pq': libPq,
   'postgres.js': postgresJs,
   pg: nodePostgres,
   'pg-cursor': nodePostgresPackage('pg-cursor', ['test/']),
