@@ -45,12 +45,14 @@ describe('cancel', () => {
     const pid = (c as any).processID as number;
     const secret = (c as any).secretKey as number;
     const started = Date.now();
-    const running = c.query('select pg_sleep(30)');
+    // Awaited after the cancel, so its handler goes on now: the error may come back before the
+    // cancel connection closes.
+    const running = assert.rejects(c.query('select pg_sleep(30)'), (e: any) => e.code === '57014');
     await new Promise((r) => setTimeout(r, 200));
     const upstreamPids = t.pg.psql("select pid from pg_stat_activity where usename = 'gw_app'", 'app').trim().split('\n');
     assert.ok(!upstreamPids.includes(String(pid)), 'the client does not see the upstream pid');
     await sendCancel(t.port, pid, secret);
-    await assert.rejects(running, (e: any) => e.code === '57014');
+    await running;
     assert.ok(Date.now() - started < 1500, `cancelled within a second (took ${Date.now() - started} ms)`);
     assert.equal((await c.query('select 1 as n')).rows[0].n, 1);
     await c.end();
