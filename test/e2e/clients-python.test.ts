@@ -1,8 +1,9 @@
 /**
  * Real Python client libraries through the gateway: psycopg 3 (libpq, extended protocol, binary
- * formats, pipeline mode, server-side cursors, COPY), psycopg2 (libpq, simple protocol) and
+ * formats, pipeline mode, server-side cursors, COPY), psycopg2 (libpq, simple protocol),
  * asyncpg (its own protocol implementation: binary formats, statement cache, type introspection
- * against pg_catalog, cancel). Each probe in test/clients/python/ prints a transcript of what the
+ * against pg_catalog, cancel) and psqlODBC, the ODBC driver BI tools use, through pyodbc
+ * (savepoints around statements, server-side prepare, the catalog functions). Each probe in test/clients/python/ prints a transcript of what the
  * library saw, step by step; it is run directly against PostgreSQL and through the gateway under
  * a policy that grants everything, and the two transcripts must be identical except for the
  * documented differences below (README, "Differences from PostgreSQL"). A masked column is then
@@ -15,6 +16,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -28,12 +30,22 @@ interface Library {
   probe: string;
   /** Steps every transcript must have reached (a probe that stops early compares nothing). */
   lastStep: string;
+  /** What else must be installed (an ODBC driver). */
+  also?: () => boolean;
 }
 
 const LIBRARIES: Library[] = [
   { name: 'psycopg 3', module: 'psycopg', debianPackage: 'python3-psycopg', probe: 'probe_psycopg.py', lastStep: 'closed' },
   { name: 'psycopg2', module: 'psycopg2', debianPackage: 'python3-psycopg2', probe: 'probe_psycopg2.py', lastStep: 'closed' },
   { name: 'asyncpg', module: 'asyncpg', debianPackage: 'python3-asyncpg', probe: 'probe_asyncpg.py', lastStep: 'closed' },
+  {
+    name: 'psqlODBC (pyodbc)',
+    module: 'pyodbc',
+    debianPackage: 'python3-pyodbc and odbc-postgresql',
+    probe: 'probe_pyodbc.py',
+    lastStep: 'closed',
+    also: () => readdirSync('/usr/lib').some((d) => existsSync(join('/usr/lib', d, 'odbc', 'psqlodbcw.so'))),
+  },
 ];
 
 /**
@@ -111,7 +123,7 @@ function installed(module: string): boolean {
 const SSNS = Array.from({ length: 6 }, (_, i) => `123-45-${String(i + 1).padStart(4, '0')}`);
 
 let t: TestGateway;
-const available = new Map(LIBRARIES.map((l) => [l.module, installed(l.module)]));
+const available = new Map(LIBRARIES.map((l) => [l.module, installed(l.module) && (l.also?.() ?? true)]));
 
 before(async () => {
   if (![...available.values()].some(Boolean)) return;
