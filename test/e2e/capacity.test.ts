@@ -39,6 +39,18 @@ describe('capacity learned from the server', () => {
     await t?.stop();
   });
 
+  /** Connect as soon as a slot is free (a closed session's comes back once its server connection is gone). */
+  async function connectOnceFree(what: string, token: string): Promise<void> {
+    await waitFor(what, async () => {
+      try {
+        open.push(await connect(t, token));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
   it('one identity cannot take every connection; another still connects; the full upstream refuses with 53300 from the gateway', async () => {
     const greedy = await t.issuer.sign({ sub: 'greedy' });
     for (let i = 0; i < 3; i++) open.push(await connect(t, greedy));
@@ -62,14 +74,7 @@ describe('capacity learned from the server', () => {
     // may be a moment after psql exited); a third identity gets the last one, then the upstream
     // is full.
     const third = await t.issuer.sign({ sub: 'third' });
-    await waitFor("the last slot, once psql's server connection is gone", async () => {
-      try {
-        open.push(await connect(t, third));
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await connectOnceFree("the last slot, once psql's server connection is gone", third);
     const e2 = await refusal(t, third);
     assert.equal(e2.code, '53300');
     assert.match(e2.message, /^pgwarden: upstream "app" has no free connections \(limit 6\)/);
@@ -80,14 +85,7 @@ describe('capacity learned from the server', () => {
 
     // A session that closes gives its slot back once its upstream connection is gone.
     await open.pop()!.end();
-    await waitFor('a free slot after a session closed', async () => {
-      try {
-        open.push(await connect(t, third));
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await connectOnceFree('a free slot after a session closed', third);
   });
 });
 
