@@ -53,7 +53,7 @@ describe('cancel', () => {
     assert.ok(!upstreamPids.includes(String(pid)), 'the client does not see the upstream pid');
     await sendCancel(t.port, pid, secret);
     await running;
-    assert.ok(Date.now() - started < 1500, `cancelled within a second (took ${Date.now() - started} ms)`);
+    assert.ok(Date.now() - started < 5000, `cancelled at once, not after the 30 s sleep (took ${Date.now() - started} ms)`);
     assert.equal((await c.query('select 1 as n')).rows[0].n, 1);
     await c.end();
   });

@@ -229,7 +229,8 @@ test('startHttpServer: close() ends keep-alive connections promptly; a taken por
   await assert.rejects(startHttpServer(app, '127.0.0.1', server.port), /EADDRINUSE/);
   const started = Date.now();
   await server.close();
-  assert.ok(Date.now() - started < 900, `close took ${Date.now() - started} ms`);
+  // Waiting for the keep-alive connection to time out would take 5 s.
+  assert.ok(Date.now() - started < 2500, `close took ${Date.now() - started} ms`);
   await assert.rejects(fetch(`http://127.0.0.1:${server.port}/healthz`));
 });
 
