@@ -979,6 +979,11 @@ export class Session {
     c?.done();
   }
 
+  /** A cancel was kept during a read-back, and no read-back runs any more: it is for the client's work now. */
+  private get cancelDue(): boolean {
+    return this.cancelAfterReadback !== null && this.readbacks === 0;
+  }
+
   /**
    * A cancel that waited for a read-back, met by the client's next statement before anything of
    * the client's went upstream: that statement is the one cancelled, answered by the gateway
@@ -987,14 +992,14 @@ export class Session {
    * statement would run to its end.
    */
   private cancelHere(): boolean {
-    if (this.cancelAfterReadback === null || this.readbacks > 0) return false;
+    if (!this.cancelDue) return false;
     this.dropCancel();
     return true;
   }
 
   /** A read-back ended: send or drop a cancel that arrived during it. */
   private cancelBehindReadback(): void {
-    if (this.cancelAfterReadback === null || this.readbacks > 0) return;
+    if (!this.cancelDue) return;
     // The client's work already went upstream behind the read-back: the server runs it now.
     if (this.upstreamCycles.length > 0 || this.batchForwarded) this.sendCancel();
     else if (!this.waiting && this.inbox.length === 0) this.dropCancel();
@@ -1356,7 +1361,7 @@ export class Session {
       ok = !this.upstream.writableNeedDrain;
     }
     if (!ok) this.client.pause();
-    if (this.cancelAfterReadback !== null && this.readbacks === 0) this.sendCancel();
+    if (this.cancelDue) this.sendCancel();
   }
 
   // ---- upstream → client ---------------------------------------------------------------------

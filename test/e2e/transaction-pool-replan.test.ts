@@ -45,6 +45,15 @@ async function directClient(): Promise<pg.Client> {
 
 const pidOf = async (c: pg.Client): Promise<number> => (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
 
+/** Run `q` (a named statement) in a transaction of `c`: the backend it ran on, given back with its plan of `q`. */
+async function preparedOn(c: pg.Client, q: pg.QueryConfig): Promise<number> {
+  await c.query('begin');
+  await c.query(q);
+  const backend = await pidOf(c);
+  await c.query('commit');
+  return backend;
+}
+
 /**
  * Both backends are taken by transactions of two other sessions; the one on `backend` stays, the
  * other ends. Until the returned function is called, a session's next transaction runs on the
@@ -193,10 +202,7 @@ describe('a statement prepared before its table changed, used on a backend that 
       const table = `dropped_${side}`;
       await other.query(`create table ${table} (a int)`);
       const q = { name: 'gone', text: `select a from ${table}` };
-      await a.query('begin');
-      await a.query(q);
-      const backend = await pidOf(a);
-      await a.query('commit');
+      const backend = await preparedOn(a, q);
       await other.query(`drop table ${table}`);
       const release = side === 'gateway' ? await keepBusy(backend) : async () => {};
       const seen: unknown[] = [];
@@ -230,10 +236,7 @@ describe('a statement prepared before its table changed, used on a backend that 
       await other.query(`create table ${table} (v int)`);
       // $1 is an integer when prepared: '007' is the number 7.
       const q = { name: 'put', text: `insert into ${table} (v) values ($1)`, values: ['007'] };
-      await a.query('begin');
-      await a.query(q);
-      const backend = await pidOf(a);
-      await a.query('commit');
+      const backend = await preparedOn(a, q);
       await other.query(`alter table ${table} alter column v type text`);
       const release = side === 'gateway' ? await keepBusy(backend) : async () => {};
       const seen: unknown[] = [];
@@ -341,10 +344,7 @@ describe('a statement prepared before its table changed, used on a backend that 
     const b = await gatewayClient('leo');
     await a.query('create table shared_plan (a int)');
     const q = { name: 'sp', text: 'select * from shared_plan' };
-    await a.query('begin');
-    await a.query(q);
-    const backend = await pidOf(a);
-    await a.query('commit');
+    const backend = await preparedOn(a, q);
     let release = await keepBusy(backend, true);
     try {
       // Leo's Parse lands on the backend that has Kim's plan of the text: answered from it.
@@ -436,10 +436,7 @@ describe('a text another session of the identity prepared on the backend, whose 
     const b = await gatewayClient('mia');
     await a.query('create table shadowed (a text)');
     const q = { name: 'sh', text: 'select * from shadowed' };
-    await a.query('begin');
-    await a.query(q);
-    const backend = await pidOf(a);
-    await a.query('commit');
+    const backend = await preparedOn(a, q);
     const release = await keepBusy(backend, true, 'mia');
     try {
       // The temporary table pins b to the backend that has a's plan of the text.
