@@ -106,8 +106,34 @@ describe('a cancel during the search_path read-back', () => {
     await release();
     const err = await held;
     assert.equal(err?.code, '57014', `the held statement was not the one cancelled: ${err?.message ?? 'it completed'}`);
+    // Answered by the gateway, never sent (a CancelRequest after it could come too early): the
+    // server's own error would name its source routine (ProcessInterrupts).
+    assert.equal((err as { routine?: string }).routine, undefined, 'the statement reached the server');
     assert.ok(Date.now() - started < 10_000, 'the cancel did not reach the statement');
     await c.query('rollback');
     assert.deepEqual((await c.query('select 1 as one')).rows, [{ one: 1 }]);
+  });
+
+  it('cancels the held statement sent with the extended protocol (its Execute is answered)', async () => {
+    const { c, key, release } = await switchWhileReadBackWaits();
+    const held = c.query('select pg_sleep($1) from orders', [30]).then(
+      () => null,
+      (err: Error & { code?: string; routine?: string }) => err,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await sendCancel(t.port, key.pid, key.secret);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    await release();
+    const err = await held;
+    assert.equal(err?.code, '57014', `the held statement was not the one cancelled: ${err?.message ?? 'it completed'}`);
+    // Answered by the gateway, never sent (a CancelRequest after it could come too early): the
+    // server's own error would name its source routine (ProcessInterrupts).
+    assert.equal((err as { routine?: string }).routine, undefined, 'the statement reached the server');
+    assert.ok(Date.now() - started < 10_000, 'the cancel did not reach the statement');
+    // As a cancel on PostgreSQL does, the error aborted the transaction block.
+    await assert.rejects(c.query('select 1'), (e: any) => e.code === '25P02');
+    await c.query('rollback');
+    assert.deepEqual((await c.query('select $1::int as one', [1])).rows, [{ one: 1 }]);
   });
 });
