@@ -92,31 +92,15 @@ describe('a cancel during the search_path read-back', () => {
     assert.ok(!t.logs.some((l) => l.includes('search_path could not be read back')), 'the read-back was cancelled');
   });
 
-  it('cancels the statement the client sent behind it, once that reaches the server', async () => {
+  /**
+   * Send a statement naming a table (held by the gateway until the read-back tells the path),
+   * cancel it while it is held, let the read-back finish: it must be the statement cancelled,
+   * answered by the gateway and never sent (a CancelRequest after it could come too early; the
+   * server's own error would name its source routine, ProcessInterrupts).
+   */
+  async function cancelHeld(send: (c: pg.Client) => Promise<unknown>): Promise<pg.Client> {
     const { c, key, release } = await switchWhileReadBackWaits();
-    // Names a table: held by the gateway until the read-back tells the path.
-    const held = c.query('select pg_sleep(30) from orders').then(
-      () => null,
-      (err: Error & { code?: string }) => err,
-    );
-    await new Promise((r) => setTimeout(r, 200));
-    await sendCancel(t.port, key.pid, key.secret);
-    await new Promise((r) => setTimeout(r, 300));
-    const started = Date.now();
-    await release();
-    const err = await held;
-    assert.equal(err?.code, '57014', `the held statement was not the one cancelled: ${err?.message ?? 'it completed'}`);
-    // Answered by the gateway, never sent (a CancelRequest after it could come too early): the
-    // server's own error would name its source routine (ProcessInterrupts).
-    assert.equal((err as { routine?: string }).routine, undefined, 'the statement reached the server');
-    assert.ok(Date.now() - started < 10_000, 'the cancel did not reach the statement');
-    await c.query('rollback');
-    assert.deepEqual((await c.query('select 1 as one')).rows, [{ one: 1 }]);
-  });
-
-  it('cancels the held statement sent with the extended protocol (its Execute is answered)', async () => {
-    const { c, key, release } = await switchWhileReadBackWaits();
-    const held = c.query('select pg_sleep($1) from orders', [30]).then(
+    const held = send(c).then(
       () => null,
       (err: Error & { code?: string; routine?: string }) => err,
     );
@@ -127,10 +111,19 @@ describe('a cancel during the search_path read-back', () => {
     await release();
     const err = await held;
     assert.equal(err?.code, '57014', `the held statement was not the one cancelled: ${err?.message ?? 'it completed'}`);
-    // Answered by the gateway, never sent (a CancelRequest after it could come too early): the
-    // server's own error would name its source routine (ProcessInterrupts).
-    assert.equal((err as { routine?: string }).routine, undefined, 'the statement reached the server');
+    assert.equal(err.routine, undefined, 'the statement reached the server');
     assert.ok(Date.now() - started < 10_000, 'the cancel did not reach the statement');
+    return c;
+  }
+
+  it('cancels the statement the client sent behind it, once that reaches the server', async () => {
+    const c = await cancelHeld((c) => c.query('select pg_sleep(30) from orders'));
+    await c.query('rollback');
+    assert.deepEqual((await c.query('select 1 as one')).rows, [{ one: 1 }]);
+  });
+
+  it('cancels the held statement sent with the extended protocol (its Execute is answered)', async () => {
+    const c = await cancelHeld((c) => c.query('select pg_sleep($1) from orders', [30]));
     // As a cancel on PostgreSQL does, the error aborted the transaction block.
     await assert.rejects(c.query('select 1'), (e: any) => e.code === '25P02');
     await c.query('rollback');
