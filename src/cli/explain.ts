@@ -27,6 +27,7 @@ function maskPlans(masks: MaskingScope, analyses: StatementAnalysis[]) {
     return 'refuse' in plan ? { refusal: plan.refuse } : { columns: plan.described.map((d) => ({ column: d.name, masker: d.masker })) };
   });
 }
+import { visible, visibleLines } from '../terminal-text.ts';
 import { CliError, configPath, type ConfigLocation } from './common.ts';
 
 export interface ExplainOptions extends ConfigLocation {
@@ -83,7 +84,7 @@ export async function explainCommand(o: ExplainOptions): Promise<void> {
   }
   if (!scope) {
     const out = { identity: { subject: identity.subject, groups: identity.groups }, database, analyses, decision: { verdict: 'deny', rule: 'default-deny', message: `pgwarden: no policy grants ${identity.subject} access to database "${database}"` } };
-    process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${out.decision.message}\n(rule: default-deny: an identity no policy matches cannot connect)\n`);
+    process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${visible(out.decision.message)}\n(rule: default-deny: an identity no policy matches cannot connect)\n`);
     return;
   }
   const decision = decide(scope, analyses);
@@ -98,6 +99,7 @@ export async function explainCommand(o: ExplainOptions): Promise<void> {
       else if ('columns' in m && m.columns && m.columns.length > 0) lines.push(`mask plan of statement ${i + 1}: ${m.columns.map((c) => `${c.column} → ${c.masker}`).join(', ')}`);
       else lines.push(`mask plan of statement ${i + 1}: nothing masked`);
     });
-    process.stdout.write(lines.join('\n') + '\n');
+    // Names come from the database's catalog, which other roles write: escaped (terminal-text.ts).
+    process.stdout.write(visibleLines(lines.join('\n')).join('\n') + '\n');
   }
 }

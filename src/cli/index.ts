@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, configJsonSchemaText } from '../config/index.ts';
 import { GatewayError } from '../errors.ts';
+import { visible } from '../terminal-text.ts';
 import { registerAuditCommands } from './audit.ts';
 import { checkCommand } from './check.ts';
 import { CliError, portOption } from './common.ts';
@@ -152,17 +153,18 @@ function report(err: unknown): number {
     // Commander has already printed help, the version or its own message.
     return err.exitCode;
   }
+  // A message may quote what a gateway, a database or a file said: escaped (terminal-text.ts).
   if (err instanceof ConfigError) {
-    for (const problem of err.problems) process.stderr.write(`${problem}\n`);
+    for (const problem of err.problems) process.stderr.write(`${visible(problem)}\n`);
     return 1;
   }
   if (err instanceof CliError || err instanceof GatewayError) {
-    process.stderr.write(`pgwarden: ${err.message}\n`);
+    process.stderr.write(`pgwarden: ${visible(err.message)}\n`);
     return 1;
   }
   // Unexpected: still one line (stack traces are for PGWARDEN_DEBUG=1).
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`pgwarden: ${message}\n`);
+  process.stderr.write(`pgwarden: ${visible(message)}\n`);
   if (process.env.PGWARDEN_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return 1;
 }

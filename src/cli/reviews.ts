@@ -9,6 +9,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { Review, ReviewStatus } from '../review/index.ts';
+import { continued, visible, visibleOneLine } from '../terminal-text.ts';
 import { CliError } from './common.ts';
 import { apiRequest, apiToken, demoOf, gatewayUrl, type StatusMessage } from './gateway-api.ts';
 
@@ -82,13 +83,13 @@ export async function decideCommand(action: 'approve' | 'reject', id: string, o:
     process.stdout.write(`${JSON.stringify(review, null, 2)}\n`);
     return;
   }
-  if (action === 'reject') process.stdout.write(`rejected ${review.id}: it will not run\n`);
+  if (action === 'reject') process.stdout.write(`rejected ${visible(review.id)}: it will not run\n`);
   else if (review.status === 'approved') {
-    const use = review.mode === 'defer' ? `${review.identity.subject} may re-run it once until ${review.approvedUntil}` : 'the waiting client runs it now';
-    process.stdout.write(`approved ${review.id}: ${use}\n`);
+    const use = review.mode === 'defer' ? `${visible(review.identity.subject)} may re-run it once until ${visible(String(review.approvedUntil))}` : 'the waiting client runs it now';
+    process.stdout.write(`approved ${visible(review.id)}: ${use}\n`);
   } else {
     const missing = review.approvers.count - review.approvals.length;
-    process.stdout.write(`approval of ${review.id} recorded: ${missing} more approval${missing === 1 ? '' : 's'} needed\n`);
+    process.stdout.write(`approval of ${visible(review.id)} recorded: ${missing} more approval${missing === 1 ? '' : 's'} needed\n`);
   }
 }
 
@@ -102,19 +103,15 @@ function relative(iso: string, now: number): string {
   return ms < 0 ? `${text} ago` : `in ${text}`;
 }
 
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
 export function listTable(reviews: Review[], now: number): string {
+  // Every cell is escaped (terminal-text.ts): the statement and the subject are the requester's.
   const rows = reviews.map((r) => [
-    r.id,
-    r.status === 'pending' && r.approvals.length > 0 ? `pending ${r.approvals.length}/${r.approvers.count}` : r.status,
-    r.rule,
-    `${r.identity.subject}@${r.database}`,
+    visible(r.id),
+    r.status === 'pending' && r.approvals.length > 0 ? `pending ${r.approvals.length}/${r.approvers.count}` : visible(r.status),
+    visible(r.rule),
+    visible(`${r.identity.subject}@${r.database}`),
     relative(r.createdAt, now),
-    oneLine(r.text, 60),
+    visibleOneLine(r.text, 60),
   ]);
   const header = ['ID', 'STATUS', 'RULE', 'WHO', 'CREATED', 'STATEMENT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -126,28 +123,34 @@ export function listTable(reviews: Review[], now: number): string {
   return `${[header, ...rows].map(line).join('\n')}\n`;
 }
 
+/**
+ * One review in full. The approver decides on what this prints, so every string from the review is
+ * escaped (terminal-text.ts), and the statement's lines are printed behind a `|` gutter: no
+ * control sequence can hide or rewrite part of it, and none of its lines can pass for a field.
+ */
 export function reviewDetail(r: Review, now: number): string {
+  const v = visible;
   const lines = [
-    `review ${r.id}: ${r.status}`,
-    `  rule        ${r.rule} (${r.mode})`,
-    `  identity    ${r.identity.subject}${r.identity.groups.length ? ` [${r.identity.groups.join(', ')}]` : ''} from ${r.identity.issuer}`,
-    `  database    ${r.database}`,
-    `  command     ${r.analysis.command} (${r.analysis.class})`,
-    `  tables      ${r.analysis.tables.join(', ') || '—'}`,
-    ...(r.analysis.searchPath === undefined ? [] : [`  search_path ${r.analysis.searchPath.join(', ') || '(empty)'} (the approval holds only for names resolved this way)`]),
+    `review ${v(r.id)}: ${v(r.status)}`,
+    `  rule        ${v(r.rule)} (${v(r.mode)})`,
+    `  identity    ${v(r.identity.subject)}${r.identity.groups.length ? ` [${v(r.identity.groups.join(', '))}]` : ''} from ${v(r.identity.issuer)}`,
+    `  database    ${v(r.database)}`,
+    `  command     ${v(r.analysis.command)} (${v(r.analysis.class)})`,
+    `  tables      ${v(r.analysis.tables.join(', ')) || '—'}`,
+    ...(r.analysis.searchPath === undefined ? [] : [`  search_path ${v(r.analysis.searchPath.join(', ')) || '(empty)'} (the approval holds only for names resolved this way)`]),
     ...(r.analysis.estimatedRows === undefined ? [] : [`  rows        ${r.analysis.estimatedRows === null ? 'could not be estimated' : `about ${Math.round(r.analysis.estimatedRows)} (planner's estimate)`}`]),
-    `  created     ${r.createdAt} (${relative(r.createdAt, now)})`,
+    `  created     ${v(r.createdAt)} (${relative(r.createdAt, now)})`,
   ];
-  if (r.status === 'pending') lines.push(`  expires     ${r.expiresAt} (${relative(r.expiresAt, now)})`);
+  if (r.status === 'pending') lines.push(`  expires     ${v(r.expiresAt)} (${relative(r.expiresAt, now)})`);
   const approvers = [...r.approvers.groups.map((g) => `group ${g}`), ...r.approvers.subjects.map((s) => s)].join(', ');
-  lines.push(`  approvers   ${r.approvers.count} of ${approvers}`);
-  for (const a of r.approvals) lines.push(`  approved by ${a.by} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
-  if (r.rejection) lines.push(`  rejected by ${r.rejection.by} at ${r.rejection.at}${r.rejection.comment ? `: ${r.rejection.comment}` : ''}`);
-  if (r.approvedUntil && r.status === 'approved') lines.push(`  usable      once, until ${r.approvedUntil} (${relative(r.approvedUntil, now)})`);
-  if (r.consumedAt) lines.push(`  ran         ${r.consumedAt}`);
-  if (r.expiredAt) lines.push(`  expired     ${r.expiredAt}`);
-  if (r.abandonedAt) lines.push(`  abandoned   ${r.abandonedAt} (the client disconnected while it was held; it never ran)`);
-  lines.push(`  sha256      bytes ${r.bytesSha256.slice(0, 16)}…  params ${r.paramsSha256.slice(0, 16)}…`, '', ...r.text.split('\n').map((l) => `    ${l}`), '');
+  lines.push(`  approvers   ${r.approvers.count} of ${v(approvers)}`);
+  for (const a of r.approvals) lines.push(`  approved by ${v(a.by)} at ${v(a.at)}${a.comment ? `: ${v(a.comment)}` : ''}`);
+  if (r.rejection) lines.push(`  rejected by ${v(r.rejection.by)} at ${v(r.rejection.at)}${r.rejection.comment ? `: ${v(r.rejection.comment)}` : ''}`);
+  if (r.approvedUntil && r.status === 'approved') lines.push(`  usable      once, until ${v(r.approvedUntil)} (${relative(r.approvedUntil, now)})`);
+  if (r.consumedAt) lines.push(`  ran         ${v(r.consumedAt)}`);
+  if (r.expiredAt) lines.push(`  expired     ${v(r.expiredAt)}`);
+  if (r.abandonedAt) lines.push(`  abandoned   ${v(r.abandonedAt)} (the client disconnected while it was held; it never ran)`);
+  lines.push(`  sha256      bytes ${v(r.bytesSha256.slice(0, 16))}…  params ${v(r.paramsSha256.slice(0, 16))}…`, '', ...continued(r.text, '    | ', '    | '), '');
   return lines.join('\n');
 }
 

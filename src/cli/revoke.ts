@@ -6,6 +6,7 @@
  * `--token`, else `PGWARDEN_TOKEN`, else (with `--data-dir` of a demo) a short-lived token minted
  * for the demo's admin identity.
  */
+import { visible } from '../terminal-text.ts';
 import { CliError } from './common.ts';
 import { apiRequest, apiToken, demoOf, gatewayUrl, type StatusMessage } from './gateway-api.ts';
 
@@ -31,17 +32,17 @@ export async function revokeCommand(o: RevokeOptions, env: NodeJS.ProcessEnv = p
   if (o.list) {
     const body = (await request(base, 'GET', undefined, token)) as { revocations: { subject: string; issuer?: string; at: string }[] };
     if (body.revocations.length === 0) process.stdout.write('no revocations\n');
-    for (const r of body.revocations) process.stdout.write(`${r.subject}${r.issuer ? ` (issuer ${r.issuer})` : ''} since ${r.at}\n`);
+    for (const r of body.revocations) process.stdout.write(`${visible(r.subject)}${r.issuer ? ` (issuer ${visible(r.issuer)})` : ''} since ${visible(r.at)}\n`);
     return;
   }
   const payload = { subject: o.subject, ...(o.issuer ? { issuer: o.issuer } : {}) };
   if (o.undo) {
     await request(base, 'DELETE', payload, token);
-    process.stdout.write(`revocation of ${o.subject} lifted\n`);
+    process.stdout.write(`revocation of ${visible(o.subject ?? '')} lifted\n`);
     return;
   }
   const body = (await request(base, 'POST', payload, token)) as { terminated: number };
-  process.stdout.write(`revoked ${o.subject}: ${body.terminated} open sessions terminated\n`);
+  process.stdout.write(`revoked ${visible(o.subject ?? '')}: ${Number(body.terminated)} open sessions terminated\n`);
 }
 
 /** The admin API's refusals: 403 is an identity without admin rights. */

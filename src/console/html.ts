@@ -1,3 +1,5 @@
+import { visibleParts } from '../terminal-text.ts';
+
 /**
  * HTML with escaping by default: every value interpolated into `html\`…\`` is escaped unless it
  * is itself the result of `html` (or `raw`, for text that is already HTML and never user data).
@@ -29,6 +31,16 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtm
   let out = strings[0];
   for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1];
   return new SafeHtml(out);
+}
+
+/**
+ * A statement's text for a `<pre>`: escaped, and each control, bidi or other format character
+ * shown as its escape in a marked box (`\u{202e}`, `\x1b`; see terminal-text.ts) instead of
+ * itself. A browser applies a right-to-left override or an isolate to what follows it, so a
+ * statement could otherwise be shown in an order other than the one it runs in.
+ */
+export function visibleText(text: string): SafeHtml {
+  return html`${visibleParts(text).map((p) => (p.escaped ? html`<span class="ctl" title="a control or format character">${p.text}</span>` : p.text))}`;
 }
 
 /** Text that is already HTML. MUST NOT be given anything that came from a request or the log. */

@@ -26,7 +26,7 @@ import { CONSOLE_CSS } from './style.ts';
 
 export { consoleSchema, type ConsoleConfig } from './schema.ts';
 export { rolesFor, type ConsoleRole } from './roles.ts';
-export { html, raw, escapeHtml, SafeHtml } from './html.ts';
+export { html, raw, escapeHtml, visibleText, SafeHtml } from './html.ts';
 export type { ConsoleEnv } from './auth.ts';
 export type { ConsoleUser } from './layout.ts';
 export { highlightSql, tokenizeSql, type SqlToken, type SqlTokenKind } from './sql-highlight.ts';

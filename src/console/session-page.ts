@@ -8,7 +8,7 @@ import type { Context } from 'hono';
 import { loadReplay, type AuditRecord, type ReplayStep } from '../audit/index.ts';
 import type { AuditStore } from '../store/index.ts';
 import type { ConsoleEnv } from './auth.ts';
-import { html, type SafeHtml } from './html.ts';
+import { html, visibleText, type SafeHtml } from './html.ts';
 import { BASE, messagePage, renderPage, type Frame } from './layout.ts';
 import { sessionStart, sessionStatements } from './sessions-query.ts';
 import { badge, captureTable, decisionDetail, duration, groupTags, offset, outcomeData, outcomeSummary, statementData, utc, type IdentityData } from './view-parts.ts';
@@ -61,7 +61,7 @@ ${statements.length === 0
 <td class="num">${s.seq}</td>
 <td class="small"><span title="${utc(record.at)} UTC">${offset(record.at - t0)}</span></td>
 <td>${badge(s.decision.verdict)}</td>
-<td><pre class="sql">${s.text}</pre>${s.params?.length ? html`<div class="muted small">params ${JSON.stringify(s.params)}</div>` : ''}${decisionDetail(s)}${s.analysis?.tables.length ? html`<div class="muted small">${s.analysis.command} on ${s.analysis.tables.join(', ')}</div>` : ''}</td>
+<td><pre class="sql">${visibleText(s.text)}</pre>${s.params?.length ? html`<div class="muted small">params ${JSON.stringify(s.params)}</div>` : ''}${decisionDetail(s)}${s.analysis?.tables.length ? html`<div class="muted small">${s.analysis.command} on ${s.analysis.tables.join(', ')}</div>` : ''}</td>
 <td>${outcomeSummary(o, s.decision.verdict)}</td>
 <td class="num">${o?.rows ?? ''}</td>
 <td class="num">${duration(o?.durationMs)}</td>
@@ -95,7 +95,7 @@ function step(st: ReplayStep): SafeHtml {
       const s = statementData(r);
       const o = outcomeData(st.outcome);
       return html`<li class="step statement" data-verdict="${s.decision.verdict}">${t}<div>
-${badge(s.decision.verdict)} <pre class="sql">${s.text}</pre>
+${badge(s.decision.verdict)} <pre class="sql">${visibleText(s.text)}</pre>
 ${s.params?.length ? html`<div class="muted small">params ${JSON.stringify(s.params)}</div>` : ''}
 ${decisionDetail(s)}
 ${o ? html`<div class="small">→ ${outcomeSummary(o, s.decision.verdict)}${o.rows !== undefined && !o.error ? ` · ${o.rows} row${o.rows === 1 ? '' : 's'}` : ''}${o.durationMs !== undefined ? ` · ${duration(o.durationMs)}` : ''}</div>` : ''}

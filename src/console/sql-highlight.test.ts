@@ -40,4 +40,14 @@ describe('highlightSql', () => {
     assert.match(out, /<span class="id">&quot;a&amp;b&quot;<\/span>/, 'the quoted name is escaped');
     assert.match(out, / &lt; /, 'bare operators are escaped');
   });
+  it('shows bidi, format and control characters as marked escapes, never as themselves', () => {
+    // A right-to-left override in a comment would make the browser show what follows it reversed:
+    // "drop table victim /* \u202e ;hctarcs elbat pord */" reads as a harmless statement.
+    const out = highlightSql('drop table victim /*\u202e ;hctarcs elbat pord\u202c */\x1b[8m\u2066x\u2069\rselect 1\n\tdone').text;
+    assert.doesNotMatch(out, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/, 'none reaches the page as itself');
+    assert.match(out, /<span class="com">\/\*<span class="ctl" title="[^"]+">\\u\{202e\}<\/span> ;hctarcs elbat pord<span class="ctl" title="[^"]+">\\u\{202c\}<\/span> \*\/<\/span>/);
+    assert.match(out, /<span class="ctl" title="[^"]+">\\x1b<\/span>/);
+    assert.match(out, /<span class="ctl" title="[^"]+">\\r<\/span>/);
+    assert.match(out, /\n\t<span class="id">done<\/span>$/, 'newlines and tabs stay, for a statement of several lines');
+  });
 });

@@ -8,7 +8,7 @@
  * comment runs to the end of the text, as PostgreSQL would read it. Every token passes through
  * `html`, so nothing in a statement can become markup.
  */
-import { html, type SafeHtml } from './html.ts';
+import { html, visibleText, type SafeHtml } from './html.ts';
 
 export type SqlTokenKind = 'keyword' | 'string' | 'number' | 'comment' | 'identifier' | 'quoted' | 'param' | 'space' | 'other';
 
@@ -137,6 +137,6 @@ const CLASS: Record<SqlTokenKind, string | undefined> = {
 export function highlightSql(text: string): SafeHtml {
   return html`${tokenizeSql(text).map((t) => {
     const cls = CLASS[t.kind];
-    return cls === undefined ? t.text : html`<span class="${cls}">${t.text}</span>`;
+    return cls === undefined ? visibleText(t.text) : html`<span class="${cls}">${visibleText(t.text)}</span>`;
   })}`;
 }

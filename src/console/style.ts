@@ -44,6 +44,7 @@ table.capture { width:auto; margin-top:8px; font-size:12.5px; } table.capture th
 .tags span { display:inline-block; background:#eef1f5; border-radius:3px; padding:0 6px; margin-right:4px; font-size:12px; }
 pre.sql .kw { color:#7a2bb5; font-weight:600; } pre.sql .str { color:#1d7a46; } pre.sql .num { color:#b35c00; }
 pre.sql .com { color:#7b8594; font-style:italic; } pre.sql .id { color:#1d2330; } pre.sql .prm { color:#2456c9; }
+pre.sql .ctl { color:#a3132b; background:#fde8ec; border:1px solid #f3b8c2; border-radius:2px; font-style:normal; }
 pre.sql.block { background:#f6f7f9; border:1px solid var(--line); border-radius:4px; padding:10px 12px; max-height:none; }
 .badge.pending { color:var(--review); background:var(--review-bg); } .badge.approved, .badge.consumed { color:var(--allow); background:var(--allow-bg); }
 .badge.rejected { color:var(--deny); background:var(--deny-bg); } .badge.expired, .badge.abandoned { color:var(--muted); background:#eef1f5; }

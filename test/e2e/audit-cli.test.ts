@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -200,5 +200,63 @@ describe('pgwarden audit', () => {
     const json = await pgwarden(['audit', 'verify', ...cfgArgs, '--json']);
     assert.equal(json.code, 1);
     assert.equal((JSON.parse(json.stdout) as { problem: { id: string } }).problem.id, ids.select);
+  });
+});
+
+describe('pgwarden audit prints what clients chose without obeying it', () => {
+  // A client's application_name and statement text, as they reach the audit log: newlines that
+  // would forge whole records, and escape sequences that would erase or recolour the real ones.
+  const forgedApp = 'psql\n2026-12-08 00:00:00.000  FORGED-ID  admin  SESSION START x db=shop from 10.0.0.1 \x1b[31mRED\x1b[0m';
+  const hidden = 'select 1 /*\x1b[2K\r2026-12-08 03:00:00.000  FAKE  admin  ALLOW  select 42 */';
+  const multiLine = 'select 2 as x\n     +0.001s  DENY   DROP TABLE customers -- \u202eforged replay line';
+  const hostile = join(dir, 'hostile');
+  const args = ['--data-dir', hostile];
+  const ids: Record<string, string> = {};
+  let log: OpenedAudit;
+  const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
+
+  before(async () => {
+    mkdirSync(hostile);
+    writeFileSync(join(hostile, 'pgwarden.yaml'), CONFIG);
+    log = await openAudit(auditSchema.parse({ store: 'sqlite:./audit.db', capture_results: 'masked', retention: 0 }), { logger: silentLogger(), instance: 'gw-hostile', baseDir: hostile });
+    await log.sessionStart(sessionStart('sess-x', 'mallory', t0, { applicationName: forgedApp }));
+    ids.hidden = await log.statement(statement('sess-x', 1, hidden, { at: t0 + 1 }));
+    log.statementEnd(statementEnd(ids.hidden, 'sess-x', { at: t0 + 2, capture: { columns: ['x\x1b[8m'], rows: [['\x1b]0;pwned\x07']], truncated: false } }));
+    ids.multi = await log.statement(statement('sess-x', 2, multiLine, { at: t0 + 3 }));
+    await log.flush();
+  });
+  after(() => log.close());
+
+  test('tail: one line per record, no control character, application_name escaped', async () => {
+    const r = await pgwarden(['audit', 'tail', ...args, '-n', '10']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, RAW);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 3, `three records (the outcome on its statement's line):\n${r.stdout}`);
+    assert.match(lines[0], /SESSION START sess-x db=app from 127\.0\.0\.1:50000 app=psql\\n2026-12-08 00:00:00\.000 {2}FORGED-ID .*\\x1b\[31mRED\\x1b\[0m$/);
+    assert.match(lines[1], /ALLOW \(analysts\) {2}select 1 \/\*\\x1b\[2K 2026-12-08 03:00:00\.000 FAKE admin ALLOW select 42 \*\/ {2}→ SELECT 1/);
+  });
+
+  test('show: the text with its CR and ESC visible, the captured values escaped', async () => {
+    const r = await pgwarden(['audit', 'show', ids.hidden, ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, RAW);
+    assert.match(r.stdout, /^text: {6}select 1 \/\*\\x1b\[2K\\r2026-12-08 03:00:00\.000 {2}FAKE {2}admin {2}ALLOW {2}select 42 \*\/$/m);
+    assert.match(r.stdout, /x\\x1b\[8m/);
+    assert.match(r.stdout, /\\x1b\]0;pwned\\x07/);
+    const start = await pgwarden(['audit', 'show', (await log.store.search({ types: ['session_start'] }))[0].id, ...args]);
+    assert.doesNotMatch(start.stdout, RAW);
+    assert.match(start.stdout, /^applicationName: psql\\n2026-12-08 .*FORGED-ID/m);
+    const multi = await pgwarden(['audit', 'show', ids.multi, ...args]);
+    assert.match(multi.stdout, /^text: {6}select 2 as x\n {9}\| {6}\+0\.001s {2}DENY {3}DROP TABLE customers -- \\u\{202e\}forged replay line$/m);
+  });
+
+  test("replay: a statement's further lines are behind the gutter, never a step of their own", async () => {
+    const r = await pgwarden(['audit', 'replay', 'sess-x', ...args, '--no-wait']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, RAW);
+    assert.match(r.stdout, /^ +\+0\.001s {2}ALLOW {2}select 1 \/\*\\x1b\[2K\\r2026-12-08 03:00:00\.000 {2}FAKE/m);
+    assert.match(r.stdout, /^ {16}\| {6}\+0\.001s {2}DENY {3}DROP TABLE customers/m);
+    assert.doesNotMatch(r.stdout, /^ *\+0\.001s {2}DENY/m, 'no forged step');
   });
 });

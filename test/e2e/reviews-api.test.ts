@@ -208,7 +208,7 @@ describe('pgwarden reviews', () => {
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, new RegExp(`^review ${a.id}: pending$`, 'm'));
     assert.match(show.stdout, /^ {2}identity {4}migrator \[migrations\] from http/m);
-    assert.match(show.stdout, /^ {4}DROP TABLE cli_approve$/m);
+    assert.match(show.stdout, /^ {4}\| DROP TABLE cli_approve$/m);
 
     const approve = await pgwarden(['reviews', 'approve', a.id, '--comment', 'ok for the migration', '--url', url], { PGWARDEN_TOKEN: alice });
     assert.equal(approve.code, 0, approve.stderr);
@@ -220,6 +220,27 @@ describe('pgwarden reviews', () => {
 
     const twice = await pgwarden(['reviews', 'reject', b.id, '--url', url], { PGWARDEN_TOKEN: alice });
     assert.deepEqual([twice.code, twice.stdout, twice.stderr], [1, '', `pgwarden: review ${b.id} is already rejected\n`]);
+  });
+
+  test('a statement hiding part of itself with CR and escape sequences is shown as it is, in list and show', async () => {
+    // The requester's comment returns to the start of the line, overwrites the real statement
+    // with a harmless one and hides the rest: printed raw, `show` displays "drop table scratch".
+    const text = 'DROP TABLE victim /*\r    DROP TABLE scratch;      \x1b[8m*/\n  approved by alice at 2026-01-01 \u202e';
+    const r = await service.request(requestFrom('migrator', ['migrations\x1b]0;title\x07'], text), destructive);
+    const alice = await token('alice', ['dba']);
+    const show = await pgwarden(['reviews', 'show', r.id, '--url', url], { PGWARDEN_TOKEN: alice });
+    assert.equal(show.code, 0, show.stderr);
+    assert.doesNotMatch(show.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/, 'no control or bidi character reaches the terminal');
+    assert.match(show.stdout, /^ {4}\| DROP TABLE victim \/\*\\r {4}DROP TABLE scratch; {6}\\x1b\[8m\*\/$/m, 'the whole statement, its CR and ESC visible');
+    assert.match(show.stdout, /^ {4}\| {3}approved by alice at 2026-01-01 \\u\{202e\}$/m, 'its second line behind the gutter, not passing for an approval');
+    assert.doesNotMatch(show.stdout, /^ {2}approved by/m);
+    assert.match(show.stdout, /\[migrations\\x1b\]0;title\\x07\]/, "the token's groups escaped too");
+
+    const list = await pgwarden(['reviews', 'list', '--url', url], { PGWARDEN_TOKEN: alice });
+    assert.equal(list.code, 0, list.stderr);
+    assert.doesNotMatch(list.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+    // Folded to one line (the CR is whitespace), the comment shows as a comment.
+    assert.match(list.stdout, new RegExp(`^${r.id} .* DROP TABLE victim /\\* DROP TABLE scratch; \\\\x1b\\[8m\\*/ approved by…$`, 'm'));
   });
 
   test('--data-dir mints a token for the demo approver (demo-approver in dba by default)', async () => {
