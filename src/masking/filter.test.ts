@@ -52,6 +52,12 @@ describe('filterRefusal', () => {
   ];
   for (const [name, uses, want] of cases) it(name, () => assert.equal(filterRefusal(scope, uses, 'analyst'), want));
 
+  it('every column of a relation the catalog does not know (`*`) is refused when a rule could mask one of them', () => {
+    const star = (table: string): ColumnUse => ({ relation: { schema: 'public', name: table, resolved: false }, column: '*', use: 'filter' });
+    assert.equal(filterRefusal(scope, [star('customers')], 'analyst'), 'pgwarden: analyst may not filter on the columns of public.customers inside an expression; the gateway does not know its columns, and masked ones may be among them');
+    assert.match(String(filterRefusalHint(scope, [star('customers')])), /Name the columns you compare/);
+    assert.equal(filterRefusal(scope, [star('audit')], 'analyst'), null, 'a relation no rule names');
+  });
   it('names the subject it is given', () => {
     assert.match(String(filterRefusal(scope, [use('email', 'filter', 'like')], 'svc-42')), /^pgwarden: svc-42 may not/);
   });

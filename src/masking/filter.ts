@@ -56,10 +56,21 @@ export function isUserCodeValue(s: { schema: string; table?: string; name?: stri
   return s.schema === '*' && (s.table ?? s.name) === '*' && s.column === '*';
 }
 
+/**
+ * Every column of a relation the catalog does not know (`*`: its whole row used in a predicate,
+ * `t::text LIKE …`): any of them may be masked, so it is governed as a column whose rule allows
+ * no use in predicates.
+ */
+const UNKNOWN_COLUMNS: Pick<MaskRule, 'filter' | 'allowFlows'> = { filter: 'deny', allowFlows: new Set() };
+
 /** The first use of a masked column its rule does not allow. */
 function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: ColumnUse; rule: Pick<MaskRule, 'filter' | 'allowFlows'>; column: string } | null {
   if (!scope.hasRules) return null;
   for (const u of uses) {
+    if (u.column === '*' && !isUserCodeValue({ schema: u.relation.schema, name: u.relation.name, column: u.column })) {
+      if (scope.relationSensitive(u.relation.schema, u.relation.name)) return { use: u, rule: UNKNOWN_COLUMNS, column: qualified(u.relation.schema, u.relation.name, '*') };
+      continue;
+    }
     const userCode = isUserCodeValue({ schema: u.relation.schema, name: u.relation.name, column: u.column });
     const rule = userCode ? USER_CODE : scope.ruleFor(u.relation.schema, u.relation.name, u.column);
     if (!rule) continue;
@@ -86,6 +97,9 @@ function firstRefused(scope: MaskingScope, uses: readonly ColumnUse[]): { use: C
 export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], subject: string = scope.subject): string | null {
   const r = firstRefused(scope, uses);
   if (!r) return null;
+  if (r.rule === UNKNOWN_COLUMNS) {
+    return `pgwarden: ${subject} may not ${VERB[r.use.use]} the columns of ${qualified(r.use.relation.schema, r.use.relation.name)}${how(r.use)}; the gateway does not know its columns, and masked ones may be among them`;
+  }
   const what = r.column === USER_CODE_VALUE ? `pgwarden: ${subject} may not ${VERB[r.use.use]} ${r.column}${how(r.use)}, which may be any stored value, masked ones among them` : `pgwarden: ${subject} may not ${VERB[r.use.use]} masked column ${r.column}${how(r.use)}`;
   return r.rule.filter === 'deny' ? `${what}: its masking rule allows no filtering, joining, grouping or ordering on it` : `${what}; only equality lookups (=, IN, IS NULL) are allowed on it`;
 }
@@ -97,6 +111,7 @@ export function filterRefusal(scope: MaskingScope, uses: readonly ColumnUse[], s
 export function filterRefusalHint(scope: MaskingScope, uses: readonly ColumnUse[]): string | null {
   const r = firstRefused(scope, uses);
   if (!r) return null;
+  if (r.rule === UNKNOWN_COLUMNS) return 'Name the columns you compare, each by name: the whole row of a relation the gateway does not know may hold masked columns.';
   const opened = (['order', 'group'] as const).filter((f) => r.rule.allowFlows.has(f)).map((f) => (f === 'order' ? 'ORDER BY' : 'GROUP BY'));
   const also = opened.length ? ` ${opened.join(' and ')} it is allowed too (allow_flows).` : '';
   const select = r.column === USER_CODE_VALUE ? 'Select it to read it: it comes back masked.' : `Select ${r.column} by name to read it: it comes back masked.`;

@@ -25,6 +25,8 @@ import type {
 export interface Carried {
   readonly d: string;
   readonly src: readonly SourceColumn[];
+  /** A whole row's fields in order (provenance.ts `wholeRow`). */
+  readonly fields?: readonly { readonly prov: Carried }[];
 }
 
 /** A relation as the walk knows it: its policy name and, when resolved, its catalog entry. */
@@ -228,10 +230,16 @@ export class Collector {
    * Records uses of the sources of a value reaching a predicate, grouping or ordering (values that
    * come through a derived table, a subquery or an output alias rather than a direct column). The
    * operator applies only when the value IS a column; a computed value is used "inside an
-   * expression".
+   * expression". A whole row (`c`, `c.*`, a derived table's row `d`) is each of its fields under
+   * the same operator: `c = ROW(…)` compares every column by `=`, `c >= ROW(…)` by `>=`, so each
+   * is decided as that column compared alone would be.
    */
   useSources(p: Carried, use: ColumnUse['use'], operator: string | undefined): void {
     if (p.d === 'aggregate') return;
+    if (p.fields) {
+      for (const f of p.fields) this.useSources(f.prov, use, operator);
+      return;
+    }
     const direct = p.d === 'column';
     for (const s of p.src) {
       const rel: Rel = { name: { schema: s.schema, name: s.table, resolved: true } };

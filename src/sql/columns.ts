@@ -57,10 +57,17 @@ export function readAll(c: Collector, item: FromItem): void {
   if (item.rel) c.allColumns('select', item.rel);
 }
 
-/** A whole-row reference to an item (`c`, `c.*` as one value): reads every column. */
-function rowOf(c: Collector, item: FromItem): Prov {
+/**
+ * A whole-row reference to an item (`c`, `c.*` as one value): reads every column. Used in a
+ * predicate (`c::text LIKE …`, `c >= ROW(…)::customers`, `d IN (SELECT ROW(…))`) it is a use of
+ * every column of the row under the same operator or function, so a column's filter mode decides
+ * it as it would decide the column written alone (`Collector.useSources` goes through the fields).
+ */
+function rowOf(c: Collector, item: FromItem, use: Use | undefined): Prov {
   readAll(c, item);
-  return wholeRow(expandItem(item));
+  const p = wholeRow(expandItem(item));
+  if (use) c.useSources(p, use.use, use.operator);
+  return p;
 }
 
 /**
@@ -102,16 +109,23 @@ function bindQualified(c: Collector, item: FromItem, col: string, use: Use | und
   if (item.children) {
     const acc: Prov[] = [];
     if (bindAtLevel(c, item.children, col, use, acc) !== 'none') return choice(acc);
-    const user = c.call([col], undefined, 1);
-    return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);
+    return functionalNotation(c, item, col, use);
   }
   if (item.cols === undefined || item.cols.has(col)) return readColumn(c, item, col, use);
   // A system column of a table (`t.ctid`, `t.xmin`, `c.tableoid`) before functional notation, as
   // PostgreSQL binds it; a view has none.
   if (item.rel && SYSTEM_COLUMNS.has(col) && item.rel.catalog?.kind !== 'view') return readColumn(c, item, col, use);
-  // `t.f` where t has no column f means `f(t)`: a call on the whole row (user code: any value).
+  return functionalNotation(c, item, col, use);
+}
+
+/**
+ * `t.f` where t has no column f means `f(t)`: a call on the whole row (user code: any value). In
+ * a predicate every column of the row is used inside f(), as a column passed to f would be.
+ */
+function functionalNotation(c: Collector, item: FromItem, col: string, use: Use | undefined): Prov {
   const user = c.call([col], undefined, 1);
-  return user ? untrusted(computed([rowOf(c, item)])) : computed([rowOf(c, item)]);
+  const row = rowOf(c, item, use && { use: use.use, operator: col.toLowerCase() });
+  return user ? untrusted(computed([row])) : computed([row]);
 }
 
 /** The item a qualified `q.*` / `s.q.*` names, or undefined (recorded as a failure). */
@@ -150,10 +164,12 @@ export function resolveColumnRef(c: Collector, fields: readonly (string | typeof
         readAll(c, it);
         all.push(...expandItem(it));
       }
-      return wholeRow(all);
+      const row = wholeRow(all);
+      if (use) c.useSources(row, use.use, use.operator);
+      return row;
     }
     const it = starItem(c, fields, scope);
-    return it ? rowOf(c, it) : NONE;
+    return it ? rowOf(c, it, use) : NONE;
   }
   const names = fields as string[];
   if (n === 1) return resolveName(c, names[0], scope, use);
@@ -196,7 +212,7 @@ function resolveName(c: Collector, col: string, scope: Scope, use: Use | undefin
   // A relation name alone is a whole-row reference (`SELECT c FROM customers c`, `row_to_json(c)`).
   const it = findItem(scope, undefined, col);
   if (it) {
-    acc.push(rowOf(c, it));
+    acc.push(rowOf(c, it, use));
     return choice(acc);
   }
   if (bound === 'open') return choice(acc);

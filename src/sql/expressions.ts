@@ -31,10 +31,24 @@ function nested(use: Use | undefined): Use | undefined {
   return use && use.operator !== undefined ? { use: use.use } : use;
 }
 
+/**
+ * A field selection from a row value (`(c).ssn`, `(c.*).email`, `(c).*`): only field names, no
+ * subscript. It stands for the field it selects, as `c.ssn` does for the column.
+ */
+function isFieldSelection(n: Node): boolean {
+  const ind = n.A_Indirection as Node | undefined;
+  return ind !== undefined && list(ind.indirection).every((x) => x.String !== undefined || x.A_Star !== undefined);
+}
+
+/** A value a comparison or a function takes as it is: a column, a field of a row, or a whole row. */
+function isDirect(n: Node): boolean {
+  return n.ColumnRef !== undefined || isFieldSelection(n);
+}
+
 /** The operand context for a comparison: a direct column (or scalar subquery) gets the operator. */
 function operand(w: QueryWalk, n: Node | undefined, scope: Scope, use: Use | undefined, operator: string): Prov {
   if (!n) return NONE;
-  if (use && (n.ColumnRef || n.SubLink?.subLinkType === 'EXPR_SUBLINK')) return expr(w, n, scope, { use: use.use, operator });
+  if (use && (isDirect(n) || n.SubLink?.subLinkType === 'EXPR_SUBLINK')) return expr(w, n, scope, { use: use.use, operator });
   const p = expr(w, n, scope, nested(use));
   // A value computed by user code may be any stored value: compared in a predicate it is used
   // like a column, under this operator (masking's filter modes then decide, filter.ts).
@@ -120,7 +134,7 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
   const fnOp = fname.at(-1)?.toLowerCase();
   const argProvs: Prov[] = [];
   for (const a of args) {
-    if (use && fnOp && a.ColumnRef) argProvs.push(expr(w, a, scope, { use: use.use, operator: fnOp }));
+    if (use && fnOp && isDirect(a)) argProvs.push(expr(w, a, scope, { use: use.use, operator: fnOp }));
     else argProvs.push(expr(w, a, scope, nested(use)));
   }
   const order: Prov[] = [];
@@ -280,7 +294,11 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
     case 'A_ArrayExpr':
       return packed(exprs(w, e.elements, scope, nested(use)));
     case 'A_Indirection': {
-      let p = expr(w, e.arg, scope, nested(use));
+      // A field selection uses the field, not the row it is taken from: `(c).ssn LIKE …` is a
+      // use of ssn with LIKE, exactly as `c.ssn LIKE …`, and `(c).id = 1` uses no other column.
+      // Any other indirection (a subscript) computes from its base, used inside an expression.
+      const selection = isFieldSelection(n);
+      let p = expr(w, e.arg, scope, selection ? undefined : nested(use));
       for (const ind of list(e.indirection)) {
         // `(c).ssn` is the column ssn of the row c; `(c).*` is the row; a subscript computes.
         if (ind.String) p = fieldOf(p, ind.String.sval ?? '');
@@ -291,6 +309,7 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
           p = computed([p, expr(w, ind, scope, nested(use))]);
         }
       }
+      if (selection && use) w.c.useSources(p, use.use, use.operator);
       return p;
     }
     case 'A_Indices':

@@ -173,3 +173,40 @@ describe('predicate uses follow values, not only direct columns', () => {
   ];
   for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql), want));
 });
+
+describe('a whole row in a predicate is a use of each of its columns', () => {
+  const C = 'customers';
+  const every = (how: string) => ['id', 'name', 'email', 'phone', 'ssn'].map((x) => `${how.split(' ')[0]} ${C}.${x}${how.includes(' ') ? how.slice(how.indexOf(' ')) : ''}`);
+  const cases: [string, string, string[]][] = [
+    ['cast to text and matched with LIKE: each column inside an expression', "SELECT id FROM customers c WHERE c::text LIKE '%9)'", every('filter')],
+    ['a whole-row star cast to text', "SELECT id FROM customers c WHERE (c.*)::text ~ '4729'", every('filter')],
+    ['compared with a row value: each column under the comparison', "SELECT id FROM customers c WHERE c >= ROW(5, 'a', 'b', 'c', 'd')::customers", every('filter >=')],
+    ['compared by equality: each column by equality', "SELECT id FROM customers c WHERE c = ROW(5, 'a', 'b', 'c', 'd')::customers", every('filter =')],
+    ['a derived table\'s row compared as a record: its column under the comparison', "SELECT count(*) FROM (SELECT ssn FROM customers WHERE id = 2) d WHERE d >= ROW('9'::text)", [`filter ${C}.id =`, `filter ${C}.ssn >=`]],
+    ['a derived row of computed columns: each source inside an expression', "SELECT 1 FROM (SELECT substr(ssn, 1, 1) AS s FROM customers) d WHERE d = ROW('9'::text)", [`filter ${C}.ssn`]],
+    ['a derived row IN a subquery', "SELECT count(*) FROM (SELECT ssn FROM customers) d WHERE d IN (SELECT ROW('901-37-4729'::text))", [`filter ${C}.ssn in`]],
+    ['passed to a function: each column inside it', "SELECT id FROM customers c WHERE concat(c) LIKE '%9)'", every('filter concat')],
+    ['a function of the row as text', "SELECT id FROM customers c WHERE strpos(c::text, '-37-') > 0", every('filter')],
+    ['its length', 'SELECT id FROM customers c WHERE length(c::text) > 70', every('filter')],
+    ['in a join condition', "SELECT 1 FROM customers c JOIN (VALUES ('x')) v(x) ON c::text LIKE v.x", every('join')],
+    ['in a CASE inside WHERE', "SELECT id FROM customers c WHERE CASE WHEN c::text LIKE '%9)' THEN true ELSE false END", every('filter')],
+    ['in an aggregate FILTER', "SELECT count(*) FILTER (WHERE c::text LIKE '%9)') FROM customers c", every('filter')],
+    ['in EXISTS', "SELECT 1 FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c::text LIKE '%1)')", [`filter ${C}.id =`, 'filter orders.customer_id =', ...every('filter')]],
+    ['IS NULL of a row: each column IS NULL', 'SELECT 1 FROM customers c WHERE c IS NULL', every('filter is null')],
+    ['a relation the catalog does not know: all of its columns (`*`)', "SELECT 1 FROM nosuch u WHERE u::text LIKE 'x'", ['filter nosuch.u', 'filter nosuch.*']],
+  ];
+  for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql).sort(), [...want].sort()));
+});
+
+describe('a field of a whole row is used as the column it selects', () => {
+  const C = 'customers';
+  const cases: [string, string, string[]][] = [
+    ['(c).ssn LIKE is ssn with LIKE', "SELECT count(*) FROM customers c WHERE (c).ssn LIKE '901%'", [`filter ${C}.ssn like`]],
+    ['(c.*).email > is email with >', "SELECT count(*) FROM customers c WHERE (c.*).email > 'm'", [`filter ${C}.email >`]],
+    ['(c).email = is email with =, as c.email = is', "SELECT id FROM customers c WHERE (c).email = 'x' AND c.email = 'x'", [`filter ${C}.email =`]],
+    ['(c).id = uses no other column of the row', 'SELECT id FROM customers c WHERE (c).id = 1', [`filter ${C}.id =`]],
+    ['a function of a field is the column inside that function', "SELECT v.x FROM customers c JOIN (VALUES ('9')) v(x) ON substr((c).ssn, 1, 1) = v.x", [`join ${C}.ssn substr`]],
+    ['a field of a derived row', "SELECT 1 FROM (SELECT ssn AS s FROM customers) d WHERE (d).s LIKE '9%'", [`filter ${C}.ssn like`]],
+  ];
+  for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql).sort(), [...want].sort()));
+});
