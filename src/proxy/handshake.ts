@@ -27,6 +27,7 @@ import {
 } from '../protocol/index.ts';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/index.ts';
 import { PINNED_UPSTREAM_SETTINGS } from '../engine/index.ts';
+import { looksLikeToken, quotedValue } from './quoted-value.ts';
 import { SocketReader } from './socket-reader.ts';
 import { parseTimeoutMs } from '../policy/settings.ts';
 import { startupSetting, upstreamStartupParams } from './startup-params.ts';
@@ -139,10 +140,12 @@ function startTls(raw: net.Socket, context: tls.SecureContext): Promise<tls.TLSS
 export function checkUserName(user: string, identity: Identity, accepted: readonly string[]): void {
   if (user === identity.subject || accepted.includes(user)) return;
   const names = [identity.subject, ...accepted].map((n) => `"${n}"`).join(' or ');
+  // A token in the user field is quoted only as its first characters and length (quoted-value.ts).
+  const misplaced = looksLikeToken(user) ? ' The token goes in the password, never in the user name.' : '';
   throw new GatewayError(
     'auth.wrong_user',
-    user === '' ? 'pgwarden: no user name was given in the startup packet' : `pgwarden: the token is for "${identity.subject}", not for user "${user}"`,
-    { hint: `Connect as user ${names}; the identity comes from the token.` },
+    user === '' ? 'pgwarden: no user name was given in the startup packet' : `pgwarden: the token is for "${identity.subject}", not for user "${quotedValue(user)}"`,
+    { hint: `Connect as user ${names}; the identity comes from the token.${misplaced}` },
   );
 }
 
@@ -194,7 +197,8 @@ export async function handshake(raw: net.Socket, deps: HandshakeDeps): Promise<H
 
   const database = params.get('database') || params.get('user') || '';
   const route = deps.route(database);
-  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
+  // PostgreSQL's default database is the user name, which may be a misplaced token: never quoted whole.
+  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${quotedValue(database)}" is not served by this gateway`);
   const upstreamParams = upstreamStartupParams(params);
 
   socket.write(AUTH_CLEARTEXT);

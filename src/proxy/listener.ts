@@ -18,6 +18,7 @@ import { BufferBudget, PINNED_UPSTREAM_SETTINGS, channelPair, errorResponse, ope
 import { leaseFromPool, leaseTransactional, openLease, type ScramKeyCache, type UpstreamLease, type UpstreamPool } from '../upstream/index.ts';
 import { handshake, pinSearchPath, type Authorization, type Route } from './handshake.ts';
 import { SocketClosedError, StartupLengthError } from './socket-reader.ts';
+import { quotedValue } from './quoted-value.ts';
 import { identityKey, type Limits, type SessionRegistry } from './registry.ts';
 
 export interface ListenerSettings {
@@ -130,7 +131,7 @@ export async function listenPostgres(host: string, port: number, deps: ListenerD
 async function openInternal(identity: Identity, database: string, o: { via: string; applicationName?: string }, deps: ListenerDeps): Promise<Duplex> {
   const settings = deps.settings();
   const route = settings.route(database);
-  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${database}" is not served by this gateway`);
+  if (!route) throw new GatewayError('conn.unknown_database', `pgwarden: database "${quotedValue(database)}" is not served by this gateway`);
   const scope = settings.authorize(identity, database);
   if ('refusal' in scope) throw new GatewayError('auth.no_scope', scope.refusal);
   const applicationName = o.applicationName ?? `pgwarden-${o.via}`;

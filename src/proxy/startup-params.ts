@@ -14,6 +14,7 @@
  */
 import { GatewayError } from '../errors.ts';
 import { PINNED_UPSTREAM_SETTINGS, startupLexingRefusal } from '../engine/index.ts';
+import { quotedValue } from './quoted-value.ts';
 
 /** Settings a client MUST NOT choose at startup (lower case). */
 const PROTECTED_SETTINGS = new Set([
@@ -34,7 +35,7 @@ const PROTECTED_SETTINGS = new Set([
 ]);
 
 function refuse(name: string): GatewayError {
-  return new GatewayError('auth.no_scope', `pgwarden: the startup setting "${name}" may not be set by a client`, {
+  return new GatewayError('auth.no_scope', `pgwarden: the startup setting "${quotedValue(name)}" may not be set by a client`, {
     sqlstate: '42501',
     hint: 'Remove it from the connection options; the gateway controls it.',
   });
@@ -45,7 +46,8 @@ function checkSetting(name: string, value: string): void {
   if (PROTECTED_SETTINGS.has(lower)) throw refuse(name);
   const lexing = startupLexingRefusal(lower, value);
   if (lexing !== undefined) {
-    throw new GatewayError('protocol.unsupported', `pgwarden: ${lexing}`, {
+    // The refusal quotes the value, which is the client's: shown as quotedValue shows it.
+    throw new GatewayError('protocol.unsupported', `pgwarden: ${lexing.replaceAll(`"${value}"`, `"${quotedValue(value)}"`)}`, {
       sqlstate: '0A000',
       hint:
         lower === 'client_encoding'
@@ -107,11 +109,11 @@ export function checkOptions(options: string): void {
     else if (w.startsWith('-c')) setting = w.slice(2);
     else if (w.startsWith('--')) setting = w.slice(2);
     else
-      throw new GatewayError('auth.no_scope', `pgwarden: the startup option "${w}" is not allowed`, {
+      throw new GatewayError('auth.no_scope', `pgwarden: the startup option "${quotedValue(w)}" is not allowed`, {
         sqlstate: '42501',
         hint: 'Only -c name=value settings may be passed in options.',
       });
-    if (!setting || !setting.includes('=')) throw new GatewayError('protocol.violation', `pgwarden: invalid startup option "${w}"`);
+    if (!setting || !setting.includes('=')) throw new GatewayError('protocol.violation', `pgwarden: invalid startup option "${quotedValue(w)}"`);
     const eq = setting.indexOf('=');
     checkSetting(setting.slice(0, eq).replace(/-/g, '_'), setting.slice(eq + 1));
   }
@@ -141,7 +143,7 @@ export function upstreamStartupParams(params: Map<string, string>): Record<strin
   for (const [name, value] of params) {
     const lower = name.toLowerCase();
     if (seen.has(lower)) {
-      throw new GatewayError('protocol.violation', `pgwarden: the startup setting "${lower}" is given more than once`, {
+      throw new GatewayError('protocol.violation', `pgwarden: the startup setting "${quotedValue(lower)}" is given more than once`, {
         hint: 'Give each setting once in the startup packet (names are not case-sensitive).',
       });
     }

@@ -56,6 +56,30 @@ describe('startup user name', () => {
     const ok = await psql(`postgres://analyst:${encodeURIComponent(token)}@127.0.0.1:${t.port}/app`, 'select 1');
     assert.equal(ok.code, 0, ok.stderr);
   });
+  it('a token put in the user name (and so the default database) is never echoed to the client or the log', async () => {
+    // A common mistake: the client's whole token as its user name. PostgreSQL's default database
+    // is the user name, so it reaches the database name too.
+    const seen = t.logs.length;
+    const asUser = await connectAs(t, token);
+    assert.match(asUser, /^28000: pgwarden: the token is for "analyst", not for user "eyJ\S… \(\d+ characters, looks like a token: not shown\)" \| .*The token goes in the password/);
+    const c = new pg.Client({ ...t.client(token), user: token, database: token });
+    const asDatabase = await c.connect().then(
+      () => 'connected',
+      (err: any) => `${err.code}: ${err.message}`,
+    );
+    await c.end().catch(() => undefined);
+    assert.match(asDatabase, /^3D000: pgwarden: database "eyJ\S… \(\d+ characters, looks like a token: not shown\)" is not served by this gateway$/);
+    const r = await psql(`postgres://${encodeURIComponent(token)}:${encodeURIComponent(token)}@127.0.0.1:${t.port}`, 'select 1');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stderr, new RegExp(token.split('.')[1]), 'psql shows no part of the token');
+    const logged = t.logs.slice(seen).join('');
+    assert.match(logged, /connection refused/);
+    for (const part of token.split('.')) assert.ok(!asUser.includes(part) && !asDatabase.includes(part) && !logged.includes(part), 'no segment of the token is quoted');
+  });
+  it('a long user name is shortened in the message', async () => {
+    const got = await connectAs(t, `x${'y'.repeat(200)}`);
+    assert.match(got, /not for user "xyyy… \(201 characters: not shown\)"/);
+  });
   // Last: a second gateway on the same cluster takes over the upstream role's password.
   it('configured names replace the default', async () => {
     custom = await startTestGateway({
