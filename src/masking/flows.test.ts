@@ -70,6 +70,10 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
     ['a field of a whole row with LIKE, as the column with LIKE', "SELECT count(*) FROM customers c WHERE (c).email LIKE 'p%'", /may not filter on masked column public\.customers\.email with LIKE/],
     ['a field of a whole-row star under deny', "SELECT count(*) FROM customers c WHERE (c.*).ssn = '1'", /may not filter on masked column public\.customers\.ssn with =/],
     ['a whole row passed to a function in a join', "SELECT 1 FROM customers c JOIN (VALUES ('x')) v(x) ON concat(c) = v.x", /may not join on masked column public\.customers\.(name|email|phone|ssn) inside concat\(\)/],
+    ['equality with a cut value through a derived table (a prefix test)', "SELECT 1 FROM (SELECT email::varchar(3) AS p FROM customers) d JOIN (VALUES ('per')) v(x) ON d.p = v.x", /may not join on masked column public\.customers\.email inside an expression/],
+    ['equality with a cut value in a scalar subquery', "SELECT count(*) FROM customers c WHERE (SELECT c.email::char(3)) = 'per'", /may not filter on masked column public\.customers\.email inside an expression/],
+    ['IN a CTE of a cut value', "WITH d AS (SELECT CAST(phone AS varchar(4)) AS p FROM customers) SELECT 1 WHERE '+1-5' IN (SELECT p FROM d)", /may not filter on masked column public\.customers\.phone inside an expression/],
+    ['equality with a value cast to another type through a derived table', "SELECT 1 FROM (SELECT email::name AS e FROM customers) d WHERE d.e = 'x'", /may not filter on masked column public\.customers\.email inside an expression/],
   ];
   for (const [name, sql, re] of refused) it(`refused: ${name}`, () => assert.match(verdict(analyst, sql) ?? 'allowed', re, sql));
 
@@ -77,6 +81,7 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
     ['selecting masked columns (they come back masked)', 'SELECT id, email, phone, ssn FROM customers'],
     ['a field of a whole row compared by equality, as the column would be', "SELECT id FROM customers c WHERE (c).email = 'x' AND (c.*).email IN ('y', 'z')"],
     ['a field of a whole row that is not masked', "SELECT id FROM customers c WHERE (c).id > 3 AND (c).id::text LIKE '1%'"],
+    ['a cast to text without a length, compared through a derived table', "SELECT 1 FROM (SELECT email::varchar AS e FROM customers) d WHERE d.e = 'x'"],
     ['an equality lookup under equality', 'SELECT id FROM customers WHERE email = $1'],
     ['count of the plain column', 'SELECT count(ssn), count(DISTINCT email) FROM customers'],
     ['a join on unmasked keys', 'SELECT c.id, o.total FROM customers c JOIN orders o ON o.customer_id = c.id'],

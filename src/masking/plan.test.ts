@@ -1,5 +1,7 @@
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { analyse, loadParser } from '../sql/index.ts';
+import { testCatalog } from '../sql/fixture.ts';
 import { planFor, planForCopy, refusalFor, type RelationInfo } from './plan.ts';
 import { OID } from './pg-types.ts';
 import { dateText } from './binary-fake.ts';
@@ -106,6 +108,25 @@ describe('planFor', () => {
     });
     it('relations unknown: assumed sensitive', () => {
       assert.deepEqual(labels(plan(planFor(analyst, [field('note', OID.text)], undefined, lookup))), ['redact']);
+    });
+  });
+
+  describe('casts, as the analysis sees them (fixture catalog)', () => {
+    before(async () => {
+      await loadParser();
+    });
+    const planOf = (sql: string) => {
+      const [a] = analyse(sql, { catalog: testCatalog(), searchPath: ['public'] });
+      return plan(planFor(analyst, (a.outputs ?? []).map((o) => field(o.name, OID.text)), a.outputs, lookup));
+    };
+    it('a cast that cuts a masked value is masked as computed from it, not by the column\'s own masker', () => {
+      // phone::varchar(k) for k = 1, 2, … would each show the last characters the partial masker keeps.
+      const p = planOf('SELECT phone::varchar(3), phone::char(4), email::varchar(5), phone::char FROM customers');
+      assert.deepEqual(labels(p), ['redact', 'redact', 'redact', 'redact']);
+      assert.equal(p.columns[0]?.mask(Buffer.from('+1-'))?.toString(), '****');
+    });
+    it('a cast to text without a length keeps the column\'s masker', () => {
+      assert.deepEqual(labels(planOf('SELECT phone::text, email::varchar, phone::bpchar FROM customers')), ['phone', 'email', 'phone']);
     });
   });
 

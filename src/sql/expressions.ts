@@ -10,7 +10,7 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
-import { callFlows, operatorFlow, safeCast } from './flows.ts';
+import { callFlows, operatorFlow, safeCast, valuePreservingCast } from './flows.ts';
 import { plantedCast, plantedOperator, plantedOperators } from './planted.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf, untrusted } from './provenance.ts';
 import type { Scope } from './scope.ts';
@@ -265,7 +265,9 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       const p = expr(w, e.arg, scope, use);
       const tn = names(e.typeName?.names).map((x) => x.toLowerCase());
       if (p.src.length > 0 && !safeCast(tn, list(e.typeName?.arrayBounds).length > 0)) w.c.flowOf(p, 'function', `cast to ${tn.at(-1) ?? 'a type'}`);
-      return plantedCast(w.c, e.typeName) ? untrusted(p) : p;
+      // A cast that can change the value (`email::varchar(3)`) computes a new value from it.
+      const cast = valuePreservingCast(e.typeName) ? p : computed([p]);
+      return plantedCast(w.c, e.typeName) ? untrusted(cast) : cast;
     }
     case 'CollateClause':
     case 'NamedArgExpr':

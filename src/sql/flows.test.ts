@@ -170,6 +170,10 @@ describe('predicate uses follow values, not only direct columns', () => {
     ['GREATEST compares its arguments', "SELECT greatest(ssn, '5') FROM customers", [`order ${C}.ssn`]],
     ['NULLIF compares with =', "SELECT nullif(email, '') FROM customers", [`filter ${C}.email =`]],
     ['a join on a derived column', 'SELECT 1 FROM orders o JOIN (SELECT ssn AS s FROM customers) x ON x.s = o.status', [`join ${C}.ssn =`, 'join orders.status =']],
+    ['a derived column cast to text without a length is still the column', "SELECT 1 FROM (SELECT email::varchar AS e FROM customers) x WHERE e = 'a'", [`filter ${C}.email =`]],
+    ['equality with a derived column cut by a cast is no equality of the column (a prefix test)', "SELECT 1 FROM (SELECT email::varchar(3) AS e FROM customers) x WHERE e = 'per'", [`filter ${C}.email`]],
+    ['equality with a scalar subquery of a cut value', "SELECT 1 FROM customers c WHERE (SELECT c.email::char(3)) = 'per'", [`filter ${C}.email`]],
+    ['IN a CTE column of a value rounded by a type modifier', "WITH d AS (SELECT ssn::numeric(3, 1) AS n FROM customers) SELECT 1 WHERE 1 IN (SELECT n FROM d)", [`filter ${C}.ssn`]],
   ];
   for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql), want));
 });

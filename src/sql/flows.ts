@@ -112,6 +112,13 @@ const SAFE_OPERATORS: ReadonlyMap<string, Positions> = new Map<string, Positions
 /** Cast targets every value converts to without error (output functions do not fail). */
 const SAFE_CAST_TARGETS: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar', 'name', 'char']);
 
+/**
+ * Cast targets that give back the value itself, as text, when written without a type modifier.
+ * Not `name` (cut at 63 bytes) nor `"char"` (one byte); `char` / `character` written without a
+ * length is `bpchar(1)` in the grammar, so it comes with a modifier.
+ */
+const VALUE_PRESERVING_CAST_TARGETS: ReadonlySet<string> = new Set(['text', 'varchar', 'bpchar']);
+
 /** Built-in set-returning functions: their arguments decide how many rows come back. */
 const SET_RETURNING: ReadonlySet<string> = new Set([
   'generate_series', 'generate_subscripts', 'unnest', 'regexp_matches', 'regexp_split_to_table', 'string_to_table',
@@ -182,6 +189,24 @@ export function safeCast(typeNames: readonly string[], isArray: boolean): boolea
   const schema = typeNames.length > 1 ? typeNames[typeNames.length - 2] : undefined;
   if (schema !== undefined && schema !== 'pg_catalog') return false;
   return SAFE_CAST_TARGETS.has(typeNames[typeNames.length - 1] ?? '');
+}
+
+/**
+ * True when a cast to this type returns the value unchanged (in its text form), so its result
+ * still IS the column: masked by the column's own masker and compared as the column. A type
+ * modifier can change the value (`varchar(3)`, `char(n)`, `bit(n)` cut it; `numeric(p, s)`,
+ * `timestamp(p)`, interval fields round or drop parts), and so can any other target type: the
+ * result is then a value computed from the column, never the column. Otherwise a masker that
+ * keeps part of the value runs on a part chosen by the client (`phone::varchar(k)` for each k
+ * shows one more character), and equality with a cut value is a prefix test that passes as
+ * equality of the column.
+ */
+export function valuePreservingCast(typeName: Node | undefined): boolean {
+  if (!typeName || list(typeName.typmods).length > 0 || list(typeName.arrayBounds).length > 0) return false;
+  const written = names(typeName.names).map((x) => x.toLowerCase());
+  const schema = written.length > 1 ? written[written.length - 2] : undefined;
+  if (schema !== undefined && schema !== 'pg_catalog') return false;
+  return VALUE_PRESERVING_CAST_TARGETS.has(written[written.length - 1] ?? '');
 }
 
 // ── flows of calls and operators ───────────────────────────────────────────────────────────

@@ -89,7 +89,12 @@ const cases: Case[] = [
   { name: 'a subscript is computed', sql: 'SELECT (string_to_array(ssn, \'-\'))[1] FROM customers', outputs: [`string_to_array: expression ${C}.ssn`] },
 
   // ── casts ────────────────────────────────────────────────────────────────────────────────────
-  { name: 'a cast of a column is the column, named after it', sql: 'SELECT ssn::int, CAST(email AS varchar(3)) FROM customers', outputs: [`ssn: column ${C}.ssn`, `email: column ${C}.email`] },
+  { name: 'a cast of a column to text is the column, named after it', sql: 'SELECT ssn::text, CAST(email AS varchar), phone::bpchar FROM customers', outputs: [`ssn: column ${C}.ssn`, `email: column ${C}.email`, `phone: column ${C}.phone`] },
+  {
+    name: 'a cast that can change the value is computed from the column (a length cuts it, a type modifier rounds it, another type converts it)',
+    sql: 'SELECT CAST(email AS varchar(3)), phone::char(4), phone::char, ssn::character(2), ssn::"char", ssn::name, ssn::bit(2), ssn::numeric(3, 1), ssn::timestamp(0), ssn::interval hour, ssn::int, ssn::varchar[] FROM customers',
+    outputs: [`email: expression ${C}.email`, `phone: expression ${C}.phone`, `phone: expression ${C}.phone`, ...['ssn', 'ssn', 'ssn', 'ssn', 'ssn', 'ssn', 'ssn', 'ssn', 'ssn'].map((x) => `${x}: expression ${C}.ssn`)],
+  },
   { name: 'a cast of a constant is named after the type', sql: "SELECT '1'::int, $1::text", outputs: ['int4: expression', 'text: expression'] },
   { name: 'a cast of an expression stays an expression', sql: 'SELECT lower(ssn)::text FROM customers', outputs: [`lower: expression ${C}.ssn`] },
   { name: 'a whole row cast to text is opaque', sql: 'SELECT c::text FROM customers c', outputs: [`c: opaque ${ALL}`] },
