@@ -175,6 +175,13 @@ function isDynamic(analyses: StatementAnalysis[]): boolean {
   return analyses.some((a) => a.specials.some((x) => NAMING.has(x)) || a.command === 'discard all' || a.command === 'call');
 }
 
+/** How many of the statements are COPY … FROM STDIN (the server reads COPY data for each). */
+function copiesFromStdin(analyses: readonly StatementAnalysis[] | null): number {
+  let n = 0;
+  for (const a of analyses ?? []) if (a.specials.includes('copy_from_stdin')) n++;
+  return n;
+}
+
 /** What resolving the names of a statement found (see `resolveNames`). */
 interface Resolved {
   expanded: StatementAnalysis[];
@@ -645,7 +652,11 @@ export class PolicyGate implements StatementGate {
     const misread = this.misreadable(text);
     if (misread) return misread;
     const v = this.check(text, null);
-    return v.ok === true ? this.review(v, text, []) : v;
+    if (v.ok !== true) return v;
+    const reviewed = this.review(v, text, []);
+    if (reviewed.ok !== true) return reviewed;
+    const copies = copiesFromStdin(this.lastAnalyses);
+    return copies > 0 ? { ...reviewed, copyIn: copies } : reviewed;
   }
 
   parse(name: string, text: string): GateVerdict {
@@ -695,7 +706,9 @@ export class PolicyGate implements StatementGate {
     if (v.ok !== true) return v;
     const facts = found.value.portalFacts;
     const reviewed = found.value.statement ? this.review(v, p.text, facts?.params ?? [], p.analyses, facts) : v;
-    return reviewed.ok === true ? { ...reviewed, results: [p.outputs], portal: facts } : reviewed;
+    if (reviewed.ok !== true) return reviewed;
+    const copies = copiesFromStdin(p.analyses);
+    return copies > 0 ? { ...reviewed, results: [p.outputs], portal: facts, copyIn: copies } : { ...reviewed, results: [p.outputs], portal: facts };
   }
 
   /**

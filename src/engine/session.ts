@@ -99,6 +99,8 @@ export type GateVerdict =
        * result tracker and the audit read it at the portal's Executes.
        */
       portal?: PortalFacts;
+      /** How many COPY … FROM STDIN statements the Query or Execute runs (see `Session.copyIn`). */
+      copyIn?: number;
     }
   | {
       ok: false;
@@ -638,6 +640,7 @@ export class Session {
       this.inbox.push({ tag, frame: Buffer.from(frame) });
       return;
     }
+    if (this.copyIn !== null && this.duringCopyIn(tag, frame)) return;
     if (this.discarding) {
       if (tag === FE.Sync) this.sync(frame);
       else if (this.refusedRuns) this.followRefused(tag, frame, this.refusedRuns);
@@ -674,6 +677,7 @@ export class Session {
             if (v.pool) this.poolNote = v.pool;
             const audits = this.audit ? [this.audit.begin('query', v.info, [frame])] : [];
             this.forwardCycle(frame, [], audits);
+            if (v.copyIn) this.copyInMayBegin(v.copyIn, true);
           } else this.refuseQuery(v.error, 'query', v.info, frame, v.rollback);
         } else {
           let p: ReturnType<typeof decodeParse>;
@@ -785,6 +789,7 @@ export class Session {
           }
           if (this.audit) this.batchAudits.push(this.audit.execute(v.portal, v.info, frame));
           this.forwardInBatch(frame);
+          if (v.copyIn) this.copyInMayBegin(v.copyIn, false);
         } else {
           // Refused: nothing held back of it reaches the server.
           this.later = null;
@@ -868,6 +873,88 @@ export class Session {
       }
     }
   };
+
+  /**
+   * COPY … FROM STDIN. While the server reads COPY data it ignores Sync and Flush (libpq sends a
+   * Sync right behind a COPY it runs with the extended protocol), and ends the connection on any
+   * other message but CopyData, CopyDone and CopyFail. Whether it reads COPY data is known only
+   * from its answer, so the client's messages behind a statement that may begin a COPY wait for
+   * it (`pending`): a CopyInResponse (`active`), or an ErrorResponse or ReadyForQuery (it did
+   * not, or stopped). While `active`, a Sync or Flush is dropped as the server drops it: it
+   * opens no cycle, so every later answer stays matched with its own statement. `left`: the
+   * COPY … FROM STDIN statements of the Query (or Execute) not yet begun or ended; `before`: the
+   * ReadyForQuery the server owes for cycles before the COPY's (their answers tell nothing).
+   */
+  private copyIn: { state: 'pending' | 'active'; left: number; query: boolean; before: number; answered: Promise<void>; answer: () => void } | null = null;
+
+  /** A Query or Execute that runs `count` COPY … FROM STDIN statements went upstream. */
+  private copyInMayBegin(count: number, query: boolean): void {
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    // A Query's own cycle is the last one pushed; an Execute's batch has none yet.
+    const before = this.upstreamCycles.length - (query ? 1 : 0);
+    this.copyIn = { state: 'pending', left: count, query, before, answered, answer };
+    this.scanner.interesting[BE.CopyInResponse] = 1;
+  }
+
+  /** The server's answer tells whether it reads COPY data now (see `copyIn`). */
+  private copyInAnswer(tag: number): void {
+    const c = this.copyIn!;
+    if (c.before > 0) {
+      if (tag === BE.ReadyForQuery) c.before--;
+      return;
+    }
+    if (tag === BE.CopyInResponse) {
+      if (c.state === 'pending') {
+        c.state = 'active';
+        c.answer();
+      }
+      return;
+    }
+    if (tag !== BE.ErrorResponse && tag !== BE.ReadyForQuery) return;
+    // An error ends the COPY (and the rest of its Query); ReadyForQuery ends the Query.
+    this.copyIn = null;
+    this.scanner.interesting[BE.CopyInResponse] = this.tracker ? 1 : 0;
+    c.answer();
+  }
+
+  /** A client message while a COPY … FROM STDIN may run: true when it was handled here. */
+  private duringCopyIn(tag: number, frame: Buffer): boolean {
+    const c = this.copyIn!;
+    if (c.state === 'pending') {
+      this.hold(tag, frame, c.answered);
+      return true;
+    }
+    switch (tag) {
+      case FE.CopyData:
+      case FE.Terminate:
+        return false;
+      case FE.Sync:
+      case FE.Flush:
+        // The server ignores it while it reads COPY data: it is not sent, and answers nothing.
+        return true;
+      case FE.CopyDone:
+      case FE.CopyFail:
+        this.forward(Buffer.from(frame));
+        // Another COPY of the same Query may begin after this one; an Execute runs one.
+        if (c.query && --c.left > 0) this.copyInMayBegin(c.left, true);
+        else {
+          this.copyIn = null;
+          this.scanner.interesting[BE.CopyInResponse] = this.tracker ? 1 : 0;
+        }
+        return true;
+      default:
+        // PostgreSQL answers this with an ERROR and ends the connection; so does the gateway,
+        // without sending it (an older server would read the message, and run what follows).
+        this.upstreamBroken = true;
+        if (this.scanner.atBoundary) {
+          const what = `unexpected message type 0x${tag.toString(16).toUpperCase()} during COPY from stdin`;
+          this.writeClient(errorResponse(new GatewayError('protocol.malformed', `pgwarden: ${what}`), 'ERROR'));
+        }
+        this.terminate(new GatewayError('protocol.violation', 'pgwarden: terminating connection because protocol synchronization was lost'));
+        return true;
+    }
+  }
 
   /**
    * The server reads a statement in its current client_encoding and standard_conforming_strings,
@@ -1463,6 +1550,7 @@ export class Session {
 
   private relayMessage(tag: number, frame: Buffer): void {
     if (tag === BE.ParameterStatus && this.leftPinnedSetting(frame)) return;
+    if (this.copyIn !== null) this.copyInAnswer(tag);
     const cycle = this.upstreamCycles[0];
     let markerError = false;
     // A FATAL from the server (pg_terminate_backend, shutdown) is the last word of the

@@ -1,8 +1,9 @@
 /**
  * The server must run exactly what the gateway decided on: lexing settings, names that resolve
- * elsewhere, prepared-statement names re-bound behind the gateway's back, renamed objects.
+ * elsewhere, prepared-statement names re-bound behind the gateway's back, renamed objects, and
+ * messages the server reads otherwise than a gateway unaware of COPY would (a Sync it ignores).
  */
-import { encodeBind, encodeExecute, SYNC } from '../../src/protocol/index.ts';
+import { encodeBind, encodeDescribe, encodeExecute, encodeParse, SYNC } from '../../src/protocol/index.ts';
 import type { AttackClient } from './client.ts';
 import { frame } from './client.ts';
 import type { Attack, Family, Step } from './harness.ts';
@@ -413,7 +414,95 @@ const catalogChanges: Attack[] = [
   },
 ];
 
+const COPY_DONE = frame('c', Buffer.alloc(0));
+const queryFrame = (text: string) => frame('Q', Buffer.concat([Buffer.from(text), Buffer.from([0])]));
+
+/** Messages up to and including the next one with `tag` (false when the connection ended first). */
+async function until(c: AttackClient, tag: string, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = c.messages.findIndex((m) => m.tag === tag);
+    if (i >= 0) {
+      c.messages.splice(0, i + 1);
+      return true;
+    }
+    if (c.closed || Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A COPY FROM STDIN of no rows with a Sync inside it, which the server ignores (no ReadyForQuery). */
+async function syncInsideCopy(c: AttackClient): Promise<void> {
+  c.socket.write(queryFrame('COPY orders FROM STDIN'));
+  if (!(await until(c, 'G'))) throw new Error('no CopyInResponse');
+  c.socket.write(SYNC);
+  await new Promise((r) => setTimeout(r, 100));
+  c.socket.write(COPY_DONE);
+  await until(c, 'Z');
+}
+
+/** The same over the extended protocol, with the Sync right behind the Execute, as libpq sends it. */
+async function extendedCopyWithSync(c: AttackClient): Promise<void> {
+  c.socket.write(Buffer.concat([encodeParse('', 'COPY orders FROM STDIN'), encodeBind('', '', []), encodeExecute(''), SYNC]));
+  if (!(await until(c, 'G'))) throw new Error('no CopyInResponse');
+  c.socket.write(Buffer.concat([COPY_DONE, SYNC]));
+  await until(c, 'Z');
+}
+
+/** A statement prepared as `d` before; the server gets a Parse of `d` while it reads COPY data. */
+async function parseInsideCopy(c: AttackClient, text: string): Promise<void> {
+  c.socket.write(queryFrame('COPY orders FROM STDIN'));
+  if (!(await until(c, 'G'))) throw new Error('no CopyInResponse');
+  c.socket.write(Buffer.concat([encodeParse('d', text), encodeBind('', 'd', []), encodeDescribe('P', ''), encodeExecute(''), SYNC]));
+  await until(c, 'Z');
+  await until(c, 'Z', 1000);
+}
+
+const REBIND_AFTER_FAILURE = 'SELECT 1/0; DEALLOCATE d; PREPARE d AS DELETE FROM orders WHERE id = -1';
+const copyIn: Attack[] = [
+  ...(
+    [
+      [syncInsideCopy, 'a Sync inside a simple COPY FROM STDIN'],
+      [extendedCopyWithSync, 'the Sync libpq sends behind an extended-protocol COPY'],
+    ] as const
+  ).map(
+    ([copy, what]): Attack => ({
+      name: `${what} opens no cycle: a failed re-PREPARE after it cannot pass for a success`,
+      who: 'migrator',
+      // The unbounded DELETE is prepared (held for review only when executed), the COPY's stray
+      // Sync would have shifted every answer by one, making the failed string look like it ran.
+      steps: [(c) => c.parse('d', 'DELETE FROM orders WHERE true'), copy, REBIND_AFTER_FAILURE, 'SELECT 1', 'EXECUTE d'],
+      refusal: /may have been changed|review/,
+    }),
+  ),
+  {
+    name: 'after a Sync inside COPY FROM STDIN each result is masked by its own description',
+    who: 'migrator',
+    effectOnly: true,
+    steps: [syncInsideCopy, "SELECT 'abc'::text AS a", 'SELECT upper(ssn) AS a FROM customers WHERE id < 5', "SELECT 'abc'::text AS a", 'SELECT email AS a FROM customers WHERE id < 5'],
+  },
+  {
+    name: 'after the Sync behind an extended COPY each result is masked by its own description',
+    who: 'migrator',
+    effectOnly: true,
+    steps: [extendedCopyWithSync, "SELECT 'abc'::text AS a", 'SELECT upper(ssn) AS a FROM customers WHERE id < 5'],
+  },
+  {
+    name: 'a Parse sent while the server reads COPY data ends the session: the older statement of its name never runs',
+    who: 'migrator',
+    effectOnly: true,
+    steps: [(c) => c.parse('d', 'DELETE FROM orders WHERE true'), (c) => parseInsideCopy(c, 'DELETE FROM orders WHERE id = -1')],
+  },
+  {
+    name: 'a Parse sent while the server reads COPY data cannot make the older statement return unmasked rows',
+    who: 'migrator',
+    effectOnly: true,
+    steps: [(c) => c.parse('d', 'SELECT upper(ssn) AS a, upper(email) AS b FROM customers WHERE id < 5'), (c) => parseInsideCopy(c, "SELECT 'abc'::text AS a, 'def'::text AS b")],
+  },
+];
+
 export const executionFamilies: Family[] = [
+  { family: 'COPY FROM STDIN and the messages around it', cases: copyIn },
   { family: 'client encodings', cases: [...encodingCases, ...moreEncoding] },
   { family: 'standard_conforming_strings', cases: conformingStrings },
   { family: 'planted functions, operators and casts', cases: plantedFunctions },

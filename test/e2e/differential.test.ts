@@ -299,6 +299,21 @@ const edgeSteps: Step[] = [
     send: send(encodeParse('', 'copy diff_e from stdin'), encodeBind('', '', []), encodeExecute(''), copyData('6\tv6\n'), COPY_DONE, SYNC),
     until: 1,
   },
+  // While it reads COPY data the server ignores Sync and Flush (libpq sends a Sync right behind
+  // an Execute that turns out to be a COPY), and answers nothing for them.
+  {
+    name: 'COPY FROM STDIN over the extended protocol with a Sync behind its Execute, as libpq sends it',
+    send: send(encodeParse('', 'copy diff_e from stdin'), encodeBind('', '', []), encodeExecute(''), SYNC, copyData('7\tv7\n'), COPY_DONE, SYNC, encodeQuery('select count(*) from diff_e')),
+    until: 2,
+  },
+  { name: 'a Sync and a Flush inside a simple COPY FROM STDIN', send: send(encodeQuery('copy diff_e from stdin'), copyData('8\tv8\n'), SYNC, FLUSH, copyData('9\tv9\n'), COPY_DONE, encodeQuery('select count(*) from diff_e')), until: 2 },
+  { name: 'two COPY FROM STDIN in one Query, a Sync inside each', send: send(encodeQuery('copy diff_e from stdin; copy diff_e from stdin'), copyData('10\tv10\n'), SYNC, COPY_DONE, copyData('11\tv11\n'), SYNC, COPY_DONE, encodeQuery('select count(*) from diff_e')), until: 2 },
+  { name: 'a COPY FROM STDIN abandoned with CopyFail, then a Sync', send: send(encodeParse('', 'copy diff_e from stdin'), encodeBind('', '', []), encodeExecute(''), SYNC, copyData('12\tv12\n'), copyFail('no'), SYNC, encodeQuery('select count(*) from diff_e')), until: 2 },
+  {
+    name: 'a COPY FROM STDIN that never starts (failed transaction): the Sync behind it counts',
+    send: send(encodeQuery('begin'), encodeQuery('select 1/0'), encodeParse('', 'copy diff_e from stdin'), encodeBind('', '', []), encodeExecute(''), SYNC, encodeQuery('rollback'), encodeQuery('select count(*) from diff_e')),
+    until: 5,
+  },
   { name: 'COPY TO STDOUT over the extended protocol, row limit ignored', send: send(encodeParse('', 'copy (select * from diff_e order by a) to stdout'), encodeBind('', '', []), encodeExecute('', 1), SYNC), until: 1 },
   {
     name: 'a portal kept across Syncs inside a transaction block',
@@ -350,6 +365,27 @@ describe('malformed input, direct and through the gateway', () => {
     const direct = await malformed('direct', bytes);
     const gateway = await malformed('gateway', bytes);
     assert.deepEqual(strip(gateway), strip(direct));
+  });
+
+  it('a Parse while the server reads COPY data: ERROR and then FATAL 08P01 on both, and nothing runs', async () => {
+    const steps: Step[] = [
+      { name: 'copy', send: (s) => s.client.send(encodeQuery('create temp table diff_copy (a int); copy diff_copy from stdin')), until: 0 },
+      {
+        name: 'parse',
+        send: async (s) => {
+          await s.client.until('G', 5000);
+          s.client.send(Buffer.concat([copyData('1\n'), encodeParse('', 'select 1'), SYNC]));
+        },
+        until: 'close',
+      },
+    ];
+    const direct = await record('direct', steps);
+    const gateway = await record('gateway', steps);
+    // The server's ERROR also names where it was reading (W), and its texts differ from the gateway's.
+    const errors = (lines: string[]) => lines.filter((l) => l.startsWith('E ')).map((l) => [/ C=\S+/.exec(l)?.[0], / S=\S+/.exec(l)?.[0]].join(''));
+    assert.deepEqual(errors(gateway[2]), errors(direct[2]));
+    assert.deepEqual(errors(gateway[2]), [' C=08P01 S=ERROR', ' C=08P01 S=FATAL']);
+    assert.match(gateway[2].join('\n'), /unexpected message type 0x50 during COPY from stdin/);
   });
 
   it('a message length that cannot be: PostgreSQL closes silently, the gateway says FATAL 08P01 first', async () => {
