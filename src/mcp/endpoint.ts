@@ -63,6 +63,7 @@ const idleEnough = (s: McpSettings) => Math.min(60_000, s.idleTimeoutMs / 4);
 export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   const log = deps.logger.child({ part: 'mcp' });
   const sessions = new Map<string, McpSession>();
+  const opening = openingSlots();
   const routes = new Hono();
 
   const end = async (s: McpSession, reason: string) => {
@@ -117,51 +118,66 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     }
 
     if (c.req.method !== 'POST') return jsonRpcError(400, -32000, 'Bad Request: no Mcp-Session-Id header; initialize a session with POST first');
-    if (sessions.size >= settings.maxSessions) return problem(503, 'too_many_sessions', 'pgwarden: too many open MCP sessions', 'Close idle sessions or try again later.');
+    // The caps count the sessions still initializing too: the slot is taken here, in the same
+    // synchronous step as the check (no await in between), and given back if no session opens.
+    // A check against the open sessions alone lets every initialize that reads its body
+    // meanwhile pass it, and one identity could open any number at once.
+    if (sessions.size + opening.total >= settings.maxSessions) return problem(503, 'too_many_sessions', 'pgwarden: too many open MCP sessions', 'Close idle sessions or try again later.');
     const owner = ownerKey(identity);
     // One identity's share of the sessions: at it, its least recently used session goes if it
     // has been idle a while (a client that never sends DELETE crowds out only itself); if every
     // one of them is in use, the new one is refused.
     const own = [...sessions.values()].filter((s) => s.owner === owner);
-    if (own.length >= settings.maxSessionsPerIdentity) {
-      const oldest = own.reduce((a, b) => (a.lastUsed <= b.lastUsed ? a : b));
-      if (Date.now() - oldest.lastUsed < idleEnough(settings)) {
+    const ownCount = own.length + (opening.of.get(owner) ?? 0);
+    let evicted: McpSession | undefined;
+    if (ownCount >= settings.maxSessionsPerIdentity) {
+      const oldest = own.length ? own.reduce((a, b) => (a.lastUsed <= b.lastUsed ? a : b)) : undefined;
+      if (!oldest || Date.now() - oldest.lastUsed < idleEnough(settings)) {
         return problem(
           429,
           'too_many_sessions',
-          `pgwarden: ${identity.subject} has ${own.length} MCP sessions in use (mcp.max_sessions_per_identity)`,
+          `pgwarden: ${identity.subject} has ${ownCount} MCP sessions in use (mcp.max_sessions_per_identity)`,
           'Close the sessions you no longer use (DELETE /mcp), or try again shortly.',
         );
       }
-      await end(oldest, 'its identity opened a session beyond mcp.max_sessions_per_identity, and this one was the least recently used');
+      evicted = oldest;
     }
+    const release = opening.reserve(owner);
+    try {
+      // `end` takes the session out of the map at once, before its first await.
+      if (evicted) await end(evicted, 'its identity opened a session beyond mcp.max_sessions_per_identity, and this one was the least recently used');
 
-    const session: McpSession = {
-      id: '',
-      owner,
-      identity,
-      lastUsed: Date.now(),
-      transport: new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => {
-          session.id = id;
-          sessions.set(id, session);
-          log.info({ session: id, subject: identity.subject, issuer: identity.issuerName }, 'mcp session opened');
-        },
-        onsessionclosed: (id) => {
-          const s = sessions.get(id);
-          if (s) void end(s, 'closed by the client');
-        },
-      }),
-      server: new McpServer({ name: 'pgwarden', version: deps.version }, { instructions: describeScope(deps, identity) }),
-    };
-    session.transport.onclose = () => void end(session, 'transport closed');
-    registerTools(session.server, deps, { identity: () => session.identity, sessionId: () => session.id });
-    await session.server.connect(session.transport);
-    const response = await session.transport.handleRequest(c.req.raw, { authInfo });
-    // Not an initialize request (or a failed one): nothing was opened.
-    if (!session.id) await session.server.close().catch(() => {});
-    return response;
+      const session: McpSession = {
+        id: '',
+        owner,
+        identity,
+        lastUsed: Date.now(),
+        transport: new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          onsessioninitialized: (id) => {
+            session.id = id;
+            // The reserved slot becomes the session, in one step.
+            release();
+            sessions.set(id, session);
+            log.info({ session: id, subject: identity.subject, issuer: identity.issuerName }, 'mcp session opened');
+          },
+          onsessionclosed: (id) => {
+            const s = sessions.get(id);
+            if (s) void end(s, 'closed by the client');
+          },
+        }),
+        server: new McpServer({ name: 'pgwarden', version: deps.version }, { instructions: describeScope(deps, identity) }),
+      };
+      session.transport.onclose = () => void end(session, 'transport closed');
+      registerTools(session.server, deps, { identity: () => session.identity, sessionId: () => session.id });
+      await session.server.connect(session.transport);
+      const response = await session.transport.handleRequest(c.req.raw, { authInfo });
+      // Not an initialize request (or a failed one): nothing was opened.
+      if (!session.id) await session.server.close().catch(() => {});
+      return response;
+    } finally {
+      release();
+    }
   });
 
   return {
@@ -179,4 +195,29 @@ function jsonRpcError(status: number, code: number, message: string): Response {
     status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
   });
+}
+
+/**
+ * Slots taken by initialize requests not yet answered, in total and per identity: `reserve`
+ * takes one and returns its release, which gives it back once (later calls do nothing).
+ */
+function openingSlots(): { total: number; of: Map<string, number>; reserve(owner: string): () => void } {
+  const slots = {
+    total: 0,
+    of: new Map<string, number>(),
+    reserve(owner: string): () => void {
+      slots.total++;
+      slots.of.set(owner, (slots.of.get(owner) ?? 0) + 1);
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        slots.total--;
+        const left = (slots.of.get(owner) ?? 1) - 1;
+        if (left > 0) slots.of.set(owner, left);
+        else slots.of.delete(owner);
+      };
+    },
+  };
+  return slots;
 }

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -435,6 +436,39 @@ describe('sessions per identity', () => {
     const other = await initialize(await token('bystander'));
     assert.equal(other.status, 200, other.text);
     assert.equal((await listTools(await token('bystander'), other.id!)).status, 200);
+  });
+
+  it('initializes sent at once open no more sessions than the share: the slot is taken at the check', async () => {
+    // Twelve initializes whose bodies all arrive only after every one of them has passed the
+    // check: with the check against open sessions alone, all twelve open one.
+    const racer = await token('racer');
+    const body = initializeBody();
+    const head = `POST /mcp HTTP/1.1\r\nHost: ${new URL(url).host}\r\nAuthorization: Bearer ${racer}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Protocol-Version: 2025-06-18\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    const sockets = await Promise.all(
+      Array.from({ length: 12 }, () => new Promise<net.Socket & { got: string }>((resolve) => {
+        const sock = net.connect(Number(new URL(url).port), '127.0.0.1', () => {
+          sock.write(head + body.slice(0, -1));
+          resolve(sock);
+        }) as net.Socket & { got: string };
+        sock.got = '';
+        sock.on('data', (d) => (sock.got += d));
+        sock.on('error', () => {});
+      })),
+    );
+    try {
+      const answered = () => sockets.filter((sk) => sk.got.includes('\r\n\r\n'));
+      // The eight over the share are refused at once, while four bodies are still incomplete.
+      await waitFor('eight refusals before any body is complete', () => answered().length === 8, 10_000);
+      for (const sk of answered()) assert.match(sk.got, /^HTTP\/1\.1 429 /);
+      for (const sk of sockets) if (!answered().includes(sk)) sk.write(body.slice(-1));
+      await waitFor('every answer', () => answered().length === 12, 10_000);
+      const opened = sockets.map((sk) => /mcp-session-id: (\S+)/i.exec(sk.got)?.[1]).filter((id): id is string => id !== undefined);
+      assert.equal(new Set(opened).size, 4, 'exactly the share of sessions opened');
+      for (const id of opened) assert.equal((await listTools(racer, id)).status, 200);
+      assert.equal((await initialize(racer)).status, 429, 'and the share is full');
+    } finally {
+      for (const sk of sockets) sk.destroy();
+    }
   });
 });
 
