@@ -650,8 +650,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   for (const r of await audit.store.revocations()) revocations.restore(r);
   // In effect at once in this process; the admin API answers only once the store has it.
   // In this process: deny the subject from now on and end its open sessions.
+  // The MCP endpoint, made further down (when this process serves HTTP), closes the revoked
+  // identity's MCP sessions and their event streams too.
+  let closeRevokedMcp: ((revoked: (id: Identity) => boolean) => number) | undefined;
   const revokeHere = (subject: string, issuer?: string) => {
     revocations.revoke(subject, issuer);
+    const mcpClosed = closeRevokedMcp?.((id) => revocations.isRevoked(id)) ?? 0;
+    if (mcpClosed > 0) log.warn({ subject, issuer, mcp_sessions: mcpClosed }, 'mcp sessions of a revoked subject closed');
     return registry.terminateWhere(
       (id: Identity) => revocations.isRevoked(id),
       () => new GatewayError('auth.revoked', `pgwarden: access for ${subject} has been revoked`),
@@ -771,6 +776,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // health); the others serve PostgreSQL clients only.
   const serveHttp = !worker || worker.http;
   const mcp: McpEndpoint | undefined = config.mcp.enabled && serveHttp ? mcpEndpoint() : undefined;
+  closeRevokedMcp = mcp ? (revoked) => mcp.closeRevoked(revoked) : undefined;
   function mcpEndpoint(): McpEndpoint {
     const firstDatabase = () => [...databaseRoutes(current).keys()][0];
     return createMcpEndpoint({

@@ -8,7 +8,8 @@
  *      then serves the request with this request's identity (a refreshed token is fine)
  *   ─► without: a POST `initialize` opens a session (its own McpServer, tools described with the
  *      identity's scope); anything else is a 400
- * Sessions end on DELETE, after `idle_timeout` without a request, when their identity opens one
+ * Sessions end on DELETE, when their identity is revoked (`closeRevoked`, with their event
+ * streams), after `idle_timeout` without a request, when their identity opens one
  * more than `max_sessions_per_identity` and this is its least recently used, idle for a quarter of
  * `idle_timeout` (at most a minute; else the new one is refused with 429), or when the gateway
  * closes.
@@ -43,6 +44,13 @@ export interface McpEndpoint {
   /** Routes to mount at the root of the HTTP app: `/mcp` and the metadata documents. */
   routes: Hono;
   sessions(): number;
+  /**
+   * Close every session (and its open streams) whose identity `revoked` says is revoked; returns
+   * how many. Called on revocation: a revoked identity's requests are refused from then on, but
+   * its sessions and GET event streams would otherwise stay open until idle, holding its share of
+   * the caps.
+   */
+  closeRevoked(revoked: (identity: Identity) => boolean): number;
   close(): Promise<void>;
 }
 
@@ -183,6 +191,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   return {
     routes,
     sessions: () => sessions.size,
+    closeRevoked(revoked) {
+      const gone = [...sessions.values()].filter((s) => revoked(s.identity));
+      for (const s of gone) void end(s, 'its identity was revoked');
+      return gone.length;
+    },
     async close() {
       clearInterval(sweep);
       await Promise.all([...sessions.values()].map((s) => end(s, 'gateway shutting down')));

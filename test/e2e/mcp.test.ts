@@ -470,6 +470,40 @@ describe('sessions per identity', () => {
       for (const sk of sockets) sk.destroy();
     }
   });
+
+  it("revoking an identity closes its sessions and their event streams at once, and frees its share", async () => {
+    const tok = await token('revokee');
+    const opened = await initialize(tok);
+    assert.equal(opened.status, 200, opened.text);
+    const id = opened.id!;
+    assert.equal((await post(tok, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), id)).status, 202);
+    const bystander = await token('bystander-2');
+    const kept = await initialize(bystander);
+    // The GET event stream a client keeps open for server messages.
+    const stream = await fetch(url, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${tok}`, 'Mcp-Session-Id': id, 'Mcp-Protocol-Version': '2025-06-18' } });
+    assert.equal(stream.status, 200);
+    let ended = false;
+    const reader = stream.body!.getReader();
+    void (async () => {
+      try {
+        while (!(await reader.read()).done);
+      } catch {
+        // Ended by the server is what the test waits for, either way.
+      }
+      ended = true;
+    })();
+    await g.gw.revoke('revokee');
+    try {
+      await waitFor('the event stream to end', () => ended);
+      assert.ok(g.logs.some((l) => /its identity was revoked/.test(l) && l.includes(id)), 'the close is logged with its reason');
+    } finally {
+      await g.gw.unrevoke('revokee');
+      await reader.cancel().catch(() => {});
+    }
+    // Lifted again, the same token finds its old session gone (not merely refused while revoked).
+    assert.equal((await listTools(await token('revokee'), id)).status, 404);
+    assert.equal((await listTools(bystander, kept.id!)).status, 200, "another identity's session stays");
+  });
 });
 
 describe('review_status: a deferred statement through the query tool', () => {
