@@ -18,6 +18,7 @@ describe('readable settings', () => {
     ['transaction_isolation', true],
     ['standard_conforming_strings', true],
     ['search_path', true],
+    ['max_prepared_transactions', true],
     ['data_directory', false],
     ['config_file', false],
     ['hba_file', false],

@@ -216,7 +216,9 @@ export const PROTECTED_CATALOG_RELATIONS: readonly string[] = [
  * pg_settings pinned by `WHERE name = '…'` to settings of this list (sql/settings-pin.ts).
  * Every name added here becomes readable through pg_settings too, with all its columns
  * (reset_val, boot_val, sourcefile …). max_index_keys is a constant fixed when the server was
- * built (INDEX_MAX_KEYS), which pgJDBC's foreign-key metadata reads through pg_settings.
+ * built (INDEX_MAX_KEYS), which pgJDBC's foreign-key metadata reads through pg_settings;
+ * max_prepared_transactions tells drivers (psycopg's two-phase commit) whether PREPARE
+ * TRANSACTION can work at all.
  */
 export const READABLE_SETTINGS: ReadonlySet<string> = new Set([
   'server_version', 'server_version_num', 'server_encoding', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone',
@@ -230,7 +232,7 @@ export const READABLE_SETTINGS: ReadonlySet<string> = new Set([
   'default_table_access_method', 'default_toast_compression', 'in_hot_standby', 'data_checksums', 'server_version', 'cursor_tuple_fraction',
   'random_page_cost', 'seq_page_cost', 'effective_cache_size', 'temp_buffers', 'quote_all_identifiers', 'default_with_oids',
   'gin_fuzzy_search_limit', 'transform_null_equals', 'constraint_exclusion', 'from_collapse_limit', 'join_collapse_limit',
-  'restrict_nonsystem_relation_kind',
+  'restrict_nonsystem_relation_kind', 'max_prepared_transactions',
 ]);
 
 const READABLE_PREFIXES = ['lc_', 'enable_'];
