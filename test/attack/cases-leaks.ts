@@ -6,6 +6,7 @@
 import { encodeBind, encodeClose, encodeDescribe, encodeExecute, encodeParse, SYNC } from '../../src/protocol/index.ts';
 import type { AttackClient } from './client.ts';
 import type { Attack, Family } from './harness.ts';
+import type { World } from './world.ts';
 
 const statistics: Attack[] = [
   {
@@ -729,6 +730,299 @@ const links: Attack[] = [
   },
 ];
 
+/** The DataRows (text cells, null for NULL) and the error messages of one simple query. */
+async function rowsOf(c: AttackClient, sql: string): Promise<{ rows: (string | null)[][]; errors: string[] }> {
+  const from = c.bytes.length;
+  const errs = c.errors.length;
+  await c.query(sql);
+  const buf = Buffer.concat(c.bytes.slice(from));
+  const rows: (string | null)[][] = [];
+  for (let i = 0; i + 5 <= buf.length; i += 1 + buf.readInt32BE(i + 1)) {
+    if (buf[i] !== 0x44) continue; // 'D' DataRow
+    let p = i + 7;
+    const row: (string | null)[] = [];
+    for (let k = buf.readInt16BE(i + 5); k > 0; k--) {
+      const len = buf.readInt32BE(p);
+      p += 4;
+      row.push(len < 0 ? null : buf.subarray(p, p + len).toString('utf8'));
+      if (len > 0) p += len;
+    }
+    rows.push(row);
+  }
+  return { rows, errors: c.errors.slice(errs).map((e) => e.M ?? '') };
+}
+
+const storedValue = (world: World, col: string, id: number) => world.direct(`select ${col} from customers where id = ${id}`).trim();
+const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const candidates = (cands: string[]) => `(VALUES ${cands.map((x, i) => `(${sqlText(x)}, ${i})`).join(', ')}) v(x, i)`;
+
+/**
+ * Recovers `col` of customer `id` character by character: `query(k, candidates)` answers with the
+ * index of the candidate (the prefix so far plus one character) that matched, in its last cell.
+ * Stops at a refusal (the harness judges it); five characters recovered is a leak.
+ */
+async function extractByPrefix(c: AttackClient, world: World, col: string, id: number, query: (k: number, cands: string[]) => string, charset = 'abcdefghijklmnopqrstuvwxyz0123456789.@-+ '): Promise<void> {
+  let known = '';
+  for (let k = 1; k <= 40; k++) {
+    const cands = [...charset].map((ch) => known + ch);
+    const r = await rowsOf(c, query(k, cands));
+    if (r.errors.length) break;
+    const hit = r.rows.map((x) => Number(x[x.length - 1])).find((x) => Number.isInteger(x) && x >= 0 && x < cands.length);
+    if (hit === undefined) break;
+    known = cands[hit];
+  }
+  if (known.length >= 5) throw new Error(`recovered ${col} of customer ${id} as ${JSON.stringify(known)} (stored: ${JSON.stringify(storedValue(world, col, id))})`);
+}
+
+/**
+ * Recovers `col` of customer `id` one character at a time: `found(guess)` asks whether a guess
+ * (the known part grown by one character, at its end or its start) holds. Stops at a refusal.
+ */
+async function extractByGuess(c: AttackClient, world: World, col: string, id: number, sql: (guess: string) => string, grow: (known: string, ch: string) => string, charset: string, last = false): Promise<void> {
+  let known = '';
+  for (let k = 0; k < 30; k++) {
+    let next = '';
+    for (const ch of charset) {
+      const r = await rowsOf(c, sql(grow(known, ch)));
+      if (r.errors.length) return;
+      if (r.rows.length > 0 && r.rows[0][0] !== '0') {
+        next = grow(known, ch);
+        // A range test holds for every character up to the right one: the last that holds wins.
+        if (!last) break;
+      }
+    }
+    if (!next) break;
+    known = next;
+  }
+  if (known.length >= 5) throw new Error(`recovered ${col} of customer ${id} as ${JSON.stringify(known)} (stored: ${JSON.stringify(storedValue(world, col, id))})`);
+}
+
+const MASKED_COLUMN = /customers\.(email|phone|ssn)/;
+
+/**
+ * A whole row (`c`, `c.*`, a derived table's row) or a field of one (`(c).ssn`) in a predicate
+ * uses every column it holds, as the column written alone would be used: each is decided by its
+ * own masking rule's filter mode.
+ */
+const wholeRows: Attack[] = [
+  {
+    name: 'a whole row cast to text in WHERE is no pattern oracle of a masked column',
+    who: 'analyst',
+    steps: [(c, world) => extractByGuess(c, world, 'ssn', 1, (suf) => `SELECT count(*) FROM customers c WHERE id = 1 AND c::text LIKE ${sqlText('%' + suf + ')')}`, (k, ch) => ch + k, '0123456789-')],
+    refusal: MASKED_COLUMN,
+  },
+  {
+    name: 'a derived table\'s whole row compared as a record is no range oracle of the masked column in it',
+    who: 'analyst',
+    steps: [(c, world) => extractByGuess(c, world, 'ssn', 2, (g) => `SELECT count(*) FROM (SELECT ssn FROM customers WHERE id = 2) d WHERE d >= ROW(${sqlText(g)}::text)`, (k, ch) => k + ch, '-0123456789', true)],
+    refusal: /customers\.ssn with >=/,
+  },
+  {
+    name: 'a whole row of the table compared with a row value is no range oracle of a masked column',
+    who: 'analyst',
+    steps: [(c, world) => extractByGuess(c, world, 'email', 5, (g) => `SELECT count(*) FROM customers c WHERE id = 5 AND c >= ROW(5, 'Customer 5', ${sqlText(g)}, '', '')::customers`, (k, ch) => k + ch, [...'+-.0123456789@abcdefghijklmnopqrstuvwxyz'].sort().join(''), true)],
+    refusal: /customers\.(email|phone|ssn) with >=/,
+  },
+  {
+    name: 'a field of a whole row in WHERE is used as the column: no pattern oracle of ssn (filter: deny)',
+    who: 'analyst',
+    steps: [(c, world) => extractByGuess(c, world, 'ssn', 7, (suf) => `SELECT count(*) FROM customers c WHERE id = 7 AND (c).ssn LIKE ${sqlText('%' + suf)}`, (k, ch) => ch + k, '0123456789-')],
+    refusal: /customers\.ssn with LIKE/,
+  },
+  ...[
+    ['a whole row compared with a row value', "SELECT id FROM customers c WHERE c > ROW(1, 'a', 'm', 'x', 'y')::customers"],
+    ['a whole row of a derived table compared in a join', "SELECT v.x FROM (SELECT ssn FROM customers WHERE id = 1) d JOIN (VALUES ('5'), ('95')) v(x) ON d > ROW(v.x::text)"],
+    ['a whole row of a derived table IN a subquery of rows', "SELECT count(*) FROM (SELECT ssn FROM customers) d WHERE d IN (SELECT ROW('901-37-4729'::text))"],
+    ['strpos of a whole row as text', "SELECT id FROM customers c WHERE strpos(c::text, '-37-') > 0"],
+    ['a whole row matched inside a CASE in WHERE', "SELECT id FROM customers c WHERE CASE WHEN c::text LIKE '%9)' THEN true ELSE false END"],
+    ['a whole-row star matched with a regular expression', "SELECT id FROM customers c WHERE (c.*)::text ~ '4729'"],
+    ['a field of a whole row with LIKE', "SELECT count(*) FROM customers c WHERE (c).ssn LIKE '901%'"],
+    ['a field of a whole-row star compared by range', "SELECT count(*) FROM customers c WHERE (c.*).email > 'm'"],
+    ['a function of a field of a whole row in a join', "SELECT v.x FROM customers c JOIN (VALUES ('9')) v(x) ON substr((c).ssn, 1, 1) = v.x"],
+    ['concat of a whole row', "SELECT count(*) FROM customers c WHERE concat(c) LIKE '%4729)'"],
+    ['the length of a whole row as text', 'SELECT count(*) FROM customers c WHERE length(c::text) > 70'],
+    ['a whole row in the condition of a write', "UPDATE orders SET status = status WHERE id = 1 AND EXISTS (SELECT 1 FROM customers c WHERE c.id = 1 AND c::text LIKE '%9)')"],
+    ['a COPY query filtering on a whole row', "COPY (SELECT id FROM customers c WHERE c::text LIKE '%9)') TO STDOUT"],
+    ['a correlated EXISTS matching a whole row', "SELECT count(*) FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c::text LIKE '%1)')"],
+    ['an aggregate FILTER on a whole row', "SELECT count(*) FILTER (WHERE c::text LIKE '%9)') FROM customers c"],
+    ['a HAVING on a whole row', "SELECT count(*) FROM customers c GROUP BY c.id HAVING bool_and(c::text LIKE '%9)')"],
+    ['ORDER BY a derived whole row', 'SELECT id FROM (SELECT ssn, id FROM customers) d ORDER BY d'],
+    ['GROUP BY a derived whole row', 'SELECT count(*) FROM (SELECT substr(ssn, 1, 1) AS s FROM customers) d GROUP BY d'],
+    ['a window ordered by a whole row', 'SELECT id, rank() OVER (ORDER BY d) FROM (SELECT email, id FROM customers) d'],
+    ['count(DISTINCT whole row)', 'SELECT count(DISTINCT d) FROM (SELECT substr(ssn, 1, 2) FROM customers) d'],
+    ['ORDER BY a field of a whole row', 'SELECT id FROM customers c ORDER BY (c).ssn'],
+    ['functional notation in WHERE', "SELECT count(*) FROM customers c WHERE ssn(c) LIKE '9%'"],
+    ['functional notation compared by equality under filter: deny', "SELECT count(*) FROM customers c WHERE ssn(c) = '901-37-4729'"],
+    ['->> of to_jsonb of a whole row', "SELECT count(*) FROM customers c WHERE to_jsonb(c) ->> 'ssn' LIKE '9%'"],
+    ['row_to_json of a whole row as text', "SELECT count(*) FROM customers c WHERE row_to_json(c)::text LIKE '%4729%'"],
+    ['format() of a whole row', "SELECT count(*) FROM customers c WHERE format('%s', c) LIKE '%4729)'"],
+    ['a cast of a field of a whole row to int', 'SELECT (c).ssn::int FROM customers c WHERE id = 1'],
+    ['a cast of a whole row as text to int', 'SELECT c::text::int FROM customers c WHERE id = 1'],
+    ['regexp_matches over a whole row', "SELECT count(*) FROM customers c, regexp_matches(c::text, '-37-') m"],
+    ['string_to_table over a whole row', "SELECT count(*) FROM customers c, string_to_table(c::text, '9') t WHERE c.id = 1"],
+    ['LIMIT from the length of a whole row', 'SELECT id FROM orders LIMIT (SELECT length(c::text) FROM customers c WHERE c.id = 1)'],
+    ['a CASE on a whole row in the output', "SELECT CASE WHEN c::text LIKE '%9)' THEN 1 ELSE 0 END FROM customers c"],
+    ['bool_or over a whole row', "SELECT bool_or(c::text LIKE '%9)') FROM customers c"],
+    ['a division by a function of a whole row', "SELECT 1 / strpos(c::text, '-37-') FROM customers c WHERE id = 1"],
+  ].map(
+    ([what, sql]): Attack => ({
+      name: `a masked value in ${what} is refused`,
+      who: sql.startsWith('UPDATE') ? 'support-bot' : 'analyst',
+      steps: [sql],
+      refusal: /customers\.(email|phone|ssn)|function ssn/,
+    }),
+  ),
+  {
+    name: 'a whole row copied by a write is refused',
+    who: 'support-bot',
+    steps: ['UPDATE orders SET status = (SELECT c::text FROM customers c WHERE c.id = 1) WHERE id = 1', 'UPDATE orders SET status = (SELECT (c).ssn FROM customers c WHERE c.id = 1) WHERE id = 1'],
+    refusal: MASKED_COLUMN,
+  },
+  { name: 'a field of a whole row compared by equality is a lookup, as the column is', who: 'analyst', steps: ["SELECT id FROM customers c WHERE (c).email = 'person1.x919@example.org'"], allowed: { rows: 1 } },
+  { name: 'a field of a whole row that no rule masks filters freely', who: 'analyst', steps: ["SELECT id FROM customers c WHERE (c).id < 4 AND (c.*).name LIKE 'Customer %'"], allowed: { rows: 3 } },
+];
+
+/**
+ * A cast that can change a value (a length, a type modifier, another type) gives a value computed
+ * from the column, not the column: masked as such in outputs, and never equality of the column in
+ * a predicate. Only text, varchar and bpchar without a modifier keep the column.
+ */
+const cuttingCasts: Attack[] = [
+  {
+    name: 'a cast to varchar(n) of a partly masked column is masked whole, so the lengths do not rebuild it',
+    who: 'analyst',
+    steps: [
+      async (c, world) => {
+        const real = storedValue(world, 'phone', 1);
+        const got: string[] = [];
+        for (let k = 1; k <= real.length; k++) {
+          const r = await rowsOf(c, `SELECT phone::varchar(${k}) FROM customers WHERE id = 1`);
+          if (r.errors.length) throw new Error(`refused: ${r.errors[0]}`);
+          got.push(String(r.rows[0]?.[0]));
+        }
+        // The partial masker keeps the last two characters: each cut would add one.
+        const rebuilt = got.map((m, i) => (i === 0 ? (m.includes('*') ? '?' : m) : m.at(-1) === '*' ? '?' : m.at(-1))).join('');
+        if (rebuilt.replace(/\?/g, '').length >= 6) throw new Error(`rebuilt phone ${JSON.stringify(rebuilt)} from ${JSON.stringify(got)} (stored ${JSON.stringify(real)})`);
+      },
+    ],
+    effectOnly: true,
+  },
+  {
+    name: 'a cast to char(n) in COPY output of a partly masked column is masked whole',
+    who: 'migrator',
+    steps: [
+      async (c, world) => {
+        const real = storedValue(world, 'phone', 2);
+        const from = c.bytes.length;
+        for (let k = 4; k <= real.length; k++) await c.query(`COPY (SELECT phone::char(${k}) FROM customers WHERE id = 2) TO STDOUT`);
+        const text = Buffer.concat(c.bytes.slice(from)).toString('latin1');
+        const tails = [...text.matchAll(/d\0\0\0.([^\n]*)\n/g)].map((m) => m[1]);
+        const rebuilt = tails.map((t) => t.at(-1)).join('');
+        if (rebuilt.length && !rebuilt.includes('*')) throw new Error(`COPY tails ${JSON.stringify(tails)} rebuild ${JSON.stringify(rebuilt)} (stored ${JSON.stringify(real)})`);
+      },
+    ],
+    effectOnly: true,
+  },
+  {
+    name: 'equality with a derived column that cuts a masked value is no prefix oracle',
+    who: 'analyst',
+    steps: [(c, world) => extractByPrefix(c, world, 'email', 1, (k, cands) => `SELECT v.i FROM (SELECT id, email::varchar(${k}) AS p FROM customers WHERE id = 1) d JOIN ${candidates(cands)} ON d.p = v.x`)],
+    refusal: /customers\.email inside an expression/,
+  },
+  {
+    name: 'equality with a scalar subquery that cuts a masked value is no prefix oracle',
+    who: 'analyst',
+    steps: [(c, world) => extractByGuess(c, world, 'email', 3, (g) => `SELECT count(*) FROM customers c WHERE c.id = 3 AND (SELECT c.email::char(${g.length})) = ${sqlText(g)}`, (k, ch) => k + ch, 'abcdefghijklmnopqrstuvwxyz0123456789.@')],
+    refusal: /customers\.email inside an expression/,
+  },
+  {
+    name: 'IN a CTE column that cuts a masked value is no prefix oracle',
+    who: 'support-bot',
+    steps: [(c, world) => extractByPrefix(c, world, 'phone', 4, (k, cands) => `WITH d AS (SELECT id, CAST(phone AS varchar(${k})) AS p FROM customers WHERE id = 4) SELECT i FROM ${candidates(cands)} WHERE x IN (SELECT p FROM d)`, '0123456789+-')],
+    refusal: /customers\.phone inside an expression/,
+  },
+  ...[
+    ['a cast cutting it, compared directly', "SELECT id FROM customers WHERE email::varchar(3) = 'per'"],
+    ['ORDER BY a cast cutting it', 'SELECT id FROM customers ORDER BY email::varchar(3)'],
+    ['a join on a derived column cast to name', "SELECT count(*) FROM (SELECT email::name AS e FROM customers) d JOIN (VALUES ('x')) v(x) ON d.e = v.x"],
+  ].map(
+    ([what, sql]): Attack => ({ name: `a masked value in ${what} is refused`, who: 'analyst', steps: [sql], refusal: /customers\.email/ }),
+  ),
+  { name: 'a cast to text without a length is the column: masked by its own masker, compared as the column', who: 'analyst', steps: ["SELECT d.id, d.e FROM (SELECT id, email::varchar AS e, phone::text FROM customers) d WHERE d.e = 'person1.x919@example.org'"], allowed: { rows: 1 } },
+];
+
+/** Predicate and ordering forms beyond plain comparisons, each decided by the column's filter mode. */
+const predicateForms: Attack[] = [
+  ...[
+    ['an aggregate FILTER clause', "SELECT count(*) FILTER (WHERE ssn > '5') FROM customers"],
+    ['percentile_disc', 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) FROM customers'],
+    ['mode()', 'SELECT mode() WITHIN GROUP (ORDER BY phone) FROM customers'],
+    ['a row comparison', "SELECT id FROM customers WHERE (email, id) > ('m', 0)"],
+    ['< ANY', "SELECT id FROM customers WHERE email < ANY (ARRAY['m'])"],
+    ['LIKE ANY', "SELECT id FROM customers WHERE email LIKE ANY (ARRAY['p%'])"],
+    ['^@', "SELECT id FROM customers WHERE email ^@ 'p'"],
+    ['position()', "SELECT id FROM customers WHERE position('@' in email) > 3"],
+    ['a COLLATE range', "SELECT id FROM customers WHERE email COLLATE \"C\" > 'm'"],
+    ['a correlated EXISTS with a range', "SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM (VALUES ('p')) v(x) WHERE c.email >= v.x)"],
+    ['a LATERAL condition', "SELECT c.id, l.x FROM customers c, LATERAL (SELECT 1 AS x WHERE c.email > 'm') l"],
+    ['a join on a range', "SELECT c.id FROM customers c JOIN (VALUES ('m')) v(x) ON c.email > v.x"],
+    ['a join on its length', 'SELECT c.id, g FROM customers c JOIN generate_series(1, 40) g ON length(c.email) = g'],
+    ['IN a subquery with a range inside', "SELECT id FROM customers WHERE email IN (SELECT email FROM customers WHERE email > 'm')"],
+    ['a scalar subquery compared by range', "SELECT id FROM customers c WHERE (SELECT c.email) > 'm'"],
+    ['= ALL', "SELECT id FROM customers WHERE email = ALL (ARRAY['a'])"],
+    ['a materialized CTE column compared by range', "WITH d AS MATERIALIZED (SELECT id, email e FROM customers) SELECT id FROM d WHERE e > 'm'"],
+    ['GROUPING SETS', 'SELECT count(*) FROM customers GROUP BY GROUPING SETS ((email), ())'],
+    ['DISTINCT ON', 'SELECT DISTINCT ON (email) id FROM customers'],
+    ['TABLESAMPLE REPEATABLE', 'SELECT count(*) FROM orders TABLESAMPLE BERNOULLI (50) REPEATABLE ((SELECT length(ssn) FROM customers WHERE id = 1))'],
+    ['octet_length in WHERE', 'SELECT id FROM customers WHERE octet_length(email) = 24'],
+    ['a containment test on to_jsonb of the row', 'SELECT id FROM customers c WHERE to_jsonb(c) @> \'{"email": "x"}\''],
+    ['a jsonpath over to_jsonb', "SELECT jsonb_path_exists(to_jsonb(email), '$ ? (@ starts with \"p\")') FROM customers"],
+    ['an array overlap', "SELECT id FROM customers WHERE ARRAY[email] && ARRAY['x']"],
+    ['an array range comparison', "SELECT id FROM customers WHERE ARRAY[email] > ARRAY['m']"],
+    ['first_value ordered by another column', 'SELECT first_value(phone) OVER (ORDER BY id) FROM customers'],
+    ['a recursive CTE walking its characters', "WITH RECURSIVE r(i, ch) AS (SELECT 1, substr((SELECT email FROM customers WHERE id = 1), 1, 1) UNION ALL SELECT i + 1, substr((SELECT email FROM customers WHERE id = 1), i + 1, 1) FROM r WHERE i < 30) SELECT i FROM r WHERE ch = 'p'"],
+  ].map(([what, sql]): Attack => ({ name: `a masked value in ${what} is refused`, who: 'analyst', steps: [sql], refusal: MASKED_COLUMN })),
+];
+
+/** Ways of fetching a result other than one simple query: each returns the values masked. */
+const resultForms: Attack[] = [
+  {
+    name: 'a scroll cursor with hold, fetched backward and absolute, returns masked values',
+    who: 'analyst',
+    effectOnly: true,
+    steps: ['BEGIN', 'DECLARE sc SCROLL CURSOR WITH HOLD FOR SELECT id, email, phone, ssn, phone::text AS p2 FROM customers', 'COMMIT', 'FETCH ALL FROM sc', 'FETCH BACKWARD 5 FROM sc', 'MOVE ABSOLUTE 3 IN sc', 'FETCH RELATIVE 2 FROM sc', 'FETCH PRIOR FROM sc', 'CLOSE sc'],
+  },
+  {
+    name: 'the binary result format of masked columns and of expressions of them is masked',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [(c) => c.extended('', 'SELECT id, email, phone, ssn, upper(email), ssn::varchar, ssn::bpchar FROM customers', [], [1]), (c) => c.extended('', 'SELECT email, phone, ssn FROM customers WHERE id = $1', ['1'], [1, 0, 1])],
+  },
+  {
+    name: 'a portal executed in parts with row limits stays masked',
+    who: 'analyst',
+    effectOnly: true,
+    steps: [(c) => c.cycle(Buffer.concat([encodeParse('ps', 'SELECT id, ssn, email, phone FROM customers'), encodeBind('pp', 'ps', [], [1]), encodeExecute('pp', 3), encodeExecute('pp', 5), encodeExecute('pp', 0), SYNC]))],
+  },
+  {
+    name: 'SQL EXECUTE of a prepared statement and a cursor over it return masked values',
+    who: 'support-bot',
+    effectOnly: true,
+    steps: ['PREPARE pq(int) AS SELECT phone, ssn, email FROM customers WHERE id > $1', 'EXECUTE pq(0)', 'BEGIN', 'DECLARE pc CURSOR FOR EXECUTE pq(1)', 'FETCH 10 FROM pc', 'ROLLBACK'],
+  },
+  {
+    name: 'COPY in CSV with odd quote, escape, delimiter and FORCE_QUOTE keeps values masked',
+    who: 'migrator',
+    effectOnly: true,
+    steps: [
+      "COPY (SELECT id, email, phone, ssn FROM customers) TO STDOUT (FORMAT csv, QUOTE '9', ESCAPE '-', DELIMITER '.', FORCE_QUOTE *)",
+      "COPY (SELECT phone, ssn, email FROM customers) TO STDOUT (FORMAT csv, DELIMITER '@', QUOTE '5', HEADER)",
+      "COPY customers TO STDOUT (DELIMITER '-', HEADER)",
+      "COPY customers (ssn, phone) TO STDOUT WITH CSV DELIMITER AS '9' QUOTE AS '-' FORCE QUOTE ssn",
+    ],
+  },
+];
+
 const legitimate: Attack[] = [
   { name: 'the analyst reads masked columns, masked', who: 'analyst', steps: ['SELECT id, name, email, phone, ssn FROM customers'], allowed: { rows: 40 } },
   { name: 'the analyst counts a masked column', who: 'analyst', steps: ['SELECT count(ssn) FROM customers'], allowed: { rows: 1 } },
@@ -754,5 +1048,9 @@ export const leakFamilies: Family[] = [
   { family: 'USING aliases of joins', cases: usingAliases },
   { family: 'code in the database', cases: databaseCode },
   { family: 'inheritance and partition links', cases: links },
+  { family: 'whole rows and their fields in predicates', cases: wholeRows },
+  { family: 'casts that can change a value', cases: cuttingCasts },
+  { family: 'predicate and ordering forms', cases: predicateForms },
+  { family: 'result forms', cases: resultForms },
   { family: 'legitimate use', cases: legitimate },
 ];
