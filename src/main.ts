@@ -865,9 +865,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     await mcp?.close();
     await closeStores().catch(() => undefined);
   };
+  // Read per connection, so a reload applies to the next one.
+  const httpLimits = { maxConnectionsPerSource: () => current.limits.max_http_connections_per_source };
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? tlsFiles('listen.http_tls', httpTls) : undefined);
+    http = !serveHttp ? { ...httpAddr, close: async () => {} } : await startHttpServer(app, httpAddr.host, httpAddr.port, httpTls ? tlsFiles('listen.http_tls', httpTls) : undefined, httpLimits);
   } catch (err) {
     await abandon();
     throw err;
@@ -878,7 +880,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     const at = splitHostPort(config.metrics.listen);
     const app = createMetricsApp(metrics, () => current.metrics.bearer_token, () => (metricsHttp ? allowedHosts({ listenHost: metricsHttp.host, listenPort: metricsHttp.port, publicUrls: [], extraHosts: current.listen.http_hosts }) : { hosts: new Set(), origins: new Set() }));
     try {
-      metricsHttp = await startHttpServer(app, at.host, at.port);
+      metricsHttp = await startHttpServer(app, at.host, at.port, undefined, httpLimits);
     } catch (err) {
       await http.close();
       await abandon();

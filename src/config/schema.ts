@@ -106,6 +106,12 @@ export const configSchema = z
          */
         max_unauthenticated: z.number().int().positive().default(256),
         max_unauthenticated_per_source: z.number().int().positive().default(16),
+        /**
+         * Open connections to the HTTP listener (and the metrics listener) from one source
+         * address; one more is answered 429 and closed (over TLS, closed), so that one client
+         * cannot hold every connection the listener takes.
+         */
+        max_http_connections_per_source: z.number().int().positive().default(64),
         /** A connection that sends nothing within this time is closed (as PostgreSQL does, silently). */
         first_byte_timeout: duration.default(3_000),
         shutdown_grace: duration.default(10_000),
@@ -122,6 +128,7 @@ export const configSchema = z
         max_connections_per_source: 200,
         max_unauthenticated: 256,
         max_unauthenticated_per_source: 16,
+        max_http_connections_per_source: 64,
         first_byte_timeout: 3_000,
         shutdown_grace: 10_000,
       }),

@@ -11,7 +11,7 @@
  * a response or the log.
  */
 export { createHttpApp, type HttpDeps } from './app.ts';
-export { startHttpServer, type HttpServer } from './server.ts';
+export { startHttpServer, type HttpServer, type HttpServerOptions } from './server.ts';
 export { allowedHosts, hostGuard, type AllowedHosts, type AllowedHostsInput } from './host-guard.ts';
 export type { DevIssuerEndpoints } from './dev-issuer-routes.ts';
 export type { ProblemBody } from './problem.ts';

@@ -5,9 +5,10 @@ import type { GatewayConfig } from '../../src/config/index.ts';
 import { GatewayError } from '../../src/errors.ts';
 import net from 'node:net';
 import { createHttpApp, startHttpServer, type HttpServer, allowedHosts } from '../../src/http/index.ts';
-import { HTTP_TIMEOUTS } from '../../src/http/server.ts';
+import { HTTP_MAX_CONNECTIONS_PER_SOURCE, HTTP_TIMEOUTS } from '../../src/http/server.ts';
 import { RevocationList, type Identity, type TokenVerifier } from '../../src/identity/index.ts';
 import { createLogger } from '../../src/log.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * A real in-memory TokenVerifier: fixed token strings stand for identities. The JWT path is
@@ -255,6 +256,42 @@ test('startHttpServer: a client that sends its headers too slowly, or nothing, g
       assert.ok(r.afterMs >= HTTP_TIMEOUTS.headersTimeout - 100 && r.afterMs < HTTP_TIMEOUTS.headersTimeout + 5_000, `${what}: closed after ${r.afterMs} ms`);
     }
   } finally {
+    await server.close();
+  }
+});
+
+test('startHttpServer: one address holding its share of busy keep-alive connections gets 429 for one more, while another address is served', async () => {
+  const server = await startHttpServer(bareApp(() => server.port), '127.0.0.1', 0);
+  const held: net.Socket[] = [];
+  try {
+    const request = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`;
+    /** A keep-alive connection from `localAddress` that made one request; resolves with its first answer. */
+    const connection = (localAddress: string) =>
+      new Promise<{ socket: net.Socket; reply: string }>((resolve, reject) => {
+        let reply = '';
+        const socket = net.connect({ port: server.port, host: '127.0.0.1', localAddress }, () => socket.write(request));
+        socket.on('data', (d) => {
+          reply += d;
+          if (reply.includes('\r\n\r\n')) resolve({ socket, reply });
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve({ socket, reply }));
+        held.push(socket);
+      });
+    // The attacker's connections, each answered and kept open.
+    const mine = await Promise.all(Array.from({ length: HTTP_MAX_CONNECTIONS_PER_SOURCE }, () => connection('127.0.0.1')));
+    for (const c of mine) assert.match(c.reply, /^HTTP\/1\.1 200 /);
+    const over = await connection('127.0.0.1');
+    assert.match(over.reply, /^HTTP\/1\.1 429 /, 'one more from the same address is refused');
+    assert.match(over.reply, /too_many_connections/);
+    await waitFor('the refused connection to close', () => over.socket.destroyed || over.socket.readableEnded);
+    const other = await connection('127.0.0.2');
+    assert.match(other.reply, /^HTTP\/1\.1 200 /, 'another address is served');
+    // A connection given back makes room for the next one.
+    mine[0].socket.destroy();
+    await waitFor('room for a new connection', async () => /^HTTP\/1\.1 200 /.test((await connection('127.0.0.1')).reply));
+  } finally {
+    for (const s of held) s.destroy();
     await server.close();
   }
 });
