@@ -49,7 +49,8 @@ export function buildProgram(): Command {
       .option('--undo', 'lift the revocation instead')
       .option('--list', 'list the current revocations'),
   )
-    .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
+    .option('--url <url>', 'the gateway HTTP address, e.g. https://pgwarden.example.com (plain http only to loopback)')
+    .option('--ca <file>', "a CA certificate (PEM) to trust for the gateway's https address, besides the system's")
     .option('--token-stdin', 'read the admin token from standard input (default: $PGWARDEN_TOKEN)')
     .addOption(new Option('--token <jwt>').hideHelp())
     .action((o) => revokeCommand(o));

@@ -2,6 +2,7 @@
  * `pgwarden mcp-stdio`: an MCP stdio server forwarding to the gateway's `/mcp` endpoint, for MCP
  * clients that only launch local processes. Serves until its stdin ends.
  */
+import { isLoopback } from '../config/index.ts';
 import { CliError } from './common.ts';
 
 export interface McpStdioOptions {
@@ -18,6 +19,8 @@ export async function mcpStdioCommand(o: McpStdioOptions): Promise<void> {
     throw new CliError(`--url: not a URL: ${o.url}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError('--url must be an http:// or https:// address');
+  // The bearer token goes with every request: never in clear text off the machine.
+  if (url.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) throw new CliError(`refusing to send a token in clear text to ${url.host}: use an https:// address`);
   // Standard input is the MCP channel here, so a fixed token comes from the environment only.
   if (o.token !== undefined) throw new CliError('a token on the command line is readable by every local user (ps, shell history): set PGWARDEN_TOKEN in the MCP client\'s env instead, or use --token-command');
   const token = process.env.PGWARDEN_TOKEN || undefined;

@@ -21,6 +21,7 @@ export interface ReviewsOptions {
   url?: string;
   token?: string;
   tokenStdin?: boolean;
+  ca?: string;
   json?: boolean;
 }
 
@@ -33,7 +34,8 @@ export function registerReviewCommands(program: Command, configOptions: ConfigOp
   const reviews = program.command('reviews').description('list, show, approve or reject reviews of held statements');
   const api = (cmd: Command) =>
     configOptions(cmd)
-      .option('--url <url>', 'the gateway HTTP address, e.g. http://127.0.0.1:8080')
+      .option('--url <url>', 'the gateway HTTP address, e.g. https://pgwarden.example.com (plain http only to loopback)')
+      .option('--ca <file>', "a CA certificate (PEM) to trust for the gateway's https address, besides the system's")
       .option('--token-stdin', "read the approver's token from standard input (default: $PGWARDEN_TOKEN)")
       .addOption(new Option('--token <jwt>').hideHelp())
       .option('--json', 'print JSON');
@@ -162,7 +164,8 @@ interface Client {
 
 async function connect(o: ReviewsOptions, env: NodeJS.ProcessEnv): Promise<Client> {
   const demo = await demoOf(o);
-  const base = await gatewayUrl(o, demo);
+  const gateway = await gatewayUrl(o, demo);
+  const base = gateway.base;
   const token = await apiToken(
     o,
     demo,
@@ -175,5 +178,5 @@ async function connect(o: ReviewsOptions, env: NodeJS.ProcessEnv): Promise<Clien
     if (status === 403 || status === 404 || status === 409 || status === 410) return `${detail}${hint}`;
     return undefined;
   };
-  return { request: (method, path, body) => apiRequest(`${base}/api/reviews${path}`, base, method, body, token, statusMessage) };
+  return { request: (method, path, body) => apiRequest(`${base}/api/reviews${path}`, gateway, method, body, token, statusMessage) };
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -263,4 +264,94 @@ test('TLS files: one that cannot be read, a certificate and key that are not a p
     a.cleanup();
     b.cleanup();
   }
+});
+
+describe('the admin token never travels in clear text', () => {
+  let dev: DevIssuer;
+  let server: HttpServer;
+  let cert: ReturnType<typeof selfSignedCert>;
+  let other: ReturnType<typeof selfSignedCert>;
+  let token: string;
+  const revocations = new RevocationList();
+  const configFor = (port: number, tlsCert: string, tlsKey: string) => {
+    const file = join(dir, `tls-${port}.yaml`);
+    writeFileSync(
+      file,
+      ['listen:', `  http: 127.0.0.1:${port}`, `  http_tls: { cert: ${tlsCert}, key: ${tlsKey} }`, 'upstreams:', '  app:', '    url: postgres://pgwarden@db:5432/app', 'identity:', '  issuers:', '    - issuer: http://127.0.0.1:1/dev', '      audience: pgwarden', ''].join('\n'),
+    );
+    return file;
+  };
+
+  before(async () => {
+    cert = selfSignedCert();
+    other = selfSignedCert();
+    dev = await DevIssuer.open(join(mkdtempSync(join(dir, 'tls-')), 'dev-issuer.jwk'), 'http://127.0.0.1:1/dev');
+    token = await dev.mint({ subject: 'demo-admin', audience: 'pgwarden', ttlSeconds: 60 });
+    const app = createHttpApp({
+      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
+      logger: silentLogger(),
+      verifier: new DevTokens(dev, 'pgwarden'),
+      admin: () => ({ subjects: ['demo-admin'], groups: [] }),
+      ready: () => ({ ready: true }),
+      revoke: (subject, issuer) => (revocations.revoke(subject, issuer), { terminated: 0 }),
+      unrevoke: (subject, issuer) => revocations.unrevoke(subject, issuer),
+      revocations: () => revocations.list(),
+    });
+    server = await startHttpServer(app, '127.0.0.1', 0, { cert: Buffer.from(cert.cert), key: Buffer.from(cert.key) });
+  });
+  after(async () => {
+    await server?.close();
+    cert?.cleanup();
+    other?.cleanup();
+  });
+
+  test('with listen.http_tls, --config talks https and checks the listener certificate', async () => {
+    const r = await pgwarden(['revoke', '--subject', 'tls-agent', '--config', configFor(server.port, cert.certPath, join(cert.dir, 'key.pem'))], { PGWARDEN_TOKEN: token });
+    assert.deepEqual([r.code, r.stderr, r.stdout], [0, '', 'revoked tls-agent: 0 open sessions terminated\n']);
+    // A config naming another certificate: the one the listener shows is not trusted.
+    const wrong = await pgwarden(['revoke', '--subject', 'tls-agent-2', '--config', configFor(server.port, other.certPath, join(other.dir, 'key.pem'))], { PGWARDEN_TOKEN: token });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /cannot reach the gateway at https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|ERR_TLS_CERT_ALTNAME_INVALID)\)/);
+    assert.ok(!revocations.list().some((x) => x.subject === 'tls-agent-2'));
+    // --ca trusts a CA of the caller's choosing, with the usual name check.
+    const viaCa = await pgwarden(['revoke', '--list', '--url', `https://localhost:${server.port}`, '--ca', cert.certPath], { PGWARDEN_TOKEN: token });
+    assert.equal(viaCa.code, 0, viaCa.stderr);
+    assert.match(viaCa.stdout, /^tls-agent since /m);
+  });
+
+  test('a listener configured for TLS never gets the token in clear text, even when something else answers there', async () => {
+    // Whatever listens on the configured address receives what the CLI sends: a TLS ClientHello,
+    // never an HTTP request with the bearer token.
+    let captured = Buffer.alloc(0);
+    const sniffer = net.createServer((s) =>
+      s
+        .on('data', (d) => {
+          captured = Buffer.concat([captured, d]);
+          s.destroy();
+        })
+        .on('error', () => {}),
+    );
+    await new Promise<void>((resolve) => sniffer.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (sniffer.address() as net.AddressInfo).port;
+      const r = await pgwarden(['revoke', '--subject', 'sniffed', '--config', configFor(port, cert.certPath, join(cert.dir, 'key.pem'))], { PGWARDEN_TOKEN: token });
+      assert.equal(r.code, 1);
+      assert.ok(captured.length > 0, 'the CLI connected');
+      assert.equal(captured[0], 0x16, 'it began a TLS handshake');
+      assert.ok(!captured.toString('latin1').includes(token.split('.')[2]) && !captured.toString('latin1').includes('Bearer'), 'no token in what was sent');
+    } finally {
+      sniffer.close();
+    }
+  });
+
+  test('a plain http address off loopback is refused before anything is sent', async () => {
+    for (const args of [['revoke', '--subject', 'x', '--url', 'http://192.0.2.1:8080'], ['reviews', 'list', '--url', 'http://gateway.example:8080']]) {
+      const r = await pgwarden(args, { PGWARDEN_TOKEN: token });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^pgwarden: refusing to send a token in clear text to \S+: use an https:\/\/ address/);
+    }
+    const stdio = await pgwarden(['mcp-stdio', '--url', 'http://gateway.example:8080/mcp'], { PGWARDEN_TOKEN: token });
+    assert.equal(stdio.code, 1);
+    assert.match(stdio.stderr, /refusing to send a token in clear text to gateway\.example:8080/);
+  });
 });
