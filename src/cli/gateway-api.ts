@@ -162,6 +162,9 @@ export async function apiRequest(url: string, gateway: GatewayTarget, method: st
   throw new CliError(`the gateway answered ${res.status}: ${detail}${hint}`);
 }
 
+/** How long one request to the gateway may take in all, from connecting to the last byte of the answer. */
+const REQUEST_DEADLINE_MS = 15_000;
+
 /** One request over node:http(s), so that an https gateway's certificate is checked as GatewayTarget says. */
 function send(url: URL, gateway: GatewayTarget, method: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; ok: boolean; text(): Promise<string> }> {
   return new Promise((resolve, reject) => {
@@ -177,17 +180,28 @@ function send(url: URL, gateway: GatewayTarget, method: string, headers: Record<
       // against the host name as usual.
       if (pinned) options.checkServerIdentity = (host: string, cert: PeerCertificate) => (cert.fingerprint256 === pinned ? undefined : checkServerIdentity(host, cert));
     }
+    const timedOut = () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    // The socket's idle timeout does not cover a TLS handshake the listener never answers: the
+    // whole request has a deadline of its own.
+    const deadline = setTimeout(timedOut, REQUEST_DEADLINE_MS);
     const req = (url.protocol === 'https:' ? https : http).request(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
+      res.on('error', (err) => {
+        clearTimeout(deadline);
+        reject(err);
+      });
       res.on('end', () => {
+        clearTimeout(deadline);
         const status = res.statusCode ?? 0;
         resolve({ status, ok: status >= 200 && status < 300, text: async () => Buffer.concat(chunks).toString('utf8') });
       });
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
+    req.on('timeout', timedOut);
+    req.on('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
     req.end(body);
   });
 }

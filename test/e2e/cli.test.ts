@@ -344,6 +344,21 @@ describe('the admin token never travels in clear text', () => {
     }
   });
 
+  test('a listener that never answers the TLS handshake: the CLI gives up with an error, it does not hang', async () => {
+    const silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const started = Date.now();
+      const r = await pgwarden(['revoke', '--subject', 'silent', '--config', configFor(port, cert.certPath, join(cert.dir, 'key.pem'))], { PGWARDEN_TOKEN: token });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /cannot reach the gateway at https:\/\/127\.0\.0\.1:\d+ \((ETIMEDOUT|timed out)\)/);
+      assert.ok(Date.now() - started < 30_000, 'within the request deadline');
+    } finally {
+      silent.close();
+    }
+  });
+
   test('a plain http address off loopback is refused before anything is sent', async () => {
     for (const args of [['revoke', '--subject', 'x', '--url', 'http://192.0.2.1:8080'], ['reviews', 'list', '--url', 'http://gateway.example:8080']]) {
       const r = await pgwarden(args, { PGWARDEN_TOKEN: token });
