@@ -24,8 +24,8 @@ import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
 import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, relationMayChangePath } from '../catalog/path-code.ts';
 import { createdCodeOf, withCreatedCode, type CreatedCode } from './created-code.ts';
-import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
-import { decide, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
+import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, settingOnlyParams, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
+import { decide, isReadableSetting, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
 import type { GateVerdict, StatementGate, VerdictInfo } from './session.ts';
 import type { Outputs } from './results.ts';
 import { Ledger, type LedgerOp } from './ledger.ts';
@@ -173,6 +173,30 @@ const NAMING = new Set(['prepare', 'execute', 'deallocate', 'declare_cursor', 'f
 
 function isDynamic(analyses: StatementAnalysis[]): boolean {
   return analyses.some((a) => a.specials.some((x) => NAMING.has(x)) || a.command === 'discard all' || a.command === 'call');
+}
+
+/** text, varchar, name, bpchar: converted to text by the server's own code, value for value (bpchar without trailing blanks). */
+const TEXT_PARAMETER_TYPES: ReadonlySet<number> = new Set([25, 1043, 19, 1042]);
+
+/** The parameters that name the setting of a `current_setting($n)` call, in order, once each. */
+function settingParams(analyses: readonly StatementAnalysis[]): number[] {
+  const out = new Set<number>();
+  const visit = (a: StatementAnalysis): void => {
+    for (const f of a.functions) {
+      if (f.schema !== 'pg_catalog' || f.name !== 'current_setting' || f.userCode === true) continue;
+      const n = f.paramArgs?.[0];
+      if (typeof f.constArgs?.[0] !== 'string' && typeof n === 'number') out.add(n);
+    }
+    if (a.inner) visit(a.inner);
+  };
+  for (const a of analyses) visit(a);
+  return [...out];
+}
+
+/** A setting name as a refusal quotes it: at most 64 characters, controls shown as escapes. */
+function quoteSetting(name: string): string {
+  const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  return JSON.stringify(shown);
 }
 
 /** How many of the statements are COPY … FROM STDIN (the server reads COPY data for each). */
@@ -659,16 +683,16 @@ export class PolicyGate implements StatementGate {
     return copies > 0 ? { ...reviewed, copyIn: copies } : reviewed;
   }
 
-  parse(name: string, text: string): GateVerdict {
+  parse(name: string, text: string, paramTypes: readonly number[] = []): GateVerdict {
     const misread = this.misreadable(text, name);
     if (misread) return misread;
-    const v = this.check(text, name);
+    const v = this.check(text, name, paramTypes);
     // Held for review at its Execute: nothing of it may reach the server before that.
     if (v.ok === true && this.lastAnalyses && this.o.reviews?.ruleFor(this.lastAnalyses)) return { ...v, defer: true };
     return v;
   }
 
-  bind(portal: string, statement: string): GateVerdict {
+  bind(portal: string, statement: string, params?: () => readonly (Buffer | null)[] | null): GateVerdict {
     const misread = this.misreadable('', statement, portal);
     if (misread) return misread;
     const found = this.ledger.lookup('S', statement);
@@ -685,6 +709,8 @@ export class PolicyGate implements StatementGate {
         // it again when that changed since Parse.
         const p = this.underCurrentPath(found.value, statement);
         if ('ok' in p) return p;
+        const unreadable = this.settingParamsRefusal(p.analyses, params);
+        if (unreadable) return unreadable;
         // A description of the statement holds for the portal only while the server runs the
         // plan it described: one analysed again here (search_path changed) is described anew.
         const facts = newPortalFacts(p === found.value ? (p.statementFacts ?? null) : null);
@@ -1178,10 +1204,10 @@ export class PolicyGate implements StatementGate {
     return listedSchemas(snapshot, path ?? this.path(snapshot));
   }
 
-  private check(text: string, statementName: string | null): GateVerdict {
+  private check(text: string, statementName: string | null, paramTypes: readonly number[] = []): GateVerdict {
     // What the text creates is noted as it is analysed; a text refused (or held) runs nothing.
     const noted = this.createdCode.length;
-    const v = this.checkText(text, statementName);
+    const v = this.checkText(text, statementName, paramTypes);
     if (v.ok !== true && this.createdCode.length > noted) {
       this.createdCode.length = noted;
       this.augmented = null;
@@ -1189,7 +1215,7 @@ export class PolicyGate implements StatementGate {
     return v;
   }
 
-  private checkText(text: string, statementName: string | null): GateVerdict {
+  private checkText(text: string, statementName: string | null, paramTypes: readonly number[]): GateVerdict {
     const snapshot = this.current();
     if (!snapshot) {
       return this.refuse('pgwarden: the catalog of the database could not be loaded, so the statement cannot be checked', 'Try again shortly.', 'internal');
@@ -1251,6 +1277,8 @@ export class PolicyGate implements StatementGate {
     if (r.absent !== undefined) return { ...this.unknownName('prepared statement', r.absent), info: summary(text, analyses, 'protocol') };
     const hidden = this.executedPathChange(analyses, r.expanded);
     if (hidden) return hidden;
+    const byParameter = this.settingByParameter(text, analyses, r.expanded, statementName, paramTypes);
+    if (byParameter) return byParameter;
     this.lastAnalyses = r.expanded;
     const v = this.judgeOnce(text, r.expanded);
     if (v.ok !== true) return v;
@@ -1474,6 +1502,60 @@ export class PolicyGate implements StatementGate {
     if (d.verdict === 'allow') return { ok: true };
     const refused: GateVerdict = { ok: false, error: new GatewayError('policy.denied', d.message, { hint: d.hint }), info: summary(text, analyses, d.rule) };
     return endsBlock(analyses, d.statement) ? { ...refused, rollback: ROLLBACK_EFFECT } : refused;
+  }
+
+  /**
+   * `current_setting($n)`: which setting it reads is known only from the parameter's value. A
+   * protocol Parse of one plain statement (SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES) whose
+   * parameter is text (or left to the server, which then takes it as text) is allowed, and each
+   * Bind of it is decided on the value (`settingParamsRefusal`). Anything else that would run
+   * such a call is refused as a setting read by a name that is not a constant: a simple Query (it
+   * has no parameters), SQL EXECUTE (the values are in its text, but the statement it runs was
+   * decided elsewhere), PREPARE, DECLARE, EXPLAIN, DDL (a function body's `$1` is its argument),
+   * and a parameter declared of another type, whose conversion to text the gateway cannot follow.
+   */
+  private settingByParameter(text: string, raw: StatementAnalysis[], expanded: StatementAnalysis[], statementName: string | null, paramTypes: readonly number[]): GateVerdict | null {
+    const named = settingParams(expanded);
+    if (named.length === 0) return null;
+    const a = raw.length === 1 ? raw[0] : undefined;
+    const plain = a !== undefined && a.inner === undefined && (a.class === 'read' || a.class === 'write') && !isDynamic(raw) && expanded.length === 1 && expanded[0] === a;
+    // Of no declared type, the parameter is text only where current_setting is its one use.
+    const only = named.some((n) => (paramTypes[n - 1] ?? 0) === 0) ? settingOnlyParams(text) : new Set<number>();
+    const textual = named.every((n) => {
+      const type = paramTypes[n - 1] ?? 0;
+      return type === 0 ? only.has(n) : TEXT_PARAMETER_TYPES.has(type);
+    });
+    if (statementName !== null && plain && textual) return null;
+    const why =
+      statementName === null
+        ? 'a simple Query or SQL EXECUTE gives it no parameter value to decide on'
+        : !plain
+          ? 'only a protocol Parse of one plain statement has its parameters decided at Bind'
+          : 'the parameter is used elsewhere in the statement or declared of a type other than text, so the server may convert it to text by code the gateway cannot follow';
+    return this.refuse(
+      `pgwarden: ${this.o.identity.subject} may not read a setting whose name is not a constant (${why})`,
+      'The gateway must see which setting is read: write the name as a string literal, or send it as a text parameter of a prepared SELECT.',
+    );
+  }
+
+  /** A Bind of a statement that reads settings named by its parameters: each value must name a readable setting. */
+  private settingParamsRefusal(analyses: StatementAnalysis[], params: (() => readonly (Buffer | null)[] | null) | undefined): GateVerdict | null {
+    const named = settingParams(analyses);
+    if (named.length === 0) return null;
+    const values = params?.() ?? null;
+    for (const n of named) {
+      if (values === null) return this.refuse(`pgwarden: ${this.o.identity.subject} may not read a setting named by parameter $${n}: the Bind's parameters cannot be read`);
+      const v = values[n - 1];
+      // No such parameter: the server refuses the Bind itself, and nothing runs. NULL reads nothing.
+      if (v === undefined || v === null) continue;
+      const name = v.toString('utf8').trim().toLowerCase();
+      if (isReadableSetting(name)) continue;
+      return this.refuse(
+        `pgwarden: ${this.o.identity.subject} may not read setting ${quoteSetting(name)} (parameter $${n} of current_setting)`,
+        'Settings can hold server paths, commands, connection strings and secrets; only the settings clients and drivers need are readable.',
+      );
+    }
+    return null;
   }
 
   private refuse(message: string, hint?: string, code: 'policy.denied' | 'internal' | 'sql.unsupported' = 'policy.denied'): GateVerdict {

@@ -134,9 +134,13 @@ export interface VerdictInfo {
 export interface StatementGate {
   ready(): Promise<void> | null;
   query(text: string): GateVerdict;
-  parse(name: string, text: string): GateVerdict;
-  /** A Bind; nothing (or `{ ok: true }`) lets it through. */
-  bind(portal: string, statement: string): GateVerdict | void;
+  /** `paramTypes`: the Parse's parameter type OIDs (0: left to the server). */
+  parse(name: string, text: string, paramTypes?: readonly number[]): GateVerdict;
+  /**
+   * A Bind; nothing (or `{ ok: true }`) lets it through. `params` reads its parameter values
+   * (null: the message cannot be read), for a statement decided on them.
+   */
+  bind(portal: string, statement: string, params?: () => readonly (Buffer | null)[] | null): GateVerdict | void;
   execute(portal: string): GateVerdict;
   /** A Close; returns its effect (handed back at `cycleDone`). */
   close(target: 'S' | 'P', name: string): unknown;
@@ -691,7 +695,7 @@ export class Session {
             this.oversized(tag, frame.length);
             return;
           }
-          const v = this.gate.parse(p.name, p.text);
+          const v = this.gate.parse(p.name, p.text, p.paramTypes);
           if (v.ok === 'retry') this.hold(tag, frame, v.retry);
           else if (v.ok) {
             if (v.defer) this.later ??= [];
@@ -726,7 +730,13 @@ export class Session {
           this.hold(tag, frame, reported);
           return;
         }
-        const v = this.gate.bind(names.portal, names.statement);
+        const v = this.gate.bind(names.portal, names.statement, () => {
+          try {
+            return (b ?? decodeBind(frame)).params;
+          } catch {
+            return null;
+          }
+        });
         if (v && v.ok === 'retry') {
           this.hold(tag, frame, v.retry);
           return;

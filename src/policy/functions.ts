@@ -140,6 +140,10 @@ function checkComputedTarget(ctx: DecideContext, f: FunctionCall, t: NonNullable
  */
 function checkSettingRead(f: FunctionCall): Refusal | undefined {
   const name = f.constArgs?.[0];
+  // Named by a bind parameter alone: the gate decides it at Bind on the parameter's value, on a
+  // protocol Parse only; every other way of running it is refused there (engine/gate.ts
+  // `settingParams`).
+  if (typeof name !== 'string' && typeof f.paramArgs?.[0] === 'number') return undefined;
   if (typeof name !== 'string') {
     return {
       what: 'may not read a setting whose name is not a constant',

@@ -15,6 +15,6 @@ export { policySchema, SESSION_PERMISSIONS, TABLE_OPERATIONS, UNTRUSTED_LANGUAGE
 export { compilePolicies, scopeFor, describeNoScope, sessionGrant, DEFAULT_SESSION_PERMISSIONS, type CompiledPolicies, type Scope, type ScopeRules } from './compile.ts';
 export { decide } from './decide.ts';
 export { explainDecision } from './explain.ts';
-export { DANGEROUS_FUNCTIONS, PROTECTED_SETTINGS, PROTECTED_CATALOG_RELATIONS, BUILTIN_SCHEMAS, SESSION_GATED_FUNCTIONS, type ProtectedSetting } from './builtins.ts';
+export { DANGEROUS_FUNCTIONS, isReadableSetting, PROTECTED_SETTINGS, PROTECTED_CATALOG_RELATIONS, BUILTIN_SCHEMAS, SESSION_GATED_FUNCTIONS, type ProtectedSetting } from './builtins.ts';
 export { parseSearchPath, parseTimeoutMs } from './settings.ts';
 export type { Decision, SessionLimits, DecisionInput, FormerNames } from './types.ts';

@@ -475,3 +475,19 @@ describe('analyse: corpus', () => {
     assert.ok(cases.length >= 150, `only ${cases.length} cases`);
   });
 });
+
+describe('arguments that are a bind parameter alone', () => {
+  before(async () => {
+    await loadParser();
+  });
+  const paramArgsOf = (sql: string) =>
+    analyse(sql, { catalog: testCatalog(), searchPath: ['public'] })[0].functions.filter((f) => f.name === 'current_setting').map((f) => f.paramArgs ?? null);
+  test('record the parameter number by argument position', () => {
+    assert.deepEqual(paramArgsOf('SELECT current_setting($1), current_setting(($2), true)'), [[1], [2, null]]);
+  });
+  test('a parameter inside an expression, a cast or a named argument is not one', () => {
+    for (const sql of ["SELECT current_setting($1 || '')", 'SELECT current_setting($2::text)', 'SELECT current_setting(setting_name => $3)']) {
+      assert.deepEqual(paramArgsOf(sql), [null], sql);
+    }
+  });
+});

@@ -254,12 +254,13 @@ export class Collector {
    * planted.ts). Returns true when the call may run user code: its value's provenance is then
    * unknown.
    */
-  call(written: string[], constArgs: (string | null)[] | undefined, nargs?: number, variadicCall = false): boolean {
+  call(written: string[], constArgs: (string | null)[] | undefined, nargs?: number, variadicCall = false, paramArgs?: (number | null)[]): boolean {
     const name = written[written.length - 1] ?? '';
     const schema = written.length > 1 ? written[written.length - 2] : undefined;
     const found = lookupFunction(this.catalog, schema, name, this.path);
     const fc: FunctionCall = { schema: found ? found.schema : (schema ?? ''), name, resolved: found !== undefined };
     if (constArgs && constArgs.length > 0) fc.constArgs = constArgs;
+    if (paramArgs) fc.paramArgs = paramArgs;
     if (found && found.overloads.some((o) => o.securityDefiner)) this.specials.add('security_definer_call');
     const user = found !== undefined && found.overloads.some((o) => o.origin === 'user');
     if (user) fc.userCode = true;
@@ -318,7 +319,7 @@ export class Collector {
   }
 
   addFunction(fc: FunctionCall): void {
-    const key = `${fc.schema}\u0000${fc.name}\u0000${fc.constArgs ? JSON.stringify(fc.constArgs) : ''}\u0000${fc.computedTarget ? 'computed' : ''}`;
+    const key = `${fc.schema}\u0000${fc.name}\u0000${fc.constArgs ? JSON.stringify(fc.constArgs) : ''}\u0000${fc.paramArgs ? JSON.stringify(fc.paramArgs) : ''}\u0000${fc.computedTarget ? 'computed' : ''}`;
     if (this.fnKeys.has(key)) return;
     this.fnKeys.add(key);
     this.functions.push(fc);

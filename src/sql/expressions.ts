@@ -120,17 +120,25 @@ export function exprs(w: QueryWalk, ns: unknown, scope: Scope, use?: Use): Prov[
 export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefined): Prov {
   const args = list(f.args);
   const consts: (string | null)[] = [];
+  const params: (number | null)[] = [];
   let anyConst = false;
+  let anyParam = false;
   for (const a of args) {
-    const v = constText(a.NamedArgExpr ? a.NamedArgExpr.arg : a);
+    const arg = (a.NamedArgExpr ? a.NamedArgExpr.arg : a) as Node | undefined;
+    const v = constText(arg);
     if (v === undefined) consts.push(null);
     else {
       consts.push(v);
       anyConst = true;
     }
+    const n = arg?.ParamRef?.number;
+    if (typeof n === 'number' && !a.NamedArgExpr) {
+      params.push(n);
+      anyParam = true;
+    } else params.push(null);
   }
   const fname = names(f.funcname);
-  const userCode = w.c.call(fname, anyConst ? consts : undefined, args.length, f.func_variadic === true);
+  const userCode = w.c.call(fname, anyConst ? consts : undefined, args.length, f.func_variadic === true, anyParam ? params : undefined);
   const fnOp = fname.at(-1)?.toLowerCase();
   const argProvs: Prov[] = [];
   for (const a of args) {

@@ -21,6 +21,7 @@ import type { StatementAnalysis } from './types.ts';
 export { AnalysisCache, snapshotId } from './cache.ts';
 export { analyseCached, type CachedAnalysis } from './cached-analysis.ts';
 export { literalKey, literalsIrrelevant, type LiteralKey } from './literal-key.ts';
+export { settingOnlyParams } from './param-uses.ts';
 export { loadParser, parseAhead, type ParsedStatement } from './parser.ts';
 export { effectiveSearchPath, listedSchemas, resolveRelation } from './resolve.ts';
 export {

@@ -106,6 +106,11 @@ export interface FunctionCall {
   /** For set_config / current_setting style calls: the first argument when it is a constant. */
   constArgs?: (string | null)[];
   /**
+   * Arguments that are a bind parameter alone (`current_setting($1)`): its number, by argument
+   * position. What such a call does is known only at Bind (see the gate's `settingParams`).
+   */
+  paramArgs?: (number | null)[];
+  /**
    * The function is user code: created after initdb and not part of an extension, whatever its
    * schema (a superuser can create functions in pg_catalog too). Never allowed as a built-in.
    */

@@ -1035,7 +1035,99 @@ const legitimate: Attack[] = [
   { name: 'the analyst reads the catalog like psql does', who: 'analyst', steps: ["SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'", 'SHOW server_version'], allowed: { rows: 2 } },
 ];
 
+/**
+ * current_setting($1): the setting is named by the Bind's parameter, so the gateway decides each
+ * Bind on its value; every other way of running such a call (a simple Query, SQL PREPARE and
+ * EXECUTE, EXPLAIN, a parameter of a type converted to text by code the gateway cannot follow,
+ * a named argument) is refused. A secret stored for the upstream role must not come out.
+ */
+const BIND_SECRET = 'bindset-secret-3318';
+const BIND_SETUP = `GRANT pg_read_all_settings TO gw_app;
+  ALTER ROLE gw_app SET dynamic_library_path = '$libdir:/${BIND_SECRET}';
+  ALTER ROLE gw_app SET app.bind_secret = '${BIND_SECRET}'`;
+const BIND_CLEANUP = 'ALTER ROLE gw_app RESET dynamic_library_path; ALTER ROLE gw_app RESET app.bind_secret; REVOKE pg_read_all_settings FROM gw_app';
+/** Parse with declared parameter types, Bind, Describe, Execute, Sync. */
+const typedRead = (text: string, types: number[], params: string[]) => (c: AttackClient) =>
+  c.cycle(Buffer.concat([encodeParse('', text, types), encodeBind('', '', params), encodeDescribe('P', ''), encodeExecute(''), SYNC]));
+const settingParameters: Attack[] = [
+  ...['app.bind_secret', 'dynamic_library_path', '  APP.Bind_Secret ', 'DYNAMIC_LIBRARY_PATH'].map(
+    (name): Attack => ({
+      name: `current_setting($1) bound to ${JSON.stringify(name)} is refused at Bind`,
+      who: 'analyst',
+      setup: BIND_SETUP,
+      steps: [(c) => c.extended('', 'SELECT current_setting($1)', [name]), (c) => c.extended('', 'SELECT current_setting($1, true) AS v', [name])],
+      secrets: [BIND_SECRET],
+      serverNever: [/app\.bind_secret|dynamic_library_path/i],
+      cleanup: BIND_CLEANUP,
+    }),
+  ),
+  {
+    name: 'a prepared current_setting($1) bound first to a readable setting, then to a secret one, is refused the second time',
+    who: 'analyst',
+    setup: BIND_SETUP,
+    steps: [
+      (c) => c.extended('s1', 'SELECT current_setting($1) AS v', ['work_mem']),
+      (c) => c.extended('s1', null, ['app.bind_secret']),
+      (c) => c.extended('s1', null, ['dynamic_library_path']),
+      (c) => c.extended('s2', 'SELECT current_setting($1) AS a, current_setting($2) AS b', ['work_mem', 'app.bind_secret']),
+      (c) => c.extended('s3', "SELECT current_setting($1) AS v WHERE $1 <> 'x'", ['app.bind_secret']),
+    ],
+    secrets: [BIND_SECRET],
+    cleanup: BIND_CLEANUP,
+  },
+  {
+    name: 'current_setting($1) outside a protocol Parse of a plain statement is refused, whatever the value',
+    who: 'analyst',
+    setup: BIND_SETUP,
+    steps: [
+      'PREPARE p(text) AS SELECT current_setting($1)',
+      "EXECUTE p('app.bind_secret')",
+      'SELECT current_setting($1)',
+      (c) => c.parse('p2', 'PREPARE p3(text) AS SELECT current_setting($1)'),
+      (c) => c.extended('', 'EXPLAIN (ANALYZE, VERBOSE) SELECT current_setting($1)', ['app.bind_secret']),
+      (c) => c.extended('', 'SELECT current_setting(setting_name => $1)', ['app.bind_secret']),
+      (c) => c.extended('', 'DECLARE c CURSOR FOR SELECT current_setting($1)', ['app.bind_secret']),
+    ],
+    secrets: [BIND_SECRET],
+    serverNever: [/app\.bind_secret/],
+    cleanup: BIND_CLEANUP,
+  },
+  {
+    name: 'current_setting($1) with the parameter declared of a type other than text, or used elsewhere, is refused at Parse',
+    who: 'analyst',
+    setup: BIND_SETUP,
+    steps: [
+      // int4, cstring, json: the server converts the value to text by the type's own code.
+      typedRead('SELECT current_setting($1)', [23], ['1']),
+      typedRead('SELECT current_setting($1)', [2275], ['app.bind_secret']),
+      typedRead('SELECT current_setting($1)', [114], ['"app.bind_secret"']),
+      // Of no declared type but used elsewhere too, the server types it by its first use.
+      (c) => c.extended('', 'SELECT current_setting($1) FROM orders WHERE status = $1', ['work_mem']),
+      (c) => c.extended('', "SELECT current_setting($1) WHERE $1 IS NOT NULL", ['app.bind_secret']),
+    ],
+    secrets: [BIND_SECRET],
+    cleanup: BIND_CLEANUP,
+  },
+];
+
+const settingParametersAllowed: Attack[] = [
+  {
+    name: 'legitimate: current_setting($1) of readable settings, as drivers send it',
+    who: 'analyst',
+    setup: BIND_SETUP,
+    steps: [
+      (c) => c.extended('', 'SELECT current_setting($1) AS v', ['transaction_isolation']),
+      (c) => c.extended('t1', 'SELECT current_setting($1) AS a, current_setting($2) AS b', ['transaction_read_only', 'default_transaction_read_only']),
+      typedRead('SELECT current_setting($1) AS v', [25], ['work_mem']),
+    ],
+    allowed: { rows: 3 },
+    secrets: [BIND_SECRET],
+    cleanup: BIND_CLEANUP,
+  },
+];
+
 export const leakFamilies: Family[] = [
+  { family: 'settings named by a bind parameter', cases: [...settingParameters, ...settingParametersAllowed] },
   { family: 'statistics', cases: statistics },
   { family: 'error messages', cases: errorEchoes },
   { family: 'inference through computation', cases: inference },
