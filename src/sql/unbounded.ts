@@ -1,58 +1,71 @@
 /**
- * Whether a DELETE's or UPDATE's row selection is unbounded: the statement can reach every row of
- * its target whatever the data, so "DELETE without WHERE" is judged by effect, not by whether the
- * word WHERE was written. Pure: a parse tree and a relation lookup in, a boolean out.
+ * Whether a DELETE's, UPDATE's or MERGE action's row selection is unbounded, judged by effect,
+ * not by whether the word WHERE was written. Pure: a parse tree and a relation lookup in, a
+ * boolean out.
  *
- * A selection is unbounded when the analysis can show one of:
- * - the predicate is always true for every row of the target: constants (`true`, `1 = 1`,
- *   `NOT false`, `'t'`), a true branch of an OR, `e = e` / `e IS NOT NULL` / `e LIKE '%'` /
- *   `e ~ ''` / `e BETWEEN e AND e` for a never-NULL `e` (a NOT NULL column, COALESCE with a
- *   constant, arithmetic of those), `e IS NOT DISTINCT FROM e`, `p OR NOT p` for a never-NULL
- *   predicate, `x IN (SELECT x FROM same_table)` and
- *   `EXISTS (SELECT 1 FROM same_table s WHERE s.x = t.x)` on a NOT NULL column, a USING / FROM /
- *   MERGE source that is the target table itself (or an unfiltered subquery of it) joined on a
- *   NOT NULL column;
- * - the predicate (or a branch of an OR, or every branch of an AND) does not read the target row
- *   at all: `current_user = 'x'`, `$1`, `EXISTS (SELECT 1 FROM other)`, `random() < 0.99`. Such a
- *   predicate selects every row or none (or a share unrelated to the data), never a chosen set.
+ * Fails closed: a selection is BOUNDED only when the analysis recognises a predicate that
+ * restricts the target's rows to a chosen set; every predicate it does not recognise (a tautology
+ * it has never seen included) leaves the selection unbounded, and the review rules that name
+ * `delete_without_where` / `update_without_where` hold it.
  *
- * Anything else counts as bounded: `id > 10` may well select every row, but proving it needs the
- * data. The review rules' `max_rows` option covers those by the estimated number of rows.
+ * The predicate is the WHERE (for MERGE the join condition AND the action's condition), with the
+ * conditions of inner joins among the USING / FROM items, read as AND-ed conjuncts. The target
+ * and each of those items is restricted or not, to a fixpoint (an equality with a restricted
+ * item's column restricts); the selection is bounded when the target ends up restricted. A
+ * conjunct restricts an item when it is:
+ * - a plain column of the item (not a cast, function or arithmetic of it, not its whole row)
+ *   compared with `=`, `<`, `>`, `<=`, `>=`, `BETWEEN [SYMMETRIC]`, `IN (list)`,
+ *   `= ANY (ARRAY[…] / '{…}' / $n)` to values that read no unrestricted item, the item itself
+ *   included: constants, parameters, `now() - interval '1 day'`, a scalar subquery, a restricted
+ *   item's column. A range's bound holds no subquery (`id >= (SELECT min(id) FROM t)` is a
+ *   tautology in disguise);
+ * - the column `IS NULL`, `LIKE` / `ILIKE` a constant pattern that does not begin with a wildcard,
+ *   `~` / `~*` a constant pattern anchored on a plain character (`'^ab'`, no `|`);
+ * - a row comparison `(a, b) = (1, 2)` or `(a, b) IN ((1, 2), …)`: any position as above;
+ * - a plain boolean column: `archived`, `NOT archived`, `archived IS TRUE / IS FALSE`;
+ * - an AND with a restricting part; an OR whose every branch restricts the item; NOT pushed
+ *   through OR, AND, NOT and comparisons (`NOT (id <> 5)` is `id = 5`);
+ * - a CASE whose every outcome that can be true comes with a restricting condition (or is
+ *   restricting), and whose ELSE is absent, false, NULL or restricting;
+ * - `x IN (SELECT …)` / `x = ANY (ARRAY(SELECT …))` of an uncorrelated restricted set (below),
+ *   or `EXISTS (SELECT … WHERE …)` / `x IN (SELECT y … WHERE …)` whose WHERE restricts the item
+ *   through restricted items of its own:
+ *   `EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c.name = 'x')`;
+ * - `WHERE CURRENT OF cursor` (the cursor's one row);
+ * - a predicate false or NULL for every row (predicate-truth.ts): it selects nothing.
+ * A FROM item or subquery is a restricted set by itself when it is a SELECT without FROM (and no
+ * function that could return a set), VALUES, a query with a constant LIMIT, a UNION of
+ * restricted sets, a SELECT whose WHERE restricts every one of its FROM items, or
+ * `generate_series` / `unnest` of constants and parameters; and it reads no other item.
  *
- * Erring: a name the analysis cannot place counts as reading the target (bounded); a mirror of the
- * target is recognised only as a plain reference to the same relation with the same inheritance.
+ * Deliberately not restricting, so held: `<>`, `!=`, `NOT IN`, `NOT LIKE`, `IS NOT NULL` (they
+ * select everything but one value, usually nearly every row); a comparison with the target's own
+ * row (`id = id`, `(id, status) = (id, status)`, `orders = orders`); a function or arithmetic of a
+ * column (`lower(status) = 'x'`, `id % 1 = 0`, `starts_with(status, '')`); a predicate that does
+ * not read the target (`current_user = 'x'`, `$1`, `EXISTS (SELECT 1 FROM other)`: every row or
+ * none); IN, EXISTS or a join over a table nothing restricts (`customer_id IN (SELECT id FROM
+ * customers)` reaches every row through a NOT NULL foreign key), the target itself included (a
+ * mirror, `USING orders o2 WHERE orders.id = o2.id`, restricts only once `o2` is restricted);
+ * CTEs (not looked into). Through a view only predicates on the view's columns count, never the
+ * view's own WHERE.
+ *
+ * Ranges are data-dependent (`id > 0` may select every row): the review rules' `max_rows` limits
+ * those by the estimated number of rows.
  */
 import type { CatalogRelation } from '../catalog/types.ts';
-import { list, names, type Node, typeOf, unwrap } from './ast.ts';
+import { list, listItems, names, type Node, typeOf, unwrap } from './ast.ts';
 import { SYSTEM_COLUMNS } from './columns.ts';
-import { compare, constant, isBoolType, parseBool, type Value } from './fold.ts';
+import { constant, isBoolType } from './fold.ts';
+import { truth } from './predicate-truth.ts';
+import { type Ctx, fromItems, innerLevel, type Item, joinQuals, type Level, type Place, place, reads, type RelationLookup } from './row-scope.ts';
 
-/** Finds the catalog relation a RangeVar names (undefined when unknown, or when it is a CTE). */
-export type RelationLookup = (rv: Node) => CatalogRelation | undefined;
+export type { RelationLookup } from './row-scope.ts';
 
-type Kind = 'target' | 'mirror' | 'other';
-
-interface Item {
-  refname?: string;
-  kind: Kind;
-  /** Column names; undefined when unknown (a subquery, a function, an unknown relation). */
-  columns?: ReadonlySet<string>;
-  /** For a mirror that renames: its column → the target's column. */
-  map?: ReadonlyMap<string, string>;
-}
-
-/** The items of one query level, innermost last in a stack. */
-type Level = Item[];
-
-interface Ctx {
-  target: CatalogRelation | undefined;
-  /** The target's inheritance flag (`ONLY t` is not a mirror of `t`). */
-  inh: boolean;
-  notNull: ReadonlySet<string>;
-  lookup: RelationLookup;
-}
-
-type Tri = 'true' | 'false' | 'null' | 'unknown';
+/**
+ * Evaluation steps before the analysis gives up on a selection (and counts it unbounded): bounds
+ * the work nested ORs and subqueries can ask for. An OR of 40 000 key equalities fits.
+ */
+const STEPS = 200_000;
 
 export interface SelectionInput {
   /** The target RangeVar (DeleteStmt.relation / UpdateStmt.relation / MergeStmt.relation). */
@@ -69,7 +82,7 @@ export interface SelectionInput {
   lookup: RelationLookup;
 }
 
-/** Whether the statement's WHERE (or MERGE condition) can select every row of the target. */
+/** Whether the statement's WHERE (or MERGE condition) may select every row of the target. */
 export function unboundedSelection(s: SelectionInput): boolean {
   if (!s.where) return true;
   const rv = unwrap(s.relation, 'RangeVar') as Node;
@@ -80,10 +93,16 @@ export function unboundedSelection(s: SelectionInput): boolean {
     // System columns (ctid, xmin …) are never NULL.
     notNull: new Set([...(target?.columns.filter((c) => c.notNull).map((c) => c.name) ?? []), ...SYSTEM_COLUMNS]),
     lookup: s.lookup,
+    budget: { steps: STEPS },
+    truths: new WeakMap(),
   };
-  const level: Level = [{ refname: rv.alias?.aliasname ?? rv.relname, kind: 'target', columns: target && new Set(target.columns.map((c) => c.name)) }];
+  const self: Item = { refname: rv.alias?.aliasname ?? rv.relname, kind: 'target', columns: target && new Set(target.columns.map((c) => c.name)), relation: target !== undefined && target.kind !== 'view' };
+  const level: Level = [self];
   for (const f of s.from) level.push(...fromItems(f, ctx, true));
-  return selectsAll(s.where, [level], ctx);
+  const levels = [level];
+  const known = new Set(level.filter((it) => restrictedSet(it, levels, new Set(), ctx)));
+  const r = restricted([s.where, ...joinQuals(s.from)], levels, new Set(level), known, ctx);
+  return !r.has(self) || ctx.budget.steps <= 0;
 }
 
 /** A MERGE action's selection: the join condition and the action's own condition together. */
@@ -93,446 +112,318 @@ export function unboundedMerge(relation: Node, target: CatalogRelation | undefin
   return unboundedSelection({ relation, target, from: [source], where, lookup });
 }
 
-// ---- items ------------------------------------------------------------------------------------
+// ---- the fixpoint -----------------------------------------------------------------------------
 
-function fromItems(f: Node, ctx: Ctx, top: boolean): Item[] {
-  const type = typeOf(f);
-  const n = f[type] as Node;
-  switch (type) {
-    case 'RangeVar': {
-      const rel = ctx.lookup(n);
-      const mirror = top && rel !== undefined && ctx.target !== undefined && rel.oid === ctx.target.oid && (n.inh === true) === ctx.inh;
-      return [{ refname: n.alias?.aliasname ?? n.relname, kind: mirror ? 'mirror' : 'other', columns: rel && new Set(rel.columns.map((c) => c.name)) }];
-    }
-    case 'RangeSubselect': {
-      const m = top ? subselectMirror(n, ctx) : undefined;
-      if (m) return [{ refname: n.alias?.aliasname, kind: 'mirror', columns: new Set(m.keys()), map: m }];
-      return [{ refname: n.alias?.aliasname, kind: 'other', columns: undefined }];
-    }
-    case 'JoinExpr': {
-      // Joined items filter each other: none of them is a plain mirror.
-      const inner = [...fromItems(n.larg, ctx, false), ...fromItems(n.rarg, ctx, false)];
-      if (n.alias?.aliasname) return [{ refname: n.alias.aliasname, kind: 'other', columns: undefined }];
-      return inner.map((i) => ({ ...i, kind: 'other' as const }));
-    }
-    case 'RangeTableSample':
-      // A sample of the target is a subset of it: not a mirror.
-      return fromItems(n.relation, ctx, false).map((i) => ({ ...i, kind: 'other' as const }));
-    default:
-      return [{ refname: n?.alias?.aliasname, kind: 'other', columns: undefined }];
-  }
-}
+type Items = ReadonlySet<Item>;
 
 /**
- * `(SELECT id, name AS n FROM t) s` / `(SELECT * FROM t) s` over the target itself, unfiltered:
- * every row of the target is a row of it. Its columns → the target's columns.
+ * The items of `scope` the conjuncts restrict, with `known` (already restricted): repeated until
+ * nothing changes, since restricting one item can restrict another through an equality. One
+ * conjunct needs one pass: what it restricts is already closed under its own parts (an AND runs
+ * its own fixpoint), so nested ORs cost their size, not a power of it.
  */
-function subselectMirror(n: Node, ctx: Ctx): Map<string, string> | undefined {
-  const s = unwrap(n.subquery, 'SelectStmt') as Node | undefined;
-  if (!s || !ctx.target || list(n.alias?.colnames).length > 0) return undefined;
-  if (s.withClause || s.larg || s.rarg || s.valuesLists || s.whereClause || s.limitCount || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return undefined;
-  const from = list(s.fromClause);
-  if (from.length !== 1 || !from[0].RangeVar) return undefined;
-  const rv = from[0].RangeVar as Node;
-  const rel = ctx.lookup(rv);
-  if (!rel || rel.oid !== ctx.target.oid || (rv.inh === true) !== ctx.inh) return undefined;
-  const innerName = rv.alias?.aliasname ?? rv.relname;
-  const cols = new Set(rel.columns.map((c) => c.name));
-  const map = new Map<string, string>();
-  for (const t of list(s.targetList)) {
-    const r = unwrap(t, 'ResTarget') as Node;
-    const fields = list(r.val?.ColumnRef?.fields);
-    const parts = fields.map((f) => (f.A_Star ? '*' : (names([f])[0] ?? '')));
-    if (parts.length === 0 || parts.length > 2 || (parts.length === 2 && parts[0] !== innerName)) return undefined;
-    const col = parts[parts.length - 1];
-    if (col === '*') {
-      for (const c of cols) map.set(c, c);
-      continue;
-    }
-    if (!cols.has(col)) return undefined;
-    map.set(r.name ?? col, col);
+function restricted(conjuncts: Node[], levels: Level[], scope: Items, known: Items, ctx: Ctx): Set<Item> {
+  const b = new Set(known);
+  for (;;) {
+    const before = b.size;
+    for (const c of conjuncts) for (const it of restricts(c, levels, scope, b, ctx)) b.add(it);
+    if (b.size === before || conjuncts.length === 1 || ctx.budget.steps <= 0 || [...scope].every((it) => b.has(it))) return b;
   }
-  return map;
 }
 
-// ---- names ------------------------------------------------------------------------------------
-
-type Resolved = { kind: 'target' | 'mirror'; column: string } | { kind: 'other' } | { kind: 'unknown' } | { kind: 'row' };
-
-/** Resolves a column reference through the levels, innermost first, as PostgreSQL would. */
-function resolve(fields: Node[], levels: Level[]): Resolved {
-  const parts = fields.map((f) => (f.A_Star ? '*' : (names([f])[0] ?? '')));
-  if (parts.length === 1) {
-    const name = parts[0];
-    for (let i = levels.length - 1; i >= 0; i--) {
-      if (SYSTEM_COLUMNS.has(name) && levels[i].length > 0) {
-        // ctid, xmin …: the one relation of the level's (more than one: ambiguous).
-        return levels[i].length === 1 ? classify(levels[i][0], name) : { kind: 'unknown' };
-      }
-      const hits = levels[i].filter((it) => it.columns?.has(name));
-      // One item known to have the column: it is that one, or the name is ambiguous (an error,
-      // nothing runs) if an item of unknown columns has it too.
-      if (hits.length === 1) return classify(hits[0], name);
-      if (hits.length > 1 || levels[i].some((it) => it.columns === undefined)) return { kind: 'unknown' };
-      // A bare name equal to an item's name is that item's whole row.
-      const whole = levels[i].find((it) => it.refname === name);
-      if (whole) return whole.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
-    }
-    return { kind: 'unknown' };
-  }
-  const qualifier = parts[parts.length - 2];
-  const column = parts[parts.length - 1];
-  for (let i = levels.length - 1; i >= 0; i--) {
-    const it = levels[i].find((x) => x.refname === qualifier);
-    if (!it) continue;
-    if (column === '*') return it.kind === 'target' ? { kind: 'row' } : { kind: 'other' };
-    return classify(it, column);
-  }
-  return { kind: 'unknown' };
+function step(ctx: Ctx): boolean {
+  return --ctx.budget.steps > 0;
 }
 
-function classify(it: Item, column: string): Resolved {
-  if (it.kind === 'other') return { kind: 'other' };
-  if (it.map) {
-    const mapped = it.map.get(column);
-    return mapped === undefined ? { kind: 'other' } : { kind: it.kind, column: mapped };
-  }
-  return { kind: it.kind, column };
+function common(sets: Iterable<Item>[]): Item[] {
+  const [first, ...rest] = sets.map((s) => new Set(s));
+  return first ? [...first].filter((it) => rest.every((s) => s.has(it))) : [];
 }
 
-/**
- * Whether an expression reads the target row (or might: names the analysis cannot place count).
- * A correlated subquery reads it through its outer references.
- */
-function readsTarget(n: unknown, levels: Level[], ctx: Ctx): boolean {
-  if (Array.isArray(n)) return n.some((x) => readsTarget(x, levels, ctx));
-  if (n === null || typeof n !== 'object') return false;
-  const node = n as Node;
-  if (node.ColumnRef) {
-    // A mirror's column belongs to another row of the target, not to the row being selected.
-    const r = resolve(list(node.ColumnRef.fields), levels);
-    return r.kind === 'target' || r.kind === 'row' || r.kind === 'unknown';
-  }
-  if (node.CurrentOfExpr) return true; // WHERE CURRENT OF: the cursor's one row
-  if (node.SelectStmt) return selectReads(node.SelectStmt, levels, ctx);
-  for (const k in node) {
-    if (k === 'location') continue;
-    if (readsTarget(node[k], levels, ctx)) return true;
-  }
-  return false;
-}
-
-function selectReads(s: Node, levels: Level[], ctx: Ctx): boolean {
-  if (s.larg || s.rarg) return readsTarget(s.larg, levels, ctx) || readsTarget(s.rarg, levels, ctx);
-  const inner = [...levels, innerLevel(s, ctx)];
-  for (const k in s) {
-    if (k === 'fromClause') {
-      // Items' own expressions (function arguments, LATERAL subqueries) see the inner level.
-      for (const f of list(s.fromClause)) if (!f.RangeVar && readsTarget(f, inner, ctx)) return true;
-      continue;
-    }
-    if (k === 'withClause' || k === 'larg' || k === 'rarg') {
-      if (readsTarget(s[k], levels, ctx)) return true;
-      continue;
-    }
-    if (readsTarget(s[k], inner, ctx)) return true;
-  }
-  return false;
-}
-
-function innerLevel(s: Node, ctx: Ctx): Level {
-  // An inner WITH can rename anything: its relations are not looked up.
-  if (s.withClause) return list(s.fromClause).map(() => ({ kind: 'other' as const, columns: undefined }));
-  return list(s.fromClause).flatMap((f) => fromItems(f, ctx, true));
-}
-
-// ---- truth ------------------------------------------------------------------------------------
-
-/** Whether `e` can hold for every row of the target regardless of the data (see the module doc). */
-function selectsAll(e: Node, levels: Level[], ctx: Ctx): boolean {
+function selectsNothing(e: Node | undefined, levels: Level[], ctx: Ctx): boolean {
   const v = truth(e, levels, ctx);
-  if (v === 'true') return true;
-  if (v === 'false' || v === 'null') return false;
-  const b = e.BoolExpr as Node | undefined;
-  if (b?.boolop === 'OR_EXPR') return list(b.args).some((a) => selectsAll(a, levels, ctx));
-  if (b?.boolop === 'AND_EXPR') return list(b.args).every((a) => selectsAll(a, levels, ctx));
-  if (b?.boolop === 'NOT_EXPR') {
-    const inner = list(b.args)[0]?.BoolExpr as Node | undefined;
-    // De Morgan, so a row-independent branch under NOT is still found.
-    if (inner?.boolop === 'AND_EXPR') return list(inner.args).some((a) => selectsAll(not(a), levels, ctx));
-    if (inner?.boolop === 'OR_EXPR') return list(inner.args).every((a) => selectsAll(not(a), levels, ctx));
-    if (inner?.boolop === 'NOT_EXPR') return selectsAll(list(inner.args)[0], levels, ctx);
-  }
-  return !readsTarget(e, levels, ctx);
+  return v === 'false' || v === 'null';
 }
 
 function not(e: Node): Node {
   return { BoolExpr: { boolop: 'NOT_EXPR', args: [e] } };
 }
 
-/** Three-valued truth of a predicate for every row of the target ('unknown': depends on the row). */
-function truth(e: Node | undefined, levels: Level[], ctx: Ctx): Tri {
-  if (!e) return 'unknown';
-  const type = typeOf(e);
-  const n = e[type] as Node;
+/** The items of `scope` one conjunct restricts, given the restricted items `b`. */
+function restricts(p: Node | undefined, levels: Level[], scope: Items, b: Items, ctx: Ctx): Iterable<Item> {
+  if (!p || !step(ctx)) return [];
+  if (selectsNothing(p, levels, ctx)) return scope;
+  const type = typeOf(p);
+  const n = p[type] as Node;
   switch (type) {
-    case 'A_Const':
-    case 'TypeCast': {
-      const c = constant(e);
-      if (c === null) return 'null';
-      if (typeof c === 'boolean') return c ? 'true' : 'false';
-      if (typeof c === 'string') {
-        // An untyped literal in a boolean position is read as a boolean: WHERE 't'.
-        const b = parseBool(c);
-        return b === undefined ? 'unknown' : b ? 'true' : 'false';
-      }
-      // (x = x)::boolean
-      if (c === undefined && type === 'TypeCast' && isBoolType(n.typeName)) return truth(n.arg, levels, ctx);
-      return 'unknown';
-    }
     case 'BoolExpr': {
-      const args = list(n.args).map((a) => truth(a, levels, ctx));
-      if (n.boolop === 'NOT_EXPR') return args[0] === 'true' ? 'false' : args[0] === 'false' ? 'true' : args[0];
-      if (n.boolop === 'AND_EXPR') {
-        if (args.includes('false')) return 'false';
-        if (args.every((a) => a === 'true')) return 'true';
-        return args.includes('unknown') ? 'unknown' : 'null';
-      }
-      if (args.includes('true') || complementary(list(n.args), levels, ctx)) return 'true';
-      if (args.every((a) => a === 'false')) return 'false';
-      return args.includes('unknown') ? 'unknown' : 'null';
+      const args = list(n.args);
+      if (n.boolop === 'AND_EXPR') return restricted(args, levels, scope, b, ctx);
+      if (n.boolop === 'OR_EXPR') return common(args.map((a) => restricted([a], levels, scope, b, ctx)));
+      return negated(args[0], levels, scope, b, ctx);
     }
+    case 'ColumnRef': {
+      // A plain boolean column: WHERE archived.
+      const c = plainColumn(p, levels, scope);
+      return c ? [c.item] : [];
+    }
+    case 'CurrentOfExpr':
+      return [...scope].filter((it) => it.kind === 'target');
+    case 'TypeCast':
+      return isBoolType(n.typeName) ? restricts(n.arg, levels, scope, b, ctx) : [];
+    case 'BooleanTest':
+      if (n.booltesttype === 'IS_TRUE') return restricts(n.arg, levels, scope, b, ctx);
+      if (n.booltesttype === 'IS_FALSE') return restricts(not(n.arg), levels, scope, b, ctx);
+      return [];
     case 'NullTest': {
-      const notNull = n.nulltesttype === 'IS_NOT_NULL';
-      const c = constant(n.arg);
-      if (c !== undefined) return (c === null) !== notNull ? 'true' : 'false';
-      if (neverNull(n.arg, levels, ctx)) return notNull ? 'true' : 'false';
-      return 'unknown';
-    }
-    case 'BooleanTest': {
-      const v = truth(n.arg, levels, ctx);
-      if (v === 'unknown') return 'unknown';
-      const t = String(n.booltesttype);
-      const is = t === 'IS_TRUE' || t === 'IS_NOT_TRUE' ? v === 'true' : t === 'IS_FALSE' || t === 'IS_NOT_FALSE' ? v === 'false' : v === 'null';
-      return is !== t.startsWith('IS_NOT_') ? 'true' : 'false';
+      const c = n.nulltesttype === 'IS_NULL' ? plainColumn(n.arg, levels, scope) : undefined;
+      return c ? [c.item] : [];
     }
     case 'A_Expr':
-      return comparison(n, levels, ctx);
+      return comparison(n, levels, scope, b, ctx);
     case 'SubLink':
-      return sublink(n, levels, ctx);
+      return sublink(n, levels, scope, b, ctx);
     case 'CaseExpr':
-      return caseTruth(n, levels, ctx);
+      return caseRestricts(n, levels, scope, b, ctx);
     default:
-      return 'unknown';
+      return [];
   }
 }
 
-/** `p OR NOT p` (p never NULL), `e IS NULL OR e IS NOT NULL`: one branch holds for every row. */
-function complementary(args: Node[], levels: Level[], ctx: Ctx): boolean {
-  const keys = args.map(shape);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const b = a.BoolExpr as Node | undefined;
-    if (b?.boolop === 'NOT_EXPR') {
-      const inner = list(b.args)[0];
-      if (inner && keys.includes(shape(inner)) && neverNullPredicate(inner, levels, ctx)) return true;
-    }
-    const nt = a.NullTest as Node | undefined;
-    if (nt) {
-      const other = { NullTest: { arg: nt.arg, nulltesttype: nt.nulltesttype === 'IS_NULL' ? 'IS_NOT_NULL' : 'IS_NULL' } };
-      if (keys.includes(shape(other))) return true;
-    }
-  }
-  return false;
-}
+/** Comparisons whose negation is another comparison with the same NULL behaviour. */
+const NEGATION = new Map([['=', '<>'], ['<>', '='], ['!=', '='], ['<', '>='], ['>=', '<'], ['>', '<='], ['<=', '>']]);
 
-/** A parse tree's shape without positions (two spellings of the same expression compare equal). */
-function shape(n: unknown): string {
-  return JSON.stringify(n, (k, v) => (k === 'location' ? undefined : v));
-}
-
-/** A predicate that is TRUE or FALSE for every row, never NULL. */
-function neverNullPredicate(e: Node, levels: Level[], ctx: Ctx): boolean {
-  if (e.NullTest || e.BooleanTest) return true;
-  if (e.ColumnRef) return neverNull(e, levels, ctx);
+/** `NOT e`: pushed through NOT, OR (an AND of negations), AND (an OR of them), comparisons. */
+function negated(e: Node | undefined, levels: Level[], scope: Items, b: Items, ctx: Ctx): Iterable<Item> {
+  if (!e) return [];
+  // NOT archived: the column's other value.
+  if (e.ColumnRef) return restricts(e, levels, scope, b, ctx);
+  const bool = e.BoolExpr as Node | undefined;
+  if (bool?.boolop === 'NOT_EXPR') return restricts(list(bool.args)[0], levels, scope, b, ctx);
+  if (bool?.boolop === 'OR_EXPR') return restricted(list(bool.args).map(not), levels, scope, b, ctx);
+  if (bool?.boolop === 'AND_EXPR') return common(list(bool.args).map((a) => restricted([not(a)], levels, scope, b, ctx)));
   const x = e.A_Expr as Node | undefined;
-  if (x?.kind === 'AEXPR_OP' && COMPARISONS.has(opName(x))) return neverNull(x.lexpr, levels, ctx) && neverNull(x.rexpr, levels, ctx);
-  if (x?.kind === 'AEXPR_DISTINCT' || x?.kind === 'AEXPR_NOT_DISTINCT') return true;
-  const b = e.BoolExpr as Node | undefined;
-  if (b) return list(b.args).every((a) => neverNullPredicate(a, levels, ctx));
-  return false;
+  const op = x?.kind === 'AEXPR_OP' ? NEGATION.get(opName(x)) : undefined;
+  if (x && op) return comparison({ ...x, name: [{ String: { sval: op } }] }, levels, scope, b, ctx);
+  if (e.NullTest?.nulltesttype === 'IS_NOT_NULL') return restricts({ NullTest: { ...e.NullTest, nulltesttype: 'IS_NULL' } }, levels, scope, b, ctx);
+  return [];
 }
 
-/**
- * A value that is never NULL and the same each time it is computed for a row: a non-NULL
- * constant, a NOT NULL column of the target, COALESCE with such an argument, casts and
- * arithmetic / concatenation of such values.
- */
-function neverNull(e: Node | undefined, levels: Level[], ctx: Ctx): boolean {
-  if (!e) return false;
-  const c = constant(e);
-  if (c !== undefined) return c !== null;
-  if (e.ColumnRef) {
-    const id = columnOf(e, levels);
-    return id !== undefined && ctx.notNull.has(id);
-  }
-  if (e.CoalesceExpr) {
-    const args = list(e.CoalesceExpr.args);
-    return args.every((a) => deterministic(a, levels)) && args.some((a) => neverNull(a, levels, ctx));
-  }
-  if (e.TypeCast) return neverNull(e.TypeCast.arg, levels, ctx);
-  const x = e.A_Expr as Node | undefined;
-  if (x?.kind === 'AEXPR_OP' && ARITHMETIC.has(opName(x))) return x.lexpr !== undefined && neverNull(x.lexpr, levels, ctx) && neverNull(x.rexpr, levels, ctx);
-  return false;
-}
+// ---- comparisons ------------------------------------------------------------------------------
 
-const ARITHMETIC = new Set(['+', '-', '*', '||']);
-
-/** The same value each time it is computed for a row (no functions, subqueries or parameters). */
-function deterministic(e: Node | undefined, levels: Level[]): boolean {
-  if (!e) return false;
-  if (constant(e) !== undefined) return true;
-  if (e.ColumnRef) return columnOf(e, levels) !== undefined;
-  if (e.CoalesceExpr) return list(e.CoalesceExpr.args).every((a) => deterministic(a, levels));
-  if (e.TypeCast) return deterministic(e.TypeCast.arg, levels);
-  const x = e.A_Expr as Node | undefined;
-  if (x?.kind === 'AEXPR_OP' && ARITHMETIC.has(opName(x))) return x.lexpr !== undefined && deterministic(x.lexpr, levels) && deterministic(x.rexpr, levels);
-  return false;
-}
-
-/** Two expressions that compute the same value for the row: the same column, or the same shape. */
-function same(a: Node | undefined, b: Node | undefined, levels: Level[]): boolean {
-  const l = columnOf(a, levels);
-  if (l !== undefined) return l === columnOf(b, levels);
-  return a !== undefined && b !== undefined && shape(a) === shape(b) && deterministic(a, levels);
-}
-
-/** The target column an expression is (directly, or as the same column of a mirror), if any. */
-function columnOf(e: Node | undefined, levels: Level[]): string | undefined {
-  const cr = e?.ColumnRef as Node | undefined;
-  if (!cr) return undefined;
-  const r = resolve(list(cr.fields), levels);
-  return r.kind === 'target' || r.kind === 'mirror' ? r.column : undefined;
-}
-
-const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
-/** Regular expression matches: `~`, `~*` and their negations. */
-const MATCH_ALL = new Set(['~', '~*', '!~', '!~*']);
-/** Comparisons that hold for a value and itself. */
-const REFLEXIVE = new Set(['=', '<=', '>=']);
+const RANGE = new Set(['<', '>', '<=', '>=']);
 
 function opName(x: Node): string {
   return names(x.name).at(-1) ?? '';
 }
 
-function comparison(x: Node, levels: Level[], ctx: Ctx): Tri {
-  const kind = x.kind as string;
-  if (kind === 'AEXPR_NOT_DISTINCT' || kind === 'AEXPR_DISTINCT') {
-    if (same(x.lexpr, x.rexpr, levels)) return kind === 'AEXPR_NOT_DISTINCT' ? 'true' : 'false';
-    const a = constant(x.lexpr);
-    const b = constant(x.rexpr);
-    if (a === undefined || b === undefined) return 'unknown';
-    const equal = a === null || b === null ? a === b : compare(a, b) === 0;
-    return equal === (kind === 'AEXPR_NOT_DISTINCT') ? 'true' : 'false';
-  }
-  if (kind === 'AEXPR_IN') {
-    const a = constant(x.lexpr);
-    const items = list(x.rexpr).map(constant);
-    if (a === undefined || items.some((i) => i === undefined)) return 'unknown';
-    if (a === null) return 'null';
-    const hit = items.some((i) => i !== null && compare(a, i as Value) === 0);
-    const negated = opName(x) === '<>';
-    if (hit) return negated ? 'false' : 'true';
-    return items.includes(null) ? 'null' : negated ? 'true' : 'false';
-  }
-  if (kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
-    // LIKE '%' matches every value that is not NULL.
-    const pattern = constant(x.rexpr);
-    if (typeof pattern !== 'string' || !/^%+$/.test(pattern) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
-    return opName(x).startsWith('!') ? 'false' : 'true';
-  }
-  if (kind === 'AEXPR_BETWEEN' || kind === 'AEXPR_BETWEEN_SYM' || kind === 'AEXPR_NOT_BETWEEN' || kind === 'AEXPR_NOT_BETWEEN_SYM') {
-    const [lo, hi] = list(x.rexpr?.List?.items ?? x.rexpr);
-    if (!same(x.lexpr, lo, levels) || !same(x.lexpr, hi, levels) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
-    return kind.includes('NOT') ? 'false' : 'true';
-  }
-  if ((kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') && x.rexpr?.SubLink?.subLinkType === 'ARRAY_SUBLINK') {
-    // x = ANY (ARRAY(SELECT …)) is x IN (SELECT …); x <> ALL (ARRAY(…)) is x NOT IN (…).
-    const type = kind === 'AEXPR_OP_ANY' ? 'ANY_SUBLINK' : 'ALL_SUBLINK';
-    return sublink({ subLinkType: type, testexpr: x.lexpr, operName: x.name, subselect: x.rexpr.SubLink.subselect }, levels, ctx);
-  }
-  if (kind !== 'AEXPR_OP') return 'unknown';
-  const op = opName(x);
-  if (MATCH_ALL.has(op)) {
-    // A regular expression that matches anything: '', '.*', '^'.
-    const pattern = constant(x.rexpr);
-    if (typeof pattern !== 'string' || !/^(\^?(\.\*)?|\.\*\$?)$/.test(pattern) || !neverNull(x.lexpr, levels, ctx)) return 'unknown';
-    return op.startsWith('!') ? 'false' : 'true';
-  }
-  if (!COMPARISONS.has(op)) return 'unknown';
-  // The same never-NULL value on both sides (of the row, or of a mirror row: the row itself is a
-  // witness).
-  if (same(x.lexpr, x.rexpr, levels) && neverNull(x.lexpr, levels, ctx)) return REFLEXIVE.has(op) ? 'true' : 'false';
-  const a = constant(x.lexpr);
-  const b = constant(x.rexpr);
-  if (a === undefined || b === undefined) return 'unknown';
-  if (a === null || b === null) return 'null';
-  const c = compare(a, b);
-  if (c === undefined) return 'unknown';
-  const holds = op === '=' ? c === 0 : op === '<>' || op === '!=' ? c !== 0 : op === '<' ? c < 0 : op === '>' ? c > 0 : op === '<=' ? c <= 0 : c >= 0;
-  return holds ? 'true' : 'false';
+/**
+ * A plain column of an item of `scope` the item is known to have (not a whole row, not
+ * `t.f` that PostgreSQL would read as the function call `f(t)`).
+ */
+function plainColumn(e: Node | undefined, levels: Level[], scope: Items): Place | undefined {
+  const cr = e?.ColumnRef as Node | undefined;
+  if (!cr) return undefined;
+  const p = place(list(cr.fields), levels);
+  if (!p || p.column === undefined || !scope.has(p.item)) return undefined;
+  return p.item.columns?.has(p.column) || (SYSTEM_COLUMNS.has(p.column) && p.item.relation) ? p : undefined;
 }
 
 /**
- * EXISTS and IN over the target itself: `EXISTS (SELECT 1 FROM t s WHERE s.id = t.id)` and
- * `id IN (SELECT id FROM t)` hold for every row whose column is not NULL (the row is its own
- * witness). `EXISTS (SELECT 1)` holds always.
+ * A value that does not depend on the compared item's row, nor on any item not restricted: it
+ * reads only restricted items (or items of its own subqueries). A range's bound holds no subquery.
  */
-function sublink(n: Node, levels: Level[], ctx: Ctx): Tri {
+function valueOk(v: Node | undefined, subject: Item, levels: Level[], b: Items, ctx: Ctx, range: boolean): boolean {
+  if (!v) return false;
+  if (range && JSON.stringify(v).includes('"SubLink"')) return false;
+  const visible = new Set(levels.flat());
+  return !reads(v, levels, ctx, (p) => p === undefined || p.item === subject || (visible.has(p.item) && !b.has(p.item)));
+}
+
+/** `col op value` (either way round): the column's item, when the value is acceptable. */
+function pair(col: Node | undefined, value: Node | undefined, levels: Level[], scope: Items, b: Items, ctx: Ctx, range: boolean): Item[] {
+  const c = plainColumn(col, levels, scope);
+  return c && valueOk(value, c.item, levels, b, ctx, range) ? [c.item] : [];
+}
+
+/** An array operand of `= ANY (…)`: a literal, a parameter, ARRAY[…] of acceptable values. */
+function arrayOk(e: Node | undefined, subject: Item, levels: Level[], b: Items, ctx: Ctx): boolean {
+  if (!e) return false;
+  if (e.A_Const || e.ParamRef) return true;
+  if (e.TypeCast) return arrayOk(e.TypeCast.arg, subject, levels, b, ctx);
+  if (e.A_ArrayExpr) return list(e.A_ArrayExpr.elements).every((x) => (x.A_ArrayExpr ? arrayOk(x, subject, levels, b, ctx) : valueOk(x, subject, levels, b, ctx, false)));
+  return false;
+}
+
+/** A regular expression that matches only values beginning with a given character: `'^ab'`. */
+function anchored(e: Node | undefined): boolean {
+  const p = constant(e);
+  return typeof p === 'string' && /^\^[A-Za-z0-9]([^*?{]|$)/.test(p) && !p.includes('|');
+}
+
+function comparison(x: Node, levels: Level[], scope: Items, b: Items, ctx: Ctx): Item[] {
+  const op = opName(x);
+  const both = (range: boolean) => [...pair(x.lexpr, x.rexpr, levels, scope, b, ctx, range), ...pair(x.rexpr, x.lexpr, levels, scope, b, ctx, range)];
+  switch (x.kind) {
+    case 'AEXPR_OP': {
+      if (op === '=' && x.lexpr?.RowExpr && x.rexpr?.RowExpr) {
+        // (a, b) = (1, 2): each position is an equality.
+        const r = list(x.rexpr.RowExpr.args);
+        return list(x.lexpr.RowExpr.args).flatMap((l, i) => [...pair(l, r[i], levels, scope, b, ctx, false), ...pair(r[i], l, levels, scope, b, ctx, false)]);
+      }
+      if (op === '=' || RANGE.has(op)) return both(op !== '=');
+      if (op === '~' || op === '~*') return anchored(x.rexpr) ? column(x.lexpr, levels, scope) : [];
+      return [];
+    }
+    case 'AEXPR_IN': {
+      if (op !== '=') return [];
+      const items = listItems(x.rexpr);
+      const lefts = x.lexpr?.RowExpr ? list(x.lexpr.RowExpr.args) : [x.lexpr];
+      return lefts.flatMap((l, i) => {
+        const c = plainColumn(l, levels, scope);
+        const at = (item: Node) => (x.lexpr?.RowExpr ? list(item.RowExpr?.args)[i] : item);
+        return c && items.every((item) => valueOk(at(item), c.item, levels, b, ctx, false)) ? [c.item] : [];
+      });
+    }
+    case 'AEXPR_OP_ANY': {
+      if (op === '=' && x.rexpr?.SubLink?.subLinkType === 'ARRAY_SUBLINK') {
+        // x = ANY (ARRAY(SELECT …)) is x IN (SELECT …).
+        return sublink({ subLinkType: 'ANY_SUBLINK', testexpr: x.lexpr, operName: x.name, subselect: x.rexpr.SubLink.subselect }, levels, scope, b, ctx);
+      }
+      const c = op === '=' || RANGE.has(op) ? plainColumn(x.lexpr, levels, scope) : undefined;
+      return c && arrayOk(x.rexpr, c.item, levels, b, ctx) ? [c.item] : [];
+    }
+    case 'AEXPR_LIKE':
+    case 'AEXPR_ILIKE': {
+      const pattern = constant(x.rexpr);
+      return !op.startsWith('!') && typeof pattern === 'string' && !/^[%_]/.test(pattern) ? column(x.lexpr, levels, scope) : [];
+    }
+    case 'AEXPR_BETWEEN':
+    case 'AEXPR_BETWEEN_SYM': {
+      const [lo, hi] = listItems(x.rexpr);
+      const c = plainColumn(x.lexpr, levels, scope);
+      return c && valueOk(lo, c.item, levels, b, ctx, true) && valueOk(hi, c.item, levels, b, ctx, true) ? [c.item] : [];
+    }
+    default:
+      return [];
+  }
+}
+
+function column(e: Node | undefined, levels: Level[], scope: Items): Item[] {
+  const c = plainColumn(e, levels, scope);
+  return c ? [c.item] : [];
+}
+
+/** CASE: a row it selects took a branch that can be true, so met that branch's condition. */
+function caseRestricts(n: Node, levels: Level[], scope: Items, b: Items, ctx: Ctx): Item[] {
+  const outcomes = list(n.args).map((w) => {
+    const cw = unwrap(w, 'CaseWhen') as Node;
+    // CASE x WHEN v: the condition is x = v.
+    const cond = n.arg ? { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: n.arg, rexpr: cw.expr } } : cw.expr;
+    return selectsNothing(cw.result, levels, ctx) ? scope : restricted([cond, cw.result], levels, scope, b, ctx);
+  });
+  const otherwise = n.defresult === undefined || selectsNothing(n.defresult, levels, ctx) ? scope : restricted([n.defresult], levels, scope, b, ctx);
+  return common([...outcomes, otherwise]);
+}
+
+// ---- subqueries and FROM items ----------------------------------------------------------------
+
+/** A value that yields one row (no function, which could return a set or aggregate over none). */
+function oneValue(e: Node | undefined): boolean {
+  if (!e) return false;
+  if (e.A_Const || e.ParamRef || e.ColumnRef) return true;
+  if (e.TypeCast) return oneValue(e.TypeCast.arg);
+  return e.SubLink?.subLinkType === 'EXPR_SUBLINK';
+}
+
+function targets(s: Node): Node[] {
+  return list(s.targetList).map((t) => (unwrap(t, 'ResTarget') as Node).val as Node);
+}
+
+/**
+ * `x IN (SELECT …)` and `EXISTS (SELECT …)`. An uncorrelated restricted set restricts `x`'s item;
+ * otherwise the subquery's WHERE (with `x = y` for IN) must restrict the outer item through
+ * restricted items of the subquery (LIMIT and OFFSET only remove rows, so they are not needed).
+ */
+function sublink(n: Node, levels: Level[], scope: Items, b: Items, ctx: Ctx): Item[] {
   const s = unwrap(n.subselect, 'SelectStmt') as Node | undefined;
-  if (!s || s.larg || s.rarg || s.valuesLists || s.limitOffset || s.havingClause || list(s.groupClause).length > 0) return 'unknown';
   const type = String(n.subLinkType);
+  const isIn = type === 'ANY_SUBLINK' && (n.operName === undefined || names(n.operName).at(-1) === '=');
+  if (!s || (!isIn && type !== 'EXISTS_SUBLINK') || !step(ctx)) return [];
+  const out: Item[] = [];
+  const lefts = n.testexpr?.RowExpr ? list(n.testexpr.RowExpr.args) : [n.testexpr];
+  if (isIn && restrictedQuery(s, levels, b, ctx)) {
+    for (const l of lefts) out.push(...column(l, levels, scope));
+    return out;
+  }
+  if (s.larg || s.valuesLists || s.withClause || s.havingClause || list(s.groupClause).length > 0 || !targets(s).every(oneValue)) return [];
   const inner = innerLevel(s, ctx);
   const stack = [...levels, inner];
-  // A subquery that returns no row: EXISTS and IN are false, <> ALL is true.
-  if (returnsNothing(s, stack, ctx)) return type === 'EXISTS_SUBLINK' || type === 'ANY_SUBLINK' ? 'false' : type === 'ALL_SUBLINK' ? 'true' : 'unknown';
-  if (s.limitCount) return 'unknown';
-  const from = list(s.fromClause);
-  if (from.length > 0 && !inner.every((i) => i.kind === 'mirror')) return 'unknown';
-  const filtered = s.whereClause === undefined ? 'true' : truth(s.whereClause, stack, ctx);
-  if (filtered !== 'true') return 'unknown';
-  if (type === 'EXISTS_SUBLINK') return 'true';
-  if (type === 'ANY_SUBLINK' && (n.operName === undefined || names(n.operName).at(-1) === '=')) {
-    const targets = list(s.targetList).map((t) => unwrap(t, 'ResTarget') as Node);
-    if (targets.length !== 1 || from.length === 0) return 'unknown';
-    const outer = columnOf(n.testexpr, levels);
-    const col = columnOf(targets[0].val, stack);
-    if (outer !== undefined && outer === col && ctx.notNull.has(outer)) return 'true';
+  const known = new Set([...b, ...inner.filter((it) => restrictedSet(it, stack, b, ctx))]);
+  const r = restricted([s.whereClause, ...joinQuals(list(s.fromClause))].filter((c): c is Node => c !== undefined), stack, new Set([...scope, ...inner]), known, ctx);
+  out.push(...[...scope].filter((it) => r.has(it)));
+  const ys = targets(s);
+  if (isIn && lefts.length === ys.length) {
+    lefts.forEach((l, i) => {
+      const c = plainColumn(l, levels, scope);
+      if (c && valueOk(ys[i], c.item, stack, r, ctx, false)) out.push(c.item);
+    });
   }
-  return 'unknown';
+  return out;
 }
 
 /**
- * A subquery that returns no row: a plain row list (no aggregate, which would return one row over
- * none) whose WHERE is never true, or LIMIT 0.
+ * Whether a query's rows are a restricted set by themselves, reading no unrestricted item of the
+ * levels around it (outer references only to items in `b`).
  */
-function returnsNothing(s: Node, stack: Level[], ctx: Ctx): boolean {
-  const plain = list(s.targetList).every((t) => {
-    const v = (unwrap(t, 'ResTarget') as Node).val as Node | undefined;
-    return v !== undefined && (v.ColumnRef !== undefined || constant(v) !== undefined);
-  });
-  if (!plain) return false;
-  if (s.limitCount && constant(s.limitCount) === 0) return true;
-  if (s.whereClause === undefined) return false;
-  const f = truth(s.whereClause, stack, ctx);
-  return f === 'false' || f === 'null';
+function restrictedQuery(s: Node | undefined, levels: Level[], b: Items, ctx: Ctx): boolean {
+  if (!s || !step(ctx)) return false;
+  const visible = new Set(levels.flat());
+  if (reads({ SelectStmt: s }, levels, ctx, (p) => p === undefined || (visible.has(p.item) && !b.has(p.item)))) return false;
+  return restrictedRows(s, levels, b, ctx);
 }
 
-/** CASE whose every outcome has the same truth (the conditions then do not matter). */
-function caseTruth(n: Node, levels: Level[], ctx: Ctx): Tri {
-  const outcomes = list(n.args).map((w) => truth((unwrap(w, 'CaseWhen') as Node).result, levels, ctx));
-  outcomes.push(n.defresult === undefined ? 'null' : truth(n.defresult, levels, ctx));
-  if (outcomes.every((o) => o === 'true')) return 'true';
-  if (outcomes.every((o) => o === 'false' || o === 'null')) return outcomes.includes('false') ? 'false' : 'null';
-  return 'unknown';
+function restrictedRows(s: Node, levels: Level[], b: Items, ctx: Ctx): boolean {
+  // LIMIT n (not WITH TIES, which can return every row).
+  if (s.limitOption === 'LIMIT_OPTION_COUNT' && typeof constant(s.limitCount) === 'number') return true;
+  if (s.larg || s.rarg) {
+    const l = restrictedRows(s.larg, levels, b, ctx);
+    const r = restrictedRows(s.rarg, levels, b, ctx);
+    return s.op === 'SETOP_UNION' ? l && r : s.op === 'SETOP_INTERSECT' ? l || r : s.op === 'SETOP_EXCEPT' && l;
+  }
+  // VALUES rows are written out (a set-returning function is not allowed there).
+  if (s.valuesLists) return true;
+  if (s.withClause || !targets(s).every(oneValue)) return false;
+  const from = list(s.fromClause);
+  if (from.length === 0) return true;
+  const inner = innerLevel(s, ctx);
+  const stack = [...levels, inner];
+  const known = new Set([...b, ...inner.filter((it) => restrictedSet(it, stack, b, ctx))]);
+  const r = restricted([s.whereClause, ...joinQuals(from)].filter((c): c is Node => c !== undefined), stack, new Set(inner), known, ctx);
+  return inner.every((it) => r.has(it));
+}
+
+const SERIES = new Set(['generate_series', 'unnest']);
+
+/** A FROM item that is a restricted set by itself (a relation never is). */
+function restrictedSet(it: Item, levels: Level[], b: Items, ctx: Ctx): boolean {
+  const n = it.node;
+  if (!n || it.kind === 'target') return false;
+  if (n.RangeSubselect) return restrictedQuery(unwrap(n.RangeSubselect.subquery, 'SelectStmt'), levels, b, ctx);
+  const f = n.RangeFunction as Node | undefined;
+  if (!f || list(f.functions).length !== 1 || f.is_rowsfrom) return false;
+  const call = unwrap(list(unwrap(list(f.functions)[0], 'List')?.items)[0], 'FuncCall') as Node | undefined;
+  const fname = names(call?.funcname);
+  if (!call || !SERIES.has(fname.at(-1) ?? '') || fname.length > 2 || (fname.length === 2 && fname[0] !== 'pg_catalog')) return false;
+  return list(call.args).every(literal);
+}
+
+/** A constant or a parameter (an array of them, arithmetic of them). */
+function literal(e: Node | undefined): boolean {
+  if (!e) return false;
+  if (e.A_Const || e.ParamRef) return true;
+  if (e.TypeCast) return literal(e.TypeCast.arg);
+  if (e.A_ArrayExpr) return list(e.A_ArrayExpr.elements).every(literal);
+  const x = e.A_Expr as Node | undefined;
+  return x?.kind === 'AEXPR_OP' && (x.lexpr === undefined || literal(x.lexpr)) && literal(x.rexpr);
 }
