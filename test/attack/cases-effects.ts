@@ -60,6 +60,57 @@ const reviewBypass: Attack[] = [
       refusal: /review/i,
     }),
   ),
+  // Tautologies the unbounded check does not know by name: the selection is bounded only when a
+  // predicate it recognises restricts the target, so each of these is held.
+  ...[
+    'DELETE FROM orders WHERE orders IS NOT NULL',
+    'DELETE FROM orders WHERE (id, status) = (id, status)',
+    'DELETE FROM orders WHERE NOT (id <> id)',
+    'DELETE FROM orders WHERE id >= id',
+    "DELETE FROM orders WHERE status ILIKE '%'",
+    "DELETE FROM orders WHERE status SIMILAR TO '%'",
+    'DELETE FROM orders WHERE id % 1 = 0',
+    'DELETE FROM orders WHERE id * 0 = 0',
+    'DELETE FROM orders WHERE ctid = ctid',
+    'DELETE FROM orders WHERE id::text = id::text',
+    'EXPLAIN ANALYZE DELETE FROM orders',
+    "DELETE FROM orders WHERE starts_with(status, '')",
+    'DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE true)',
+    'DELETE FROM orders WHERE id IN (SELECT id FROM (SELECT * FROM orders) s)',
+    'DELETE FROM orders WHERE id = ANY (ARRAY(SELECT id FROM orders))',
+    'DELETE FROM orders WHERE (id = id) IS TRUE',
+    'DELETE FROM orders WHERE CASE WHEN id = id THEN true END',
+    'DELETE FROM orders WHERE id IN (SELECT id FROM orders UNION SELECT -1)',
+    'UPDATE orders SET total = 0 WHERE orders = orders',
+  ].map(
+    (sql): Attack => ({
+      name: `a predicate not recognised as restricting leaves the write unbounded, held for review: ${sql}`,
+      who: 'migrator',
+      steps: [sql],
+      refusal: /review/i,
+    }),
+  ),
+  ...[
+    'DELETE FROM orders WHERE customer_id IN (SELECT id FROM customers)',
+    'DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id)',
+  ].map(
+    (sql): Attack => ({
+      name: `a semi-join over a table nothing restricts reaches every row through a NOT NULL foreign key, held for review: ${sql}`,
+      who: 'migrator',
+      steps: [sql],
+      refusal: /review/i,
+    }),
+  ),
+  ...['DELETE FROM public.ov WHERE id IS NOT NULL', 'DELETE FROM public.ov WHERE ov IS NOT NULL'].map(
+    (sql): Attack => ({
+      name: `a view's own WHERE does not bound a write through it, held for review: ${sql}`,
+      who: 'migrator',
+      setup: 'CREATE VIEW public.ov AS SELECT * FROM public.orders WHERE id > 0; ALTER VIEW public.ov OWNER TO gw_app',
+      steps: [sql],
+      refusal: /review/i,
+      cleanup: 'DROP VIEW IF EXISTS public.ov',
+    }),
+  ),
   {
     name: 'a held DELETE sent over the extended protocol never reaches the server',
     who: 'migrator',
