@@ -25,9 +25,9 @@
  *   cycle succeeded outside a transaction block is kept and replayed (`RESET ALL` then each SET)
  *   on a connection whose settings are not the session's.
  * - **Identity.** A connection last used by another identity is reset before it is lent (all of
- *   DISCARD ALL: `DEALLOCATE ALL` when it holds prepared statements, whose texts anyone there can
- *   read in pg_prepared_statements, then `RESET_STATE`). Prepared statements stay for the next
- *   session of the same identity.
+ *   DISCARD ALL: `DEALLOCATE ALL`, since prepared statements, the gateway's or those code in the
+ *   database made, have texts anyone there can read in pg_prepared_statements, then
+ *   `RESET_STATE`). Prepared statements stay for the next session of the same identity.
  *
  * What cannot move (a temporary table, LISTEN, a session advisory lock, a WITH HOLD cursor, a
  * SQL-level PREPARE, SET ROLE, a setting changed inside a transaction block) **pins** the session
@@ -585,10 +585,12 @@ class TransactionLease extends Duplex implements UpstreamLease {
     // Bring the connection to this session's settings (and clear another identity's state).
     const steps: string[] = [];
     const mine = this.#settings.size > 0 ? this : null;
-    if (state.identity !== null && state.identity !== this.o.identity && state.prepared.size > 0) {
+    if (state.identity !== null && state.identity !== this.o.identity) {
       // Another identity's prepared statements go too: their texts (with whatever literals they
       // carry) are readable in pg_prepared_statements, and no identity reads another's statements.
-      // This identity's own statements are prepared again on the connection as they are used.
+      // Always, not only when the lease prepared some: code in the database (a DO block, a
+      // function) can PREPARE behind the gateway. This identity's own statements are prepared
+      // again on the connection as they are used.
       steps.push('DEALLOCATE ALL');
       state.prepared.clear();
       state.unclosed.clear();

@@ -3,7 +3,8 @@
  * so that a later session sending the same text need not prepare it again. Their texts are
  * readable by anyone on that connection in pg_prepared_statements, literals and all (psycopg2 and
  * hand-written SQL put values there). A connection lent to another identity is now cleared of
- * them first: one identity never reads another's statements there. Each case lets one identity
+ * them first (also of statements code in the database prepared, which the gateway never saw): one
+ * identity never reads another's statements there. Each case lets one identity
  * prepare statements carrying a value, lets another take the only server connection, and
  * searches everything the second received for the value.
  */
@@ -20,11 +21,19 @@ let t: TestGateway;
 before(async () => {
   t = await startTestGateway({
     config: (raw) => {
-      raw.policies = [{ name: 'readers', match: { subjects: ['owner', 'other', 'owner-too'] }, allow: [{ tables: ['public.*'], operations: ['select'] }] }];
+      raw.policies = [
+        { name: 'readers', match: { subjects: ['owner', 'other', 'owner-too'] }, allow: [{ tables: ['public.*'], operations: ['select'] }] },
+        { name: 'coder', match: { subjects: ['coder'] }, allow: [{ tables: ['public.*'], operations: ['select'] }, { functions: ['public.mkprep', 'public.mkprep_sql'] }, { do_blocks: ['plpgsql'] }] },
+      ];
       raw.upstreams.app.pool = { mode: 'transaction', size: 1 };
     },
   });
-  t.pg.psql(`create table public.people(email text); insert into public.people values ('alice@example.com'); alter table public.people owner to gw_app;`, 'app');
+  t.pg.psql(
+    `create table public.people(email text); insert into public.people values ('alice@example.com'); alter table public.people owner to gw_app;
+     create function public.mkprep() returns int language plpgsql as $f$ begin execute 'prepare by_plpgsql as select ''secret-literal-4'''; return 1; end $f$;
+     create function public.mkprep_sql() returns int language sql as $f$ prepare by_sql as select 'secret-literal-5'; select 1 $f$;`,
+    'app',
+  );
   await t.gw.reloadCatalogs();
 });
 after(async () => {
@@ -74,6 +83,26 @@ describe("another identity's prepared statements are not on the connection it is
     const seen = await readPrepared('other');
     assert.ok(!seen.includes('secret-literal-2'));
   });
+
+  // The gateway never saw these PREPAREs: code in the database ran them.
+  for (const [how, sql, literal] of [
+    ['a DO block', "DO $$ BEGIN EXECUTE 'PREPARE by_do AS SELECT ''secret-literal-3'''; END $$", 'secret-literal-3'],
+    ['a PL/pgSQL function', 'select public.mkprep()', 'secret-literal-4'],
+    ['a SQL function', 'select public.mkprep_sql()', 'secret-literal-5'],
+  ]) {
+    it(`statements prepared by ${how}, the owner still connected`, async () => {
+      const coder = await RawClient.connect(t.port, await t.issuer.sign({ sub: 'coder' }));
+      try {
+        coder.send(encodeQuery(sql));
+        const got = await coder.until('Z');
+        assert.ok(!got.some((m) => m.tag === 'E'), `${how} ran`);
+        const seen = await readPrepared('other');
+        assert.ok(!seen.includes(literal), `the other identity read a statement ${how} prepared`);
+      } finally {
+        coder.end();
+      }
+    });
+  }
 
   it('the same identity keeps them (a later session of it finds its plans)', async () => {
     const owner = await pgClient('owner-too');
