@@ -170,6 +170,11 @@ const cases: Case[] = [
   { name: 'a CTE with column names, and its whole row', sql: 'WITH x(a, b) AS (SELECT ssn, phone FROM customers) SELECT b, x FROM x', outputs: [`b: column ${C}.phone`, `x: opaque ${C}.phone ${C}.ssn`] },
   { name: 'a CTE used twice', sql: 'WITH x AS (SELECT ssn FROM customers) SELECT a.ssn, b.ssn FROM x a, x b', outputs: [`ssn: column ${C}.ssn`, `ssn: column ${C}.ssn`] },
   { name: 'a recursive CTE carries the base branch', sql: 'WITH RECURSIVE r(n, s) AS (SELECT 1, ssn FROM customers UNION ALL SELECT n + 1, s FROM r WHERE n < 3) SELECT s FROM r', outputs: [`s: column ${C}.ssn`] },
+  { name: 'SEARCH DEPTH FIRST: the sequence column packs the BY columns', sql: 'WITH RECURSIVE r(x) AS (SELECT ssn FROM customers UNION ALL SELECT x FROM r WHERE false) SEARCH DEPTH FIRST BY x SET o SELECT o FROM r', outputs: [`o: opaque ${C}.ssn`] },
+  { name: 'CYCLE: the mark is computed from the cycle columns, the path packs them', sql: 'WITH RECURSIVE r(x) AS (SELECT phone FROM customers UNION ALL SELECT x FROM r WHERE false) CYCLE x SET cyc USING p SELECT * FROM r', outputs: [`x: column ${C}.phone`, `cyc: expression ${C}.phone`, `p: opaque ${C}.phone`] },
+  { name: 'SEARCH and CYCLE columns follow the CTE\'s own, in that order', sql: "WITH RECURSIVE r AS (SELECT ssn AS x FROM customers UNION ALL SELECT x FROM r) SEARCH BREADTH FIRST BY x SET o CYCLE x SET cyc TO 'y' DEFAULT 'n' USING p SELECT * FROM r", outputs: [`x: column ${C}.ssn`, `o: opaque ${C}.ssn`, `cyc: expression ${C}.ssn`, `p: opaque ${C}.ssn`] },
+  { name: 'the recursive branch reads the path column of the rows fed back', sql: 'WITH RECURSIVE r(x) AS (SELECT ssn FROM customers UNION ALL SELECT p::text FROM r WHERE false) CYCLE x SET cyc USING p SELECT x FROM r', outputs: [`x: opaque ${C}.ssn`] },
+  { name: 'COPY of the path column', sql: 'COPY (WITH RECURSIVE r(x) AS (SELECT ssn FROM customers UNION ALL SELECT x FROM r WHERE false) CYCLE x SET cyc USING p SELECT p FROM r) TO STDOUT', outputs: [`p: opaque ${C}.ssn`] },
   { name: 'a recursive CTE: a fed-back column may hold any base value', sql: 'WITH RECURSIVE r AS (SELECT id, ssn FROM customers UNION ALL SELECT id + 1, ssn FROM r WHERE id < 3) SELECT id FROM r', outputs: [`id: expression ${C}.id ${C}.ssn`] },
 
   // ── set operations ───────────────────────────────────────────────────────────────────────────

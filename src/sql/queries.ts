@@ -11,7 +11,7 @@ import type { FlowSink } from './types.ts';
 import { expandStar, resolveColumnRef, type Use } from './columns.ts';
 import { expr, exprs, type QueryWalk, refFields, windowDef } from './expressions.ts';
 import { plantedOperator } from './planted.ts';
-import { choice, columnLabel, computed, NONE, type Out, outNames, type Prov, renamed } from './provenance.ts';
+import { choice, columnLabel, computed, NONE, type Out, outNames, packed, type Prov, renamed } from './provenance.ts';
 import { type CteInfo, derivedColumns, expandItem, type FromItem, relationColumns, Scope } from './scope.ts';
 import { type RelationLookup, unboundedMerge, unboundedSelection } from './unbounded.ts';
 
@@ -49,7 +49,7 @@ export class QueryWalker implements QueryWalk {
     const scope = new Scope(parent);
     scope.ctes = new Map();
     const ctes = list(w.ctes).map((x) => unwrap(x, 'CommonTableExpr') as Node);
-    if (w.recursive) for (const cte of ctes) scope.ctes.set(cte.ctename, { cols: names(cte.aliascolnames) });
+    if (w.recursive) for (const cte of ctes) scope.ctes.set(cte.ctename, { cols: names(cte.aliascolnames), added: addedColumnNames(cte) });
     for (const cte of ctes) {
       const q = cte.ctequery as Node | undefined;
       const qt = q ? typeOf(q) : '';
@@ -57,9 +57,51 @@ export class QueryWalker implements QueryWalk {
       const outputs = this.query(q, scope, w.recursive ? scope.ctes.get(cte.ctename) : undefined);
       const alias = names(cte.aliascolnames);
       const m = derivedColumns(outNames(outputs), alias);
-      scope.ctes.set(cte.ctename, { cols: m ? [...m.keys()] : undefined, outs: renamed(outputs, alias) });
+      const outs = renamed(outputs, alias);
+      const added = this.searchCycle(cte, outs, scope);
+      scope.ctes.set(cte.ctename, { cols: m ? [...m.keys(), ...added.map((o) => o.name)] : undefined, outs: outs ? [...outs, ...added] : undefined });
     }
     return scope;
+  }
+
+  /**
+   * The columns a recursive CTE's SEARCH and CYCLE clauses add after its own, as PostgreSQL's
+   * rewriter makes them (rewriteSearchAndCycle): each holds copies of the columns it is built
+   * from, and each is a use of them.
+   * - SEARCH … BY cols SET seq: `seq` is an array of ROW(cols) along the path (DEPTH FIRST) or
+   *   ROW(depth, cols) (BREADTH FIRST), made to be ordered by: packed from the columns, and an
+   *   ordering of them.
+   * - CYCLE cols SET mark … USING path: each new row's ROW(cols) is compared with `=` to those on
+   *   its path; `mark` is the answer and the recursion stops on it (so `count(*)` tells it too):
+   *   computed from the columns, and an `=` filter of each. `path` is the array of ROW(cols):
+   *   packed from them, masked and refused as any packed value (outputs, writes, COPY).
+   * A column the gateway cannot find among the CTE's (a `*` of unknown width) makes the
+   * statement unsupported.
+   */
+  private searchCycle(cte: Node, outs: readonly Out[] | undefined, scope: Scope): Out[] {
+    const sc = cte.search_clause as Node | undefined;
+    const cc = cte.cycle_clause as Node | undefined;
+    if (!sc && !cc) return [];
+    const col = (name: string, clause: string): Prov => {
+      const o = outs?.some((x) => x.many) ? undefined : outs?.find((x) => x.name === name);
+      if (o) return o.prov;
+      this.c.fail(`the ${clause} clause of WITH query ${String(cte.ctename)} names column ${name}, whose values the gateway cannot follow`);
+      return NONE;
+    };
+    const added: Out[] = [];
+    if (sc) {
+      const by = names(sc.search_col_list).map((n) => col(n, 'SEARCH'));
+      for (const p of by) this.c.useSources(p, 'order', undefined);
+      added.push({ name: String(sc.search_seq_column), prov: packed(by) });
+    }
+    if (cc) {
+      const cols = names(cc.cycle_col_list).map((n) => col(n, 'CYCLE'));
+      for (const p of cols) this.c.useSources(p, 'filter', '=');
+      const mark = [expr(this, cc.cycle_mark_value, scope), expr(this, cc.cycle_mark_default, scope)];
+      added.push({ name: String(cc.cycle_mark_column), prov: computed([...cols, ...mark]) });
+      added.push({ name: String(cc.cycle_path_column), prov: packed(cols) });
+    }
+    return added;
   }
 
   select(s: Node, parent: Scope | undefined, rec?: CteInfo): Out[] | undefined {
@@ -599,14 +641,25 @@ function setOperation(left: Out[] | undefined, right: Out[] | undefined): Out[] 
  * each takes all of them; names come from the branch unless the CTE lists its own.
  */
 function selfReference(rec: CteInfo, left: Out[]): void {
+  const added = rec.added ?? [];
   const alias = rec.cols ?? [];
   const all = choice(left.map((o) => o.prov));
   const outs = renamed(left, alias)?.map((o) => ({ name: o.name, prov: all, many: o.many })) ?? [];
-  rec.outs = outs;
+  // The SEARCH / CYCLE columns of the rows fed back hold copies of their values.
+  const copies = packed([all]);
+  rec.outs = [...outs, ...added.map((name) => ({ name, prov: copies }))];
   if (alias.length === 0) {
     const m = derivedColumns(outNames(outs), []);
-    rec.cols = m ? [...m.keys()] : undefined;
-  }
+    rec.cols = m ? [...m.keys(), ...added] : undefined;
+  } else rec.cols = [...alias, ...added];
+}
+
+/** The names of the columns a CTE's SEARCH and CYCLE clauses add, in PostgreSQL's order. */
+function addedColumnNames(cte: Node): string[] {
+  const out: string[] = [];
+  if (cte.search_clause) out.push(String(cte.search_clause.search_seq_column));
+  if (cte.cycle_clause) out.push(String(cte.cycle_clause.cycle_mark_column), String(cte.cycle_clause.cycle_path_column));
+  return out;
 }
 
 /** Notes a value written into a column of the statement's target (RETURNING returns it). */

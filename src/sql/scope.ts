@@ -41,6 +41,11 @@ export interface FromItem {
 export interface CteInfo {
   cols?: string[];
   outs?: Out[];
+  /**
+   * A recursive CTE's columns added by its SEARCH / CYCLE clauses (search sequence, cycle mark,
+   * cycle path), which its own recursive branch can read too.
+   */
+  added?: string[];
 }
 
 export class Scope {
