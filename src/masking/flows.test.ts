@@ -41,8 +41,8 @@ function verdict(scope: MaskingScope, sql: string): string | null {
 describe('statementRefusal: flows of masked columns are refused, naming the column and the position', () => {
   const refused: [string, string, RegExp][] = [
     ['LIMIT', 'SELECT 1 LIMIT (SELECT ascii(substr(ssn, 1, 1)) FROM customers WHERE id = 1)', /^pgwarden: analyst may not use masked column public\.customers\.ssn in LIMIT: .*allow_flows: \[limit\]/],
-    ['a set-returning function', "SELECT count(*) FROM (SELECT regexp_matches(email, '^a') FROM customers) x", /masked column public\.customers\.email in the arguments of set-returning function regexp_matches\(\)/],
-    ['a CASE condition', "SELECT count(CASE WHEN phone LIKE '+1%' THEN 1 END) FROM customers", /masked column public\.customers\.phone in a condition \(CASE WHEN\)/],
+    ['a set-returning function', 'SELECT count(*) FROM (SELECT generate_series(1, length(email)) FROM customers) x', /masked column public\.customers\.email in the arguments of set-returning function generate_series\(\)/],
+    ['a CASE condition', "SELECT count(CASE WHEN phone = '+1' THEN 1 END) FROM customers", /masked column public\.customers\.phone in a condition \(CASE WHEN\)/],
     ['AND in the output (it decides whether the rest runs)', "SELECT (email = 'x') AND 1 / (id - id) = 1 FROM customers", /masked column public\.customers\.email in a condition \(AND\)/],
     ['an aggregate', 'SELECT max(email) FROM customers', /masked column public\.customers\.email in aggregate max\(\)/],
     ['a window function', 'SELECT first_value(email) OVER (ORDER BY id) FROM customers', /masked column public\.customers\.email in a window function \(first_value\(\)\)/],
@@ -96,6 +96,37 @@ describe('statementRefusal: flows of masked columns are refused, naming the colu
   it('allow_flows opens only what it names', () => {
     assert.match(verdict(analyst, 'SELECT DISTINCT name FROM customers') ?? '', /public\.customers\.name in SELECT DISTINCT/);
     assert.match(verdict(analyst, 'SELECT name::int FROM customers') ?? '', /public\.customers\.name in cast to int4/);
+  });
+
+  it('DISTINCT inside an aggregate is an equality use: refused under deny, allowed under equality', () => {
+    for (const sql of [
+      'SELECT count(DISTINCT ssn) FROM customers WHERE id IN (2, 3)',
+      "SELECT count(DISTINCT s) FROM (SELECT ssn AS s FROM customers WHERE id = 1 UNION ALL SELECT '900-00-0000') d",
+      "SELECT id FROM orders LIMIT (SELECT count(DISTINCT s) FROM (SELECT ssn AS s FROM customers UNION ALL SELECT 'x') d)",
+      'SELECT count(*) FROM (SELECT array_agg(DISTINCT ssn) AS a FROM customers) d',
+    ]) assert.match(verdict(analyst, sql) ?? 'allowed', /^pgwarden: analyst may not filter on masked column public\.customers\.ssn with =: its masking rule allows no filtering/, sql);
+    assert.equal(verdict(analyst, "SELECT count(DISTINCT email), count(DISTINCT phone) FROM customers"), null);
+    assert.equal(verdict(analyst, "SELECT id FROM orders LIMIT (SELECT count(DISTINCT email) FROM customers)"), null);
+    assert.match(verdict(analyst, 'SELECT count(DISTINCT lower(email)) FROM customers') ?? 'allowed', /may not filter on masked column public\.customers\.email inside an expression/);
+  });
+
+  it('a pattern or search function of a masked value is a predicate on it, in the output list too', () => {
+    assert.match(verdict(analyst, "SELECT length(replace(regexp_replace(ssn, '^901', repeat('Q', 3000)), 'Q', repeat('Q', 3000))) FROM customers WHERE id = 1") ?? 'allowed', /may not filter on masked column public\.customers\.ssn inside regexp_replace\(\): its masking rule allows no filtering/);
+    assert.match(verdict(analyst, "SELECT replace(email, 'a', 'b') FROM customers") ?? 'allowed', /may not filter on masked column public\.customers\.email inside replace\(\); only equality lookups/);
+    assert.match(verdict(analyst, "SELECT strpos(upper(phone), '55') FROM customers") ?? 'allowed', /public\.customers\.phone inside strpos\(\)/);
+    assert.match(verdict(analyst, "SELECT email ~ '^a' FROM customers") ?? 'allowed', /may not filter on masked column public\.customers\.email with ~/);
+    assert.equal(verdict(analyst, "SELECT lower(email), length(ssn), substr(phone, 1, 3), btrim(email) FROM customers"), null, 'value-preserving functions as before');
+    assert.equal(verdict(analyst, "SELECT regexp_replace(status, '^o', 'x') FROM orders"), null, 'filter: allow allows matching');
+    assert.equal(verdict(support, "SELECT replace(email, '@', ' at ') FROM customers"), null, 'a column not masked for this identity');
+  });
+
+  it('SEARCH and CYCLE clauses use their columns and carry their values', () => {
+    const rec = (col: string, clause: string, main: string) => `WITH RECURSIVE r(x) AS (SELECT ${col} FROM customers WHERE id = 1 UNION ALL SELECT x FROM r WHERE false) ${clause} ${main}`;
+    assert.match(verdict(analyst, rec('ssn', 'CYCLE x SET cyc USING p', 'SELECT count(*) FROM r')) ?? 'allowed', /may not filter on masked column public\.customers\.ssn with =/);
+    assert.match(verdict(analyst, rec('email', 'SEARCH DEPTH FIRST BY x SET o', 'SELECT x FROM r ORDER BY o')) ?? 'allowed', /may not order by masked column public\.customers\.email/);
+    assert.match(verdict(analyst, rec('email', 'CYCLE x SET cyc USING p', 'UPDATE orders SET status = (SELECT p::text FROM r) WHERE id = 1')) ?? 'allowed', /masked column public\.customers\.email in a write to public\.orders\.status/);
+    assert.match(verdict(analyst, rec('phone', 'CYCLE x SET cyc USING p', 'SELECT p FROM r')) ?? 'allowed', /public\.customers\.phone/, 'the path packs the values: refused as a packed value');
+    assert.equal(verdict(analyst, rec('email', 'CYCLE x SET cyc USING p', 'SELECT x, cyc FROM r')), null, 'equality detection of an equality column, its values masked');
   });
 
   it('filter: allow does not open the error channel', () => {

@@ -10,7 +10,7 @@
 import { constText, list, names, type Node, str, typeOf } from './ast.ts';
 import type { Collector } from './collector.ts';
 import { resolveColumnRef, STAR, type Use } from './columns.ts';
-import { callFlows, operatorFlow, safeCast, valuePreservingCast } from './flows.ts';
+import { callFlows, matchOperatorUses, matchUses, operatorFlow, safeCast, valuePreservingCast } from './flows.ts';
 import { plantedCast, plantedOperator, plantedOperators } from './planted.ts';
 import { callProv, choice, computed, NONE, type Out, packed, type Prov, fieldOf, untrusted } from './provenance.ts';
 import type { Scope } from './scope.ts';
@@ -145,6 +145,12 @@ export function funcCall(w: QueryWalk, f: Node, scope: Scope, use: Use | undefin
     if (use && fnOp && isDirect(a)) argProvs.push(expr(w, a, scope, { use: use.use, operator: fnOp }));
     else argProvs.push(expr(w, a, scope, nested(use)));
   }
+  // A pattern or search function is a predicate on what it searches, wherever it stands.
+  matchUses(w.c, f, args, argProvs, use?.use === 'join');
+  // DISTINCT inside an aggregate compares its arguments with `=` (`count(DISTINCT s)` over the
+  // stored value and a guess is 1 or 2): an equality use of each, as in WHERE, so a column whose
+  // rule allows no filtering is refused and one allowing equality lookups is not.
+  if (f.agg_distinct === true) for (const p of argProvs) w.c.useSources(p, 'filter', '=');
   const order: Prov[] = [];
   for (const s of list(f.agg_order)) {
     const p = expr(w, s.SortBy?.node, scope, undefined);
@@ -249,6 +255,8 @@ export function expr(w: QueryWalk, n: Node | undefined, scope: Scope, use?: Use)
       else rs.push(operand(w, e.rexpr, scope, use, op));
       operatorFlow(w.c, e, l, e.lexpr ? 0 : 1, use !== undefined);
       for (const r of rs) operatorFlow(w.c, e, r, 1, use !== undefined);
+      // LIKE, SIMILAR TO, a regular expression: a predicate on both sides, in any clause.
+      matchOperatorUses(w.c, e, [l, ...rs], op, use?.use === 'join');
       if (e.kind === 'AEXPR_NULLIF' && !use) {
         // NULLIF compares: NULL or not tells whether the value equals the other one.
         for (const p of [l, ...rs]) w.c.useSources(p, 'filter', '=');

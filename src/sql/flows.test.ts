@@ -178,26 +178,83 @@ describe('predicate uses follow values, not only direct columns', () => {
   for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql), want));
 });
 
+describe('DISTINCT inside an aggregate compares its arguments with =', () => {
+  const C = 'customers';
+  const cases: [string, string, string[]][] = [
+    ['count(DISTINCT col)', 'SELECT count(DISTINCT ssn) FROM customers', [`filter ${C}.ssn =`]],
+    ['count(DISTINCT) of a derived column over the stored value and a guess', "SELECT count(DISTINCT s) FROM (SELECT ssn AS s FROM customers WHERE id = 1 UNION ALL SELECT '900-00-0000') d", [`filter ${C}.id =`, `filter ${C}.ssn =`]],
+    ['count(DISTINCT) in LIMIT', 'SELECT id FROM orders LIMIT (SELECT count(DISTINCT email) FROM customers)', [`filter ${C}.email =`]],
+    ['array_agg(DISTINCT … ORDER BY …)', 'SELECT array_agg(DISTINCT email ORDER BY email) FROM customers', [`filter ${C}.email =`, `order ${C}.email`]],
+    ['string_agg(DISTINCT …)', "SELECT string_agg(DISTINCT phone, ',') FROM customers", [`filter ${C}.phone =`]],
+    ['sum(DISTINCT) of a computed value: inside an expression', 'SELECT sum(DISTINCT length(ssn)) FROM customers', [`filter ${C}.ssn`]],
+    ['count of the plain column compares nothing', 'SELECT count(ssn), count(*) FROM customers', []],
+  ];
+  for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql).sort(), [...want].sort()));
+});
+
+describe('pattern and search functions and operators are predicates wherever they stand', () => {
+  const C = 'customers';
+  const cases: [string, string, string[]][] = [
+    ['regexp_replace grown by replace, in the output list', "SELECT length(replace(regexp_replace(ssn, '^901', repeat('Q', 3000)), 'Q', repeat('Q', 3000))) FROM customers", [`filter ${C}.ssn regexp_replace`, `filter ${C}.ssn replace`]],
+    ['the regular-expression functions', "SELECT regexp_like(ssn, '^9'), regexp_count(email, 'a'), regexp_instr(phone, '5') FROM customers", [`filter ${C}.ssn regexp_like`, `filter ${C}.email regexp_count`, `filter ${C}.phone regexp_instr`]],
+    ['the value as the searched-for string', "SELECT strpos('901-37-4729 900-00-0000', ssn) FROM customers", [`filter ${C}.ssn strpos`]],
+    ['POSITION … IN', "SELECT position('-37-' IN ssn) FROM customers", [`filter ${C}.ssn position`]],
+    ['translate, split_part, starts_with, string_to_array', "SELECT translate(ssn, '9', 'x'), split_part(email, '@', 2), starts_with(phone, '+1'), string_to_array(ssn, '-') FROM customers", [`filter ${C}.ssn translate`, `filter ${C}.email split_part`, `filter ${C}.phone starts_with`, `filter ${C}.ssn string_to_array`]],
+    ['a trim of chosen characters', "SELECT btrim(ssn, '9'), trim(leading '0' from email) FROM customers", [`filter ${C}.ssn btrim`, `filter ${C}.email ltrim`]],
+    ['substring by pattern, not by position', "SELECT substring(ssn from '^9'), substring(email, 1, 3) FROM customers", [`filter ${C}.ssn substring`]],
+    ['a value computed from the column: each source under the function', "SELECT replace(lower(email) || ssn, 'a', 'b') FROM customers", [`filter ${C}.email replace`, `filter ${C}.ssn replace`]],
+    ['through a derived table', "SELECT regexp_replace(s, '^9', 'x') FROM (SELECT ssn AS s FROM customers) d", [`filter ${C}.ssn regexp_replace`]],
+    ['LIKE, a regular expression, SIMILAR TO and ^@ in the output list', "SELECT email LIKE 'a%', ssn ~ '^9', phone SIMILAR TO '+1%', name ^@ 'A' FROM customers", [`filter ${C}.email like`, `filter ${C}.ssn ~`, `filter ${C}.phone similar to`, `filter ${C}.name ^@`]],
+    ['LIKE ANY', "SELECT ssn LIKE ANY (ARRAY['9%', '8%']) FROM customers", [`filter ${C}.ssn ~~ any`]],
+    ['in a join condition: a join use', "SELECT 1 FROM customers c JOIN orders o ON regexp_like(c.email, o.status)", [`join ${C}.email regexp_like`, 'join orders.status regexp_like']],
+    ['value-preserving functions and equality in the output list are no predicate', "SELECT lower(ssn), upper(email), length(phone), substr(ssn, 1, 3), overlay(ssn placing 'x' from 2), btrim(email), ssn = 'x' FROM customers", []],
+    ['the replacement text is not matched', "SELECT replace('abc', 'b', ssn), regexp_replace('abc', 'b', email) FROM customers", []],
+  ];
+  for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql).sort(), [...want].sort()));
+});
+
+describe('SEARCH and CYCLE clauses of a recursive CTE', () => {
+  const C = 'customers';
+  const R = (clause: string, main: string) => `WITH RECURSIVE r(x) AS (SELECT ssn FROM customers WHERE id = 1 UNION ALL SELECT x FROM r WHERE false) ${clause} ${main}`;
+  it('SEARCH orders by its columns', () => assert.deepEqual(usesOf(R('SEARCH DEPTH FIRST BY x SET o', 'SELECT 1 FROM r')).sort(), [`filter ${C}.id =`, `order ${C}.ssn`]));
+  it('CYCLE compares its columns with =', () => assert.deepEqual(usesOf(R('CYCLE x SET cyc USING p', 'SELECT count(*) FROM r')).sort(), [`filter ${C}.id =`, `filter ${C}.ssn =`]));
+  it('the path column written elsewhere is a write of its columns', () => {
+    assert.deepEqual(flowsOf(R('CYCLE x SET cyc USING p', 'UPDATE orders SET status = (SELECT p::text FROM r) WHERE id = 1')), ['ssn write public.orders.status']);
+  });
+  it('the search column in CREATE TABLE AS is a write of its columns', () => {
+    assert.deepEqual(flowsOf(`CREATE TABLE t AS ${R('SEARCH BREADTH FIRST BY x SET o', 'SELECT o FROM r')}`), ['ssn write public.t.o']);
+  });
+  it('a column the gateway cannot follow makes the statement unsupported', () => {
+    for (const sql of [
+      'WITH RECURSIVE r AS (SELECT * FROM nosuch UNION ALL SELECT * FROM r) CYCLE x SET cyc USING p SELECT 1 FROM r',
+      'WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x FROM r) SEARCH DEPTH FIRST BY y SET o SELECT 1 FROM r',
+    ]) {
+      const [a] = analyse(sql, { catalog, searchPath: ['public'] });
+      assert.match(a.unsupported ?? '', /clause of WITH query r names column [xy], whose values the gateway cannot follow/, sql);
+    }
+  });
+});
+
 describe('a whole row in a predicate is a use of each of its columns', () => {
   const C = 'customers';
   const every = (how: string) => ['id', 'name', 'email', 'phone', 'ssn'].map((x) => `${how.split(' ')[0]} ${C}.${x}${how.includes(' ') ? how.slice(how.indexOf(' ')) : ''}`);
   const cases: [string, string, string[]][] = [
-    ['cast to text and matched with LIKE: each column inside an expression', "SELECT id FROM customers c WHERE c::text LIKE '%9)'", every('filter')],
-    ['a whole-row star cast to text', "SELECT id FROM customers c WHERE (c.*)::text ~ '4729'", every('filter')],
+    ['cast to text and matched with LIKE: each column inside an expression, and matched by LIKE', "SELECT id FROM customers c WHERE c::text LIKE '%9)'", [...every('filter'), ...every('filter like')]],
+    ['a whole-row star cast to text', "SELECT id FROM customers c WHERE (c.*)::text ~ '4729'", [...every('filter'), ...every('filter ~')]],
     ['compared with a row value: each column under the comparison', "SELECT id FROM customers c WHERE c >= ROW(5, 'a', 'b', 'c', 'd')::customers", every('filter >=')],
     ['compared by equality: each column by equality', "SELECT id FROM customers c WHERE c = ROW(5, 'a', 'b', 'c', 'd')::customers", every('filter =')],
     ['a derived table\'s row compared as a record: its column under the comparison', "SELECT count(*) FROM (SELECT ssn FROM customers WHERE id = 2) d WHERE d >= ROW('9'::text)", [`filter ${C}.id =`, `filter ${C}.ssn >=`]],
     ['a derived row of computed columns: each source inside an expression', "SELECT 1 FROM (SELECT substr(ssn, 1, 1) AS s FROM customers) d WHERE d = ROW('9'::text)", [`filter ${C}.ssn`]],
     ['a derived row IN a subquery', "SELECT count(*) FROM (SELECT ssn FROM customers) d WHERE d IN (SELECT ROW('901-37-4729'::text))", [`filter ${C}.ssn in`]],
-    ['passed to a function: each column inside it', "SELECT id FROM customers c WHERE concat(c) LIKE '%9)'", every('filter concat')],
-    ['a function of the row as text', "SELECT id FROM customers c WHERE strpos(c::text, '-37-') > 0", every('filter')],
+    ['passed to a function: each column inside it', "SELECT id FROM customers c WHERE concat(c) LIKE '%9)'", [...every('filter concat'), ...every('filter like')]],
+    ['a function of the row as text', "SELECT id FROM customers c WHERE strpos(c::text, '-37-') > 0", [...every('filter'), ...every('filter strpos')]],
     ['its length', 'SELECT id FROM customers c WHERE length(c::text) > 70', every('filter')],
-    ['in a join condition', "SELECT 1 FROM customers c JOIN (VALUES ('x')) v(x) ON c::text LIKE v.x", every('join')],
-    ['in a CASE inside WHERE', "SELECT id FROM customers c WHERE CASE WHEN c::text LIKE '%9)' THEN true ELSE false END", every('filter')],
-    ['in an aggregate FILTER', "SELECT count(*) FILTER (WHERE c::text LIKE '%9)') FROM customers c", every('filter')],
-    ['in EXISTS', "SELECT 1 FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c::text LIKE '%1)')", [`filter ${C}.id =`, 'filter orders.customer_id =', ...every('filter')]],
+    ['in a join condition', "SELECT 1 FROM customers c JOIN (VALUES ('x')) v(x) ON c::text LIKE v.x", [...every('join'), ...every('join like')]],
+    ['in a CASE inside WHERE', "SELECT id FROM customers c WHERE CASE WHEN c::text LIKE '%9)' THEN true ELSE false END", [...every('filter'), ...every('filter like')]],
+    ['in an aggregate FILTER', "SELECT count(*) FILTER (WHERE c::text LIKE '%9)') FROM customers c", [...every('filter'), ...every('filter like')]],
+    ['in EXISTS', "SELECT 1 FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c::text LIKE '%1)')", [`filter ${C}.id =`, 'filter orders.customer_id =', ...every('filter'), ...every('filter like')]],
     ['IS NULL of a row: each column IS NULL', 'SELECT 1 FROM customers c WHERE c IS NULL', every('filter is null')],
-    ['a relation the catalog does not know: all of its columns (`*`)', "SELECT 1 FROM nosuch u WHERE u::text LIKE 'x'", ['filter nosuch.u', 'filter nosuch.*']],
+    ['a relation the catalog does not know: all of its columns (`*`)', "SELECT 1 FROM nosuch u WHERE u::text LIKE 'x'", ['filter nosuch.u', 'filter nosuch.*', 'filter nosuch.u like', 'filter nosuch.* like']],
   ];
   for (const [name, sql, want] of cases) it(name, () => assert.deepEqual(usesOf(sql).sort(), [...want].sort()));
 });

@@ -138,6 +138,45 @@ const AGGREGATES: ReadonlySet<string> = new Set([
   'range_intersect_agg', 'json_agg_strict', 'jsonb_agg_strict',
 ]);
 
+/**
+ * Built-in functions that match a pattern, a search string or a set of characters against a
+ * value, with the positions of the value searched and of what is searched for (0-based). Such a
+ * call is a predicate on both, wherever it stands: its result, its cost and the size of what it
+ * returns depend on whether (and where) the pattern matches, and safe-list functions grow a
+ * chosen match without bound (`length(replace(regexp_replace(ssn, '^901', repeat('Q', 3000)),
+ * 'Q', repeat('Q', 3000)))` takes half a second when ssn starts with 901, nothing otherwise: a
+ * statement_timeout turns that into an error bit). So a stored value in one of these positions
+ * is a `filter` use of each of its sources under the function's name (`matchUses`), in the output
+ * list too, and the filter modes decide it as they decide `WHERE regexp_like(ssn, …)`: `deny` and
+ * `equality` refuse it.
+ * Covered: the regular-expression functions; replace, translate, split_part, strpos, position,
+ * starts_with, string_to_array / string_to_table (delimiter and null string); the trims given
+ * their characters (`btrim(x, chars)`, `TRIM(BOTH chars FROM x)`); the array searches (which
+ * compare elements with `=`); and the LIKE / regular-expression support functions callable by
+ * name (`textlike`, `textregexeq` …). `substring(x FROM pattern)` and `SIMILAR` are matched in
+ * `matchUses` by form, since `substring(x, start, len)` takes positions.
+ * Not covered, on purpose: functions that take the value as it is or by position (lower, upper,
+ * initcap, length, substr, left, right, lpad/rpad, overlay, concat, reverse, md5, encode) and the
+ * one-argument trims of spaces: what they return, and what it costs, depends on the value's
+ * length, not on matching anything the client chose. quote_literal / quote_ident and the escape
+ * encoding double quotes and backslashes only: the client cannot choose what they match.
+ */
+const MATCHING_FUNCTIONS: ReadonlyMap<string, readonly number[]> = new Map<string, readonly number[]>([
+  ...['regexp_replace', 'regexp_match', 'regexp_matches', 'regexp_like', 'regexp_count', 'regexp_instr', 'regexp_substr', 'regexp_split_to_table', 'regexp_split_to_array'].map((n): [string, number[]] => [n, [0, 1]]),
+  ...['replace', 'translate', 'split_part', 'strpos', 'position', 'starts_with', 'btrim', 'ltrim', 'rtrim'].map((n): [string, number[]] => [n, [0, 1]]),
+  ['string_to_array', [0, 1, 2]],
+  ['string_to_table', [0, 1, 2]],
+  ...['array_position', 'array_positions', 'array_remove', 'array_replace'].map((n): [string, number[]] => [n, [0, 1]]),
+  ...['textlike', 'textnlike', 'texticlike', 'texticnlike', 'bpcharlike', 'bpcharnlike', 'bpchariclike', 'bpcharicnlike', 'namelike', 'namenlike', 'nameiclike', 'nameicnlike'].map((n): [string, number[]] => [n, [0, 1]]),
+  ...['textregexeq', 'textregexne', 'texticregexeq', 'texticregexne', 'bpcharregexeq', 'bpcharregexne', 'bpcharicregexeq', 'bpcharicregexne', 'nameregexeq', 'nameregexne', 'nameicregexeq', 'nameicregexne', 'textregexsubstr'].map((n): [string, number[]] => [n, [0, 1]]),
+]);
+
+/**
+ * Operators that match a pattern against a value (LIKE, ILIKE, SIMILAR TO, the regular
+ * expressions, `^@` starts-with), by name, and their ANY / ALL forms: as the functions above.
+ */
+const MATCHING_OPERATORS: ReadonlySet<string> = new Set(['~~', '!~~', '~~*', '!~~*', '~', '~*', '!~', '!~*', '^@']);
+
 /** Functions that change a setting with their arguments. */
 const SETTING_FUNCTIONS: ReadonlySet<string> = new Set(['set_config']);
 
@@ -279,7 +318,7 @@ export function callFlows(c: Collector, f: Node, args: Node[], argProvs: readonl
   }
   // substring(x FROM pattern) is NULL when the pattern does not match: only the positional form
   // (integer start and length) is safe.
-  const patternForm = name === 'substring' && !args.slice(1).every((a) => a.A_Const?.ival !== undefined || (a.A_Const && constText(a) === '0'));
+  const patternForm = substringPattern(name, args);
   argProvs.forEach((p, i) => {
     if (p.src.length === 0) return;
     if (patternForm) return c.flowOf(p, 'function', detail);
@@ -287,4 +326,54 @@ export function callFlows(c: Collector, f: Node, args: Node[], argProvs: readonl
     if (sink) c.flowOf(p, sink, detail);
   });
   for (const p of order) c.flowOf(p, f.over !== undefined ? 'window' : 'aggregate', detail);
+}
+
+/**
+ * `substring(x FROM pattern)`, `substring(x SIMILAR pattern ESCAPE e)`: any form but the
+ * positional one (integer constants for start and length).
+ */
+function substringPattern(name: string, args: readonly Node[]): boolean {
+  return name === 'substring' && !args.slice(1).every((a) => a.A_Const?.ival !== undefined || (a.A_Const && constText(a) === '0'));
+}
+
+/**
+ * A filter use (a join use in a join condition) of each source of `p` under `operator`, whether
+ * `p` is a column or computed from one.
+ */
+function matched(c: Collector, p: Carried, operator: string, inJoin: boolean): void {
+  if (p.d === 'aggregate') return;
+  for (const s of p.src) c.use({ name: { schema: s.schema, name: s.table, resolved: true } }, s.column, inJoin ? 'join' : 'filter', operator);
+}
+
+/**
+ * A call of a function that matches a pattern or a search string (`MATCHING_FUNCTIONS`, or the
+ * pattern form of substring) is a predicate on the value it searches and on what it searches
+ * for, in whatever clause it stands: each stored value there is a `filter` use of its sources
+ * under the function's name, so that the filter modes refuse it as they would in WHERE. The
+ * positions count only when the pattern (argument 1) is given: `btrim(x)` trims spaces.
+ */
+export function matchUses(c: Collector, f: Node, args: readonly Node[], argProvs: readonly Carried[], inJoin: boolean): void {
+  const written = names(f.funcname).map((x) => x.toLowerCase());
+  const schema = written.length > 1 ? written[written.length - 2] : undefined;
+  if (schema !== undefined && schema !== 'pg_catalog') return;
+  const name = written[written.length - 1] ?? '';
+  const positions = substringPattern(name, args) ? [0, 1, 2] : MATCHING_FUNCTIONS.get(name);
+  if (!positions || args.length < 2) return;
+  argProvs.forEach((p, i) => {
+    if (p.src.length > 0 && positions.includes(i)) matched(c, p, name, inJoin);
+  });
+}
+
+/**
+ * An operator that matches a pattern (LIKE, ILIKE, SIMILAR TO, a regular expression, `^@`), also
+ * as `op ANY / ALL (…)`: each side's stored values are a `filter` use under it, in whatever clause
+ * it stands (see `MATCHING_FUNCTIONS`). `label` is the operator as refusals name it.
+ */
+export function matchOperatorUses(c: Collector, e: Node, sides: readonly Carried[], label: string, inJoin: boolean): void {
+  const n = names(e.name);
+  if (n.length > 1 && n[n.length - 2] !== 'pg_catalog') return;
+  const kind = e.kind as string;
+  const pattern = kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE' || kind === 'AEXPR_SIMILAR' || ((kind === 'AEXPR_OP' || kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') && MATCHING_OPERATORS.has(n.at(-1) ?? ''));
+  if (!pattern) return;
+  for (const p of sides) if (p.src.length > 0) matched(c, p, label, inJoin);
 }
