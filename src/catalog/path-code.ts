@@ -127,3 +127,97 @@ export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): b
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * Which code in the database may change the names of the session's prepared statements (`S`)
+ * or cursors and portals (`P`) when it runs, behind the gateway's ledger (engine/ledger.ts). A
+ * SQL function runs PREPARE, DEALLOCATE, DISCARD, DECLARE … CURSOR and CLOSE as written; PL/pgSQL
+ * prepares or deallocates only through dynamic SQL (`EXECUTE`), and opens and closes portals
+ * with names of its choosing (OPEN, CLOSE of a refcursor, a bound cursor). A body that cannot be
+ * read, calls a procedure, or names another such function may do it too.
+ */
+const NAMES_STATEMENTS = /\bprepare\b|\bdeallocate\b|\bdiscard\b|\bexecute\b|\bcall\b/i;
+const NAMES_PORTALS = new RegExp(`${NAMES_STATEMENTS.source}|\\bclose\\b|\\bopen\\b|\\bcursor\\b|\\bfetch\\b|\\bmove\\b`, 'i');
+/** In a SQL function DECLARE is a cursor; in PL/pgSQL it opens every body's variable section. */
+const SQL_DECLARE = /\bdeclare\b/i;
+
+interface NameCode {
+  S: Set<number>;
+  P: Set<number>;
+  relations: { S: Map<number, boolean>; P: Map<number, boolean> };
+}
+
+const nameCodeOf = new WeakMap<CatalogSnapshot, NameCode>();
+
+function nameCode(snapshot: CatalogSnapshot): NameCode {
+  let code = nameCodeOf.get(snapshot);
+  if (!code) {
+    const portals = (f: CatalogFunction): boolean => NAMES_PORTALS.test(f.source!) || (f.language === 'sql' && SQL_DECLARE.test(f.source!));
+    const oids = (set: Set<CatalogFunction>) => new Set([...set].map((f) => f.oid));
+    code = {
+      S: oids(closure(snapshot, (f) => NAMES_STATEMENTS.test(f.source!))),
+      P: oids(closure(snapshot, portals)),
+      relations: { S: new Map(), P: new Map() },
+    };
+    nameCodeOf.set(snapshot, code);
+  }
+  return code;
+}
+
+/** The user functions whose body cannot be read or matches `direct`, and those whose body names one of them. */
+function closure(snapshot: CatalogSnapshot, direct: (f: CatalogFunction) => boolean): Set<CatalogFunction> {
+  const set = new Set<CatalogFunction>();
+  const open: CatalogFunction[] = [];
+  for (const list of snapshot.functions.values()) {
+    for (const f of list) {
+      if (f.origin !== 'user') continue;
+      if (f.source === undefined || direct(f)) set.add(f);
+      else open.push(f);
+    }
+  }
+  for (let grew = true; grew && set.size > 0 && open.length > 0; ) {
+    grew = false;
+    const names = new RegExp(`(?<![A-Za-z0-9_$])(?:${[...new Set([...set].map((f) => escapeRegExp(f.name)))].join('|')})(?![A-Za-z0-9_$])`, 'i');
+    for (let i = open.length - 1; i >= 0; i--) {
+      if (!names.test(open[i].source!)) continue;
+      set.add(open[i]);
+      open.splice(i, 1);
+      grew = true;
+    }
+  }
+  return set;
+}
+
+/** Whether calling `schema.name` (any overload) may change the names of namespace `ns`. */
+export function callMayChangeNames(snapshot: CatalogSnapshot, schema: string, name: string, ns: 'S' | 'P'): boolean {
+  const overloads = snapshot.functions.get(`${schema}.${name}`);
+  if (!overloads) return false;
+  const set = nameCode(snapshot)[ns];
+  return overloads.some((f) => set.has(f.oid));
+}
+
+/** Whether using the relation may run, without naming it, code that may change the names of `ns` (as `relationMayChangePath`). */
+export function relationMayChangeNames(snapshot: CatalogSnapshot, oid: number, ns: 'S' | 'P'): boolean {
+  const attached = snapshot.attachedCode;
+  if (!attached || attached.size === 0) return false;
+  const code = nameCode(snapshot);
+  const set = code[ns];
+  if (set.size === 0) return false;
+  const memo = code.relations[ns];
+  const known = memo.get(oid);
+  if (known !== undefined) return known;
+  const seen = new Set<number>();
+  const visit = (rel: number): boolean => {
+    if (seen.has(rel)) return false;
+    seen.add(rel);
+    if (attached.get(rel)?.some((fn) => set.has(fn))) return true;
+    for (const d of snapshot.relationsByOid.get(rel)?.viewDependencies ?? []) {
+      const dep = snapshot.relations.get(`${d.schema}.${d.name}`);
+      if (dep && visit(dep.oid)) return true;
+    }
+    return false;
+  };
+  const answer = visit(oid);
+  memo.set(oid, answer);
+  return answer;
+}

@@ -22,7 +22,7 @@ import { GatewayError } from '../errors.ts';
 import type { Identity } from '../identity/types.ts';
 import { formerNamesOf, type CatalogService } from '../catalog/index.ts';
 import type { CatalogFunction, CatalogSnapshot } from '../catalog/types.ts';
-import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangePath, relationMayChangePath } from '../catalog/path-code.ts';
+import { CODE_DYNAMIC_SQL, CODE_MAY_SET_PATH, DO_DYNAMIC_SQL, DO_MAY_SET_PATH, callMayChangeNames, callMayChangePath, relationMayChangeNames, relationMayChangePath } from '../catalog/path-code.ts';
 import { createdCodeOf, withCreatedCode, type CreatedCode } from './created-code.ts';
 import { analyseCached, AnalysisCache, listedSchemas, snapshotId, followTempRelations, parseAhead, settingOnlyParams, SqlParserFailure, SqlSyntaxError, SqlTooManyNodes, type StatementAnalysis, type ValueFlow } from '../sql/index.ts';
 import { decide, isReadableSetting, parseSearchPath, scopeFor, type CompiledPolicies, type Decision, type FormerNames, type Scope } from '../policy/index.ts';
@@ -292,7 +292,7 @@ function storedExecute(a: StatementAnalysis, prepared: Prepared): StatementAnaly
 }
 
 function uncertainText(what: string, name: string): string {
-  return `${what} "${name}" may have been changed by a statement the gateway could not follow (one that failed, a DO block or a CALL), so it cannot tell what the name means now`;
+  return `${what} "${name}" may have been changed by a statement the gateway could not follow (one that failed, a DO block, a CALL, or a function that may prepare or close statements), so it cannot tell what the name means now`;
 }
 
 function assertNever(x: never): never {
@@ -446,6 +446,18 @@ export function pathOpsOf(a: StatementAnalysis, catalog?: CatalogSnapshot | null
   return ops;
 }
 
+
+/**
+ * Whether running the statement may run code that changes the names of `ns` behind the ledger:
+ * a user function it calls (or one the catalog does not have yet), or code attached to a relation
+ * it uses, whose body may (catalog/path-code.ts). Statements that only name a function for later
+ * (CREATE TRIGGER, CREATE VIEW…) run none.
+ */
+function codeMayChangeNames(a: StatementAnalysis, catalog: CatalogSnapshot | null | undefined, ns: 'S' | 'P'): boolean {
+  if (!catalog) return false;
+  if (a.functions.some((f) => (f.resolved ? f.userCode && callMayChangeNames(catalog, f.schema, f.name, ns) : unresolvedMayRun(a, f)))) return true;
+  return a.tables.some((t) => (t.relation.oid !== undefined ? relationMayChangeNames(catalog, t.relation.oid, ns) : (catalog.pendingAttached?.has(`${t.relation.schema}.${t.relation.name}`) ?? false)));
+}
 
 /** Statements that name a function for later without running it now. */
 const NAMES_WITHOUT_RUNNING = new Set(['create trigger', 'create event trigger', 'create operator', 'create aggregate', 'create view', 'create table', 'create domain', 'create policy', 'create rule', 'create function', 'create procedure']);
@@ -1322,7 +1334,8 @@ export class PolicyGate implements StatementGate {
         raw: analyses,
         analyses: r.expanded,
         outputs: r.results[r.results.length - 1],
-        dynamic: isDynamic(analyses),
+        // Code it runs may change names (resolveNames' touch_all): they are resolved at each Execute.
+        dynamic: isDynamic(analyses) || r.ops.some((op) => op.k === 'touch_all'),
         version: this.o.policies().version,
         allowed: true,
         paths: along.paths,
@@ -1408,6 +1421,8 @@ export class PolicyGate implements StatementGate {
     for (const [i, a] of analyses.entries()) {
       const name = a.objectName;
       const sp = a.specials;
+      // What running it runs: itself, and for EXECUTE or FETCH the statement or cursor query it names.
+      const runs: StatementAnalysis[] = [a];
       if (sp.includes('execute') || (sp.includes('fetch') && a.command !== 'close')) {
         const ns = sp.includes('execute') ? 'S' : 'P';
         const what = ns === 'S' ? 'prepared statement' : 'cursor';
@@ -1423,6 +1438,7 @@ export class PolicyGate implements StatementGate {
           const value = now ?? found.value;
           expanded.push(ns === 'S' ? storedExecute(a, value) : a, ...(ns === 'S' ? value.analyses : []));
           results.push(value.outputs);
+          runs.push(...value.analyses);
         } else {
           // FETCH of an unknown cursor: nothing to mask by, so masking falls back to masking every column.
           if (ns === 'S' && found.state === 'absent' && name !== undefined) absent ??= name;
@@ -1453,6 +1469,11 @@ export class PolicyGate implements StatementGate {
         // (EXECUTE 'PREPARE …'), so a DO block whose body has no EXECUTE leaves statements alone.
         if (a.command === 'call' ? callMay(a, this.current(), CODE_DYNAMIC_SQL) : DO_DYNAMIC_SQL.test(a.text)) ops.push({ ns: 'S', k: 'touch_all' });
         ops.push({ ns: 'P', k: 'touch_all' });
+      } else {
+        // A user function the statement calls, or code attached to a relation it uses (a
+        // trigger, a rule, a view's query, a default, a row security policy…), may prepare,
+        // deallocate, open or close too (catalog/path-code.ts `callMayChangeNames`).
+        for (const ns of ['S', 'P'] as const) if (runs.some((x) => codeMayChangeNames(x, this.current(), ns))) ops.push({ ns, k: 'touch_all' });
       }
     }
     return { expanded, ops, results, pending, absent };

@@ -178,6 +178,53 @@ async function rebindSteps(c: AttackClient, rebind: string): Promise<void> {
   await c.extended('s1', null);
 }
 
+/** A SQL function that re-binds the statement name x (no EXECUTE, no set_config in it), run by a row security policy. */
+const SWAP_SETUP = `CREATE FUNCTION public.swap() RETURNS boolean LANGUAGE sql AS $f$ DEALLOCATE ALL; PREPARE x AS SELECT upper(ssn) AS a FROM public.customers; SELECT true $f$;
+  GRANT EXECUTE ON FUNCTION public.swap() TO PUBLIC;
+  ALTER TABLE customers ENABLE ROW LEVEL SECURITY; ALTER TABLE customers FORCE ROW LEVEL SECURITY;
+  CREATE POLICY swap_p ON customers USING (public.swap())`;
+const SWAP_CLEANUP = 'DROP POLICY IF EXISTS swap_p ON customers; ALTER TABLE customers NO FORCE ROW LEVEL SECURITY; ALTER TABLE customers DISABLE ROW LEVEL SECURITY; DROP FUNCTION IF EXISTS public.swap()';
+const HARMLESS_SETUP = `CREATE FUNCTION public.always() RETURNS boolean LANGUAGE sql AS $f$ SELECT true $f$;
+  GRANT EXECUTE ON FUNCTION public.always() TO PUBLIC;
+  ALTER TABLE customers ENABLE ROW LEVEL SECURITY; ALTER TABLE customers FORCE ROW LEVEL SECURITY;
+  CREATE POLICY always_p ON customers USING (public.always())`;
+const HARMLESS_CLEANUP = 'DROP POLICY IF EXISTS always_p ON customers; ALTER TABLE customers NO FORCE ROW LEVEL SECURITY; ALTER TABLE customers DISABLE ROW LEVEL SECURITY; DROP FUNCTION IF EXISTS public.always()';
+
+const codeRebinds: Attack[] = [
+  {
+    name: 'a prepared statement re-bound by a function a row security policy runs is not run as what the gateway decided',
+    who: 'analyst',
+    effectOnly: true,
+    setup: SWAP_SETUP,
+    steps: [(c) => c.parse('x', "SELECT 'abc'::text AS a"), 'SELECT id FROM customers WHERE id = 1', (c) => c.extended('x', null)],
+    cleanup: SWAP_CLEANUP,
+  },
+  {
+    name: 'the same through a prepared read of the table: the names are uncertain after each Execute of it',
+    who: 'analyst',
+    effectOnly: true,
+    setup: SWAP_SETUP,
+    steps: [(c) => c.parse('x', "SELECT 'abc'::text AS a"), (c) => c.extended('q', 'SELECT id FROM customers WHERE id = 1'), (c) => c.extended('x', null), (c) => c.extended('q', null), (c) => c.extended('x', null)],
+    cleanup: SWAP_CLEANUP,
+  },
+  {
+    name: 'the same through SQL EXECUTE of a statement that reads the table',
+    who: 'analyst',
+    effectOnly: true,
+    setup: SWAP_SETUP,
+    steps: [(c) => c.parse('x', "SELECT 'abc'::text AS a"), 'PREPARE q AS SELECT id FROM customers WHERE id = 1', 'EXECUTE q', (c) => c.extended('x', null)],
+    cleanup: SWAP_CLEANUP,
+  },
+  {
+    name: 'legitimate: a policy function that prepares nothing leaves prepared statements usable',
+    who: 'analyst',
+    setup: HARMLESS_SETUP,
+    steps: [(c) => c.parse('x', "SELECT 'abc'::text AS a"), 'SELECT id FROM customers WHERE id = 1', (c) => c.extended('x', null), (c) => c.extended('q', 'SELECT id FROM customers WHERE id = 2'), (c) => c.extended('x', null)],
+    allowed: { rows: 4 },
+    cleanup: HARMLESS_CLEANUP,
+  },
+];
+
 const preparedNames: Attack[] = [
   ...[
     ['DEALLOCATE s1; PREPARE s1 AS SELECT ssn FROM customers', 'in one query string'],
@@ -507,6 +554,7 @@ export const executionFamilies: Family[] = [
   { family: 'standard_conforming_strings', cases: conformingStrings },
   { family: 'planted functions, operators and casts', cases: plantedFunctions },
   { family: 'prepared statement names', cases: preparedNames },
+  { family: 'prepared statement names re-bound by code in the database', cases: codeRebinds },
   { family: 'prepared statements after the catalog changed', cases: catalogChanges },
   { family: 'renamed objects', cases: renames },
   { family: 'search_path divergence', cases: searchPath },
