@@ -1126,6 +1126,308 @@ const settingParametersAllowed: Attack[] = [
   },
 ];
 
+/**
+ * A recursive CTE's SEARCH and CYCLE clauses add columns: the search sequence (an array of rows,
+ * or a row, of the BY columns, made to be ordered by), the cycle mark (set when a row's cycle
+ * columns equal, by =, those of a row on its path; the recursion stops there) and the path (an
+ * array of rows of the cycle columns). Each holds copies of the values it is built from.
+ */
+const RECURSIVE = (select: string, id: number | string, tail = 'SELECT x FROM r WHERE false') => `WITH RECURSIVE r(x) AS (SELECT ${select} FROM customers WHERE id ${typeof id === 'number' ? `= ${id}` : id} UNION ALL ${tail})`;
+const searchCycle: Attack[] = [
+  {
+    name: 'the SEARCH sequence column of a recursive CTE over a masked column never comes back in clear',
+    who: 'analyst',
+    steps: [`${RECURSIVE('ssn', 2)} SEARCH DEPTH FIRST BY x SET o SELECT o FROM r`, `${RECURSIVE('ssn', 3)} SEARCH BREADTH FIRST BY x SET o SELECT o::text FROM r`],
+    effectOnly: true,
+  },
+  {
+    name: 'the CYCLE path column of a recursive CTE over a masked column never comes back in clear',
+    who: 'analyst',
+    steps: [`${RECURSIVE('ssn', 1)} CYCLE x SET cyc USING p SELECT p FROM r`, `${RECURSIVE('ssn', 1, 'SELECT p::text FROM r WHERE false')} CYCLE x SET cyc USING p SELECT x FROM r`],
+    effectOnly: true,
+  },
+  {
+    name: 'the CYCLE path column over phone (a partial masker) never comes back in clear',
+    who: 'support-bot',
+    steps: [`${RECURSIVE('phone', '< 4')} CYCLE x SET cyc USING p SELECT p::text FROM r`],
+    effectOnly: true,
+  },
+  {
+    name: 'COPY of a CYCLE path column over a masked column never copies it out in clear',
+    who: 'migrator',
+    steps: [`COPY (${RECURSIVE('ssn', 5)} CYCLE x SET cyc USING p SELECT p FROM r) TO STDOUT`],
+    effectOnly: true,
+  },
+  {
+    name: 'a CYCLE path column over a masked column is a write of it into orders.status',
+    who: 'support-bot',
+    steps: [`${RECURSIVE('ssn', 4)} CYCLE x SET cyc USING p UPDATE orders SET status = (SELECT p::text FROM r) WHERE id = 1`, 'SELECT status FROM orders WHERE id = 1'],
+    refusal: /ssn/,
+  },
+  {
+    name: 'a CYCLE path column over a masked column is a write of it into a new table',
+    who: 'migrator',
+    steps: [`CREATE TABLE leak_cycle AS ${RECURSIVE('ssn', 6)} CYCLE x SET cyc USING p SELECT p::text AS v FROM r`, 'SELECT * FROM leak_cycle'],
+    refusal: /ssn/,
+    cleanup: 'DROP TABLE IF EXISTS leak_cycle',
+  },
+  {
+    name: 'CYCLE detection compares a filter: deny column with =: no equality oracle',
+    who: 'analyst',
+    steps: [sameAnswer((g) => `${RECURSIVE('ssn', 1, `SELECT '${g}' FROM r`)} CYCLE x SET cyc USING p SELECT count(*) FROM r`)],
+    refusal: /ssn/,
+  },
+  {
+    name: 'SEARCH ordering of a filter: deny column is an ordering: no range oracle',
+    who: 'analyst',
+    steps: [
+      async (c, world) => {
+        // Customer 7's ssn against a planted guess, read from which row the SEARCH order puts first.
+        let known = '';
+        for (let k = 0; k < 11; k++) {
+          let found = '';
+          for (const ch of '-0123456789') {
+            const g = known + ch;
+            const r = await rowsOf(c, `WITH RECURSIVE r(x, n) AS (SELECT x, n FROM (SELECT ssn AS x, 0 AS n FROM customers WHERE id = 7 UNION ALL SELECT '${g}', 1) b UNION ALL SELECT x, n FROM r WHERE false) SEARCH DEPTH FIRST BY x SET o SELECT o::text FROM r ORDER BY o`);
+            if (r.errors.length) return;
+            const first = r.rows[0]?.[0] ?? '';
+            if (first.includes(`"${g}"`) || first === `{(${g})}`) found = g;
+          }
+          if (!found) break;
+          known = found;
+        }
+        if (known.length >= 5) throw new Error(`recovered ssn of customer 7 as ${JSON.stringify(known)} (stored ${JSON.stringify(storedValue(world, 'ssn', 7))})`);
+      },
+    ],
+    effectOnly: true,
+  },
+  {
+    name: 'legitimate: CYCLE detection over an equality column, its values masked',
+    who: 'analyst',
+    steps: [`${RECURSIVE('email', '< 4')} CYCLE x SET cyc USING p SELECT x, cyc FROM r`],
+    allowed: { rows: 3 },
+  },
+];
+
+/**
+ * DISTINCT inside an aggregate compares its arguments with =: `count(DISTINCT s)` over the stored
+ * value and a guess is 1 or 2. It is an equality use of the column, as in WHERE: refused for ssn
+ * (filter: deny), allowed for email and phone (filter: equality).
+ */
+const guessed = (g: string) => `(SELECT ssn AS s FROM customers WHERE id = 1 UNION ALL SELECT '${g}') d`;
+const distinctAggregates: Attack[] = [
+  {
+    name: 'count(DISTINCT) over a UNION ALL of ssn and a guess is no equality oracle (filter: deny)',
+    who: 'analyst',
+    steps: [sameAnswer((g) => `SELECT count(DISTINCT s) FROM ${guessed(g)}`)],
+    refusal: /ssn/,
+  },
+  {
+    name: 'count(DISTINCT) of ssn in LIMIT is no equality oracle',
+    who: 'analyst',
+    steps: [sameAnswer((g) => `SELECT id FROM orders LIMIT (SELECT count(DISTINCT s) FROM ${guessed(g)})`)],
+    refusal: /ssn/,
+  },
+  {
+    name: 'count(DISTINCT) over many guesses does not recover ssn by group testing',
+    who: 'analyst',
+    steps: [
+      async (c, world) => {
+        const real = storedValue(world, 'ssn', 1);
+        const head = real.slice(0, 7);
+        let lo = 0;
+        let hi = 9999;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          const values = Array.from({ length: mid - lo + 1 }, (_, i) => `('${head}${String(lo + i).padStart(4, '0')}')`).join(', ');
+          const r = await rowsOf(c, `SELECT count(DISTINCT s) FROM (SELECT ssn AS s FROM customers WHERE id = 1 UNION ALL VALUES ${values}) d`);
+          if (r.errors.length) return;
+          if (Number(r.rows[0]?.[0]) === mid - lo + 1) hi = mid;
+          else lo = mid + 1;
+        }
+        const got = head + String(lo).padStart(4, '0');
+        if (got === real) throw new Error(`recovered ssn of customer 1 as ${got} by group testing with count(DISTINCT)`);
+      },
+    ],
+    refusal: /ssn/,
+  },
+  {
+    name: 'count(DISTINCT ssn) of two stored rows is no equality test between them',
+    who: 'analyst',
+    setup: 'UPDATE customers SET ssn = (SELECT ssn FROM customers WHERE id = 2) WHERE id = 3',
+    steps: [
+      async (c) => {
+        const a = await rowsOf(c, 'SELECT count(DISTINCT ssn) FROM customers WHERE id IN (2, 3)');
+        const b = await rowsOf(c, 'SELECT count(DISTINCT ssn) FROM customers WHERE id IN (2, 4)');
+        if (!a.errors.length && !b.errors.length && a.rows[0]?.[0] !== b.rows[0]?.[0]) throw new Error(`count(DISTINCT ssn) tells equal ssns: ${a.rows[0]?.[0]} vs ${b.rows[0]?.[0]}`);
+      },
+    ],
+    refusal: /ssn/,
+  },
+  {
+    name: 'support-bot: count(DISTINCT) of ssn in an UPDATE condition is no equality oracle',
+    who: 'support-bot',
+    steps: [sameAnswer((g) => `UPDATE orders SET status = status WHERE id = 1 AND (SELECT count(DISTINCT s) FROM ${guessed(g)}) = 1`)],
+    refusal: /ssn/,
+    worldChanges: ['data'],
+  },
+  {
+    name: 'migrator: count(DISTINCT) of ssn written into a table is no equality oracle',
+    who: 'migrator',
+    setup: 'CREATE TABLE cd_notes (g text, n text); ALTER TABLE cd_notes OWNER TO gw_app',
+    steps: [
+      `INSERT INTO cd_notes SELECT '${RIGHT_SSN}', count(DISTINCT s)::text FROM ${guessed(RIGHT_SSN)}`,
+      async (c) => {
+        const r = await rowsOf(c, 'SELECT n FROM cd_notes');
+        if (r.rows[0]?.[0] === '1') throw new Error('the stored count says the guess equals the stored ssn');
+      },
+    ],
+    refusal: /ssn/,
+    cleanup: 'DROP TABLE IF EXISTS cd_notes',
+  },
+  {
+    name: 'count(DISTINCT) of ssn in HAVING is no equality oracle',
+    who: 'analyst',
+    steps: [`SELECT count(DISTINCT s) FROM ${guessed(RIGHT_SSN)} HAVING count(DISTINCT s) = 1`],
+    refusal: /ssn/,
+  },
+  {
+    name: 'array_agg and string_agg with DISTINCT of ssn are equality uses of it',
+    who: 'analyst',
+    steps: [`SELECT cardinality(array_agg(DISTINCT s)) FROM ${guessed(RIGHT_SSN)}`, `SELECT length(string_agg(DISTINCT s, '')) FROM ${guessed(RIGHT_SSN)}`],
+    refusal: /ssn/,
+  },
+  {
+    name: 'legitimate: count(DISTINCT) of columns whose rule allows equality lookups',
+    who: 'analyst',
+    steps: ['SELECT count(DISTINCT email), count(DISTINCT phone) FROM customers'],
+    allowed: { rows: 1 },
+  },
+];
+
+/**
+ * Matching a masked value against a pattern, a search string or a set of characters is a
+ * predicate on it, in the output list as in WHERE: the result's size and the time it takes depend
+ * on the match, and safe-list functions grow a matched prefix without bound.
+ */
+const GROWTH = (prefix: string) => `SELECT length(replace(replace(regexp_replace(ssn, '^${prefix}', repeat('Q', 3000)), 'Q', repeat('Q', 3000)), 'Q', 'QQQQQQQQQQ')) FROM customers WHERE id = 1`;
+const patternFunctions: Attack[] = [
+  {
+    name: 'a statement_timeout on value-dependent growth through replace() is no prefix oracle of ssn',
+    who: 'analyst',
+    steps: [
+      "SET statement_timeout = '150ms'",
+      async (c, world) => {
+        let known = '';
+        for (let k = 0; k < 6; k++) {
+          let next = '';
+          for (const ch of '0123456789-') {
+            const r = await rowsOf(c, GROWTH(known + ch));
+            if (r.errors.some((e) => e.startsWith('pgwarden:'))) return;
+            if (r.errors.some((e) => /statement timeout/.test(e))) {
+              next = known + ch;
+              break;
+            }
+          }
+          if (!next) break;
+          known = next;
+        }
+        if (known.length >= 5) throw new Error(`recovered ssn of customer 1 as ${JSON.stringify(known)}… by statement timeouts (stored ${JSON.stringify(storedValue(world, 'ssn', 1))})`);
+      },
+    ],
+    effectOnly: true,
+  },
+  {
+    name: 'the run time of value-dependent growth through replace() is no prefix oracle of ssn',
+    who: 'analyst',
+    steps: [
+      async (c) => {
+        const time = async (g: string) => {
+          const t0 = Date.now();
+          await c.query(GROWTH(g));
+          return Date.now() - t0;
+        };
+        const hit = await time('901');
+        const miss = await time('902');
+        if (hit > 5 * miss + 200) throw new Error(`the right prefix takes ${hit} ms, a wrong one ${miss} ms`);
+      },
+    ],
+    effectOnly: true,
+  },
+  {
+    name: 'EXPLAIN ANALYZE of value-dependent growth is no Sort memory oracle',
+    who: 'analyst',
+    steps: [
+      async (c) => {
+        const plan = async (p: string) => (await rowsOf(c, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT x FROM (SELECT name, regexp_replace(ssn, '^${p}', repeat('x', 300000)) x FROM customers WHERE id = 1) s ORDER BY name`)).rows.map((r) => r[0]).join('\n');
+        const a = await plan('9');
+        const b = await plan('8');
+        if (a !== b) throw new Error(`the plans differ:\n${a}\n--\n${b}`);
+      },
+    ],
+    effectOnly: true,
+  },
+  ...[
+    ['replace', "SELECT length(replace(email, 'a', repeat('Q', 100))) FROM customers WHERE id = 1"],
+    ['regexp_replace', "SELECT regexp_replace(phone, '^\\+1', 'x') FROM customers WHERE id = 1"],
+    ['strpos with the value as the searched-for string', "SELECT strpos('901-37-4729', ssn) FROM customers WHERE id = 1"],
+    ['split_part and translate', "SELECT split_part(email, '@', 2), translate(phone, '0123456789', '') FROM customers WHERE id = 1"],
+    ['LIKE in the output list', "SELECT email LIKE 'p%' FROM customers WHERE id = 1"],
+    ['a trim of chosen characters', "SELECT length(btrim(ssn, '9')) FROM customers WHERE id = 1"],
+  ].map(([what, sql]): Attack => ({ name: `matching a masked value in ${what} is a predicate on it, refused in the output list`, who: 'analyst', steps: [sql], refusal: MASKED_COLUMN })),
+  {
+    name: 'legitimate: value-preserving functions of masked columns in the output list',
+    who: 'analyst',
+    steps: ['SELECT lower(email), upper(phone), length(ssn), substr(ssn, 1, 3), btrim(email) FROM customers WHERE id < 4'],
+    allowed: { rows: 3 },
+  },
+];
+
+/** Masked values in positions the analysis already follows: joins, set-returning functions, writes of other kinds. */
+const otherPositions: Attack[] = [
+  ...[
+    ['a NATURAL JOIN with a VALUES column named like it', "SELECT count(*) FROM customers NATURAL JOIN (VALUES ('901-37-4729')) v(ssn)"],
+    ['a JOIN … USING with VALUES', "SELECT count(*) FROM customers JOIN (VALUES ('901-37-4729')) v(ssn) USING (ssn)"],
+    ['a NATURAL JOIN on a cut of it', "SELECT count(*) FROM (SELECT id, left(email, 1) AS e FROM customers WHERE id = 1) d NATURAL JOIN (VALUES ('p')) v(e)"],
+    ['generate_series in FROM', 'SELECT count(*) FROM customers c, generate_series(1, length(c.ssn)) g WHERE c.id = 1'],
+    ['unnest of string_to_array in FROM', 'SELECT count(*) FROM customers c, unnest(string_to_array(c.ssn, NULL)) g WHERE c.id = 1'],
+    ['NULLIF in the output', "SELECT nullif(ssn, '901-37-4729') FROM customers WHERE id = 1"],
+    ['a subscript of string_to_array with a null string', "SELECT (string_to_array(ssn, NULL, '9'))[1] FROM customers WHERE id = 1"],
+    ['XMLTABLE over xmlelement', `SELECT count(*) FROM customers c, XMLTABLE('/r[starts-with(., "9")]' PASSING xmlelement(name r, c.ssn) COLUMNS x text PATH '.') t WHERE c.id = 1`],
+    ['xmlforest', 'SELECT xmlforest(ssn, email) FROM customers WHERE id = 1'],
+    ['to_tsvector', "SELECT to_tsvector('simple', ssn) FROM customers WHERE id = 1"],
+    ['format %I', "SELECT format('%I', ssn) FROM customers WHERE id = 1"],
+    ['convert_to and sha256', "SELECT encode(sha256(convert_to(ssn, 'UTF8')), 'hex') FROM customers WHERE id = 1"],
+    ['pg_notify', "SELECT pg_notify('ch', ssn) FROM customers WHERE id = 1"],
+    ['an advisory lock keyed by it', 'SELECT pg_try_advisory_lock(hashtext(ssn)) FROM customers WHERE id = 1'],
+    ['lo_from_bytea', "SELECT lo_from_bytea(0, convert_to(ssn, 'UTF8')) FROM customers WHERE id = 1"],
+    ['a recursive UNION', "WITH RECURSIVE r(x) AS (SELECT ssn FROM customers WHERE id = 1 UNION SELECT '901-37-4729' FROM r) SELECT count(*) FROM r"],
+  ].map(([what, sql]): Attack => ({ name: `a masked value in ${what} is refused`, who: 'analyst', steps: [sql], refusal: /ssn|email|pg_notify|advisory|lo_from_bytea/ })),
+  ...[
+    ['ON CONFLICT DO UPDATE SET from the stored row', "INSERT INTO customers VALUES (1, 'x', 'x@x', 'p', 's') ON CONFLICT (id) DO UPDATE SET name = customers.ssn RETURNING name"],
+    ['ON CONFLICT DO UPDATE … WHERE on the stored row', "INSERT INTO customers VALUES (1, 'x', 'x@x', 'p', 's') ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE customers.ssn LIKE '9%' RETURNING id"],
+    ['a writable CTE feeding an INSERT', 'WITH x AS (UPDATE customers SET name = name WHERE id = 1 RETURNING ssn) INSERT INTO orders (id, customer_id, status, total) SELECT 999, 1, ssn, 0 FROM x'],
+    ['setval', "SELECT setval('audit_seq', length(ssn)) FROM customers WHERE id = 1"],
+  ].map(([what, sql]): Attack => ({ name: `migrator's ${what} over a masked column is refused`, who: 'migrator', steps: [sql], refusal: /ssn|setval/ })),
+  {
+    name: 'UPDATE … FROM … RETURNING the other table and a RETURNING subquery in a writable CTE are masked',
+    who: 'support-bot',
+    steps: [
+      "UPDATE orders o SET status = status FROM customers c WHERE c.id = o.customer_id AND o.id = 1 RETURNING c.ssn, c.phone, c.ssn || '' AS s2",
+      'WITH u AS (UPDATE orders SET status = status WHERE id = 1 RETURNING (SELECT ssn FROM customers WHERE id = 1) AS s) SELECT s FROM u',
+    ],
+    allowed: { rows: 2, changes: ['data'] },
+  },
+  {
+    name: 'not-null and check violations on the masked table do not echo the row',
+    who: 'migrator',
+    steps: ['UPDATE customers SET name = NULL WHERE id = 1', 'ALTER TABLE customers ADD CONSTRAINT ck_neg CHECK (id < 0) NOT VALID', 'UPDATE customers SET name = name WHERE id = 1'],
+    effectOnly: true,
+    worldChanges: ['schema'],
+    cleanup: 'ALTER TABLE customers DROP CONSTRAINT IF EXISTS ck_neg',
+  },
+];
+
 export const leakFamilies: Family[] = [
   { family: 'settings named by a bind parameter', cases: [...settingParameters, ...settingParametersAllowed] },
   { family: 'statistics', cases: statistics },
@@ -1144,5 +1446,9 @@ export const leakFamilies: Family[] = [
   { family: 'casts that can change a value', cases: cuttingCasts },
   { family: 'predicate and ordering forms', cases: predicateForms },
   { family: 'result forms', cases: resultForms },
+  { family: 'SEARCH and CYCLE columns of recursive CTEs', cases: searchCycle },
+  { family: 'DISTINCT inside aggregates', cases: distinctAggregates },
+  { family: 'pattern and search functions', cases: patternFunctions },
+  { family: 'masked values in other positions', cases: otherPositions },
   { family: 'legitimate use', cases: legitimate },
 ];
