@@ -139,6 +139,7 @@ export function reviewDetail(r: Review, now: number): string {
     `  database    ${v(r.database)}`,
     `  command     ${v(r.analysis.command)} (${v(r.analysis.class)})`,
     `  tables      ${v(r.analysis.tables.join(', ')) || '—'}`,
+    ...(r.analysis.runs ?? []).map((t, i) => `  ${i === 0 ? 'runs       ' : '           '} ${v(t)}`),
     ...(r.analysis.searchPath === undefined ? [] : [`  search_path ${v(r.analysis.searchPath.join(', ')) || '(empty)'} (the approval holds only for names resolved this way)`]),
     ...(r.analysis.estimatedRows === undefined ? [] : [`  rows        ${r.analysis.estimatedRows === null ? 'could not be estimated' : `about ${Math.round(r.analysis.estimatedRows)} (planner's estimate)`}`]),
     `  created     ${v(r.createdAt)} (${relative(r.createdAt, now)})`,

@@ -92,7 +92,7 @@ function heldBy(o: ReviewPortOptions): ReviewPort {
         bytesSha256: binding.bytesSha256,
         paramsSha256: binding.paramsSha256,
         resolutionSha256: binding.resolutionSha256,
-        analysis: { ...reviewAnalysis(q.analyses, q.searchPath), ...(rule.maxRows === undefined ? {} : { estimatedRows: estimated(needed.map(rowsOf)) }) },
+        analysis: { ...reviewAnalysis(q.analyses, q.searchPath, q.text), ...(rule.maxRows === undefined ? {} : { estimatedRows: estimated(needed.map(rowsOf)) }) },
         sessionId: o.sessionId,
       };
       if (rule.mode === 'defer') {

@@ -149,6 +149,7 @@ ${o.flash ?? ''}
 <dt>Command</dt><dd>${r.analysis.command || '-'}</dd>
 <dt>Class</dt><dd>${r.analysis.class || '-'}</dd>
 <dt>Tables</dt><dd>${r.analysis.tables.length ? html`<span class="tags">${r.analysis.tables.map((t) => html`<span>${t}</span>`)}</span>` : html`<span class="muted">none named</span>`}</dd>
+${r.analysis.runs?.length ? html`<dt>Runs</dt><dd>${r.analysis.runs.map((t) => html`<pre class="sql">${highlightSql(t)}</pre>`)}</dd>` : ''}
 ${r.analysis.searchPath === undefined ? '' : html`<dt>search_path</dt><dd class="search-path"><code>${r.analysis.searchPath.join(', ') || '(empty)'}</code> <span class="muted small">names in the statement resolve to the tables above; the approval holds only for this resolution</span></dd>`}
 ${r.analysis.estimatedRows === undefined ? '' : html`<dt>Rows</dt><dd>${r.analysis.estimatedRows === null ? 'could not be estimated' : `about ${Math.round(r.analysis.estimatedRows)} (planner's estimate)`}</dd>`}
 </dl></div>

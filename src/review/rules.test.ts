@@ -205,7 +205,15 @@ describe('with the real analyser', () => {
   test('resolvedObjects: the same text on the same path is the same binding, with the OIDs', () => {
     assert.equal(bound('DELETE FROM orders', ['public']), bound('DELETE FROM orders', ['public']));
     const r = resolvedObjects(analyse('DELETE FROM orders', { catalog, searchPath: ['public'] }), ['public']);
-    assert.ok(r.objects.some((o) => /^relation \["public","orders"\] oid \d+$/.test(o)), JSON.stringify(r.objects));
+    assert.ok(r.objects.some((o) => /^relation \["public","orders"\] oid \d+ delete$/.test(o)), JSON.stringify(r.objects));
+  });
+  test('resolvedObjects: what an EXECUTE runs is part of the binding (an UPDATE and a DELETE of one table differ)', () => {
+    const prepared = (inner: string) => [...analyse('EXECUTE d', { catalog, searchPath: ['public'] }), ...analyse(inner, { catalog, searchPath: ['public'] })];
+    const a = JSON.stringify(resolvedObjects(prepared('UPDATE orders SET status = status'), ['public']));
+    const b = JSON.stringify(resolvedObjects(prepared('DELETE FROM orders'), ['public']));
+    assert.notEqual(a, b);
+    assert.deepEqual(reviewAnalysis(prepared('DELETE FROM orders'), ['public'], 'EXECUTE d').runs, ['DELETE FROM orders']);
+    assert.equal(reviewAnalysis(analyse('DELETE FROM orders', { catalog, searchPath: ['public'] }), ['public'], 'DELETE FROM orders').runs, undefined);
   });
 });
 

@@ -210,25 +210,39 @@ function relationNames(a: StatementAnalysis): [string, string][] {
  * What approvers see of a statement string's analyses: the commands, class and tables touched
  * (schema-qualified as resolved with `searchPath`), and that path.
  */
-export function reviewAnalysis(analyses: readonly StatementAnalysis[], searchPath?: readonly string[]): ReviewAnalysis {
+export function reviewAnalysis(analyses: readonly StatementAnalysis[], searchPath?: readonly string[], text?: string): ReviewAnalysis {
   const all = analyses.flatMap(considered);
   const tables = [...new Set(all.flatMap((a) => relationNames(a).map(([s, n]) => `${s}.${n}`)))];
   const commands = [...new Set(analyses.map((a) => a.command))];
   const classes = [...new Set(analyses.map((a) => a.class))];
-  return { command: commands.join('; '), class: classes.join('; '), tables, ...(searchPath ? { searchPath: [...searchPath] } : {}) };
+  const runs = text === undefined ? [] : runTexts(analyses, text);
+  return { command: commands.join('; '), class: classes.join('; '), tables, ...(searchPath ? { searchPath: [...searchPath] } : {}), ...(runs.length > 0 ? { runs } : {}) };
+}
+
+/**
+ * The texts of the statements it runs that are not part of its own text `text`: what an
+ * `EXECUTE name` was expanded to (engine/gate.ts `resolveNames`), the prepared statement's text.
+ */
+function runTexts(analyses: readonly StatementAnalysis[], text: string): string[] {
+  const out: string[] = [];
+  for (const a of analyses) if (a.text && !text.includes(a.text) && !out.includes(a.text)) out.push(a.text);
+  return out;
 }
 
 /**
  * What an approval is bound to besides the text: every object the statement's names resolved to
  * (tables with their pg_class OID, or marked unresolved; DDL targets and the relations they
  * belong to; functions as resolved) and the search_path they were resolved with. Anything that
- * makes the same text mean other objects changes this list. Sorted, so it does not depend on
- * the order the analysis lists them in.
+ * makes the same text mean other objects changes this list, and so does the text of every
+ * statement it runs (what an `EXECUTE name` runs is the prepared statement, whose text the
+ * approval must hold: `EXECUTE d` approved as an UPDATE must not run d prepared again as a
+ * DELETE of the same table). Sorted, so it does not depend on the order the analysis lists them in.
  */
 export function resolvedObjects(analyses: readonly StatementAnalysis[], searchPath: readonly string[]): { searchPath: string[]; objects: string[] } {
   const out = new Set<string>();
   const walk = (a: StatementAnalysis) => {
-    for (const t of a.tables) out.add(`relation ${JSON.stringify([t.relation.schema, t.relation.name])} ${t.relation.resolved ? `oid ${t.relation.oid ?? '?'}` : 'unresolved'}`);
+    out.add(`statement ${a.command} ${JSON.stringify(a.text)}`);
+    for (const t of a.tables) out.add(`relation ${JSON.stringify([t.relation.schema, t.relation.name])} ${t.relation.resolved ? `oid ${t.relation.oid ?? '?'}` : 'unresolved'} ${t.op}`);
     for (const d of a.ddl) {
       out.add(`${d.action} ${d.objectType} ${JSON.stringify([d.schema ?? null, d.name ?? null])}`);
       if (d.on) out.add(`on ${JSON.stringify([d.on.schema, d.on.name])}`);

@@ -138,6 +138,7 @@ export class ReviewService {
         tables: [...r.analysis.tables],
         ...(r.analysis.searchPath !== undefined ? { searchPath: [...r.analysis.searchPath] } : {}),
         ...(r.analysis.estimatedRows !== undefined ? { estimatedRows: r.analysis.estimatedRows } : {}),
+        ...(r.analysis.runs !== undefined ? { runs: [...r.analysis.runs] } : {}),
       },
       ...(r.sessionId === undefined ? {} : { sessionId: r.sessionId }),
       approvers: rule.approvers,

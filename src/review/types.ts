@@ -54,6 +54,11 @@ export interface ReviewAnalysis {
   searchPath?: string[];
   /** For a rule with `max_rows`: the rows the statement was estimated to affect (null: unknown). */
   estimatedRows?: number | null;
+  /**
+   * The statements it runs besides its own text: what an `EXECUTE name` runs (the prepared
+   * statement's text as the gateway holds it). Absent when it runs only its own text.
+   */
+  runs?: string[];
 }
 
 /** Who may approve, as the rule said when the request was made (kept with the review). */

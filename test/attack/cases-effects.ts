@@ -5,8 +5,54 @@
 import { encodeParse } from '../../src/protocol/index.ts';
 import { frame, type AttackClient } from './client.ts';
 import type { Attack, Family, Step } from './harness.ts';
+import type { World } from './world.ts';
 
 const SYNC = frame('S', Buffer.alloc(0));
+
+/** An approver of the world's review rule approves the review the client's last error named. */
+async function approveLast(c: AttackClient, world: World): Promise<void> {
+  const id = [...c.errors].reverse().map((e) => /review (\S+) was requested/.exec(e.M ?? '')?.[1]).find((x) => x !== undefined);
+  if (!id) throw new Error(`no review was requested: ${c.errors.map((e) => e.M).join(' | ')}`);
+  const token = await world.gw.issuer.sign({ sub: 'alice-dba', groups: ['dba'] });
+  const res = await fetch(`http://${world.gw.config.listen.http}/api/reviews/${id}/approve`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ comment: 'approved by the attack corpus' }),
+  });
+  if (res.status !== 200) throw new Error(`approving ${id} failed: ${res.status} ${await res.text()}`);
+}
+const closeStatement = (name: string) => frame('C', Buffer.from(`S${name}\0`));
+
+/** An approval binds what the statement runs: an EXECUTE is approved for the prepared statement it ran. */
+const approvalBinding: Attack[] = [
+  {
+    name: 'an approval of EXECUTE d is not used by EXECUTE d after d was prepared again as another statement of the same table',
+    who: 'migrator',
+    steps: [
+      (c) => c.parse('d', 'UPDATE orders SET status = status WHERE true'),
+      'EXECUTE d',
+      approveLast,
+      (c) => c.cycle(Buffer.concat([closeStatement('d'), encodeParse('d', 'DELETE FROM orders WHERE true'), SYNC])),
+      'EXECUTE d',
+    ],
+    serverNever: [/DELETE FROM orders WHERE true/i],
+    refusal: /review/i,
+  },
+  {
+    name: 'an approval of EXECUTE d is not used after SQL PREPARE made d another statement',
+    who: 'migrator',
+    steps: ['PREPARE d AS UPDATE orders SET status = status WHERE true', 'EXECUTE d', approveLast, 'DEALLOCATE d', 'PREPARE d AS DELETE FROM orders WHERE true', 'EXECUTE d'],
+    serverNever: [/DELETE FROM orders WHERE true/i],
+    refusal: /review/i,
+  },
+  {
+    name: 'legitimate: an approved EXECUTE d runs once, as approved',
+    who: 'migrator',
+    // Its own text: an approval of the first case's statement may still be waiting to be used.
+    steps: [(c) => c.parse('d', 'UPDATE orders SET status = status WHERE total IS NOT NULL'), 'EXECUTE d', approveLast, 'EXECUTE d', 'EXECUTE d'],
+    refusal: /review/i,
+  },
+];
 
 const reviewBypass: Attack[] = [
   ...[
@@ -446,6 +492,7 @@ export const effectFamilies: Family[] = [
   { family: 'pg_settings pinned to readable settings', cases: pinned },
   { family: 'literal keys', cases: literalKeys },
   { family: 'review rules by effect', cases: reviewBypass },
+  { family: 'approvals bound to what runs', cases: approvalBinding },
   { family: 'sequences named at run time', cases: sequences },
   { family: 'secret-bearing catalogs and settings', cases: secrets },
 ];
