@@ -294,7 +294,8 @@ describe('laundering through writes is refused, and the data is unchanged', () =
   for (const [sub, group, sql] of cases) {
     it(`${sub}: ${sql}`, async () => {
       const before = checksum();
-      await assertRefused(await token(sub, group), sql, /masked column public\.customers\.(ssn|email|phone) in a write/);
+      // A CHECK's predicate on the column is refused as the filter use it is, before its write.
+      await assertRefused(await token(sub, group), sql, /masked column public\.customers\.(ssn|email|phone) (in a write|with NOT LIKE)/);
       assert.equal(checksum(), before, 'data and schema are unchanged');
       const status = await psql(t.directUrl(), "select string_agg(status, ',') from orders");
       assertNoSecrets(status.stdout, 'orders.status after the attempt');
