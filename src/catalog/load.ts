@@ -145,7 +145,7 @@ const ORIGIN_SQL = (oid: string) => `case when ${oid} < 16384 then 'b'
 export const FUNCTIONS_SQL = `
 select coalesce(json_agg(json_build_array(p.oid, n.nspname, p.proname, p.prokind, p.provolatile, p.prosecdef, l.lanname, p.proargtypes::oid[],
   ${ORIGIN_SQL('p.oid')}, p.pronargdefaults, p.provariadic <> 0,
-  case when p.oid >= 16384 and l.lanname in ('plpgsql', 'sql') and p.prosrc <> '' then p.prosrc end)), '[]')
+  case when p.oid >= 16384 and l.lanname in ('plpgsql', 'sql', 'internal') and p.prosrc <> '' then p.prosrc end)), '[]')
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_language l on l.oid = p.prolang`;

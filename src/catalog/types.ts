@@ -79,7 +79,8 @@ export interface CatalogFunction {
   variadic: boolean;
   /**
    * The source text (prosrc) of user code written in PL/pgSQL or SQL: what calling it may do to
-   * search_path and prepared statements is read there (see path-code.ts, engine/gate.ts).
+   * search_path and prepared statements is read there (see path-code.ts, engine/gate.ts). For
+   * `internal` functions (the range constructors CREATE TYPE makes), the C function's name.
    */
   source?: string;
 }

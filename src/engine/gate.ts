@@ -489,7 +489,7 @@ function callMay(a: StatementAnalysis, catalog: CatalogSnapshot | null | undefin
     procedures.push(...(catalog.functions.get(`${f.schema}.${f.name}`) ?? []).filter((o) => o.kind === 'p'));
   }
   if (procedures.length === 0) return true;
-  return procedures.some((p) => p.source === undefined || body.test(p.source));
+  return procedures.some((p) => p.source === undefined || p.language === 'internal' || body.test(p.source));
 }
 
 /** What decides a statement's meaning: the objects its names resolved to. */
