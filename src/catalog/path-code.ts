@@ -76,27 +76,7 @@ function bodyMay(f: CatalogFunction, words: (f: CatalogFunction) => boolean): bo
 }
 
 function findChangers(snapshot: CatalogSnapshot): Set<CatalogFunction> {
-  const set = new Set<CatalogFunction>();
-  const open: CatalogFunction[] = [];
-  for (const list of snapshot.functions.values()) {
-    for (const f of list) {
-      if (f.origin !== 'user') continue;
-      if (bodyMay(f, (g) => CODE_MAY_SET_PATH.test(g.source!))) set.add(f);
-      else open.push(f);
-    }
-  }
-  // A body that names a function that may change it may too, through it: until nothing changes.
-  for (let grew = true; grew && set.size > 0 && open.length > 0; ) {
-    grew = false;
-    const names = new RegExp(`(?<![A-Za-z0-9_$])(?:${[...new Set([...set].map((f) => escapeRegExp(f.name)))].join('|')})(?![A-Za-z0-9_$])`, 'i');
-    for (let i = open.length - 1; i >= 0; i--) {
-      if (!names.test(open[i].source!)) continue;
-      set.add(open[i]);
-      open.splice(i, 1);
-      grew = true;
-    }
-  }
-  return set;
+  return closure(snapshot, (f) => CODE_MAY_SET_PATH.test(f.source!));
 }
 
 /**
@@ -116,17 +96,24 @@ export function callMayChangePath(snapshot: CatalogSnapshot, schema: string, nam
  * expression, a row security policy), or to a relation its view query reads, at any depth.
  */
 export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): boolean {
-  const attached = snapshot.attachedCode;
-  if (!attached || attached.size === 0) return false;
   const { changerOids, relations } = pathCode(snapshot);
-  if (changerOids.size === 0) return false;
-  const known = relations.get(oid);
+  return relationRuns(snapshot, oid, changerOids, relations);
+}
+
+/**
+ * Whether using the relation may run one of `code` without naming it (attached to it, or to a
+ * relation its view query reads, at any depth); memoised in `memo` per snapshot.
+ */
+function relationRuns(snapshot: CatalogSnapshot, oid: number, code: ReadonlySet<number>, memo: Map<number, boolean>): boolean {
+  const attached = snapshot.attachedCode;
+  if (!attached || attached.size === 0 || code.size === 0) return false;
+  const known = memo.get(oid);
   if (known !== undefined) return known;
   const seen = new Set<number>();
   const visit = (rel: number): boolean => {
     if (seen.has(rel)) return false;
     seen.add(rel);
-    if (attached.get(rel)?.some((fn) => changerOids.has(fn))) return true;
+    if (attached.get(rel)?.some((fn) => code.has(fn))) return true;
     for (const d of snapshot.relationsByOid.get(rel)?.viewDependencies ?? []) {
       const dep = snapshot.relations.get(`${d.schema}.${d.name}`);
       if (dep && visit(dep.oid)) return true;
@@ -134,7 +121,7 @@ export function relationMayChangePath(snapshot: CatalogSnapshot, oid: number): b
     return false;
   };
   const answer = visit(oid);
-  relations.set(oid, answer);
+  memo.set(oid, answer);
   return answer;
 }
 
@@ -189,6 +176,7 @@ function closure(snapshot: CatalogSnapshot, direct: (f: CatalogFunction) => bool
       else open.push(f);
     }
   }
+  // A body that names a function that may do it may too, through it: until nothing changes.
   for (let grew = true; grew && set.size > 0 && open.length > 0; ) {
     grew = false;
     const names = new RegExp(`(?<![A-Za-z0-9_$])(?:${[...new Set([...set].map((f) => escapeRegExp(f.name)))].join('|')})(?![A-Za-z0-9_$])`, 'i');
@@ -212,26 +200,6 @@ export function callMayChangeNames(snapshot: CatalogSnapshot, schema: string, na
 
 /** Whether using the relation may run, without naming it, code that may change the names of `ns` (as `relationMayChangePath`). */
 export function relationMayChangeNames(snapshot: CatalogSnapshot, oid: number, ns: 'S' | 'P'): boolean {
-  const attached = snapshot.attachedCode;
-  if (!attached || attached.size === 0) return false;
   const code = nameCode(snapshot);
-  const set = code[ns];
-  if (set.size === 0) return false;
-  const memo = code.relations[ns];
-  const known = memo.get(oid);
-  if (known !== undefined) return known;
-  const seen = new Set<number>();
-  const visit = (rel: number): boolean => {
-    if (seen.has(rel)) return false;
-    seen.add(rel);
-    if (attached.get(rel)?.some((fn) => set.has(fn))) return true;
-    for (const d of snapshot.relationsByOid.get(rel)?.viewDependencies ?? []) {
-      const dep = snapshot.relations.get(`${d.schema}.${d.name}`);
-      if (dep && visit(dep.oid)) return true;
-    }
-    return false;
-  };
-  const answer = visit(oid);
-  memo.set(oid, answer);
-  return answer;
+  return relationRuns(snapshot, oid, code[ns], code.relations[ns]);
 }
