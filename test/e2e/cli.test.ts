@@ -104,6 +104,20 @@ class DevTokens implements TokenVerifier {
   }
 }
 
+/** The admin API as the gateway serves it: a development issuer's tokens, `demo-admin` as admin, this revocation list. */
+function adminApp(dev: DevIssuer, port: () => number, revocations: RevocationList, terminated: (subject: string) => number): ReturnType<typeof createHttpApp> {
+  return createHttpApp({
+    allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: port(), publicUrls: [], extraHosts: [] }),
+    logger: silentLogger(),
+    verifier: new DevTokens(dev, 'pgwarden'),
+    admin: () => ({ subjects: ['demo-admin'], groups: [] }),
+    ready: () => ({ ready: true }),
+    revoke: (subject, issuer) => (revocations.revoke(subject, issuer), { terminated: terminated(subject) }),
+    unrevoke: (subject, issuer) => revocations.unrevoke(subject, issuer),
+    revocations: () => revocations.list(),
+  });
+}
+
 describe('pgwarden revoke and token against a real admin API', () => {
   let server: HttpServer;
   let url: string;
@@ -114,16 +128,7 @@ describe('pgwarden revoke and token against a real admin API', () => {
   before(async () => {
     dataDir = mkdtempSync(join(dir, 'demo-'));
     dev = await DevIssuer.open(join(dataDir, 'dev-issuer.jwk'), 'http://127.0.0.1:1/dev');
-    const app = createHttpApp({
-      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
-      logger: silentLogger(),
-      verifier: new DevTokens(dev, 'pgwarden'),
-      admin: () => ({ subjects: ['demo-admin'], groups: [] }),
-      ready: () => ({ ready: true }),
-      revoke: (subject, issuer) => (revocations.revoke(subject, issuer), { terminated: subject === 'agent-7' ? 3 : 0 }),
-      unrevoke: (subject, issuer) => revocations.unrevoke(subject, issuer),
-      revocations: () => revocations.list(),
-    });
+    const app = adminApp(dev, () => server.port, revocations, (subject) => (subject === 'agent-7' ? 3 : 0));
     server = await startHttpServer(app, '127.0.0.1', 0);
     url = `http://127.0.0.1:${server.port}`;
     writeFileSync(
@@ -287,16 +292,7 @@ describe('the admin token never travels in clear text', () => {
     other = selfSignedCert();
     dev = await DevIssuer.open(join(mkdtempSync(join(dir, 'tls-')), 'dev-issuer.jwk'), 'http://127.0.0.1:1/dev');
     token = await dev.mint({ subject: 'demo-admin', audience: 'pgwarden', ttlSeconds: 60 });
-    const app = createHttpApp({
-      allowedHosts: () => allowedHosts({ listenHost: '127.0.0.1', listenPort: server.port, publicUrls: [], extraHosts: [] }),
-      logger: silentLogger(),
-      verifier: new DevTokens(dev, 'pgwarden'),
-      admin: () => ({ subjects: ['demo-admin'], groups: [] }),
-      ready: () => ({ ready: true }),
-      revoke: (subject, issuer) => (revocations.revoke(subject, issuer), { terminated: 0 }),
-      unrevoke: (subject, issuer) => revocations.unrevoke(subject, issuer),
-      revocations: () => revocations.list(),
-    });
+    const app = adminApp(dev, () => server.port, revocations, () => 0);
     server = await startHttpServer(app, '127.0.0.1', 0, { cert: Buffer.from(cert.cert), key: Buffer.from(cert.key) });
   });
   after(async () => {
