@@ -178,8 +178,17 @@ function isDynamic(analyses: StatementAnalysis[]): boolean {
 /** text, varchar, name, bpchar: converted to text by the server's own code, value for value (bpchar without trailing blanks). */
 const TEXT_PARAMETER_TYPES: ReadonlySet<number> = new Set([25, 1043, 19, 1042]);
 
+/** `settingParams` per list of analyses (a prepared statement's, asked at each Bind). */
+const settingParamsOf = new WeakMap<readonly StatementAnalysis[], number[]>();
+
 /** The parameters that name the setting of a `current_setting($n)` call, in order, once each. */
 function settingParams(analyses: readonly StatementAnalysis[]): number[] {
+  let known = settingParamsOf.get(analyses);
+  if (known === undefined) settingParamsOf.set(analyses, (known = findSettingParams(analyses)));
+  return known;
+}
+
+function findSettingParams(analyses: readonly StatementAnalysis[]): number[] {
   const out = new Set<number>();
   const visit = (a: StatementAnalysis): void => {
     for (const f of a.functions) {
