@@ -436,7 +436,51 @@ const libPq: Suite = {
   },
 };
 
+/**
+ * psycopg 3 (Python, on libpq, with its own pipeline, COPY, server-side cursor and prepared
+ * statement code): the test files of a psycopg checkout (give its root; check out the tag of the
+ * psycopg installed, e.g. 3.1.7 for Debian's python3-psycopg), each file one pytest process of
+ * the system Python (Debian's python3-pytest and python3-pytest-asyncio), with the DSN its CI
+ * passes in PSYCOPG_TEST_DSN, against the installed psycopg. The typing, DNS and Windows files
+ * need other packages or systems and are left out, as are the pool's and CockroachDB's.
+ */
+const psycopg: Suite = {
+  ...superuserServer('psycopg_test', (pg) => pg.psql('create extension hstore', 'psycopg_test')),
+  async run(checkout, target, log) {
+    const dsn = `host=${target.host} port=${target.port} user=postgres dbname=psycopg_test${target.password ? ` password=${target.password}` : ''}`;
+    const env = suiteEnv(target, { PSYCOPG_TEST_DSN: dsn, PSYCOPG_IMPL: 'python', PYTHONDONTWRITEBYTECODE: '1' });
+    const results: Results = new Map();
+    const leftOut = /(test_typing|test_dns[a-z_]*|test_windows)\.py$/;
+    const files = [...readdirSync(join(checkout, 'tests')).map((f) => `tests/${f}`), ...readdirSync(join(checkout, 'tests', 'types')).map((f) => `tests/types/${f}`)]
+      .filter((f) => /\/test_[^/]*\.py$/.test(f) && !leftOut.test(f))
+      .sort();
+    for (const rel of files) {
+      if (process.env.PEER_ONLY && !rel.includes(process.env.PEER_ONLY)) continue;
+      log(`pytest ${rel}`);
+      const r = await runProcess('/usr/bin/python3', ['-m', 'pytest', rel, '-v', '-o', `cache_dir=${join(tmpdir(), 'pgwarden-peer-pytest')}`, '--tb=line', '--no-header'], { cwd: checkout, env, timeoutMs: 300_000 });
+      if (process.env.PEER_VERBOSE) process.stderr.write(`--- ${rel} (exit ${r.code})\n${r.stdout}\n${r.stderr}\n`);
+      // "tests/x.py::test_name[param] PASSED  [ 10%]"; a failure's line is in the short summary
+      // ("FAILED tests/x.py::test_name - <message>").
+      const failures = new Map<string, string>();
+      for (const m of r.stdout.matchAll(/^(?:FAILED|ERROR) (\S+) - (.*)$/gm)) failures.set(m[1], m[2]);
+      for (const m of r.stdout.matchAll(/^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b/gm)) {
+        const outcome: Outcome = m[2] === 'PASSED' || m[2] === 'XFAIL' ? 'pass' : m[2] === 'SKIPPED' ? 'skip' : 'fail';
+        results.set(m[1], { outcome, detail: outcome === 'fail' ? (failures.get(m[1]) ?? m[2]).slice(0, 300) : '' });
+      }
+      // Exit 0 (all passed) or 1 (some failed) are verdicts; anything else (a hang, a crash, a
+      // collection error) is the file's own failure.
+      const fileOk = (r.code === 0 || r.code === 1 || r.code === 5) && !r.timedOut;
+      results.set(`${rel} (exit)`, {
+        outcome: fileOk ? 'pass' : 'fail',
+        detail: fileOk ? '' : `${r.timedOut ? 'timed out' : `exit code ${r.code}`}: ${(r.stdout.slice(-400) + ' ' + r.stderr.slice(-400)).replace(/\s+/g, ' ').trim()}`.slice(0, 400),
+      });
+    }
+    return results;
+  },
+};
+
 const suites: Record<string, Suite> = {
+  psycopg,
   pgx,
   'lib-pq': libPq,
   'postgres.js': postgresJs,
