@@ -200,6 +200,8 @@ export function callMayChangeNames(snapshot: CatalogSnapshot, schema: string, na
 
 /** Whether using the relation may run, without naming it, code that may change the names of `ns` (as `relationMayChangePath`). */
 export function relationMayChangeNames(snapshot: CatalogSnapshot, oid: number, ns: 'S' | 'P'): boolean {
+  // Asked for every table of every statement: a catalog with no attached code answers at once.
+  if (!snapshot.attachedCode || snapshot.attachedCode.size === 0) return false;
   const code = nameCode(snapshot);
   return relationRuns(snapshot, oid, code[ns], code.relations[ns]);
 }

@@ -1545,7 +1545,9 @@ export class PolicyGate implements StatementGate {
    * and a parameter declared of another type, whose conversion to text the gateway cannot follow.
    */
   private settingByParameter(text: string, raw: StatementAnalysis[], expanded: StatementAnalysis[], statementName: string | null, paramTypes: readonly number[]): GateVerdict | null {
-    const named = settingParams(expanded);
+    // `expanded` is new for each statement: found directly, not kept (settingParams keeps a
+    // prepared statement's, asked again at each Bind).
+    const named = findSettingParams(expanded);
     if (named.length === 0) return null;
     const a = raw.length === 1 ? raw[0] : undefined;
     const plain = a !== undefined && a.inner === undefined && (a.class === 'read' || a.class === 'write') && !isDynamic(raw) && expanded.length === 1 && expanded[0] === a;
@@ -1573,8 +1575,8 @@ export class PolicyGate implements StatementGate {
     const named = settingParams(analyses);
     if (named.length === 0) return null;
     const values = params?.() ?? null;
+    if (values === null) return this.refuse(`pgwarden: ${this.o.identity.subject} may not read a setting named by parameter $${named[0]}: the Bind's parameters cannot be read`);
     for (const n of named) {
-      if (values === null) return this.refuse(`pgwarden: ${this.o.identity.subject} may not read a setting named by parameter $${n}: the Bind's parameters cannot be read`);
       const v = values[n - 1];
       // No such parameter: the server refuses the Bind itself, and nothing runs. NULL reads nothing.
       if (v === undefined || v === null) continue;

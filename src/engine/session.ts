@@ -923,9 +923,14 @@ export class Session {
     }
     if (tag !== BE.ErrorResponse && tag !== BE.ReadyForQuery) return;
     // An error ends the COPY (and the rest of its Query); ReadyForQuery ends the Query.
+    this.copyInOver();
+    c.answer();
+  }
+
+  /** No COPY … FROM STDIN can run any more: CopyInResponse is read again only if masking reads it. */
+  private copyInOver(): void {
     this.copyIn = null;
     this.scanner.interesting[BE.CopyInResponse] = this.tracker ? 1 : 0;
-    c.answer();
   }
 
   /** A client message while a COPY … FROM STDIN may run: true when it was handled here. */
@@ -948,10 +953,7 @@ export class Session {
         this.forward(Buffer.from(frame));
         // Another COPY of the same Query may begin after this one; an Execute runs one.
         if (c.query && --c.left > 0) this.copyInMayBegin(c.left, true);
-        else {
-          this.copyIn = null;
-          this.scanner.interesting[BE.CopyInResponse] = this.tracker ? 1 : 0;
-        }
+        else this.copyInOver();
         return true;
       default:
         // PostgreSQL answers this with an ERROR and ends the connection; so does the gateway,
